@@ -1,0 +1,39 @@
+# Every target creates .venv when missing and installs what it needs: two commands on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEMO_DIR := data/demo
+
+.PHONY: demo test bench lint clean
+
+$(VENV)/.base: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test: $(VENV)/.base
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+$(VENV)/.bench: $(VENV)/.base
+	$(PY) -m pip install -q -e '.[bench]'
+	touch $@
+
+demo: $(VENV)/.base
+	$(VENV)/bin/hive-jobs --data-dir $(DEMO_DIR) simulate --days 30 --calls-per-day 20000 --seed 7 --replace
+	$(VENV)/bin/hive-jobs --data-dir $(DEMO_DIR) rollup --daily
+	$(VENV)/bin/hive-jobs --data-dir $(DEMO_DIR) summary
+
+test: $(VENV)/.test
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.test
+	$(VENV)/bin/ruff check hive_core ingest jobs queries tests bench
+	$(VENV)/bin/mypy
+
+bench: $(VENV)/.bench
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR)

@@ -1,0 +1,9 @@
+"""Hive's domain: settings, errors, the event schema, catalog, pricing, selector and OpenRouter client.
+
+Submodules are imported where needed (``from hive_core.events import ApiCall``); this package
+imports nothing at start-up so that ``hive --help`` stays fast.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

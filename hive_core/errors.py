@@ -1,0 +1,314 @@
+"""Every error Hive raises on purpose, in one tree.
+
+    HiveError                       base; ``str(err)`` is the one line a CLI prints
+    ├── ConfigError                 bad settings, config file or flag value
+    │   └── MissingApiKey
+    ├── DataError                   what is on disk is not what it should be
+    │   ├── CorruptEventFile        an unreadable / foreign file in the event store
+    │   ├── SchemaMismatch          an event or file does not fit the event schema
+    │   └── CatalogMissing          no cached model catalog (run `hive models sync`)
+    ├── CatalogError                a catalog document that cannot be parsed
+    ├── UnknownModel                a model id the catalog does not know
+    ├── NoCandidates                the selector's constraints removed every model
+    ├── BudgetExceeded              a request does not fit the remaining budget
+    ├── LockHeld                    another job run holds the lock
+    ├── QueryError                  SQL that DuckDB rejected (user SQL or a named query)
+    └── OpenRouterError             anything that went wrong talking to OpenRouter
+        ├── ApiError                an HTTP error answer; ``status`` on the class
+        │   ├── BadRequest (400)
+        │   ├── AuthError (401)
+        │   ├── InsufficientCredits (402)
+        │   ├── Moderated (403)
+        │   ├── NotFound (404)
+        │   ├── RequestTimeout (408)    + TransientError
+        │   ├── RateLimited (429)       + TransientError
+        │   ├── ServerError (5xx)       + TransientError
+        │   │   ├── ProviderError (502)
+        │   │   └── NoProviderAvailable (503)
+        ├── NetworkError               + TransientError (connect/read failures, timeouts)
+        │   └── ConnectTimeout / ReadTimeout
+        ├── MidStreamError             an SSE event with a top-level ``error`` after tokens
+        ├── MalformedResponse          a body or chunk that is not the protocol
+        ├── StreamTruncated            the stream ended before ``[DONE]``
+        └── Cancelled                  the caller cancelled (handle or Ctrl-C)
+
+Retryable versus permanent is a type: ``isinstance(err, TransientError)``. Third-party exceptions
+are translated where they enter (the HTTP transport, the event store, the query runner) with
+``raise ... from exc``; nothing matches on message strings.
+
+This module imports nothing of ours and nothing heavy: every CLI imports it at start-up.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "BadRequest",
+    "BudgetExceeded",
+    "Cancelled",
+    "CatalogError",
+    "CatalogMissing",
+    "ConfigError",
+    "ConnectTimeout",
+    "CorruptEventFile",
+    "DataError",
+    "HiveError",
+    "InsufficientCredits",
+    "LockHeld",
+    "MalformedResponse",
+    "MidStreamError",
+    "MissingApiKey",
+    "Moderated",
+    "NetworkError",
+    "NoCandidates",
+    "NoProviderAvailable",
+    "NotFound",
+    "OpenRouterError",
+    "ProviderError",
+    "QueryError",
+    "RateLimited",
+    "ReadTimeout",
+    "RequestTimeout",
+    "SchemaMismatch",
+    "ServerError",
+    "StreamTruncated",
+    "TransientError",
+    "UnknownModel",
+    "api_error_for_status",
+]
+
+
+class HiveError(Exception):
+    """Base of every error Hive raises on purpose. The message is one line that says what to do."""
+
+    #: value recorded as ``api_call.status`` / shown in error mixes; subclasses override
+    status_name: str = "error"
+
+
+class TransientError:
+    """Mixin: the failure may go away if the same request is sent again later."""
+
+
+class ConfigError(HiveError):
+    """A setting, config file or flag value is invalid."""
+
+
+class MissingApiKey(ConfigError):
+    """No OpenRouter API key configured."""
+
+    def __init__(self) -> None:
+        super().__init__("no OpenRouter API key: set OPENROUTER_API_KEY (keys start with sk-or-v1-)")
+
+
+class DataError(HiveError):
+    """Files in the data directory are not what they should be."""
+
+
+class CorruptEventFile(DataError):
+    """An event file that cannot be read as Parquet, or does not hold Hive events."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class SchemaMismatch(DataError):
+    """An event or a file does not fit the event schema."""
+
+
+class CatalogMissing(DataError):
+    """The model catalog has not been synced into the data directory."""
+
+    def __init__(self, path: object) -> None:
+        super().__init__(f"no model catalog at {path}: run `hive models sync` first")
+
+
+class CatalogError(HiveError):
+    """A model catalog document that cannot be parsed."""
+
+
+class UnknownModel(HiveError):
+    """A model id that the catalog does not know."""
+
+    def __init__(self, model: str, hint: str = "see `hive models list`") -> None:
+        self.model = model
+        super().__init__(f"unknown model {model!r}: {hint}")
+
+
+class NoCandidates(HiveError):
+    """The selector's constraints removed every candidate model."""
+
+
+class BudgetExceeded(HiveError):
+    """The request's maximum cost does not fit the remaining budget."""
+
+    status_name = "budget_exceeded"
+
+
+class LockHeld(HiveError):
+    """Another run holds the job lock."""
+
+
+class QueryError(HiveError):
+    """DuckDB rejected a query."""
+
+
+class OpenRouterError(HiveError):
+    """Something went wrong talking to OpenRouter."""
+
+
+class ApiError(OpenRouterError):
+    """OpenRouter answered with an HTTP error status.
+
+    ``status`` is the class's HTTP status; ``http_status`` what this answer actually carried
+    (``ServerError`` covers every 5xx). ``retry_after`` is seconds, when the server said.
+    """
+
+    status: int = 0
+    advice: str = "see the message for details"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+        provider: str | None = None,
+        metadata: dict[str, object] | None = None,
+    ) -> None:
+        self.message = message
+        self.http_status = http_status or self.status
+        self.retry_after = retry_after
+        self.provider = provider
+        self.metadata = metadata or {}
+        where = f" from {provider}" if provider else ""
+        super().__init__(f"OpenRouter {self.http_status}{where}: {message} ({self.advice})")
+
+
+class BadRequest(ApiError):
+    status = 400
+    status_name = "bad_request"
+    advice = "fix the request: check the model id and parameters"
+
+
+class AuthError(ApiError):
+    status = 401
+    status_name = "auth"
+    advice = "check OPENROUTER_API_KEY; create a key at https://openrouter.ai/settings/keys"
+
+
+class InsufficientCredits(ApiError):
+    status = 402
+    status_name = "insufficient_credits"
+    advice = "add credits, or lower --max-tokens"
+
+
+class Moderated(ApiError):
+    status = 403
+    status_name = "moderated"
+    advice = "the input was flagged by moderation; rephrase it or pick another model"
+
+
+class NotFound(ApiError):
+    status = 404
+    status_name = "not_found"
+    advice = "the model or endpoint is not available; pick another model"
+
+
+class RequestTimeout(TransientError, ApiError):
+    status = 408
+    status_name = "timeout"
+    advice = "retry later or lower max tokens"
+
+
+class RateLimited(TransientError, ApiError):
+    status = 429
+    status_name = "rate_limited"
+    advice = "slow down or retry after the indicated delay"
+
+
+class ServerError(TransientError, ApiError):
+    status = 500
+    status_name = "server_error"
+    advice = "OpenRouter or the provider failed; retry later or use a fallback model"
+
+
+class ProviderError(ServerError):
+    status = 502
+    advice = "the provider is down or answered badly; retry or use a fallback model"
+
+
+class NoProviderAvailable(ServerError):
+    status = 503
+    advice = "no provider can serve this model now; retry later or use a fallback model"
+
+
+class NetworkError(TransientError, OpenRouterError):
+    """The connection failed or timed out before a complete answer arrived."""
+
+    status_name = "network"
+
+
+class ConnectTimeout(NetworkError):
+    status_name = "timeout"
+
+
+class ReadTimeout(NetworkError):
+    status_name = "timeout"
+
+
+class MidStreamError(OpenRouterError):
+    """An SSE event carried a top-level ``error`` after the stream started (HTTP status stays 200).
+
+    Not transient: the stream already delivered tokens, and re-sending would bill twice.
+    """
+
+    status_name = "server_error"
+
+    def __init__(self, message: str, *, code: int | str | None = None) -> None:
+        self.code = code
+        super().__init__(f"stream failed mid-way ({code}): {message}")
+
+
+class MalformedResponse(OpenRouterError):
+    """A body or SSE chunk that does not follow the protocol."""
+
+    status_name = "malformed"
+
+
+class StreamTruncated(OpenRouterError):
+    """The stream ended before ``data: [DONE]``."""
+
+    status_name = "network"
+
+
+class Cancelled(OpenRouterError):
+    """The caller cancelled the request."""
+
+    status_name = "cancelled"
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    cls.status: cls
+    for cls in (
+        BadRequest,
+        AuthError,
+        InsufficientCredits,
+        Moderated,
+        NotFound,
+        RequestTimeout,
+        RateLimited,
+        ServerError,
+        ProviderError,
+        NoProviderAvailable,
+    )
+}
+
+
+def api_error_for_status(status: int) -> type[ApiError]:
+    """The error class for an HTTP status (any other 5xx is ``ServerError``, other 4xx ``BadRequest``)."""
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    return ServerError if status >= 500 else BadRequest

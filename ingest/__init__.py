@@ -1,0 +1,5 @@
+"""Writing events: the append-only Parquet event log, compaction and verification."""
+
+from ingest.log import EventLog
+
+__all__ = ["EventLog"]

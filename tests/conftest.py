@@ -1,0 +1,5 @@
+"""Shared fixtures. Each plugin module hands out one kind of real, cheap thing (see STYLE.md #12)."""
+
+pytest_plugins = [
+    "tests.plugins.env",
+]
