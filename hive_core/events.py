@@ -15,7 +15,7 @@ import types
 import typing
 from datetime import UTC, datetime
 from functools import cache
-from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, Protocol, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
@@ -27,6 +27,7 @@ if typing.TYPE_CHECKING:
 __all__ = [
     "EVENT_ADAPTER",
     "EVENT_TYPES",
+    "EventSink",
     "AbAssignment",
     "ApiCall",
     "BudgetAlert",
@@ -195,6 +196,12 @@ class AbAssignment(Event):
     experiment: str = Field(description="experiment name")
     variant: Literal["a", "b"] = Field(description="assigned variant")
     model: str = Field(description="the variant's model")
+
+
+class EventSink(Protocol):
+    """Where recorded events go: ``ingest.EventLog`` in production, anything with ``record`` in tests."""
+
+    def record(self, event: Event) -> None: ...
 
 
 _CLASSES: tuple[type[Event], ...] = (

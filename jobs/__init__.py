@@ -1,0 +1,1 @@
+"""Batch work over events: rollups, rankings, budgets, suggestions, A/B, reports; the ``hive-jobs`` CLI."""

@@ -1,0 +1,45 @@
+"""``hive-jobs``: batch work over the event store, made for cron.
+
+Each command lives in its own module under ``jobs.cli`` and is imported when it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import click
+
+from hive_core.cli.common import data_dir_option
+from hive_core.cli.lazy import LazyGroup, run_cli
+
+__all__ = ["cli", "main"]
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "simulate": ("jobs.cli.store:simulate", "Write a realistic simulated history of N days into the store."),
+    "sql": ("jobs.cli.store:sql", "Run SQL over the event views (api_calls, usage, stream_outcomes, ...)."),
+    "verify": ("jobs.cli.store:verify", "Check every event file; report problems; exit 1 on corruption."),
+    "compact": ("jobs.cli.store:compact", "Merge the small files of closed days into large ones."),
+    "summary": ("jobs.cli.store:summary", "Print a short summary of the store: spend, top models, P95s."),
+    "rollup": ("jobs.cli.rollup:rollup", "Roll events up into daily tables and refresh the rankings."),
+    "rankings": ("jobs.cli.rollup:rankings", "Recompute the ranking table the selector reads."),
+    "reconcile": ("jobs.cli.reconcile:reconcile", "Fetch billed cost for requests whose cost was not billed."),
+    "alerts": ("jobs.cli.budget:alerts", "Evaluate budget thresholds and forecasts; deliver alerts."),
+    "rebuild-ledger": ("jobs.cli.budget:rebuild_ledger", "Recreate the budget ledger from the events."),
+    "ab-report": ("jobs.cli.insights:ab_report", "Report an A/B experiment with significance tests."),
+    "report": ("jobs.cli.insights:report", "Write a day/week/month report (md, html, json)."),
+    "schedule": ("jobs.cli.insights:schedule", "Print or install the crontab lines for Hive's jobs."),
+    "run-due": ("jobs.cli.insights:run_due", "Run whatever jobs are due since their last successful run."),
+}
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@data_dir_option
+@click.pass_context
+def cli(ctx: click.Context, data_dir: str | None) -> None:
+    """Hive's batch jobs: simulate, roll up, rank, verify, compact, report. Safe to run from cron."""
+    ctx.obj = {"data_dir": data_dir}
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """Console entry point of ``hive-jobs``."""
+    run_cli(cli, args, prog_name="hive-jobs")
