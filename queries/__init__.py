@@ -1,0 +1,31 @@
+"""Named SQL over the event store, and the one function that loads it.
+
+``load(name)`` returns the text of ``queries/<name>.sql`` (e.g. ``"views/api_calls"``);
+``connect(data_dir)`` opens DuckDB with every event view registered (see :mod:`queries.connect`).
+SQL takes DuckDB ``$name`` parameters only; values are bound, never formatted into the text.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from queries.connect import Store, connect, run_sql
+
+__all__ = ["Store", "connect", "load", "names", "run_sql"]
+
+ROOT = Path(__file__).resolve().parent
+
+
+@cache
+def load(name: str) -> str:
+    """The SQL text of a named query (``views/usage``, ``reports/cost_by_day``, ...)."""
+    path = (ROOT / f"{name}.sql").resolve()
+    if ROOT not in path.parents or not path.is_file():
+        raise KeyError(f"no query named {name!r}; known: {', '.join(names())}")
+    return path.read_text()
+
+
+def names() -> list[str]:
+    """Every named query, as ``<folder>/<stem>``."""
+    return sorted(str(p.relative_to(ROOT).with_suffix("")) for p in ROOT.rglob("*.sql"))

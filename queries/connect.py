@@ -1,0 +1,102 @@
+"""A DuckDB connection with the event views registered, and the runner for ad-hoc SQL.
+
+For each event type, ``raw_<type>`` is the union (by column name) of an empty table with the
+current schema and every readable file (:func:`queries.store.list_event_files`), so old files with
+fewer columns still read and an empty store still has typed, queryable views. The file list is
+bound through a DuckDB variable (``getvariable('files_<type>')``), never formatted into SQL. The
+named views (``queries/views/*.sql``) are built on top of the raw ones.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hive_core.errors import QueryError
+from hive_core.events import EVENT_TYPES, arrow_schema
+from queries.store import FileSet, list_event_files
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = ["VIEW_ORDER", "Store", "connect", "run_sql"]
+
+#: Named views, in dependency order.
+VIEW_ORDER = (
+    "api_calls", "usage", "stream_outcomes", "selections", "quality_ratings",
+    "budget_alerts", "budget_overrides", "ab_assignments", "requests",
+)
+
+
+@dataclass
+class Store:
+    """An open DuckDB connection over one data directory, and what was skipped while opening it."""
+
+    con: duckdb.DuckDBPyConnection
+    data_dir: Path
+    files: dict[str, FileSet] = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> list[tuple[Path, str]]:
+        return [item for fs in self.files.values() for item in fs.skipped]
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(data_dir: Path, *, warn: bool = True, threads: int | None = None) -> Store:
+    """Open an in-memory DuckDB with the event views over ``data_dir`` registered.
+
+    Skipped files (corrupt, empty, foreign) produce one warning line each on stderr when ``warn``.
+    """
+    import duckdb
+
+    from queries import load
+
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    store = Store(con=con, data_dir=Path(data_dir))
+    for type_name, cls in EVENT_TYPES.items():
+        fileset = list_event_files(store.data_dir, type_name)
+        store.files[type_name] = fileset
+        con.register(f"empty_{type_name}", arrow_schema(cls).empty_table())
+        if fileset.files:
+            con.execute(f"SET VARIABLE files_{type_name} = $files", {"files": [str(p) for p in fileset.files]})
+            source = (
+                f"SELECT * FROM empty_{type_name} UNION ALL BY NAME "
+                f"SELECT * FROM read_parquet(getvariable('files_{type_name}'), union_by_name = true)"
+            )
+        else:
+            source = f"SELECT * FROM empty_{type_name}"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW raw_{type_name} AS {source}")
+    for view in VIEW_ORDER:
+        con.execute(load(f"views/{view}"))
+    if warn:
+        for path, reason in store.skipped:
+            print(f"warning: skipped {path}: {reason}", file=sys.stderr)
+    return store
+
+
+def run_sql(store: Store, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+    """Run SQL on the store; returns a DuckDB relation/result. DuckDB errors become QueryError."""
+    import duckdb
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return store.con.execute(sql, dict(params or {}))
+    except duckdb.Error as exc:
+        message = str(exc).strip().splitlines()[0]
+        raise QueryError(f"query failed: {message}") from exc

@@ -1,0 +1,3 @@
+-- A/B experiment assignments.
+CREATE OR REPLACE TEMP VIEW ab_assignments AS
+SELECT * FROM raw_ab_assignment;

@@ -1,0 +1,3 @@
+-- The selector's choice per request.
+CREATE OR REPLACE TEMP VIEW selections AS
+SELECT * FROM raw_selection;
