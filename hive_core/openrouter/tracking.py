@@ -1,0 +1,182 @@
+"""Recording every completion request as events: the wrapper both clients send each call through.
+
+For one logical request (one model of a fallback chain) the client opens a :class:`RequestRecord`
+and the record emits, all with the same ``request_id``:
+
+* one :class:`~hive_core.events.ApiCall` per HTTP attempt (``attempt`` 1..n; ``status`` is "ok" or
+  the error's ``status_name``; HTTP status, latency, TTFT, generation id, served model, provider);
+* one :class:`~hive_core.events.Usage` when the request was answered or partially billed, with the
+  cost resolved by :func:`hive_core.openrouter.cost.resolve_cost`;
+* one :class:`~hive_core.events.StreamOutcome` per streamed request.
+
+Events never carry prompt or answer text, headers or the API key. Metadata calls (``/models``,
+``/key``, ``/generation``) are not recorded: they are not model traffic and would skew latency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hive_core.errors import HiveError
+from hive_core.events import ApiCall, Event, EventSink, StreamOutcome, Usage
+from hive_core.ids import new_request_id
+from hive_core.openrouter.cost import CostEstimate, PriceBook, resolve_cost
+from hive_core.openrouter.results import Outcome, UsageInfo
+
+__all__ = ["NullSink", "RequestRecord", "Tracker"]
+
+
+class NullSink:
+    """A sink that drops events (a client built without one)."""
+
+    def record(self, event: Event) -> None:
+        """Drop ``event``."""
+
+
+@dataclass
+class Tracker:
+    """Shared by every request of one client: where events go and what they are labelled with."""
+
+    sink: EventSink = field(default_factory=NullSink)
+    prices: PriceBook | None = None
+    app: str | None = None
+    user: str | None = None
+    tags: Sequence[str] = ()
+
+    def request(
+        self,
+        model: str,
+        *,
+        request_type: str = "chat",
+        task_category: str | None = None,
+        fallback_index: int = 0,
+        streamed: bool = False,
+        request_id: str | None = None,
+    ) -> RequestRecord:
+        """Open the record of one logical request (its attempts share its ``request_id``)."""
+        return RequestRecord(
+            self, model, request_id or new_request_id(), request_type, task_category, fallback_index, streamed
+        )
+
+
+class RequestRecord:
+    """The events of one request; each ``*`` method emits exactly one event."""
+
+    def __init__(
+        self,
+        tracker: Tracker,
+        model: str,
+        request_id: str,
+        request_type: str,
+        task_category: str | None,
+        fallback_index: int,
+        streamed: bool,
+    ) -> None:
+        self.tracker = tracker
+        self.model = model
+        self.request_id = request_id
+        self.request_type = request_type
+        self.task_category = task_category
+        self.fallback_index = fallback_index
+        self.streamed = streamed
+        self.attempts = 0
+        self._envelope: dict[str, Any] = {
+            "request_id": request_id,
+            "app": tracker.app,
+            "user": tracker.user,
+            "tags": list(tracker.tags),
+        }
+
+    def attempt(
+        self,
+        attempt: int,
+        *,
+        latency_ms: float,
+        error: BaseException | None = None,
+        http_status: int | None = None,
+        ttft_ms: float | None = None,
+        generation_id: str | None = None,
+        served_model: str | None = None,
+        provider: str | None = None,
+    ) -> None:
+        """Record one HTTP attempt; ``error`` None means it succeeded."""
+        self.attempts = max(self.attempts, attempt)
+        status = "ok" if error is None else (error.status_name if isinstance(error, HiveError) else "error")
+        self.tracker.sink.record(
+            ApiCall(
+                **self._envelope,
+                attempt=attempt,
+                model=self.model,
+                served_model=served_model,
+                provider=provider,
+                request_type=self.request_type,
+                task_category=self.task_category,
+                status=status,
+                http_status=http_status,
+                latency_ms=max(0.0, latency_ms),
+                ttft_ms=ttft_ms,
+                streamed=self.streamed,
+                fallback_index=self.fallback_index,
+                generation_id=generation_id,
+            )
+        )
+
+    def usage(
+        self,
+        usage: UsageInfo,
+        *,
+        served_model: str | None = None,
+        provider: str | None = None,
+        generation_id: str | None = None,
+    ) -> CostEstimate:
+        """Record the request's tokens and cost (billed, else estimated, else unknown)."""
+        billed_model = served_model or self.model
+        cost = resolve_cost(usage, billed_model, self.tracker.prices)
+        self.tracker.sink.record(
+            Usage(
+                **self._envelope,
+                model=billed_model,
+                provider=provider,
+                request_type=self.request_type,
+                task_category=self.task_category,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                reasoning_tokens=min(usage.reasoning_tokens, usage.completion_tokens),
+                cached_tokens=usage.cached_tokens,
+                cost_usd=cost.cost_usd,
+                cost_source=cost.source,
+                is_byok=usage.is_byok,
+                generation_id=generation_id,
+            )
+        )
+        return cost
+
+    def outcome(
+        self,
+        outcome: Outcome,
+        *,
+        chunks: int,
+        completion_tokens: int,
+        ttft_ms: float | None,
+        duration_ms: float,
+        tokens_per_s: float | None,
+        finish_reason: str | None,
+    ) -> None:
+        """Record how the stream ended."""
+        self.tracker.sink.record(
+            StreamOutcome(
+                **self._envelope,
+                model=self.model,
+                request_type=self.request_type,
+                task_category=self.task_category,
+                outcome=outcome,
+                chunks=chunks,
+                completion_tokens=completion_tokens,
+                ttft_ms=ttft_ms,
+                duration_ms=max(0.0, duration_ms),
+                tokens_per_s=tokens_per_s,
+                finish_reason=finish_reason,
+            )
+        )
