@@ -36,7 +36,7 @@ def write_atomic(
     table: pa.Table,
     path: Path,
     *,
-    compression: str = "snappy",
+    compression: str = "zstd",
     row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
     overwrite: bool = False,
 ) -> None:

@@ -76,7 +76,7 @@ def connect(data_dir: Path, *, warn: bool = True, threads: int | None = None) ->
             con.execute(f"SET VARIABLE files_{type_name} = $files", {"files": [str(p) for p in fileset.files]})
             source = (
                 f"SELECT * FROM empty_{type_name} UNION ALL BY NAME "
-                f"SELECT * FROM read_parquet(getvariable('files_{type_name}'), union_by_name = true)"
+                f"SELECT * FROM read_parquet(getvariable('files_{type_name}'), union_by_name = true, hive_partitioning = false)"
             )
         else:
             source = f"SELECT * FROM empty_{type_name}"

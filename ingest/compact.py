@@ -1,0 +1,169 @@
+"""Compaction: merge the small files of closed days into one large, time-sorted file per day.
+
+The protocol (per ``events/<type>/date=D`` partition), chosen so that a compaction killed at any
+instant loses nothing and duplicates nothing, and the next run repairs what it left:
+
+1. **List** the committed inputs (``queries.store`` rules: corrupt files are left alone, untouched).
+2. **Merge** them in memory, cast to the current schema, sort by ``(ts, event_id)``.
+3. **Journal**: write ``.compact-<id>.json`` = ``{"output": NAME, "inputs": [...]}`` atomically
+   (temp + fsync + rename). The output does not exist yet, so the journal changes nothing.
+4. **Commit**: write the output file atomically (temp + fsync + rename). From this instant every
+   reader that follows ``queries.store`` skips the inputs the journal names: the output replaces
+   them in one rename.
+5. **Clean**: delete the inputs, fsync the directory, delete the journal.
+
+Recovery, run at the start of every compaction and by ``hive-jobs verify``: a journal whose output
+exists is rolled forward (step 5); a journal whose output does not exist is rolled back (the
+journal and temporary files are deleted; inputs were never touched). Temporary files older than
+``TEMP_GRACE_S`` are deleted: a writer that has not renamed its file by then is dead.
+
+Killed between steps 4 and 5, the partition briefly holds both the output and (some) inputs: Hive's
+readers skip the inputs; a plain ``read_parquet('events/**/*.parquet')`` would see them twice until
+the next ``compact`` or ``verify`` runs. That window is the price of not needing a manifest that
+plain DuckDB/Polars/Spark readers would have to understand.
+
+Only closed days are compacted: days before today (UTC) whose newest file is older than
+``TEMP_GRACE_S``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from hive_core.events import EVENT_TYPES, arrow_schema
+from hive_core.ids import writer_id
+from hive_core.layout import EventFileName, event_dir, is_temporary, partition_date, temporary_name
+from ingest.files import fsync_dir, write_atomic
+from queries.store import list_event_files
+
+__all__ = ["TEMP_GRACE_S", "CompactReport", "compact", "recover_partition"]
+
+TEMP_GRACE_S = 60.0
+COMPACTED_ROW_GROUP = 256 * 1024
+
+
+@dataclass
+class CompactReport:
+    """What one compaction run did."""
+
+    partitions: int = 0
+    files_in: int = 0
+    files_out: int = 0
+    events: int = 0
+    repaired: list[str] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def recover_partition(partition: Path, *, now: float | None = None) -> list[str]:
+    """Finish or undo whatever a killed compaction or writer left in ``partition``."""
+    now = time.time() if now is None else now
+    actions: list[str] = []
+    for journal in sorted(partition.glob(".compact-*.json")):
+        try:
+            entry = json.loads(journal.read_text())
+            output, inputs = str(entry["output"]), [str(n) for n in entry["inputs"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            output, inputs = "", []
+        if output and (partition / output).exists():
+            for name in inputs:
+                with contextlib.suppress(FileNotFoundError):
+                    (partition / name).unlink()
+            actions.append(f"{journal}: rolled forward ({len(inputs)} inputs removed)")
+        else:
+            actions.append(f"{journal}: rolled back (compaction never committed)")
+        fsync_dir(partition)
+        journal.unlink()
+    for path in partition.iterdir():
+        if is_temporary(path.name):
+            try:
+                age = now - path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if age >= TEMP_GRACE_S:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                actions.append(f"{path}: removed temporary file left by a killed writer")
+    return actions
+
+
+def _closed(partition: Path, day: date, today: date, now: float) -> bool:
+    if day >= today:
+        return False
+    newest = max((p.stat().st_mtime for p in partition.iterdir() if p.is_file()), default=0.0)
+    return now - newest >= TEMP_GRACE_S
+
+
+def compact(
+    data_dir: Path,
+    *,
+    day: date | None = None,
+    event_types: list[str] | None = None,
+    now: datetime | None = None,
+    min_files: int = 2,
+) -> CompactReport:
+    """Compact closed days (or just ``day``); returns what was done. Safe to run concurrently with
+    writers; run one compaction at a time (the CLI takes the jobs lock)."""
+    clock = (now or datetime.now(UTC)).timestamp()
+    today = datetime.fromtimestamp(clock, UTC).date()
+    report = CompactReport()
+    for type_name in event_types or list(EVENT_TYPES):
+        root = event_dir(Path(data_dir), type_name)
+        if not root.is_dir():
+            continue
+        for partition in sorted(p for p in root.iterdir() if p.is_dir()):
+            part_day = partition_date(partition)
+            if part_day is None or (day is not None and part_day != day):
+                continue
+            report.repaired.extend(recover_partition(partition, now=clock))
+            if day is None and not _closed(partition, part_day, today, clock):
+                continue
+            _compact_partition(Path(data_dir), type_name, partition, part_day, report, min_files)
+    return report
+
+
+def _compact_partition(
+    data_dir: Path, type_name: str, partition: Path, day: date, report: CompactReport, min_files: int
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    listing = list_event_files(data_dir, type_name)
+    inputs = [p for p in listing.files if p.parent == partition]
+    report.skipped.extend((p, r) for p, r in listing.skipped if p.parent == partition)
+    if len(inputs) < min_files:
+        return
+    schema = arrow_schema(EVENT_TYPES[type_name])
+    tables = []
+    for path in inputs:
+        table = pq.read_table(path)
+        for column in schema:  # older schema versions lack newer (optional) columns
+            if column.name not in table.column_names:
+                table = table.append_column(column, pa.nulls(table.num_rows, column.type))
+        tables.append(table.select(schema.names).cast(schema))
+    merged = pa.concat_tables(tables).sort_by([("ts", "ascending"), ("event_id", "ascending")])
+    output = EventFileName(f"{writer_id()}c", 1).format()
+    journal = partition / f".compact-{output.removesuffix('.parquet')}.json"
+    body = json.dumps({"output": output, "inputs": [p.name for p in inputs]}).encode()
+    tmp = partition / temporary_name(journal.name)
+    with open(tmp, "wb") as handle:
+        handle.write(body)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, journal)
+    fsync_dir(partition)
+    write_atomic(merged, partition / output, compression="zstd", row_group_size=COMPACTED_ROW_GROUP)
+    for path in inputs:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    fsync_dir(partition)
+    journal.unlink()
+    report.partitions += 1
+    report.files_in += len(inputs)
+    report.files_out += 1
+    report.events += merged.num_rows
