@@ -1,0 +1,134 @@
+"""``hive ask`` as a library: send one prompt along a model chain and say which model answered.
+
+A pipeline with the chain as its input, so model selection, budgets and A/B plug in before it::
+
+    chain = model_chain("openai/gpt-4o-mini", fallbacks=["anthropic/claude-3.5-haiku"])
+    answer = ask(client, "Why is the sky blue?", chain, AskOptions(max_tokens=200), on_text=print)
+    answer.model, answer.fallback_index, answer.result.cost_usd
+
+Each model of the chain is one request (its own ``request_id``, ``fallback_index`` = its position).
+The next model is tried when the previous one failed in a way another model may not
+(:func:`falls_back`), and - when streaming - only if no text was delivered yet: printed text is
+never followed by another model's answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hive_core.errors import (
+    Cancelled,
+    HiveError,
+    MidStreamError,
+    Moderated,
+    NotFound,
+    OpenRouterError,
+    TransientError,
+)
+
+if TYPE_CHECKING:
+    from hive_core.openrouter.client import OpenRouterClient
+    from hive_core.openrouter.protocol import Messages
+    from hive_core.openrouter.results import ChatResult, Progress
+
+__all__ = ["AskOptions", "AskResult", "ask", "falls_back", "model_chain"]
+
+
+@dataclass(frozen=True)
+class AskOptions:
+    """How to ask: streamed or not, the output cap, labels recorded on the events, body extras."""
+
+    stream: bool = True
+    max_tokens: int | None = None
+    request_type: str = "chat"
+    task_category: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AskResult:
+    """The answer, which model of the chain gave it (``result.served_model`` says which model
+    OpenRouter actually ran, e.g. behind a router), and what failed before it."""
+
+    result: ChatResult
+    model: str
+    fallback_index: int
+    failures: tuple[tuple[str, HiveError], ...] = ()
+
+
+def model_chain(model: str, fallbacks: Sequence[str] = (), *, no_fallback: bool = False) -> list[str]:
+    """``[model, *fallbacks]`` without duplicates (order kept); just ``[model]`` with ``no_fallback``."""
+    chain = [model]
+    if not no_fallback:
+        chain += [m for m in fallbacks if m not in chain]
+    return list(dict.fromkeys(chain))
+
+
+def falls_back(error: BaseException) -> bool:
+    """Whether another model may succeed where this one failed: transient failures (after their
+    retries), an unavailable model, moderation, a provider failure before any text. Not: a bad key,
+    no credits, a bad request (all models would fail alike), a cancel."""
+    if isinstance(error, Cancelled):
+        return False
+    return isinstance(error, TransientError | NotFound | Moderated | MidStreamError)
+
+
+def ask(
+    client: OpenRouterClient,
+    prompt: Messages,
+    chain: Sequence[str],
+    options: AskOptions = AskOptions(),
+    *,
+    on_text: Callable[[str], object] | None = None,
+    on_progress: Callable[[Progress], object] | None = None,
+    on_fallback: Callable[[str, HiveError, str], object] | None = None,
+) -> AskResult:
+    """Ask the models of ``chain`` in order until one answers; raises the last error if none does.
+
+    ``on_text`` receives streamed text live (the whole answer once, when not streaming);
+    ``on_fallback(failed_model, error, next_model)`` is told before each fallback. A Ctrl-C (or any
+    exception raised by a callback) cancels the running stream, which records it as cancelled.
+    """
+    if not chain:
+        raise ValueError("the model chain is empty")
+    failures: list[tuple[str, HiveError]] = []
+    for index, model in enumerate(chain):
+        delivered = 0
+        try:
+            if options.stream:
+                handle = client.stream(
+                    prompt, model=model, max_tokens=options.max_tokens, on_progress=on_progress,
+                    request_type=options.request_type, task_category=options.task_category,
+                    fallback_index=index, **options.params,
+                )
+                try:
+                    for piece in handle:
+                        if on_text is not None:
+                            on_text(piece)
+                except BaseException:
+                    delivered = handle.delivered
+                    handle.cancel()  # a no-op when the stream already ended; else records "cancelled"
+                    raise
+                result = handle.collect()
+                if result.outcome == "cancelled":
+                    raise Cancelled("the stream was cancelled")
+            else:
+                result = client.chat(
+                    prompt, model=model, max_tokens=options.max_tokens,
+                    request_type=options.request_type, task_category=options.task_category,
+                    fallback_index=index, **options.params,
+                )
+                if on_text is not None:
+                    on_text(result.text)
+        except OpenRouterError as error:
+            last = index == len(chain) - 1
+            if last or delivered or not falls_back(error):
+                raise
+            failures.append((model, error))
+            if on_fallback is not None:
+                on_fallback(model, error, chain[index + 1])
+            continue
+        return AskResult(result, model, index, tuple(failures))
+    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover

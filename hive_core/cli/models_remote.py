@@ -1,0 +1,72 @@
+"""``hive models sync`` and ``hive models test``: the two model commands that talk to OpenRouter."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hive_core.cli.common import echo_json, get_settings, open_event_log
+
+__all__ = ["sync", "test", "write_atomic_json"]
+
+TEST_PROMPT = "Reply with the single word: OK"
+
+
+def write_atomic_json(path: Path, document: Any) -> None:
+    """Write JSON to ``path`` atomically: a temporary file beside it, fsync, ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(document, fh, ensure_ascii=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@click.command()
+@click.pass_context
+def sync(ctx: click.Context) -> None:
+    """Fetch /models from OpenRouter and cache it in the data directory (the catalog)."""
+    from hive_core.openrouter.client import OpenRouterClient
+
+    settings = get_settings(ctx)
+    with OpenRouterClient(settings) as client:
+        document = client.models_document()
+    write_atomic_json(settings.catalog_path, document)
+    click.echo(f"synced {len(document['data'])} models to {settings.catalog_path}")
+
+
+@click.command()
+@click.argument("model")
+@click.option("--stream/--no-stream", default=True, show_default=True, help="Stream (measures TTFT).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def test(ctx: click.Context, model: str, stream: bool, max_tokens: int, as_json: bool) -> None:
+    """Send one small request to MODEL: latency, TTFT, tokens, cost (recorded as request_type=test)."""
+    from hive_core.ask import AskOptions, ask
+    from hive_core.cli.ask import open_client, result_json, summary_line
+
+    settings = get_settings(ctx)
+    settings.require_api_key()
+    with ExitStack() as stack:
+        log = stack.enter_context(open_event_log(settings))
+        client, note = open_client(settings, log, stack)
+        answer = ask(client, TEST_PROMPT, [model],
+                     AskOptions(stream=stream, max_tokens=max_tokens, request_type="test"))
+    result = answer.result
+    if as_json:
+        echo_json(result_json(result, fallback_index=0, note=note))
+        return
+    click.echo(f"answer: {result.text.strip()[:80]!r}")
+    click.echo(summary_line(result, note))
