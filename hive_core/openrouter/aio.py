@@ -60,6 +60,11 @@ class AsyncStreamHandle:
         return self._run.result
 
     @property
+    def delivered(self) -> int:
+        """Text pieces handed to the caller so far."""
+        return self._run.delivered
+
+    @property
     def request_id(self) -> str:
         """The ``request_id`` shared by this request's events."""
         return self._run.record.request_id

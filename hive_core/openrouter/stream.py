@@ -139,6 +139,11 @@ class StreamRun:
 
     # -- delivering ------------------------------------------------------------------------------
 
+    @property
+    def delivered(self) -> int:
+        """Text pieces handed to the caller so far (a fallback must not follow printed text)."""
+        return len(self._parts)
+
     def deliver(self, piece: str) -> None:
         """Hand one text piece to the callbacks."""
         self._parts.append(piece)
