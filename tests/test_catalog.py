@@ -1,0 +1,197 @@
+"""The catalog over the real snapshot: both eras, tiers, capabilities, implicit-use rules, the cache."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hive_core.capabilities import parse_capability
+from hive_core.catalog import Catalog, load_catalog, parse_catalog
+from hive_core.errors import CatalogError, CatalogMissing, UnknownModel
+from hive_core.settings import Settings
+from hive_core.tiers import TIER_RANK, TIERS, blended_price, parse_tier
+
+
+@pytest.fixture(scope="module")
+def document(catalog_path: Path) -> dict[str, Any]:
+    return json.loads(catalog_path.read_text())  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def catalog(document: dict[str, Any]) -> Catalog:
+    return parse_catalog(document)
+
+
+def as_2025(document: dict[str, Any]) -> dict[str, Any]:
+    """The 2026 snapshot spelled the 2025 way: every price key present ("0"), no newer fields."""
+    old = copy.deepcopy(document)
+    for model in old["data"]:
+        for key in ("request", "image", "web_search", "internal_reasoning"):
+            model["pricing"].setdefault(key, "0")
+        for key in ("reasoning", "benchmarks", "expiration_date", "links", "knowledge_cutoff", "supported_voices"):
+            model.pop(key, None)
+    return old
+
+
+def test_parse_real_snapshot(catalog: Catalog, document: dict[str, Any]) -> None:
+    assert len(catalog) == 339
+    gpt4o = catalog.get("openai/gpt-4o")
+    assert gpt4o.provider == "openai" and gpt4o.name == "OpenAI: GPT-4o"
+    assert gpt4o.context_length == 128_000 and gpt4o.max_completion_tokens == 16384
+    assert gpt4o.pricing.prompt == Decimal("0.0000025")
+    assert {"tools", "vision", "file", "structured-output", "long-context"} <= gpt4o.capabilities
+    assert "audio" not in gpt4o.capabilities
+    assert [m.id for m in catalog] == [m["id"] for m in document["data"]]
+    assert "openai/gpt-4o" in catalog and "fake-model" not in catalog
+
+
+def test_2025_and_2026_documents_parse_alike(document: dict[str, Any], catalog: Catalog) -> None:
+    old = parse_catalog(as_2025(document))
+    assert len(old) == len(catalog)
+    for new_model, old_model in zip(catalog, old, strict=True):
+        assert old_model.pricing == new_model.pricing
+        assert old_model.tier == new_model.tier
+        assert old_model.expiration_date is None
+
+
+def test_bare_list_and_extra_root_keys(document: dict[str, Any]) -> None:
+    assert len(parse_catalog(document["data"][:5])) == 5
+    assert len(parse_catalog({"data": document["data"][:5], "total_count": 5, "links": {"next": None}})) == 5
+
+
+def test_unknown_fields_ignored(document: dict[str, Any]) -> None:
+    model = copy.deepcopy(document["data"][0])
+    model["brand_new_field"] = {"anything": [1, 2]}
+    model["pricing"]["some_future_price"] = "0.5"
+    assert parse_catalog([model]).models[0].id == model["id"]
+
+
+@pytest.mark.parametrize("field", ["name", "context_length", "pricing"])
+def test_missing_required_field_names_the_model(document: dict[str, Any], field: str) -> None:
+    model = copy.deepcopy(document["data"][0])
+    del model[field]
+    with pytest.raises(CatalogError, match=model["id"]):
+        parse_catalog([model])
+
+
+def test_missing_completion_price_names_the_model(document: dict[str, Any]) -> None:
+    model = copy.deepcopy(document["data"][0])
+    del model["pricing"]["completion"]
+    with pytest.raises(CatalogError, match=model["id"]):
+        parse_catalog([model])
+
+
+def test_bad_documents() -> None:
+    for bad in ({"models": []}, "text", [1], [{"name": "no id"}]):
+        with pytest.raises(CatalogError):
+            parse_catalog(bad)
+
+
+def test_old_modality_string_gives_input_modalities(document: dict[str, Any]) -> None:
+    model = copy.deepcopy(document["data"][0])
+    model["architecture"] = {"modality": "text+image->text", "tokenizer": "GPT"}
+    parsed = parse_catalog([model]).models[0]
+    assert parsed.input_modalities == ("text", "image") and "vision" in parsed.capabilities
+
+
+def test_routers_aliases_free_and_expired_are_not_implicit(catalog: Catalog) -> None:
+    today = date(2026, 6, 15)
+    auto = catalog.get("openrouter/auto")
+    assert auto.is_router and auto.pricing.variable and not auto.implicit(today, allow_free=True)
+    assert catalog.get("openrouter/free").is_router
+    alias = catalog.get("~anthropic/claude-opus-latest")
+    assert alias.is_alias and alias.provider == "anthropic" and not alias.implicit(today)
+    free = catalog.get("qwen/qwen3-coder:free")
+    assert free.is_free and not free.implicit(today) and free.implicit(today, allow_free=True)
+    expiring = catalog.get("anthropic/claude-opus-4.6-fast")
+    assert expiring.expiration_date == date(2026, 6, 29)
+    assert expiring.implicit(today) and not expiring.implicit(date(2026, 6, 29))
+    assert catalog.get("openai/gpt-4o").implicit(today)
+
+
+def test_tiers_follow_blended_price(catalog: Catalog) -> None:
+    priced = [m for m in catalog if not m.is_router and not m.is_free]
+    counts = {tier: sum(m.tier == tier for m in priced) for tier in TIERS}
+    assert all(counts[t] > 20 for t in TIERS), counts
+    for a in priced:
+        for b in priced:
+            if blended_price(a.pricing) < blended_price(b.pricing):
+                assert a.tier_rank <= b.tier_rank
+    assert catalog.get("anthropic/claude-opus-4.8").tier == "flagship"
+    assert catalog.get("openai/gpt-4o-mini").tier in ("economy", "standard")
+    assert all(m.tier == "economy" for m in catalog if m.is_free and not m.is_router)
+
+
+@settings(max_examples=15, deadline=None)
+@given(factor=st.sampled_from(["0.5", "2", "3.7", "10"]))
+def test_tiers_stay_right_as_prices_move(document: dict[str, Any], catalog: Catalog, factor: str) -> None:
+    moved = copy.deepcopy(document)
+    for model in moved["data"]:
+        for key, value in model["pricing"].items():
+            if value not in ("-1", "0"):
+                model["pricing"][key] = str(Decimal(value) * Decimal(factor))
+    assert [m.tier for m in parse_catalog(moved)] == [m.tier for m in catalog]
+
+
+def test_capabilities(catalog: Catalog) -> None:
+    assert "programming" in catalog.get("qwen/qwen3-coder").capabilities
+    assert "programming" in catalog.get("anthropic/claude-opus-4.8").capabilities
+    assert "reasoning" in catalog.get("anthropic/claude-opus-4.8").capabilities
+    assert "audio" in catalog.get("openai/gpt-audio").capabilities
+    assert "fast" in catalog.get("google/gemini-3.5-flash").capabilities
+    assert parse_capability("Structured_Output") == "structured-output"
+    assert parse_tier("Flagship") == "flagship" and TIER_RANK["flagship"] == 3
+    with pytest.raises(ValueError):
+        parse_capability("telepathy")
+
+
+def test_list_models_filters(catalog: Catalog) -> None:
+    found = catalog.list_models(tier="flagship", capabilities=["tools"], provider="anthropic")
+    assert found and all(m.tier == "flagship" and "tools" in m.capabilities and m.provider == "anthropic"
+                         for m in found)
+    assert len(catalog.list_models()) == 339
+
+
+def test_unknown_model_suggests_close_ids(catalog: Catalog) -> None:
+    with pytest.raises(UnknownModel, match="openai/gpt-4o"):
+        catalog.get("openai/gpt-4oo")
+    with pytest.raises(UnknownModel, match="hive models list"):
+        catalog.get("fake-model")
+
+
+def test_load_catalog_missing_says_sync(data_dir: Path) -> None:
+    with pytest.raises(CatalogMissing, match="hive models sync"):
+        load_catalog(Settings(data_dir=data_dir).catalog_path)
+
+
+def test_load_catalog_caches_and_notices_changes(data_dir: Path, catalog_path: Path) -> None:
+    path = Settings(data_dir=data_dir).catalog_path
+    path.parent.mkdir(parents=True)
+    shutil.copy(catalog_path, path)
+    first = load_catalog(path)
+    assert path.with_name(".models.json.pickle").exists()
+    second = load_catalog(path)
+    assert [m for m in second] == [m for m in first]
+    document = json.loads(path.read_text())
+    document["data"] = document["data"][:10]
+    path.write_text(json.dumps(document))
+    os.utime(path, ns=(1, 1))  # a different mtime even on coarse clocks
+    assert len(load_catalog(path)) == 10
+
+
+def test_load_catalog_from_read_only_dir_and_corrupt_file(catalog_path: Path, data_dir: Path) -> None:
+    assert len(load_catalog(catalog_path)) == 339  # ../shared is read-only: no cache, still works
+    bad = data_dir / "models.json"
+    bad.write_text("{not json")
+    with pytest.raises(CatalogError, match="hive models sync"):
+        load_catalog(bad)
