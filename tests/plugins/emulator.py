@@ -1,0 +1,118 @@
+"""The OpenRouter emulator, running for real on 127.0.0.1 (STYLE.md #5, #12).
+
+* ``emulator``: one in-process :class:`Emulator` for the session (real catalog, no faults, small
+  latency). A test that changes its faults calls ``emulator.reset()`` when done (or uses
+  ``emulator_factory`` instead).
+* ``emulator_factory(faults=[...], seed=..., latency_scale=..., **kwargs)``: a fresh started
+  emulator per call, stopped at teardown.
+* ``emulator_process(*args)`` / :func:`run_emulator_process`: ``hive-emulator`` as a subprocess,
+  for CLI tests; yields an :class:`EmulatorProcess` with ``base_url``, ``api_key`` and ``stop``.
+
+Every emulator has ``.base_url`` (ending ``/api/v1``) and ``.api_key`` (``sk-or-v1-test...``).
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hive_core.emulator import DEFAULT_TEST_KEY, Emulator
+
+__all__ = ["TEST_LATENCY_SCALE", "EmulatorProcess", "run_emulator_process"]
+
+#: delays at 1/100 of real: streams still have shape (TTFT, pacing) but tests stay fast
+TEST_LATENCY_SCALE = 0.01
+STARTUP_TIMEOUT_S = 15.0
+
+
+@pytest.fixture(scope="session")
+def emulator(catalog_path: Path) -> Iterator[Emulator]:
+    """A running emulator shared by the session: no faults, seed 1234, latency x0.01."""
+    with Emulator(catalog_path, seed=1234, latency_scale=TEST_LATENCY_SCALE) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emulator_factory(catalog_path: Path) -> Iterator[Callable[..., Emulator]]:
+    """``make(faults=[...], seed=0, latency_scale=0.01, **Emulator kwargs)`` -> a started emulator."""
+    started: list[Emulator] = []
+
+    def make(*, faults: Any = (), seed: int = 0, latency_scale: float = TEST_LATENCY_SCALE,
+             **kwargs: Any) -> Emulator:
+        emu = Emulator(catalog_path, faults=faults, seed=seed, latency_scale=latency_scale, **kwargs)
+        emu.start()
+        started.append(emu)
+        return emu
+
+    yield make
+    for emu in started:
+        emu.stop()
+
+
+class EmulatorProcess:
+    """A ``hive-emulator`` subprocess that has printed its listening line."""
+
+    def __init__(self, proc: subprocess.Popen[str], base_url: str, api_key: str) -> None:
+        self.proc = proc
+        self.base_url = base_url
+        self.api_key = api_key
+        self.stderr = ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        """Send ``sig``, wait for exit, and return the exit status (pipes are closed)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            _, self.stderr = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, self.stderr = self.proc.communicate()
+            raise
+        return self.proc.returncode
+
+
+@contextmanager
+def run_emulator_process(catalog_path: Path, *args: str) -> Iterator[EmulatorProcess]:
+    """Run ``python -m hive_core.emulator.server --port 0 --catalog ... *args`` until the block ends."""
+    cmd = [sys.executable, "-m", "hive_core.emulator.server", "--host", "127.0.0.1", "--port", "0",
+           "--catalog", str(catalog_path), *args]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    line = ""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while not line and time.monotonic() < deadline and proc.poll() is None:
+            if sel.select(timeout=0.1):
+                line = proc.stdout.readline()
+    running = EmulatorProcess(proc, "", DEFAULT_TEST_KEY)
+    if not line.startswith("listening on "):
+        running.stop(signal.SIGKILL)
+        pytest.fail(f"hive-emulator did not start: {line!r} {running.stderr}")
+    running.base_url = line.removeprefix("listening on ").strip()
+    try:
+        yield running
+    finally:
+        if proc.returncode is None:
+            running.stop()
+
+
+@pytest.fixture
+def emulator_process(catalog_path: Path) -> Callable[..., AbstractContextManager[EmulatorProcess]]:
+    """``with emulator_process("--seed", "3") as proc:`` runs the CLI server for the block."""
+
+    def start(*args: str) -> AbstractContextManager[EmulatorProcess]:
+        return run_emulator_process(catalog_path, *args)
+
+    return start
