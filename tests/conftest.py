@@ -2,4 +2,5 @@
 
 pytest_plugins = [
     "tests.plugins.env",
+    "tests.plugins.emulator",
 ]
