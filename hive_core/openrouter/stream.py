@@ -109,7 +109,12 @@ class StreamRun:
     def transport_error(self, exc: Exception) -> OpenRouterError:
         """An httpx exception, translated (and recorded when still in the opening phase)."""
         error = self.core.transport_error(exc)
-        return error if self.opened else self.attempt_failed(error)
+        if not self.opened:
+            return self.attempt_failed(error)
+        if isinstance(error, NetworkError) and not isinstance(error, ReadTimeout):
+            # after tokens a broken connection is a cut answer, not a retryable failure
+            return StreamTruncated(f"the stream broke before [DONE]: the answer is incomplete ({error})")
+        return error
 
     def feed(self, raw: bytes) -> list[str]:
         """Parse received bytes; returns the text pieces they completed (may raise mid-stream errors)."""

@@ -1,0 +1,144 @@
+"""``hive-jobs reconcile``: replace estimated or unknown costs with what OpenRouter billed.
+
+Cancelled and cut streams end without a ``usage`` chunk, so their ``usage`` event carries an
+estimate (``cost_source=estimated``) or nothing (``unknown``). OpenRouter's ``GET /generation``
+knows what was billed. For each such event that has a generation id and was not corrected yet,
+this fetches the record and appends a new ``usage`` event with ``cost_source=billed`` and
+``supersedes=<old event_id>`` (the store is append-only: nothing is edited; the ``usage`` view
+hides superseded events). Running it again corrects nothing twice: an event that some event
+supersedes is skipped. A generation the API does not know yet (``404``: the record lags the
+completion) is left for the next run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hive_core.errors import AuthError, NotFound, OpenRouterError
+from hive_core.events import EventSink, Usage
+
+if TYPE_CHECKING:
+    from hive_core.openrouter.client import OpenRouterClient
+
+__all__ = ["ReconcileReport", "Unbilled", "corrected_usage", "find_unbilled", "reconcile"]
+
+#: usage events not billed, never superseded, with a generation id to look up; outcome joined on request_id
+FIND_UNBILLED_SQL = """
+SELECT u.event_id, u.request_id, u.generation_id, u.model, u.provider, u.request_type,
+       u.task_category, u.app, u."user", u.tags, u.cost_source,
+       (SELECT any_value(o.outcome) FROM raw_stream_outcome AS o WHERE o.request_id = u.request_id) AS outcome
+FROM raw_usage AS u
+WHERE u.cost_source <> 'billed'
+  AND u.supersedes IS NULL
+  AND u.generation_id IS NOT NULL
+  AND u.event_id NOT IN (SELECT supersedes FROM raw_usage WHERE supersedes IS NOT NULL)
+ORDER BY u.ts
+"""
+
+
+@dataclass(frozen=True)
+class Unbilled:
+    """A usage event whose cost was not billed, and the stream outcome of its request (if streamed)."""
+
+    event_id: str
+    request_id: str
+    generation_id: str
+    model: str
+    provider: str | None
+    request_type: str
+    task_category: str | None
+    app: str | None
+    user: str | None
+    tags: list[str]
+    cost_source: str
+    outcome: str | None
+
+
+@dataclass
+class ReconcileReport:
+    """What one run did: events looked at, corrected, still pending (404) and failed (other errors)."""
+
+    checked: int = 0
+    corrected: int = 0
+    pending: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    corrected_usd: float = 0.0
+
+
+def find_unbilled(data_dir: Path) -> list[Unbilled]:
+    """Usage events in ``data_dir`` that still need their billed cost (oldest first)."""
+    from queries.connect import connect, run_sql
+
+    with connect(data_dir, warn=False) as store:
+        rows = run_sql(store, FIND_UNBILLED_SQL).fetchall()
+    return [
+        Unbilled(event_id=r[0], request_id=r[1], generation_id=r[2], model=r[3], provider=r[4], request_type=r[5],
+                 task_category=r[6], app=r[7], user=r[8], tags=list(r[9] or []), cost_source=r[10], outcome=r[11])
+        for r in rows
+    ]
+
+
+def _int(data: Mapping[str, Any], *keys: str) -> int:
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return 0
+
+
+def corrected_usage(old: Unbilled, generation: Mapping[str, Any]) -> Usage | None:
+    """The superseding event for ``old`` from a ``/generation`` record; ``None`` without a cost."""
+    cost = generation.get("total_cost", generation.get("usage"))
+    if not isinstance(cost, int | float) or isinstance(cost, bool):
+        return None
+    # native_* counts are the billing basis (tokens_* are normalised GPT-style counts)
+    completion = _int(generation, "native_tokens_completion", "tokens_completion")
+    prompt = _int(generation, "native_tokens_prompt", "tokens_prompt")
+    provider = generation.get("provider_name")
+    return Usage(
+        request_id=old.request_id,
+        app=old.app,
+        user=old.user,
+        tags=old.tags,
+        model=old.model,
+        provider=provider if isinstance(provider, str) else old.provider,
+        request_type=old.request_type,
+        task_category=old.task_category,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        reasoning_tokens=min(_int(generation, "native_tokens_reasoning"), completion),
+        cached_tokens=min(_int(generation, "native_tokens_cached"), prompt),
+        cost_usd=float(cost),
+        cost_source="billed",
+        is_byok=generation.get("is_byok") is True,
+        generation_id=old.generation_id,
+        supersedes=old.event_id,
+    )
+
+
+def reconcile(data_dir: Path, client: OpenRouterClient, sink: EventSink, *, limit: int | None = None) -> ReconcileReport:
+    """Fetch ``/generation`` for every unbilled usage event and record the billed correction."""
+    report = ReconcileReport()
+    for old in find_unbilled(data_dir)[:limit]:
+        report.checked += 1
+        try:
+            generation = client.get_generation(old.generation_id)
+        except NotFound:
+            report.pending.append(old.generation_id)
+            continue
+        except AuthError:
+            raise  # every lookup would fail the same way
+        except OpenRouterError as error:
+            report.failed.append((old.generation_id, str(error)))
+            continue
+        event = corrected_usage(old, generation)
+        if event is None:
+            report.failed.append((old.generation_id, "the generation record has no cost"))
+            continue
+        sink.record(event)
+        report.corrected += 1
+        report.corrected_usd += event.cost_usd or 0.0
+    return report
