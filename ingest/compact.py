@@ -138,13 +138,15 @@ def _compact_partition(
     report.skipped.extend((p, r) for p, r in listing.skipped if p.parent == partition)
     if len(inputs) < min_files:
         return
-    schema = arrow_schema(EVENT_TYPES[type_name])
+    cls = EVENT_TYPES[type_name]
+    schema = arrow_schema(cls)
     tables = []
     for path in inputs:
         table = pq.read_table(path)
-        for column in schema:  # older schema versions lack newer (optional) columns
+        for column in schema:  # older schema versions lack newer columns: their default, else null
             if column.name not in table.column_names:
-                table = table.append_column(column, pa.nulls(table.num_rows, column.type))
+                default = cls.model_fields[column.name].get_default(call_default_factory=True)
+                table = table.append_column(column, pa.array([default] * table.num_rows, column.type))
         tables.append(table.select(schema.names).cast(schema))
     merged = pa.concat_tables(tables).sort_by([("ts", "ascending"), ("event_id", "ascending")])
     output = EventFileName(f"{writer_id()}c", 1).format()

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hive_core.emulator import Emulator
+from hive_core.emulator import FAULT_KINDS, Emulator, FaultRule, parse_fault
 from tests.plugins.emulator import EmulatorProcess
 
 GEN_ID = re.compile(r"^gen-\d{10}-[A-Za-z0-9]{20}$")
@@ -225,3 +232,294 @@ def test_generation_record(emulator: Emulator, client: httpx.Client) -> None:
     missing = client.get(url, params={"id": "gen-1-AAAAAAAAAAAAAAAAAAAA"}, headers=auth(emulator))
     assert missing.status_code == 404 and missing.json()["error"]["code"] == 404
     assert client.get(url, params={"id": body["id"]}).status_code == 401
+
+
+# ---------------------------------------------------------------- faults
+
+
+def read_partial(client: httpx.Client, emu: Emulator, **body: Any) -> tuple[int, str, Exception | None]:
+    """Status, the bytes received before the stream ended or broke, and the error if it broke."""
+    received: list[bytes] = []
+    body.setdefault("messages", HELLO)
+    with client.stream("POST", f"{emu.base_url}/chat/completions", json={**body, "stream": True},
+                       headers=auth(emu)) as response:
+        try:
+            for piece in response.iter_raw():
+                received.append(piece)
+        except httpx.HTTPError as exc:
+            return response.status_code, b"".join(received).decode(), exc
+        return response.status_code, b"".join(received).decode(), None
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize("kind", ["429", "500", "502", "503"])
+def test_http_error_faults(emulator_factory: Factory, client: httpx.Client, kind: str, streaming: bool) -> None:
+    emu = emulator_factory(faults=[f"*:{kind}:1"])
+    response = chat(client, emu, model="openai/gpt-4o", max_tokens=20, stream=streaming)
+    assert response.status_code == int(kind)
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["error"]["code"] == int(kind) and body["error"]["message"]
+    assert body["user_id"].startswith("user_")
+    if kind in ("429", "503"):
+        assert float(response.headers["retry-after"]) == pytest.approx(0.02)
+    if kind == "429":  # like the real errors_raised-429 recording
+        assert body["error"]["message"] == "Provider returned error"
+        assert body["error"]["metadata"]["provider_name"] == "OpenAI"
+        assert "rate-limited upstream" in body["error"]["metadata"]["raw"]
+    assert emu.stats()["requests"]["openai/gpt-4o"] == {kind: 1}
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["whole", "stream"])
+def test_timeout_fault_sends_nothing(emulator_factory: Factory, streaming: bool) -> None:
+    emu = emulator_factory(faults=["openai/gpt-4o:timeout:1"])
+    with httpx.Client(timeout=httpx.Timeout(5, read=0.2)) as slow_client:
+        started = time.monotonic()
+        with pytest.raises(httpx.ReadTimeout):
+            chat(slow_client, emu, model="openai/gpt-4o", stream=streaming)
+        assert time.monotonic() - started < 2
+        assert chat(slow_client, emu, model="openai/gpt-4o-mini").status_code == 200  # other models fine
+
+
+def test_disconnect_fault_whole_closes_without_answer(emulator_factory: Factory, client: httpx.Client) -> None:
+    emu = emulator_factory(faults=["*:disconnect:1"])
+    with pytest.raises(httpx.RemoteProtocolError):
+        chat(client, emu, model="openai/gpt-4o")
+
+
+def test_disconnect_fault_stream_cuts_before_done(emulator_factory: Factory, client: httpx.Client) -> None:
+    emu = emulator_factory(faults=["*:disconnect:1"])
+    status, raw, error = read_partial(client, emu, model="openai/gpt-4o", max_tokens=40)
+    assert status == 200 and isinstance(error, httpx.RemoteProtocolError)
+    events = parse_sse(raw)[1]
+    assert events and all(isinstance(e, dict) and "usage" not in e for e in events)
+    assert "[DONE]" not in raw
+    record = emu.state.ledger.generations[events[0]["id"]].as_json()
+    assert record["native_tokens_completion"] == len(events) and record["cancelled"] is False
+
+
+def test_midstream_error_fault_stream(emulator_factory: Factory, client: httpx.Client) -> None:
+    emu = emulator_factory(faults=["*:midstream-error:1"])
+    status, raw, error = read_partial(client, emu, model="openai/gpt-4o", max_tokens=40)
+    assert status == 200 and error is None
+    events = parse_sse(raw)[1]
+    assert events[-1] == "[DONE]"
+    failed = events[-2]
+    assert set(failed["error"]) == {"code", "message"} and failed["error"]["code"] == 502
+    assert failed["choices"][0]["finish_reason"] is None
+    tokens = events[:-2]
+    assert tokens and all("error" not in e for e in tokens)
+    assert failed["usage"]["completion_tokens"] == len(tokens)
+    record = client.get(f"{emu.base_url}/generation", params={"id": failed["id"]}, headers=auth(emu)).json()
+    assert record["data"]["finish_reason"] == "error"
+    assert record["data"]["total_cost"] == failed["usage"]["cost"]
+
+
+def test_midstream_error_fault_whole(emulator_factory: Factory, client: httpx.Client) -> None:
+    emu = emulator_factory(faults=["*:midstream-error:1"])
+    response = chat(client, emu, model="openai/gpt-4o", max_tokens=40)
+    assert response.status_code == 200
+    choice = response.json()["choices"][0]
+    assert choice["finish_reason"] == "error" and choice["error"]["code"] == 502
+    assert choice["message"]["content"]  # partial output
+    assert response.json()["usage"]["completion_tokens"] > 0
+
+
+def test_malformed_fault(emulator_factory: Factory, client: httpx.Client) -> None:
+    emu = emulator_factory(faults=["*:malformed:1"])
+    whole = chat(client, emu, model="openai/gpt-4o", max_tokens=40)
+    assert whole.status_code == 200
+    with pytest.raises(ValueError):
+        whole.json()
+    status, raw, error = read_partial(client, emu, model="openai/gpt-4o", max_tokens=40)
+    assert status == 200 and error is None
+    events = parse_sse(raw)[1]
+    assert sum(isinstance(e, str) and e != "[DONE]" for e in events) == 1
+    assert events[-1] == "[DONE]"
+
+
+def test_slow_fault_keeps_the_connection_alive(emulator_factory: Factory) -> None:
+    emu = emulator_factory(faults=["*:slow:1"], latency_scale=0.03)  # 0.3 s keep-alive phase
+    with httpx.Client(timeout=httpx.Timeout(5, read=0.2)) as slow_client:
+        started = time.monotonic()
+        _, raw = stream(slow_client, emu, model="openai/gpt-4o-mini", max_tokens=5)
+        assert time.monotonic() - started >= 0.3
+        lines = raw.split("\n")
+        first_data = next(i for i, line in enumerate(lines) if line.startswith("data: "))
+        assert lines[:first_data].count(": OPENROUTER PROCESSING") >= 20
+        assert raw.endswith("data: [DONE]\n\n")
+        started = time.monotonic()
+        assert chat(slow_client, emu, model="openai/gpt-4o-mini", max_tokens=5).status_code == 200
+        assert time.monotonic() - started >= 0.3
+    assert emu.stats()["requests"]["openai/gpt-4o-mini"] == {"slow": 2}
+
+
+def test_fault_rate_and_model_match(emulator_factory: Factory, client: httpx.Client) -> None:
+    emu = emulator_factory(faults=["qwen/qwen3-4b:free:500:1", "openai/gpt-4o:503:0.5"], latency_scale=0)
+    statuses = [chat(client, emu, model="openai/gpt-4o", max_tokens=5).status_code for _ in range(40)]
+    assert 8 <= statuses.count(503) <= 32 and statuses.count(200) == 40 - statuses.count(503)
+    assert chat(client, emu, model="openai/gpt-4o-mini", max_tokens=5).status_code == 200
+
+
+def test_parse_fault() -> None:
+    assert parse_fault("qwen/qwen3-4b:free:429:0.5") == FaultRule("qwen/qwen3-4b:free", "429", 0.5)
+    assert parse_fault("*:midstream-error:1") == FaultRule("*", "midstream-error", 1.0)
+    assert parse_fault("*:slow") == FaultRule("*", "slow", 1.0)
+    assert {"429", "timeout", "disconnect", "malformed", "slow"} <= FAULT_KINDS
+    for bad in ("*:boom:1", "*:500:2", "*:500:x", "500"):
+        with pytest.raises(ValueError):
+            parse_fault(bad)
+
+
+def test_runtime_fault_control(emulator: Emulator, client: httpx.Client) -> None:
+    root = emulator.base_url.removesuffix("/api/v1")
+    client.post(f"{root}/_emulator/reset")
+    try:
+        rules = [{"model": "openai/gpt-4o", "kind": "500", "rate": 1}]
+        assert client.post(f"{root}/_emulator/faults", json=rules).json() == [{**rules[0], "rate": 1.0}]
+        assert chat(client, emulator, model="openai/gpt-4o").status_code == 500
+        assert chat(client, emulator, model="openai/gpt-4o-mini", max_tokens=5).status_code == 200
+        assert client.post(f"{root}/_emulator/faults", json=[{"model": "*", "kind": "nope"}]).status_code == 400
+        assert client.get(f"{emulator.base_url}/_emulator/faults").json()[0]["kind"] == "500"  # unchanged
+        stats = client.get(f"{root}/_emulator/stats").json()
+        assert stats == {"total": 2, "requests": {"openai/gpt-4o": {"500": 1}, "openai/gpt-4o-mini": {"ok": 1}}}
+        emulator.set_faults(["*:502:1"])
+        assert chat(client, emulator, model="openai/gpt-4o-mini").status_code == 502
+        assert emulator.stats()["total"] == 3
+    finally:
+        assert client.post(f"{root}/_emulator/reset").json() == {"ok": True}
+    assert client.get(f"{root}/_emulator/faults").json() == []
+    assert emulator.stats() == {"total": 0, "requests": {}}
+
+
+# ---------------------------------------------------------------- streams under load and cancellation
+
+
+def test_sixteen_concurrent_streams(emulator_factory: Factory) -> None:
+    emu = emulator_factory(latency_scale=0.02)
+
+    async def one(client: httpx.AsyncClient, i: int) -> str:
+        body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": f"q{i}"}],
+                "max_tokens": 60, "stream": True}
+        async with client.stream("POST", f"{emu.base_url}/chat/completions", json=body,
+                                 headers=auth(emu)) as response:
+            assert response.status_code == 200
+            return (await response.aread()).decode()
+
+    async def run() -> list[str]:
+        limits = httpx.Limits(max_connections=32)
+        async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+            return await asyncio.gather(*(one(client, i) for i in range(16)))
+
+    started = time.monotonic()
+    raws = asyncio.run(run())
+    elapsed = time.monotonic() - started
+    assert all(raw.endswith("data: [DONE]\n\n") for raw in raws)
+    assert len({parse_sse(raw)[1][0]["id"] for raw in raws}) == 16
+    assert emu.stats() == {"total": 16, "requests": {"openai/gpt-4o-mini": {"ok": 16}}}
+    assert elapsed < 5
+
+
+def test_cancelled_stream_is_recorded_and_billed_for_tokens_sent(emulator_factory: Factory,
+                                                                 client: httpx.Client) -> None:
+    emu = emulator_factory(latency_scale=0.5, seed=3)
+    body = {"model": "openai/gpt-4o", "messages": HELLO, "max_tokens": 400, "stream": True}
+    with client.stream("POST", f"{emu.base_url}/chat/completions", json=body, headers=auth(emu)) as response:
+        gen_id = response.headers["x-generation-id"]
+        seen = 0
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                seen += 1
+                if seen == 3:
+                    break
+    url = f"{emu.base_url}/generation"
+    deadline = time.monotonic() + 5
+    while (answer := client.get(url, params={"id": gen_id}, headers=auth(emu))).status_code == 404:
+        assert time.monotonic() < deadline, "no generation record after the cancel"
+        time.sleep(0.02)
+    record = answer.json()["data"]
+    assert record["cancelled"] is True and record["streamed"] is True and record["finish_reason"] is None
+    assert 3 <= record["native_tokens_completion"] < 60
+    prices = emu.state.catalog.models["openai/gpt-4o"].pricing
+    expected = record["native_tokens_prompt"] * prices.prompt + record["native_tokens_completion"] * prices.completion
+    assert Decimal(str(record["total_cost"])) == pytest.approx(expected)
+    assert emu.stats()["requests"]["openai/gpt-4o"] == {"cancelled": 1}
+
+
+# ---------------------------------------------------------------- determinism, credit, speed, HTTP
+
+
+def test_same_seed_same_answers_and_faults(emulator_factory: Factory, client: httpx.Client) -> None:
+    def run(seed: int) -> list[tuple[int, str]]:
+        emu = emulator_factory(faults=["*:500:0.5"], seed=seed, latency_scale=0)
+        out = []
+        for i in range(16):
+            response = chat(client, emu, model="openai/gpt-4o", max_tokens=50,
+                            messages=[{"role": "user", "content": f"question {i % 4}"}])
+            text = response.json()["choices"][0]["message"]["content"] if response.status_code == 200 else ""
+            out.append((response.status_code, text))
+        return out
+
+    first, again, other = run(7), run(7), run(8)
+    assert first == again
+    assert {status for status, _ in first} == {200, 500}
+    assert first != other
+
+
+def test_credit_limit_refuses_with_402(emulator_factory: Factory, client: httpx.Client) -> None:
+    emu = emulator_factory(credit_limit=0.001)
+    refused = chat(client, emu, model="openai/gpt-4o", max_tokens=1000)
+    assert refused.status_code == 402
+    message = refused.json()["error"]["message"]
+    assert message.startswith("This request requires more credits, or fewer max_tokens. You requested up to 1000")
+    assert "can only afford 99" in message
+    assert chat(client, emu, model="openai/gpt-4o", max_tokens=50).status_code == 200
+    key = client.get(f"{emu.base_url}/key", headers=auth(emu)).json()["data"]
+    assert key["limit"] == 0.001 and key["limit_remaining"] == pytest.approx(0.001 - key["usage"])
+
+
+def test_latency_scale_zero_is_fast(emulator_factory: Factory, client: httpx.Client) -> None:
+    emu = emulator_factory(latency_scale=0)
+    chat(client, emu, model="openai/gpt-4o", max_tokens=20)  # warm the connection
+    rounds = 200
+    started = time.perf_counter()
+    for _ in range(rounds):
+        chat(client, emu, model="openai/gpt-4o", max_tokens=20)
+    per_request = (time.perf_counter() - started) / rounds
+    assert per_request < 0.005, f"{per_request * 1000:.2f} ms per request"
+
+
+def test_keep_alive_serves_many_requests_on_one_connection(emulator: Emulator) -> None:
+    request = f"GET /api/v1/key HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {emulator.api_key}\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", emulator.port)) as sock:
+        sock.sendall(request.encode() * 3)
+        sock.settimeout(5)
+        data = b""
+        while data.count(b"HTTP/1.1 200 OK") < 3:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed early"
+            data += chunk
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+def test_cli_serves_and_stops_on_signal(
+    emulator_process: Callable[..., AbstractContextManager[EmulatorProcess]], client: httpx.Client,
+    catalog_path: Path,
+) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with emulator_process("--seed", "3", "--latency-scale", "0", "--fault", "openai/gpt-4o:429:1") as proc:
+            assert re.fullmatch(r"http://127\.0\.0\.1:\d+/api/v1", proc.base_url)
+            assert client.get(f"{proc.base_url}/models").content == catalog_path.read_bytes()
+            assert chat(client, proc, model="openai/gpt-4o").status_code == 429
+            assert chat(client, proc, model="openai/gpt-4o-mini", max_tokens=5).status_code == 200
+            assert proc.stop(sig) == 0
+
+
+def test_cli_rejects_a_bad_fault(catalog_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hive_core.emulator.server", "--catalog", str(catalog_path), "--fault", "*:boom:1"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2 and "boom" in result.stderr

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from hive_core.events import ApiCall, arrow_schema
+from ingest.compact import TEMP_GRACE_S, compact, recover_partition
+from ingest.log import EventLog
+from tests.cases import T0, api_call
+from tests.plugins.store import glob_count, request_ids
+
+NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
+
+
+def _small_files(data_dir: Path, days: int = 3, files_per_day: int = 6, per_file: int = 50) -> int:
+    n = 0
+    for d in range(days):
+        for f in range(files_per_day):
+            with EventLog(data_dir, writer=f"w{d}x{f}") as log:
+                for _ in range(per_file):
+                    log.record(api_call(n, ts=T0 + timedelta(days=d, seconds=n)))
+                    n += 1
+    old = time.time() - 2 * TEMP_GRACE_S
+    for path in (data_dir / "events").rglob("*.parquet"):
+        os.utime(path, (old, old))
+    return n
+
+
+def test_compact_merges_closed_days_into_one_sorted_file(data_dir: Path) -> None:
+    n = _small_files(data_dir)
+    report = compact(data_dir, now=NOW)
+    assert (report.partitions, report.files_in, report.files_out, report.events) == (3, 18, 3, n)
+    files = sorted((data_dir / "events" / "api_call").glob("date=*/*.parquet"))
+    assert len(files) == 3
+    ts = pq.read_table(files[0]).column("ts").to_pylist()
+    assert ts == sorted(ts)
+    assert sorted(request_ids(data_dir)) == sorted(f"r{i}" for i in range(n))
+    assert compact(data_dir, now=NOW).partitions == 0  # nothing left to merge
+
+
+def test_compact_leaves_today_and_recent_files_alone(data_dir: Path) -> None:
+    _small_files(data_dir, days=1)
+    assert compact(data_dir, now=T0 + timedelta(hours=1)).partitions == 0  # still today
+    for path in (data_dir / "events").rglob("*.parquet"):
+        os.utime(path)  # written just now: a late writer may still be adding to the day
+    assert compact(data_dir).partitions == 0
+
+
+def test_compact_reads_older_schema_versions(data_dir: Path) -> None:
+    _small_files(data_dir, days=1, files_per_day=1)
+    partition = next((data_dir / "events" / "api_call").glob("date=*"))
+    old = pa.Table.from_pylist([api_call(999, ts=T0).model_dump()], schema=arrow_schema(ApiCall))
+    pq.write_table(old.drop_columns(["generation_id", "fallback_index"]), partition / "old-000001.parquet")
+    assert compact(data_dir, day=T0.date()).events == 51
+    assert "r999" in request_ids(data_dir)
+
+
+def test_recover_rolls_a_committed_compaction_forward_and_an_uncommitted_one_back(data_dir: Path) -> None:
+    _small_files(data_dir, days=1, files_per_day=2)
+    partition = next((data_dir / "events" / "api_call").glob("date=*"))
+    inputs = sorted(p.name for p in partition.glob("*.parquet"))
+    (partition / ".compact-x.json").write_text(json.dumps({"output": "missing-000001.parquet", "inputs": inputs}))
+    assert "rolled back" in recover_partition(partition)[0]
+    assert sorted(p.name for p in partition.glob("*.parquet")) == inputs
+    merged = pa.concat_tables([pq.read_table(partition / n) for n in inputs])
+    pq.write_table(merged, partition / "out-000001.parquet")
+    (partition / ".compact-y.json").write_text(json.dumps({"output": "out-000001.parquet", "inputs": inputs}))
+    assert len(request_ids(data_dir)) == 100  # readers already skip the superseded inputs
+    assert "rolled forward" in recover_partition(partition)[0]
+    assert [p.name for p in partition.glob("*.parquet")] == ["out-000001.parquet"]
+    assert glob_count(data_dir) == 100
+
+
+def _compact_in_child(data_dir: Path) -> None:
+    compact(data_dir, now=NOW)
+
+
+@pytest.mark.slow
+def test_kill_9_compaction_loses_and_duplicates_nothing(tmp_path: Path, fork_ctx) -> None:  # type: ignore[no-untyped-def]
+    for trial in range(30):
+        data_dir = tmp_path / f"t{trial}"
+        n = _small_files(data_dir, days=2, files_per_day=5, per_file=40)
+        child = fork_ctx.Process(target=_compact_in_child, args=(data_dir,))
+        child.start()
+        time.sleep(random.uniform(0.0, 0.12))
+        os.kill(child.pid, signal.SIGKILL)
+        child.join()
+        expected = Counter(f"r{i}" for i in range(n))
+        assert Counter(request_ids(data_dir)) == expected, f"trial {trial}: readers saw a loss or a duplicate"
+        compact(data_dir, now=NOW)  # the next run repairs whatever the killed one left
+        assert Counter(request_ids(data_dir)) == expected
+        assert glob_count(data_dir) == n, f"trial {trial}: plain readers disagree after repair"
+        assert not list(data_dir.rglob(".compact-*.json"))
+
+
+def test_compacted_days_stay_readable_by_date(data_dir: Path) -> None:
+    _small_files(data_dir, days=2)
+    compact(data_dir, now=NOW)
+    import duckdb
+
+    rows = duckdb.sql(
+        f"select date, count(*) from read_parquet('{data_dir}/events/api_call/**/*.parquet', hive_partitioning=true) group by 1 order by 1"
+    ).fetchall()
+    assert [(r[0] if isinstance(r[0], date) else date.fromisoformat(str(r[0])), r[1]) for r in rows] == [
+        (date(2026, 11, 20), 300), (date(2026, 11, 21), 300)]

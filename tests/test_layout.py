@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hive_core.ids import writer_id
+from hive_core.layout import (
+    EventFileName,
+    is_temporary,
+    parse_file_name,
+    partition_date,
+    partition_dir,
+    temporary_name,
+)
+
+writers = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,30}[A-Za-z0-9]", fullmatch=True)
+
+
+@given(writers, st.integers(min_value=0, max_value=10**9))
+def test_file_name_format_and_parse_are_symmetric(writer: str, seq: int) -> None:
+    name = EventFileName(writer, seq)
+    assert parse_file_name(name.format()) == name
+
+
+def test_names_sort_in_time_order_within_a_writer() -> None:
+    w = writer_id()
+    names = [EventFileName(w, s).format() for s in (1, 2, 10, 999, 1000)]
+    assert names == sorted(names)
+
+
+def test_temporary_names_are_never_data() -> None:
+    tmp = temporary_name("w-000001.parquet")
+    assert is_temporary(tmp) and not tmp.endswith(".parquet") and parse_file_name(tmp) is None
+    assert parse_file_name("notes.txt") is None
+
+
+def test_partition_dir_round_trips_its_date(tmp_path: Path) -> None:
+    d = partition_dir(tmp_path, "usage", date(2026, 2, 28))
+    assert d.name == "date=2026-02-28" and partition_date(d) == date(2026, 2, 28)
+    assert partition_date(tmp_path / "date=2026-02-30") is None

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import queries
+from hive_core.events import ApiCall, Usage, arrow_schema
+from hive_core.layout import partition_dir
+from ingest.log import EventLog
+from tests.cases import T0, api_call, sample_events
+
+#: example values for report parameters, by name (each report documents its params in a header)
+EXAMPLE_PARAMS = {"since": "2026-01-01", "until": "2026-12-31", "day": "2026-11-20", "model": "openai/gpt-4o",
+                  "days": 7, "limit": 10, "name": "exp1", "period_start": "2026-11-01", "period_end": "2026-11-30"}
+
+
+def _params(sql: str) -> dict[str, object]:
+    return {name: EXAMPLE_PARAMS.get(name, "x") for name in set(re.findall(r"\$([A-Za-z_]\w*)", sql))}
+
+
+@pytest.mark.parametrize("name", queries.names())
+def test_every_named_query_runs_against_an_empty_store(name: str, data_dir: Path) -> None:
+    sql = queries.load(name)
+    with queries.connect(data_dir) as store:
+        queries.run_sql(store, sql, _params(sql)).fetchall()
+
+
+def test_views_read_every_event_type(data_dir: Path) -> None:
+    with EventLog(data_dir) as log:
+        log.record_many(sample_events())
+    with queries.connect(data_dir) as store:
+        counts = {v: queries.run_sql(store, f"select count(*) from {v}").fetchall()[0][0]
+                  for v in ("api_calls", "usage", "stream_outcomes", "selections", "quality_ratings",
+                            "budget_alerts", "budget_overrides", "ab_assignments", "requests")}
+    assert counts == {"api_calls": 2, "usage": 1, "stream_outcomes": 1, "selections": 1, "quality_ratings": 1,
+                      "budget_alerts": 1, "budget_overrides": 1, "ab_assignments": 1, "requests": 1}
+
+
+def test_files_of_an_older_schema_version_still_read(data_dir: Path) -> None:
+    old = pa.Table.from_pylist([api_call(1).model_dump()], schema=arrow_schema(ApiCall))
+    old = old.drop_columns(["generation_id", "ttft_ms"])
+    path = partition_dir(data_dir, "api_call", T0.date()) / "old-000001.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(old, path)
+    with EventLog(data_dir) as log:
+        log.record(api_call(2, generation_id="gen-2"))
+    with queries.connect(data_dir) as store:
+        rows = queries.run_sql(store, "select request_id, generation_id from api_calls order by 1").fetchall()
+    assert rows == [("r1", None), ("r2", "gen-2")]
+
+
+def test_superseded_usage_is_counted_once(data_dir: Path) -> None:
+    first = Usage(request_id="r", model="m", cost_source="estimated", cost_usd=0.01)
+    with EventLog(data_dir) as log:
+        log.record(first)
+        log.record(Usage(request_id="r", model="m", cost_source="billed", cost_usd=0.012, supersedes=first.event_id))
+    with queries.connect(data_dir) as store:
+        assert queries.run_sql(store, "select cost_source, cost_usd from usage").fetchall() == [("billed", 0.012)]
+
+
+def test_parameters_are_bound_not_formatted(data_dir: Path) -> None:
+    with EventLog(data_dir) as log:
+        log.record(api_call(1))
+    with queries.connect(data_dir) as store:
+        hostile = "x' OR '1'='1"
+        rows = queries.run_sql(store, "select count(*) from api_calls where model = $m", {"m": hostile}).fetchall()
+    assert rows == [(0,)]
+
+
+def test_unknown_query_name_is_a_clear_error() -> None:
+    with pytest.raises(KeyError, match="no query named"):
+        queries.load("views/nope")
+    with pytest.raises(KeyError):
+        queries.load("../pyproject")
