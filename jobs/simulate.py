@@ -127,6 +127,8 @@ def _simulate_day(rng: np.random.Generator, day: date, n: int) -> dict[str, pa.T
     err = np.array([m[6] for m in MODELS])[model]
     # Attempts on the primary: geometric failures, capped; a capped run may fall back to another model.
     failures = np.minimum(rng.geometric(1 - err) - 1, MAX_ATTEMPTS)
+    # Outages are correlated: during one, every retry fails too, which is what fallbacks are for.
+    failures = np.where(rng.random(n) < err / 2, MAX_ATTEMPTS, failures)
     exhausted = failures >= MAX_ATTEMPTS
     permanent = rng.random(n) < sum(p[2] for p in PERMANENT)
     failures = np.where(permanent, 0, failures)
