@@ -1,0 +1,194 @@
+"""A per-model circuit breaker whose state every process on the machine shares.
+
+States::
+
+    closed --(N consecutive failures, or failure rate >= R over the recent window)--> open
+    open --(cool-down elapsed; the next allow() claims the one probe)--> half-open
+    half-open --success--> closed        half-open --failure--> open (cool-down restarts)
+
+While open, :meth:`CircuitBreaker.allow` is False, so a model that is down is skipped at once
+instead of after its timeout. In half-open exactly one caller gets True (the probe); others keep
+getting False until the probe reports back, or until ``probe_timeout_s`` passes (a probe whose
+process died must not keep the model closed forever).
+
+The state is a small JSON file, ``<state_dir>/circuits.json``. Every change takes an exclusive
+``fcntl.flock`` on ``circuits.lock``, reads the file, changes it and writes it back atomically
+(temporary file, fsync, ``os.replace``), so concurrent ``hive ask`` processes see one history.
+Successes of a model with no entry are not written (the hot path stays lock-free), so a
+model's failure-rate window starts at its first failure. Readers that only need the blocked set (the selector) read without the lock - the file is always
+whole - and reuse what they read while its mtime is unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CLOSED", "HALF_OPEN", "OPEN", "CircuitBreaker"]
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+STATE_FILE = "circuits.json"
+LOCK_FILE = "circuits.lock"
+
+
+class CircuitBreaker:
+    """Circuit state per model id, persisted under ``state_dir``."""
+
+    def __init__(
+        self,
+        state_dir: Path | str,
+        *,
+        failure_threshold: int = 5,
+        failure_rate: float = 0.5,
+        min_calls: int = 10,
+        window: int = 20,
+        window_s: float = 300.0,
+        cooldown_s: float = 30.0,
+        probe_timeout_s: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.path = self.state_dir / STATE_FILE
+        self.failure_threshold = failure_threshold
+        self.failure_rate = failure_rate
+        self.min_calls = min_calls
+        self.window = window
+        self.window_s = window_s
+        self.cooldown_s = cooldown_s
+        self.probe_timeout_s = probe_timeout_s
+        self.clock = clock
+        self._cached: tuple[int, dict[str, Any]] | None = None
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _read(self) -> dict[str, Any]:
+        """The whole state; reuses the last parse while the file's mtime is unchanged."""
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return {}
+        if self._cached is not None and self._cached[0] == mtime:
+            return self._cached[1]
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            data = {}  # a damaged state file only forgets recent failures; never block on it
+        data = data if isinstance(data, dict) else {}
+        self._cached = (mtime, data)
+        return data
+
+    def _state_of(self, entry: dict[str, Any] | None, now: float) -> str:
+        if not entry or entry.get("state") == CLOSED:
+            return CLOSED
+        if entry.get("state") == OPEN and now - float(entry.get("opened_at", 0)) < self.cooldown_s:
+            return OPEN
+        return HALF_OPEN
+
+    def state(self, model: str) -> str:
+        """``closed``, ``open`` or ``half-open`` (an open circuit whose cool-down has passed)."""
+        return self._state_of(self._read().get(model), self.clock())
+
+    def _blocks(self, entry: dict[str, Any] | None, now: float) -> bool:
+        state = self._state_of(entry, now)
+        if state == OPEN:
+            return True
+        if state == HALF_OPEN and entry is not None:
+            probe_at = entry.get("probe_at")
+            return probe_at is not None and now - float(probe_at) < self.probe_timeout_s
+        return False
+
+    def blocked(self) -> frozenset[str]:
+        """Models that would be refused right now (open, or half-open with a probe out)."""
+        now = self.clock()
+        return frozenset(model for model, entry in self._read().items() if self._blocks(entry, now))
+
+    # -- changing ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[dict[str, Any]]:
+        """Exclusive lock, fresh read, and an atomic write of whatever the caller changed."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.state_dir / LOCK_FILE, "a+") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                self._cached = None
+                data = dict(self._read())
+                yield data
+                self._write(data)
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def _write(self, data: dict[str, Any]) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f"{STATE_FILE}.", suffix=".tmp", dir=self.state_dir)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(data, fh, sort_keys=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        self._cached = None
+
+    def allow(self, model: str) -> bool:
+        """May a request go to ``model`` now? In half-open, claims the single probe."""
+        now = self.clock()
+        entry = self._read().get(model)
+        if self._state_of(entry, now) == CLOSED:
+            return True  # the common case: no lock, no write
+        with self._locked() as data:
+            entry = data.get(model)
+            if self._blocks(entry, now):
+                return False
+            if self._state_of(entry, now) == HALF_OPEN:
+                data[model] = {**(entry or {}), "state": HALF_OPEN, "probe_at": now}
+            return True
+
+    def record_success(self, model: str) -> None:
+        """A call to ``model`` succeeded: the circuit closes (a half-open probe passed)."""
+        now = self.clock()
+        entry = self._read().get(model)
+        if entry is None:
+            return  # never failed: nothing worth a locked write on the hot path
+        with self._locked() as data:
+            entry = data.get(model) or {}
+            if entry.get("state", CLOSED) != CLOSED:
+                data[model] = {"state": CLOSED, "consecutive": 0, "outcomes": []}
+                return
+            data[model] = {**entry, "consecutive": 0, "outcomes": self._outcomes(entry, now, ok=True)}
+
+    def record_failure(self, model: str) -> None:
+        """A call to ``model`` failed in a way that says the model is unwell; may open the circuit."""
+        now = self.clock()
+        with self._locked() as data:
+            entry = data.get(model) or {"state": CLOSED}
+            if entry.get("state") != CLOSED:
+                # A failed probe (or a failure racing the opening) re-opens for a full cool-down.
+                data[model] = {**entry, "state": OPEN, "opened_at": now, "probe_at": None}
+                return
+            consecutive = int(entry.get("consecutive", 0)) + 1
+            outcomes = self._outcomes(entry, now, ok=False)
+            failures = sum(1 for _ts, ok in outcomes if not ok)
+            trips = consecutive >= self.failure_threshold or (
+                len(outcomes) >= self.min_calls and failures / len(outcomes) >= self.failure_rate
+            )
+            if trips:
+                data[model] = {"state": OPEN, "opened_at": now, "probe_at": None, "consecutive": consecutive,
+                               "outcomes": []}
+            else:
+                data[model] = {"state": CLOSED, "consecutive": consecutive, "outcomes": outcomes}
+
+    def _outcomes(self, entry: dict[str, Any], now: float, *, ok: bool) -> list[list[Any]]:
+        """The recent outcomes with this one appended: at most ``window``, none older than ``window_s``."""
+        recent = [o for o in entry.get("outcomes", []) if now - float(o[0]) <= self.window_s]
+        recent.append([now, ok])
+        return recent[-self.window:]
