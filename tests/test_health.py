@@ -45,11 +45,12 @@ def test_success_resets_consecutive_count(tmp_path: Path) -> None:
 
 def test_opens_on_failure_rate_over_window(tmp_path: Path) -> None:
     cb = breaker(tmp_path, Clock(), failure_threshold=100, failure_rate=0.5, min_calls=10)
-    for i in range(9):
-        (cb.record_success if i % 2 else cb.record_failure)("m")
-    assert cb.state("m") == CLOSED  # 5 of 9: not enough calls yet
-    cb.record_success("m")
-    assert cb.state("m") == OPEN  # 5 of 10 failed
+    for _ in range(5):
+        cb.record_failure("m")
+        cb.record_success("m")
+    assert cb.state("m") == CLOSED  # the rate is checked when a failure arrives: 5 of 9 then
+    cb.record_failure("m")
+    assert cb.state("m") == OPEN  # 6 of 11 failed
 
 
 def test_old_outcomes_leave_the_window(tmp_path: Path) -> None:
