@@ -135,6 +135,8 @@ class AsyncStreamHandle:
             for piece in self._pending:
                 run.deliver(piece)
                 yield piece
+                if self._cancelled:
+                    raise Cancelled("the stream was cancelled by the caller")
             if not run.reader.done and self._body is not None:
                 async for raw in self._body:
                     if self._cancelled:
@@ -142,6 +144,8 @@ class AsyncStreamHandle:
                     for piece in run.feed(raw):
                         run.deliver(piece)
                         yield piece
+                        if self._cancelled:  # cancelled by a callback or between pieces of one read
+                            raise Cancelled("the stream was cancelled by the caller")
                     if run.reader.done:
                         break
                 else:

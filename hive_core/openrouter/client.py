@@ -137,11 +137,15 @@ class StreamHandle:
             for piece in self._pending:
                 run.deliver(piece)
                 yield piece
+                if self._cancelled:
+                    raise Cancelled("the stream was cancelled by the caller")
             if not run.reader.done:
                 for raw in self._body:
                     for piece in run.feed(raw):
                         run.deliver(piece)
                         yield piece
+                        if self._cancelled:  # cancelled by a callback or between pieces of one read
+                            raise Cancelled("the stream was cancelled by the caller")
                     if run.reader.done:
                         break
                 else:

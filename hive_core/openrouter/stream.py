@@ -160,9 +160,10 @@ class StreamRun:
             cb.on_progress(self.progress())
 
     def progress(self) -> Progress:
-        """Tokens so far (pieces until usage arrives), rate, elapsed time, estimated % of max_tokens."""
+        """Tokens delivered so far (one per piece), rate, elapsed time, estimated % of max_tokens."""
         now = _clock()
-        tokens = self.reader.completion_tokens
+        # pieces handed out so far (not parsed: one read may hold many events, usage included)
+        tokens = len(self._parts) + len(self.reader.reasoning)
         gen_s = now - self.first_token if self.first_token is not None else 0.0
         percent = None
         if self.max_tokens:

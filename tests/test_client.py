@@ -1,0 +1,314 @@
+"""The sync client: wire format and recordings (MockTransport), faults and cancels (the emulator)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hive_core.catalog import Catalog, load_catalog
+from hive_core.emulator.faults import FaultPlan
+from hive_core.errors import (
+    AuthError,
+    MalformedResponse,
+    MidStreamError,
+    NetworkError,
+    NoProviderAvailable,
+    ProviderError,
+    RateLimited,
+    ReadTimeout,
+    ServerError,
+    StreamTruncated,
+)
+from hive_core.events import ApiCall, Event, StreamOutcome, Usage
+from hive_core.openrouter import OpenRouterClient, RetryPolicy
+from hive_core.settings import Settings
+
+MODEL = "openai/gpt-4o-mini"
+KEY = "sk-or-v1-unit-test-key"
+
+
+class ListSink:
+    """Collects events in memory (the EventLog round trip is tested in test_tracking)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def record(self, event: Event) -> None:
+        self.events.append(event)
+
+    def of(self, cls: type[Any]) -> list[Any]:
+        return [e for e in self.events if isinstance(e, cls)]
+
+
+def seed_failing_first(kind: str, model: str = MODEL) -> int:
+    """A seed whose fault plan (rate 0.5) hits the first request to ``model`` and spares the second."""
+    for seed in range(10_000):
+        plan = FaultPlan([f"*:{kind}:0.5"], seed=seed)
+        if plan.draw(model) == kind and plan.draw(model) is None:
+            return seed
+    raise AssertionError("no such seed")
+
+
+def emu_settings(emu: Any, tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"api_key": emu.api_key, "base_url": emu.base_url, "data_dir": tmp_path / "data",
+                              "read_timeout_s": 0.3, "max_attempts": 2, "retry_max_wait_s": 0.05}
+    values.update(overrides)
+    return Settings(**values)
+
+
+def fast_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy.from_settings(settings, base_s=0.01)
+
+
+@pytest.fixture
+def catalog(catalog_path: Path, tmp_path: Path) -> Catalog:
+    copy = tmp_path / "catalog" / "models.json"
+    copy.parent.mkdir()
+    shutil.copy(catalog_path, copy)
+    return load_catalog(copy)
+
+
+def mock_client(handler: Callable[[httpx.Request], httpx.Response], sink: ListSink | None = None,
+                **settings: Any) -> OpenRouterClient:
+    s = Settings(api_key=KEY, base_url="https://openrouter.test/api/v1", **settings)
+    return OpenRouterClient(s, sink=sink, transport=httpx.MockTransport(handler))
+
+
+# -- wire format ---------------------------------------------------------------------------------
+
+
+def test_chat_sends_headers_and_body(recordings_dir: Path) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=(recordings_dir / "usage-b-200.json").read_bytes())
+
+    with mock_client(handler, app_url="https://app.test", app_title="Hive tests") as client:
+        client.chat("hi", model=MODEL, max_tokens=12, temperature=0.2)
+    request = seen[0]
+    assert request.url == "https://openrouter.test/api/v1/chat/completions"
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+    assert request.headers["http-referer"] == "https://app.test" and request.headers["x-title"] == "Hive tests"
+    assert request.headers["content-type"] == "application/json"
+    body = json.loads(request.content)
+    assert body == {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 12,
+                    "usage": {"include": True}, "temperature": 0.2}
+
+
+@pytest.mark.parametrize("name", ["usage-200.json", "usage-b-200.json", "with_reasoning-200.json",
+                                  "tool_calling-200.json", "with_preset-200.json", "google_nested_schema-200.json",
+                                  "thinking_high_emits_effort_high-200.json"])
+def test_recorded_answers_parse_exactly(recordings_dir: Path, name: str) -> None:
+    raw = (recordings_dir / name).read_bytes()
+    doc = json.loads(raw)
+    sink = ListSink()
+    with mock_client(lambda r: httpx.Response(200, content=raw), sink) as client:
+        result = client.chat("hi", model="requested/model")
+    choice = doc["choices"][0]
+    assert result.text == (choice["message"].get("content") or "")
+    assert result.finish_reason == choice["finish_reason"]
+    assert result.usage.prompt_tokens == doc["usage"]["prompt_tokens"]
+    assert result.usage.completion_tokens == doc["usage"]["completion_tokens"]
+    assert (result.served_model, result.provider, result.generation_id) == (doc["model"], doc["provider"], doc["id"])
+    (usage,) = sink.of(Usage)
+    if "cost" in doc["usage"]:
+        assert result.cost_source == usage.cost_source == "billed"
+        assert result.cost_usd == usage.cost_usd == doc["usage"]["cost"]
+    else:  # a 2025 answer without usage.include: no catalog given, so unknown, never 0
+        assert result.cost_source == usage.cost_source == "unknown" and usage.cost_usd is None
+
+
+def test_recorded_streams_give_text_usage_and_cost(recordings_dir: Path) -> None:
+    raw = (recordings_dir / "stream_with_reasoning-200.sse").read_bytes()
+    sink = ListSink()
+    with mock_client(lambda r: httpx.Response(200, content=raw), sink) as client:
+        handle = client.stream("hi", model="openai/o3")
+        text = "".join(handle)
+    result = handle.result
+    assert result is not None and result.text == text and text.endswith("just let me know!")
+    assert (result.finish_reason, result.usage.completion_tokens, result.cost_usd) == ("stop", 104, 0.00085)
+    assert [type(e).__name__ for e in sink.events] == ["ApiCall", "Usage", "StreamOutcome"]
+    assert sink.of(StreamOutcome)[0].outcome == "completed" and sink.of(Usage)[0].cost_source == "billed"
+
+
+def test_recorded_mid_stream_error_records_partial_usage(recordings_dir: Path) -> None:
+    raw = (recordings_dir / "stream_error-200.sse").read_bytes()
+    sink = ListSink()
+    errors: list[Exception] = []
+    with mock_client(lambda r: httpx.Response(200, content=raw), sink) as client:
+        handle = client.stream("hi", model="minimax/minimax-m2:free", on_error=errors.append)
+        with pytest.raises(MidStreamError):
+            handle.collect()
+    (call,) = sink.of(ApiCall)
+    (usage,) = sink.of(Usage)
+    (outcome,) = sink.of(StreamOutcome)
+    assert call.status == "server_error" and call.http_status == 200 and call.attempt == 1
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.cost_usd, usage.cost_source) == (43, 10, 0.0, "billed")
+    assert outcome.outcome == "errored" and outcome.finish_reason == "length"
+    assert isinstance(errors[0], MidStreamError)
+
+
+def test_key_info_and_bad_key() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.headers["authorization"] == f"Bearer {KEY}":
+            return httpx.Response(200, json={"data": {"label": "sk-or-v1-abc...xyz", "usage": 1.5, "limit": None}})
+        return httpx.Response(401, json={"error": {"code": 401, "message": "User not found."}})
+
+    with mock_client(handler) as client:
+        assert client.key_info()["usage"] == 1.5
+    bad = Settings(api_key="sk-or-v1-wrong", base_url="https://openrouter.test/api/v1")
+    with OpenRouterClient(bad, transport=httpx.MockTransport(handler)) as client, pytest.raises(AuthError) as info:
+        client.key_info()
+    assert "OPENROUTER_API_KEY" in str(info.value) and "sk-or-v1-wrong" not in str(info.value)
+
+
+# -- the fault matrix against the emulator -------------------------------------------------------
+
+TRANSIENT: dict[str, tuple[type[Exception], str, int | None]] = {
+    "429": (RateLimited, "rate_limited", 429),
+    "500": (ServerError, "server_error", 500),
+    "502": (ProviderError, "server_error", 502),
+    "503": (NoProviderAvailable, "server_error", 503),
+    "timeout": (ReadTimeout, "timeout", None),
+}
+
+
+def run(client: OpenRouterClient, stream: bool) -> Any:
+    if stream:
+        return client.stream("Tell me a story", model=MODEL, max_tokens=20).collect()
+    return client.chat("Tell me a story", model=MODEL, max_tokens=20)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize("kind", sorted(TRANSIENT))
+def test_transient_fault_is_retried_and_succeeds(emulator_factory: Any, tmp_path: Path, kind: str,
+                                                 stream: bool) -> None:
+    emu = emulator_factory(faults=[f"*:{kind}:0.5"], seed=seed_failing_first(kind))
+    settings = emu_settings(emu, tmp_path)
+    sink = ListSink()
+    with OpenRouterClient(settings, sink=sink, policy=fast_policy(settings)) as client:
+        result = run(client, stream)
+    _cls, status, http_status = TRANSIENT[kind]
+    calls = sink.of(ApiCall)
+    assert [(c.attempt, c.status, c.http_status) for c in calls] == [(1, status, http_status), (2, "ok", 200)]
+    assert len({c.request_id for c in sink.events}) == 1
+    assert result.attempts == 2 and 0 < result.usage.completion_tokens <= 20 and result.cost_source == "billed"
+    assert [u.cost_source for u in sink.of(Usage)] == ["billed"]
+    assert [o.outcome for o in sink.of(StreamOutcome)] == (["completed"] if stream else [])
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize("kind", sorted(TRANSIENT))
+def test_persistent_transient_fault_gives_up_typed(emulator_factory: Any, tmp_path: Path, kind: str,
+                                                   stream: bool) -> None:
+    emu = emulator_factory(faults=[f"*:{kind}:1"])
+    settings = emu_settings(emu, tmp_path)
+    sink = ListSink()
+    cls, status, http_status = TRANSIENT[kind]
+    with OpenRouterClient(settings, sink=sink, policy=fast_policy(settings)) as client, pytest.raises(cls):
+        run(client, stream)
+    assert [(c.attempt, c.status, c.http_status) for c in sink.of(ApiCall)] == [(1, status, http_status),
+                                                                               (2, status, http_status)]
+    assert sink.of(Usage) == []
+    expected = ("timeout" if kind == "timeout" else "errored")
+    assert [o.outcome for o in sink.of(StreamOutcome)] == ([expected] if stream else [])
+
+
+# kind -> (streamed?) -> (error, api_call statuses, usage cost_source or None, stream outcome)
+PERMANENT: dict[tuple[str, bool], tuple[type[Exception] | None, list[str], str | None, str | None]] = {
+    ("disconnect", False): (NetworkError, ["network", "network"], None, None),
+    ("disconnect", True): (StreamTruncated, ["network"], "estimated", "truncated"),
+    ("midstream-error", False): (MidStreamError, ["server_error"], "billed", None),
+    ("midstream-error", True): (MidStreamError, ["server_error"], "billed", "errored"),
+    ("malformed", False): (MalformedResponse, ["malformed"], None, None),
+    ("malformed", True): (MalformedResponse, ["malformed"], "estimated", "errored"),
+    ("slow", False): (None, ["ok"], "billed", None),
+    ("slow", True): (None, ["ok"], "billed", "completed"),
+}
+
+
+@pytest.mark.parametrize(("kind", "stream"), sorted(PERMANENT), ids=lambda v: str(v))
+def test_other_faults_give_the_documented_outcome(emulator_factory: Any, tmp_path: Path, catalog: Catalog,
+                                                  kind: str, stream: bool) -> None:
+    emu = emulator_factory(faults=[f"*:{kind}:1"])
+    settings = emu_settings(emu, tmp_path)
+    sink = ListSink()
+    error, statuses, cost_source, outcome = PERMANENT[(kind, stream)]
+    with OpenRouterClient(settings, sink=sink, prices=catalog, policy=fast_policy(settings)) as client:
+        if error is None:
+            run(client, stream)
+        else:
+            with pytest.raises(error):
+                run(client, stream)
+    assert [c.status for c in sink.of(ApiCall)] == statuses
+    assert [c.attempt for c in sink.of(ApiCall)] == list(range(1, len(statuses) + 1))
+    assert [u.cost_source for u in sink.of(Usage)] == ([cost_source] if cost_source else [])
+    assert [o.outcome for o in sink.of(StreamOutcome)] == ([outcome] if outcome else [])
+    if kind == "disconnect" and stream:  # a cut stream: tokens counted, cost estimated, never 0
+        usage = sink.of(Usage)[0]
+        assert usage.completion_tokens > 0 and usage.cost_usd and usage.cost_usd > 0
+
+
+# -- callbacks, progress, cancel -----------------------------------------------------------------
+
+
+def test_callbacks_and_progress(emulator: Any, tmp_path: Path) -> None:
+    settings = emu_settings(emulator, tmp_path)
+    chunks: list[tuple[str, str]] = []
+    progress: list[Any] = []
+    done: list[Any] = []
+    with OpenRouterClient(settings) as client:
+        pieces = list(client.stream("Count", model=MODEL, max_tokens=10, on_chunk=lambda p, t: chunks.append((p, t)),
+                                    on_progress=progress.append, on_complete=done.append))
+    assert [p for p, _ in chunks] == pieces and chunks[-1][1] == "".join(pieces)
+    assert [p.tokens for p in progress] == list(range(1, len(pieces) + 1))
+    assert progress[-1].percent == pytest.approx(100.0 * len(pieces) / 10)
+    assert done[0].text == "".join(pieces) and done[0].ttft_ms > 0 and done[0].tokens_per_s > 0
+
+
+def test_cancel_from_a_callback_records_partial_tokens(emulator_factory: Any, tmp_path: Path,
+                                                       catalog: Catalog) -> None:
+    emu = emulator_factory(latency_scale=0.2)  # paced: tokens arrive in separate reads
+    settings = emu_settings(emu, tmp_path, read_timeout_s=5.0)
+    sink = ListSink()
+    with OpenRouterClient(settings, sink=sink, prices=catalog) as client:
+        chunks: list[str] = []
+
+        def on_chunk(piece: str, total: str) -> None:
+            chunks.append(piece)
+            if len(chunks) == 3:
+                handle.cancel()  # from inside the stream: closes the connection
+
+        handle = client.stream("A long story", model=MODEL, max_tokens=200, on_chunk=on_chunk)
+        received = list(handle)
+    result = handle.result
+    assert result is not None and result.outcome == "cancelled" and received == chunks == chunks[:3]
+    (outcome,) = sink.of(StreamOutcome)
+    (call,) = sink.of(ApiCall)
+    (usage,) = sink.of(Usage)
+    assert outcome.outcome == "cancelled" and outcome.completion_tokens >= 3 and call.status == "cancelled"
+    assert 3 <= usage.completion_tokens < 200 and usage.cost_source == "estimated"
+
+
+def test_cancel_from_another_thread(emulator_factory: Any, tmp_path: Path) -> None:
+    emu = emulator_factory(latency_scale=0.2)
+    settings = emu_settings(emu, tmp_path, read_timeout_s=5.0)
+    sink = ListSink()
+    with OpenRouterClient(settings, sink=sink) as client:
+        handle = client.stream("A long story", model=MODEL, max_tokens=2000)
+        first = next(handle)
+        timer = threading.Timer(0.05, handle.cancel)
+        timer.start()
+        rest = list(handle)
+        timer.join()
+    assert first and handle.result is not None and handle.result.outcome == "cancelled"
+    assert len(rest) < 1999
+    assert [o.outcome for o in sink.of(StreamOutcome)] == ["cancelled"]
