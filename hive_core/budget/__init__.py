@@ -1,0 +1,58 @@
+"""Budgets that hold: limits, a cross-process reservation ledger, and the request-path API.
+
+    Budget                the request path: ``reserve()`` -> :class:`Reservation` -> ``settle``/``release``
+    Ledger                the SQLite ledger under ``<data>/state/`` (reservations, spend per scope/day)
+    BudgetConfig, Limit   limits per scope (global, app:<name>, model:<id>) in ``config.json``
+    max_cost              the most a request can cost, from the catalog's prices
+    forecast              the burn-rate projection shared by ``hive budget show`` and the alerts job
+
+Periods are UTC calendar days and months (optional monthly reset day); see :mod:`.periods`.
+The batch parts (alerts, webhook delivery, ``rebuild-ledger``) live in ``jobs/``.
+"""
+
+from __future__ import annotations
+
+from hive_core.budget.config import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_STALE_AFTER_S,
+    DEFAULT_THRESHOLDS_PCT,
+    BudgetConfig,
+    Limit,
+    budget_config_from_json,
+    load_budget_config,
+    parse_scope,
+    save_budget_config,
+)
+from hive_core.budget.estimate import CostBound, estimate_prompt_tokens, max_cost
+from hive_core.budget.forecast import Forecast, forecast
+from hive_core.budget.ledger import LEDGER_NAME, Breach, Ledger, request_scopes
+from hive_core.budget.periods import Period, daily_period, monthly_period, period_for
+from hive_core.budget.reservation import Budget, Reservation, refusal_message
+
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "DEFAULT_STALE_AFTER_S",
+    "DEFAULT_THRESHOLDS_PCT",
+    "LEDGER_NAME",
+    "Breach",
+    "Budget",
+    "BudgetConfig",
+    "CostBound",
+    "Forecast",
+    "Ledger",
+    "Limit",
+    "Period",
+    "Reservation",
+    "budget_config_from_json",
+    "daily_period",
+    "estimate_prompt_tokens",
+    "forecast",
+    "load_budget_config",
+    "max_cost",
+    "monthly_period",
+    "parse_scope",
+    "period_for",
+    "refusal_message",
+    "request_scopes",
+    "save_budget_config",
+]

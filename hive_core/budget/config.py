@@ -1,0 +1,259 @@
+"""Budget limits and alert settings, stored in the ``budget`` section of ``<data>/config.json``.
+
+    {"budget": {
+        "limits": {
+            "global":            {"daily_usd": 10, "monthly_usd": 200, "reset_day": 1},
+            "app:search":        {"daily_usd": 2},
+            "model:openai/gpt-4o": {"monthly_usd": 50}
+        },
+        "thresholds_pct": [50, 80, 100],
+        "webhook_url": "https://hooks.slack.com/services/...",
+        "stale_after_s": 900,
+        "default_max_tokens": 4096
+    }}
+
+Scopes are ``global``, ``app:<name>`` (the ``HIVE_APP`` a request is made under) and
+``model:<id>``. A request counts against every scope it belongs to. Other sections of the file
+belong to other features and are kept as they are: :func:`save_budget_config` rewrites only
+``budget``, under a lock file, with an atomic rename.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import math
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from hive_core.budget.periods import MAX_RESET_DAY, PeriodKind
+from hive_core.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "DEFAULT_STALE_AFTER_S",
+    "DEFAULT_THRESHOLDS_PCT",
+    "BudgetConfig",
+    "Limit",
+    "budget_config_from_json",
+    "load_budget_config",
+    "parse_scope",
+    "save_budget_config",
+]
+
+#: alert thresholds, percent of each limit
+DEFAULT_THRESHOLDS_PCT: tuple[float, ...] = (50.0, 80.0, 100.0)
+#: a reservation older than this belongs to a crashed process and stops counting (15 minutes:
+#: longer than the client's 120 s read timeout times its retries, shorter than a working session)
+DEFAULT_STALE_AFTER_S = 900.0
+#: completion tokens reserved for a request sent without ``max_tokens`` (the model's own cap when lower)
+DEFAULT_MAX_TOKENS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """The limits of one scope; ``None`` means no limit for that period."""
+
+    scope: str
+    daily_usd: float | None = None
+    monthly_usd: float | None = None
+    reset_day: int = 1
+
+    def caps(self) -> list[tuple[PeriodKind, float]]:
+        """(period kind, limit USD) for each period that has a limit, daily first."""
+        caps: list[tuple[PeriodKind, float]] = []
+        if self.daily_usd is not None:
+            caps.append(("daily", self.daily_usd))
+        if self.monthly_usd is not None:
+            caps.append(("monthly", self.monthly_usd))
+        return caps
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.daily_usd is not None:
+            out["daily_usd"] = self.daily_usd
+        if self.monthly_usd is not None:
+            out["monthly_usd"] = self.monthly_usd
+        if self.reset_day != 1:
+            out["reset_day"] = self.reset_day
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetConfig:
+    """Every budget setting. Build with :func:`load_budget_config`; change with :meth:`with_limit`."""
+
+    limits: Mapping[str, Limit] = field(default_factory=dict)
+    thresholds_pct: tuple[float, ...] = DEFAULT_THRESHOLDS_PCT
+    webhook_url: str | None = None
+    stale_after_s: float = DEFAULT_STALE_AFTER_S
+    default_max_tokens: int = DEFAULT_MAX_TOKENS
+
+    def limits_for(self, scopes: tuple[str, ...]) -> list[Limit]:
+        """The limits that apply to a request belonging to ``scopes``."""
+        return [self.limits[s] for s in scopes if s in self.limits]
+
+    def with_limit(
+        self,
+        scope: str,
+        *,
+        daily_usd: float | None = None,
+        monthly_usd: float | None = None,
+        reset_day: int | None = None,
+    ) -> BudgetConfig:
+        """A copy with the given limits of ``scope`` changed (others kept); validated."""
+        current = self.limits.get(scope) or Limit(parse_scope(scope))
+        limit = Limit(
+            scope,
+            _usd(daily_usd, "daily limit") if daily_usd is not None else current.daily_usd,
+            _usd(monthly_usd, "monthly limit") if monthly_usd is not None else current.monthly_usd,
+            reset_day if reset_day is not None else current.reset_day,
+        )
+        _check_limit(limit)
+        return replace(self, limits={**self.limits, scope: limit})
+
+    def without_limit(self, scope: str) -> BudgetConfig:
+        """A copy with no limit for ``scope``."""
+        return replace(self, limits={s: lim for s, lim in self.limits.items() if s != scope})
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "limits": {scope: lim.to_json() for scope, lim in sorted(self.limits.items())},
+            "thresholds_pct": list(self.thresholds_pct),
+            "webhook_url": self.webhook_url,
+            "stale_after_s": self.stale_after_s,
+            "default_max_tokens": self.default_max_tokens,
+        }
+
+
+def parse_scope(scope: str) -> str:
+    """Validate a scope string (``global``, ``app:<name>``, ``model:<id>``)."""
+    if scope == "global":
+        return scope
+    kind, _, name = scope.partition(":")
+    if kind not in ("app", "model") or not name.strip():
+        raise ConfigError(f"invalid budget scope {scope!r}: use global, app:<name> or model:<id>")
+    return scope
+
+
+def _usd(value: object, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"invalid {what}: {value!r} is not an amount in USD")
+    try:
+        amount = float(value)
+    except ValueError:
+        raise ConfigError(f"invalid {what}: {value!r} is not an amount in USD") from None
+    if not math.isfinite(amount) or amount <= 0:
+        raise ConfigError(f"invalid {what}: {value!r}; a limit must be a positive amount in USD")
+    return amount
+
+
+def _check_limit(limit: Limit) -> None:
+    parse_scope(limit.scope)
+    if limit.daily_usd is None and limit.monthly_usd is None:
+        raise ConfigError(f"budget for {limit.scope} has no limit: give --daily and/or --monthly")
+    if not 1 <= limit.reset_day <= MAX_RESET_DAY:
+        raise ConfigError(f"invalid reset day {limit.reset_day}: use 1..{MAX_RESET_DAY} (exists in every month)")
+
+
+def _limit(scope: str, raw: object) -> Limit:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"budget limit for {scope!r} must be an object with daily_usd / monthly_usd")
+    reset = raw.get("reset_day", 1)
+    if not isinstance(reset, int) or isinstance(reset, bool):
+        raise ConfigError(f"invalid reset day {reset!r} for {scope}: use 1..{MAX_RESET_DAY}")
+    limit = Limit(parse_scope(scope), _usd(raw.get("daily_usd"), f"daily limit of {scope}"),
+                  _usd(raw.get("monthly_usd"), f"monthly limit of {scope}"), reset)
+    _check_limit(limit)
+    return limit
+
+
+def _thresholds(raw: object) -> tuple[float, ...]:
+    if not isinstance(raw, list | tuple) or not raw:
+        raise ConfigError("budget thresholds_pct must be a non-empty list of percentages, e.g. [50, 80, 100]")
+    values = []
+    for item in raw:
+        pct = _usd(item, "alert threshold")  # same rule: a positive finite number
+        assert pct is not None
+        values.append(pct)
+    return tuple(sorted(set(values)))
+
+
+def budget_config_from_json(raw: object) -> BudgetConfig:
+    """Parse the ``budget`` section; raises :class:`ConfigError` with a one-line reason."""
+    if raw is None:
+        return BudgetConfig()
+    if not isinstance(raw, Mapping):
+        raise ConfigError("the budget section of config.json must be an object")
+    limits_raw = raw.get("limits") or {}
+    if not isinstance(limits_raw, Mapping):
+        raise ConfigError("budget limits must be an object of scope -> limits")
+    webhook = raw.get("webhook_url")
+    if webhook is not None and (not isinstance(webhook, str) or not webhook.startswith(("http://", "https://"))):
+        raise ConfigError(f"invalid webhook URL {webhook!r}: it must start with http:// or https://")
+    stale = raw.get("stale_after_s", DEFAULT_STALE_AFTER_S)
+    max_tokens = raw.get("default_max_tokens", DEFAULT_MAX_TOKENS)
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise ConfigError(f"invalid default_max_tokens {max_tokens!r}: use a positive integer")
+    return BudgetConfig(
+        limits={scope: _limit(scope, value) for scope, value in limits_raw.items()},
+        thresholds_pct=_thresholds(raw.get("thresholds_pct", list(DEFAULT_THRESHOLDS_PCT))),
+        webhook_url=webhook,
+        stale_after_s=_usd(stale, "stale_after_s") or DEFAULT_STALE_AFTER_S,
+        default_max_tokens=max_tokens,
+    )
+
+
+def _read_document(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    try:
+        document = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON (line {exc.lineno}): fix or remove it") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path} must hold a JSON object")
+    return document
+
+
+def load_budget_config(config_path: Path) -> BudgetConfig:
+    """The budget settings in ``config_path`` (defaults when the file or section is missing)."""
+    return budget_config_from_json(_read_document(config_path).get("budget"))
+
+
+@contextlib.contextmanager
+def _locked(config_path: Path) -> Iterator[None]:
+    # Serialise read-modify-write of the shared file so two `hive budget set` runs lose nothing.
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(config_path.with_name(f".{config_path.name}.lock"), "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def save_budget_config(config_path: Path, config: BudgetConfig) -> None:
+    """Write ``config`` as the ``budget`` section, keeping the rest of the file; atomic."""
+    with _locked(config_path):
+        document = _read_document(config_path)
+        document["budget"] = config.to_json()
+        tmp = config_path.with_name(f".{config_path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "w") as sink:
+                json.dump(document, sink, indent=2, sort_keys=True)
+                sink.write("\n")
+                sink.flush()
+                os.fsync(sink.fileno())
+            os.replace(tmp, config_path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()

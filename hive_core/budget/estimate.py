@@ -1,0 +1,135 @@
+"""The most a request can cost, computed before it is sent, from the catalog's prices.
+
+    max cost = prompt tokens x prompt price                     (estimated from the messages)
+             + completion cap x max(completion, reasoning price) (``max_tokens``, else a default cap)
+             + request fee + images x image price
+
+Prompt tokens are estimated at :data:`CHARS_PER_TOKEN` characters per token, rounded up, plus
+:data:`TOKENS_PER_MESSAGE` per message for the role and separators (the ~4 chars/token rule of
+thumb for English; a real tokenizer would be a heavy dependency for a reservation that is settled
+to the billed cost anyway). A request without ``max_tokens`` reserves the config's
+``default_max_tokens`` (4096), or the model's own completion cap when that is lower.
+
+A model with no known price (no catalog, not in it, or a variable-priced router such as
+``openrouter/auto``) raises :class:`~hive_core.errors.BudgetExceeded` when a limit applies:
+refusing is the only way a budget can hold. The message says what to do (``hive models sync``, a
+priced model, or ``--over-budget``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+from hive_core.errors import BudgetExceeded, CatalogMissing, UnknownModel
+from hive_core.pricing import Pricing
+
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "TOKENS_PER_MESSAGE",
+    "CostBound",
+    "PriceLookup",
+    "estimate_prompt_tokens",
+    "max_cost",
+    "unknown_price",
+]
+
+CHARS_PER_TOKEN = 4
+#: role, separators and the reply priming: what chat templates add around each message
+TOKENS_PER_MESSAGE = 4
+
+
+class _Priced(Protocol):
+    @property
+    def pricing(self) -> Pricing: ...
+
+
+class PriceLookup(Protocol):
+    """The catalog as the budget needs it: ``get(model).pricing``; raises ``UnknownModel``."""
+
+    def get(self, model_id: str) -> _Priced: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CostBound:
+    """A request's maximum cost, and the part of it that the prompt alone costs (USD)."""
+
+    max_usd: float
+    prompt_usd: float
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def _text_and_images(content: object) -> tuple[int, int]:
+    if isinstance(content, str):
+        return len(content), 0
+    chars = images = 0
+    if isinstance(content, Sequence):
+        for part in content:
+            if not isinstance(part, Mapping):
+                continue
+            if part.get("type") == "image_url":
+                images += 1
+            text = part.get("text")
+            if isinstance(text, str):
+                chars += len(text)
+    return chars, images
+
+
+def estimate_prompt_tokens(messages: str | Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+    """(estimated prompt tokens, number of images) of a prompt string or message list."""
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
+    tokens = images = 0
+    for message in messages:
+        chars, pictures = _text_and_images(message.get("content"))
+        tokens += math.ceil(chars / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE
+        images += pictures
+    return tokens, images
+
+
+def unknown_price(model: str, why: str) -> BudgetExceeded:
+    """The refusal for a model whose price is unknown while a limit applies."""
+    return BudgetExceeded(
+        f"cannot reserve budget for {model}: {why}; run `hive models sync`, "
+        "pick a model with a listed price, or pass --over-budget"
+    )
+
+
+def _pricing(prices: PriceLookup | None, model: str) -> tuple[Pricing, int | None]:
+    if prices is None:
+        raise unknown_price(model, "no model catalog to price it")
+    try:
+        entry = prices.get(model)
+    except (UnknownModel, CatalogMissing):
+        raise unknown_price(model, "it is not in the model catalog") from None
+    pricing = entry.pricing
+    if pricing.variable:
+        raise unknown_price(model, "its price is variable (a router)")
+    cap = getattr(entry, "max_completion_tokens", None)
+    return pricing, cap if isinstance(cap, int) and cap > 0 else None
+
+
+def max_cost(
+    prices: PriceLookup | None,
+    model: str,
+    messages: str | Sequence[Mapping[str, Any]],
+    *,
+    max_tokens: int | None,
+    default_max_tokens: int,
+) -> CostBound:
+    """The most ``model`` can bill for this request; raises ``BudgetExceeded`` when unpriced."""
+    pricing, model_cap = _pricing(prices, model)
+    prompt_tokens, images = estimate_prompt_tokens(messages)
+    if max_tokens is not None:
+        completion = max_tokens
+    else:
+        completion = min(default_max_tokens, model_cap) if model_cap else default_max_tokens
+    # Reasoning tokens are part of the completion and may carry their own (higher) price.
+    completion_price = max(pricing.completion, pricing.internal_reasoning)
+    prompt_cost = prompt_tokens * pricing.prompt + pricing.request + images * pricing.image
+    total: Decimal = prompt_cost + completion * completion_price
+    return CostBound(float(total), float(prompt_cost), prompt_tokens, completion)

@@ -1,0 +1,203 @@
+"""Reserve a request's maximum cost before it is sent; settle it to the billed cost afterwards.
+
+    budget = Budget(settings.data_dir, prices=catalog, sink=event_log, app=settings.app)
+    with budget.reserve(model, messages, max_tokens=200, request_id=rid) as reservation:
+        result = client.chat(messages, model=model, max_tokens=200, request_id=rid)
+        reservation.settle(result.cost_usd)     # billed cost; None = unknown -> the prompt cost
+
+Leaving the ``with`` block by an exception releases the reservation (a failed request is not
+billed); leaving it normally without :meth:`Reservation.settle` settles to the full reserved amount,
+the conservative choice (``rebuild-ledger`` corrects it from the events). A cancelled stream settles
+to what was billed, or to the prompt's cost when nothing was reported (reconciled later).
+``over_budget=True`` is the escape hatch: the request is reserved even past a limit, and one
+:class:`~hive_core.events.BudgetOverride` event per breached limit records that it happened.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from hive_core.budget.config import BudgetConfig, load_budget_config
+from hive_core.budget.estimate import CostBound, PriceLookup, max_cost
+from hive_core.budget.ledger import LEDGER_NAME, Breach, Ledger, request_scopes
+from hive_core.budget.periods import PeriodKind, period_for
+from hive_core.errors import BudgetExceeded
+from hive_core.events import BudgetOverride, EventSink
+from hive_core.ids import new_request_id, uuid7
+
+__all__ = ["Budget", "Reservation", "refusal_message"]
+
+State = Literal["reserved", "settled", "released"]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _scope_flag(scope: str) -> str:
+    kind, _, name = scope.partition(":")
+    return f" --{kind} {name}" if name else ""
+
+
+def refusal_message(breach: Breach) -> str:
+    """The one line ``BudgetExceeded`` says: the limit, what is spent and reserved, what to do."""
+    period = breach.period
+    flag = f"--{period.kind} N{_scope_flag(breach.scope)}"
+    return (
+        f"{period.kind} budget of {breach.scope} exceeded: limit ${breach.limit_usd:.2f}, "
+        f"spent ${breach.spent_usd:.4f}, reserved ${breach.reserved_usd:.4f} in flight, "
+        f"this request may cost up to ${breach.needed_usd:.4f}; wait for the period to reset "
+        f"({period.end.isoformat()} 00:00 UTC), raise the limit (`hive budget set {flag}`), "
+        "lower --max-tokens, or pass --over-budget"
+    )
+
+
+class Reservation:
+    """Money held for one request until it is settled or released. Settle/release are idempotent."""
+
+    def __init__(self, budget: Budget, reservation_id: str, request_id: str, model: str,
+                 bound: CostBound | None, breaches: Sequence[Breach]) -> None:
+        self.budget = budget
+        self.id = reservation_id
+        self.request_id = request_id
+        self.model = model
+        #: USD held; 0 when the price is unknown and no limit applies
+        self.amount_usd = bound.max_usd if bound else 0.0
+        #: what the prompt alone costs: the settlement when the billed cost is unknown
+        self.prompt_usd = bound.prompt_usd if bound else 0.0
+        #: limits this request was allowed past with ``over_budget``
+        self.breaches = list(breaches)
+        self.state: State = "reserved"
+
+    def settle(self, cost_usd: float | None, *, model: str | None = None) -> None:
+        """Record the billed cost (``None``: unknown, the prompt's cost stands in). ``model``: the
+        model that was billed, when a router or fallback served another one."""
+        if self.state != "reserved":
+            return
+        cost = self.prompt_usd if cost_usd is None or not math.isfinite(cost_usd) else max(0.0, cost_usd)
+        self.budget.ledger.settle(self.id, cost, now=self.budget.clock(), model=model)
+        self.state = "settled"
+
+    def release(self) -> None:
+        """Give the held amount back: the request failed and nothing was billed."""
+        if self.state != "reserved":
+            return
+        self.budget.ledger.release(self.id, now=self.budget.clock())
+        self.state = "released"
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is not None:
+            self.release()
+        else:
+            self.settle(self.amount_usd)
+
+
+class Budget:
+    """The budget of one data directory as the request path sees it. One per process; thread-safe."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        prices: PriceLookup | None = None,
+        sink: EventSink | None = None,
+        app: str | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.config_path = self.data_dir / "config.json"
+        self.prices = prices
+        self.sink = sink
+        self.app = app
+        self.clock = clock
+        self.ledger = Ledger(self.data_dir / "state" / LEDGER_NAME)
+        self._config = BudgetConfig()
+        self._config_stamp: tuple[int, int] | None = None
+
+    def close(self) -> None:
+        """Close the ledger."""
+        self.ledger.close()
+
+    def __enter__(self) -> Budget:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def config(self) -> BudgetConfig:
+        """The budget settings, re-read when ``config.json`` changed (``hive budget set`` applies to
+        running processes at their next request)."""
+        try:
+            stat = self.config_path.stat()
+            stamp: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            stamp = None
+        if stamp != self._config_stamp:
+            self._config = load_budget_config(self.config_path)
+            self._config_stamp = stamp
+        return self._config
+
+    def reserve(
+        self,
+        model: str,
+        messages: str | Sequence[Mapping[str, Any]] = (),
+        *,
+        max_tokens: int | None = None,
+        request_id: str | None = None,
+        app: str | None = None,
+        over_budget: bool = False,
+    ) -> Reservation:
+        """Hold the most this request can cost against every applicable limit, or refuse.
+
+        Raises :class:`BudgetExceeded` (one line: limit, spent, reserved, what to do) when it does
+        not fit, or when a limit applies and the model's price is unknown; ``over_budget`` sends it
+        anyway and records a ``budget_override`` event per breached limit.
+        """
+        config = self.config
+        app = app if app is not None else self.app
+        request_id = request_id or new_request_id()
+        limits = config.limits_for(request_scopes(app, model))
+        bound: CostBound | None = None
+        try:
+            bound = max_cost(self.prices, model, messages, max_tokens=max_tokens,
+                             default_max_tokens=config.default_max_tokens)
+        except BudgetExceeded:
+            if limits and not over_budget:
+                raise
+        reservation_id = uuid7()
+        now = self.clock()
+        breaches = self.ledger.reserve(
+            reservation_id, request_id=request_id, app=app, model=model,
+            amount_usd=bound.max_usd if bound else 0.0, limits=limits, now=now,
+            stale_after_s=config.stale_after_s, force=over_budget,
+        )
+        if breaches and not over_budget:
+            raise BudgetExceeded(refusal_message(breaches[0]))
+        if over_budget and bound is None:
+            breaches = [self._unpriced_breach(lim.scope, kind, cap, lim.reset_day, now)
+                        for lim in limits for kind, cap in lim.caps()]
+        if breaches and self.sink is not None:
+            for breach in breaches:
+                self.sink.record(BudgetOverride(
+                    request_id=request_id, app=app, scope=breach.scope, period=breach.period.kind,
+                    limit_usd=breach.limit_usd, spent_usd=breach.spent_usd + breach.reserved_usd,
+                    reserved_usd=breach.needed_usd,
+                ))
+        return Reservation(self, reservation_id, request_id, model, bound, breaches)
+
+    def _unpriced_breach(self, scope: str, kind: PeriodKind, cap: float, reset_day: int,
+                         now: datetime) -> Breach:
+        # An unpriced request over budget: the limit is "breached" by an unknown amount.
+        period = period_for(kind, now, reset_day)
+        return Breach(scope, period, cap, self.ledger.spend(scope, period), self.ledger.reserved(scope), 0.0)
+

@@ -1,0 +1,69 @@
+"""Spend per budget scope and UTC day, read from the ``usage`` events: the truth budgets answer to.
+
+One grouped query over the ``usage`` view (superseded usage left out, so a reconciled request
+counts once) gives cost per (day, app, model); each row is then added to the scopes it belongs to
+(``global``, ``app:<app>``, ``model:<model>``). ``hive budget show``, the alerts job and
+``rebuild-ledger`` all read spend through here, so they agree with ``hive analytics cost``, which
+sums the same column of the same view.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from hive_core.budget.ledger import request_scopes
+from hive_core.budget.periods import Period
+
+__all__ = ["SPEND_BY_DAY_SQL", "ScopeSpend", "read_spend"]
+
+# Kept next to its only user; a candidate for queries/reports/ (owned by the queries module).
+SPEND_BY_DAY_SQL = """
+SELECT CAST(ts AS DATE) AS day, app, model, SUM(cost_usd) AS cost_usd
+FROM usage
+WHERE cost_usd IS NOT NULL AND ($since IS NULL OR ts >= CAST($since AS TIMESTAMPTZ))
+GROUP BY ALL
+ORDER BY day
+"""
+
+
+@dataclass
+class ScopeSpend:
+    """USD spent per scope per UTC day."""
+
+    by_scope: dict[str, dict[date, float]] = field(default_factory=lambda: defaultdict(dict))
+    #: the raw rows (day, app, model, usd), for the ledger rebuild
+    rows: list[tuple[date, str | None, str, float]] = field(default_factory=list)
+
+    def add(self, day: date, app: str | None, model: str, usd: float) -> None:
+        """Count ``usd`` for every scope a request of ``app`` on ``model`` belongs to."""
+        self.rows.append((day, app, model, usd))
+        for scope in request_scopes(app, model):
+            days = self.by_scope[scope]
+            days[day] = days.get(day, 0.0) + usd
+
+    def daily(self, scope: str) -> dict[date, float]:
+        """Spend of ``scope`` per day (empty when it never spent)."""
+        return dict(self.by_scope.get(scope, {}))
+
+    def total(self, scope: str, period: Period) -> float:
+        """Spend of ``scope`` in ``period``."""
+        return float(sum(usd for day, usd in self.by_scope.get(scope, {}).items() if period.contains(day)))
+
+    def scope_days(self) -> list[tuple[str, str, float]]:
+        """Every (scope, ISO day, usd): the ledger's spend table."""
+        return [(scope, day.isoformat(), usd) for scope, days in self.by_scope.items() for day, usd in days.items()]
+
+
+def read_spend(data_dir: Path, *, since: date | None = None) -> ScopeSpend:
+    """Spend per scope and day from the events, from ``since`` (UTC day) on, or all of it."""
+    from queries import connect, run_sql
+
+    spend = ScopeSpend()
+    with connect(data_dir) as store:
+        params = {"since": since.isoformat() if since else None}
+        for day, app, model, usd in run_sql(store, SPEND_BY_DAY_SQL, params).fetchall():
+            spend.add(day, app, model, float(usd))
+    return spend
