@@ -202,6 +202,25 @@ def test_cost_is_catalog_price_times_tokens(emulator: Emulator, client: httpx.Cl
     assert Decimal(str(usage["cost"])) == pytest.approx(expected, rel=Decimal("1e-9"))
 
 
+def test_reasoning_tokens_are_streamed_first_and_billed_at_the_reasoning_price(
+        emulator: Emulator, client: httpx.Client, catalog_path: Path) -> None:
+    model = "perplexity/sonar-deep-research"  # internal_reasoning priced below completion
+    prices = catalog_prices(catalog_path, model)
+    body = chat(client, emulator, model=model, max_tokens=300, reasoning={"effort": "high"}).json()
+    usage = body["usage"]
+    reasoning = usage["completion_tokens_details"]["reasoning_tokens"]
+    assert 0 < reasoning < usage["completion_tokens"] and body["choices"][0]["message"]["reasoning"]
+    expected = (usage["prompt_tokens"] * prices["prompt"] + reasoning * prices["internal_reasoning"]
+                + (usage["completion_tokens"] - reasoning) * prices["completion"])
+    assert Decimal(str(usage["cost"])) == pytest.approx(expected, rel=Decimal("1e-9"))
+    _, raw = stream(client, emulator, model=model, max_tokens=300, reasoning={"effort": "high"})
+    deltas = [e["choices"][0]["delta"] for e in parse_sse(raw)[1] if isinstance(e, dict)][:-2]
+    kinds = ["reasoning" if d.get("reasoning") else "content" for d in deltas]
+    assert kinds == ["reasoning"] * reasoning + ["content"] * (len(kinds) - reasoning)
+    plain = chat(client, emulator, model=model, max_tokens=300).json()["usage"]
+    assert plain["completion_tokens_details"]["reasoning_tokens"] == 0
+
+
 def test_free_model_costs_nothing(emulator: Emulator, client: httpx.Client) -> None:
     body = chat(client, emulator, model="google/gemma-4-31b-it:free", max_tokens=20).json()
     assert body["usage"]["cost"] == 0 and body["usage"]["completion_tokens"] > 0

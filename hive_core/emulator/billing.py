@@ -27,9 +27,11 @@ AFFORD_MESSAGE = (
 )
 
 
-def cost_of(model: ModelInfo, prompt_tokens: int, completion_tokens: int) -> Decimal:
-    """USD billed for the tokens (0 for free models; routers are resolved before billing)."""
-    cost = estimate_cost(model.pricing, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+def cost_of(model: ModelInfo, prompt_tokens: int, completion_tokens: int, reasoning_tokens: int = 0) -> Decimal:
+    """USD billed for the tokens (0 for free models; routers are resolved before billing).
+    ``reasoning_tokens`` are part of ``completion_tokens``, billed at ``internal_reasoning`` if set."""
+    cost = estimate_cost(model.pricing, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                         reasoning_tokens=reasoning_tokens)
     return ZERO if cost is None else cost
 
 
@@ -47,6 +49,7 @@ class Generation:
     first_token: float | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int = 0
     cancelled: bool = False
     finish_reason: str | None = None
     native_finish_reason: str | None = None
@@ -57,17 +60,20 @@ class Generation:
     referer: str | None = None
     user_agent: str | None = None
 
-    def finish(self, completion_tokens: int, finish_reason: str | None, native: str | None) -> None:
-        """Close the record: tokens billed, why it ended, and how long it took."""
+    def finish(self, completion_tokens: int, finish_reason: str | None, native: str | None,
+               reasoning_tokens: int = 0) -> None:
+        """Close the record: tokens billed (reasoning included), why it ended, how long it took."""
         now = time.monotonic()
         self.completion_tokens = completion_tokens
+        self.reasoning_tokens = reasoning_tokens
         self.finish_reason = finish_reason
         self.native_finish_reason = native
-        self.cost = cost_of(self.model, self.prompt_tokens, completion_tokens)
+        self.cost = cost_of(self.model, self.prompt_tokens, completion_tokens, reasoning_tokens)
         self.latency_ms = round((now - self.started) * 1000)
         self.generation_time_ms = round((now - (self.first_token or now)) * 1000)
 
     def as_json(self) -> dict[str, Any]:
+        """The ``data`` object of ``GET /generation`` (PROTOCOL.md section 5 fields)."""
         cost = float(self.cost)
         return {
             "id": self.id,
@@ -95,7 +101,7 @@ class Generation:
             "tokens_completion": self.completion_tokens,
             "native_tokens_prompt": self.prompt_tokens,
             "native_tokens_completion": self.completion_tokens,
-            "native_tokens_reasoning": 0,
+            "native_tokens_reasoning": self.reasoning_tokens,
             "native_tokens_cached": 0,
             "native_tokens_completion_images": 0,
             "num_media_prompt": None,
@@ -136,9 +142,11 @@ class Ledger:
         self.usage[generation.key] = self.usage.get(generation.key, ZERO) + generation.cost
 
     def count(self, model: str, outcome: str) -> None:
+        """Count one request to ``model`` that ended as ``outcome`` (for ``/_emulator/stats``)."""
         self.outcomes[(model, outcome)] += 1
 
     def usage_of(self, key: str) -> Decimal:
+        """USD billed to ``key`` so far."""
         return self.usage.get(key, ZERO)
 
     def refuse(self, key: str, model: ModelInfo, prompt_tokens: int, requested: int) -> str | None:

@@ -62,11 +62,12 @@ def error_body(code: int, message: str, *, metadata: dict[str, Any] | None = Non
     return dumps(body)
 
 
-def usage_json(model: ModelInfo, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+def usage_json(model: ModelInfo, prompt_tokens: int, completion_tokens: int,
+               reasoning_tokens: int = 0) -> dict[str, Any]:
     """The 2026-style ``usage`` object with billed ``cost`` and its breakdown."""
-    cost = cost_of(model, prompt_tokens, completion_tokens)
-    prompt_cost = model.pricing.prompt * prompt_tokens
-    completion_cost = model.pricing.completion * completion_tokens
+    cost = cost_of(model, prompt_tokens, completion_tokens, reasoning_tokens)
+    prompt_cost = cost_of(model, prompt_tokens, 0) - model.pricing.request
+    completion_cost = cost - prompt_cost
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
@@ -79,7 +80,7 @@ def usage_json(model: ModelInfo, prompt_tokens: int, completion_tokens: int) -> 
             "upstream_inference_prompt_cost": _num(prompt_cost),
             "upstream_inference_completions_cost": _num(completion_cost),
         },
-        "completion_tokens_details": {"reasoning_tokens": 0, "image_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": reasoning_tokens, "image_tokens": 0},
     }
 
 
@@ -100,6 +101,12 @@ class ChunkFormat:
     def content(self, text: str) -> bytes:
         """A token event."""
         return (self._content + dumps(text)
+                + b'},"finish_reason":null,"native_finish_reason":null,"logprobs":null}]}\n\n')
+
+    def reasoning(self, text: str) -> bytes:
+        """A reasoning-token event (``delta.reasoning`` plus ``reasoning_details``, as real streams)."""
+        detail = [{"type": "reasoning.text", "text": text, "index": 0, "format": None}]
+        return (self._content + b'"","reasoning":' + dumps(text) + b',"reasoning_details":' + dumps(detail)
                 + b'},"finish_reason":null,"native_finish_reason":null,"logprobs":null}]}\n\n')
 
     def event(
@@ -130,6 +137,7 @@ def completion_body(
     created: int,
     *,
     content: str,
+    reasoning: str | None = None,
     finish_reason: str,
     native_finish_reason: str | None,
     usage: dict[str, Any],
@@ -141,7 +149,7 @@ def completion_body(
         "finish_reason": finish_reason,
         "native_finish_reason": native_finish_reason,
         "index": 0,
-        "message": {"role": "assistant", "content": content, "refusal": None, "reasoning": None},
+        "message": {"role": "assistant", "content": content, "refusal": None, "reasoning": reasoning},
     }
     if error is not None:
         choice["error"] = error

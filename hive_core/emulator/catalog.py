@@ -63,10 +63,12 @@ class ModelInfo:
 
     @property
     def is_free(self) -> bool:
+        """Every price is 0 (``:free`` variants): billed 0."""
         return self.pricing.is_zero
 
     @classmethod
     def from_catalog(cls, raw: dict[str, Any]) -> ModelInfo:
+        """From one ``data[]`` entry of a ``/models`` document."""
         try:
             pricing = Pricing.from_openrouter(raw.get("pricing") or {})
         except CatalogError:
@@ -95,9 +97,11 @@ class Catalog:
 
     @classmethod
     def from_path(cls, path: str | Path) -> Catalog:
+        """Read a saved ``/models`` JSON file."""
         return cls(Path(path).read_bytes())
 
     def get(self, model_id: str) -> ModelInfo | None:
+        """The model with this exact id, or ``None``."""
         return self.models.get(model_id)
 
     def resolve(self, model: ModelInfo) -> ModelInfo:

@@ -90,6 +90,14 @@ def _http_fault(state: EmulatorState, exchange: Exchange, kind: str, key: str, m
         send_error(exchange, 500, "Internal Server Error", key=key)
 
 
+def _wants_reasoning(payload: dict[str, Any]) -> bool:
+    """The request asks a thinking model to think (``reasoning``, ``include_reasoning``, ``reasoning_effort``)."""
+    reasoning = payload.get("reasoning")
+    if isinstance(reasoning, dict):
+        return reasoning.get("enabled") is not False and reasoning.get("effort") != "none"
+    return payload.get("include_reasoning") is True or payload.get("reasoning_effort") not in (None, "none")
+
+
 def _validate(body: bytes, state: EmulatorState) -> tuple[dict[str, Any], ModelInfo] | str:
     try:
         payload = json.loads(body)
@@ -127,7 +135,8 @@ async def chat_completions(state: EmulatorState, request: Request, exchange: Exc
     max_tokens: int | None = payload.get("max_tokens", payload.get("max_completion_tokens"))
     number = state.next_request_number()
     served = state.catalog.resolve(model)
-    plan = plan_completion(served, payload["messages"], max_tokens=max_tokens, seed=state.seed,
+    plan = plan_completion(served, payload["messages"], max_tokens=max_tokens,
+                           reasoning=served.reasoning and _wants_reasoning(payload), seed=state.seed,
                            request_number=number, latency_scale=state.latency_scale)
     requested = max_tokens or served.max_completion_tokens or max(
         (served.context_length or 4096) - plan.prompt_tokens, 1)
@@ -194,22 +203,22 @@ async def _stream(state: EmulatorState, exchange: Exchange, gen: Generation, pla
                 gen.first_token = time.monotonic()
             elif rng.random() < MIDSTREAM_COMMENT_RATE:
                 pacer.add(KEEPALIVE)
-            pacer.add(fmt.content(piece), tokens=1)
+            pacer.add(fmt.reasoning(piece) if i < plan.reasoning_tokens else fmt.content(piece), tokens=1)
             if i == cut - 1 and fault == "malformed":  # a data line cut off mid-JSON
                 pacer.add(b'data: {"id":"%s","choices":[{"index":0,"delta":{"content":"\n\n' % gen.id.encode())
         if fault == "disconnect":
             await pacer.flush()
-            gen.finish(pacer.sent_tokens, None, None)
+            gen.finish(pacer.sent_tokens, None, None, plan.reasoning_in(pacer.sent_tokens))
             state.ledger.record(gen)
             exchange.close()
             return
         if fault == "midstream-error":
-            usage = usage_json(served, plan.prompt_tokens, cut)
+            usage = usage_json(served, plan.prompt_tokens, cut, plan.reasoning_in(cut))
             pacer.add(fmt.event(None, None, error=dict(_UPSTREAM_ERROR), usage=usage))
             finish, native = "error", None
         else:
             finish, native = plan.finish_reason, plan.native_finish_reason
-            usage = usage_json(served, plan.prompt_tokens, plan.completion_tokens)
+            usage = usage_json(served, plan.prompt_tokens, plan.completion_tokens, plan.reasoning_tokens)
             pacer.add(fmt.event(finish, native))
             # 2026 traffic: the usage chunk has one choice, empty delta, finish_reason repeated
             pacer.add(fmt.event(finish, native, usage=usage))
@@ -217,10 +226,10 @@ async def _stream(state: EmulatorState, exchange: Exchange, gen: Generation, pla
         await pacer.flush()
     except ClientGone:
         gen.cancelled = True
-        gen.finish(pacer.sent_tokens, None, None)
+        gen.finish(pacer.sent_tokens, None, None, plan.reasoning_in(pacer.sent_tokens))
         state.ledger.record(gen)
         raise
-    gen.finish(pacer.sent_tokens, finish, native)
+    gen.finish(pacer.sent_tokens, finish, native, plan.reasoning_in(pacer.sent_tokens))
     state.ledger.record(gen)
     await exchange.end_stream()
 
@@ -241,14 +250,14 @@ async def _whole(state: EmulatorState, exchange: Exchange, gen: Generation, plan
         # a 200 whose choice failed after partial output
         n, finish, native = max(1, n // 2), "error", None
         error = {**_UPSTREAM_ERROR, "metadata": {"provider_name": served.provider, "raw": "stream interrupted"}}
-    gen.finish(n, finish, native)
+    gen.finish(n, finish, native, plan.reasoning_in(n))
     state.ledger.record(gen)  # non-streaming generations are billed in full, even when the answer is lost
     if fault == "disconnect":
         exchange.close()
         return
-    body = completion_body(gen.id, served, created, content="".join(plan.pieces[:n]), finish_reason=finish,
-                           native_finish_reason=native, usage=usage_json(served, plan.prompt_tokens, n),
-                           error=error)
+    usage = usage_json(served, plan.prompt_tokens, n, plan.reasoning_in(n))
+    body = completion_body(gen.id, served, created, content=plan.text(n), reasoning=plan.reasoning_text(n),
+                           finish_reason=finish, native_finish_reason=native, usage=usage, error=error)
     if fault == "malformed":
         body = body[: len(body) // 2]
     exchange.send(200, body, headers=[("X-Generation-Id", gen.id)])

@@ -44,13 +44,16 @@ class FaultRule:
             raise ValueError("fault model must be a model id or *")
 
     def matches(self, model: str) -> bool:
+        """The rule applies to requests for ``model``."""
         return self.model == "*" or self.model == model
 
     def as_dict(self) -> dict[str, Any]:
+        """The JSON form used by ``/_emulator/faults``."""
         return {"model": self.model, "kind": self.kind, "rate": self.rate}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> FaultRule:
+        """From ``{"model", "kind", "rate"}`` (rate defaults to 1)."""
         return cls(str(raw["model"]), str(raw["kind"]), float(raw.get("rate", 1.0)))
 
 

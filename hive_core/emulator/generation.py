@@ -3,7 +3,9 @@
 * Prompt tokens: about 4 characters per token of message text, plus 4 per message for the role
   and framing (deterministic, so tests can predict it).
 * Completion: a drawn length (lognormal, median ~90 tokens), capped by ``max_tokens`` (finish
-  ``length``) or the model's own limit; the text is made of whole-word tokens.
+  ``length``) or the model's own limit; the text is made of whole-word tokens. A reasoning model
+  asked to think (``reasoning`` in the request) answers longer and spends 30-70 % of its tokens on
+  reasoning first (``delta.reasoning`` when streamed, counted in ``reasoning_tokens``).
 * Timing: each model gets a profile from its id, its price and the seed: TTFT median grows with
   price (bigger models are slower), reasoning models think longer, and tokens/s falls with price.
   Per request, TTFT is drawn lognormally (long tail) and the rate varies around the profile.
@@ -83,7 +85,9 @@ def profile_for(model: ModelInfo, seed: int) -> LatencyProfile:
 class CompletionPlan:
     """One answer: its token pieces, why it ended, and its (scaled) timing."""
 
+    #: every completion token in order: the first ``reasoning_tokens`` are reasoning, then the answer
     pieces: list[str]
+    reasoning_tokens: int
     finish_reason: str
     native_finish_reason: str
     prompt_tokens: int
@@ -93,11 +97,22 @@ class CompletionPlan:
 
     @property
     def completion_tokens(self) -> int:
+        """One token per piece."""
         return len(self.pieces)
 
-    @property
-    def text(self) -> str:
-        return "".join(self.pieces)
+    def reasoning_in(self, tokens: int) -> int:
+        """How many of the first ``tokens`` pieces are reasoning."""
+        return min(tokens, self.reasoning_tokens)
+
+    def text(self, tokens: int | None = None) -> str:
+        """The answer (without reasoning) in the first ``tokens`` pieces (all by default)."""
+        return "".join(self.pieces[self.reasoning_tokens:tokens])
+
+    def reasoning_text(self, tokens: int | None = None) -> str | None:
+        """The reasoning in the first ``tokens`` pieces, ``None`` for a non-reasoning answer."""
+        if not self.reasoning_tokens:
+            return None
+        return "".join(self.pieces[: self.reasoning_in(len(self.pieces) if tokens is None else tokens)])
 
 
 def _words(rng: random.Random, count: int) -> list[str]:
@@ -121,13 +136,15 @@ def plan_completion(
     messages: Sequence[Any],
     *,
     max_tokens: int | None,
+    reasoning: bool = False,
     seed: int,
     request_number: int,
     latency_scale: float,
 ) -> CompletionPlan:
     """Draw the answer and its timing for one request."""
     content_rng = random.Random(f"{seed}|{model.id}|{max_tokens}|{messages!r}")
-    drawn = math.exp(content_rng.gauss(math.log(MEDIAN_COMPLETION_TOKENS), 0.8))
+    median = MEDIAN_COMPLETION_TOKENS * (3 if reasoning else 1)
+    drawn = math.exp(content_rng.gauss(math.log(median), 0.8))
     length = int(min(max(drawn, 1.0), MAX_DRAWN_TOKENS))
     caps = [c for c in (max_tokens, model.max_completion_tokens) if c is not None and c > 0]
     cap = min(caps) if caps else None
@@ -135,7 +152,9 @@ def plan_completion(
     finish, native = ("stop", stop)
     if cap is not None and length >= cap:
         length, finish, native = cap, "length", cut
-    pieces = _words(content_rng, length)
+    # a thinking model spends a drawn share of its budget on reasoning before the answer
+    thinking = int(length * content_rng.uniform(0.3, 0.7)) if reasoning else 0
+    pieces = _words(content_rng, thinking) + _words(content_rng, length - thinking)
 
     timing_rng = random.Random(f"{seed}|{request_number}")
     profile = profile_for(model, seed)
@@ -143,6 +162,7 @@ def plan_completion(
     rate = profile.tokens_per_s * math.exp(timing_rng.gauss(0.0, 0.2))
     return CompletionPlan(
         pieces=pieces,
+        reasoning_tokens=thinking,
         finish_reason=finish,
         native_finish_reason=native,
         prompt_tokens=count_prompt_tokens(messages),

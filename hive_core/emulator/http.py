@@ -217,10 +217,12 @@ class HttpServer:
 
     @property
     def port(self) -> int:
+        """The bound port (the real one when 0 was asked for)."""
         assert self._server is not None, "server not started"
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
+        """Bind and start accepting connections."""
         self._server = await asyncio.start_server(
             self._serve, self._host, self._port, limit=MAX_HEADER_BYTES, backlog=512
         )

@@ -50,6 +50,7 @@ class EmulatorState:
         self.request_number = 0
 
     def next_request_number(self) -> int:
+        """Number the next chat request (drives timing draws and generation ids)."""
         self.request_number += 1
         return self.request_number
 
