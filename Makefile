@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_DIR := data/demo
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean docs
 
 $(VENV)/.base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,3 +37,6 @@ bench: $(VENV)/.bench
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR)
+
+docs: $(VENV)/.test
+	COLUMNS=100 $(PY) -m tests.docs_gen

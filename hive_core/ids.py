@@ -14,6 +14,7 @@ _lock = threading.Lock()
 _last_ms = 0
 _counter = 0
 _COUNTER_MAX = 0xFFF
+_FORMAT = "%08x-%04x-%04x-%04x-%012x"
 
 
 def uuid7() -> str:
@@ -32,9 +33,8 @@ def uuid7() -> str:
                 _counter = 0
             ms = _last_ms
         counter = _counter
-    value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | random.getrandbits(62)
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    tail = (0b10 << 62) | random.getrandbits(62)
+    return _FORMAT % (ms >> 16, ms & 0xFFFF, 0x7000 | counter, tail >> 48, tail & 0xFFFFFFFFFFFF)
 
 
 def uuid7_time_ms(value: str) -> int:

@@ -88,7 +88,7 @@ def simulate(
     """Write ``days`` days ending ``end`` (default today, UTC) of ``calls_per_day`` requests each."""
     import numpy as np
 
-    from ingest.log import EventLog
+    from ingest import EventLog
 
     if days < 1 or calls_per_day < 1:
         raise ValueError("days and calls-per-day must be at least 1")

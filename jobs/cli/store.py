@@ -69,7 +69,7 @@ def verify(ctx: click.Context, as_json: bool, no_repair: bool) -> None:
     Checks readability, schema, partition dates and duplicate event ids. Temporary files of killed
     writers and journals of killed compactions are repaired, not reported. Nothing else is deleted.
     """
-    from ingest.verify import verify as run
+    from ingest import verify as run
 
     settings = get_settings(ctx)
     report = run(settings.data_dir, repair=not no_repair)
@@ -97,7 +97,7 @@ def compact(ctx: click.Context, day: object) -> None:
     Crash-safe: a compaction killed at any instant loses and duplicates nothing; the next run (or
     verify) finishes or undoes it. See the protocol in the README.
     """
-    from ingest.compact import compact as run
+    from ingest import compact as run
 
     settings = get_settings(ctx)
     only: date | None = day.date() if day is not None else None  # type: ignore[attr-defined]

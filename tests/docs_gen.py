@@ -1,0 +1,78 @@
+"""Generates the README's reference sections; ``make docs`` rewrites them, ``test_docs`` checks them.
+
+Sections sit between ``<!-- BEGIN name -->`` and ``<!-- END name -->`` markers: ``events`` (the event
+schema from the event classes), ``settings`` (from ``hive_core.settings.SETTINGS``) and ``cli``
+(every command of ``hive`` and ``hive-jobs`` with its help text).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import click
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def walk(group: click.Group, prefix: str) -> list[tuple[str, click.Command]]:
+    """Every command under ``group`` as (full name, command), depth first, sorted."""
+    ctx = click.Context(group, info_name=prefix)
+    out: list[tuple[str, click.Command]] = []
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
+        full = f"{prefix} {name}"
+        out.append((full, command))
+        if isinstance(command, click.Group):
+            out.extend(walk(command, full))
+    return out
+
+
+def all_commands() -> list[tuple[str, click.Command]]:
+    from hive_core.cli import cli as hive
+    from jobs.cli import cli as jobs
+
+    return [("hive", hive), *walk(hive, "hive"), ("hive-jobs", jobs), *walk(jobs, "hive-jobs")]
+
+
+def cli_section() -> str:
+    parts = []
+    for full, command in all_commands():
+        ctx = click.Context(command, info_name=full, terminal_width=100, max_content_width=100)
+        help_text = command.get_help(ctx).replace(f"Usage: {full}", f"Usage: {full}", 1)
+        parts.append(f"### `{full}`\n\n```text\n{help_text}\n```\n")
+    return "\n".join(parts)
+
+
+def settings_section() -> str:
+    from hive_core.settings import SETTINGS
+
+    rows = ["| environment variable | setting | meaning |", "|---|---|---|"]
+    rows += [f"| `{var}` | `{name}` | {doc} |" for name, (var, doc) in SETTINGS.items()]
+    return "\n".join(rows) + "\n"
+
+
+def events_section() -> str:
+    from hive_core.events import schema_markdown
+
+    return schema_markdown()
+
+
+SECTIONS = {"events": events_section, "settings": settings_section, "cli": cli_section}
+
+
+def render(text: str) -> str:
+    for name, make in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
+        if not pattern.search(text):
+            raise SystemExit(f"README.md has no {name} section markers")
+        body = make()
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + m.group(2), text)
+    return text
+
+
+if __name__ == "__main__":
+    README.write_text(render(README.read_text()))
+    print(f"updated {README}", file=sys.stderr)
