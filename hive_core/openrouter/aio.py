@@ -137,6 +137,7 @@ class AsyncStreamHandle:
                 yield piece
                 if self._cancelled:
                     raise Cancelled("the stream was cancelled by the caller")
+            run.raise_deferred()
             if not run.reader.done and self._body is not None:
                 async for raw in self._body:
                     if self._cancelled:
@@ -146,6 +147,7 @@ class AsyncStreamHandle:
                         yield piece
                         if self._cancelled:  # cancelled by a callback or between pieces of one read
                             raise Cancelled("the stream was cancelled by the caller")
+                    run.raise_deferred()
                     if run.reader.done:
                         break
                 else:

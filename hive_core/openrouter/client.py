@@ -139,6 +139,7 @@ class StreamHandle:
                 yield piece
                 if self._cancelled:
                     raise Cancelled("the stream was cancelled by the caller")
+            run.raise_deferred()
             if not run.reader.done:
                 for raw in self._body:
                     for piece in run.feed(raw):
@@ -146,6 +147,7 @@ class StreamHandle:
                         yield piece
                         if self._cancelled:  # cancelled by a callback or between pieces of one read
                             raise Cancelled("the stream was cancelled by the caller")
+                    run.raise_deferred()
                     if run.reader.done:
                         break
                 else:

@@ -82,6 +82,7 @@ class StreamRun:
         self._parts: list[str] = []
         self.result: ChatResult | None = None
         self._attempt_recorded = False
+        self._deferred: OpenRouterError | None = None
 
     # -- the opening phase (retryable) ----------------------------------------------------------
 
@@ -122,7 +123,14 @@ class StreamRun:
         reader = self.reader
         for event in self.decoder.feed(raw):
             before = reader.pieces
-            piece = reader.feed(event.data)
+            try:
+                piece = reader.feed(event.data)
+            except OpenRouterError as error:
+                if not pieces:
+                    raise
+                # text that arrived in the same read as the error is delivered first
+                self._deferred = error
+                break
             if reader.pieces != before and self.first_token is None:
                 self.first_token = _clock()
                 self.opened = True
@@ -131,6 +139,12 @@ class StreamRun:
             if reader.done:
                 break
         return pieces
+
+    def raise_deferred(self) -> None:
+        """Raise the error that arrived after text of the same read, once that text was delivered."""
+        error, self._deferred = self._deferred, None
+        if error is not None:
+            raise error
 
     def end_of_body(self) -> None:
         """The body ended: fine after ``[DONE]``; before the first token a retryable network error;

@@ -1,0 +1,124 @@
+"""``hive ask``: the library pipeline over a model chain, and the CLI (incl. Ctrl-C) as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from hive_core.ask import AskOptions, ask, model_chain
+from hive_core.errors import AuthError, MidStreamError
+from hive_core.events import ApiCall, StreamOutcome
+from hive_core.openrouter import OpenRouterClient
+from tests.test_client import MODEL, ListSink, emu_settings, fast_policy
+
+OTHER = "anthropic/claude-3-haiku"
+BIN = Path(sys.executable).parent
+
+
+def hive_env(emu: Any, data_dir: Path, key: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HIVE_", "OPENROUTER_"))}
+    env.update({"OPENROUTER_API_KEY": key or emu.api_key, "OPENROUTER_BASE_URL": emu.base_url,
+                "HIVE_DATA_DIR": str(data_dir), "HIVE_READ_TIMEOUT": "5", "HIVE_RETRY_MAX_WAIT": "0.05",
+                "HIVE_MAX_ATTEMPTS": "2"})
+    return env
+
+
+def run_cli(tool: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / tool), *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def events(data_dir: Path, event_type: str, columns: str) -> list[tuple[Any, ...]]:
+    glob = str(data_dir / "events" / event_type / "*" / "*.parquet")
+    if not list((data_dir / "events" / event_type).glob("*/*.parquet")):
+        return []
+    return duckdb.sql(f"SELECT {columns} FROM read_parquet('{glob}') ORDER BY ts").fetchall()
+
+
+def test_model_chain() -> None:
+    assert model_chain("a", ["b", "a", "c", "b"]) == ["a", "b", "c"]
+    assert model_chain("a", ["b"], no_fallback=True) == ["a"]
+
+
+def test_fallback(emulator_factory: Any, tmp_path: Path) -> None:
+    emu = emulator_factory(faults=[f"{MODEL}:503:1"])
+    settings = emu_settings(emu, tmp_path)
+    sink = ListSink()
+    told: list[tuple[str, str]] = []
+    with OpenRouterClient(settings, sink=sink, policy=fast_policy(settings)) as client:
+        answer = ask(client, "hi", [MODEL, OTHER], AskOptions(stream=True, max_tokens=10),
+                     on_fallback=lambda failed, error, nxt: told.append((failed, nxt)))
+    assert (answer.model, answer.fallback_index, answer.result.outcome) == (OTHER, 1, "completed")
+    assert [m for m, _ in answer.failures] == [MODEL] and told == [(MODEL, OTHER)]
+    calls = sink.of(ApiCall)
+    assert [(c.model, c.attempt, c.status, c.fallback_index) for c in calls] == [
+        (MODEL, 1, "server_error", 0), (MODEL, 2, "server_error", 0), (OTHER, 1, "ok", 1)]
+    assert calls[0].request_id == calls[1].request_id != calls[2].request_id
+    assert [o.outcome for o in sink.of(StreamOutcome)] == ["errored", "completed"]
+
+
+def test_fallback_cli(emulator_factory: Any, tmp_path: Path) -> None:
+    emu = emulator_factory(faults=[f"{MODEL}:503:1"])
+    done = run_cli("hive", ["ask", "hi", "--model", MODEL, "--fallback", OTHER, "--max-tokens", "10", "--json"],
+                   hive_env(emu, tmp_path / "data"))
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert (doc["model"], doc["fallback_index"], doc["cost_source"]) == (OTHER, 1, "billed")
+    assert f"{MODEL} failed (server_error): trying {OTHER}" in done.stderr
+
+
+def test_no_fallback_for_a_bad_key_or_after_printed_text(emulator_factory: Any, tmp_path: Path) -> None:
+    emu = emulator_factory(api_key="sk-or-v1-the-only-valid-key")
+    bad = emu_settings(emu, tmp_path, api_key="sk-or-v1-not-the-key")
+    with OpenRouterClient(bad) as client, pytest.raises(AuthError):
+        ask(client, "hi", [MODEL, OTHER], AskOptions(max_tokens=5))
+    emu.set_faults([f"{MODEL}:midstream-error:1"])
+    settings = emu_settings(emu, tmp_path)
+    sink = ListSink()
+    printed: list[str] = []
+    with OpenRouterClient(settings, sink=sink) as client, pytest.raises(MidStreamError):
+        ask(client, "hi", [MODEL, OTHER], AskOptions(max_tokens=20), on_text=printed.append)
+    assert printed and {c.model for c in sink.of(ApiCall)} == {MODEL}
+
+
+def test_ask_cli_streams_and_summarises_without_a_catalog(emulator: Any, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    done = run_cli("hive", ["ask", "Say hi", "--model", MODEL, "--max-tokens", "12"], hive_env(emulator, data))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip()
+    summary = done.stderr.strip().splitlines()[-1]
+    assert MODEL in summary and "billed" in summary and "TTFT" in summary
+    assert events(data, "usage", "cost_source") == [("billed",)]
+    done = run_cli("hive", ["ask", "Say hi", "--model", MODEL, "--no-stream", "--json"], hive_env(emulator, data))
+    assert json.loads(done.stdout)["outcome"] == "completed"
+    missing = run_cli("hive", ["ask", "hi"], hive_env(emulator, data))
+    assert missing.returncode == 2 and "--model" in missing.stderr
+
+
+def test_ctrl_c_during_stream_records_cancelled(emulator_factory: Any, tmp_path: Path) -> None:
+    emu = emulator_factory(latency_scale=0.3)
+    data = tmp_path / "data"
+    env = {**hive_env(emu, data), "HIVE_FLUSH_AGE": "600"}  # only the exit path may flush
+    proc = subprocess.Popen([str(BIN / "hive"), "ask", "A long story", "--model", MODEL, "--max-tokens", "3000"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    received = b""
+    deadline = time.monotonic() + 30
+    while len(received) < 20 and time.monotonic() < deadline:
+        received += os.read(proc.stdout.fileno(), 1024)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    (outcome,) = events(data, "stream_outcome", "outcome, completion_tokens")
+    assert outcome[0] == "cancelled" and 0 < outcome[1] < 3000
+    assert events(data, "api_call", "status") == [("cancelled",)]
+    ((tokens, source),) = events(data, "usage", "completion_tokens, cost_source")
+    assert tokens > 0 and source == "unknown"  # no catalog: unknown, never 0; reconcile bills it later
