@@ -141,7 +141,7 @@ class EventLog:
             for day in pc.unique(days).to_pylist():
                 part = table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
                 self._write(event_type, day, part)
-        return table.num_rows
+        return int(table.num_rows)
 
     # -- flushing --------------------------------------------------------------------------------
 

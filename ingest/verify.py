@@ -74,7 +74,7 @@ def verify(data_dir: Path, *, repair: bool = True) -> VerifyReport:
             files = [str(p) for p in listing.files]
             report.events += con.execute(
                 "SELECT count(*) FROM read_parquet($files)", {"files": files}
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             dupes = con.execute(
                 "SELECT event_id, count(*) AS n, list(DISTINCT filename) AS files "
                 "FROM read_parquet($files, filename = true) GROUP BY event_id HAVING n > 1 "
@@ -101,7 +101,7 @@ def _check_contents(con: object, path: Path, type_name: str) -> list[Problem]:
             "count(*) FILTER (WHERE event_id IS NULL OR ts IS NULL OR request_id IS NULL) "
             "FROM read_parquet($file)",
             {"file": str(path), "type": type_name},
-        ).fetchone()
+        ).fetchall()[0]
     except duckdb.Error as exc:
         return [Problem(str(path), f"unreadable: {str(exc).splitlines()[0]}")]
     problems = []

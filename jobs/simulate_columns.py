@@ -82,7 +82,15 @@ def build_tables(rng: np.random.Generator, req: dict[str, np.ndarray], n: int) -
     import numpy as np
     import pyarrow as pa
 
-    from jobs.simulate import MAX_ATTEMPTS, MODELS, PERMANENT, REASONING_MODELS, REQUEST_TYPES, TASKS, TRANSIENT
+    from jobs.simulate import (
+        MAX_ATTEMPTS,
+        MODELS,
+        PERMANENT,
+        REASONING_MODELS,
+        REQUEST_TYPES,
+        TASKS,
+        TRANSIENT,
+    )
 
     ids = tuple(m[0] for m in MODELS)
     providers = tuple(m[1] for m in MODELS)

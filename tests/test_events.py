@@ -65,5 +65,5 @@ def test_schema_markdown_documents_every_column() -> None:
     text = schema_markdown()
     for cls in EVENT_TYPES.values():
         for name, info in cls.model_fields.items():
-            described = Event.model_fields[name] if name in Event.model_fields else info
+            described = Event.model_fields.get(name, info)
             assert f"`{name}`" in text and described.description, (cls, name)
