@@ -1,0 +1,70 @@
+"""The import rules of STYLE.md, checked: one-way package imports, lazy heavy imports, leaf modules."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+HEAVY = ("duckdb", "polars", "pyarrow", "httpx", "numpy", "pydantic")
+
+
+def _imports(path: Path, *, top_level_only: bool = False) -> set[str]:
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if top_level_only else list(ast.walk(tree))
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def _modules(package: str) -> list[Path]:
+    return sorted((REPO / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", [p for p in _modules("hive_core") if "cli" not in p.relative_to(REPO).parts],
+                         ids=lambda p: str(p.relative_to(REPO)))
+def test_hive_core_library_imports_nothing_of_ours(path: Path) -> None:
+    bad = {m for m in _imports(path) if m.split(".")[0] in {"ingest", "jobs", "queries"}}
+    assert not bad, f"{path} imports {bad}: hive_core's library must not depend on ingest/jobs/queries"
+
+
+@pytest.mark.parametrize("path", _modules("ingest"), ids=lambda p: str(p.relative_to(REPO)))
+def test_ingest_never_imports_jobs(path: Path) -> None:
+    assert not {m for m in _imports(path) if m.split(".")[0] == "jobs"}
+
+
+@pytest.mark.parametrize("path", _modules("jobs"), ids=lambda p: str(p.relative_to(REPO)))
+def test_jobs_uses_only_the_public_surface_of_ingest(path: Path) -> None:
+    assert not {m for m in _imports(path) if m.startswith("ingest.")}, "import from `ingest`, not its modules"
+
+
+@pytest.mark.parametrize("name", ["errors", "ids", "layout"])
+def test_leaf_modules_import_nothing_internal(name: str) -> None:
+    assert not {m for m in _imports(REPO / "hive_core" / f"{name}.py") if m.split(".")[0] in {"hive_core", "ingest", "jobs", "queries"}}
+
+
+@pytest.mark.parametrize("package", ["hive_core/cli", "jobs/cli"])
+def test_cli_modules_import_heavy_libraries_lazily(package: str) -> None:
+    for path in sorted((REPO / package).glob("*.py")):
+        eager = {m for m in _imports(path, top_level_only=True) if m.split(".")[0] in HEAVY}
+        assert not eager, f"{path} imports {eager} at module level: import them inside the command"
+
+
+@pytest.mark.parametrize("tool", ["hive_core.cli", "jobs.cli"])
+def test_help_loads_no_heavy_library(tool: str) -> None:
+    code = (
+        "import sys\n"
+        f"from {tool} import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        f"print('HEAVY:' + ','.join(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.splitlines()[-1] == "HEAVY:", f"--help imported {out.stdout.splitlines()[-1]}"
