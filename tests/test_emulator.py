@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -519,6 +521,40 @@ def test_keep_alive_serves_many_requests_on_one_connection(emulator: Emulator) -
             chunk = sock.recv(65536)
             assert chunk, "connection closed early"
             data += chunk
+
+
+def test_stop_with_streams_in_flight_is_clean(emulator_factory: Factory,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    emu = emulator_factory(latency_scale=1, faults=["openai/gpt-4o-mini:timeout:1"])
+    errors: list[Exception] = []
+
+    def consume(model: str) -> None:
+        try:
+            with httpx.Client(timeout=30) as client:
+                read_partial(client, emu, model=model, max_tokens=500)
+                chat(client, emu, model=model)
+        except httpx.HTTPError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=consume, args=(m,)) for m in ("openai/gpt-4o", "openai/gpt-4o-mini")]
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        for thread in threads:
+            thread.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        emu.stop()
+        assert time.monotonic() - started < 1
+        for thread in threads:
+            thread.join(5)
+    assert len(errors) == 2 and not caplog.records
+
+
+def test_public_surface() -> None:
+    import hive_core.emulator as package
+
+    assert package.__all__ == ["DEFAULT_TEST_KEY", "FAULT_KINDS", "Emulator", "FaultRule", "parse_fault"]
+    assert all(getattr(package, name) is not None for name in package.__all__)
+    assert package.DEFAULT_TEST_KEY.startswith("sk-or-v1-test")
 
 
 # ---------------------------------------------------------------- the CLI

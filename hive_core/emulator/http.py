@@ -245,6 +245,10 @@ class HttpServer:
             await self._serve_requests(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, ClientGone):
             pass
+        except asyncio.CancelledError:
+            # close() cancelled us: end normally, asyncio's start_server callback would log a
+            # cancelled task as an error on 3.11
+            pass
         finally:
             self._connections.discard(task)
             writer.close()
