@@ -27,7 +27,7 @@ from hive_core.budget.estimate import CostBound, estimate_prompt_tokens, max_cos
 from hive_core.budget.forecast import Forecast, forecast
 from hive_core.budget.ledger import LEDGER_NAME, Breach, Ledger, request_scopes
 from hive_core.budget.periods import Period, daily_period, monthly_period, period_for
-from hive_core.budget.reservation import Budget, Reservation, refusal_message
+from hive_core.budget.reservation import Budget, Reservation, SettlingSink, refusal_message, usd
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -43,6 +43,7 @@ __all__ = [
     "Limit",
     "Period",
     "Reservation",
+    "SettlingSink",
     "budget_config_from_json",
     "daily_period",
     "estimate_prompt_tokens",
@@ -55,4 +56,5 @@ __all__ = [
     "refusal_message",
     "request_scopes",
     "save_budget_config",
+    "usd",
 ]

@@ -27,10 +27,10 @@ from hive_core.budget.estimate import CostBound, PriceLookup, max_cost
 from hive_core.budget.ledger import LEDGER_NAME, Breach, Ledger, request_scopes
 from hive_core.budget.periods import PeriodKind, period_for
 from hive_core.errors import BudgetExceeded
-from hive_core.events import BudgetOverride, EventSink
+from hive_core.events import BudgetOverride, Event, EventSink, Usage
 from hive_core.ids import new_request_id, uuid7
 
-__all__ = ["Budget", "Reservation", "refusal_message"]
+__all__ = ["Budget", "Reservation", "SettlingSink", "refusal_message", "usd"]
 
 State = Literal["reserved", "settled", "released"]
 
@@ -44,14 +44,22 @@ def _scope_flag(scope: str) -> str:
     return f" --{kind} {name}" if name else ""
 
 
+def usd(amount: float) -> str:
+    """Dollars to the cent from $1 up; below that up to six decimals, so small limits stay legible."""
+    if abs(amount) >= 1 or amount == 0:
+        return f"${amount:,.2f}"
+    text = f"{amount:.6f}".rstrip("0")
+    return f"${text}0" if len(text.partition(".")[2]) < 2 else f"${text}"
+
+
 def refusal_message(breach: Breach) -> str:
     """The one line ``BudgetExceeded`` says: the limit, what is spent and reserved, what to do."""
     period = breach.period
     flag = f"--{period.kind} N{_scope_flag(breach.scope)}"
     return (
-        f"{period.kind} budget of {breach.scope} exceeded: limit ${breach.limit_usd:.2f}, "
-        f"spent ${breach.spent_usd:.4f}, reserved ${breach.reserved_usd:.4f} in flight, "
-        f"this request may cost up to ${breach.needed_usd:.4f}; wait for the period to reset "
+        f"{period.kind} budget of {breach.scope} exceeded: limit {usd(breach.limit_usd)}, "
+        f"spent {usd(breach.spent_usd)}, reserved {usd(breach.reserved_usd)} in flight, "
+        f"this request may cost up to {usd(breach.needed_usd)}; wait for the period to reset "
         f"({period.end.isoformat()} 00:00 UTC), raise the limit (`hive budget set {flag}`), "
         "lower --max-tokens, or pass --over-budget"
     )
@@ -82,6 +90,7 @@ class Reservation:
         cost = self.prompt_usd if cost_usd is None or not math.isfinite(cost_usd) else max(0.0, cost_usd)
         self.budget.ledger.settle(self.id, cost, now=self.budget.clock(), model=model)
         self.state = "settled"
+        self.budget._open.pop(self.request_id, None)
 
     def release(self) -> None:
         """Give the held amount back: the request failed and nothing was billed."""
@@ -89,6 +98,7 @@ class Reservation:
             return
         self.budget.ledger.release(self.id, now=self.budget.clock())
         self.state = "released"
+        self.budget._open.pop(self.request_id, None)
 
     def __enter__(self) -> Reservation:
         return self
@@ -122,6 +132,8 @@ class Budget:
         self.ledger = Ledger(self.data_dir / "state" / LEDGER_NAME)
         self._config = BudgetConfig()
         self._config_stamp: tuple[int, int] | None = None
+        #: open reservations by request_id, for :class:`SettlingSink`
+        self._open: dict[str, Reservation] = {}
 
     def close(self) -> None:
         """Close the ledger."""
@@ -193,7 +205,9 @@ class Budget:
                     limit_usd=breach.limit_usd, spent_usd=breach.spent_usd + breach.reserved_usd,
                     reserved_usd=breach.needed_usd,
                 ))
-        return Reservation(self, reservation_id, request_id, model, bound, breaches)
+        reservation = Reservation(self, reservation_id, request_id, model, bound, breaches)
+        self._open[request_id] = reservation
+        return reservation
 
     def _unpriced_breach(self, scope: str, kind: PeriodKind, cap: float, reset_day: int,
                          now: datetime) -> Breach:
@@ -201,3 +215,28 @@ class Budget:
         period = period_for(kind, now, reset_day)
         return Breach(scope, period, cap, self.ledger.spend(scope, period), self.ledger.reserved(scope), 0.0)
 
+    def settling_sink(self, inner: EventSink) -> SettlingSink:
+        """``inner`` wrapped so that each request's ``usage`` event settles its reservation."""
+        return SettlingSink(self, inner)
+
+
+class SettlingSink:
+    """An event sink that passes every event on and settles a reservation to its ``usage`` event.
+
+    The client records a ``usage`` event for every billed request - answered, partially billed
+    before an error, or a cancelled stream - so settling from it makes the ledger count exactly
+    what the events say (cost and billed model), whichever way the request ended. A reservation
+    that sees no ``usage`` event was not billed and is released by its owner.
+    """
+
+    def __init__(self, budget: Budget, inner: EventSink) -> None:
+        self.budget = budget
+        self.inner = inner
+
+    def record(self, event: Event) -> None:
+        """Pass ``event`` on; settle the reservation of its request when it is a ``usage`` event."""
+        self.inner.record(event)
+        if isinstance(event, Usage) and event.supersedes is None:
+            reservation = self.budget._open.get(event.request_id)
+            if reservation is not None:
+                reservation.settle(event.cost_usd, model=event.model)

@@ -18,9 +18,9 @@ __all__ = ["budget"]
 
 
 def _usd(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"${value:,.2f}" if abs(value) >= 1 else f"${value:.4f}"
+    from hive_core.budget.reservation import usd
+
+    return "-" if value is None else usd(value)
 
 
 @click.group()

@@ -1,0 +1,283 @@
+"""Budgets: limits in config.json, the cost bound of a request, reserve/settle/release, and
+``hive budget set|show|unset`` (library and CLI under the same test names)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hive_core.budget as budget_pkg
+from hive_core.budget import Budget, BudgetConfig, Limit, forecast, max_cost, monthly_period
+from hive_core.budget.admin import scope_of, set_budget, unset_budget
+from hive_core.catalog import Catalog
+from hive_core.cli import main as hive_main
+from hive_core.errors import BudgetExceeded, ConfigError
+from hive_core.events import BudgetOverride, Usage
+from ingest.log import EventLog
+from jobs.budget_status import budget_status
+from tests.test_client import ListSink, catalog  # noqa: F401  (fixture)
+
+MODEL = "openai/gpt-4o-mini"
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+
+
+def run(tool_main: Callable[[Sequence[str]], None], capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run a console entry point in-process: (exit code, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exited:
+        tool_main(list(args))
+    captured = capsys.readouterr()
+    return int(exited.value.code or 0), captured.out, captured.err
+
+
+def test_public_surface() -> None:
+    assert sorted(budget_pkg.__all__) == sorted(name for name in budget_pkg.__all__ if hasattr(budget_pkg, name))
+    assert {"Budget", "Reservation", "Ledger", "BudgetConfig", "max_cost", "forecast"} <= set(budget_pkg.__all__)
+
+
+# -- periods and forecast -------------------------------------------------------------------------
+
+def test_monthly_period_with_reset_day() -> None:
+    assert monthly_period(NOW).start == date(2026, 11, 1)
+    assert monthly_period(NOW).end == date(2026, 12, 1)
+    period = monthly_period(datetime(2026, 1, 10, tzinfo=UTC), reset_day=15)
+    assert (period.start, period.end, period.days) == (date(2025, 12, 15), date(2026, 1, 15), 31)
+    with pytest.raises(ValueError):
+        monthly_period(NOW, reset_day=29)
+
+
+def test_forecast_at_the_last_seven_days_rate() -> None:
+    daily = {NOW.date() - timedelta(days=d): 10.0 for d in range(1, 8)}
+    month = monthly_period(NOW)
+    outlook = forecast(month, 200.0, daily, NOW, limit_usd=300.0)
+    # 60 USD over the 6 days + 15 hours of the window, then 10 days and 9 hours left in November
+    assert outlook.rate_per_day == pytest.approx(60 / (6 + 15 / 24))
+    assert outlook.projected_usd == pytest.approx(200 + outlook.rate_per_day * (10 + 9 / 24))
+    assert outlook.over_on is None
+    tight = forecast(month, 250.0, daily, NOW, limit_usd=260.0)
+    assert tight.over_on == date(2026, 11, 21)
+
+
+# -- limits in config.json ------------------------------------------------------------------------
+
+def test_set_budget(data_dir: Path) -> None:
+    config_path = data_dir / "config.json"
+    config_path.write_text(json.dumps({"experiments": {"keep": "me"}}))
+    set_budget(config_path, daily="10", monthly=200)
+    config = set_budget(config_path, scope=scope_of(app="search"), daily="$2.50", reset_day="15")
+    assert config.limits["global"] == Limit("global", 10.0, 200.0)
+    assert config.limits["app:search"] == Limit("app:search", 2.5, None, 15)
+    document = json.loads(config_path.read_text())
+    assert document["experiments"] == {"keep": "me"}  # other sections are left alone
+    assert document["budget"]["limits"]["app:search"] == {"daily_usd": 2.5, "reset_day": 15}
+    set_budget(config_path, webhook_url="http://127.0.0.1:9/hook", thresholds="25,75")
+    config = unset_budget(config_path, scope="app:search")
+    assert set(config.limits) == {"global"} and config.thresholds_pct == (25.0, 75.0)
+
+
+def test_set_budget_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(hive_main, capsys, "--data-dir", str(data_dir), "budget", "set", "--daily", "10",
+                       "--monthly", "200")
+    assert code == 0 and "global: daily $10.00, monthly $200.00" in out
+    code, out, _ = run(hive_main, capsys, "--data-dir", str(data_dir), "budget", "set", "--monthly", "50",
+                       "--model", MODEL, "--reset-day", "15")
+    assert code == 0 and f"model:{MODEL}: daily -, monthly $50.00 (month starts on day 15" in out
+    code, out, _ = run(hive_main, capsys, "--data-dir", str(data_dir), "budget", "unset", "--model", MODEL)
+    assert code == 0 and json.loads((data_dir / "config.json").read_text())["budget"]["limits"].keys() == {"global"}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--daily", "-3"], "a limit must be a positive amount in USD"),
+    (["--daily", "ten"], "invalid daily limit 'ten'"),
+    (["--monthly", "nan"], "a limit must be a positive amount"),
+    (["--daily", "1", "--reset-day", "31"], "invalid reset day 31: use 1..28"),
+    (["--daily", "1", "--app", "a", "--model", "m"], "give --app or --model, not both"),
+    (["--reset-day", "3"], "has no limit"),
+    ([], "nothing to set"),
+    (["--webhook", "ftp://x"], "invalid webhook URL"),
+    (["--thresholds", "50,x"], "invalid thresholds"),
+])
+def test_bad_budget_values_cli(data_dir: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    code, out, err = run(hive_main, capsys, "--data-dir", str(data_dir), "budget", "set", *args)
+    assert code == 1 and out == ""
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_bad_budget_values(data_dir: Path) -> None:
+    (data_dir / "config.json").write_text('{"budget": {"limits": {"team:x": {"daily_usd": 1}}}}')
+    with pytest.raises(ConfigError, match="invalid budget scope 'team:x'"):
+        set_budget(data_dir / "config.json", daily=1)
+    (data_dir / "config.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="is not valid JSON"):
+        set_budget(data_dir / "config.json", daily=1)
+
+
+# -- the most a request can cost ------------------------------------------------------------------
+
+def test_max_cost(catalog: Catalog) -> None:  # noqa: F811
+    pricing = catalog.get(MODEL).pricing
+    bound = max_cost(catalog, MODEL, "x" * 41, max_tokens=100, default_max_tokens=4096)
+    assert bound.prompt_tokens == 11 + 4 and bound.completion_tokens == 100
+    assert bound.max_usd == pytest.approx(float(15 * pricing.prompt + 100 * pricing.completion + pricing.request))
+    assert bound.prompt_usd == pytest.approx(float(15 * pricing.prompt + pricing.request))
+    uncapped = max_cost(catalog, MODEL, [{"role": "system", "content": "be brief"},
+                                         {"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+                        max_tokens=None, default_max_tokens=4096)
+    assert uncapped.prompt_tokens == (2 + 4) + (1 + 4) and uncapped.completion_tokens == 4096
+
+
+def test_max_cost_refuses_unpriced_models(catalog: Catalog) -> None:  # noqa: F811
+    with pytest.raises(BudgetExceeded, match="cannot reserve budget for openrouter/auto: its price is variable"):
+        max_cost(catalog, "openrouter/auto", "hi", max_tokens=10, default_max_tokens=10)
+    with pytest.raises(BudgetExceeded, match="not in the model catalog; run `hive models sync`"):
+        max_cost(catalog, "nobody/nothing", "hi", max_tokens=10, default_max_tokens=10)
+    with pytest.raises(BudgetExceeded, match="no model catalog"):
+        max_cost(None, MODEL, "hi", max_tokens=10, default_max_tokens=10)
+
+
+# -- reserve, settle, release ---------------------------------------------------------------------
+
+@pytest.fixture
+def make_budget(data_dir: Path, catalog: Catalog) -> Any:  # noqa: F811
+    opened: list[Budget] = []
+
+    def make(limits: dict[str, Limit] | None = None, **kwargs: Any) -> Budget:
+        from hive_core.budget import save_budget_config
+
+        if limits is not None:
+            save_budget_config(data_dir / "config.json", BudgetConfig(limits=limits))
+        kwargs.setdefault("clock", lambda: NOW)
+        b = Budget(data_dir, prices=catalog, **kwargs)
+        opened.append(b)
+        return b
+
+    yield make
+    for b in opened:
+        b.close()
+
+
+def test_reserve_settle_release(make_budget: Any) -> None:
+    budget = make_budget({"global": Limit("global", daily_usd=1.0)})
+    with budget.reserve(MODEL, "hello", max_tokens=100) as r:
+        assert budget.ledger.reserved("global") == pytest.approx(r.amount_usd) and r.amount_usd > 0
+        r.settle(0.0001)
+        r.settle(5.0)  # idempotent: the first settlement stands
+    assert budget.ledger.reserved("global") == 0
+    assert budget.ledger.spend("global", monthly_period(NOW)) == pytest.approx(0.0001)
+    with pytest.raises(RuntimeError), budget.reserve(MODEL, "hello", max_tokens=100):
+        raise RuntimeError("the request failed")
+    assert budget.ledger.states() == {"settled": 1, "released": 1}
+    cancelled = budget.reserve(MODEL, "hello", max_tokens=100)
+    cancelled.settle(None)  # billed cost unknown: the prompt's cost stands in
+    assert budget.ledger.spend("global", monthly_period(NOW)) == pytest.approx(0.0001 + cancelled.prompt_usd)
+
+
+def test_refusal_is_one_clear_line(make_budget: Any) -> None:
+    budget = make_budget({"app:search": Limit("app:search", daily_usd=0.001)}, app="search")
+    held = budget.reserve(MODEL, "x" * 400, max_tokens=1000)
+    with pytest.raises(BudgetExceeded) as refused:
+        budget.reserve(MODEL, "x" * 400, max_tokens=1000)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert message.startswith("daily budget of app:search exceeded: limit $0.001, spent $0.00, reserved $0.000616 in flight, "
+                              "this request may cost up to $0.000616; wait")
+    assert "`hive budget set --daily N --app search`" in message and "--over-budget" in message
+    assert "2026-11-21 00:00 UTC" in message
+    held.release()
+    budget.reserve(MODEL, "x" * 400, max_tokens=1000).release()  # fits again once released
+    budget.reserve(MODEL, "x" * 400, max_tokens=1000, app="other").release()  # another app's scope
+
+
+def test_over_budget_is_recorded(make_budget: Any) -> None:
+    sink = ListSink()
+    budget = make_budget({"global": Limit("global", daily_usd=0.0001, monthly_usd=0.0001)}, sink=sink)
+    with budget.reserve(MODEL, "hello", max_tokens=1000, over_budget=True) as r:
+        r.settle(0.0003)
+    overrides = sink.of(BudgetOverride)
+    assert [(o.scope, o.period) for o in overrides] == [("global", "daily"), ("global", "monthly")]
+    assert overrides[0].request_id == r.request_id and overrides[0].reserved_usd == pytest.approx(r.amount_usd)
+    with pytest.raises(BudgetExceeded, match=r"spent \$0.0003"):
+        budget.reserve(MODEL, "hello", max_tokens=10)
+
+
+def test_unpriced_model_refused_only_under_a_limit(make_budget: Any) -> None:
+    sink = ListSink()
+    budget = make_budget({f"model:{MODEL}": Limit(f"model:{MODEL}", daily_usd=5)}, sink=sink)
+    free_rein = budget.reserve("openrouter/auto", "hi")  # no limit applies to it: reserved at 0
+    assert free_rein.amount_usd == 0
+    free_rein.settle(0.002, model=MODEL)  # a router bills the model it picked
+    assert budget.ledger.spend(f"model:{MODEL}", monthly_period(NOW)) == pytest.approx(0.002)
+    limited = make_budget({"global": Limit("global", daily_usd=5)}, sink=sink)
+    with pytest.raises(BudgetExceeded, match="its price is variable"):
+        limited.reserve("openrouter/auto", "hi")
+    limited.reserve("openrouter/auto", "hi", over_budget=True).release()
+    assert [o.reserved_usd for o in sink.of(BudgetOverride)] == [0.0]
+
+
+def test_settling_sink_settles_from_usage_events(make_budget: Any) -> None:
+    inner = ListSink()
+    budget = make_budget({"global": Limit("global", daily_usd=1.0)})
+    sink = budget.settling_sink(inner)
+    r = budget.reserve(MODEL, "hi", max_tokens=50, request_id="req-7")
+    sink.record(Usage(request_id="req-7", model="openai/gpt-4o", cost_usd=0.00042, cost_source="billed"))
+    assert r.state == "settled" and inner.events
+    assert budget.ledger.spend("model:openai/gpt-4o", monthly_period(NOW)) == pytest.approx(0.00042)
+
+
+def test_config_changes_reach_a_running_budget(make_budget: Any, data_dir: Path) -> None:
+    budget = make_budget({"global": Limit("global", daily_usd=100)})
+    budget.reserve(MODEL, "hi", max_tokens=10).release()
+    set_budget(data_dir / "config.json", daily="0.0000001")
+    with pytest.raises(BudgetExceeded):
+        budget.reserve(MODEL, "hi", max_tokens=10)
+
+
+# -- hive budget show agrees with the raw events to the cent ---------------------------------------
+
+COSTS = [0.1 + 0.2, 1e-7, 0.0049999, 0.333333333, 2.675, 0.005, 1.1, 0.07]
+
+
+def write_usage(data_dir: Path) -> float:
+    with EventLog(data_dir) as log:
+        for i, cost in enumerate(COSTS):
+            app = "search" if i % 2 else None
+            log.record(Usage(ts=NOW - timedelta(days=i % 3, minutes=i), request_id=f"r{i}", app=app,
+                             model=MODEL, cost_usd=cost, cost_source="billed"))
+        log.record(Usage(ts=NOW, request_id="unknown", model=MODEL, cost_usd=None, cost_source="unknown"))
+    from queries import connect
+
+    with connect(data_dir) as store:
+        (raw,) = store.con.execute("SELECT SUM(cost_usd) FROM usage").fetchone()
+    return float(raw)
+
+
+def test_budget_show(data_dir: Path) -> None:
+    raw = write_usage(data_dir)
+    set_budget(data_dir / "config.json", daily=5, monthly=20)
+    set_budget(data_dir / "config.json", scope="app:search", monthly=3)
+    statuses = budget_status(data_dir, now=NOW)
+    assert [s.scope for s in statuses] == ["global", "app:search"]
+    glob = statuses[0]
+    assert round(glob.spent_month_usd, 2) == round(raw, 2)
+    assert math.isclose(glob.spent_month_usd, raw, abs_tol=1e-9)
+    assert glob.remaining_month_usd == pytest.approx(20 - raw)
+    assert statuses[1].spent_month_usd == pytest.approx(sum(COSTS[1::2]))
+    assert glob.projected_month_usd > glob.spent_month_usd
+
+
+def test_budget_show_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = write_usage(data_dir)
+    set_budget(data_dir / "config.json", daily=5, monthly=20)
+    code, out, _ = run(hive_main, capsys, "--data-dir", str(data_dir), "budget", "show", "--json")
+    assert code == 0
+    shown = json.loads(out)["scopes"][0]
+    assert shown["scope"] == "global" and round(shown["spent_month_usd"], 2) == round(raw, 2)
+    code, out, _ = run(hive_main, capsys, "--data-dir", str(data_dir), "budget", "show")
+    assert code == 0 and f"spent ${raw:,.2f} of $20.00" in out and "projected month-end" in out
+    # the ledger never saw these requests (written straight to the log): show says how to fix it
+    assert "run `hive-jobs rebuild-ledger`" in out
