@@ -115,7 +115,7 @@ def test_ctrl_c_during_stream_records_cancelled(emulator_factory: Any, tmp_path:
     while len(received) < 20 and time.monotonic() < deadline:
         received += os.read(proc.stdout.fileno(), 1024)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     (outcome,) = events(data, "stream_outcome", "outcome, completion_tokens")
     assert outcome[0] == "cancelled" and 0 < outcome[1] < 3000
