@@ -1,0 +1,128 @@
+"""The OpenRouter client's speed: SSE parse + dispatch vs httpx-sse and the openai SDK, and the
+per-request overhead of the client (retry policy, tracking, parsing) over a bare httpx request."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import statistics
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from bench.common import Figure
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "openrouter"
+RECORDING = SHARED / "recordings" / "stream_with_reasoning-200.sse"
+REPLAYS = 10_000
+READ_SIZE = 1024  # bytes per network read, as httpx hands them over
+MODEL = "openai/gpt-4o-mini"
+
+
+def _chunks() -> list[bytes]:
+    raw = RECORDING.read_bytes()
+    return [raw[i : i + READ_SIZE] for i in range(0, len(raw), READ_SIZE)]
+
+
+def hive_parse(chunks: Iterable[bytes]) -> int:
+    from hive_core.openrouter.chunks import ChunkReader
+    from hive_core.openrouter.sse import SSEDecoder
+
+    decoder, reader = SSEDecoder(), ChunkReader()
+    n = 0
+    for chunk in chunks:
+        for event in decoder.feed(chunk):
+            reader.feed(event.data)  # JSON + text/usage/finish interpretation
+            n += 1
+    return n
+
+
+def httpx_sse_parse(chunks: Iterable[bytes]) -> int:
+    from httpx_sse._decoders import SSEDecoder, SSELineDecoder
+
+    text = codecs.getincrementaldecoder("utf-8")()
+    lines, decoder = SSELineDecoder(), SSEDecoder()
+    n = 0
+    for chunk in chunks:
+        for line in lines.decode(text.decode(chunk)):
+            event = decoder.decode(line)
+            if event is not None:
+                if event.data != "[DONE]":
+                    json.loads(event.data)
+                n += 1
+    return n
+
+
+def openai_parse(chunks: Iterable[bytes]) -> int:
+    from openai._streaming import SSEDecoder
+
+    n = 0
+    for event in SSEDecoder().iter_bytes(iter(chunks)):
+        if event.data != "[DONE]":
+            json.loads(event.data)
+        n += 1
+    return n
+
+
+def _rate(parse: Callable[[Iterable[bytes]], int], chunks: list[bytes], replays: int) -> float:
+    start = time.perf_counter()
+    events = sum(parse(chunks) for _ in range(replays))
+    return events / (time.perf_counter() - start)
+
+
+def parse_figures(replays: int = REPLAYS) -> list[Figure]:
+    chunks = _chunks()
+    expected = hive_parse(chunks)
+    assert httpx_sse_parse(chunks) == openai_parse(chunks) == expected, "parsers disagree on the event count"
+    ours = _rate(hive_parse, chunks, replays)
+    peers = {"httpx-sse": _rate(httpx_sse_parse, chunks, replays), "openai SDK": _rate(openai_parse, chunks, replays)}
+    best = max(peers, key=lambda k: peers[k])
+    note = ", ".join(f"{k} {v:,.0f}/s" for k, v in peers.items())
+    return [Figure("sse parse+dispatch (chunks/s)", ours, "chunks/s", ">= 1x faster peer", ours >= peers[best],
+                   peer=best, peer_value=peers[best], ratio=ours / peers[best],
+                   note=f"{RECORDING.name} x{replays}, {READ_SIZE}-byte reads; {note}")]
+
+
+def overhead_figures(requests: int = 400) -> list[Figure]:
+    import httpx
+
+    from hive_core.emulator import Emulator
+    from hive_core.events import Event
+    from hive_core.openrouter import OpenRouterClient
+    from hive_core.settings import Settings
+
+    class MemorySink:
+        def __init__(self) -> None:
+            self.events: list[Event] = []
+
+        def record(self, event: Event) -> None:
+            self.events.append(event)
+
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8,
+            "usage": {"include": True}}
+    with Emulator(SHARED / "models-2026-06.json", seed=1, latency_scale=0.0) as emu:
+        settings = Settings(api_key=emu.api_key, base_url=emu.base_url)
+        headers = {"Authorization": f"Bearer {emu.api_key}"}
+        ours: list[float] = []
+        bare: list[float] = []
+        with OpenRouterClient(settings, sink=MemorySink()) as client, httpx.Client() as http:
+            for i in range(requests + 50):  # interleaved, so drift hits both alike; 50 warm-up
+                start = time.perf_counter()
+                client.chat("hi", model=MODEL, max_tokens=8)
+                t_ours = time.perf_counter() - start
+                start = time.perf_counter()
+                http.post(f"{emu.base_url}/chat/completions", json=body, headers=headers).json()
+                t_bare = time.perf_counter() - start
+                if i >= 50:
+                    ours.append(t_ours)
+                    bare.append(t_bare)
+    added_ms = (statistics.median(ours) - statistics.median(bare)) * 1000
+    return [Figure("client overhead per request (median)", added_ms, "ms", "<= 0.5 ms", added_ms <= 0.5,
+                   peer="bare httpx request", peer_value=statistics.median(bare) * 1000,
+                   note=f"emulator latency_scale 0, {requests} requests each, ours median "
+                        f"{statistics.median(ours) * 1000:.3f} ms")]
+
+
+def run() -> list[Figure]:
+    """The figures of ``make bench`` for the client."""
+    return parse_figures() + overhead_figures()
