@@ -45,6 +45,9 @@ class AskOptions:
     request_type: str = "chat"
     task_category: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    #: request_id of the first model's request, when the caller must know it before the call
+    #: (an A/B assignment is recorded under it first); fallbacks always get fresh ids
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,8 @@ def ask(
                 handle = client.stream(
                     prompt, model=model, max_tokens=options.max_tokens, on_progress=on_progress,
                     request_type=options.request_type, task_category=options.task_category,
-                    fallback_index=index, **options.params,
+                    fallback_index=index, request_id=options.request_id if index == 0 else None,
+                    **options.params,
                 )
                 try:
                     for piece in handle:
@@ -118,7 +122,8 @@ def ask(
                 result = client.chat(
                     prompt, model=model, max_tokens=options.max_tokens,
                     request_type=options.request_type, task_category=options.task_category,
-                    fallback_index=index, **options.params,
+                    fallback_index=index, request_id=options.request_id if index == 0 else None,
+                    **options.params,
                 )
                 if on_text is not None:
                     on_text(result.text)

@@ -185,7 +185,7 @@ def _resample(x: Any, y: Any, stat: Any, rounds: int, seed: int) -> Any:
     return stat(ys, axis=1) - stat(xs, axis=1)
 
 
-def _bootstrap(x: Any, y: Any, stat: Any, alpha: float, rounds: int = 1000) -> tuple[float, float]:
+def _bootstrap(x: Any, y: Any, stat: Any, alpha: float, rounds: int = 500) -> tuple[float, float]:
     import numpy as np
 
     diffs = _resample(x, y, stat, rounds, 0)

@@ -101,15 +101,20 @@ def result_json(result: ChatResult, *, fallback_index: int, note: str = "") -> d
               help="A model to try if the previous one fails (repeatable, in order).")
 @click.option("--no-fallback", is_flag=True, help="Only the one model; no fallbacks.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
+@click.option("--experiment", default=None, metavar="NAME",
+              help="Send this request through A/B experiment NAME (its variant's model; no fallbacks).")
 @click.pass_context
 def ask(
     ctx: click.Context, prompt: str, model: str | None, stream: bool, max_tokens: int | None,
-    fallbacks: tuple[str, ...], no_fallback: bool, as_json: bool,
+    fallbacks: tuple[str, ...], no_fallback: bool, as_json: bool, experiment: str | None = None,
 ) -> None:
     """Ask a model PROMPT; prints the answer, and a one-line summary on stderr."""
     from hive_core.ask import AskOptions, model_chain
     from hive_core.ask import ask as ask_models
 
+    if experiment is not None:
+        _ask_experiment(ctx, prompt, experiment, stream, max_tokens, as_json)
+        return
     if not model:
         raise click.UsageError("pass --model MODEL (automatic model selection is not available yet)")
     settings = get_settings(ctx)
@@ -142,3 +147,34 @@ def ask(
         if not result.text.endswith("\n"):
             sys.stdout.write("\n")
         click.echo(summary_line(result, note), err=True)
+
+
+def _ask_experiment(
+    ctx: click.Context, prompt: str, name: str, stream: bool, max_tokens: int | None, as_json: bool
+) -> None:
+    """``hive ask --experiment NAME``: the variant is a hash of the request id (see hive_core.experiments)."""
+    from hive_core.ask import AskOptions
+    from hive_core.experiments import ask_in_experiment, get_experiment
+
+    settings = get_settings(ctx)
+    settings.require_api_key()
+    exp = get_experiment(settings.data_dir, name)
+
+    def on_text(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    with ExitStack() as stack:
+        log = stack.enter_context(open_event_log(settings))
+        client, note = open_client(settings, log, stack)
+        variant, answer = ask_in_experiment(
+            client, log, exp, prompt, AskOptions(stream=stream, max_tokens=max_tokens),
+            on_text=None if as_json else on_text,
+        )
+    result = answer.result
+    if as_json:
+        echo_json({**result_json(result, fallback_index=0, note=note), "experiment": name, "variant": variant})
+    else:
+        if not result.text.endswith("\n"):
+            sys.stdout.write("\n")
+        click.echo(f"[{name}: variant {variant}] " + summary_line(result, note), err=True)

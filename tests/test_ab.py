@@ -1,0 +1,133 @@
+"""A/B experiments: definitions, deterministic assignment, real calls through the client against the
+emulator, the report's tests and verdict, and the CLI (``hive ab``, ``hive ask --experiment``,
+``hive-jobs ab-report``) as subprocesses."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hive_core.ask import AskOptions
+from hive_core.errors import ConfigError, OpenRouterError
+from hive_core.experiments import (
+    ExperimentExists,
+    UnknownExperiment,
+    ask_in_experiment,
+    assign_variant,
+    create_experiment,
+    get_experiment,
+    list_experiments,
+    stop_experiment,
+)
+from ingest.log import EventLog
+from jobs.ab_report import AbSample, ab_report, analyse
+from tests.test_ask import hive_env, run_cli
+from tests.test_client import emu_settings, fast_policy
+
+MODEL_A = "openai/gpt-4o-mini"
+MODEL_B = "anthropic/claude-3-haiku"
+
+
+def test_experiments_are_created_listed_and_stopped(data_dir: Path) -> None:
+    exp = create_experiment(data_dir, "e1", model_a=MODEL_A, model_b=MODEL_B, split=0.3, task="chat")
+    assert (exp.status, exp.split, exp.task) == ("running", 0.3, "chat")
+    with pytest.raises(ExperimentExists):
+        create_experiment(data_dir, "e1", model_a=MODEL_A, model_b=MODEL_B)
+    with pytest.raises(ConfigError, match="split"):
+        create_experiment(data_dir, "e2", model_a=MODEL_A, model_b=MODEL_B, split=1.0)
+    assert stop_experiment(data_dir, "e1").status == "stopped"
+    assert [e.name for e in list_experiments(data_dir)] == ["e1"]
+    assert get_experiment(data_dir, "e1").stopped_at is not None
+    with pytest.raises(UnknownExperiment):
+        get_experiment(data_dir, "nope")
+    assert not list(data_dir.glob(".*tmp"))  # atomic writes leave no temporary files
+
+
+def test_assignment_is_deterministic_and_follows_the_split(data_dir: Path) -> None:
+    exp = create_experiment(data_dir, "split", model_a=MODEL_A, model_b=MODEL_B, split=0.2)
+    keys = [f"req-{i}" for i in range(5000)]
+    first = [assign_variant(exp, k) for k in keys]
+    assert first == [assign_variant(exp, k) for k in keys]
+    assert first.count("b") / len(keys) == pytest.approx(0.2, abs=0.02)
+
+
+def _run(emu: Any, data_dir: Path, n: int) -> None:
+    settings = emu_settings(emu, data_dir.parent, data_dir=data_dir, max_attempts=1)
+    exp = get_experiment(data_dir, "faulty")
+    from hive_core.openrouter import OpenRouterClient
+
+    with EventLog(data_dir) as log, OpenRouterClient(settings, sink=log, policy=fast_policy(settings)) as client:
+        for i in range(n):
+            # A failure is recorded as the variant's api_call: that is what is measured.
+            with contextlib.suppress(OpenRouterError):
+                ask_in_experiment(client, log, exp, f"question {i}", AskOptions(stream=i % 2 == 0, max_tokens=8))
+
+
+def test_ab_report_finds_variant_b_worse(emulator_factory: Any, data_dir: Path) -> None:
+    emu = emulator_factory(faults=[{"model": MODEL_B, "kind": "500", "rate": 0.5}], seed=3)
+    create_experiment(data_dir, "faulty", model_a=MODEL_A, model_b=MODEL_B)
+    _run(emu, data_dir, 160)
+    report = ab_report(data_dir, "faulty")
+    a, b = report["variants"]["a"], report["variants"]["b"]
+    assert a["requests"] + b["requests"] == 160 and min(a["requests"], b["requests"]) > 50
+    assert a["success_rate"] == 1.0 and b["success_rate"] < 0.7
+    success = report["tests"]["success"]
+    assert success["significant"] and success["estimate"] < 0 and success["p_value"] < 0.001
+    assert report["significant"] and report["winner"] == "a"
+    assert MODEL_A in report["recommendation"]
+    assert 0 < report["mde"]["success_rate"] < 0.3
+
+
+def _synthetic(seed: int, n: int = 300) -> list[AbSample]:
+    """Two identical variants: same success rate, latency, cost and quality distributions."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for variant in "ab":
+        ok = rng.random(n) < 0.9
+        lat, cost, quality = rng.lognormal(6, 0.4, n), rng.lognormal(-7, 0.3, n), rng.random(n)
+        rated = rng.random(n) < 0.2
+        out += [AbSample(variant, bool(ok[i]), float(lat[i]), float(cost[i]),
+                         float(quality[i]) if rated[i] else None) for i in range(n)]
+    return out
+
+
+def test_no_difference_is_not_significant_at_the_stated_level_across_seeds() -> None:
+    """200 seeds of identical variants: the report's verdict (Holm over 4 tests at 5 %) is a false
+    positive at most about 5 % of the time (binomial(200, 0.05) stays below 20 with 99.7 %)."""
+    false_positives = sum(analyse(_synthetic(seed))["significant"] for seed in range(200))
+    assert false_positives <= 20
+
+
+def test_cli_ab_create_ask_experiment_and_report(emulator_factory: Any, data_dir: Path) -> None:
+    emu = emulator_factory(faults=[{"model": MODEL_B, "kind": "500", "rate": 1.0}], seed=5)
+    env = hive_env(emu, data_dir)
+    env["HIVE_MAX_ATTEMPTS"] = "1"
+    created = run_cli("hive", ["ab", "create", "cli-exp", "--model-a", MODEL_A, "--model-b", MODEL_B], env)
+    assert created.returncode == 0, created.stderr
+    assert "cli-exp" in run_cli("hive", ["ab", "list"], env).stdout
+    variants = []
+    for i in range(6):
+        asked = run_cli("hive", ["ask", f"hello {i}", "--experiment", "cli-exp", "--max-tokens", "5", "--json"], env)
+        if asked.returncode == 0:
+            variants.append(json.loads(asked.stdout)["variant"])
+        else:
+            assert "error:" in asked.stderr  # variant b always fails: one line, exit 1
+            variants.append("b")
+    out = run_cli("hive-jobs", ["ab-report", "cli-exp", "--json"], env)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert {"variants", "tests", "significant", "winner"} <= report.keys()
+    assert report["variants"]["a"]["requests"] + report["variants"]["b"]["requests"] == 6
+    assert report["variants"]["b"]["requests"] == variants.count("b")
+    text = run_cli("hive-jobs", ["ab-report", "cli-exp"], env)
+    assert "experiment cli-exp" in text.stdout
+    assert run_cli("hive", ["ab", "stop", "cli-exp"], env).returncode == 0
+    stopped = run_cli("hive", ["ask", "x", "--experiment", "cli-exp"], env)
+    assert stopped.returncode == 1 and "stopped" in stopped.stderr
+    missing = run_cli("hive-jobs", ["ab-report", "nope"], env)
+    assert missing.returncode == 1 and "no experiment" in missing.stderr
