@@ -1,0 +1,214 @@
+"""The budget ledger: one-transaction reservations, stale expiry, idempotent settlement, and the
+rebuild from events; reservation accounting across success, failure, retry, fallback and
+cancellation against the emulator equals the events (library and ``hive-jobs rebuild-ledger``)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hive_core.budget import LEDGER_NAME, Budget, Ledger, Limit, daily_period, save_budget_config
+from hive_core.budget.config import BudgetConfig
+from hive_core.catalog import Catalog
+from hive_core.errors import BudgetExceeded, OpenRouterError
+from ingest.log import EventLog
+from jobs.budget_ledger import rebuild_ledger
+from jobs.cli import main as jobs_main
+from tests.test_budget import run
+from tests.test_client import MODEL, catalog, emu_settings, fast_policy  # noqa: F401  (fixture)
+
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+GLOBAL = [Limit("global", daily_usd=1.0, monthly_usd=10.0)]
+
+
+@pytest.fixture
+def ledger(data_dir: Path) -> Iterator[Ledger]:
+    with Ledger(data_dir / "state" / LEDGER_NAME) as opened:
+        yield opened
+
+
+def reserve(ledger: Ledger, rid: str, usd: float, *, now: datetime = NOW, force: bool = False,
+            model: str = MODEL, app: str | None = None) -> list[Any]:
+    return ledger.reserve(rid, request_id=rid, app=app, model=model, amount_usd=usd, limits=GLOBAL, now=now,
+                          stale_after_s=900, force=force)
+
+
+def test_wal_and_schema(ledger: Ledger) -> None:
+    con = sqlite3.connect(ledger.path)
+    try:
+        assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        con.close()
+    assert {"reservations", "spend"} <= tables
+
+
+def test_reserve_counts_spent_and_in_flight(ledger: Ledger) -> None:
+    assert reserve(ledger, "a", 0.6) == []
+    (breach,) = reserve(ledger, "b", 0.6)  # 0.6 in flight + 0.6 > 1.0
+    assert (breach.scope, breach.period.kind, breach.reserved_usd, breach.needed_usd) == ("global", "daily", 0.6, 0.6)
+    assert ledger.states() == {"reserved": 1}  # a refusal records nothing
+    assert ledger.settle("a", 0.25, now=NOW)
+    assert not ledger.settle("a", 0.25, now=NOW)  # idempotent
+    assert reserve(ledger, "b", 0.6) == []
+    assert ledger.release("b", now=NOW) and not ledger.release("b", now=NOW)
+    assert ledger.spend("global", daily_period(NOW)) == 0.25 and ledger.reserved("global") == 0
+    assert reserve(ledger, "c", 0.0) == [] and reserve(ledger, "d", 5.0, force=True)  # forced: recorded anyway
+    assert ledger.reserved("global") == 5.0
+
+
+def test_stale_reservations_expire(ledger: Ledger) -> None:
+    reserve(ledger, "crashed", 0.9)
+    assert reserve(ledger, "next", 0.9, now=NOW + timedelta(seconds=60))
+    assert reserve(ledger, "later", 0.9, now=NOW + timedelta(seconds=901)) == []
+    assert ledger.states() == {"expired": 1, "reserved": 1}
+    assert ledger.settle("crashed", 0.1, now=NOW)  # its process came back: the spend still counts
+    assert ledger.spend("global", daily_period(NOW)) == pytest.approx(0.1)
+
+
+def test_amounts_are_exact(ledger: Ledger) -> None:
+    for i in range(1000):
+        reserve(ledger, f"r{i}", 0.0001)
+        ledger.settle(f"r{i}", 0.1 + 0.2 - 0.3 + 1e-7, now=NOW)
+    assert ledger.spend("global", daily_period(NOW)) == pytest.approx(1000 * 1e-7, abs=1e-12)
+
+
+def test_prune_keeps_in_flight(ledger: Ledger) -> None:
+    reserve(ledger, "old", 0.1)
+    ledger.settle("old", 0.1, now=NOW)
+    reserve(ledger, "flying", 0.1)
+    assert ledger.prune(before=NOW + timedelta(seconds=1)) == 1
+    assert ledger.states() == {"reserved": 1}
+
+
+# -- accounting against the emulator: the ledger equals the events ----------------------------------
+
+def ask_budgeted(client: Any, budget: Budget, chain: list[str], *, stream: bool, cancel_after: int | None = None,
+                 max_tokens: int = 60) -> None:
+    """What the ask pipeline does per model of its chain: reserve, send, settle or release."""
+    from hive_core.ask import falls_back
+
+    for index, model in enumerate(chain):
+        with budget.reserve(model, "Tell me about budgets", max_tokens=max_tokens) as reservation:
+            try:
+                if stream:
+                    handle = client.stream("Tell me about budgets", model=model, max_tokens=max_tokens,
+                                           request_id=reservation.request_id, fallback_index=index)
+                    for n, _piece in enumerate(handle, 1):
+                        if cancel_after is not None and n >= cancel_after:
+                            handle.cancel()
+                            break
+                    result = handle.collect()
+                else:
+                    result = client.chat("Tell me about budgets", model=model, max_tokens=max_tokens,
+                                         request_id=reservation.request_id, fallback_index=index)
+            except OpenRouterError as error:
+                reservation.release()  # no-op when a usage event already settled it
+                if index == len(chain) - 1 or not falls_back(error):
+                    return
+                continue
+            reservation.settle(result.cost_usd, model=result.served_model or model)
+            return
+
+
+def event_spend(data_dir: Path) -> dict[tuple[str, str], float]:
+    from jobs.budget_spend import read_spend
+
+    return {(scope, day): usd for scope, day, usd in read_spend(data_dir).scope_days()}
+
+
+def assert_same(ledger: dict[tuple[str, str], float], events: dict[tuple[str, str], float]) -> None:
+    keys = {k for k, v in ledger.items() if v} | {k for k, v in events.items() if v}
+    assert keys
+    for key in keys:
+        assert ledger.get(key, 0.0) == pytest.approx(events.get(key, 0.0), abs=1e-9), key
+
+
+FALLBACK = "anthropic/claude-haiku-4.5"
+
+
+@pytest.fixture
+def accounted(emulator_factory: Any, tmp_path: Path, catalog: Catalog) -> Path:  # noqa: F811
+    """Traffic through every outcome, recorded and settled; returns the data directory."""
+    from hive_core.openrouter import OpenRouterClient
+
+    emu = emulator_factory(faults=[f"{MODEL}:500:0.3", f"{MODEL}:midstream-error:0.15"], seed=11)
+    settings = emu_settings(emu, tmp_path, max_attempts=3, app="acct")
+    data_dir = settings.data_dir
+    save_budget_config(data_dir / "config.json", BudgetConfig(limits={"global": Limit("global", daily_usd=50)}))
+    with EventLog(data_dir) as log, Budget(data_dir, prices=catalog, app=settings.app) as budget:
+        sink = budget.settling_sink(log)
+        with OpenRouterClient(settings, sink=sink, prices=catalog, policy=fast_policy(settings)) as client:
+            for i in range(24):
+                ask_budgeted(client, budget, [MODEL, FALLBACK], stream=i % 2 == 0,
+                             cancel_after=2 if i % 5 == 0 else None)
+        states = budget.ledger.states()
+    assert states.get("reserved", 0) == 0 and states["settled"] >= 20
+    return data_dir
+
+
+def outcomes(data_dir: Path) -> dict[str, int]:
+    from queries import connect
+
+    with connect(data_dir) as store:
+        rows = store.con.execute("SELECT status, COUNT(*) FROM api_calls GROUP BY 1 UNION ALL "
+                                 "SELECT 'stream:' || outcome, COUNT(*) FROM stream_outcomes GROUP BY 1 UNION ALL "
+                                 "SELECT 'fallback', COUNT(*) FROM api_calls WHERE fallback_index > 0 UNION ALL "
+                                 "SELECT 'retried', COUNT(*) FROM api_calls WHERE attempt > 1").fetchall()
+    return dict(rows)
+
+
+def test_rebuild_ledger(accounted: Path) -> None:
+    seen = outcomes(accounted)
+    # every path was exercised: retries, failures, fallbacks, cancels and mid-stream errors
+    assert seen["retried"] and seen["server_error"] and seen["fallback"] and seen["stream:cancelled"]
+    assert seen.get("stream:errored", 0) + seen.get("stream:completed", 0)
+    with Ledger(accounted / "state" / LEDGER_NAME) as ledger:
+        live = ledger.spend_by_day()
+    assert_same(live, event_spend(accounted))  # the ledger as the requests left it
+    result = rebuild_ledger(accounted, now=datetime.now(UTC))
+    with Ledger(accounted / "state" / LEDGER_NAME) as ledger:
+        assert_same(ledger.spend_by_day(), event_spend(accounted))
+        assert ledger.reserved("global") == 0
+    assert result.total_usd == pytest.approx(sum(v for (s, _), v in event_spend(accounted).items() if s == "global"))
+
+
+def test_rebuild_ledger_cli(accounted: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Ledger(accounted / "state" / LEDGER_NAME) as ledger:
+        ledger.rebuild([("global", "2020-01-01", 99.0)], now=NOW)  # a ledger gone wrong
+        reserve(ledger, "orphan", 0.5, now=datetime.now(UTC))
+    code, out, _ = run(jobs_main, capsys, "--data-dir", str(accounted), "rebuild-ledger")
+    assert code == 0 and "1 in-flight reservation(s) expired" in out
+    with Ledger(accounted / "state" / LEDGER_NAME) as ledger:
+        assert_same(ledger.spend_by_day(), event_spend(accounted))
+    code, out, _ = run(jobs_main, capsys, "--data-dir", str(accounted), "sql",
+                       "SELECT COUNT(*) AS n FROM usage", "--format", "json")
+    assert code == 0 and json.loads(out)
+
+
+def test_refused_requests_send_nothing(emulator: Any, tmp_path: Path, catalog: Catalog) -> None:  # noqa: F811
+    from hive_core.openrouter import OpenRouterClient
+
+    settings = emu_settings(emulator, tmp_path)
+    save_budget_config(settings.data_dir / "config.json",
+                       BudgetConfig(limits={"global": Limit("global", daily_usd=0.0002)}))
+    sent: dict[str, int] = defaultdict(int)
+    refusals = 0
+    with (EventLog(settings.data_dir) as log, Budget(settings.data_dir, prices=catalog) as budget,
+          OpenRouterClient(settings, sink=budget.settling_sink(log), prices=catalog) as client):
+        for _ in range(10):
+            try:
+                ask_budgeted(client, budget, [MODEL], stream=False, max_tokens=200)
+                sent["ok"] += 1
+            except BudgetExceeded:
+                refusals += 1
+    assert sent["ok"] >= 1 and refusals >= 1
+    assert outcomes(settings.data_dir)["ok"] == sent["ok"]
+    assert sum(v for (s, _), v in event_spend(settings.data_dir).items() if s == "global") <= 0.0002
