@@ -1,0 +1,64 @@
+"""A job lock: one ``fcntl.flock`` on ``<data>/state/<name>.lock`` so overlapping cron runs never interleave.
+
+The kernel releases a ``flock`` when its holder exits or dies, so a crashed run never leaves a stale
+lock behind (unlike a pid file). The lock file itself is never deleted: deleting it would let a
+second process lock a fresh inode while the first still holds the old one.
+
+    with job_lock(settings.state_dir, "rollup", timeout_s=30):
+        ...  # raises LockHeld after 30 s if another run still holds it
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from hive_core.errors import LockHeld
+
+__all__ = ["DEFAULT_LOCK_TIMEOUT_S", "job_lock"]
+
+#: seconds a second run waits for the first before giving up with LockHeld
+DEFAULT_LOCK_TIMEOUT_S = 60.0
+_POLL_S = 0.05
+
+
+@contextlib.contextmanager
+def job_lock(state_dir: Path, name: str, *, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[Path]:
+    """Hold the exclusive lock ``<state_dir>/<name>.lock``; wait up to ``timeout_s`` (0: do not wait)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / f"{name}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = _read_holder(fd)
+                    raise LockHeld(
+                        f"another {name} run holds {path}{holder}; waited {timeout_s:g} s, try again later"
+                    ) from None
+                time.sleep(_POLL_S)
+        # Who holds it, for the message a waiting run prints (informational only).
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield path
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        pid = os.pread(fd, 32, 0).decode().strip()
+    except OSError:
+        return ""
+    return f" (pid {pid})" if pid.isdigit() else ""

@@ -1,0 +1,194 @@
+"""Per-model rollups: merge fine rollup rows by model, keep them per month, read any range fast.
+
+The daily files hold one row per (day, model, provider, request_type, task_category). Questions
+asked per model over long ranges ("P95 of every model over 365 days") would have to decode every
+day's histograms; instead each month keeps one small file
+
+    <data>/rollups/monthly/month=YYYY-MM/models.parquet
+        row group 0:      one row per model for the whole month (day NULL)
+        row groups 1..n:  one row per (day, model)
+
+derived from the daily files (a pure function of them; rewritten whenever a day of the month is).
+A range reads row group 0 of every month it covers entirely and the day rows of the (at most two)
+months it covers partly. Counts, tokens and costs are summed; histograms are merged bucket by
+bucket; percentiles of merged rows come from the merged histograms (within ``histogram.ALPHA``).
+``requests`` of a merged row is the sum of its rows' (a request retried on two providers of one
+model counts twice: rare, and documented).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jobs import histogram
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+__all__ = ["SUM_COLUMNS", "day_model_rows", "merge_by", "month_path", "read_models", "write_month"]
+
+#: counters summed when rows merge (everything additive in a rollup row)
+SUM_COLUMNS = (
+    "requests", "attempts", "successes", "errors", "retries", "fallbacks", "usage_events",
+    "prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens", "cost_usd",
+    "cost_billed_usd", "cost_estimated_usd", "cost_unknown", "streams", "streams_cancelled",
+    "streams_truncated", "tokens_per_s_sum", "tokens_per_s_n",
+)
+HISTOGRAMS = (("latency", "latency_buckets", "latency_counts"), ("ttft", "ttft_buckets", "ttft_counts"))
+QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+
+
+def month_path(rollups_dir: Path, month: str) -> Path:
+    """``<rollups>/monthly/month=YYYY-MM/models.parquet``."""
+    return rollups_dir / "monthly" / f"month={month}" / "models.parquet"
+
+
+def _group_index(table: pa.Table, keys: tuple[str, ...]) -> tuple[np.ndarray, pa.Table]:
+    """Group id per row (groups sorted by key, NULLs first) and the table of distinct keys."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    distinct = table.select(list(keys)).group_by(list(keys)).aggregate([])
+    distinct = distinct.sort_by([(k, "ascending", "at_start") for k in keys])
+    if distinct.num_rows == 0:
+        return np.empty(0, np.int64), distinct
+    # join row -> group through a string rendering of the key (few distinct keys; nulls kept apart)
+    def render(t: pa.Table) -> pa.Array:
+        parts = [pc.fill_null(pc.cast(t[k], pa.string()), "\x00null") for k in keys]
+        return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\x01")
+    index = pc.index_in(render(table), value_set=render(distinct)).to_numpy(zero_copy_only=False)
+    return index.astype(np.int64), distinct
+
+
+def _merge_lists(group: np.ndarray, groups: int, buckets: pa.ChunkedArray, counts: pa.ChunkedArray,
+                 value_type: pa.DataType) -> tuple[pa.Array, pa.Array]:
+    """Per group, the sum of its rows' sparse histograms (or error mixes) as two list arrays."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    b_list, c_list = buckets.combine_chunks(), counts.combine_chunks()
+    lengths = pc.fill_null(pc.list_value_length(b_list), 0).to_numpy()
+    values = b_list.flatten()
+    weights = c_list.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+    rows = np.repeat(group, lengths)
+    if pa.types.is_string(value_type):
+        names = pc.unique(values)
+        sorted_names = names.take(pc.array_sort_indices(names))
+        codes = pc.index_in(values, value_set=sorted_names).to_numpy(zero_copy_only=False).astype(np.int64)
+    else:
+        codes = values.to_numpy(zero_copy_only=False).astype(np.int64)
+    key = np.stack([rows, codes]) if len(rows) else np.empty((2, 0), np.int64)
+    uniq, inverse = np.unique(key, axis=1, return_inverse=True)
+    sums = np.bincount(inverse.ravel(), weights=weights, minlength=uniq.shape[1]).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(uniq[0], minlength=groups))]).astype(np.int32)
+    if pa.types.is_string(value_type):
+        items: pa.Array = sorted_names.take(pa.array(uniq[1]))
+    else:
+        items = pa.array(uniq[1].astype(np.int32), value_type)
+    return (pa.ListArray.from_arrays(pa.array(offsets), items),
+            pa.ListArray.from_arrays(pa.array(offsets), pa.array(sums, pa.int64())))
+
+
+def merge_by(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
+    """Merge rollup rows by ``keys``: sums, merged histograms and error mixes, percentiles from them."""
+    import numpy as np
+    import pyarrow as pa
+
+    group, out = _group_index(table, keys)
+    n = out.num_rows
+    columns: dict[str, Any] = {k: out[k] for k in keys}
+    for name in SUM_COLUMNS:
+        values = table[name].to_numpy()
+        dtype = np.float64 if pa.types.is_floating(table.schema.field(name).type) else np.int64
+        acc = np.zeros(n, dtype=dtype)
+        np.add.at(acc, group, values.astype(dtype))
+        columns[name] = pa.array(acc)
+    statuses, counts = _merge_lists(group, n, table["error_statuses"], table["error_counts"], pa.string())
+    columns["error_statuses"], columns["error_counts"] = statuses, counts
+    for prefix, b_col, c_col in HISTOGRAMS:
+        b_arr, c_arr = _merge_lists(group, n, table[b_col], table[c_col], pa.int32())
+        columns[b_col], columns[c_col] = b_arr, c_arr
+        b_off, c_vals = b_arr.offsets.to_numpy(), c_arr.flatten().to_numpy()
+        b_vals = b_arr.flatten().to_numpy()
+        qs = [histogram.quantile_cont(b_vals[b_off[i]:b_off[i + 1]], c_vals[b_off[i]:b_off[i + 1]],
+                                      [q for _, q in QUANTILES]) for i in range(n)]
+        for j, (label, _q) in enumerate(QUANTILES):
+            columns[f"{prefix}_{label}_ms"] = pa.array([row[j] for row in qs], pa.float64())
+    return pa.table(columns)
+
+
+def write_month(rollups_dir: Path, month: str, day_models: dict[date, pa.Table | None]) -> None:
+    """Rewrite one month's file: replace the given days' model rows (``None`` removes a day)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from ingest.files import write_atomic
+
+    path = month_path(rollups_dir, month)
+    days: list[pa.Table] = []
+    if path.exists():
+        old = pq.ParquetFile(path)
+        if old.metadata.num_row_groups > 1:
+            kept = old.read_row_group(1)
+            drop = pa.array(sorted(day_models), pa.date32())
+            days.append(kept.filter(pc.invert(pc.is_in(kept["day"], value_set=drop))))
+    days.extend(t for t in day_models.values() if t is not None and t.num_rows)
+    if not days or sum(t.num_rows for t in days) == 0:
+        path.unlink(missing_ok=True)
+        return
+    day_rows = pa.concat_tables(days, promote_options="permissive").sort_by([("day", "ascending"), ("model", "ascending")])
+    totals = merge_by(day_rows, ("model",))
+    totals = totals.append_column("day", pa.nulls(totals.num_rows, pa.date32()))
+    bounds = day_rows.group_by("model").aggregate([("day", "min"), ("day", "max")])
+    first = pc.index_in(totals["model"], value_set=bounds["model"])
+    totals = totals.append_column("first_day", bounds["day_min"].take(first))
+    totals = totals.append_column("last_day", bounds["day_max"].take(first))
+    day_rows = day_rows.select(totals.column_names)
+    table = pa.concat_tables([totals.cast(day_rows.schema), day_rows])
+    # Row group 0 is exactly the month totals (read_models reads only what it needs).
+    write_atomic(table, path, overwrite=True, row_group_size=max(totals.num_rows, 1))
+
+
+def day_model_rows(fine: pa.Table, day: date) -> pa.Table:
+    """The (day, model) rows of one day's fine rollup rows."""
+    import pyarrow as pa
+
+    merged = merge_by(fine, ("model",))
+    merged = merged.append_column("day", pa.array([day] * merged.num_rows, pa.date32()))
+    merged = merged.append_column("first_day", merged["day"])
+    return merged.append_column("last_day", merged["day"])
+
+
+def read_models(rollups_dir: Path, since: date, until: date) -> pa.Table:
+    """Model rows covering ``since..until`` (inclusive), before merging: whole-month rows where the
+    range covers the month's data, day rows elsewhere."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    pieces: list[pa.Table] = []
+    month = date(since.year, since.month, 1)
+    while month <= until:
+        path = month_path(rollups_dir, month.strftime("%Y-%m"))
+        if path.exists():
+            file = pq.ParquetFile(path)
+            totals = file.read_row_group(0)
+            covered = totals.num_rows and pc.min(totals["first_day"]).as_py() >= since \
+                and pc.max(totals["last_day"]).as_py() <= until
+            if covered:
+                pieces.append(totals)
+            elif file.metadata.num_row_groups > 1:
+                days = file.read_row_groups(range(1, file.metadata.num_row_groups))
+                mask = pc.and_(pc.greater_equal(days["day"], pa.scalar(since, pa.date32())),
+                               pc.less_equal(days["day"], pa.scalar(until, pa.date32())))
+                pieces.append(days.filter(mask))
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    if not pieces:
+        return pa.table({})
+    return pa.concat_tables(pieces)

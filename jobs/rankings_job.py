@@ -1,0 +1,159 @@
+"""The ranking table the selector reads: measured reality per (task category, model), scored.
+
+``<data>/rankings/rankings.parquet`` (schema :func:`hive_core.rankings.ranking_schema`) holds one row
+per (task_category, model) and one per ("*", model) over the last ``window_days`` UTC days (default
+:data:`DEFAULT_WINDOW_DAYS` = 7, today included), computed from the daily rollups (never from raw
+events) plus ``quality_rating`` events:
+
+* samples = attempts that reached a verdict: every attempt except ``cancelled`` (the caller's
+  choice) and ``budget_exceeded`` (never sent); successes = ``ok`` attempts;
+* success_lower = Wilson 95 % lower bound; latency_p95_ms / ttft_p50_ms from the merged histograms
+  (successful attempts);
+* cost_per_request_usd = total cost / successful attempts (what one answer costs);
+* quality = mean rating of the model's answers in the window (ratings given in the window);
+* score_* = :func:`hive_core.rankings.strategy_scores` with the catalog prior of the model for the
+  task (:func:`hive_core.priors.prior_metrics`), so few samples stay near the prior. Without a
+  synced catalog every model gets the neutral :data:`hive_core.rankings.DEFAULT_PRIOR` (reported).
+
+It is rewritten by every rollup (a post-rollup step) and by ``hive-jobs rankings``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hive_core.rankings import ALL_TASKS, DEFAULT_PRIOR, Metrics, strategy_scores, wilson_lower
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from hive_core.settings import Settings
+    from jobs.rollup import RollupReport
+
+__all__ = ["DEFAULT_WINDOW_DAYS", "NOT_SAMPLES", "RankingsReport", "rankings", "refresh_after_rollup"]
+
+DEFAULT_WINDOW_DAYS = 7
+#: attempt statuses that say nothing about the model
+NOT_SAMPLES = frozenset({"cancelled", "budget_exceeded"})
+_SCORE_COLUMNS = {"cost-optimized": "score_cost_optimized", "balanced": "score_balanced",
+                  "performance": "score_performance", "quality-first": "score_quality_first"}
+
+
+@dataclass
+class RankingsReport:
+    """What a rankings run wrote."""
+
+    path: Path
+    rows: int
+    models: int
+    window_days: int
+    priors: str  # "catalog" or "neutral (no catalog: ...)"
+
+
+def _priors(settings: Settings) -> tuple[Any, str]:
+    """A function (model, task) -> prior Metrics, and where the priors come from."""
+    from hive_core.catalog import load_catalog
+    from hive_core.complexity import TASK_TYPES
+    from hive_core.errors import CatalogError, CatalogMissing, UnknownModel
+    from hive_core.priors import prior_metrics
+
+    try:
+        catalog = load_catalog(settings.catalog_path)
+    except (CatalogMissing, CatalogError) as exc:
+        return (lambda model, task: DEFAULT_PRIOR), f"neutral (no catalog: {exc})"
+
+    def prior(model: str, task: str) -> Metrics:
+        try:
+            info = catalog.get(model)
+        except UnknownModel:
+            return DEFAULT_PRIOR
+        return prior_metrics(info, TASK_TYPES.get(task) or TASK_TYPES["chat"])
+
+    return prior, "catalog"
+
+
+def _quality(settings: Settings, since: date, until: date) -> dict[tuple[str, str], tuple[float, int]]:
+    from jobs.rollup import named_table
+    from queries import connect
+
+    with connect(settings.data_dir, warn=False) as store:
+        if not store.files["quality_rating"].files:
+            return {}
+        table = named_table(store, "reports/quality", {"since": since, "until": until})
+    return {(r["task_category"], r["model"]): (r["quality"], r["quality_samples"]) for r in table.to_pylist()}
+
+
+def _samples(statuses: list[str], counts: list[int], attempts: int) -> int:
+    return attempts - sum(n for s, n in zip(statuses, counts, strict=True) if s in NOT_SAMPLES)
+
+
+def ranking_rows(rows: pa.Table, quality: dict[tuple[str, str], tuple[float, int]],
+                 prior: Any, window_days: int, computed_at: datetime) -> list[dict[str, Any]]:
+    """The ranking rows of a window's daily rollup rows (pure: no files)."""
+    from jobs.model_rollup import merge_by
+
+    merged = merge_by(rows, ("task_category", "model")).to_pylist()
+    for row in merge_by(rows, ("model",)).to_pylist():
+        merged.append({**row, "task_category": ALL_TASKS})
+    out: list[dict[str, Any]] = []
+    for row in merged:
+        task, model = row["task_category"], row["model"]
+        if task is None:
+            continue  # untagged requests count in the "*" row only
+        samples = _samples(row["error_statuses"], row["error_counts"], row["attempts"])
+        successes = row["successes"]
+        q, q_n = quality.get((task, model), (None, 0))
+        metrics = Metrics(
+            samples=samples,
+            success_rate=successes / samples if samples else None,
+            success_lower=wilson_lower(successes, samples) if samples else None,
+            latency_p95_ms=row["latency_p95_ms"],
+            ttft_p50_ms=row["ttft_p50_ms"],
+            cost_per_request_usd=row["cost_usd"] / successes if successes else None,
+            quality=q,
+            quality_samples=q_n,
+        )
+        scores = strategy_scores(metrics, prior(model, task))
+        out.append({
+            "task_category": task, "model": model, "window_days": window_days, "samples": samples,
+            "successes": successes, "success_rate": metrics.success_rate or 0.0,
+            "success_lower": metrics.success_lower or 0.0, "latency_p95_ms": metrics.latency_p95_ms,
+            "ttft_p50_ms": metrics.ttft_p50_ms, "cost_per_request_usd": metrics.cost_per_request_usd,
+            "quality": q, "quality_samples": q_n,
+            **{column: scores[name] for name, column in _SCORE_COLUMNS.items()},
+            "computed_at": computed_at,
+        })
+    out.sort(key=lambda r: (r["task_category"], r["model"]))
+    return out
+
+
+def rankings(settings: Settings, *, window_days: int = DEFAULT_WINDOW_DAYS, today: date | None = None) -> RankingsReport:
+    """Recompute ``<data>/rankings/rankings.parquet`` from the rollups of the last ``window_days``."""
+    import pyarrow as pa
+
+    from hive_core.rankings import ranking_schema, rankings_path
+    from ingest.files import write_atomic
+    from jobs.rollup import read_days
+
+    if window_days < 1:
+        raise ValueError("window_days must be at least 1")
+    now = datetime.now(UTC)
+    until = today or now.date()
+    since = until - timedelta(days=window_days - 1)
+    prior, prior_source = _priors(settings)
+    rows = read_days(settings.rollups_dir, since, until)
+    result: list[dict[str, Any]] = []
+    if rows is not None:
+        result = ranking_rows(rows, _quality(settings, since, until), prior, window_days, now)
+    path = rankings_path(settings.data_dir)
+    write_atomic(pa.Table.from_pylist(result, schema=ranking_schema()), path, overwrite=True)
+    return RankingsReport(path=path, rows=len(result), models=len({r["model"] for r in result}),
+                          window_days=window_days, priors=prior_source)
+
+
+def refresh_after_rollup(settings: Settings, report: RollupReport) -> RankingsReport:
+    """Post-rollup step: refresh the ranking table (see :data:`jobs.rollup.POST_STEPS`)."""
+    return rankings(settings)

@@ -1,0 +1,217 @@
+"""The daily rollup: events in, one Parquet file per UTC day out, incremental and idempotent.
+
+Layout (all under ``<data>/rollups/``)::
+
+    daily/date=YYYY-MM-DD/part.parquet      one row per (day, model, provider, request_type,
+                                            task_category): queries/rollups/daily.sql
+    monthly/month=YYYY-MM/models.parquet    per-model rows of the month's days (jobs.model_rollup)
+    state.json                              fingerprint of each day's event files (jobs.rollup_state)
+
+A run takes the ``rollup`` job lock, lists the event files, and recomputes only the days whose
+file fingerprint differs from the one recorded (new days, late events for old days, compactions,
+and today while it keeps receiving events). Each such day is rewritten atomically; days whose
+events are gone lose their rollup. A run with nothing new writes nothing, so the day files stay
+byte-identical (their rows are sorted and hold no wall-clock values). ``rebuild`` recomputes every
+day: the rollups are a pure function of the events, so it produces the same files.
+
+After the files, the post-rollup steps run (:data:`POST_STEPS`, imported by name): the ranking
+table refresh, and whatever other job registers itself there (budget alerts, say).
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jobs import histogram
+from jobs.lock import DEFAULT_LOCK_TIMEOUT_S, job_lock
+from jobs.rollup_state import RollupState, day_fingerprints
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from hive_core.settings import Settings
+    from queries import Store
+
+__all__ = ["POST_STEPS", "RollupReport", "day_path", "named_table", "read_days", "rollup", "rollup_rows"]
+
+#: (name, "module:function") run after every rollup as ``function(settings, report)``, in order.
+#: Append a step here to run it after each rollup (it runs under the rollup lock).
+POST_STEPS: list[tuple[str, str]] = [
+    ("rankings", "jobs.rankings_job:refresh_after_rollup"),
+]
+
+
+@dataclass
+class RollupReport:
+    """What a rollup run did."""
+
+    data_dir: Path
+    days_with_events: int = 0
+    rolled_up: list[date] = field(default_factory=list)
+    removed: list[date] = field(default_factory=list)
+    rows: int = 0
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    steps: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        """No event at all in the store."""
+        return self.days_with_events == 0
+
+    @property
+    def unchanged(self) -> int:
+        """Days with events whose rollup was already current."""
+        return self.days_with_events - len([d for d in self.rolled_up if d not in self.removed])
+
+
+def day_path(rollups_dir: Path, day: date) -> Path:
+    """``<rollups>/daily/date=YYYY-MM-DD/part.parquet``."""
+    return rollups_dir / "daily" / f"date={day.isoformat()}" / "part.parquet"
+
+
+def named_table(store: Store, name: str, params: dict[str, Any]) -> pa.Table:
+    """Run the named query ``queries/<name>.sql`` as an Arrow table; DuckDB errors -> QueryError."""
+    import duckdb
+
+    from hive_core.errors import QueryError
+    from queries import load
+
+    try:
+        return store.con.sql(load(name), params=params).to_arrow_table()
+    except duckdb.Error as exc:
+        raise QueryError(f"{name} failed: {str(exc).strip().splitlines()[0]}") from exc
+
+
+def rollup_rows(store: Store, since: date, until: date) -> pa.Table:
+    """The daily rollup rows of ``since..until`` computed from the events (nothing written)."""
+    return named_table(store, "rollups/daily", {"since": since, "until": until, "ln_gamma": histogram.LN_GAMMA})
+
+
+def _runs(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Consecutive days grouped into (first, last) runs: one query per run."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if runs and runs[-1][1] + timedelta(days=1) == day:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _in_scope(day: date, only: date | None, since: date | None) -> bool:
+    return (only is None or day == only) and (since is None or day >= since)
+
+
+def rollup(
+    settings: Settings,
+    *,
+    day: date | None = None,
+    since: date | None = None,
+    rebuild: bool = False,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    post_steps: bool = True,
+) -> RollupReport:
+    """Bring the daily rollups up to date (only ``day``, or days from ``since``, when given)."""
+    from queries import connect
+
+    rollups_dir = settings.rollups_dir
+    report = RollupReport(data_dir=settings.data_dir)
+    with job_lock(settings.state_dir, "rollup", timeout_s=lock_timeout_s):
+        with connect(settings.data_dir, warn=False) as store:
+            report.skipped = store.skipped
+            current = day_fingerprints(store)
+            report.days_with_events = len(current)
+            state_path = rollups_dir / "state.json"
+            state = RollupState.load(state_path)
+            on_disk = {d for d in _days_on_disk(rollups_dir)}
+            known = set(current) | set(state.days) | on_disk
+            scope = {d for d in known if _in_scope(d, day, since)}
+            gone = sorted(d for d in scope if d not in current)
+            stale = sorted(d for d in scope if d in current and (rebuild or state.days.get(d) != current[d]))
+            day_models: dict[date, pa.Table | None] = {}
+            for first, last in _runs(stale):
+                table = rollup_rows(store, first, last)
+                report.rows += table.num_rows
+                for d, rows in _split_by_day(table, first, last):
+                    _write_day(rollups_dir, d, rows)
+                    day_models[d] = _models_of(rows, d)
+        for d in gone:
+            shutil.rmtree(day_path(rollups_dir, d).parent, ignore_errors=True)
+            state.days.pop(d, None)
+            day_models[d] = None
+        _write_months(rollups_dir, day_models)
+        for d in stale:
+            state.days[d] = current[d]
+        if stale or gone or not state_path.exists():
+            state.save(state_path)
+        report.rolled_up, report.removed = stale, gone
+        if post_steps:
+            for name, target in POST_STEPS:
+                module_name, attr = target.split(":")
+                report.steps[name] = getattr(importlib.import_module(module_name), attr)(settings, report)
+    return report
+
+
+def read_days(rollups_dir: Path, since: date, until: date) -> pa.Table | None:
+    """The daily rollup rows of ``since..until`` from the files (``None`` when there are none)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = []
+    day = since
+    while day <= until:
+        path = day_path(rollups_dir, day)
+        if path.exists():
+            tables.append(pq.read_table(path))
+        day += timedelta(days=1)
+    tables = [t for t in tables if t.num_rows]
+    return pa.concat_tables(tables) if tables else None
+
+
+def _days_on_disk(rollups_dir: Path) -> list[date]:
+    from hive_core.layout import partition_date
+
+    root = rollups_dir / "daily"
+    if not root.is_dir():
+        return []
+    return [d for p in root.iterdir() if (d := partition_date(p)) is not None]
+
+
+def _split_by_day(table: pa.Table, first: date, last: date) -> Iterable[tuple[date, pa.Table]]:
+    """Each day of the run with its rows (the table is sorted by day; a day may have none)."""
+    import numpy as np
+
+    days = table["day"].to_numpy()
+    day = first
+    while day <= last:
+        lo, hi = np.searchsorted(days, np.datetime64(day), "left"), np.searchsorted(days, np.datetime64(day), "right")
+        yield day, table.slice(int(lo), int(hi - lo))
+        day += timedelta(days=1)
+
+
+def _write_day(rollups_dir: Path, day: date, rows: pa.Table) -> None:
+    from ingest.files import write_atomic
+
+    write_atomic(rows, day_path(rollups_dir, day), overwrite=True)
+
+
+def _models_of(rows: pa.Table, day: date) -> pa.Table | None:
+    from jobs.model_rollup import day_model_rows
+
+    return day_model_rows(rows, day) if rows.num_rows else None
+
+
+def _write_months(rollups_dir: Path, day_models: dict[date, pa.Table | None]) -> None:
+    from jobs.model_rollup import write_month
+
+    months: dict[str, dict[date, pa.Table | None]] = {}
+    for d, table in day_models.items():
+        months.setdefault(d.strftime("%Y-%m"), {})[d] = table
+    for month, days in sorted(months.items()):
+        write_month(rollups_dir, month, days)

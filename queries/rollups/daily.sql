@@ -1,0 +1,147 @@
+-- The daily rollup: one row per (day, model, provider, request_type, task_category) for the UTC days
+-- since..until (inclusive), from the event views. Written by jobs/rollup.py, one file per day.
+-- params: since DATE = 1970-01-01, until DATE = 2999-12-31, ln_gamma DOUBLE = 0.016000341346441189
+--
+-- Every source is aggregated on its own (each event counts on its own UTC day) under k, a 64-bit hash
+-- of the five key columns (cheap to group by; NULL-safe), and the partial rows are stacked and summed
+-- per k: no joins on nullable keys. Sums of floats go through DECIMAL so
+-- the result does not depend on DuckDB's thread scheduling (rebuild == incremental, byte for byte).
+-- model is the model that answered (served_model) when known, else the one requested.
+-- requests = requests whose first attempt (attempt 1, always on the primary model) is in the row, plus
+-- requests that reached the row's model as a fallback (distinct request ids among fallback attempts).
+-- retries = attempts - requests. A stream_outcome has no provider: it takes the provider of the
+-- request's last streamed attempt on the same day (NULL if the attempts were all before midnight), so
+-- each day's rows depend on that day's files only.
+-- Histograms: bucket = ceil(ln(x) / ln_gamma) (jobs/histogram.py), successful attempts only.
+WITH calls AS MATERIALIZED (
+    SELECT
+        hash(CAST(ts AS DATE), coalesce(served_model, model), provider, request_type, task_category) AS k,
+        CAST(ts AS DATE) AS day, coalesce(served_model, model) AS model, provider, request_type,
+        task_category, request_id, attempt, status, status = 'ok' AS ok, fallback_index, streamed, latency_ms, ttft_ms
+    FROM api_calls
+    WHERE ts >= CAST($since AS TIMESTAMPTZ) AND ts < CAST($until AS TIMESTAMPTZ) + INTERVAL 1 DAY
+),
+call_rows AS (
+    SELECT
+        k, any_value(day) AS day, any_value(model) AS model, any_value(provider) AS provider,
+        any_value(request_type) AS request_type, any_value(task_category) AS task_category,
+        count(*) FILTER (WHERE attempt = 1) AS first_attempts,
+        count(*) AS attempts,
+        count(*) FILTER (WHERE ok) AS successes,
+        count(*) FILTER (WHERE NOT ok) AS errors,
+        quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE ok) AS lat_q,
+        quantile_cont(ttft_ms, [0.5, 0.95, 0.99]) FILTER (WHERE ok) AS ttft_q
+    FROM calls
+    GROUP BY k
+),
+fallback_rows AS (
+    -- few attempts are fallbacks: counting their distinct requests separately is cheap
+    SELECT k, count(DISTINCT request_id) AS fallbacks FROM calls WHERE fallback_index > 0 GROUP BY k
+),
+error_rows AS (
+    SELECT k, list(status ORDER BY status) AS error_statuses, list(n ORDER BY status) AS error_counts
+    FROM (SELECT k, status, count(*) AS n FROM calls WHERE NOT ok GROUP BY k, status)
+    GROUP BY k
+),
+lat_hist AS (
+    SELECT k, list(b ORDER BY b) AS latency_buckets, list(n ORDER BY b) AS latency_counts
+    FROM (
+        SELECT k, CASE WHEN latency_ms > 0 THEN CAST(ceil(ln(latency_ms) / $ln_gamma) AS INTEGER)
+                       ELSE -2147483648 END AS b, count(*) AS n
+        FROM calls WHERE ok GROUP BY ALL
+    )
+    GROUP BY k
+),
+ttft_hist AS (
+    SELECT k, list(b ORDER BY b) AS ttft_buckets, list(n ORDER BY b) AS ttft_counts
+    FROM (
+        SELECT k, CASE WHEN ttft_ms > 0 THEN CAST(ceil(ln(ttft_ms) / $ln_gamma) AS INTEGER)
+                       ELSE -2147483648 END AS b, count(*) AS n
+        FROM calls WHERE ok AND ttft_ms IS NOT NULL GROUP BY ALL
+    )
+    GROUP BY k
+),
+usage_rows AS (
+    SELECT
+        hash(CAST(ts AS DATE), model, provider, request_type, task_category) AS k,
+        any_value(CAST(ts AS DATE)) AS day, any_value(model) AS model, any_value(provider) AS provider,
+        any_value(request_type) AS request_type, any_value(task_category) AS task_category,
+        count(*) AS usage_events,
+        sum(prompt_tokens) AS prompt_tokens,
+        sum(completion_tokens) AS completion_tokens,
+        sum(reasoning_tokens) AS reasoning_tokens,
+        sum(cached_tokens) AS cached_tokens,
+        sum(CAST(cost_usd AS DECIMAL(38, 12))) AS cost_usd,
+        sum(CAST(cost_usd AS DECIMAL(38, 12))) FILTER (WHERE cost_source = 'billed') AS cost_billed_usd,
+        sum(CAST(cost_usd AS DECIMAL(38, 12))) FILTER (WHERE cost_source = 'estimated') AS cost_estimated_usd,
+        count(*) FILTER (WHERE cost_usd IS NULL) AS cost_unknown
+    FROM usage
+    WHERE ts >= CAST($since AS TIMESTAMPTZ) AND ts < CAST($until AS TIMESTAMPTZ) + INTERVAL 1 DAY
+    GROUP BY k
+),
+stream_provider AS (
+    SELECT day, request_id, arg_max(provider, attempt) AS provider
+    FROM calls WHERE streamed GROUP BY day, request_id
+),
+stream_rows AS (
+    SELECT
+        hash(CAST(s.ts AS DATE), s.model, p.provider, s.request_type, s.task_category) AS k,
+        any_value(CAST(s.ts AS DATE)) AS day, any_value(s.model) AS model, any_value(p.provider) AS provider,
+        any_value(s.request_type) AS request_type, any_value(s.task_category) AS task_category,
+        count(*) AS streams,
+        count(*) FILTER (WHERE s.outcome = 'cancelled') AS streams_cancelled,
+        count(*) FILTER (WHERE s.outcome = 'truncated') AS streams_truncated,
+        sum(CAST(s.tokens_per_s AS DECIMAL(38, 6))) AS tokens_per_s_sum,
+        count(s.tokens_per_s) AS tokens_per_s_n
+    FROM stream_outcomes AS s
+    LEFT JOIN stream_provider AS p ON p.request_id = s.request_id AND p.day = CAST(s.ts AS DATE)
+    WHERE s.ts >= CAST($since AS TIMESTAMPTZ) AND s.ts < CAST($until AS TIMESTAMPTZ) + INTERVAL 1 DAY
+    GROUP BY k
+),
+stacked AS (
+    SELECT * FROM call_rows
+    UNION ALL BY NAME SELECT * FROM fallback_rows
+    UNION ALL BY NAME SELECT * FROM error_rows
+    UNION ALL BY NAME SELECT * FROM lat_hist
+    UNION ALL BY NAME SELECT * FROM ttft_hist
+    UNION ALL BY NAME SELECT * FROM usage_rows
+    UNION ALL BY NAME SELECT * FROM stream_rows
+)
+SELECT
+    any_value(day) AS day, any_value(model) AS model, any_value(provider) AS provider,
+    any_value(request_type) AS request_type, any_value(task_category) AS task_category,
+    (coalesce(sum(first_attempts), 0) + coalesce(sum(fallbacks), 0))::BIGINT AS requests,
+    coalesce(sum(attempts), 0)::BIGINT AS attempts,
+    coalesce(sum(successes), 0)::BIGINT AS successes,
+    coalesce(sum(errors), 0)::BIGINT AS errors,
+    (coalesce(sum(attempts), 0) - coalesce(sum(first_attempts), 0) - coalesce(sum(fallbacks), 0))::BIGINT AS retries,
+    coalesce(sum(fallbacks), 0)::BIGINT AS fallbacks,
+    coalesce(any_value(error_statuses), []::VARCHAR[]) AS error_statuses,
+    coalesce(any_value(error_counts), []::BIGINT[]) AS error_counts,
+    coalesce(sum(usage_events), 0)::BIGINT AS usage_events,
+    coalesce(sum(prompt_tokens), 0)::BIGINT AS prompt_tokens,
+    coalesce(sum(completion_tokens), 0)::BIGINT AS completion_tokens,
+    coalesce(sum(reasoning_tokens), 0)::BIGINT AS reasoning_tokens,
+    coalesce(sum(cached_tokens), 0)::BIGINT AS cached_tokens,
+    coalesce(CAST(sum(cost_usd) AS DOUBLE), 0) AS cost_usd,
+    coalesce(CAST(sum(cost_billed_usd) AS DOUBLE), 0) AS cost_billed_usd,
+    coalesce(CAST(sum(cost_estimated_usd) AS DOUBLE), 0) AS cost_estimated_usd,
+    coalesce(sum(cost_unknown), 0)::BIGINT AS cost_unknown,
+    any_value(lat_q)[1] AS latency_p50_ms,
+    any_value(lat_q)[2] AS latency_p95_ms,
+    any_value(lat_q)[3] AS latency_p99_ms,
+    any_value(ttft_q)[1] AS ttft_p50_ms,
+    any_value(ttft_q)[2] AS ttft_p95_ms,
+    any_value(ttft_q)[3] AS ttft_p99_ms,
+    coalesce(any_value(latency_buckets), []::INTEGER[]) AS latency_buckets,
+    coalesce(any_value(latency_counts), []::BIGINT[]) AS latency_counts,
+    coalesce(any_value(ttft_buckets), []::INTEGER[]) AS ttft_buckets,
+    coalesce(any_value(ttft_counts), []::BIGINT[]) AS ttft_counts,
+    coalesce(sum(streams), 0)::BIGINT AS streams,
+    coalesce(sum(streams_cancelled), 0)::BIGINT AS streams_cancelled,
+    coalesce(sum(streams_truncated), 0)::BIGINT AS streams_truncated,
+    coalesce(CAST(sum(tokens_per_s_sum) AS DOUBLE), 0) AS tokens_per_s_sum,
+    coalesce(sum(tokens_per_s_n), 0)::BIGINT AS tokens_per_s_n
+FROM stacked
+GROUP BY k
+ORDER BY day, model, provider NULLS FIRST, request_type NULLS FIRST, task_category NULLS FIRST
