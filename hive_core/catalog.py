@@ -35,7 +35,7 @@ from hive_core.tiers import TIER_RANK, TierThresholds
 __all__ = ["Catalog", "ModelInfo", "load_catalog", "parse_catalog"]
 
 #: bump when ModelInfo or the parse rules change, so stale caches are ignored
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 _REQUIRED = ("id", "name", "context_length", "pricing")
 
 
@@ -58,6 +58,8 @@ class ModelInfo:
     capabilities: frozenset[str]
     intelligence_index: float | None = None
     coding_index: float | None = None
+    #: when OpenRouter added the model, Unix seconds (older documents may lack it)
+    created: int | None = None
 
     def __reduce__(self) -> tuple[type[ModelInfo], tuple[object, ...]]:
         # Positional rebuild: 5x faster to unpickle than the dataclass default (which calls fields()).
@@ -242,6 +244,7 @@ def _model(raw: Mapping[str, object], model_id: str, pricing: Pricing, threshold
         ),
         intelligence_index=_index(raw.get("benchmarks"), "intelligence_index"),
         coding_index=coding_index,
+        created=_int_or_none(model_id, "created", raw.get("created")),
     )
 
 
