@@ -29,6 +29,7 @@ from hive_core.errors import (
 )
 
 if TYPE_CHECKING:
+    from hive_core.budget import Budget, Reservation
     from hive_core.openrouter.client import OpenRouterClient
     from hive_core.openrouter.protocol import Messages
     from hive_core.openrouter.results import ChatResult, Progress
@@ -48,6 +49,8 @@ class AskOptions:
     #: request_id of the first model's request, when the caller must know it before the call
     #: (an A/B assignment is recorded under it first); fallbacks always get fresh ids
     request_id: str | None = None
+    #: send even when a budget limit would refuse (``--over-budget``); recorded as budget_override
+    over_budget: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,24 +90,34 @@ def ask(
     on_text: Callable[[str], object] | None = None,
     on_progress: Callable[[Progress], object] | None = None,
     on_fallback: Callable[[str, HiveError, str], object] | None = None,
+    budget: Budget | None = None,
 ) -> AskResult:
     """Ask the models of ``chain`` in order until one answers; raises the last error if none does.
 
     ``on_text`` receives streamed text live (the whole answer once, when not streaming);
     ``on_fallback(failed_model, error, next_model)`` is told before each fallback. A Ctrl-C (or any
     exception raised by a callback) cancels the running stream, which records it as cancelled.
+    With a ``budget``, each model's request first reserves its maximum cost (``BudgetExceeded``
+    when it does not fit) and is settled to its billed cost, or released when it fails unbilled
+    (a billed failure or cancel is settled by its usage event through ``budget.settling_sink``).
     """
     if not chain:
         raise ValueError("the model chain is empty")
     failures: list[tuple[str, HiveError]] = []
     for index, model in enumerate(chain):
         delivered = 0
+        request_id = options.request_id if index == 0 else None
+        reservation: Reservation | None = None
+        if budget is not None:
+            reservation = budget.reserve(model, prompt, max_tokens=options.max_tokens, request_id=request_id,
+                                         over_budget=options.over_budget)
+            request_id = reservation.request_id
         try:
             if options.stream:
                 handle = client.stream(
                     prompt, model=model, max_tokens=options.max_tokens, on_progress=on_progress,
                     request_type=options.request_type, task_category=options.task_category,
-                    fallback_index=index, request_id=options.request_id if index == 0 else None,
+                    fallback_index=index, request_id=request_id,
                     **options.params,
                 )
                 try:
@@ -122,12 +135,14 @@ def ask(
                 result = client.chat(
                     prompt, model=model, max_tokens=options.max_tokens,
                     request_type=options.request_type, task_category=options.task_category,
-                    fallback_index=index, request_id=options.request_id if index == 0 else None,
+                    fallback_index=index, request_id=request_id,
                     **options.params,
                 )
                 if on_text is not None:
                     on_text(result.text)
         except OpenRouterError as error:
+            if reservation is not None:
+                reservation.release()  # a no-op when its usage event already settled it
             last = index == len(chain) - 1
             if last or delivered or not falls_back(error):
                 raise
@@ -135,5 +150,11 @@ def ask(
             if on_fallback is not None:
                 on_fallback(model, error, chain[index + 1])
             continue
+        except BaseException:
+            if reservation is not None:
+                reservation.release()
+            raise
+        if reservation is not None:
+            reservation.settle(result.cost_usd, model=result.served_model or model)
         return AskResult(result, model, index, tuple(failures))
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover

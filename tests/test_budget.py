@@ -281,3 +281,34 @@ def test_budget_show_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert code == 0 and f"spent ${raw:,.2f} of $20.00" in out and "projected month-end" in out
     # the ledger never saw these requests (written straight to the log): show says how to fix it
     assert "run `hive-jobs rebuild-ledger`" in out
+
+
+# -- hive ask under a budget: refused with what to do, or sent and recorded with --over-budget --------
+
+def test_over_budget_is_recorded_cli(emulator: Any, data_dir: Path, catalog_path: Path,
+                                     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from hive_core.budget import LEDGER_NAME, Ledger
+    from queries import connect
+
+    (data_dir / "catalog").mkdir()
+    shutil.copy(catalog_path, data_dir / "catalog" / "models.json")
+    monkeypatch.setenv("OPENROUTER_API_KEY", emulator.api_key)
+    monkeypatch.setenv("OPENROUTER_BASE_URL", emulator.base_url)
+    set_budget(data_dir / "config.json", daily="0.00001")
+    ask_args = ["--data-dir", str(data_dir), "ask", "Say hi", "--model", MODEL, "--max-tokens", "50", "--no-stream"]
+    code, out, err = run(hive_main, capsys, *ask_args)
+    assert code == 1 and out == ""
+    assert err.startswith("error: daily budget of global exceeded: limit $0.00001") and "--over-budget" in err
+    code, out, err = run(hive_main, capsys, *ask_args, "--over-budget")
+    assert code == 0 and out.strip()
+    with connect(data_dir) as store:
+        overrides = store.con.execute("SELECT scope, period, request_id FROM budget_overrides").fetchall()
+        usage = store.con.execute("SELECT request_id, cost_usd FROM usage").fetchall()
+        calls = store.con.execute("SELECT COUNT(*) FROM api_calls").fetchone()
+    assert calls == (1,)  # the refused request never reached OpenRouter
+    assert [(s, p) for s, p, _ in overrides] == [("global", "daily")] and overrides[0][2] == usage[0][0]
+    with Ledger(data_dir / "state" / LEDGER_NAME) as ledger:
+        assert ledger.spend("global", monthly_period(datetime.now(UTC))) == pytest.approx(usage[0][1])
+        assert ledger.reserved("global") == 0

@@ -4,6 +4,7 @@ cancellation against the emulator equals the events (library and ``hive-jobs reb
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections import defaultdict
@@ -90,32 +91,26 @@ def test_prune_keeps_in_flight(ledger: Ledger) -> None:
 
 # -- accounting against the emulator: the ledger equals the events ----------------------------------
 
+class StopReading(Exception):
+    """Raised from ``on_text`` to cancel a stream mid-way, as Ctrl-C would."""
+
+
 def ask_budgeted(client: Any, budget: Budget, chain: list[str], *, stream: bool, cancel_after: int | None = None,
                  max_tokens: int = 60) -> None:
-    """What the ask pipeline does per model of its chain: reserve, send, settle or release."""
-    from hive_core.ask import falls_back
+    """One ``hive ask`` through the real pipeline with a budget; failures end the request quietly."""
+    from hive_core.ask import AskOptions, ask
 
-    for index, model in enumerate(chain):
-        with budget.reserve(model, "Tell me about budgets", max_tokens=max_tokens) as reservation:
-            try:
-                if stream:
-                    handle = client.stream("Tell me about budgets", model=model, max_tokens=max_tokens,
-                                           request_id=reservation.request_id, fallback_index=index)
-                    for n, _piece in enumerate(handle, 1):
-                        if cancel_after is not None and n >= cancel_after:
-                            handle.cancel()
-                            break
-                    result = handle.collect()
-                else:
-                    result = client.chat("Tell me about budgets", model=model, max_tokens=max_tokens,
-                                         request_id=reservation.request_id, fallback_index=index)
-            except OpenRouterError as error:
-                reservation.release()  # no-op when a usage event already settled it
-                if index == len(chain) - 1 or not falls_back(error):
-                    return
-                continue
-            reservation.settle(result.cost_usd, model=result.served_model or model)
-            return
+    pieces = 0
+
+    def on_text(_text: str) -> None:
+        nonlocal pieces
+        pieces += 1
+        if cancel_after is not None and pieces >= cancel_after:
+            raise StopReading
+
+    with contextlib.suppress(OpenRouterError, StopReading):
+        ask(client, "Tell me about budgets", chain, AskOptions(stream=stream, max_tokens=max_tokens),
+            on_text=on_text, budget=budget)
 
 
 def event_spend(data_dir: Path) -> dict[tuple[str, str], float]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from hive_core.cli.budget import open_budget
 from hive_core.cli.common import echo_json, get_settings, open_event_log
 
 if TYPE_CHECKING:
@@ -103,17 +104,20 @@ def result_json(result: ChatResult, *, fallback_index: int, note: str = "") -> d
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
 @click.option("--experiment", default=None, metavar="NAME",
               help="Send this request through A/B experiment NAME (its variant's model; no fallbacks).")
+@click.option("--over-budget", is_flag=True,
+              help="Send even if a budget limit would refuse it (recorded as a budget_override event).")
 @click.pass_context
 def ask(
     ctx: click.Context, prompt: str, model: str | None, stream: bool, max_tokens: int | None,
     fallbacks: tuple[str, ...], no_fallback: bool, as_json: bool, experiment: str | None = None,
+    over_budget: bool = False,
 ) -> None:
     """Ask a model PROMPT; prints the answer, and a one-line summary on stderr."""
     from hive_core.ask import AskOptions, model_chain
     from hive_core.ask import ask as ask_models
 
     if experiment is not None:
-        _ask_experiment(ctx, prompt, experiment, stream, max_tokens, as_json)
+        _ask_experiment(ctx, prompt, experiment, stream, max_tokens, as_json, over_budget)
         return
     if not model:
         raise click.UsageError("pass --model MODEL (automatic model selection is not available yet)")
@@ -130,11 +134,12 @@ def ask(
 
     with ExitStack() as stack:
         log = stack.enter_context(open_event_log(settings))
-        client, note = open_client(settings, log, stack)
+        budget, sink = open_budget(settings, log, stack)
+        client, note = open_client(settings, sink, stack)
         try:
             answer = ask_models(
-                client, prompt, chain, AskOptions(stream=stream, max_tokens=max_tokens),
-                on_text=None if as_json else on_text, on_fallback=on_fallback,
+                client, prompt, chain, AskOptions(stream=stream, max_tokens=max_tokens, over_budget=over_budget),
+                on_text=None if as_json else on_text, on_fallback=on_fallback, budget=budget,
             )
         except KeyboardInterrupt:
             if not as_json:
@@ -150,7 +155,8 @@ def ask(
 
 
 def _ask_experiment(
-    ctx: click.Context, prompt: str, name: str, stream: bool, max_tokens: int | None, as_json: bool
+    ctx: click.Context, prompt: str, name: str, stream: bool, max_tokens: int | None, as_json: bool,
+    over_budget: bool = False,
 ) -> None:
     """``hive ask --experiment NAME``: the variant is a hash of the request id (see hive_core.experiments)."""
     from hive_core.ask import AskOptions
@@ -166,10 +172,11 @@ def _ask_experiment(
 
     with ExitStack() as stack:
         log = stack.enter_context(open_event_log(settings))
-        client, note = open_client(settings, log, stack)
+        budget, sink = open_budget(settings, log, stack)
+        client, note = open_client(settings, sink, stack)
         variant, answer = ask_in_experiment(
-            client, log, exp, prompt, AskOptions(stream=stream, max_tokens=max_tokens),
-            on_text=None if as_json else on_text,
+            client, log, exp, prompt, AskOptions(stream=stream, max_tokens=max_tokens, over_budget=over_budget),
+            on_text=None if as_json else on_text, budget=budget,
         )
     result = answer.result
     if as_json:

@@ -10,11 +10,19 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+from typing import TYPE_CHECKING
+
 import click
 
 from hive_core.cli.common import echo_json, get_settings
 
-__all__ = ["budget"]
+if TYPE_CHECKING:
+    from hive_core.budget import Budget
+    from hive_core.events import EventSink
+    from hive_core.settings import Settings
+
+__all__ = ["budget", "open_budget"]
 
 
 def _usd(value: float | None) -> str:
@@ -98,3 +106,18 @@ def show(ctx: click.Context, as_json: bool) -> None:
             projection += f", over the monthly limit on {s.over_limit_on}"
         click.echo(projection)
 
+
+
+def open_budget(settings: Settings, log: EventSink, stack: ExitStack) -> tuple[Budget, EventSink]:
+    """The budget for a request-sending command, and the sink its client must record into (the log,
+    wrapped so each request's usage event settles its reservation)."""
+    from hive_core.budget import Budget
+    from hive_core.catalog import load_catalog
+    from hive_core.errors import CatalogError, CatalogMissing
+
+    try:
+        prices = load_catalog(settings.catalog_path)
+    except (CatalogMissing, CatalogError):
+        prices = None  # a request under a limit is then refused with what to do
+    budget = stack.enter_context(Budget(settings.data_dir, prices=prices, sink=log, app=settings.app))
+    return budget, budget.settling_sink(log)
