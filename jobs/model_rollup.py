@@ -165,9 +165,10 @@ def day_model_rows(fine: pa.Table, day: date) -> pa.Table:
     return merged.append_column("last_day", merged["day"])
 
 
-def read_models(rollups_dir: Path, since: date, until: date) -> pa.Table:
+def read_models(rollups_dir: Path, since: date, until: date, exclude: frozenset[date] = frozenset()) -> pa.Table:
     """Model rows covering ``since..until`` (inclusive), before merging: whole-month rows where the
-    range covers the month's data, day rows elsewhere."""
+    range covers the month's data, day rows elsewhere. Days in ``exclude`` (stale rollups the caller
+    computes live) are left out, so a month holding one reads its day rows."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -180,15 +181,19 @@ def read_models(rollups_dir: Path, since: date, until: date) -> pa.Table:
             file = pq.ParquetFile(path)
             totals = file.read_row_group(0)
             covered = totals.num_rows and pc.min(totals["first_day"]).as_py() >= since \
-                and pc.max(totals["last_day"]).as_py() <= until
+                and pc.max(totals["last_day"]).as_py() <= until \
+                and not any(d.strftime("%Y-%m") == month.strftime("%Y-%m") for d in exclude)
             if covered:
                 pieces.append(totals)
             elif file.metadata.num_row_groups > 1:
                 days = file.read_row_groups(range(1, file.metadata.num_row_groups))
                 mask = pc.and_(pc.greater_equal(days["day"], pa.scalar(since, pa.date32())),
                                pc.less_equal(days["day"], pa.scalar(until, pa.date32())))
+                if exclude:
+                    mask = pc.and_(mask, pc.invert(pc.is_in(days["day"], value_set=pa.array(sorted(exclude), pa.date32()))))
                 pieces.append(days.filter(mask))
         month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    pieces = [p for p in pieces if p.num_rows]
     if not pieces:
         return pa.table({})
     return pa.concat_tables(pieces)

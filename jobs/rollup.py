@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from hive_core.settings import Settings
     from queries import Store
 
-__all__ = ["POST_STEPS", "RollupReport", "day_path", "named_table", "read_days", "rollup", "rollup_rows"]
+__all__ = ["POST_STEPS", "RollupReport", "day_path", "day_runs", "named_table", "read_days", "rollup", "rollup_rows"]
 
 #: (name, "module:function") run after every rollup as ``function(settings, report)``, in order.
 #: Append a step here to run it after each rollup (it runs under the rollup lock).
@@ -93,7 +93,7 @@ def rollup_rows(store: Store, since: date, until: date) -> pa.Table:
     return named_table(store, "rollups/daily", {"since": since, "until": until, "ln_gamma": histogram.LN_GAMMA})
 
 
-def _runs(days: Iterable[date]) -> list[tuple[date, date]]:
+def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
     """Consecutive days grouped into (first, last) runs: one query per run."""
     runs: list[tuple[date, date]] = []
     for day in sorted(days):
@@ -135,7 +135,7 @@ def rollup(
             gone = sorted(d for d in scope if d not in current)
             stale = sorted(d for d in scope if d in current and (rebuild or state.days.get(d) != current[d]))
             day_models: dict[date, pa.Table | None] = {}
-            for first, last in _runs(stale):
+            for first, last in day_runs(stale):
                 table = rollup_rows(store, first, last)
                 report.rows += table.num_rows
                 for d, rows in _split_by_day(table, first, last):

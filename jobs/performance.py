@@ -1,0 +1,119 @@
+"""Per-model performance over a period: success, error mix, latency percentiles, tokens/s, quality, health.
+
+Latency and TTFT percentiles come from the merged log-bucket histograms of the rollups (within 1 %
+of the exact value over any range), over successful attempts. ``success_rate`` is successes over
+attempts that reached a verdict (``cancelled`` and ``budget_exceeded`` attempts say nothing about
+the model and are left out, as in the ranking table). Quality is the mean ``quality_rating`` score
+given in the period to the model's answers.
+
+Health, first rule that matches:
+
+=============  ===========================================================
+unavailable    >= 5 attempts and success rate < 50 %  (or no success at all)
+unhealthy      success rate < 90 %, or latency P95 > 30 s
+degraded       success rate < 97 %, or latency P95 > 15 s
+healthy        otherwise
+=============  ===========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from jobs.periods import Period
+from jobs.rankings_job import NOT_SAMPLES
+
+if TYPE_CHECKING:
+    from hive_core.settings import Settings
+
+__all__ = ["HEALTH_THRESHOLDS", "ModelPerformance", "health", "performance"]
+
+#: (status, minimum success rate, maximum P95 ms): checked from worst to best
+HEALTH_THRESHOLDS = (("unhealthy", 0.90, 30_000.0), ("degraded", 0.97, 15_000.0))
+UNAVAILABLE_RATE, UNAVAILABLE_MIN_ATTEMPTS = 0.50, 5
+
+
+@dataclass
+class ModelPerformance:
+    """One model's numbers over the period."""
+
+    model: str
+    requests: int
+    attempts: int
+    successes: int
+    success_rate: float | None
+    errors: dict[str, int] = field(default_factory=dict)
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    ttft_p50_ms: float | None = None
+    ttft_p95_ms: float | None = None
+    ttft_p99_ms: float | None = None
+    tokens_per_s: float | None = None
+    cost_usd: float = 0.0
+    quality: float | None = None
+    quality_samples: int = 0
+    health: str = "healthy"
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def health(success_rate: float | None, p95_ms: float | None, samples: int, successes: int) -> str:
+    """The health label of the documented thresholds."""
+    if samples >= UNAVAILABLE_MIN_ATTEMPTS and (successes == 0 or (success_rate or 0.0) < UNAVAILABLE_RATE):
+        return "unavailable"
+    rate = 1.0 if success_rate is None else success_rate
+    p95 = 0.0 if p95_ms is None else p95_ms
+    for status, min_rate, max_p95 in HEALTH_THRESHOLDS:
+        if rate < min_rate or p95 > max_p95:
+            return status
+    return "healthy"
+
+
+def _quality(settings: Settings, period: Period) -> dict[str, tuple[float, int]]:
+    from jobs.rollup import named_table
+    from queries import connect
+
+    with connect(settings.data_dir, warn=False) as store:
+        if not store.files["quality_rating"].files:
+            return {}
+        table = named_table(store, "reports/quality", {"since": period.since, "until": period.until})
+    return {r["model"]: (r["quality"], r["quality_samples"]) for r in table.to_pylist() if r["task_category"] == "*"}
+
+
+def performance(settings: Settings, period: Period, model: str | None = None) -> list[ModelPerformance]:
+    """Every model with attempts in ``period`` (or just ``model``), busiest first."""
+    import pyarrow.compute as pc
+
+    from jobs.model_rollup import merge_by
+    from jobs.period_rows import model_rows
+
+    rows = model_rows(settings, period.since, period.until)
+    if rows is None:
+        return []
+    if model is not None:
+        rows = rows.filter(pc.equal(rows["model"], model))
+        if rows.num_rows == 0:
+            return []
+    quality = _quality(settings, period)
+    out: list[ModelPerformance] = []
+    for row in merge_by(rows, ("model",)).to_pylist():
+        errors = dict(zip(row["error_statuses"], row["error_counts"], strict=True))
+        samples = row["attempts"] - sum(n for s, n in errors.items() if s in NOT_SAMPLES)
+        if row["attempts"] == 0 and row["usage_events"] == 0:
+            continue
+        rate = row["successes"] / samples if samples else None
+        q, q_n = quality.get(row["model"], (None, 0))
+        out.append(ModelPerformance(
+            model=row["model"], requests=row["requests"], attempts=row["attempts"], successes=row["successes"],
+            success_rate=rate, errors=errors,
+            p50_ms=row["latency_p50_ms"], p95_ms=row["latency_p95_ms"], p99_ms=row["latency_p99_ms"],
+            ttft_p50_ms=row["ttft_p50_ms"], ttft_p95_ms=row["ttft_p95_ms"], ttft_p99_ms=row["ttft_p99_ms"],
+            tokens_per_s=row["tokens_per_s_sum"] / row["tokens_per_s_n"] if row["tokens_per_s_n"] else None,
+            cost_usd=row["cost_usd"], quality=q, quality_samples=q_n,
+            health=health(rate, row["latency_p95_ms"], samples, row["successes"]),
+        ))
+    out.sort(key=lambda p: (-p.requests, p.model))
+    return out

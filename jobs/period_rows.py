@@ -1,0 +1,77 @@
+"""Rollup rows for any period, current to the last event: the files where they are up to date, the
+same rollup computed live from the events for days whose files changed since the last run.
+
+Reports (cost, performance) read through here, so they never lag behind the events: after a
+rollup, everything comes from the rollup files (fast); between runs, only the changed days (usually
+today) are computed from events, with the very query the rollup uses, so the numbers are the ones
+the next rollup will write.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from hive_core.settings import Settings
+    from queries import Store
+
+__all__ = ["fine_rows", "model_rows", "stale_days"]
+
+
+def stale_days(settings: Settings, store: Store, since: date, until: date) -> list[date]:
+    """Days of ``since..until`` with events whose rollup file is missing or out of date."""
+    from jobs.rollup_state import RollupState, day_fingerprints
+
+    current = day_fingerprints(store)
+    state = RollupState.load(settings.rollups_dir / "state.json")
+    return [d for d, fp in current.items() if since <= d <= until and state.days.get(d) != fp]
+
+
+def _live(store: Store, days: list[date]) -> list[pa.Table]:
+    from jobs.rollup import day_runs, rollup_rows
+
+    return [t for first, last in day_runs(days) if (t := rollup_rows(store, first, last)).num_rows]
+
+
+def fine_rows(settings: Settings, since: date, until: date) -> pa.Table | None:
+    """Rows per (day, model, provider, request_type, task_category) of ``since..until``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from jobs.rollup import read_days
+    from queries import connect
+
+    with connect(settings.data_dir, warn=False) as store:
+        stale = stale_days(settings, store, since, until)
+        pieces = _live(store, stale)
+    stored = read_days(settings.rollups_dir, since, until)
+    if stored is not None and stale:
+        stored = stored.filter(pc.invert(pc.is_in(stored["day"], value_set=pa.array(stale, pa.date32()))))
+    if stored is not None and stored.num_rows:
+        pieces.insert(0, stored)
+    return pa.concat_tables(pieces) if pieces else None
+
+
+def model_rows(settings: Settings, since: date, until: date) -> pa.Table | None:
+    """Per-model rows (whole months or days) covering ``since..until``, not yet merged."""
+    import pyarrow as pa
+
+    from jobs.model_rollup import day_model_rows, read_models
+    from queries import connect
+
+    with connect(settings.data_dir, warn=False) as store:
+        stale = stale_days(settings, store, since, until)
+        live = _live(store, stale)
+    stored = read_models(settings.rollups_dir, since, until, exclude=frozenset(stale))
+    pieces = [stored] if stored.num_rows else []
+    for table in live:
+        for day in sorted(set(table["day"].to_pylist())):
+            rows = table.filter(pa.compute.equal(table["day"], pa.scalar(day, pa.date32())))
+            pieces.append(day_model_rows(rows, day))
+    if not pieces:
+        return None
+    columns = pieces[0].column_names
+    return pa.concat_tables([p.select(columns) for p in pieces], promote_options="permissive")
