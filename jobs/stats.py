@@ -31,6 +31,7 @@ __all__ = [
     "mann_whitney_u",
     "mde_two_proportions",
     "mean_non_inferiority",
+    "mean_non_inferiority_summary",
     "non_inferiority_z",
     "percentile",
     "two_proportion_z",
@@ -120,8 +121,19 @@ def mean_non_inferiority(
     a, b = np.asarray(ref, float), np.asarray(new, float)
     if len(a) < 2 or len(b) < 2:
         return TestResult("mean non-inferiority z", math.nan, math.nan, math.nan, 1.0, alpha)
-    diff = float(b.mean() - a.mean())
-    se = math.sqrt(float(a.var(ddof=1)) / len(a) + float(b.var(ddof=1)) / len(b)) or 1e-12
+    return mean_non_inferiority_summary(float(a.mean()), float(a.var(ddof=1)), len(a),
+                                        float(b.mean()), float(b.var(ddof=1)), len(b), margin, alpha)
+
+
+def mean_non_inferiority_summary(
+    mean_ref: float, var_ref: float, n_ref: int, mean_new: float, var_new: float, n_new: int,
+    margin: float, alpha: float = DEFAULT_ALPHA,
+) -> TestResult:
+    """:func:`mean_non_inferiority` from summaries (mean, sample variance, count), as SQL gives them."""
+    if n_ref < 2 or n_new < 2:
+        return TestResult("mean non-inferiority z", math.nan, math.nan, math.nan, 1.0, alpha)
+    diff = mean_new - mean_ref
+    se = math.sqrt(var_ref / n_ref + var_new / n_new) or 1e-12
     p_value = 1 - _N.cdf((diff + margin) / se)
     return TestResult("mean non-inferiority z", diff, diff - _N.inv_cdf(1 - alpha) * se, 1.0, p_value, alpha)
 

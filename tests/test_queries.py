@@ -15,7 +15,8 @@ from tests.cases import T0, api_call, sample_events
 
 #: example values for report parameters, by name (each report documents its params in a header)
 EXAMPLE_PARAMS = {"since": "2026-01-01", "until": "2026-12-31", "day": "2026-11-20", "model": "openai/gpt-4o",
-                  "days": 7, "limit": 10, "name": "exp1", "period_start": "2026-11-01", "period_end": "2026-11-30"}
+                  "days": 7, "limit": 10, "name": "exp1", "period_start": "2026-11-01", "period_end": "2026-11-30",
+                  "share": 0.8}
 
 
 def _params(sql: str) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""``hive analytics``: cost analytics (``cost``); savings suggestions join the group later."""
+"""``hive analytics``: cost analytics (``cost``) and savings suggestions (``suggest``, library jobs.suggest)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import click
 from hive_core.cli.common import echo_json, get_settings
 from hive_core.cli.lazy import LazyGroup
 
-__all__ = ["analytics", "cost"]
+__all__ = ["analytics", "cost", "suggest"]
 
 #: subcommands kept in other modules (imported when they run); add ``suggest`` here
 SUBCOMMANDS: dict[str, tuple[str, str]] = {}
@@ -55,3 +55,31 @@ def cost(ctx: click.Context, period: str, by: str, as_json: bool) -> None:
     click.echo(f"{by:<{width}}  {'cost':>12} {'share':>6} {'requests':>9} {'previous':>12}")
     for r in report.rows:
         click.echo(f"{r.key:<{width}}  {_usd(r.cost_usd):>12} {r.share:>6.1%} {r.requests:>9,} {_usd(r.previous_cost_usd):>12}")
+
+
+@analytics.command()
+@click.option("--period", default="30d", show_default=True,
+              help="today, yesterday, 7d, 30d, month, or YYYY-MM-DD..YYYY-MM-DD (UTC days, inclusive).")
+@click.option("--min-samples", type=click.IntRange(min=10), default=200, show_default=True,
+              help="Attempts a (task, model) needs before it is compared.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (suggestions with their evidence, notes, method).")
+@click.pass_context
+def suggest(ctx: click.Context, period: str, min_samples: int, as_json: bool) -> None:
+    """Savings from your own traffic: cheaper models shown to be as good, retries, late cancels."""
+    from jobs.periods import parse_period
+    from jobs.suggest import SuggestOptions
+    from jobs.suggest import suggest as build
+
+    p = parse_period(period)
+    report = build(get_settings(ctx), p.since, p.until, SuggestOptions(min_samples=min_samples))
+    if as_json:
+        echo_json(report)
+        return
+    method = report["method"]
+    click.echo(f"{p.since}..{p.until}: {len(report['suggestions'])} suggestion(s) "
+               f"({method['test']}, {method['confidence']:.0%} confidence, margin {method['success_margin']:.0%})")
+    for s in report["suggestions"]:
+        saving = s.get("monthly_saving_usd")
+        click.echo(f"- [{s['kind']}] {s['action']}" + (f"  (saves ~{_usd(saving)}/month)" if saving else ""))
+    for note in report["notes"]:
+        click.echo(f"note: {note}")

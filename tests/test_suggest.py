@@ -1,0 +1,94 @@
+"""Savings suggestions over a deterministic history written with EventLog: a cheaper model that is as
+good is named with the right saving; one that is worse (success or quality) is not."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hive_core.events import ApiCall, QualityRating, StreamOutcome, Usage
+from hive_core.settings import Settings
+from ingest.log import EventLog
+from jobs.suggest import MAX_TOKENS_NOTE, suggest
+from tests.test_ask import run_cli
+
+UNTIL = date(2026, 5, 30)
+SINCE = UNTIL - timedelta(days=29)
+EXPENSIVE, CHEAP = "openai/gpt-4o", "openai/gpt-4o-mini"
+PRICE = {EXPENSIVE: 0.01, CHEAP: 0.002}
+N = 1500  # requests per (task, model): enough to show non-inferiority within 2 points
+
+
+def _write(log: EventLog, task: str, model: str, fail_every: int, quality: float | None, *, retries: int = 0,
+           late_cancels: int = 0) -> None:
+    for i in range(N):
+        ts = datetime(SINCE.year, SINCE.month, SINCE.day, tzinfo=UTC) + timedelta(minutes=i * 28.8)
+        rid = f"{task}-{model}-{i}"
+        ok = i % fail_every != 0
+        attempt = 1
+        if i < retries:  # one failed attempt before the answer
+            log.record(ApiCall(request_id=rid, ts=ts, attempt=1, model=model, task_category=task,
+                               status="rate_limited", http_status=429, latency_ms=50))
+            attempt = 2
+        log.record(ApiCall(request_id=rid, ts=ts, attempt=attempt, model=model, task_category=task,
+                           status="ok" if ok else "server_error", http_status=200 if ok else 502,
+                           latency_ms=800 if model == EXPENSIVE else 600, streamed=i < late_cancels))
+        if ok:
+            log.record(Usage(request_id=rid, ts=ts, model=model, task_category=task, prompt_tokens=100,
+                             completion_tokens=200, cost_usd=PRICE[model], cost_source="billed"))
+        if i < late_cancels:
+            log.record(StreamOutcome(request_id=rid, ts=ts, model=model, task_category=task,
+                                     outcome="cancelled", completion_tokens=190))
+        elif i < 2 * late_cancels:
+            log.record(StreamOutcome(request_id=rid, ts=ts, model=model, task_category=task,
+                                     outcome="completed", completion_tokens=200))
+        if quality is not None and i % 25 == 0:  # 60 ratings, scores alternating around the mean
+            score = min(1.0, max(0.0, quality + (0.1 if i % 50 == 0 else -0.1)))
+            log.record(QualityRating(request_id=rid, ts=ts, score=score, model=model))
+
+
+@pytest.fixture
+def history(data_dir: Path) -> Path:
+    with EventLog(data_dir) as log:
+        # summarization: the cheap model is as good (3% failures each, same ratings) -> suggested
+        _write(log, "summarization", EXPENSIVE, 33, 0.8)
+        _write(log, "summarization", CHEAP, 33, 0.8, late_cancels=40)
+        # code-generation: the cheap model fails 10% -> not suggested
+        _write(log, "code-generation", EXPENSIVE, 33, None)
+        _write(log, "code-generation", CHEAP, 10, None)
+        # reasoning: same success, clearly worse ratings -> not suggested
+        _write(log, "reasoning", EXPENSIVE, 33, 0.85)
+        _write(log, "reasoning", CHEAP, 33, 0.5, retries=300)
+    return data_dir
+
+
+def test_suggest(history: Path) -> None:
+    report = suggest(Settings(data_dir=history), SINCE, UNTIL)
+    switches = [s for s in report["suggestions"] if s["kind"] == "switch-model"]
+    assert [(s["task_category"], s["model"], s["suggested_model"]) for s in switches] == [
+        ("summarization", EXPENSIVE, CHEAP)]
+    answers = N - len(range(0, N, 33))
+    true_saving = answers * (PRICE[EXPENSIVE] - PRICE[CHEAP])  # a 30-day period: the month itself
+    assert switches[0]["monthly_saving_usd"] == pytest.approx(true_saving, rel=0.05)
+    evidence = switches[0]["evidence"]
+    assert evidence["samples"][0] >= N and evidence["success_test"]["significant"]
+    assert evidence["quality_test"]["significant"]
+    assert evidence["success_ci"][1][0] < evidence["success_rate"][1] < evidence["success_ci"][1][1]
+    assert CHEAP in switches[0]["action"]
+    kinds = {s["kind"] for s in report["suggestions"]}
+    assert {"retries", "late-cancels"} <= kinds
+    assert MAX_TOKENS_NOTE in report["notes"]
+
+
+def test_suggest_cli(history: Path) -> None:
+    env = {"HIVE_DATA_DIR": str(history), "PATH": "/usr/bin:/bin"}
+    period = f"{SINCE}..{UNTIL}"
+    out = run_cli("hive", ["analytics", "suggest", "--period", period, "--json"], env)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert [s["suggested_model"] for s in report["suggestions"] if s["kind"] == "switch-model"] == [CHEAP]
+    text = run_cli("hive", ["analytics", "suggest", "--period", period], env)
+    assert text.returncode == 0 and f"route summarization requests from {EXPENSIVE} to {CHEAP}" in text.stdout
