@@ -17,23 +17,26 @@ when a webhook is configured, posted through the outbox (:mod:`jobs.budget_webho
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hive_core.budget.config import BudgetConfig, load_budget_config
 from hive_core.budget.forecast import WINDOW_DAYS, forecast
 from hive_core.budget.periods import Period, period_for
+from hive_core.errors import ConfigError, LockHeld
 from hive_core.events import BudgetAlert, Event
 from hive_core.ids import new_request_id
 from jobs.budget_spend import ScopeSpend, read_spend
 from jobs.budget_webhook import OUTBOX_NAME, Outbox, WebhookPolicy, alert_payload, post_payload
-from jobs.lock import job_lock
+from jobs.lock import DEFAULT_LOCK_TIMEOUT_S, job_lock
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["AlertRun", "FlushingSink", "evaluate_alerts", "run_alerts"]
+    from hive_core.settings import Settings
+
+__all__ = ["AlertRun", "FlushingSink", "alerts_after_rollup", "evaluate_alerts", "run_alerts"]
 
 FIRED_SQL = """
 SELECT scope, period, period_start, kind, COALESCE(threshold_pct, -1)
@@ -121,13 +124,14 @@ def run_alerts(
     config: BudgetConfig | None = None,
     policy: WebhookPolicy | None = None,
     transport: httpx.BaseTransport | None = None,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
 ) -> AlertRun:
     """Evaluate, record, and deliver (webhook outbox included); see the module docstring."""
     config = config or load_budget_config(data_dir / "config.json")
     policy = policy or WebhookPolicy()
     state_dir = data_dir / "state"
     run = AlertRun()
-    with job_lock(state_dir, "budget-alerts"):
+    with job_lock(state_dir, "budget-alerts", timeout_s=lock_timeout_s):
         starts = [period_for(kind, now, lim.reset_day).start for lim in config.limits.values() for kind, _ in lim.caps()]
         if starts:
             since = min([*starts, now.date() - timedelta(days=WINDOW_DAYS)])
@@ -166,3 +170,18 @@ def _deliver(url: str, waiting: list[dict[str, object]], policy: WebhookPolicy,
                 failures.append(error)
                 remaining.append(payload)
     return delivered, remaining
+
+
+def alerts_after_rollup(settings: Settings, report: object) -> AlertRun | None:
+    """The rollup's post step (``jobs.rollup.POST_STEPS``): alerts are evaluated by every rollup,
+    recorded and sent to the webhook. ``None`` when a ``hive-jobs alerts`` run is busy (it does the
+    same work); a bad budget config is reported in the result, never fails the rollup."""
+    from ingest import EventLog
+
+    try:
+        with EventLog(settings.data_dir) as log:
+            return run_alerts(settings.data_dir, now=datetime.now(UTC), sink=log, lock_timeout_s=5.0)
+    except LockHeld:
+        return None
+    except ConfigError as exc:
+        return AlertRun(failures=[str(exc)])

@@ -44,6 +44,7 @@ __all__ = ["POST_STEPS", "RollupReport", "day_path", "day_runs", "named_table", 
 #: Append a step here to run it after each rollup (it runs under the rollup lock).
 POST_STEPS: list[tuple[str, str]] = [
     ("rankings", "jobs.rankings_job:refresh_after_rollup"),
+    ("budget-alerts", "jobs.alerts:alerts_after_rollup"),
 ]
 
 

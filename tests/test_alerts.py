@@ -189,3 +189,15 @@ def test_forecast_alert(data_dir: Path) -> None:
         "budget forecast: at the last 7 days' rate ($4.23/day) global will spend $71.85 by 2026-11-30, "
         "over its $60.00 monthly limit on the 28th")
     assert alerts_now(data_dir, NOW + timedelta(hours=1)).fired == []  # once per month
+
+
+def test_every_rollup_evaluates_alerts(data_dir: Path) -> None:
+    from hive_core.settings import Settings
+    from jobs.rollup import rollup
+
+    set_budget(data_dir / "config.json", daily=10, thresholds="50")
+    spend(data_dir, 6.0, at=datetime.now(UTC))
+    report = rollup(Settings(data_dir=data_dir))
+    assert [a.threshold_pct for a in report.steps["budget-alerts"].fired] == [50]
+    assert rollup(Settings(data_dir=data_dir)).steps["budget-alerts"].fired == []
+    assert len(alerts_in_store(data_dir)) == 1
