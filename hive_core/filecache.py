@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -43,8 +42,10 @@ def cached_parse(path: Path, version: int, parse: Callable[[Path], T]) -> T:
 
 def _write_atomic(cache: Path, value: object) -> None:
     """Temporary file in the same directory, then ``os.replace``; give up quietly on OSError."""
+    # pid + id make the name unique per writer; tempfile is not imported (it costs ~5 ms at start-up).
+    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.{id(value):x}.tmp")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f"{cache.name}.", suffix=".tmp", dir=cache.parent)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError:
         return
     try:

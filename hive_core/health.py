@@ -25,7 +25,6 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -126,7 +125,9 @@ class CircuitBreaker:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
     def _write(self, data: dict[str, Any]) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f"{STATE_FILE}.", suffix=".tmp", dir=self.state_dir)
+        # Unique per process under the lock; tempfile is not imported (start-up cost).
+        tmp = self.state_dir / f"{STATE_FILE}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             with os.fdopen(fd, "w") as fh:
                 json.dump(data, fh, sort_keys=True)

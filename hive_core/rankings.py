@@ -232,6 +232,10 @@ class Rankings:
                 return found
         return None
 
+    def rows_for(self, model: str) -> dict[str, Metrics]:
+        """Every task category's row for ``model`` (``"*"`` included), however few samples."""
+        return {task: metrics for (task, name), metrics in self._rows.items() if name == model}
+
     def models(self) -> set[str]:
         """Every model with at least one row."""
         return {model for _task, model in self._rows}
