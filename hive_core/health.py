@@ -51,6 +51,7 @@ class CircuitBreaker:
         window_s: float = 300.0,
         cooldown_s: float = 30.0,
         probe_timeout_s: float = 60.0,
+        refresh_s: float = 0.25,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.state_dir = Path(state_dir)
@@ -63,7 +64,9 @@ class CircuitBreaker:
         self.cooldown_s = cooldown_s
         self.probe_timeout_s = probe_timeout_s
         self.clock = clock
+        self.refresh_s = refresh_s
         self._cached: tuple[int, dict[str, Any]] | None = None
+        self._blocked_cache: tuple[float, float, frozenset[str]] | None = None
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -104,9 +107,31 @@ class CircuitBreaker:
         return False
 
     def blocked(self) -> frozenset[str]:
-        """Models that would be refused right now (open, or half-open with a probe out)."""
+        """Models that would be refused right now (open, or half-open with a probe out).
+
+        For the selector's hot path: the answer is reused for up to ``refresh_s`` (other processes'
+        changes show up within that), and until the first time-based change (a cool-down ending).
+        This process's own changes are seen at once.
+        """
+        tick = time.monotonic()
         now = self.clock()
-        return frozenset(model for model, entry in self._read().items() if self._blocks(entry, now))
+        cached = self._blocked_cache
+        if cached is not None and tick < cached[0] and now < cached[1]:
+            return cached[2]
+        data = self._read()
+        blocked = frozenset(model for model, entry in data.items() if self._blocks(entry, now))
+        self._blocked_cache = (tick + self.refresh_s, self._next_change(data, now), blocked)
+        return blocked
+
+    def _next_change(self, data: dict[str, Any], now: float) -> float:
+        """The earliest clock time at which a model's blocked status changes by time alone."""
+        times = []
+        for entry in data.values():
+            if entry.get("state") == OPEN:
+                times.append(float(entry.get("opened_at", 0)) + self.cooldown_s)
+            if entry.get("probe_at") is not None:
+                times.append(float(entry["probe_at"]) + self.probe_timeout_s)
+        return min((t for t in times if t > now), default=float("inf"))
 
     # -- changing ------------------------------------------------------------------------------
 
@@ -139,6 +164,7 @@ class CircuitBreaker:
                 os.unlink(tmp)
             raise
         self._cached = None
+        self._blocked_cache = None
 
     def allow(self, model: str) -> bool:
         """May a request go to ``model`` now? In half-open, claims the single probe."""

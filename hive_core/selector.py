@@ -129,6 +129,7 @@ class Selector:
         self._task_scores: dict[str, tuple[list[dict[str, float]], list[float], list[int]]] = {}
         self._orders: dict[tuple[str, str, str], tuple[list[int], list[float]]] = {}
         self._blocked: tuple[frozenset[str], int] = (frozenset(), 0)
+        self._costs: dict[tuple[int, int, int], Decimal | None] = {}
 
     def _capabilities(self, model: ModelInfo) -> frozenset[str]:
         measured = self.rankings.metrics(ALL_TASKS, model.id)
@@ -213,16 +214,25 @@ class Selector:
         first = self._explicit(request, cand, needed, blocked, warnings)
         chain = self._chain(order, cand, first, 1 + max(request.fallbacks, 0))
         primary = self._models[chain[0]]
-        completion = request.max_tokens or found.completion_tokens
-        cost = estimate_cost(primary.pricing, prompt_tokens=prompt_tokens or found.prompt_tokens,
-                             completion_tokens=completion)
+        cost = self._cost(chain[0], prompt_tokens or found.prompt_tokens, request.max_tokens or found.completion_tokens)
         return SelectionResult(
             primary=primary.id, fallbacks=tuple(self._models[i].id for i in chain[1:]), tier=primary.tier,
             complexity=complexity, task_category=task, estimated_cost_usd=cost,
             reason=self._reason(chain[0], first is not None, request.strategy, complexity, task, cand, totals),
-            scores={self._models[i].id: round(totals[i], 4) for i in chain}, candidates=cand.bit_count(),
+            scores={self._models[i].id: totals[i] for i in chain}, candidates=cand.bit_count(),
             warnings=tuple(warnings),
         )
+
+    def _cost(self, i: int, prompt_tokens: int, completion_tokens: int) -> Decimal | None:
+        """Estimated request cost, memoised: Decimal arithmetic is a tenth of a selection."""
+        key = (i, prompt_tokens, completion_tokens)
+        cost = self._costs.get(key, self)
+        if cost is self:
+            if len(self._costs) > 4096:
+                self._costs.clear()
+            cost = self._costs[key] = estimate_cost(self._models[i].pricing, prompt_tokens=prompt_tokens,
+                                                    completion_tokens=completion_tokens)
+        return cost  # type: ignore[return-value]
 
     def _explicit(self, request: SelectionRequest, cand: int, needed: frozenset[str], blocked: int,
                   warnings: list[str]) -> int | None:
