@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-__all__ = ["SUM_COLUMNS", "day_model_rows", "merge_by", "month_path", "read_models", "write_month"]
+__all__ = ["SUM_COLUMNS", "canonical", "day_model_rows", "merge_by", "month_path", "read_models", "write_month"]
 
 #: counters summed when rows merge (everything additive in a rollup row)
 SUM_COLUMNS = (
@@ -39,6 +39,17 @@ SUM_COLUMNS = (
 )
 HISTOGRAMS = (("latency", "latency_buckets", "latency_counts"), ("ttft", "ttft_buckets", "ttft_counts"))
 QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+
+
+def canonical(table: pa.Table) -> pa.Table:
+    """One chunk per column and list items named ``element`` (Parquet's name): the bytes written
+    must not depend on how the rows were assembled (DuckDB, pyarrow and Parquet name list items
+    differently, and the name lands in the file's stored Arrow schema)."""
+    import pyarrow as pa
+
+    fields = [pa.field(f.name, pa.list_(pa.field("element", f.type.value_type)), f.nullable)
+              if pa.types.is_list(f.type) else f for f in table.schema]
+    return table.cast(pa.schema(fields)).combine_chunks()
 
 
 def month_path(rollups_dir: Path, month: str) -> Path:
@@ -135,7 +146,7 @@ def write_month(rollups_dir: Path, month: str, day_models: dict[date, pa.Table |
     if path.exists():
         old = pq.ParquetFile(path)
         if old.metadata.num_row_groups > 1:
-            kept = old.read_row_group(1)
+            kept = old.read_row_groups(range(1, old.metadata.num_row_groups))
             drop = pa.array(sorted(day_models), pa.date32())
             days.append(kept.filter(pc.invert(pc.is_in(kept["day"], value_set=drop))))
     days.extend(t for t in day_models.values() if t is not None and t.num_rows)
@@ -150,7 +161,7 @@ def write_month(rollups_dir: Path, month: str, day_models: dict[date, pa.Table |
     totals = totals.append_column("first_day", bounds["day_min"].take(first))
     totals = totals.append_column("last_day", bounds["day_max"].take(first))
     day_rows = day_rows.select(totals.column_names)
-    table = pa.concat_tables([totals.cast(day_rows.schema), day_rows])
+    table = canonical(pa.concat_tables([totals.cast(day_rows.schema), day_rows]))
     # Row group 0 is exactly the month totals (read_models reads only what it needs).
     write_atomic(table, path, overwrite=True, row_group_size=max(totals.num_rows, 1))
 

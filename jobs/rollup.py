@@ -198,8 +198,9 @@ def _split_by_day(table: pa.Table, first: date, last: date) -> Iterable[tuple[da
 
 def _write_day(rollups_dir: Path, day: date, rows: pa.Table) -> None:
     from ingest.files import write_atomic
+    from jobs.model_rollup import canonical
 
-    write_atomic(rows, day_path(rollups_dir, day), overwrite=True)
+    write_atomic(canonical(rows), day_path(rollups_dir, day), overwrite=True)
 
 
 def _models_of(rows: pa.Table, day: date) -> pa.Table | None:

@@ -1,0 +1,69 @@
+"""The mergeable log-bucket histogram: bucket error, quantiles within 1 % of exact, merging, SQL parity."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jobs import histogram
+
+latencies = st.lists(st.floats(min_value=0.05, max_value=600_000, allow_nan=False), min_size=1, max_size=400)
+
+
+def _hist(values: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    buckets, counts = np.unique(histogram.bucket_of(values), return_counts=True)
+    return buckets, counts
+
+
+def test_bucket_value_is_within_alpha_of_every_value_in_the_bucket() -> None:
+    values = np.exp(np.random.default_rng(1).uniform(np.log(0.01), np.log(1e6), 100_000))
+    approx = histogram.bucket_value(histogram.bucket_of(values))
+    assert np.max(np.abs(approx - values) / values) <= histogram.ALPHA * (1 + 1e-9)
+    assert histogram.ALPHA < 0.01
+
+
+def test_zero_and_negative_values_have_their_own_bucket() -> None:
+    assert histogram.bucket_of([0.0])[0] == histogram.ZERO_BUCKET
+    assert histogram.bucket_value([histogram.ZERO_BUCKET])[0] == 0.0
+    assert histogram.quantile_cont([histogram.ZERO_BUCKET], [3], [0.5]) == [0.0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(latencies, st.sampled_from([0.0, 0.5, 0.9, 0.95, 0.99, 1.0]))
+def test_quantile_within_1pct_of_exact(values: list[float], q: float) -> None:
+    buckets, counts = _hist(values)
+    (estimate,) = histogram.quantile_cont(buckets, counts, [q])
+    exact = float(np.quantile(values, q))  # linear interpolation = DuckDB quantile_cont
+    assert estimate is not None
+    assert abs(estimate - exact) <= 0.01 * exact
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(latencies, min_size=1, max_size=6))
+def test_merged_histograms_give_the_quantiles_of_all_values(parts: list[list[float]]) -> None:
+    hists = [_hist(p) for p in parts]
+    buckets, counts = histogram.merge([h[0] for h in hists], [h[1] for h in hists])
+    everything = [v for p in parts for v in p]
+    assert counts.sum() == len(everything)
+    for q, estimate in zip((0.5, 0.95, 0.99), histogram.quantile_cont(buckets, counts, [0.5, 0.95, 0.99]), strict=True):
+        exact = float(np.quantile(everything, q))
+        assert estimate is not None and abs(estimate - exact) <= 0.01 * exact
+
+
+def test_numpy_quantile_is_duckdb_quantile_cont() -> None:
+    values = np.random.default_rng(2).lognormal(7, 1, 1001)
+    (exact,) = duckdb.execute("select quantile_cont(v, 0.95) from unnest($v) t(v)", {"v": values.tolist()}).fetchone()  # type: ignore[misc]
+    assert abs(exact - np.quantile(values, 0.95)) < 1e-9 * exact
+
+
+def test_sql_bucket_formula_matches_python() -> None:
+    values = np.random.default_rng(3).lognormal(6, 2, 5000).tolist()
+    sql = "select list(CAST(ceil(ln(v) / $g) AS INTEGER) order by i) from unnest($v) with ordinality t(v, i)"
+    (buckets,) = duckdb.execute(sql, {"v": values, "g": histogram.LN_GAMMA}).fetchone()  # type: ignore[misc]
+    assert buckets == histogram.bucket_of(values).tolist()
+
+
+def test_empty_histogram_has_no_quantiles() -> None:
+    assert histogram.quantile_cont([], [], [0.5, 0.99]) == [None, None]

@@ -1,0 +1,67 @@
+"""The job lock: exclusive across processes, waits up to a timeout, released when the holder dies."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hive_core.errors import LockHeld
+from jobs.lock import job_lock
+
+
+def _hold(state_dir: Path, seconds: float, ready: Any) -> None:
+    with job_lock(state_dir, "rollup", timeout_s=0):
+        ready.set()
+        time.sleep(seconds)
+
+
+def test_second_holder_gives_up_after_the_timeout(tmp_path: Path, fork_ctx: Any) -> None:
+    ready = fork_ctx.Event()
+    child = fork_ctx.Process(target=_hold, args=(tmp_path, 2.0, ready))
+    child.start()
+    try:
+        assert ready.wait(10)
+        start = time.monotonic()
+        with pytest.raises(LockHeld, match=f"another rollup run holds .* \\(pid {child.pid}\\)"), \
+                job_lock(tmp_path, "rollup", timeout_s=0.3):
+            pass
+        assert 0.25 < time.monotonic() - start < 1.5
+    finally:
+        child.join()
+
+
+def test_waiter_gets_the_lock_when_the_holder_finishes(tmp_path: Path, fork_ctx: Any) -> None:
+    ready = fork_ctx.Event()
+    child = fork_ctx.Process(target=_hold, args=(tmp_path, 0.3, ready))
+    child.start()
+    assert ready.wait(10)
+    with job_lock(tmp_path, "rollup", timeout_s=10):
+        child.join(5)
+        assert child.exitcode == 0  # we only got the lock once the holder let go
+
+
+def test_lock_of_a_killed_holder_is_free(tmp_path: Path, fork_ctx: Any) -> None:
+    ready = fork_ctx.Event()
+    child = fork_ctx.Process(target=_hold, args=(tmp_path, 60, ready))
+    child.start()
+    assert ready.wait(10)
+    os.kill(child.pid, 9)  # type: ignore[arg-type]
+    child.join()
+    with job_lock(tmp_path, "rollup", timeout_s=1):
+        pass
+
+
+def test_different_jobs_do_not_block_each_other(tmp_path: Path) -> None:
+    with job_lock(tmp_path, "rollup", timeout_s=0), job_lock(tmp_path, "alerts", timeout_s=0):
+        assert (tmp_path / "rollup.lock").exists() and (tmp_path / "alerts.lock").exists()
+
+
+def test_lock_can_be_taken_again_after_release(tmp_path: Path) -> None:
+    with job_lock(tmp_path, "rollup", timeout_s=0):
+        pass
+    with job_lock(tmp_path, "rollup", timeout_s=0):
+        pass
