@@ -10,9 +10,14 @@ Scoring. Four features, each in about [0, 1], higher is better:
 * quality  - rated quality, shrunk to the prior by ``quality_samples`` (k = 10);
 * success  - Wilson 95 % lower bound of the success rate, shrunk to the prior (k = 20);
 * latency  - ``0.5 / (1 + p95 / 8 s) + 0.5 / (1 + ttft_p50 / 1 s)``, each shrunk (k = 10);
-* cost     - effective cost per request = cost per request (shrunk, k = 5) / success rate
-  (a model that fails half its calls costs twice as much per answer), mapped by
-  ``1 - log10(1 + c / 1e-5 USD) / 5`` (1e-5 USD -> 0.94, 1 cent -> 0.40, 1 USD -> 0.0).
+* cost     - effective cost per request = ``cost_per_request_usd`` (billed USD per *successful*
+  request, i.e. total cost / successes, so anything billed for failed attempts is included),
+  shrunk to the catalog price estimate (k = 5), mapped by ``1 - log10(1 + c / 1e-5 USD) / 5``
+  (1e-5 USD -> 0.94, 1 cent -> 0.40, 1 USD -> 0.0).
+
+Table columns: ``samples`` are calls that count for success (attempts minus caller-side
+outcomes), ``success_lower`` is :func:`wilson_lower` of successes/samples, latencies are of
+successful calls, ``quality`` is the mean rating in [0, 1] over ``quality_samples`` ratings.
 
 Strategy weights (quality, success, latency, cost):
 
@@ -45,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALL_TASKS",
+    "DEFAULT_PRIOR",
     "MIN_SAMPLES",
     "RANKING_COLUMNS",
     "STRATEGIES",
@@ -150,11 +156,9 @@ def _value(value: float | None, default: float) -> float:
 
 
 def effective_cost(metrics: Metrics, prior: Metrics = DEFAULT_PRIOR) -> float:
-    """Expected USD per *successful* request: shrunk cost per request / shrunk success rate."""
-    n = metrics.samples
-    cost = shrink(metrics.cost_per_request_usd, _value(prior.cost_per_request_usd, 1e-3), n, K_COST)
-    success = shrink(metrics.success_rate, _value(prior.success_rate, 0.95), n, K_SUCCESS)
-    return max(cost, 0.0) / max(success, 0.05)
+    """Expected USD per successful request: the measured cost per success shrunk to the prior's."""
+    cost = shrink(metrics.cost_per_request_usd, _value(prior.cost_per_request_usd, 1e-3), metrics.samples, K_COST)
+    return max(cost, 0.0)
 
 
 def features(metrics: Metrics, prior: Metrics = DEFAULT_PRIOR) -> tuple[float, float, float, float]:

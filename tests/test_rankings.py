@@ -119,7 +119,6 @@ def test_a_model_failing_half_its_calls_scores_lower_everywhere() -> None:
     healthy = Rankings.from_rows([ranking_row("m")]).row("*", "m")
     failing = Rankings.from_rows([ranking_row("m", successes=100)]).row("*", "m")
     assert healthy is not None and failing is not None
-    assert effective_cost(failing) == pytest.approx(2 * effective_cost(healthy), rel=0.1)
     good, bad = strategy_scores(healthy), strategy_scores(failing)
     assert all(bad[s] < good[s] for s in STRATEGIES)
 
