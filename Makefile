@@ -25,7 +25,10 @@ demo: $(VENV)/.base
 	$(VENV)/bin/hive-jobs --data-dir $(DEMO_DIR) rollup --daily
 	$(VENV)/bin/hive-jobs --data-dir $(DEMO_DIR) summary
 
+# The HTML report test renders in a real headless browser: install Debian's chromium when missing.
+# If the install fails, that test fails with a clear message (it never skips).
 test: $(VENV)/.test
+	-command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.test

@@ -80,12 +80,17 @@ class _Group:
         return self.cost / self.answers if self.answers else None
 
 
-def suggest(settings: Settings, since: date, until: date, options: SuggestOptions = SuggestOptions()) -> dict[str, Any]:
-    """Suggestions for the UTC days ``since..until`` (inclusive) of the store in ``settings``."""
+def suggest(settings: Settings, since: date, until: date, options: SuggestOptions = SuggestOptions(),
+            *, rows: pa.Table | None = None) -> dict[str, Any]:
+    """Suggestions for the UTC days ``since..until`` (inclusive) of the store in ``settings``.
+
+    ``rows``: the period's rollup rows when the caller already read them (a report does).
+    """
     import queries
     from jobs.period_rows import fine_rows
 
-    rows = fine_rows(settings, since, until)
+    if rows is None:
+        rows = fine_rows(settings, since, until)
     params = {"since": since, "until": until}
     with queries.connect(settings.data_dir, warn=False) as store:
         quality = {}
@@ -98,15 +103,22 @@ def suggest(settings: Settings, since: date, until: date, options: SuggestOption
     return suggest_from_rows(rows, quality, late, since, until, options)
 
 
-def _groups(rows: pa.Table, keys: tuple[str, ...]) -> list[dict[str, Any]]:
-    from jobs.model_rollup import merge_by
+def _model_stats(rows: pa.Table, keys: tuple[str, ...], columns: tuple[str, ...], p95: bool = True
+                 ) -> list[dict[str, Any]]:
+    """Per key: summed ``columns``, ``samples`` (attempts that reached a verdict), the error mix, P95."""
+    from jobs.report_rows import error_mix, group_sums, percentiles
 
-    return merge_by(rows, keys).to_pylist()  # type: ignore[no-any-return]
-
-
-def _samples(row: dict[str, Any]) -> int:
-    return int(row["attempts"]) - int(sum(n for s, n in zip(row["error_statuses"], row["error_counts"], strict=True)
-                                      if s in _NOT_SAMPLES))
+    mix = error_mix(rows, keys)
+    lat = percentiles(rows, keys, [0.95]) if p95 else {}
+    out = []
+    for row in group_sums(rows, keys, ("attempts", *columns)):
+        key = tuple(row[k] for k in keys)
+        errors = mix.get(key, {})
+        row["errors"] = errors
+        row["samples"] = int(row["attempts"]) - sum(n for st, n in errors.items() if st in _NOT_SAMPLES)
+        row["latency_p95_ms"] = lat.get(key, [None])[0]
+        out.append(row)
+    return out
 
 
 def suggest_from_rows(
@@ -146,10 +158,10 @@ def _pa_strings(values: tuple[str, ...]) -> Any:
 def _switches(rows: pa.Table, quality: dict[tuple[str, str], tuple[int, float, float]], days: int,
               options: SuggestOptions) -> list[dict[str, Any]]:
     groups: dict[str, list[_Group]] = {}
-    for r in _groups(rows, ("task_category", "model")):
+    for r in _model_stats(rows, ("task_category", "model"), ("successes", "requests", "cost_usd")):
         if r["task_category"] is None:
             continue
-        g = _Group(r["task_category"], r["model"], _samples(r), int(r["successes"]), int(r["requests"]),
+        g = _Group(r["task_category"], r["model"], r["samples"], int(r["successes"]), int(r["requests"]),
                    int(r["successes"]), float(r["cost_usd"]), r["latency_p95_ms"],
                    quality.get((r["task_category"], r["model"])))
         if g.samples >= options.min_samples and g.cost_per_answer is not None:
@@ -217,11 +229,11 @@ def _slug(text: str) -> str:
 
 def _retries(rows: pa.Table, options: SuggestOptions) -> list[dict[str, Any]]:
     out = []
-    for r in _groups(rows, ("model",)):
+    for r in _model_stats(rows, ("model",), ("requests", "retries", "streams_truncated"), p95=False):
         requests, retries = int(r["requests"]), int(r["retries"])
         if requests < options.min_samples or retries < options.retry_share * requests:
             continue
-        mix = sorted(zip(r["error_statuses"], r["error_counts"], strict=True), key=lambda x: -x[1])
+        mix = sorted(r["errors"].items(), key=lambda x: -x[1])
         top = mix[0][0] if mix else "error"
         fix = {"rate_limited": "lower concurrency or add a fallback model",
                "server_error": "add a fallback model (the provider fails often)",
@@ -240,7 +252,9 @@ def _late_cancels(rows: pa.Table | None, late: list[tuple[Any, ...]], days: int)
     # Price of a completion token per model (blended: cost / completion tokens), from the rollups.
     price: dict[str, float] = {}
     if rows is not None and rows.num_rows:
-        for r in _groups(rows, ("model",)):
+        from jobs.report_rows import group_sums
+
+        for r in group_sums(rows, ("model",), ("cost_usd", "completion_tokens")):
             if r["completion_tokens"]:
                 price[r["model"]] = float(r["cost_usd"]) / int(r["completion_tokens"])
     out = []
@@ -263,14 +277,15 @@ def _degrading(rows: pa.Table, until: date, options: SuggestOptions) -> list[dic
     import pyarrow.compute as pc
 
     cut = pa.scalar(until - timedelta(days=options.recent_days - 1), pa.date32())
-    recent = {r["model"]: r for r in _groups(rows.filter(pc.greater_equal(rows["day"], cut)), ("model",))}
-    earlier = {r["model"]: r for r in _groups(rows.filter(pc.less(rows["day"], cut)), ("model",))}
+    columns = ("successes",)
+    recent = {r["model"]: r for r in _model_stats(rows.filter(pc.greater_equal(rows["day"], cut)), ("model",), columns)}
+    earlier = {r["model"]: r for r in _model_stats(rows.filter(pc.less(rows["day"], cut)), ("model",), columns)}
     out = []
     for model, new in recent.items():
         old = earlier.get(model)
-        if old is None or min(_samples(old), _samples(new)) < options.min_samples:
+        if old is None or min(old["samples"], new["samples"]) < options.min_samples:
             continue
-        n_old, n_new = _samples(old), _samples(new)
+        n_old, n_new = old["samples"], new["samples"]
         test = stats.two_proportion_z(int(old["successes"]), n_old, int(new["successes"]), n_new)
         one_sided = test.p_value / 2 if test.estimate < 0 else 1.0
         p95_old, p95_new = old["latency_p95_ms"], new["latency_p95_ms"]

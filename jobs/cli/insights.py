@@ -7,7 +7,7 @@ import click
 
 from hive_core.cli.common import echo_json, get_settings
 
-__all__ = ["ab_report"]
+__all__ = ["ab_report", "report"]
 
 
 @click.command("ab-report")
@@ -26,3 +26,40 @@ def ab_report(ctx: click.Context, name: str, alpha: float, as_json: bool) -> Non
         echo_json(result)
     else:
         click.echo(format_ab_report(result))
+
+
+def _date(value: str | None) -> object:
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a YYYY-MM-DD date") from None
+
+
+@click.command()
+@click.option("--period", type=click.Choice(["day", "week", "month"]), default="week", show_default=True,
+              help="day: the end day; week: the 7 days ending it; month: its calendar month up to it.")
+@click.option("--date", "end", default=None, metavar="YYYY-MM-DD", help="Last day of the period (default: yesterday, UTC).")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Write hive-<period>-<date>.<format> into DIR (default: print to stdout).")
+@click.pass_context
+def report(ctx: click.Context, period: str, end: str | None, fmt: str, out_dir: str | None) -> None:
+    """Write a day/week/month report: spend, models, latency, errors, budgets, alerts, suggestions, A/B."""
+    import sys
+    from pathlib import Path
+
+    from jobs.report import build_report, write_report
+    from jobs.report_html import render_html, render_markdown
+
+    built = build_report(get_settings(ctx), period, _date(end))  # type: ignore[arg-type]
+    if out_dir:
+        path = write_report(built, fmt, Path(out_dir))
+        click.echo(str(path), err=True)
+    elif fmt == "json":
+        echo_json(built)
+    else:
+        sys.stdout.write(render_html(built) if fmt == "html" else render_markdown(built))

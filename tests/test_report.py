@@ -1,0 +1,98 @@
+"""Reports: the sections from a simulated history, md/html/json through the library and the CLI, and
+the HTML rendered once in a real headless chromium (loads, no console errors, charts drawn, no
+external requests)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from hive_core.experiments import create_experiment
+from hive_core.settings import Settings
+from jobs.report import build_report, report_period, write_report
+from jobs.simulate import simulate
+from tests.test_ask import run_cli
+
+END = date(2026, 5, 20)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("report") / "data"
+    simulate(data_dir, days=14, calls_per_day=400, seed=3, end=END)
+    create_experiment(data_dir, "mini-vs-haiku", model_a="openai/gpt-4o-mini", model_b="anthropic/claude-haiku-4.5")
+    return data_dir
+
+
+def test_report_period() -> None:
+    assert report_period("day", END) == (END, END)
+    assert report_period("week", END) == (END - timedelta(days=6), END)
+    assert report_period("month", END) == (date(2026, 5, 1), END)
+
+
+def test_report(store: Path, tmp_path: Path) -> None:
+    report = build_report(Settings(data_dir=store), "week", END)
+    assert report["period"] == {"kind": "week", "since": "2026-05-14", "until": "2026-05-20"}
+    assert report["spend"]["total_usd"] > 0 and report["spend"]["previous_total_usd"] > 0
+    assert len(report["cost_by_day"]["days"]) == 7
+    chart_total = sum(sum(s["values"]) for s in report["cost_by_day"]["series"])
+    assert chart_total == pytest.approx(report["spend"]["total_usd"], rel=1e-9)
+    top = report["models"][0]
+    assert top["latency_p50_ms"] <= top["latency_p95_ms"] <= top["latency_p99_ms"]
+    assert report["errors"]["errors"] > 0 and "rate_limited" in report["errors"]["by_status"]
+    assert report["budget"][0]["scope"] == "global"
+    assert [e["name"] for e in report["experiments"]] == ["mini-vs-haiku"]
+    for fmt in ("md", "html", "json"):
+        path = write_report(report, fmt, tmp_path)
+        assert path.name == f"hive-week-2026-05-20.{fmt}" and path.stat().st_size > 500
+    assert json.loads((tmp_path / "hive-week-2026-05-20.json").read_text())["period"]["kind"] == "week"
+    assert "## Top models" in (tmp_path / "hive-week-2026-05-20.md").read_text()
+
+
+def test_report_cli(store: Path, tmp_path: Path) -> None:
+    env = {"HIVE_DATA_DIR": str(store), "PATH": "/usr/bin:/bin"}
+    out = run_cli("hive-jobs", ["report", "--period", "day", "--date", str(END), "--format", "json"], env)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["period"]["since"] == str(END)
+    written = run_cli("hive-jobs", ["report", "--period", "month", "--date", str(END), "--format", "html",
+                                    "--out", str(tmp_path)], env)
+    assert written.returncode == 0 and (tmp_path / "hive-month-2026-05-20.html").exists()
+    bad = run_cli("hive-jobs", ["report", "--date", "yesterday-ish"], env)
+    assert bad.returncode == 2
+
+
+def test_html_is_self_contained(store: Path) -> None:
+    from jobs.report_html import render_html
+
+    html = render_html(build_report(Settings(data_dir=store), "week", END))
+    assert "<script" not in html.lower() and "@import" not in html and "url(" not in html
+    # the only URL is the SVG namespace identifier, which is never fetched
+    assert set(re.findall(r"https?://[^\s\"'<>]+", html)) == {"http://www.w3.org/2000/svg"}
+    assert not re.search(r"\s(src|href)=", html)
+
+
+def test_html_renders_in_headless_chromium(store: Path, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium); "
+                    "the HTML report must be rendered in a real browser")
+    path = write_report(build_report(Settings(data_dir=store), "month", END), "html", tmp_path)
+    proc = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--host-resolver-rules=MAP * ~NOTFOUND",  # any external fetch would fail and be logged
+         f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+         "--dump-dom", path.as_uri()],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = proc.stdout
+    assert 'id="cost-chart"' in dom and 'id="latency-chart"' in dom
+    assert len(re.findall(r'<rect class="bar"', dom)) > 20
+    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line or "net::ERR" in line]
+    assert console == [], console
