@@ -312,3 +312,20 @@ def test_over_budget_is_recorded_cli(emulator: Any, data_dir: Path, catalog_path
     with Ledger(data_dir / "state" / LEDGER_NAME) as ledger:
         assert ledger.spend("global", monthly_period(datetime.now(UTC))) == pytest.approx(usage[0][1])
         assert ledger.reserved("global") == 0
+
+
+def test_budget_show_agrees_with_analytics_cost(data_dir: Path) -> None:
+    from hive_core.settings import Settings
+    from jobs.analytics import cost
+    from jobs.periods import Period
+    from jobs.rollup import rollup
+
+    raw = write_usage(data_dir)
+    set_budget(data_dir / "config.json", monthly=20)
+    month = monthly_period(NOW)
+    settings = Settings(data_dir=data_dir)
+    live = cost(settings, Period(month.start, NOW.date())).total_usd
+    rollup(settings)
+    rolled = cost(settings, Period(month.start, NOW.date())).total_usd
+    shown = budget_status(data_dir, now=NOW)[0].spent_month_usd
+    assert round(live, 2) == round(rolled, 2) == round(shown, 2) == round(raw, 2)
