@@ -7,7 +7,7 @@ import click
 
 from hive_core.cli.common import echo_json, get_settings
 
-__all__ = ["ab_report", "report"]
+__all__ = ["ab_report", "report", "run_due", "schedule"]
 
 
 @click.command("ab-report")
@@ -63,3 +63,37 @@ def report(ctx: click.Context, period: str, end: str | None, fmt: str, out_dir: 
         echo_json(built)
     else:
         sys.stdout.write(render_html(built) if fmt == "html" else render_markdown(built))
+
+
+@click.command()
+@click.option("--install", is_flag=True, help="Merge the lines into your crontab (idempotent, marked block).")
+@click.option("--print", "print_", is_flag=True, help="Print the crontab lines (the default).")
+@click.pass_context
+def schedule(ctx: click.Context, install: bool, print_: bool) -> None:
+    """Print or install the crontab lines: daily rollup + alerts + report, weekly and monthly reports."""
+    from jobs.schedule import crontab_lines, install_crontab
+
+    data_dir = get_settings(ctx).data_dir
+    if install:
+        install_crontab(data_dir)
+        click.echo(f"installed {len(crontab_lines(data_dir)) - 2} hive-jobs line(s) into your crontab", err=True)
+        return
+    click.echo("\n".join(crontab_lines(data_dir)))
+
+
+@click.command("run-due")
+@click.option("--only", type=click.Choice(["daily", "weekly", "monthly"]), default=None,
+              help="Only this schedule (the crontab lines use one each).")
+@click.option("--date", "today", default=None, metavar="YYYY-MM-DD", help="Act as if today were this UTC day.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Where reports go (default: <data>/reports).")
+@click.pass_context
+def run_due(ctx: click.Context, only: str | None, today: str | None, out_dir: str | None) -> None:
+    """Run what is due since the last successful run, catching up missed periods. Silent on success;
+    a failure is one line on stderr and exit status 1 (what cron mails)."""
+    from pathlib import Path
+
+    from jobs.schedule import run_due as run
+
+    run(get_settings(ctx), today=_date(today), only=only,  # type: ignore[arg-type]
+        out_dir=Path(out_dir) if out_dir else None)
