@@ -3,20 +3,22 @@
 Every setting is documented in ``SETTINGS`` (name, environment variable, meaning); the README's
 settings table and ``tests/test_docs.py`` are checked against it. Settings are passed in
 explicitly; nothing reads the environment behind the caller's back.
+
+A frozen dataclass validated by hand rather than a pydantic model: every CLI command builds one,
+and importing pydantic alone costs more than the whole start-up budget of ``hive models recommend``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-
 from hive_core.errors import ConfigError, MissingApiKey
 
-__all__ = ["DEFAULT_BASE_URL", "SETTINGS", "Settings", "default_data_dir"]
+__all__ = ["DEFAULT_BASE_URL", "SETTINGS", "Secret", "Settings", "default_data_dir"]
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 
@@ -28,33 +30,100 @@ def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "hive"
 
 
-class Settings(BaseModel):
+class Secret:
+    """A string that never shows itself in ``repr``/``str`` (so it cannot leak into logs or errors)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _number(kind: type, low: float | None = None, high: float | None = None, *, strict: bool = False) -> Callable[[object], Any]:
+    def convert(value: object) -> Any:
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"must be a number, not {value!r}") from None
+        if low is not None and (number <= low if strict else number < low):
+            raise ValueError(f"must be {'>' if strict else '>='} {low}")
+        if high is not None and number > high:
+            raise ValueError(f"must be <= {high}")
+        return number
+
+    return convert
+
+
+def _url(value: object) -> str:
+    text = str(value)
+    if not text.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return text.rstrip("/")
+
+
+def _optional_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _secret(value: object) -> Secret | None:
+    if value is None or isinstance(value, Secret):
+        return value
+    return Secret(str(value))
+
+
+@dataclass(frozen=True)
+class Settings:
     """Everything configurable about Hive. Build with :meth:`from_env`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    data_dir: Path = Field(default_factory=default_data_dir)
-    api_key: SecretStr | None = None
+    data_dir: Path = field(default_factory=default_data_dir)
+    api_key: Secret | None = field(default=None, repr=False)
     base_url: str = DEFAULT_BASE_URL
     app_url: str | None = None
     app_title: str | None = None
     app: str | None = None
     user: str | None = None
     store_content: bool = False
-    connect_timeout_s: float = Field(default=10.0, gt=0)
-    read_timeout_s: float = Field(default=120.0, gt=0)
-    max_attempts: int = Field(default=4, ge=1, le=20)
-    retry_max_wait_s: float = Field(default=30.0, ge=0)
-    retry_total_s: float = Field(default=120.0, gt=0)
-    flush_max_events: int = Field(default=50_000, ge=1)
-    flush_max_age_s: float = Field(default=5.0, gt=0)
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 120.0
+    max_attempts: int = 4
+    retry_max_wait_s: float = 30.0
+    retry_total_s: float = 120.0
+    flush_max_events: int = 50_000
+    flush_max_age_s: float = 5.0
 
-    @field_validator("base_url")
-    @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            convert = _CONVERTERS[item.name]
+            try:
+                value = convert(getattr(self, item.name))
+            except ValueError as exc:
+                raise ConfigError(f"invalid setting {SETTINGS[item.name][0]}: {exc}") from None
+            object.__setattr__(self, item.name, value)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -65,18 +134,21 @@ class Settings(BaseModel):
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for name, (var, _doc) in SETTINGS.items():
-            if var in env and env[var] != "":
+            if env.get(var, "") != "":
                 values[name] = env[var]
         if "data_dir" not in values:
             values["data_dir"] = default_data_dir(env)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        try:
-            return cls(**values)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = str(first["loc"][0]) if first["loc"] else "?"
-            var = SETTINGS.get(field, (field, ""))[0]
-            raise ConfigError(f"invalid setting {var}: {first['msg']}") from None
+        unknown = set(values) - set(SETTINGS)
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed (validated again)."""
+        values = {item.name: getattr(self, item.name) for item in fields(self)}
+        values.update(changes)
+        return Settings(**values)
 
     def require_api_key(self) -> str:
         """The API key in clear, for the HTTP header only; raises :class:`MissingApiKey`."""
@@ -109,6 +181,24 @@ class Settings(BaseModel):
     def config_path(self) -> Path:
         return self.data_dir / "config.json"
 
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "data_dir": lambda v: Path(v).expanduser(),
+    "api_key": _secret,
+    "base_url": _url,
+    "app_url": _optional_str,
+    "app_title": _optional_str,
+    "app": _optional_str,
+    "user": _optional_str,
+    "store_content": _bool,
+    "connect_timeout_s": _number(float, 0, strict=True),
+    "read_timeout_s": _number(float, 0, strict=True),
+    "max_attempts": _number(int, 1, 20),
+    "retry_max_wait_s": _number(float, 0),
+    "retry_total_s": _number(float, 0, strict=True),
+    "flush_max_events": _number(int, 1),
+    "flush_max_age_s": _number(float, 0, strict=True),
+}
 
 #: setting -> (environment variable, meaning). The single source for docs and ``from_env``.
 SETTINGS: dict[str, tuple[str, str]] = {

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hive_core.errors import ConfigError, MissingApiKey
+from hive_core.settings import DEFAULT_BASE_URL, SETTINGS, Settings
+
+
+def test_defaults_and_environment() -> None:
+    s = Settings.from_env({"XDG_DATA_HOME": "/x"})
+    assert s.data_dir == Path("/x/hive") and s.base_url == DEFAULT_BASE_URL and s.api_key is None
+    s = Settings.from_env({"HIVE_DATA_DIR": "/d", "OPENROUTER_API_KEY": "sk-or-v1-abc", "HIVE_MAX_ATTEMPTS": "2",
+                           "OPENROUTER_BASE_URL": "http://127.0.0.1:9/api/v1/", "HIVE_STORE_CONTENT": "yes"})
+    assert (s.data_dir, s.max_attempts, s.base_url, s.store_content) == (Path("/d"), 2, "http://127.0.0.1:9/api/v1", True)
+    assert s.require_api_key() == "sk-or-v1-abc"
+
+
+def test_flags_override_environment_and_none_falls_through() -> None:
+    s = Settings.from_env({"HIVE_DATA_DIR": "/env"}, data_dir="/flag", app=None)
+    assert s.data_dir == Path("/flag") and s.app is None
+
+
+@pytest.mark.parametrize(("var", "value", "message"), [
+    ("HIVE_MAX_ATTEMPTS", "zero", "HIVE_MAX_ATTEMPTS: must be a number"),
+    ("HIVE_MAX_ATTEMPTS", "0", "HIVE_MAX_ATTEMPTS: must be >= 1"),
+    ("HIVE_READ_TIMEOUT", "0", "HIVE_READ_TIMEOUT: must be > 0"),
+    ("OPENROUTER_BASE_URL", "openrouter.ai", "OPENROUTER_BASE_URL: must start with http"),
+    ("HIVE_STORE_CONTENT", "maybe", "HIVE_STORE_CONTENT: must be true or false"),
+])
+def test_bad_values_are_one_line_config_errors(var: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({var: value})
+
+
+def test_the_key_never_shows_itself() -> None:
+    s = Settings(api_key="sk-or-v1-secret-value")
+    assert "secret-value" not in repr(s) and "secret-value" not in str(s.api_key)
+    with pytest.raises(MissingApiKey, match="OPENROUTER_API_KEY"):
+        Settings().require_api_key()
+
+
+def test_replace_validates_again() -> None:
+    s = Settings(data_dir="/a")
+    assert s.replace(app="x").app == "x" and s.replace(app="x").data_dir == Path("/a")
+    with pytest.raises(ConfigError):
+        s.replace(max_attempts=0)
+
+
+def test_every_setting_has_a_variable_and_a_meaning() -> None:
+    from dataclasses import fields
+
+    assert [f.name for f in fields(Settings)] == list(SETTINGS)
+    assert all(var.startswith(("HIVE_", "OPENROUTER_")) and doc for var, doc in SETTINGS.values())
