@@ -2,8 +2,9 @@
 
 ``<data>/rankings/rankings.parquet`` (schema :func:`hive_core.rankings.ranking_schema`) holds one row
 per (task_category, model) and one per ("*", model) over the last ``window_days`` UTC days (default
-:data:`DEFAULT_WINDOW_DAYS` = 7, today included), computed from the daily rollups (never from raw
-events) plus ``quality_rating`` events:
+:data:`DEFAULT_WINDOW_DAYS` = 7, today included), computed from the daily rollup rows
+(:mod:`jobs.period_rows`: the files, plus days not rolled up yet computed the same way) and
+``quality_rating`` events:
 
 * samples = attempts that reached a verdict: every attempt except ``cancelled`` (the caller's
   choice) and ``budget_exceeded`` (never sent); successes = ``ok`` attempts;
@@ -136,7 +137,7 @@ def rankings(settings: Settings, *, window_days: int = DEFAULT_WINDOW_DAYS, toda
 
     from hive_core.rankings import ranking_schema, rankings_path
     from ingest.files import write_atomic
-    from jobs.rollup import read_days
+    from jobs.period_rows import fine_rows
 
     if window_days < 1:
         raise ValueError("window_days must be at least 1")
@@ -144,7 +145,7 @@ def rankings(settings: Settings, *, window_days: int = DEFAULT_WINDOW_DAYS, toda
     until = today or now.date()
     since = until - timedelta(days=window_days - 1)
     prior, prior_source = _priors(settings)
-    rows = read_days(settings.rollups_dir, since, until)
+    rows = fine_rows(settings, since, until)
     result: list[dict[str, Any]] = []
     if rows is not None:
         result = ranking_rows(rows, _quality(settings, since, until), prior, window_days, now)

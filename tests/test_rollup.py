@@ -83,7 +83,7 @@ def exact_percentiles(data_dir: Path) -> dict[tuple[Any, ...], tuple[float, ...]
         select cast(ts at time zone 'UTC' as date), coalesce(served_model, model), provider, request_type, task_category,
                quantile_cont(latency_ms, [0.5, 0.95, 0.99]), quantile_cont(ttft_ms, [0.5, 0.95, 0.99])
         from read_parquet('{data_dir}/events/api_call/*/*.parquet') where status = 'ok' group by all"""
-    return {tuple(r[:5]): (*r[5], *(r[6] or [None] * 3)) for r in duckdb.sql(sql).fetchall()}
+    return {tuple(r[:5]): (*r[5], *(r[6] or [None] * 3)) for r in duckdb.connect().sql(sql).fetchall()}
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_range_percentiles_from_histograms_within_1pct(settings: Settings) -> No
     merged = {r["model"]: r for r in merge_by(read_models(settings.rollups_dir, DAY0, DAY0 + timedelta(days=3)), ("model",)).to_pylist()}
     sql = f"""select coalesce(served_model, model), quantile_cont(latency_ms, [0.5, 0.95, 0.99]), quantile_cont(ttft_ms, [0.5, 0.95, 0.99])
               from read_parquet('{settings.data_dir}/events/api_call/*/*.parquet') where status='ok' group by all"""
-    for model, lat, ttft in duckdb.sql(sql).fetchall():
+    for model, lat, ttft in duckdb.connect().sql(sql).fetchall():
         row = merged[model]
         for ours, exact in zip((row["latency_p50_ms"], row["latency_p95_ms"], row["latency_p99_ms"],
                                 row["ttft_p50_ms"], row["ttft_p95_ms"], row["ttft_p99_ms"]), (*lat, *ttft), strict=True):

@@ -1,0 +1,148 @@
+"""The ranking table: measured rows per (task, model) and ("*", model), Wilson bounds, shrinkage to
+priors, quality from ratings, written by every rollup and by ``hive-jobs rankings`` (TestCli)."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from hive_core.events import Event, QualityRating
+from hive_core.rankings import (
+    DEFAULT_PRIOR,
+    Metrics,
+    load_rankings,
+    ranking_schema,
+    strategy_scores,
+    wilson_lower,
+)
+from hive_core.settings import Settings
+from jobs.rankings_job import rankings
+from jobs.rollup import rollup
+from tests.test_rollup import day_events, run_cli, write_events
+
+TODAY = datetime.now(UTC).date()
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir)
+
+
+def history(settings: Settings, *, failing: str | None = "acme/slow", days: int = 3, n: int = 80) -> None:
+    """Two models of equal price and speed; ``failing`` fails half its attempts with server errors."""
+    models = {"acme/fast": ("Acme", 500.0, 0.0), "acme/slow": ("Acme", 500.0, 0.0)}
+    if failing:
+        models[failing] = ("Acme", 500.0, 0.5)
+    events: list[Event] = []
+    for i in range(days):
+        for e in day_events(TODAY - timedelta(days=i), n=n, seed=i, models=models):
+            if getattr(e, "status", None) == "rate_limited":
+                e = e.model_copy(update={"status": "server_error", "http_status": 502})
+            events.append(e)
+    write_events(settings.data_dir, events)
+
+
+def table(settings: Settings) -> dict[tuple[str, str], dict[str, object]]:
+    rows = pq.read_table(settings.rankings_dir / "rankings.parquet").to_pylist()
+    return {(r["task_category"], r["model"]): r for r in rows}
+
+
+def test_failing_model_is_demoted(settings: Settings) -> None:
+    history(settings)
+    report = rollup(settings)
+    assert report.steps["rankings"].rows > 0
+    rows = table(settings)
+    fast, slow = rows[("*", "acme/fast")], rows[("*", "acme/slow")]
+    assert fast["success_rate"] == 1.0 and 0.3 < slow["success_rate"] < 0.8  # type: ignore[operator]
+    for strategy in ("score_balanced", "score_performance", "score_quality_first", "score_cost_optimized"):
+        assert fast[strategy] > slow[strategy], strategy  # type: ignore[operator]
+    loaded = load_rankings(settings.data_dir)
+    assert loaded.metrics(None, "acme/slow") is not None
+
+
+def test_rows_follow_the_contract(settings: Settings) -> None:
+    history(settings)
+    report = rankings(settings)
+    written = pq.read_table(report.path)
+    assert written.schema.equals(ranking_schema())
+    rows = table(settings)
+    tasks = {task for task, _ in rows}
+    assert tasks == {"*", "chat", "code-generation"}  # requests without a task count in "*" only
+    for row in rows.values():
+        assert row["window_days"] == 7
+        assert row["success_lower"] == pytest.approx(wilson_lower(row["successes"], row["samples"]))  # type: ignore[arg-type]
+    calls = f"{settings.events_dir}/api_call/*/*.parquet"
+    for model in ("acme/fast", "acme/slow"):
+        star = rows[("*", model)]
+        samples, ok = duckdb.connect().sql(f"select count(*) filter (status <> 'cancelled'), count(*) filter (status = 'ok') "
+                                 f"from '{calls}' where model = '{model}'").fetchall()[0]
+        assert (star["samples"], star["successes"]) == (samples, ok)
+        tagged = sum(r["samples"] for (t, m), r in rows.items() if m == model and t != "*")  # type: ignore[misc]
+        assert 0 < tagged < samples  # the untagged requests are in "*" only
+        assert star["cost_per_request_usd"] > 0  # type: ignore[operator]
+
+
+def test_scores_are_the_contract_functions(settings: Settings) -> None:
+    history(settings, failing=None, days=1, n=10)
+    rankings(settings)
+    row = table(settings)[("*", "acme/fast")]
+    metrics = Metrics(samples=row["samples"], success_rate=row["success_rate"], success_lower=row["success_lower"],  # type: ignore[arg-type]
+                      latency_p95_ms=row["latency_p95_ms"], ttft_p50_ms=row["ttft_p50_ms"],  # type: ignore[arg-type]
+                      cost_per_request_usd=row["cost_per_request_usd"], quality=None, quality_samples=0)  # type: ignore[arg-type]
+    expected = strategy_scores(metrics, DEFAULT_PRIOR)
+    assert row["score_balanced"] == pytest.approx(expected["balanced"])
+    assert row["score_cost_optimized"] == pytest.approx(expected["cost-optimized"])
+
+
+def test_small_samples_stay_near_the_prior(settings: Settings) -> None:
+    history(settings, failing="acme/slow", days=1, n=4)
+    rankings(settings)
+    rows = table(settings)
+    prior_only = strategy_scores(Metrics(), DEFAULT_PRIOR)["balanced"]
+    for model in ("acme/fast", "acme/slow"):
+        row = rows[("*", model)]
+        assert row["samples"] < 10  # type: ignore[operator]
+        assert abs(row["score_balanced"] - prior_only) < 0.1  # type: ignore[operator]
+
+
+def test_catalog_priors_are_used_when_synced(settings: Settings, catalog_path: Path) -> None:
+    history(settings, failing=None, days=1, n=10)
+    assert rankings(settings).priors.startswith("neutral")
+    settings.catalog_path.parent.mkdir(parents=True)
+    shutil.copy(catalog_path, settings.catalog_path)
+    assert rankings(settings).priors == "catalog"
+
+
+def test_quality_comes_from_ratings(settings: Settings) -> None:
+    history(settings, failing=None, days=1, n=20)
+    rid = f"{TODAY}-0-3"
+    write_events(settings.data_dir, [QualityRating(request_id=rid, score=0.25), QualityRating(request_id=rid, score=0.75)],
+                 writer="rater")
+    rankings(settings)
+    rated = [r for r in table(settings).values() if r["quality_samples"]]
+    assert {r["task_category"] for r in rated} >= {"*"}
+    assert all(r["quality"] == 0.5 and r["quality_samples"] == 2 for r in rated)
+
+
+def test_empty_store_writes_an_empty_table(settings: Settings) -> None:
+    report = rankings(settings)
+    assert report.rows == 0 and pq.read_table(report.path).num_rows == 0
+
+
+class TestCli:
+    def test_failing_model_is_demoted(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+        history(settings)
+        run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
+        code, out, _ = run_cli(["--data-dir", str(settings.data_dir), "rankings", "--window", "3"], capsys)
+        assert code == 0 and "rows for 2 models over 3 days" in out
+        rows = table(settings)
+        assert rows[("*", "acme/fast")]["score_balanced"] > rows[("*", "acme/slow")]["score_balanced"]  # type: ignore[operator]
+
+    def test_empty_store_writes_an_empty_table(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+        code, out, _ = run_cli(["--data-dir", str(settings.data_dir), "rankings", "--json"], capsys)
+        assert code == 0 and '"rows": 0' in out
