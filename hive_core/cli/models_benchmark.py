@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,8 @@ def benchmark(ctx: click.Context, models: str | None, top: int | None, prompts_f
         prices = None  # billed cost still arrives in the answers
     with ExitStack() as stack:
         log = stack.enter_context(open_event_log(settings))
-        bar: Any = stack.enter_context(click.progressbar(length=len(chosen) * requests, label="benchmark",
-                                                         file=click.get_text_stream("stderr")))
+        progress: Any = click.progressbar(length=len(chosen) * requests, label="benchmark", file=sys.stderr)
+        bar = stack.enter_context(progress)
         rows = run(settings, chosen, prompts, requests=requests, concurrency=concurrency, sink=log,
                    max_tokens=max_tokens, prices=prices, on_done=lambda: bar.update(1))
     if as_json:
