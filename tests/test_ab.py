@@ -57,7 +57,8 @@ def test_assignment_is_deterministic_and_follows_the_split(data_dir: Path) -> No
 
 
 def _run(emu: Any, data_dir: Path, n: int) -> None:
-    settings = emu_settings(emu, data_dir.parent, data_dir=data_dir, max_attempts=1)
+    # A generous read timeout: a loaded test machine must not turn variant A's answers into failures.
+    settings = emu_settings(emu, data_dir.parent, data_dir=data_dir, max_attempts=1, read_timeout_s=10)
     exp = get_experiment(data_dir, "faulty")
     from hive_core.openrouter import OpenRouterClient
 

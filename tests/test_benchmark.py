@@ -16,7 +16,8 @@ MODELS = ["openai/gpt-4o-mini", "anthropic/claude-3-haiku"]
 
 def test_benchmark(emulator_factory: Any, data_dir: Path) -> None:
     emu = emulator_factory(faults=[{"model": MODELS[1], "kind": "500", "rate": 1.0}], seed=2)
-    settings = emu_settings(emu, data_dir.parent, data_dir=data_dir, max_attempts=1)
+    # A generous read timeout: a loaded test machine must not turn variant A's answers into failures.
+    settings = emu_settings(emu, data_dir.parent, data_dir=data_dir, max_attempts=1, read_timeout_s=10)
     done: list[int] = []
     with EventLog(data_dir) as log:
         rows = benchmark(settings, MODELS, ["Say hi", "Count to 3"], requests=6, concurrency=3, sink=log,
