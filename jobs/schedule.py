@@ -139,7 +139,7 @@ def _save_state(path: Path, state: dict[str, str]) -> None:
 
 def _daily_jobs(settings: Settings, now: datetime) -> None:
     """Rollup (incremental) and budget alerts: once per run, before the day reports read them."""
-    from ingest.log import EventLog
+    from ingest import EventLog
     from jobs.alerts import run_alerts
     from jobs.rollup import rollup
 
