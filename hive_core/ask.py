@@ -6,10 +6,12 @@ A pipeline with the chain as its input, so model selection, budgets and A/B plug
     answer = ask(client, "Why is the sky blue?", chain, AskOptions(max_tokens=200), on_text=print)
     answer.model, answer.fallback_index, answer.result.cost_usd
 
-Each model of the chain is one request (its own ``request_id``, ``fallback_index`` = its position).
-The next model is tried when the previous one failed in a way another model may not
-(:func:`falls_back`), and - when streaming - only if no text was delivered yet: printed text is
-never followed by another model's answer.
+The whole chain is one logical request: every model's events share one ``request_id`` (the
+event schema's promise) and carry ``fallback_index`` = the model's position in the chain. The next
+model is tried when the previous one failed in a way another model may not (:func:`falls_back`),
+and - when streaming - only if no text was delivered yet: printed text is never followed by another
+model's answer. With a circuit ``breaker``, each model's outcome is recorded in it, so a model that
+keeps failing is skipped by later selections without waiting for its timeout.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from hive_core.errors import (
 
 if TYPE_CHECKING:
     from hive_core.budget import Budget, Reservation
+    from hive_core.health import CircuitBreaker
     from hive_core.openrouter.client import OpenRouterClient
     from hive_core.openrouter.protocol import Messages
     from hive_core.openrouter.results import ChatResult, Progress
@@ -46,8 +49,8 @@ class AskOptions:
     request_type: str = "chat"
     task_category: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
-    #: request_id of the first model's request, when the caller must know it before the call
-    #: (an A/B assignment is recorded under it first); fallbacks always get fresh ids
+    #: request_id of the logical request, when the caller must know it before the call (an A/B
+    #: assignment or a selection is recorded under it first); a fresh one otherwise
     request_id: str | None = None
     #: send even when a budget limit would refuse (``--over-budget``); recorded as budget_override
     over_budget: bool = False
@@ -91,6 +94,7 @@ def ask(
     on_progress: Callable[[Progress], object] | None = None,
     on_fallback: Callable[[str, HiveError, str], object] | None = None,
     budget: Budget | None = None,
+    breaker: CircuitBreaker | None = None,
 ) -> AskResult:
     """Ask the models of ``chain`` in order until one answers; raises the last error if none does.
 
@@ -103,10 +107,13 @@ def ask(
     """
     if not chain:
         raise ValueError("the model chain is empty")
+    from hive_core.ids import new_request_id
+
     failures: list[tuple[str, HiveError]] = []
+    shared_id = options.request_id or new_request_id()
     for index, model in enumerate(chain):
         delivered = 0
-        request_id = options.request_id if index == 0 else None
+        request_id = shared_id
         reservation: Reservation | None = None
         if budget is not None:
             reservation = budget.reserve(model, prompt, max_tokens=options.max_tokens, request_id=request_id,
@@ -143,6 +150,8 @@ def ask(
         except OpenRouterError as error:
             if reservation is not None:
                 reservation.release()  # a no-op when its usage event already settled it
+            if breaker is not None and isinstance(error, TransientError | NotFound | MidStreamError):
+                breaker.record_failure(model)  # the model's health, not the prompt's (moderation)
             last = index == len(chain) - 1
             if last or delivered or not falls_back(error):
                 raise
@@ -156,5 +165,7 @@ def ask(
             raise
         if reservation is not None:
             reservation.settle(result.cost_usd, model=result.served_model or model)
+        if breaker is not None:
+            breaker.record_success(model)
         return AskResult(result, model, index, tuple(failures))
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover

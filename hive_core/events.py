@@ -27,12 +27,12 @@ if typing.TYPE_CHECKING:
 __all__ = [
     "EVENT_ADAPTER",
     "EVENT_TYPES",
-    "EventSink",
     "AbAssignment",
     "ApiCall",
     "BudgetAlert",
     "BudgetOverride",
     "Event",
+    "EventSink",
     "QualityRating",
     "Selection",
     "StreamOutcome",
@@ -146,7 +146,7 @@ class Selection(Event):
     complexity: str = Field(description="simple, moderate, complex or expert")
     task_category: str | None = Field(default=None, description="task type the request was classified as")
     candidates: int = Field(ge=0, description="models that passed every constraint")
-    primary: str = Field(description="chosen model id")
+    model: str = Field(description="chosen (primary) model id")
     fallbacks: list[str] = Field(default_factory=list, description="ordered fallback chain")
     top_models: list[str] = Field(default_factory=list, description="best-scored candidates, best first")
     top_scores: list[float] = Field(default_factory=list, description="their scores, same order")

@@ -23,8 +23,8 @@ __all__ = [
     "event_dir",
     "is_temporary",
     "parse_file_name",
-    "partition_dir",
     "partition_date",
+    "partition_dir",
     "temporary_name",
 ]
 

@@ -105,7 +105,7 @@ class SelectionResult:
 
         return Selection(
             request_id=request_id, strategy=strategy, complexity=self.complexity,
-            task_category=self.task_category, candidates=self.candidates, primary=self.primary,
+            task_category=self.task_category, candidates=self.candidates, model=self.primary,
             fallbacks=list(self.fallbacks), top_models=list(self.scores), top_scores=list(self.scores.values()),
             estimated_cost_usd=None if self.estimated_cost_usd is None else float(self.estimated_cost_usd),
             reason=self.reason, **envelope,

@@ -33,7 +33,7 @@ def sample_events(request_id: str = "req-1", ts: datetime = T0) -> list[Event]:
                       outcome="completed", chunks=14, completion_tokens=40, ttft_ms=210.0,
                       duration_ms=850.0, tokens_per_s=62.5, finish_reason="stop"),
         Selection(ts=ts, request_id=request_id, strategy="balanced", complexity="simple", candidates=120,
-                  primary="openai/gpt-4o", fallbacks=["anthropic/claude-haiku-4.5"], top_models=["openai/gpt-4o"],
+                  model="openai/gpt-4o", fallbacks=["anthropic/claude-haiku-4.5"], top_models=["openai/gpt-4o"],
                   top_scores=[0.91], estimated_cost_usd=0.0005, reason="best balanced score"),
         QualityRating(ts=ts + timedelta(minutes=1), request_id=request_id, score=0.9, model="openai/gpt-4o"),
         BudgetAlert(ts=ts, request_id="budget", scope="global", period="daily", period_start="2026-11-20",

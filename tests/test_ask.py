@@ -61,7 +61,7 @@ def test_fallback(emulator_factory: Any, tmp_path: Path) -> None:
     calls = sink.of(ApiCall)
     assert [(c.model, c.attempt, c.status, c.fallback_index) for c in calls] == [
         (MODEL, 1, "server_error", 0), (MODEL, 2, "server_error", 0), (OTHER, 1, "ok", 1)]
-    assert calls[0].request_id == calls[1].request_id != calls[2].request_id
+    assert len({c.request_id for c in calls}) == 1  # one logical request, fallback_index tells the model
     assert [o.outcome for o in sink.of(StreamOutcome)] == ["errored", "completed"]
 
 
@@ -99,8 +99,8 @@ def test_ask_cli_streams_and_summarises_without_a_catalog(emulator: Any, tmp_pat
     assert events(data, "usage", "cost_source") == [("billed",)]
     done = run_cli("hive", ["ask", "Say hi", "--model", MODEL, "--no-stream", "--json"], hive_env(emulator, data))
     assert json.loads(done.stdout)["outcome"] == "completed"
-    missing = run_cli("hive", ["ask", "hi"], hive_env(emulator, data))
-    assert missing.returncode == 2 and "--model" in missing.stderr
+    missing = run_cli("hive", ["ask", "hi"], hive_env(emulator, data))  # the selector needs a catalog
+    assert missing.returncode == 1 and "hive models sync" in missing.stderr
 
 
 def test_ctrl_c_during_stream_records_cancelled(emulator_factory: Any, tmp_path: Path) -> None:

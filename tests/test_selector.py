@@ -166,7 +166,7 @@ def test_selection_event(selector: Selector) -> None:
     result = select(selector, task="code-analysis")
     event = result.to_event("req-1", "balanced", app="tests")
     assert event.type == "selection" and event.request_id == "req-1" and event.app == "tests"
-    assert event.primary == result.primary and event.fallbacks == list(result.fallbacks)
+    assert event.model == result.primary and event.fallbacks == list(result.fallbacks)
     assert event.top_models == list(result.chain) and len(event.top_scores) == len(event.top_models)
     assert event.candidates == result.candidates and event.estimated_cost_usd == float(result.estimated_cost_usd or 0)
 

@@ -14,12 +14,14 @@ import click
 
 from hive_core.cli.budget import open_budget
 from hive_core.cli.common import echo_json, get_settings, open_event_log
+from hive_core.cli.selection import build_request, selection_lines, selection_options
 
 if TYPE_CHECKING:
     from hive_core.errors import HiveError
     from hive_core.events import EventSink
     from hive_core.openrouter.client import OpenRouterClient
     from hive_core.openrouter.results import ChatResult
+    from hive_core.selector import SelectionResult
     from hive_core.settings import Settings
 
 __all__ = ["ask", "open_client", "result_json", "summary_line"]
@@ -95,7 +97,11 @@ def result_json(result: ChatResult, *, fallback_index: int, note: str = "") -> d
 
 @click.command()
 @click.argument("prompt")
-@click.option("--model", "-m", help="Model id, e.g. openai/gpt-4o-mini.")
+@click.option("--model", "-m", help="Model id, e.g. openai/gpt-4o-mini (default: the selector chooses).")
+@click.option("--primary-model", default=None, metavar="MODEL",
+              help="Put MODEL first and keep the selector's fallbacks (an unknown MODEL falls back with a warning).")
+@click.option("--show-models", is_flag=True, help="Print the chosen model, fallbacks, tier, estimated cost and reason.")
+@selection_options
 @click.option("--stream/--no-stream", default=True, show_default=True, help="Print the answer as it arrives.")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Cap on output tokens.")
 @click.option("--fallback", "fallbacks", multiple=True, metavar="MODEL",
@@ -108,22 +114,33 @@ def result_json(result: ChatResult, *, fallback_index: int, note: str = "") -> d
               help="Send even if a budget limit would refuse it (recorded as a budget_override event).")
 @click.pass_context
 def ask(
-    ctx: click.Context, prompt: str, model: str | None, stream: bool, max_tokens: int | None,
-    fallbacks: tuple[str, ...], no_fallback: bool, as_json: bool, experiment: str | None = None,
-    over_budget: bool = False,
+    ctx: click.Context, /, prompt: str, model: str | None, primary_model: str | None, show_models: bool,
+    stream: bool, max_tokens: int | None, fallbacks: tuple[str, ...], no_fallback: bool, as_json: bool,
+    experiment: str | None = None, over_budget: bool = False, **selection: Any,
 ) -> None:
-    """Ask a model PROMPT; prints the answer, and a one-line summary on stderr."""
+    """Ask a model PROMPT; prints the answer, and a one-line summary on stderr.
+
+    Without --model the selector picks a model and a fallback chain from the prompt's complexity,
+    --task, --strategy and the constraints, using the ranking table the jobs write; the choice is
+    recorded as a selection event.
+    """
     from hive_core.ask import AskOptions, model_chain
     from hive_core.ask import ask as ask_models
+    from hive_core.health import CircuitBreaker
+    from hive_core.ids import new_request_id
 
     if experiment is not None:
         _ask_experiment(ctx, prompt, experiment, stream, max_tokens, as_json, over_budget)
         return
-    if not model:
-        raise click.UsageError("pass --model MODEL (automatic model selection is not available yet)")
     settings = get_settings(ctx)
     settings.require_api_key()
-    chain = model_chain(model, fallbacks, no_fallback=no_fallback)
+    request_id = new_request_id()
+    chosen: SelectionResult | None = None
+    if model:
+        chain = model_chain(model, fallbacks, no_fallback=no_fallback)
+    else:
+        chosen = _select(settings, prompt, primary_model, max_tokens, selection, show_models)
+        chain = model_chain(chosen.primary, chosen.fallbacks, no_fallback=no_fallback)
 
     def on_fallback(failed: str, error: HiveError, next_model: str) -> None:
         click.echo(f"{failed} failed ({error.status_name}): trying {next_model}", err=True)
@@ -134,24 +151,56 @@ def ask(
 
     with ExitStack() as stack:
         log = stack.enter_context(open_event_log(settings))
+        if chosen is not None:
+            log.record(chosen.to_event(request_id, selection["strategy"], app=settings.app, user=settings.user))
         budget, sink = open_budget(settings, log, stack)
         client, note = open_client(settings, sink, stack)
+        options = AskOptions(stream=stream, max_tokens=max_tokens, over_budget=over_budget, request_id=request_id,
+                             task_category=chosen.task_category if chosen else selection.get("task"))
         try:
             answer = ask_models(
-                client, prompt, chain, AskOptions(stream=stream, max_tokens=max_tokens, over_budget=over_budget),
-                on_text=None if as_json else on_text, on_fallback=on_fallback, budget=budget,
+                client, prompt, chain, options, on_text=None if as_json else on_text, on_fallback=on_fallback,
+                budget=budget, breaker=CircuitBreaker(settings.state_dir),
             )
         except KeyboardInterrupt:
             if not as_json:
                 sys.stdout.write("\n")
             raise  # the stream recorded "cancelled"; the log flushes on the way out; exit 130
+        if settings.store_content:
+            from hive_core.content import ContentStore
+
+            ContentStore(settings.data_dir).append(request_id, answer.model, prompt, answer.result.text)
     result = answer.result
     if as_json:
-        echo_json(result_json(result, fallback_index=answer.fallback_index, note=note))
+        doc = result_json(result, fallback_index=answer.fallback_index, note=note)
+        if chosen is not None:
+            from hive_core.cli.models_catalog import result_json as selection_json
+
+            doc["selection"] = selection_json(chosen, selection["strategy"])
+        echo_json(doc)
     else:
         if not result.text.endswith("\n"):
             sys.stdout.write("\n")
+        if answer.fallback_index:
+            click.echo(f"answered by fallback {answer.fallback_index}: {answer.model}", err=True)
         click.echo(summary_line(result, note), err=True)
+
+
+def _select(
+    settings: Settings, prompt: str, primary_model: str | None, max_tokens: int | None,
+    selection: dict[str, Any], show: bool,
+) -> SelectionResult:
+    """The selector's choice for this prompt; warnings (e.g. an unknown --primary-model) on stderr."""
+    from hive_core.selector import load_selector
+
+    request = build_request(prompt=prompt, max_tokens=max_tokens, primary_model=primary_model, **selection)
+    chosen = load_selector(settings).select(request)
+    for warning in chosen.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if show:
+        for line in selection_lines(chosen, selection["strategy"]):
+            click.echo(line, err=True)
+    return chosen
 
 
 def _ask_experiment(

@@ -7,15 +7,14 @@ table's cache means pyarrow is not imported either, so ``recommend`` runs in wel
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from hive_core.capabilities import CAPABILITIES
 from hive_core.cli.common import echo_json, get_settings
-from hive_core.complexity import TASK_TYPES
-from hive_core.rankings import STRATEGIES
+from hive_core.cli.selection import build_request, selection_lines, selection_options
 from hive_core.tiers import TIERS
 
 if TYPE_CHECKING:
@@ -144,23 +143,6 @@ def info(ctx: click.Context, model: str, as_json: bool) -> None:
         click.echo("measured:      no calls in the ranking table yet")
 
 
-def _decimal(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        parsed = Decimal(value)
-    except InvalidOperation:
-        raise click.BadParameter(f"{value!r} is not a number (USD per 1k tokens, e.g. 0.002)") from None
-    if not parsed.is_finite() or parsed < 0:
-        raise click.BadParameter("must be a non-negative number of USD per 1k tokens")
-    return parsed
-
-
-def _ids(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> frozenset[str] | None:
-    ids = frozenset(part.strip() for item in value for part in item.split(",") if part.strip())
-    return ids or None
-
-
 def result_json(result: SelectionResult, strategy: str) -> dict[str, Any]:
     """A selection as JSON (``recommend --json``)."""
     cost = result.estimated_cost_usd
@@ -173,18 +155,11 @@ def result_json(result: SelectionResult, strategy: str) -> dict[str, Any]:
 
 
 @click.command()
-@click.option("--task", type=click.Choice(sorted(TASK_TYPES), case_sensitive=False), help="Task type.")
+@selection_options
 @click.option("--prompt", help="The prompt (its complexity and task type are assessed).")
-@click.option("--strategy", type=click.Choice(STRATEGIES), default="balanced", show_default=True)
-@click.option("--capability", "capabilities", multiple=True, type=click.Choice(CAPABILITIES, case_sensitive=False),
-              help="Required capability (repeatable).")
-@click.option("--max-cost", callback=_decimal, help="Max prompt + completion price, USD per 1k tokens.")
-@click.option("--allow", multiple=True, callback=_ids, help="Only these model ids (comma-separated).")
-@click.option("--deny", multiple=True, callback=_ids, help="Never these model ids (comma-separated).")
-@click.option("--provider", "providers", multiple=True, help="Only these providers (repeatable).")
-@click.option("--allow-free", is_flag=True, help="Free (:free, zero-priced) models may be chosen.")
 @click.option("--max-tokens", type=click.IntRange(min=1), help="Output tokens the request may use.")
-@click.option("--fallbacks", type=click.IntRange(min=0, max=10), default=3, show_default=True)
+@click.option("--fallbacks", type=click.IntRange(min=0, max=10), default=3, show_default=True,
+              help="How many fallback models to chain.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def recommend(ctx: click.Context, task: str | None, prompt: str | None, strategy: str, capabilities: tuple[str, ...],
@@ -194,23 +169,17 @@ def recommend(ctx: click.Context, task: str | None, prompt: str | None, strategy
     """Recommend a model and fallbacks for a task or prompt (nothing is sent)."""
     if not task and not prompt:
         raise click.UsageError("give --task or --prompt")
-    from hive_core.selector import SelectionRequest, load_selector
+    from hive_core.selector import load_selector
 
-    request = SelectionRequest(
-        prompt=prompt, task=task.lower() if task else None, strategy=strategy,
-        capabilities=frozenset(c.lower() for c in capabilities), max_cost_per_1k=max_cost, allow=allow,
-        deny=deny or frozenset(), providers=providers, allow_free=allow_free, max_tokens=max_tokens,
-        fallbacks=fallbacks,
+    request = build_request(
+        prompt=prompt, task=task, strategy=strategy, capabilities=capabilities, max_cost=max_cost, allow=allow,
+        deny=deny, providers=providers, allow_free=allow_free, max_tokens=max_tokens, fallbacks=fallbacks,
     )
     result = load_selector(get_settings(ctx)).select(request)
     if as_json:
         echo_json(result_json(result, strategy))
         return
-    cost = "unknown" if result.estimated_cost_usd is None else f"${result.estimated_cost_usd:.6f}"
-    click.echo(f"primary:    {result.primary} ({result.tier})")
-    click.echo(f"fallbacks:  {', '.join(result.fallbacks) or '-'}")
-    click.echo(f"request:    {result.complexity} {result.task_category}, {result.candidates} candidates, {strategy}")
-    click.echo(f"estimated:  {cost} per request")
-    click.echo(f"reason:     {result.reason}")
+    for line in selection_lines(result, strategy):
+        click.echo(line)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
