@@ -1,4 +1,5 @@
--- One row per logical request: its attempts, final status, the model that answered, and its usage.
+-- One row per logical request: its attempts (over the whole fallback chain), final status, the
+-- model that answered, and its usage summed over every billed model of the chain.
 CREATE OR REPLACE TEMP VIEW requests AS
 WITH calls AS (
     SELECT
@@ -15,10 +16,23 @@ WITH calls AS (
         sum(latency_ms) AS total_latency_ms
     FROM api_calls
     GROUP BY request_id
+),
+billed AS (
+    SELECT
+        request_id,
+        sum(prompt_tokens) AS prompt_tokens,
+        sum(completion_tokens) AS completion_tokens,
+        sum(reasoning_tokens) AS reasoning_tokens,
+        sum(cached_tokens) AS cached_tokens,
+        sum(cost_usd) AS cost_usd,
+        CASE
+            WHEN bool_or(cost_source = 'unknown') THEN 'unknown'
+            WHEN bool_or(cost_source = 'estimated') THEN 'estimated'
+            ELSE 'billed'
+        END AS cost_source
+    FROM usage
+    GROUP BY request_id
 )
-SELECT
-    c.*,
-    u.prompt_tokens, u.completion_tokens, u.reasoning_tokens, u.cached_tokens,
-    u.cost_usd, u.cost_source
+SELECT c.*, b.prompt_tokens, b.completion_tokens, b.reasoning_tokens, b.cached_tokens, b.cost_usd, b.cost_source
 FROM calls AS c
-LEFT JOIN usage AS u USING (request_id);
+LEFT JOIN billed AS b USING (request_id);
