@@ -93,9 +93,12 @@ def _merge_lists(group: np.ndarray, groups: int, buckets: pa.ChunkedArray, count
         codes = pc.index_in(values, value_set=sorted_names).to_numpy(zero_copy_only=False).astype(np.int64)
     else:
         codes = values.to_numpy(zero_copy_only=False).astype(np.int64)
-    key = np.stack([rows, codes]) if len(rows) else np.empty((2, 0), np.int64)
-    uniq, inverse = np.unique(key, axis=1, return_inverse=True)
-    sums = np.bincount(inverse.ravel(), weights=weights, minlength=uniq.shape[1]).astype(np.int64)
+    # one int64 key per (group, bucket): np.unique on it sorts by group, then bucket
+    low = int(codes.min()) if len(codes) else 0
+    span = (int(codes.max()) - low + 1) if len(codes) else 1
+    uniq_key, inverse = np.unique(rows * span + (codes - low), return_inverse=True)
+    sums = np.bincount(inverse.ravel(), weights=weights, minlength=len(uniq_key)).astype(np.int64)
+    uniq = np.stack([uniq_key // span, uniq_key % span + low])
     offsets = np.concatenate([[0], np.cumsum(np.bincount(uniq[0], minlength=groups))]).astype(np.int32)
     if pa.types.is_string(value_type):
         items: pa.Array = sorted_names.take(pa.array(uniq[1]))

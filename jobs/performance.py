@@ -73,14 +73,10 @@ def health(success_rate: float | None, p95_ms: float | None, samples: int, succe
 
 
 def _quality(settings: Settings, period: Period) -> dict[str, tuple[float, int]]:
-    from jobs.rollup import named_table
-    from queries import connect
+    from jobs.rankings_job import quality_rows
 
-    with connect(settings.data_dir, warn=False) as store:
-        if not store.files["quality_rating"].files:
-            return {}
-        table = named_table(store, "reports/quality", {"since": period.since, "until": period.until})
-    return {r["model"]: (r["quality"], r["quality_samples"]) for r in table.to_pylist() if r["task_category"] == "*"}
+    return {r["model"]: (r["quality"], r["quality_samples"])
+            for r in quality_rows(settings, period.since, period.until) if r["task_category"] == "*"}
 
 
 def performance(settings: Settings, period: Period, model: str | None = None) -> list[ModelPerformance]:

@@ -21,32 +21,37 @@ if TYPE_CHECKING:
 __all__ = ["fine_rows", "model_rows", "stale_days"]
 
 
-def stale_days(settings: Settings, store: Store, since: date, until: date) -> list[date]:
+def stale_days(settings: Settings, since: date, until: date) -> list[date]:
     """Days of ``since..until`` with events whose rollup file is missing or out of date."""
     from jobs.rollup_state import RollupState, day_fingerprints
 
-    current = day_fingerprints(store)
+    current = day_fingerprints(settings.data_dir)
     state = RollupState.load(settings.rollups_dir / "state.json")
     return [d for d, fp in current.items() if since <= d <= until and state.days.get(d) != fp]
 
 
-def _live(store: Store, days: list[date]) -> list[pa.Table]:
+def _live(settings: Settings, days: list[date], store: Store | None) -> list[pa.Table]:
+    """The rollup rows of ``days`` computed from the events (DuckDB opened only when needed)."""
     from jobs.rollup import day_runs, rollup_rows
+    from queries import connect
 
+    if not days:
+        return []
+    if store is None:
+        with connect(settings.data_dir, warn=False) as own:
+            return _live(settings, days, own)
     return [t for first, last in day_runs(days) if (t := rollup_rows(store, first, last)).num_rows]
 
 
-def fine_rows(settings: Settings, since: date, until: date) -> pa.Table | None:
+def fine_rows(settings: Settings, since: date, until: date, store: Store | None = None) -> pa.Table | None:
     """Rows per (day, model, provider, request_type, task_category) of ``since..until``."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from jobs.rollup import read_days
-    from queries import connect
 
-    with connect(settings.data_dir, warn=False) as store:
-        stale = stale_days(settings, store, since, until)
-        pieces = _live(store, stale)
+    stale = stale_days(settings, since, until)
+    pieces = _live(settings, stale, store)
     stored = read_days(settings.rollups_dir, since, until)
     if stored is not None and stale:
         stored = stored.filter(pc.invert(pc.is_in(stored["day"], value_set=pa.array(stale, pa.date32()))))
@@ -55,16 +60,14 @@ def fine_rows(settings: Settings, since: date, until: date) -> pa.Table | None:
     return pa.concat_tables(pieces) if pieces else None
 
 
-def model_rows(settings: Settings, since: date, until: date) -> pa.Table | None:
+def model_rows(settings: Settings, since: date, until: date, store: Store | None = None) -> pa.Table | None:
     """Per-model rows (whole months or days) covering ``since..until``, not yet merged."""
     import pyarrow as pa
 
     from jobs.model_rollup import day_model_rows, read_models
-    from queries import connect
 
-    with connect(settings.data_dir, warn=False) as store:
-        stale = stale_days(settings, store, since, until)
-        live = _live(store, stale)
+    stale = stale_days(settings, since, until)
+    live = _live(settings, stale, store)
     stored = read_models(settings.rollups_dir, since, until, exclude=frozenset(stale))
     pieces = [stored] if stored.num_rows else []
     for table in live:

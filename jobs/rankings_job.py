@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 
     from hive_core.settings import Settings
     from jobs.rollup import RollupReport
+    from queries import Store
 
-__all__ = ["DEFAULT_WINDOW_DAYS", "NOT_SAMPLES", "RankingsReport", "rankings", "refresh_after_rollup"]
+__all__ = ["DEFAULT_WINDOW_DAYS", "NOT_SAMPLES", "RankingsReport", "quality_rows", "rankings", "refresh_after_rollup"]
 
 DEFAULT_WINDOW_DAYS = 7
 #: attempt statuses that say nothing about the model
@@ -76,15 +77,24 @@ def _priors(settings: Settings) -> tuple[Any, str]:
     return prior, "catalog"
 
 
-def _quality(settings: Settings, since: date, until: date) -> dict[tuple[str, str], tuple[float, int]]:
+def quality_rows(settings: Settings, since: date, until: date, store: Store | None = None) -> list[dict[str, Any]]:
+    """Rows of ``reports/quality`` for ratings given since..until (DuckDB only if any rating exists)."""
     from jobs.rollup import named_table
     from queries import connect
+    from queries.store import list_event_files
 
-    with connect(settings.data_dir, warn=False) as store:
-        if not store.files["quality_rating"].files:
-            return {}
-        table = named_table(store, "reports/quality", {"since": since, "until": until})
-    return {(r["task_category"], r["model"]): (r["quality"], r["quality_samples"]) for r in table.to_pylist()}
+    if not list_event_files(settings.data_dir, "quality_rating", check=False).files:
+        return []
+    if store is None:
+        with connect(settings.data_dir, warn=False) as own:
+            return quality_rows(settings, since, until, own)
+    rows: list[dict[str, Any]] = named_table(store, "reports/quality", {"since": since, "until": until}).to_pylist()
+    return rows
+
+
+def _quality(settings: Settings, since: date, until: date, store: Store | None) -> dict[tuple[str, str], tuple[float, int]]:
+    return {(r["task_category"], r["model"]): (r["quality"], r["quality_samples"])
+            for r in quality_rows(settings, since, until, store)}
 
 
 def _samples(statuses: list[str], counts: list[int], attempts: int) -> int:
@@ -131,8 +141,10 @@ def ranking_rows(rows: pa.Table, quality: dict[tuple[str, str], tuple[float, int
     return out
 
 
-def rankings(settings: Settings, *, window_days: int = DEFAULT_WINDOW_DAYS, today: date | None = None) -> RankingsReport:
-    """Recompute ``<data>/rankings/rankings.parquet`` from the rollups of the last ``window_days``."""
+def rankings(settings: Settings, *, window_days: int = DEFAULT_WINDOW_DAYS, today: date | None = None,
+             store: Store | None = None) -> RankingsReport:
+    """Recompute ``<data>/rankings/rankings.parquet`` from the rollups of the last ``window_days``
+    (``store``: an open store to reuse, else one is opened only if needed)."""
     import pyarrow as pa
 
     from hive_core.rankings import ranking_schema, rankings_path
@@ -145,10 +157,10 @@ def rankings(settings: Settings, *, window_days: int = DEFAULT_WINDOW_DAYS, toda
     until = today or now.date()
     since = until - timedelta(days=window_days - 1)
     prior, prior_source = _priors(settings)
-    rows = fine_rows(settings, since, until)
+    rows = fine_rows(settings, since, until, store)
     result: list[dict[str, Any]] = []
     if rows is not None:
-        result = ranking_rows(rows, _quality(settings, since, until), prior, window_days, now)
+        result = ranking_rows(rows, _quality(settings, since, until, store), prior, window_days, now)
     path = rankings_path(settings.data_dir)
     write_atomic(pa.Table.from_pylist(result, schema=ranking_schema()), path, overwrite=True)
     return RankingsReport(path=path, rows=len(result), models=len({r["model"] for r in result}),
@@ -157,4 +169,4 @@ def rankings(settings: Settings, *, window_days: int = DEFAULT_WINDOW_DAYS, toda
 
 def refresh_after_rollup(settings: Settings, report: RollupReport) -> RankingsReport:
     """Post-rollup step: refresh the ranking table (see :data:`jobs.rollup.POST_STEPS`)."""
-    return rankings(settings)
+    return rankings(settings, store=report.store)

@@ -40,8 +40,10 @@ if TYPE_CHECKING:
 
 __all__ = ["POST_STEPS", "RollupReport", "day_path", "day_runs", "named_table", "read_days", "rollup", "rollup_rows"]
 
-#: (name, "module:function") run after every rollup as ``function(settings, report)``, in order.
-#: Append a step here to run it after each rollup (it runs under the rollup lock).
+#: (name, "module:function") run after every rollup as ``function(settings, report)``, in order,
+#: under the rollup lock; ``report.store`` is the run's open :class:`queries.Store` meanwhile (reuse
+#: it rather than opening another). The result lands in ``report.steps[name]``. Append a step here
+#: to run it after each rollup.
 POST_STEPS: list[tuple[str, str]] = [
     ("rankings", "jobs.rankings_job:refresh_after_rollup"),
     ("budget-alerts", "jobs.alerts:alerts_after_rollup"),
@@ -59,6 +61,8 @@ class RollupReport:
     rows: int = 0
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     steps: dict[str, Any] = field(default_factory=dict)
+    #: the run's open store while the post steps run, else None
+    store: Store | None = field(default=None, repr=False, compare=False)
 
     @property
     def empty(self) -> bool:
@@ -121,42 +125,52 @@ def rollup(
     """Bring the daily rollups up to date (only ``day``, or days from ``since``, when given)."""
     from queries import connect
 
-    rollups_dir = settings.rollups_dir
     report = RollupReport(data_dir=settings.data_dir)
-    with job_lock(settings.state_dir, "rollup", timeout_s=lock_timeout_s):
-        with connect(settings.data_dir, warn=False) as store:
-            report.skipped = store.skipped
-            current = day_fingerprints(store)
-            report.days_with_events = len(current)
-            state_path = rollups_dir / "state.json"
-            state = RollupState.load(state_path)
-            on_disk = {d for d in _days_on_disk(rollups_dir)}
-            known = set(current) | set(state.days) | on_disk
-            scope = {d for d in known if _in_scope(d, day, since)}
-            gone = sorted(d for d in scope if d not in current)
-            stale = sorted(d for d in scope if d in current and (rebuild or state.days.get(d) != current[d]))
-            day_models: dict[date, pa.Table | None] = {}
-            for first, last in day_runs(stale):
-                table = rollup_rows(store, first, last)
-                report.rows += table.num_rows
-                for d, rows in _split_by_day(table, first, last):
-                    _write_day(rollups_dir, d, rows)
-                    day_models[d] = _models_of(rows, d)
-        for d in gone:
-            shutil.rmtree(day_path(rollups_dir, d).parent, ignore_errors=True)
-            state.days.pop(d, None)
-            day_models[d] = None
-        _write_months(rollups_dir, day_models)
-        for d in stale:
-            state.days[d] = current[d]
-        if stale or gone or not state_path.exists():
-            state.save(state_path)
-        report.rolled_up, report.removed = stale, gone
+    with job_lock(settings.state_dir, "rollup", timeout_s=lock_timeout_s), \
+            connect(settings.data_dir, warn=False) as store:
+        report.skipped = store.skipped
+        _roll(settings, store, report, only=day, since=since, rebuild=rebuild)
         if post_steps:
-            for name, target in POST_STEPS:
-                module_name, attr = target.split(":")
-                report.steps[name] = getattr(importlib.import_module(module_name), attr)(settings, report)
+            report.store = store
+            try:
+                for name, target in POST_STEPS:
+                    module_name, attr = target.split(":")
+                    report.steps[name] = getattr(importlib.import_module(module_name), attr)(settings, report)
+            finally:
+                report.store = None
     return report
+
+
+def _roll(settings: Settings, store: Store, report: RollupReport, *, only: date | None, since: date | None,
+          rebuild: bool) -> None:
+    """Recompute the stale days in scope, drop the days without events, save the state."""
+    rollups_dir = settings.rollups_dir
+    current = day_fingerprints(settings.data_dir)
+    report.days_with_events = len(current)
+    state_path = rollups_dir / "state.json"
+    state = RollupState.load(state_path)
+    known = set(current) | set(state.days) | set(_days_on_disk(rollups_dir))
+    scope = {d for d in known if _in_scope(d, only, since)}
+    gone = sorted(d for d in scope if d not in current)
+    stale = sorted(d for d in scope if d in current and (rebuild or state.days.get(d) != current[d]))
+    day_models: dict[date, pa.Table | None] = {}
+    for first, last in day_runs(stale):
+        table = rollup_rows(store, first, last)
+        report.rows += table.num_rows
+        for d, rows in _split_by_day(table, first, last):
+            _write_day(rollups_dir, d, rows)
+            day_models[d] = _models_of(rows, d)
+    for d in gone:
+        shutil.rmtree(day_path(rollups_dir, d).parent, ignore_errors=True)
+        state.days.pop(d, None)
+        day_models[d] = None
+    _write_months(rollups_dir, day_models)
+    # The state is saved last: a run killed before this point redoes its days next time.
+    for d in stale:
+        state.days[d] = current[d]
+    if stale or gone or not state_path.exists():
+        state.save(state_path)
+    report.rolled_up, report.removed = stale, gone
 
 
 def read_days(rollups_dir: Path, since: date, until: date) -> pa.Table | None:

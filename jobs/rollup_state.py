@@ -1,7 +1,8 @@
 """What the last rollup saw: a fingerprint of each day's event files, in ``<data>/rollups/state.json``.
 
-A day's fingerprint hashes the sorted (type, file name, size, mtime) of the readable files in its
-``date=`` partitions of the types the rollup reads. Event files are immutable (written once,
+A day's fingerprint hashes the sorted (type, file name, size, mtime) of the committed files in its
+``date=`` partitions of the types the rollup reads (listed by :func:`queries.store.list_event_files`
+without opening them: one ``stat`` per file, so readers can tell fresh from stale days cheaply). Event files are immutable (written once,
 atomically), so a day whose fingerprint is unchanged would roll up to the same rows and is skipped;
 a late event, a new writer's file or a compaction changes it and the day is redone. The state
 also records ``FORMAT`` (the rollup's layout and histogram resolution): a change of either makes
@@ -16,13 +17,9 @@ import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hive_core.layout import partition_date
 from jobs import histogram
-
-if TYPE_CHECKING:
-    from queries import Store
 
 __all__ = ["FORMAT", "SOURCES", "RollupState", "day_fingerprints"]
 
@@ -32,14 +29,13 @@ SOURCES = ("api_call", "usage", "stream_outcome")
 FORMAT = f"daily-v1/alpha={histogram.ALPHA}"
 
 
-def day_fingerprints(store: Store) -> dict[date, str]:
-    """Fingerprint of the readable event files of each day that has any."""
+def day_fingerprints(data_dir: Path) -> dict[date, str]:
+    """Fingerprint of the committed event files of each day that has any."""
+    from queries.store import list_event_files
+
     per_day: dict[date, list[str]] = {}
     for type_name in SOURCES:
-        fileset = store.files.get(type_name)
-        if fileset is None:
-            continue
-        for path in fileset.files:
+        for path in list_event_files(data_dir, type_name, check=False).files:
             day = partition_date(path.parent)
             if day is None:
                 continue

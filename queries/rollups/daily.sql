@@ -9,15 +9,13 @@
 -- model is the model that answered (served_model) when known, else the one requested.
 -- requests = requests whose first attempt (attempt 1, always on the primary model) is in the row, plus
 -- requests that reached the row's model as a fallback (distinct request ids among fallback attempts).
--- retries = attempts - requests. A stream_outcome has no provider: it takes the provider of the
--- request's last streamed attempt on the same day (NULL if the attempts were all before midnight), so
--- each day's rows depend on that day's files only.
+-- retries = attempts - requests. Each day's rows depend on that day's files only.
 -- Histograms: bucket = ceil(ln(x) / ln_gamma) (jobs/histogram.py), successful attempts only.
 WITH calls AS MATERIALIZED (
     SELECT
         hash(CAST(ts AS DATE), coalesce(served_model, model), provider, request_type, task_category) AS k,
         CAST(ts AS DATE) AS day, coalesce(served_model, model) AS model, provider, request_type,
-        task_category, request_id, attempt, status, status = 'ok' AS ok, fallback_index, streamed, latency_ms, ttft_ms
+        task_category, request_id, attempt, status, status = 'ok' AS ok, fallback_index, latency_ms, ttft_ms
     FROM api_calls
     WHERE ts >= CAST($since AS TIMESTAMPTZ) AND ts < CAST($until AS TIMESTAMPTZ) + INTERVAL 1 DAY
 ),
@@ -79,24 +77,36 @@ usage_rows AS (
     WHERE ts >= CAST($since AS TIMESTAMPTZ) AND ts < CAST($until AS TIMESTAMPTZ) + INTERVAL 1 DAY
     GROUP BY k
 ),
-stream_provider AS (
-    SELECT day, request_id, arg_max(provider, attempt) AS provider
-    FROM calls WHERE streamed GROUP BY day, request_id
+stream_keys AS (
+    -- stream_outcome has no provider: it takes the provider of the call rows with the same
+    -- (day, model, request_type, task_category) when there is exactly one, else stays NULL.
+    -- (Joining each stream to its request's attempts costs more than the rest of the rollup.)
+    SELECT hash(day, model, request_type, task_category) AS k4,
+           CASE WHEN count(DISTINCT provider) = 1 AND count(provider) = count(*) THEN min(provider) END AS provider
+    FROM call_rows
+    GROUP BY k4
+),
+stream_agg AS (
+    SELECT
+        hash(CAST(ts AS DATE), model, request_type, task_category) AS k4,
+        any_value(CAST(ts AS DATE)) AS day, any_value(model) AS model,
+        any_value(request_type) AS request_type, any_value(task_category) AS task_category,
+        count(*) AS streams,
+        count(*) FILTER (WHERE outcome = 'cancelled') AS streams_cancelled,
+        count(*) FILTER (WHERE outcome = 'truncated') AS streams_truncated,
+        sum(CAST(tokens_per_s AS DECIMAL(38, 6))) AS tokens_per_s_sum,
+        count(tokens_per_s) AS tokens_per_s_n
+    FROM stream_outcomes
+    WHERE ts >= CAST($since AS TIMESTAMPTZ) AND ts < CAST($until AS TIMESTAMPTZ) + INTERVAL 1 DAY
+    GROUP BY k4
 ),
 stream_rows AS (
     SELECT
-        hash(CAST(s.ts AS DATE), s.model, p.provider, s.request_type, s.task_category) AS k,
-        any_value(CAST(s.ts AS DATE)) AS day, any_value(s.model) AS model, any_value(p.provider) AS provider,
-        any_value(s.request_type) AS request_type, any_value(s.task_category) AS task_category,
-        count(*) AS streams,
-        count(*) FILTER (WHERE s.outcome = 'cancelled') AS streams_cancelled,
-        count(*) FILTER (WHERE s.outcome = 'truncated') AS streams_truncated,
-        sum(CAST(s.tokens_per_s AS DECIMAL(38, 6))) AS tokens_per_s_sum,
-        count(s.tokens_per_s) AS tokens_per_s_n
-    FROM stream_outcomes AS s
-    LEFT JOIN stream_provider AS p ON p.request_id = s.request_id AND p.day = CAST(s.ts AS DATE)
-    WHERE s.ts >= CAST($since AS TIMESTAMPTZ) AND s.ts < CAST($until AS TIMESTAMPTZ) + INTERVAL 1 DAY
-    GROUP BY k
+        hash(s.day, s.model, p.provider, s.request_type, s.task_category) AS k,
+        s.day, s.model, p.provider, s.request_type, s.task_category,
+        s.streams, s.streams_cancelled, s.streams_truncated, s.tokens_per_s_sum, s.tokens_per_s_n
+    FROM stream_agg AS s
+    LEFT JOIN stream_keys AS p USING (k4)
 ),
 stacked AS (
     SELECT * FROM call_rows

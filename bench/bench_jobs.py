@@ -1,0 +1,147 @@
+"""Batch-job figures: the daily rollup as a whole process (one day; 30 days rebuilt, side by side
+with a bare DuckDB group-by over the same columns) and percentiles over 365 days from rollups.
+
+Data is simulated once (``hive-jobs simulate``'s library) and cached under
+``$TMPDIR/hive-bench-jobs``; 365 days of rollups are made by copying the 30 rolled-up days'
+files to earlier dates (rewriting only the ``day`` column), which has the shape of a real year
+without simulating 120M events.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from bench.common import Figure, median_time
+
+CACHE = Path(os.environ.get("HIVE_BENCH_CACHE", Path(tempfile.gettempdir()) / "hive-bench-jobs"))
+CALLS_PER_DAY = 127_300  # ~333,000 events a day (api_call + usage + stream_outcome)
+SEED = 11
+HIVE_JOBS = [str(Path(sys.executable).with_name("hive-jobs"))]
+
+BARE = {
+    "api_call": "cast(ts as date), coalesce(served_model, model), provider, request_type, task_category, "
+                "count(distinct request_id), count(*), count(status), sum(attempt), sum(fallback_index), "
+                "sum(latency_ms), sum(ttft_ms)",
+    "usage": "cast(ts as date), model, provider, request_type, task_category, count(*), sum(prompt_tokens), "
+             "sum(completion_tokens), sum(reasoning_tokens), sum(cached_tokens), sum(cost_usd), count(cost_source)",
+    "stream_outcome": "cast(ts as date), model, request_type, task_category, count(*), count(outcome), "
+                      "sum(tokens_per_s)",
+}
+
+
+def _simulated(name: str, days: int, end: date) -> Path:
+    """A cached simulated store (events only)."""
+    from jobs.simulate import simulate
+
+    root = CACHE / f"{name}-{days}d-{CALLS_PER_DAY}-{SEED}-{end}"
+    marker = root / ".complete"
+    if not marker.exists():
+        shutil.rmtree(root, ignore_errors=True)
+        simulate(root, days=days, calls_per_day=CALLS_PER_DAY, seed=SEED, end=end)
+        marker.touch()
+    return root
+
+
+def _fresh_copy(src: Path, name: str) -> Path:
+    """A copy of a store's events without rollups, state or rankings."""
+    dst = CACHE / "work" / name
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src / "events", dst / "events")
+    return dst
+
+
+def _process_seconds(args: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(args, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def _bare_scan_seconds(data_dir: Path) -> float:
+    """A bare DuckDB group-by of the same columns, as a whole process like ours."""
+    lines = ["import duckdb, glob", "con = duckdb.connect()", "con.execute(\"SET TimeZone='UTC'\")"]
+    for kind, cols in BARE.items():
+        files = f"sorted(glob.glob({str(data_dir / 'events' / kind / '*' / '*.parquet')!r}))"
+        lines.append(f"con.sql('select {cols} from read_parquet($f) group by all', params={{'f': {files}}}).fetchall()")
+    return _process_seconds([sys.executable, "-c", "\n".join(lines)])
+
+
+def _year_of_rollups(month_src: Path, end: date) -> Path:
+    """365 days of rollups: the 30 real days' files copied to earlier dates (day column rewritten)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from hive_core.settings import Settings
+    from jobs.rollup import day_path
+    from jobs.rollup_state import RollupState
+
+    root = CACHE / f"year-{end}"
+    if (root / ".complete").exists():
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    src, dst = Settings(data_dir=month_src), Settings(data_dir=root)
+    days = sorted(RollupState.load(src.rollups_dir / "state.json").days)
+    from jobs.model_rollup import day_model_rows, write_month
+
+    months: dict[str, dict[date, pa.Table | None]] = {}
+    for i in range(365):
+        day = end - timedelta(days=i)
+        table = pq.read_table(day_path(src.rollups_dir, days[i % len(days)]))
+        table = table.set_column(0, "day", pa.array([day] * table.num_rows, pa.date32()))
+        path = day_path(dst.rollups_dir, day)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, path)
+        months.setdefault(day.strftime("%Y-%m"), {})[day] = day_model_rows(table, day)
+    for month, tables in months.items():
+        write_month(dst.rollups_dir, month, tables)
+    del pc
+    (root / ".complete").touch()
+    return root
+
+
+def run() -> list[Figure]:
+    """The jobs figures (a few minutes on 2 cores the first time; cached data after that)."""
+    from jobs.performance import performance
+    from jobs.periods import Period
+
+    end = datetime.now(UTC).date()
+    figures: list[Figure] = []
+
+    one = _fresh_copy(_simulated("day", 1, end), "one-day")
+    one_s = min(_process_seconds([*HIVE_JOBS, "--data-dir", str(_fresh_copy(_simulated("day", 1, end), f"one-day-{i}")), "rollup", "--daily"]) for i in range(3))
+    figures.append(Figure("hive-jobs rollup --daily, 1 day / 333k events (process)", one_s, "s", "<= 0.5 s",
+                          one_s <= 0.5, note="fresh store each time; includes the rankings refresh"))
+    noop_s = min(_process_seconds([*HIVE_JOBS, "--data-dir", str(one), "rollup", "--daily"]) for _ in range(3))
+    figures.append(Figure("hive-jobs rollup --daily, nothing new (process)", noop_s, "s", "-", None))
+
+    month = _simulated("month", 30, end)
+    work = _fresh_copy(month, "month")
+    subprocess.run([*HIVE_JOBS, "--data-dir", str(work), "rollup", "--daily"], check=True, capture_output=True)
+    ours = min(_process_seconds([*HIVE_JOBS, "--data-dir", str(work), "rollup", "--rebuild"]) for _ in range(2))
+    bare = min(_bare_scan_seconds(work) for _ in range(2))
+    figures.append(Figure("hive-jobs rollup --rebuild, 30 days / 10M events (process)", ours, "s", "<= 3 s",
+                          ours <= 3.0, peer="bare DuckDB group-by (process)", peer_value=bare, ratio=ours / bare,
+                          note="ratio target <= 3x"))
+
+    year = _year_of_rollups(work, end)
+    from hive_core.settings import Settings
+
+    settings = Settings(data_dir=year)
+    period = Period(end - timedelta(days=364), end)
+    rows = performance(settings, period)
+    per_query = median_time(lambda: performance(settings, period), repeat=7)
+    figures.append(Figure(f"P50/P95/P99 of every model ({len(rows)}) over 365 days from rollups", per_query * 1000,
+                          "ms", "<= 50 ms", per_query <= 0.05, note="hive models performance --period 365d, library call"))
+    return figures
+
+
+if __name__ == "__main__":
+    for figure in run():
+        print(figure)
