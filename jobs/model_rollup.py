@@ -1,16 +1,15 @@
 """Per-model rollups: merge fine rollup rows by model, keep them per month, read any range fast.
 
 The daily files hold one row per (day, model, provider, request_type, task_category). Questions
-asked per model over long ranges ("P95 of every model over 365 days") would have to decode every
-day's histograms; instead each month keeps one small file
+asked per model over long ranges ("P95 of every model over 365 days") would have to open and decode
+every day's file; instead each month keeps two small files
 
-    <data>/rollups/monthly/month=YYYY-MM/models.parquet
-        row group 0:      one row per model for the whole month (day NULL)
-        row groups 1..n:  one row per (day, model)
+    <data>/rollups/monthly/month=YYYY-MM/totals.parquet   one row per model for the month (day NULL)
+    <data>/rollups/monthly/month=YYYY-MM/days.parquet     one row per (day, model)
 
-derived from the daily files (a pure function of them; rewritten whenever a day of the month is).
-A range reads row group 0 of every month it covers entirely and the day rows of the (at most two)
-months it covers partly. Counts, tokens and costs are summed; histograms are merged bucket by
+derived from the daily rows (a pure function of them; rewritten whenever a day of the month is).
+A range reads the totals of every month it covers entirely and the day rows of the (at most two)
+months it covers partly: a year is about 13 small files. Counts, tokens and costs are summed; histograms are merged bucket by
 bucket; percentiles of merged rows come from the merged histograms (within ``histogram.ALPHA``).
 ``requests`` of a merged row is the sum of its rows' (a request retried on two providers of one
 model counts twice: rare, and documented).
@@ -37,6 +36,8 @@ SUM_COLUMNS = (
     "cost_billed_usd", "cost_estimated_usd", "cost_unknown", "streams", "streams_cancelled",
     "streams_truncated", "tokens_per_s_sum", "tokens_per_s_n",
 )
+#: largest groups x bucket-span merged through a dense array (8 bytes each)
+_DENSE_LIMIT = 4_000_000
 HISTOGRAMS = (("latency", "latency_buckets", "latency_counts"), ("ttft", "ttft_buckets", "ttft_counts"))
 QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
 
@@ -52,9 +53,9 @@ def canonical(table: pa.Table) -> pa.Table:
     return table.cast(pa.schema(fields)).combine_chunks()
 
 
-def month_path(rollups_dir: Path, month: str) -> Path:
-    """``<rollups>/monthly/month=YYYY-MM/models.parquet``."""
-    return rollups_dir / "monthly" / f"month={month}" / "models.parquet"
+def month_path(rollups_dir: Path, month: str, part: str = "totals") -> Path:
+    """``<rollups>/monthly/month=YYYY-MM/totals.parquet`` (or ``days.parquet``)."""
+    return rollups_dir / "monthly" / f"month={month}" / f"{part}.parquet"
 
 
 def _group_index(table: pa.Table, keys: tuple[str, ...]) -> tuple[np.ndarray, pa.Table]:
@@ -93,11 +94,17 @@ def _merge_lists(group: np.ndarray, groups: int, buckets: pa.ChunkedArray, count
         codes = pc.index_in(values, value_set=sorted_names).to_numpy(zero_copy_only=False).astype(np.int64)
     else:
         codes = values.to_numpy(zero_copy_only=False).astype(np.int64)
-    # one int64 key per (group, bucket): np.unique on it sorts by group, then bucket
+    # one int64 key per (group, bucket), ordered by group then bucket
     low = int(codes.min()) if len(codes) else 0
     span = (int(codes.max()) - low + 1) if len(codes) else 1
-    uniq_key, inverse = np.unique(rows * span + (codes - low), return_inverse=True)
-    sums = np.bincount(inverse.ravel(), weights=weights, minlength=len(uniq_key)).astype(np.int64)
+    keys = rows * span + (codes - low)
+    if groups * span <= _DENSE_LIMIT:  # a dense count per key: no sort
+        dense = np.bincount(keys, weights=weights, minlength=groups * span)
+        uniq_key = np.flatnonzero(dense)
+        sums = dense[uniq_key].astype(np.int64)
+    else:  # sparse keys (the zero bucket far below the others, or very many groups)
+        uniq_key, inverse = np.unique(keys, return_inverse=True)
+        sums = np.bincount(inverse.ravel(), weights=weights, minlength=len(uniq_key)).astype(np.int64)
     uniq = np.stack([uniq_key // span, uniq_key % span + low])
     offsets = np.concatenate([[0], np.cumsum(np.bincount(uniq[0], minlength=groups))]).astype(np.int32)
     if pa.types.is_string(value_type):
@@ -137,24 +144,23 @@ def merge_by(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
 
 
 def write_month(rollups_dir: Path, month: str, day_models: dict[date, pa.Table | None]) -> None:
-    """Rewrite one month's file: replace the given days' model rows (``None`` removes a day)."""
+    """Rewrite one month's files: replace the given days' model rows (``None`` removes a day)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from ingest.files import write_atomic
 
-    path = month_path(rollups_dir, month)
+    days_path, totals_path = month_path(rollups_dir, month, "days"), month_path(rollups_dir, month)
     days: list[pa.Table] = []
-    if path.exists():
-        old = pq.ParquetFile(path)
-        if old.metadata.num_row_groups > 1:
-            kept = old.read_row_groups(range(1, old.metadata.num_row_groups))
-            drop = pa.array(sorted(day_models), pa.date32())
-            days.append(kept.filter(pc.invert(pc.is_in(kept["day"], value_set=drop))))
+    if days_path.exists():
+        kept = pq.read_table(days_path)
+        drop = pa.array(sorted(day_models), pa.date32())
+        days.append(kept.filter(pc.invert(pc.is_in(kept["day"], value_set=drop))))
     days.extend(t for t in day_models.values() if t is not None and t.num_rows)
-    if not days or sum(t.num_rows for t in days) == 0:
-        path.unlink(missing_ok=True)
+    if sum(t.num_rows for t in days) == 0:
+        totals_path.unlink(missing_ok=True)
+        days_path.unlink(missing_ok=True)
         return
     day_rows = pa.concat_tables(days, promote_options="permissive").sort_by([("day", "ascending"), ("model", "ascending")])
     totals = merge_by(day_rows, ("model",))
@@ -164,9 +170,9 @@ def write_month(rollups_dir: Path, month: str, day_models: dict[date, pa.Table |
     totals = totals.append_column("first_day", bounds["day_min"].take(first))
     totals = totals.append_column("last_day", bounds["day_max"].take(first))
     day_rows = day_rows.select(totals.column_names)
-    table = canonical(pa.concat_tables([totals.cast(day_rows.schema), day_rows]))
-    # Row group 0 is exactly the month totals (read_models reads only what it needs).
-    write_atomic(table, path, overwrite=True, row_group_size=max(totals.num_rows, 1))
+    # Days first: a reader between the two renames uses either file consistently (see read_models).
+    write_atomic(canonical(day_rows), days_path, overwrite=True)
+    write_atomic(canonical(totals.cast(day_rows.schema)), totals_path, overwrite=True)
 
 
 def day_model_rows(fine: pa.Table, day: date) -> pa.Table:
@@ -179,35 +185,46 @@ def day_model_rows(fine: pa.Table, day: date) -> pa.Table:
     return merged.append_column("last_day", merged["day"])
 
 
-def read_models(rollups_dir: Path, since: date, until: date, exclude: frozenset[date] = frozenset()) -> pa.Table:
-    """Model rows covering ``since..until`` (inclusive), before merging: whole-month rows where the
-    range covers the month's data, day rows elsewhere. Days in ``exclude`` (stale rollups the caller
-    computes live) are left out, so a month holding one reads its day rows."""
+def _month_rows(rollups_dir: Path, month: date, since: date, until: date, exclude: frozenset[date]) -> pa.Table | None:
+    """One month's contribution to a range: its totals if the range covers its data, else day rows."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    pieces: list[pa.Table] = []
+    name = month.strftime("%Y-%m")
+    totals_path = month_path(rollups_dir, name)
+    if not totals_path.exists():
+        return None
+    totals = pq.read_table(totals_path)
+    covered = totals.num_rows and pc.min(totals["first_day"]).as_py() >= since \
+        and pc.max(totals["last_day"]).as_py() <= until and not any(d.strftime("%Y-%m") == name for d in exclude)
+    if covered:
+        return totals
+    days = pq.read_table(month_path(rollups_dir, name, "days"))
+    mask = pc.and_(pc.greater_equal(days["day"], pa.scalar(since, pa.date32())),
+                   pc.less_equal(days["day"], pa.scalar(until, pa.date32())))
+    if exclude:
+        mask = pc.and_(mask, pc.invert(pc.is_in(days["day"], value_set=pa.array(sorted(exclude), pa.date32()))))
+    return days.filter(mask)
+
+
+def read_models(rollups_dir: Path, since: date, until: date, exclude: frozenset[date] = frozenset()) -> pa.Table:
+    """Model rows covering ``since..until`` (inclusive), before merging: whole-month rows where the
+    range covers the month's data, day rows elsewhere. Days in ``exclude`` (stale rollups the caller
+    computes live) are left out, so a month holding one reads its day rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
+
+    months = []
     month = date(since.year, since.month, 1)
     while month <= until:
-        path = month_path(rollups_dir, month.strftime("%Y-%m"))
-        if path.exists():
-            file = pq.ParquetFile(path)
-            totals = file.read_row_group(0)
-            covered = totals.num_rows and pc.min(totals["first_day"]).as_py() >= since \
-                and pc.max(totals["last_day"]).as_py() <= until \
-                and not any(d.strftime("%Y-%m") == month.strftime("%Y-%m") for d in exclude)
-            if covered:
-                pieces.append(totals)
-            elif file.metadata.num_row_groups > 1:
-                days = file.read_row_groups(range(1, file.metadata.num_row_groups))
-                mask = pc.and_(pc.greater_equal(days["day"], pa.scalar(since, pa.date32())),
-                               pc.less_equal(days["day"], pa.scalar(until, pa.date32())))
-                if exclude:
-                    mask = pc.and_(mask, pc.invert(pc.is_in(days["day"], value_set=pa.array(sorted(exclude), pa.date32()))))
-                pieces.append(days.filter(mask))
+        months.append(month)
         month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
-    pieces = [p for p in pieces if p.num_rows]
+    # Parquet decoding releases the GIL: months are read in parallel.
+    with ThreadPoolExecutor(max_workers=min(4, len(months) or 1)) as pool:
+        found = list(pool.map(lambda m: _month_rows(rollups_dir, m, since, until, exclude), months))
+    pieces = [p for p in found if p is not None and p.num_rows]
     if not pieces:
         return pa.table({})
     return pa.concat_tables(pieces)

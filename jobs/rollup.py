@@ -4,7 +4,8 @@ Layout (all under ``<data>/rollups/``)::
 
     daily/date=YYYY-MM-DD/part.parquet      one row per (day, model, provider, request_type,
                                             task_category): queries/rollups/daily.sql
-    monthly/month=YYYY-MM/models.parquet    per-model rows of the month's days (jobs.model_rollup)
+    monthly/month=YYYY-MM/totals.parquet    per model, the whole month (jobs.model_rollup)
+    monthly/month=YYYY-MM/days.parquet      per (day, model), the month's days
     state.json                              fingerprint of each day's event files (jobs.rollup_state)
 
 A run takes the ``rollup`` job lock, lists the event files, and recomputes only the days whose
@@ -20,6 +21,7 @@ table refresh, and whatever other job registers itself there (budget alerts, say
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import shutil
 from collections.abc import Iterable
@@ -126,12 +128,13 @@ def rollup(
     from queries import connect
 
     report = RollupReport(data_dir=settings.data_dir)
-    with job_lock(settings.state_dir, "rollup", timeout_s=lock_timeout_s), \
-            connect(settings.data_dir, warn=False) as store:
-        report.skipped = store.skipped
-        _roll(settings, store, report, only=day, since=since, rebuild=rebuild)
+    with job_lock(settings.state_dir, "rollup", timeout_s=lock_timeout_s), contextlib.ExitStack() as stack:
+        plan = _plan(settings, report, only=day, since=since, rebuild=rebuild)
+        if plan.stale:  # DuckDB (and the check of every file) only when there is work
+            report.store = stack.enter_context(connect(settings.data_dir, warn=False))
+            report.skipped = report.store.skipped
+        _roll(settings, report, plan)
         if post_steps:
-            report.store = store
             try:
                 for name, target in POST_STEPS:
                     module_name, attr = target.split(":")
@@ -141,36 +144,51 @@ def rollup(
     return report
 
 
-def _roll(settings: Settings, store: Store, report: RollupReport, *, only: date | None, since: date | None,
-          rebuild: bool) -> None:
-    """Recompute the stale days in scope, drop the days without events, save the state."""
+@dataclass
+class _Plan:
+    current: dict[date, str]
+    state: RollupState
+    stale: list[date]
+    gone: list[date]
+
+
+def _plan(settings: Settings, report: RollupReport, *, only: date | None, since: date | None,
+          rebuild: bool) -> _Plan:
+    """Which days in scope are stale (files changed since their rollup) and which lost their events."""
     rollups_dir = settings.rollups_dir
     current = day_fingerprints(settings.data_dir)
     report.days_with_events = len(current)
-    state_path = rollups_dir / "state.json"
-    state = RollupState.load(state_path)
+    state = RollupState.load(rollups_dir / "state.json")
     known = set(current) | set(state.days) | set(_days_on_disk(rollups_dir))
     scope = {d for d in known if _in_scope(d, only, since)}
     gone = sorted(d for d in scope if d not in current)
     stale = sorted(d for d in scope if d in current and (rebuild or state.days.get(d) != current[d]))
+    return _Plan(current, state, stale, gone)
+
+
+def _roll(settings: Settings, report: RollupReport, plan: _Plan) -> None:
+    """Recompute the stale days, drop the days without events, save the state."""
+    rollups_dir = settings.rollups_dir
+    state_path = rollups_dir / "state.json"
     day_models: dict[date, pa.Table | None] = {}
-    for first, last in day_runs(stale):
-        table = rollup_rows(store, first, last)
+    for first, last in day_runs(plan.stale):
+        assert report.store is not None
+        table = rollup_rows(report.store, first, last)
         report.rows += table.num_rows
         for d, rows in _split_by_day(table, first, last):
             _write_day(rollups_dir, d, rows)
             day_models[d] = _models_of(rows, d)
-    for d in gone:
+    for d in plan.gone:
         shutil.rmtree(day_path(rollups_dir, d).parent, ignore_errors=True)
-        state.days.pop(d, None)
+        plan.state.days.pop(d, None)
         day_models[d] = None
     _write_months(rollups_dir, day_models)
     # The state is saved last: a run killed before this point redoes its days next time.
-    for d in stale:
-        state.days[d] = current[d]
-    if stale or gone or not state_path.exists():
-        state.save(state_path)
-    report.rolled_up, report.removed = stale, gone
+    for d in plan.stale:
+        plan.state.days[d] = plan.current[d]
+    if plan.stale or plan.gone or not state_path.exists():
+        plan.state.save(state_path)
+    report.rolled_up, report.removed = plan.stale, plan.gone
 
 
 def read_days(rollups_dir: Path, since: date, until: date) -> pa.Table | None:

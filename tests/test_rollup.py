@@ -155,7 +155,8 @@ def test_late_event_rewrites_only_its_day(settings: Settings) -> None:
     after = snapshot(settings.data_dir)
     assert report.rolled_up == [dates[0]]
     changed = {k for k in after if after[k] != before.get(k)}
-    assert changed == {f"daily/date={dates[0]}/part.parquet", "monthly/month=2026-11/models.parquet"}
+    assert changed == {f"daily/date={dates[0]}/part.parquet", "monthly/month=2026-11/days.parquet",
+                       "monthly/month=2026-11/totals.parquet"}
 
 
 def test_rebuild_equals_incremental(settings: Settings, tmp_path: Path) -> None:
