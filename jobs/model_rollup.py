@@ -149,7 +149,7 @@ def write_month(rollups_dir: Path, month: str, day_models: dict[date, pa.Table |
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from ingest.files import write_atomic
+    from ingest import write_atomic
 
     days_path, totals_path = month_path(rollups_dir, month, "days"), month_path(rollups_dir, month)
     days: list[pa.Table] = []

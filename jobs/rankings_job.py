@@ -148,7 +148,7 @@ def rankings(settings: Settings, *, window_days: int = DEFAULT_WINDOW_DAYS, toda
     import pyarrow as pa
 
     from hive_core.rankings import ranking_schema, rankings_path
-    from ingest.files import write_atomic
+    from ingest import write_atomic
     from jobs.period_rows import fine_rows
 
     if window_days < 1:

@@ -229,7 +229,7 @@ def _split_by_day(table: pa.Table, first: date, last: date) -> Iterable[tuple[da
 
 
 def _write_day(rollups_dir: Path, day: date, rows: pa.Table) -> None:
-    from ingest.files import write_atomic
+    from ingest import write_atomic
     from jobs.model_rollup import canonical
 
     write_atomic(canonical(rows), day_path(rollups_dir, day), overwrite=True)

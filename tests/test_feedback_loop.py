@@ -16,7 +16,7 @@ from hive_core.errors import OpenRouterError
 from hive_core.openrouter import OpenRouterClient
 from hive_core.openrouter.retry import RetryPolicy
 from hive_core.settings import Settings
-from ingest.log import EventLog
+from ingest import EventLog
 from tests.test_analytics import run_hive
 from tests.test_rollup import run_cli
 

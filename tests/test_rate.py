@@ -10,7 +10,7 @@ import pytest
 import queries
 from hive_core.errors import ConfigError
 from hive_core.settings import Settings
-from ingest.log import EventLog
+from ingest import EventLog
 from jobs.rating import rate
 from tests.test_analytics import run_hive
 from tests.test_rollup import DAY0, write_history

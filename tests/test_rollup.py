@@ -16,7 +16,7 @@ import pytest
 from hive_core.errors import LockHeld
 from hive_core.events import ApiCall, Event, StreamOutcome, Usage
 from hive_core.settings import Settings
-from ingest.log import EventLog
+from ingest import EventLog
 from jobs import cli as jobs_cli
 from jobs.lock import job_lock
 from jobs.model_rollup import merge_by, read_models
