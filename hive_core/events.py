@@ -72,6 +72,8 @@ class Event(BaseModel):
     @field_validator("ts")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is UTC:  # the default clock's value: nothing to convert
+            return value
         if value.tzinfo is None:
             raise ValueError("ts must be timezone-aware (UTC)")
         return value.astimezone(UTC)
