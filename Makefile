@@ -21,7 +21,8 @@ $(VENV)/.bench: $(VENV)/.base
 	touch $@
 
 demo: $(VENV)/.base
-	$(VENV)/bin/hive-jobs --data-dir $(DEMO_DIR) simulate --days 30 --calls-per-day 20000 --seed 7 --replace
+	rm -rf $(DEMO_DIR)
+	$(VENV)/bin/hive-jobs --data-dir $(DEMO_DIR) simulate --days 30 --calls-per-day 20000 --seed 7
 	$(VENV)/bin/hive-jobs --data-dir $(DEMO_DIR) rollup --daily
 	$(VENV)/bin/hive-jobs --data-dir $(DEMO_DIR) summary
 

@@ -69,6 +69,8 @@ APPS = (("web", 0.6), ("api", 0.3), ("batch", 0.1))
 TRANSIENT = (("rate_limited", 429, 0.5), ("server_error", 502, 0.35), ("timeout", 408, 0.15))
 PERMANENT = (("bad_request", 400, 0.003), ("moderated", 403, 0.001), ("insufficient_credits", 402, 0.0005))
 MAX_ATTEMPTS = 3
+#: scales the per-model error rates above: most models healthy, the flakiest degraded
+ERROR_SCALE = 0.5
 
 
 @dataclass
@@ -124,7 +126,7 @@ def _simulate_day(rng: np.random.Generator, day: date, n: int) -> dict[str, pa.T
 
     popularity = 1.0 / np.arange(1, len(MODELS) + 1) ** 0.8
     model = rng.permutation(len(MODELS))[rng.choice(len(MODELS), size=n, p=popularity / popularity.sum())]
-    err = np.array([m[6] for m in MODELS])[model]
+    err = np.array([m[6] for m in MODELS])[model] * ERROR_SCALE
     # Attempts on the primary: geometric failures, capped; a capped run may fall back to another model.
     failures = np.minimum(rng.geometric(1 - err) - 1, MAX_ATTEMPTS)
     # Outages are correlated: during one, every retry fails too, which is what fallbacks are for.
@@ -134,7 +136,7 @@ def _simulate_day(rng: np.random.Generator, day: date, n: int) -> dict[str, pa.T
     failures = np.where(permanent, 0, failures)
     fallback = exhausted & ~permanent & (rng.random(n) < 0.7)
     fb_model = (model + 1 + rng.integers(0, len(MODELS) - 1, size=n)) % len(MODELS)
-    fb_ok = fallback & (rng.random(n) >= np.array([m[6] for m in MODELS])[fb_model])
+    fb_ok = fallback & (rng.random(n) >= np.array([m[6] for m in MODELS])[fb_model] * ERROR_SCALE)
     success = (~exhausted & ~permanent) | fb_ok
     final_model = np.where(fallback, fb_model, model)
     streamed = rng.random(n) < 0.6

@@ -110,18 +110,15 @@ def compact(ctx: click.Context, day: object) -> None:
 
 
 @click.command()
+@click.option("--period", default="30d", show_default=True, help="today, yesterday, 7d, 30d, month or A..B.")
 @click.pass_context
-def summary(ctx: click.Context) -> None:
+def summary(ctx: click.Context, period: str) -> None:
     """Print a short summary of the store: spend, top models, P95s."""
-    import queries
+    from jobs.summary import summary as run
 
     settings = get_settings(ctx)
-    with queries.connect(settings.data_dir) as store:
-        rows = queries.run_sql(store, queries.load("reports/summary")).fetchall()
-    if not rows or rows[0][1] == 0:
-        raise HiveError(f"no events in {settings.data_dir}: run `hive-jobs simulate` or make some calls first")
-    first = rows[0]
-    click.echo(f"{first[0]}: {first[1]:,} requests, ${first[2]:,.2f} spent, success {first[3]:.1%}")
-    click.echo(f"{'model':<44} {'requests':>9} {'cost $':>10} {'P50 ms':>8} {'P95 ms':>8}")
-    for row in rows[1:]:
-        click.echo(f"{row[0]:<44} {row[1]:>9,} {row[2]:>10,.2f} {row[4]:>8,.0f} {row[5]:>8,.0f}")
+    result = run(settings, period)
+    if result.cost.requests == 0:
+        raise HiveError(f"no events in {settings.data_dir} for {period}: run `hive-jobs simulate` or make some calls first")
+    for line in result.lines():
+        click.echo(line)
