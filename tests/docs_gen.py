@@ -60,19 +60,41 @@ def events_section() -> str:
     return schema_markdown()
 
 
+def bench_section() -> str | None:
+    """The last ``make bench`` table (bench/results.json), or None to keep the README's as it is."""
+    import json
+
+    results = README.parent / "bench" / "results.json"
+    if not results.exists():
+        return None
+    rows = ["| figure | value | target | met | peer, same run | ratio |", "|---|---|---|---|---|---|"]
+    for f in json.loads(results.read_text()):
+        met = "-" if f["ok"] is None else ("yes" if f["ok"] else "**no**")
+        peer = "" if f["peer"] is None else f"{f['peer']}: {f['peer_value']:.4g}"
+        ratio = "" if f["ratio"] is None else f"{f['ratio']:.2f}x"
+        rows.append(f"| {f['name']} | {f['value']:.4g} {f['unit']} | {f['target']} | {met} | {peer} | {ratio} |")
+    return "\n".join(rows) + "\n"
+
+
+#: sections checked by tests/test_docs.py (the bench table is a measurement, refreshed by `make docs`)
 SECTIONS = {"events": events_section, "settings": settings_section, "cli": cli_section}
 
 
-def render(text: str) -> str:
-    for name, make in SECTIONS.items():
+def render(text: str, *, bench: bool = False) -> str:
+    sections = dict(SECTIONS)
+    if bench:
+        sections["bench"] = bench_section  # type: ignore[assignment]
+    for name, make in sections.items():
         pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
         if not pattern.search(text):
             raise SystemExit(f"README.md has no {name} section markers")
         body = make()
+        if body is None:
+            continue
         text = pattern.sub(lambda m, body=body: m.group(1) + body + m.group(2), text)
     return text
 
 
 if __name__ == "__main__":
-    README.write_text(render(README.read_text()))
+    README.write_text(render(README.read_text(), bench=True))
     print(f"updated {README}", file=sys.stderr)

@@ -49,7 +49,7 @@ def sync(ctx: click.Context) -> None:
 @click.command()
 @click.argument("model")
 @click.option("--stream/--no-stream", default=True, show_default=True, help="Stream (measures TTFT).")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--max-tokens", type=click.IntRange(min=1), default=16, show_default=True, help="Output tokens for the test request.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def test(ctx: click.Context, model: str, stream: bool, max_tokens: int, as_json: bool) -> None:

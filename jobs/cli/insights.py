@@ -43,7 +43,8 @@ def _date(value: str | None) -> object:
 @click.option("--period", type=click.Choice(["day", "week", "month"]), default="week", show_default=True,
               help="day: the end day; week: the 7 days ending it; month: its calendar month up to it.")
 @click.option("--date", "end", default=None, metavar="YYYY-MM-DD", help="Last day of the period (default: yesterday, UTC).")
-@click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True,
+              help="md (Markdown), html (one self-contained file with charts) or json.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Write hive-<period>-<date>.<format> into DIR (default: print to stdout).")
 @click.pass_context

@@ -98,10 +98,12 @@ def compact(ctx: click.Context, day: object) -> None:
     verify) finishes or undoes it. See the protocol in the README.
     """
     from ingest import compact as run
+    from jobs.lock import job_lock
 
     settings = get_settings(ctx)
     only: date | None = day.date() if day is not None else None  # type: ignore[attr-defined]
-    report = run(settings.data_dir, day=only)
+    with job_lock(settings.state_dir, "compact"):
+        report = run(settings.data_dir, day=only)
     for line in report.repaired:
         click.echo(f"repaired: {line}", err=True)
     for path, reason in report.skipped:
