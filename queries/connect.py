@@ -28,7 +28,7 @@ __all__ = ["VIEW_ORDER", "Store", "connect", "run_sql"]
 #: Named views, in dependency order.
 VIEW_ORDER = (
     "api_calls", "usage", "stream_outcomes", "selections", "quality_ratings",
-    "budget_alerts", "budget_overrides", "ab_assignments", "requests",
+    "budget_alerts", "budget_overrides", "ab_assignments", "requests", "rated_answers",
 )
 
 
