@@ -16,33 +16,47 @@ import click
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def walk(group: click.Group, prefix: str) -> list[tuple[str, click.Command]]:
-    """Every command under ``group`` as (full name, command), depth first, sorted."""
-    ctx = click.Context(group, info_name=prefix)
-    out: list[tuple[str, click.Command]] = []
+WIDTH = {"terminal_width": 100, "max_content_width": 100}
+
+
+def _context(command: click.Command, name: str, parent: click.Context | None) -> click.Context:
+    """A context as click builds one for ``name --help``: the command's settings, the parent's chain."""
+    return click.Context(command, parent=parent, info_name=name.split()[-1], **WIDTH, **command.context_settings)
+
+
+def walk(group: click.Group, prefix: str, ctx: click.Context) -> list[tuple[str, click.Command, click.Context]]:
+    """Every command under ``group`` as (full name, command, its context), depth first, sorted."""
+    out: list[tuple[str, click.Command, click.Context]] = []
     for name in group.list_commands(ctx):
         command = group.get_command(ctx, name)
         assert command is not None, name
         full = f"{prefix} {name}"
-        out.append((full, command))
+        sub = _context(command, full, ctx)
+        out.append((full, command, sub))
         if isinstance(command, click.Group):
-            out.extend(walk(command, full))
+            out.extend(walk(command, full, sub))
+    return out
+
+
+def _all() -> list[tuple[str, click.Command, click.Context]]:
+    from hive_core.cli import cli as hive
+    from jobs.cli import cli as jobs
+
+    out = []
+    for name, root in (("hive", hive), ("hive-jobs", jobs)):
+        ctx = _context(root, name, None)
+        out += [(name, root, ctx), *walk(root, name, ctx)]
     return out
 
 
 def all_commands() -> list[tuple[str, click.Command]]:
-    from hive_core.cli import cli as hive
-    from jobs.cli import cli as jobs
-
-    return [("hive", hive), *walk(hive, "hive"), ("hive-jobs", jobs), *walk(jobs, "hive-jobs")]
+    return [(name, command) for name, command, _ctx in _all()]
 
 
 def cli_section() -> str:
     parts = []
-    for full, command in all_commands():
-        ctx = click.Context(command, info_name=full, terminal_width=100, max_content_width=100)
-        help_text = command.get_help(ctx).replace(f"Usage: {full}", f"Usage: {full}", 1)
-        parts.append(f"### `{full}`\n\n```text\n{help_text}\n```\n")
+    for full, command, ctx in _all():
+        parts.append(f"### `{full}`\n\n```text\n{command.get_help(ctx)}\n```\n")
     return "\n".join(parts)
 
 
