@@ -82,7 +82,10 @@ class Event(BaseModel):
 class ApiCall(Event):
     """One HTTP attempt to OpenRouter (a retried request has several, ``attempt`` 1..n)."""
 
+    SCHEMA_VERSION: ClassVar[int] = 2  # 2: max_tokens
+
     type: Literal["api_call"] = "api_call"
+    schema_version: int = 2
     attempt: int = Field(ge=1, description="1 for the first HTTP attempt of this request, then 2, 3, ...")
     model: str = Field(description="model id requested")
     served_model: str | None = Field(default=None, description="model id that answered (fallbacks, routers)")
@@ -96,6 +99,7 @@ class ApiCall(Event):
     streamed: bool = Field(default=False, description="the attempt used SSE streaming")
     fallback_index: int = Field(default=0, ge=0, description="0 for the primary model, n for the n-th fallback")
     generation_id: str | None = Field(default=None, description="OpenRouter generation id (gen-...)")
+    max_tokens: int | None = Field(default=None, description="output cap the request set; null when it set none")
 
 
 class Usage(Event):

@@ -61,12 +61,13 @@ def _table(type_name: str, ts_us: np.ndarray, request_ids: pa.Array, rng: np.ran
     import pyarrow as pa
 
     n = len(ts_us)
-    schema = arrow_schema(EVENT_TYPES[type_name])
+    cls = EVENT_TYPES[type_name]
+    schema = arrow_schema(cls)
     envelope = {
         "event_id": uuid7_array(ts_us // 1000, rng),
         "ts": pa.array(ts_us, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
         "type": pa.repeat(pa.scalar(type_name), n),
-        "schema_version": pa.repeat(pa.scalar(1, pa.int64()), n),
+        "schema_version": pa.repeat(pa.scalar(cls.SCHEMA_VERSION, pa.int64()), n),
         "request_id": request_ids,
         "app": app,
         "user": pa.nulls(n, pa.string()),
@@ -177,6 +178,7 @@ def build_tables(rng: np.random.Generator, req: dict[str, np.ndarray], n: int) -
         "streamed": streamed_r,
         "fallback_index": is_fb.astype(np.int64),
         "generation_id": pc.if_else(pa.array(has_generation), gen_ids, pa.nulls(len(r), pa.string())),
+        "max_tokens": pa.array(max_tokens[r], mask=~has_max[r]),
     })
 
     # -- usage and stream outcomes, at the end of each request's final attempt ----------------

@@ -15,9 +15,11 @@ Kinds of suggestion, each with ``action`` (what to change) and ``evidence`` (the
 * ``degrading`` - models whose success rate in the last 7 days is significantly lower (one-sided
   two-proportion z-test, 99 %) and at least 2 points below the rest of the period, or whose P95
   latency rose by half.
-
-Requests without ``max_tokens`` are *not observable*: events do not record the request's
-``max_tokens`` (that needs an optional field on ``api_call``); the report says so in ``notes``.
+* ``uncapped`` - (task, model) pairs where >= ``uncapped_share`` (5 %) of at least 20 requests set
+  no ``max_tokens``: without it OpenRouter's pre-flight credit check assumes the model's maximum
+  output (spurious 402s) and a runaway answer is billed in full. The action names a cap (the P99
+  of what those requests really used); the saving is what the tokens beyond it cost, per month.
+  ``api_call.max_tokens`` exists from schema version 2 on; older events are left out.
 
 Counts come from the daily rollups (:func:`jobs.period_rows.fine_rows`: files, plus live rows for
 days not rolled up yet); ratings and stream cancellations from the event views via ``queries``.
@@ -40,8 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SuggestOptions", "suggest", "suggest_from_rows"]
 
-MAX_TOKENS_NOTE = ("requests without max_tokens: not observable - events do not record the request's "
-                   "max_tokens (an optional api_call field would make it so)")
 #: request types that are not the user's production traffic
 _EXCLUDED_TYPES = ("benchmark", "test")
 _NOT_SAMPLES = frozenset({"cancelled", "budget_exceeded"})
@@ -58,6 +58,7 @@ class SuggestOptions:
     latency_factor: float = 1.5
     alpha: float = stats.DEFAULT_ALPHA
     retry_share: float = 0.05
+    uncapped_share: float = 0.05
     late_share: float = 0.8
     recent_days: int = 7
 
@@ -100,7 +101,8 @@ def suggest(settings: Settings, since: date, until: date, options: SuggestOption
                 quality[(task, model)] = (int(n), float(mean), float(var))
         late = queries.run_sql(store, queries.load("reports/late_cancels"),
                                {**params, "share": options.late_share}).fetchall()
-    return suggest_from_rows(rows, quality, late, since, until, options)
+        uncapped = queries.run_sql(store, queries.load("reports/uncapped_requests"), params).fetchall()
+    return suggest_from_rows(rows, quality, late, since, until, options, uncapped=uncapped)
 
 
 def _model_stats(rows: pa.Table, keys: tuple[str, ...], columns: tuple[str, ...], p95: bool = True
@@ -128,6 +130,8 @@ def suggest_from_rows(
     since: date,
     until: date,
     options: SuggestOptions = SuggestOptions(),
+    *,
+    uncapped: list[tuple[Any, ...]] = (),  # type: ignore[assignment]
 ) -> dict[str, Any]:
     """The suggestions from rollup rows (pure: no files). See the module docstring."""
     import pyarrow.compute as pc
@@ -141,9 +145,10 @@ def suggest_from_rows(
         out += _retries(rows, options)
         out += _degrading(rows, until, options)
     out += _late_cancels(rows, late, days)
+    out += _uncapped(uncapped, days, options)
     out.sort(key=lambda s: -(s.get("monthly_saving_usd") or 0.0))
     return {"since": since.isoformat(), "until": until.isoformat(), "days": days,
-            "suggestions": out, "notes": [MAX_TOKENS_NOTE],
+            "suggestions": out, "notes": [],
             "method": {"test": "one-sided non-inferiority z-test", "confidence": 1 - options.alpha,
                        "success_margin": options.margin, "quality_margin": options.quality_margin,
                        "latency_factor": options.latency_factor, "min_samples": options.min_samples}}
@@ -268,6 +273,25 @@ def _late_cancels(rows: pa.Table | None, late: list[tuple[Any, ...]], days: int)
                       f"(~${wasted:,.2f}/month of tokens thrown away); lower max_tokens or stop generating "
                       "earlier in the client",
             "evidence": {"streams": streams, "cancelled": cancelled, "late": n_late, "late_tokens": late_tokens},
+        })
+    return out
+
+
+def _uncapped(groups: list[tuple[Any, ...]], days: int, options: SuggestOptions) -> list[dict[str, Any]]:
+    out = []
+    for task, model, requests, uncapped, p50, p99, cost, tail_cost in groups:
+        if requests < 20 or uncapped / requests < options.uncapped_share:
+            continue
+        cap = max(math.ceil(p99 or 0), 16)
+        saving = float(tail_cost) * 30 / days
+        out.append({
+            "kind": "uncapped", "task_category": task, "model": model, "monthly_saving_usd": saving or None,
+            "action": f"{model} ({task}): {uncapped:,} of {requests:,} requests set no max_tokens; set "
+                      f"max_tokens={cap} (the P99 these requests used) to avoid spurious 402s from "
+                      f"OpenRouter's pre-flight check and cap runaway answers (~${saving:,.2f}/month beyond it)",
+            "evidence": {"requests": requests, "uncapped": uncapped, "share": uncapped / requests,
+                         "p50_completion_tokens": p50, "p99_completion_tokens": p99,
+                         "uncapped_cost_usd": cost, "cost_beyond_p99_usd": tail_cost},
         })
     return out
 

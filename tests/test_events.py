@@ -67,3 +67,8 @@ def test_schema_markdown_documents_every_column() -> None:
         for name, info in cls.model_fields.items():
             described = Event.model_fields.get(name, info)
             assert f"`{name}`" in text and described.description, (cls, name)
+
+
+def test_schema_version_default_follows_the_class() -> None:
+    for cls in EVENT_TYPES.values():
+        assert cls.model_fields["schema_version"].default == cls.SCHEMA_VERSION, cls

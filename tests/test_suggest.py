@@ -12,7 +12,7 @@ import pytest
 from hive_core.events import ApiCall, QualityRating, StreamOutcome, Usage
 from hive_core.settings import Settings
 from ingest.log import EventLog
-from jobs.suggest import MAX_TOKENS_NOTE, suggest
+from jobs.suggest import suggest
 from tests.test_ask import run_cli
 
 UNTIL = date(2026, 5, 30)
@@ -22,23 +22,32 @@ PRICE = {EXPENSIVE: 0.01, CHEAP: 0.002}
 N = 1500  # requests per (task, model): enough to show non-inferiority within 2 points
 
 
+def _long(i: int) -> int:
+    """Completion tokens of an uncapped request: long, and a different length each time."""
+    return 1000 + (i * 37) % 3000
+
+
 def _write(log: EventLog, task: str, model: str, fail_every: int, quality: float | None, *, retries: int = 0,
-           late_cancels: int = 0) -> None:
+           late_cancels: int = 0, uncapped_every: int = 0) -> None:
     for i in range(N):
+        uncapped = bool(uncapped_every) and i % uncapped_every == 1
         ts = datetime(SINCE.year, SINCE.month, SINCE.day, tzinfo=UTC) + timedelta(minutes=i * 28.8)
         rid = f"{task}-{model}-{i}"
         ok = i % fail_every != 0
         attempt = 1
         if i < retries:  # one failed attempt before the answer
             log.record(ApiCall(request_id=rid, ts=ts, attempt=1, model=model, task_category=task,
-                               status="rate_limited", http_status=429, latency_ms=50))
+                               status="rate_limited", http_status=429, latency_ms=50,
+                               max_tokens=None if uncapped else 256))
             attempt = 2
         log.record(ApiCall(request_id=rid, ts=ts, attempt=attempt, model=model, task_category=task,
                            status="ok" if ok else "server_error", http_status=200 if ok else 502,
-                           latency_ms=800 if model == EXPENSIVE else 600, streamed=i < late_cancels))
+                           latency_ms=800 if model == EXPENSIVE else 600, streamed=i < late_cancels,
+                           max_tokens=None if uncapped else 256))
         if ok:
             log.record(Usage(request_id=rid, ts=ts, model=model, task_category=task, prompt_tokens=100,
-                             completion_tokens=200, cost_usd=PRICE[model], cost_source="billed"))
+                             completion_tokens=_long(i) if uncapped else 200, cost_usd=PRICE[model],
+                             cost_source="billed"))
         if i < late_cancels:
             log.record(StreamOutcome(request_id=rid, ts=ts, model=model, task_category=task,
                                      outcome="cancelled", completion_tokens=190))
@@ -57,7 +66,7 @@ def history(data_dir: Path) -> Path:
         _write(log, "summarization", EXPENSIVE, 33, 0.8)
         _write(log, "summarization", CHEAP, 33, 0.8, late_cancels=40)
         # code-generation: the cheap model fails 10% -> not suggested
-        _write(log, "code-generation", EXPENSIVE, 33, None)
+        _write(log, "code-generation", EXPENSIVE, 33, None, uncapped_every=10)
         _write(log, "code-generation", CHEAP, 10, None)
         # reasoning: same success, clearly worse ratings -> not suggested
         _write(log, "reasoning", EXPENSIVE, 33, 0.85)
@@ -79,8 +88,20 @@ def test_suggest(history: Path) -> None:
     assert evidence["success_ci"][1][0] < evidence["success_rate"][1] < evidence["success_ci"][1][1]
     assert CHEAP in switches[0]["action"]
     kinds = {s["kind"] for s in report["suggestions"]}
-    assert {"retries", "late-cancels"} <= kinds
-    assert MAX_TOKENS_NOTE in report["notes"]
+    assert {"retries", "late-cancels", "uncapped"} <= kinds
+
+
+def test_suggest_uncapped_requests(history: Path) -> None:
+    import numpy as np
+
+    report = suggest(Settings(data_dir=history), SINCE, UNTIL)
+    uncapped = [s for s in report["suggestions"] if s["kind"] == "uncapped"]
+    assert [(s["task_category"], s["model"]) for s in uncapped] == [("code-generation", EXPENSIVE)]
+    answered = [i for i in range(N) if i % 10 == 1 and i % 33 != 0]
+    p99 = float(np.quantile([_long(i) for i in answered], 0.99))
+    evidence = uncapped[0]["evidence"]
+    assert evidence["uncapped"] == len(range(1, N, 10)) and evidence["p99_completion_tokens"] == pytest.approx(p99)
+    assert f"max_tokens={int(np.ceil(p99))}" in uncapped[0]["action"] and uncapped[0]["monthly_saving_usd"] > 0
 
 
 def test_suggest_cli(history: Path) -> None:

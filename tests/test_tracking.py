@@ -51,8 +51,10 @@ def test_a_retried_stream_through_the_event_log(emulator_factory: Any, tmp_path:
     with EventLog(settings.data_dir) as log, OpenRouterClient(settings, sink=log,
                                                               policy=fast_policy(settings)) as client:
         result = client.stream("hello", model=MODEL, max_tokens=15).collect()
-    calls = query(settings.data_dir, "api_call", "attempt, status, http_status, streamed, generation_id, request_id")
+    calls = query(settings.data_dir, "api_call",
+                  "attempt, status, http_status, streamed, generation_id, request_id, max_tokens, schema_version")
     assert [c[:4] for c in calls] == [(1, "server_error", 503, True), (2, "ok", 200, True)]
+    assert [c[6:] for c in calls] == [(15, 2), (15, 2)]  # every attempt records the request's cap
     assert calls[1][4] == result.generation_id and {c[5] for c in calls} == {result.request_id}
     assert query(settings.data_dir, "usage", "cost_source, generation_id") == [("billed", result.generation_id)]
     (row,) = query(settings.data_dir, "stream_outcome", "outcome, completion_tokens, ttft_ms, tokens_per_s")

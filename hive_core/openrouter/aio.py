@@ -220,7 +220,7 @@ class AsyncOpenRouterClient:
         """One non-streamed completion, retried on transient errors; ``params`` go into the body."""
         core = self.core
         record = core.tracker.request(model, request_type=request_type, task_category=task_category,
-                                      fallback_index=fallback_index, request_id=request_id)
+                                      fallback_index=fallback_index, request_id=request_id, max_tokens=max_tokens)
         request = self._http.build_request(
             "POST", core.url("/chat/completions"),
             content=chat_body(messages, model=model, max_tokens=max_tokens, stream=False, params=params),
@@ -258,7 +258,8 @@ class AsyncOpenRouterClient:
         """A streamed completion: returns an :class:`AsyncStreamHandle` (sent on first iteration)."""
         core = self.core
         record = core.tracker.request(model, request_type=request_type, task_category=task_category,
-                                      fallback_index=fallback_index, streamed=True, request_id=request_id)
+                                      fallback_index=fallback_index, streamed=True, request_id=request_id,
+                                      max_tokens=max_tokens)
         request = self._http.build_request(
             "POST", core.url("/chat/completions"),
             content=chat_body(messages, model=model, max_tokens=max_tokens, stream=True, params=params),

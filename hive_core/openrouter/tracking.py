@@ -54,10 +54,12 @@ class Tracker:
         fallback_index: int = 0,
         streamed: bool = False,
         request_id: str | None = None,
+        max_tokens: int | None = None,
     ) -> RequestRecord:
         """Open the record of one logical request (its attempts share its ``request_id``)."""
         return RequestRecord(
-            self, model, request_id or new_request_id(), request_type, task_category, fallback_index, streamed
+            self, model, request_id or new_request_id(), request_type, task_category, fallback_index, streamed,
+            max_tokens,
         )
 
 
@@ -73,8 +75,10 @@ class RequestRecord:
         task_category: str | None,
         fallback_index: int,
         streamed: bool,
+        max_tokens: int | None = None,
     ) -> None:
         self.tracker = tracker
+        self.max_tokens = max_tokens
         self.model = model
         self.request_id = request_id
         self.request_type = request_type
@@ -120,6 +124,7 @@ class RequestRecord:
                 streamed=self.streamed,
                 fallback_index=self.fallback_index,
                 generation_id=generation_id,
+                max_tokens=self.max_tokens,
             )
         )
 
