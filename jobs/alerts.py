@@ -38,11 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AlertRun", "FlushingSink", "alerts_after_rollup", "evaluate_alerts", "run_alerts"]
 
-FIRED_SQL = """
-SELECT scope, period, period_start, kind, COALESCE(threshold_pct, -1)
-FROM budget_alerts WHERE period_start >= $since
-"""
-
 AlertKey = tuple[str, str, str, str, float]
 
 
@@ -109,10 +104,10 @@ def evaluate_alerts(config: BudgetConfig, spend: ScopeSpend, fired: set[AlertKey
 
 
 def _fired(data_dir: Path, since: date) -> set[AlertKey]:
-    from queries import connect, run_sql
+    from queries import connect, load, run_sql
 
     with connect(data_dir) as store:
-        rows = run_sql(store, FIRED_SQL, {"since": since.isoformat()}).fetchall()
+        rows = run_sql(store, load("reports/alerts_fired"), {"since": since.isoformat()}).fetchall()
     return {(s, p, ps, k, float(t)) for s, p, ps, k, t in rows}
 
 

@@ -17,16 +17,7 @@ from pathlib import Path
 from hive_core.budget.ledger import request_scopes
 from hive_core.budget.periods import Period
 
-__all__ = ["SPEND_BY_DAY_SQL", "ScopeSpend", "read_spend"]
-
-# Kept next to its only user; a candidate for queries/reports/ (owned by the queries module).
-SPEND_BY_DAY_SQL = """
-SELECT CAST(ts AS DATE) AS day, app, model, SUM(cost_usd) AS cost_usd
-FROM usage
-WHERE cost_usd IS NOT NULL AND ($since IS NULL OR ts >= CAST($since AS TIMESTAMPTZ))
-GROUP BY ALL
-ORDER BY day
-"""
+__all__ = ["ScopeSpend", "read_spend"]
 
 
 @dataclass
@@ -59,11 +50,11 @@ class ScopeSpend:
 
 def read_spend(data_dir: Path, *, since: date | None = None) -> ScopeSpend:
     """Spend per scope and day from the events, from ``since`` (UTC day) on, or all of it."""
-    from queries import connect, run_sql
+    from queries import connect, load, run_sql
 
     spend = ScopeSpend()
     with connect(data_dir) as store:
         params = {"since": since.isoformat() if since else None}
-        for day, app, model, usd in run_sql(store, SPEND_BY_DAY_SQL, params).fetchall():
+        for day, app, model, usd in run_sql(store, load("reports/spend_by_day"), params).fetchall():
             spend.add(day, app, model, float(usd))
     return spend
