@@ -1,0 +1,36 @@
+"""Each package's public surface is curated (``__all__``) and pinned here: changing it is a decision."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC = {
+    "hive_core": ["__version__"],
+    "ingest": ["EventLog", "compact", "verify", "write_atomic"],
+    "queries": ["Store", "connect", "load", "names", "run_sql"],
+    "hive_core.openrouter": [
+        "AsyncOpenRouterClient", "AsyncStreamHandle", "ChatResult", "CostEstimate", "NullSink", "OpenRouterClient",
+        "Progress", "RetryPolicy", "SSEDecoder", "ServerSentEvent", "StreamHandle", "Tracker", "UsageInfo",
+        "resolve_cost",
+    ],
+    "hive_core.budget": [
+        "Breach", "Budget", "BudgetConfig", "CostBound", "DEFAULT_MAX_TOKENS", "DEFAULT_STALE_AFTER_S",
+        "DEFAULT_THRESHOLDS_PCT", "Forecast", "LEDGER_NAME", "Ledger", "Limit", "Period", "Reservation",
+        "SettlingSink", "budget_config_from_json", "daily_period", "estimate_prompt_tokens", "forecast",
+        "load_budget_config", "max_cost", "monthly_period", "parse_scope", "period_for", "refusal_message",
+        "request_scopes", "save_budget_config", "usd",
+    ],
+    "hive_core.emulator": ["DEFAULT_TEST_KEY", "Emulator", "FAULT_KINDS", "FaultRule", "parse_fault"],
+    "hive_core.cli": ["cli", "main"],
+    "jobs.cli": ["cli", "main"],
+}
+
+
+@pytest.mark.parametrize("package", sorted(PUBLIC))
+def test_public_surface_is_pinned(package: str) -> None:
+    module = importlib.import_module(package)
+    assert sorted(module.__all__) == sorted(PUBLIC[package])
+    for name in module.__all__:
+        assert hasattr(module, name), f"{package}.__all__ names {name}, which it does not define"
