@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import QueryError
-from hive_core.events import EVENT_TYPES, arrow_schema
+from hive_core.schema_cache import event_schemas
 from queries.store import FileSet, list_event_files
 
 if TYPE_CHECKING:
@@ -68,10 +68,10 @@ def connect(data_dir: Path, *, warn: bool = True, threads: int | None = None) ->
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     store = Store(con=con, data_dir=Path(data_dir))
-    for type_name, cls in EVENT_TYPES.items():
+    for type_name, schema in event_schemas().items():
         fileset = list_event_files(store.data_dir, type_name)
         store.files[type_name] = fileset
-        con.register(f"empty_{type_name}", arrow_schema(cls).empty_table())
+        con.register(f"empty_{type_name}", schema.empty_table())
         if fileset.files:
             con.execute(f"SET VARIABLE files_{type_name} = $files", {"files": [str(p) for p in fileset.files]})
             source = (

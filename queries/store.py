@@ -18,8 +18,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hive_core.events import EVENT_TYPES, arrow_schema
 from hive_core.layout import compact_journal_glob, event_dir, is_temporary, partition_date
+from hive_core.schema_cache import event_schemas
 
 __all__ = ["FileSet", "check_file", "list_event_files", "superseded_inputs"]
 
@@ -82,7 +82,7 @@ def _check_uncached(path: Path, size: int, event_type: str) -> str | None:
     missing = [name for name in _ENVELOPE if name not in schema.names]
     if missing:
         return f"not a Hive event file (missing columns {', '.join(missing)})"
-    expected = arrow_schema(EVENT_TYPES[event_type])
+    expected = event_schemas()[event_type]
     for name in schema.names:
         if name in expected.names:
             want = expected.field(name).type
