@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import (
     Cancelled,
+    CircuitOpen,
     HiveError,
     MidStreamError,
     Moderated,
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from hive_core.openrouter.protocol import Messages
     from hive_core.openrouter.results import ChatResult, Progress
 
-__all__ = ["AskOptions", "AskResult", "ask", "falls_back", "model_chain"]
+__all__ = ["AskOptions", "AskResult", "ask", "falls_back", "model_chain", "model_is_unwell"]
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,14 @@ class AskResult:
 
 def model_chain(model: str, fallbacks: Sequence[str] = (), *, no_fallback: bool = False) -> list[str]:
     """``[model, *fallbacks]`` without duplicates (order kept); just ``[model]`` with ``no_fallback``."""
-    chain = [model]
-    if not no_fallback:
-        chain += [m for m in fallbacks if m not in chain]
-    return list(dict.fromkeys(chain))
+    return [model] if no_fallback else list(dict.fromkeys([model, *fallbacks]))
+
+
+def model_is_unwell(error: BaseException) -> bool:
+    """Whether a failure says something about the model's health (what the circuit breaker counts):
+    transient failures after their retries, an unavailable model, a mid-stream failure - not a
+    moderation verdict on the prompt, a bad key or a cancel."""
+    return isinstance(error, TransientError | NotFound | MidStreamError)
 
 
 def falls_back(error: BaseException) -> bool:
@@ -112,6 +117,15 @@ def ask(
     failures: list[tuple[str, HiveError]] = []
     shared_id = options.request_id or new_request_id()
     for index, model in enumerate(chain):
+        last = index == len(chain) - 1
+        if breaker is not None and not last and not breaker.allow(model):
+            # Down recently: skip it at once rather than wait for its timeout (the last model of
+            # the chain is always tried - better a likely failure than none at all).
+            skipped = CircuitOpen(model)
+            failures.append((model, skipped))
+            if on_fallback is not None:
+                on_fallback(model, skipped, chain[index + 1])
+            continue
         delivered = 0
         request_id = shared_id
         reservation: Reservation | None = None
@@ -150,9 +164,8 @@ def ask(
         except OpenRouterError as error:
             if reservation is not None:
                 reservation.release()  # a no-op when its usage event already settled it
-            if breaker is not None and isinstance(error, TransientError | NotFound | MidStreamError):
-                breaker.record_failure(model)  # the model's health, not the prompt's (moderation)
-            last = index == len(chain) - 1
+            if breaker is not None and model_is_unwell(error):
+                breaker.record_failure(model)
             if last or delivered or not falls_back(error):
                 raise
             failures.append((model, error))
@@ -161,7 +174,7 @@ def ask(
             continue
         except BaseException:
             if reservation is not None:
-                reservation.release()
+                reservation.release()  # a no-op when the stream's usage event settled it
             raise
         if reservation is not None:
             reservation.settle(result.cost_usd, model=result.served_model or model)

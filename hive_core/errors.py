@@ -12,6 +12,7 @@
     ├── NoCandidates                the selector's constraints removed every model
     ├── BudgetExceeded              a request does not fit the remaining budget
     ├── LockHeld                    another job run holds the lock
+    ├── CircuitOpen                 a model's circuit breaker is open: it was skipped
     ├── QueryError                  SQL that DuckDB rejected (user SQL or a named query)
     └── OpenRouterError             anything that went wrong talking to OpenRouter
         ├── ApiError                an HTTP error answer; ``status`` on the class
@@ -49,6 +50,7 @@ __all__ = [
     "Cancelled",
     "CatalogError",
     "CatalogMissing",
+    "CircuitOpen",
     "ConfigError",
     "ConnectTimeout",
     "CorruptEventFile",
@@ -149,6 +151,16 @@ class BudgetExceeded(HiveError):
 
 class LockHeld(HiveError):
     """Another run holds the job lock."""
+
+
+class CircuitOpen(HiveError):
+    """A model was skipped because its circuit breaker is open (it failed recently)."""
+
+    status_name = "circuit_open"
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        super().__init__(f"{model} is failing (circuit open): skipped; it is retried after a cool-down")
 
 
 class QueryError(HiveError):

@@ -105,8 +105,9 @@ class ChunkReader:
         """Completion tokens: the server's count once usage arrived, else pieces counted so far."""
         return self.usage.completion_tokens if self.usage is not None else self.pieces
 
-    def counted_usage(self) -> UsageInfo:
-        """The usage to record: the server's, else our own count of received pieces (never billed)."""
+    def counted_usage(self, prompt_tokens: int = 0) -> UsageInfo:
+        """The usage to record: the server's, else our own count - the estimated prompt and the
+        pieces received (never billed; ``hive-jobs reconcile`` replaces it with /generation's)."""
         if self.usage is not None:
             return self.usage
-        return UsageInfo(completion_tokens=self.pieces, reported=False)
+        return UsageInfo(prompt_tokens=prompt_tokens, completion_tokens=self.pieces, reported=False)

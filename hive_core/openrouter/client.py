@@ -258,16 +258,13 @@ class OpenRouterClient:
         **params: Any,
     ) -> StreamHandle:
         """A streamed completion: returns a :class:`StreamHandle` (sent on first iteration)."""
-        core = self.core
-        record = core.tracker.request(model, request_type=request_type, task_category=task_category,
-                                      fallback_index=fallback_index, streamed=True, request_id=request_id,
-                                      max_tokens=max_tokens)
-        request = self._http.build_request(
-            "POST", core.url("/chat/completions"),
-            content=chat_body(messages, model=model, max_tokens=max_tokens, stream=True, params=params),
-            headers={"Accept": "text/event-stream"},
+        run, body = self.core.prepare_stream(
+            messages, model=model, max_tokens=max_tokens, callbacks=Callbacks(on_chunk, on_progress, on_complete, on_error),
+            request_type=request_type, task_category=task_category, fallback_index=fallback_index,
+            request_id=request_id, params=params,
         )
-        run = StreamRun(core, record, max_tokens, Callbacks(on_chunk, on_progress, on_complete, on_error))
+        request = self._http.build_request("POST", self.core.url("/chat/completions"), content=body,
+                                           headers={"Accept": "text/event-stream"})
         return StreamHandle(self._http, request, run)
 
     def _get(self, path: str, what: str, params: dict[str, str] | None = None) -> dict[str, Any]:

@@ -15,7 +15,14 @@ from hive_core.errors import ApiError, AuthError, OpenRouterError
 from hive_core.events import EventSink
 from hive_core.openrouter.cost import PriceBook
 from hive_core.openrouter.errors import api_error, translate_transport_error
-from hive_core.openrouter.protocol import build_headers, choice_error, parse_chat, parse_json
+from hive_core.openrouter.protocol import (
+    Messages,
+    build_headers,
+    chat_body,
+    choice_error,
+    parse_chat,
+    parse_json,
+)
 from hive_core.openrouter.results import ChatResult
 from hive_core.openrouter.retry import RetryPolicy
 from hive_core.openrouter.tracking import NullSink, RequestRecord, Tracker
@@ -23,6 +30,7 @@ from hive_core.openrouter.tracking import NullSink, RequestRecord, Tracker
 if TYPE_CHECKING:
     import httpx
 
+    from hive_core.openrouter.stream import Callbacks, StreamRun
     from hive_core.settings import Settings
 
 __all__ = ["DEFAULT_POOL", "ClientCore", "elapsed_ms"]
@@ -88,6 +96,34 @@ class ClientCore:
     def http_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
         """The typed error for an HTTP error answer."""
         return api_error(status, headers, body, secret=self._secret)
+
+    def prepare_stream(
+        self,
+        messages: Messages,
+        *,
+        model: str,
+        max_tokens: int | None,
+        callbacks: Callbacks,
+        request_type: str,
+        task_category: str | None,
+        fallback_index: int,
+        request_id: str | None,
+        params: Mapping[str, Any],
+    ) -> tuple[StreamRun, bytes]:
+        """The I/O-free half of ``stream()``: the request's record and run, and the body to POST.
+
+        The run knows the prompt's estimated size, so a stream cut before OpenRouter's usage chunk
+        is still recorded with its prompt tokens (they are billed whatever happens next).
+        """
+        from hive_core.budget.estimate import estimate_prompt_tokens
+        from hive_core.openrouter.stream import StreamRun
+
+        record = self.tracker.request(model, request_type=request_type, task_category=task_category,
+                                      fallback_index=fallback_index, streamed=True, request_id=request_id,
+                                      max_tokens=max_tokens)
+        prompt_tokens, _images = estimate_prompt_tokens(messages)
+        run = StreamRun(self, record, max_tokens, callbacks, prompt_tokens=prompt_tokens)
+        return run, chat_body(messages, model=model, max_tokens=max_tokens, stream=True, params=params)
 
     def fail(self, record: RequestRecord, attempt: int, started: float, error: OpenRouterError,
              http_status: int | None = None) -> OpenRouterError:

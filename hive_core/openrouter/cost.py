@@ -40,15 +40,24 @@ class CostEstimate:
     note: str = ""
 
 
-def resolve_cost(usage: UsageInfo, model: str, prices: PriceBook | None) -> CostEstimate:
-    """Billed cost when the answer carried one, else the catalog estimate, else unknown."""
+def resolve_cost(usage: UsageInfo, model: str, prices: PriceBook | None, *, requested: str | None = None) -> CostEstimate:
+    """Billed cost when the answer carried one, else the catalog estimate, else unknown.
+
+    ``model`` is the id that served the request; when the catalog does not know it (OpenRouter
+    often answers with a dated variant, e.g. ``...-20250929``) the ``requested`` id's prices are used.
+    """
     if usage.cost is not None:
         return CostEstimate(float(usage.cost), "billed")
     if prices is None:
         return CostEstimate(None, "unknown", "no model catalog: run `hive models sync` for estimates")
-    try:
-        pricing = prices.get(model).pricing
-    except (UnknownModel, CatalogMissing):
+    pricing = None
+    for candidate in dict.fromkeys(m for m in (model, requested) if m):
+        try:
+            pricing = prices.get(candidate).pricing
+            break
+        except (UnknownModel, CatalogMissing):
+            continue
+    if pricing is None:
         return CostEstimate(None, "unknown", f"{model} is not in the model catalog")
     # Clamp parts to their wholes: real usage objects report reasoning > completion at times
     # (the stream_error recording: 11 reasoning of 10 completion tokens).

@@ -65,8 +65,11 @@ def outcome_of(error: BaseException | None) -> Outcome:
 class StreamRun:
     """State of one streamed request across its attempts."""
 
-    def __init__(self, core: ClientCore, record: RequestRecord, max_tokens: int | None, callbacks: Callbacks) -> None:
+    def __init__(self, core: ClientCore, record: RequestRecord, max_tokens: int | None, callbacks: Callbacks,
+                 *, prompt_tokens: int = 0) -> None:
         self.core = core
+        #: the prompt's estimated tokens, recorded when the stream ends before the usage chunk
+        self.prompt_tokens = prompt_tokens
         self.record = record
         self.max_tokens = max_tokens
         self.callbacks = callbacks
@@ -208,9 +211,12 @@ class StreamRun:
                 http_status=self.http_status, ttft_ms=ttft_ms, generation_id=reader.generation_id,
                 served_model=reader.model, provider=reader.provider,
             )
-        if reader.chunks:
-            cost = self.record.usage(reader.counted_usage(), served_model=reader.model, provider=reader.provider,
-                                     generation_id=reader.generation_id)
+        # Billed: anything that produced chunks, and a stream OpenRouter accepted (HTTP 200) that the
+        # caller cancelled or that was cut before its first chunk - its prompt was processed.
+        accepted = self.http_status == 200 and outcome in ("cancelled", "truncated", "timeout")
+        if reader.chunks or accepted:
+            cost = self.record.usage(reader.counted_usage(self.prompt_tokens), served_model=reader.model,
+                                     provider=reader.provider, generation_id=reader.generation_id)
         self.record.outcome(
             outcome, chunks=reader.chunks, completion_tokens=tokens, ttft_ms=ttft_ms,
             duration_ms=(now - self.started) * 1000.0, tokens_per_s=tokens_per_s, finish_reason=reader.finish_reason,
@@ -219,7 +225,7 @@ class StreamRun:
             text="".join(self._parts),
             model=self.record.model,
             finish_reason=reader.finish_reason,
-            usage=reader.counted_usage(),
+            usage=reader.counted_usage(self.prompt_tokens),
             served_model=reader.model,
             provider=reader.provider,
             generation_id=reader.generation_id,

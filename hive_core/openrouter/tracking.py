@@ -138,7 +138,7 @@ class RequestRecord:
     ) -> CostEstimate:
         """Record the request's tokens and cost (billed, else estimated, else unknown)."""
         billed_model = served_model or self.model
-        cost = resolve_cost(usage, billed_model, self.tracker.prices)
+        cost = resolve_cost(usage, billed_model, self.tracker.prices, requested=self.model)
         self.tracker.sink.record(
             Usage(
                 **self._envelope,
