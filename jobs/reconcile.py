@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,20 +25,6 @@ if TYPE_CHECKING:
     from hive_core.openrouter.client import OpenRouterClient
 
 __all__ = ["ReconcileReport", "Unbilled", "corrected_usage", "find_unbilled", "reconcile"]
-
-#: usage events not billed, never superseded, with a generation id to look up; outcome joined on request_id
-FIND_UNBILLED_SQL = """
-SELECT u.event_id, u.request_id, u.generation_id, u.model, u.provider, u.request_type,
-       u.task_category, u.app, u."user", u.tags, u.cost_source,
-       (SELECT any_value(o.outcome) FROM raw_stream_outcome AS o WHERE o.request_id = u.request_id) AS outcome
-FROM raw_usage AS u
-WHERE u.cost_source <> 'billed'
-  AND u.supersedes IS NULL
-  AND u.generation_id IS NOT NULL
-  AND u.event_id NOT IN (SELECT supersedes FROM raw_usage WHERE supersedes IS NOT NULL)
-ORDER BY u.ts
-"""
-
 
 @dataclass(frozen=True)
 class Unbilled:
@@ -55,6 +42,9 @@ class Unbilled:
     tags: list[str]
     cost_source: str
     outcome: str | None
+    #: when the original was recorded: the correction carries the same time, so it lands in the
+    #: same day's partition and that day's rollup is redone (no cost counted on two days)
+    ts: datetime
 
 
 @dataclass
@@ -70,13 +60,14 @@ class ReconcileReport:
 
 def find_unbilled(data_dir: Path) -> list[Unbilled]:
     """Usage events in ``data_dir`` that still need their billed cost (oldest first)."""
-    from queries.connect import connect, run_sql
+    from queries import connect, load, run_sql
 
     with connect(data_dir, warn=False) as store:
-        rows = run_sql(store, FIND_UNBILLED_SQL).fetchall()
+        rows = run_sql(store, load("reports/unbilled_usage")).fetchall()
     return [
         Unbilled(event_id=r[0], request_id=r[1], generation_id=r[2], model=r[3], provider=r[4], request_type=r[5],
-                 task_category=r[6], app=r[7], user=r[8], tags=list(r[9] or []), cost_source=r[10], outcome=r[11])
+                 task_category=r[6], app=r[7], user=r[8], tags=list(r[9] or []), cost_source=r[10], outcome=r[11],
+                 ts=r[12])
         for r in rows
     ]
 
@@ -99,6 +90,7 @@ def corrected_usage(old: Unbilled, generation: Mapping[str, Any]) -> Usage | Non
     prompt = _int(generation, "native_tokens_prompt", "tokens_prompt")
     provider = generation.get("provider_name")
     return Usage(
+        ts=old.ts,
         request_id=old.request_id,
         app=old.app,
         user=old.user,

@@ -45,8 +45,9 @@ def test_reconcile(emulator_factory: Any, tmp_path: Path) -> None:
         report = reconcile_until_done(settings, client)
         assert report.corrected == 1 and report.failed == []
         rows = events(settings.data_dir, "usage", "event_id, cost_source, cost_usd, supersedes, generation_id, "
-                                                  "request_id, completion_tokens")
-        old, new = rows
+                                                  "request_id, completion_tokens, ts")
+        old, new = sorted(rows, key=lambda r: r[3] is not None)  # the correction supersedes the original
+        assert new[7] == old[7], "the correction is dated like the original: same day, same rollup"
         assert (old[1], new[1]) == ("unknown", "billed") and new[3] == old[0]
         assert new[2] > 0 and new[4] == old[4] == generation_id and new[5] == old[5] and new[6] > 0
         with EventLog(settings.data_dir) as log:  # idempotent: nothing left to correct
