@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import signal
+import sys
 import threading
 import time
 import weakref
@@ -95,7 +96,12 @@ class EventLog:
     # -- recording -------------------------------------------------------------------------------
 
     def record(self, event: Event) -> None:
-        """Buffer one event; flushes when the buffer is full."""
+        """Buffer one event; flushes when the buffer is full.
+
+        Never raises once the event is buffered: a failed size-triggered flush keeps the events,
+        warns on stderr, and is retried (and raised) by the next :meth:`flush` or :meth:`close` - a
+        caller retrying ``record`` after an exception would otherwise write the event twice.
+        """
         values = event.__dict__
         key = (values["type"], values["ts"].date())
         with self._lock:
@@ -109,7 +115,12 @@ class EventLog:
             if self._oldest is None:
                 self._oldest = time.monotonic()
             if self._pending >= self.max_events:
-                self._flush_locked()
+                try:
+                    self._flush_locked()
+                except Exception as exc:  # the events stay buffered; flush()/close() retry and raise
+                    print(f"warning: event log flush failed, events kept in memory: {exc}", file=sys.stderr)
+        if _pending_signal is not None:
+            _deliver_pending_signal(self)
 
     def record_many(self, events: Iterable[Event]) -> None:
         for event in events:
@@ -147,8 +158,12 @@ class EventLog:
 
     def flush(self) -> int:
         """Write every buffered event to disk; returns how many were written."""
-        with self._lock:
-            return self._flush_locked()
+        try:
+            with self._lock:
+                return self._flush_locked()
+        finally:
+            if _pending_signal is not None:
+                _deliver_pending_signal(self)
 
     def _flush_locked(self) -> int:
         written = 0
@@ -211,6 +226,13 @@ def _flush_all() -> None:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    global _pending_signal
+    # Signal handlers run on the main thread between bytecodes: if it was interrupted inside a
+    # log's critical section (half-appended columns, a buffer written but not yet dropped),
+    # flushing now would lose or duplicate events. Finish that section first.
+    if any(log._lock._is_owned() for log in list(_OPEN_LOGS)):  # type: ignore[attr-defined]
+        _pending_signal = signum
+        return
     _flush_all()
     previous = _previous_sigterm
     if callable(previous):
@@ -219,6 +241,16 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 _previous_sigterm: Any = None
+#: a SIGTERM that arrived while the main thread was inside record()/flush(): delivered on the way out
+_pending_signal: int | None = None
+
+
+def _deliver_pending_signal(log: EventLog) -> None:
+    global _pending_signal
+    if _pending_signal is None or log._lock._is_owned():  # type: ignore[attr-defined]
+        return  # still inside a (nested) critical section
+    signum, _pending_signal = _pending_signal, None
+    _on_sigterm(signum, None)
 
 
 def _install_exit_hooks() -> None:

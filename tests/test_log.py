@@ -142,3 +142,33 @@ def test_write_table_validates_against_the_schema(data_dir: Path) -> None:
         with pytest.raises(SchemaMismatch, match="another type"):
             log.write_table("api_call", wrong_type)
     assert glob_count(data_dir) == 1
+
+
+def _record_until_killed(data_dir: Path, report_fd: int) -> None:
+    """Record in a tight loop with tiny buffers, so SIGTERM mostly lands inside record()/flush()."""
+    log = EventLog(data_dir, max_events=7, max_age_s=3600)
+    i = 0
+    os.write(report_fd, b"go\n")
+    while True:
+        log.record(api_call(i, request_id=f"s-{i}"))
+        i += 1
+
+
+@pytest.mark.slow
+def test_sigterm_inside_record_or_flush_loses_and_duplicates_nothing(data_dir: Path, fork_ctx) -> None:  # type: ignore[no-untyped-def]
+    for trial in range(20):
+        target = data_dir / f"t{trial}"
+        read_fd, write_fd = os.pipe()
+        child = fork_ctx.Process(target=_record_until_killed, args=(target, write_fd))
+        child.start()
+        os.close(write_fd)
+        with os.fdopen(read_fd) as ready:
+            assert ready.readline() == "go\n"
+        time.sleep(random.uniform(0.01, 0.1))
+        os.kill(child.pid, signal.SIGTERM)
+        child.join(timeout=30)
+        assert child.exitcode == 128 + signal.SIGTERM
+        ids = request_ids(target)
+        assert len(ids) == len(set(ids)), f"trial {trial}: an event was written twice"
+        numbers = sorted(int(i.split("-")[1]) for i in ids)
+        assert numbers == list(range(len(numbers))), f"trial {trial}: a buffered event was lost"
