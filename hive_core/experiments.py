@@ -17,17 +17,15 @@ deleted, only stopped, so past assignments always have their definition.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from hive_core.atomic import write_json_atomic
 from hive_core.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -98,21 +96,7 @@ def _read(data_dir: Path) -> dict[str, Experiment]:
 
 
 def _write(data_dir: Path, experiments: dict[str, Experiment]) -> None:
-    path = _path(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    document = {"experiments": [asdict(e) for e in experiments.values()]}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(document, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_json_atomic(_path(data_dir), {"experiments": [asdict(e) for e in experiments.values()]})
 
 
 def create_experiment(

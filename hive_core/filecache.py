@@ -10,11 +10,12 @@ or stale cache, or one that cannot be written (a read-only directory), only cost
 from __future__ import annotations
 
 import contextlib
-import os
 import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+
+from hive_core.atomic import write_bytes_atomic
 
 __all__ = ["cached_parse"]
 
@@ -41,17 +42,6 @@ def cached_parse(path: Path, version: int, parse: Callable[[Path], T]) -> T:
 
 
 def _write_atomic(cache: Path, value: object) -> None:
-    """Temporary file in the same directory, then ``os.replace``; give up quietly on OSError."""
-    # pid + id make the name unique per writer; tempfile is not imported (it costs ~5 ms at start-up).
-    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.{id(value):x}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, cache)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    """Store the parsed value beside its source; a cache that cannot be written is simply skipped."""
+    with contextlib.suppress(OSError):
+        write_bytes_atomic(cache, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))

@@ -18,6 +18,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hive_core.atomic import write_bytes_atomic
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -55,10 +57,9 @@ def event_schemas() -> dict[str, pa.Schema]:
 
     schemas = {name: arrow_schema(cls) for name, cls in EVENT_TYPES.items()}
     table = pa.table({"type": list(schemas), "schema": [s.serialize().to_pybytes() for s in schemas.values()]})
-    with contextlib.suppress(OSError):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
-        os.replace(tmp, path)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    with contextlib.suppress(OSError):  # an unwritable cache directory only costs the import next time
+        write_bytes_atomic(path, sink.getvalue().to_pybytes())
     return schemas

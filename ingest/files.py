@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hive_core.atomic import fsync_dir
 from hive_core.layout import temporary_name
 
 if TYPE_CHECKING:
@@ -23,15 +24,6 @@ __all__ = ["fsync_dir", "write_atomic"]
 DEFAULT_ROW_GROUP_SIZE = 128 * 1024
 #: Unique per row: dictionary-encoding them only costs time (it halves flush throughput).
 UNIQUE_COLUMNS = frozenset({"event_id", "request_id", "generation_id", "supersedes"})
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename inside ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_atomic(

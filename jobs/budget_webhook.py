@@ -13,9 +13,7 @@ Webhook URLs are secrets (Slack's carry the token in the path): messages name on
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import random
 import time
 from collections.abc import Callable
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from hive_core.atomic import write_json_atomic
 from hive_core.events import BudgetAlert
 
 if TYPE_CHECKING:
@@ -107,14 +106,4 @@ class Outbox:
 
     def save(self, items: list[dict[str, Any]]) -> None:
         """Replace the waiting payloads."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "w") as sink:
-                json.dump(items, sink, indent=1)
-                sink.flush()
-                os.fsync(sink.fileno())
-            os.replace(tmp, self.path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+        write_json_atomic(self.path, items, indent=1, sort_keys=False)

@@ -20,6 +20,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hive_core.atomic import write_bytes_atomic
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -186,8 +188,6 @@ def _experiments(settings: Settings) -> list[dict[str, Any]]:
 
 def write_report(report: dict[str, Any], fmt: str, out_dir: Path) -> Path:
     """Render ``report`` as ``fmt`` into ``out_dir/hive-<kind>-<until>.<fmt>`` (atomically); the path."""
-    import os
-    import tempfile
 
     from jobs.report_html import render_html, render_markdown
 
@@ -197,13 +197,7 @@ def write_report(report: dict[str, Any], fmt: str, out_dir: Path) -> Path:
         text = json.dumps(report, indent=2, sort_keys=True, default=str) + "\n"
     else:
         text = render_html(report) if fmt == "html" else render_markdown(report)
-    out_dir.mkdir(parents=True, exist_ok=True)
     period = report["period"]
     path = out_dir / f"hive-{period['kind']}-{period['until']}.{fmt}"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=out_dir)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_bytes_atomic(path, text.encode())
     return path

@@ -1,7 +1,7 @@
 """What the last rollup saw: a fingerprint of each day's event files, in ``<data>/rollups/state.json``.
 
 A day's fingerprint hashes the sorted (type, file name, size, mtime) of the committed files in its
-``date=`` partitions of the types the rollup reads (listed by :func:`queries.store.list_event_files`
+``date=`` partitions of the types the rollup reads (listed by :func:`hive_core.event_files.list_event_files`
 without opening them: one ``stat`` per file, so readers can tell fresh from stale days cheaply). Event files are immutable (written once,
 atomically), so a day whose fingerprint is unchanged would roll up to the same rows and is skipped;
 a late event, a new writer's file or a compaction changes it and the day is redone. The state
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from hive_core.atomic import write_bytes_atomic
 from hive_core.layout import partition_date
 from jobs import histogram
 
@@ -31,7 +31,7 @@ FORMAT = f"daily-v2/alpha={histogram.ALPHA}"
 
 def day_fingerprints(data_dir: Path) -> dict[date, str]:
     """Fingerprint of the committed event files of each day that has any."""
-    from queries.store import list_event_files
+    from hive_core.event_files import list_event_files
 
     per_day: dict[date, list[str]] = {}
     for type_name in SOURCES:
@@ -67,14 +67,8 @@ class RollupState:
 
     def save(self, path: Path) -> None:
         """Write atomically (temporary file, fsync, rename) so a killed run leaves the old state."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         body = json.dumps(
             {"format": self.format, "days": {d.isoformat(): fp for d, fp in sorted(self.days.items())}},
             indent=1,
         )
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w") as handle:
-            handle.write(body + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        write_bytes_atomic(path, (body + "\n").encode())

@@ -18,16 +18,15 @@ It prints nothing on success (cron mails any output); failures are one line on s
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hive_core.atomic import write_json_atomic
 from hive_core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -128,13 +127,7 @@ def _load_state(path: Path) -> dict[str, str]:
 
 
 def _save_state(path: Path, state: dict[str, str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(state, fh, indent=2, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_json_atomic(path, state)
 
 
 def _daily_jobs(settings: Settings, now: datetime) -> None:

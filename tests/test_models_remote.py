@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hive_core.atomic import write_json_atomic
 from hive_core.catalog import load_catalog
-from hive_core.cli.models_remote import write_atomic_json
 from hive_core.openrouter import OpenRouterClient
 from tests.test_ask import events, hive_env, run_cli
 from tests.test_client import MODEL, emu_settings
@@ -17,7 +17,7 @@ def test_sync(emulator: Any, tmp_path: Path, catalog_path: Path) -> None:
     settings = emu_settings(emulator, tmp_path)
     with OpenRouterClient(settings) as client:
         document = client.models_document()
-    write_atomic_json(settings.catalog_path, document)
+    write_json_atomic(settings.catalog_path, document)
     served = json.loads(catalog_path.read_bytes())
     assert json.loads(settings.catalog_path.read_bytes()) == document
     assert len(document["data"]) == len(served["data"])

@@ -24,12 +24,12 @@ import contextlib
 import fcntl
 import json
 import math
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from hive_core.atomic import write_json_atomic
 from hive_core.budget.periods import MAX_RESET_DAY, PeriodKind
 from hive_core.errors import ConfigError
 
@@ -246,14 +246,4 @@ def save_budget_config(config_path: Path, config: BudgetConfig) -> None:
     with _locked(config_path):
         document = _read_document(config_path)
         document["budget"] = config.to_json()
-        tmp = config_path.with_name(f".{config_path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "w") as sink:
-                json.dump(document, sink, indent=2, sort_keys=True)
-                sink.write("\n")
-                sink.flush()
-                os.fsync(sink.fileno())
-            os.replace(tmp, config_path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+        write_json_atomic(config_path, document)

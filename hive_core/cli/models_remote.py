@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from contextlib import ExitStack
-from pathlib import Path
-from typing import Any
 
 import click
 
 from hive_core.cli.common import echo_json, get_settings, open_event_log
 
-__all__ = ["sync", "test", "write_atomic_json"]
+__all__ = ["sync", "test"]
 
 TEST_PROMPT = "Reply with the single word: OK"
-
-
-def write_atomic_json(path: Path, document: Any) -> None:
-    """Write JSON to ``path`` atomically: a temporary file beside it, fsync, ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(document, fh, ensure_ascii=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @click.command()
@@ -42,7 +22,9 @@ def sync(ctx: click.Context) -> None:
     settings = get_settings(ctx)
     with OpenRouterClient(settings) as client:
         document = client.models_document()
-    write_atomic_json(settings.catalog_path, document)
+    from hive_core.atomic import write_json_atomic
+
+    write_json_atomic(settings.catalog_path, document, indent=None, sort_keys=False)
     click.echo(f"synced {len(document['data'])} models to {settings.catalog_path}")
 
 
