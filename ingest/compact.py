@@ -3,12 +3,12 @@
 The protocol (per ``events/<type>/date=D`` partition), chosen so that a compaction killed at any
 instant loses nothing and duplicates nothing, and the next run repairs what it left:
 
-1. **List** the committed inputs (``queries.store`` rules: corrupt files are left alone, untouched).
+1. **List** the committed inputs (``hive_core.event_files`` rules: corrupt files are left alone, untouched).
 2. **Merge** them in memory, cast to the current schema, sort by ``(ts, event_id)``.
 3. **Journal**: write ``.compact-<id>.json`` = ``{"output": NAME, "inputs": [...]}`` atomically
    (temp + fsync + rename). The output does not exist yet, so the journal changes nothing.
 4. **Commit**: write the output file atomically (temp + fsync + rename). From this instant every
-   reader that follows ``queries.store`` skips the inputs the journal names: the output replaces
+   reader that follows ``hive_core.event_files`` skips the inputs the journal names: the output replaces
    them in one rename.
 5. **Clean**: delete the inputs, fsync the directory, delete the journal.
 
@@ -29,18 +29,17 @@ Only closed days are compacted: days before today (UTC) whose newest file is old
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from hive_core.atomic import fsync_dir, write_json_atomic
+from hive_core.event_files import list_event_files, read_journal
 from hive_core.events import EVENT_TYPES, arrow_schema
 from hive_core.ids import writer_id
-from hive_core.layout import EventFileName, event_dir, is_temporary, partition_date, temporary_name
-from ingest.files import fsync_dir, write_atomic
-from queries.store import list_event_files
+from hive_core.layout import EventFileName, compact_journal_glob, event_dir, is_temporary, partition_date
+from ingest.files import write_atomic
 
 __all__ = ["TEMP_GRACE_S", "CompactReport", "compact", "recover_partition"]
 
@@ -64,12 +63,8 @@ def recover_partition(partition: Path, *, now: float | None = None) -> list[str]
     """Finish or undo whatever a killed compaction or writer left in ``partition``."""
     now = time.time() if now is None else now
     actions: list[str] = []
-    for journal in sorted(partition.glob(".compact-*.json")):
-        try:
-            entry = json.loads(journal.read_text())
-            output, inputs = str(entry["output"]), [str(n) for n in entry["inputs"]]
-        except (OSError, ValueError, KeyError, TypeError):
-            output, inputs = "", []
+    for journal in sorted(partition.glob(compact_journal_glob())):
+        output, inputs = read_journal(journal) or ("", [])
         if output and (partition / output).exists():
             for name in inputs:
                 with contextlib.suppress(FileNotFoundError):
@@ -78,7 +73,7 @@ def recover_partition(partition: Path, *, now: float | None = None) -> list[str]
         else:
             actions.append(f"{journal}: rolled back (compaction never committed)")
         fsync_dir(partition)
-        journal.unlink()
+        journal.unlink(missing_ok=True)
     for path in partition.iterdir():
         if is_temporary(path.name):
             try:
@@ -116,28 +111,25 @@ def compact(
         root = event_dir(Path(data_dir), type_name)
         if not root.is_dir():
             continue
-        for partition in sorted(p for p in root.iterdir() if p.is_dir()):
-            part_day = partition_date(partition)
-            if part_day is None or (day is not None and part_day != day):
-                continue
+        partitions = [(p, d) for p in sorted(root.iterdir()) if p.is_dir() and (d := partition_date(p)) is not None
+                      and (day is None or d == day)]
+        for partition, _day in partitions:  # repair first, so the listing below is current
             report.repaired.extend(recover_partition(partition, now=clock))
+        listing = list_event_files(Path(data_dir), type_name)  # once per type, not per partition
+        for partition, part_day in partitions:
+            report.skipped.extend((p, r) for p, r in listing.skipped if p.parent == partition)
             if day is None and not _closed(partition, part_day, today, clock):
                 continue
-            _compact_partition(Path(data_dir), type_name, partition, part_day, report, min_files)
+            inputs = [p for p in listing.files if p.parent == partition]
+            if len(inputs) >= min_files:
+                _compact_partition(type_name, partition, inputs, report)
     return report
 
 
-def _compact_partition(
-    data_dir: Path, type_name: str, partition: Path, day: date, report: CompactReport, min_files: int
-) -> None:
+def _compact_partition(type_name: str, partition: Path, inputs: list[Path], report: CompactReport) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    listing = list_event_files(data_dir, type_name)
-    inputs = [p for p in listing.files if p.parent == partition]
-    report.skipped.extend((p, r) for p, r in listing.skipped if p.parent == partition)
-    if len(inputs) < min_files:
-        return
     cls = EVENT_TYPES[type_name]
     schema = arrow_schema(cls)
     tables = []
@@ -151,20 +143,13 @@ def _compact_partition(
     merged = pa.concat_tables(tables).sort_by([("ts", "ascending"), ("event_id", "ascending")])
     output = EventFileName(f"{writer_id()}c", 1).format()
     journal = partition / f".compact-{output.removesuffix('.parquet')}.json"
-    body = json.dumps({"output": output, "inputs": [p.name for p in inputs]}).encode()
-    tmp = partition / temporary_name(journal.name)
-    with open(tmp, "wb") as handle:
-        handle.write(body)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, journal)
-    fsync_dir(partition)
+    write_json_atomic(journal, {"output": output, "inputs": [p.name for p in inputs]})
     write_atomic(merged, partition / output, compression="zstd", row_group_size=COMPACTED_ROW_GROUP)
     for path in inputs:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
     fsync_dir(partition)
-    journal.unlink()
+    journal.unlink(missing_ok=True)
     report.partitions += 1
     report.files_in += len(inputs)
     report.files_out += 1

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hive_core.event_files import list_event_files
 from hive_core.events import EVENT_TYPES
 from hive_core.layout import event_dir, partition_date
 from ingest.compact import recover_partition
-from queries.store import list_event_files
 
 __all__ = ["Problem", "VerifyReport", "verify"]
 

@@ -19,7 +19,12 @@ from pathlib import Path
 
 from hive_core.errors import LockHeld
 
-__all__ = ["DEFAULT_LOCK_TIMEOUT_S", "job_lock"]
+__all__ = ["DEFAULT_LOCK_TIMEOUT_S", "STORE_LOCK", "job_lock"]
+
+#: the lock of every job that rewrites files of the store: rollup, compact, verify's repairs.
+#: One name, so a compaction never deletes the inputs a rollup is reading, and a repair never
+#: rolls back the journal of a compaction that is still running.
+STORE_LOCK = "rollup"
 
 #: seconds a second run waits for the first before giving up with LockHeld
 DEFAULT_LOCK_TIMEOUT_S = 60.0

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobs import histogram
-from jobs.lock import DEFAULT_LOCK_TIMEOUT_S, job_lock
+from jobs.lock import DEFAULT_LOCK_TIMEOUT_S, STORE_LOCK, job_lock
 from jobs.rollup_state import RollupState, day_fingerprints
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ def rollup(
     from queries import connect
 
     report = RollupReport(data_dir=settings.data_dir)
-    with job_lock(settings.state_dir, "rollup", timeout_s=lock_timeout_s), contextlib.ExitStack() as stack:
+    with job_lock(settings.state_dir, STORE_LOCK, timeout_s=lock_timeout_s), contextlib.ExitStack() as stack:
         plan = _plan(settings, report, only=day, since=since, rebuild=rebuild)
         if plan.stale:  # DuckDB (and the check of every file) only when there is work
             report.store = stack.enter_context(connect(settings.data_dir, warn=False))

@@ -96,7 +96,7 @@ def simulate(
         raise ValueError("days and calls-per-day must be at least 1")
     end = end or datetime.now(UTC).date()
     counts = {"api_call": 0, "usage": 0, "stream_outcome": 0}
-    with EventLog(data_dir, writer=f"sim{seed}") as log:
+    with EventLog(data_dir) as log:  # a fresh writer id: simulating into a store twice never clashes
         for offset in range(days):
             day = end - timedelta(days=days - 1 - offset)
             rng = np.random.default_rng([seed, day.toordinal()])

@@ -1,7 +1,7 @@
 """A DuckDB connection with the event views registered, and the runner for ad-hoc SQL.
 
 For each event type, ``raw_<type>`` is the union (by column name) of an empty table with the
-current schema and every readable file (:func:`queries.store.list_event_files`), so old files with
+current schema and every readable file (:func:`hive_core.event_files.list_event_files`), so old files with
 fewer columns still read and an empty store still has typed, queryable views. The file list is
 bound through a DuckDB variable (``getvariable('files_<type>')``), never formatted into SQL. The
 named views (``queries/views/*.sql``) are built on top of the raw ones.
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import QueryError
+from hive_core.event_files import FileSet, list_event_files
 from hive_core.schema_cache import event_schemas
-from queries.store import FileSet, list_event_files
 
 if TYPE_CHECKING:
     import duckdb

@@ -70,9 +70,14 @@ def verify(ctx: click.Context, as_json: bool, no_repair: bool) -> None:
     writers and journals of killed compactions are repaired, not reported. Nothing else is deleted.
     """
     from ingest import verify as run
+    from jobs.lock import STORE_LOCK, job_lock
 
     settings = get_settings(ctx)
-    report = run(settings.data_dir, repair=not no_repair)
+    if no_repair:
+        report = run(settings.data_dir, repair=False)
+    else:
+        with job_lock(settings.state_dir, STORE_LOCK):  # repairs must not race a running compaction
+            report = run(settings.data_dir, repair=True)
     if as_json:
         echo_json({"ok": report.ok, "files": report.files, "events": report.events,
                    "problems": [{"path": p.path, "message": p.message} for p in report.problems],
@@ -98,11 +103,11 @@ def compact(ctx: click.Context, day: object) -> None:
     verify) finishes or undoes it. See the protocol in the README.
     """
     from ingest import compact as run
-    from jobs.lock import job_lock
+    from jobs.lock import STORE_LOCK, job_lock
 
     settings = get_settings(ctx)
     only: date | None = day.date() if day is not None else None  # type: ignore[attr-defined]
-    with job_lock(settings.state_dir, "compact"):
+    with job_lock(settings.state_dir, STORE_LOCK):
         report = run(settings.data_dir, day=only)
     for line in report.repaired:
         click.echo(f"repaired: {line}", err=True)

@@ -18,10 +18,10 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hive_core.layout import compact_journal_glob, event_dir, is_temporary, partition_date
+from hive_core.layout import compact_journal_glob, event_dir, partition_date
 from hive_core.schema_cache import event_schemas
 
-__all__ = ["FileSet", "check_file", "list_event_files", "superseded_inputs"]
+__all__ = ["FileSet", "check_file", "list_event_files", "read_journal", "superseded_inputs"]
 
 PARQUET_MAGIC = b"PAR1"
 _ENVELOPE = ("event_id", "ts", "type", "request_id")
@@ -33,12 +33,6 @@ class FileSet:
 
     files: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
-    temporary: list[Path] = field(default_factory=list)
-
-    def extend(self, other: FileSet) -> None:
-        self.files.extend(other.files)
-        self.skipped.extend(other.skipped)
-        self.temporary.extend(other.temporary)
 
 
 _cache: dict[tuple[str, int, int], str | None] = {}
@@ -92,17 +86,22 @@ def _check_uncached(path: Path, size: int, event_type: str) -> str | None:
     return None
 
 
+def read_journal(journal: Path) -> tuple[str, list[str]] | None:
+    """A compaction journal's (output name, input names); ``None`` for a torn or foreign file."""
+    try:
+        entry = json.loads(journal.read_text())
+        return str(entry["output"]), [str(name) for name in entry["inputs"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def superseded_inputs(partition: Path) -> set[str]:
     """Names in ``partition`` replaced by a committed compaction (journal present, output present)."""
     names: set[str] = set()
     for journal in partition.glob(compact_journal_glob()):
-        try:
-            entry = json.loads(journal.read_text())
-            output, inputs = entry["output"], entry["inputs"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # a torn journal belongs to a compaction that never committed
-        if (partition / output).exists():
-            names.update(str(name) for name in inputs)
+        entry = read_journal(journal)
+        if entry is not None and (partition / entry[0]).exists():  # a torn journal never committed
+            names.update(entry[1])
     return names
 
 
@@ -118,9 +117,6 @@ def list_event_files(data_dir: Path, event_type: str, *, check: bool = True) -> 
         superseded = superseded_inputs(partition)
         for path in sorted(partition.iterdir()):
             name = path.name
-            if is_temporary(name):
-                result.temporary.append(path)
-                continue
             if name.startswith(".") or not path.is_file() or name in superseded:
                 continue
             reason = check_file(path, event_type) if check else None
