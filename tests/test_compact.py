@@ -85,22 +85,38 @@ def _compact_in_child(data_dir: Path) -> None:
     compact(data_dir, now=NOW)
 
 
+def _mid_protocol(data_dir: Path) -> bool:
+    """Whether a killed compaction left work for the repair: a journal, a temp file, or a day
+    compacted while another was not."""
+    leftovers = list(data_dir.rglob(".compact-*.json")) + list(data_dir.rglob(".*.tmp"))
+    per_day = [len(list(p.glob("*.parquet"))) for p in (data_dir / "events" / "api_call").glob("date=*")]
+    return bool(leftovers) or (1 in per_day and any(n > 1 for n in per_day))
+
+
 @pytest.mark.slow
 def test_kill_9_compaction_loses_and_duplicates_nothing(tmp_path: Path, fork_ctx) -> None:  # type: ignore[no-untyped-def]
-    for trial in range(30):
+    probe = tmp_path / "probe"
+    _small_files(probe, days=2, files_per_day=5, per_file=40)
+    started = time.perf_counter()
+    compact(probe, now=NOW)
+    duration = time.perf_counter() - started  # kill anywhere in a whole compaction (and a bit after)
+    interrupted = 0
+    for trial in range(50):
         data_dir = tmp_path / f"t{trial}"
         n = _small_files(data_dir, days=2, files_per_day=5, per_file=40)
         child = fork_ctx.Process(target=_compact_in_child, args=(data_dir,))
         child.start()
-        time.sleep(random.uniform(0.0, 0.12))
+        time.sleep(random.uniform(0.0, 1.2 * duration))
         os.kill(child.pid, signal.SIGKILL)
         child.join()
+        interrupted += _mid_protocol(data_dir)
         expected = Counter(f"r{i}" for i in range(n))
         assert Counter(request_ids(data_dir)) == expected, f"trial {trial}: readers saw a loss or a duplicate"
         compact(data_dir, now=NOW)  # the next run repairs whatever the killed one left
         assert Counter(request_ids(data_dir)) == expected
         assert glob_count(data_dir) == n, f"trial {trial}: plain readers disagree after repair"
         assert not list(data_dir.rglob(".compact-*.json"))
+    assert interrupted >= 5, f"only {interrupted} of 50 kills landed mid-compaction"
 
 
 def test_compacted_days_stay_readable_by_date(data_dir: Path) -> None:

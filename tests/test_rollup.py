@@ -203,14 +203,21 @@ def test_lock_held_by_another_run(settings: Settings, fork_ctx: Any) -> None:
     assert rollup(settings, lock_timeout_s=5).rolled_up == [DAY0]
 
 
+def _rollup_and_report(settings: Settings, results: Any) -> None:
+    results.put(len(rollup(settings).rolled_up))
+
+
 def test_concurrent_runs_do_not_interleave(settings: Settings, fork_ctx: Any) -> None:
     write_history(settings.data_dir, days=3)
-    procs = [fork_ctx.Process(target=rollup, args=(settings,)) for _ in range(2)]
+    results = fork_ctx.Queue()
+    procs = [fork_ctx.Process(target=_rollup_and_report, args=(settings, results)) for _ in range(2)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0]
+    # serialised: one run rolled up the 3 days, the other waited for it and found nothing new
+    assert sorted(results.get(timeout=5) for _ in procs) == [0, 3]
     reference = {k: v[0] for k, v in snapshot(settings.data_dir).items()}
     rollup(settings, rebuild=True)
     assert {k: v[0] for k, v in snapshot(settings.data_dir).items()} == reference

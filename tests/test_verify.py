@@ -14,7 +14,7 @@ from hive_core.layout import temporary_name
 from ingest.log import EventLog
 from ingest.verify import verify
 from jobs.cli import main as jobs_main
-from tests.cases import T0, api_call
+from tests.cases import api_call
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -113,5 +113,14 @@ def _run(args: list[str]) -> int:
     return 0
 
 
-def test_t0_is_a_fixed_day() -> None:
-    assert T0.tzinfo is not None
+
+def test_sql_cli_binds_parameters(data_dir: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    _store(data_dir)
+    hostile = "r1' OR '1'='1"
+    args = ["--data-dir", str(data_dir), "sql", "select count(*) as n from api_calls where request_id = $rid",
+            "--format", "json"]
+    assert _run([*args, "--param", "rid=r1"]) == 0
+    assert '"n": 1' in capsys.readouterr().out
+    assert _run([*args, "--param", f"rid={hostile}"]) == 0
+    assert '"n": 0' in capsys.readouterr().out
+    assert _run([*args, "--param", "not a pair"]) == 2
