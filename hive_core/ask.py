@@ -129,14 +129,17 @@ def ask(
         delivered = 0
         request_id = shared_id
         reservation: Reservation | None = None
+        max_tokens = options.max_tokens
         if budget is not None:
             reservation = budget.reserve(model, prompt, max_tokens=options.max_tokens, request_id=request_id,
                                          over_budget=options.over_budget)
             request_id = reservation.request_id
+            if max_tokens is None and reservation.completion_tokens is not None:
+                max_tokens = reservation.completion_tokens  # the cap the reservation was sized for
         try:
             if options.stream:
                 handle = client.stream(
-                    prompt, model=model, max_tokens=options.max_tokens, on_progress=on_progress,
+                    prompt, model=model, max_tokens=max_tokens, on_progress=on_progress,
                     request_type=options.request_type, task_category=options.task_category,
                     fallback_index=index, request_id=request_id,
                     **options.params,
@@ -154,7 +157,7 @@ def ask(
                     raise Cancelled("the stream was cancelled")
             else:
                 result = client.chat(
-                    prompt, model=model, max_tokens=options.max_tokens,
+                    prompt, model=model, max_tokens=max_tokens,
                     request_type=options.request_type, task_category=options.task_category,
                     fallback_index=index, request_id=request_id,
                     **options.params,

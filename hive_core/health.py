@@ -188,8 +188,10 @@ class CircuitBreaker:
         with self._locked() as data:
             entry = data.get(model) or {"state": CLOSED}
             if entry.get("state") != CLOSED:
-                # A failed probe (or a failure racing the opening) re-opens for a full cool-down.
-                data[model] = {**entry, "state": OPEN, "opened_at": now, "probe_at": None}
+                # A failed probe re-opens for a full cool-down; a failure of a call that was already
+                # in flight when the circuit opened says nothing new and must not extend it.
+                if self._state_of(entry, now) == HALF_OPEN:
+                    data[model] = {**entry, "state": OPEN, "opened_at": now, "probe_at": None}
                 return
             consecutive = int(entry.get("consecutive", 0)) + 1
             outcomes = self._outcomes(entry, now, ok=False)

@@ -329,3 +329,30 @@ def test_budget_show_agrees_with_analytics_cost(data_dir: Path) -> None:
     rolled = cost(settings, Period(month.start, NOW.date())).total_usd
     shown = budget_status(data_dir, now=NOW)[0].spent_month_usd
     assert round(live, 2) == round(rolled, 2) == round(shown, 2) == round(raw, 2)
+
+
+def test_a_request_without_max_tokens_is_sent_with_the_reserved_cap(emulator_factory: Any, tmp_path: Path) -> None:
+    """Under a limit, the reservation's output cap is sent, so the reservation is a real maximum."""
+    from hive_core.ask import AskOptions, ask
+    from hive_core.budget import save_budget_config
+    from hive_core.catalog import load_catalog
+    from hive_core.events import ApiCall
+    from hive_core.openrouter import OpenRouterClient
+    from tests.plugins.env import shared_path
+    from tests.test_client import emu_settings
+
+    emu = emulator_factory()
+    settings = emu_settings(emu, tmp_path)
+    catalog_dir = settings.catalog_path.parent
+    catalog_dir.mkdir(parents=True)
+    settings.catalog_path.write_bytes(shared_path("models-2026-06.json").read_bytes())
+    prices = load_catalog(settings.catalog_path)
+    sink = ListSink()
+    for limited in (False, True):
+        if limited:
+            save_budget_config(settings.config_path, BudgetConfig(limits={"global": Limit(scope="global", daily_usd=5.0)}))
+        with Budget(settings.data_dir, prices=prices, sink=sink) as budget, \
+                OpenRouterClient(settings, sink=budget.settling_sink(sink), prices=prices) as client:
+            ask(client, "hi", [MODEL], AskOptions(stream=False), budget=budget)
+    caps = [c.max_tokens for c in sink.of(ApiCall)]
+    assert caps[0] is None and caps[-1] == BudgetConfig().default_max_tokens

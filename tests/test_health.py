@@ -137,3 +137,13 @@ def test_damaged_state_file_is_treated_as_empty(tmp_path: Path) -> None:
     assert cb.allow("m") and cb.state("m") == CLOSED
     cb.record_failure("m")
     assert cb.state("m") == OPEN
+
+
+def test_late_failures_do_not_extend_an_open_circuit(tmp_path: Path) -> None:
+    clock = Clock()
+    cb = breaker(tmp_path, clock, failure_threshold=1, cooldown_s=30)
+    cb.record_failure("m")
+    clock.now += 20
+    cb.record_failure("m")  # a call that was in flight when the circuit opened
+    clock.now += 11
+    assert cb.state("m") == "half-open" and cb.allow("m")

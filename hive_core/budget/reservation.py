@@ -69,7 +69,7 @@ class Reservation:
     """Money held for one request until it is settled or released. Settle/release are idempotent."""
 
     def __init__(self, budget: Budget, reservation_id: str, request_id: str, model: str,
-                 bound: CostBound | None, breaches: Sequence[Breach]) -> None:
+                 bound: CostBound | None, breaches: Sequence[Breach], *, limited: bool = False) -> None:
         self.budget = budget
         self.id = reservation_id
         self.request_id = request_id
@@ -78,6 +78,9 @@ class Reservation:
         self.amount_usd = bound.max_usd if bound else 0.0
         #: what the prompt alone costs: the settlement when the billed cost is unknown
         self.prompt_usd = bound.prompt_usd if bound else 0.0
+        #: under a limit, the output cap the reservation assumed: a request that set none is sent
+        #: with it, so the reservation really is its maximum (None without a limit or a price)
+        self.completion_tokens = bound.completion_tokens if bound and limited else None
         #: limits this request was allowed past with ``over_budget``
         self.breaches = list(breaches)
         self.state: State = "reserved"
@@ -205,7 +208,7 @@ class Budget:
                     limit_usd=breach.limit_usd, spent_usd=breach.spent_usd + breach.reserved_usd,
                     reserved_usd=breach.needed_usd,
                 ))
-        reservation = Reservation(self, reservation_id, request_id, model, bound, breaches)
+        reservation = Reservation(self, reservation_id, request_id, model, bound, breaches, limited=bool(limits))
         self._open[request_id] = reservation
         return reservation
 
