@@ -10,10 +10,15 @@ WITH first_calls AS (
       AND attempt = 1 AND fallback_index = 0 AND schema_version >= 2
       AND request_type NOT IN ('benchmark', 'test')
 ),
+billed AS (  -- a fallback chain may bill more than one usage event: one row per request
+    SELECT request_id, sum(completion_tokens) AS completion_tokens, sum(cost_usd) AS cost_usd
+    FROM usage
+    GROUP BY request_id
+),
 answers AS (
-    SELECT f.task_category, f.model, f.max_tokens IS NULL AS uncapped, u.completion_tokens, u.cost_usd
+    SELECT f.task_category, f.model, f.max_tokens IS NULL AS uncapped, b.completion_tokens, b.cost_usd
     FROM first_calls AS f
-    LEFT JOIN usage AS u USING (request_id)
+    LEFT JOIN billed AS b USING (request_id)
 ),
 tail AS (
     SELECT task_category, model,
