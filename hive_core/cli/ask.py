@@ -145,10 +145,6 @@ def ask(
     def on_fallback(failed: str, error: HiveError, next_model: str) -> None:
         click.echo(f"{failed} failed ({error.status_name}): trying {next_model}", err=True)
 
-    def on_text(text: str) -> None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-
     with ExitStack() as stack:
         log = stack.enter_context(open_event_log(settings))
         if chosen is not None:
@@ -159,7 +155,7 @@ def ask(
                              task_category=chosen.task_category if chosen else selection.get("task"))
         try:
             answer = ask_models(
-                client, prompt, chain, options, on_text=None if as_json else on_text, on_fallback=on_fallback,
+                client, prompt, chain, options, on_text=None if as_json else _echo_text, on_fallback=on_fallback,
                 budget=budget, breaker=CircuitBreaker(settings.state_dir),
             )
         except KeyboardInterrupt:
@@ -170,20 +166,29 @@ def ask(
             from hive_core.content import ContentStore
 
             ContentStore(settings.data_dir).append(request_id, answer.model, prompt, answer.result.text)
-    result = answer.result
-    if as_json:
-        doc = result_json(result, fallback_index=answer.fallback_index, note=note)
-        if chosen is not None:
-            from hive_core.cli.models_catalog import result_json as selection_json
+    extra: dict[str, Any] = {}
+    if chosen is not None:
+        from hive_core.cli.models_catalog import result_json as selection_json
 
-            doc["selection"] = selection_json(chosen, selection["strategy"])
-        echo_json(doc)
-    else:
-        if not result.text.endswith("\n"):
-            sys.stdout.write("\n")
-        if answer.fallback_index:
-            click.echo(f"answered by fallback {answer.fallback_index}: {answer.model}", err=True)
-        click.echo(summary_line(result, note), err=True)
+        extra["selection"] = selection_json(chosen, selection["strategy"])
+    prefix = f"answered by fallback {answer.fallback_index}: {answer.model}\n" if answer.fallback_index else ""
+    _print_answer(answer.result, as_json, note, fallback_index=answer.fallback_index, extra=extra, prefix=prefix)
+
+
+def _echo_text(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _print_answer(result: ChatResult, as_json: bool, note: str, *, fallback_index: int,
+                  extra: dict[str, Any], prefix: str = "") -> None:
+    """The JSON document, or the end of the streamed text and the one-line summary on stderr."""
+    if as_json:
+        echo_json({**result_json(result, fallback_index=fallback_index, note=note), **extra})
+        return
+    if not result.text.endswith("\n"):
+        sys.stdout.write("\n")
+    click.echo(prefix + summary_line(result, note), err=True)
 
 
 def _select(
@@ -214,23 +219,13 @@ def _ask_experiment(
     settings = get_settings(ctx)
     settings.require_api_key()
     exp = get_experiment(settings.data_dir, name)
-
-    def on_text(text: str) -> None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-
     with ExitStack() as stack:
         log = stack.enter_context(open_event_log(settings))
         budget, sink = open_budget(settings, log, stack)
         client, note = open_client(settings, sink, stack)
         variant, answer = ask_in_experiment(
             client, log, exp, prompt, AskOptions(stream=stream, max_tokens=max_tokens, over_budget=over_budget),
-            on_text=None if as_json else on_text, budget=budget,
+            on_text=None if as_json else _echo_text, budget=budget,
         )
-    result = answer.result
-    if as_json:
-        echo_json({**result_json(result, fallback_index=0, note=note), "experiment": name, "variant": variant})
-    else:
-        if not result.text.endswith("\n"):
-            sys.stdout.write("\n")
-        click.echo(f"[{name}: variant {variant}] " + summary_line(result, note), err=True)
+    _print_answer(answer.result, as_json, note, fallback_index=0, extra={"experiment": name, "variant": variant},
+                  prefix=f"[{name}: variant {variant}] ")
