@@ -142,7 +142,9 @@ def mann_whitney_u(a: Sequence[float], b: Sequence[float], alpha: float = DEFAUL
     """Two-sided Mann-Whitney U (normal approximation, tie-corrected variance).
 
     The estimate is ``median(b) - median(a)``; its interval is a seeded bootstrap of that difference,
-    since the U statistic itself has no interval in the data's units.
+    since the U statistic itself has no interval in the data's units. When the medians tie, the
+    estimate is the difference of means instead, so its sign still says which variant tends higher
+    (a significant U with equal medians must not default to either side).
     """
     import numpy as np
 
@@ -165,7 +167,8 @@ def mann_whitney_u(a: Sequence[float], b: Sequence[float], alpha: float = DEFAUL
     var = n1 * n2 / 12 * ((n + 1) - tie_term)
     p_value = 1.0 if var <= 0 else 2 * (1 - _N.cdf(max(abs(u1 - mu) - 0.5, 0.0) / math.sqrt(var)))
     low, high = _bootstrap(x, y, np.median, alpha)
-    return TestResult("Mann-Whitney U", float(np.median(y) - np.median(x)), low, high, min(1.0, p_value), alpha)
+    estimate = float(np.median(y) - np.median(x)) or float(y.mean() - x.mean())
+    return TestResult("Mann-Whitney U", estimate, low, high, min(1.0, p_value), alpha)
 
 
 def bootstrap_mean_diff(

@@ -86,3 +86,12 @@ def test_power_against_a_real_difference_over_seeds() -> None:
         ok_a, ok_b = rng.random(500) < 0.95, rng.random(500) < 0.85
         found += stats.two_proportion_z(int(ok_a.sum()), 500, int(ok_b.sum()), 500).significant
     assert found >= 95
+
+
+def test_mann_whitney_direction_survives_tied_medians() -> None:
+    from jobs.stats import mann_whitney_u
+
+    a = [1.0] * 50 + [2.0] * 50  # median 1.5
+    b = [1.0] * 30 + [1.5] * 40 + [3.0] * 30  # median 1.5 too, but b tends higher
+    result = mann_whitney_u(a, b)
+    assert result.estimate > 0
