@@ -21,28 +21,35 @@ def _record_figures() -> list[Figure]:
     n = 200_000
     with tempfile.TemporaryDirectory() as tmp:
         log = EventLog(Path(tmp), max_events=10**9, max_age_s=3600)
-        build, record, flush = [], [], []
+        both, record, flush = [], [], []
         for _ in range(3):
+            # as callers record: build an event, hand it over, drop it
             t0 = time.perf_counter()
+            for _ in range(n):
+                log.record(ApiCall(request_id="r", attempt=1, model="openai/gpt-4o", status="ok", latency_ms=12.5,
+                                   provider="OpenAI", streamed=True, ttft_ms=80.0))
+            t1 = time.perf_counter()
+            log.flush()
             events = [ApiCall(request_id="r", attempt=1, model="openai/gpt-4o", status="ok", latency_ms=12.5,
                               provider="OpenAI", streamed=True, ttft_ms=80.0) for _ in range(n)]
-            t1 = time.perf_counter()
+            t2 = time.perf_counter()
             for event in events:
                 log.record(event)
-            t2 = time.perf_counter()
-            written = log.flush()
             t3 = time.perf_counter()
-            build.append((t1 - t0) / n * 1e6)
-            record.append((t2 - t1) / n * 1e6)
-            flush.append(written / (t3 - t2))
+            written = log.flush()
+            t4 = time.perf_counter()
+            del events
+            both.append((t1 - t0) / n * 1e6)
+            record.append((t3 - t2) / n * 1e6)
+            flush.append(written / (t4 - t3))
         log.close()
     rec = statistics.median(record)
-    both = statistics.median(b + r for b, r in zip(build, record, strict=True))
+    built = statistics.median(both)
     fl = statistics.median(flush)
     return [
         Figure("log.record (event already built)", rec, "us/event", "<= 10 us", rec <= 10),
-        Figure("log.record incl. building the event", both, "us/event", "<= 10 us", both <= 10,
-               note="pydantic validation + UUIDv7 + record"),
+        Figure("log.record(ApiCall(...)) incl. building the event", built, "us/event", "<= 10 us", built <= 10,
+               note="pydantic validation + UUIDv7 + timestamp + record, event dropped after"),
         Figure("log.flush to Parquet", fl, "events/s", ">= 500,000", fl >= 500_000),
     ]
 

@@ -25,7 +25,6 @@ from hive_core.budget.config import BudgetConfig, load_budget_config
 from hive_core.budget.forecast import WINDOW_DAYS, forecast
 from hive_core.budget.periods import Period, period_for
 from hive_core.errors import ConfigError, LockHeld
-from hive_core.events import BudgetAlert, Event
 from hive_core.ids import new_request_id
 from jobs.budget_spend import ScopeSpend, read_spend
 from jobs.budget_webhook import OUTBOX_NAME, Outbox, WebhookPolicy, alert_payload, post_payload
@@ -34,6 +33,7 @@ from jobs.lock import DEFAULT_LOCK_TIMEOUT_S, job_lock
 if TYPE_CHECKING:
     import httpx
 
+    from hive_core.events import BudgetAlert, Event
     from hive_core.settings import Settings
 
 __all__ = ["AlertRun", "FlushingSink", "alerts_after_rollup", "evaluate_alerts", "run_alerts"]
@@ -76,6 +76,8 @@ def _when(period: Period) -> str:
 
 def evaluate_alerts(config: BudgetConfig, spend: ScopeSpend, fired: set[AlertKey], now: datetime) -> list[BudgetAlert]:
     """The alerts due now that have not fired yet (pure: no I/O)."""
+    from hive_core.events import BudgetAlert
+
     alerts: list[BudgetAlert] = []
     for scope, limit in sorted(config.limits.items()):
         for kind, cap in limit.caps():
@@ -171,11 +173,14 @@ def alerts_after_rollup(settings: Settings, report: object) -> AlertRun | None:
     """The rollup's post step (``jobs.rollup.POST_STEPS``): alerts are evaluated by every rollup,
     recorded and sent to the webhook. ``None`` when a ``hive-jobs alerts`` run is busy (it does the
     same work); a bad budget config is reported in the result, never fails the rollup."""
-    from ingest import EventLog
-
     try:
+        config = load_budget_config(settings.config_path)
+        if not config.limits and not (settings.state_dir / OUTBOX_NAME).exists():
+            return AlertRun()  # no budget, nothing waiting: skip the event log and the lock
+        from ingest import EventLog
+
         with EventLog(settings.data_dir) as log:
-            return run_alerts(settings.data_dir, now=datetime.now(UTC), sink=log, lock_timeout_s=5.0)
+            return run_alerts(settings.data_dir, now=datetime.now(UTC), sink=log, config=config, lock_timeout_s=5.0)
     except LockHeld:
         return None
     except ConfigError as exc:

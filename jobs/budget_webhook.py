@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from hive_core.atomic import write_json_atomic
-from hive_core.events import BudgetAlert
 
 if TYPE_CHECKING:
     import httpx
+
+    from hive_core.events import BudgetAlert
 
 __all__ = ["OUTBOX_NAME", "Outbox", "WebhookPolicy", "alert_payload", "post_payload", "redact_url"]
 

@@ -20,15 +20,17 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hive_core.budget.config import BudgetConfig, load_budget_config
 from hive_core.budget.estimate import CostBound, PriceLookup, max_cost
 from hive_core.budget.ledger import LEDGER_NAME, Breach, Ledger, request_scopes
 from hive_core.budget.periods import PeriodKind, period_for
 from hive_core.errors import BudgetExceeded
-from hive_core.events import BudgetOverride, Event, EventSink, Usage
 from hive_core.ids import new_request_id, uuid7
+
+if TYPE_CHECKING:  # the event classes (pydantic) load only when an event is built
+    from hive_core.events import Event, EventSink, Usage
 
 __all__ = ["Budget", "Reservation", "SettlingSink", "refusal_message", "usd"]
 
@@ -203,6 +205,8 @@ class Budget:
                         for lim in limits for kind, cap in lim.caps()]
         if breaches and self.sink is not None:
             for breach in breaches:
+                from hive_core.events import BudgetOverride
+
                 self.sink.record(BudgetOverride(
                     request_id=request_id, app=app, scope=breach.scope, period=breach.period.kind,
                     limit_usd=breach.limit_usd, spent_usd=breach.spent_usd + breach.reserved_usd,
@@ -239,7 +243,8 @@ class SettlingSink:
     def record(self, event: Event) -> None:
         """Pass ``event`` on; settle the reservation of its request when it is a ``usage`` event."""
         self.inner.record(event)
-        if isinstance(event, Usage) and event.supersedes is None:
-            reservation = self.budget._open.get(event.request_id)
+        if event.type == "usage":
+            usage: Usage = event  # type: ignore[assignment]
+            reservation = self.budget._open.get(usage.request_id) if usage.supersedes is None else None
             if reservation is not None:
-                reservation.settle(event.cost_usd, model=event.model)
+                reservation.settle(usage.cost_usd, model=usage.model)
