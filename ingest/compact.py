@@ -36,9 +36,9 @@ from pathlib import Path
 
 from hive_core.atomic import fsync_dir, write_json_atomic
 from hive_core.event_files import list_event_files, read_journal
-from hive_core.events import EVENT_TYPES, arrow_schema
 from hive_core.ids import writer_id
 from hive_core.layout import EventFileName, compact_journal_glob, event_dir, is_temporary, partition_date
+from hive_core.schema_cache import event_schemas
 from ingest.files import write_atomic
 
 __all__ = ["TEMP_GRACE_S", "CompactReport", "compact", "recover_partition"]
@@ -107,7 +107,7 @@ def compact(
     clock = (now or datetime.now(UTC)).timestamp()
     today = datetime.fromtimestamp(clock, UTC).date()
     report = CompactReport()
-    for type_name in event_types or list(EVENT_TYPES):
+    for type_name in event_types or list(event_schemas()):
         root = event_dir(Path(data_dir), type_name)
         if not root.is_dir():
             continue
@@ -130,8 +130,10 @@ def _compact_partition(type_name: str, partition: Path, inputs: list[Path], repo
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from hive_core.events import EVENT_TYPES  # the classes know each field's default
+
     cls = EVENT_TYPES[type_name]
-    schema = arrow_schema(cls)
+    schema = event_schemas()[type_name]
     tables = []
     for path in inputs:
         table = pq.read_table(path)

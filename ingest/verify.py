@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hive_core.event_files import list_event_files
-from hive_core.events import EVENT_TYPES
 from hive_core.layout import event_dir, partition_date
+from hive_core.schema_cache import event_schemas
 from ingest.compact import recover_partition
 
 __all__ = ["Problem", "VerifyReport", "verify"]
@@ -50,11 +50,11 @@ def verify(data_dir: Path, *, repair: bool = True) -> VerifyReport:
     if not events_root.is_dir():
         return report
     for entry in sorted(events_root.iterdir()):
-        if entry.name not in EVENT_TYPES and not entry.name.startswith("."):
+        if entry.name not in event_schemas() and not entry.name.startswith("."):
             report.problems.append(Problem(str(entry), "not an event type directory"))
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
-    for type_name in EVENT_TYPES:
+    for type_name in event_schemas():
         root = event_dir(Path(data_dir), type_name)
         if not root.is_dir():
             continue
