@@ -12,10 +12,11 @@ import contextlib
 import json
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-__all__ = ["fsync_dir", "write_bytes_atomic", "write_json_atomic"]
+__all__ = ["atomic_file", "fsync_dir", "write_bytes_atomic", "write_json_atomic"]
 
 
 def fsync_dir(directory: Path) -> None:
@@ -27,22 +28,36 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically and durably (creating its directory)."""
+@contextlib.contextmanager
+def atomic_file(path: Path, *, overwrite: bool = True) -> Iterator[BinaryIO]:
+    """A binary file to write that appears at ``path`` complete, or not at all.
+
+    The caller writes into the yielded temporary file (same directory); on a clean exit it is
+    fsynced and renamed over ``path``, and the rename made durable. On any exception the temporary
+    file is removed and ``path`` is untouched. Without ``overwrite`` an existing ``path`` is an error.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     # unique per process and thread: concurrent writers never share a temporary file
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident():x}.tmp")
     try:
         with open(tmp, "wb") as sink:
-            sink.write(data)
+            yield sink
             sink.flush()
             os.fsync(sink.fileno())
+        if not overwrite and path.exists():
+            raise FileExistsError(f"refusing to replace {path}")
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
     fsync_dir(path.parent)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically and durably (creating its directory)."""
+    with atomic_file(path) as sink:
+        sink.write(data)
 
 
 def write_json_atomic(path: Path, document: Any, *, indent: int | None = 2, sort_keys: bool = True) -> None:

@@ -7,18 +7,15 @@ by ``verify`` and ``compact``.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hive_core.atomic import fsync_dir
-from hive_core.layout import temporary_name
+from hive_core.atomic import atomic_file
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["fsync_dir", "write_atomic"]
+__all__ = ["write_atomic"]
 
 #: Row groups of ~128k rows keep DuckDB's parallel scan busy without bloating footers.
 DEFAULT_ROW_GROUP_SIZE = 128 * 1024
@@ -41,24 +38,11 @@ def write_atomic(
     """
     import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(temporary_name(path.name))
-    try:
-        with open(tmp, "wb") as sink:
-            pq.write_table(
-                table,
-                sink,
-                compression=compression,
-                row_group_size=row_group_size,
-                use_dictionary=[n for n in table.column_names if n not in UNIQUE_COLUMNS],
-            )
-            sink.flush()
-            os.fsync(sink.fileno())
-        if not overwrite and path.exists():
-            raise FileExistsError(f"refusing to replace {path}")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    fsync_dir(path.parent)
+    with atomic_file(path, overwrite=overwrite) as sink:
+        pq.write_table(
+            table,
+            sink,
+            compression=compression,
+            row_group_size=row_group_size,
+            use_dictionary=[n for n in table.column_names if n not in UNIQUE_COLUMNS],
+        )
