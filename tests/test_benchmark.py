@@ -44,3 +44,27 @@ def test_benchmark_cli(emulator: Any, data_dir: Path, tmp_path: Path) -> None:
     assert text.returncode == 0 and "TTFT p50" in text.stdout
     both = run_cli("hive", ["models", "benchmark", "--models", MODELS[0], "--top", "2"], env)
     assert both.returncode == 2
+
+
+def test_benchmark_reserves_budget_and_stops_when_it_runs_out(emulator_factory: Any, data_dir: Path) -> None:
+    """Benchmark requests cost money like any other: each reserves first, a refusal stops the run."""
+    import pytest
+
+    from hive_core.budget import Budget, BudgetConfig, Limit, save_budget_config
+    from hive_core.catalog import load_catalog
+    from hive_core.errors import BudgetExceeded
+    from tests.plugins.env import shared_path
+
+    emu = emulator_factory()
+    settings = emu_settings(emu, data_dir.parent, data_dir=data_dir, max_attempts=1, read_timeout_s=10)
+    settings.catalog_path.parent.mkdir(parents=True)
+    settings.catalog_path.write_bytes(shared_path("models-2026-06.json").read_bytes())
+    prices = load_catalog(settings.catalog_path)
+    # about three requests' maximum cost of gpt-4o-mini at 16 output tokens
+    save_budget_config(settings.config_path, BudgetConfig(limits={"global": Limit(scope="global", daily_usd=0.00003)}))
+    with EventLog(data_dir) as log, Budget(data_dir, prices=prices, sink=log) as budget, \
+            pytest.raises(BudgetExceeded):
+        benchmark(settings, MODELS[:1], ["Say hi"], requests=20, concurrency=1, sink=budget.settling_sink(log),
+                  max_tokens=16, prices=prices, budget=budget)
+    sent = events(data_dir, "usage", "cost_usd")
+    assert 1 <= len(sent) < 20 and sum(c for (c,) in sent) <= 0.00003

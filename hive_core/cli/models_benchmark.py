@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from hive_core.cli.budget import open_budget
 from hive_core.cli.common import echo_json, get_settings, open_event_log
 
 __all__ = ["benchmark"]
@@ -44,10 +45,11 @@ def benchmark(ctx: click.Context, models: str | None, top: int | None, prompts_f
         prices = None  # billed cost still arrives in the answers
     with ExitStack() as stack:
         log = stack.enter_context(open_event_log(settings))
+        budget, sink = open_budget(settings, log, stack)
         progress: Any = click.progressbar(length=len(chosen) * requests, label="benchmark", file=sys.stderr)
         bar = stack.enter_context(progress)
-        rows = run(settings, chosen, prompts, requests=requests, concurrency=concurrency, sink=log,
-                   max_tokens=max_tokens, prices=prices, on_done=lambda: bar.update(1))
+        rows = run(settings, chosen, prompts, requests=requests, concurrency=concurrency, sink=sink,
+                   max_tokens=max_tokens, prices=prices, on_done=lambda: bar.update(1), budget=budget)
     if as_json:
         echo_json(rows)
     else:
