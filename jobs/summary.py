@@ -25,7 +25,7 @@ class Summary:
     def lines(self, top: int = 8) -> list[str]:
         c = self.cost
         billed = "" if c.billed_share is None else f", {c.billed_share:.0%} billed"
-        lines = [f"{c.period.since}..{c.period.until}: {c.requests:,} requests, ${c.total_usd:,.2f} spent{billed}",
+        lines = [f"{c.period.since}..{c.period.until}: {c.requests:,} billed requests, ${c.total_usd:,.2f} spent{billed}",
                  f"{'model':<42} {'cost $':>9} {'requests':>9} {'success':>8} {'P50 ms':>8} {'P95 ms':>8} {'P99 ms':>8}  health"]
         by_model = {m.model: m for m in self.models}
         for row in c.rows[:top]:
