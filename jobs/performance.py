@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jobs.periods import Period
-from jobs.rankings_job import NOT_SAMPLES
+from jobs.report_rows import samples as verdicts
 
 if TYPE_CHECKING:
     from hive_core.settings import Settings
@@ -97,7 +97,7 @@ def performance(settings: Settings, period: Period, model: str | None = None) ->
     out: list[ModelPerformance] = []
     for row in merge_by(rows, ("model",)).to_pylist():
         errors = dict(zip(row["error_statuses"], row["error_counts"], strict=True))
-        samples = row["attempts"] - sum(n for s, n in errors.items() if s in NOT_SAMPLES)
+        samples = verdicts(row["attempts"], errors)
         if row["attempts"] == 0 and row["usage_events"] == 0:
             continue
         rate = row["successes"] / samples if samples else None

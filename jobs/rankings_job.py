@@ -35,11 +35,12 @@ if TYPE_CHECKING:
     from jobs.rollup import RollupReport
     from queries import Store
 
-__all__ = ["DEFAULT_WINDOW_DAYS", "NOT_SAMPLES", "RankingsReport", "quality_rows", "rankings", "refresh_after_rollup"]
+from jobs.report_rows import samples as verdicts
+
+__all__ = ["DEFAULT_WINDOW_DAYS", "RankingsReport", "quality_rows", "rankings", "refresh_after_rollup"]
 
 DEFAULT_WINDOW_DAYS = 7
 #: attempt statuses that say nothing about the model
-NOT_SAMPLES = frozenset({"cancelled", "budget_exceeded"})
 _SCORE_COLUMNS = {"cost-optimized": "score_cost_optimized", "balanced": "score_balanced",
                   "performance": "score_performance", "quality-first": "score_quality_first"}
 
@@ -97,10 +98,6 @@ def _quality(settings: Settings, since: date, until: date, store: Store | None) 
             for r in quality_rows(settings, since, until, store)}
 
 
-def _samples(statuses: list[str], counts: list[int], attempts: int) -> int:
-    return attempts - sum(n for s, n in zip(statuses, counts, strict=True) if s in NOT_SAMPLES)
-
-
 def ranking_rows(rows: pa.Table, quality: dict[tuple[str, str], tuple[float, int]],
                  prior: Any, window_days: int, computed_at: datetime) -> list[dict[str, Any]]:
     """The ranking rows of a window's daily rollup rows (pure: no files)."""
@@ -114,7 +111,7 @@ def ranking_rows(rows: pa.Table, quality: dict[tuple[str, str], tuple[float, int
         task, model = row["task_category"], row["model"]
         if task is None:
             continue  # untagged requests count in the "*" row only
-        samples = _samples(row["error_statuses"], row["error_counts"], row["attempts"])
+        samples = verdicts(row["attempts"], dict(zip(row["error_statuses"], row["error_counts"], strict=True)))
         successes = row["successes"]
         q, q_n = quality.get((task, model), (None, 0))
         metrics = Metrics(

@@ -106,7 +106,7 @@ def _from_rows(rows: pa.Table | None, since: date, until: date) -> dict[str, Any
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from jobs.report_rows import error_mix, group_sums, percentiles
+    from jobs.report_rows import error_mix, group_sums, percentiles, samples
 
     days = [(since + timedelta(days=i)).isoformat() for i in range((until - since).days + 1)]
     empty: dict[str, Any] = {"cost_by_day": {"days": days, "series": []}, "models": [],
@@ -125,7 +125,8 @@ def _from_rows(rows: pa.Table | None, since: date, until: date) -> dict[str, Any
     series = [{"model": m, "values": [per_day.get(m, {}).get(d, 0.0) for d in days]}
               for m in [*top, "other"] if m in per_day]
     mix: dict[str, int] = {}
-    for statuses in error_mix(rows, ("model",)).values():
+    by_model = error_mix(rows, ("model",))
+    for statuses in by_model.values():
         for status, n in statuses.items():
             mix[status] = mix.get(status, 0) + n
     attempts = sum(int(m["attempts"]) for m in models)
@@ -137,7 +138,9 @@ def _from_rows(rows: pa.Table | None, since: date, until: date) -> dict[str, Any
         "cost_by_day": {"days": days, "series": series},
         "models": [{
             "model": m["model"], "requests": int(m["requests"]), "cost_usd": m["cost_usd"],
-            "success_rate": m["successes"] / m["attempts"] if m["attempts"] else None,
+            # the rule hive models performance and the rankings use: cancels are not the model's failures
+            "success_rate": (m["successes"] / n if (n := samples(m["attempts"], by_model.get((m["model"],), {})))
+                             else None),
             "latency_p50_ms": lat.get((m["model"],), [None] * 3)[0],
             "latency_p95_ms": lat.get((m["model"],), [None] * 3)[1],
             "latency_p99_ms": lat.get((m["model"],), [None] * 3)[2],

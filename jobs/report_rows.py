@@ -9,7 +9,7 @@ with :func:`jobs.histogram.quantile_cont` (the same arithmetic the rollups promi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from jobs import histogram
@@ -17,7 +17,16 @@ from jobs import histogram
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["error_mix", "group_sums", "percentiles"]
+__all__ = ["NOT_SAMPLES", "error_mix", "group_sums", "percentiles", "samples"]
+
+#: attempt outcomes that say nothing about the model: the caller cancelled, or the budget refused.
+#: Success rates everywhere (rankings, performance, suggestions, reports) leave them out.
+NOT_SAMPLES = frozenset({"cancelled", "budget_exceeded"})
+
+
+def samples(attempts: int, errors: Mapping[str, int]) -> int:
+    """Attempts that reached a verdict on the model: ``attempts`` minus the :data:`NOT_SAMPLES`."""
+    return int(attempts) - sum(n for status, n in errors.items() if status in NOT_SAMPLES)
 
 _KEY_NULL = "\x00"
 

@@ -44,7 +44,6 @@ __all__ = ["SuggestOptions", "suggest", "suggest_from_rows"]
 
 #: request types that are not the user's production traffic
 _EXCLUDED_TYPES = ("benchmark", "test")
-_NOT_SAMPLES = frozenset({"cancelled", "budget_exceeded"})
 
 
 @dataclass(frozen=True)
@@ -109,6 +108,7 @@ def _model_stats(rows: pa.Table, keys: tuple[str, ...], columns: tuple[str, ...]
                  ) -> list[dict[str, Any]]:
     """Per key: summed ``columns``, ``samples`` (attempts that reached a verdict), the error mix, P95."""
     from jobs.report_rows import error_mix, group_sums, percentiles
+    from jobs.report_rows import samples as verdicts
 
     mix = error_mix(rows, keys)
     lat = percentiles(rows, keys, [0.95]) if p95 else {}
@@ -117,7 +117,7 @@ def _model_stats(rows: pa.Table, keys: tuple[str, ...], columns: tuple[str, ...]
         key = tuple(row[k] for k in keys)
         errors = mix.get(key, {})
         row["errors"] = errors
-        row["samples"] = int(row["attempts"]) - sum(n for st, n in errors.items() if st in _NOT_SAMPLES)
+        row["samples"] = verdicts(row["attempts"], errors)
         row["latency_p95_ms"] = lat.get(key, [None])[0]
         out.append(row)
     return out

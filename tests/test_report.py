@@ -96,3 +96,15 @@ def test_html_renders_in_headless_chromium(store: Path, tmp_path: Path) -> None:
     assert len(re.findall(r'<rect class="bar"', dom)) > 20
     console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line or "net::ERR" in line]
     assert console == [], console
+
+
+def test_report_success_rates_match_models_performance(store: Path) -> None:
+    """One rule for success rates: the report says what `hive models performance` says (cancels excluded)."""
+    from jobs.performance import performance
+    from jobs.periods import Period
+
+    settings = Settings(data_dir=store)
+    report = build_report(settings, "week", END)
+    measured = {m.model: m.success_rate for m in performance(settings, Period(END - timedelta(days=6), END))}
+    for row in report["models"]:
+        assert row["success_rate"] == pytest.approx(measured[row["model"]])
