@@ -130,17 +130,14 @@ def _save_state(path: Path, state: dict[str, str]) -> None:
     write_json_atomic(path, state)
 
 
-def _daily_jobs(settings: Settings, now: datetime) -> None:
-    """Rollup (incremental) and budget alerts: once per run, before the day reports read them."""
-    from ingest import EventLog
-    from jobs.alerts import run_alerts
+def _daily_jobs(settings: Settings) -> None:
+    """Rollup (incremental), whose post steps refresh the rankings and evaluate budget alerts: once
+    per run, before the day reports read them. A failed alert delivery fails the run (cron mails it)."""
     from jobs.rollup import rollup
 
-    rollup(settings)
-    with EventLog(settings.data_dir) as log:
-        run = run_alerts(settings.data_dir, now=now, sink=log)
-    if run.failures:
-        raise ConfigError(f"budget alert delivery failed: {run.failures[0]}; {run.pending} alert(s) kept")
+    alerts = rollup(settings).steps.get("budget-alerts")  # an AlertRun, or None when `alerts` was busy
+    if alerts is not None and alerts.failures:
+        raise ConfigError(f"budget alert delivery failed: {alerts.failures[0]}; {alerts.pending} alert(s) kept")
 
 
 def run_due(settings: Settings, *, today: date | None = None, only: str | None = None,
@@ -161,7 +158,7 @@ def run_due(settings: Settings, *, today: date | None = None, only: str | None =
         due = due_periods(state, today)
         names = [only] if only else list(SCHEDULES)
         if any(due[n] for n in names):
-            _daily_jobs(settings, now)
+            _daily_jobs(settings)
         kinds = dict(zip(SCHEDULES, PERIOD_KINDS, strict=True))
         for name in names:
             for end in due[name]:
