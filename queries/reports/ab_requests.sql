@@ -3,6 +3,7 @@
 --
 -- A request assigned but never sent (no api_call) has a NULL status; the report counts it apart.
 -- latency_ms sums the request's attempts (what the caller waited); cost_usd is NULL when unbilled.
+-- (The final status follows the `requests` view: the last attempt of the last model tried.)
 WITH assigned AS (
     SELECT request_id, any_value(variant) AS variant, any_value(model) AS model, min(ts) AS ts
     FROM ab_assignments
@@ -10,7 +11,7 @@ WITH assigned AS (
     GROUP BY request_id
 ),
 calls AS (
-    SELECT request_id, arg_max(status, attempt) AS final_status, sum(latency_ms) AS latency_ms,
+    SELECT request_id, arg_max(status, (fallback_index, attempt)) AS final_status, sum(latency_ms) AS latency_ms,
            count(*) AS attempts
     FROM api_calls
     WHERE request_id IN (SELECT request_id FROM assigned)
