@@ -7,6 +7,7 @@ by ``verify`` and ``compact``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,11 +31,13 @@ def write_atomic(
     compression: str = "zstd",
     row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
     overwrite: bool = False,
+    dictionary: Collection[str] | None = None,
 ) -> None:
     """Write ``table`` to ``path`` so that the file appears complete or not at all.
 
     Without ``overwrite`` an existing file is an error (names are unique per writer; a clash means
-    a bug, and silently replacing events would lose them).
+    a bug, and silently replacing events would lose them). ``dictionary``: the columns to
+    dictionary-encode (default: all but :data:`UNIQUE_COLUMNS`).
     """
     import pyarrow.parquet as pq
 
@@ -44,5 +47,6 @@ def write_atomic(
             sink,
             compression=compression,
             row_group_size=row_group_size,
-            use_dictionary=[n for n in table.column_names if n not in UNIQUE_COLUMNS],
+            use_dictionary=list(dictionary) if dictionary is not None
+            else [n for n in table.column_names if n not in UNIQUE_COLUMNS],
         )

@@ -31,6 +31,7 @@ __all__ = [
     "ZERO_BUCKET",
     "bucket_of",
     "bucket_value",
+    "grouped_quantiles",
     "merge",
     "quantile_cont",
 ]
@@ -83,17 +84,31 @@ def quantile_cont(buckets: npt.ArrayLike, counts: npt.ArrayLike, qs: Sequence[fl
     import numpy as np
 
     b = np.asarray(buckets, dtype=np.int64)
-    c = np.asarray(counts, dtype=np.int64)
-    n = int(c.sum()) if len(c) else 0
-    if n == 0:
-        return [None for _ in qs]
-    values = bucket_value(b)
-    ends = np.cumsum(c)  # order statistic k (0-based) lies in the first bucket with ends > k
-    out: list[float | None] = []
-    for q in qs:
+    row = grouped_quantiles(np.array([0, len(b)]), b, counts, qs)[0]
+    return [None if math.isnan(v) else float(v) for v in row]
+
+
+def grouped_quantiles(offsets: npt.ArrayLike, buckets: npt.ArrayLike, counts: npt.ArrayLike,
+                      qs: Sequence[float]) -> np.ndarray:
+    """:func:`quantile_cont` of many histograms at once: group ``g`` is ``buckets[offsets[g]:offsets[g+1]]``
+    (ascending) with its counts. Returns ``(groups, len(qs))`` floats, NaN for an empty group.
+
+    One pass for all groups: order statistic ``k`` of group ``g`` is the first bucket whose running
+    count (over the concatenation of all groups) exceeds the count before ``g`` plus ``k``.
+    """
+    import numpy as np
+
+    off = np.asarray(offsets, dtype=np.int64)
+    b = np.asarray(buckets, dtype=np.int64)
+    ends = np.cumsum(np.asarray(counts, dtype=np.int64))
+    before = np.concatenate([[0], ends])
+    base, n = before[off[:-1]], before[off[1:]] - before[off[:-1]]
+    values = np.append(bucket_value(b), np.nan)  # the extra slot is what an empty group points at
+    out = np.empty((len(off) - 1, len(qs)))
+    for j, q in enumerate(qs):
         h = (n - 1) * q
-        lo, hi = math.floor(h), math.ceil(h)
-        v_lo = float(values[np.searchsorted(ends, lo, side="right")])
-        v_hi = float(values[np.searchsorted(ends, hi, side="right")])
-        out.append(v_lo + (h - lo) * (v_hi - v_lo))
+        lo, hi = np.floor(h), np.ceil(h)
+        v_lo = values[np.searchsorted(ends, base + lo.astype(np.int64), side="right")]
+        v_hi = values[np.searchsorted(ends, base + hi.astype(np.int64), side="right")]
+        out[:, j] = np.where(n > 0, v_lo + (h - lo) * (v_hi - v_lo), np.nan)
     return out

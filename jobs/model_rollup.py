@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-__all__ = ["SUM_COLUMNS", "canonical", "day_model_rows", "merge_by", "month_path", "read_models", "write_month"]
+__all__ = ["SUM_COLUMNS", "canonical", "day_model_rows", "merge_by", "month_path", "read_models", "write_month", "write_rows"]
 
 #: counters summed when rows merge (everything additive in a rollup row)
 SUM_COLUMNS = (
@@ -51,6 +51,19 @@ def canonical(table: pa.Table) -> pa.Table:
     fields = [pa.field(f.name, pa.list_(pa.field("element", f.type.value_type)), f.nullable)
               if pa.types.is_list(f.type) else f for f in table.schema]
     return table.cast(pa.schema(fields)).combine_chunks()
+
+
+def write_rows(table: pa.Table, path: Path) -> None:
+    """Replace ``path`` with rollup rows, atomically and in :func:`canonical` form. Only the string
+    columns are dictionary-encoded: the histogram lists are nearly unique per row, and encoding
+    them took 40% of the write and made the file larger."""
+    import pyarrow as pa
+
+    from ingest import write_atomic
+
+    strings = [f.name for f in table.schema
+               if pa.types.is_string(f.type) or (pa.types.is_list(f.type) and pa.types.is_string(f.type.value_type))]
+    write_atomic(canonical(table), path, overwrite=True, dictionary=strings)
 
 
 def month_path(rollups_dir: Path, month: str, part: str = "totals") -> Path:
@@ -134,12 +147,10 @@ def merge_by(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
     for prefix, b_col, c_col in HISTOGRAMS:
         b_arr, c_arr = _merge_lists(group, n, table[b_col], table[c_col], pa.int32())
         columns[b_col], columns[c_col] = b_arr, c_arr
-        b_off, c_vals = b_arr.offsets.to_numpy(), c_arr.flatten().to_numpy()
-        b_vals = b_arr.flatten().to_numpy()
-        qs = [histogram.quantile_cont(b_vals[b_off[i]:b_off[i + 1]], c_vals[b_off[i]:b_off[i + 1]],
-                                      [q for _, q in QUANTILES]) for i in range(n)]
+        qs = histogram.grouped_quantiles(b_arr.offsets.to_numpy(), b_arr.flatten().to_numpy(),
+                                         c_arr.flatten().to_numpy(), [q for _, q in QUANTILES])
         for j, (label, _q) in enumerate(QUANTILES):
-            columns[f"{prefix}_{label}_ms"] = pa.array([row[j] for row in qs], pa.float64())
+            columns[f"{prefix}_{label}_ms"] = pa.array(qs[:, j], pa.float64(), from_pandas=True)
     return pa.table(columns)
 
 
@@ -148,8 +159,6 @@ def write_month(rollups_dir: Path, month: str, day_models: dict[date, pa.Table |
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
-
-    from ingest import write_atomic
 
     days_path, totals_path = month_path(rollups_dir, month, "days"), month_path(rollups_dir, month)
     days: list[pa.Table] = []
@@ -171,8 +180,8 @@ def write_month(rollups_dir: Path, month: str, day_models: dict[date, pa.Table |
     totals = totals.append_column("last_day", bounds["day_max"].take(first))
     day_rows = day_rows.select(totals.column_names)
     # Days first: a reader between the two renames uses either file consistently (see read_models).
-    write_atomic(canonical(day_rows), days_path, overwrite=True)
-    write_atomic(canonical(totals.cast(day_rows.schema)), totals_path, overwrite=True)
+    write_rows(day_rows, days_path)
+    write_rows(totals.cast(day_rows.schema), totals_path)
 
 
 def day_model_rows(fine: pa.Table, day: date) -> pa.Table:

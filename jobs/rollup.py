@@ -229,10 +229,9 @@ def _split_by_day(table: pa.Table, first: date, last: date) -> Iterable[tuple[da
 
 
 def _write_day(rollups_dir: Path, day: date, rows: pa.Table) -> None:
-    from ingest import write_atomic
-    from jobs.model_rollup import canonical
+    from jobs.model_rollup import write_rows
 
-    write_atomic(canonical(rows), day_path(rollups_dir, day), overwrite=True)
+    write_rows(rows, day_path(rollups_dir, day))
 
 
 def _models_of(rows: pa.Table, day: date) -> pa.Table | None:

@@ -26,7 +26,7 @@ __all__ = ["FORMAT", "SOURCES", "RollupState", "day_fingerprints"]
 #: event types the daily rollup reads
 SOURCES = ("api_call", "usage", "stream_outcome")
 #: bump when the rollup's columns or semantics change
-FORMAT = f"daily-v2/alpha={histogram.ALPHA}"
+FORMAT = f"daily-v3/alpha={histogram.ALPHA}"
 
 
 def day_fingerprints(data_dir: Path) -> dict[date, str]:

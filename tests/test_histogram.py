@@ -67,3 +67,19 @@ def test_sql_bucket_formula_matches_python() -> None:
 
 def test_empty_histogram_has_no_quantiles() -> None:
     assert histogram.quantile_cont([], [], [0.5, 0.99]) == [None, None]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.floats(min_value=0.0, max_value=600_000, allow_nan=False), max_size=50), min_size=1, max_size=12))
+def test_grouped_quantiles_equal_each_groups_own_expanded_quantiles(groups: list[list[float]]) -> None:
+    qs = [0.0, 0.5, 0.95, 0.99, 1.0]
+    hists = [_hist(values) if values else (np.empty(0, np.int64), np.empty(0, np.int64)) for values in groups]
+    offsets = np.cumsum([0, *(len(b) for b, _ in hists)])
+    got = histogram.grouped_quantiles(offsets, np.concatenate([b for b, _ in hists]),
+                                      np.concatenate([c for _, c in hists]), qs)
+    for (buckets, counts), row in zip(hists, got, strict=True):
+        if not len(buckets):
+            assert np.isnan(row).all()
+            continue
+        reference = np.quantile(np.repeat(histogram.bucket_value(buckets), counts), qs)  # linear = quantile_cont
+        np.testing.assert_allclose(row, reference, rtol=1e-12, atol=1e-12)
