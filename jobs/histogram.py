@@ -17,7 +17,7 @@ point at bucket edges.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ __all__ = [
     "ZERO_BUCKET",
     "bucket_of",
     "bucket_value",
+    "from_sorted",
     "grouped_quantiles",
     "merge",
     "quantile_cont",
@@ -38,7 +39,7 @@ __all__ = [
 
 ALPHA = 0.008
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
-#: passed to the rollup SQL as ``$ln_gamma``; the SQL computes ``ceil(ln(x) / $ln_gamma)``
+#: ``ln(GAMMA)``: a value's bucket is ``ceil(ln(x) / LN_GAMMA)``
 LN_GAMMA = math.log(GAMMA)
 #: bucket of values <= 0 (no logarithm); far below any real bucket (1e-300 ms is bucket -43,000)
 ZERO_BUCKET = -(2**31)
@@ -99,16 +100,49 @@ def grouped_quantiles(offsets: npt.ArrayLike, buckets: npt.ArrayLike, counts: np
     import numpy as np
 
     off = np.asarray(offsets, dtype=np.int64)
-    b = np.asarray(buckets, dtype=np.int64)
     ends = np.cumsum(np.asarray(counts, dtype=np.int64))
     before = np.concatenate([[0], ends])
     base, n = before[off[:-1]], before[off[1:]] - before[off[:-1]]
-    values = np.append(bucket_value(b), np.nan)  # the extra slot is what an empty group points at
-    out = np.empty((len(off) - 1, len(qs)))
+    values = np.append(bucket_value(buckets), np.nan)  # the extra slot is what an empty group points at
+    return _interpolated(n, qs, lambda k: values[np.searchsorted(ends, base + k, side="right")])
+
+
+def _interpolated(n: np.ndarray, qs: Sequence[float], order_statistic: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``quantile_cont``'s interpolation for groups of ``n`` values: ``order_statistic(k)`` is each
+    group's ``k[g]``-th smallest value (0-based; any value where ``n[g] == 0``). NaN for empty groups."""
+    import numpy as np
+
+    out = np.empty((len(n), len(qs)))
     for j, q in enumerate(qs):
         h = (n - 1) * q
         lo, hi = np.floor(h), np.ceil(h)
-        v_lo = values[np.searchsorted(ends, base + lo.astype(np.int64), side="right")]
-        v_hi = values[np.searchsorted(ends, base + hi.astype(np.int64), side="right")]
+        v_lo, v_hi = order_statistic(lo.astype(np.int64)), order_statistic(hi.astype(np.int64))
         out[:, j] = np.where(n > 0, v_lo + (h - lo) * (v_hi - v_lo), np.nan)
     return out
+
+
+def from_sorted(offsets: npt.ArrayLike, values: npt.ArrayLike,
+                qs: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Exact percentiles and histograms of many groups of raw values at once.
+
+    Group ``g`` is ``values[offsets[g]:offsets[g+1]]``, sorted ascending. Returns
+    ``(quantiles, hist_offsets, buckets, counts)``: ``quantiles[g, j]`` is the ``qs[j]`` percentile of
+    group ``g`` interpolated like DuckDB ``quantile_cont`` (NaN for an empty group), and group ``g``'s
+    histogram is ``buckets[hist_offsets[g]:hist_offsets[g+1]]`` (ascending) with its counts. Sorted
+    values have non-decreasing buckets, so each histogram is the run lengths of its buckets.
+    """
+    import numpy as np
+
+    off = np.asarray(offsets, dtype=np.int64)
+    v = np.asarray(values, dtype=np.float64)
+    starts, n = off[:-1], np.diff(off)
+    padded = np.append(v, np.nan)  # the extra slot is what an empty group points at
+    quantiles = _interpolated(n, qs, lambda k: padded[np.clip(starts + k, 0, len(v))])
+    b = bucket_of(v)
+    group = np.repeat(np.arange(len(n)), n)
+    run_start = np.ones(len(v), dtype=bool)
+    run_start[1:] = (b[1:] != b[:-1]) | (group[1:] != group[:-1])
+    first = np.flatnonzero(run_start)
+    counts = np.diff(np.append(first, len(v)))
+    hist_offsets = np.concatenate([[0], np.cumsum(np.bincount(group[first], minlength=len(n)))])
+    return quantiles, hist_offsets, b[first], counts

@@ -97,7 +97,37 @@ def named_table(store: Store, name: str, params: dict[str, Any]) -> pa.Table:
 
 def rollup_rows(store: Store, since: date, until: date) -> pa.Table:
     """The daily rollup rows of ``since..until`` computed from the events (nothing written)."""
-    return named_table(store, "rollups/daily", {"since": since, "until": until, "ln_gamma": histogram.LN_GAMMA})
+    return _with_distributions(named_table(store, "rollups/daily", {"since": since, "until": until}))
+
+
+def _with_distributions(table: pa.Table) -> pa.Table:
+    """The query's sorted ``latency_values`` / ``ttft_values`` replaced by each row's exact
+    percentiles and histogram (:func:`jobs.histogram.from_sorted`), in the rollup's column order."""
+    import numpy as np
+    import pyarrow as pa
+
+    from jobs.model_rollup import QUANTILES
+
+    derived: dict[str, pa.Array] = {}
+    lists: dict[str, pa.Array] = {}
+    for prefix in ("latency", "ttft"):
+        values = table[f"{prefix}_values"].combine_chunks()
+        offsets = values.offsets.to_numpy()
+        quantiles, hist_offsets, buckets, counts = histogram.from_sorted(
+            offsets - offsets[0], values.flatten().to_numpy(), [q for _, q in QUANTILES])
+        for j, (label, _q) in enumerate(QUANTILES):
+            derived[f"{prefix}_{label}_ms"] = pa.array(quantiles[:, j], pa.float64(), from_pandas=True)
+        hist_offsets = pa.array(hist_offsets.astype(np.int32))
+        lists[f"{prefix}_buckets"] = pa.ListArray.from_arrays(hist_offsets, pa.array(buckets.astype(np.int32)))
+        lists[f"{prefix}_counts"] = pa.ListArray.from_arrays(hist_offsets, pa.array(counts.astype(np.int64)))
+    columns: dict[str, Any] = {}
+    for name in table.column_names:
+        if name == "latency_values":  # where the percentiles and histograms go
+            columns.update(derived)
+            columns.update(lists)
+        elif name != "ttft_values":
+            columns[name] = table[name]
+    return pa.table(columns)
 
 
 def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:

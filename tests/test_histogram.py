@@ -83,3 +83,20 @@ def test_grouped_quantiles_equal_each_groups_own_expanded_quantiles(groups: list
             continue
         reference = np.quantile(np.repeat(histogram.bucket_value(buckets), counts), qs)  # linear = quantile_cont
         np.testing.assert_allclose(row, reference, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.floats(min_value=-5.0, max_value=600_000, allow_nan=False), max_size=60), min_size=1, max_size=10))
+def test_from_sorted_gives_each_groups_exact_quantiles_and_histogram(groups: list[list[float]]) -> None:
+    qs = [0.5, 0.95, 0.99]
+    sorted_groups = [np.sort(np.asarray(values, dtype=np.float64)) for values in groups]
+    offsets = np.cumsum([0, *(len(g) for g in sorted_groups)])
+    quantiles, hist_offsets, buckets, counts = histogram.from_sorted(offsets, np.concatenate(sorted_groups), qs)
+    for g, values in enumerate(sorted_groups):
+        hist = slice(hist_offsets[g], hist_offsets[g + 1])
+        if not len(values):
+            assert np.isnan(quantiles[g]).all() and hist.start == hist.stop
+            continue
+        np.testing.assert_allclose(quantiles[g], np.quantile(values, qs), rtol=1e-12, atol=1e-12)
+        want_buckets, want_counts = _hist(values.tolist())
+        assert buckets[hist].tolist() == want_buckets.tolist() and counts[hist].tolist() == want_counts.tolist()

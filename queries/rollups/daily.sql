@@ -1,6 +1,6 @@
 -- The daily rollup: one row per (day, model, provider, request_type, task_category) for the UTC days
 -- since..until (inclusive), from the event views. Written by jobs/rollup.py, one file per day.
--- params: since DATE = 1970-01-01, until DATE = 2999-12-31, ln_gamma DOUBLE = 0.016000341346441189
+-- params: since DATE = 1970-01-01, until DATE = 2999-12-31
 --
 -- Every source is aggregated on its own (each event counts on its own UTC day) under k, a 64-bit hash
 -- of the five key columns (cheap to group by; NULL-safe), and the partial rows are stacked and summed
@@ -13,7 +13,10 @@
 -- requests = requests whose first attempt (attempt 1, always on the primary model) is in the row, plus
 -- requests that reached the row's model as a fallback (distinct request ids among fallback attempts).
 -- retries = attempts - requests. Each day's rows depend on that day's files only.
--- Histograms: bucket = ceil(ln(x) / ln_gamma) (jobs/histogram.py), successful attempts only.
+-- latency_values / ttft_values: the row's successful attempts' values, sorted. jobs/rollup.py turns
+-- them into the exact P50/P95/P99 (interpolated like quantile_cont) and the mergeable histogram
+-- (jobs/histogram.py) in one vectorised pass: one sort here instead of a quantile_cont per column
+-- plus a (row, bucket) group-by per histogram, which cost a third of the query.
 WITH calls AS MATERIALIZED (
     SELECT
         hash(CAST(fdiv(epoch_us(ts), 86400000000) AS INTEGER), coalesce(served_model, model), provider, request_type, task_category) AS k,
@@ -30,8 +33,8 @@ call_rows AS (
         count(*) AS attempts,
         count(*) FILTER (WHERE ok) AS successes,
         count(*) FILTER (WHERE NOT ok) AS errors,
-        quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE ok) AS lat_q,
-        quantile_cont(ttft_ms, [0.5, 0.95, 0.99]) FILTER (WHERE ok) AS ttft_q
+        list(latency_ms ORDER BY latency_ms) FILTER (WHERE ok AND latency_ms IS NOT NULL) AS latency_values,
+        list(ttft_ms ORDER BY ttft_ms) FILTER (WHERE ok AND ttft_ms IS NOT NULL) AS ttft_values
     FROM calls
     GROUP BY k
 ),
@@ -42,24 +45,6 @@ fallback_rows AS (
 error_rows AS (
     SELECT k, list(status ORDER BY status) AS error_statuses, list(n ORDER BY status) AS error_counts
     FROM (SELECT k, status, count(*) AS n FROM calls WHERE NOT ok GROUP BY k, status)
-    GROUP BY k
-),
-lat_hist AS (
-    SELECT k, list(b ORDER BY b) AS latency_buckets, list(n ORDER BY b) AS latency_counts
-    FROM (
-        SELECT k, CASE WHEN latency_ms > 0 THEN CAST(ceil(ln(latency_ms) / $ln_gamma) AS INTEGER)
-                       ELSE -2147483648 END AS b, count(*) AS n
-        FROM calls WHERE ok GROUP BY ALL
-    )
-    GROUP BY k
-),
-ttft_hist AS (
-    SELECT k, list(b ORDER BY b) AS ttft_buckets, list(n ORDER BY b) AS ttft_counts
-    FROM (
-        SELECT k, CASE WHEN ttft_ms > 0 THEN CAST(ceil(ln(ttft_ms) / $ln_gamma) AS INTEGER)
-                       ELSE -2147483648 END AS b, count(*) AS n
-        FROM calls WHERE ok AND ttft_ms IS NOT NULL GROUP BY ALL
-    )
     GROUP BY k
 ),
 usage_rows AS (
@@ -115,8 +100,6 @@ stacked AS (
     SELECT * FROM call_rows
     UNION ALL BY NAME SELECT * FROM fallback_rows
     UNION ALL BY NAME SELECT * FROM error_rows
-    UNION ALL BY NAME SELECT * FROM lat_hist
-    UNION ALL BY NAME SELECT * FROM ttft_hist
     UNION ALL BY NAME SELECT * FROM usage_rows
     UNION ALL BY NAME SELECT * FROM stream_rows
 )
@@ -140,16 +123,8 @@ SELECT
     coalesce(CAST(sum(cost_billed_usd) AS DOUBLE), 0) AS cost_billed_usd,
     coalesce(CAST(sum(cost_estimated_usd) AS DOUBLE), 0) AS cost_estimated_usd,
     coalesce(sum(cost_unknown), 0)::BIGINT AS cost_unknown,
-    any_value(lat_q)[1] AS latency_p50_ms,
-    any_value(lat_q)[2] AS latency_p95_ms,
-    any_value(lat_q)[3] AS latency_p99_ms,
-    any_value(ttft_q)[1] AS ttft_p50_ms,
-    any_value(ttft_q)[2] AS ttft_p95_ms,
-    any_value(ttft_q)[3] AS ttft_p99_ms,
-    coalesce(any_value(latency_buckets), []::INTEGER[]) AS latency_buckets,
-    coalesce(any_value(latency_counts), []::BIGINT[]) AS latency_counts,
-    coalesce(any_value(ttft_buckets), []::INTEGER[]) AS ttft_buckets,
-    coalesce(any_value(ttft_counts), []::BIGINT[]) AS ttft_counts,
+    coalesce(any_value(latency_values), []::DOUBLE[]) AS latency_values,
+    coalesce(any_value(ttft_values), []::DOUBLE[]) AS ttft_values,
     coalesce(sum(streams), 0)::BIGINT AS streams,
     coalesce(sum(streams_cancelled), 0)::BIGINT AS streams_cancelled,
     coalesce(sum(streams_truncated), 0)::BIGINT AS streams_truncated,
