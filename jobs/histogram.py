@@ -46,14 +46,18 @@ ZERO_BUCKET = -(2**31)
 
 
 def bucket_of(values: npt.ArrayLike) -> np.ndarray:
-    """Bucket index of each value (numpy), the same formula as the rollup SQL."""
+    """Bucket index of each value (numpy): ``ceil(ln(x) / LN_GAMMA)``, ``ZERO_BUCKET`` for ``x <= 0``."""
     import numpy as np
 
     x = np.asarray(values, dtype=np.float64)
-    out = np.full(x.shape, ZERO_BUCKET, dtype=np.int64)
     positive = x > 0
-    out[positive] = np.ceil(np.log(x[positive]) / LN_GAMMA).astype(np.int64)
-    return out
+    # in place, one float buffer: the rollup calls this on millions of values, and fresh memory is
+    # what costs most on a cold process
+    t = np.full(x.shape, float(ZERO_BUCKET))
+    np.log(x, out=t, where=positive)
+    np.divide(t, LN_GAMMA, out=t, where=positive)
+    np.ceil(t, out=t)
+    return t.astype(np.int64)
 
 
 def bucket_value(buckets: npt.ArrayLike) -> np.ndarray:
@@ -136,13 +140,15 @@ def from_sorted(offsets: npt.ArrayLike, values: npt.ArrayLike,
     off = np.asarray(offsets, dtype=np.int64)
     v = np.asarray(values, dtype=np.float64)
     starts, n = off[:-1], np.diff(off)
-    padded = np.append(v, np.nan)  # the extra slot is what an empty group points at
-    quantiles = _interpolated(n, qs, lambda k: padded[np.clip(starts + k, 0, len(v))])
+    last = max(len(v) - 1, 0)
+    quantiles = _interpolated(n, qs, lambda k: v[np.clip(starts + k, 0, last)] if len(v) else np.zeros(len(k)))
     b = bucket_of(v)
-    group = np.repeat(np.arange(len(n)), n)
-    run_start = np.ones(len(v), dtype=bool)
-    run_start[1:] = (b[1:] != b[:-1]) | (group[1:] != group[:-1])
+    run_start = np.empty(len(v), dtype=bool)
+    if len(v):
+        run_start[0] = True
+        np.not_equal(b[1:], b[:-1], out=run_start[1:])
+        run_start[starts[n > 0]] = True  # a group's first value starts a run
     first = np.flatnonzero(run_start)
     counts = np.diff(np.append(first, len(v)))
-    hist_offsets = np.concatenate([[0], np.cumsum(np.bincount(group[first], minlength=len(n)))])
-    return quantiles, hist_offsets, b[first], counts
+    # runs never span groups, so group g's runs are those starting in [off[g], off[g+1])
+    return quantiles, np.searchsorted(first, off), b[first], counts
