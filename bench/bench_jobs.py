@@ -97,7 +97,7 @@ def _year_of_rollups(month_src: Path, end: date) -> Path:
         path = day_path(dst.rollups_dir, day)
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path)
-        months.setdefault(day.strftime("%Y-%m"), {})[day] = day_model_rows(table, day)
+        months.setdefault(day.strftime("%Y-%m"), {})[day] = day_model_rows(table)
     for month, tables in months.items():
         write_month(dst.rollups_dir, month, tables)
     (root / ".complete").touch()

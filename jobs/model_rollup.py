@@ -184,12 +184,9 @@ def write_month(rollups_dir: Path, month: str, day_models: dict[date, pa.Table |
     write_rows(totals.cast(day_rows.schema), totals_path)
 
 
-def day_model_rows(fine: pa.Table, day: date) -> pa.Table:
-    """The (day, model) rows of one day's fine rollup rows."""
-    import pyarrow as pa
-
-    merged = merge_by(fine, ("model",))
-    merged = merged.append_column("day", pa.array([day] * merged.num_rows, pa.date32()))
+def day_model_rows(fine: pa.Table) -> pa.Table:
+    """The (day, model) rows of fine rollup rows (any number of days), sorted by day then model."""
+    merged = merge_by(fine, ("day", "model"))
     merged = merged.append_column("first_day", merged["day"])
     return merged.append_column("last_day", merged["day"])
 

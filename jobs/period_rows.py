@@ -70,10 +70,7 @@ def model_rows(settings: Settings, since: date, until: date, store: Store | None
     live = _live(settings, stale, store)
     stored = read_models(settings.rollups_dir, since, until, exclude=frozenset(stale))
     pieces = [stored] if stored.num_rows else []
-    for table in live:
-        for day in sorted(set(table["day"].to_pylist())):
-            rows = table.filter(pa.compute.equal(table["day"], pa.scalar(day, pa.date32())))
-            pieces.append(day_model_rows(rows, day))
+    pieces.extend(day_model_rows(table) for table in live)
     if not pieces:
         return None
     columns = pieces[0].column_names

@@ -25,6 +25,7 @@ import contextlib
 import importlib
 import shutil
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -201,13 +202,17 @@ def _roll(settings: Settings, report: RollupReport, plan: _Plan) -> None:
     rollups_dir = settings.rollups_dir
     state_path = rollups_dir / "state.json"
     day_models: dict[date, pa.Table | None] = {}
-    for first, last in day_runs(plan.stale):
-        assert report.store is not None
-        table = rollup_rows(report.store, first, last)
-        report.rows += table.num_rows
-        for d, rows in _split_by_day(table, first, last):
-            _write_day(rollups_dir, d, rows)
-            day_models[d] = _models_of(rows, d)
+    # Parquet encoding, compression and fsync release the GIL: days are written two at a time.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for first, last in day_runs(plan.stale):
+            assert report.store is not None
+            table = rollup_rows(report.store, first, last)
+            report.rows += table.num_rows
+            writes = [pool.submit(_write_day, rollups_dir, d, rows) for d, rows in _split_by_day(table, first, last)]
+            for d, rows in _split_by_day(_models_of(table), first, last):
+                day_models[d] = rows if rows.num_rows else None
+            for write in writes:
+                write.result()
     for d in plan.gone:
         shutil.rmtree(day_path(rollups_dir, d).parent, ignore_errors=True)
         plan.state.days.pop(d, None)
@@ -264,10 +269,10 @@ def _write_day(rollups_dir: Path, day: date, rows: pa.Table) -> None:
     write_rows(rows, day_path(rollups_dir, day))
 
 
-def _models_of(rows: pa.Table, day: date) -> pa.Table | None:
+def _models_of(rows: pa.Table) -> pa.Table:
     from jobs.model_rollup import day_model_rows
 
-    return day_model_rows(rows, day) if rows.num_rows else None
+    return day_model_rows(rows)
 
 
 def _write_months(rollups_dir: Path, day_models: dict[date, pa.Table | None]) -> None:

@@ -32,10 +32,15 @@ call_rows AS (
         count(*) FILTER (WHERE attempt = 1) AS first_attempts,
         count(*) AS attempts,
         count(*) FILTER (WHERE ok) AS successes,
-        count(*) FILTER (WHERE NOT ok) AS errors,
-        list(latency_ms ORDER BY latency_ms) FILTER (WHERE ok AND latency_ms IS NOT NULL) AS latency_values,
-        list(ttft_ms ORDER BY ttft_ms) FILTER (WHERE ok AND ttft_ms IS NOT NULL) AS ttft_values
+        count(*) FILTER (WHERE NOT ok) AS errors
     FROM calls
+    GROUP BY k
+),
+value_rows AS (
+    -- kept out of the stacked group-by below, which would copy every list once more
+    SELECT k, list(latency_ms ORDER BY latency_ms) FILTER (WHERE latency_ms IS NOT NULL) AS latency_values,
+           list(ttft_ms ORDER BY ttft_ms) FILTER (WHERE ttft_ms IS NOT NULL) AS ttft_values
+    FROM calls WHERE ok
     GROUP BY k
 ),
 fallback_rows AS (
@@ -102,9 +107,10 @@ stacked AS (
     UNION ALL BY NAME SELECT * FROM error_rows
     UNION ALL BY NAME SELECT * FROM usage_rows
     UNION ALL BY NAME SELECT * FROM stream_rows
-)
+),
+totals AS (
 SELECT
-    DATE '1970-01-01' + any_value(day) AS day, any_value(model) AS model, any_value(provider) AS provider,
+    k, DATE '1970-01-01' + any_value(day) AS day, any_value(model) AS model, any_value(provider) AS provider,
     any_value(request_type) AS request_type, any_value(task_category) AS task_category,
     (coalesce(sum(first_attempts), 0) + coalesce(sum(fallbacks), 0))::BIGINT AS requests,
     coalesce(sum(attempts), 0)::BIGINT AS attempts,
@@ -123,8 +129,6 @@ SELECT
     coalesce(CAST(sum(cost_billed_usd) AS DOUBLE), 0) AS cost_billed_usd,
     coalesce(CAST(sum(cost_estimated_usd) AS DOUBLE), 0) AS cost_estimated_usd,
     coalesce(sum(cost_unknown), 0)::BIGINT AS cost_unknown,
-    coalesce(any_value(latency_values), []::DOUBLE[]) AS latency_values,
-    coalesce(any_value(ttft_values), []::DOUBLE[]) AS ttft_values,
     coalesce(sum(streams), 0)::BIGINT AS streams,
     coalesce(sum(streams_cancelled), 0)::BIGINT AS streams_cancelled,
     coalesce(sum(streams_truncated), 0)::BIGINT AS streams_truncated,
@@ -132,4 +136,9 @@ SELECT
     coalesce(sum(tokens_per_s_n), 0)::BIGINT AS tokens_per_s_n
 FROM stacked
 GROUP BY k
+)
+SELECT t.* EXCLUDE (k),
+       coalesce(v.latency_values, []::DOUBLE[]) AS latency_values,
+       coalesce(v.ttft_values, []::DOUBLE[]) AS ttft_values
+FROM totals AS t LEFT JOIN value_rows AS v USING (k)
 ORDER BY day, model, provider NULLS FIRST, request_type NULLS FIRST, task_category NULLS FIRST
