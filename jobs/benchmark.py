@@ -99,7 +99,7 @@ def top_models(data_dir: Path, n: int) -> list[str]:
     path = rankings_path(data_dir)
     if not path.exists():
         raise ConfigError(f"no ranking table at {path}: run `hive-jobs rollup --daily`, or pass --models")
-    rows = [r for r in pq.read_table(path).to_pylist() if r["task_category"] == "*"]
+    rows = [r for r in pq.ParquetFile(path).read().to_pylist() if r["task_category"] == "*"]
     rows.sort(key=lambda r: -(r["score_balanced"] or 0.0))
     return [r["model"] for r in rows[:n]]
 

@@ -27,7 +27,10 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
-__all__ = ["SUM_COLUMNS", "canonical", "day_model_rows", "merge_by", "month_path", "read_models", "write_month", "write_rows"]
+__all__ = [
+    "SUM_COLUMNS", "canonical", "day_model_rows", "from_numpy", "list_parts", "merge_by", "month_path", "read_models",
+    "write_month", "write_rows",
+]
 
 #: counters summed when rows merge (everything additive in a rollup row)
 SUM_COLUMNS = (
@@ -45,12 +48,19 @@ QUANTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
 def canonical(table: pa.Table) -> pa.Table:
     """One chunk per column and list items named ``element`` (Parquet's name): the bytes written
     must not depend on how the rows were assembled (DuckDB, pyarrow and Parquet name list items
-    differently, and the name lands in the file's stored Arrow schema)."""
+    differently, and the name lands in the file's stored Arrow schema). Renaming is a zero-copy
+    view, not a cast."""
     import pyarrow as pa
 
-    fields = [pa.field(f.name, pa.list_(pa.field("element", f.type.value_type)), f.nullable)
-              if pa.types.is_list(f.type) else f for f in table.schema]
-    return table.cast(pa.schema(fields)).combine_chunks()
+    table = table.combine_chunks()
+    columns, fields = [], []
+    for f, column in zip(table.schema, table.columns, strict=True):
+        if pa.types.is_list(f.type):
+            f = pa.field(f.name, pa.list_(pa.field("element", f.type.value_type)), f.nullable)
+            column = pa.chunked_array([chunk.view(f.type) for chunk in column.chunks], f.type)
+        columns.append(column)
+        fields.append(f)
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
 
 
 def write_rows(table: pa.Table, path: Path) -> None:
@@ -72,21 +82,45 @@ def month_path(rollups_dir: Path, month: str, part: str = "totals") -> Path:
 
 
 def _group_index(table: pa.Table, keys: tuple[str, ...]) -> tuple[np.ndarray, pa.Table]:
-    """Group id per row (groups sorted by key, NULLs first) and the table of distinct keys."""
+    """Group id per row (groups sorted by key, NULLs first) and the table of distinct keys.
+
+    Plain Python over the key values: rollup tables have thousands of rows, not millions, and
+    this keeps ``pyarrow.compute`` (50 ms to import) out of the daily rollup's process."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    distinct = table.select(list(keys)).group_by(list(keys)).aggregate([])
-    distinct = distinct.sort_by([(k, "ascending", "at_start") for k in keys])
-    if distinct.num_rows == 0:
-        return np.empty(0, np.int64), distinct
-    # join row -> group through a string rendering of the key (few distinct keys; nulls kept apart)
-    def render(t: pa.Table) -> pa.Array:
-        parts = [pc.fill_null(pc.cast(t[k], pa.string()), "\x00null") for k in keys]
-        return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, "\x01")
-    index = pc.index_in(render(table), value_set=render(distinct)).to_numpy(zero_copy_only=False)
-    return index.astype(np.int64), distinct
+    rows = list(zip(*(table[k].to_pylist() for k in keys), strict=True)) if table.num_rows else []
+    distinct = sorted(set(rows), key=lambda key: tuple((v is not None, v) for v in key))
+    ids = {key: i for i, key in enumerate(distinct)}
+    group = np.fromiter((ids[row] for row in rows), np.int64, len(rows))
+    columns = {k: pa.array([key[i] for key in distinct], table.schema.field(k).type) for i, k in enumerate(keys)}
+    return group, pa.table(columns)
+
+
+def list_parts(lists: pa.ChunkedArray | pa.ListArray) -> tuple[np.ndarray, pa.Array]:
+    """Offsets (from 0) of each row's items (a null list is empty) and the items of all rows,
+    concatenated. (``ListArray.flatten`` would import ``pyarrow.compute``.)"""
+    import pyarrow as pa
+
+    array = lists.combine_chunks() if isinstance(lists, pa.ChunkedArray) else lists
+    offsets = array.offsets.to_numpy()
+    return offsets - offsets[0], array.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+
+
+def from_numpy(values: np.ndarray, type: pa.DataType | None = None, *, nan_is_null: bool = False) -> pa.Array:
+    """An Arrow array over a numpy array's buffer (NaN as null with ``nan_is_null``). ``pa.array``
+    on a numpy array would import ``numpy.ma``, 8 ms of every rollup process."""
+    import numpy as np
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values)
+    buffers = [None, pa.py_buffer(values)]
+    null_count = 0
+    if nan_is_null:
+        valid = ~np.isnan(values)
+        buffers[0] = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        null_count = int(len(values) - valid.sum())
+    return pa.Array.from_buffers(type or pa.from_numpy_dtype(values.dtype), len(values), buffers, null_count=null_count)
 
 
 def _merge_lists(group: np.ndarray, groups: int, buckets: pa.ChunkedArray, counts: pa.ChunkedArray,
@@ -94,19 +128,17 @@ def _merge_lists(group: np.ndarray, groups: int, buckets: pa.ChunkedArray, count
     """Per group, the sum of its rows' sparse histograms (or error mixes) as two list arrays."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    b_list, c_list = buckets.combine_chunks(), counts.combine_chunks()
-    lengths = pc.fill_null(pc.list_value_length(b_list), 0).to_numpy()
-    values = b_list.flatten()
-    weights = c_list.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
-    rows = np.repeat(group, lengths)
-    if pa.types.is_string(value_type):
-        names = pc.unique(values)
-        sorted_names = names.take(pc.array_sort_indices(names))
-        codes = pc.index_in(values, value_set=sorted_names).to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets, items = list_parts(buckets)
+    weights = list_parts(counts)[1].to_numpy().astype(np.int64)
+    rows = np.repeat(group, np.diff(offsets))
+    if pa.types.is_string(value_type):  # a handful of distinct statuses
+        strings = items.to_pylist()
+        names = sorted(set(strings))
+        index = {name: i for i, name in enumerate(names)}
+        codes = np.fromiter((index[name] for name in strings), np.int64, len(strings))
     else:
-        codes = values.to_numpy(zero_copy_only=False).astype(np.int64)
+        codes = items.to_numpy().astype(np.int64)
     # one int64 key per (group, bucket), ordered by group then bucket
     low = int(codes.min()) if len(codes) else 0
     span = (int(codes.max()) - low + 1) if len(codes) else 1
@@ -119,13 +151,13 @@ def _merge_lists(group: np.ndarray, groups: int, buckets: pa.ChunkedArray, count
         uniq_key, inverse = np.unique(keys, return_inverse=True)
         sums = np.bincount(inverse.ravel(), weights=weights, minlength=len(uniq_key)).astype(np.int64)
     uniq = np.stack([uniq_key // span, uniq_key % span + low])
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(uniq[0], minlength=groups))]).astype(np.int32)
+    merged_offsets = from_numpy(np.concatenate([[0], np.cumsum(np.bincount(uniq[0], minlength=groups))]).astype(np.int32))
     if pa.types.is_string(value_type):
-        items: pa.Array = sorted_names.take(pa.array(uniq[1]))
+        merged: pa.Array = pa.array([names[i] for i in uniq[1].tolist()], value_type)
     else:
-        items = pa.array(uniq[1].astype(np.int32), value_type)
-    return (pa.ListArray.from_arrays(pa.array(offsets), items),
-            pa.ListArray.from_arrays(pa.array(offsets), pa.array(sums, pa.int64())))
+        merged = from_numpy(uniq[1].astype(np.int32), value_type)
+    return (pa.ListArray.from_arrays(merged_offsets, merged),
+            pa.ListArray.from_arrays(merged_offsets, from_numpy(sums.astype(np.int64))))
 
 
 def merge_by(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
@@ -141,47 +173,65 @@ def merge_by(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
         dtype = np.float64 if pa.types.is_floating(table.schema.field(name).type) else np.int64
         acc = np.zeros(n, dtype=dtype)
         np.add.at(acc, group, values.astype(dtype))
-        columns[name] = pa.array(acc)
+        columns[name] = from_numpy(acc)
     statuses, counts = _merge_lists(group, n, table["error_statuses"], table["error_counts"], pa.string())
     columns["error_statuses"], columns["error_counts"] = statuses, counts
     for prefix, b_col, c_col in HISTOGRAMS:
         b_arr, c_arr = _merge_lists(group, n, table[b_col], table[c_col], pa.int32())
         columns[b_col], columns[c_col] = b_arr, c_arr
-        qs = histogram.grouped_quantiles(b_arr.offsets.to_numpy(), b_arr.flatten().to_numpy(),
-                                         c_arr.flatten().to_numpy(), [q for _, q in QUANTILES])
+        b_offsets, b_items = list_parts(b_arr)
+        qs = histogram.grouped_quantiles(b_offsets, b_items.to_numpy(), list_parts(c_arr)[1].to_numpy(),
+                                         [q for _, q in QUANTILES])
         for j, (label, _q) in enumerate(QUANTILES):
-            columns[f"{prefix}_{label}_ms"] = pa.array(qs[:, j], pa.float64(), from_pandas=True)
+            columns[f"{prefix}_{label}_ms"] = from_numpy(qs[:, j], nan_is_null=True)
     return pa.table(columns)
 
 
 def write_month(rollups_dir: Path, month: str, day_models: dict[date, pa.Table | None]) -> None:
     """Rewrite one month's files: replace the given days' model rows (``None`` removes a day)."""
+    import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     days_path, totals_path = month_path(rollups_dir, month, "days"), month_path(rollups_dir, month)
-    days: list[pa.Table] = []
+    by_day: dict[date, pa.Table] = {}  # each day's (day, model) rows, sorted by model
     if days_path.exists():
-        kept = pq.read_table(days_path)
-        drop = pa.array(sorted(day_models), pa.date32())
-        days.append(kept.filter(pc.invert(pc.is_in(kept["day"], value_set=drop))))
-    days.extend(t for t in day_models.values() if t is not None and t.num_rows)
-    if sum(t.num_rows for t in days) == 0:
+        kept = canonical(pq.ParquetFile(days_path).read())
+        for day, rows in _day_slices(kept):
+            by_day[day] = rows
+    for day, rows in day_models.items():
+        by_day.pop(day, None)
+        if rows is not None and rows.num_rows:
+            by_day[day] = canonical(rows)
+    if not by_day:
         totals_path.unlink(missing_ok=True)
         days_path.unlink(missing_ok=True)
         return
-    day_rows = pa.concat_tables(days, promote_options="permissive").sort_by([("day", "ascending"), ("model", "ascending")])
+    order = next(iter(by_day.values())).column_names
+    day_rows = pa.concat_tables([by_day[day].select(order) for day in sorted(by_day)])
     totals = merge_by(day_rows, ("model",))
+    group, _models = _group_index(day_rows, ("model",))  # the same groups, in the same order
+    day_numbers = day_rows["day"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    first, last = np.full(totals.num_rows, np.iinfo(np.int64).max), np.full(totals.num_rows, np.iinfo(np.int64).min)
+    np.minimum.at(first, group, day_numbers)
+    np.maximum.at(last, group, day_numbers)
     totals = totals.append_column("day", pa.nulls(totals.num_rows, pa.date32()))
-    bounds = day_rows.group_by("model").aggregate([("day", "min"), ("day", "max")])
-    first = pc.index_in(totals["model"], value_set=bounds["model"])
-    totals = totals.append_column("first_day", bounds["day_min"].take(first))
-    totals = totals.append_column("last_day", bounds["day_max"].take(first))
+    totals = totals.append_column("first_day", from_numpy(first.astype(np.int32), pa.date32()))
+    totals = totals.append_column("last_day", from_numpy(last.astype(np.int32), pa.date32()))
     day_rows = day_rows.select(totals.column_names)
     # Days first: a reader between the two renames uses either file consistently (see read_models).
     write_rows(day_rows, days_path)
-    write_rows(totals.cast(day_rows.schema), totals_path)
+    write_rows(totals, totals_path)
+
+
+def _day_slices(rows: pa.Table) -> list[tuple[date, pa.Table]]:
+    """The rows of each day of a table sorted by day (zero-copy slices)."""
+    import numpy as np
+
+    days = rows["day"].to_numpy()
+    starts = np.flatnonzero(np.concatenate([[True], days[1:] != days[:-1]])) if len(days) else np.empty(0, np.int64)
+    ends = np.append(starts[1:], len(days))
+    return [(rows["day"][int(a)].as_py(), rows.slice(int(a), int(b - a))) for a, b in zip(starts, ends, strict=True)]
 
 
 def day_model_rows(fine: pa.Table) -> pa.Table:
@@ -201,12 +251,12 @@ def _month_rows(rollups_dir: Path, month: date, since: date, until: date, exclud
     totals_path = month_path(rollups_dir, name)
     if not totals_path.exists():
         return None
-    totals = pq.read_table(totals_path)
+    totals = pq.ParquetFile(totals_path).read()
     covered = totals.num_rows and pc.min(totals["first_day"]).as_py() >= since \
         and pc.max(totals["last_day"]).as_py() <= until and not any(d.strftime("%Y-%m") == name for d in exclude)
     if covered:
         return totals
-    days = pq.read_table(month_path(rollups_dir, name, "days"))
+    days = pq.ParquetFile(month_path(rollups_dir, name, "days")).read()
     mask = pc.and_(pc.greater_equal(days["day"], pa.scalar(since, pa.date32())),
                    pc.less_equal(days["day"], pa.scalar(until, pa.date32())))
     if exclude:

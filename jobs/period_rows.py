@@ -46,15 +46,12 @@ def _live(settings: Settings, days: list[date], store: Store | None) -> list[pa.
 def fine_rows(settings: Settings, since: date, until: date, store: Store | None = None) -> pa.Table | None:
     """Rows per (day, model, provider, request_type, task_category) of ``since..until``."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     from jobs.rollup import read_days
 
     stale = stale_days(settings, since, until)
     pieces = _live(settings, stale, store)
-    stored = read_days(settings.rollups_dir, since, until)
-    if stored is not None and stale:
-        stored = stored.filter(pc.invert(pc.is_in(stored["day"], value_set=pa.array(stale, pa.date32()))))
+    stored = read_days(settings.rollups_dir, since, until, exclude=frozenset(stale))
     if stored is not None and stored.num_rows:
         pieces.insert(0, stored)
     return pa.concat_tables(pieces) if pieces else None
