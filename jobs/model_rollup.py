@@ -102,7 +102,10 @@ def list_parts(lists: pa.ChunkedArray | pa.ListArray) -> tuple[np.ndarray, pa.Ar
     concatenated. (``ListArray.flatten`` would import ``pyarrow.compute``.)"""
     import pyarrow as pa
 
-    array = lists.combine_chunks() if isinstance(lists, pa.ChunkedArray) else lists
+    if isinstance(lists, pa.ChunkedArray):
+        array = lists.chunk(0) if lists.num_chunks == 1 else lists.combine_chunks()
+    else:
+        array = lists
     offsets = array.offsets.to_numpy()
     return offsets - offsets[0], array.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
 

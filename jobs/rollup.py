@@ -25,7 +25,6 @@ import contextlib
 import importlib
 import shutil
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -201,17 +200,13 @@ def _roll(settings: Settings, report: RollupReport, plan: _Plan) -> None:
     rollups_dir = settings.rollups_dir
     state_path = rollups_dir / "state.json"
     day_models: dict[date, pa.Table | None] = {}
-    # Parquet encoding, compression and fsync release the GIL: days are written two at a time.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for first, last in day_runs(plan.stale):
-            assert report.store is not None
-            table = rollup_rows(report.store, first, last)
-            report.rows += table.num_rows
-            writes = [pool.submit(_write_day, rollups_dir, d, rows) for d, rows in _split_by_day(table, first, last)]
-            for d, rows in _split_by_day(_models_of(table), first, last):
-                day_models[d] = rows if rows.num_rows else None
-            for write in writes:
-                write.result()
+    for first, last in day_runs(plan.stale):
+        assert report.store is not None
+        table = rollup_rows(report.store, first, last)
+        report.rows += table.num_rows
+        _write_days(rollups_dir, _split_by_day(table, first, last))
+        for d, rows in _split_by_day(_models_of(table), first, last):
+            day_models[d] = rows if rows.num_rows else None
     for d in plan.gone:
         shutil.rmtree(day_path(rollups_dir, d).parent, ignore_errors=True)
         plan.state.days.pop(d, None)
@@ -261,6 +256,20 @@ def _split_by_day(table: pa.Table, first: date, last: date) -> Iterable[tuple[da
         lo, hi = np.searchsorted(days, np.datetime64(day), "left"), np.searchsorted(days, np.datetime64(day), "right")
         yield day, table.slice(int(lo), int(hi - lo))
         day += timedelta(days=1)
+
+
+def _write_days(rollups_dir: Path, days: Iterable[tuple[date, pa.Table]]) -> None:
+    """Write each day's file; several days two at a time (encoding, compression and fsync release
+    the GIL), one day without a thread pool (importing it alone costs a single day's write)."""
+    days = list(days)
+    if len(days) == 1:
+        _write_day(rollups_dir, *days[0])
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for write in [pool.submit(_write_day, rollups_dir, d, rows) for d, rows in days]:
+            write.result()
 
 
 def _write_day(rollups_dir: Path, day: date, rows: pa.Table) -> None:
