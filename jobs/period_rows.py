@@ -9,6 +9,7 @@ the next rollup will write.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -43,17 +44,21 @@ def _live(settings: Settings, days: list[date], store: Store | None) -> list[pa.
     return [t for first, last in day_runs(days) if (t := rollup_rows(store, first, last)).num_rows]
 
 
-def fine_rows(settings: Settings, since: date, until: date, store: Store | None = None) -> pa.Table | None:
-    """Rows per (day, model, provider, request_type, task_category) of ``since..until``."""
+def fine_rows(settings: Settings, since: date, until: date, store: Store | None = None,
+              known: Mapping[date, pa.Table] | None = None) -> pa.Table | None:
+    """Rows per (day, model, provider, request_type, task_category) of ``since..until``; the days
+    in ``known`` are taken from it (rows the caller has just rolled up), not read again."""
     import pyarrow as pa
 
     from jobs.rollup import read_days
 
-    stale = stale_days(settings, since, until)
+    known = {d: rows for d, rows in (known or {}).items() if since <= d <= until}
+    stale = [d for d in stale_days(settings, since, until) if d not in known]
     pieces = _live(settings, stale, store)
-    stored = read_days(settings.rollups_dir, since, until, exclude=frozenset(stale))
+    stored = read_days(settings.rollups_dir, since, until, exclude=frozenset(stale) | known.keys())
     if stored is not None and stored.num_rows:
         pieces.insert(0, stored)
+    pieces.extend(rows for _d, rows in sorted(known.items(), key=lambda item: item[0]) if rows.num_rows)
     return pa.concat_tables(pieces) if pieces else None
 
 

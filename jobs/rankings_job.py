@@ -21,6 +21,7 @@ It is rewritten by every rollup (a post-rollup step) and by ``hive-jobs rankings
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -139,9 +140,10 @@ def ranking_rows(rows: pa.Table, quality: dict[tuple[str, str], tuple[float, int
 
 
 def rankings(settings: Settings, *, window_days: int = DEFAULT_WINDOW_DAYS, today: date | None = None,
-             store: Store | None = None) -> RankingsReport:
+             store: Store | None = None, known: Mapping[date, pa.Table] | None = None) -> RankingsReport:
     """Recompute ``<data>/rankings/rankings.parquet`` from the rollups of the last ``window_days``
-    (``store``: an open store to reuse, else one is opened only if needed)."""
+    (``store``: an open store to reuse, else one is opened only if needed; ``known``: rollup rows
+    of days just computed, see :func:`jobs.period_rows.fine_rows`)."""
     import pyarrow as pa
 
     from hive_core.rankings import ranking_schema, rankings_path
@@ -154,7 +156,7 @@ def rankings(settings: Settings, *, window_days: int = DEFAULT_WINDOW_DAYS, toda
     until = today or now.date()
     since = until - timedelta(days=window_days - 1)
     prior, prior_source = _priors(settings)
-    rows = fine_rows(settings, since, until, store)
+    rows = fine_rows(settings, since, until, store, known)
     result: list[dict[str, Any]] = []
     if rows is not None:
         result = ranking_rows(rows, _quality(settings, since, until, store), prior, window_days, now)
@@ -166,4 +168,4 @@ def rankings(settings: Settings, *, window_days: int = DEFAULT_WINDOW_DAYS, toda
 
 def refresh_after_rollup(settings: Settings, report: RollupReport) -> RankingsReport:
     """Post-rollup step: refresh the ranking table (see :data:`jobs.rollup.POST_STEPS`)."""
-    return rankings(settings, store=report.store)
+    return rankings(settings, store=report.store, known=report.day_rows)

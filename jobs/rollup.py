@@ -65,6 +65,8 @@ class RollupReport:
     steps: dict[str, Any] = field(default_factory=dict)
     #: the run's open store while the post steps run, else None
     store: Store | None = field(default=None, repr=False, compare=False)
+    #: the rows this run computed, per day, while the post steps run (the files hold the same)
+    day_rows: dict[date, pa.Table] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def empty(self) -> bool:
@@ -176,7 +178,7 @@ def rollup(
                     module_name, attr = target.split(":")
                     report.steps[name] = getattr(importlib.import_module(module_name), attr)(settings, report)
             finally:
-                report.store = None
+                report.store, report.day_rows = None, {}
     return report
 
 
@@ -211,7 +213,9 @@ def _roll(settings: Settings, report: RollupReport, plan: _Plan) -> None:
         assert report.store is not None
         table = rollup_rows(report.store, first, last)
         report.rows += table.num_rows
-        _write_days(rollups_dir, _split_by_day(table, first, last))
+        days = list(_split_by_day(table, first, last))
+        _write_days(rollups_dir, days)
+        report.day_rows.update(days)
         for d, rows in _split_by_day(_models_of(table), first, last):
             day_models[d] = rows if rows.num_rows else None
     for d in plan.gone:
@@ -265,10 +269,9 @@ def _split_by_day(table: pa.Table, first: date, last: date) -> Iterable[tuple[da
         day += timedelta(days=1)
 
 
-def _write_days(rollups_dir: Path, days: Iterable[tuple[date, pa.Table]]) -> None:
+def _write_days(rollups_dir: Path, days: list[tuple[date, pa.Table]]) -> None:
     """Write each day's file; several days two at a time (encoding, compression and fsync release
     the GIL), one day without a thread pool (importing it alone costs a single day's write)."""
-    days = list(days)
     if len(days) == 1:
         _write_day(rollups_dir, *days[0])
         return
