@@ -104,8 +104,10 @@ def ranking_rows(rows: pa.Table, quality: dict[tuple[str, str], tuple[float, int
     """The ranking rows of a window's daily rollup rows (pure: no files)."""
     from jobs.model_rollup import merge_by
 
-    merged = merge_by(rows, ("task_category", "model")).to_pylist()
-    for row in merge_by(rows, ("model",)).to_pylist():
+    # only the columns scored: the merged histograms as Python lists would cost more than the rest
+    used = ["model", "attempts", "successes", "error_statuses", "error_counts", "latency_p95_ms", "ttft_p50_ms", "cost_usd"]
+    merged = merge_by(rows, ("task_category", "model")).select(["task_category", *used]).to_pylist()
+    for row in merge_by(rows, ("model",)).select(used).to_pylist():
         merged.append({**row, "task_category": ALL_TASKS})
     out: list[dict[str, Any]] = []
     for row in merged:
