@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -134,6 +135,23 @@ def test_range_percentiles_from_histograms_within_1pct(settings: Settings) -> No
         for ours, exact in zip((row["latency_p50_ms"], row["latency_p95_ms"], row["latency_p99_ms"],
                                 row["ttft_p50_ms"], row["ttft_p95_ms"], row["ttft_p99_ms"]), (*lat, *ttft), strict=True):
             assert abs(ours - exact) <= 0.01 * exact, model
+
+
+def test_merge_by_groups_sum_and_order_keys_with_nulls_first(settings: Settings) -> None:
+    write_history(settings.data_dir, days=2, n=120)
+    rollup(settings)
+    fine = pa.concat_tables([pq.read_table(day_path(settings.rollups_dir, d)) for d in (DAY0, DAY0 + timedelta(days=1))])
+    merged = merge_by(fine, ("task_category", "model"))
+    keys = list(zip(merged["task_category"].to_pylist(), merged["model"].to_pylist(), strict=True))
+    expected: dict[tuple[Any, Any], int] = {}
+    for row in fine.select(["task_category", "model", "attempts"]).to_pylist():
+        key = (row["task_category"], row["model"])
+        expected[key] = expected.get(key, 0) + row["attempts"]
+    assert keys == sorted(expected, key=lambda k: tuple((v is not None, v) for v in k))
+    assert dict(zip(keys, merged["attempts"].to_pylist(), strict=True)) == expected
+    by_day = merge_by(fine, ("day", "model"))
+    assert by_day["day"].to_pylist() == sorted(by_day["day"].to_pylist()) and by_day.num_rows == len(
+        set(zip(fine["day"].to_pylist(), fine["model"].to_pylist(), strict=True)))
 
 
 def test_second_run_changes_nothing(settings: Settings) -> None:
