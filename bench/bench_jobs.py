@@ -81,7 +81,7 @@ def _year_of_rollups(month_src: Path, end: date) -> Path:
     from jobs.rollup import day_path
     from jobs.rollup_state import RollupState
 
-    root = CACHE / f"year-v2-{end}"  # v2: monthly totals.parquet + days.parquet
+    root = CACHE / f"year-v3-{end}"  # v3: rollup format daily-v3
     if (root / ".complete").exists():
         return root
     shutil.rmtree(root, ignore_errors=True)
