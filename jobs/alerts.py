@@ -25,8 +25,6 @@ from hive_core.budget.config import BudgetConfig, load_budget_config
 from hive_core.budget.forecast import WINDOW_DAYS, forecast
 from hive_core.budget.periods import Period, period_for
 from hive_core.errors import ConfigError, LockHeld
-from hive_core.ids import new_request_id
-from jobs.budget_spend import ScopeSpend, read_spend
 from jobs.budget_webhook import OUTBOX_NAME, Outbox, WebhookPolicy, alert_payload, post_payload
 from jobs.lock import DEFAULT_LOCK_TIMEOUT_S, job_lock
 
@@ -35,6 +33,7 @@ if TYPE_CHECKING:
 
     from hive_core.events import BudgetAlert, Event
     from hive_core.settings import Settings
+    from jobs.budget_spend import ScopeSpend
 
 __all__ = ["AlertRun", "FlushingSink", "alerts_after_rollup", "evaluate_alerts", "run_alerts"]
 
@@ -77,6 +76,7 @@ def _when(period: Period) -> str:
 def evaluate_alerts(config: BudgetConfig, spend: ScopeSpend, fired: set[AlertKey], now: datetime) -> list[BudgetAlert]:
     """The alerts due now that have not fired yet (pure: no I/O)."""
     from hive_core.events import BudgetAlert
+    from hive_core.ids import new_request_id
 
     alerts: list[BudgetAlert] = []
     for scope, limit in sorted(config.limits.items()):
@@ -124,6 +124,8 @@ def run_alerts(
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
 ) -> AlertRun:
     """Evaluate, record, and deliver (webhook outbox included); see the module docstring."""
+    from jobs.budget_spend import read_spend  # the spend ledger (sqlite3): only when alerts run
+
     config = config or load_budget_config(data_dir / "config.json")
     policy = policy or WebhookPolicy()
     state_dir = data_dir / "state"

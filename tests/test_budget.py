@@ -356,3 +356,13 @@ def test_a_request_without_max_tokens_is_sent_with_the_reserved_cap(emulator_fac
             ask(client, "hi", [MODEL], AskOptions(stream=False), budget=budget)
     caps = [c.max_tokens for c in sink.of(ApiCall)]
     assert caps[0] is None and caps[-1] == BudgetConfig().default_max_tokens
+
+
+def test_lazy_package_exports_resolve_to_the_objects_not_submodules() -> None:
+    import importlib
+    import types
+
+    for sub in ("config", "estimate", "forecast", "ledger", "periods", "reservation"):
+        importlib.import_module(f"hive_core.budget.{sub}")  # importing a submodule binds its name on the package
+    for name in budget_pkg.__all__:
+        assert not isinstance(getattr(budget_pkg, name), types.ModuleType), name

@@ -12,22 +12,40 @@ The batch parts (alerts, webhook delivery, ``rebuild-ledger``) live in ``jobs/``
 
 from __future__ import annotations
 
-from hive_core.budget.config import (
-    DEFAULT_MAX_TOKENS,
-    DEFAULT_STALE_AFTER_S,
-    DEFAULT_THRESHOLDS_PCT,
-    BudgetConfig,
-    Limit,
-    budget_config_from_json,
-    load_budget_config,
-    parse_scope,
-    save_budget_config,
-)
-from hive_core.budget.estimate import CostBound, estimate_prompt_tokens, max_cost
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# eager: the submodule has the function's name, and importing it later would rebind the package's
+# ``forecast`` to the module
 from hive_core.budget.forecast import Forecast, forecast
-from hive_core.budget.ledger import LEDGER_NAME, Breach, Ledger, request_scopes
-from hive_core.budget.periods import Period, daily_period, monthly_period, period_for
-from hive_core.budget.reservation import Budget, Reservation, SettlingSink, refusal_message, usd
+
+if TYPE_CHECKING:
+    from hive_core.budget.config import (
+        DEFAULT_MAX_TOKENS,
+        DEFAULT_STALE_AFTER_S,
+        DEFAULT_THRESHOLDS_PCT,
+        BudgetConfig,
+        Limit,
+        budget_config_from_json,
+        load_budget_config,
+        parse_scope,
+        save_budget_config,
+    )
+    from hive_core.budget.estimate import CostBound, estimate_prompt_tokens, max_cost
+    from hive_core.budget.ledger import LEDGER_NAME, Breach, Ledger, request_scopes
+    from hive_core.budget.periods import Period, daily_period, monthly_period, period_for
+    from hive_core.budget.reservation import Budget, Reservation, SettlingSink, refusal_message, usd
+
+#: public name -> submodule; imported on first use (PEP 562), so a job that needs only the config
+#: (the rollup's alerts step) does not load the ledger's sqlite3 and the reservation machinery
+_HOME = {
+    **dict.fromkeys(("DEFAULT_MAX_TOKENS", "DEFAULT_STALE_AFTER_S", "DEFAULT_THRESHOLDS_PCT", "BudgetConfig", "Limit",
+                     "budget_config_from_json", "load_budget_config", "parse_scope", "save_budget_config"), "config"),
+    **dict.fromkeys(("CostBound", "estimate_prompt_tokens", "max_cost"), "estimate"),
+    **dict.fromkeys(("LEDGER_NAME", "Breach", "Ledger", "request_scopes"), "ledger"),
+    **dict.fromkeys(("Period", "daily_period", "monthly_period", "period_for"), "periods"),
+    **dict.fromkeys(("Budget", "Reservation", "SettlingSink", "refusal_message", "usd"), "reservation"),
+}
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -58,3 +76,9 @@ __all__ = [
     "save_budget_config",
     "usd",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(importlib.import_module(f"hive_core.budget.{_HOME[name]}"), name)
+    raise AttributeError(f"module 'hive_core.budget' has no attribute {name!r}")
