@@ -68,3 +68,21 @@ def test_help_loads_no_heavy_library(tool: str) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.splitlines()[-1] == "HEAVY:", f"--help imported {out.stdout.splitlines()[-1]}"
+
+
+def test_daily_rollup_process_stays_off_the_slow_imports(tmp_path: Path) -> None:
+    """pyarrow.compute, pyarrow.dataset and numpy.ma are 60-70 ms of a 0.5 s one-day rollup
+    (the README's performance notes): a rollup with its post steps must not import them."""
+    from jobs.simulate import simulate
+
+    simulate(tmp_path, days=2, calls_per_day=300, seed=3)
+    slow = ("pyarrow.compute", "pyarrow.dataset", "pyarrow.acero", "numpy.ma", "pydantic", "polars")
+    code = (
+        "import sys\n"
+        "from jobs.cli import main\n"
+        f"try:\n    main(['--data-dir', {str(tmp_path)!r}, 'rollup', '--daily'])\nexcept SystemExit:\n    pass\n"
+        f"print('SLOW:' + ','.join(m for m in {slow!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert "rolled up 2 day(s)" in out.stdout
+    assert out.stdout.splitlines()[-1] == "SLOW:", f"the rollup imported {out.stdout.splitlines()[-1]}"
