@@ -206,6 +206,8 @@ def _plan(settings: Settings, report: RollupReport, *, only: date | None, since:
 
 def _roll(settings: Settings, report: RollupReport, plan: _Plan) -> None:
     """Recompute the stale days, drop the days without events, save the state."""
+    from jobs.model_rollup import day_model_rows
+
     rollups_dir = settings.rollups_dir
     state_path = rollups_dir / "state.json"
     day_models: dict[date, pa.Table | None] = {}
@@ -216,7 +218,7 @@ def _roll(settings: Settings, report: RollupReport, plan: _Plan) -> None:
         days = list(_split_by_day(table, first, last))
         _write_days(rollups_dir, days)
         report.day_rows.update(days)
-        for d, rows in _split_by_day(_models_of(table), first, last):
+        for d, rows in _split_by_day(day_model_rows(table), first, last):
             day_models[d] = rows if rows.num_rows else None
     for d in plan.gone:
         shutil.rmtree(day_path(rollups_dir, d).parent, ignore_errors=True)
@@ -286,12 +288,6 @@ def _write_day(rollups_dir: Path, day: date, rows: pa.Table) -> None:
     from jobs.model_rollup import write_rows
 
     write_rows(rows, day_path(rollups_dir, day))
-
-
-def _models_of(rows: pa.Table) -> pa.Table:
-    from jobs.model_rollup import day_model_rows
-
-    return day_model_rows(rows)
 
 
 def _write_months(rollups_dir: Path, day_models: dict[date, pa.Table | None]) -> None:
