@@ -154,6 +154,28 @@ def test_merge_by_groups_sum_and_order_keys_with_nulls_first(settings: Settings)
         set(zip(fine["day"].to_pylist(), fine["model"].to_pylist(), strict=True)))
 
 
+def test_a_nan_latency_stays_out_of_percentiles_and_histograms(settings: Settings) -> None:
+    """Hive's own events cannot carry one (latency_ms >= 0), a foreign writer's file can."""
+    write_history(settings.data_dir, days=1)
+    ts = datetime(DAY0.year, DAY0.month, DAY0.day, 12, tzinfo=UTC)
+    write_events(settings.data_dir, [ApiCall(ts=ts, request_id="odd", attempt=1, model="acme/fast", served_model="acme/fast",
+                                             provider="Acme", request_type="chat", task_category="chat", status="ok",
+                                             http_status=200, latency_ms=5.0)], writer="foreign")
+    (path,) = (settings.data_dir / "events" / "api_call").rglob("foreign*.parquet")
+    table = pq.read_table(path)
+    pq.write_table(table.set_column(table.schema.get_field_index("latency_ms"), "latency_ms", pa.array([float("nan")])), path)
+    rollup(settings)
+    row = next(r for r in pq.read_table(day_path(settings.rollups_dir, DAY0)).to_pylist()
+               if (r["model"], r["request_type"], r["task_category"]) == ("acme/fast", "chat", "chat"))
+    assert row["latency_buckets"] == sorted(row["latency_buckets"])
+    assert sum(row["latency_counts"]) == row["successes"] - 1
+    sql = f"""select quantile_cont(latency_ms, 0.95) from read_parquet('{settings.data_dir}/events/api_call/*/*.parquet')
+              where status = 'ok' and not isnan(latency_ms) and coalesce(served_model, model) = 'acme/fast'
+              and request_type = 'chat' and task_category = 'chat'"""
+    (exact,) = duckdb.connect().sql(sql).fetchall()[0]
+    assert row["latency_p95_ms"] == pytest.approx(exact, rel=1e-12)
+
+
 def test_second_run_changes_nothing(settings: Settings) -> None:
     write_history(settings.data_dir)
     first = rollup(settings)

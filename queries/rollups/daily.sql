@@ -37,9 +37,10 @@ call_rows AS (
     GROUP BY k
 ),
 value_rows AS (
-    -- kept out of the stacked group-by below, which would copy every list once more
-    SELECT k, list(latency_ms ORDER BY latency_ms) FILTER (WHERE latency_ms IS NOT NULL) AS latency_values,
-           list(ttft_ms ORDER BY ttft_ms) FILTER (WHERE ttft_ms IS NOT NULL) AS ttft_values
+    -- kept out of the stacked group-by below, which would copy every list once more; a NaN (a
+    -- broken clock, never a measurement) would sort last and break the histogram's bucket order
+    SELECT k, list(latency_ms ORDER BY latency_ms) FILTER (WHERE NOT isnan(latency_ms)) AS latency_values,
+           list(ttft_ms ORDER BY ttft_ms) FILTER (WHERE NOT isnan(ttft_ms)) AS ttft_values
     FROM calls WHERE ok
     GROUP BY k
 ),
