@@ -58,7 +58,7 @@ def fine_rows(settings: Settings, since: date, until: date, store: Store | None 
     stored = read_days(settings.rollups_dir, since, until, exclude=frozenset(stale) | known.keys())
     if stored is not None and stored.num_rows:
         pieces.insert(0, stored)
-    pieces.extend(rows for _d, rows in sorted(known.items(), key=lambda item: item[0]) if rows.num_rows)
+    pieces.extend(known[d] for d in sorted(known) if known[d].num_rows)
     return pa.concat_tables(pieces) if pieces else None
 
 
