@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from hive_core.candidates import CandidateIndex
 from hive_core.capabilities import with_measured_speed
 from hive_core.catalog import ModelInfo
+from hive_core.clock import system_clock
 from hive_core.complexity import COMPLEXITY_RANK, TASK_TYPES, assess, parse_complexity
 from hive_core.errors import ConfigError, NoCandidates
 from hive_core.pricing import estimate_cost
@@ -122,7 +123,7 @@ class Selector:
         self.catalog = catalog
         self.rankings = rankings if rankings is not None else Rankings()
         self.breaker = breaker
-        self.today = today or date.today()
+        self.today = today or system_clock().date()  # UTC, as everywhere
         self._models = catalog.models
         self.capabilities = tuple(self._capabilities(m) for m in self._models)
         self.candidates = CandidateIndex(self._models, self.capabilities, self.today)
@@ -297,5 +298,5 @@ def load_selector(settings: Settings) -> Selector:
     from hive_core.rankings import load_rankings
 
     return Selector(load_catalog(settings.catalog_path), load_rankings(settings.data_dir),
-                    CircuitBreaker(settings.state_dir))
+                    CircuitBreaker(settings.state_dir), today=settings.now().date())
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from hive_core.clock import Clock, as_of_clock, parse_instant, system_clock
 from hive_core.errors import ConfigError, MissingApiKey
 
 __all__ = ["DEFAULT_BASE_URL", "SETTINGS", "Secret", "Settings", "default_data_dir"]
@@ -90,6 +92,12 @@ def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def _instant(value: object) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return None if value is None else parse_instant(value.isoformat())
+    return parse_instant(str(value))
+
+
 def _secret(value: object) -> Secret | None:
     if value is None or isinstance(value, Secret):
         return value
@@ -115,6 +123,7 @@ class Settings:
     retry_total_s: float = 120.0
     flush_max_events: int = 50_000
     flush_max_age_s: float = 5.0
+    as_of: datetime | None = None
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -155,6 +164,15 @@ class Settings:
         if self.api_key is None or not self.api_key.get_secret_value().strip():
             raise MissingApiKey()
         return self.api_key.get_secret_value().strip()
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every "now"/"today" decision uses: the system's, or one started at ``as_of``."""
+        return system_clock if self.as_of is None else as_of_clock(self.as_of)
+
+    def now(self) -> datetime:
+        """The current instant on :attr:`clock` (aware, UTC)."""
+        return self.clock()
 
     # Paths inside the data directory, in one place.
     @property
@@ -198,6 +216,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "retry_total_s": _number(float, 0, strict=True),
     "flush_max_events": _number(int, 1),
     "flush_max_age_s": _number(float, 0, strict=True),
+    "as_of": _instant,
 }
 
 #: setting -> (environment variable, meaning). The single source for docs and ``from_env``.
@@ -217,4 +236,6 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "retry_total_s": ("HIVE_RETRY_TOTAL", "cap on all attempts of one request in seconds (default 120)"),
     "flush_max_events": ("HIVE_FLUSH_EVENTS", "events buffered before the log flushes (default 50000)"),
     "flush_max_age_s": ("HIVE_FLUSH_AGE", "seconds an event may wait in the buffer (default 5)"),
+    "as_of": ("HIVE_AS_OF", "act as if the UTC clock read this ISO instant at start (reports, rollups, "
+                            "budgets, backfills; `--as-of`); requests are refused under it"),
 }

@@ -15,26 +15,27 @@ instant loses nothing and duplicates nothing, and the next run repairs what it l
 Recovery, run at the start of every compaction and by ``hive-jobs verify``: a journal whose output
 exists is rolled forward (step 5); a journal whose output does not exist is rolled back (the
 journal and temporary files are deleted; inputs were never touched). Temporary files older than
-``TEMP_GRACE_S`` are deleted: a writer that has not renamed its file by then is dead.
+``TEMP_GRACE_S`` are deleted: a writer that has not renamed its file by then is dead. Ages are
+measured on the filesystem's clock (``hive_core.clock.filesystem_now``), never Hive's.
 
 Killed between steps 4 and 5, the partition briefly holds both the output and (some) inputs: Hive's
 readers skip the inputs; a plain ``read_parquet('events/**/*.parquet')`` would see them twice until
 the next ``compact`` or ``verify`` runs. That window is the price of not needing a manifest that
 plain DuckDB/Polars/Spark readers would have to understand.
 
-Only closed days are compacted: days before today (UTC) whose newest file is older than
-``TEMP_GRACE_S``.
+Only closed days are compacted: days before today (UTC, on the caller's clock) whose
+newest file is older than ``TEMP_GRACE_S`` (on the filesystem's clock).
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from hive_core.atomic import fsync_dir, write_json_atomic
+from hive_core.clock import filesystem_now, system_clock
 from hive_core.event_files import list_event_files, read_journal
 from hive_core.ids import writer_id
 from hive_core.layout import EventFileName, compact_journal_glob, event_dir, is_temporary, partition_date
@@ -59,9 +60,8 @@ class CompactReport:
     skipped: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def recover_partition(partition: Path, *, now: float | None = None) -> list[str]:
+def recover_partition(partition: Path) -> list[str]:
     """Finish or undo whatever a killed compaction or writer left in ``partition``."""
-    now = time.time() if now is None else now
     actions: list[str] = []
     for journal in sorted(partition.glob(compact_journal_glob())):
         output, inputs = read_journal(journal) or ("", [])
@@ -74,24 +74,31 @@ def recover_partition(partition: Path, *, now: float | None = None) -> list[str]
             actions.append(f"{journal}: rolled back (compaction never committed)")
         fsync_dir(partition)
         journal.unlink(missing_ok=True)
-    for path in partition.iterdir():
-        if is_temporary(path.name):
-            try:
-                age = now - path.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            if age >= TEMP_GRACE_S:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                actions.append(f"{path}: removed temporary file left by a killed writer")
+    temporaries = [p for p in partition.iterdir() if is_temporary(p.name)]
+    fs_now = filesystem_now(partition) if temporaries else None
+    for path in temporaries:
+        # Ages on the filesystem's clock (the mtimes' own), never Hive's: a moved clock or a skewed
+        # file server must not make a live writer's temporary look dead.
+        try:
+            age = None if fs_now is None else fs_now - path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if age is not None and age >= TEMP_GRACE_S:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            actions.append(f"{path}: removed temporary file left by a killed writer")
     return actions
 
 
-def _closed(partition: Path, day: date, today: date, now: float) -> bool:
+def _closed(partition: Path, day: date, today: date) -> bool:
+    """A past UTC day whose newest file is at least ``TEMP_GRACE_S`` old (on the filesystem's clock)."""
     if day >= today:
         return False
-    newest = max((p.stat().st_mtime for p in partition.iterdir() if p.is_file()), default=0.0)
-    return now - newest >= TEMP_GRACE_S
+    newest = max((p.stat().st_mtime for p in partition.iterdir() if p.is_file()), default=None)
+    if newest is None:
+        return False
+    fs_now = filesystem_now(partition)
+    return fs_now is not None and fs_now - newest >= TEMP_GRACE_S
 
 
 def compact(
@@ -104,8 +111,7 @@ def compact(
 ) -> CompactReport:
     """Compact closed days (or just ``day``); returns what was done. Safe to run concurrently with
     writers; run one compaction at a time (the CLI takes the jobs lock)."""
-    clock = (now or datetime.now(UTC)).timestamp()
-    today = datetime.fromtimestamp(clock, UTC).date()
+    today = (now or system_clock()).astimezone(UTC).date()
     report = CompactReport()
     for type_name in event_types or list(event_schemas()):
         root = event_dir(Path(data_dir), type_name)
@@ -114,11 +120,11 @@ def compact(
         partitions = [(p, d) for p in sorted(root.iterdir()) if p.is_dir() and (d := partition_date(p)) is not None
                       and (day is None or d == day)]
         for partition, _day in partitions:  # repair first, so the listing below is current
-            report.repaired.extend(recover_partition(partition, now=clock))
+            report.repaired.extend(recover_partition(partition))
         listing = list_event_files(Path(data_dir), type_name)  # once per type, not per partition
         for partition, part_day in partitions:
             report.skipped.extend((p, r) for p, r in listing.skipped if p.parent == partition)
-            if day is None and not _closed(partition, part_day, today, clock):
+            if day is None and not _closed(partition, part_day, today):
                 continue
             inputs = [p for p in listing.files if p.parent == partition]
             if len(inputs) >= min_files:

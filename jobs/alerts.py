@@ -17,7 +17,7 @@ when a webhook is configured, posted through the outbox (:mod:`jobs.budget_webho
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -182,7 +182,7 @@ def alerts_after_rollup(settings: Settings, report: object) -> AlertRun | None:
         from ingest import EventLog
 
         with EventLog(settings.data_dir) as log:
-            return run_alerts(settings.data_dir, now=datetime.now(UTC), sink=log, config=config, lock_timeout_s=5.0)
+            return run_alerts(settings.data_dir, now=settings.now(), sink=log, config=config, lock_timeout_s=5.0)
     except LockHeld:
         return None
     except ConfigError as exc:

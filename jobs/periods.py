@@ -6,8 +6,9 @@ is the calendar month so far. The previous period is the one of the same length 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
+from hive_core.clock import system_clock
 from hive_core.errors import ConfigError
 
 __all__ = ["PERIOD_HELP", "Period", "parse_period"]
@@ -40,8 +41,9 @@ class Period:
 
 
 def parse_period(text: str, today: date | None = None) -> Period:
-    """A :class:`Period` from its name; :class:`ConfigError` for anything else."""
-    today = today or datetime.now(UTC).date()
+    """A :class:`Period` from its name (relative to ``today``, default the system's UTC day);
+    :class:`ConfigError` for anything else."""
+    today = today or system_clock().date()
     value = text.strip().lower()
     if value == "today":
         return Period(today, today, "today")

@@ -154,8 +154,10 @@ def rankings(settings: Settings, *, window_days: int = DEFAULT_WINDOW_DAYS, toda
 
     if window_days < 1:
         raise ValueError("window_days must be at least 1")
-    now = datetime.now(UTC)
-    until = today or now.date()
+    now = settings.now()
+    if today is not None and today != now.date():  # a past (or future) day: as of its last instant
+        now = datetime(today.year, today.month, today.day, 23, 59, 59, 999999, tzinfo=UTC)
+    until = now.date()
     since = until - timedelta(days=window_days - 1)
     prior, prior_source = _priors(settings)
     rows = fine_rows(settings, since, until, store, known)

@@ -16,7 +16,7 @@ Periods end on ``end`` (default: yesterday, the last complete UTC day): ``day`` 
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,15 +47,16 @@ def report_period(kind: str, end: date) -> tuple[date, date]:
     raise ValueError(f"unknown period {kind!r}: one of {', '.join(PERIOD_KINDS)}")
 
 
-def _default_end() -> date:
-    return datetime.now(UTC).date() - timedelta(days=1)
+def _default_end(now: datetime) -> date:
+    return now.date() - timedelta(days=1)
 
 
 def build_report(settings: Settings, kind: str, end: date | None = None, *, now: datetime | None = None) -> dict[str, Any]:
     """The report for the ``kind`` period ending ``end`` (default yesterday)."""
     from jobs.period_rows import fine_rows
 
-    end = end or _default_end()
+    now = now or settings.now()
+    end = end or _default_end(now)
     since, until = report_period(kind, end)
     previous = (since - timedelta(days=(until - since).days + 1), since - timedelta(days=1))
     # One read of the rollups for everything: the period, the previous one, the suggestions' 30 days.
@@ -64,7 +65,7 @@ def build_report(settings: Settings, kind: str, end: date | None = None, *, now:
     report: dict[str, Any] = {
         "title": f"Hive {kind} report {since}..{until}" if since != until else f"Hive daily report {until}",
         "period": {"kind": kind, "since": since.isoformat(), "until": until.isoformat()},
-        "generated_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "generated_at": now.isoformat(timespec="seconds"),
         "spend": _spend(rows, (since, until), previous),
     }
     report.update(_from_rows(_days(rows, since, until), since, until))
@@ -151,10 +152,10 @@ def _from_rows(rows: pa.Table | None, since: date, until: date) -> dict[str, Any
     }
 
 
-def _budget(settings: Settings, now: datetime | None) -> list[dict[str, Any]]:
+def _budget(settings: Settings, now: datetime) -> list[dict[str, Any]]:
     from jobs.budget_status import budget_status
 
-    return [s.as_dict() for s in budget_status(settings.data_dir, now=now or datetime.now(UTC))]
+    return [s.as_dict() for s in budget_status(settings.data_dir, now=now)]
 
 
 def _alerts(settings: Settings, since: date, until: date) -> list[dict[str, Any]]:

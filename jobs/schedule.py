@@ -148,8 +148,10 @@ def run_due(settings: Settings, *, today: date | None = None, only: str | None =
 
     if only is not None and only not in SCHEDULES:
         raise ConfigError(f"unknown schedule {only!r}: one of {', '.join(SCHEDULES)}")
-    now = datetime.now(UTC)
-    today = today or now.date()
+    now = settings.now()
+    if today is not None and today != now.date():  # acting as another day: as of its last instant
+        now = datetime(today.year, today.month, today.day, 23, 59, 59, 999999, tzinfo=UTC)
+    today = now.date()
     out_dir = out_dir or settings.data_dir / "reports"
     path = settings.state_dir / STATE_NAME
     result = DueRun()

@@ -20,6 +20,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hive_core.clock import system_clock
+
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
@@ -85,22 +87,25 @@ class SimulationReport:
 
 
 def simulate(
-    data_dir: Path, *, days: int, calls_per_day: int, seed: int = 0, end: date | None = None
+    data_dir: Path, *, days: int, calls_per_day: int, seed: int = 0, end: date | None = None,
+    now: datetime | None = None,
 ) -> SimulationReport:
-    """Write ``days`` days ending ``end`` (default today, UTC) of ``calls_per_day`` requests each."""
+    """Write ``days`` days ending ``end`` (default today, UTC) of ``calls_per_day`` requests each;
+    nothing is dated after ``now`` (default the system clock)."""
     import numpy as np
 
     from ingest import EventLog
 
     if days < 1 or calls_per_day < 1:
         raise ValueError("days and calls-per-day must be at least 1")
-    end = end or datetime.now(UTC).date()
+    now = now or system_clock()
+    end = end or now.date()
     counts = {"api_call": 0, "usage": 0, "stream_outcome": 0}
     with EventLog(data_dir) as log:  # a fresh writer id: simulating into a store twice never clashes
         for offset in range(days):
             day = end - timedelta(days=days - 1 - offset)
             rng = np.random.default_rng([seed, day.toordinal()])
-            for type_name, table in _simulate_day(rng, day, calls_per_day).items():
+            for type_name, table in _simulate_day(rng, day, calls_per_day, now).items():
                 counts[type_name] += log.write_table(type_name, table)
     return SimulationReport(days=days, requests=days * calls_per_day, events=counts)
 
@@ -112,14 +117,14 @@ def _choice(rng: np.random.Generator, options: tuple[tuple[Any, ...], ...], n: i
     return rng.choice(len(options), size=n, p=weights / weights.sum())
 
 
-def _simulate_day(rng: np.random.Generator, day: date, n: int) -> dict[str, pa.Table]:
+def _simulate_day(rng: np.random.Generator, day: date, n: int, now: datetime) -> dict[str, pa.Table]:
     import numpy as np
 
     from jobs.simulate_columns import build_tables
 
     day_start_us = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1_000_000
     span_us = 86_400_000_000
-    now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
+    now_us = int(now.timestamp() * 1_000_000)
     if day_start_us + span_us > now_us:  # today: nothing from the future
         span_us = max(now_us - day_start_us - 120_000_000, 1_000_000)
     start = np.sort(day_start_us + rng.integers(0, span_us, size=n))

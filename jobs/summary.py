@@ -48,5 +48,5 @@ def summary(settings: Settings, period: str = "30d") -> Summary:
     from jobs.performance import performance
     from jobs.periods import parse_period
 
-    span = parse_period(period)
+    span = parse_period(period, settings.now().date())
     return Summary(cost=cost(settings, span, by="model"), models=performance(settings, span))

@@ -273,11 +273,11 @@ def test_budget_show(data_dir: Path) -> None:
 def test_budget_show_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     raw = write_usage(data_dir)
     set_budget(data_dir / "config.json", daily=5, monthly=20)
-    code, out, _ = run(hive_main, capsys, "--data-dir", str(data_dir), "budget", "show", "--json")
+    code, out, _ = run(hive_main, capsys, "--data-dir", str(data_dir), "--as-of", NOW.isoformat(), "budget", "show", "--json")
     assert code == 0
     shown = json.loads(out)["scopes"][0]
     assert shown["scope"] == "global" and round(shown["spent_month_usd"], 2) == round(raw, 2)
-    code, out, _ = run(hive_main, capsys, "--data-dir", str(data_dir), "budget", "show")
+    code, out, _ = run(hive_main, capsys, "--data-dir", str(data_dir), "--as-of", NOW.isoformat(), "budget", "show")
     assert code == 0 and f"spent ${raw:,.2f} of $20.00" in out and "projected month-end" in out
     # the ledger never saw these requests (written straight to the log): show says how to fix it
     assert "run `hive-jobs rebuild-ledger`" in out

@@ -30,10 +30,15 @@ def _small_files(data_dir: Path, days: int = 3, files_per_day: int = 6, per_file
                 for _ in range(per_file):
                     log.record(api_call(n, ts=T0 + timedelta(days=d, seconds=n)))
                     n += 1
-    old = time.time() - 2 * TEMP_GRACE_S
     for path in (data_dir / "events").rglob("*.parquet"):
-        os.utime(path, (old, old))
+        age(path, 2 * TEMP_GRACE_S)
     return n
+
+
+def age(path: Path, seconds: float) -> None:
+    """Make ``path`` look ``seconds`` old on the filesystem's own clock (never the test's clock)."""
+    mtime = path.stat().st_mtime - seconds
+    os.utime(path, (mtime, mtime))
 
 
 def test_compact_merges_closed_days_into_one_sorted_file(data_dir: Path) -> None:
@@ -52,8 +57,8 @@ def test_compact_leaves_today_and_recent_files_alone(data_dir: Path) -> None:
     _small_files(data_dir, days=1)
     assert compact(data_dir, now=T0 + timedelta(hours=1)).partitions == 0  # still today
     for path in (data_dir / "events").rglob("*.parquet"):
-        os.utime(path)  # written just now: a late writer may still be adding to the day
-    assert compact(data_dir).partitions == 0
+        os.utime(path)  # written just now (filesystem clock): a late writer may still be adding
+    assert compact(data_dir, now=NOW).partitions == 0
 
 
 def test_compact_reads_older_schema_versions(data_dir: Path) -> None:

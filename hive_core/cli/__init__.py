@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import click
 
-from hive_core.cli.common import data_dir_option
+from hive_core.cli.common import as_of_option, data_dir_option
 from hive_core.cli.lazy import LazyGroup, run_cli
 
 __all__ = ["cli", "main"]
@@ -27,11 +27,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @data_dir_option
+@as_of_option
 @click.version_option(package_name="hive", prog_name="hive")
 @click.pass_context
-def cli(ctx: click.Context, data_dir: str | None) -> None:
+def cli(ctx: click.Context, data_dir: str | None, as_of: str | None) -> None:
     """Hive: call LLMs through OpenRouter, record every call, and pick models from measured reality."""
-    ctx.obj = {"data_dir": data_dir}
+    ctx.obj = {"data_dir": data_dir, "as_of": as_of}
 
 
 def main(args: Sequence[str] | None = None) -> None:

@@ -35,7 +35,8 @@ def cost(ctx: click.Context, period: str, by: str, as_json: bool) -> None:
     from jobs.analytics import cost as build
     from jobs.periods import parse_period
 
-    report = build(get_settings(ctx), parse_period(period), by)
+    settings = get_settings(ctx)
+    report = build(settings, parse_period(period, settings.now().date()), by)
     if as_json:
         echo_json(report.as_dict())
         return
@@ -70,8 +71,9 @@ def suggest(ctx: click.Context, period: str, min_samples: int, as_json: bool) ->
     from jobs.suggest import SuggestOptions
     from jobs.suggest import suggest as build
 
-    p = parse_period(period)
-    report = build(get_settings(ctx), p.since, p.until, SuggestOptions(min_samples=min_samples))
+    settings = get_settings(ctx)
+    p = parse_period(period, settings.now().date())
+    report = build(settings, p.since, p.until, SuggestOptions(min_samples=min_samples))
     if as_json:
         echo_json(report)
         return

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hive_core.cli.budget import open_budget
-from hive_core.cli.common import echo_json, get_settings, open_event_log
+from hive_core.cli.common import echo_json, open_event_log, sending_settings
 from hive_core.cli.selection import build_request, selection_lines, selection_options
 
 if TYPE_CHECKING:
@@ -132,8 +132,7 @@ def ask(
     if experiment is not None:
         _ask_experiment(ctx, prompt, experiment, stream, max_tokens, as_json, over_budget)
         return
-    settings = get_settings(ctx)
-    settings.require_api_key()
+    settings = sending_settings(ctx)
     request_id = new_request_id()
     chosen: SelectionResult | None = None
     if model:
@@ -216,8 +215,7 @@ def _ask_experiment(
     from hive_core.ask import AskOptions
     from hive_core.experiments import ask_in_experiment, get_experiment
 
-    settings = get_settings(ctx)
-    settings.require_api_key()
+    settings = sending_settings(ctx)
     exp = get_experiment(settings.data_dir, name)
     with ExitStack() as stack:
         log = stack.enter_context(open_event_log(settings))

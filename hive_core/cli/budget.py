@@ -80,11 +80,10 @@ def unset(ctx: click.Context, app: str | None, model: str | None) -> None:
 @click.pass_context
 def show(ctx: click.Context, as_json: bool) -> None:
     """Spent, reserved in flight, remaining and projected month-end, per scope."""
-    from datetime import UTC, datetime
-
     from jobs.budget_status import budget_status
 
-    statuses = budget_status(get_settings(ctx).data_dir, now=datetime.now(UTC))
+    settings = get_settings(ctx)
+    statuses = budget_status(settings.data_dir, now=settings.now())
     if as_json:
         echo_json({"scopes": [s.as_dict() for s in statuses]})
         return

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from hive_core.settings import Settings
     from ingest.log import EventLog
 
-__all__ = ["data_dir_option", "echo_json", "get_settings", "open_event_log"]
+__all__ = ["as_of_option", "data_dir_option", "echo_json", "get_settings", "open_event_log", "sending_settings"]
 
 
 def data_dir_option(func: Any) -> Any:
@@ -30,6 +30,17 @@ def data_dir_option(func: Any) -> Any:
     )(func)
 
 
+def as_of_option(func: Any) -> Any:
+    """``--as-of INSTANT`` on a group: the clock starts there (see :mod:`hive_core.clock`)."""
+    return click.option(
+        "--as-of",
+        default=None,
+        metavar="INSTANT",
+        help="Act as if the UTC clock read this ISO instant at start (e.g. 2026-12-31T23:59:00Z or "
+             "2026-12-31): reproducible reports, rollups and backfills (default: $HIVE_AS_OF, else now).",
+    )(func)
+
+
 def get_settings(ctx: click.Context, **overrides: Any) -> Settings:
     """The settings for this invocation: environment, then the group's ``--data-dir``, then overrides."""
     from hive_core.settings import Settings
@@ -39,10 +50,25 @@ def get_settings(ctx: click.Context, **overrides: Any) -> Settings:
     cached = obj.get("settings")
     if cached is not None and not overrides:
         return cached  # type: ignore[no-any-return]
-    settings = Settings.from_env(data_dir=obj.get("data_dir"), **overrides)
+    settings = Settings.from_env(data_dir=obj.get("data_dir"), as_of=obj.get("as_of"), **overrides)
     if not overrides:
         obj["settings"] = settings
         root.obj = obj
+    return settings
+
+
+def sending_settings(ctx: click.Context) -> Settings:
+    """The settings of a command that sends requests: an API key, and the real clock.
+
+    Requests are recorded at the real time; a moved clock (``--as-of``) is refused, not half-applied.
+    """
+    from hive_core.errors import ConfigError
+
+    settings = get_settings(ctx)
+    settings.require_api_key()
+    if settings.as_of is not None:
+        raise ConfigError("--as-of / HIVE_AS_OF is for reports and batch jobs; requests are always "
+                          "recorded at the real time (unset it to send requests)")
     return settings
 
 

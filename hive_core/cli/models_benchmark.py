@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from hive_core.cli.budget import open_budget
-from hive_core.cli.common import echo_json, get_settings, open_event_log
+from hive_core.cli.common import echo_json, open_event_log, sending_settings
 
 __all__ = ["benchmark"]
 
@@ -35,8 +35,7 @@ def benchmark(ctx: click.Context, models: str | None, top: int | None, prompts_f
 
     if bool(models) == bool(top):
         raise click.UsageError("pass exactly one of --models M1,M2,... or --top N")
-    settings = get_settings(ctx)
-    settings.require_api_key()
+    settings = sending_settings(ctx)
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models else top_models(settings.data_dir, top or 0)
     prompts = load_prompts(Path(prompts_file) if prompts_file else None)
     try:

@@ -31,7 +31,8 @@ def performance(ctx: click.Context, period: str, model: str | None, as_json: boo
     from jobs.performance import performance as build
     from jobs.periods import parse_period
 
-    rows = build(get_settings(ctx), parse_period(period), model)
+    settings = get_settings(ctx)
+    rows = build(settings, parse_period(period, settings.now().date()), model)
     if as_json:
         echo_json([{**{k: r.as_dict()[k] for k in JSON_KEYS}, "errors": r.errors, "attempts": r.attempts,
                     "p99_ttft_ms": r.ttft_p99_ms} for r in rows])

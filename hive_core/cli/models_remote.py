@@ -6,7 +6,7 @@ from contextlib import ExitStack
 
 import click
 
-from hive_core.cli.common import echo_json, get_settings, open_event_log
+from hive_core.cli.common import echo_json, get_settings, open_event_log, sending_settings
 
 __all__ = ["sync", "test"]
 
@@ -39,8 +39,7 @@ def test(ctx: click.Context, model: str, stream: bool, max_tokens: int, as_json:
     from hive_core.ask import AskOptions, ask
     from hive_core.cli.ask import open_client, result_json, summary_line
 
-    settings = get_settings(ctx)
-    settings.require_api_key()
+    settings = sending_settings(ctx)
     with ExitStack() as stack:
         log = stack.enter_context(open_event_log(settings))
         client, note = open_client(settings, log, stack)

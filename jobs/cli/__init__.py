@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import click
 
-from hive_core.cli.common import data_dir_option
+from hive_core.cli.common import as_of_option, data_dir_option
 from hive_core.cli.lazy import LazyGroup, run_cli
 
 __all__ = ["cli", "main"]
@@ -34,10 +34,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @data_dir_option
+@as_of_option
 @click.pass_context
-def cli(ctx: click.Context, data_dir: str | None) -> None:
+def cli(ctx: click.Context, data_dir: str | None, as_of: str | None) -> None:
     """Hive's batch jobs: simulate, roll up, rank, verify, compact, report. Safe to run from cron."""
-    ctx.obj = {"data_dir": data_dir}
+    ctx.obj = {"data_dir": data_dir, "as_of": as_of}
 
 
 def main(args: Sequence[str] | None = None) -> None:

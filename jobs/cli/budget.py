@@ -19,13 +19,11 @@ def alerts(ctx: click.Context, as_json: bool) -> None:
 
     Exits 1 when the webhook did not accept every alert; those stay in the outbox for the next run.
     """
-    from datetime import UTC, datetime
-
     from jobs.alerts import run_alerts
 
     settings = get_settings(ctx)
     with open_event_log(settings) as log:
-        run = run_alerts(settings.data_dir, now=datetime.now(UTC), sink=log)
+        run = run_alerts(settings.data_dir, now=settings.now(), sink=log)
     if as_json:
         echo_json({"fired": [a.model_dump(mode="json") for a in run.fired], "delivered": run.delivered,
                    "failures": run.failures, "pending": run.pending})
@@ -44,10 +42,9 @@ def alerts(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def rebuild_ledger(ctx: click.Context) -> None:
     """Recreate the budget ledger's spend from the usage events; expire in-flight reservations."""
-    from datetime import UTC, datetime
-
     from jobs.budget_ledger import rebuild_ledger as rebuild
 
-    result = rebuild(get_settings(ctx).data_dir, now=datetime.now(UTC))
+    settings = get_settings(ctx)
+    result = rebuild(settings.data_dir, now=settings.now())
     click.echo(f"ledger rebuilt: ${result.total_usd:.6f} over {result.scope_days} scope-days; "
                f"{result.expired_reservations} in-flight reservation(s) expired")

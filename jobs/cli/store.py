@@ -24,7 +24,7 @@ def simulate(ctx: click.Context, days: int, calls_per_day: int, seed: int) -> No
     from jobs.simulate import simulate as run
 
     settings = get_settings(ctx)
-    report = run(settings.data_dir, days=days, calls_per_day=calls_per_day, seed=seed)
+    report = run(settings.data_dir, days=days, calls_per_day=calls_per_day, seed=seed, now=settings.now())
     parts = ", ".join(f"{n:,} {t}" for t, n in report.events.items())
     click.echo(f"simulated {report.requests:,} requests over {days} days into {settings.data_dir}: {parts}")
 
@@ -108,7 +108,7 @@ def compact(ctx: click.Context, day: object) -> None:
     settings = get_settings(ctx)
     only: date | None = day.date() if day is not None else None  # type: ignore[attr-defined]
     with job_lock(settings.state_dir, STORE_LOCK):
-        report = run(settings.data_dir, day=only)
+        report = run(settings.data_dir, day=only, now=settings.now())
     for line in report.repaired:
         click.echo(f"repaired: {line}", err=True)
     for path, reason in report.skipped:
