@@ -27,6 +27,8 @@ if typing.TYPE_CHECKING:
 __all__ = [
     "EVENT_ADAPTER",
     "EVENT_TYPES",
+    "TS_MAX",
+    "TS_MIN",
     "AbAssignment",
     "ApiCall",
     "BudgetAlert",
@@ -47,6 +49,14 @@ CALL_STATUSES = (
     "ok", "rate_limited", "server_error", "timeout", "insufficient_credits", "moderated",
     "bad_request", "auth", "not_found", "network", "malformed", "cancelled", "budget_exceeded",
 )
+
+
+#: The range of timestamps an event may carry, half-open. Hive's own writers refuse anything outside
+#: it at record time; rows of foreign files outside it are quarantined by the readers (reported,
+#: skipped). Wide enough for any real traffic, narrow enough that day arithmetic never overflows
+#: (an event dated 9999-12-31 once made every rollup fail).
+TS_MIN = datetime(2000, 1, 1, tzinfo=UTC)
+TS_MAX = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def _now() -> datetime:
@@ -72,11 +82,13 @@ class Event(BaseModel):
     @field_validator("ts")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        if value.tzinfo is UTC:  # the default clock's value: nothing to convert
-            return value
-        if value.tzinfo is None:
-            raise ValueError("ts must be timezone-aware (UTC)")
-        return value.astimezone(UTC)
+        if value.tzinfo is not UTC:  # the default clock's value needs no conversion
+            if value.tzinfo is None:
+                raise ValueError("ts must be timezone-aware (UTC)")
+            value = value.astimezone(UTC)
+        if not TS_MIN <= value < TS_MAX:
+            raise ValueError(f"ts {value.isoformat()} is outside {TS_MIN.year}..{TS_MAX.year - 1}")
+        return value
 
 
 class ApiCall(Event):
