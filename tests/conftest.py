@@ -4,5 +4,6 @@ pytest_plugins = [
     "tests.plugins.clock",
     "tests.plugins.env",
     "tests.plugins.emulator",
+    "tests.plugins.processes",
     "tests.plugins.store",
 ]

@@ -81,14 +81,17 @@ def test_verify_cli_exits_1_on_corruption_and_sql_still_answers(data_dir: Path, 
 
 def test_verify_exits_0_after_a_writer_was_killed(data_dir: Path) -> None:
     script = (
-        "import sys\nfrom ingest.log import EventLog\nfrom tests.cases import api_call\n"
-        "log = EventLog(sys.argv[1], max_events=50)\ni = 0\n"
-        "while True:\n    log.record(api_call(i)); i += 1\n"
+        "import sys, time\nfrom ingest.log import EventLog\nfrom tests.cases import api_call\n"
+        "log = EventLog(sys.argv[1], max_events=50)\ni = 0\nend = time.monotonic() + 30\n"
+        "while time.monotonic() < end:  # bounded: killed long before, but never runs on after a crash\n"
+        "    log.record(api_call(i)); i += 1\n"
     )
     child = subprocess.Popen([sys.executable, "-c", script, str(data_dir)], cwd=REPO)
-    time.sleep(1.5)
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
+    try:
+        time.sleep(1.5)
+    finally:  # whatever happens (even a failed sleep or a KeyboardInterrupt), no writer outlives the test
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
     partition = next((data_dir / "events" / "api_call").glob("date=*"))
     (partition / temporary_name("dead-000001.parquet")).write_bytes(b"PAR1 half written")  # as a kill leaves it
     assert _run(["--data-dir", str(data_dir), "verify"]) == 0
@@ -100,7 +103,8 @@ def test_verify_removes_stale_temporary_files_only(data_dir: Path) -> None:
     fresh = partition / temporary_name("live-000001.parquet")
     stale.write_bytes(b"x")
     fresh.write_bytes(b"x")
-    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    old = stale.stat().st_mtime - 3600  # an hour old on the filesystem's clock, whatever the test clock says
+    os.utime(stale, (old, old))
     report = verify(data_dir)
     assert report.ok and not stale.exists() and fresh.exists()
 

@@ -1,0 +1,70 @@
+"""A backstop: no process a test started outlives the test session.
+
+Each test stops what it starts in a finalizer; this plugin catches what slips through anyway (a
+forked child whose parent test crashed, an orphaned writer). The session puts a marker in its
+environment, every process it starts inherits it, and at the end of the session every process
+still carrying this session's marker (or forked by the session itself) is killed and named in the summary. (Once, a ``while True``
+writer orphaned by a failed test kept writing for 50 minutes, 2 GB, after pytest had ended.)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+from pathlib import Path
+
+import pytest
+
+MARKER = "PYTEST_HIVE_SESSION"
+_leftovers: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ[MARKER] = uuid.uuid4().hex
+
+
+def _ppid(entry: Path) -> int:
+    for line in (entry / "status").read_text().splitlines():
+        if line.startswith("PPid:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _marked_processes(token: str) -> list[tuple[int, str]]:
+    """Processes started with this session's marker (exec'd children and theirs), and forked
+    children of this process (a fork keeps the environ block the parent started with, without it)."""
+    needle = f"{MARKER}={token}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle not in (entry / "environ").read_bytes().split(b"\0") and _ppid(entry) != os.getpid():
+                continue
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # gone, or not ours to read
+            continue
+        found.append((int(entry.name), cmdline[:120]))
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    token = os.environ.get(MARKER)
+    if not token or not Path("/proc/self/environ").exists():
+        return
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # a worker's siblings share the marker; the controller cleans up
+    for pid, cmdline in _marked_processes(token):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+        _leftovers.append(f"{pid} {cmdline}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _leftovers:
+        terminalreporter.write_sep("!", "processes left running by tests (killed)", red=True)
+        for line in _leftovers:
+            terminalreporter.write_line(line)
