@@ -21,11 +21,12 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from hive_core.atomic import write_json_atomic
+from hive_core.clock import system_clock
 from hive_core.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ def create_experiment(
     experiments = _read(data_dir)
     if name in experiments:
         raise ExperimentExists(f"experiment {name!r} already exists (names are not reused)")
-    created = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+    created = (now or system_clock()).isoformat(timespec="seconds")
     exp = Experiment(name, model_a, model_b, split, task, "running", created)
     experiments[name] = exp
     _write(data_dir, experiments)
@@ -141,7 +142,7 @@ def stop_experiment(data_dir: Path, name: str, *, now: datetime | None = None) -
     if exp.status == "stopped":
         return exp
     stopped = replace(exp, status="stopped",
-                      stopped_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"))
+                      stopped_at=(now or system_clock()).isoformat(timespec="seconds"))
     experiments[name] = stopped
     _write(data_dir, experiments)
     return stopped
