@@ -13,11 +13,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hive_core.budget.ledger import request_scopes
 from hive_core.budget.periods import Period
 
-__all__ = ["ScopeSpend", "read_spend"]
+if TYPE_CHECKING:
+    from queries import Store
+
+__all__ = ["ScopeSpend", "read_spend", "spend_in"]
 
 
 @dataclass
@@ -50,11 +54,19 @@ class ScopeSpend:
 
 def read_spend(data_dir: Path, *, since: date | None = None) -> ScopeSpend:
     """Spend per scope and day from the events, from ``since`` (UTC day) on, or all of it."""
-    from queries import connect, load, run_sql
+    from queries import connect
+
+    with connect(data_dir) as store:
+        return spend_in(store, since=since)
+
+
+def spend_in(store: Store, *, since: date | None = None) -> ScopeSpend:
+    """:func:`read_spend` over an open store (a caller that also reads other things from the same
+    listing of files)."""
+    from queries import load, run_sql
 
     spend = ScopeSpend()
-    with connect(data_dir) as store:
-        params = {"since": since.isoformat() if since else None}
-        for day, app, model, usd in run_sql(store, load("reports/spend_by_day"), params).fetchall():
-            spend.add(day, app, model, float(usd))
+    params = {"since": since.isoformat() if since else None}
+    for day, app, model, usd in run_sql(store, load("reports/spend_by_day"), params).fetchall():
+        spend.add(day, app, model, float(usd))
     return spend

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import hive_core.budget as budget_pkg
-from hive_core.budget import Budget, BudgetConfig, Limit, forecast, max_cost, monthly_period
+from hive_core.budget import Budget, BudgetConfig, Limit, daily_period, forecast, max_cost, monthly_period
 from hive_core.budget.admin import scope_of, set_budget, unset_budget
 from hive_core.catalog import Catalog
 from hive_core.cli import main as hive_main
@@ -224,9 +224,13 @@ def test_settling_sink_settles_from_usage_events(make_budget: Any) -> None:
     budget = make_budget({"global": Limit("global", daily_usd=1.0)})
     sink = budget.settling_sink(inner)
     r = budget.reserve(MODEL, "hi", max_tokens=50, request_id="req-7")
-    sink.record(Usage(request_id="req-7", model="openai/gpt-4o", cost_usd=0.00042, cost_source="billed"))
+    usage = Usage(ts=NOW - timedelta(days=1), request_id="req-7", model="openai/gpt-4o", cost_usd=0.00042,
+                  cost_source="billed")
+    sink.record(usage)
     assert r.state == "settled" and inner.events
-    assert budget.ledger.spend("model:openai/gpt-4o", monthly_period(NOW)) == pytest.approx(0.00042)
+    # counted on the usage event's UTC day (the ledger and the events agree day by day)
+    assert budget.ledger.spend("model:openai/gpt-4o", daily_period(NOW - timedelta(days=1))) == pytest.approx(0.00042)
+    assert budget.ledger.spend("global", daily_period(NOW)) == 0
 
 
 def test_config_changes_reach_a_running_budget(make_budget: Any, data_dir: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import shutil
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,112 @@ def test_eight_processes_hold_the_budget(emulator: Any, data_dir: Path, catalog_
         assert "\n" not in message
         assert message.startswith(f"daily budget of global exceeded: limit ${limit:.6f}".rstrip("0"))
         assert "reserved $" in message and message.endswith("lower --max-tokens, or pass --over-budget")
+
+
+# -- rebuild-ledger while traffic flows -------------------------------------------------------------
+
+WRITERS, ROUNDS = 12, 25
+
+
+def nusd_of(writer: int, round_: int) -> int:
+    """The cost of one request, in nano-dollars: distinct per request, so a loss shows."""
+    return 1_000 * (writer * ROUNDS + round_ + 1)
+
+
+def settling_writer(data_dir: str, writer: int, start: Any, settled: Any) -> None:
+    """One process of traffic: reserve, record the usage event through the settling sink (which
+    settles the reservation), then count the settled cost in ``settled`` (nano-dollars).
+
+    Half the writers flush their event log every 50 ms, the other half keep every event buffered
+    until they close: a rebuild meets events on disk, in a buffer, and settling under its feet."""
+    import time
+
+    from hive_core.budget import Budget
+    from hive_core.events import Usage
+    from ingest.log import EventLog
+
+    with (EventLog(Path(data_dir), max_age_s=0.05 if writer % 2 else 60.0) as log,
+          Budget(Path(data_dir), app=f"app{writer % 3}") as budget):
+        sink = budget.settling_sink(log)
+        start.wait(10)
+        for round_ in range(ROUNDS):
+            model = MODEL if round_ % 2 else "anthropic/claude-haiku-4.5"
+            reservation = budget.reserve(model, PROMPT)
+            cost = nusd_of(writer, round_)
+            sink.record(Usage(request_id=reservation.request_id, app=budget.app, model=model,
+                              cost_usd=cost / 1e9, cost_source="billed"))
+            with settled.get_lock():
+                settled.value += cost
+            time.sleep(0.01)
+
+
+def ledger_total(path: Path, scope: str = "global") -> int:
+    """Settled spend of ``scope`` over every day, nano-dollars, read as any reader would."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        (total,) = con.execute("SELECT COALESCE(SUM(amount_nusd), 0) FROM spend WHERE scope = ?", (scope,)).fetchone()
+    finally:
+        con.close()
+    return int(total)
+
+
+@pytest.mark.slow
+def test_rebuild_during_traffic_never_lowers_spend(data_dir: Path, fork_ctx: Any) -> None:
+    """12 writer processes x 25 settled requests while ``rebuild-ledger`` runs again and again: no
+    reader ever sees less spend than was settled before it looked, and at the end the ledger equals
+    the usage events, scope by scope and day by day."""
+    import threading
+    import time
+
+    from jobs.budget_ledger import rebuild_ledger
+    from jobs.budget_spend import read_spend
+
+    path = data_dir / "state" / LEDGER_NAME
+    Ledger(path).close()
+    start, settled = fork_ctx.Event(), fork_ctx.Value("q", 0)
+    procs = [fork_ctx.Process(target=settling_writer, args=(str(data_dir), w, start, settled)) for w in range(WRITERS)]
+    shortfalls: list[int] = []
+    done = threading.Event()
+
+    def observe() -> None:
+        while not done.is_set():
+            before = settled.value  # settled before the read: the ledger must show at least this
+            seen = ledger_total(path)
+            if seen < before:
+                shortfalls.append(before - seen)
+
+    observer = threading.Thread(target=observe, daemon=True)
+    rebuilds = 0
+    try:
+        for p in procs:
+            p.start()
+        observer.start()
+        start.set()
+        deadline = time.monotonic() + 60
+        while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
+            rebuild_ledger(data_dir, now=datetime.now(UTC))
+            rebuilds += 1
+            time.sleep(0.2)  # traffic waits while a rebuild reads: let it run between rebuilds
+        for p in procs:
+            p.join(timeout=30)
+    finally:
+        done.set()
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join()
+        observer.join(timeout=30)
+    assert [p.exitcode for p in procs] == [0] * WRITERS
+    total = sum(nusd_of(w, r) for w in range(WRITERS) for r in range(ROUNDS))
+    print(f"{rebuilds} rebuilds during {WRITERS * ROUNDS} settlements; worst shortfall "
+          f"${max(shortfalls, default=0) / 1e9:.6f} of ${total / 1e9:.6f} in {len(shortfalls)} reads")
+    assert rebuilds >= 3
+    assert settled.value == total
+    assert shortfalls == []  # never, not even for a moment, less than what was settled
+    assert ledger_total(path) == total  # nothing lost, nothing counted twice
+    events = {(scope, day): usd for scope, day, usd in read_spend(data_dir).scope_days()}
+    rebuild_ledger(data_dir, now=datetime.now(UTC))  # quiet now: the events are all on disk
+    with Ledger(path) as ledger:
+        assert ledger.spend_by_day() == pytest.approx(events, abs=1e-9)
+        assert ledger.states() == {"settled": WRITERS * ROUNDS}
+    assert ledger_total(path) == total

@@ -81,10 +81,13 @@ def test_amounts_are_exact(ledger: Ledger) -> None:
     assert ledger.spend("global", daily_period(NOW)) == pytest.approx(1000 * 1e-7, abs=1e-12)
 
 
-def test_prune_keeps_in_flight(ledger: Ledger) -> None:
+def test_prune_keeps_in_flight_and_what_the_events_do_not_hold(ledger: Ledger) -> None:
     reserve(ledger, "old", 0.1)
-    ledger.settle("old", 0.1, now=NOW)
+    ledger.settle("old", 0.1, now=NOW, event_id="e-old")
     reserve(ledger, "flying", 0.1)
+    assert ledger.prune(before=NOW + timedelta(seconds=1)) == 0  # its usage event was never seen on disk
+    ledger.rebuild(lambda pending: ([("global", NOW.date().isoformat(), 0.1)], {s.reservation_id for s in pending}),
+                   now=NOW, stale_after_s=900)
     assert ledger.prune(before=NOW + timedelta(seconds=1)) == 1
     assert ledger.states() == {"reserved": 1}
 
@@ -175,12 +178,28 @@ def test_rebuild_ledger(accounted: Path) -> None:
     assert result.total_usd == pytest.approx(sum(v for (s, _), v in event_spend(accounted).items() if s == "global"))
 
 
-def test_rebuild_ledger_cli(accounted: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with Ledger(accounted / "state" / LEDGER_NAME) as ledger:
-        ledger.rebuild([("global", "2020-01-01", 99.0)], now=NOW)  # a ledger gone wrong
-        reserve(ledger, "orphan", 0.5, now=datetime.now(UTC))
+def reserve_and_exit(path: str) -> None:
+    """A process that reserves and dies without settling (a crashed ``hive ask``)."""
+    with Ledger(Path(path)) as ledger:
+        reserve(ledger, "orphan", 0.2, now=datetime.now(UTC))
+
+
+def test_rebuild_ledger_cli(accounted: Path, capsys: pytest.CaptureFixture[str], fork_ctx: Any) -> None:
+    path = accounted / "state" / LEDGER_NAME
+    con = sqlite3.connect(path)
+    try:
+        with con:  # a ledger gone wrong
+            con.execute("INSERT INTO spend (scope, day, amount_nusd) VALUES ('global', '2020-01-01', 99000000000)")
+    finally:
+        con.close()
+    child = fork_ctx.Process(target=reserve_and_exit, args=(str(path),))
+    child.start()
+    child.join(timeout=30)
+    assert child.exitcode == 0
+    with Ledger(path) as ledger:
+        assert reserve(ledger, "live", 0.2, now=datetime.now(UTC)) == []  # this process is alive: kept
     code, out, _ = run(jobs_main, capsys, "--data-dir", str(accounted), "rebuild-ledger")
-    assert code == 0 and "1 in-flight reservation(s) expired" in out
+    assert code == 0 and "1 in-flight reservation(s) expired, 1 live kept" in out
     with Ledger(accounted / "state" / LEDGER_NAME) as ledger:
         assert_same(ledger.spend_by_day(), event_spend(accounted))
     code, out, _ = run(jobs_main, capsys, "--data-dir", str(accounted), "sql",

@@ -1,7 +1,9 @@
 """The budget ledger: in-flight reservations and settled spend, in one small SQLite database.
 
     <data>/state/budget-ledger.sqlite3
-        reservations(id, request_id, app, model, amount_nusd, state, created, finished, cost_nusd)
+        reservations(id, request_id, app, model, amount_nusd, state, created, finished, cost_nusd,
+                     pid, host,                          who holds it (a rebuild keeps live ones)
+                     event_id, billed_model, day, in_events)     what settled it, and where
                      state: reserved -> settled | released | expired
         spend(scope, day, amount_nusd)    settled spend per scope and UTC day
 
@@ -15,25 +17,58 @@ own busy handler sleeps in steps of milliseconds; the busy timeout stays as a ba
 
 WAL with ``synchronous=NORMAL``: a commit survives the process crashing, the last few may be lost
 if the machine loses power. That is acceptable because the ledger is a projection of the events:
-``hive-jobs rebuild-ledger`` recreates the spend from the ``usage`` events and expires in-flight
-reservations. A reservation left by a crashed process stops counting after ``stale_after_s``.
+``hive-jobs rebuild-ledger`` recreates the spend from the ``usage`` events. A reservation left by a
+crashed process stops counting after ``stale_after_s``, or at the next rebuild once its process is
+gone.
+
+**The rebuild never lowers spend that is real.** Each settlement records the ``event_id`` of the
+usage event it came from (:class:`~hive_core.budget.SettlingSink` settles *before* it passes the
+event on, so an event on disk always has its settlement in the ledger already) and that event's
+UTC day. :meth:`Ledger.rebuild` holds the ledger's write lock while it reads the events, so no
+settlement slips in between its read and its replace, and sets, for every scope and day::
+
+    spend = the usage events on disk  +  settlements whose usage event is not on disk yet
+
+(still in a writer's buffer, or in a spill file). A settlement whose event the rebuild found is
+marked ``in_events`` and counted by the event from then on, so nothing counts twice. A settlement
+without an event id (settled directly, not from a usage event) is matched by request id and billed
+model. Reservations still in flight are kept while their process lives and they are not stale;
+the others are expired.
+
+A ledger that SQLite cannot read raises :class:`CorruptLedger` (one line: the file, and
+``hive-jobs rebuild-ledger``, which moves it aside with :func:`move_aside` and rebuilds).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
+import socket
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from hive_core.budget.config import Limit
 from hive_core.budget.periods import Period, period_for
+from hive_core.errors import DataError, HiveError, LockHeld
 
-__all__ = ["LEDGER_NAME", "Breach", "Ledger", "from_nusd", "request_scopes", "to_nusd"]
+__all__ = [
+    "LEDGER_NAME",
+    "Breach",
+    "CorruptLedger",
+    "Ledger",
+    "RebuildCounts",
+    "Settlement",
+    "from_nusd",
+    "move_aside",
+    "request_scopes",
+    "to_nusd",
+]
 
 LEDGER_NAME = "budget-ledger.sqlite3"
 #: how long a process waits for the ledger before giving up (seconds)
@@ -46,11 +81,45 @@ CREATE TABLE IF NOT EXISTS reservations (
     amount_nusd INTEGER NOT NULL, state TEXT NOT NULL, created REAL NOT NULL,
     finished REAL, cost_nusd INTEGER
 );
-CREATE INDEX IF NOT EXISTS reservations_in_flight ON reservations(created) WHERE state = 'reserved';
 CREATE TABLE IF NOT EXISTS spend (
     scope TEXT NOT NULL, day TEXT NOT NULL, amount_nusd INTEGER NOT NULL, PRIMARY KEY (scope, day)
 ) WITHOUT ROWID;
 """
+#: columns added since the first schema: (name, declaration). ``in_events`` defaults to 1 so that
+#: settlements written before it existed are left to the events, as rebuilds always did.
+_ADDED_COLUMNS = (
+    ("pid", "INTEGER"), ("host", "TEXT"), ("event_id", "TEXT"), ("billed_model", "TEXT"), ("day", "TEXT"),
+    ("in_events", "INTEGER NOT NULL DEFAULT 1"),
+)
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS reservations_in_flight ON reservations(created) WHERE state = 'reserved';
+CREATE INDEX IF NOT EXISTS reservations_not_in_events ON reservations(state) WHERE in_events = 0;
+"""
+
+
+class CorruptLedger(DataError):
+    """The ledger file is not a database SQLite can read (``hive-jobs rebuild-ledger`` replaces it)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        super().__init__(f"the budget ledger {path} is unreadable ({reason}): run `hive-jobs rebuild-ledger`, "
+                         "which moves it aside and rebuilds the spend from the events")
+
+
+def _translate(path: Path, exc: sqlite3.Error) -> HiveError:
+    """An SQLite failure as the one line a user reads: which file, and what to do."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    reason = str(exc)
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return CorruptLedger(path, reason)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return LockHeld(f"the budget ledger {path} stayed locked by another process ({reason}); try again")
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
+        return DataError(f"cannot write the budget ledger {path} ({reason}): make {path.parent} writable")
+    if name.startswith("SQLITE_FULL"):
+        return DataError(f"cannot write the budget ledger {path}: the disk is full; free space and retry")
+    return DataError(f"the budget ledger {path} failed ({reason}): check the disk, or run "
+                     "`hive-jobs rebuild-ledger`")
 
 
 def to_nusd(usd: float) -> int:
@@ -80,34 +149,142 @@ class Breach:
     needed_usd: float
 
 
-class Ledger:
-    """The ledger file of one data directory; one instance per process, thread-safe."""
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """Settled spend whose usage event no rebuild has found on disk yet: what a rebuild looks for."""
 
-    def __init__(self, path: Path, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> None:
+    reservation_id: str
+    request_id: str | None
+    #: the usage event that settled it (``None``: settled directly, matched by request and model)
+    event_id: str | None
+    app: str | None
+    model: str
+    day: str
+    cost_nusd: int
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildCounts:
+    """What :meth:`Ledger.rebuild` kept and expired."""
+
+    #: settlements counted from the ledger because their usage event is not on disk yet
+    kept_settlements: int
+    kept_usd: float
+    #: reservations in flight, kept: their process is alive and they are not stale
+    live_reservations: int
+    #: reservations in flight expired: their process is gone, or they are stale
+    expired_reservations: int
+
+
+#: ``(settlements) -> (spend rows (scope, ISO day, usd) from the events, ids of the settlements the
+#: events hold)``: the rebuild's read of the events, run while the ledger is locked
+EventReader = Callable[[Sequence[Settlement]], tuple[Iterable[tuple[str, str, float]], set[str]]]
+
+
+def _alive(pid: int | None, host: str | None, here: str) -> bool:
+    """Whether a reservation's process may still settle it (another host's: cannot tell, so yes)."""
+    if pid is None:
+        return False  # written before holders were recorded: only staleness can tell
+    if host != here:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process, alive
+    return True
+
+
+def move_aside(path: Path) -> Path:
+    """Rename an unreadable ledger (with its ``-wal``/``-shm`` files) to ``<name>.corrupt-<n>``,
+    the first free ``n``; returns the new path. Nothing is deleted."""
+    n = 1
+    while any(Path(f"{path}.corrupt-{n}{suffix}").exists() for suffix in ("", "-wal", "-shm")):
+        n += 1
+    target = Path(f"{path}.corrupt-{n}")
+    with open(path.with_name(path.name + ".lock"), "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # no writer opens it half-moved
+        for suffix in ("-wal", "-shm", ""):  # the main file last: a WAL never meets a new database
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{path}{suffix}", f"{target}{suffix}")
+    return target
+
+
+class Ledger:
+    """The ledger file of one data directory; one instance per process, thread-safe.
+
+    ``readonly=True`` (``hive budget show``) never writes, never creates the file and works on a
+    read-only data directory; a missing ledger then reads as empty.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S, readonly: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         self._mutex = threading.Lock()
-        self._lock_file = open(self.path.with_name(self.path.name + ".lock"), "a+b")  # noqa: SIM115
-        self._con = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
-                                    check_same_thread=False)
+        self._lock_file: BinaryIO | None = None
+        self._con: sqlite3.Connection | None = None
         try:
-            self._con.execute("PRAGMA synchronous = NORMAL")
-            with self._mutex, self._flocked():
-                # journal_mode needs the database to itself; the flock keeps first openers in line.
-                self._con.execute("PRAGMA journal_mode = WAL")
-            with self._write() as con:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        con.execute(statement)
+            if readonly:
+                self._con = self._open_readonly(busy_timeout_s)
+            else:
+                self._open(busy_timeout_s)
         except BaseException:
             self.close()
             raise
 
+    def _open(self, busy_timeout_s: float) -> None:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_file = open(lock_path, "a+b")  # noqa: SIM115 - held for the ledger's life
+        except OSError as exc:
+            raise DataError(f"cannot open the budget ledger's lock {lock_path} ({exc.strerror}): "
+                            f"make {lock_path.parent} writable") from exc
+        with self._translated():
+            self._con = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
+                                        check_same_thread=False)
+            self._con.execute("PRAGMA synchronous = NORMAL")
+            with self._mutex, self._flocked():
+                # journal_mode needs the database to itself; the flock keeps first openers in line.
+                self._con.execute("PRAGMA journal_mode = WAL")
+        with self._write() as con:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    con.execute(statement)
+            have = {row[1] for row in con.execute("PRAGMA table_info(reservations)")}
+            for name, declaration in _ADDED_COLUMNS:
+                if name not in have:
+                    con.execute(f"ALTER TABLE reservations ADD COLUMN {name} {declaration}")
+            for statement in _INDEXES.split(";"):
+                if statement.strip():
+                    con.execute(statement)
+
+    def _open_readonly(self, busy_timeout_s: float) -> sqlite3.Connection | None:
+        if not self.path.exists():
+            return None
+        with self._translated():
+            try:
+                con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=busy_timeout_s,
+                                      isolation_level=None, check_same_thread=False)
+                con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            except sqlite3.OperationalError as exc:
+                if not (getattr(exc, "sqlite_errorname", "") or "").startswith("SQLITE_CANTOPEN"):
+                    raise
+                # A WAL database on a read-only filesystem: its -shm cannot be created. Nobody can
+                # write it either, so reading it as immutable is exact.
+                con = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True,
+                                      isolation_level=None, check_same_thread=False)
+                con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return con
+
     def close(self) -> None:
         """Close the database connection. Idempotent."""
-        with contextlib.suppress(sqlite3.ProgrammingError):
-            self._con.close()
-        self._lock_file.close()
+        if self._con is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._con.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
 
     def __enter__(self) -> Ledger:
         return self
@@ -116,7 +293,15 @@ class Ledger:
         self.close()
 
     @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise _translate(self.path, exc) from exc
+
+    @contextlib.contextmanager
     def _flocked(self) -> Iterator[None]:
+        assert self._lock_file is not None, "a read-only ledger does not write"
         fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
         try:
             yield
@@ -126,14 +311,23 @@ class Ledger:
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: thread mutex, then the cross-process flock, then BEGIN IMMEDIATE."""
-        with self._mutex, self._flocked():
-            self._con.execute("BEGIN IMMEDIATE")
+        con = self._con
+        assert con is not None and not self.readonly, "a read-only ledger does not write"
+        with self._mutex, self._flocked(), self._translated():
+            con.execute("BEGIN IMMEDIATE")
             try:
-                yield self._con
+                yield con
             except BaseException:
-                self._con.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    con.execute("ROLLBACK")
                 raise
-            self._con.execute("COMMIT")
+            con.execute("COMMIT")
+
+    def _read(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        if self._con is None:
+            return []  # a read-only view of a ledger that does not exist yet
+        with self._translated():
+            return self._con.execute(sql, params).fetchall()
 
     # -- the request path ------------------------------------------------------------------------
 
@@ -164,9 +358,9 @@ class Ledger:
             breaches = self._breaches(con, app, model, amount, limits, now) if amount and limits else []
             if not breaches or force:
                 con.execute(
-                    "INSERT INTO reservations (id, request_id, app, model, amount_nusd, state, created) "
-                    "VALUES (?, ?, ?, ?, ?, 'reserved', ?)",
-                    (reservation_id, request_id, app, model, amount, stamp),
+                    "INSERT INTO reservations (id, request_id, app, model, amount_nusd, state, created, pid, host) "
+                    "VALUES (?, ?, ?, ?, ?, 'reserved', ?, ?, ?)",
+                    (reservation_id, request_id, app, model, amount, stamp, os.getpid(), socket.gethostname()),
                 )
         return breaches
 
@@ -188,20 +382,26 @@ class Ledger:
                 breaches.append(Breach(lim.scope, period, cap, from_nusd(spent), from_nusd(reserved), from_nusd(amount)))
         return breaches
 
-    def settle(self, reservation_id: str, cost_usd: float, *, now: datetime, model: str | None = None) -> bool:
+    def settle(self, reservation_id: str, cost_usd: float, *, now: datetime, model: str | None = None,
+               event_id: str | None = None, spent_at: datetime | None = None) -> bool:
         """Turn a reservation into spend of ``cost_usd`` (on ``model``'s scope when the billed model
-        differs). Idempotent: returns False when it was already settled or released."""
+        differs). ``event_id``: the usage event it comes from; ``spent_at``: that event's time, whose
+        UTC day the spend is counted on (default ``now``), so the ledger and the events agree even
+        for a request that straddles midnight. Idempotent: returns False when it was already
+        settled or released."""
         cost = to_nusd(cost_usd)
-        day = now.astimezone(UTC).date().isoformat()
+        day = (spent_at or now).astimezone(UTC).date().isoformat()
         with self._write() as con:
             row = con.execute("SELECT app, model, state FROM reservations WHERE id = ?", (reservation_id,)).fetchone()
             # An expired reservation still settles: the request did happen and was billed.
             if row is None or row[2] not in ("reserved", "expired"):
                 return False
-            con.execute("UPDATE reservations SET state = 'settled', finished = ?, cost_nusd = ? WHERE id = ?",
-                        (now.timestamp(), cost, reservation_id))
+            billed = model or row[1]
+            con.execute("UPDATE reservations SET state = 'settled', finished = ?, cost_nusd = ?, event_id = ?, "
+                        "billed_model = ?, day = ?, in_events = ? WHERE id = ?",
+                        (now.timestamp(), cost, event_id, billed, day, 0 if cost else 1, reservation_id))
             if cost:
-                self._add_spend(con, request_scopes(row[0], model or row[1]), day, cost)
+                self._add_spend(con, request_scopes(row[0], billed), day, cost)
         return True
 
     def release(self, reservation_id: str, *, now: datetime) -> bool:
@@ -223,40 +423,56 @@ class Ledger:
 
     def spend(self, scope: str, period: Period) -> float:
         """Settled spend of ``scope`` in ``period``, USD."""
-        (total,) = self._con.execute(
-            "SELECT COALESCE(SUM(amount_nusd), 0) FROM spend WHERE scope = ? AND day >= ? AND day < ?",
-            (scope, period.start.isoformat(), period.end.isoformat())).fetchone()
-        return from_nusd(int(total))
+        rows = self._read("SELECT COALESCE(SUM(amount_nusd), 0) FROM spend WHERE scope = ? AND day >= ? AND day < ?",
+                          (scope, period.start.isoformat(), period.end.isoformat()))
+        return from_nusd(int(rows[0][0])) if rows else 0.0
 
     def spend_by_day(self) -> dict[tuple[str, str], float]:
         """Every (scope, day) -> settled USD (for comparing with the events)."""
-        return {(s, d): from_nusd(n) for s, d, n in self._con.execute("SELECT scope, day, amount_nusd FROM spend")}
+        return {(s, d): from_nusd(n) for s, d, n in self._read("SELECT scope, day, amount_nusd FROM spend")}
 
     def reserved(self, scope: str) -> float:
         """USD reserved in flight (not settled, released or expired) that counts against ``scope``."""
-        rows = self._con.execute("SELECT app, model, SUM(amount_nusd) FROM reservations "
-                                 "WHERE state = 'reserved' GROUP BY app, model").fetchall()
+        rows = self._read("SELECT app, model, SUM(amount_nusd) FROM reservations "
+                          "WHERE state = 'reserved' GROUP BY app, model")
         return from_nusd(sum(n for a, m, n in rows if scope in request_scopes(a, m)))
 
     def states(self) -> dict[str, int]:
         """Reservations per state."""
-        return dict(self._con.execute("SELECT state, COUNT(*) FROM reservations GROUP BY state").fetchall())
+        return dict(self._read("SELECT state, COUNT(*) FROM reservations GROUP BY state"))
 
-    def rebuild(self, spend: Iterable[tuple[str, str, float]], *, now: datetime) -> int:
-        """Replace every spend row with ``(scope, day, usd)`` rows and expire in-flight reservations.
-        Returns how many reservations were in flight."""
+    def rebuild(self, read_events: EventReader, *, now: datetime, stale_after_s: float) -> RebuildCounts:
+        """Replace the spend with the events' plus the settlements the events do not hold yet.
+
+        ``read_events`` runs while this ledger is locked (no settlement can land between the read
+        and the replace); it gets the settlements no rebuild has found yet and returns the events'
+        spend rows and which of those settlements it found. In-flight reservations of dead
+        processes, and stale ones, are expired; live ones are kept. See the module docstring.
+        """
+        here = socket.gethostname()
         with self._write() as con:
+            pending = [Settlement(*row) for row in con.execute(
+                "SELECT id, request_id, event_id, app, COALESCE(billed_model, model), day, cost_nusd "
+                "FROM reservations WHERE state = 'settled' AND in_events = 0 ORDER BY finished")]
+            rows, found = read_events(pending)
             con.execute("DELETE FROM spend")
-            for scope, day, usd in spend:
+            for scope, day, usd in rows:
                 self._add_spend(con, (scope,), day, to_nusd(usd))
-            cursor = con.execute("UPDATE reservations SET state = 'expired', finished = ? WHERE state = 'reserved'",
-                                 (now.timestamp(),))
-            return cursor.rowcount
+            kept = [s for s in pending if s.reservation_id not in found]
+            for s in kept:
+                self._add_spend(con, request_scopes(s.app, s.model), s.day, s.cost_nusd)
+            con.executemany("UPDATE reservations SET in_events = 1 WHERE id = ?", [(i,) for i in sorted(found)])
+            flying = con.execute("SELECT id, created, pid, host FROM reservations WHERE state = 'reserved'").fetchall()
+            dead = [(rid,) for rid, created, pid, host in flying
+                    if created < now.timestamp() - stale_after_s or not _alive(pid, host, here)]
+            con.executemany("UPDATE reservations SET state = 'expired', finished = ? WHERE id = ?",
+                            [(now.timestamp(), rid) for (rid,) in dead])
+        return RebuildCounts(len(kept), from_nusd(sum(s.cost_nusd for s in kept)), len(flying) - len(dead), len(dead))
 
     def prune(self, *, before: datetime) -> int:
-        """Delete finished reservations older than ``before`` (they only matter while in flight)."""
+        """Delete finished reservations older than ``before`` whose spend the events hold (they only
+        matter while in flight, or until a rebuild finds their usage event)."""
         with self._write() as con:
-            cursor = con.execute("DELETE FROM reservations WHERE state != 'reserved' AND created < ?",
-                                 (before.timestamp(),))
+            cursor = con.execute("DELETE FROM reservations WHERE state != 'reserved' AND in_events = 1 "
+                                 "AND created < ?", (before.timestamp(),))
             return cursor.rowcount
-

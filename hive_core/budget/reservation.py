@@ -87,13 +87,16 @@ class Reservation:
         self.breaches = list(breaches)
         self.state: State = "reserved"
 
-    def settle(self, cost_usd: float | None, *, model: str | None = None) -> None:
+    def settle(self, cost_usd: float | None, *, model: str | None = None, event_id: str | None = None,
+               spent_at: datetime | None = None) -> None:
         """Record the billed cost (``None``: unknown, the prompt's cost stands in). ``model``: the
-        model that was billed, when a router or fallback served another one."""
+        model that was billed, when a router or fallback served another one. ``event_id`` and
+        ``spent_at``: the usage event this comes from and its time (see :meth:`Ledger.settle`)."""
         if self.state != "reserved":
             return
         cost = self.prompt_usd if cost_usd is None or not math.isfinite(cost_usd) else max(0.0, cost_usd)
-        self.budget.ledger.settle(self.id, cost, now=self.budget.clock(), model=model)
+        self.budget.ledger.settle(self.id, cost, now=self.budget.clock(), model=model, event_id=event_id,
+                                  spent_at=spent_at)
         self.state = "settled"
         self.budget._open.pop(self.request_id, None)
 
@@ -232,8 +235,12 @@ class SettlingSink:
 
     The client records a ``usage`` event for every billed request - answered, partially billed
     before an error, or a cancelled stream - so settling from it makes the ledger count exactly
-    what the events say (cost and billed model), whichever way the request ended. A reservation
-    that sees no ``usage`` event was not billed and is released by its owner.
+    what the events say (cost, billed model and UTC day), whichever way the request ended. A
+    reservation that sees no ``usage`` event was not billed and is released by its owner.
+
+    The settlement is written *before* the event is passed on, with the event's id: an event that
+    reached the disk always has its settlement in the ledger already, which is what lets
+    ``rebuild-ledger`` tell a settlement the events hold from one still in a writer's buffer.
     """
 
     def __init__(self, budget: Budget, inner: EventSink) -> None:
@@ -241,10 +248,13 @@ class SettlingSink:
         self.inner = inner
 
     def record(self, event: Event) -> None:
-        """Pass ``event`` on; settle the reservation of its request when it is a ``usage`` event."""
-        self.inner.record(event)
-        if event.type == "usage":
-            usage: Usage = event  # type: ignore[assignment]
-            reservation = self.budget._open.get(usage.request_id) if usage.supersedes is None else None
-            if reservation is not None:
-                reservation.settle(usage.cost_usd, model=usage.model)
+        """Settle the reservation of its request when ``event`` is a ``usage`` event; pass it on
+        (also when settling failed: the event is never lost to a ledger error)."""
+        try:
+            if event.type == "usage":
+                usage: Usage = event  # type: ignore[assignment]
+                reservation = self.budget._open.get(usage.request_id) if usage.supersedes is None else None
+                if reservation is not None:
+                    reservation.settle(usage.cost_usd, model=usage.model, event_id=usage.event_id, spent_at=usage.ts)
+        finally:
+            self.inner.record(event)

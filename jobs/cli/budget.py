@@ -42,9 +42,14 @@ def alerts(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def rebuild_ledger(ctx: click.Context) -> None:
     """Recreate the budget ledger's spend from the usage events; expire in-flight reservations."""
+    # (Of dead processes only; spend whose usage event is not on disk yet is kept; an unreadable
+    # ledger is moved aside as budget-ledger.sqlite3.corrupt-N. The help text feeds the README.)
     from jobs.budget_ledger import rebuild_ledger as rebuild
 
     settings = get_settings(ctx)
     result = rebuild(settings.data_dir, now=settings.now())
-    click.echo(f"ledger rebuilt: ${result.total_usd:.6f} over {result.scope_days} scope-days; "
-               f"{result.expired_reservations} in-flight reservation(s) expired")
+    if result.moved_aside is not None:
+        click.echo(f"the unreadable ledger was moved to {result.moved_aside}")
+    click.echo(f"ledger rebuilt: ${result.total_usd:.6f} over {result.days} day(s); "
+               f"{result.kept_settlements} settlement(s) not on disk yet kept; "
+               f"{result.expired_reservations} in-flight reservation(s) expired, {result.live_reservations} live kept")
