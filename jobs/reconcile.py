@@ -8,6 +8,11 @@ this fetches the record and appends a new ``usage`` event with ``cost_source=bil
 hides superseded events). Running it again corrects nothing twice: an event that some event
 supersedes is skipped. A generation the API does not know yet (``404``: the record lags the
 completion) is left for the next run.
+
+Two runs at once (cron and a user) would both find the same events and both correct them - the cost
+then counted twice, for good. A run holds the ``reconcile`` job lock from its read until its
+corrections are on disk, so the second waits and finds nothing left; and the ``usage`` view keeps
+one correction per event (the lowest ``event_id``) should an older or foreign writer add a second.
 """
 
 from __future__ import annotations
@@ -19,12 +24,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import AuthError, NotFound, OpenRouterError
-from hive_core.events import EventSink, Usage
+from hive_core.events import Usage
+from jobs.lock import DEFAULT_LOCK_TIMEOUT_S, job_lock
 
 if TYPE_CHECKING:
     from hive_core.openrouter.client import OpenRouterClient
+    from jobs.alerts import FlushingSink
 
-__all__ = ["ReconcileReport", "Unbilled", "corrected_usage", "find_unbilled", "reconcile"]
+__all__ = ["LOCK_NAME", "ReconcileReport", "Unbilled", "corrected_usage", "find_unbilled", "reconcile"]
+
+#: the job lock under ``<data>/state/`` that one run holds from its read to its last write
+LOCK_NAME = "reconcile"
 
 @dataclass(frozen=True)
 class Unbilled:
@@ -111,8 +121,20 @@ def corrected_usage(old: Unbilled, generation: Mapping[str, Any]) -> Usage | Non
     )
 
 
-def reconcile(data_dir: Path, client: OpenRouterClient, sink: EventSink, *, limit: int | None = None) -> ReconcileReport:
-    """Fetch ``/generation`` for every unbilled usage event and record the billed correction."""
+def reconcile(data_dir: Path, client: OpenRouterClient, sink: FlushingSink, *, limit: int | None = None,
+              lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> ReconcileReport:
+    """Fetch ``/generation`` for every unbilled usage event and record the billed correction.
+
+    Holds the ``reconcile`` lock until ``sink`` is flushed (``LockHeld`` after ``lock_timeout_s``).
+    """
+    with job_lock(data_dir / "state", LOCK_NAME, timeout_s=lock_timeout_s):
+        try:
+            return _correct(data_dir, client, sink, limit)
+        finally:
+            sink.flush()  # on disk before the next run reads, or it would correct them again
+
+
+def _correct(data_dir: Path, client: OpenRouterClient, sink: FlushingSink, limit: int | None) -> ReconcileReport:
     report = ReconcileReport()
     for old in find_unbilled(data_dir)[:limit]:
         report.checked += 1

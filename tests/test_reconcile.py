@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from hive_core.errors import NotFound
+from hive_core.events import Usage
 from hive_core.openrouter import OpenRouterClient
 from ingest.log import EventLog
 from jobs.reconcile import find_unbilled, reconcile
-from tests.test_ask import events, hive_env, run_cli
+from tests.test_ask import BIN, events, hive_env, run_cli
 from tests.test_client import MODEL, emu_settings
 
 
@@ -67,3 +73,63 @@ def test_reconcile_cli(emulator_factory: Any, tmp_path: Path) -> None:
     assert first["corrected"] + len(first["pending"]) == 1 and first["failed"] == []
     if first["corrected"]:
         assert second == {"checked": 0, "corrected": 0, "pending": [], "failed": [], "corrected_usd": 0.0}
+
+
+def wait_until_billed(settings: Any, generation_ids: list[str]) -> None:
+    """Until /generation knows every id (its record may lag the cancel by a moment)."""
+    deadline = time.monotonic() + 10
+    with OpenRouterClient(settings) as client:
+        for generation_id in generation_ids:
+            while True:
+                try:
+                    client.get_generation(generation_id)
+                    break
+                except NotFound:
+                    assert time.monotonic() < deadline, f"/generation never knew {generation_id}"
+                    time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_two_reconciles_at_once_correct_each_event_once(emulator_factory: Any, tmp_path: Path) -> None:
+    """Two ``hive-jobs reconcile`` processes started together, three rounds of three cancelled
+    streams: every usage event gets exactly one correction on disk (they used to get one each)."""
+    emu = emulator_factory(latency_scale=0.2)
+    settings = emu_settings(emu, tmp_path, read_timeout_s=5.0)
+    env = hive_env(emu, settings.data_dir)
+    rounds, streams = 3, 3
+    for _ in range(rounds):
+        wait_until_billed(settings, [cancelled_stream(emu, settings) for _ in range(streams)])
+        procs = [subprocess.Popen([str(BIN / "hive-jobs"), "reconcile", "--json"], env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+        try:
+            outputs = [p.communicate(timeout=120) for p in procs]
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        assert [p.returncode for p in procs] == [0, 0], outputs
+        assert sum(json.loads(out)["corrected"] for out, _ in outputs) == streams
+    corrected = Counter(row[0] for row in events(settings.data_dir, "usage", "supersedes") if row[0])
+    assert len(corrected) == rounds * streams and set(corrected.values()) == {1}
+    assert find_unbilled(settings.data_dir) == []
+
+
+def test_a_second_correction_of_one_event_counts_nothing(data_dir: Path) -> None:
+    """Two corrections of one usage event (two reconciles that raced, or a foreign writer): every
+    reader of the ``usage`` view - analytics, rollups, budgets - counts the one with the lowest
+    event_id, once."""
+    from jobs.budget_spend import read_spend
+    from queries import connect
+
+    original = Usage(request_id="r1", model=MODEL, cost_usd=0.001, cost_source="estimated", generation_id="gen-1")
+    other = Usage(request_id="r2", model=MODEL, cost_usd=0.5, cost_source="billed")
+    fixes = [Usage(ts=original.ts, request_id="r1", model=MODEL, cost_usd=0.02 + i / 100, cost_source="billed",
+                   generation_id="gen-1", supersedes=original.event_id) for i in range(3)]
+    with EventLog(data_dir) as log:
+        log.record_many([original, other, *reversed(fixes)])
+    with connect(data_dir) as store:
+        rows = store.con.execute("SELECT request_id, event_id, cost_usd FROM usage ORDER BY request_id").fetchall()
+    first = min(fixes, key=lambda e: e.event_id)
+    assert rows == [("r1", first.event_id, first.cost_usd), ("r2", other.event_id, 0.5)]
+    assert sum(read_spend(data_dir).daily("global").values()) == pytest.approx(first.cost_usd + 0.5)
