@@ -4,8 +4,10 @@ For ``global`` and every scope with a limit: spent today and this month (from th
 numbers agree with ``hive analytics cost`` to the cent), reserved in flight (from the ledger),
 remaining (limit - spent - reserved), and the month-end projection at the last 7 days' rate.
 The ledger's own settled spend is reported next to it; a difference of more than a cent means the
-ledger missed something (a crashed process, events written by another tool) and
-``hive-jobs rebuild-ledger`` brings it back in line.
+ledger missed something (a crashed process, events written by another tool) or holds spend whose
+events are not on disk yet (a writer's buffer, a spill file), and ``hive-jobs rebuild-ledger``
+brings it back in line. The ledger is only read: this works on a read-only data directory, and an
+unreadable ledger is one line (:class:`~hive_core.budget.ledger.CorruptLedger`) saying to rebuild it.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def budget_status(data_dir: Path, *, now: datetime, config: BudgetConfig | None 
     since = min([p.start for p in months.values()] + [today.start - timedelta(days=WINDOW_DAYS)])
     spend = read_spend(data_dir, since=since)
     out = []
-    with Ledger(data_dir / "state" / LEDGER_NAME) as ledger:
+    with Ledger(data_dir / "state" / LEDGER_NAME, readonly=True) as ledger:  # works on a read-only store
         for scope in sorted(limits, key=lambda s: (s != "global", s)):
             lim, month = limits[scope], months[scope]
             spent_today, spent_month = spend.total(scope, today), spend.total(scope, month)

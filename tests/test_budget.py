@@ -69,14 +69,14 @@ def test_set_budget(data_dir: Path) -> None:
     config_path = data_dir / "config.json"
     config_path.write_text(json.dumps({"experiments": {"keep": "me"}}))
     set_budget(config_path, daily="10", monthly=200)
-    config = set_budget(config_path, scope=scope_of(app="search"), daily="$2.50", reset_day="15")
+    config = set_budget(config_path, scope=scope_of(app="search"), daily="$2.50", reset_day="15").config
     assert config.limits["global"] == Limit("global", 10.0, 200.0)
     assert config.limits["app:search"] == Limit("app:search", 2.5, None, 15)
     document = json.loads(config_path.read_text())
     assert document["experiments"] == {"keep": "me"}  # other sections are left alone
     assert document["budget"]["limits"]["app:search"] == {"daily_usd": 2.5, "reset_day": 15}
     set_budget(config_path, webhook_url="http://127.0.0.1:9/hook", thresholds="25,75")
-    config = unset_budget(config_path, scope="app:search")
+    config = unset_budget(config_path, scope="app:search").config
     assert set(config.limits) == {"global"} and config.thresholds_pct == (25.0, 75.0)
 
 
@@ -115,6 +115,76 @@ def test_bad_budget_values(data_dir: Path) -> None:
     (data_dir / "config.json").write_text("{not json")
     with pytest.raises(ConfigError, match="is not valid JSON"):
         set_budget(data_dir / "config.json", daily=1)
+
+
+
+def test_config_json_is_private(data_dir: Path) -> None:
+    """config.json holds the webhook URL (Slack's carry their token): created 0600; a file found
+    readable by others is tightened when written, and the caller is told."""
+    import stat
+
+    config_path = data_dir / "config.json"
+    assert set_budget(config_path, webhook_url="https://hooks.example.com/T0/B0/secret").tightened_from is None
+    assert stat.S_IMODE(config_path.stat().st_mode) == 0o600
+    config_path.chmod(0o644)
+    change = set_budget(config_path, daily=5)
+    assert change.tightened_from == 0o644 and stat.S_IMODE(config_path.stat().st_mode) == 0o600
+    config_path.chmod(0o640)
+    assert unset_budget(config_path).tightened_from == 0o640
+    assert stat.S_IMODE(config_path.stat().st_mode) == 0o600
+    assert change.config.webhook_url == json.loads(config_path.read_text())["budget"]["webhook_url"]
+
+
+def test_config_json_is_private_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import stat
+
+    config_path = data_dir / "config.json"
+    code, _, err = run(hive_main, capsys, "--data-dir", str(data_dir), "budget", "set", "--webhook",
+                       "https://hooks.example.com/T0/B0/secret")
+    assert (code, err) == (0, "") and stat.S_IMODE(config_path.stat().st_mode) == 0o600
+    config_path.chmod(0o644)
+    code, _, err = run(hive_main, capsys, "--data-dir", str(data_dir), "budget", "set", "--daily", "5")
+    assert code == 0 and err == (f"note: {config_path} was readable by others (mode 0644); it holds the webhook "
+                                 "URL, so it is now 0600\n")
+    assert stat.S_IMODE(config_path.stat().st_mode) == 0o600
+
+
+CORRUPT_CONFIGS = {
+    "binary": (b"\xff\xfe\x00garbage", "is not valid JSON (not UTF-8 text): fix or remove it"),
+    "truncated": (b'{"budget": {"limits": {"global": {"daily', "is not valid JSON (line 1): fix or remove it"),
+    "invalid": (b'{"budget": {"limits": {"global": {"daily_usd": -1}}}}', "a limit must be a positive amount"),
+}
+
+
+@pytest.mark.parametrize("kind", CORRUPT_CONFIGS)
+def test_commands_on_a_corrupt_config_json_say_so_in_one_line(
+        kind: str, emulator: Any, data_dir: Path, catalog_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every budget command on a broken config.json: one line naming the file, exit 1, the file
+    untouched; ``hive ask`` refuses rather than send a request no budget checked."""
+    import shutil
+
+    from jobs.cli import main as jobs_main
+    from queries import connect
+
+    (data_dir / "catalog").mkdir()
+    shutil.copy(catalog_path, data_dir / "catalog" / "models.json")
+    monkeypatch.setenv("OPENROUTER_API_KEY", emulator.api_key)
+    monkeypatch.setenv("OPENROUTER_BASE_URL", emulator.base_url)
+    content, reason = CORRUPT_CONFIGS[kind]
+    config_path = data_dir / "config.json"
+    config_path.write_bytes(content)
+    runs = [(hive_main, ["budget", "show"]), (hive_main, ["budget", "set", "--daily", "5"]),
+            (hive_main, ["budget", "unset"]), (jobs_main, ["rebuild-ledger"]), (jobs_main, ["alerts"]),
+            (hive_main, ["ask", "Say hi", "--model", MODEL, "--max-tokens", "20", "--no-stream"])]
+    for tool, args in runs:
+        code, out, err = run(tool, capsys, "--data-dir", str(data_dir), *args)
+        assert (code, out) == (1, ""), (args, out, err)
+        assert err.startswith("error: ") and str(config_path) in err and reason in err, (args, err)
+        assert err.count("\n") == 1, (args, err)
+    assert config_path.read_bytes() == content  # nothing lost
+    with connect(data_dir) as store:
+        assert store.con.execute("SELECT COUNT(*) FROM api_calls").fetchone() == (0,)  # nothing was sent
 
 
 # -- the most a request can cost ------------------------------------------------------------------

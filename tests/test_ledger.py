@@ -18,7 +18,7 @@ import pytest
 from hive_core.budget import LEDGER_NAME, Budget, Ledger, Limit, daily_period, save_budget_config
 from hive_core.budget.config import BudgetConfig
 from hive_core.catalog import Catalog
-from hive_core.errors import BudgetExceeded, OpenRouterError
+from hive_core.errors import BudgetExceeded, DataError, OpenRouterError
 from ingest.log import EventLog
 from jobs.budget_ledger import rebuild_ledger
 from jobs.cli import main as jobs_main
@@ -226,3 +226,112 @@ def test_refused_requests_send_nothing(emulator: Any, tmp_path: Path, catalog: C
     assert sent["ok"] >= 1 and refusals >= 1
     assert outcomes(settings.data_dir)["ok"] == sent["ok"]
     assert sum(v for (s, _), v in event_spend(settings.data_dir).items() if s == "global") <= 0.0002
+
+
+# -- a corrupt ledger: one line everywhere, rebuilt by rebuild-ledger --------------------------------
+
+GARBAGE = b"not a database, a half-copied backup\n" * 200
+
+
+def usage_on_disk(data_dir: Path) -> dict[tuple[str, str], float]:
+    from hive_core.events import Usage
+
+    with EventLog(data_dir) as log:
+        for i, model in enumerate([MODEL, FALLBACK, MODEL]):
+            log.record(Usage(request_id=f"r{i}", app="acct", model=model, cost_usd=0.001 * (i + 1),
+                             cost_source="billed"))
+    return event_spend(data_dir)
+
+
+def clobber_pages(path: Path) -> None:
+    """A ledger whose header is intact but whose tables are garbage ("disk image is malformed")."""
+    with Ledger(path) as ledger:
+        for i in range(200):
+            ledger.reserve(f"r{i}", request_id=f"r{i}", app=None, model=MODEL, amount_usd=0.0, limits=[], now=NOW,
+                           stale_after_s=900)
+    data = bytearray(path.read_bytes())
+    data[4096:] = GARBAGE[: len(data) - 4096].ljust(len(data) - 4096, b"x")
+    path.write_bytes(bytes(data))
+
+
+def test_corrupt_ledger_is_rebuilt(data_dir: Path) -> None:
+    events = usage_on_disk(data_dir)
+    path = data_dir / "state" / LEDGER_NAME
+    path.parent.mkdir()
+    path.write_bytes(GARBAGE)
+    with pytest.raises(DataError, match=rf"{path} is unreadable .*run `hive-jobs rebuild-ledger`"):
+        Ledger(path)
+    result = rebuild_ledger(data_dir, now=NOW)
+    assert result.moved_aside == Path(f"{path}.corrupt-1")
+    assert result.moved_aside.read_bytes() == GARBAGE  # nothing lost
+    with Ledger(path) as ledger:
+        assert_same(ledger.spend_by_day(), events)
+    clobber_pages(path)
+    assert rebuild_ledger(data_dir, now=NOW).moved_aside == Path(f"{path}.corrupt-2")
+    with Ledger(path) as ledger:
+        assert_same(ledger.spend_by_day(), events)
+    assert Path(f"{path}.corrupt-1").read_bytes() == GARBAGE
+
+
+def test_corrupt_ledger_is_rebuilt_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    events = usage_on_disk(data_dir)
+    path = data_dir / "state" / LEDGER_NAME
+    path.parent.mkdir()
+    path.write_bytes(GARBAGE)
+    code, out, err = run(jobs_main, capsys, "--data-dir", str(data_dir), "rebuild-ledger")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == f"the unreadable ledger was moved to {path}.corrupt-1"
+    assert out.splitlines()[1].startswith(f"ledger rebuilt: ${sum(v for (s, _), v in events.items() if s == 'global'):.6f}")
+    with Ledger(path) as ledger:
+        assert_same(ledger.spend_by_day(), events)
+
+
+def test_commands_on_a_corrupt_ledger_say_so_in_one_line(emulator: Any, data_dir: Path, catalog_path: Path,
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hive budget show`` explains; ``hive ask`` under a budget refuses (never sends unbudgeted)."""
+    import shutil
+
+    from hive_core.cli import main as hive_main
+    from queries import connect
+
+    (data_dir / "catalog").mkdir()
+    shutil.copy(catalog_path, data_dir / "catalog" / "models.json")
+    monkeypatch.setenv("OPENROUTER_API_KEY", emulator.api_key)
+    monkeypatch.setenv("OPENROUTER_BASE_URL", emulator.base_url)
+    save_budget_config(data_dir / "config.json", BudgetConfig(limits={"global": Limit("global", daily_usd=5)}))
+    path = data_dir / "state" / LEDGER_NAME
+    path.parent.mkdir()
+    path.write_bytes(GARBAGE)
+    expected = f"error: the budget ledger {path} is unreadable (file is not a database): run `hive-jobs rebuild-ledger`"
+    for args in (["budget", "show"], ["ask", "Say hi", "--model", MODEL, "--max-tokens", "20", "--no-stream"]):
+        code, out, err = run(hive_main, capsys, "--data-dir", str(data_dir), *args)
+        assert (code, out) == (1, "") and err.startswith(expected) and err.count("\n") == 1, args
+    with connect(data_dir) as store:
+        assert store.con.execute("SELECT COUNT(*) FROM api_calls").fetchone() == (0,)  # nothing was sent
+    assert path.read_bytes() == GARBAGE  # and nothing was touched
+
+
+def test_budget_show_reads_a_read_only_store(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``hive budget show`` only reads the ledger: it works where nothing can be written."""
+    import subprocess
+
+    from hive_core.cli import main as hive_main
+
+    usage_on_disk(data_dir)
+    with Ledger(data_dir / "state" / LEDGER_NAME) as ledger:
+        reserve(ledger, "flying", 0.25, now=datetime.now(UTC), app="acct")
+    view = data_dir.parent / "read-only"
+    view.mkdir()
+    mounted = subprocess.run(["mount", "--bind", "-o", "ro", str(data_dir), str(view)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip(f"a read-only bind mount is not permitted here: {mounted.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], check=True, capture_output=True)
+        with pytest.raises(OSError):
+            (view / "probe").write_text("x")
+        code, out, err = run(hive_main, capsys, "--data-dir", str(view), "budget", "show", "--json")
+    finally:
+        subprocess.run(["umount", str(view)], check=True)
+    assert (code, err) == (0, "")
+    assert json.loads(out)["scopes"][0]["reserved_usd"] == pytest.approx(0.25)

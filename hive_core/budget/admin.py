@@ -2,11 +2,12 @@
 
 Values arrive as the user typed them (strings from flags, or numbers) and every bad one is a
 :class:`~hive_core.errors.ConfigError` with one line saying what is accepted; nothing is written
-unless the whole change is valid.
+unless the whole change is valid (nor over a ``config.json`` that cannot be read).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from hive_core.budget.config import (
@@ -18,7 +19,16 @@ from hive_core.budget.config import (
 )
 from hive_core.errors import ConfigError
 
-__all__ = ["scope_of", "set_budget", "unset_budget"]
+__all__ = ["BudgetChange", "scope_of", "set_budget", "unset_budget"]
+
+
+@dataclass(frozen=True)
+class BudgetChange:
+    """What ``set_budget`` / ``unset_budget`` saved."""
+
+    config: BudgetConfig
+    #: the mode ``config.json`` had when it was readable by others (it is ``0600`` now), else None
+    tightened_from: int | None = None
 
 
 def scope_of(app: str | None = None, model: str | None = None) -> str:
@@ -66,7 +76,7 @@ def set_budget(
     reset_day: str | int | None = None,
     webhook_url: str | None = None,
     thresholds: str | None = None,
-) -> BudgetConfig:
+) -> BudgetChange:
     """Change the limits of ``scope`` (only what is given) and/or the alert settings; returns the
     new settings, already saved."""
     config = load_budget_config(config_path)
@@ -81,15 +91,13 @@ def set_budget(
     if thresholds is not None:
         raw["thresholds_pct"] = _thresholds(thresholds)
     config = budget_config_from_json(raw)  # validates the alert settings the same way as a loaded file
-    save_budget_config(config_path, config)
-    return config
+    return BudgetChange(config, save_budget_config(config_path, config))
 
 
-def unset_budget(config_path: Path, *, scope: str = "global") -> BudgetConfig:
+def unset_budget(config_path: Path, *, scope: str = "global") -> BudgetChange:
     """Remove every limit of ``scope``; returns the new settings, already saved."""
     config = load_budget_config(config_path)
     if scope not in config.limits:
         raise ConfigError(f"no budget is set for {scope}: see `hive budget show`")
     config = config.without_limit(scope)
-    save_budget_config(config_path, config)
-    return config
+    return BudgetChange(config, save_budget_config(config_path, config))

@@ -16,6 +16,10 @@ Scopes are ``global``, ``app:<name>`` (the ``HIVE_APP`` a request is made under)
 ``model:<id>``. A request counts against every scope it belongs to. Other sections of the file
 belong to other features and are kept as they are: :func:`save_budget_config` rewrites only
 ``budget``, under a lock file, with an atomic rename.
+
+The file holds a secret (a Slack webhook URL carries its token), so it is written ``0600``; a file
+found with a wider mode is tightened when written, and the caller is told. A file that cannot be
+read or parsed is a :class:`~hive_core.errors.ConfigError` naming it; it is never overwritten.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ import contextlib
 import fcntl
 import json
 import math
+import os
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hive_core.atomic import write_json_atomic
+from hive_core.atomic import atomic_file
 from hive_core.budget.periods import MAX_RESET_DAY, PeriodKind
 from hive_core.errors import ConfigError
 
@@ -37,6 +43,7 @@ __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_STALE_AFTER_S",
     "DEFAULT_THRESHOLDS_PCT",
+    "PRIVATE_MODE",
     "BudgetConfig",
     "Limit",
     "budget_config_from_json",
@@ -52,6 +59,8 @@ DEFAULT_THRESHOLDS_PCT: tuple[float, ...] = (50.0, 80.0, 100.0)
 DEFAULT_STALE_AFTER_S = 900.0
 #: completion tokens reserved for a request sent without ``max_tokens`` (the model's own cap when lower)
 DEFAULT_MAX_TOKENS = 4096
+#: ``config.json`` holds the webhook URL: owner only
+PRIVATE_MODE = 0o600
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,21 +221,29 @@ def budget_config_from_json(raw: object) -> BudgetConfig:
 
 def _read_document(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode()
     except FileNotFoundError:
         return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path} ({exc.strerror}): check its permissions") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not valid JSON (not UTF-8 text): fix or remove it") from None
     try:
         document = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path} is not valid JSON (line {exc.lineno}): fix or remove it") from None
     if not isinstance(document, dict):
-        raise ConfigError(f"{path} must hold a JSON object")
+        raise ConfigError(f"{path} must hold a JSON object: fix or remove it")
     return document
 
 
 def load_budget_config(config_path: Path) -> BudgetConfig:
     """The budget settings in ``config_path`` (defaults when the file or section is missing)."""
-    return budget_config_from_json(_read_document(config_path).get("budget"))
+    document = _read_document(config_path)
+    try:
+        return budget_config_from_json(document.get("budget"))
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (in {config_path}: fix it there, or with `hive budget set`)") from None
 
 
 @contextlib.contextmanager
@@ -241,9 +258,18 @@ def _locked(config_path: Path) -> Iterator[None]:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
-def save_budget_config(config_path: Path, config: BudgetConfig) -> None:
-    """Write ``config`` as the ``budget`` section, keeping the rest of the file; atomic."""
+def save_budget_config(config_path: Path, config: BudgetConfig) -> int | None:
+    """Write ``config`` as the ``budget`` section, keeping the rest of the file; atomic, mode
+    ``0600``. Returns the file's previous mode when it was wider (it has been tightened), else None."""
     with _locked(config_path):
         document = _read_document(config_path)
         document["budget"] = config.to_json()
-        write_json_atomic(config_path, document)
+        try:
+            mode: int | None = stat.S_IMODE(config_path.stat().st_mode)
+        except FileNotFoundError:
+            mode = None
+        text = json.dumps(document, indent=2, sort_keys=True, default=str) + "\n"
+        with atomic_file(config_path) as sink:
+            os.fchmod(sink.fileno(), PRIVATE_MODE)  # before a byte is written: never readable by others
+            sink.write(text.encode())
+    return mode if mode is not None and mode & ~PRIVATE_MODE else None

@@ -265,17 +265,22 @@ class Ledger:
             return None
         with self._translated():
             try:
-                con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=busy_timeout_s,
-                                      isolation_level=None, check_same_thread=False)
-                con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+                return self._connect_readonly(f"file:{self.path}?mode=ro", busy_timeout_s)
             except sqlite3.OperationalError as exc:
                 if not (getattr(exc, "sqlite_errorname", "") or "").startswith("SQLITE_CANTOPEN"):
                     raise
-                # A WAL database on a read-only filesystem: its -shm cannot be created. Nobody can
-                # write it either, so reading it as immutable is exact.
-                con = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True,
-                                      isolation_level=None, check_same_thread=False)
-                con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            # A WAL database on a read-only filesystem: its -shm cannot be created. Nobody can
+            # write it either, so reading it as immutable is exact.
+            return self._connect_readonly(f"file:{self.path}?mode=ro&immutable=1", busy_timeout_s)
+
+    @staticmethod
+    def _connect_readonly(uri: str, busy_timeout_s: float) -> sqlite3.Connection:
+        con = sqlite3.connect(uri, uri=True, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+        try:
+            con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # opening is lazy: fail here
+        except BaseException:
+            con.close()
+            raise
         return con
 
     def close(self) -> None:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from contextlib import ExitStack
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -52,8 +53,10 @@ def set_(ctx: click.Context, daily: str | None, monthly: str | None, app: str | 
 
     settings = get_settings(ctx)
     scope = scope_of(app, model)
-    config = set_budget(settings.config_path, scope=scope, daily=daily, monthly=monthly, reset_day=reset_day,
+    change = set_budget(settings.config_path, scope=scope, daily=daily, monthly=monthly, reset_day=reset_day,
                         webhook_url=webhook, thresholds=thresholds)
+    _say_tightened(settings.config_path, change.tightened_from)
+    config = change.config
     limit = config.limits.get(scope)
     if limit is not None:
         click.echo(f"{scope}: daily {_usd(limit.daily_usd)}, monthly {_usd(limit.monthly_usd)} "
@@ -71,8 +74,15 @@ def unset(ctx: click.Context, app: str | None, model: str | None) -> None:
     from hive_core.budget.admin import scope_of, unset_budget
 
     scope = scope_of(app, model)
-    unset_budget(get_settings(ctx).config_path, scope=scope)
+    path = get_settings(ctx).config_path
+    _say_tightened(path, unset_budget(path, scope=scope).tightened_from)
     click.echo(f"{scope}: no limits")
+
+
+def _say_tightened(path: Path, mode: int | None) -> None:
+    if mode is not None:
+        click.echo(f"note: {path} was readable by others (mode {mode:04o}); it holds the webhook URL, "
+                   "so it is now 0600", err=True)
 
 
 @budget.command()
