@@ -10,8 +10,17 @@ The whole chain is one logical request: every model's events share one ``request
 event schema's promise) and carry ``fallback_index`` = the model's position in the chain. The next
 model is tried when the previous one failed in a way another model may not (:func:`falls_back`),
 and - when streaming - only if no text was delivered yet: printed text is never followed by another
-model's answer. With a circuit ``breaker``, each model's outcome is recorded in it, so a model that
-keeps failing is skipped by later selections without waiting for its timeout.
+model's answer. With a circuit ``breaker``, each model's own failures are recorded in it
+(:func:`model_is_unwell`), so a model that keeps failing is skipped by later selections without
+waiting for its timeout.
+
+The caller's faults (:class:`~hive_core.errors.CallerFault`) are recorded as events but never
+charged to the model, and they end the chain at once: a wrong key or base URL, a network outage,
+no credits or a malformed request fail every model alike. An unknown model id ends it too:
+OpenRouter answers it with the same 400 as any malformed request (telling them apart would mean
+reading the message), and quietly answering a typo with the next, maybe costlier, model would hide
+it; the 400 is not billed and the error names the id. The one caller fault that falls back is a
+moderation verdict: providers moderate differently.
 """
 
 from __future__ import annotations
@@ -21,12 +30,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import (
+    CallerFault,
     Cancelled,
     CircuitOpen,
     HiveError,
     MidStreamError,
     Moderated,
-    NotFound,
     OpenRouterError,
     TransientError,
 )
@@ -74,19 +83,21 @@ def model_chain(model: str, fallbacks: Sequence[str] = (), *, no_fallback: bool 
 
 
 def model_is_unwell(error: BaseException) -> bool:
-    """Whether a failure says something about the model's health (what the circuit breaker counts):
-    transient failures after their retries, an unavailable model, a mid-stream failure - not a
-    moderation verdict on the prompt, a bad key or a cancel."""
-    return isinstance(error, TransientError | NotFound | MidStreamError)
+    """Whether a failed call is the model's fault (what the circuit breaker counts): any failure of
+    the call that is not a :class:`~hive_core.errors.CallerFault` - not a bad key or base URL, a
+    network outage, an unknown model id, a flagged prompt, no credits or a cancel."""
+    return isinstance(error, OpenRouterError) and not isinstance(error, CallerFault)
 
 
 def falls_back(error: BaseException) -> bool:
-    """Whether another model may succeed where this one failed: transient failures (after their
-    retries), an unavailable model, moderation, a provider failure before any text. Not: a bad key,
-    no credits, a bad request (all models would fail alike), a cancel."""
-    if isinstance(error, Cancelled):
+    """Whether another model may succeed where this one failed: the model's transient failures
+    (after their retries), a provider failure before any text, and moderation. Not the caller's
+    other faults (every model would fail alike: see the module docstring), nor a cancel."""
+    if isinstance(error, Moderated):
+        return True
+    if isinstance(error, CallerFault):
         return False
-    return isinstance(error, TransientError | NotFound | Moderated | MidStreamError)
+    return isinstance(error, TransientError | MidStreamError)
 
 
 def ask(
@@ -167,8 +178,11 @@ def ask(
         except OpenRouterError as error:
             if reservation is not None:
                 reservation.release()  # a no-op when its usage event already settled it
-            if breaker is not None and model_is_unwell(error):
-                breaker.record_failure(model)
+            if breaker is not None:
+                if model_is_unwell(error):
+                    breaker.record_failure(model)
+                else:
+                    breaker.release(model)  # no verdict on the model: a probe it held is given back
             if last or delivered or not falls_back(error):
                 raise
             failures.append((model, error))
@@ -178,6 +192,8 @@ def ask(
         except BaseException:
             if reservation is not None:
                 reservation.release()  # a no-op when the stream's usage event settled it
+            if breaker is not None:
+                breaker.release(model)
             raise
         if reservation is not None:
             reservation.settle(result.cost_usd, model=result.served_model or model)

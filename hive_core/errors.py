@@ -10,32 +10,41 @@
     ├── CatalogError                a catalog document that cannot be parsed
     ├── UnknownModel                a model id the catalog does not know
     ├── NoCandidates                the selector's constraints removed every model
-    ├── BudgetExceeded              a request does not fit the remaining budget
+    ├── BudgetExceeded              a request does not fit the remaining budget   + CallerFault
     ├── LockHeld                    another job run holds the lock
     ├── CircuitOpen                 a model's circuit breaker is open: it was skipped
     ├── QueryError                  SQL that DuckDB rejected (user SQL or a named query)
     └── OpenRouterError             anything that went wrong talking to OpenRouter
         ├── ApiError                an HTTP error answer; ``status`` on the class
-        │   ├── BadRequest (400)
-        │   ├── AuthError (401)
-        │   ├── InsufficientCredits (402)
-        │   ├── Moderated (403)
-        │   ├── NotFound (404)
+        │   ├── BadRequest (400)        + CallerFault
+        │   ├── AuthError (401)         + CallerFault
+        │   ├── InsufficientCredits (402) + CallerFault
+        │   ├── Moderated (403)         + CallerFault
+        │   ├── NotFound (404)          + CallerFault
         │   ├── RequestTimeout (408)    + TransientError
         │   ├── RateLimited (429)       + TransientError
         │   ├── ServerError (5xx)       + TransientError
         │   │   ├── ProviderError (502)
         │   │   └── NoProviderAvailable (503)
-        ├── NetworkError               + TransientError (connect/read failures, timeouts)
-        │   └── ConnectTimeout / ReadTimeout
+        ├── Unreachable                + CallerFault (no connection: refused, DNS, no route)
+        │   └── ConnectTimeout
+        ├── NetworkError               + TransientError (the connection broke or stalled once made)
+        │   └── ReadTimeout
         ├── MidStreamError             an SSE event with a top-level ``error`` after tokens
         ├── MalformedResponse          a body or chunk that is not the protocol
         ├── StreamTruncated            the stream ended before ``[DONE]``
-        └── Cancelled                  the caller cancelled (handle or Ctrl-C)
+        └── Cancelled                  the caller cancelled (handle or Ctrl-C)   + CallerFault
 
 Retryable versus permanent is a type: ``isinstance(err, TransientError)``. Third-party exceptions
 are translated where they enter (the HTTP transport, the event store, the query runner) with
 ``raise ... from exc``; nothing matches on message strings.
+
+Whose fault a failure is, is a type too: a :class:`CallerFault` (a wrong key, base URL or request,
+an unknown model id, no credits, a flagged prompt, a network outage, a cancel, a budget refusal)
+says nothing about the model, so the circuit breaker, the rankings, ``hive models performance`` and
+the suggestions leave it out; every other failure of a call is the model's (or its provider's).
+Batch jobs only see the ``api_call.status`` an error was recorded with:
+:data:`CALLER_FAULT_STATUSES` is the same attribution by status, derived from these classes.
 
 This module imports nothing of ours and nothing heavy: every CLI imports it at start-up.
 """
@@ -43,10 +52,12 @@ This module imports nothing of ours and nothing heavy: every CLI imports it at s
 from __future__ import annotations
 
 __all__ = [
+    "CALLER_FAULT_STATUSES",
     "ApiError",
     "AuthError",
     "BadRequest",
     "BudgetExceeded",
+    "CallerFault",
     "Cancelled",
     "CatalogError",
     "CatalogMissing",
@@ -77,6 +88,7 @@ __all__ = [
     "StreamTruncated",
     "TransientError",
     "UnknownModel",
+    "Unreachable",
     "api_error_for_status",
 ]
 
@@ -90,6 +102,14 @@ class HiveError(Exception):
 
 class TransientError:
     """Mixin: the failure may go away if the same request is sent again later."""
+
+
+class CallerFault:
+    """Mixin: the caller's fault (key, base URL, network, request, account, prompt), not the model's.
+
+    Such a failure says nothing about the model's health: it never counts against the model in
+    the circuit breaker, the rankings, performance or suggestions (it is still recorded).
+    """
 
 
 class ConfigError(HiveError):
@@ -143,7 +163,7 @@ class NoCandidates(HiveError):
     """The selector's constraints removed every candidate model."""
 
 
-class BudgetExceeded(HiveError):
+class BudgetExceeded(CallerFault, HiveError):
     """The request's maximum cost does not fit the remaining budget."""
 
     status_name = "budget_exceeded"
@@ -199,34 +219,34 @@ class ApiError(OpenRouterError):
         super().__init__(f"OpenRouter {self.http_status}{where}: {message} ({self.advice})")
 
 
-class BadRequest(ApiError):
+class BadRequest(CallerFault, ApiError):
     status = 400
     status_name = "bad_request"
-    advice = "fix the request: check the model id and parameters"
+    advice = "fix the request: check the model id (`hive models list`) and the parameters"
 
 
-class AuthError(ApiError):
+class AuthError(CallerFault, ApiError):
     status = 401
     status_name = "auth"
     advice = "check OPENROUTER_API_KEY; create a key at https://openrouter.ai/settings/keys"
 
 
-class InsufficientCredits(ApiError):
+class InsufficientCredits(CallerFault, ApiError):
     status = 402
     status_name = "insufficient_credits"
     advice = "add credits, or lower --max-tokens"
 
 
-class Moderated(ApiError):
+class Moderated(CallerFault, ApiError):
     status = 403
     status_name = "moderated"
     advice = "the input was flagged by moderation; rephrase it or pick another model"
 
 
-class NotFound(ApiError):
+class NotFound(CallerFault, ApiError):
     status = 404
     status_name = "not_found"
-    advice = "the model or endpoint is not available; pick another model"
+    advice = "no such endpoint or model: check OPENROUTER_BASE_URL (it ends in /api/v1) and the model id"
 
 
 class RequestTimeout(TransientError, ApiError):
@@ -257,14 +277,24 @@ class NoProviderAvailable(ServerError):
     advice = "no provider can serve this model now; retry later or use a fallback model"
 
 
+class Unreachable(CallerFault, OpenRouterError):
+    """No connection could be made: refused, DNS failure, no route, connect timeout.
+
+    A network outage or a wrong ``OPENROUTER_BASE_URL``: every model would fail the same way, so it
+    is neither retried nor a reason to try the next model, and it is not the model's fault.
+    """
+
+    status_name = "unreachable"
+
+
+class ConnectTimeout(Unreachable):
+    """Connecting took longer than ``HIVE_CONNECT_TIMEOUT``."""
+
+
 class NetworkError(TransientError, OpenRouterError):
-    """The connection failed or timed out before a complete answer arrived."""
+    """The connection broke or stalled after it was made, before a complete answer arrived."""
 
     status_name = "network"
-
-
-class ConnectTimeout(NetworkError):
-    status_name = "timeout"
 
 
 class ReadTimeout(NetworkError):
@@ -296,7 +326,7 @@ class StreamTruncated(OpenRouterError):
     status_name = "network"
 
 
-class Cancelled(OpenRouterError):
+class Cancelled(CallerFault, OpenRouterError):
     """The caller cancelled the request."""
 
     status_name = "cancelled"
@@ -324,3 +354,14 @@ def api_error_for_status(status: int) -> type[ApiError]:
     if status in _BY_STATUS:
         return _BY_STATUS[status]
     return ServerError if status >= 500 else BadRequest
+
+
+def _classes(root: type[HiveError]) -> list[type[HiveError]]:
+    return [root, *(c for sub in root.__subclasses__() for c in _classes(sub))]
+
+
+#: ``api_call.status`` values that are the caller's fault (see :class:`CallerFault`): what batch
+#: jobs leave out of a model's attempts. Derived from the classes, so the two cannot disagree.
+CALLER_FAULT_STATUSES: frozenset[str] = frozenset(
+    c.status_name for c in _classes(HiveError) if issubclass(c, CallerFault)
+)

@@ -2,9 +2,12 @@
 
 Latency and TTFT percentiles come from the merged log-bucket histograms of the rollups (within 1 %
 of the exact value over any range), over successful attempts. ``success_rate`` is successes over
-attempts that reached a verdict (``cancelled`` and ``budget_exceeded`` attempts say nothing about
-the model and are left out, as in the ranking table). Quality is the mean ``quality_rating`` score
-given in the period to the model's answers.
+``attempts``, the attempts that reached a verdict on the model: the caller's faults (a wrong key or
+base URL, a network outage, an unknown model id, a cancel, a budget refusal:
+:data:`jobs.report_rows.NOT_SAMPLES`) say nothing about the model and are left out, as in the
+ranking table; they are listed apart in ``caller_faults``, and a model that only ever saw them is
+not listed. ``requests`` counts every request made to the model. Quality is the mean
+``quality_rating`` score given in the period to the model's answers.
 
 Health, first rule that matches:
 
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jobs.periods import Period
+from jobs.report_rows import model_errors
 from jobs.report_rows import samples as verdicts
 
 if TYPE_CHECKING:
@@ -40,9 +44,11 @@ class ModelPerformance:
 
     model: str
     requests: int
+    #: attempts that reached a verdict on the model (the caller's faults left out)
     attempts: int
     successes: int
     success_rate: float | None
+    #: the model's failures by status
     errors: dict[str, int] = field(default_factory=dict)
     p50_ms: float | None = None
     p95_ms: float | None = None
@@ -55,6 +61,8 @@ class ModelPerformance:
     quality: float | None = None
     quality_samples: int = 0
     health: str = "healthy"
+    #: attempts that failed through the caller's fault, by status (not counted above)
+    caller_faults: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -80,7 +88,8 @@ def _quality(settings: Settings, period: Period) -> dict[str, tuple[float, int]]
 
 
 def performance(settings: Settings, period: Period, model: str | None = None) -> list[ModelPerformance]:
-    """Every model with attempts in ``period`` (or just ``model``), busiest first."""
+    """Every model with attempts that reached a verdict, or billed usage, in ``period`` (or just
+    ``model``), busiest first."""
     import pyarrow.compute as pc
 
     from jobs.model_rollup import merge_by
@@ -96,15 +105,17 @@ def performance(settings: Settings, period: Period, model: str | None = None) ->
     quality = _quality(settings, period)
     out: list[ModelPerformance] = []
     for row in merge_by(rows, ("model",)).to_pylist():
-        errors = dict(zip(row["error_statuses"], row["error_counts"], strict=True))
-        samples = verdicts(row["attempts"], errors)
-        if row["attempts"] == 0 and row["usage_events"] == 0:
-            continue
+        every_error = dict(zip(row["error_statuses"], row["error_counts"], strict=True))
+        samples = verdicts(row["attempts"], every_error)
+        if samples == 0 and row["usage_events"] == 0:
+            continue  # nothing but the caller's faults (or nothing at all): no word on the model
+        errors = model_errors(every_error)
         rate = row["successes"] / samples if samples else None
         q, q_n = quality.get(row["model"], (None, 0))
         out.append(ModelPerformance(
-            model=row["model"], requests=row["requests"], attempts=row["attempts"], successes=row["successes"],
+            model=row["model"], requests=row["requests"], attempts=samples, successes=row["successes"],
             success_rate=rate, errors=errors,
+            caller_faults={s: n for s, n in every_error.items() if s not in errors},
             p50_ms=row["latency_p50_ms"], p95_ms=row["latency_p95_ms"], p99_ms=row["latency_p99_ms"],
             ttft_p50_ms=row["ttft_p50_ms"], ttft_p95_ms=row["ttft_p95_ms"], ttft_p99_ms=row["ttft_p99_ms"],
             tokens_per_s=row["tokens_per_s_sum"] / row["tokens_per_s_n"] if row["tokens_per_s_n"] else None,

@@ -12,21 +12,30 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from hive_core.errors import CALLER_FAULT_STATUSES
 from jobs import histogram
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["NOT_SAMPLES", "error_mix", "group_sums", "percentiles", "samples"]
+__all__ = ["NOT_SAMPLES", "error_mix", "group_sums", "model_errors", "percentiles", "samples"]
 
-#: attempt outcomes that say nothing about the model: the caller cancelled, or the budget refused.
-#: Success rates everywhere (rankings, performance, suggestions, reports) leave them out.
-NOT_SAMPLES = frozenset({"cancelled", "budget_exceeded"})
+#: attempt outcomes that say nothing about the model - the caller's faults: a wrong key or base URL,
+#: a network outage, an unknown model id or malformed request, no credits, a flagged prompt, a
+#: cancel, a budget refusal (:data:`hive_core.errors.CALLER_FAULT_STATUSES`). Success rates and
+#: error mixes everywhere (rankings, performance, suggestions, reports) leave them out; the rollup
+#: keeps counting them, so reports can still show them.
+NOT_SAMPLES = CALLER_FAULT_STATUSES
 
 
 def samples(attempts: int, errors: Mapping[str, int]) -> int:
     """Attempts that reached a verdict on the model: ``attempts`` minus the :data:`NOT_SAMPLES`."""
     return int(attempts) - sum(n for status, n in errors.items() if status in NOT_SAMPLES)
+
+
+def model_errors(errors: Mapping[str, int]) -> dict[str, int]:
+    """The error mix without the :data:`NOT_SAMPLES`: the failures that count against the model."""
+    return {status: n for status, n in errors.items() if status not in NOT_SAMPLES}
 
 _KEY_NULL = "\x00"
 

@@ -24,6 +24,9 @@ Kinds of suggestion, each with ``action`` (what to change) and ``evidence`` (the
 Counts come from the daily rollups (:func:`jobs.period_rows.fine_rows`: files, plus live rows for
 days not rolled up yet); ratings and stream cancellations from the event views via ``queries``.
 Rates are per attempt, as in the ranking table: an answer that needed a retry counts its failure.
+The caller's faults (a wrong key or base URL, a network outage, an unknown model id, a cancel:
+:data:`jobs.report_rows.NOT_SAMPLES`) are not attempts of the model: they count in no rate and
+no error mix here.
 """
 
 from __future__ import annotations
@@ -106,8 +109,9 @@ def suggest(settings: Settings, since: date, until: date, options: SuggestOption
 
 def _model_stats(rows: pa.Table, keys: tuple[str, ...], columns: tuple[str, ...], p95: bool = True
                  ) -> list[dict[str, Any]]:
-    """Per key: summed ``columns``, ``samples`` (attempts that reached a verdict), the error mix, P95."""
-    from jobs.report_rows import error_mix, group_sums, percentiles
+    """Per key: summed ``columns``, ``samples`` (attempts that reached a verdict), the model's error
+    mix (the caller's faults left out), P95."""
+    from jobs.report_rows import error_mix, group_sums, model_errors, percentiles
     from jobs.report_rows import samples as verdicts
 
     mix = error_mix(rows, keys)
@@ -116,7 +120,7 @@ def _model_stats(rows: pa.Table, keys: tuple[str, ...], columns: tuple[str, ...]
     for row in group_sums(rows, keys, ("attempts", *columns)):
         key = tuple(row[k] for k in keys)
         errors = mix.get(key, {})
-        row["errors"] = errors
+        row["errors"] = model_errors(errors)
         row["samples"] = verdicts(row["attempts"], errors)
         row["latency_p95_ms"] = lat.get(key, [None])[0]
         out.append(row)

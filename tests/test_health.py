@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-import multiprocessing
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from hive_core.health import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+from hive_core.settings import Settings
+from tests.test_ask import hive_env, run_cli
+from tests.test_client import MODEL
 
 
 class Clock:
@@ -113,19 +119,24 @@ def test_state_survives_across_instances_and_processes(tmp_path: Path) -> None:
     assert cb.state("m") == OPEN and not CircuitBreaker(tmp_path).allow("m")
 
 
-def _fail_many(path: str) -> None:
-    cb = CircuitBreaker(path, failure_threshold=10_000, min_calls=10_000, window=10_000)
-    for _ in range(25):
-        cb.record_failure("m")
+_FAIL_MANY = (
+    "import sys; from hive_core.health import CircuitBreaker; "
+    "cb = CircuitBreaker(sys.argv[1], failure_threshold=10_000, min_calls=10_000, window=10_000); "
+    "[cb.record_failure('m') for _ in range(25)]"
+)
 
 
 def test_concurrent_writers_lose_no_update(tmp_path: Path) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_fail_many, args=(str(tmp_path),)) for _ in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(30)
+    # plain subprocesses: a multiprocessing "spawn" context left its resource tracker running
+    procs = [subprocess.Popen([sys.executable, "-c", _FAIL_MANY, str(tmp_path)]) for _ in range(4)]
+    try:
+        codes = [p.wait(timeout=60) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert codes == [0, 0, 0, 0]
     cb = CircuitBreaker(tmp_path)
     entry = cb._read()["m"]
     assert entry["consecutive"] == 100
@@ -133,7 +144,7 @@ def test_concurrent_writers_lose_no_update(tmp_path: Path) -> None:
 
 def test_damaged_state_file_is_treated_as_empty(tmp_path: Path) -> None:
     (tmp_path / "circuits.json").write_text("{broken")
-    cb = CircuitBreaker(tmp_path, failure_threshold=1)
+    cb = CircuitBreaker(tmp_path, failure_threshold=1, warn=lambda line: None)
     assert cb.allow("m") and cb.state("m") == CLOSED
     cb.record_failure("m")
     assert cb.state("m") == OPEN
@@ -147,3 +158,67 @@ def test_late_failures_do_not_extend_an_open_circuit(tmp_path: Path) -> None:
     cb.record_failure("m")  # a call that was in flight when the circuit opened
     clock.now += 11
     assert cb.state("m") == "half-open" and cb.allow("m")
+
+
+def test_a_released_probe_is_free_at_once(tmp_path: Path) -> None:
+    """A probe call that failed through the caller's fault (a bad key, a network outage) gives the
+    probe back: the model is not blocked for probe_timeout_s on no evidence."""
+    clock = Clock()
+    cb = breaker(tmp_path, clock, failure_threshold=1, cooldown_s=30, probe_timeout_s=60)
+    other = breaker(tmp_path, clock, failure_threshold=1, cooldown_s=30, probe_timeout_s=60)
+    cb.record_failure("m")
+    clock.now += 31
+    assert cb.allow("m") and not other.allow("m")
+    other.release("m")  # it holds no probe: releases nothing
+    assert not other.allow("m")
+    cb.release("m")
+    assert cb.state("m") == HALF_OPEN and other.allow("m")  # the next caller probes now
+    assert not cb.allow("m")
+
+
+MALFORMED = {
+    "an entry that is a string": '{"m": "x"}',
+    "a non-numeric opened_at": '{"m": {"state": "open", "opened_at": "soon"}}',
+    "an unknown state": '{"m": {"state": "ajar"}}',
+    "malformed outcomes": '{"m": {"state": "closed", "outcomes": [[1]]}}',
+    "a list": "[1, 2]",
+    "not JSON": "{broken",
+}
+
+
+@pytest.mark.parametrize("text", MALFORMED.values(), ids=list(MALFORMED))
+def test_a_malformed_state_file_is_set_aside_with_one_line(tmp_path: Path, text: str) -> None:
+    (tmp_path / "circuits.json").write_text(text)
+    lines: list[str] = []
+    cb = CircuitBreaker(tmp_path, failure_threshold=1, warn=lines.append)
+    assert cb.allow("m") and cb.state("m") == CLOSED and cb.blocked() == frozenset()
+    assert (tmp_path / "circuits.json.bad").read_text() == text  # kept for a look
+    assert len(lines) == 1 and str(tmp_path / "circuits.json") in lines[0] and "circuits reset" in lines[0]
+    cb.record_failure("m")
+    assert cb.state("m") == OPEN and CircuitBreaker(tmp_path, warn=lines.append).state("m") == OPEN
+    assert len(lines) == 1
+
+
+def test_a_malformed_file_that_cannot_be_moved_is_ignored(tmp_path: Path) -> None:
+    (tmp_path / "circuits.json").write_text('{"m": "x"}')
+    (tmp_path / "circuits.json.bad").mkdir()  # os.replace onto a directory fails, as on a read-only disk
+    (tmp_path / "circuits.json.bad" / "keep").touch()
+    lines: list[str] = []
+    cb = CircuitBreaker(tmp_path, warn=lines.append)
+    assert cb.allow("m") and cb.blocked() == frozenset() and cb.allow("m")
+    assert len(lines) == 1 and "delete it" in lines[0]
+
+
+def test_ask_with_a_malformed_state_file(emulator: Any, tmp_path: Path) -> None:
+    """`hive ask` on a corrupt circuits.json: answers, one warning line naming the file, no traceback."""
+    data = tmp_path / "data"
+    env = hive_env(emulator, data)
+    state = Settings(data_dir=data).state_dir
+    state.mkdir(parents=True)
+    (state / "circuits.json").write_text(json.dumps({MODEL: "x", "other/model": {"state": "open"}}))
+    done = run_cli("hive", ["ask", "hi", "--model", MODEL, "--fallback", "openai/gpt-4o", "--max-tokens", "8"], env)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    (warning,) = [line for line in done.stderr.splitlines() if "circuits.json" in line]
+    assert warning.startswith("warning: ignoring unreadable") and "circuits reset" in warning
+    assert (state / "circuits.json.bad").exists()

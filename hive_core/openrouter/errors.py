@@ -28,6 +28,7 @@ from hive_core.errors import (
     NetworkError,
     OpenRouterError,
     ReadTimeout,
+    Unreachable,
     api_error_for_status,
 )
 
@@ -131,9 +132,10 @@ def api_error(
 def translate_transport_error(exc: Exception, *, secret: str | None = None) -> OpenRouterError:
     """An httpx exception as a Hive error (the caller raises it ``from exc``).
 
-    Timeouts while connecting or reading are :class:`ConnectTimeout` / :class:`ReadTimeout`; any
-    other transport failure is :class:`NetworkError`; all three are transient. The message names
-    the failure and the URL, never the request's headers.
+    No connection at all (refused, DNS, no route, connect timeout) is :class:`Unreachable` /
+    :class:`ConnectTimeout`: the caller's network or base URL, not retried. A connection that broke
+    or stalled once made is :class:`NetworkError` / :class:`ReadTimeout`, transient. The message
+    names the failure and the URL, never the request's headers (and is scrubbed of the key).
     """
     import httpx
 
@@ -146,7 +148,10 @@ def translate_transport_error(exc: Exception, *, secret: str | None = None) -> O
         url = f" ({request.method} {request.url.copy_with(query=None)})"
     detail = scrub(str(exc) or type(exc).__name__, secret)
     if isinstance(exc, httpx.ConnectTimeout):
-        return ConnectTimeout(f"timed out connecting to OpenRouter{url}: check the network or raise HIVE_CONNECT_TIMEOUT")
+        return ConnectTimeout(f"timed out connecting to OpenRouter{url}: check the network and OPENROUTER_BASE_URL, "
+                              "or raise HIVE_CONNECT_TIMEOUT")
+    if isinstance(exc, httpx.ConnectError):
+        return Unreachable(f"cannot reach OpenRouter{url}: {detail} (check the network and OPENROUTER_BASE_URL)")
     if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout | httpx.PoolTimeout):
         return ReadTimeout(f"OpenRouter stopped sending{url}: retry, or raise HIVE_READ_TIMEOUT")
     if isinstance(exc, httpx.RemoteProtocolError):
