@@ -99,9 +99,34 @@ def _instant(value: object) -> datetime | None:
 
 
 def _secret(value: object) -> Secret | None:
-    if value is None or isinstance(value, Secret):
-        return value
-    return Secret(str(value))
+    """An API key as a :class:`Secret`, checked: the message of a bad one never contains the key."""
+    if value is None:
+        return None
+    secret = value if isinstance(value, Secret) else Secret(str(value))
+    _check_key(secret.get_secret_value().strip())
+    return secret
+
+
+def _check_key(key: str) -> None:
+    """Refuse a key that cannot go into an HTTP header as is: printable ASCII without spaces.
+
+    Such a key (a pasted line break, a stray control character) once reached the HTTP library,
+    whose error printed the whole ``Authorization`` header. Only the kind of character and its
+    position are named here.
+    """
+    for position, char in enumerate(key, 1):
+        if "!" <= char <= "~":
+            continue
+        if char in "\r\n":
+            kind = "a line break"
+        elif char.isspace():
+            kind = "a space"
+        elif char.isprintable():
+            kind = "a non-ASCII character"
+        else:
+            kind = "a control character"
+        raise ValueError(f"the key contains {kind} at position {position} of {len(key)} (the key is not shown); "
+                         "copy it again from https://openrouter.ai/settings/keys")
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ import httpx
 import pytest
 
 from hive_core.errors import (
+    CALLER_FAULT_STATUSES,
     AuthError,
     BadRequest,
+    CallerFault,
     ConnectTimeout,
     InsufficientCredits,
     Moderated,
@@ -25,7 +27,9 @@ from hive_core.errors import (
     RequestTimeout,
     ServerError,
     TransientError,
+    Unreachable,
 )
+from hive_core.events import CALL_STATUSES
 from hive_core.openrouter.errors import api_error, parse_retry_after, scrub, translate_transport_error
 
 
@@ -97,14 +101,58 @@ def _raise(exc: Exception) -> httpx.MockTransport:
 
 
 @pytest.mark.parametrize(
-    ("exc", "cls"),
-    [(httpx.ConnectTimeout("slow"), ConnectTimeout), (httpx.ReadTimeout("quiet"), ReadTimeout),
-     (httpx.ConnectError("refused"), NetworkError), (httpx.RemoteProtocolError("cut"), NetworkError)],
+    ("exc", "cls", "transient"),
+    [(httpx.ConnectTimeout("slow"), ConnectTimeout, False), (httpx.ConnectError("refused"), Unreachable, False),
+     (httpx.ReadTimeout("quiet"), ReadTimeout, True), (httpx.RemoteProtocolError("cut"), NetworkError, True)],
 )
-def test_httpx_exceptions_are_translated(exc: Exception, cls: type[Exception]) -> None:
+def test_httpx_exceptions_are_translated(exc: Exception, cls: type[Exception], transient: bool) -> None:
     key = "sk-or-v1-secret-in-header"
     with httpx.Client(transport=_raise(exc)) as client, pytest.raises(httpx.HTTPError) as info:
         client.get("https://openrouter.test/api/v1/key?x=1", headers={"Authorization": f"Bearer {key}"})
     error = translate_transport_error(info.value, secret=key)
-    assert type(error) is cls and isinstance(error, TransientError)
+    assert type(error) is cls and isinstance(error, TransientError) is transient
+    # no connection at all is the network's or the base URL's fault; a broken one may be the model's
+    assert isinstance(error, CallerFault) is not transient
     assert "openrouter.test/api/v1/key" in str(error) and key not in str(error)
+
+
+KEY = "sk-or-v1-0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab"
+
+
+@pytest.mark.parametrize("text", [
+    KEY,
+    f"Illegal header value b'Bearer {KEY[:30]}\\n{KEY[30:]}'",   # a bytes repr: the newline escaped
+    f"header {KEY[:30]}\\x01{KEY[30:]}",                       # a control character, escaped
+    f"url ?key={KEY[:30]}%0A{KEY[30:]}",                          # URL-quoted
+    f"json {json.dumps(KEY[:30] + chr(10) + KEY[30:])}",
+    f"cut short: {KEY[:12]}",                                      # a prefix of 12 characters
+    f"truncated {KEY[:40]}... and more",
+    f"the tail {KEY[-20:]}",                                        # 16+ characters from anywhere
+])
+def test_escaped_and_partial_keys_are_scrubbed(text: str) -> None:
+    secret = KEY[:30] + "\n" + KEY[30:]  # what such a text was made from (escaped forms)
+    for key in (KEY, secret):
+        clean = scrub(text, key)
+        assert "(redacted)" in clean
+        for piece in range(0, len(KEY) - 11):  # no 12-character piece of the key survives
+            assert KEY[piece:piece + 12] not in clean, (text, clean)
+
+
+def test_scrub_leaves_other_text_alone() -> None:
+    assert scrub("sk-or-v1-other and 0123", KEY) == "sk-or-v1-other and 0123"
+    assert scrub("", KEY) == "" and scrub("text", None) == "text"
+
+
+def test_every_status_has_one_attribution() -> None:
+    """Batch jobs attribute by status: a status must never mean a caller fault for one class and a
+    model fault for another."""
+    from hive_core import errors
+
+    by_status: dict[str, set[bool]] = {}
+    for cls in errors._classes(errors.HiveError):
+        by_status.setdefault(cls.status_name, set()).add(issubclass(cls, CallerFault))
+    assert all(len(kinds) == 1 for kinds in by_status.values()), by_status
+    caller = {"auth", "bad_request", "budget_exceeded", "cancelled", "insufficient_credits", "moderated", "not_found",
+              "unreachable"}
+    assert caller == CALLER_FAULT_STATUSES
+    assert set(CALLER_FAULT_STATUSES) - set(CALL_STATUSES) <= {"unreachable"}  # asked of events.py

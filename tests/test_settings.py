@@ -53,3 +53,23 @@ def test_every_setting_has_a_variable_and_a_meaning() -> None:
 
     assert [f.name for f in fields(Settings)] == list(SETTINGS)
     assert all(var.startswith(("HIVE_", "OPENROUTER_")) and doc for var, doc in SETTINGS.values())
+
+
+@pytest.mark.parametrize(("bad", "kind"), [
+    ("\n", "a line break"), ("\r", "a line break"), ("\x01", "a control character"), ("\x7f", "a control character"),
+    (" ", "a space"), ("\t", "a space"), ("\u00e9", "a non-ASCII character"), ("\u2028", "a space"),
+])
+def test_a_key_that_cannot_be_a_header_is_refused_without_echo(bad: str, kind: str) -> None:
+    """Such a key once reached httpx, whose error printed the whole Authorization header."""
+    key = "sk-or-v1-0123456789abcdef" + bad + "LEAKTAIL0123456789"
+    for build in (lambda: Settings(api_key=key), lambda: Settings.from_env({"OPENROUTER_API_KEY": key}),
+                  lambda: Settings().replace(api_key=key)):
+        with pytest.raises(ConfigError) as info:
+            build()
+        message = str(info.value)
+        assert message.startswith("invalid setting OPENROUTER_API_KEY:") and kind in message
+        assert "\n" not in message and "0123456789abcdef" not in message and "LEAKTAIL" not in message
+
+
+def test_surrounding_whitespace_of_a_key_is_ignored() -> None:
+    assert Settings(api_key="  sk-or-v1-abc\n").require_api_key() == "sk-or-v1-abc"

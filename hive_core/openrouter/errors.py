@@ -10,7 +10,7 @@ Not a new tree: everything maps onto :mod:`hive_core.errors`. Error bodies of ev
 The HTTP status decides the class (``error.code`` only when the status is missing or 200);
 ``Retry-After`` (seconds or an HTTP date) or ``availability.retry_after`` becomes ``retry_after``.
 Messages never contain request headers, so the API key cannot leak through an error; as a last
-guard :func:`scrub` removes a key that a server might echo.
+guard :func:`scrub` removes a key that a server or a library might echo, also escaped or cut short.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+import urllib.parse
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -40,11 +41,59 @@ __all__ = ["api_error", "parse_retry_after", "scrub", "translate_transport_error
 _REDACTED = "sk-or-…(redacted)"
 
 
+#: a run of at least this many characters of the key, from its start, is taken for the key
+PARTIAL_PREFIX = 12
+#: a run of at least this many characters from anywhere in the key is taken for the key
+PARTIAL_ANY = 16
+
+
+def _forms(secret: str) -> set[str]:
+    """How ``secret`` may appear in text: as is, escaped the ways Python, JSON and URLs escape."""
+    return {
+        secret,
+        repr(secret)[1:-1],                    # str repr: a newline shows as \\n
+        repr(secret.encode())[2:-1],           # bytes repr: "Illegal header value b'Bearer ...'"
+        json.dumps(secret)[1:-1],
+        urllib.parse.quote(secret, safe=""),   # %0A
+        urllib.parse.quote_plus(secret),
+    }
+
+
 def scrub(text: str, secret: str | None) -> str:
-    """``text`` with ``secret`` (the API key) replaced; a no-op for an empty secret."""
-    if secret and secret in text:
-        return text.replace(secret, _REDACTED)
-    return text
+    """``text`` with every trace of ``secret`` (the API key) replaced; a no-op for an empty secret.
+
+    Caught: the key itself, its escaped forms (``\\n``, ``\\x01``, ``%0A``, repr- or JSON-quoted),
+    and partial copies - a run of >= :data:`PARTIAL_PREFIX` characters of its start, or of >=
+    :data:`PARTIAL_ANY` characters from anywhere in it (a key cut short, or split around a bad
+    character). Each run found is extended as far as it keeps matching the key, then replaced.
+    """
+    if not secret or not text:
+        return text
+    spans: list[tuple[int, int]] = []
+    for form in _forms(secret):
+        starts = [(0, min(PARTIAL_PREFIX, len(form)))]
+        starts += [(j, PARTIAL_ANY) for j in range(1, len(form) - PARTIAL_ANY + 1)]
+        for j, width in starts:
+            needle = form[j:j + width]
+            at = text.find(needle)
+            while at >= 0:
+                end, k = at + width, j + width
+                while end < len(text) and k < len(form) and text[end] == form[k]:
+                    end, k = end + 1, k + 1
+                spans.append((at, end))
+                at = text.find(needle, at + 1)
+    if not spans:
+        return text
+    out, last = [], 0
+    for start, end in sorted(spans):
+        if end <= last:
+            continue
+        if start >= last:
+            out.append(text[last:start])
+            out.append(_REDACTED)
+        last = end
+    out.append(text[last:])
+    return "".join(out)
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
