@@ -297,6 +297,6 @@ def load_selector(settings: Settings) -> Selector:
     from hive_core.health import CircuitBreaker
     from hive_core.rankings import load_rankings
 
-    return Selector(load_catalog(settings.catalog_path), load_rankings(settings.data_dir),
+    return Selector(load_catalog(settings.catalog_path, cache_dir=settings.cache_dir), load_rankings(settings.data_dir),
                     CircuitBreaker(settings.state_dir), today=settings.now().date())
 

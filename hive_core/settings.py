@@ -221,6 +221,13 @@ class Settings:
         return self.data_dir / "catalog" / "models.json"
 
     @property
+    def cache_dir(self) -> Path:
+        """Parse caches of the catalog and the ranking table (:mod:`hive_core.filecache`)."""
+        from hive_core.filecache import cache_dir
+
+        return cache_dir(self.data_dir)
+
+    @property
     def config_path(self) -> Path:
         return self.data_dir / "config.json"
 

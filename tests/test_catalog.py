@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import json
 import os
+import pickle
 import shutil
+import stat
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +20,7 @@ from hypothesis import strategies as st
 from hive_core.capabilities import parse_capability
 from hive_core.catalog import Catalog, load_catalog, parse_catalog
 from hive_core.errors import CatalogError, CatalogMissing, UnknownModel
+from hive_core.filecache import cache_file
 from hive_core.settings import Settings
 from hive_core.tiers import TIER_RANK, TIERS, blended_price, parse_tier
 
@@ -175,18 +178,21 @@ def test_load_catalog_missing_says_sync(data_dir: Path) -> None:
 
 
 def test_load_catalog_caches_and_notices_changes(data_dir: Path, catalog_path: Path) -> None:
-    path = Settings(data_dir=data_dir).catalog_path
+    settings = Settings(data_dir=data_dir)
+    path = settings.catalog_path
     path.parent.mkdir(parents=True)
     shutil.copy(catalog_path, path)
-    first = load_catalog(path)
-    assert path.with_name(".models.json.pickle").exists()
-    second = load_catalog(path)
-    assert [m for m in second] == [m for m in first]
+    first = load_catalog(path, cache_dir=settings.cache_dir)
+    (cache,) = settings.cache_dir.iterdir()
+    assert cache.suffix == ".json" and list(path.parent.iterdir()) == [path]  # nothing beside the source
+    second = load_catalog(path, cache_dir=settings.cache_dir)
+    assert [m for m in second] == [m for m in first] and second.thresholds == first.thresholds
+    assert second.models == parse_catalog(json.loads(path.read_bytes())).models
     document = json.loads(path.read_text())
     document["data"] = document["data"][:10]
     path.write_text(json.dumps(document))
     os.utime(path, ns=(1, 1))  # a different mtime even on coarse clocks
-    assert len(load_catalog(path)) == 10
+    assert len(load_catalog(path, cache_dir=settings.cache_dir)) == 10
 
 
 def test_load_catalog_from_read_only_dir_and_corrupt_file(catalog_path: Path, data_dir: Path) -> None:
@@ -195,3 +201,45 @@ def test_load_catalog_from_read_only_dir_and_corrupt_file(catalog_path: Path, da
     bad.write_text("{not json")
     with pytest.raises(CatalogError, match="hive models sync"):
         load_catalog(bad)
+
+
+def test_a_planted_cache_cannot_run_code(catalog_path: Path, data_dir: Path, tmp_path: Path) -> None:
+    """A catalog outside the data directory (a shared one) gets nothing written beside it, and no
+    file an attacker plants - beside it, or as its cache - is ever executed."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    source = shared / "models.json"
+    shutil.copy(catalog_path, source)
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (os.system, (f"touch {marker}",))
+
+    planted = pickle.dumps(((2, source.stat().st_mtime_ns, source.stat().st_size), Payload()))
+    (shared / ".models.json.pickle").write_bytes(planted)  # where the old cache looked
+    cache_dir = Settings(data_dir=data_dir).cache_dir
+    cache_dir.mkdir(parents=True)
+    cache_file(source, cache_dir).write_bytes(planted)  # where the cache lives now
+    catalog = load_catalog(source, cache_dir=cache_dir)
+    assert len(catalog) == 339 and not marker.exists()
+    assert sorted(p.name for p in shared.iterdir()) == [".models.json.pickle", "models.json"]
+    assert json.loads(cache_file(source, cache_dir).read_bytes())["key"][0] >= 3  # re-parsed, JSON now
+    assert len(load_catalog(source, cache_dir=cache_dir)) == 339 and not marker.exists()
+
+
+def test_cache_files_are_private(catalog_path: Path, data_dir: Path) -> None:
+    cache_dir = Settings(data_dir=data_dir).cache_dir
+    load_catalog(catalog_path, cache_dir=cache_dir)
+    (cache,) = cache_dir.iterdir()
+    assert stat.S_IMODE(cache_dir.stat().st_mode) == 0o700 and stat.S_IMODE(cache.stat().st_mode) == 0o600
+
+
+def test_a_tampered_cache_is_parsed_again(catalog_path: Path, data_dir: Path) -> None:
+    cache_dir = Settings(data_dir=data_dir).cache_dir
+    load_catalog(catalog_path, cache_dir=cache_dir)
+    (cache,) = cache_dir.iterdir()
+    document = json.loads(cache.read_bytes())
+    for broken in ({**document, "value": [1, 2]}, {**document, "value": {"$tuple": "x"}}, "[", "null"):
+        cache.write_text(broken if isinstance(broken, str) else json.dumps(broken))
+        assert len(load_catalog(catalog_path, cache_dir=cache_dir)) == 339
