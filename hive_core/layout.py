@@ -5,8 +5,11 @@
     <data>/events/<type>/date=YYYY-MM-DD/.compact-<id>.json            compaction journal (ingest.compact)
 
 Committed names sort in time order (the writer id starts with its UTC start time, the sequence is
-zero-padded) and carry their writer. Only names ending in ``.parquet`` and not starting with ``.``
-are data, so plain ``read_parquet('<data>/events/**/*.parquet')`` never sees a half-written file.
+zero-padded) and carry their writer. **The file-name rule:** the data of a partition is exactly the
+names :func:`parse_file_name` accepts. Anything else a human or a tool leaves there (``x.parquet.bak``,
+``x~``, ``backup``, ``copy of x.parquet``) is a stray: never read, never compacted, reported by
+``hive-jobs verify`` (:mod:`hive_core.event_files`). Temporary names never end in ``.parquet``, so
+plain ``read_parquet('<data>/events/**/*.parquet')`` never sees a half-written file either.
 The writer, the compactor, the verifier and the readers all go through these functions.
 """
 
@@ -20,7 +23,9 @@ from pathlib import Path
 __all__ = [
     "EventFileName",
     "compact_journal_glob",
+    "compact_journal_name",
     "event_dir",
+    "is_compact_journal",
     "is_temporary",
     "parse_file_name",
     "partition_date",
@@ -41,6 +46,7 @@ class EventFileName:
     seq: int
 
     def format(self) -> str:
+        """``<writer>-<seq>.parquet``, the sequence zero-padded to six digits."""
         return f"{self.writer}-{self.seq:06d}.parquet"
 
 
@@ -53,6 +59,7 @@ def parse_file_name(name: str) -> EventFileName | None:
 
 
 def event_dir(data_dir: Path, event_type: str) -> Path:
+    """``<data>/events/<type>``: the partitions of one event type."""
     return data_dir / "events" / event_type
 
 
@@ -78,8 +85,19 @@ def temporary_name(final_name: str) -> str:
 
 
 def is_temporary(name: str) -> bool:
+    """A file being written (or left by a killed writer): never data."""
     return name.startswith(".") and name.endswith(TMP_SUFFIX)
 
 
 def compact_journal_glob() -> str:
+    """The names of compaction journals, as a glob."""
     return ".compact-*.json"
+
+
+def compact_journal_name(output: str) -> str:
+    """The journal of the compaction whose output is the event file ``output``."""
+    return f".compact-{output.removesuffix('.parquet')}.json"
+
+
+def is_compact_journal(name: str) -> bool:
+    return name.startswith(".compact-") and name.endswith(".json")

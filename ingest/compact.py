@@ -3,8 +3,13 @@
 The protocol (per ``events/<type>/date=D`` partition), chosen so that a compaction killed at any
 instant loses nothing and duplicates nothing, and the next run repairs what it left:
 
-1. **List** the committed inputs (``hive_core.event_files`` rules: corrupt files are left alone, untouched).
-2. **Merge** them in memory, cast to the current schema, sort by ``(ts, event_id)``.
+1. **List** the committed inputs (``hive_core.event_files`` rules: corrupt files and strays are left
+   alone, untouched; so is a foreign file with quarantined rows, ``hive_core.quarantine``, which
+   ``hive-jobs verify`` reports for a human to decide: folding it in would lose or keep those rows for good).
+2. **Merge** them in memory, cast to the current schema (foreign types losslessly: nanosecond ``ts``
+   that are whole microseconds, ``large_string``, ...), sort by ``(ts, event_id)``, and keep one row
+   per ``event_id`` (the first in that order): a copied file with a writer's name, which readers
+   count twice until now (``verify`` reports it), is folded in once.
 3. **Journal**: write ``.compact-<id>.json`` = ``{"output": NAME, "inputs": [...]}`` atomically
    (temp + fsync + rename). The output does not exist yet, so the journal changes nothing.
 4. **Commit**: write the output file atomically (temp + fsync + rename). From this instant every
@@ -25,6 +30,11 @@ plain DuckDB/Polars/Spark readers would have to understand.
 
 Only closed days are compacted: days before today (UTC, on the caller's clock) whose
 newest file is older than ``TEMP_GRACE_S`` (on the filesystem's clock).
+
+Readers take no lock: ``hive_core.event_files`` lists a partition twice around its journals, so a
+listing never holds an output beside its inputs, and a query that finds a file deleted since lists
+again (``queries.connect``). The protocol's order is unchanged for them; it already has what they
+need: the journal exists before the output and outlives every input.
 """
 
 from __future__ import annotations
@@ -33,14 +43,26 @@ import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hive_core.atomic import fsync_dir, write_json_atomic
 from hive_core.clock import filesystem_now, system_clock
-from hive_core.event_files import list_event_files, read_journal
+from hive_core.event_files import FileSet, list_event_files, read_journal
 from hive_core.ids import writer_id
-from hive_core.layout import EventFileName, compact_journal_glob, event_dir, is_temporary, partition_date
+from hive_core.layout import (
+    EventFileName,
+    compact_journal_glob,
+    compact_journal_name,
+    event_dir,
+    is_temporary,
+    partition_date,
+)
+from hive_core.quarantine import Quarantine
 from hive_core.schema_cache import event_schemas
 from ingest.files import write_atomic
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["TEMP_GRACE_S", "CompactReport", "compact", "recover_partition"]
 
@@ -58,6 +80,8 @@ class CompactReport:
     events: int = 0
     repaired: list[str] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    #: rows dropped because another row of the same partition had the same ``event_id``
+    duplicates: int = 0
 
 
 def recover_partition(partition: Path) -> list[str]:
@@ -122,14 +146,30 @@ def compact(
         for partition, _day in partitions:  # repair first, so the listing below is current
             report.repaired.extend(recover_partition(partition))
         listing = list_event_files(Path(data_dir), type_name)  # once per type, not per partition
+        quarantined = _quarantined(listing)
+        for path, rows in quarantined.rows.items():
+            report.skipped.append((path, f"{quarantined.describe(rows)} (quarantined): left as is"))
         for partition, part_day in partitions:
             report.skipped.extend((p, r) for p, r in listing.skipped if p.parent == partition)
             if day is None and not _closed(partition, part_day, today):
                 continue
-            inputs = [p for p in listing.files if p.parent == partition]
+            inputs = [p for p in listing.files if p.parent == partition and p not in quarantined.rows]
             if len(inputs) >= min_files:
                 _compact_partition(type_name, partition, inputs, report)
     return report
+
+
+def _quarantined(listing: FileSet) -> Quarantine:
+    """The checked files' quarantined rows (DuckDB only when there are checked files)."""
+    if not listing.checked:
+        return Quarantine()
+    import duckdb
+
+    from hive_core.quarantine import count
+
+    with duckdb.connect(":memory:") as con:
+        con.execute("SET TimeZone = 'UTC'")
+        return count(con, listing.checked)
 
 
 def _compact_partition(type_name: str, partition: Path, inputs: list[Path], report: CompactReport) -> None:
@@ -147,10 +187,13 @@ def _compact_partition(type_name: str, partition: Path, inputs: list[Path], repo
             if column.name not in table.column_names:
                 default = cls.model_fields[column.name].get_default(call_default_factory=True)
                 table = table.append_column(column, pa.array([default] * table.num_rows, column.type))
-        tables.append(table.select(schema.names).cast(schema))
+        # a safe cast: the listing admitted only lossless types, and the row rules every ts value
+        tables.append(table.select(schema.names).cast(schema, safe=True))
     merged = pa.concat_tables(tables).sort_by([("ts", "ascending"), ("event_id", "ascending")])
+    merged, dropped = _first_per_event_id(merged)
+    report.duplicates += dropped
     output = EventFileName(f"{writer_id()}c", 1).format()
-    journal = partition / f".compact-{output.removesuffix('.parquet')}.json"
+    journal = partition / compact_journal_name(output)
     write_json_atomic(journal, {"output": output, "inputs": [p.name for p in inputs]})
     write_atomic(merged, partition / output, compression="zstd", row_group_size=COMPACTED_ROW_GROUP)
     for path in inputs:
@@ -162,3 +205,21 @@ def _compact_partition(type_name: str, partition: Path, inputs: list[Path], repo
     report.files_in += len(inputs)
     report.files_out += 1
     report.events += merged.num_rows
+
+
+def _first_per_event_id(table: pa.Table) -> tuple[pa.Table, int]:
+    """``table`` (sorted) with only the first row of each ``event_id``, and how many were dropped.
+    Rows without an ``event_id`` are all kept (``verify`` reports them): nothing says they are copies."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keyed = pa.table({"event_id": table["event_id"], "row": np.arange(table.num_rows)})
+    present = keyed.filter(pc.is_valid(keyed["event_id"]))
+    firsts = present.group_by("event_id", use_threads=False).aggregate([("row", "min")])["row_min"]
+    dropped = present.num_rows - len(firsts)
+    if not dropped:
+        return table, 0
+    anonymous = keyed.filter(pc.is_null(keyed["event_id"]))["row"]
+    keep = np.sort(np.concatenate([firsts.to_numpy(), anonymous.to_numpy()]))
+    return table.take(pa.array(keep)), dropped

@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from hive_core.ids import writer_id
 from hive_core.layout import (
     EventFileName,
+    compact_journal_name,
+    is_compact_journal,
     is_temporary,
     parse_file_name,
     partition_date,
@@ -41,3 +43,17 @@ def test_partition_dir_round_trips_its_date(tmp_path: Path) -> None:
     d = partition_dir(tmp_path, "usage", date(2026, 2, 28))
     assert d.name == "date=2026-02-28" and partition_date(d) == date(2026, 2, 28)
     assert partition_date(tmp_path / "date=2026-02-30") is None
+
+
+def test_only_the_writers_names_are_data() -> None:
+    """The file-name rule: copies a human or a tool leaves in a partition are strays."""
+    for stray in ("w-000001.parquet.bak", "w-000001.parquet~", "backup", "copy of w-000001.parquet",
+                  "w-000001 (1).parquet", "w-1.parquet", ".w-000001.parquet", "w-000001.PARQUET"):
+        assert parse_file_name(stray) is None, stray
+    assert parse_file_name("20261120T120000-host-42-abcdefc-000001.parquet") is not None  # a compaction's output
+
+
+def test_compaction_journal_names() -> None:
+    journal = compact_journal_name("w-000001.parquet")
+    assert journal == ".compact-w-000001.json" and is_compact_journal(journal)
+    assert not is_compact_journal("w-000001.parquet") and not is_temporary(journal)

@@ -77,3 +77,29 @@ def test_unknown_query_name_is_a_clear_error() -> None:
         queries.load("views/nope")
     with pytest.raises(KeyError):
         queries.load("../pyproject")
+
+
+def test_a_store_keeps_its_snapshot_while_a_compaction_deletes_its_files(data_dir: Path) -> None:
+    """Every file a store listed is held open: queries after a compaction (which deleted them) still
+    see each event once, also on ``store.con`` directly (the rollup's path)."""
+    from ingest import compact
+
+    for writer in ("a", "b", "c"):
+        with EventLog(data_dir, writer=writer) as log:
+            log.record_many([api_call(i) for i in range(10)])
+    with queries.connect(data_dir) as store:
+        assert compact(data_dir, day=T0.date()).files_in == 3  # the listed files are gone now
+        assert queries.run_sql(store, "select count(*) from api_calls").fetchall() == [(30,)]
+        assert store.con.sql("select count(*) from requests").fetchall() == [(10,)]
+    assert len(list(partition_dir(data_dir, "api_call", T0.date()).glob("*.parquet"))) == 1
+
+
+def test_views_have_exactly_the_schema_columns(data_dir: Path) -> None:
+    """A foreign file's extra columns stay out of the views (compaction drops them too)."""
+    table = pa.Table.from_pylist([api_call(1).model_dump()], schema=arrow_schema(ApiCall))
+    path = partition_dir(data_dir, "api_call", T0.date()) / "foreign-000001.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(table.append_column("extra", pa.array(["x"])), path)
+    with queries.connect(data_dir) as store:
+        columns = [r[0] for r in queries.run_sql(store, "describe raw_api_call").fetchall()]
+    assert columns == arrow_schema(ApiCall).names
