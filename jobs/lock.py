@@ -11,15 +11,16 @@ second process lock a fresh inode while the first still holds the old one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from hive_core.errors import LockHeld
+from hive_core.errors import DataError, LockHeld
 
-__all__ = ["DEFAULT_LOCK_TIMEOUT_S", "STORE_LOCK", "job_lock"]
+__all__ = ["DEFAULT_LOCK_TIMEOUT_S", "STORE_LOCK", "job_lock", "unwritable"]
 
 #: the lock of every job that rewrites files of the store: rollup, compact, verify's repairs.
 #: One name, so a compaction never deletes the inputs a rollup is reading, and a repair never
@@ -67,3 +68,19 @@ def _read_holder(fd: int) -> str:
     except OSError:
         return ""
     return f" (pid {pid})" if pid.isdigit() else ""
+
+
+#: errors that mean "this store cannot be written now", and what to do about them
+_FIXES = {errno.EROFS: "make the data directory writable", errno.EACCES: "make the data directory writable",
+          errno.EPERM: "make the data directory writable", errno.ENOSPC: "free some space",
+          errno.EDQUOT: "free some space"}
+
+
+def unwritable(job: str, exc: OSError, data_dir: Path) -> DataError:
+    """The one line a job prints when a file of the store cannot be written (a read-only data
+    directory, a full disk): which file, why, what to do. Jobs write whole files only (temporary,
+    rename), so a stopped job leaves nothing torn, and its next run redoes what it did not finish."""
+    where = exc.filename or f"writing under {data_dir}"
+    fix = _FIXES.get(exc.errno or 0, "check the data directory")
+    return DataError(f"{job} stopped: {where}: {exc.strerror or exc}: {fix} and run it again "
+                     "(no file is left half-written)")

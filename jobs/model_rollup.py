@@ -217,15 +217,16 @@ def merge_by(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
     return pa.table(columns)
 
 
-def write_month(rollups_dir: Path, month: str, day_models: dict[date, pa.Table | None]) -> None:
-    """Rewrite one month's files: replace the given days' model rows (``None`` removes a day)."""
+def write_month(rollups_dir: Path, month: str, day_models: dict[date, pa.Table | None], *, fresh: bool = False) -> None:
+    """Rewrite one month's files: replace the given days' model rows (``None`` removes a day).
+    ``fresh``: the month is exactly ``day_models`` (its files are not read: they may be damaged)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     days_path, totals_path = month_path(rollups_dir, month, "days"), month_path(rollups_dir, month)
     by_day: dict[date, pa.Table] = {}  # each day's (day, model) rows, sorted by model
-    if days_path.exists():
+    if days_path.exists() and not fresh:
         kept = canonical(pq.ParquetFile(days_path).read())
         for day, rows in _day_slices(kept):
             by_day[day] = rows
@@ -271,15 +272,16 @@ def day_model_rows(fine: pa.Table) -> pa.Table:
     return merged.append_column("last_day", merged["day"])
 
 
-def _month_rows(rollups_dir: Path, month: date, since: date, until: date, exclude: frozenset[date]) -> pa.Table | None:
+def _month_rows(rollups_dir: Path, month: date, since: date, until: date, exclude: frozenset[date],
+                skip: frozenset[str]) -> pa.Table | None:
     """One month's contribution to a range: its totals if the range covers its data, else day rows."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    name = month.strftime("%Y-%m")
+    name = f"{month.year:04d}-{month.month:02d}"
     totals_path = month_path(rollups_dir, name)
-    if not totals_path.exists():
+    if name in skip or not totals_path.exists():
         return None
     totals = pq.ParquetFile(totals_path).read()
     covered = totals.num_rows and pc.min(totals["first_day"]).as_py() >= since \
@@ -294,10 +296,12 @@ def _month_rows(rollups_dir: Path, month: date, since: date, until: date, exclud
     return days.filter(mask)
 
 
-def read_models(rollups_dir: Path, since: date, until: date, exclude: frozenset[date] = frozenset()) -> pa.Table:
+def read_models(rollups_dir: Path, since: date, until: date, exclude: frozenset[date] = frozenset(),
+                skip_months: frozenset[str] = frozenset()) -> pa.Table:
     """Model rows covering ``since..until`` (inclusive), before merging: whole-month rows where the
     range covers the month's data, day rows elsewhere. Days in ``exclude`` (stale rollups the caller
-    computes live) are left out, so a month holding one reads its day rows."""
+    computes live) are left out, so a month holding one reads its day rows; months in
+    ``skip_months`` (``YYYY-MM`` whose files changed outside the rollup) are not read at all."""
     from concurrent.futures import ThreadPoolExecutor
 
     import pyarrow as pa
@@ -309,7 +313,7 @@ def read_models(rollups_dir: Path, since: date, until: date, exclude: frozenset[
         month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
     # Parquet decoding releases the GIL: months are read in parallel.
     with ThreadPoolExecutor(max_workers=min(4, len(months) or 1)) as pool:
-        found = list(pool.map(lambda m: _month_rows(rollups_dir, m, since, until, exclude), months))
+        found = list(pool.map(lambda m: _month_rows(rollups_dir, m, since, until, exclude, skip_months), months))
     pieces = [p for p in found if p is not None and p.num_rows]
     if not pieces:
         return pa.table({})

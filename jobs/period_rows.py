@@ -10,7 +10,7 @@ the next rollup will write.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,12 +23,13 @@ __all__ = ["fine_rows", "model_rows", "stale_days"]
 
 
 def stale_days(settings: Settings, since: date, until: date) -> list[date]:
-    """Days of ``since..until`` with events whose rollup file is missing or out of date."""
+    """Days of ``since..until`` with events whose rollup is out of date: events changed since, or
+    its day or month files changed (deleted, damaged) outside the rollup."""
     from jobs.rollup_state import RollupState, day_fingerprints
 
     current = day_fingerprints(settings.data_dir)
     state = RollupState.load(settings.rollups_dir / "state.json")
-    return [d for d, fp in current.items() if since <= d <= until and state.days.get(d) != fp]
+    return state.stale(settings.rollups_dir, current, [d for d in current if since <= d <= until])
 
 
 def _live(settings: Settings, days: list[date], store: Store | None) -> list[pa.Table]:
@@ -67,10 +68,18 @@ def model_rows(settings: Settings, since: date, until: date, store: Store | None
     import pyarrow as pa
 
     from jobs.model_rollup import day_model_rows, read_models
+    from jobs.rollup_state import RollupState, month_of
 
     stale = stale_days(settings, since, until)
     live = _live(settings, stale, store)
-    stored = read_models(settings.rollups_dir, since, until, exclude=frozenset(stale))
+    # A month whose files changed outside the rollup is not read (its days with events are stale).
+    state = RollupState.load(settings.rollups_dir / "state.json")
+    months, first = set(), date(since.year, since.month, 1)
+    while first <= until:
+        months.add(month_of(first))
+        first = (first + timedelta(days=32)).replace(day=1)
+    damaged = frozenset(m for m in months if not state.month_ok(settings.rollups_dir, m))
+    stored = read_models(settings.rollups_dir, since, until, exclude=frozenset(stale), skip_months=damaged)
     pieces = [stored] if stored.num_rows else []
     pieces.extend(day_model_rows(table) for table in live)
     if not pieces:

@@ -6,14 +6,30 @@ Layout (all under ``<data>/rollups/``)::
                                             task_category): queries/rollups/daily.sql
     monthly/month=YYYY-MM/totals.parquet    per model, the whole month (jobs.model_rollup)
     monthly/month=YYYY-MM/days.parquet      per (day, model), the month's days
-    state.json                              fingerprint of each day's event files (jobs.rollup_state)
+    state.json                              what each day was computed from and what was written
+                                            (jobs.rollup_state)
 
-A run takes the ``rollup`` job lock, lists the event files, and recomputes only the days whose
-file fingerprint differs from the one recorded (new days, late events for old days, compactions,
-and today while it keeps receiving events). Each such day is rewritten atomically; days whose
-events are gone lose their rollup. A run with nothing new writes nothing, so the day files stay
-byte-identical (their rows are sorted and hold no wall-clock values). ``rebuild`` recomputes every
-day: the rollups are a pure function of the events, so it produces the same files.
+A run takes the ``rollup`` job lock, lists the event files, and recomputes only the stale days: those
+whose event files changed since their rollup (new days, late events, compactions, and today while it
+keeps receiving events) and those whose output files changed outside the rollup (a deleted or
+damaged day or month file is regenerated, byte for byte). Each such day is rewritten atomically. A
+run with nothing new writes nothing, so the day files stay byte-identical (their rows are sorted and
+hold no wall-clock values). ``rebuild`` recomputes every day: the rollups are a pure function of the
+events, so it produces the same files.
+
+A rollup is never deleted because its events are missing:
+
+* a store whose events are all gone (``events/`` missing or empty: an unmounted disk) while rollups
+  exist is an error (:class:`hive_core.errors.DataError`), and nothing is changed;
+* a day whose events alone are gone keeps its rollup, and the run reports it (``kept``): the file
+  is then the only record of that day's spend (pruning old events will rely on it);
+* a day whose rollup file *and* events are both gone cannot be regenerated: it is reported once
+  (``forgotten``) and its month's rows are left as they were.
+
+Temporary files that a killed run left (``.part.parquet.<pid>.<tid>.tmp``, ...) are removed once they
+are :data:`hive_core.atomic.TEMP_GRACE_S` old. A file that cannot be written (a read-only data
+directory, a full disk) stops the run with one :class:`~hive_core.errors.DataError` line; whatever
+it wrote is whole, and the next run redoes the rest.
 
 After the files, the post-rollup steps run (:data:`POST_STEPS`, imported by name): the ranking
 table refresh, and whatever other job registers itself there (budget alerts, say).
@@ -23,16 +39,16 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hive_core.errors import DataError
 from jobs import histogram
-from jobs.lock import DEFAULT_LOCK_TIMEOUT_S, STORE_LOCK, job_lock
-from jobs.rollup_state import RollupState, day_fingerprints
+from jobs.lock import DEFAULT_LOCK_TIMEOUT_S, STORE_LOCK, job_lock, unwritable
+from jobs.rollup_state import RollupState, day_path, in_range, month_of, scan_event_days
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -59,9 +75,15 @@ class RollupReport:
     data_dir: Path
     days_with_events: int = 0
     rolled_up: list[date] = field(default_factory=list)
-    removed: list[date] = field(default_factory=list)
+    #: days in scope whose rollup is kept though their events are gone
+    kept: list[date] = field(default_factory=list)
+    #: days the last run knew whose rollup file and events are both gone (reported once)
+    forgotten: list[date] = field(default_factory=list)
     rows: int = 0
+    #: event files and partitions not read, with the reason
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    #: what the run repaired: temporaries of killed runs removed, an unreadable state replaced
+    repaired: list[str] = field(default_factory=list)
     steps: dict[str, Any] = field(default_factory=dict)
     #: the run's open store while the post steps run, else None
     store: Store | None = field(default=None, repr=False, compare=False)
@@ -76,12 +98,7 @@ class RollupReport:
     @property
     def unchanged(self) -> int:
         """Days with events whose rollup was already current."""
-        return self.days_with_events - len([d for d in self.rolled_up if d not in self.removed])
-
-
-def day_path(rollups_dir: Path, day: date) -> Path:
-    """``<rollups>/daily/date=YYYY-MM-DD/part.parquet``."""
-    return rollups_dir / "daily" / f"date={day.isoformat()}" / "part.parquet"
+        return self.days_with_events - len(self.rolled_up)
 
 
 def named_table(store: Store, name: str, params: dict[str, Any]) -> pa.Table:
@@ -142,7 +159,7 @@ def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
     """Consecutive days grouped into (first, last) runs: one query per run."""
     runs: list[tuple[date, date]] = []
     for day in sorted(days):
-        if runs and runs[-1][1] + timedelta(days=1) == day:
+        if runs and (day - runs[-1][1]).days == 1:  # not last + 1 day: that overflows at date.max
             runs[-1] = (runs[-1][0], day)
         else:
             runs.append((day, day))
@@ -162,23 +179,32 @@ def rollup(
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     post_steps: bool = True,
 ) -> RollupReport:
-    """Bring the daily rollups up to date (only ``day``, or days from ``since``, when given)."""
+    """Bring the daily rollups up to date (only ``day``, or days from ``since``, when given).
+
+    Raises :class:`~hive_core.errors.DataError` when events are gone but rollups exist (nothing is
+    changed) or a file cannot be written, :class:`~hive_core.errors.LockHeld` when another run
+    holds the lock past ``lock_timeout_s``.
+    """
     from queries import connect
 
     report = RollupReport(data_dir=settings.data_dir)
-    with job_lock(settings.state_dir, STORE_LOCK, timeout_s=lock_timeout_s), contextlib.ExitStack() as stack:
-        plan = _plan(settings, report, only=day, since=since, rebuild=rebuild)
-        if plan.stale:  # DuckDB (and the check of every file) only when there is work
-            report.store = stack.enter_context(connect(settings.data_dir, warn=False))
-            report.skipped = report.store.skipped
-        _roll(settings, report, plan)
-        if post_steps:
-            try:
-                for name, target in POST_STEPS:
-                    module_name, attr = target.split(":")
-                    report.steps[name] = getattr(importlib.import_module(module_name), attr)(settings, report)
-            finally:
-                report.store, report.day_rows = None, {}
+    try:
+        with job_lock(settings.state_dir, STORE_LOCK, timeout_s=lock_timeout_s), contextlib.ExitStack() as stack:
+            plan = _plan(settings, report, only=day, since=since, rebuild=rebuild)
+            report.repaired.extend(_remove_temporaries(settings))
+            if plan.stale:  # DuckDB (and the check of every file) only when there is work
+                report.store = stack.enter_context(connect(settings.data_dir, warn=False))
+                report.skipped.extend(report.store.skipped)
+            _roll(settings, report, plan)
+            if post_steps:
+                try:
+                    for name, target in POST_STEPS:
+                        module_name, attr = target.split(":")
+                        report.steps[name] = getattr(importlib.import_module(module_name), attr)(settings, report)
+                finally:
+                    report.store, report.day_rows = None, {}
+    except OSError as exc:  # the one seam where the rollup's file errors become a message
+        raise unwritable("rollup", exc, settings.data_dir) from exc
     return report
 
 
@@ -187,29 +213,64 @@ class _Plan:
     current: dict[date, str]
     state: RollupState
     stale: list[date]
-    gone: list[date]
+    kept: list[date]
+    forgotten: list[date]
+    #: months rebuilt from their day files (theirs changed outside the rollup, or the state was lost)
+    months: set[str]
 
 
 def _plan(settings: Settings, report: RollupReport, *, only: date | None, since: date | None,
           rebuild: bool) -> _Plan:
-    """Which days in scope are stale (files changed since their rollup) and which lost their events."""
+    """Which days in scope are stale, which lost their events, which months need rebuilding.
+    Refuses (changing nothing) when every event is gone but rollups exist."""
     rollups_dir = settings.rollups_dir
-    current = day_fingerprints(settings.data_dir)
+    events = scan_event_days(settings.data_dir)
+    current = events.fingerprints
     report.days_with_events = len(current)
-    state = RollupState.load(rollups_dir / "state.json")
-    known = set(current) | set(state.days) | set(_days_on_disk(rollups_dir))
-    scope = {d for d in known if _in_scope(d, only, since)}
-    gone = sorted(d for d in scope if d not in current)
-    stale = sorted(d for d in scope if d in current and (rebuild or state.days.get(d) != current[d]))
-    return _Plan(current, state, stale, gone)
+    report.skipped.extend(events.out_of_range)
+    state_path = rollups_dir / "state.json"
+    state = RollupState.load(state_path)
+    on_disk = set(_days_on_disk(rollups_dir))
+    if not current and (on_disk or state.days):
+        where = "is missing" if not settings.events_dir.is_dir() else "holds no events"
+        raise DataError(f"events directory {settings.events_dir} {where} but {len(on_disk | set(state.days))} "
+                        "day(s) of rollups exist: is the disk mounted? nothing was changed (to start over on "
+                        f"purpose, remove {rollups_dir} too)")
+    if state.problem:
+        report.repaired.append(f"{state_path}: unreadable ({state.problem}): every day recomputed from the events")
+
+    with_events = [d for d in current if _in_scope(d, only, since)]
+    kept = sorted(d for d in on_disk if d not in current and _in_scope(d, only, since))
+    forgotten = sorted(d for d in state.days if d not in current and d not in on_disk and _in_scope(d, only, since))
+    # Months whose files (or a kept day's file) changed outside the rollup are rebuilt from the day
+    # files, not updated from their own (which may be damaged); so is every month of a lost state.
+    months = {m for m in {month_of(d) for d in [*with_events, *kept]} if not state.month_ok(rollups_dir, m)}
+    months |= {month_of(d) for d in kept if not state.output_ok(rollups_dir, day_path(rollups_dir, d))}
+    # Such a month needs every day of it with events current, in scope or not.
+    stale = set(with_events if rebuild else state.stale(rollups_dir, current, with_events))
+    stale |= {d for d in current if month_of(d) in months}
+    return _Plan(current, state, sorted(stale), kept, forgotten, months)
+
+
+def _remove_temporaries(settings: Settings) -> list[str]:
+    """Temporary files of killed runs in the rollup's and the ranking table's directories."""
+    from hive_core.atomic import remove_stale_temporaries
+
+    root = settings.rollups_dir
+    dirs = [root, settings.rankings_dir]
+    for sub in ("daily", "monthly"):
+        with contextlib.suppress(OSError):
+            dirs.extend(p for p in (root / sub).iterdir() if p.is_dir())
+    return [f"{path}: removed temporary file left by a killed run"
+            for directory in dirs for path in remove_stale_temporaries(directory)]
 
 
 def _roll(settings: Settings, report: RollupReport, plan: _Plan) -> None:
-    """Recompute the stale days, drop the days without events, save the state."""
-    from jobs.model_rollup import day_model_rows
+    """Recompute the stale days, rewrite their months, save the state."""
+    from jobs.model_rollup import day_model_rows, month_path, write_month
 
     rollups_dir = settings.rollups_dir
-    state_path = rollups_dir / "state.json"
+    state = plan.state
     day_models: dict[date, pa.Table | None] = {}
     for first, last in day_runs(plan.stale):
         assert report.store is not None
@@ -220,43 +281,77 @@ def _roll(settings: Settings, report: RollupReport, plan: _Plan) -> None:
         report.day_rows.update(days)
         for d, rows in _split_by_day(day_model_rows(table), first, last):
             day_models[d] = rows if rows.num_rows else None
-    for d in plan.gone:
-        shutil.rmtree(day_path(rollups_dir, d).parent, ignore_errors=True)
-        plan.state.days.pop(d, None)
-        day_models[d] = None
-    _write_months(rollups_dir, day_models)
+    months: dict[str, dict[date, pa.Table | None]] = {}
+    for d, rows in day_models.items():
+        months.setdefault(month_of(d), {})[d] = rows
+    for month in plan.months:
+        months[month] = _month_from_day_files(rollups_dir, month, day_models)
+    for month, month_days in sorted(months.items()):
+        write_month(rollups_dir, month, month_days, fresh=month in plan.months)
+        for part in ("days", "totals"):
+            state.record(rollups_dir, month_path(rollups_dir, month, part))
     # The state is saved last: a run killed before this point redoes its days next time.
+    for d in [*plan.stale, *plan.kept]:
+        state.record(rollups_dir, day_path(rollups_dir, d))
     for d in plan.stale:
-        plan.state.days[d] = plan.current[d]
-    if plan.stale or plan.gone or not state_path.exists():
-        plan.state.save(state_path)
-    report.rolled_up, report.removed = plan.stale, plan.gone
+        state.days[d] = plan.current[d]
+    for d in plan.forgotten:
+        del state.days[d]
+    state.trusted, state.problem = True, None
+    state.save(rollups_dir / "state.json")
+    report.rolled_up, report.kept, report.forgotten = plan.stale, plan.kept, plan.forgotten
+
+
+def read_day_file(path: Path) -> pa.Table:
+    """One day file's rows; :class:`~hive_core.errors.DataError` (one line) when it cannot be read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path).read()  # read_table would import pyarrow.dataset: 60 ms
+    except (OSError, pa.ArrowException) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: unreadable rollup file ({reason}): run `hive-jobs rollup` to regenerate it "
+                        "(or restore it from a backup if its events are gone)") from exc
+
+
+def _month_from_day_files(rollups_dir: Path, month: str, computed: dict[date, pa.Table | None]) -> dict[date, pa.Table | None]:
+    """Every day of ``month`` that has a day file, as (day, model) rows: the rows just computed, or
+    read back from the file (a day kept without events)."""
+    from jobs.model_rollup import day_model_rows
+
+    days: dict[date, pa.Table | None] = {}
+    for d in _days_on_disk(rollups_dir):
+        if month_of(d) == month:
+            rows = computed[d] if d in computed else day_model_rows(read_day_file(day_path(rollups_dir, d)))
+            days[d] = rows if rows is not None and rows.num_rows else None
+    return days
 
 
 def read_days(rollups_dir: Path, since: date, until: date, exclude: frozenset[date] = frozenset()) -> pa.Table | None:
     """The daily rollup rows of ``since..until`` from the files, but the days in ``exclude``
     (``None`` when there are none)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     tables = []
-    day = since
-    while day <= until:
+    for i in range((until - since).days + 1):  # counted, so the last day never steps past date.max
+        day = since + timedelta(days=i)
         path = day_path(rollups_dir, day)
         if day not in exclude and path.exists():
-            tables.append(pq.ParquetFile(path).read())  # read_table would import pyarrow.dataset: 60 ms
-        day += timedelta(days=1)
+            tables.append(read_day_file(path))
     tables = [t for t in tables if t.num_rows]
     return pa.concat_tables(tables) if tables else None
 
 
 def _days_on_disk(rollups_dir: Path) -> list[date]:
+    """The (in-range) days with a day file, sorted."""
     from hive_core.layout import partition_date
 
     root = rollups_dir / "daily"
     if not root.is_dir():
         return []
-    return [d for p in root.iterdir() if (d := partition_date(p)) is not None]
+    days = (d for p in root.iterdir() if (d := partition_date(p)) is not None and in_range(d))
+    return sorted(d for d in days if day_path(rollups_dir, d).is_file())
 
 
 def _split_by_day(table: pa.Table, first: date, last: date) -> Iterable[tuple[date, pa.Table]]:
@@ -264,11 +359,10 @@ def _split_by_day(table: pa.Table, first: date, last: date) -> Iterable[tuple[da
     import numpy as np
 
     days = table["day"].to_numpy()
-    day = first
-    while day <= last:
+    for i in range((last - first).days + 1):  # counted, so the last day never steps past date.max
+        day = first + timedelta(days=i)
         lo, hi = np.searchsorted(days, np.datetime64(day), "left"), np.searchsorted(days, np.datetime64(day), "right")
         yield day, table.slice(int(lo), int(hi - lo))
-        day += timedelta(days=1)
 
 
 def _write_days(rollups_dir: Path, days: list[tuple[date, pa.Table]]) -> None:
@@ -288,13 +382,3 @@ def _write_day(rollups_dir: Path, day: date, rows: pa.Table) -> None:
     from jobs.model_rollup import write_rows
 
     write_rows(rows, day_path(rollups_dir, day))
-
-
-def _write_months(rollups_dir: Path, day_models: dict[date, pa.Table | None]) -> None:
-    from jobs.model_rollup import write_month
-
-    months: dict[str, dict[date, pa.Table | None]] = {}
-    for d, table in day_models.items():
-        months.setdefault(d.strftime("%Y-%m"), {})[d] = table
-    for month, days in sorted(months.items()):
-        write_month(rollups_dir, month, days)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pyarrow as pa
 import pytest
@@ -72,3 +72,28 @@ def test_schema_markdown_documents_every_column() -> None:
 def test_schema_version_default_follows_the_class() -> None:
     for cls in EVENT_TYPES.values():
         assert cls.model_fields["schema_version"].default == cls.SCHEMA_VERSION, cls
+
+
+def test_out_of_range_timestamps_are_refused_at_record_time() -> None:
+    """One event dated 9999-12-31 once made every rollup fail (day arithmetic overflowed): an event
+    cannot be built with it, so Hive's writers never record one, and the error says why."""
+    from hive_core.events import TS_MAX, TS_MIN
+
+    def call(ts: datetime) -> ApiCall:
+        return ApiCall(ts=ts, request_id="r", attempt=1, model="m", status="ok", latency_ms=1)
+
+    assert call(TS_MIN).ts == TS_MIN and call(TS_MAX - timedelta(microseconds=1)).ts < TS_MAX
+    for ts in (TS_MAX, datetime(9999, 12, 31, 23, 59, tzinfo=UTC), TS_MIN - timedelta(microseconds=1),
+               datetime(1970, 1, 1, tzinfo=UTC)):
+        with pytest.raises(ValidationError, match=r"outside 2000\.\.2199"):
+            call(ts)
+    with pytest.raises(ValidationError, match="outside"):  # the JSON path too (events read back, the emulator)
+        EVENT_ADAPTER.validate_json(call(TS_MIN).model_dump_json().replace("2000-01-01", "9999-12-31"))
+
+
+def test_rollup_day_span_is_the_event_span() -> None:
+    """The rollup keeps its own copy of the span (importing the events costs it pydantic)."""
+    from hive_core.events import TS_MAX, TS_MIN
+    from jobs.rollup_state import FIRST_DAY, LAST_DAY
+
+    assert (FIRST_DAY, LAST_DAY) == (TS_MIN.date(), (TS_MAX - timedelta(microseconds=1)).date())

@@ -3,8 +3,14 @@ rebuild == incremental, the lock, an empty store and a corrupt file. Library and
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import shutil
+import signal
+import subprocess
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,14 +20,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hive_core.errors import LockHeld
+from hive_core.errors import DataError, LockHeld
 from hive_core.events import ApiCall, Event, StreamOutcome, Usage
 from hive_core.settings import Settings
 from ingest import EventLog
 from jobs import cli as jobs_cli
 from jobs.lock import job_lock
-from jobs.model_rollup import merge_by, read_models
+from jobs.model_rollup import merge_by, month_path, read_models
 from jobs.rollup import day_path, rollup
+from jobs.rollup_state import FORMAT
 
 DAY0 = date(2026, 11, 10)
 MODELS = {"acme/fast": ("Acme", 300.0, 0.02), "acme/slow": ("Acme", 2500.0, 0.10), "zeta/mid": (None, 900.0, 0.05)}
@@ -85,6 +92,111 @@ def exact_percentiles(data_dir: Path) -> dict[tuple[Any, ...], tuple[float, ...]
                quantile_cont(latency_ms, [0.5, 0.95, 0.99]), quantile_cont(ttft_ms, [0.5, 0.95, 0.99])
         from read_parquet('{data_dir}/events/api_call/*/*.parquet') where status = 'ok' group by all"""
     return {tuple(r[:5]): (*r[5], *(r[6] or [None] * 3)) for r in duckdb.connect().sql(sql).fetchall()}
+
+
+def outputs(data_dir: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file the rollup and its ranking step own (state included): bytes and mtime."""
+    return {str(p.relative_to(data_dir)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for sub in ("rollups", "rankings") for p in sorted((data_dir / sub).rglob("*")) if p.is_file()}
+
+
+def cost_by_day(settings: Settings, dates: list[date]) -> dict[date, float]:
+    """What the reports read: rollup rows for a range (the files, or the events for stale days)."""
+    from jobs.period_rows import fine_rows, model_rows
+
+    rows = fine_rows(settings, dates[0], dates[-1])
+    models = model_rows(settings, dates[0], dates[-1])
+    assert rows is not None and models is not None
+    total = sum(models["cost_usd"].to_pylist())
+    by_day: dict[date, float] = {}
+    for row in rows.select(["day", "cost_usd"]).to_pylist():
+        by_day[row["day"]] = by_day.get(row["day"], 0.0) + row["cost_usd"]
+    assert total == pytest.approx(sum(by_day.values()), rel=1e-9)
+    return {d: round(v, 9) for d, v in by_day.items()}
+
+
+def plant_foreign(data_dir: Path, kind: str, ts: datetime, partition: date | None = None) -> Path:
+    """A foreign writer's file (pyarrow, bypassing Hive's writer): rows of ``kind`` dated ``ts``, in
+    the partition of ``ts``'s day (or ``partition``). Returns the partition directory."""
+    template = next((data_dir / "events" / kind).rglob("*.parquet"))
+    table = pq.read_table(template).slice(0, 3)
+    ts_type = table.schema.field("ts").type
+    table = table.set_column(table.schema.get_field_index("ts"), "ts", pa.array([ts] * 3, ts_type))
+    directory = data_dir / "events" / kind / f"date={(partition or ts.date()).isoformat()}"
+    directory.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, directory / f"foreign-{ts.year:04d}-000001.parquet")
+    return directory
+
+
+def _write_and_hang(target: Path, ready: Any) -> None:
+    from hive_core.atomic import atomic_file
+
+    with atomic_file(target) as sink:
+        sink.write(b"PAR1 half a rollup file")
+        sink.flush()
+        ready.set()
+        time.sleep(60)
+
+
+def killed_mid_write(target: Path, fork_ctx: Any) -> Path:
+    """Start a writer of ``target`` (the rollup's atomic write), SIGKILL it mid-file; its temporary."""
+    ready = fork_ctx.Event()
+    child = fork_ctx.Process(target=_write_and_hang, args=(target, ready))
+    child.start()
+    try:
+        assert ready.wait(20)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join(20)
+    (tmp,) = target.parent.glob(f".{target.name}.{child.pid}.*.tmp")
+    return tmp
+
+
+@pytest.fixture
+def full_disk_settings(tmp_path: Path) -> Iterator[tuple[Settings, Path]]:
+    """A data directory on its own small tmpfs (root only), and the filler file that fills it."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs CAP_SYS_ADMIN)")
+    try:
+        (mount / "data").mkdir()
+        yield Settings(data_dir=mount / "data"), mount / "filler"
+    finally:
+        subprocess.run(["umount", str(mount)], check=True, capture_output=True)
+
+
+def fill(filler: Path) -> None:
+    """Write ``filler`` until the disk is full."""
+    with open(filler, "wb") as sink, contextlib.suppress(OSError):
+        while True:
+            sink.write(b"\0" * 65536)
+            sink.flush()
+
+
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """``path`` read-only for this process: a read-only bind mount as root (who ignores modes),
+    else the write bits removed. Restored whatever happens."""
+    if os.geteuid() != 0:
+        modes = {p: p.stat().st_mode for p in [path, *path.rglob("*")]}
+        for p, mode in modes.items():
+            p.chmod(mode & ~0o222)
+        try:
+            yield
+        finally:
+            for p, mode in modes.items():
+                p.chmod(mode)
+        return
+    if subprocess.run(["mount", "--bind", str(path), str(path)], capture_output=True).returncode != 0:
+        pytest.skip("cannot bind-mount here (needs CAP_SYS_ADMIN)")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(path), str(path)], check=True, capture_output=True)
+        yield
+    finally:
+        subprocess.run(["umount", str(path)], check=True, capture_output=True)
 
 
 @pytest.fixture
@@ -211,15 +323,163 @@ def test_rebuild_equals_incremental(settings: Settings, tmp_path: Path) -> None:
     assert {k: v[0] for k, v in snapshot(settings.data_dir).items()} == incremental
 
 
-def test_day_without_events_loses_its_rollup(settings: Settings) -> None:
-    import shutil
+def test_day_without_events_keeps_its_rollup(settings: Settings) -> None:
+    """A day whose events vanished (pruned, or part of the store lost) keeps its rollup, reported:
+    it is then the only record of that day's spend. Deleting it once cost the day's figures."""
+    dates = write_history(settings.data_dir)
+    rollup(settings)
+    before = snapshot(settings.data_dir)
+    for kind in ("api_call", "usage", "stream_outcome"):
+        shutil.rmtree(settings.events_dir / kind / f"date={dates[1]}")
+    report = rollup(settings)
+    assert (report.kept, report.rolled_up) == ([dates[1]], [])
+    assert snapshot(settings.data_dir) == before  # not a byte, not an mtime changed
+    assert read_models(settings.rollups_dir, dates[1], dates[1]).num_rows > 0
+    assert rollup(settings).kept == [dates[1]] and snapshot(settings.data_dir) == before
+    # Its month's files, lost too, are rebuilt from the day files: the kept day's included.
+    for part in ("days", "totals"):
+        month_path(settings.rollups_dir, "2026-11", part).unlink()
+    assert rollup(settings).kept == [dates[1]]
+    assert {k: v[0] for k, v in snapshot(settings.data_dir).items()} == {k: v[0] for k, v in before.items()}
 
+
+def test_damaged_rollup_of_a_day_without_events_is_one_line(settings: Settings) -> None:
+    """Nothing can recompute it: the run says which file and what to do, and keeps the others."""
     dates = write_history(settings.data_dir)
     rollup(settings)
     for kind in ("api_call", "usage", "stream_outcome"):
         shutil.rmtree(settings.events_dir / kind / f"date={dates[1]}")
+    path = day_path(settings.rollups_dir, dates[1])
+    path.write_bytes(b"PAR1 torn PAR1")
+    with pytest.raises(DataError, match=rf"^{path}: unreadable rollup file \(.*\): run `hive-jobs rollup` to "
+                                        r"regenerate it \(or restore it from a backup if its events are gone\)$"):
+        rollup(settings)
+    assert path.read_bytes() == b"PAR1 torn PAR1" and day_path(settings.rollups_dir, dates[0]).exists()
+
+
+def test_missing_events_directory_is_an_error_and_changes_nothing(settings: Settings, tmp_path: Path) -> None:
+    """An unmounted disk at cron time once made the rollup delete every day and rank nothing, exit 0."""
+    write_history(settings.data_dir, days=2)
+    rollup(settings)
+    before = outputs(settings.data_dir)
+    settings.events_dir.rename(tmp_path / "elsewhere")
+    with pytest.raises(DataError, match=rf"^events directory {settings.events_dir} is missing but 2 day\(s\) of rollups "
+                                        r"exist: is the disk mounted\? nothing was changed"):
+        rollup(settings)
+    settings.events_dir.mkdir()  # the empty mount point
+    with pytest.raises(DataError, match=r"holds no events but 2 day\(s\) of rollups exist"):
+        rollup(settings, day=DAY0)
+    assert outputs(settings.data_dir) == before
+    settings.events_dir.rmdir()
+    (tmp_path / "elsewhere").rename(settings.events_dir)  # mounted again: nothing to redo
+    assert rollup(settings).rolled_up == [] and snapshot(settings.data_dir) == {
+        k.removeprefix("rollups/"): v for k, v in before.items() if k.endswith(".parquet") and k.startswith("rollups/")}
+
+
+def test_deleted_day_rollup_is_regenerated(settings: Settings) -> None:
+    """A deleted day file was "up to date" forever and the day reported $0."""
+    dates = write_history(settings.data_dir)
+    rollup(settings)
+    before = {k: v[0] for k, v in snapshot(settings.data_dir).items()}
+    spend = cost_by_day(settings, dates)
+    shutil.rmtree(day_path(settings.rollups_dir, dates[1]).parent)
+    assert cost_by_day(settings, dates) == spend  # readers compute it from the events meanwhile
+    assert rollup(settings).rolled_up == [dates[1]]
+    assert {k: v[0] for k, v in snapshot(settings.data_dir).items()} == before
+    # A damaged day file, and a month's lost files, are regenerated the same way.
+    day_path(settings.rollups_dir, dates[0]).write_bytes(b"PAR1 not what the rollup wrote PAR1")
+    assert cost_by_day(settings, dates) == spend
+    assert rollup(settings).rolled_up == [dates[0]]
+    month_path(settings.rollups_dir, "2026-11").unlink()
+    assert cost_by_day(settings, dates) == spend
+    assert rollup(settings).rolled_up == dates
+    assert {k: v[0] for k, v in snapshot(settings.data_dir).items()} == before
+    assert rollup(settings).rolled_up == []
+
+
+def test_foreign_rows_dated_9999_do_not_stop_the_rollup(settings: Settings) -> None:
+    """One row dated 9999-12-31 made every rollup fail with OverflowError, forever."""
+    dates = write_history(settings.data_dir, days=2)
+    rollup(settings)
+    before = {k: v[0] for k, v in snapshot(settings.data_dir).items()}
+    far, past = datetime(9999, 12, 31, 12, tzinfo=UTC), datetime(1900, 1, 1, tzinfo=UTC)
+    planted = [plant_foreign(settings.data_dir, "api_call", far), plant_foreign(settings.data_dir, "usage", far),
+               plant_foreign(settings.data_dir, "api_call", past)]
+    plant_foreign(settings.data_dir, "api_call", far, partition=DAY0)  # an out-of-range row in a real day
     report = rollup(settings)
-    assert report.removed == [dates[1]] and not day_path(settings.rollups_dir, dates[1]).exists()
+    assert report.rolled_up == [DAY0] and "rankings" in report.steps
+    assert set(planted) <= {path for path, _ in report.skipped}
+    assert {k: v[0] for k, v in snapshot(settings.data_dir).items()} == before  # every day's figures unchanged
+    assert sorted(p.name for p in (settings.rollups_dir / "daily").iterdir()) == [f"date={d}" for d in dates]
+
+
+def test_temporaries_of_a_killed_rollup_are_removed(settings: Settings, fork_ctx: Any) -> None:
+    """A killed rollup left ``.part.parquet.<pid>.<tid>.tmp`` files forever."""
+    write_history(settings.data_dir, days=1)
+    rollup(settings)
+    target = day_path(settings.rollups_dir, DAY0)
+    tmp = killed_mid_write(target, fork_ctx)
+    stray = settings.rollups_dir / ".state.json.4242.7f.tmp"
+    stray.write_bytes(b"{")
+    rollup(settings)
+    assert tmp.exists() and stray.exists()  # young: it could be a live writer's
+    for path in (tmp, stray):
+        os.utime(path, (path.stat().st_mtime - 120,) * 2)
+    report = rollup(settings)
+    assert not tmp.exists() and not stray.exists()
+    assert sorted(report.repaired) == sorted(f"{p}: removed temporary file left by a killed run" for p in (tmp, stray))
+    assert [p.name for p in target.parent.iterdir()] == ["part.parquet"]
+
+
+def test_unreadable_state_recomputes_every_day(settings: Settings) -> None:
+    """state.json is a cache of what is on disk: unreadable, it is rebuilt (lossless), and said so."""
+    dates = write_history(settings.data_dir, days=2)
+    rollup(settings)
+    before = {k: v[0] for k, v in snapshot(settings.data_dir).items()}
+    state = settings.rollups_dir / "state.json"
+    for body in (b"\x00\xff{ torn", b"[]", b'{"format": "%s", "days": [], "outputs": {}}' % FORMAT.encode(),
+                 b'{"format": "%s", "days": {"2026-13-45": "x"}, "outputs": {}}' % FORMAT.encode()):
+        state.write_bytes(body)
+        report = rollup(settings)
+        assert report.rolled_up == dates
+        assert len(report.repaired) == 1 and report.repaired[0].startswith(f"{state}: unreadable (")
+        assert report.repaired[0].endswith("every day recomputed from the events")
+        assert {k: v[0] for k, v in snapshot(settings.data_dir).items()} == before
+        assert rollup(settings).rolled_up == []
+
+
+def test_read_only_data_directory_is_one_line(settings: Settings) -> None:
+    write_history(settings.data_dir, days=1)
+    rollup(settings)
+    write_events(settings.data_dir, day_events(DAY0, n=2, seed=4), writer="late")
+    before = outputs(settings.data_dir)
+    with read_only(settings.data_dir), pytest.raises(DataError) as caught:
+        rollup(settings)
+    message = str(caught.value)
+    assert message.startswith("rollup stopped: ") and "\n" not in message
+    assert "make the data directory writable and run it again" in message
+    assert outputs(settings.data_dir) == before
+    assert rollup(settings).rolled_up == [DAY0]
+
+
+def test_full_disk_is_one_line(full_disk_settings: tuple[Settings, Path]) -> None:
+    settings, filler = full_disk_settings
+    write_history(settings.data_dir, days=2, n=30)
+    rollup(settings)
+    write_events(settings.data_dir, day_events(DAY0, n=2, seed=4), writer="late")
+    before = outputs(settings.data_dir)
+    fill(filler)
+    with pytest.raises(DataError) as caught:
+        rollup(settings)
+    message = str(caught.value)
+    assert message.startswith(f"rollup stopped: {day_path(settings.rollups_dir, DAY0)}: No space left on device: "
+                              "free some space and run it again") and "\n" not in message
+    assert outputs(settings.data_dir) == before  # the old files whole, no temporary left
+    filler.unlink()
+    assert rollup(settings).rolled_up == [DAY0]
+    incremental = {k: v[0] for k, v in snapshot(settings.data_dir).items()}
+    rollup(settings, rebuild=True)
+    assert {k: v[0] for k, v in snapshot(settings.data_dir).items()} == incremental
 
 
 def test_lock_held_by_another_run(settings: Settings, fork_ctx: Any) -> None:
@@ -335,3 +595,81 @@ class TestCli:
     def test_bad_date_is_a_usage_error(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         code, _, err = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--date", "yesterday"], capsys)
         assert code == 2 and "not a date" in err
+
+    def test_day_without_events_keeps_its_rollup(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+        dates = write_history(settings.data_dir)
+        run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
+        before = snapshot(settings.data_dir)
+        for kind in ("api_call", "usage", "stream_outcome"):
+            shutil.rmtree(settings.events_dir / kind / f"date={dates[0]}")
+        code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
+        assert code == 0 and "rollups up to date" in out
+        assert err == (f"warning: kept the rollups of 1 day(s) whose events are gone ({dates[0]}): they are now the "
+                       "only record of those days; is part of the event store missing?\n")
+        assert snapshot(settings.data_dir) == before
+
+    def test_missing_events_directory_is_an_error_and_changes_nothing(self, settings: Settings, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+        write_history(settings.data_dir, days=2)
+        run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
+        before = outputs(settings.data_dir)
+        settings.events_dir.rename(tmp_path / "elsewhere")
+        code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
+        assert (code, out) == (1, "")
+        assert err.startswith(f"error: events directory {settings.events_dir} is missing but 2 day(s) of rollups exist: "
+                              "is the disk mounted? nothing was changed") and err.count("\n") == 1
+        assert outputs(settings.data_dir) == before
+
+    def test_deleted_day_rollup_is_regenerated(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+        dates = write_history(settings.data_dir)
+        run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
+        before = {k: v[0] for k, v in snapshot(settings.data_dir).items()}
+        subprocess.run(["rm", "-r", str(day_path(settings.rollups_dir, dates[1]).parent)], check=True)
+        code, out, _ = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
+        assert code == 0 and f"rolled up 1 day(s) {dates[1]} into" in out
+        assert {k: v[0] for k, v in snapshot(settings.data_dir).items()} == before
+
+    def test_foreign_rows_dated_9999_do_not_stop_the_rollup(self, settings: Settings,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+        write_history(settings.data_dir, days=2)
+        partition = plant_foreign(settings.data_dir, "api_call", datetime(9999, 12, 31, 12, tzinfo=UTC))
+        code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
+        assert code == 0 and "rolled up 2 day(s) 2026-11-10..2026-11-11" in out
+        assert (f"warning: skipped {partition}: partition dated outside 2000..2199 (no event can be): not rolled up\n"
+                in err)
+
+    def test_temporaries_of_a_killed_rollup_are_removed(self, settings: Settings, fork_ctx: Any,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+        write_history(settings.data_dir, days=1)
+        run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
+        tmp = killed_mid_write(day_path(settings.rollups_dir, DAY0), fork_ctx)
+        os.utime(tmp, (tmp.stat().st_mtime - 120,) * 2)
+        code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
+        assert code == 0 and "nothing changed" in out
+        assert err == f"repaired: {tmp}: removed temporary file left by a killed run\n" and not tmp.exists()
+
+    def test_unreadable_state_recomputes_every_day(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+        write_history(settings.data_dir, days=2)
+        run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
+        state = settings.rollups_dir / "state.json"
+        state.write_text("{ torn")
+        code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
+        assert code == 0 and "rolled up 2 day(s)" in out
+        assert err.startswith(f"repaired: {state}: unreadable (") and err.count("\n") == 1
+        assert err.endswith("every day recomputed from the events\n")
+
+    def test_read_only_data_directory_is_one_line(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+        write_history(settings.data_dir, days=1)
+        with read_only(settings.data_dir):
+            code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
+        assert (code, out) == (1, "")
+        assert err.startswith("error: rollup stopped: ") and err.count("\n") == 1
+
+    def test_full_disk_is_one_line(self, full_disk_settings: tuple[Settings, Path],
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+        settings, filler = full_disk_settings
+        write_history(settings.data_dir, days=1, n=30)
+        fill(filler)
+        code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
+        assert (code, out) == (1, "")
+        assert err.startswith("error: rollup stopped: ") and "No space left on device" in err and err.count("\n") == 1

@@ -20,6 +20,10 @@ def _day(value: str | None, flag: str) -> date | None:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=flag) from None
 
 
+def _span(days: list[date]) -> str:
+    return f"{days[0]}..{days[-1]}" if len(days) > 1 else str(days[0])
+
+
 @click.command()
 @click.option("--daily", is_flag=True, default=True, help="Daily rollups (the only granularity; accepted for cron lines).")
 @click.option("--date", "only", default=None, metavar="YYYY-MM-DD", help="Only this UTC day.")
@@ -43,28 +47,34 @@ def rollup(ctx: click.Context, daily: bool, only: str | None, since: str | None,
     settings = get_settings(ctx)
     report = run(settings, day=_day(only, "--date"), since=_day(since, "--since"), rebuild=rebuild,
                  lock_timeout_s=wait_s)
+    for line in report.repaired:
+        click.echo(f"repaired: {line}", err=True)
     for path, reason in report.skipped:
         click.echo(f"warning: skipped {path}: {reason}", err=True)
+    if report.kept:
+        click.echo(f"warning: kept the rollups of {len(report.kept)} day(s) whose events are gone ({_span(report.kept)}): "
+                   "they are now the only record of those days; is part of the event store missing?", err=True)
+    if report.forgotten:
+        click.echo(f"warning: {len(report.forgotten)} day(s) lost both their rollup file and their events "
+                   f"({_span(report.forgotten)}): nothing can regenerate them; their month totals are unchanged",
+                   err=True)
     if as_json:
         ranking = report.steps.get("rankings")
         echo_json({
             "data_dir": str(report.data_dir), "days_with_events": report.days_with_events,
             "rolled_up": [d.isoformat() for d in report.rolled_up],
-            "removed": [d.isoformat() for d in report.removed], "rows": report.rows,
-            "skipped": [{"path": str(p), "reason": r} for p, r in report.skipped],
-            "rankings_rows": getattr(ranking, "rows", None),
+            "kept": [d.isoformat() for d in report.kept], "forgotten": [d.isoformat() for d in report.forgotten],
+            "rows": report.rows, "skipped": [{"path": str(p), "reason": r} for p, r in report.skipped],
+            "repaired": report.repaired, "rankings_rows": getattr(ranking, "rows", None),
         })
         return
     if report.empty:
         click.echo(f"no events in {settings.data_dir} yet: nothing to roll up "
                    "(record some with `hive ask`, or try `hive-jobs simulate`)")
         return
-    if report.rolled_up or report.removed:
-        days = report.rolled_up
-        span = f"{days[0]}..{days[-1]}" if len(days) > 1 else (str(days[0]) if days else "")
-        click.echo(f"rolled up {len(days)} day(s) {span} into {report.rows:,} rows"
-                   + (f", removed {len(report.removed)} day(s) without events" if report.removed else "")
-                   + f"; {report.unchanged} day(s) unchanged")
+    if report.rolled_up:
+        click.echo(f"rolled up {len(report.rolled_up)} day(s) {_span(report.rolled_up)} into {report.rows:,} rows; "
+                   f"{report.unchanged} day(s) unchanged")
     else:
         click.echo(f"rollups up to date: {report.days_with_events} day(s), nothing changed")
     ranking = report.steps.get("rankings")
