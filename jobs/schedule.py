@@ -117,13 +117,23 @@ def due_periods(state: dict[str, str], today: date) -> dict[str, list[date]]:
 
 
 def _load_state(path: Path) -> dict[str, str]:
+    """The last period done per schedule. A state that cannot be trusted is an error, not a fresh
+    start: starting over silently would skip the reports of the days missed (no backfill)."""
     try:
         raw = json.loads(path.read_text())
+        if not isinstance(raw, dict):
+            raise ValueError(f"a JSON {type(raw).__name__}, not an object")
+        state = {k: v for k, v in raw.items() if k in SCHEDULES}
+        for name, value in state.items():
+            if not isinstance(value, str):
+                raise ValueError(f"{name}: {value!r} is not a date")
+            date.fromisoformat(value)  # ValueError names the bad value
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: unreadable run-due state ({exc}); delete it to start over") from exc
-    return {k: str(v) for k, v in raw.items() if k in SCHEDULES}
+        raise ConfigError(f"{path}: unreadable run-due state ({exc}); delete it to start over "
+                          "(run-due then does the latest period of each schedule only)") from exc
+    return state
 
 
 def _save_state(path: Path, state: dict[str, str]) -> None:
@@ -143,7 +153,8 @@ def _daily_jobs(settings: Settings) -> None:
 def run_due(settings: Settings, *, today: date | None = None, only: str | None = None,
             out_dir: Path | None = None, fmt: str = "html") -> DueRun:
     """Run every due period of every schedule (or of ``only``); see the module docstring."""
-    from jobs.lock import job_lock
+    from hive_core.atomic import remove_stale_temporaries
+    from jobs.lock import job_lock, unwritable
     from jobs.report import PERIOD_KINDS, build_report, write_report
 
     if only is not None and only not in SCHEDULES:
@@ -155,18 +166,22 @@ def run_due(settings: Settings, *, today: date | None = None, only: str | None =
     out_dir = out_dir or settings.data_dir / "reports"
     path = settings.state_dir / STATE_NAME
     result = DueRun()
-    with job_lock(settings.state_dir, "run-due"):
-        state = _load_state(path)
-        due = due_periods(state, today)
-        names = [only] if only else list(SCHEDULES)
-        if any(due[n] for n in names):
-            _daily_jobs(settings)
-        kinds = dict(zip(SCHEDULES, PERIOD_KINDS, strict=True))
-        for name in names:
-            for end in due[name]:
-                report = build_report(settings, kinds[name], end, now=now)
-                result.written.append(write_report(report, fmt, out_dir))
-                result.done.setdefault(name, []).append(end)
-                state[name] = end.isoformat()
-                _save_state(path, state)  # after each period: a failure later keeps this one done
+    try:
+        with job_lock(settings.state_dir, "run-due"):
+            state = _load_state(path)
+            remove_stale_temporaries(settings.state_dir, prefix=f".{STATE_NAME}.")  # of a killed run
+            due = due_periods(state, today)
+            names = [only] if only else list(SCHEDULES)
+            if any(due[n] for n in names):
+                _daily_jobs(settings)
+            kinds = dict(zip(SCHEDULES, PERIOD_KINDS, strict=True))
+            for name in names:
+                for end in due[name]:
+                    report = build_report(settings, kinds[name], end, now=now)
+                    result.written.append(write_report(report, fmt, out_dir))
+                    result.done.setdefault(name, []).append(end)
+                    state[name] = end.isoformat()
+                    _save_state(path, state)  # after each period: a failure later keeps this one done
+    except OSError as exc:  # a read-only data directory, a full disk
+        raise unwritable("run-due", exc, settings.data_dir) from exc
     return result

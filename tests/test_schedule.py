@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hive_core.errors import ConfigError
+from hive_core.errors import ConfigError, DataError
 from hive_core.settings import Settings
 from jobs.schedule import MARKER, crontab_lines, due_periods, install_crontab, run_due
 from jobs.simulate import simulate
@@ -90,3 +90,63 @@ def test_run_due_cli(history: Path) -> None:
     assert broken.returncode == 1 and broken.stdout == "" and "run-due state" in broken.stderr
     printed = run_cli("hive-jobs", ["schedule", "--print"], env)
     assert printed.returncode == 0 and printed.stdout.count("run-due --only") == 3
+
+
+BAD_STATES = ("{not json", "[]", '{"daily": 5}', '{"daily": "yesterday"}', '{"weekly": "2026-02-30"}')
+
+
+def test_unreadable_state_is_one_line(data_dir: Path) -> None:
+    """A state that is not {schedule: YYYY-MM-DD} once raised AttributeError/ValueError tracebacks;
+    starting over silently would skip the missed days' reports, so it is an error naming the file."""
+    path = data_dir / "state" / "run-due.json"
+    path.parent.mkdir()
+    for body in BAD_STATES:
+        path.write_text(body)
+        with pytest.raises(ConfigError, match=rf"^{path}: unreadable run-due state \(.+\); delete it to start over"):
+            run_due(Settings(data_dir=data_dir), today=END)
+        assert path.read_text() == body and not (data_dir / "reports").exists()
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    return {**os.environ, "HIVE_DATA_DIR": str(data_dir)}
+
+
+def test_unreadable_state_is_one_line_cli(data_dir: Path) -> None:
+    path = data_dir / "state" / "run-due.json"
+    path.parent.mkdir()
+    for body in BAD_STATES:
+        path.write_text(body)
+        out = run_cli("hive-jobs", ["run-due", "--date", str(END)], _env(data_dir))
+        assert (out.returncode, out.stdout) == (1, "")
+        assert out.stderr.startswith(f"error: {path}: unreadable run-due state (") and out.stderr.count("\n") == 1
+
+
+def test_read_only_data_directory_is_one_line(history: Path) -> None:
+    from tests.test_rollup import read_only
+
+    with read_only(history), pytest.raises(DataError) as caught:
+        run_due(Settings(data_dir=history), today=END)
+    assert str(caught.value).startswith(f"run-due stopped: {history / 'state'}") and "\n" not in str(caught.value)
+    assert "make the data directory writable and run it again" in str(caught.value)
+
+
+def test_read_only_data_directory_is_one_line_cli(history: Path) -> None:
+    from tests.test_rollup import read_only
+
+    with read_only(history):
+        out = run_cli("hive-jobs", ["run-due", "--date", str(END)], _env(history))
+    assert (out.returncode, out.stdout) == (1, "")
+    assert out.stderr.startswith("error: run-due stopped: ") and out.stderr.count("\n") == 1
+
+
+def test_temporaries_of_a_killed_run_are_removed(data_dir: Path) -> None:
+    state = data_dir / "state"
+    state.mkdir()
+    old, young, other = (state / ".run-due.json.4242.7f.tmp", state / ".run-due.json.4343.7f.tmp",
+                         state / ".circuits.json.4242.7f.tmp")
+    for path in (old, young, other):
+        path.write_text("{")
+    for path in (old, other):
+        os.utime(path, (path.stat().st_mtime - 120,) * 2)
+    run_due(Settings(data_dir=data_dir), today=END, only="monthly")
+    assert not old.exists() and young.exists() and other.exists()  # another job's file is its own business
