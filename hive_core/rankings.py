@@ -296,11 +296,16 @@ def _read_parquet(path: Path) -> Rankings:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    rewrite = "run `hive-jobs rankings` to rewrite it (it is derived from the rollups)"
     try:
         table = pq.ParquetFile(path).read()  # read_table would import pyarrow.dataset: 60 ms
     except (OSError, pa.ArrowException) as exc:
-        raise DataError(f"{path}: unreadable ranking table ({exc}); run the rankings job again") from exc
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: unreadable ranking table ({reason}); {rewrite}") from exc
     missing = {"task_category", "model", "samples"} - set(table.column_names)
     if missing:
-        raise SchemaMismatch(f"{path}: ranking table lacks column(s) {', '.join(sorted(missing))}")
-    return Rankings.from_rows(table.to_pylist())
+        raise SchemaMismatch(f"{path}: ranking table lacks column(s) {', '.join(sorted(missing))}; {rewrite}")
+    try:
+        return Rankings.from_rows(table.to_pylist())
+    except (TypeError, ValueError) as exc:  # a column of the wrong type: not the job's table
+        raise SchemaMismatch(f"{path}: ranking table holds a value of the wrong type ({exc}); {rewrite}") from exc

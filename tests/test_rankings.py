@@ -160,3 +160,24 @@ def test_load_rankings_rejects_foreign_tables(data_dir: Path) -> None:
     pq.write_table(pa.table({"model": ["x"]}), path)
     with pytest.raises(SchemaMismatch, match="task_category"):
         load_rankings(data_dir)
+
+
+def test_corrupt_ranking_table_is_one_line(data_dir: Path) -> None:
+    """A torn or foreign table says which file and what to do (one line), never a traceback."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hive_core.errors import DataError
+
+    path = write_rankings(data_dir, [ranking_row("a")])
+    good = path.read_bytes()
+    wrong_type = pa.Table.from_pylist([{**ranking_row("a"), "samples": "many"}])
+    for damage in (lambda: path.write_bytes(b""), lambda: path.write_bytes(good[: len(good) // 2]),
+                   lambda: path.write_bytes(b"PAR1" + b"\0" * 64 + b"PAR1"), lambda: pq.write_table(wrong_type, path)):
+        damage()
+        os.utime(path, ns=(1, 1))  # a new (size, mtime): the cache does not answer
+        with pytest.raises(DataError) as caught:
+            load_rankings(data_dir)
+        message = str(caught.value)
+        assert message.startswith(f"{path}: ") and "\n" not in message
+        assert message.endswith("run `hive-jobs rankings` to rewrite it (it is derived from the rollups)")
