@@ -4,7 +4,7 @@ priors, quality from ratings, written by every rollup and by ``hive-jobs ranking
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import duckdb
@@ -25,12 +25,16 @@ from jobs.rankings_job import rankings
 from jobs.rollup import rollup
 from tests.test_rollup import day_events, run_cli, write_events
 
-TODAY = datetime.now(UTC).date()
+TODAY = datetime.now(UTC).date()  # the suite's clock (HIVE_TEST_NOW moves it before this import)
+#: every run of this module acts at noon of TODAY: the history is dated from TODAY, and a run that
+#: crosses UTC midnight (HIVE_TEST_NOW=...T23:59:30Z) must not move the window under it
+NOON = datetime.combine(TODAY, time(12), UTC)
+AS_OF = ["--as-of", NOON.isoformat()]
 
 
 @pytest.fixture
 def settings(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir)
+    return Settings(data_dir=data_dir, as_of=NOON)
 
 
 def history(settings: Settings, *, failing: str | None = "acme/slow", days: int = 3, n: int = 80) -> None:
@@ -121,8 +125,8 @@ def test_catalog_priors_are_used_when_synced(settings: Settings, catalog_path: P
 def test_quality_comes_from_ratings(settings: Settings) -> None:
     history(settings, failing=None, days=1, n=20)
     rid = f"{TODAY}-0-3"
-    write_events(settings.data_dir, [QualityRating(request_id=rid, score=0.25), QualityRating(request_id=rid, score=0.75)],
-                 writer="rater")
+    write_events(settings.data_dir, [QualityRating(ts=NOON, request_id=rid, score=0.25),
+                                     QualityRating(ts=NOON, request_id=rid, score=0.75)], writer="rater")
     rankings(settings)
     rated = [r for r in table(settings).values() if r["quality_samples"]]
     assert {r["task_category"] for r in rated} >= {"*"}
@@ -134,15 +138,42 @@ def test_empty_store_writes_an_empty_table(settings: Settings) -> None:
     assert report.rows == 0 and pq.read_table(report.path).num_rows == 0
 
 
+def test_corrupt_table_is_rewritten(settings: Settings) -> None:
+    """The table is derived data: the job never reads it, so a torn one is simply replaced."""
+    history(settings, days=1, n=20)
+    settings.rankings_dir.mkdir()
+    (settings.rankings_dir / "rankings.parquet").write_bytes(b"PAR1 torn")
+    assert rankings(settings).rows > 0
+    assert load_rankings(settings.data_dir).models() == {"acme/fast", "acme/slow"}
+
+
+def test_window_follows_the_settings_clock(settings: Settings) -> None:
+    """One clock: the window ends on the settings' day (or ``today``), whatever the wall clock says."""
+    history(settings, failing=None, days=3, n=10)
+    assert rankings(settings, window_days=1).rows > 0
+    later = settings.replace(as_of=NOON + timedelta(days=5))
+    assert rankings(later, window_days=3).rows == 0  # TODAY is outside the 3 days before the 5th day on
+    assert rankings(later, window_days=6).rows > 0
+    assert rankings(later, window_days=1, today=TODAY).rows > 0
+
+
 class TestCli:
     def test_failing_model_is_demoted(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         history(settings)
-        run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
-        code, out, _ = run_cli(["--data-dir", str(settings.data_dir), "rankings", "--window", "3"], capsys)
+        run_cli(["--data-dir", str(settings.data_dir), *AS_OF, "rollup"], capsys)
+        code, out, _ = run_cli(["--data-dir", str(settings.data_dir), *AS_OF, "rankings", "--window", "3"], capsys)
         assert code == 0 and "rows for 2 models over 3 days" in out
         rows = table(settings)
         assert rows[("*", "acme/fast")]["score_balanced"] > rows[("*", "acme/slow")]["score_balanced"]  # type: ignore[operator]
 
     def test_empty_store_writes_an_empty_table(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
-        code, out, _ = run_cli(["--data-dir", str(settings.data_dir), "rankings", "--json"], capsys)
+        code, out, _ = run_cli(["--data-dir", str(settings.data_dir), *AS_OF, "rankings", "--json"], capsys)
         assert code == 0 and '"rows": 0' in out
+
+    def test_corrupt_table_is_rewritten(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+        history(settings, days=1, n=20)
+        settings.rankings_dir.mkdir()
+        (settings.rankings_dir / "rankings.parquet").write_bytes(b"PAR1 torn")
+        code, out, err = run_cli(["--data-dir", str(settings.data_dir), *AS_OF, "rankings"], capsys)
+        assert code == 0 and "rows for 2 models" in out and err == ""
+        assert load_rankings(settings.data_dir).models() == {"acme/fast", "acme/slow"}
