@@ -16,8 +16,8 @@ to what was billed, or to the prompt's cost when nothing was reported (reconcile
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,6 +26,7 @@ from hive_core.budget.config import BudgetConfig, load_budget_config
 from hive_core.budget.estimate import CostBound, PriceLookup, max_cost
 from hive_core.budget.ledger import LEDGER_NAME, Breach, Ledger, request_scopes
 from hive_core.budget.periods import PeriodKind, period_for
+from hive_core.clock import Clock, system_clock
 from hive_core.errors import BudgetExceeded
 from hive_core.ids import new_request_id, uuid7
 
@@ -35,10 +36,6 @@ if TYPE_CHECKING:  # the event classes (pydantic) load only when an event is bui
 __all__ = ["Budget", "Reservation", "SettlingSink", "refusal_message", "usd"]
 
 State = Literal["reserved", "settled", "released"]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _scope_flag(scope: str) -> str:
@@ -129,7 +126,7 @@ class Budget:
         prices: PriceLookup | None = None,
         sink: EventSink | None = None,
         app: str | None = None,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Clock = system_clock,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.config_path = self.data_dir / "config.json"
