@@ -13,8 +13,9 @@ stays where it is for a human to look at.
 
 Each file is read twice (its envelope columns with the row count, then ``event_id`` across the
 type for duplicates), a checked file's ``ts`` once more. ``events`` counts what the views see.
-Without the store lock (``--no-repair``) a compaction may delete a file while it is being read:
-the type is then listed and checked again.
+Without the store lock (``--no-repair``) a compaction may run meanwhile: the files are held open
+from the listing on (``hive_core.event_files`` pinning), and where they cannot be, a type whose
+file vanished while being read is listed and checked again.
 """
 
 from __future__ import annotations
@@ -107,23 +108,30 @@ def verify(data_dir: Path, *, repair: bool = True) -> VerifyReport:
 
 def _verify_type(con: duckdb.DuckDBPyConnection, data_dir: Path, type_name: str, report: VerifyReport) -> None:
     """Check one type's files; the report changes only if every file could be read (else _Vanished)."""
+    listing = list_event_files(data_dir, type_name, pin=True)
+    try:
+        _verify_listing(con, listing, type_name, report)
+    finally:
+        listing.close()
+
+
+def _verify_listing(con: duckdb.DuckDBPyConnection, listing: FileSet, type_name: str, report: VerifyReport) -> None:
     import duckdb
 
-    listing = list_event_files(data_dir, type_name)
     problems = [Problem(str(p), reason) for p, reason in listing.skipped]
     events = 0
     for path in listing.files:
-        rows, found = _check_contents(con, path, type_name)
+        rows, found = _check_contents(con, path, listing.readable(path), type_name)
         events += rows
         problems.extend(found)
     try:
-        quarantined = count(con, listing.checked)
+        quarantined = count(con, listing.checked, listing.readable)
         problems.extend(Problem(str(path), f"{sum(reasons.values()):,} events quarantined "
                                 f"({quarantined.describe(reasons)}): readers leave them out")
                         for path, reasons in sorted(quarantined.rows.items()))
         problems.extend(_duplicates(con, listing))
     except duckdb.Error as exc:
-        if any(not p.exists() for p in listing.files):
+        if any(not p.exists() for p in listing.files if p not in listing.pinned):
             raise _Vanished(str(exc)) from exc
         raise DataError(f"cannot verify {type_name} events: {str(exc).splitlines()[0]}") from exc
     report.files += len(listing.files)
@@ -135,17 +143,19 @@ def _verify_type(con: duckdb.DuckDBPyConnection, data_dir: Path, type_name: str,
 def _duplicates(con: duckdb.DuckDBPyConnection, listing: FileSet) -> list[Problem]:
     if not listing.files:
         return []
+    paths = {listing.readable(p): str(p) for p in listing.files}
     dupes = con.execute(
         "SELECT event_id, count(*) AS n, list(DISTINCT filename) AS files "
         "FROM read_parquet($files, filename = true, union_by_name = true) GROUP BY event_id HAVING n > 1 "
         "ORDER BY event_id LIMIT 20",
-        {"files": [str(p) for p in listing.files]},
+        {"files": list(paths)},
     ).fetchall()
-    return [Problem(", ".join(sorted(in_files)), f"event_id {event_id} occurs {n} times")
+    return [Problem(", ".join(sorted(paths[f] for f in in_files)), f"event_id {event_id} occurs {n} times")
             for event_id, n, in_files in dupes]
 
 
-def _check_contents(con: duckdb.DuckDBPyConnection, path: Path, type_name: str) -> tuple[int, list[Problem]]:
+def _check_contents(con: duckdb.DuckDBPyConnection, path: Path, readable: str,
+                    type_name: str) -> tuple[int, list[Problem]]:
     """Read the file's envelope columns (a bad page shows only then): its rows, and its problems."""
     import duckdb
 
@@ -154,12 +164,13 @@ def _check_contents(con: duckdb.DuckDBPyConnection, path: Path, type_name: str) 
             "SELECT count(*), count(*) FILTER (WHERE type <> $type), "
             "count(*) FILTER (WHERE event_id IS NULL OR request_id IS NULL) "
             "FROM read_parquet($file)",
-            {"file": str(path), "type": type_name},
+            {"file": readable, "type": type_name},
         ).fetchall()[0]
     except duckdb.Error as exc:
-        if not path.exists():
+        if readable == str(path) and not path.exists():
             raise _Vanished(str(path)) from exc
-        return 0, [Problem(str(path), f"unreadable: {str(exc).splitlines()[0]}")]
+        message = str(exc).splitlines()[0].replace(readable, str(path))
+        return 0, [Problem(str(path), f"unreadable: {message}")]
     problems = []
     total, wrong_type, null_envelope = rows
     if wrong_type:

@@ -106,10 +106,14 @@ def test_a_copy_under_a_writer_name_is_folded_in_once(data_dir: Path, capsys: py
     assert _count(data_dir) == 80  # the views do not de-duplicate (3x the rollup's time) ...
     code, out, _ = _cli(capsys, data_dir, "verify")
     assert code == 1 and out.count("occurs 2 times") == 20  # ... verify says so
+    shutil.copytree(data_dir, data_dir.parent / "twin")
     report = compact(data_dir, day=DAY)
     assert _count(data_dir) == 60
     assert (report.events, report.duplicates) == (60, 20)
     assert _cli(capsys, data_dir, "verify")[0] == 0
+    code, out, _ = _cli(capsys, data_dir.parent / "twin", "compact", "--date", str(DAY))
+    assert code == 0 and out.endswith("4 files -> 1, 60 events (20 duplicate rows dropped)\n")
+    assert _count(data_dir.parent / "twin") == 60
 
 
 def _ns(values: list[int]) -> pa.Array:
@@ -189,6 +193,7 @@ def test_quarantined_rows_are_reported_the_same_way_everywhere(data_dir: Path,
     assert (found.events, found.quarantined) == (42, quarantined)
     code, out, _ = _cli(capsys, data_dir, "verify")
     assert code == 1 and f"{foreign}: 4 events quarantined" in out
+    assert out.splitlines()[-1] == "verified 3 files, 42 events (4 quarantined): 1 problem(s)"
     settings = Settings(data_dir=data_dir)
     report = rollup(settings, post_steps=False)
     assert report.skipped == [(data_dir / "events", line)]

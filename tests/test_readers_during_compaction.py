@@ -3,7 +3,7 @@
 A child process compacts the store's days over and over (each run rewrites a day into a new file and
 deletes the old ones: ``compact(day=D, min_files=1)``) while readers read continuously: the library
 (``queries.connect`` + counts, with a pause between the listing and the query) and the CLIs
-(``hive-jobs sql``, ``hive-jobs summary``). Every read must see every event exactly once, and no
+(``hive-jobs sql``, ``hive-jobs summary``, ``hive-jobs verify --no-repair``). Every read must see every event exactly once, and no
 read may fail. Before the fix, readers failed with ``No files found`` / ``FileNotFoundError`` and
 could count a compaction's output beside its inputs.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -88,31 +89,34 @@ def _cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, cwd=REPO, timeout=120)
 
 
-def _cli_reader(data_dir: Path, args: list[str], expected: str, end: float, failures: list[str],
-                reads: list[int]) -> None:
+def _cli_reader(data_dir: Path, args: list[str], expected: re.Pattern[str], end: float, failures: list[str],
+                reads: list[str]) -> None:
     while time.monotonic() < end:
         result = _cli(data_dir, *args)
-        if result.returncode != 0 or result.stdout != expected or result.stderr:
+        if result.returncode != 0 or not expected.fullmatch(result.stdout) or result.stderr:
             failures.append(f"{args[0]}: exit {result.returncode}, stdout {result.stdout[-300:]!r}, "
                             f"stderr {result.stderr[-300:]!r}")
-        reads.append(1)
+        reads.append(args[0])
 
 
 def test_readers_see_every_event_once_during_compactions(data_dir: Path, compactor) -> None:  # type: ignore[no-untyped-def]
     n = _store(data_dir)
     sql = ["sql", "select count(*) as n, sum(cost_usd) as usd from usage", "--format", "csv"]
     summary = ["summary", "--period", f"{T0.date()}..{(T0 + timedelta(days=DAYS - 1)).date()}"]
-    expected = {"sql": _cli(data_dir, *sql), "summary": _cli(data_dir, *summary)}
-    for result in expected.values():
+    verify = ["verify", "--no-repair"]  # without the store lock: it reads beside the compactions
+    baseline = {"sql": _cli(data_dir, *sql), "summary": _cli(data_dir, *summary)}
+    for result in baseline.values():
         assert result.returncode == 0 and not result.stderr, result.stderr
-    assert expected["sql"].stdout.splitlines()[-1] == f"{n},{n * COST}"
+    assert baseline["sql"].stdout.splitlines()[-1] == f"{n},{n * COST}"
+    expected = {"sql": re.compile(re.escape(baseline["sql"].stdout)),
+                "summary": re.compile(re.escape(baseline["summary"].stdout)),
+                "verify": re.compile(rf"verified \d+ files, {2 * n:,} events: ok\n")}
     runs = compactor(data_dir)
     end = time.monotonic() + READ_SECONDS
     failures: list[str] = []
-    cli_reads: list[int] = []
-    threads = [threading.Thread(target=_cli_reader, args=(data_dir, args, expected[args[0]].stdout, end,
-                                                          failures, cli_reads))
-               for args in (sql, summary)]
+    cli_reads: list[str] = []
+    threads = [threading.Thread(target=_cli_reader, args=(data_dir, args, expected[args[0]], end, failures, cli_reads))
+               for args in (sql, summary, verify)]
     for thread in threads:
         thread.start()
     library_reads = 0
@@ -121,15 +125,15 @@ def test_readers_see_every_event_once_during_compactions(data_dir: Path, compact
             with queries.connect(data_dir, warn=False) as store:
                 time.sleep(random.uniform(0, 0.02))  # let a compaction delete what was listed
                 calls = queries.run_sql(store, "select count(*), count(distinct request_id) from api_calls").fetchall()
-                usage = queries.run_sql(store, "select count(*), sum(cost_usd) from usage").fetchall()
+                usage = store.con.sql("select count(*), sum(cost_usd) from usage").fetchall()  # no retry here
             if calls != [(n, n)] or usage != [(n, n * COST)]:
                 failures.append(f"library: api_calls {calls}, usage {usage}, expected {n}")
             library_reads += 1
     finally:
         for thread in threads:
             thread.join()
-    assert not failures, f"{len(failures)} bad reads, first: {failures[:3]}"
-    assert library_reads >= 5 and len(cli_reads) >= 2, (library_reads, len(cli_reads))
+    assert not failures, f"{len(failures)} bad reads of {library_reads + len(cli_reads)}, first: {failures[:3]}"
+    assert library_reads >= 3 and len(set(cli_reads)) == 3, (library_reads, cli_reads)
     assert runs() >= 20, f"only {runs()} compactions ran while the readers read"
     assert _on_disk_once(data_dir) == n
 

@@ -79,7 +79,7 @@ def verify(ctx: click.Context, as_json: bool, no_repair: bool) -> None:
         with job_lock(settings.state_dir, STORE_LOCK):  # repairs must not race a running compaction
             report = run(settings.data_dir, repair=True)
     if as_json:
-        echo_json({"ok": report.ok, "files": report.files, "events": report.events,
+        echo_json({"ok": report.ok, "files": report.files, "events": report.events, "quarantined": report.quarantined,
                    "problems": [{"path": p.path, "message": p.message} for p in report.problems],
                    "repaired": report.repaired})
     else:
@@ -88,7 +88,8 @@ def verify(ctx: click.Context, as_json: bool, no_repair: bool) -> None:
         for problem in report.problems:
             click.echo(f"problem: {problem}")
         state = "ok" if report.ok else f"{len(report.problems)} problem(s)"
-        click.echo(f"verified {report.files} files, {report.events:,} events: {state}")
+        quarantined = f" ({report.quarantined:,} quarantined)" if report.quarantined else ""
+        click.echo(f"verified {report.files} files, {report.events:,} events{quarantined}: {state}")
     if not report.ok:
         sys.exit(1)
 
@@ -113,7 +114,9 @@ def compact(ctx: click.Context, day: object) -> None:
         click.echo(f"repaired: {line}", err=True)
     for path, reason in report.skipped:
         click.echo(f"warning: skipped {path}: {reason}", err=True)
-    click.echo(f"compacted {report.partitions} partitions: {report.files_in} files -> {report.files_out}, {report.events:,} events")
+    dropped = f" ({report.duplicates:,} duplicate rows dropped)" if report.duplicates else ""
+    click.echo(f"compacted {report.partitions} partitions: {report.files_in} files -> {report.files_out}, "
+               f"{report.events:,} events{dropped}")
 
 
 @click.command()
