@@ -277,23 +277,36 @@ def _month_rows(rollups_dir: Path, month: date, since: date, until: date, exclud
     """One month's contribution to a range: its totals if the range covers its data, else day rows."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     name = f"{month.year:04d}-{month.month:02d}"
     totals_path = month_path(rollups_dir, name)
     if name in skip or not totals_path.exists():
         return None
-    totals = pq.ParquetFile(totals_path).read()
+    totals = _read(totals_path)
     covered = totals.num_rows and pc.min(totals["first_day"]).as_py() >= since \
         and pc.max(totals["last_day"]).as_py() <= until and not any(d.strftime("%Y-%m") == name for d in exclude)
     if covered:
         return totals
-    days = pq.ParquetFile(month_path(rollups_dir, name, "days")).read()
+    days = _read(month_path(rollups_dir, name, "days"))
     mask = pc.and_(pc.greater_equal(days["day"], pa.scalar(since, pa.date32())),
                    pc.less_equal(days["day"], pa.scalar(until, pa.date32())))
     if exclude:
         mask = pc.and_(mask, pc.invert(pc.is_in(days["day"], value_set=pa.array(sorted(exclude), pa.date32()))))
     return days.filter(mask)
+
+
+def _read(path: Path) -> pa.Table:
+    """A month file; one :class:`~hive_core.errors.DataError` line when it cannot be read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hive_core.errors import DataError
+
+    try:
+        return pq.ParquetFile(path).read()
+    except (OSError, pa.ArrowException) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: unreadable rollup file ({reason}): run `hive-jobs rollup` to regenerate it") from exc
 
 
 def read_models(rollups_dir: Path, since: date, until: date, exclude: frozenset[date] = frozenset(),

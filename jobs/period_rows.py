@@ -72,10 +72,11 @@ def model_rows(settings: Settings, since: date, until: date, store: Store | None
 
     stale = stale_days(settings, since, until)
     live = _live(settings, stale, store)
-    # A month whose files changed outside the rollup is not read (its days with events are stale).
+    # A month whose files changed since the rollup wrote them is not read (its days with events are
+    # stale). Without a usable state (an older Hive's, a copied store) the files are all there is.
     state = RollupState.load(settings.rollups_dir / "state.json")
     months, first = set(), date(since.year, since.month, 1)
-    while first <= until:
+    while first <= until and state.trusted:
         months.add(month_of(first))
         first = (first + timedelta(days=32)).replace(day=1)
     damaged = frozenset(m for m in months if not state.month_ok(settings.rollups_dir, m))

@@ -205,4 +205,6 @@ def _text(value: object) -> str:
 
 
 def _key(rollups_dir: Path, path: Path) -> str:
-    return os.path.relpath(path, rollups_dir)
+    """``path`` relative to ``rollups_dir`` (a string slice: ``relpath`` costs more than the stat)."""
+    root, full = str(rollups_dir), str(path)
+    return full[len(root) + 1:] if full.startswith(root + os.sep) else os.path.relpath(full, root)

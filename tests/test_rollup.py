@@ -397,6 +397,17 @@ def test_deleted_day_rollup_is_regenerated(settings: Settings) -> None:
     assert rollup(settings).rolled_up == []
 
 
+def test_rollups_without_a_state_are_read_as_they_are(settings: Settings, tmp_path: Path) -> None:
+    """Rollup files copied without their state.json (or an older Hive's state) are still read:
+    only a state that recorded them can say they changed."""
+    dates = write_history(settings.data_dir)
+    rollup(settings)
+    spend = cost_by_day(settings, dates)
+    (settings.rollups_dir / "state.json").unlink()
+    settings.events_dir.rename(tmp_path / "elsewhere")
+    assert cost_by_day(settings, dates) == spend
+
+
 def test_foreign_rows_dated_9999_do_not_stop_the_rollup(settings: Settings) -> None:
     """One row dated 9999-12-31 made every rollup fail with OverflowError, forever."""
     dates = write_history(settings.data_dir, days=2)
