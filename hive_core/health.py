@@ -130,6 +130,7 @@ class CircuitBreaker:
         self._cached: tuple[int, dict[str, Any]] | None = None
         self._blocked_cache: tuple[float, float, frozenset[str]] | None = None
         self._holding_lock = False
+        self._warned_unsaved = False
         #: model -> the probe_at of the half-open probe this instance claimed (see release())
         self._probes: dict[str, float] = {}
 
@@ -239,6 +240,12 @@ class CircuitBreaker:
             yield data
             self._write(data)
 
+    def _not_saved(self, exc: OSError) -> None:
+        """A change that could not be written (a read-only or full disk): forgotten, said once."""
+        if not self._warned_unsaved:
+            self._warned_unsaved = True
+            self.warn(f"warning: circuit state not saved in {self.state_dir}: {exc.strerror or exc}")
+
     def _write(self, data: dict[str, Any]) -> None:
         write_json_atomic(self.path, data, indent=None)
         self._cached = None
@@ -250,14 +257,18 @@ class CircuitBreaker:
         entry = self._read().get(model)
         if self._state_of(entry, now) == CLOSED:
             return True  # the common case: no lock, no write
-        with self._locked() as data:
-            entry = data.get(model)
-            if self._blocks(entry, now):
-                return False
-            if self._state_of(entry, now) == HALF_OPEN:
-                data[model] = {**(entry or {}), "state": HALF_OPEN, "probe_at": now}
-                self._probes[model] = now
-            return True
+        try:
+            with self._locked() as data:
+                entry = data.get(model)
+                if self._blocks(entry, now):
+                    return False
+                if self._state_of(entry, now) == HALF_OPEN:
+                    data[model] = {**(entry or {}), "state": HALF_OPEN, "probe_at": now}
+                    self._probes[model] = now
+                return True
+        except OSError as exc:  # no probe can be claimed (a read-only disk): decide on what was read
+            self._not_saved(exc)
+            return not self._blocks(entry, now)
 
     def release(self, model: str) -> None:
         """A call to ``model`` ended without a verdict on the model (the caller's fault, a cancel):
@@ -266,10 +277,13 @@ class CircuitBreaker:
         claimed = self._probes.pop(model, None)
         if claimed is None:
             return
-        with contextlib.suppress(OSError), self._locked() as data:
-            entry = data.get(model)
-            if entry is not None and entry.get("probe_at") == claimed:
-                data[model] = {**entry, "probe_at": None}
+        try:
+            with self._locked() as data:
+                entry = data.get(model)
+                if entry is not None and entry.get("probe_at") == claimed:
+                    data[model] = {**entry, "probe_at": None}
+        except OSError as exc:
+            self._not_saved(exc)
 
     def record_success(self, model: str) -> None:
         """A call to ``model`` succeeded: the circuit closes (a half-open probe passed)."""
@@ -278,36 +292,42 @@ class CircuitBreaker:
         entry = self._read().get(model)
         if entry is None:
             return  # never failed: nothing worth a locked write on the hot path
-        with self._locked() as data:
-            entry = data.get(model) or {}
-            if entry.get("state", CLOSED) != CLOSED:
-                data[model] = {"state": CLOSED, "consecutive": 0, "outcomes": []}
-                return
-            data[model] = {**entry, "consecutive": 0, "outcomes": self._outcomes(entry, now, ok=True)}
+        try:
+            with self._locked() as data:
+                entry = data.get(model) or {}
+                if entry.get("state", CLOSED) != CLOSED:
+                    data[model] = {"state": CLOSED, "consecutive": 0, "outcomes": []}
+                    return
+                data[model] = {**entry, "consecutive": 0, "outcomes": self._outcomes(entry, now, ok=True)}
+        except OSError as exc:
+            self._not_saved(exc)
 
     def record_failure(self, model: str) -> None:
         """A call to ``model`` failed in a way that says the model is unwell; may open the circuit."""
         self._probes.pop(model, None)
         now = self.clock()
-        with self._locked() as data:
-            entry = data.get(model) or {"state": CLOSED}
-            if entry.get("state") != CLOSED:
-                # A failed probe re-opens for a full cool-down; a failure of a call that was already
-                # in flight when the circuit opened says nothing new and must not extend it.
-                if self._state_of(entry, now) == HALF_OPEN:
-                    data[model] = {**entry, "state": OPEN, "opened_at": now, "probe_at": None}
-                return
-            consecutive = int(entry.get("consecutive", 0)) + 1
-            outcomes = self._outcomes(entry, now, ok=False)
-            failures = sum(1 for _ts, ok in outcomes if not ok)
-            trips = consecutive >= self.failure_threshold or (
-                len(outcomes) >= self.min_calls and failures / len(outcomes) >= self.failure_rate
-            )
-            if trips:
-                data[model] = {"state": OPEN, "opened_at": now, "probe_at": None, "consecutive": consecutive,
-                               "outcomes": []}
-            else:
-                data[model] = {"state": CLOSED, "consecutive": consecutive, "outcomes": outcomes}
+        try:
+            with self._locked() as data:
+                entry = data.get(model) or {"state": CLOSED}
+                if entry.get("state") != CLOSED:
+                    # A failed probe re-opens for a full cool-down; a failure of a call that was already
+                    # in flight when the circuit opened says nothing new and must not extend it.
+                    if self._state_of(entry, now) == HALF_OPEN:
+                        data[model] = {**entry, "state": OPEN, "opened_at": now, "probe_at": None}
+                    return
+                consecutive = int(entry.get("consecutive", 0)) + 1
+                outcomes = self._outcomes(entry, now, ok=False)
+                failures = sum(1 for _ts, ok in outcomes if not ok)
+                trips = consecutive >= self.failure_threshold or (
+                    len(outcomes) >= self.min_calls and failures / len(outcomes) >= self.failure_rate
+                )
+                if trips:
+                    data[model] = {"state": OPEN, "opened_at": now, "probe_at": None, "consecutive": consecutive,
+                                   "outcomes": []}
+                else:
+                    data[model] = {"state": CLOSED, "consecutive": consecutive, "outcomes": outcomes}
+        except OSError as exc:
+            self._not_saved(exc)
 
     def _outcomes(self, entry: dict[str, Any], now: float, *, ok: bool) -> list[list[Any]]:
         """The recent outcomes with this one appended: at most ``window``, none older than ``window_s``."""

@@ -222,3 +222,21 @@ def test_ask_with_a_malformed_state_file(emulator: Any, tmp_path: Path) -> None:
     (warning,) = [line for line in done.stderr.splitlines() if "circuits.json" in line]
     assert warning.startswith("warning: ignoring unreadable") and "circuits reset" in warning
     assert (state / "circuits.json.bad").exists()
+
+
+def test_a_state_that_cannot_be_written_is_soft(tmp_path: Path) -> None:
+    """On a disk that refuses writes (here: the lock file cannot be opened) the breaker still
+    decides on what it reads, forgets what it cannot save, and says so once - never a traceback."""
+    clock = Clock()
+    breaker(tmp_path, clock, failure_threshold=1, cooldown_s=30).record_failure("down")
+    (tmp_path / "circuits.lock").unlink()
+    (tmp_path / "circuits.lock").mkdir()
+    lines: list[str] = []
+    cb = CircuitBreaker(tmp_path, failure_threshold=1, cooldown_s=30, clock=clock, warn=lines.append)  # type: ignore[arg-type]
+    assert not cb.allow("down") and cb.allow("m")
+    cb.record_failure("m")
+    cb.record_success("down")
+    clock.now += 31
+    assert cb.allow("down")  # half-open: the probe cannot be claimed, the call goes ahead
+    cb.release("down")
+    assert cb.state("m") == CLOSED and len(lines) == 1 and "not saved" in lines[0]
