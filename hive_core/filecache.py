@@ -11,8 +11,8 @@ Where and how (each choice closes a hole the pickle beside the source had):
   one planted beside a shared catalog would have run in every ``hive`` that loaded that catalog.
 * It lives in ``<data>/cache/`` (:func:`cache_dir`; directory ``0700``, files ``0600``), never beside
   the source, so a source outside the data directory (a shared catalog) gets no file written
-  next to it. One cache file per source: ``<sha256 of the source's resolved path>.json``.
-* It is used only when its key - the source's resolved path, size and ``mtime_ns`` plus the
+  next to it. One cache file per source: ``<sha256 of the source's absolute path>.json``.
+* It is used only when its key - the source's absolute path, size and ``mtime_ns`` plus the
   caller's format version - matches the file now, so a re-synced or re-ranked file is re-read.
 
 Callers that hold richer objects give an ``encode``/``decode`` pair (to and from plain values). A
@@ -50,8 +50,11 @@ def cache_dir(data_dir: Path | str) -> Path:
 
 def cache_file(path: Path, directory: Path) -> Path:
     """The cache file in ``directory`` for the source file ``path``."""
-    digest = hashlib.sha256(str(path.resolve()).encode("utf-8", "surrogateescape")).hexdigest()
-    return directory / f"{digest[:32]}.json"
+    return directory / f"{_digest(os.path.abspath(path))}.json"
+
+
+def _digest(absolute: str) -> str:
+    return hashlib.sha256(absolute.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
 def cached_parse(
@@ -72,8 +75,9 @@ def cached_parse(
     stat = path.stat()
     if cache_dir is None:
         return parse(path)
-    key = [version, stat.st_size, stat.st_mtime_ns, str(path.resolve())]
-    cache = cache_file(path, cache_dir)
+    absolute = os.path.abspath(path)  # not resolve(): a syscall per path component, on every load
+    key = [version, stat.st_size, stat.st_mtime_ns, absolute]
+    cache = cache_dir / f"{_digest(absolute)}.json"
     # Anything wrong with the cache (missing, truncated, from an older Hive, tampered) means: parse again.
     with contextlib.suppress(Exception):
         document = json.loads(cache.read_bytes(), object_hook=_from_plain)
