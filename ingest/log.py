@@ -3,34 +3,51 @@
 ``EventLog.record(event)`` appends the event's fields to an in-memory columnar buffer (one per
 event type and UTC date) and returns; it costs a few microseconds. The buffer is flushed when it
 holds ``max_events`` events, when its oldest event is ``max_age_s`` old (a background timer), on
-``flush()``/``close()``, at interpreter exit and on SIGTERM. Each flush writes one file per
-(type, date) with :func:`ingest.files.write_atomic`, so an event whose flush returned is on disk
-exactly once, and a writer killed at any instant leaves only an ignorable temporary file.
+``flush()``/``close()`` and at interpreter exit. Each flush writes one file per (type, date) with
+:func:`ingest.files.write_atomic`, so an event whose flush returned is on disk exactly once, and a
+writer killed at any instant leaves only an ignorable temporary file.
 
 File names are ``<writer-id>-<seq>.parquet``; the writer id is unique per process, so any number of
 writers append to the same data directory without coordination.
+
+Faults:
+
+* **SIGTERM** takes Ctrl-C's path: the handler raises :class:`hive_core.shutdown.Terminated` (a
+  ``KeyboardInterrupt`` that exits 143) in the main thread, so a stream being read is cancelled and
+  recorded, and ``with`` blocks close the log, which writes the buffer. It is raised only outside
+  the log's record/flush critical section (a signal that lands inside is delivered on the way out),
+  and only once: a second SIGTERM during that unwinding is ignored (SIGKILL still stops a stuck
+  process).
+* **A full disk or a read-only directory**: a failed write keeps the buffer and is retried (by the
+  timer, at most every ``max_age_s``); :meth:`close` spills what still cannot be written to a file
+  outside the data directory (:mod:`ingest.spill`) and raises :class:`ingest.spill.EventsSpilled`,
+  whose one line says how many, where and what takes them back.
+* **A record after close** (cleanup code that runs after the log was closed) is written at once,
+  and spilled if that fails: it is never dropped and never raises - raising there would break the
+  caller's cleanup, e.g. a stream's usage recorded but not its outcome.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import signal
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from hive_core.errors import SchemaMismatch
+from hive_core.errors import DataError, SchemaMismatch
 from hive_core.events import Event, arrow_schema, event_class
 from hive_core.ids import writer_id as new_writer_id
 from hive_core.layout import EventFileName, partition_dir
+from hive_core.shutdown import Terminated
 from ingest.files import write_atomic
+from ingest.spill import EventsLost, EventsSpilled, spill_events
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -76,16 +93,21 @@ class EventLog:
         max_events: int = DEFAULT_MAX_EVENTS,
         max_age_s: float = DEFAULT_MAX_AGE_S,
         writer: str | None = None,
+        spill_roots: Sequence[Path] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.writer = writer or new_writer_id()
         self.max_events = max_events
         self.max_age_s = max_age_s
+        #: where unwritable events go at close (default: :func:`ingest.spill.spill_roots`)
+        self.spill_roots = spill_roots
         self._seq = 0
         self._lock = threading.RLock()
         self._buffers: dict[tuple[str, date], _Buffer] = {}
         self._pending = 0
         self._oldest: float | None = None
+        #: monotonic time of the last failed flush while events wait (retries back off from it)
+        self._failed_at: float | None = None
         self._closed = False
         self._stop = threading.Event()
         self._timer = threading.Thread(target=self._age_loop, name="hive-eventlog-flush", daemon=True)
@@ -99,14 +121,13 @@ class EventLog:
         """Buffer one event; flushes when the buffer is full.
 
         Never raises once the event is buffered: a failed size-triggered flush keeps the events,
-        warns on stderr, and is retried (and raised) by the next :meth:`flush` or :meth:`close` - a
-        caller retrying ``record`` after an exception would otherwise write the event twice.
+        warns on stderr (once per outage), and is retried - a caller retrying ``record`` after an
+        exception would otherwise write the event twice. After :meth:`close` the event is written
+        at once (spilled, with a line on stderr, if that fails).
         """
         values = event.__dict__
         key = (values["type"], values["ts"].date())
         with self._lock:
-            if self._closed:
-                raise RuntimeError("EventLog is closed")
             buffer = self._buffers.get(key)
             if buffer is None:
                 buffer = self._buffers[key] = _Buffer(type(event))
@@ -114,13 +135,17 @@ class EventLog:
             self._pending += 1
             if self._oldest is None:
                 self._oldest = time.monotonic()
-            if self._pending >= self.max_events:
+            if self._closed:
+                self._write_late_locked()
+            elif self._pending >= self.max_events and self._retry_due():
                 try:
                     self._flush_locked()
-                except Exception as exc:  # the events stay buffered; flush()/close() retry and raise
-                    print(f"warning: event log flush failed, events kept in memory: {exc}", file=sys.stderr)
+                except Exception as exc:  # the events stay buffered; the timer and close() retry
+                    if self._failed_at is None:
+                        print(f"warning: event log flush failed, events kept in memory: {exc}", file=sys.stderr)
+                    self._failed_at = time.monotonic()
         if _pending_signal is not None:
-            _deliver_pending_signal(self)
+            _deliver_pending_signal()
 
     def record_many(self, events: Iterable[Event]) -> None:
         for event in events:
@@ -148,10 +173,14 @@ class EventLog:
         if table.num_rows and pc.any(pc.not_equal(table["type"], event_type)).as_py():
             raise SchemaMismatch(f"{event_type} table has rows of another type")
         days = pc.cast(table["ts"], pa.date32())
-        with self._lock:
-            for day in pc.unique(days).to_pylist():
-                part = table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
-                self._write(event_type, day, part)
+        try:
+            with self._lock:
+                for day in pc.unique(days).to_pylist():
+                    part = table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
+                    self._write(event_type, day, part)
+        finally:
+            if _pending_signal is not None:
+                _deliver_pending_signal()
         return int(table.num_rows)
 
     # -- flushing --------------------------------------------------------------------------------
@@ -163,7 +192,7 @@ class EventLog:
                 return self._flush_locked()
         finally:
             if _pending_signal is not None:
-                _deliver_pending_signal(self)
+                _deliver_pending_signal()
 
     def _flush_locked(self) -> int:
         written = 0
@@ -176,7 +205,39 @@ class EventLog:
             written += table.num_rows
             self._pending -= table.num_rows
         self._oldest = None if not self._buffers else self._oldest
+        self._failed_at = None
         return written
+
+    def _retry_due(self) -> bool:
+        """After a failed flush, the next attempt waits ``max_age_s``: a full disk is not retried
+        (and warned about) on every record."""
+        failed = self._failed_at
+        return failed is None or time.monotonic() - failed >= self.max_age_s
+
+    def _spill_locked(self, error: Exception) -> NoReturn:
+        """Move every buffered event to a spill file outside the data directory; raise the report."""
+        parts = []
+        for (event_type, day), buffer in self._buffers.items():
+            self._seq += 1  # the name this writer would have used: importing it back is idempotent
+            parts.append((event_type, day, EventFileName(self.writer, self._seq).format(), buffer.to_table()))
+        count, reason = self._pending, _reason(error)
+        self._buffers.clear()
+        self._pending, self._oldest, self._failed_at = 0, None, None
+        try:
+            where = spill_events(self.data_dir, self.writer, parts, roots=self.spill_roots)
+        except OSError as spill_error:
+            raise EventsLost(count, self.data_dir, reason, _reason(spill_error)) from error
+        raise EventsSpilled(count, self.data_dir, reason, where) from error
+
+    def _write_late_locked(self) -> None:
+        """An event recorded after close: written now; spilled and reported on stderr if that fails."""
+        try:
+            self._flush_locked()
+        except Exception as exc:
+            try:
+                self._spill_locked(exc)
+            except DataError as report:
+                print(f"error: {report}", file=sys.stderr)
 
     def _write(self, event_type: str, day: date, table: pa.Table) -> None:
         self._seq += 1
@@ -187,9 +248,11 @@ class EventLog:
         interval = min(max(self.max_age_s / 4, 0.05), 1.0)
         while not self._stop.wait(interval):
             oldest = self._oldest
-            if oldest is not None and time.monotonic() - oldest >= self.max_age_s:
-                with contextlib.suppress(Exception):  # the next record()/close() reports it
+            if oldest is not None and time.monotonic() - oldest >= self.max_age_s and self._retry_due():
+                try:
                     self.flush()
+                except Exception:  # kept buffered; retried after max_age_s, spilled by close()
+                    self._failed_at = time.monotonic()
 
     @property
     def pending(self) -> int:
@@ -197,14 +260,29 @@ class EventLog:
         return self._pending
 
     def close(self) -> None:
-        """Flush and stop. Idempotent."""
-        with self._lock:
-            if self._closed:
-                return
-            self._flush_locked()
-            self._closed = True
-        self._stop.set()
-        _OPEN_LOGS.discard(self)
+        """Flush and stop. Idempotent.
+
+        Events that still cannot be written (full disk, read-only or missing directory) are spilled
+        outside the data directory and :class:`~ingest.spill.EventsSpilled` is raised (or
+        :class:`~ingest.spill.EventsLost` when no spill directory could take them either).
+        """
+        try:
+            with self._lock:
+                if self._closed:
+                    return
+                failure: Exception | None = None
+                try:
+                    self._flush_locked()
+                except Exception as exc:
+                    failure = exc
+                self._closed = True
+                self._stop.set()
+                _OPEN_LOGS.discard(self)
+                if failure is not None:
+                    self._spill_locked(failure)
+        finally:
+            if _pending_signal is not None:
+                _deliver_pending_signal()
 
     def __enter__(self) -> EventLog:
         return self
@@ -213,7 +291,14 @@ class EventLog:
         self.close()
 
 
-# -- process exit: atexit and SIGTERM flush every open log ---------------------------------------
+def _reason(error: BaseException) -> str:
+    """What went wrong, in a few words (``No space left on device``, ``Read-only file system``)."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
+
+
+# -- process exit: atexit flushes every open log; SIGTERM unwinds like Ctrl-C ---------------------
 
 _OPEN_LOGS: weakref.WeakSet[EventLog] = weakref.WeakSet()
 _hooks_installed = False
@@ -221,33 +306,50 @@ _hooks_installed = False
 
 def _flush_all() -> None:
     for log in list(_OPEN_LOGS):
-        with contextlib.suppress(Exception):
+        try:
             log.close()
+        except DataError as report:  # spilled (or lost): the one line says where and what to do
+            print(f"error: {report}", file=sys.stderr)
+        except Exception as exc:  # never a traceback at exit
+            print(f"error: event log {log.data_dir}: {_reason(exc)}", file=sys.stderr)
+
+
+def _inside_critical_section() -> bool:
+    # Handlers run on the main thread between bytecodes: only its own lock ownership matters.
+    return any(log._lock._is_owned() for log in list(_OPEN_LOGS))  # type: ignore[attr-defined]
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    global _pending_signal
-    # Signal handlers run on the main thread between bytecodes: if it was interrupted inside a
-    # log's critical section (half-appended columns, a buffer written but not yet dropped),
-    # flushing now would lose or duplicate events. Finish that section first.
-    if any(log._lock._is_owned() for log in list(_OPEN_LOGS)):  # type: ignore[attr-defined]
+    global _pending_signal, _terminating
+    if _terminating or not threading.main_thread().is_alive():
+        # Already unwinding (a second cancellation inside the first one's cleanup could record a
+        # stream's end twice; SIGKILL remains for a stuck process), or the interpreter is exiting
+        # and atexit is about to flush: nothing left to cancel, and no traceback at exit.
+        return
+    if _inside_critical_section():
+        # Interrupted inside record()/flush() (half-appended columns, a buffer written but not yet
+        # dropped): unwinding from here would lose or duplicate events. Finish that section first.
         _pending_signal = signum
         return
-    _flush_all()
+    _terminating = True
     previous = _previous_sigterm
     if callable(previous):
         previous(signum, frame)
-    raise SystemExit(128 + signum)
+    raise Terminated()
 
 
 _previous_sigterm: Any = None
 #: a SIGTERM that arrived while the main thread was inside record()/flush(): delivered on the way out
 _pending_signal: int | None = None
+#: Terminated was raised: later SIGTERMs are ignored
+_terminating = False
 
 
-def _deliver_pending_signal(log: EventLog) -> None:
+def _deliver_pending_signal() -> None:
     global _pending_signal
-    if _pending_signal is None or log._lock._is_owned():  # type: ignore[attr-defined]
+    if threading.current_thread() is not threading.main_thread():
+        return  # the timer thread's flush: the signal belongs to the main thread
+    if _pending_signal is None or _inside_critical_section():
         return  # still inside a (nested) critical section
     signum, _pending_signal = _pending_signal, None
     _on_sigterm(signum, None)

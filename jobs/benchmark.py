@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import ConfigError, OpenRouterError
+from hive_core.shutdown import run_async
 from jobs import stats
 
 if TYPE_CHECKING:
@@ -117,8 +118,10 @@ def benchmark(
     if not models:
         raise ConfigError("no models to benchmark: pass --models or --top")
     results = {m: ModelResult(m) for m in models}
-    asyncio.run(_run(settings, results, prompts, requests, concurrency, sink, max_tokens, prices, on_done, transport,
-                     budget))
+    # SIGTERM cancels the run like Ctrl-C: every request in flight records its cancelled outcome
+    # and partial usage (settling its reservation), then Terminated ends the command (exit 143).
+    run_async(_run(settings, results, prompts, requests, concurrency, sink, max_tokens, prices, on_done,
+                   transport, budget))
     return [results[m].as_dict() for m in models]
 
 

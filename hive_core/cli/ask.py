@@ -157,21 +157,23 @@ def ask(
                 client, prompt, chain, options, on_text=None if as_json else _echo_text, on_fallback=on_fallback,
                 budget=budget, breaker=CircuitBreaker(settings.state_dir),
             )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C, and SIGTERM (hive_core.shutdown.Terminated)
             if not as_json:
                 sys.stdout.write("\n")
-            raise  # the stream recorded "cancelled"; the log flushes on the way out; exit 130
+            raise  # the stream recorded "cancelled"; the log flushes on the way out; exit 130 / 143
+        extra: dict[str, Any] = {}
+        if chosen is not None:
+            from hive_core.cli.models_catalog import result_json as selection_json
+
+            extra["selection"] = selection_json(chosen, selection["strategy"])
+        prefix = f"answered by fallback {answer.fallback_index}: {answer.model}\n" if answer.fallback_index else ""
+        # Printed before the log closes: the answer is billed, so it is shown even when its events
+        # must then be spilled (the log's close reports that as the command's error, after it).
+        _print_answer(answer.result, as_json, note, fallback_index=answer.fallback_index, extra=extra, prefix=prefix)
         if settings.store_content:
             from hive_core.content import ContentStore
 
             ContentStore(settings.data_dir).append(request_id, answer.model, prompt, answer.result.text)
-    extra: dict[str, Any] = {}
-    if chosen is not None:
-        from hive_core.cli.models_catalog import result_json as selection_json
-
-        extra["selection"] = selection_json(chosen, selection["strategy"])
-    prefix = f"answered by fallback {answer.fallback_index}: {answer.model}\n" if answer.fallback_index else ""
-    _print_answer(answer.result, as_json, note, fallback_index=answer.fallback_index, extra=extra, prefix=prefix)
 
 
 def _echo_text(text: str) -> None:
@@ -225,5 +227,5 @@ def _ask_experiment(
             client, log, exp, prompt, AskOptions(stream=stream, max_tokens=max_tokens, over_budget=over_budget),
             on_text=None if as_json else _echo_text, budget=budget,
         )
-    _print_answer(answer.result, as_json, note, fallback_index=0, extra={"experiment": name, "variant": variant},
-                  prefix=f"[{name}: variant {variant}] ")
+        _print_answer(answer.result, as_json, note, fallback_index=0, extra={"experiment": name, "variant": variant},
+                      prefix=f"[{name}: variant {variant}] ")
