@@ -122,3 +122,105 @@ def test_ctrl_c_during_stream_records_cancelled(emulator_factory: Any, tmp_path:
     assert events(data, "api_call", "status") == [("cancelled",)]
     ((tokens, source),) = events(data, "usage", "completion_tokens, cost_source")
     assert tokens > 0 and source == "unknown"  # no catalog: unknown, never 0; reconcile bills it later
+
+
+def ledger_spend(data_dir: Path) -> float:
+    """Settled spend of the global scope, all days, as the budget ledger holds it."""
+    from hive_core.budget.ledger import LEDGER_NAME, Ledger
+
+    with Ledger(data_dir / "state" / LEDGER_NAME) as ledger:
+        return sum(usd for (scope, _day), usd in ledger.spend_by_day().items() if scope == "global")
+
+
+def budgeted_store(data_dir: Path, catalog_path: Path, env: dict[str, str]) -> None:
+    """A data directory with the real catalog (so a cancelled stream is priced) and a generous limit."""
+    import shutil
+
+    (data_dir / "catalog").mkdir(parents=True)
+    shutil.copy(catalog_path, data_dir / "catalog" / "models.json")
+    done = run_cli("hive", ["budget", "set", "--daily", "100"], env)
+    assert done.returncode == 0, done.stderr
+
+
+def signal_after_streaming_started(cmd: list[str], env: dict[str, str], sig: int,
+                                   *, started: bytes | None = None) -> tuple[int, str]:
+    """Run ``cmd``, send ``sig`` once it has printed 20 bytes (or ``started`` on stderr), return
+    (exit status, stderr). The process is killed whatever happens."""
+    import selectors
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        stream = proc.stdout if started is None else proc.stderr
+        want = started or b""
+        received = b""
+        deadline = time.monotonic() + 30
+        with selectors.DefaultSelector() as sel:
+            sel.register(stream, selectors.EVENT_READ)
+            while time.monotonic() < deadline and proc.poll() is None:
+                if (len(received) >= 20 and not want) or (want and want in received):
+                    break
+                if sel.select(timeout=0.1):
+                    received += os.read(stream.fileno(), 1024)
+        assert proc.poll() is None, "the command ended before the signal was sent"
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=30)
+        if started is not None:
+            err = received + err
+        return proc.returncode, err.decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_sigterm_during_stream_ends_like_ctrl_c(emulator_factory: Any, tmp_path: Path, catalog_path: Path) -> None:
+    """SIGTERM (systemd, docker stop, timeout) cancels the stream the way Ctrl-C does: events recorded,
+    partial usage billed and settled in the ledger, exit 143, one line."""
+    emu = emulator_factory(latency_scale=0.3)
+    data = tmp_path / "data"
+    env = {**hive_env(emu, data), "HIVE_FLUSH_AGE": "600"}  # only the exit path may flush
+    budgeted_store(data, catalog_path, env)
+    status, err = signal_after_streaming_started(
+        [str(BIN / "hive"), "ask", "A long story", "--model", MODEL, "--max-tokens", "3000"], env, signal.SIGTERM)
+    assert status == 143, err
+    assert err.strip().splitlines() == ["terminated"], err
+    (outcome,) = events(data, "stream_outcome", "outcome, completion_tokens")
+    assert outcome[0] == "cancelled" and 0 < outcome[1] < 3000
+    assert events(data, "api_call", "status") == [("cancelled",)]
+    ((tokens, cost),) = events(data, "usage", "completion_tokens, cost_usd")
+    assert tokens > 0 and cost > 0
+    assert ledger_spend(data) == pytest.approx(cost, abs=1e-9)
+
+
+def test_ask_on_a_full_disk_prints_the_answer_and_spills_its_events(emulator: Any, tmp_path: Path,
+                                                                     catalog_path: Path) -> None:
+    """The events' disk is full: the billed answer is printed, its 3 events go to a spill file (one
+    line says where), the ledger keeps the spend; `hive-jobs` takes them back and both agree.
+    Before: the answer, then a traceback, and the request's events gone."""
+    from tests.faults import full_disk
+
+    data = tmp_path / "data"
+    env = {**hive_env(emulator, data), "XDG_STATE_HOME": str(tmp_path / "state")}
+    budgeted_store(data, catalog_path, env)
+    with full_disk(data / "events", "64k"):
+        done = run_cli("hive", ["ask", "Say hi", "--model", MODEL, "--max-tokens", "12"], env)
+        assert events(data, "usage", "cost_usd") == []
+    assert done.returncode == 1 and done.stdout.strip(), done.stderr
+    assert "Traceback" not in done.stderr
+    *_, summary, error = done.stderr.strip().splitlines()
+    assert MODEL in summary and "billed" in summary
+    assert error.startswith(f"error: 3 event(s) could not be written to {data} (No space left on device); kept in "
+                            f"{tmp_path / 'state' / 'hive' / 'spill'}")
+    assert "`hive-jobs import-spills`" in error
+    spent = ledger_spend(data)
+    assert spent > 0  # billed and settled: the events must come back to match it
+    # any hive-jobs command takes them back first (the nightly cron run heals the store)
+    took = run_cli("hive-jobs", ["sql", "select count(*) as n from usage", "--format", "csv"], env)
+    assert took.returncode == 0 and "took back 3 spilled event(s)" in took.stderr, took.stderr
+    assert took.stdout.split() == ["n", "1"]
+    ((cost,),) = events(data, "usage", "cost_usd")
+    assert cost == pytest.approx(spent, abs=1e-9)
+    assert len(events(data, "api_call", "status")) == 1 and len(events(data, "stream_outcome", "outcome")) == 1
+    again = run_cli("hive-jobs", ["import-spills"], env)
+    assert again.returncode == 0 and "no spilled events" in again.stdout

@@ -14,10 +14,22 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from hive_core.settings import Settings
     from ingest.log import EventLog
+    from ingest.spill import SpillImport
 
-__all__ = ["as_of_option", "data_dir_option", "echo_json", "get_settings", "open_event_log", "sending_settings"]
+__all__ = [
+    "as_of_option",
+    "data_dir_option",
+    "echo_json",
+    "get_settings",
+    "import_spilled_events",
+    "open_event_log",
+    "sending_settings",
+    "take_back_spills",
+]
 
 
 def data_dir_option(func: Any) -> Any:
@@ -73,10 +85,43 @@ def sending_settings(ctx: click.Context) -> Settings:
 
 
 def open_event_log(settings: Settings) -> EventLog:
-    """The event log for a CLI command (flushed on exit and SIGTERM by the log itself)."""
+    """The event log for a CLI command, used as a context manager.
+
+    Closing it writes the buffer; events it cannot write (full disk, read-only directory) are
+    spilled outside the data directory and the close raises ``EventsSpilled``, the command's
+    one-line error - so a command prints its results *inside* the ``with`` block, before that.
+    """
     from ingest.log import EventLog
 
     return EventLog(settings.data_dir, max_events=settings.flush_max_events, max_age_s=settings.flush_max_age_s)
+
+
+def import_spilled_events(data_dir: Path) -> SpillImport:
+    """Take back the events commands spilled outside ``data_dir`` (``hive-jobs import-spills``)."""
+    from ingest.spill import import_spills
+
+    return import_spills(data_dir)
+
+
+def take_back_spills(ctx: click.Context) -> None:
+    """Before a ``hive-jobs`` command: import pending spills of its data directory, if any.
+
+    Costs two ``stat`` calls when there are none. Taking them back is never the command's failure:
+    when the store is still unwritable, one warning line says so and the command runs anyway.
+    """
+    from ingest.spill import pending_spills
+
+    data_dir = get_settings(ctx).data_dir
+    waiting = pending_spills(data_dir)
+    if not waiting:
+        return
+    try:
+        taken = import_spilled_events(data_dir)
+    except OSError as exc:
+        click.echo(f"warning: {len(waiting)} spilled event file(s) wait to be taken back into {data_dir} "
+                   f"({exc.strerror or exc}); `hive-jobs import-spills` retries", err=True)
+        return
+    click.echo(f"took back {taken.events} spilled event(s) from {', '.join(map(str, taken.sources))}", err=True)
 
 
 def echo_json(value: Any) -> None:

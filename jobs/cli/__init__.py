@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import click
 
-from hive_core.cli.common import as_of_option, data_dir_option
+from hive_core.cli.common import as_of_option, data_dir_option, take_back_spills
 from hive_core.cli.lazy import LazyGroup, run_cli
 
 __all__ = ["cli", "main"]
@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("jobs.cli.insights:report", "Write a day/week/month report (md, html, json)."),
     "schedule": ("jobs.cli.insights:schedule", "Print or install the crontab lines for Hive's jobs."),
     "run-due": ("jobs.cli.insights:run_due", "Run whatever jobs are due since their last successful run."),
+    "import-spills": ("jobs.cli.spills:import_spills", "Take back events a command could not write (full disk)."),
 }
 
 
@@ -39,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def cli(ctx: click.Context, data_dir: str | None, as_of: str | None) -> None:
     """Hive's batch jobs: simulate, roll up, rank, verify, compact, report. Safe to run from cron."""
     ctx.obj = {"data_dir": data_dir, "as_of": as_of}
+    if ctx.invoked_subcommand != "import-spills":
+        # Events a command spilled outside the data directory (disk full, read-only) come back
+        # before any job reads the store: the nightly cron run heals it without a human.
+        take_back_spills(ctx)
 
 
 def main(args: Sequence[str] | None = None) -> None:

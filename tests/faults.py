@@ -1,0 +1,83 @@
+"""Real storage faults for tests: a full disk and a read-only directory, made with mounts.
+
+* :func:`full_disk` mounts a small tmpfs and fills it to the last byte (``ENOSPC`` for any write
+  that needs a new block; what already exists stays readable);
+* :func:`read_only` bind-mounts a directory onto itself read-only (``EROFS``). ``chmod 0555``
+  would not do: the suite runs as root, and root ignores permission bits.
+
+Both need mount privileges (root with CAP_SYS_ADMIN, as in CI): without them the test is skipped
+with that reason. The mount is undone whatever happens (lazily when a process still uses it).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+__all__ = ["FILLER", "fill", "full_disk", "read_only"]
+
+#: the file that fills a full disk (delete it to free the space)
+FILLER = ".filler"
+
+
+def _mount(*args: str) -> None:
+    done = subprocess.run(["mount", *args], capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        pytest.skip(f"mount {' '.join(args)} is not permitted here ({done.stderr.strip()}): "
+                    "the storage-fault tests need root with mount privileges")
+
+
+def _unmount(path: Path) -> None:
+    if subprocess.run(["umount", str(path)], capture_output=True, timeout=30).returncode != 0:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
+
+
+def fill(directory: Path) -> Path:
+    """Write zeros into ``directory/.filler`` until the file system is full; returns the filler."""
+    filler = directory / FILLER
+    chunk = b"\0" * 4096
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        while True:
+            try:
+                os.write(fd, chunk)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                if len(chunk) == 1:
+                    break
+                chunk = chunk[: len(chunk) // 2]
+    finally:
+        os.close(fd)
+    return filler
+
+
+@contextmanager
+def full_disk(mount_point: Path, size: str = "1M", *, prepare: object = None) -> Iterator[Path]:
+    """A tmpfs of ``size`` at ``mount_point`` (created), filled after ``prepare(mount_point)`` ran."""
+    mount_point.mkdir(parents=True, exist_ok=True)
+    _mount("-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(mount_point))
+    try:
+        if callable(prepare):
+            prepare(mount_point)
+        fill(mount_point)
+        yield mount_point
+    finally:
+        _unmount(mount_point)
+
+
+@contextmanager
+def read_only(directory: Path) -> Iterator[Path]:
+    """``directory`` (existing) made read-only, contents kept, for the block."""
+    _mount("--bind", str(directory), str(directory))
+    try:
+        _mount("-o", "remount,ro,bind", str(directory))
+        yield directory
+    finally:
+        _unmount(directory)
