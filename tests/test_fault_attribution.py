@@ -18,8 +18,24 @@ from typing import Any
 
 import pytest
 
-from hive_core.ask import AskOptions, ask
-from hive_core.errors import AuthError, BadRequest, CallerFault, NotFound, OpenRouterError, Unreachable
+from hive_core.ask import AskOptions, ask, falls_back, model_is_unwell
+from hive_core.errors import (
+    AuthError,
+    BadRequest,
+    CallerFault,
+    Cancelled,
+    ConnectTimeout,
+    InsufficientCredits,
+    MalformedResponse,
+    MidStreamError,
+    Moderated,
+    NotFound,
+    OpenRouterError,
+    RateLimited,
+    ReadTimeout,
+    ServerError,
+    Unreachable,
+)
 from hive_core.health import CircuitBreaker
 from hive_core.openrouter import OpenRouterClient
 from hive_core.openrouter.retry import RetryPolicy
@@ -137,3 +153,23 @@ class TestCli:
         calls = events(settings.data_dir, "api_call", "model, status, attempt")[calls_before:]
         assert sorted(calls) == sorted([(B, "unreachable", 1)] * 5 + [(B, "not_found", 1)] * 5)
         assert snapshot(settings, capsys) == before
+
+
+@pytest.mark.parametrize(("error", "unwell", "next_model"), [
+    (ServerError("down"), True, True),
+    (RateLimited("slow down"), True, True),
+    (ReadTimeout("quiet"), True, True),
+    (MidStreamError("cut", code=502), True, True),
+    (MalformedResponse("garbage"), True, False),
+    (Moderated("flagged"), False, True),  # providers moderate differently: the next one may answer
+    (AuthError("bad key"), False, False),
+    (NotFound("no such endpoint"), False, False),
+    (BadRequest("not a valid model ID"), False, False),
+    (InsufficientCredits("no credits"), False, False),
+    (Unreachable("refused"), False, False),
+    (ConnectTimeout("slow network"), False, False),
+    (Cancelled("Ctrl-C"), False, False),
+])
+def test_whose_fault_and_whether_the_chain_goes_on(error: OpenRouterError, unwell: bool, next_model: bool) -> None:
+    assert model_is_unwell(error) is unwell and isinstance(error, CallerFault) is not unwell
+    assert falls_back(error) is next_model
