@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import DataError, SchemaMismatch
-from hive_core.filecache import cached_parse
+from hive_core.filecache import cache_dir, cached_parse
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -269,17 +269,20 @@ def _metrics(row: Mapping[str, object]) -> Metrics:
     )
 
 
-_CACHE_VERSION = 1
+#: bump when the cached rows (_read_rows) change: stale caches are then ignored
+_CACHE_VERSION = 2
 
 
 def load_rankings(data_dir: Path | str) -> Rankings:
     """The ranking table of a data directory; an empty :class:`Rankings` when there is none.
 
-    Reading Parquet needs pyarrow (~140 ms to import), so the parsed rows are cached beside the
-    file (:mod:`hive_core.filecache`): the CLI loads them in well under a millisecond.
+    Reading Parquet needs pyarrow (~140 ms to import), so the parsed rows are cached as JSON in the
+    data directory's cache folder (:mod:`hive_core.filecache`): the CLI loads them in a millisecond
+    or two. A table that cannot be read raises :class:`~hive_core.errors.DataError` (one line).
     """
     try:
-        rows, computed_at = cached_parse(rankings_path(data_dir), _CACHE_VERSION, _read_rows)
+        rows, computed_at = cached_parse(rankings_path(data_dir), _CACHE_VERSION, _read_rows,
+                                         cache_dir=cache_dir(data_dir))
     except FileNotFoundError:
         return Rankings()
     return Rankings({key: Metrics(*values) for key, values in rows.items()}, computed_at)
@@ -287,7 +290,7 @@ def load_rankings(data_dir: Path | str) -> Rankings:
 
 def _read_rows(path: Path) -> tuple[dict[tuple[str, str], tuple[Any, ...]], str | None]:
     rankings = _read_parquet(path)
-    # Plain tuples, not Metrics: the cache unpickles faster and survives Metrics gaining methods.
+    # Plain tuples, not Metrics: the cache stores plain values only and survives Metrics gaining methods.
     rows = {key: tuple(getattr(m, f) for f in Metrics.__slots__) for key, m in rankings._rows.items()}
     return rows, rankings.computed_at
 

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hive_core.errors import SchemaMismatch
+from hive_core.filecache import cache_dir, cache_file
 from hive_core.rankings import (
     COST_MIX,
     RANKING_COLUMNS,
@@ -143,7 +144,8 @@ def test_load_rankings_reads_and_caches(data_dir: Path) -> None:
     rankings = load_rankings(data_dir)
     assert rankings.metrics("chat", "b").success_rate == pytest.approx(0.75)  # type: ignore[union-attr]
     assert rankings.computed_at is not None and rankings.computed_at.startswith("2026-06-20")
-    assert path.with_name(".rankings.parquet.pickle").exists()
+    assert cache_file(path, cache_dir(data_dir)).exists()  # JSON in <data>/cache, nothing beside the table
+    assert [p.name for p in path.parent.iterdir()] == ["rankings.parquet"]
     again = load_rankings(data_dir)
     assert again.row("chat", "b") == rankings.row("chat", "b")
     write_rankings(data_dir, [ranking_row("c")])
