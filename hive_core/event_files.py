@@ -8,16 +8,10 @@ The rules every reader (views, jobs, verify, compaction) applies, in one place:
   ``copy of x.parquet``, a subdirectory, a hidden ``.x.parquet`` (plain DuckDB globs would read it)
   - is a *stray*: skipped with a reason, never read, never compacted. Other hidden names are the
   protocol's own (temporary files, compaction journals) or a desktop's (``.DS_Store``): ignored.
-* **Contents.** A data file that is empty, not Parquet, unreadable, without the envelope columns, or
-  with a column whose type cannot be cast losslessly to the schema's is skipped with a reason (never
-  deleted; ``hive-jobs verify`` reports it and exits 1). Lossless casts are accepted: any timestamp
-  unit or zone (naive means UTC; a nanosecond that is not a whole microsecond is quarantined row by
-  row, :mod:`hive_core.quarantine`), ``large_string``/``string_view``, narrower integers, ``float32``,
-  large lists, dictionaries and all-null columns - what pandas and Polars write.
-* **Rows.** A file whose ``ts`` is not ``timestamp[us, UTC]`` or whose footer statistics do not prove
-  every ``ts`` inside its partition's UTC day and inside ``TS_MIN..TS_MAX`` is *checked*: readers
-  filter its rows through :mod:`hive_core.quarantine`. Hive's own files are never checked (their
-  statistics prove them sound), so the rule costs them nothing but a footer read, cached.
+* **Contents** (:mod:`hive_core.file_checks`). A file that is not a readable Parquet file of the
+  type, or has a column no lossless cast makes the schema's, is skipped with a reason (never
+  deleted; ``hive-jobs verify`` reports it and exits 1). A file whose footer does not prove every
+  ``ts`` sound is *checked*: readers filter its rows through :mod:`hive_core.quarantine`.
 * **Compactions.** The inputs of a committed compaction (its journal names an output that is listed)
   are superseded by that output and skipped, so a compaction killed before it removed them double
   counts nothing.
@@ -32,10 +26,17 @@ of the snapshot then existed during the whole interval between them, when the jo
 an input still listed beside its listed output always has its journal read and is skipped. A
 compaction that slips a whole commit (rename, deletions) into one listing and its follow-up into the
 next would escape this, but that needs two compactions, each reading and fsyncing a Parquet file,
-inside two directory reads. A file that vanishes before it is checked restarts the partition; after
-:data:`LIST_ATTEMPTS` unstable listings the reader gives up with a one-line error. Files that
-vanish after the listing (a DuckDB query opens them later) are the reader's to retry:
-:meth:`queries.connect.Store.execute` re-lists and runs the query again.
+inside two directory reads. A file that vanishes before it is opened restarts the partition; after
+:data:`LIST_ATTEMPTS` unstable listings the reader gives up with a one-line error.
+
+A query opens the files later still, when a compaction may have deleted some. With ``pin``, every
+listed file is opened during the listing and held open (:attr:`FileSet.pinned`), and readers open
+it again through its descriptor's name (:meth:`FileSet.readable`: ``/proc/self/fd/N``, or
+``/dev/fd/N`` on macOS), which reaches the same file after it is deleted: the snapshot holds for as
+long as the descriptors do, whatever runs meanwhile, and the disk space of a deleted file is
+released when they are closed. Where descriptors have no names, or when a listing needs more of them
+than the process may open (even after raising its soft limit to the hard one), files are named by
+path and readers retry a query that meets a deleted one (``queries.connect``).
 
 Checks are cached per (path, size, mtime), so listing a large store twice costs one ``stat`` a file.
 """
@@ -47,30 +48,16 @@ import errno
 import json
 import os
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hive_core.errors import DataError
+from hive_core.file_checks import SOUND, check_file, file_verdict
 from hive_core.layout import event_dir, is_compact_journal, is_temporary, parse_file_name, partition_date
-from hive_core.schema_cache import event_schemas, ts_range
 
-if TYPE_CHECKING:
-    import pyarrow as pa
+__all__ = ["LIST_ATTEMPTS", "FileSet", "check_file", "list_event_files", "read_journal"]
 
-__all__ = [
-    "LIST_ATTEMPTS",
-    "FileSet",
-    "check_file",
-    "list_event_files",
-    "read_journal",
-]
-
-PARQUET_MAGIC = b"PAR1"
-_ENVELOPE = ("event_id", "ts", "type", "request_id")
 #: listings of one partition before a reader gives up (with backoff: about 2 s in all)
 LIST_ATTEMPTS = 50
 
@@ -104,12 +91,6 @@ class FileSet:
         self.pinned.clear()
 
 
-@dataclass(frozen=True)
-class _Verdict:
-    reason: str | None  # why the file is not data; None: it is
-    checked: str | None = None  # the ts type when its rows must be checked one by one
-
-
 class _Vanished(Exception):
     """A listed file disappeared (a compaction deleted it): list the partition again."""
 
@@ -120,131 +101,6 @@ class _OutOfDescriptors(Exception):
 
 #: where an open descriptor has a name that opens the same file (Linux, macOS); None: no pinning
 _FD_DIR = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd" if sys.platform == "darwin" else None
-
-
-_cache: dict[tuple[str, int, int], _Verdict] = {}
-_cache_lock = threading.Lock()
-
-
-def check_file(path: Path, event_type: str) -> str | None:
-    """``None`` when ``path`` is a readable event file of ``event_type``, else why not (one phrase)."""
-    try:
-        stat = path.stat()
-        return _verdict(path, str(path), stat.st_size, stat.st_mtime_ns, event_type).reason
-    except (_Vanished, FileNotFoundError):
-        return "vanished while being checked (a compaction replaced it)"
-    except OSError as exc:
-        return f"cannot stat: {exc.strerror}"
-
-
-def _verdict(path: Path, readable: str, size: int, mtime_ns: int, event_type: str) -> _Verdict:
-    """The cached verdict on the file ``path`` (its partition matters), read through ``readable``."""
-    key = (str(path), size, mtime_ns)
-    with _cache_lock:
-        found = _cache.get(key)
-    if found is None:
-        try:
-            found = _check_uncached(path, readable, size, event_type)
-        except FileNotFoundError as exc:
-            raise _Vanished(str(path)) from exc
-        with _cache_lock:
-            _cache[key] = found
-    return found
-
-
-def _check_uncached(path: Path, readable: str, size: int, event_type: str) -> _Verdict:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    if size == 0:
-        return _Verdict("empty file")
-    if size < 12:
-        return _Verdict("too short to be Parquet")
-    with open(readable, "rb") as handle:
-        head = handle.read(4)
-        handle.seek(-4, 2)
-        tail = handle.read(4)
-    if head != PARQUET_MAGIC or tail != PARQUET_MAGIC:
-        return _Verdict("not a Parquet file")
-    try:
-        metadata = pq.read_metadata(readable)
-        schema = metadata.schema.to_arrow_schema()
-    except FileNotFoundError:
-        raise
-    except (pa.ArrowException, OSError) as exc:
-        return _Verdict(f"unreadable Parquet footer: {exc}")
-    missing = [name for name in _ENVELOPE if name not in schema.names]
-    if missing:
-        return _Verdict(f"not a Hive event file (missing columns {', '.join(missing)})")
-    expected = event_schemas()[event_type]
-    for name in schema.names:
-        if name in expected.names:
-            got, want = schema.field(name).type, expected.field(name).type
-            if not _castable(got, want):
-                return _Verdict(f"column {name} is {got}, expected {want} (no lossless cast)")
-    ts = schema.field("ts").type
-    day = partition_date(path.parent)
-    if day is not None and _sound(metadata, ts, day):
-        return _Verdict(None)
-    return _Verdict(None, checked=str(ts))
-
-
-def _castable(got: pa.DataType, want: pa.DataType) -> bool:
-    """Whether every value of type ``got`` converts to ``want`` without loss (timestamps: but for
-    sub-microsecond values, which the row rules quarantine)."""
-    import pyarrow as pa
-
-    t = pa.types
-    if got == want or t.is_null(got):
-        return True
-    if t.is_dictionary(got):
-        return _castable(got.value_type, want)
-    if t.is_timestamp(want):
-        return bool(t.is_timestamp(got))
-    if t.is_string(want):
-        return bool(t.is_large_string(got) or t.is_string_view(got))
-    if t.is_int64(want):
-        return bool(t.is_integer(got) and got.bit_width < 64)
-    if t.is_float64(want):
-        return bool(t.is_float32(got) or t.is_float16(got))
-    if t.is_list(want):
-        lists = t.is_list(got) or t.is_large_list(got) or t.is_list_view(got) or t.is_large_list_view(got)
-        return lists and _castable(got.value_type, want.value_type)
-    return False
-
-
-def _sound(metadata: object, ts: pa.DataType, day: date) -> bool:
-    """Whether the footer proves every row's ``ts`` present, a whole microsecond (the unit), UTC,
-    inside ``day`` and inside ``TS_MIN..TS_MAX``: the file's rows need no checking."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    assert isinstance(metadata, pq.FileMetaData)
-    if not (isinstance(ts, pa.TimestampType) and ts.unit == "us" and ts.tz is not None):
-        return False
-    ts_min, ts_max = ts_range()
-    start = (day.toordinal() - _EPOCH.toordinal()) * _DAY_US  # in integers: date=9999-12-31 is a valid name
-    low, high = max(start, _micros(ts_min)), min(start + _DAY_US, _micros(ts_max))
-    column = next((j for j in range(metadata.num_columns) if metadata.schema.column(j).path == "ts"), None)
-    if column is None:
-        return False
-    for i in range(metadata.num_row_groups):
-        stats = metadata.row_group(i).column(column).statistics
-        if stats is None or not stats.has_min_max or not stats.has_null_count or stats.null_count:
-            return False
-        if not (isinstance(stats.min_raw, int) and isinstance(stats.max_raw, int)):
-            return False
-        if stats.min_raw < low or stats.max_raw >= high:
-            return False
-    return True
-
-
-_EPOCH = date(1970, 1, 1)
-_DAY_US = 86_400_000_000
-
-
-def _micros(instant: datetime) -> int:
-    return (instant - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 def read_journal(journal: Path) -> tuple[str, list[str]] | None:
@@ -334,7 +190,10 @@ def _snapshot(partition: Path, event_type: str, result: FileSet, *, check: bool,
                 stat = path.stat()
         except FileNotFoundError as exc:
             raise _Vanished(str(path)) from exc
-        verdict = _verdict(path, readable, stat.st_size, stat.st_mtime_ns, event_type) if check else _Verdict(None)
+        try:
+            verdict = file_verdict(path, readable, stat.st_size, stat.st_mtime_ns, event_type) if check else SOUND
+        except FileNotFoundError as exc:
+            raise _Vanished(str(path)) from exc
         if verdict.reason is not None:
             result.skipped.append((path, verdict.reason))
             if path in result.pinned:
@@ -347,30 +206,40 @@ def _snapshot(partition: Path, event_type: str, result: FileSet, *, check: bool,
 
 
 def _open(path: Path) -> int:
-    """A read-only descriptor of ``path`` (raising the soft limit on descriptors once, if need be)."""
+    """A read-only descriptor of ``path``, keeping :data:`_RESERVE` descriptors free for DuckDB (the
+    soft limit is raised to the hard one the first time it is in the way)."""
     try:
-        return os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
-        if exc.errno != errno.EMFILE or not _raise_descriptor_limit():
-            if exc.errno == errno.EMFILE:
-                raise _OutOfDescriptors from exc
+        if exc.errno != errno.EMFILE:
             raise
-    try:
-        return os.open(path, os.O_RDONLY)
-    except OSError as exc:
-        if exc.errno == errno.EMFILE:
-            raise _OutOfDescriptors from exc
-        raise
+        fd = -1
+    if 0 <= fd < _soft_limit() - _RESERVE:
+        return fd
+    if fd >= 0:
+        os.close(fd)
+    if not _raise_soft_limit():
+        raise _OutOfDescriptors(str(path))
+    return _open(path)
 
 
-def _raise_descriptor_limit() -> bool:
+#: descriptors a pinned listing leaves free (DuckDB's own opens, sockets, logs)
+_RESERVE = 256
+
+
+def _soft_limit() -> int:
+    import resource  # only where descriptors have names (_FD_DIR): Linux, macOS
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return 2**31 if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def _raise_soft_limit() -> bool:
     """Raise this process's soft limit on open files to its hard limit; whether it went up."""
-    try:
-        import resource
-    except ImportError:
-        return False
+    import resource
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft >= hard:
+    if soft == hard:
         return False
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return True

@@ -103,3 +103,22 @@ def test_views_have_exactly_the_schema_columns(data_dir: Path) -> None:
     with queries.connect(data_dir) as store:
         columns = [r[0] for r in queries.run_sql(store, "describe raw_api_call").fetchall()]
     assert columns == arrow_schema(ApiCall).names
+
+
+def test_more_files_than_descriptors_are_read_by_path(data_dir: Path) -> None:
+    """A store with more files than the process may hold open is read by path (then a query that
+    meets a file a compaction deleted is retried over a fresh listing) instead of failing."""
+    import subprocess
+    import sys
+
+    for writer in range(80):
+        with EventLog(data_dir, writer=f"w{writer}") as log:
+            log.record(api_call(writer))
+    code = ("import resource, sys, pathlib\nresource.setrlimit(resource.RLIMIT_NOFILE, (320, 320))\n"
+            "import queries\nstore = queries.connect(pathlib.Path(sys.argv[1]))\n"
+            "pinned = sum(len(f.pinned) for f in store.files.values())\n"
+            "from ingest import compact\nprint(pinned, compact(store.data_dir, day=date.fromisoformat(sys.argv[2])).files_in,\n"
+            "      queries.run_sql(store, 'select count(*) from api_calls').fetchall()[0][0])\n")
+    out = subprocess.run([sys.executable, "-c", "from datetime import date\n" + code, str(data_dir), T0.date().isoformat()],
+                         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.split() == ["0", "80", "80"]  # none pinned; all 80 deleted by the compaction; retried
