@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import shutil
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -117,17 +118,18 @@ def test_eight_processes_hold_the_budget(emulator: Any, data_dir: Path, catalog_
 
 # -- rebuild-ledger while traffic flows -------------------------------------------------------------
 
-WRITERS, ROUNDS = 12, 25
+#: writer processes; each settles at least MIN_ROUNDS requests, then goes on until the rebuilds are done
+WRITERS, MIN_ROUNDS, MAX_ROUNDS = 12, 10, 400
 
 
 def nusd_of(writer: int, round_: int) -> int:
     """The cost of one request, in nano-dollars: distinct per request, so a loss shows."""
-    return 1_000 * (writer * ROUNDS + round_ + 1)
+    return 1_000 * (writer * MAX_ROUNDS + round_ + 1)
 
 
-def settling_writer(data_dir: str, writer: int, start: Any, settled: Any) -> None:
+def settling_writer(data_dir: str, writer: int, start: Any, stop: Any, settled: Any, count: Any) -> None:
     """One process of traffic: reserve, record the usage event through the settling sink (which
-    settles the reservation), then count the settled cost in ``settled`` (nano-dollars).
+    settles the reservation), then add the settled cost to ``settled`` (nano-dollars).
 
     Half the writers flush their event log every 50 ms, the other half keep every event buffered
     until they close: a rebuild meets events on disk, in a buffer, and settling under its feet."""
@@ -137,11 +139,14 @@ def settling_writer(data_dir: str, writer: int, start: Any, settled: Any) -> Non
     from hive_core.events import Usage
     from ingest.log import EventLog
 
-    with (EventLog(Path(data_dir), max_age_s=0.05 if writer % 2 else 60.0) as log,
+    deadline = time.monotonic() + 60
+    with (EventLog(Path(data_dir), max_age_s=0.05 if writer % 2 else 600.0) as log,
           Budget(Path(data_dir), app=f"app{writer % 3}") as budget):
         sink = budget.settling_sink(log)
         start.wait(10)
-        for round_ in range(ROUNDS):
+        for round_ in range(MAX_ROUNDS):
+            if round_ >= MIN_ROUNDS and (stop.is_set() or time.monotonic() > deadline):
+                break
             model = MODEL if round_ % 2 else "anthropic/claude-haiku-4.5"
             reservation = budget.reserve(model, PROMPT)
             cost = nusd_of(writer, round_)
@@ -149,7 +154,8 @@ def settling_writer(data_dir: str, writer: int, start: Any, settled: Any) -> Non
                               cost_usd=cost / 1e9, cost_source="billed"))
             with settled.get_lock():
                 settled.value += cost
-            time.sleep(0.01)
+                count.value += 1
+            time.sleep(0.05)  # a realistic pace, and CPU left for the rebuilds on a small machine
 
 
 def ledger_total(path: Path, scope: str = "global") -> int:
@@ -162,21 +168,20 @@ def ledger_total(path: Path, scope: str = "global") -> int:
     return int(total)
 
 
-@pytest.mark.slow
-def test_rebuild_during_traffic_never_lowers_spend(data_dir: Path, fork_ctx: Any) -> None:
-    """12 writer processes x 25 settled requests while ``rebuild-ledger`` runs again and again: no
-    reader ever sees less spend than was settled before it looked, and at the end the ledger equals
-    the usage events, scope by scope and day by day."""
+def traffic_under_rebuilds(data_dir: Path, fork_ctx: Any, rebuild: Callable[[], None],
+                           rebuilds: int) -> tuple[int, int, list[int]]:
+    """Run the writers while ``rebuild`` runs ``rebuilds`` times, a thread watching the ledger.
+    Returns (settled nano-dollars, settlements, shortfalls: each time a reader saw less spend than
+    was settled before it looked)."""
     import threading
     import time
 
-    from jobs.budget_ledger import rebuild_ledger
-    from jobs.budget_spend import read_spend
-
     path = data_dir / "state" / LEDGER_NAME
     Ledger(path).close()
-    start, settled = fork_ctx.Event(), fork_ctx.Value("q", 0)
-    procs = [fork_ctx.Process(target=settling_writer, args=(str(data_dir), w, start, settled)) for w in range(WRITERS)]
+    start, stop = fork_ctx.Event(), fork_ctx.Event()
+    settled, count = fork_ctx.Value("q", 0), fork_ctx.Value("q", 0)
+    procs = [fork_ctx.Process(target=settling_writer, args=(str(data_dir), w, start, stop, settled, count))
+             for w in range(WRITERS)]
     shortfalls: list[int] = []
     done = threading.Event()
 
@@ -188,20 +193,19 @@ def test_rebuild_during_traffic_never_lowers_spend(data_dir: Path, fork_ctx: Any
                 shortfalls.append(before - seen)
 
     observer = threading.Thread(target=observe, daemon=True)
-    rebuilds = 0
     try:
         for p in procs:
             p.start()
         observer.start()
         start.set()
-        deadline = time.monotonic() + 60
-        while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
-            rebuild_ledger(data_dir, now=datetime.now(UTC))
-            rebuilds += 1
+        for _ in range(rebuilds):
+            rebuild()
             time.sleep(0.2)  # traffic waits while a rebuild reads: let it run between rebuilds
+        stop.set()
         for p in procs:
-            p.join(timeout=30)
+            p.join(timeout=60)
     finally:
+        stop.set()
         done.set()
         for p in procs:
             if p.is_alive():
@@ -209,16 +213,49 @@ def test_rebuild_during_traffic_never_lowers_spend(data_dir: Path, fork_ctx: Any
                 p.join()
         observer.join(timeout=30)
     assert [p.exitcode for p in procs] == [0] * WRITERS
-    total = sum(nusd_of(w, r) for w in range(WRITERS) for r in range(ROUNDS))
-    print(f"{rebuilds} rebuilds during {WRITERS * ROUNDS} settlements; worst shortfall "
+    return settled.value, count.value, shortfalls
+
+
+def assert_never_lowered(data_dir: Path, rebuilds: int, traffic: tuple[int, int, list[int]]) -> None:
+    from jobs.budget_ledger import rebuild_ledger
+    from jobs.budget_spend import read_spend
+
+    total, settlements, shortfalls = traffic
+    path = data_dir / "state" / LEDGER_NAME
+    print(f"{rebuilds} rebuilds during {settlements} settlements; worst shortfall "
           f"${max(shortfalls, default=0) / 1e9:.6f} of ${total / 1e9:.6f} in {len(shortfalls)} reads")
-    assert rebuilds >= 3
-    assert settled.value == total
+    assert settlements > WRITERS * MIN_ROUNDS
     assert shortfalls == []  # never, not even for a moment, less than what was settled
     assert ledger_total(path) == total  # nothing lost, nothing counted twice
     events = {(scope, day): usd for scope, day, usd in read_spend(data_dir).scope_days()}
     rebuild_ledger(data_dir, now=datetime.now(UTC))  # quiet now: the events are all on disk
     with Ledger(path) as ledger:
         assert ledger.spend_by_day() == pytest.approx(events, abs=1e-9)
-        assert ledger.states() == {"settled": WRITERS * ROUNDS}
+        assert ledger.states() == {"settled": settlements}
     assert ledger_total(path) == total
+
+
+@pytest.mark.slow
+def test_rebuild_during_traffic_never_lowers_spend(data_dir: Path, fork_ctx: Any) -> None:
+    """12 writer processes settling requests while ``rebuild-ledger`` runs 5 times: no reader ever
+    sees less spend than was settled before it looked, and at the end the ledger equals the usage
+    events, scope by scope and day by day."""
+    from jobs.budget_ledger import rebuild_ledger
+
+    def rebuild() -> None:
+        rebuild_ledger(data_dir, now=datetime.now(UTC))
+
+    assert_never_lowered(data_dir, 5, traffic_under_rebuilds(data_dir, fork_ctx, rebuild, 5))
+
+
+@pytest.mark.slow
+def test_rebuild_during_traffic_never_lowers_spend_cli(data_dir: Path, fork_ctx: Any) -> None:
+    import subprocess
+    import sys
+
+    def rebuild() -> None:
+        done = subprocess.run([str(Path(sys.executable).parent / "hive-jobs"), "--data-dir", str(data_dir),
+                               "rebuild-ledger"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+
+    assert_never_lowered(data_dir, 2, traffic_under_rebuilds(data_dir, fork_ctx, rebuild, 2))
