@@ -65,10 +65,13 @@ class Store:
     data_dir: Path
     files: dict[str, FileSet] = field(default_factory=dict)
     _quarantine: Quarantine | None = field(default=None, repr=False)
+    #: every listing this store made, held open until it closes: a descriptor number is never reused
+    #: for another file while DuckDB may have cached a footer under its name
+    _held: list[FileSet] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         # a store that is never closed still releases its descriptors when it is collected
-        weakref.finalize(self, _close_all, self.files)
+        weakref.finalize(self, _close_all, self._held)
 
     @property
     def skipped(self) -> list[tuple[Path, str]]:
@@ -102,15 +105,11 @@ class Store:
 
     def refresh(self) -> None:
         """List (and pin) the files again and rebuild the views over them."""
-        fresh = {name: list_event_files(self.data_dir, name, pin=True) for name in event_schemas()}
-        old = dict(self.files)
-        self.files.clear()
-        self.files.update(fresh)  # the same dict: the finalizer closes what it holds at the end
+        for name in event_schemas():
+            self.files[name] = list_event_files(self.data_dir, name, pin=True)
+            self._held.append(self.files[name])
         self._quarantine = None
-        try:
-            _build_views(self)
-        finally:
-            _close_all(old)  # the views no longer name them
+        _build_views(self)
 
     def _retrying(self, run: Callable[[], _T]) -> _T:
         import duckdb
@@ -149,7 +148,7 @@ class Store:
     def close(self) -> None:
         """Close the connection and release the pinned files."""
         self.con.close()
-        _close_all(self.files)
+        _close_all(self._held)
 
     def __enter__(self) -> Store:
         return self
@@ -192,8 +191,8 @@ def connect(data_dir: Path, *, warn: bool = True, threads: int | None = None) ->
     return store
 
 
-def _close_all(files: dict[str, FileSet]) -> None:
-    for fileset in files.values():
+def _close_all(filesets: list[FileSet]) -> None:
+    for fileset in filesets:
         fileset.close()
 
 
