@@ -137,6 +137,18 @@ def test_nanosecond_timestamps_read_and_compact_losslessly(data_dir: Path, capsy
     assert sorted(foreign["ts"].cast(pa.int64()).to_pylist()) == micros
 
 
+def test_naive_and_millisecond_timestamps_read_as_utc(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A naive ``ts`` means UTC (Hive's convention); milliseconds are whole microseconds."""
+    partition = _store(data_dir, files=1)
+    millis = [int(T0.timestamp() * 1000) + i for i in range(3)]
+    _foreign(partition, "naive-000001.parquet", _rows(100, 3), ts=pa.array(millis, pa.int64()).cast(pa.timestamp("ms")))
+    with queries.connect(data_dir) as store:
+        rows = queries.run_sql(store, "select epoch_ms(ts) from api_calls where length(request_id) = 4 order by 1")
+        assert [r[0] for r in rows.fetchall()] == millis
+    assert _sql_count(capsys, data_dir) == (23, "") and verify(data_dir).ok
+    assert compact(data_dir, day=DAY).events == 23 and _count(data_dir) == 23
+
+
 def test_sub_microsecond_timestamps_are_quarantined_not_truncated(data_dir: Path,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     partition = _store(data_dir, files=2)
