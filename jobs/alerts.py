@@ -142,12 +142,15 @@ def run_alerts(
         waiting = outbox.load()
         if config.webhook_url is None:
             run.pending = len(waiting)
-            return run
-        waiting += [alert_payload(a) for a in run.fired]
-        outbox.save(waiting)  # before posting: a crash mid-delivery retries, never loses
-        run.delivered, remaining = _deliver(config.webhook_url, waiting, policy, transport, run.failures)
-        outbox.save(remaining)
-        run.pending = len(remaining)
+        else:
+            waiting += [alert_payload(a) for a in run.fired]
+            outbox.save(waiting)  # before posting: a crash mid-delivery retries, never loses
+            run.delivered, remaining = _deliver(config.webhook_url, waiting, policy, transport, run.failures)
+            outbox.save(remaining)
+            run.pending = len(remaining)
+        if outbox.moved_aside is not None:
+            run.failures.append(f"the alert outbox {outbox.path} was unreadable: moved to {outbox.moved_aside}, "
+                                "the alerts waiting in it were not sent (their budget_alert events are in the store)")
     return run
 
 

@@ -93,15 +93,22 @@ class Outbox:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        #: where :meth:`load` moved an unreadable outbox file, if it did
+        self.moved_aside: Path | None = None
 
     def load(self) -> list[dict[str, Any]]:
-        """The waiting payloads, oldest first (an unreadable file is kept aside, not lost)."""
+        """The waiting payloads, oldest first. An unreadable file (not JSON, not UTF-8) is moved
+        aside to ``<name>.corrupt-<n>`` - kept, not lost - and :attr:`moved_aside` says where."""
         try:
-            items = json.loads(self.path.read_text())
+            items = json.loads(self.path.read_bytes().decode())
         except FileNotFoundError:
             return []
-        except json.JSONDecodeError:
-            self.path.replace(self.path.with_suffix(f".corrupt-{int(time.time())}"))
+        except ValueError:  # JSONDecodeError, UnicodeDecodeError
+            n = 1
+            while self.path.with_name(f"{self.path.name}.corrupt-{n}").exists():
+                n += 1
+            self.moved_aside = self.path.with_name(f"{self.path.name}.corrupt-{n}")
+            self.path.replace(self.moved_aside)
             return []
         return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 

@@ -176,6 +176,30 @@ def test_undelivered_alerts_wait_in_outbox_cli(data_dir: Path, capsys: pytest.Ca
                           "ConnectError; 1 alert(s) kept for the next run")
 
 
+def test_a_corrupt_outbox_is_kept_aside(data_dir: Path, receiver: Receiver) -> None:
+    set_budget(data_dir / "config.json", daily=10, webhook_url=receiver.url, thresholds="50")
+    spend(data_dir, 6.0)
+    outbox = data_dir / "state" / OUTBOX_NAME
+    outbox.parent.mkdir()
+    outbox.write_bytes(b"\xff\xfe half-written")
+    run_ = alerts_now(data_dir)
+    assert len(run_.fired) == 1 and run_.delivered == 1 and run_.pending == 0  # new alerts still go out
+    (failure,) = run_.failures
+    assert failure.startswith(f"the alert outbox {outbox} was unreadable: moved to {outbox}.corrupt-1")
+    assert Path(f"{outbox}.corrupt-1").read_bytes() == b"\xff\xfe half-written"  # kept, not lost
+
+
+def test_a_corrupt_outbox_is_kept_aside_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    set_budget(data_dir / "config.json", daily=10, thresholds="50")
+    outbox = data_dir / "state" / OUTBOX_NAME
+    outbox.parent.mkdir()
+    for n in (1, 2):
+        outbox.write_text("[{not json")
+        code, _, err = run(jobs_main, capsys, "--data-dir", str(data_dir), "alerts")
+        assert code == 1 and err.count("\n") == 1
+        assert err.startswith(f"error: the alert outbox {outbox} was unreadable: moved to {outbox}.corrupt-{n},")
+    assert Path(f"{outbox}.corrupt-1").exists()
+
 def test_forecast_alert(data_dir: Path) -> None:
     set_budget(data_dir / "config.json", monthly=60)
     for days_ago in range(7):
