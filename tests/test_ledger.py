@@ -17,6 +17,7 @@ import pytest
 
 from hive_core.budget import LEDGER_NAME, Budget, Ledger, Limit, daily_period, save_budget_config
 from hive_core.budget.config import BudgetConfig
+from hive_core.budget.ledger import RebuildCounts
 from hive_core.catalog import Catalog
 from hive_core.errors import BudgetExceeded, DataError, OpenRouterError
 from ingest.log import EventLog
@@ -335,3 +336,29 @@ def test_budget_show_reads_a_read_only_store(data_dir: Path, capsys: pytest.Capt
         subprocess.run(["umount", str(view)], check=True)
     assert (code, err) == (0, "")
     assert json.loads(out)["scopes"][0]["reserved_usd"] == pytest.approx(0.25)
+
+
+def test_a_ledger_from_before_settlement_ids_is_upgraded_in_place(data_dir: Path) -> None:
+    """Settlements written before the ledger recorded their usage event are left to the events, as
+    every rebuild did then; the columns are added on first open."""
+    path = data_dir / "state" / LEDGER_NAME
+    path.parent.mkdir()
+    con = sqlite3.connect(path)
+    try:
+        with con:
+            con.executescript("""
+                CREATE TABLE reservations (id TEXT PRIMARY KEY, request_id TEXT, app TEXT, model TEXT NOT NULL,
+                    amount_nusd INTEGER NOT NULL, state TEXT NOT NULL, created REAL NOT NULL, finished REAL,
+                    cost_nusd INTEGER);
+                CREATE TABLE spend (scope TEXT NOT NULL, day TEXT NOT NULL, amount_nusd INTEGER NOT NULL,
+                    PRIMARY KEY (scope, day)) WITHOUT ROWID;
+                INSERT INTO reservations VALUES ('old', 'r-old', NULL, 'm', 5, 'settled', 1.0, 2.0, 5);
+                INSERT INTO reservations VALUES ('crashed', 'r-x', NULL, 'm', 5, 'reserved', 1.0, NULL, NULL);
+                INSERT INTO spend VALUES ('global', '2026-11-20', 5);
+            """)
+    finally:
+        con.close()
+    with Ledger(path) as ledger:
+        counts = ledger.rebuild(lambda pending: ([], {s.reservation_id for s in pending}), now=NOW, stale_after_s=900)
+        assert counts == RebuildCounts(kept_settlements=0, kept_usd=0.0, live_reservations=0, expired_reservations=1)
+        assert ledger.spend_by_day() == {} and ledger.states() == {"settled": 1, "expired": 1}

@@ -221,6 +221,7 @@ class Ledger:
     def __init__(self, path: Path, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S, readonly: bool = False) -> None:
         self.path = Path(path)
         self.readonly = readonly
+        self._host = socket.gethostname()
         self._mutex = threading.Lock()
         self._lock_file: BinaryIO | None = None
         self._con: sqlite3.Connection | None = None
@@ -365,7 +366,7 @@ class Ledger:
                 con.execute(
                     "INSERT INTO reservations (id, request_id, app, model, amount_nusd, state, created, pid, host) "
                     "VALUES (?, ?, ?, ?, ?, 'reserved', ?, ?, ?)",
-                    (reservation_id, request_id, app, model, amount, stamp, os.getpid(), socket.gethostname()),
+                    (reservation_id, request_id, app, model, amount, stamp, os.getpid(), self._host),
                 )
         return breaches
 
@@ -454,7 +455,6 @@ class Ledger:
         spend rows and which of those settlements it found. In-flight reservations of dead
         processes, and stale ones, are expired; live ones are kept. See the module docstring.
         """
-        here = socket.gethostname()
         with self._write() as con:
             pending = [Settlement(*row) for row in con.execute(
                 "SELECT id, request_id, event_id, app, COALESCE(billed_model, model), day, cost_nusd "
@@ -469,7 +469,7 @@ class Ledger:
             con.executemany("UPDATE reservations SET in_events = 1 WHERE id = ?", [(i,) for i in sorted(found)])
             flying = con.execute("SELECT id, created, pid, host FROM reservations WHERE state = 'reserved'").fetchall()
             dead = [(rid,) for rid, created, pid, host in flying
-                    if created < now.timestamp() - stale_after_s or not _alive(pid, host, here)]
+                    if created < now.timestamp() - stale_after_s or not _alive(pid, host, self._host)]
             con.executemany("UPDATE reservations SET state = 'expired', finished = ? WHERE id = ?",
                             [(now.timestamp(), rid) for (rid,) in dead])
         return RebuildCounts(len(kept), from_nusd(sum(s.cost_nusd for s in kept)), len(flying) - len(dead), len(dead))
