@@ -96,4 +96,4 @@ def test_rollup_day_span_is_the_event_span() -> None:
     from hive_core.events import TS_MAX, TS_MIN
     from jobs.rollup_state import FIRST_DAY, LAST_DAY
 
-    assert (FIRST_DAY, LAST_DAY) == (TS_MIN.date(), (TS_MAX - timedelta(microseconds=1)).date())
+    assert (TS_MIN.date(), (TS_MAX - timedelta(microseconds=1)).date()) == (FIRST_DAY, LAST_DAY)
