@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING
 
 from hive_core.atomic import fsync_dir, write_json_atomic
 from hive_core.clock import filesystem_now, system_clock
-from hive_core.event_files import FileSet, list_event_files, read_journal
+from hive_core.event_files import list_event_files, read_journal
 from hive_core.ids import writer_id
 from hive_core.layout import (
     EventFileName,
@@ -118,11 +118,20 @@ def _closed(partition: Path, day: date, today: date) -> bool:
     """A past UTC day whose newest file is at least ``TEMP_GRACE_S`` old (on the filesystem's clock)."""
     if day >= today:
         return False
-    newest = max((p.stat().st_mtime for p in partition.iterdir() if p.is_file()), default=None)
+    newest = max((mtime for p in partition.iterdir() if (mtime := _mtime(p)) is not None), default=None)
     if newest is None:
         return False
     fs_now = filesystem_now(partition)
     return fs_now is not None and fs_now - newest >= TEMP_GRACE_S
+
+
+def _mtime(path: Path) -> float | None:
+    """A file's mtime; None for a directory or a file gone meanwhile (a writer renamed its temporary)."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime if path.is_file() else None
 
 
 def compact(
@@ -146,7 +155,8 @@ def compact(
         for partition, _day in partitions:  # repair first, so the listing below is current
             report.repaired.extend(recover_partition(partition))
         listing = list_event_files(Path(data_dir), type_name)  # once per type, not per partition
-        quarantined = _quarantined(listing)
+        in_scope = {partition for partition, _day in partitions}
+        quarantined = _quarantined({p: t for p, t in listing.checked.items() if p.parent in in_scope})
         for path, rows in quarantined.rows.items():
             report.skipped.append((path, f"{quarantined.describe(rows)} (quarantined): left as is"))
         for partition, part_day in partitions:
@@ -159,9 +169,9 @@ def compact(
     return report
 
 
-def _quarantined(listing: FileSet) -> Quarantine:
+def _quarantined(checked: dict[Path, str]) -> Quarantine:
     """The checked files' quarantined rows (DuckDB only when there are checked files)."""
-    if not listing.checked:
+    if not checked:
         return Quarantine()
     import duckdb
 
@@ -169,7 +179,7 @@ def _quarantined(listing: FileSet) -> Quarantine:
 
     with duckdb.connect(":memory:") as con:
         con.execute("SET TimeZone = 'UTC'")
-        return count(con, listing.checked)
+        return count(con, checked)
 
 
 def _compact_partition(type_name: str, partition: Path, inputs: list[Path], report: CompactReport) -> None:
