@@ -134,3 +134,15 @@ def test_compacted_days_stay_readable_by_date(data_dir: Path) -> None:
     ).fetchall()
     assert [(r[0] if isinstance(r[0], date) else date.fromisoformat(str(r[0])), r[1]) for r in rows] == [
         (date(2026, 11, 20), 300), (date(2026, 11, 21), 300)]
+
+
+def test_a_stray_entry_is_reported_and_left_while_its_day_is_compacted(data_dir: Path) -> None:
+    """A dangling link (an entry that cannot be stat'ed, as a temporary renamed away meanwhile): the
+    day is still compacted; the link is reported as a stray and left untouched."""
+    n = _small_files(data_dir, days=1)
+    partition = next((data_dir / "events" / "api_call").glob("date=*"))
+    (partition / "gone").symlink_to(partition / "nowhere")
+    report = compact(data_dir, now=NOW)
+    assert (report.partitions, report.events) == (1, n)
+    assert [(p.name, r) for p, r in report.skipped] == [("gone", "stray: not an event file name (<writer>-<seq>.parquet); never read")]
+    assert (partition / "gone").is_symlink()
