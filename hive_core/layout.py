@@ -33,7 +33,9 @@ __all__ = [
     "temporary_name",
 ]
 
-_NAME = re.compile(r"^(?P<writer>[A-Za-z0-9][A-Za-z0-9_-]*?)-(?P<seq>\d{6,})\.parquet$")
+#: ``<writer>-<seq>.parquet``: the writer starts with a letter or digit (any script: writer ids carry
+#: the host name's alphanumerics, ``hive_core.ids``), then letters, digits, ``_`` and ``-``
+_NAME = re.compile(r"(?P<writer>[^\W_][\w-]*?)-(?P<seq>[0-9]{6,})\.parquet")
 _PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 TMP_SUFFIX = ".tmp"
 
@@ -52,7 +54,7 @@ class EventFileName:
 
 def parse_file_name(name: str) -> EventFileName | None:
     """The inverse of :meth:`EventFileName.format`; ``None`` for anything that is not an event file."""
-    match = _NAME.match(name)
+    match = _NAME.fullmatch(name)  # not match(..$): "$" also matches before a final newline
     if match is None:
         return None
     return EventFileName(match["writer"], int(match["seq"]))

@@ -48,9 +48,12 @@ def test_partition_dir_round_trips_its_date(tmp_path: Path) -> None:
 def test_only_the_writers_names_are_data() -> None:
     """The file-name rule: copies a human or a tool leaves in a partition are strays."""
     for stray in ("w-000001.parquet.bak", "w-000001.parquet~", "backup", "copy of w-000001.parquet",
-                  "w-000001 (1).parquet", "w-1.parquet", ".w-000001.parquet", "w-000001.PARQUET"):
+                  "w-000001 (1).parquet", "w-1.parquet", ".w-000001.parquet", "w-000001.PARQUET",
+                  "w-000001.parquet\n"):
         assert parse_file_name(stray) is None, stray
     assert parse_file_name("20261120T120000-host-42-abcdefc-000001.parquet") is not None  # a compaction's output
+    # writer ids keep the host name's alphanumerics, in any script: their files stay data
+    assert parse_file_name("20261120T120000-café東京-42-abcdef-000001.parquet") is not None
 
 
 def test_compaction_journal_names() -> None:
