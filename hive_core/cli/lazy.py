@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,6 +66,18 @@ class _TerminatedExit(click.ClickException):
         click.echo("terminated", err=True)
 
 
+#: a file being written under a temporary name beside its target: ``.<name>.tmp`` (the event log)
+#: or ``.<name>.<pid>.<thread>.tmp`` (``hive_core.atomic``)
+_TEMPORARY = re.compile(r"^\.(?P<name>.+?)(?:\.\d+\.[0-9a-f]+)?\.tmp$")
+
+
+def _replaced_file(filename: object) -> object:
+    """The file a failed write was replacing, rather than its temporary name the error carries."""
+    path = Path(str(filename))
+    match = _TEMPORARY.match(path.name)
+    return path.with_name(match["name"]) if match else filename
+
+
 def storage_error(exc: BaseException, data_dir: Path | None = None) -> StorageError | None:
     """The one-line error for a storage failure, ``None`` for anything else (a bug keeps its traceback).
 
@@ -75,7 +88,7 @@ def storage_error(exc: BaseException, data_dir: Path | None = None) -> StorageEr
     if isinstance(exc, BrokenPipeError):
         return None  # the reader went away (``| head``): click exits quietly
     if isinstance(exc, OSError):
-        name = exc.filename if exc.filename is not None else where
+        name = _replaced_file(exc.filename) if exc.filename is not None else where
         reason = exc.strerror or str(exc) or type(exc).__name__
         return StorageError(name, reason, _ADVICE.get(exc.errno or 0, ""))
     # Only a module that is already loaded can have raised its error: no import, no name matching.
