@@ -136,6 +136,8 @@ def test_readers_see_every_event_once_during_compactions(data_dir: Path, compact
     assert library_reads >= 3 and len(set(cli_reads)) == 3, (library_reads, cli_reads)
     assert runs() >= 20, f"only {runs()} compactions ran while the readers read"
     assert _on_disk_once(data_dir) == n
+    print(f"{runs()} compactions; {library_reads} library reads, {len(cli_reads)} CLI runs "
+          f"({', '.join(f'{cli_reads.count(c)} {c}' for c in ('sql', 'summary', 'verify'))}); every count exact")
 
 
 def _on_disk_once(data_dir: Path) -> int:
