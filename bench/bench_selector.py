@@ -46,7 +46,7 @@ def _data_dir(root: Path) -> Path:
     settings = Settings(data_dir=root)
     settings.catalog_path.parent.mkdir(parents=True)
     shutil.copy(SNAPSHOT, settings.catalog_path)
-    catalog = load_catalog(settings.catalog_path)
+    catalog = load_catalog(settings.catalog_path, cache_dir=settings.cache_dir)
     rows: list[dict[str, Any]] = []
     now = datetime.now(UTC)
     for n, model in enumerate(m for m in catalog if not m.is_free and not m.is_router):
@@ -123,7 +123,7 @@ def run() -> list[Figure]:
                               None, note="complexity + task type from a 10-word prompt, then the same selection"))
 
         def load() -> object:
-            return load_catalog(settings.catalog_path), load_rankings(root)
+            return load_catalog(settings.catalog_path, cache_dir=settings.cache_dir), load_rankings(root)
 
         load_s = median_time(load, repeat=15, number=5)
         figures.append(Figure("selector: load catalog + rankings", load_s * 1000, "ms", "<= 5 ms", load_s <= 0.005,

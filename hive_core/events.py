@@ -47,7 +47,7 @@ __all__ = [
 #: api_call.status values (an error's ``status_name``); documented, not enforced, so new errors fit.
 CALL_STATUSES = (
     "ok", "rate_limited", "server_error", "timeout", "insufficient_credits", "moderated",
-    "bad_request", "auth", "not_found", "network", "malformed", "cancelled", "budget_exceeded",
+    "bad_request", "auth", "not_found", "network", "unreachable", "malformed", "cancelled", "budget_exceeded",
 )
 
 

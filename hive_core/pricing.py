@@ -69,10 +69,6 @@ class Pricing:
     #: True when prompt or completion was "-1" (router meta-models): the real price is unknown
     variable: bool = False
 
-    def __reduce__(self) -> tuple[type[Pricing], tuple[object, ...]]:
-        # Positional rebuild: much faster to unpickle than the dataclass default (catalog cache).
-        return (Pricing, tuple(getattr(self, name) for name in self.__slots__))
-
     @classmethod
     def from_openrouter(cls, pricing: Mapping[str, object]) -> Pricing:
         """Parse an OpenRouter ``pricing`` object (either era); raises :class:`CatalogError`."""

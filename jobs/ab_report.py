@@ -26,6 +26,7 @@ from typing import Any
 
 from hive_core.experiments import Experiment, get_experiment
 from jobs import stats
+from jobs.report_rows import NOT_SAMPLES
 
 __all__ = ["AbSample", "ab_report", "analyse", "format_ab_report"]
 
@@ -51,8 +52,10 @@ def ab_report(data_dir: Path, name: str, *, alpha: float = stats.DEFAULT_ALPHA) 
     exp = get_experiment(data_dir, name)
     with queries.connect(data_dir) as store:
         rows = queries.run_sql(store, queries.load("reports/ab_requests"), {"name": name}).fetchall()
+    # A caller's fault (a bad key, a cancel, a budget refusal) is no verdict on the variant's model.
     samples = [AbSample(v, status == "ok", lat, cost, quality)
-               for v, _model, _ts, status, lat, _attempts, cost, quality in rows if status is not None]
+               for v, _model, _ts, status, lat, _attempts, cost, quality in rows
+               if status is not None and status not in NOT_SAMPLES]
     report = analyse(samples, alpha=alpha, experiment=exp)
     report["unsent"] = sum(1 for row in rows if row[3] is None)
     return report

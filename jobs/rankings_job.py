@@ -65,7 +65,7 @@ def _priors(settings: Settings) -> tuple[Any, str]:
     from hive_core.priors import prior_metrics
 
     try:
-        catalog = load_catalog(settings.catalog_path)
+        catalog = load_catalog(settings.catalog_path, cache_dir=settings.cache_dir)
     except (CatalogMissing, CatalogError) as exc:
         return (lambda model, task: DEFAULT_PRIOR), f"neutral (no catalog: {exc})"
 

@@ -132,3 +132,23 @@ def test_cli_ab_create_ask_experiment_and_report(emulator_factory: Any, data_dir
     assert stopped.returncode == 1 and "stopped" in stopped.stderr
     missing = run_cli("hive-jobs", ["ab-report", "nope"], env)
     assert missing.returncode == 1 and "no experiment" in missing.stderr
+
+
+def test_caller_faults_are_no_verdict_on_a_variant(data_dir: Path) -> None:
+    """A request refused for the caller's key (or cancelled, or over budget) says nothing about the
+    variant's model: it is left out of the A/B samples, as rankings and performance leave it out."""
+    from hive_core.events import AbAssignment, ApiCall
+    from tests.cases import T0
+
+    create_experiment(data_dir, "keys", model_a=MODEL_A, model_b=MODEL_B)
+    with EventLog(data_dir) as log:
+        for i in range(40):
+            variant, model = ("a", MODEL_A) if i % 2 else ("b", MODEL_B)
+            status = "auth" if variant == "b" and i % 4 == 0 else "ok"  # half of b's requests: a bad key
+            log.record(AbAssignment(ts=T0, request_id=f"q{i}", experiment="keys", variant=variant, model=model))
+            log.record(ApiCall(ts=T0, request_id=f"q{i}", attempt=1, model=model, status=status,
+                               http_status=401 if status == "auth" else 200, latency_ms=100.0 + i))
+    report = ab_report(data_dir, "keys")
+    a, b = report["variants"]["a"], report["variants"]["b"]
+    assert (a["requests"], b["requests"]) == (20, 10)
+    assert a["success_rate"] == b["success_rate"] == 1.0
