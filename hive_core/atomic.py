@@ -21,13 +21,16 @@ from typing import Any, BinaryIO
 from hive_core.clock import filesystem_now
 from hive_core.layout import is_temporary
 
-__all__ = ["TEMP_GRACE_S", "atomic_file", "fsync_dir", "remove_stale_temporaries", "write_bytes_atomic",
+__all__ = ["PRIVATE_MODE", "TEMP_GRACE_S", "atomic_file", "fsync_dir", "remove_stale_temporaries", "write_bytes_atomic",
            "write_json_atomic"]
 
 #: seconds after which a temporary file's writer is taken for dead (the event log's compaction,
 #: ``ingest.compact``, uses the same grace): no whole-file write takes a minute between its first
 #: byte and its rename
 TEMP_GRACE_S = 60.0
+#: the mode of files that hold secrets or private text (config.json with its webhook URL, the alert
+#: outbox, stored prompts): readable by the user alone
+PRIVATE_MODE = 0o600
 
 
 def fsync_dir(directory: Path) -> None:
@@ -40,18 +43,22 @@ def fsync_dir(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path, *, overwrite: bool = True) -> Iterator[BinaryIO]:
+def atomic_file(path: Path, *, overwrite: bool = True, mode: int | None = None) -> Iterator[BinaryIO]:
     """A binary file to write that appears at ``path`` complete, or not at all.
 
     The caller writes into the yielded temporary file (same directory); on a clean exit it is
     fsynced and renamed over ``path``, and the rename made durable. On any exception the temporary
     file is removed and ``path`` is untouched. Without ``overwrite`` an existing ``path`` is an error.
+    ``mode`` (e.g. :data:`PRIVATE_MODE` for files holding secrets or private text) is set before the
+    first byte is written, so the content is never readable by others, not even for an instant.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     # unique per process and thread: concurrent writers never share a temporary file
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident():x}.tmp")
     try:
         with open(tmp, "wb") as sink:
+            if mode is not None:
+                os.fchmod(sink.fileno(), mode)
             yield sink
             sink.flush()
             os.fsync(sink.fileno())
@@ -68,16 +75,17 @@ def atomic_file(path: Path, *, overwrite: bool = True) -> Iterator[BinaryIO]:
     fsync_dir(path.parent)
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
+def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
     """Replace ``path`` with ``data`` atomically and durably (creating its directory)."""
-    with atomic_file(path) as sink:
+    with atomic_file(path, mode=mode) as sink:
         sink.write(data)
 
 
-def write_json_atomic(path: Path, document: Any, *, indent: int | None = 2, sort_keys: bool = True) -> None:
+def write_json_atomic(path: Path, document: Any, *, indent: int | None = 2, sort_keys: bool = True,
+                      mode: int | None = None) -> None:
     """:func:`write_bytes_atomic` of ``document`` as JSON with a final newline."""
     text = json.dumps(document, indent=indent, sort_keys=sort_keys, default=str) + "\n"
-    write_bytes_atomic(path, text.encode())
+    write_bytes_atomic(path, text.encode(), mode=mode)
 
 
 def remove_stale_temporaries(directory: Path, *, prefix: str = ".", grace_s: float = TEMP_GRACE_S) -> list[Path]:

@@ -33,7 +33,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hive_core.atomic import atomic_file
+from hive_core.atomic import PRIVATE_MODE, atomic_file
 
 __all__ = ["cache_dir", "cache_file", "cached_parse"]
 
@@ -99,8 +99,7 @@ def _store(cache: Path, key: list[Any], value: Any) -> None:
         cache.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if cache.parent.stat().st_mode & 0o077:
             os.chmod(cache.parent, 0o700)
-        with atomic_file(cache) as sink:
-            os.fchmod(sink.fileno(), 0o600)
+        with atomic_file(cache, mode=PRIVATE_MODE) as sink:
             sink.write(text.encode())
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from hive_core.atomic import write_json_atomic
+from hive_core.atomic import PRIVATE_MODE, write_json_atomic
 
 if TYPE_CHECKING:
     import httpx
@@ -114,4 +114,4 @@ class Outbox:
 
     def save(self, items: list[dict[str, Any]]) -> None:
         """Replace the waiting payloads."""
-        write_json_atomic(self.path, items, indent=1, sort_keys=False)
+        write_json_atomic(self.path, items, indent=1, sort_keys=False, mode=PRIVATE_MODE)  # alert text stays private

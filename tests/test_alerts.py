@@ -153,7 +153,9 @@ def test_undelivered_alerts_wait_in_outbox(data_dir: Path, receiver: Receiver) -
     port = receiver.server.server_address[1]
     assert failure == f"webhook http://127.0.0.1:{port}/... did not accept the alert after 3 attempt(s): HTTP 500"
     assert "secret-token" not in failure
-    assert len(json.loads((data_dir / "state" / OUTBOX_NAME).read_text())) == 2
+    outbox = data_dir / "state" / OUTBOX_NAME
+    assert len(json.loads(outbox.read_text())) == 2
+    assert outbox.stat().st_mode & 0o777 == 0o600  # alert text is the user's alone
     receiver.fail = 0
     receiver.posts.clear()
     back = alerts_now(data_dir, NOW + timedelta(minutes=1))

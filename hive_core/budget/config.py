@@ -28,14 +28,13 @@ import contextlib
 import fcntl
 import json
 import math
-import os
 import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hive_core.atomic import atomic_file
+from hive_core.atomic import PRIVATE_MODE, atomic_file
 from hive_core.budget.periods import MAX_RESET_DAY, PeriodKind
 from hive_core.errors import ConfigError
 
@@ -59,8 +58,6 @@ DEFAULT_THRESHOLDS_PCT: tuple[float, ...] = (50.0, 80.0, 100.0)
 DEFAULT_STALE_AFTER_S = 900.0
 #: completion tokens reserved for a request sent without ``max_tokens`` (the model's own cap when lower)
 DEFAULT_MAX_TOKENS = 4096
-#: ``config.json`` holds the webhook URL: owner only
-PRIVATE_MODE = 0o600
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +266,6 @@ def save_budget_config(config_path: Path, config: BudgetConfig) -> int | None:
         except FileNotFoundError:
             mode = None
         text = json.dumps(document, indent=2, sort_keys=True, default=str) + "\n"
-        with atomic_file(config_path) as sink:
-            os.fchmod(sink.fileno(), PRIVATE_MODE)  # before a byte is written: never readable by others
+        with atomic_file(config_path, mode=PRIVATE_MODE) as sink:  # never readable by others
             sink.write(text.encode())
     return mode if mode is not None and mode & ~PRIVATE_MODE else None
