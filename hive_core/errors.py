@@ -6,6 +6,7 @@
     ├── DataError                   what is on disk is not what it should be
     │   ├── CorruptEventFile        an unreadable / foreign file in the event store
     │   ├── SchemaMismatch          an event or file does not fit the event schema
+    │   ├── CorruptLedger           the budget ledger is not a database (`hive-jobs rebuild-ledger`)
     │   └── CatalogMissing          no cached model catalog (run `hive models sync`)
     ├── CatalogError                a catalog document that cannot be parsed
     ├── UnknownModel                a model id the catalog does not know
@@ -65,6 +66,7 @@ __all__ = [
     "ConfigError",
     "ConnectTimeout",
     "CorruptEventFile",
+    "CorruptLedger",
     "DataError",
     "HiveError",
     "InsufficientCredits",
@@ -134,6 +136,15 @@ class CorruptEventFile(DataError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class CorruptLedger(DataError):
+    """The ledger file is not a database SQLite can read (``hive-jobs rebuild-ledger`` replaces it)."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = path
+        super().__init__(f"the budget ledger {path} is unreadable ({reason}): run `hive-jobs rebuild-ledger`, "
+                         "which moves it aside and rebuilds the spend from the events")
 
 
 class SchemaMismatch(DataError):

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 
 from hive_core.budget.config import load_budget_config
 from hive_core.budget.ledger import LEDGER_NAME, Ledger, RebuildCounts, Settlement
-from hive_core.budget.ledger_file import CorruptLedger, move_aside
+from hive_core.budget.ledger_file import move_aside
+from hive_core.errors import CorruptLedger
 from jobs.budget_spend import spend_in
 
 if TYPE_CHECKING:

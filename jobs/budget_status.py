@@ -7,7 +7,7 @@ The ledger's own settled spend is reported next to it; a difference of more than
 ledger missed something (a crashed process, events written by another tool) or holds spend whose
 events are not on disk yet (a writer's buffer, a spill file), and ``hive-jobs rebuild-ledger``
 brings it back in line. The ledger is only read: this works on a read-only data directory, and an
-unreadable ledger is one line (:class:`~hive_core.budget.ledger_file.CorruptLedger`) saying to rebuild it.
+unreadable ledger is one line (:class:`~hive_core.errors.CorruptLedger`) saying to rebuild it.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 moving a corrupt file aside. :class:`~hive_core.budget.ledger.Ledger` is the accounting on top.
 
 Every SQLite error the ledger meets passes :func:`sqlite_errors`: an unreadable file is
-:class:`CorruptLedger` (the file, and ``hive-jobs rebuild-ledger``, which moves it aside with
+:class:`~hive_core.errors.CorruptLedger` (the file, and ``hive-jobs rebuild-ledger``, which moves it aside with
 :func:`move_aside` and rebuilds it from the events); a locked, read-only or full one says so.
 """
 
@@ -15,10 +15,9 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from hive_core.errors import DataError, HiveError, LockHeld
+from hive_core.errors import CorruptLedger, DataError, HiveError, LockHeld
 
 __all__ = [
-    "CorruptLedger",
     "connect_readonly",
     "create_or_upgrade",
     "holder_alive",
@@ -48,15 +47,6 @@ INDEXES = """
 CREATE INDEX IF NOT EXISTS reservations_in_flight ON reservations(created) WHERE state = 'reserved';
 CREATE INDEX IF NOT EXISTS reservations_not_in_events ON reservations(state) WHERE in_events = 0;
 """
-
-
-class CorruptLedger(DataError):
-    """The ledger file is not a database SQLite can read (``hive-jobs rebuild-ledger`` replaces it)."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        self.path = path
-        super().__init__(f"the budget ledger {path} is unreadable ({reason}): run `hive-jobs rebuild-ledger`, "
-                         "which moves it aside and rebuilds the spend from the events")
 
 
 def translate(path: Path, exc: sqlite3.Error) -> HiveError:
