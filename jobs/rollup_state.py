@@ -91,7 +91,8 @@ def scan_event_days(data_dir: Path) -> EventDays:
     result = EventDays()
     per_day: dict[date, list[str]] = {}
     for type_name in SOURCES:
-        for path in list_event_files(data_dir, type_name, check=False).files:
+        listing = list_event_files(data_dir, type_name, check=False)
+        for path in listing.files:
             day = partition_date(path.parent)
             if day is None:
                 continue
@@ -100,8 +101,9 @@ def scan_event_days(data_dir: Path) -> EventDays:
                     result.out_of_range.append((path.parent, f"partition dated outside {FIRST_DAY.year}.."
                                                 f"{LAST_DAY.year} (no event can be): not rolled up"))
                 continue
-            stat = path.stat()
-            per_day.setdefault(day, []).append(f"{type_name}/{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
+            # the listing's own stat: a compaction may delete the file a moment later
+            size, mtime_ns = listing.stats[path]
+            per_day.setdefault(day, []).append(f"{type_name}/{path.name}:{size}:{mtime_ns}")
     result.fingerprints = {
         day: hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()[:32]
         for day, entries in sorted(per_day.items())
