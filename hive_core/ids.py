@@ -50,5 +50,5 @@ def new_request_id() -> str:
 def writer_id() -> str:
     """``<UTC start time>-<host>-<pid>-<random>``: unique per writer, sorts by start time."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    host = "".join(c for c in socket.gethostname() if c.isalnum())[:16] or "host"
+    host = "".join(c for c in socket.gethostname() if c.isascii() and c.isalnum())[:16] or "host"  # portable names
     return f"{stamp}-{host}-{os.getpid()}-{random.getrandbits(24):06x}"
