@@ -167,6 +167,8 @@ class SpillImport:
     #: rows already in the store (an earlier import was interrupted after writing them)
     duplicates: int = 0
     sources: list[Path] = field(default_factory=list)
+    #: spilled files that cannot be read as Parquet (left where they are, for a look)
+    unreadable: list[Path] = field(default_factory=list)
 
 
 def import_spills(data_dir: Path, *, roots: Sequence[Path] | None = None) -> SpillImport:
@@ -197,7 +199,11 @@ def _import_one(data_dir: Path, spilled: Path, result: SpillImport) -> None:
 
     target = _spilled_target(data_dir, spilled)
     assert target is not None  # pending_spills lists only names it can place
-    table = pq.read_table(spilled)
+    try:
+        table = pq.read_table(spilled)
+    except pa.ArrowException:  # damaged after it was written (it was written atomically)
+        result.unreadable.append(spilled)
+        return
     present = _present_ids(target.parent)
     keep = [event_id not in present for event_id in table.column("event_id").to_pylist()]
     fresh = table.filter(pa.array(keep, pa.bool_()))

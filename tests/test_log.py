@@ -225,6 +225,29 @@ def test_unwritable_events_are_kept_retried_and_spilled(kind: str, tmp_path: Pat
     assert sorted(request_ids(data)) == sorted(f"r{i}" for i in range(250))
 
 
+def test_a_damaged_spill_file_is_reported_and_left_in_place(data_dir: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from ingest.spill import EventsSpilled, import_spills, pending_spills
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    store = data_dir / "store"
+    store.write_text("a file where the store should be")
+    log = EventLog(store, max_age_s=3600)
+    log.record(api_call(1))
+    with pytest.raises(EventsSpilled):
+        log.close()
+    store.unlink()
+    (spilled,) = pending_spills(store)
+    spilled.write_bytes(spilled.read_bytes()[:40])  # truncated by something else afterwards
+    taken = import_spills(store)
+    assert (taken.files, taken.unreadable) == (0, [spilled]) and spilled.exists()
+    cli = subprocess.run([str(Path(sys.executable).parent / "hive-jobs"), "--data-dir", str(store), "import-spills"],
+                         capture_output=True, text=True, timeout=60, env={**os.environ})
+    assert cli.returncode == 1 and "Traceback" not in cli.stderr
+    assert cli.stderr.strip().splitlines() == [f"error: 1 spilled file(s) are not readable Parquet and were left in "
+                                               f"place: {spilled}"]
+
+
 def test_a_record_after_close_is_written_not_lost(data_dir: Path) -> None:
     log = EventLog(data_dir, max_age_s=3600)
     log.record(api_call(1))

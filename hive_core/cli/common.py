@@ -121,7 +121,10 @@ def take_back_spills(ctx: click.Context) -> None:
         click.echo(f"warning: {len(waiting)} spilled event file(s) wait to be taken back into {data_dir} "
                    f"({exc.strerror or exc}); `hive-jobs import-spills` retries", err=True)
         return
-    click.echo(f"took back {taken.events} spilled event(s) from {', '.join(map(str, taken.sources))}", err=True)
+    if taken.files:
+        click.echo(f"took back {taken.events} spilled event(s) from {', '.join(map(str, taken.sources))}", err=True)
+    for path in taken.unreadable:
+        click.echo(f"warning: spilled event file {path} is not readable Parquet: left in place", err=True)
 
 
 def echo_json(value: Any) -> None:

@@ -20,13 +20,17 @@ __all__ = ["import_spills"]
 @click.pass_context
 def import_spills(ctx: click.Context, as_json: bool) -> None:
     """Take back events spilled outside the data directory (disk full or read-only), exactly once."""
+    from hive_core.errors import DataError
+
     taken = import_spilled_events(get_settings(ctx).data_dir)
     if as_json:
         echo_json({"files": taken.files, "events": taken.events, "duplicates": taken.duplicates,
-                   "sources": [str(s) for s in taken.sources]})
-        return
-    if not taken.files:
+                   "sources": [str(s) for s in taken.sources], "unreadable": [str(p) for p in taken.unreadable]})
+    elif taken.files:
+        already = f" ({taken.duplicates} already in the store)" if taken.duplicates else ""
+        click.echo(f"took back {taken.events} spilled event(s) from {taken.files} file(s){already}")
+    elif not taken.unreadable:
         click.echo("no spilled events")
-        return
-    already = f" ({taken.duplicates} already in the store)" if taken.duplicates else ""
-    click.echo(f"took back {taken.events} spilled event(s) from {taken.files} file(s){already}")
+    if taken.unreadable:
+        raise DataError(f"{len(taken.unreadable)} spilled file(s) are not readable Parquet and were left in place: "
+                        f"{', '.join(map(str, taken.unreadable))}")
