@@ -20,7 +20,7 @@ from pathlib import Path
 
 from hive_core.errors import DataError, LockHeld
 
-__all__ = ["DEFAULT_LOCK_TIMEOUT_S", "STORE_LOCK", "job_lock", "unwritable"]
+__all__ = ["DEFAULT_LOCK_TIMEOUT_S", "READ_ONLY_ERRNOS", "STORE_LOCK", "job_lock", "unwritable"]
 
 #: the lock of every job that rewrites files of the store: rollup, compact, verify's repairs.
 #: One name, so a compaction never deletes the inputs a rollup is reading, and a repair never
@@ -51,9 +51,11 @@ def job_lock(state_dir: Path, name: str, *, timeout_s: float = DEFAULT_LOCK_TIME
                         f"another {name} run holds {path}{holder}; waited {timeout_s:g} s, try again later"
                     ) from None
                 time.sleep(_POLL_S)
-        # Who holds it, for the message a waiting run prints (informational only).
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        # Who holds it, for the message a waiting run prints (informational only: a full disk that
+        # cannot take these few bytes must not stop the job that holds the lock).
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         try:
             yield path
         finally:
@@ -69,6 +71,9 @@ def _read_holder(fd: int) -> str:
         return ""
     return f" (pid {pid})" if pid.isdigit() else ""
 
+
+#: errors that mean the store is read-only (as opposed to full): read-only work can still go on
+READ_ONLY_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
 
 #: errors that mean "this store cannot be written now", and what to do about them
 _FIXES = {errno.EROFS: "make the data directory writable", errno.EACCES: "make the data directory writable",

@@ -93,10 +93,7 @@ FAULTS = ["read-only", "full", *CORRUPTED]
 
 #: (fault, command) -> why it still fails and whose file the fix is in. Reported to the lead; an
 #: entry that passes is an error too (remove it), so this list only ever shrinks.
-KNOWN: dict[tuple[str, str], str] = {
-    ("read-only", "hive-jobs verify"): "H1, jobs/cli/store.py verify: takes the job lock (state/rollup.lock, "
-                                       "created for writing) even when there is nothing to repair",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _commands(prefix: str, group: click.Group) -> Iterator[str]:

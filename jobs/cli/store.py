@@ -70,14 +70,22 @@ def verify(ctx: click.Context, as_json: bool, no_repair: bool) -> None:
     writers and journals of killed compactions are repaired, not reported. Nothing else is deleted.
     """
     from ingest import verify as run
-    from jobs.lock import STORE_LOCK, job_lock
+    from jobs.lock import READ_ONLY_ERRNOS, STORE_LOCK, job_lock
 
     settings = get_settings(ctx)
-    if no_repair:
+    report = None
+    if not no_repair:
+        try:
+            with job_lock(settings.state_dir, STORE_LOCK):  # repairs must not race a running compaction
+                report = run(settings.data_dir, repair=True)
+        except OSError as exc:
+            if exc.errno not in READ_ONLY_ERRNOS:
+                raise
+            # A read-only store can still be checked; it just cannot be repaired.
+            click.echo(f"note: {settings.data_dir} cannot be written ({exc.strerror}): checked without repairs",
+                       err=True)
+    if report is None:
         report = run(settings.data_dir, repair=False)
-    else:
-        with job_lock(settings.state_dir, STORE_LOCK):  # repairs must not race a running compaction
-            report = run(settings.data_dir, repair=True)
     if as_json:
         echo_json({"ok": report.ok, "files": report.files, "events": report.events, "quarantined": report.quarantined,
                    "problems": [{"path": p.path, "message": p.message} for p in report.problems],
