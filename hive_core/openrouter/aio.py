@@ -166,8 +166,10 @@ class AsyncStreamHandle:
             run.finish(error)
             raise error from exc
         except BaseException as exc:  # incl. asyncio.CancelledError: recorded as cancelled
-            await asyncio.shield(self._close())
-            run.finish(exc)
+            try:
+                await asyncio.shield(self._close())
+            finally:  # a second cancel while closing must not skip the recording
+                run.finish(exc)
             raise
         await self._close()
         run.finish(None)

@@ -85,6 +85,8 @@ class StreamRun:
         self._parts: list[str] = []
         self.result: ChatResult | None = None
         self._attempt_recorded = False
+        self._usage_recorded = False  # finish() records usage and the outcome once, even if re-entered
+        self._outcome_recorded = False
         self._deferred: OpenRouterError | None = None
 
     # -- the opening phase (retryable) ----------------------------------------------------------
@@ -214,13 +216,19 @@ class StreamRun:
         # Billed: anything that produced chunks, and a stream OpenRouter accepted (HTTP 200) that the
         # caller cancelled or that was cut before its first chunk - its prompt was processed.
         accepted = self.http_status == 200 and outcome in ("cancelled", "truncated", "timeout")
-        if reader.chunks or accepted:
+        if (reader.chunks or accepted) and not self._usage_recorded:
+            # once: a finish interrupted after this line (a second signal) and called again must
+            # not bill the request twice
+            self._usage_recorded = True
             cost = self.record.usage(reader.counted_usage(self.prompt_tokens), served_model=reader.model,
                                      provider=reader.provider, generation_id=reader.generation_id)
-        self.record.outcome(
-            outcome, chunks=reader.chunks, completion_tokens=tokens, ttft_ms=ttft_ms,
-            duration_ms=(now - self.started) * 1000.0, tokens_per_s=tokens_per_s, finish_reason=reader.finish_reason,
-        )
+        if not self._outcome_recorded:
+            self._outcome_recorded = True
+            self.record.outcome(
+                outcome, chunks=reader.chunks, completion_tokens=tokens, ttft_ms=ttft_ms,
+                duration_ms=(now - self.started) * 1000.0, tokens_per_s=tokens_per_s,
+                finish_reason=reader.finish_reason,
+            )
         self.result = ChatResult(
             text="".join(self._parts),
             model=self.record.model,

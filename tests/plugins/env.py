@@ -22,11 +22,13 @@ def shared_path(*parts: str) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def clean_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No HIVE_* or OPENROUTER_* variable leaks into a test from the developer's shell."""
+def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No HIVE_* or OPENROUTER_* variable leaks into a test from the developer's shell, and spills
+    (events a command could not write) go to a per-test state directory, never the real home."""
     for name in list(os.environ):
         if name.startswith(("HIVE_", "OPENROUTER_")):
             monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state-home")))
     yield
 
 
