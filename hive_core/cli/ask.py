@@ -39,7 +39,7 @@ def open_client(settings: Settings, sink: EventSink, stack: ExitStack) -> tuple[
 
     note = ""
     try:
-        prices = load_catalog(settings.catalog_path)
+        prices = load_catalog(settings.catalog_path, cache_dir=settings.cache_dir)
     except (CatalogMissing, CatalogError):
         prices, note = None, "no model catalog (run `hive models sync`) for cost estimates"
     client = stack.enter_context(OpenRouterClient(settings, sink=sink, prices=prices))
@@ -173,7 +173,7 @@ def ask(
         if settings.store_content:
             from hive_core.content import ContentStore
 
-            ContentStore(settings.data_dir).append(request_id, answer.model, prompt, answer.result.text)
+            ContentStore(settings.data_dir, clock=settings.clock).append(request_id, answer.model, prompt, answer.result.text)
 
 
 def _echo_text(text: str) -> None:

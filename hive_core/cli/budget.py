@@ -125,7 +125,7 @@ def open_budget(settings: Settings, log: EventSink, stack: ExitStack) -> tuple[B
     from hive_core.errors import CatalogError, CatalogMissing
 
     try:
-        prices = load_catalog(settings.catalog_path)
+        prices = load_catalog(settings.catalog_path, cache_dir=settings.cache_dir)
     except (CatalogMissing, CatalogError):
         prices = None  # a request under a limit is then refused with what to do
     budget = stack.enter_context(Budget(settings.data_dir, prices=prices, sink=log, app=settings.app))

@@ -39,7 +39,7 @@ def benchmark(ctx: click.Context, models: str | None, top: int | None, prompts_f
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models else top_models(settings.data_dir, top or 0)
     prompts = load_prompts(Path(prompts_file) if prompts_file else None)
     try:
-        prices = load_catalog(settings.catalog_path)
+        prices = load_catalog(settings.catalog_path, cache_dir=settings.cache_dir)
     except (CatalogMissing, CatalogError):
         prices = None  # billed cost still arrives in the answers
     with ExitStack() as stack:

@@ -73,7 +73,8 @@ def list_models(ctx: click.Context, tier: str | None, capabilities: tuple[str, .
     from hive_core.capabilities import describe
     from hive_core.catalog import load_catalog
 
-    catalog = load_catalog(get_settings(ctx).catalog_path)
+    settings = get_settings(ctx)
+    catalog = load_catalog(settings.catalog_path, cache_dir=settings.cache_dir)
     found = catalog.list_models(tier=tier.lower() if tier else None,
                                 capabilities=[c.lower() for c in capabilities], provider=provider)
     if as_json:
@@ -115,7 +116,7 @@ def info(ctx: click.Context, model: str, as_json: bool) -> None:
     from hive_core.rankings import load_rankings
 
     settings = get_settings(ctx)
-    found = load_catalog(settings.catalog_path).get(model)
+    found = load_catalog(settings.catalog_path, cache_dir=settings.cache_dir).get(model)
     measured = load_rankings(settings.data_dir).rows_for(found.id)
     if as_json:
         echo_json({**model_json(found), "measured": {task: asdict(m) for task, m in sorted(measured.items())}})
