@@ -7,6 +7,9 @@
     │   ├── CorruptEventFile        an unreadable / foreign file in the event store
     │   ├── SchemaMismatch          an event or file does not fit the event schema
     │   ├── CorruptLedger           the budget ledger is not a database (`hive-jobs rebuild-ledger`)
+    │   ├── StorageError            a file of the data directory cannot be read or written (full, read-only)
+    │   ├── EventsSpilled           events kept outside a data directory that could not take them
+    │   ├── EventsLost              events that could be written nowhere
     │   └── CatalogMissing          no cached model catalog (run `hive models sync`)
     ├── CatalogError                a catalog document that cannot be parsed
     ├── UnknownModel                a model id the catalog does not know
@@ -68,6 +71,8 @@ __all__ = [
     "CorruptEventFile",
     "CorruptLedger",
     "DataError",
+    "EventsLost",
+    "EventsSpilled",
     "HiveError",
     "InsufficientCredits",
     "LockHeld",
@@ -87,6 +92,7 @@ __all__ = [
     "RequestTimeout",
     "SchemaMismatch",
     "ServerError",
+    "StorageError",
     "StreamTruncated",
     "TransientError",
     "UnknownModel",
@@ -145,6 +151,37 @@ class CorruptLedger(DataError):
         self.path = path
         super().__init__(f"the budget ledger {path} is unreadable ({reason}): run `hive-jobs rebuild-ledger`, "
                          "which moves it aside and rebuilds the spend from the events")
+
+
+class StorageError(DataError):
+    """A file of the data directory could not be read or written (disk full, read-only, corrupt).
+
+    Raised by the CLI seam from the ``OSError`` / SQLite / DuckDB exception it translates.
+    """
+
+    def __init__(self, path: object, reason: str, advice: str = "") -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}" + (f" - {advice}" if advice else ""))
+
+
+class EventsSpilled(DataError):
+    """Events could not be written to the data directory and were kept in a spill directory."""
+
+    def __init__(self, count: int, data_dir: object, reason: str, where: object) -> None:
+        self.count, self.data_dir, self.reason, self.where = count, data_dir, reason, where
+        super().__init__(
+            f"{count} event(s) could not be written to {data_dir} ({reason}); kept in {where}; "
+            "`hive-jobs import-spills` (or any hive-jobs command) takes them back once it is writable")
+
+
+class EventsLost(DataError):
+    """Events could be written neither to the data directory nor to any spill directory."""
+
+    def __init__(self, count: int, data_dir: object, reason: str, spill_reason: str) -> None:
+        self.count, self.data_dir = count, data_dir
+        super().__init__(f"{count} event(s) could not be written to {data_dir} ({reason}) nor spilled "
+                         f"({spill_reason}): they are lost; free disk space before sending more requests")
 
 
 class SchemaMismatch(DataError):

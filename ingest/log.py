@@ -41,13 +41,13 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from hive_core.errors import DataError, SchemaMismatch
+from hive_core.errors import DataError, EventsLost, EventsSpilled, SchemaMismatch
 from hive_core.events import Event, arrow_schema, event_class
 from hive_core.ids import writer_id as new_writer_id
 from hive_core.layout import EventFileName, partition_dir
 from hive_core.shutdown import Terminated
 from ingest.files import write_atomic
-from ingest.spill import EventsLost, EventsSpilled, spill_events
+from ingest.spill import spill_events
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -33,15 +33,12 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hive_core.errors import DataError
 from hive_core.layout import parse_file_name, partition_date, partition_dir
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
-    "EventsLost",
-    "EventsSpilled",
     "SpillImport",
     "data_dir_key",
     "import_spills",
@@ -54,25 +51,6 @@ _LOCK_NAME = ".lock"
 _SOURCE_NAME = "source.json"
 #: a compaction can replace a partition's files while we read their event ids: list again this often
 _LISTING_ATTEMPTS = 5
-
-
-class EventsSpilled(DataError):
-    """Events could not be written to the data directory and were kept in a spill directory."""
-
-    def __init__(self, count: int, data_dir: Path, reason: str, where: Path) -> None:
-        self.count, self.data_dir, self.reason, self.where = count, data_dir, reason, where
-        super().__init__(
-            f"{count} event(s) could not be written to {data_dir} ({reason}); kept in {where}; "
-            "`hive-jobs import-spills` (or any hive-jobs command) takes them back once it is writable")
-
-
-class EventsLost(DataError):
-    """Events could be written neither to the data directory nor to any spill directory."""
-
-    def __init__(self, count: int, data_dir: Path, reason: str, spill_reason: str) -> None:
-        self.count, self.data_dir = count, data_dir
-        super().__init__(f"{count} event(s) could not be written to {data_dir} ({reason}) nor spilled "
-                         f"({spill_reason}): they are lost; free disk space before sending more requests")
 
 
 def spill_roots(environ: Mapping[str, str] | None = None) -> list[Path]:

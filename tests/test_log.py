@@ -196,7 +196,8 @@ def test_unwritable_events_are_kept_retried_and_spilled(kind: str, tmp_path: Pat
     import errno
     import stat
 
-    from ingest.spill import EventsSpilled, import_spills, pending_spills
+    from hive_core.errors import EventsSpilled
+    from ingest.spill import import_spills, pending_spills
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     with _fault(kind, tmp_path) as mount:
@@ -227,7 +228,8 @@ def test_unwritable_events_are_kept_retried_and_spilled(kind: str, tmp_path: Pat
 
 def test_a_damaged_spill_file_is_reported_and_left_in_place(data_dir: Path, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from ingest.spill import EventsSpilled, import_spills, pending_spills
+    from hive_core.errors import EventsSpilled
+    from ingest.spill import import_spills, pending_spills
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     store = data_dir / "store"
@@ -263,8 +265,9 @@ def test_an_interrupted_import_then_a_compaction_still_adds_each_event_once(
     import shutil
     from datetime import timedelta
 
+    from hive_core.errors import EventsSpilled
     from ingest import compact
-    from ingest.spill import EventsSpilled, import_spills, pending_spills
+    from ingest.spill import import_spills, pending_spills
 
     roots, target = [tmp_path / "spill"], data_dir / "store"
     target.write_text("a file where the store should be")  # every write fails

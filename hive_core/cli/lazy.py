@@ -27,10 +27,10 @@ from typing import Any
 
 import click
 
-from hive_core.errors import DataError, HiveError
+from hive_core.errors import HiveError, StorageError
 from hive_core.shutdown import TERMINATED_EXIT_STATUS, Terminated
 
-__all__ = ["LazyGroup", "StorageError", "run_cli", "storage_error"]
+__all__ = ["LazyGroup", "run_cli", "storage_error"]
 
 _ADVICE = {
     errno.ENOSPC: "free disk space and run the command again",
@@ -39,18 +39,6 @@ _ADVICE = {
     errno.EACCES: "fix its permissions, or use another --data-dir / HIVE_DATA_DIR",
     errno.EPERM: "fix its permissions, or use another --data-dir / HIVE_DATA_DIR",
 }
-
-
-class StorageError(DataError):
-    """A file of the data directory could not be read or written (disk full, read-only, corrupt).
-
-    Raised by the CLI seam from the ``OSError`` / SQLite / DuckDB exception it translates.
-    """
-
-    def __init__(self, path: object, reason: str, advice: str = "") -> None:
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}" + (f" - {advice}" if advice else ""))
 
 
 class _TerminatedExit(click.ClickException):
