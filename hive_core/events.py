@@ -20,6 +20,7 @@ from typing import Annotated, Any, ClassVar, Literal, Protocol, Union, get_args,
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from hive_core.ids import uuid7
+from hive_core.layout import TS_MAX, TS_MIN
 
 if typing.TYPE_CHECKING:
     import pyarrow as pa
@@ -27,8 +28,6 @@ if typing.TYPE_CHECKING:
 __all__ = [
     "EVENT_ADAPTER",
     "EVENT_TYPES",
-    "TS_MAX",
-    "TS_MIN",
     "AbAssignment",
     "ApiCall",
     "BudgetAlert",
@@ -49,14 +48,6 @@ CALL_STATUSES = (
     "ok", "rate_limited", "server_error", "timeout", "insufficient_credits", "moderated",
     "bad_request", "auth", "not_found", "network", "unreachable", "malformed", "cancelled", "budget_exceeded",
 )
-
-
-#: The range of timestamps an event may carry, half-open. Hive's own writers refuse anything outside
-#: it at record time; rows of foreign files outside it are quarantined by the readers (reported,
-#: skipped). Wide enough for any real traffic, narrow enough that day arithmetic never overflows
-#: (an event dated 9999-12-31 once made every rollup fail).
-TS_MIN = datetime(2000, 1, 1, tzinfo=UTC)
-TS_MAX = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def _now() -> datetime:

@@ -22,8 +22,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hive_core.layout import partition_date
-from hive_core.schema_cache import event_schemas, ts_range
+from hive_core.layout import TS_MAX, TS_MIN, partition_date
+from hive_core.schema_cache import event_schemas
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -146,7 +146,7 @@ def _sound(metadata: pq.FileMetaData, ts: pa.DataType, day: date) -> bool:
 
     if not (isinstance(ts, pa.TimestampType) and ts.unit == "us" and ts.tz is not None):
         return False
-    ts_min, ts_max = ts_range()
+    ts_min, ts_max = TS_MIN, TS_MAX
     start = (day.toordinal() - _EPOCH.toordinal()) * _DAY_US  # in integers: date=9999-12-31 is a valid name
     low, high = max(start, _micros(ts_min)), min(start + _DAY_US, _micros(ts_max))
     column = next((j for j in range(metadata.num_columns) if metadata.schema.column(j).path == "ts"), None)

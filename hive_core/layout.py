@@ -17,13 +17,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 __all__ = [
+    "FIRST_DAY",
+    "LAST_DAY",
+    "TS_MAX",
+    "TS_MIN",
     "EventFileName",
     "compact_journal_glob",
     "compact_journal_name",
+    "day_in_range",
     "event_dir",
     "is_compact_journal",
     "is_temporary",
@@ -36,6 +41,21 @@ __all__ = [
 #: ``<writer>-<seq>.parquet``: the writer starts with a letter or digit (any script: writer ids carry
 #: the host name's alphanumerics, ``hive_core.ids``), then letters, digits, ``_`` and ``-``
 _NAME = re.compile(r"(?P<writer>[^\W_][\w-]*?)-(?P<seq>[0-9]{6,})\.parquet")
+#: The range of timestamps an event may carry, half-open, and the UTC days it spans. Hive's writers
+#: refuse anything outside it at record time (``hive_core.events``); rows of foreign files outside it
+#: are quarantined by the readers (``hive_core.quarantine``), partitions outside it are never rolled
+#: up. Wide enough for any real traffic, narrow enough that day arithmetic never overflows (one event
+#: dated 9999-12-31 once made every rollup fail). A leaf constant, so readers need no pydantic.
+TS_MIN = datetime(2000, 1, 1, tzinfo=UTC)
+TS_MAX = datetime(2200, 1, 1, tzinfo=UTC)
+FIRST_DAY, LAST_DAY = TS_MIN.date(), date(TS_MAX.year - 1, 12, 31)
+
+
+def day_in_range(day: date) -> bool:
+    """Whether an event can be dated ``day`` (UTC)."""
+    return FIRST_DAY <= day <= LAST_DAY
+
+
 _PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 TMP_SUFFIX = ".tmp"
 

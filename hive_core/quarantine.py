@@ -29,8 +29,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hive_core.layout import partition_date
-from hive_core.schema_cache import ts_range
+from hive_core.layout import TS_MAX, TS_MIN, partition_date
 
 if TYPE_CHECKING:
     import duckdb
@@ -50,7 +49,7 @@ REASONS = {
 def reason_sql(ts_type: str, day: date) -> str:
     """A DuckDB expression over ``ts``: the row's quarantine reason, NULL for a sound row, for a
     file of the partition ``day`` whose ``ts`` has the Arrow type ``ts_type``."""
-    lo, hi = ts_range()
+    lo, hi = TS_MIN, TS_MAX
     sub_us = "WHEN epoch_ns(ts) % 1000 <> 0 THEN 'sub_us' " if "[ns" in ts_type else ""
     return (
         "CASE WHEN ts IS NULL THEN 'missing' "
@@ -83,7 +82,7 @@ class Quarantine:
 
     def describe(self, reasons: Mapping[str, int]) -> str:
         """``3 ts outside its partition's UTC day, 1 without ts``."""
-        lo, hi = ts_range()
+        lo, hi = TS_MIN, TS_MAX
         return ", ".join(f"{n:,} {REASONS[r].format(lo=lo.year, hi=hi.year - 1)}"
                          for r, n in sorted(reasons.items(), key=lambda item: list(REASONS).index(item[0])))
 

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 from hive_core.errors import DataError
 from jobs import histogram
 from jobs.lock import DEFAULT_LOCK_TIMEOUT_S, STORE_LOCK, job_lock, unwritable
-from jobs.rollup_state import RollupState, day_path, in_range, month_of, scan_event_days
+from jobs.rollup_state import RollupState, day_path, month_of, scan_event_days
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -345,12 +345,12 @@ def read_days(rollups_dir: Path, since: date, until: date, exclude: frozenset[da
 
 def _days_on_disk(rollups_dir: Path) -> list[date]:
     """The (in-range) days with a day file, sorted."""
-    from hive_core.layout import partition_date
+    from hive_core.layout import day_in_range, partition_date
 
     root = rollups_dir / "daily"
     if not root.is_dir():
         return []
-    days = (d for p in root.iterdir() if (d := partition_date(p)) is not None and in_range(d))
+    days = (d for p in root.iterdir() if (d := partition_date(p)) is not None and day_in_range(d))
     return sorted(d for d in days if day_path(rollups_dir, d).is_file())
 
 

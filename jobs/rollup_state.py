@@ -17,7 +17,7 @@ format, a missing state, or one that cannot be read (it is only a cache of what 
 *untrusted*: every day is recomputed and every month rebuilt, which loses nothing. A corrupt state
 says so (:attr:`RollupState.problem`) so the run can report it.
 
-Partitions dated outside the days an event can have (:data:`FIRST_DAY`..:data:`LAST_DAY`, the span
+Partitions dated outside the days an event can have (:data:`hive_core.layout.FIRST_DAY`..``LAST_DAY``, the span
 :mod:`hive_core.events` accepts) hold no Hive event: they are reported, never rolled up.
 """
 
@@ -33,28 +33,19 @@ from pathlib import Path
 from typing import Any
 
 from hive_core.atomic import write_bytes_atomic
-from hive_core.layout import partition_date
+from hive_core.layout import FIRST_DAY, LAST_DAY, day_in_range, partition_date
 from jobs import histogram
 from jobs.model_rollup import month_path
 
 __all__ = [
-    "FIRST_DAY", "FORMAT", "LAST_DAY", "SOURCES", "EventDays", "RollupState", "day_fingerprints", "day_path",
-    "in_range", "month_of", "scan_event_days", "signature",
+    "FORMAT", "SOURCES", "EventDays", "RollupState", "day_fingerprints", "day_path",
+    "month_of", "scan_event_days", "signature",
 ]
 
 #: event types the daily rollup reads
 SOURCES = ("api_call", "usage", "stream_outcome")
 #: bump when the rollup's columns or semantics change
 FORMAT = f"daily-v3/alpha={histogram.ALPHA}"
-#: the UTC days an event can be dated: ``hive_core.events.TS_MIN`` .. ``TS_MAX`` (exclusive), kept
-#: here because importing the event classes costs the rollup process pydantic; a test pins them equal
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2199, 12, 31)
-
-
-def in_range(day: date) -> bool:
-    """Whether ``day`` is a day an event can be dated."""
-    return FIRST_DAY <= day <= LAST_DAY
-
 
 def day_path(rollups_dir: Path, day: date) -> Path:
     """``<rollups>/daily/date=YYYY-MM-DD/part.parquet``."""
@@ -96,7 +87,7 @@ def scan_event_days(data_dir: Path) -> EventDays:
             day = partition_date(path.parent)
             if day is None:
                 continue
-            if not in_range(day):
+            if not day_in_range(day):
                 if not any(p == path.parent for p, _ in result.out_of_range):
                     result.out_of_range.append((path.parent, f"partition dated outside {FIRST_DAY.year}.."
                                                 f"{LAST_DAY.year} (no event can be): not rolled up"))

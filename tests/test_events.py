@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pyarrow as pa
 import pytest
@@ -77,7 +77,7 @@ def test_schema_version_default_follows_the_class() -> None:
 def test_out_of_range_timestamps_are_refused_at_record_time() -> None:
     """One event dated 9999-12-31 once made every rollup fail (day arithmetic overflowed): an event
     cannot be built with it, so Hive's writers never record one, and the error says why."""
-    from hive_core.events import TS_MAX, TS_MIN
+    from hive_core.layout import TS_MAX, TS_MIN
 
     def call(ts: datetime) -> ApiCall:
         return ApiCall(ts=ts, request_id="r", attempt=1, model="m", status="ok", latency_ms=1)
@@ -91,9 +91,10 @@ def test_out_of_range_timestamps_are_refused_at_record_time() -> None:
         EVENT_ADAPTER.validate_json(call(TS_MIN).model_dump_json().replace("2000-01-01", "9999-12-31"))
 
 
-def test_rollup_day_span_is_the_event_span() -> None:
-    """The rollup keeps its own copy of the span (importing the events costs it pydantic)."""
-    from hive_core.events import TS_MAX, TS_MIN
-    from jobs.rollup_state import FIRST_DAY, LAST_DAY
+def test_the_day_span_is_the_event_span() -> None:
+    """Partition days (what the rollup walks) span exactly the timestamps an event may carry."""
+    from hive_core.layout import FIRST_DAY, LAST_DAY, TS_MAX, TS_MIN, day_in_range
 
     assert (TS_MIN.date(), (TS_MAX - timedelta(microseconds=1)).date()) == (FIRST_DAY, LAST_DAY)
+    assert day_in_range(FIRST_DAY) and day_in_range(LAST_DAY)
+    assert not day_in_range(FIRST_DAY - timedelta(days=1)) and not day_in_range(date(9999, 12, 31))

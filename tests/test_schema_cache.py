@@ -6,50 +6,33 @@ from pathlib import Path
 
 import pytest
 
-from hive_core.events import EVENT_TYPES, TS_MAX, TS_MIN, arrow_schema
-from hive_core.schema_cache import cache_path, derived, event_schemas, ts_range
+from hive_core.events import EVENT_TYPES, arrow_schema
+from hive_core.schema_cache import cache_path, event_schemas
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_cached_schemas_equal_the_classes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    derived.cache_clear()
+    event_schemas.cache_clear()
     first = event_schemas()  # built from the classes, written to the cache
     assert cache_path().exists()
-    derived.cache_clear()
+    event_schemas.cache_clear()
     again = event_schemas()  # read back from the cache
     for name, cls in EVENT_TYPES.items():
         assert first[name].equals(arrow_schema(cls), check_metadata=True)
         assert again[name].equals(arrow_schema(cls), check_metadata=True)
-    assert ts_range() == (TS_MIN, TS_MAX)  # read back from the cache too
-    derived.cache_clear()
-
-
-def test_a_cache_without_the_ts_range_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A cache written before the range was kept (same events.py, so the same key) is not trusted."""
-    import pyarrow as pa
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    derived.cache_clear()
-    event_schemas()
-    table = pa.ipc.open_file(cache_path()).read_all().replace_schema_metadata(None)
-    with pa.ipc.new_file(cache_path(), table.schema) as writer:
-        writer.write_table(table)
-    derived.cache_clear()
-    assert ts_range() == (TS_MIN, TS_MAX)
-    assert pa.ipc.open_file(cache_path()).read_all().schema.metadata  # rewritten with the range
-    derived.cache_clear()
+    event_schemas.cache_clear()
 
 
 def test_a_corrupt_cache_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    derived.cache_clear()
+    event_schemas.cache_clear()
     path = cache_path()
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not arrow")
     assert event_schemas()["api_call"].equals(arrow_schema(EVENT_TYPES["api_call"]))
-    derived.cache_clear()
+    event_schemas.cache_clear()
 
 
 def test_readers_do_not_import_pydantic_once_cached(tmp_path: Path) -> None:
