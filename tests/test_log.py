@@ -344,3 +344,13 @@ def test_kill_9_during_import_loses_and_duplicates_nothing(data_dir: Path, tmp_p
             assert len(ids) == len(set(ids)) == 1500, f"trial {trial}: {event_type} {len(ids)} events"
         assert pending_spills(target, roots=roots) == []
     assert killed_midway >= 3, "the kills never landed inside an import"
+
+
+def test_a_writer_id_whose_files_readers_would_skip_is_refused(data_dir: Path) -> None:
+    """A custom writer id must make names readers take as data, or its events would be strays."""
+    for bad in ("has space", "dot.ted", "-dash-first"):
+        with pytest.raises(ValueError, match="writer id"):
+            EventLog(data_dir, writer=bad)
+    with EventLog(data_dir, writer="good_writer-1") as log:
+        log.record(api_call(1))
+    assert glob_count(data_dir) == 1
