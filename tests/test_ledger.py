@@ -362,3 +362,19 @@ def test_a_ledger_from_before_settlement_ids_is_upgraded_in_place(data_dir: Path
         counts = ledger.rebuild(lambda pending: ([], {s.reservation_id for s in pending}), now=NOW, stale_after_s=900)
         assert counts == RebuildCounts(kept_settlements=0, kept_usd=0.0, live_reservations=0, expired_reservations=1)
         assert ledger.spend_by_day() == {} and ledger.states() == {"settled": 1, "expired": 1}
+
+
+def test_a_full_disk_says_so(tmp_path: Path) -> None:
+    """A full disk reaches SQLite as SQLITE_FULL or as an I/O error; either way the one line says to
+    free space (not to rebuild a ledger that is fine)."""
+    from tests.faults import full_disk
+
+    def prepare(mount: Path) -> None:
+        with Ledger(mount / "state" / LEDGER_NAME) as fresh:
+            reserve(fresh, "before", 0.1)
+
+    with full_disk(tmp_path / "disk", prepare=prepare) as mount:
+        with pytest.raises(DataError, match="the disk is full; free space and retry"):
+            with Ledger(mount / "state" / LEDGER_NAME) as full:
+                for i in range(200):  # until a page no longer fits
+                    reserve(full, f"r{i}", 0.001)

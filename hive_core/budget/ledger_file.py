@@ -59,10 +59,18 @@ def translate(path: Path, exc: sqlite3.Error) -> HiveError:
         return LockHeld(f"the budget ledger {path} stayed locked by another process ({reason}); try again")
     if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
         return DataError(f"cannot write the budget ledger {path} ({reason}): make {path.parent} writable")
-    if name.startswith("SQLITE_FULL"):
+    if name.startswith("SQLITE_FULL") or (name.startswith("SQLITE_IOERR") and _disk_full(path.parent)):
+        # (a full disk often reaches SQLite as an I/O error: the WAL's shared memory cannot grow)
         return DataError(f"cannot write the budget ledger {path}: the disk is full; free space and retry")
     return DataError(f"the budget ledger {path} failed ({reason}): check the disk, or run "
                      "`hive-jobs rebuild-ledger`")
+
+
+def _disk_full(directory: Path) -> bool:
+    try:
+        return os.statvfs(directory).f_bavail == 0
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager
