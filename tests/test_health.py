@@ -12,6 +12,7 @@ import pytest
 
 from hive_core.health import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from hive_core.settings import Settings
+from tests.plugins.processes import stopped
 from tests.test_ask import hive_env, run_cli
 from tests.test_client import MODEL
 
@@ -129,13 +130,8 @@ _FAIL_MANY = (
 def test_concurrent_writers_lose_no_update(tmp_path: Path) -> None:
     # plain subprocesses: a multiprocessing "spawn" context left its resource tracker running
     procs = [subprocess.Popen([sys.executable, "-c", _FAIL_MANY, str(tmp_path)]) for _ in range(4)]
-    try:
+    with stopped(procs):
         codes = [p.wait(timeout=60) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
     assert codes == [0, 0, 0, 0]
     cb = CircuitBreaker(tmp_path)
     entry = cb._read()["m"]

@@ -16,6 +16,7 @@ from hive_core.events import Usage
 from hive_core.openrouter import OpenRouterClient
 from ingest.log import EventLog
 from jobs.reconcile import find_unbilled, reconcile
+from tests.plugins.processes import stopped
 from tests.test_ask import BIN, events, hive_env, run_cli
 from tests.test_client import MODEL, emu_settings
 
@@ -101,13 +102,8 @@ def test_two_reconciles_at_once_correct_each_event_once(emulator_factory: Any, t
         wait_until_billed(settings, [cancelled_stream(emu, settings) for _ in range(streams)])
         procs = [subprocess.Popen([str(BIN / "hive-jobs"), "reconcile", "--json"], env=env, text=True,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
-        try:
+        with stopped(procs):
             outputs = [p.communicate(timeout=120) for p in procs]
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
         assert [p.returncode for p in procs] == [0, 0], outputs
         assert sum(json.loads(out)["corrected"] for out, _ in outputs) == streams
     corrected = Counter(row[0] for row in events(settings.data_dir, "usage", "supersedes") if row[0])

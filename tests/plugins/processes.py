@@ -11,13 +11,30 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+__all__ = ["stopped"]
+
 MARKER = "PYTEST_HIVE_SESSION"
 _leftovers: list[str] = []
+
+
+@contextmanager
+def stopped(procs: Sequence[subprocess.Popen[str]] | Sequence[subprocess.Popen[bytes]]) -> Iterator[None]:
+    """Run the block; then kill (and reap) whichever of ``procs`` still runs, whatever happened."""
+    try:
+        yield
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def pytest_configure(config: pytest.Config) -> None:
