@@ -373,8 +373,8 @@ def test_a_full_disk_says_so(tmp_path: Path) -> None:
         with Ledger(mount / "state" / LEDGER_NAME) as fresh:
             reserve(fresh, "before", 0.1)
 
-    with full_disk(tmp_path / "disk", prepare=prepare) as mount:
-        with pytest.raises(DataError, match="the disk is full; free space and retry"):
-            with Ledger(mount / "state" / LEDGER_NAME) as full:
-                for i in range(200):  # until a page no longer fits
-                    reserve(full, f"r{i}", 0.001)
+    with (full_disk(tmp_path / "disk", prepare=prepare) as mount,
+          pytest.raises(DataError, match="the disk is full; free space and retry"),
+          Ledger(mount / "state" / LEDGER_NAME) as full):
+        for i in range(200):  # until a page no longer fits
+            reserve(full, f"r{i}", 0.001)
