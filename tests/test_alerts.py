@@ -227,3 +227,28 @@ def test_every_rollup_evaluates_alerts(data_dir: Path) -> None:
     assert [a.threshold_pct for a in report.steps["budget-alerts"].fired] == [50]
     assert rollup(Settings(data_dir=data_dir)).steps["budget-alerts"].fired == []
     assert len(alerts_in_store(data_dir)) == 1
+
+
+def threshold_alerts(run: Any) -> list[tuple[str, float | None, str]]:
+    """(period, threshold, period start) of the threshold alerts a run fired (forecasts left out:
+    a new month's burn-rate forecast reads the last days of the old one, as it should)."""
+    return [(a.period, a.threshold_pct, a.period_start) for a in run.fired if a.kind == "threshold"]
+
+
+def test_alert_periods_turn_over_at_utc_midnight_of_a_new_year(data_dir: Path) -> None:
+    """Spend in the last minute of a year fires that day's and that month's thresholds; a microsecond
+    later a new day and a new month (and year) start from zero: the same percentages fire again only
+    for spend of the new periods."""
+    last = datetime(2028, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    set_budget(data_dir / "config.json", daily=10, monthly=20)
+    spend(data_dir, 4.0, 4.5, 3.0, at=last)  # $11.50: 115% of the day, 57.5% of December
+    old = alerts_now(data_dir, last)
+    assert sorted(threshold_alerts(old)) == [
+        ("daily", 50, "2028-12-31"), ("daily", 80, "2028-12-31"), ("daily", 100, "2028-12-31"),
+        ("monthly", 50, "2028-12-01")]
+    first = last + timedelta(microseconds=1)
+    assert threshold_alerts(alerts_now(data_dir, first)) == []  # January and its first day start from zero
+    spend(data_dir, 5.5, at=first + timedelta(seconds=1))
+    new = alerts_now(data_dir, first + timedelta(seconds=2))
+    assert sorted(threshold_alerts(new)) == [
+        ("daily", 50, "2029-01-01")]  # 55% of the day, 27.5% of January

@@ -97,6 +97,10 @@ def test_day_and_year_boundaries_are_utc(data_dir: Path, tz: str) -> None:
     assert json.loads(out.stdout)["total_usd"] == pytest.approx(1.0)
     out = _run(["hive", *as_of, "analytics", "cost", "--period", "today", "--json"], data_dir, tz)
     assert json.loads(out.stdout)["total_usd"] == pytest.approx(10.0)
+    report = _run(["hive-jobs", *as_of, "report", "--period", "day", "--format", "json"], data_dir, tz)
+    assert report.returncode == 0, report.stderr
+    built = json.loads(report.stdout)  # the default day ends yesterday: the last day of 2028
+    assert (built["period"]["until"], built["spend"]["total_usd"]) == ("2028-12-31", pytest.approx(1.0))
     (data_dir / "config.json").write_text(json.dumps({"limits": {"global": {"monthly_usd": 100}}}))
     shown = _run(["hive", *as_of, "budget", "show", "--json"], data_dir, tz)
     assert shown.returncode == 0, shown.stderr
