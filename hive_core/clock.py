@@ -28,7 +28,8 @@ __all__ = ["Clock", "as_of_clock", "filesystem_now", "parse_instant", "system_cl
 
 Clock = Callable[[], datetime]
 
-#: the process's monotonic start: every as-of clock of one process ticks from the same origin
+#: the process's monotonic origin (taken when this module is first imported, at start-up in every
+#: CLI): every as-of clock of one process ticks from it, so settings built later agree
 _ORIGIN = time.monotonic()
 
 
@@ -38,7 +39,7 @@ def system_clock() -> datetime:
 
 
 def as_of_clock(instant: datetime) -> Clock:
-    """A clock that read ``instant`` when this process started and ticks at the real rate since."""
+    """A clock that read ``instant`` at this process's start (:data:`_ORIGIN`) and ticks at the real rate."""
     start = instant.astimezone(UTC)
 
     def now() -> datetime:
