@@ -45,7 +45,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hive_core.atomic import fsync_dir, write_json_atomic
+from hive_core.atomic import TEMP_GRACE_S, fsync_dir, remove_stale_temporaries, write_json_atomic
 from hive_core.clock import filesystem_now, system_clock
 from hive_core.event_files import list_event_files, read_journal
 from hive_core.ids import writer_id
@@ -54,7 +54,6 @@ from hive_core.layout import (
     compact_journal_glob,
     compact_journal_name,
     event_dir,
-    is_temporary,
     partition_date,
 )
 from hive_core.quarantine import Quarantine
@@ -64,9 +63,8 @@ from ingest.files import write_atomic
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["TEMP_GRACE_S", "CompactReport", "compact", "recover_partition"]
+__all__ = ["CompactReport", "compact", "recover_partition"]
 
-TEMP_GRACE_S = 60.0
 COMPACTED_ROW_GROUP = 256 * 1024
 
 
@@ -98,19 +96,8 @@ def recover_partition(partition: Path) -> list[str]:
             actions.append(f"{journal}: rolled back (compaction never committed)")
         fsync_dir(partition)
         journal.unlink(missing_ok=True)
-    temporaries = [p for p in partition.iterdir() if is_temporary(p.name)]
-    fs_now = filesystem_now(partition) if temporaries else None
-    for path in temporaries:
-        # Ages on the filesystem's clock (the mtimes' own), never Hive's: a moved clock or a skewed
-        # file server must not make a live writer's temporary look dead.
-        try:
-            age = None if fs_now is None else fs_now - path.stat().st_mtime
-        except FileNotFoundError:
-            continue
-        if age is not None and age >= TEMP_GRACE_S:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            actions.append(f"{path}: removed temporary file left by a killed writer")
+    actions.extend(f"{path}: removed temporary file left by a killed writer"
+                   for path in remove_stale_temporaries(partition))
     return actions
 
 
