@@ -33,7 +33,7 @@ class _Prices:
     """One model's prices: the catalog lookup the request path makes, without loading 339 models."""
 
     def __init__(self) -> None:
-        from hive_core.pricing import Pricing
+        from hive_core.catalog.pricing import Pricing
 
         self.entry = _Entry(Pricing.from_openrouter({"prompt": "0.00000015", "completion": "0.0000006"}))
 

@@ -98,10 +98,10 @@ def parse_figures(replays: int = REPLAYS) -> list[Figure]:
 def overhead_figures(requests: int = 400) -> list[Figure]:
     import httpx
 
-    from hive_core.emulator import Emulator
-    from hive_core.events import Event
     from hive_core.openrouter import OpenRouterClient
     from hive_core.settings import Settings
+    from hive_core.store.events import Event
+    from hive_emulator import Emulator
 
     class MemorySink:
         def __init__(self) -> None:

@@ -38,7 +38,7 @@ BARE = {
 
 def _simulated(name: str, days: int, end: date) -> Path:
     """A cached simulated store (events only)."""
-    from jobs.simulate import simulate
+    from jobs.simulate.simulate import simulate
 
     root = CACHE / f"{name}-{days}d-{CALLS_PER_DAY}-{SEED}-{end}"
     marker = root / ".complete"
@@ -78,8 +78,8 @@ def _year_of_rollups(month_src: Path, end: date) -> Path:
     import pyarrow.parquet as pq
 
     from hive_core.settings import Settings
-    from jobs.rollup import day_path
-    from jobs.rollup_state import RollupState
+    from jobs.rollup.daily import day_path
+    from jobs.rollup.state import RollupState
 
     root = CACHE / f"year-v3-{end}"  # v3: rollup format daily-v3
     if (root / ".complete").exists():
@@ -87,7 +87,7 @@ def _year_of_rollups(month_src: Path, end: date) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     src, dst = Settings(data_dir=month_src), Settings(data_dir=root)
     days = sorted(RollupState.load(src.rollups_dir / "state.json").days)
-    from jobs.model_rollup import day_model_rows, write_month
+    from jobs.rollup.monthly import day_model_rows, write_month
 
     months: dict[str, dict[date, pa.Table | None]] = {}
     for i in range(365):
@@ -106,7 +106,7 @@ def _year_of_rollups(month_src: Path, end: date) -> Path:
 
 def run() -> list[Figure]:
     """The jobs figures (a few minutes on 2 cores the first time; cached data after that)."""
-    from jobs.performance import performance
+    from jobs.insights.performance import performance
     from jobs.periods import Period
 
     end = datetime.now(UTC).date()

@@ -32,8 +32,8 @@ def _data_dir(root: Path) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from hive_core.catalog import load_catalog
-    from hive_core.rankings import (
+    from hive_core.catalog.catalog import load_catalog
+    from hive_core.selection.rankings import (
         STRATEGIES,
         Metrics,
         load_rankings,
@@ -96,9 +96,9 @@ def _process_ms(args: list[str], runs: int = 9) -> float:
 
 
 def run() -> list[Figure]:
-    from hive_core.catalog import load_catalog
-    from hive_core.rankings import load_rankings
-    from hive_core.selector import SelectionRequest, load_selector
+    from hive_core.catalog.catalog import load_catalog
+    from hive_core.selection.rankings import load_rankings
+    from hive_core.selection.selector import SelectionRequest, load_selector
     from hive_core.settings import Settings
 
     figures: list[Figure] = []

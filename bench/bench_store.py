@@ -15,7 +15,7 @@ VENV_BIN = Path(sys.executable).parent
 
 
 def _record_figures() -> list[Figure]:
-    from hive_core.events import ApiCall
+    from hive_core.store.events import ApiCall
     from ingest.log import EventLog
 
     n = 200_000

@@ -1,6 +1,6 @@
 """Hive's domain: settings, errors, the event schema, catalog, pricing, selector and OpenRouter client.
 
-Submodules are imported where needed (``from hive_core.events import ApiCall``); this package
+Submodules are imported where needed (``from hive_core.store.events import ApiCall``); this package
 imports nothing at start-up so that ``hive --help`` stays fast.
 """
 

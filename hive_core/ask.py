@@ -42,10 +42,10 @@ from hive_core.errors import (
 
 if TYPE_CHECKING:
     from hive_core.budget import Budget, Reservation
-    from hive_core.health import CircuitBreaker
     from hive_core.openrouter.client import OpenRouterClient
     from hive_core.openrouter.protocol import Messages
     from hive_core.openrouter.results import ChatResult, Progress
+    from hive_core.selection.health import CircuitBreaker
 
 __all__ = ["AskOptions", "AskResult", "ask", "falls_back", "model_chain", "model_is_unwell"]
 

@@ -25,15 +25,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from hive_core.atomic import write_json_atomic
 from hive_core.clock import system_clock
 from hive_core.errors import ConfigError, DataError
+from hive_core.store.atomic import write_json_atomic
 
 if TYPE_CHECKING:
     from hive_core.ask import AskOptions, AskResult
-    from hive_core.events import EventSink
     from hive_core.openrouter.client import OpenRouterClient
     from hive_core.openrouter.protocol import Messages
+    from hive_core.store.events import EventSink
 
 __all__ = [
     "EXPERIMENTS_FILE",
@@ -176,8 +176,8 @@ def ask_in_experiment(
     from dataclasses import replace as with_changes
 
     from hive_core.ask import ask
-    from hive_core.events import AbAssignment
     from hive_core.ids import uuid7
+    from hive_core.store.events import AbAssignment
 
     if experiment.status != "running":
         raise ConfigError(f"experiment {experiment.name!r} is stopped; start a new one with `hive ab create`")

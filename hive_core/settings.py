@@ -222,8 +222,8 @@ class Settings:
 
     @property
     def cache_dir(self) -> Path:
-        """Parse caches of the catalog and the ranking table (:mod:`hive_core.filecache`)."""
-        from hive_core.filecache import cache_dir
+        """Parse caches of the catalog and the ranking table (:mod:`hive_core.store.filecache`)."""
+        from hive_core.store.filecache import cache_dir
 
         return cache_dir(self.data_dir)
 

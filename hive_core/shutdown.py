@@ -11,7 +11,7 @@ log is inside its record/flush critical section. ``Terminated`` is both:
 * a :class:`SystemExit` with status 143 (128 + SIGTERM) to the interpreter, so a process that does
   not catch it - a plain script that records events - exits 143 silently, running ``atexit``.
 
-The CLIs print one line, ``terminated``, and exit 143 (``hive_core.cli.lazy.run_cli``).
+The CLIs print one line, ``terminated``, and exit 143 (``hive_cli.lazy.run_cli``).
 
 Asynchronous code runs through :func:`run_async` instead of ``asyncio.run``: there SIGTERM cancels
 the main task once, the way ``asyncio.run`` treats Ctrl-C, and :class:`Terminated` is raised when

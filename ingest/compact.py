@@ -3,8 +3,8 @@
 The protocol (per ``events/<type>/date=D`` partition), chosen so that a compaction killed at any
 instant loses nothing and duplicates nothing, and the next run repairs what it left:
 
-1. **List** the committed inputs (``hive_core.event_files`` rules: corrupt files and strays are left
-   alone, untouched; so is a foreign file with quarantined rows, ``hive_core.quarantine``, which
+1. **List** the committed inputs (``hive_core.store.event_files`` rules: corrupt files and strays are left
+   alone, untouched; so is a foreign file with quarantined rows, ``hive_core.store.quarantine``, which
    ``hive-jobs verify`` reports for a human to decide: folding it in would lose or keep those rows for good).
 2. **Merge** them in memory, cast to the current schema (foreign types losslessly: nanosecond ``ts``
    that are whole microseconds, ``large_string``, ...), sort by ``(ts, event_id)``, and keep one row
@@ -13,7 +13,7 @@ instant loses nothing and duplicates nothing, and the next run repairs what it l
 3. **Journal**: write ``.compact-<id>.json`` = ``{"output": NAME, "inputs": [...]}`` atomically
    (temp + fsync + rename). The output does not exist yet, so the journal changes nothing.
 4. **Commit**: write the output file atomically (temp + fsync + rename). From this instant every
-   reader that follows ``hive_core.event_files`` skips the inputs the journal names: the output replaces
+   reader that follows ``hive_core.store.event_files`` skips the inputs the journal names: the output replaces
    them in one rename.
 5. **Clean**: delete the inputs, fsync the directory, delete the journal.
 
@@ -31,7 +31,7 @@ plain DuckDB/Polars/Spark readers would have to understand.
 Only closed days are compacted: days before today (UTC, on the caller's clock) whose
 newest file is older than ``TEMP_GRACE_S`` (on the filesystem's clock).
 
-Readers take no lock: ``hive_core.event_files`` lists a partition twice around its journals, so a
+Readers take no lock: ``hive_core.store.event_files`` lists a partition twice around its journals, so a
 listing never holds an output beside its inputs, and a query that finds a file deleted since lists
 again (``queries.connect``). The protocol's order is unchanged for them; it already has what they
 need: the journal exists before the output and outlives every input.
@@ -45,19 +45,19 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hive_core.atomic import TEMP_GRACE_S, fsync_dir, remove_stale_temporaries, write_json_atomic
 from hive_core.clock import filesystem_now, system_clock
-from hive_core.event_files import list_event_files, read_journal
 from hive_core.ids import writer_id
-from hive_core.layout import (
+from hive_core.store.atomic import TEMP_GRACE_S, fsync_dir, remove_stale_temporaries, write_json_atomic
+from hive_core.store.event_files import list_event_files, read_journal
+from hive_core.store.layout import (
     EventFileName,
     compact_journal_glob,
     compact_journal_name,
     event_dir,
     partition_date,
 )
-from hive_core.quarantine import Quarantine
-from hive_core.schema_cache import event_schemas
+from hive_core.store.quarantine import Quarantine
+from hive_core.store.schema_cache import event_schemas
 from ingest.files import write_atomic
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ def _quarantined(checked: dict[Path, str]) -> Quarantine:
         return Quarantine()
     import duckdb
 
-    from hive_core.quarantine import count
+    from hive_core.store.quarantine import count
 
     with duckdb.connect(":memory:") as con:
         con.execute("SET TimeZone = 'UTC'")
@@ -173,7 +173,7 @@ def _compact_partition(type_name: str, partition: Path, inputs: list[Path], repo
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from hive_core.events import EVENT_TYPES  # the classes know each field's default
+    from hive_core.store.events import EVENT_TYPES  # the classes know each field's default
 
     cls = EVENT_TYPES[type_name]
     schema = event_schemas()[type_name]

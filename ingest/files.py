@@ -1,7 +1,7 @@
 """Atomic Parquet files: write under a temporary name in the same directory, fsync, rename.
 
 A reader sees either no file or the whole file, whatever instant the writer dies at; the temporary
-file a killed writer leaves behind is never read (``hive_core.layout.is_temporary``) and is removed
+file a killed writer leaves behind is never read (``hive_core.store.layout.is_temporary``) and is removed
 by ``verify`` and ``compact``.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hive_core.atomic import atomic_file
+from hive_core.store.atomic import atomic_file
 
 if TYPE_CHECKING:
     import pyarrow as pa

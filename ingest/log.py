@@ -42,10 +42,10 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from hive_core.errors import DataError, EventsLost, EventsSpilled, SchemaMismatch
-from hive_core.events import Event, arrow_schema, event_class
 from hive_core.ids import writer_id as new_writer_id
-from hive_core.layout import EventFileName, parse_file_name, partition_dir
 from hive_core.shutdown import Terminated
+from hive_core.store.events import Event, arrow_schema, event_class
+from hive_core.store.layout import EventFileName, parse_file_name, partition_dir
 from ingest.files import write_atomic
 from ingest.spill import spill_events
 
@@ -98,7 +98,7 @@ class EventLog:
         self.data_dir = Path(data_dir)
         self.writer = writer or new_writer_id()
         if parse_file_name(EventFileName(self.writer, 1).format()) is None:
-            # its files would be strays that no reader reads (the file-name rule, hive_core.layout)
+            # its files would be strays that no reader reads (the file-name rule, hive_core.store.layout)
             raise ValueError(f"writer id {self.writer!r}: letters, digits, '_' and '-', starting with a "
                              "letter or digit")
         self.max_events = max_events

@@ -33,7 +33,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hive_core.layout import parse_file_name, partition_date, partition_dir
+from hive_core.store.layout import parse_file_name, partition_date, partition_dir
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -100,7 +100,7 @@ def spill_events(
             with _locked(key_dir):
                 source = key_dir / _SOURCE_NAME
                 if not source.exists():
-                    from hive_core.atomic import write_json_atomic
+                    from hive_core.store.atomic import write_json_atomic
 
                     write_json_atomic(source, {"data_dir": str(Path(data_dir).absolute())})
                 where = _private_dir(key_dir / writer)

@@ -4,7 +4,7 @@ Checks: every entry under ``events/`` is a readable Parquet file of its type, na
 names files, with a schema Hive can read (lossless casts accepted); strays (``x.parquet.bak``,
 ``backup``, ``copy of x.parquet``) are reported, as readers never read them; each event has the
 directory's type, an ``event_id`` and a ``request_id``; rows the readers quarantine
-(``hive_core.quarantine``: ``ts`` missing, outside ``TS_MIN..TS_MAX``, outside the partition's
+(``hive_core.store.quarantine``: ``ts`` missing, outside ``TS_MIN..TS_MAX``, outside the partition's
 UTC day, or finer than a microsecond) are listed per file with their count; and no ``event_id``
 occurs twice (the views do not de-duplicate; ``compact`` keeps one). Protocol leftovers are not
 problems: temporary files of killed writers and journals of killed compactions are repaired
@@ -14,7 +14,7 @@ stays where it is for a human to look at.
 Each file is read twice (its envelope columns with the row count, then ``event_id`` across the
 type for duplicates), a checked file's ``ts`` once more. ``events`` counts what the views see.
 Without the store lock (``--no-repair``) a compaction may run meanwhile: the files are held open
-from the listing on (``hive_core.event_files`` pinning), and where they cannot be, a type whose
+from the listing on (``hive_core.store.event_files`` pinning), and where they cannot be, a type whose
 file vanished while being read is listed and checked again.
 """
 
@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hive_core.errors import DataError
-from hive_core.event_files import FileSet, list_event_files
-from hive_core.layout import event_dir, partition_date
-from hive_core.quarantine import count
-from hive_core.schema_cache import event_schemas
+from hive_core.store.event_files import FileSet, list_event_files
+from hive_core.store.layout import event_dir, partition_date
+from hive_core.store.quarantine import count
+from hive_core.store.schema_cache import event_schemas
 from ingest.compact import recover_partition
 
 if TYPE_CHECKING:

@@ -2,8 +2,8 @@
 
 For each event type, ``raw_<type>`` has exactly the type's current columns: the union (by column
 name) of an empty table with the current schema, every readable file whose rows are sound
-(:func:`hive_core.event_files.list_event_files`), and the *checked* files' rows that the row rules
-keep (:mod:`hive_core.quarantine`), their ``ts`` cast to microseconds UTC. Old files with fewer
+(:func:`hive_core.store.event_files.list_event_files`), and the *checked* files' rows that the row rules
+keep (:mod:`hive_core.store.quarantine`), their ``ts`` cast to microseconds UTC. Old files with fewer
 columns still read, foreign types (nanosecond ``ts``, ``large_string``) read as the schema's, and an
 empty store still has typed, queryable views. File lists are bound through DuckDB variables
 (``getvariable('files_<type>')``), never formatted into SQL. The named views
@@ -13,7 +13,7 @@ The views do not de-duplicate ``event_id``: that tripled the rollup's time (1.4 
 of 100k requests). Hive's writers never repeat an id; a copied file is a stray unless it has a
 writer's name, and then ``hive-jobs verify`` reports the duplicates and ``compact`` keeps one.
 
-**A concurrent compaction.** The listing is a consistent snapshot (``hive_core.event_files``), and
+**A concurrent compaction.** The listing is a consistent snapshot (``hive_core.store.event_files``), and
 every listed file is held open (*pinned*) until :meth:`Store.close`: DuckDB reads each through its
 descriptor's name (``/proc/self/fd/N``), so a compaction that deletes a file after the listing (its
 output holds the same events) changes nothing for the store: every query of one ``Store`` sees the
@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hive_core.errors import QueryError
-from hive_core.event_files import FileSet, list_event_files
-from hive_core.quarantine import Quarantine, groups, reason_sql
-from hive_core.schema_cache import event_schemas
+from hive_core.store.event_files import FileSet, list_event_files
+from hive_core.store.quarantine import Quarantine, groups, reason_sql
+from hive_core.store.schema_cache import event_schemas
 
 if TYPE_CHECKING:
     import duckdb
@@ -86,7 +86,7 @@ class Store:
     def quarantine(self) -> Quarantine:
         """Rows the views leave out (counted on first use: only checked files are read)."""
         if self._quarantine is None:
-            from hive_core.quarantine import count
+            from hive_core.store.quarantine import count
 
             def counted() -> Quarantine:
                 found = Quarantine()

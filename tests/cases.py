@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hive_core.events import (
+from hive_core.store.events import (
     AbAssignment,
     ApiCall,
     BudgetAlert,

@@ -39,8 +39,8 @@ def walk(group: click.Group, prefix: str, ctx: click.Context) -> list[tuple[str,
 
 
 def _all() -> list[tuple[str, click.Command, click.Context]]:
-    from hive_core.cli import cli as hive
-    from jobs.cli import cli as jobs
+    from hive_cli.hive import cli as hive
+    from hive_cli.hive_jobs import cli as jobs
 
     out = []
     for name, root in (("hive", hive), ("hive-jobs", jobs)):
@@ -69,7 +69,7 @@ def settings_section() -> str:
 
 
 def events_section() -> str:
-    from hive_core.events import schema_markdown
+    from hive_core.store.events import schema_markdown
 
     return schema_markdown()
 

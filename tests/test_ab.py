@@ -25,7 +25,7 @@ from hive_core.experiments import (
     stop_experiment,
 )
 from ingest.log import EventLog
-from jobs.ab_report import AbSample, ab_report, analyse
+from jobs.insights.ab import AbSample, ab_report, analyse
 from tests.test_ask import hive_env, run_cli
 from tests.test_client import emu_settings, fast_policy
 
@@ -137,7 +137,7 @@ def test_cli_ab_create_ask_experiment_and_report(emulator_factory: Any, data_dir
 def test_caller_faults_are_no_verdict_on_a_variant(data_dir: Path) -> None:
     """A request refused for the caller's key (or cancelled, or over budget) says nothing about the
     variant's model: it is left out of the A/B samples, as rankings and performance leave it out."""
-    from hive_core.events import AbAssignment, ApiCall
+    from hive_core.store.events import AbAssignment, ApiCall
     from tests.cases import T0
 
     create_experiment(data_dir, "keys", model_a=MODEL_A, model_b=MODEL_B)

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from hive_core.errors import MidStreamError, RateLimited
-from hive_core.events import ApiCall, StreamOutcome, Usage
 from hive_core.openrouter import AsyncOpenRouterClient, RetryPolicy
 from hive_core.settings import Settings
+from hive_core.store.events import ApiCall, StreamOutcome, Usage
 from ingest.log import EventLog
 from tests.test_client import MODEL, ListSink, emu_settings, fast_policy, seed_failing_first
 

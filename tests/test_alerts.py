@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
+from hive_cli.hive_jobs import main as jobs_main
 from hive_core.budget.admin import set_budget
-from hive_core.events import Usage
+from hive_core.store.events import Usage
 from ingest.log import EventLog
-from jobs.alerts import run_alerts
-from jobs.budget_webhook import OUTBOX_NAME, WebhookPolicy
-from jobs.cli import main as jobs_main
+from jobs.budget.alerts import run_alerts
+from jobs.budget.webhook import OUTBOX_NAME, WebhookPolicy
 from tests.test_budget import run
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -219,7 +219,7 @@ def test_forecast_alert(data_dir: Path) -> None:
 
 def test_every_rollup_evaluates_alerts(data_dir: Path) -> None:
     from hive_core.settings import Settings
-    from jobs.rollup import rollup
+    from jobs.rollup.daily import rollup
 
     set_budget(data_dir / "config.json", daily=10, thresholds="50")
     spend(data_dir, 6.0, at=datetime.now(UTC))

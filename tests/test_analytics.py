@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 import queries
-from hive_core import cli as hive_cli
+from hive_cli import hive as hive_cli
 from hive_core.errors import ConfigError
-from hive_core.events import Usage
 from hive_core.settings import Settings
-from jobs.analytics import cost
+from hive_core.store.events import Usage
+from jobs.insights.analytics import cost
 from jobs.periods import Period, parse_period
-from jobs.rollup import rollup
+from jobs.rollup.daily import rollup
 from tests.test_rollup import DAY0, day_events, write_events, write_history
 
 PERIOD = Period(DAY0 + timedelta(days=3), DAY0 + timedelta(days=5))

@@ -16,8 +16,8 @@ import pytest
 
 from hive_core.ask import AskOptions, ask, model_chain
 from hive_core.errors import AuthError, MidStreamError
-from hive_core.events import ApiCall, StreamOutcome
 from hive_core.openrouter import OpenRouterClient
+from hive_core.store.events import ApiCall, StreamOutcome
 from tests.test_client import MODEL, ListSink, emu_settings, fast_policy
 
 OTHER = "anthropic/claude-3-haiku"

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hive_core.health import CircuitBreaker
+from hive_core.selection.health import CircuitBreaker
 from hive_core.settings import Settings
 from tests.test_ask import events, hive_env, run_cli
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from hive_core.benchmark import benchmark, format_table
 from ingest.log import EventLog
-from jobs.benchmark import benchmark, format_table
 from tests.test_ask import BIN, events, hive_env, run_cli
 from tests.test_client import emu_settings
 
@@ -57,7 +57,7 @@ def test_benchmark_reserves_budget_and_stops_when_it_runs_out(emulator_factory: 
     import pytest
 
     from hive_core.budget import Budget, BudgetConfig, Limit, save_budget_config
-    from hive_core.catalog import load_catalog
+    from hive_core.catalog.catalog import load_catalog
     from hive_core.errors import BudgetExceeded
     from tests.plugins.env import shared_path
 

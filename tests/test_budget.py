@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 
 import hive_core.budget as budget_pkg
+from hive_cli.hive import main as hive_main
 from hive_core.budget import Budget, BudgetConfig, Limit, daily_period, forecast, max_cost, monthly_period
 from hive_core.budget.admin import scope_of, set_budget, unset_budget
-from hive_core.catalog import Catalog
-from hive_core.cli import main as hive_main
+from hive_core.catalog.catalog import Catalog
 from hive_core.errors import BudgetExceeded, ConfigError
-from hive_core.events import BudgetOverride, Usage
+from hive_core.store.events import BudgetOverride, Usage
 from ingest.log import EventLog
-from jobs.budget_status import budget_status
+from jobs.budget.status import budget_status
 from tests.test_client import ListSink, catalog  # noqa: F401  (fixture)
 
 MODEL = "openai/gpt-4o-mini"
@@ -164,7 +164,7 @@ def test_commands_on_a_corrupt_config_json_say_so_in_one_line(
     untouched; ``hive ask`` refuses rather than send a request no budget checked."""
     import shutil
 
-    from jobs.cli import main as jobs_main
+    from hive_cli.hive_jobs import main as jobs_main
     from queries import connect
 
     (data_dir / "catalog").mkdir()
@@ -390,9 +390,9 @@ def test_over_budget_is_recorded_cli(emulator: Any, data_dir: Path, catalog_path
 
 def test_budget_show_agrees_with_analytics_cost(data_dir: Path) -> None:
     from hive_core.settings import Settings
-    from jobs.analytics import cost
+    from jobs.insights.analytics import cost
     from jobs.periods import Period
-    from jobs.rollup import rollup
+    from jobs.rollup.daily import rollup
 
     raw = write_usage(data_dir)
     set_budget(data_dir / "config.json", monthly=20)
@@ -409,9 +409,9 @@ def test_a_request_without_max_tokens_is_sent_with_the_reserved_cap(emulator_fac
     """Under a limit, the reservation's output cap is sent, so the reservation is a real maximum."""
     from hive_core.ask import AskOptions, ask
     from hive_core.budget import save_budget_config
-    from hive_core.catalog import load_catalog
-    from hive_core.events import ApiCall
+    from hive_core.catalog.catalog import load_catalog
     from hive_core.openrouter import OpenRouterClient
+    from hive_core.store.events import ApiCall
     from tests.plugins.env import shared_path
     from tests.test_client import emu_settings
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from hive_core.budget import LEDGER_NAME, Budget, Ledger, Limit, daily_period, monthly_period
-from hive_core.events import Usage
-from jobs.budget_ledger import rebuild_ledger
+from hive_core.store.events import Usage
+from jobs.budget.ledger import rebuild_ledger
 from tests.test_client import ListSink
 
 MODEL = "openai/gpt-4o-mini"

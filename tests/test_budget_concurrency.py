@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from hive_core.budget import LEDGER_NAME, BudgetConfig, Ledger, Limit, max_cost, save_budget_config
-from hive_core.catalog import load_catalog
+from hive_core.catalog.catalog import load_catalog
 
 MODEL = "openai/gpt-4o-mini"
 PROCESSES, REQUESTS, MAX_TOKENS = 8, 12, 120
@@ -136,7 +136,7 @@ def settling_writer(data_dir: str, writer: int, start: Any, stop: Any, settled: 
     import time
 
     from hive_core.budget import Budget
-    from hive_core.events import Usage
+    from hive_core.store.events import Usage
     from ingest.log import EventLog
 
     deadline = time.monotonic() + 60
@@ -217,8 +217,8 @@ def traffic_under_rebuilds(data_dir: Path, fork_ctx: Any, rebuild: Callable[[], 
 
 
 def assert_never_lowered(data_dir: Path, rebuilds: int, traffic: tuple[int, int, list[int]]) -> None:
-    from jobs.budget_ledger import rebuild_ledger
-    from jobs.budget_spend import read_spend
+    from jobs.budget.ledger import rebuild_ledger
+    from jobs.budget.spend import read_spend
 
     total, settlements, shortfalls = traffic
     path = data_dir / "state" / LEDGER_NAME
@@ -240,7 +240,7 @@ def test_rebuild_during_traffic_never_lowers_spend(data_dir: Path, fork_ctx: Any
     """12 writer processes settling requests while ``rebuild-ledger`` runs 5 times: no reader ever
     sees less spend than was settled before it looked, and at the end the ledger equals the usage
     events, scope by scope and day by day."""
-    from jobs.budget_ledger import rebuild_ledger
+    from jobs.budget.ledger import rebuild_ledger
 
     def rebuild() -> None:
         rebuild_ledger(data_dir, now=datetime.now(UTC))

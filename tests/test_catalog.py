@@ -17,12 +17,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hive_core.capabilities import parse_capability
-from hive_core.catalog import Catalog, load_catalog, parse_catalog
+from hive_core.catalog.capabilities import parse_capability
+from hive_core.catalog.catalog import Catalog, load_catalog, parse_catalog
+from hive_core.catalog.tiers import TIER_RANK, TIERS, blended_price, parse_tier
 from hive_core.errors import CatalogError, CatalogMissing, UnknownModel
-from hive_core.filecache import cache_file
 from hive_core.settings import Settings
-from hive_core.tiers import TIER_RANK, TIERS, blended_price, parse_tier
+from hive_core.store.filecache import cache_file
 
 
 @pytest.fixture(scope="module")

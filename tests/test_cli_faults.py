@@ -109,8 +109,8 @@ def _commands(prefix: str, group: click.Group) -> Iterator[str]:
 
 def all_commands() -> list[str]:
     """Every leaf command of both CLIs, from their registries."""
-    from hive_core.cli import cli as hive
-    from jobs.cli import cli as jobs
+    from hive_cli.hive import cli as hive
+    from hive_cli.hive_jobs import cli as jobs
 
     return [*_commands("hive", hive), *_commands("hive-jobs", jobs)]
 
@@ -126,8 +126,8 @@ def test_storage_errors_name_the_file_and_what_to_do(tmp_path: Path) -> None:
     import errno
     import sqlite3
 
-    from hive_core.atomic import write_bytes_atomic
-    from hive_core.cli.lazy import storage_error
+    from hive_cli.lazy import storage_error
+    from hive_core.store.atomic import write_bytes_atomic
     from tests.faults import full_disk
 
     with full_disk(tmp_path / "disk") as disk, pytest.raises(OSError) as full:

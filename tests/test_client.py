@@ -12,8 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hive_core.catalog import Catalog, load_catalog
-from hive_core.emulator.faults import FaultPlan
+from hive_core.catalog.catalog import Catalog, load_catalog
 from hive_core.errors import (
     AuthError,
     MalformedResponse,
@@ -26,9 +25,10 @@ from hive_core.errors import (
     ServerError,
     StreamTruncated,
 )
-from hive_core.events import ApiCall, Event, StreamOutcome, Usage
 from hive_core.openrouter import OpenRouterClient, RetryPolicy
 from hive_core.settings import Settings
+from hive_core.store.events import ApiCall, Event, StreamOutcome, Usage
+from hive_emulator.faults import FaultPlan
 
 MODEL = "openai/gpt-4o-mini"
 KEY = "sk-or-v1-unit-test-key"

@@ -14,8 +14,8 @@ import pytest
 
 from hive_core.clock import as_of_clock, filesystem_now, parse_instant, system_clock
 from hive_core.errors import ConfigError
-from hive_core.events import Usage
 from hive_core.settings import Settings
+from hive_core.store.events import Usage
 from ingest.log import EventLog
 
 BIN = Path(sys.executable).parent

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hive_core.atomic import TEMP_GRACE_S
-from hive_core.events import ApiCall, arrow_schema
+from hive_core.store.atomic import TEMP_GRACE_S
+from hive_core.store.events import ApiCall, arrow_schema
 from ingest.compact import compact, recover_partition
 from ingest.log import EventLog
 from tests.cases import T0, api_call

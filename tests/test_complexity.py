@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hive_core.complexity import (
+from hive_core.errors import ConfigError
+from hive_core.selection.complexity import (
     COMPLEXITIES,
     COMPLEXITY_RANK,
     TASK_TYPES,
@@ -15,7 +16,6 @@ from hive_core.complexity import (
     parse_complexity,
     task_type,
 )
-from hive_core.errors import ConfigError
 
 CODE_BLOCK = "```python\n" + "\n".join(f"x{i} = compute({i})" for i in range(40)) + "\n```"
 

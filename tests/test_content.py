@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hive_core.content import ContentStore
+from hive_core.store.content import ContentStore
 from tests.test_ask import hive_env, run_cli
 from tests.test_client import MODEL
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from hive_core.catalog import parse_catalog
+from hive_core.catalog.catalog import parse_catalog
 from hive_core.openrouter.cost import resolve_cost
 from hive_core.openrouter.results import UsageInfo
 

@@ -41,8 +41,8 @@ def test_quick_start_is_exactly_the_two_commands() -> None:
 
 
 def test_every_setting_and_event_column_is_documented() -> None:
-    from hive_core.events import EVENT_TYPES
     from hive_core.settings import SETTINGS
+    from hive_core.store.events import EVENT_TYPES
 
     text = README.read_text()
     for var, _doc in SETTINGS.values():

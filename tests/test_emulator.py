@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hive_core.emulator import FAULT_KINDS, Emulator, FaultRule, parse_fault
+from hive_emulator import FAULT_KINDS, Emulator, FaultRule, parse_fault
 from tests.plugins.emulator import EmulatorProcess
 
 GEN_ID = re.compile(r"^gen-\d{10}-[A-Za-z0-9]{20}$")
@@ -550,7 +550,7 @@ def test_stop_with_streams_in_flight_is_clean(emulator_factory: Factory,
 
 
 def test_public_surface() -> None:
-    import hive_core.emulator as package
+    import hive_emulator as package
 
     assert package.__all__ == ["DEFAULT_TEST_KEY", "FAULT_KINDS", "Emulator", "FaultRule", "parse_fault"]
     assert all(getattr(package, name) is not None for name in package.__all__)
@@ -575,7 +575,7 @@ def test_cli_serves_and_stops_on_signal(
 
 def test_cli_rejects_a_bad_fault(catalog_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "hive_core.emulator.server", "--catalog", str(catalog_path), "--fault", "*:boom:1"],
+        [sys.executable, "-m", "hive_emulator.server", "--catalog", str(catalog_path), "--fault", "*:boom:1"],
         capture_output=True, text=True, timeout=30,
     )
     assert result.returncode == 2 and "boom" in result.stderr

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from hive_core.events import EVENT_ADAPTER, EVENT_TYPES, ApiCall, Usage, arrow_schema, schema_markdown
 from hive_core.ids import uuid7, uuid7_time_ms
+from hive_core.store.events import EVENT_ADAPTER, EVENT_TYPES, ApiCall, Usage, arrow_schema, schema_markdown
 from tests.cases import T0, sample_events
 
 
@@ -60,7 +60,7 @@ def test_usage_cost_source_is_constrained() -> None:
 
 
 def test_schema_markdown_documents_every_column() -> None:
-    from hive_core.events import Event
+    from hive_core.store.events import Event
 
     text = schema_markdown()
     for cls in EVENT_TYPES.values():
@@ -77,7 +77,7 @@ def test_schema_version_default_follows_the_class() -> None:
 def test_out_of_range_timestamps_are_refused_at_record_time() -> None:
     """One event dated 9999-12-31 once made every rollup fail (day arithmetic overflowed): an event
     cannot be built with it, so Hive's writers never record one, and the error says why."""
-    from hive_core.layout import TS_MAX, TS_MIN
+    from hive_core.store.layout import TS_MAX, TS_MIN
 
     def call(ts: datetime) -> ApiCall:
         return ApiCall(ts=ts, request_id="r", attempt=1, model="m", status="ok", latency_ms=1)
@@ -93,7 +93,7 @@ def test_out_of_range_timestamps_are_refused_at_record_time() -> None:
 
 def test_the_day_span_is_the_event_span() -> None:
     """Partition days (what the rollup walks) span exactly the timestamps an event may carry."""
-    from hive_core.layout import FIRST_DAY, LAST_DAY, TS_MAX, TS_MIN, day_in_range
+    from hive_core.store.layout import FIRST_DAY, LAST_DAY, TS_MAX, TS_MIN, day_in_range
 
     assert (TS_MIN.date(), (TS_MAX - timedelta(microseconds=1)).date()) == (FIRST_DAY, LAST_DAY)
     assert day_in_range(FIRST_DAY) and day_in_range(LAST_DAY)

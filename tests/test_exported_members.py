@@ -8,7 +8,7 @@ import pytest
 
 PUBLIC = {
     "hive_core": ["__version__"],
-    "ingest": ["EventLog", "compact", "verify", "write_atomic"],
+    "ingest": ["EventLog", "SpillImport", "compact", "import_spills", "pending_spills", "verify", "write_atomic"],
     "queries": ["Store", "connect", "load", "names", "run_sql"],
     "hive_core.openrouter": [
         "AsyncOpenRouterClient", "AsyncStreamHandle", "ChatResult", "CostEstimate", "NullSink", "OpenRouterClient",
@@ -22,9 +22,9 @@ PUBLIC = {
         "load_budget_config", "max_cost", "monthly_period", "parse_scope", "period_for", "refusal_message",
         "request_scopes", "save_budget_config", "usd",
     ],
-    "hive_core.emulator": ["DEFAULT_TEST_KEY", "Emulator", "FAULT_KINDS", "FaultRule", "parse_fault"],
-    "hive_core.cli": ["cli", "main"],
-    "jobs.cli": ["cli", "main"],
+    "hive_emulator": ["DEFAULT_TEST_KEY", "Emulator", "FAULT_KINDS", "FaultRule", "parse_fault"],
+    "hive_cli.hive": ["cli", "main"],
+    "hive_cli.hive_jobs": ["cli", "main"],
 }
 
 

@@ -36,9 +36,9 @@ from hive_core.errors import (
     ServerError,
     Unreachable,
 )
-from hive_core.health import CircuitBreaker
 from hive_core.openrouter import OpenRouterClient
 from hive_core.openrouter.retry import RetryPolicy
+from hive_core.selection.health import CircuitBreaker
 from hive_core.settings import Settings
 from ingest import EventLog
 from tests.test_analytics import run_hive

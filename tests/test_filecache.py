@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from hive_core.filecache import cache_dir, cache_file, cached_parse
+from hive_core.store.filecache import cache_dir, cache_file, cached_parse
 
 
 def source(tmp_path: Path, text: str = "x") -> Path:

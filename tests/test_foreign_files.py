@@ -21,12 +21,12 @@ import pyarrow.parquet as pq
 import pytest
 
 import queries
-from hive_core.events import ApiCall, arrow_schema
+from hive_cli.hive_jobs import main as jobs_main
 from hive_core.settings import Settings
+from hive_core.store.events import ApiCall, arrow_schema
 from ingest import compact, verify
 from ingest.log import EventLog
-from jobs.cli import main as jobs_main
-from jobs.rollup import rollup
+from jobs.rollup.daily import rollup
 from tests.cases import T0, api_call
 
 DAY = T0.date()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hive_core.health import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+from hive_core.selection.health import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from hive_core.settings import Settings
 from tests.plugins.processes import stopped
 from tests.test_ask import hive_env, run_cli
@@ -111,7 +111,7 @@ def test_state_survives_across_instances_and_processes(tmp_path: Path) -> None:
     cb = CircuitBreaker(tmp_path, failure_threshold=2)
     cb.record_failure("m")
     code = (
-        "import sys; from hive_core.health import CircuitBreaker; "
+        "import sys; from hive_core.selection.health import CircuitBreaker; "
         "cb = CircuitBreaker(sys.argv[1], failure_threshold=2); cb.record_failure('m'); "
         "print(cb.state('m'))"
     )
@@ -121,7 +121,7 @@ def test_state_survives_across_instances_and_processes(tmp_path: Path) -> None:
 
 
 _FAIL_MANY = (
-    "import sys; from hive_core.health import CircuitBreaker; "
+    "import sys; from hive_core.selection.health import CircuitBreaker; "
     "cb = CircuitBreaker(sys.argv[1], failure_threshold=10_000, min_calls=10_000, window=10_000); "
     "[cb.record_failure('m') for _ in range(25)]"
 )

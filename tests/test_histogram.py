@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobs import histogram
+from jobs.rollup import histogram
 
 latencies = st.lists(st.floats(min_value=0.05, max_value=600_000, allow_nan=False), min_size=1, max_size=400)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hive_core.cli.key import key_status
+from hive_cli.hive.key import key_status
 from hive_core.errors import AuthError
 from hive_core.openrouter import OpenRouterClient
 from tests.test_ask import hive_env, run_cli

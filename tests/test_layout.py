@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hive_core.ids import writer_id
-from hive_core.layout import (
+from hive_core.store.layout import (
     EventFileName,
     compact_journal_name,
     is_compact_journal,

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
+from hive_cli.hive_jobs import main as jobs_main
 from hive_core.budget import LEDGER_NAME, Budget, Ledger, Limit, daily_period, save_budget_config
 from hive_core.budget.config import BudgetConfig
 from hive_core.budget.ledger import RebuildCounts
-from hive_core.catalog import Catalog
+from hive_core.catalog.catalog import Catalog
 from hive_core.errors import BudgetExceeded, DataError, OpenRouterError
 from ingest.log import EventLog
-from jobs.budget_ledger import rebuild_ledger
-from jobs.cli import main as jobs_main
+from jobs.budget.ledger import rebuild_ledger
 from tests.test_budget import run
 from tests.test_client import MODEL, catalog, emu_settings, fast_policy  # noqa: F401  (fixture)
 
@@ -118,7 +118,7 @@ def ask_budgeted(client: Any, budget: Budget, chain: list[str], *, stream: bool,
 
 
 def event_spend(data_dir: Path) -> dict[tuple[str, str], float]:
-    from jobs.budget_spend import read_spend
+    from jobs.budget.spend import read_spend
 
     return {(scope, day): usd for scope, day, usd in read_spend(data_dir).scope_days()}
 
@@ -235,7 +235,7 @@ GARBAGE = b"not a database, a half-copied backup\n" * 200
 
 
 def usage_on_disk(data_dir: Path) -> dict[tuple[str, str], float]:
-    from hive_core.events import Usage
+    from hive_core.store.events import Usage
 
     with EventLog(data_dir) as log:
         for i, model in enumerate([MODEL, FALLBACK, MODEL]):
@@ -293,7 +293,7 @@ def test_commands_on_a_corrupt_ledger_say_so_in_one_line(emulator: Any, data_dir
     """``hive budget show`` explains; ``hive ask`` under a budget refuses (never sends unbudgeted)."""
     import shutil
 
-    from hive_core.cli import main as hive_main
+    from hive_cli.hive import main as hive_main
     from queries import connect
 
     (data_dir / "catalog").mkdir()
@@ -317,7 +317,7 @@ def test_budget_show_reads_a_read_only_store(data_dir: Path, capsys: pytest.Capt
     """``hive budget show`` only reads the ledger: it works where nothing can be written."""
     import subprocess
 
-    from hive_core.cli import main as hive_main
+    from hive_cli.hive import main as hive_main
 
     usage_on_disk(data_dir)
     with Ledger(data_dir / "state" / LEDGER_NAME) as ledger:

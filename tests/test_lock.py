@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from hive_core.errors import LockHeld
-from jobs.lock import job_lock
+from hive_core.store.lock import job_lock
 
 
 def _hold(state_dir: Path, seconds: float, ready: Any) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from hive_core.layout import parse_file_name
+from hive_core.store.layout import parse_file_name
 from ingest.log import EventLog
 from tests.cases import T0, api_call
 from tests.plugins.store import glob_count, request_ids
@@ -134,7 +134,7 @@ def test_write_table_validates_against_the_schema(data_dir: Path) -> None:
     import pyarrow as pa
 
     from hive_core.errors import SchemaMismatch
-    from hive_core.events import ApiCall, arrow_schema
+    from hive_core.store.events import ApiCall, arrow_schema
 
     good = pa.Table.from_pylist([api_call(1).model_dump()], schema=arrow_schema(ApiCall))
     with EventLog(data_dir) as log:
@@ -307,7 +307,7 @@ def test_kill_9_during_import_loses_and_duplicates_nothing(data_dir: Path, tmp_p
     again: every event exactly once, whatever the instant."""
     from datetime import timedelta
 
-    from hive_core.events import StreamOutcome
+    from hive_core.store.events import StreamOutcome
     from ingest.spill import import_spills, pending_spills, spill_events
 
     killed_midway = 0
@@ -322,7 +322,7 @@ def test_kill_9_during_import_loses_and_duplicates_nothing(data_dir: Path, tmp_p
             for seq, batch in enumerate((calls, outcomes)):
                 import pyarrow as pa
 
-                from hive_core.events import arrow_schema
+                from hive_core.store.events import arrow_schema
 
                 table = pa.Table.from_pylist([e.model_dump() for e in batch], schema=arrow_schema(type(batch[0])))
                 parts.append((batch[0].type, ts.date(), f"w{trial}-{day * 2 + seq + 1:06d}.parquet", table))

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from hive_core.cli import cli
+from hive_cli.hive import cli
 from hive_core.errors import CatalogMissing
-from hive_core.health import CircuitBreaker
+from hive_core.selection.health import CircuitBreaker
 from hive_core.settings import Settings
 from tests.test_rankings import ranking_row, write_rankings
 

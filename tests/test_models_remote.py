@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hive_core.atomic import write_json_atomic
-from hive_core.catalog import load_catalog
+from hive_core.catalog.catalog import load_catalog
 from hive_core.openrouter import OpenRouterClient
+from hive_core.store.atomic import write_json_atomic
 from tests.test_ask import events, hive_env, run_cli
 from tests.test_client import MODEL, emu_settings
 

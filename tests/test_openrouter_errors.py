@@ -29,8 +29,8 @@ from hive_core.errors import (
     TransientError,
     Unreachable,
 )
-from hive_core.events import CALL_STATUSES
 from hive_core.openrouter.errors import api_error, parse_retry_after, scrub, translate_transport_error
+from hive_core.store.events import CALL_STATUSES
 
 
 def body(error: dict[str, object]) -> bytes:

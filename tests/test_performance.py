@@ -10,11 +10,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from hive_core.events import QualityRating
 from hive_core.settings import Settings
-from jobs.performance import health, performance
+from hive_core.store.events import QualityRating
+from jobs.insights.performance import health, performance
 from jobs.periods import Period
-from jobs.rollup import rollup
+from jobs.rollup.daily import rollup
 from tests.test_analytics import run_hive
 from tests.test_rollup import DAY0, write_events, write_history
 

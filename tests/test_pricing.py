@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hive_core.catalog.pricing import Pricing, estimate_cost, per_million, per_thousand
 from hive_core.errors import CatalogError
-from hive_core.pricing import Pricing, estimate_cost, per_million, per_thousand
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import queries
-from hive_core.events import ApiCall, Usage, arrow_schema
-from hive_core.layout import partition_dir
+from hive_core.store.events import ApiCall, Usage, arrow_schema
+from hive_core.store.layout import partition_dir
 from ingest.log import EventLog
 from tests.cases import T0, api_call, sample_events
 

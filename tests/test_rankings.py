@@ -12,8 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hive_core.errors import SchemaMismatch
-from hive_core.filecache import cache_dir, cache_file
-from hive_core.rankings import (
+from hive_core.selection.rankings import (
     COST_MIX,
     RANKING_COLUMNS,
     STRATEGIES,
@@ -28,6 +27,7 @@ from hive_core.rankings import (
     strategy_scores,
     wilson_lower,
 )
+from hive_core.store.filecache import cache_dir, cache_file
 
 NOW = datetime(2026, 6, 20, tzinfo=UTC)
 

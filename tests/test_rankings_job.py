@@ -11,8 +11,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from hive_core.events import Event, QualityRating
-from hive_core.rankings import (
+from hive_core.selection.rankings import (
     DEFAULT_PRIOR,
     Metrics,
     load_rankings,
@@ -21,8 +20,9 @@ from hive_core.rankings import (
     wilson_lower,
 )
 from hive_core.settings import Settings
-from jobs.rankings_job import rankings
-from jobs.rollup import rollup
+from hive_core.store.events import Event, QualityRating
+from jobs.rankings.table import rankings
+from jobs.rollup.daily import rollup
 from tests.test_rollup import day_events, run_cli, write_events
 
 TODAY = datetime.now(UTC).date()  # the suite's clock (HIVE_TEST_NOW moves it before this import)

@@ -11,7 +11,7 @@ import queries
 from hive_core.errors import ConfigError
 from hive_core.settings import Settings
 from ingest import EventLog
-from jobs.rating import rate
+from jobs.insights.rating import rate
 from tests.test_analytics import run_hive
 from tests.test_rollup import DAY0, write_history
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import queries
-from hive_core.events import Usage
+from hive_core.store.events import Usage
 from ingest.compact import compact
 from ingest.log import EventLog
 from tests.cases import T0, api_call
@@ -84,7 +84,7 @@ def compactor(fork_ctx) -> Iterator[Callable[[Path], Callable[[], int]]]:  # typ
 
 
 def _cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    code = "import sys\nfrom jobs.cli import main\nmain(sys.argv[1:])\n"
+    code = "import sys\nfrom hive_cli.hive_jobs import main\nmain(sys.argv[1:])\n"
     return subprocess.run([sys.executable, "-c", code, "--data-dir", str(data_dir), *args],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
 

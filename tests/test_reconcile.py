@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from hive_core.errors import NotFound
-from hive_core.events import Usage
 from hive_core.openrouter import OpenRouterClient
+from hive_core.store.events import Usage
 from ingest.log import EventLog
-from jobs.reconcile import find_unbilled, reconcile
+from jobs.budget.reconcile import find_unbilled, reconcile
 from tests.plugins.processes import stopped
 from tests.test_ask import BIN, events, hive_env, run_cli
 from tests.test_client import MODEL, emu_settings
@@ -115,7 +115,7 @@ def test_a_second_correction_of_one_event_counts_nothing(data_dir: Path) -> None
     """Two corrections of one usage event (two reconciles that raced, or a foreign writer): every
     reader of the ``usage`` view - analytics, rollups, budgets - counts the one with the lowest
     event_id, once."""
-    from jobs.budget_spend import read_spend
+    from jobs.budget.spend import read_spend
     from queries import connect
 
     original = Usage(request_id="r1", model=MODEL, cost_usd=0.001, cost_source="estimated", generation_id="gen-1")

@@ -15,8 +15,8 @@ import pytest
 
 from hive_core.experiments import create_experiment
 from hive_core.settings import Settings
-from jobs.report import build_report, report_period, write_report
-from jobs.simulate import simulate
+from jobs.reports.report import build_report, report_period, write_report
+from jobs.simulate.simulate import simulate
 from tests.test_ask import run_cli
 
 END = date(2026, 5, 20)
@@ -68,7 +68,7 @@ def test_report_cli(store: Path, tmp_path: Path) -> None:
 
 
 def test_html_is_self_contained(store: Path) -> None:
-    from jobs.report_html import render_html
+    from jobs.reports.html import render_html
 
     html = render_html(build_report(Settings(data_dir=store), "week", END))
     assert "<script" not in html.lower() and "@import" not in html and "url(" not in html
@@ -100,7 +100,7 @@ def test_html_renders_in_headless_chromium(store: Path, tmp_path: Path) -> None:
 
 def test_report_success_rates_match_models_performance(store: Path) -> None:
     """One rule for success rates: the report says what `hive models performance` says (cancels excluded)."""
-    from jobs.performance import performance
+    from jobs.insights.performance import performance
     from jobs.periods import Period
 
     settings = Settings(data_dir=store)

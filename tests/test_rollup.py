@@ -20,15 +20,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from hive_cli import hive_jobs as jobs_cli
 from hive_core.errors import DataError, LockHeld
-from hive_core.events import ApiCall, Event, StreamOutcome, Usage
 from hive_core.settings import Settings
+from hive_core.store.events import ApiCall, Event, StreamOutcome, Usage
+from hive_core.store.lock import job_lock
 from ingest import EventLog
-from jobs import cli as jobs_cli
-from jobs.lock import job_lock
-from jobs.model_rollup import merge_by, month_path, read_models
-from jobs.rollup import day_path, rollup
-from jobs.rollup_state import FORMAT
+from jobs.rollup.daily import day_path, rollup
+from jobs.rollup.monthly import merge_by, month_path, read_models
+from jobs.rollup.state import FORMAT
 
 DAY0 = date(2026, 11, 10)
 MODELS = {"acme/fast": ("Acme", 300.0, 0.02), "acme/slow": ("Acme", 2500.0, 0.10), "zeta/mid": (None, 900.0, 0.05)}
@@ -102,7 +102,7 @@ def outputs(data_dir: Path) -> dict[str, tuple[bytes, int]]:
 
 def cost_by_day(settings: Settings, dates: list[date]) -> dict[date, float]:
     """What the reports read: rollup rows for a range (the files, or the events for stale days)."""
-    from jobs.period_rows import fine_rows, model_rows
+    from jobs.rollup.period_rows import fine_rows, model_rows
 
     rows = fine_rows(settings, dates[0], dates[-1])
     models = model_rows(settings, dates[0], dates[-1])
@@ -129,7 +129,7 @@ def plant_foreign(data_dir: Path, kind: str, ts: datetime, partition: date | Non
 
 
 def _write_and_hang(target: Path, ready: Any) -> None:
-    from hive_core.atomic import atomic_file
+    from hive_core.store.atomic import atomic_file
 
     with atomic_file(target) as sink:
         sink.write(b"PAR1 half a rollup file")

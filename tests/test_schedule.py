@@ -13,8 +13,8 @@ import pytest
 
 from hive_core.errors import ConfigError, DataError
 from hive_core.settings import Settings
-from jobs.schedule import MARKER, crontab_lines, due_periods, install_crontab, run_due
-from jobs.simulate import simulate
+from jobs.reports.schedule import MARKER, crontab_lines, due_periods, install_crontab, run_due
+from jobs.simulate.simulate import simulate
 from tests.test_ask import run_cli
 
 END = date(2026, 3, 12)  # a Thursday

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hive_core.events import EVENT_TYPES, arrow_schema
-from hive_core.schema_cache import cache_path, event_schemas
+from hive_core.store.events import EVENT_TYPES, arrow_schema
+from hive_core.store.schema_cache import cache_path, event_schemas
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,12 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hive_core.catalog import Catalog, ModelInfo, load_catalog
-from hive_core.complexity import COMPLEXITIES, COMPLEXITY_RANK, TASK_TYPES
+from hive_core.catalog.catalog import Catalog, ModelInfo, load_catalog
+from hive_core.catalog.tiers import TIER_RANK
 from hive_core.errors import ConfigError, NoCandidates
-from hive_core.health import CircuitBreaker
-from hive_core.rankings import Rankings, load_rankings
-from hive_core.selector import (
+from hive_core.selection.complexity import COMPLEXITIES, COMPLEXITY_RANK, TASK_TYPES
+from hive_core.selection.health import CircuitBreaker
+from hive_core.selection.rankings import Rankings, load_rankings
+from hive_core.selection.selector import (
     MIN_TIER,
     STRATEGIES,
     SelectionRequest,
@@ -25,7 +26,6 @@ from hive_core.selector import (
     load_selector,
 )
 from hive_core.settings import Settings
-from hive_core.tiers import TIER_RANK
 from tests.test_rankings import ranking_row, write_rankings
 
 TODAY = date(2026, 6, 15)

@@ -4,8 +4,8 @@ from datetime import date
 from pathlib import Path
 
 import queries
-from jobs.cli import main as jobs_main
-from jobs.simulate import MODELS, simulate
+from hive_cli.hive_jobs import main as jobs_main
+from jobs.simulate.simulate import MODELS, simulate
 from tests.plugins.store import glob_count
 
 END = date(2026, 11, 20)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from jobs import stats
+from hive_core import stats
 
 
 def test_two_proportion_z_matches_a_hand_computed_example() -> None:
@@ -89,7 +89,7 @@ def test_power_against_a_real_difference_over_seeds() -> None:
 
 
 def test_mann_whitney_direction_survives_tied_medians() -> None:
-    from jobs.stats import mann_whitney_u
+    from hive_core.stats import mann_whitney_u
 
     a = [1.0] * 50 + [2.0] * 50  # median 1.5
     b = [1.0] * 30 + [1.5] * 40 + [3.0] * 30  # median 1.5 too, but b tends higher

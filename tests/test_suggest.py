@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from hive_core.events import ApiCall, QualityRating, StreamOutcome, Usage
 from hive_core.settings import Settings
+from hive_core.store.events import ApiCall, QualityRating, StreamOutcome, Usage
 from ingest.log import EventLog
-from jobs.suggest import suggest
+from jobs.insights.suggest import suggest
 from tests.test_ask import run_cli
 
 UNTIL = date(2026, 5, 30)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hive_core.layout import temporary_name
+from hive_cli.hive_jobs import main as jobs_main
+from hive_core.store.layout import temporary_name
 from ingest.log import EventLog
 from ingest.verify import verify
-from jobs.cli import main as jobs_main
 from tests.cases import api_call
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,7 +57,7 @@ def test_verify_reports_duplicates_and_misplaced_events(data_dir: Path) -> None:
     partition = _store(data_dir)
     good = next(partition.glob("*.parquet"))
     pq.write_table(pq.read_table(good), partition / "copy-000001.parquet")
-    from hive_core.events import ApiCall, arrow_schema
+    from hive_core.store.events import ApiCall, arrow_schema
 
     other_day = partition.parent / "date=2026-01-01"
     other_day.mkdir()

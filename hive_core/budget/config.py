@@ -34,9 +34,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hive_core.atomic import PRIVATE_MODE, atomic_file
 from hive_core.budget.periods import MAX_RESET_DAY, PeriodKind
 from hive_core.errors import ConfigError
+from hive_core.store.atomic import PRIVATE_MODE, atomic_file
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",

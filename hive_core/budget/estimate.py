@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from hive_core.catalog.pricing import Pricing
 from hive_core.errors import BudgetExceeded, CatalogMissing, UnknownModel
-from hive_core.pricing import Pricing
 
 __all__ = [
     "CHARS_PER_TOKEN",

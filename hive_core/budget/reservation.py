@@ -10,7 +10,7 @@ billed); leaving it normally without :meth:`Reservation.settle` settles to the f
 the conservative choice (``rebuild-ledger`` corrects it from the events). A cancelled stream settles
 to what was billed, or to the prompt's cost when nothing was reported (reconciled later).
 ``over_budget=True`` is the escape hatch: the request is reserved even past a limit, and one
-:class:`~hive_core.events.BudgetOverride` event per breached limit records that it happened.
+:class:`~hive_core.store.events.BudgetOverride` event per breached limit records that it happened.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from hive_core.errors import BudgetExceeded
 from hive_core.ids import new_request_id, uuid7
 
 if TYPE_CHECKING:  # the event classes (pydantic) load only when an event is built
-    from hive_core.events import Event, EventSink, Usage
+    from hive_core.store.events import Event, EventSink, Usage
 
 __all__ = ["Budget", "Reservation", "SettlingSink", "refusal_message", "usd"]
 
@@ -205,7 +205,7 @@ class Budget:
                         for lim in limits for kind, cap in lim.caps()]
         if breaches and self.sink is not None:
             for breach in breaches:
-                from hive_core.events import BudgetOverride
+                from hive_core.store.events import BudgetOverride
 
                 self.sink.record(BudgetOverride(
                     request_id=request_id, app=app, scope=breach.scope, period=breach.period.kind,

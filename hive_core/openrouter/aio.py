@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 
 from hive_core.errors import Cancelled, MalformedResponse, OpenRouterError
-from hive_core.events import EventSink
 from hive_core.openrouter.core import ClientCore
 from hive_core.openrouter.cost import PriceBook
 from hive_core.openrouter.protocol import Messages, chat_body
@@ -27,6 +26,7 @@ from hive_core.openrouter.results import ChatResult, Progress
 from hive_core.openrouter.retry import RetryPolicy, acall_with_retries
 from hive_core.openrouter.stream import Callbacks, StreamRun
 from hive_core.settings import Settings
+from hive_core.store.events import EventSink
 
 __all__ = ["AsyncOpenRouterClient", "AsyncStreamHandle"]
 

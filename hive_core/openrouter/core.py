@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import ApiError, AuthError, OpenRouterError
-from hive_core.events import EventSink
 from hive_core.openrouter.cost import PriceBook
 from hive_core.openrouter.errors import api_error, translate_transport_error
 from hive_core.openrouter.protocol import (
@@ -26,6 +25,7 @@ from hive_core.openrouter.protocol import (
 from hive_core.openrouter.results import ChatResult
 from hive_core.openrouter.retry import RetryPolicy
 from hive_core.openrouter.tracking import NullSink, RequestRecord, Tracker
+from hive_core.store.events import EventSink
 
 if TYPE_CHECKING:
     import httpx

@@ -2,7 +2,7 @@
 
 * ``billed``: OpenRouter's ``usage.cost`` (USD) was in the answer: that is the truth.
 * ``estimated``: no billed cost (old deployments, cancelled or cut streams), but the catalog knows
-  the model's prices: every component is estimated with :func:`hive_core.pricing.estimate_cost`
+  the model's prices: every component is estimated with :func:`hive_core.catalog.pricing.estimate_cost`
   (prompt, completion, reasoning, cache read/write, per request).
 * ``unknown``: no catalog, a model the catalog does not know, or a variable ("-1") price. The cost
   is ``None`` - never a silent 0, which would read as "free" in every report.
@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from hive_core.catalog.pricing import Pricing, estimate_cost
 from hive_core.errors import CatalogMissing, UnknownModel
 from hive_core.openrouter.results import CostSource, UsageInfo
-from hive_core.pricing import Pricing, estimate_cost
 
 __all__ = ["CostEstimate", "PriceBook", "resolve_cost"]
 
@@ -26,7 +26,7 @@ class _HasPricing(Protocol):
 
 
 class PriceBook(Protocol):
-    """Anything that looks up a model's prices: ``hive_core.catalog.Catalog``; raises ``UnknownModel``."""
+    """Anything that looks up a model's prices: ``hive_core.catalog.catalog.Catalog``; raises ``UnknownModel``."""
 
     def get(self, model_id: str) -> _HasPricing: ...
 

@@ -3,11 +3,11 @@
 For one logical request (one model of a fallback chain) the client opens a :class:`RequestRecord`
 and the record emits, all with the same ``request_id``:
 
-* one :class:`~hive_core.events.ApiCall` per HTTP attempt (``attempt`` 1..n; ``status`` is "ok" or
+* one :class:`~hive_core.store.events.ApiCall` per HTTP attempt (``attempt`` 1..n; ``status`` is "ok" or
   the error's ``status_name``; HTTP status, latency, TTFT, generation id, served model, provider);
-* one :class:`~hive_core.events.Usage` when the request was answered or partially billed, with the
+* one :class:`~hive_core.store.events.Usage` when the request was answered or partially billed, with the
   cost resolved by :func:`hive_core.openrouter.cost.resolve_cost`;
-* one :class:`~hive_core.events.StreamOutcome` per streamed request.
+* one :class:`~hive_core.store.events.StreamOutcome` per streamed request.
 
 Events never carry prompt or answer text, headers or the API key. Metadata calls (``/models``,
 ``/key``, ``/generation``) are not recorded: they are not model traffic and would skew latency.
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hive_core.errors import HiveError
-from hive_core.events import ApiCall, Event, EventSink, StreamOutcome, Usage
 from hive_core.ids import new_request_id
 from hive_core.openrouter.cost import CostEstimate, PriceBook, resolve_cost
 from hive_core.openrouter.results import Outcome, UsageInfo
+from hive_core.store.events import ApiCall, Event, EventSink, StreamOutcome, Usage
 
 __all__ = ["NullSink", "RequestRecord", "Tracker"]
 

@@ -1,5 +1,5 @@
 -- The daily rollup: one row per (day, model, provider, request_type, task_category) for the UTC days
--- since..until (inclusive), from the event views. Written by jobs/rollup.py, one file per day.
+-- since..until (inclusive), from the event views. Written by jobs/rollup/daily.py, one file per day.
 -- params: since DATE = 1970-01-01, until DATE = 2999-12-31
 --
 -- Every source is aggregated on its own (each event counts on its own UTC day) under k, a 64-bit hash
@@ -13,9 +13,9 @@
 -- requests = requests whose first attempt (attempt 1, always on the primary model) is in the row, plus
 -- requests that reached the row's model as a fallback (distinct request ids among fallback attempts).
 -- retries = attempts - requests. Each day's rows depend on that day's files only.
--- latency_values / ttft_values: the row's successful attempts' values, sorted. jobs/rollup.py turns
+-- latency_values / ttft_values: the row's successful attempts' values, sorted. jobs/rollup/daily.py turns
 -- them into the exact P50/P95/P99 (interpolated like quantile_cont) and the mergeable histogram
--- (jobs/histogram.py) in one vectorised pass: one sort here instead of a quantile_cont per column
+-- (jobs/rollup/histogram.py) in one vectorised pass: one sort here instead of a quantile_cont per column
 -- plus a (row, bucket) group-by per histogram, which cost a third of the query.
 WITH calls AS MATERIALIZED (
     SELECT

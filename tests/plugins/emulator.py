@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from hive_core.emulator import DEFAULT_TEST_KEY, Emulator
+from hive_emulator import DEFAULT_TEST_KEY, Emulator
 
 __all__ = ["TEST_LATENCY_SCALE", "EmulatorProcess", "run_emulator_process"]
 
@@ -83,8 +83,8 @@ class EmulatorProcess:
 
 @contextmanager
 def run_emulator_process(catalog_path: Path, *args: str) -> Iterator[EmulatorProcess]:
-    """Run ``python -m hive_core.emulator.server --port 0 --catalog ... *args`` until the block ends."""
-    cmd = [sys.executable, "-m", "hive_core.emulator.server", "--host", "127.0.0.1", "--port", "0",
+    """Run ``python -m hive_emulator.server --port 0 --catalog ... *args`` until the block ends."""
+    cmd = [sys.executable, "-m", "hive_emulator.server", "--host", "127.0.0.1", "--port", "0",
            "--catalog", str(catalog_path), *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

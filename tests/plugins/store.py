@@ -18,7 +18,7 @@ def glob_count(data_dir: Path, event_type: str = "*") -> int:
 
 def request_ids(data_dir: Path, event_type: str = "api_call") -> list[str]:
     """Every request_id in the store as Hive's readers see it (corrupt/superseded files skipped)."""
-    from hive_core.event_files import list_event_files
+    from hive_core.store.event_files import list_event_files
 
     files = [str(p) for p in list_event_files(data_dir, event_type).files]
     if not files:

@@ -1,0 +1,132 @@
+"""``hive budget``: set and show daily/monthly spending limits (UTC periods).
+
+    hive budget set --daily 10 --monthly 200                 global limits
+    hive budget set --daily 2 --app search                   a limit for one app (HIVE_APP)
+    hive budget set --monthly 50 --model openai/gpt-4o --reset-day 15
+    hive budget set --webhook https://hooks.slack.com/... --thresholds 50,80,100
+    hive budget show [--json]
+    hive budget unset --app search
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from hive_cli.common import echo_json, get_settings
+
+if TYPE_CHECKING:
+    from hive_core.budget import Budget
+    from hive_core.settings import Settings
+    from hive_core.store.events import EventSink
+
+__all__ = ["budget", "open_budget"]
+
+
+def _usd(value: float | None) -> str:
+    from hive_core.budget.reservation import usd
+
+    return "-" if value is None else usd(value)
+
+
+@click.group()
+def budget() -> None:
+    """Set and show daily/monthly spending limits (periods are UTC days and months)."""
+
+
+@budget.command("set")
+@click.option("--daily", default=None, help="Daily limit in USD (UTC day).")
+@click.option("--monthly", default=None, help="Monthly limit in USD (UTC month, from --reset-day).")
+@click.option("--app", default=None, help="Limit one app (the HIVE_APP requests are made under).")
+@click.option("--model", default=None, help="Limit one model id.")
+@click.option("--reset-day", default=None, help="Day of the month (1..28) the monthly period starts; default 1.")
+@click.option("--webhook", default=None, help="POST alerts to this URL (Slack-compatible); '' removes it.")
+@click.option("--thresholds", default=None, help="Alert thresholds in percent of each limit, e.g. 50,80,100.")
+@click.pass_context
+def set_(ctx: click.Context, daily: str | None, monthly: str | None, app: str | None, model: str | None,
+         reset_day: str | None, webhook: str | None, thresholds: str | None) -> None:
+    """Set limits (global, or for one --app or --model) and alert settings."""
+    from hive_core.budget.admin import scope_of, set_budget
+
+    settings = get_settings(ctx)
+    scope = scope_of(app, model)
+    change = set_budget(settings.config_path, scope=scope, daily=daily, monthly=monthly, reset_day=reset_day,
+                        webhook_url=webhook, thresholds=thresholds)
+    _say_tightened(settings.config_path, change.tightened_from)
+    config = change.config
+    limit = config.limits.get(scope)
+    if limit is not None:
+        click.echo(f"{scope}: daily {_usd(limit.daily_usd)}, monthly {_usd(limit.monthly_usd)} "
+                   f"(month starts on day {limit.reset_day}, UTC)")
+    click.echo(f"alerts at {', '.join(f'{p:g}%' for p in config.thresholds_pct)}; webhook "
+               f"{'set' if config.webhook_url else 'not set'}")
+
+
+@budget.command()
+@click.option("--app", default=None, help="Remove the limits of this app.")
+@click.option("--model", default=None, help="Remove the limits of this model.")
+@click.pass_context
+def unset(ctx: click.Context, app: str | None, model: str | None) -> None:
+    """Remove the limits of one scope (global unless --app or --model)."""
+    from hive_core.budget.admin import scope_of, unset_budget
+
+    scope = scope_of(app, model)
+    path = get_settings(ctx).config_path
+    _say_tightened(path, unset_budget(path, scope=scope).tightened_from)
+    click.echo(f"{scope}: no limits")
+
+
+def _say_tightened(path: Path, mode: int | None) -> None:
+    if mode is not None:
+        click.echo(f"note: {path} was readable by others (mode {mode:04o}); it holds the webhook URL, "
+                   "so it is now 0600", err=True)
+
+
+@budget.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def show(ctx: click.Context, as_json: bool) -> None:
+    """Spent, reserved in flight, remaining and projected month-end, per scope."""
+    from jobs.budget.status import budget_status
+
+    settings = get_settings(ctx)
+    statuses = budget_status(settings.data_dir, now=settings.now())
+    if as_json:
+        echo_json({"scopes": [s.as_dict() for s in statuses]})
+        return
+    for s in statuses:
+        click.echo(f"{s.scope}  (month {s.month_start}..{s.month_end}, UTC)")
+        rows: list[tuple[str, float, float | None, float | None, float]] = [
+            ("today", s.spent_today_usd, s.daily_limit_usd, s.remaining_today_usd, s.ledger_spent_today_usd),
+            ("month", s.spent_month_usd, s.monthly_limit_usd, s.remaining_month_usd, s.ledger_spent_month_usd),
+        ]
+        for label, spent, limit, remaining, ledger in rows:
+            line = f"  {label}: spent {_usd(spent)}"
+            if limit is not None:
+                line += f" of {_usd(limit)}, reserved {_usd(s.reserved_usd)}, remaining {_usd(remaining)}"
+            click.echo(line)
+            if abs(ledger - spent) >= 0.005:
+                click.echo(f"  note: the ledger counts {_usd(ledger)} {label}; run `hive-jobs rebuild-ledger`")
+        projection = f"  projected month-end: {_usd(s.projected_month_usd)} at {_usd(s.rate_per_day_usd)}/day"
+        if s.over_limit_on is not None:
+            projection += f", over the monthly limit on {s.over_limit_on}"
+        click.echo(projection)
+
+
+
+def open_budget(settings: Settings, log: EventSink, stack: ExitStack) -> tuple[Budget, EventSink]:
+    """The budget for a request-sending command, and the sink its client must record into (the log,
+    wrapped so each request's usage event settles its reservation)."""
+    from hive_core.budget import Budget
+    from hive_core.catalog.catalog import load_catalog
+    from hive_core.errors import CatalogError, CatalogMissing
+
+    try:
+        prices = load_catalog(settings.catalog_path, cache_dir=settings.cache_dir)
+    except (CatalogMissing, CatalogError):
+        prices = None  # a request under a limit is then refused with what to do
+    budget = stack.enter_context(Budget(settings.data_dir, prices=prices, sink=log, app=settings.app))
+    return budget, budget.settling_sink(log)

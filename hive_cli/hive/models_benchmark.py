@@ -1,0 +1,55 @@
+"""``hive models benchmark``: thin over :func:`hive_core.benchmark.benchmark`; progress bar on stderr."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hive_cli.common import echo_json, open_event_log, sending_settings
+from hive_cli.hive.budget import open_budget
+
+__all__ = ["benchmark"]
+
+
+@click.command()
+@click.option("--models", default=None, metavar="M1,M2,...", help="Comma-separated model ids.")
+@click.option("--top", type=click.IntRange(min=1), default=None, help="The N best models of the ranking table.")
+@click.option("--prompts", "prompts_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Prompts, one per line (or a JSON list); default: a small built-in set.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True, help="Requests in flight.")
+@click.option("--requests", type=click.IntRange(min=1), default=8, show_default=True, help="Requests per model.")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=256, show_default=True, help="Cap per answer.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON rows instead of the table.")
+@click.pass_context
+def benchmark(ctx: click.Context, models: str | None, top: int | None, prompts_file: str | None, concurrency: int,
+              requests: int, max_tokens: int, as_json: bool) -> None:
+    """Run one prompt set against several models (recorded as request_type=benchmark) and compare."""
+    from hive_core.benchmark import benchmark as run
+    from hive_core.benchmark import format_table, load_prompts, top_models
+    from hive_core.catalog.catalog import load_catalog
+    from hive_core.errors import CatalogError, CatalogMissing
+
+    if bool(models) == bool(top):
+        raise click.UsageError("pass exactly one of --models M1,M2,... or --top N")
+    settings = sending_settings(ctx)
+    chosen = [m.strip() for m in models.split(",") if m.strip()] if models else top_models(settings.data_dir, top or 0)
+    prompts = load_prompts(Path(prompts_file) if prompts_file else None)
+    try:
+        prices = load_catalog(settings.catalog_path, cache_dir=settings.cache_dir)
+    except (CatalogMissing, CatalogError):
+        prices = None  # billed cost still arrives in the answers
+    with ExitStack() as stack:
+        log = stack.enter_context(open_event_log(settings))
+        budget, sink = open_budget(settings, log, stack)
+        progress: Any = click.progressbar(length=len(chosen) * requests, label="benchmark", file=sys.stderr)
+        bar = stack.enter_context(progress)
+        rows = run(settings, chosen, prompts, requests=requests, concurrency=concurrency, sink=sink,
+                   max_tokens=max_tokens, prices=prices, on_done=lambda: bar.update(1), budget=budget)
+    if as_json:
+        echo_json(rows)
+    else:
+        click.echo(format_table(rows))

@@ -1,0 +1,51 @@
+"""``hive-jobs``: batch work over the event store, made for cron.
+
+Each command lives in its own module under ``hive_cli.hive_jobs`` and is imported when it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import click
+
+from hive_cli.common import as_of_option, data_dir_option, take_back_spills
+from hive_cli.lazy import LazyGroup, run_cli
+
+__all__ = ["cli", "main"]
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "simulate": ("hive_cli.hive_jobs.store:simulate", "Write a realistic simulated history of N days into the store."),
+    "sql": ("hive_cli.hive_jobs.store:sql", "Run SQL over the event views (api_calls, usage, stream_outcomes, ...)."),
+    "verify": ("hive_cli.hive_jobs.store:verify", "Check every event file; report problems; exit 1 on corruption."),
+    "compact": ("hive_cli.hive_jobs.store:compact", "Merge the small files of closed days into large ones."),
+    "summary": ("hive_cli.hive_jobs.store:summary", "Print a short summary of the store: spend, top models, P95s."),
+    "rollup": ("hive_cli.hive_jobs.rollup:rollup", "Roll events up into daily tables and refresh the rankings."),
+    "rankings": ("hive_cli.hive_jobs.rollup:rankings", "Recompute the ranking table the selector reads."),
+    "reconcile": ("hive_cli.hive_jobs.reconcile:reconcile", "Fetch billed cost for requests whose cost was not billed."),
+    "alerts": ("hive_cli.hive_jobs.budget:alerts", "Evaluate budget thresholds and forecasts; deliver alerts."),
+    "rebuild-ledger": ("hive_cli.hive_jobs.budget:rebuild_ledger", "Recreate the budget ledger from the events."),
+    "ab-report": ("hive_cli.hive_jobs.insights:ab_report", "Report an A/B experiment with significance tests."),
+    "report": ("hive_cli.hive_jobs.insights:report", "Write a day/week/month report (md, html, json)."),
+    "schedule": ("hive_cli.hive_jobs.insights:schedule", "Print or install the crontab lines for Hive's jobs."),
+    "run-due": ("hive_cli.hive_jobs.insights:run_due", "Run whatever jobs are due since their last successful run."),
+    "import-spills": ("hive_cli.hive_jobs.spills:import_spills", "Take back events a command could not write (full disk)."),
+}
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@data_dir_option
+@as_of_option
+@click.pass_context
+def cli(ctx: click.Context, data_dir: str | None, as_of: str | None) -> None:
+    """Hive's batch jobs: simulate, roll up, rank, verify, compact, report. Safe to run from cron."""
+    ctx.obj = {"data_dir": data_dir, "as_of": as_of}
+    if ctx.invoked_subcommand != "import-spills":
+        # Events a command spilled outside the data directory (disk full, read-only) come back
+        # before any job reads the store: the nightly cron run heals it without a human.
+        take_back_spills(ctx)
+
+
+def main(args: Sequence[str] | None = None) -> None:
+    """Console entry point of ``hive-jobs``."""
+    run_cli(cli, args, prog_name="hive-jobs")

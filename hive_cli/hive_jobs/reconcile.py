@@ -1,0 +1,32 @@
+"""``hive-jobs reconcile``: billed cost for requests whose cost was estimated or unknown."""
+
+from __future__ import annotations
+
+import click
+
+from hive_cli.common import echo_json, get_settings, open_event_log
+
+__all__ = ["reconcile"]
+
+
+@click.command()
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Look up at most N generations.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def reconcile(ctx: click.Context, limit: int | None, as_json: bool) -> None:
+    """Fetch /generation for cancelled or cut requests and append billed usage events (idempotent)."""
+    from hive_core.openrouter.client import OpenRouterClient
+    from jobs.budget.reconcile import reconcile as run
+
+    settings = get_settings(ctx)
+    with open_event_log(settings) as log, OpenRouterClient(settings) as client:
+        report = run(settings.data_dir, client, log, limit=limit)
+    if as_json:
+        echo_json({"checked": report.checked, "corrected": report.corrected, "pending": report.pending,
+                   "failed": [{"generation_id": g, "error": e} for g, e in report.failed],
+                   "corrected_usd": report.corrected_usd})
+        return
+    click.echo(f"checked {report.checked}, corrected {report.corrected} (${report.corrected_usd:.6f} billed), "
+               f"pending {len(report.pending)}, failed {len(report.failed)}")
+    for generation_id, error in report.failed:
+        click.echo(f"  {generation_id}: {error}", err=True)

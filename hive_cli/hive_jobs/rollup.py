@@ -1,0 +1,101 @@
+"""``hive-jobs rollup | rankings``: the daily rollups and the ranking table the selector reads."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import click
+
+from hive_cli.common import echo_json, get_settings
+
+__all__ = ["rankings", "rollup"]
+
+
+def _day(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=flag) from None
+
+
+def _span(days: list[date]) -> str:
+    return f"{days[0]}..{days[-1]}" if len(days) > 1 else str(days[0])
+
+
+@click.command()
+@click.option("--daily", is_flag=True, default=True, help="Daily rollups (the only granularity; accepted for cron lines).")
+@click.option("--date", "only", default=None, metavar="YYYY-MM-DD", help="Only this UTC day.")
+@click.option("--since", default=None, metavar="YYYY-MM-DD", help="Only days from this UTC day on.")
+@click.option("--rebuild", is_flag=True, help="Recompute every day in scope from the events, changed or not.")
+@click.option("--wait", "wait_s", type=click.FloatRange(0), default=60.0, show_default=True,
+              help="Seconds to wait for another run's lock before giving up (0: do not wait).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def rollup(ctx: click.Context, daily: bool, only: str | None, since: str | None, rebuild: bool,
+           wait_s: float, as_json: bool) -> None:
+    """Roll events up into daily tables and refresh the rankings.
+
+    Incremental: only days whose event files changed since the last run are recomputed (today
+    included while it receives events); --rebuild recomputes everything in scope.
+    """
+    from jobs.rollup.daily import rollup as run
+
+    if only and since:
+        raise click.UsageError("give --date or --since, not both")
+    settings = get_settings(ctx)
+    report = run(settings, day=_day(only, "--date"), since=_day(since, "--since"), rebuild=rebuild,
+                 lock_timeout_s=wait_s)
+    for line in report.repaired:
+        click.echo(f"repaired: {line}", err=True)
+    for path, reason in report.skipped:
+        click.echo(f"warning: skipped {path}: {reason}", err=True)
+    if report.kept:
+        click.echo(f"warning: kept the rollups of {len(report.kept)} day(s) whose events are gone ({_span(report.kept)}): "
+                   "they are now the only record of those days; is part of the event store missing?", err=True)
+    if report.forgotten:
+        click.echo(f"warning: {len(report.forgotten)} day(s) lost both their rollup file and their events "
+                   f"({_span(report.forgotten)}): nothing can regenerate them; their month totals are unchanged",
+                   err=True)
+    if as_json:
+        ranking = report.steps.get("rankings")
+        echo_json({
+            "data_dir": str(report.data_dir), "days_with_events": report.days_with_events,
+            "rolled_up": [d.isoformat() for d in report.rolled_up],
+            "kept": [d.isoformat() for d in report.kept], "forgotten": [d.isoformat() for d in report.forgotten],
+            "rows": report.rows, "skipped": [{"path": str(p), "reason": r} for p, r in report.skipped],
+            "repaired": report.repaired, "rankings_rows": getattr(ranking, "rows", None),
+        })
+        return
+    if report.empty:
+        click.echo(f"no events in {settings.data_dir} yet: nothing to roll up "
+                   "(record some with `hive ask`, or try `hive-jobs simulate`)")
+        return
+    if report.rolled_up:
+        click.echo(f"rolled up {len(report.rolled_up)} day(s) {_span(report.rolled_up)} into {report.rows:,} rows; "
+                   f"{report.unchanged} day(s) unchanged")
+    else:
+        click.echo(f"rollups up to date: {report.days_with_events} day(s), nothing changed")
+    ranking = report.steps.get("rankings")
+    if ranking is not None:
+        click.echo(f"rankings: {ranking.rows} rows for {ranking.models} models over {ranking.window_days} days "
+                   f"(priors: {ranking.priors})")
+
+
+@click.command()
+@click.option("--window", "window_days", type=click.IntRange(1, 365), default=7, show_default=True,
+              help="Days of rollups (today included) the table measures.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def rankings(ctx: click.Context, window_days: int, as_json: bool) -> None:
+    """Recompute the ranking table the selector reads (from the daily rollups)."""
+    from jobs.rankings.table import rankings as run
+
+    report = run(get_settings(ctx), window_days=window_days)
+    if as_json:
+        echo_json({"path": str(report.path), "rows": report.rows, "models": report.models,
+                   "window_days": report.window_days, "priors": report.priors})
+        return
+    click.echo(f"wrote {report.path}: {report.rows} rows for {report.models} models over "
+               f"{report.window_days} days (priors: {report.priors})")

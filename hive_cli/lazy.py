@@ -1,0 +1,186 @@
+"""A click group whose subcommands are imported only when they run, and the CLIs' error policy.
+
+``hive --help`` must not import duckdb, polars, pyarrow, httpx or pydantic: each subcommand lives in
+its own module, named here with its one-line help, and is imported on first use.
+
+The error policy, in one place for every command of both CLIs (:func:`run_cli`, with the
+translation done where the command's data directory is known, :meth:`LazyGroup.invoke`):
+
+* a :class:`~hive_core.errors.HiveError` is its one line on stderr, exit 1;
+* a storage failure - ``OSError`` (a full disk, a read-only or unreadable directory), an SQLite
+  error (a full, read-only or corrupt database: the budget ledger), a DuckDB I/O error - becomes a
+  :class:`StorageError`: one line naming the file (the data directory when the system did not say
+  which file) and what to do, exit 1. Never a traceback;
+* a usage error exits 2; Ctrl-C prints ``interrupted`` and exits 130; SIGTERM
+  (:class:`~hive_core.shutdown.Terminated`) prints ``terminated`` and exits 143.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hive_core.errors import HiveError, StorageError
+from hive_core.shutdown import TERMINATED_EXIT_STATUS, Terminated
+
+__all__ = ["LazyGroup", "run_cli", "storage_error"]
+
+_ADVICE = {
+    errno.ENOSPC: "free disk space and run the command again",
+    errno.EDQUOT: "free space within your disk quota and run the command again",
+    errno.EROFS: "remount it read-write, or use a writable --data-dir / HIVE_DATA_DIR",
+    errno.EACCES: "fix its permissions, or use another --data-dir / HIVE_DATA_DIR",
+    errno.EPERM: "fix its permissions, or use another --data-dir / HIVE_DATA_DIR",
+}
+
+
+class _TerminatedExit(click.ClickException):
+    """SIGTERM on its way out of click: ``click.Command.main`` turns a ``KeyboardInterrupt`` into an
+    ``Abort`` after printing a blank line for the terminal's ``^C`` echo; SIGTERM has no echo."""
+
+    exit_code = TERMINATED_EXIT_STATUS
+
+    def __init__(self) -> None:
+        super().__init__("terminated")
+
+    def show(self, file: Any = None) -> None:
+        click.echo("terminated", err=True)
+
+
+#: a file being written under a temporary name beside its target: ``.<name>.tmp`` (the event log)
+#: or ``.<name>.<pid>.<thread>.tmp`` (``hive_core.store.atomic``)
+_TEMPORARY = re.compile(r"^\.(?P<name>.+?)(?:\.\d+\.[0-9a-f]+)?\.tmp$")
+
+
+def _replaced_file(filename: object) -> object:
+    """The file a failed write was replacing, rather than its temporary name the error carries."""
+    path = Path(str(filename))
+    match = _TEMPORARY.match(path.name)
+    return path.with_name(match["name"]) if match else filename
+
+
+def storage_error(exc: BaseException, data_dir: Path | None = None) -> StorageError | None:
+    """The one-line error for a storage failure, ``None`` for anything else (a bug keeps its traceback).
+
+    ``data_dir`` names where the failure happened when the system did not name the file (a write
+    to an open descriptor, an SQLite or DuckDB error).
+    """
+    where: object = data_dir if data_dir is not None else "the data directory"
+    if isinstance(exc, BrokenPipeError):
+        return None  # the reader went away (``| head``): click exits quietly
+    if isinstance(exc, OSError):
+        name = _replaced_file(exc.filename) if exc.filename is not None else where
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        return StorageError(name, reason, _ADVICE.get(exc.errno or 0, ""))
+    # Only a module that is already loaded can have raised its error: no import, no name matching.
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is not None and isinstance(exc, sqlite3.DatabaseError):
+        # The budget ledger is the only SQLite database Hive keeps.
+        ledger = Path(data_dir, "state", "budget-ledger.sqlite3") if data_dir is not None else "the budget ledger"
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary result code
+        advice = {
+            sqlite3.SQLITE_FULL: _ADVICE[errno.ENOSPC],
+            sqlite3.SQLITE_READONLY: _ADVICE[errno.EROFS],
+            sqlite3.SQLITE_CANTOPEN: _ADVICE[errno.EACCES],
+        }.get(code, "run `hive-jobs rebuild-ledger` (it recreates the ledger from the events)")
+        return StorageError(ledger, f"SQLite: {exc}", advice)
+    duckdb = sys.modules.get("duckdb")
+    if duckdb is not None and isinstance(exc, duckdb.IOException):
+        return StorageError(where, f"DuckDB: {str(exc).splitlines()[0]}", "check the file named above")
+    return None
+
+
+class LazyGroup(click.Group):
+    """``lazy``: name -> ("package.module:attribute", one-line help)."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            target, _help = self.lazy[cmd_name]
+            module_name, attr = target.split(":")
+            command = getattr(importlib.import_module(module_name), attr)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{target} is not a click command")
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; storage failures become :class:`StorageError`, SIGTERM its exit."""
+        try:
+            return super().invoke(ctx)
+        except Terminated:
+            raise _TerminatedExit() from None
+        except Exception as exc:
+            error = storage_error(exc, _data_dir(ctx))
+            if error is None:
+                raise
+            raise error from exc
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Help from the registry, so listing commands imports none of them.
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in self.lazy:
+                rows.append((name, self.lazy[name][1]))
+            else:
+                command = self.commands[name]
+                rows.append((name, command.get_short_help_str(formatter.width)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _data_dir(ctx: click.Context) -> Path | None:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, dict):
+        return None
+    settings = obj.get("settings")
+    if settings is not None:
+        return Path(settings.data_dir)
+    return Path(obj["data_dir"]) if obj.get("data_dir") else None
+
+
+def run_cli(group: click.Group, args: Sequence[str] | None = None, prog_name: str | None = None) -> None:
+    """Run a CLI: expected errors become one line on stderr and exit 1; usage errors exit 2;
+    Ctrl-C exits 130, SIGTERM 143. Never a traceback for an expected error (see the module doc)."""
+    try:
+        group.main(args=args, prog_name=prog_name, standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        exc.show()
+        sys.exit(2)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Terminated:  # outside a command (its invoke translates it): the same line and status
+        click.echo("terminated", err=True)
+        sys.exit(TERMINATED_EXIT_STATUS)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except HiveError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except BrokenPipeError:
+        sys.exit(1)
+    except Exception as exc:  # raised outside a command's invoke (e.g. a context's close callback)
+        error = storage_error(exc)
+        if error is None:
+            raise
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    sys.exit(0)

@@ -1,0 +1,169 @@
+"""``hive models benchmark``: the same prompts against several models, real calls, one comparison table.
+
+Every request goes through the async client (:class:`hive_core.openrouter.AsyncOpenRouterClient`),
+streamed so TTFT is measured, at most ``concurrency`` in flight, and is recorded like any other
+call with ``request_type="benchmark"`` (so analytics and suggestions can leave it out). Per model:
+success rate, TTFT and latency P50/P95 (successful requests), mean tokens/s, cost per request.
+``--top N`` takes the N best-ranked models of the ranking table (``*`` rows, balanced score).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hive_core import stats
+from hive_core.errors import ConfigError, OpenRouterError
+from hive_core.shutdown import run_async
+
+if TYPE_CHECKING:
+    from hive_core.budget import Budget
+    from hive_core.openrouter.results import ChatResult
+    from hive_core.settings import Settings
+    from hive_core.store.events import EventSink
+
+__all__ = ["DEFAULT_PROMPTS", "ModelResult", "benchmark", "format_table", "load_prompts", "top_models"]
+
+DEFAULT_PROMPTS = (
+    "Explain in two sentences why the sky is blue.",
+    "Write a Python function that reverses a linked list.",
+    "Summarise the plot of Hamlet in three sentences.",
+    "What is 17 * 23? Answer with the number only.",
+)
+
+
+@dataclass
+class ModelResult:
+    """One model's results over the prompt set."""
+
+    model: str
+    requests: int = 0
+    successes: int = 0
+    latency_ms: list[float] = field(default_factory=list)
+    ttft_ms: list[float] = field(default_factory=list)
+    tokens_per_s: list[float] = field(default_factory=list)
+    costs: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outcome: ChatResult | OpenRouterError) -> None:
+        self.requests += 1
+        if isinstance(outcome, OpenRouterError):
+            self.errors[outcome.status_name] = self.errors.get(outcome.status_name, 0) + 1
+            return
+        self.successes += 1
+        self.latency_ms.append(outcome.latency_ms)
+        if outcome.ttft_ms is not None:
+            self.ttft_ms.append(outcome.ttft_ms)
+        if outcome.tokens_per_s is not None:
+            self.tokens_per_s.append(outcome.tokens_per_s)
+        if outcome.cost_usd is not None:
+            self.costs.append(outcome.cost_usd)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "requests": self.requests, "successes": self.successes,
+            "success_rate": self.successes / self.requests if self.requests else None,
+            "ttft_p50_ms": stats.percentile(self.ttft_ms, 0.5), "ttft_p95_ms": stats.percentile(self.ttft_ms, 0.95),
+            "latency_p50_ms": stats.percentile(self.latency_ms, 0.5),
+            "latency_p95_ms": stats.percentile(self.latency_ms, 0.95),
+            "tokens_per_s": sum(self.tokens_per_s) / len(self.tokens_per_s) if self.tokens_per_s else None,
+            "cost_per_request_usd": sum(self.costs) / len(self.costs) if self.costs else None,
+            "errors": self.errors,
+        }
+
+
+def load_prompts(path: Path | None) -> list[str]:
+    """Prompts from a file (one per line, or a JSON list of strings); the built-in set without one."""
+    import json
+
+    if path is None:
+        return list(DEFAULT_PROMPTS)
+    text = Path(path).read_text()
+    if text.lstrip().startswith("["):
+        prompts = [str(p) for p in json.loads(text)]
+    else:
+        prompts = [line.strip() for line in text.splitlines() if line.strip()]
+    if not prompts:
+        raise ConfigError(f"{path}: no prompts")
+    return prompts
+
+
+def top_models(data_dir: Path, n: int) -> list[str]:
+    """The ``n`` best models of the ranking table by balanced score (all tasks)."""
+    import pyarrow.parquet as pq
+
+    from hive_core.selection.rankings import rankings_path
+
+    path = rankings_path(data_dir)
+    if not path.exists():
+        raise ConfigError(f"no ranking table at {path}: run `hive-jobs rollup --daily`, or pass --models")
+    rows = [r for r in pq.ParquetFile(path).read().to_pylist() if r["task_category"] == "*"]
+    rows.sort(key=lambda r: -(r["score_balanced"] or 0.0))
+    return [r["model"] for r in rows[:n]]
+
+
+def benchmark(
+    settings: Settings, models: Sequence[str], prompts: Sequence[str], *, requests: int, concurrency: int,
+    sink: EventSink, max_tokens: int = 256, prices: Any = None,
+    on_done: Callable[[], object] | None = None, transport: Any = None, budget: Budget | None = None,
+) -> list[dict[str, Any]]:
+    """Send ``requests`` requests per model (cycling through ``prompts``); one summary per model.
+
+    With a ``budget`` (whose settling sink must be ``sink``), every request first reserves its
+    maximum cost like ``hive ask`` does; a refusal (``BudgetExceeded``) stops the benchmark.
+    """
+    if not models:
+        raise ConfigError("no models to benchmark: pass --models or --top")
+    results = {m: ModelResult(m) for m in models}
+    # SIGTERM cancels the run like Ctrl-C: every request in flight records its cancelled outcome
+    # and partial usage (settling its reservation), then Terminated ends the command (exit 143).
+    run_async(_run(settings, results, prompts, requests, concurrency, sink, max_tokens, prices, on_done,
+                   transport, budget))
+    return [results[m].as_dict() for m in models]
+
+
+async def _run(settings: Settings, results: dict[str, ModelResult], prompts: Sequence[str], requests: int,
+               concurrency: int, sink: EventSink, max_tokens: int, prices: Any,
+               on_done: Callable[[], object] | None, transport: Any, budget: Budget | None) -> None:
+    from hive_core.openrouter import AsyncOpenRouterClient
+
+    gate = asyncio.Semaphore(concurrency)
+    async with AsyncOpenRouterClient(settings, sink=sink, prices=prices, transport=transport) as client:
+
+        async def one(model: str, prompt: str) -> None:
+            async with gate:
+                # The ledger call is a ~0.2 ms SQLite transaction: made on the loop, not in a thread
+                # (the budget's connection and open reservations belong to this thread).
+                reservation = budget.reserve(model, prompt, max_tokens=max_tokens) if budget else None
+                try:
+                    handle = client.stream(prompt, model=model, max_tokens=max_tokens, request_type="benchmark",
+                                           request_id=reservation.request_id if reservation else None)
+                    results[model].add(await handle.collect())
+                except OpenRouterError as exc:
+                    results[model].add(exc)
+                finally:
+                    if reservation is not None:
+                        reservation.release()  # a no-op when its usage event settled it
+                    if on_done is not None:
+                        on_done()
+
+        await asyncio.gather(*(one(m, prompts[i % len(prompts)]) for m in results for i in range(requests)))
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """The comparison table (``hive models benchmark`` prints it)."""
+    def num(v: float | None, fmt: str) -> str:
+        return "-" if v is None else format(v, fmt)
+
+    width = max([len("model"), *(len(r["model"]) for r in rows)])
+    lines = [f"{'model':<{width}} {'success':>8} {'TTFT p50':>9} {'TTFT p95':>9} {'lat p50':>9} {'lat p95':>9} "
+             f"{'tok/s':>7} {'$/request':>11}"]
+    for r in rows:
+        lines.append(f"{r['model']:<{width}} {num(r['success_rate'] and 100 * r['success_rate'], '.1f') + '%':>8} "
+                     f"{num(r['ttft_p50_ms'], '.0f'):>9} {num(r['ttft_p95_ms'], '.0f'):>9} "
+                     f"{num(r['latency_p50_ms'], '.0f'):>9} {num(r['latency_p95_ms'], '.0f'):>9} "
+                     f"{num(r['tokens_per_s'], '.0f'):>7} {num(r['cost_per_request_usd'], '.6f'):>11}")
+    return "\n".join(lines)

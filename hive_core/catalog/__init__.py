@@ -1,0 +1,1 @@
+"""The model catalog: the synced /models snapshot, pricing, tiers and capabilities."""

@@ -1,0 +1,1 @@
+"""Model selection: complexity, candidates, priors, health, the ranking table and the selector."""

@@ -1,0 +1,153 @@
+"""The selector's constraints as bitsets over the catalog: which models may serve a request.
+
+Bit ``i`` stands for ``catalog.models[i]``. Each constraint is one precomputed integer (per
+capability, tier and provider), one prefix of the models sorted by price (``--max-cost``) or one
+suffix of them sorted by context length, so filtering 339 models is a handful of big-integer ANDs.
+Constraints apply in a fixed order and the first one that leaves nothing is named in
+:class:`NoCandidates`, with how many models it removed and what would have fitted.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
+from datetime import date
+from decimal import Decimal
+
+from hive_core.catalog.capabilities import CAPABILITIES
+from hive_core.catalog.catalog import ModelInfo
+from hive_core.catalog.pricing import per_thousand
+from hive_core.catalog.tiers import TIERS
+from hive_core.errors import ConfigError, NoCandidates
+
+__all__ = ["CandidateIndex", "bits_of"]
+
+
+def bits_of(indices: Iterable[int]) -> int:
+    """The bitset with bit ``i`` set for every ``i``."""
+    out = 0
+    for i in indices:
+        out |= 1 << i
+    return out
+
+
+class CandidateIndex:
+    """Constraint bitsets of one catalog (with its effective capabilities) on one day."""
+
+    def __init__(self, models: Sequence[ModelInfo], capabilities: Sequence[frozenset[str]], today: date) -> None:
+        self.models = models
+        self.index = {m.id: i for i, m in enumerate(models)}
+        everyone = range(len(models))
+        self.implicit = bits_of(i for i in everyone if models[i].implicit(today))
+        self.implicit_free = bits_of(i for i in everyone if models[i].implicit(today, allow_free=True))
+        self.capability = {c: bits_of(i for i in everyone if c in capabilities[i]) for c in CAPABILITIES}
+        self.tier = [bits_of(i for i in everyone if models[i].tier_rank == r) for r in range(len(TIERS))]
+        self._at_least = [_or(self.tier[r:]) for r in range(len(TIERS))]
+        self.provider: dict[str, int] = {}
+        for i, model in enumerate(models):
+            self.provider[model.provider] = self.provider.get(model.provider, 0) | 1 << i
+        # Routers have no price: they never pass --max-cost.
+        priced = sorted((i for i in everyone if not models[i].pricing.variable),
+                        key=lambda i: models[i].pricing.per_1k)
+        self._cost_keys = [models[i].pricing.per_1k for i in priced]
+        self._cost_prefix = [0]
+        for i in priced:
+            self._cost_prefix.append(self._cost_prefix[-1] | 1 << i)
+        by_context = sorted(everyone, key=lambda i: models[i].context_length)
+        self._context_keys = [models[i].context_length for i in by_context]
+        self._context_suffix = [0] * (len(by_context) + 1)
+        for k in range(len(by_context) - 1, -1, -1):
+            self._context_suffix[k] = self._context_suffix[k + 1] | 1 << by_context[k]
+
+    def named(self, ids: Iterable[str]) -> int:
+        """Bits of the given ids (unknown ids contribute nothing)."""
+        index = self.index
+        return bits_of(index[m] for m in ids if m in index)
+
+    def cheaper_than(self, max_per_1k: Decimal) -> int:
+        """Models whose prompt + completion price per 1k tokens is <= ``max_per_1k`` USD."""
+        return self._cost_prefix[bisect_right(self._cost_keys, max_per_1k)]
+
+    def context_at_least(self, tokens: int) -> int:
+        """Models whose context length is >= ``tokens``."""
+        return self._context_suffix[bisect_left(self._context_keys, tokens)]
+
+    def capable(self, needed: Iterable[str]) -> int:
+        """Models with every capability in ``needed``; :class:`ConfigError` for an unknown one."""
+        out = -1
+        for name in needed:
+            if name not in self.capability:
+                raise ConfigError(f"unknown capability {name!r}: one of {', '.join(CAPABILITIES)}")
+            out &= self.capability[name]
+        return out
+
+    def filter(
+        self, *, allow: frozenset[str] | None, deny: frozenset[str], providers: Sequence[str], allow_free: bool,
+        capabilities: frozenset[str], context: int, max_cost_per_1k: Decimal | None, blocked: int,
+    ) -> int:
+        """The candidate bitset; :class:`NoCandidates` naming the constraint that removed the last ones."""
+        if allow is not None:
+            # Listing a model is naming it explicitly: routers, free and expired models qualify.
+            cand = self.named(allow)
+            if not cand:
+                raise NoCandidates(f"no model left: none of --allow {','.join(sorted(allow))} is in the catalog")
+        else:
+            cand = self.implicit_free if allow_free else self.implicit
+            if not cand:
+                raise NoCandidates("no eligible model: the catalog holds only routers, free or expired models "
+                                   "(use --allow-free or name a model)")
+        steps: list[tuple[str, int]] = []
+        if deny:
+            steps.append((f"--deny {','.join(sorted(deny))}", ~self.named(deny)))
+        if providers:
+            steps.append((f"providers {','.join(providers)}", _or(self.provider.get(p, 0) for p in providers)))
+        if capabilities:
+            steps.append((f"capabilities {','.join(sorted(capabilities))}", self.capable(capabilities)))
+        if context > 0:
+            steps.append((f"a context of {context} tokens", self.context_at_least(context)))
+        if max_cost_per_1k is not None:
+            steps.append((f"--max-cost {max_cost_per_1k} USD per 1k tokens", self.cheaper_than(max_cost_per_1k)))
+        if blocked:
+            steps.append(("open circuits (models failing right now)", ~blocked))
+        for label, bits in steps:
+            left = cand & bits
+            if not left:
+                raise NoCandidates(self._explain(label, cand, max_cost_per_1k is not None and "max-cost" in label))
+            cand = left
+        return cand
+
+    def _explain(self, label: str, before: int, about_cost: bool) -> str:
+        message = f"no model left after {label} ({before.bit_count()} candidates before it)"
+        if about_cost:
+            prices = [self.models[i].pricing for i in self.members(before) if not self.models[i].pricing.variable]
+            if prices:
+                cheapest = min(p.prompt + p.completion for p in prices)
+                message += f"; the cheapest of them costs {per_thousand(cheapest)} USD per 1k tokens"
+        return message
+
+    def members(self, bits: int) -> list[int]:
+        """Indices of the set bits, ascending."""
+        out = []
+        while bits:
+            low = bits & -bits
+            out.append(low.bit_length() - 1)
+            bits ^= low
+        return out
+
+    def best_tier_floor(self, cand: int, wanted: int) -> int:
+        """The highest tier rank <= ``wanted`` that still has a candidate at or above it."""
+        for rank in range(wanted, 0, -1):
+            if cand & self.at_least(rank):
+                return rank
+        return 0
+
+    def at_least(self, rank: int) -> int:
+        """Models of tier rank >= ``rank``."""
+        return self._at_least[rank]
+
+
+def _or(values: Iterable[int]) -> int:
+    out = 0
+    for v in values:
+        out |= v
+    return out

@@ -1,0 +1,251 @@
+"""Which event files a reader may read: the store's file rules, and a listing that a concurrent
+compaction cannot make inconsistent.
+
+The rules every reader (views, jobs, verify, compaction) applies, in one place:
+
+* **Names.** A partition's data is exactly the names :func:`hive_core.store.layout.parse_file_name`
+  accepts (``<writer>-<seq>.parquet``). Any other entry - ``x.parquet.bak``, ``x~``, ``backup``,
+  ``copy of x.parquet``, a subdirectory, a hidden ``.x.parquet`` (plain DuckDB globs would read it)
+  - is a *stray*: skipped with a reason, never read, never compacted. Other hidden names are the
+  protocol's own (temporary files, compaction journals) or a desktop's (``.DS_Store``): ignored.
+* **Contents** (:mod:`hive_core.store.file_checks`). A file that is not a readable Parquet file of the
+  type, or has a column no lossless cast makes the schema's, is skipped with a reason (never
+  deleted; ``hive-jobs verify`` reports it and exits 1). A file whose footer does not prove every
+  ``ts`` sound is *checked*: readers filter its rows through :mod:`hive_core.store.quarantine`.
+* **Compactions.** The inputs of a committed compaction (its journal names an output that is listed)
+  are superseded by that output and skipped, so a compaction killed before it removed them double
+  counts nothing.
+
+**Consistency against a concurrent compaction, without the store lock.** A compaction
+(``ingest.compact``) writes its journal, renames its output into place, deletes its inputs, then its
+journal; a directory listing is not atomic, so a reader could list the output and inputs that are
+still there (a double count), or miss an output renamed in behind its read position and inputs
+deleted ahead of it (a loss). Each partition is therefore listed twice, with its journals read in
+between, and the snapshot is taken only when both listings agree (temporary files aside): every name
+of the snapshot then existed during the whole interval between them, when the journals were read, so
+an input still listed beside its listed output always has its journal read and is skipped. A
+compaction that slips a whole commit (rename, deletions) into one listing and its follow-up into the
+next would escape this, but that needs two compactions, each reading and fsyncing a Parquet file,
+inside two directory reads. A file that vanishes before it is opened restarts the partition; after
+:data:`LIST_ATTEMPTS` unstable listings the reader gives up with a one-line error.
+
+A query opens the files later still, when a compaction may have deleted some. With ``pin``, every
+listed file is opened during the listing and held open (:attr:`FileSet.pinned`), and readers open
+it again through its descriptor's name (:meth:`FileSet.readable`: ``/proc/self/fd/N``, or
+``/dev/fd/N`` on macOS), which reaches the same file after it is deleted: the snapshot holds for as
+long as the descriptors do, whatever runs meanwhile, and the disk space of a deleted file is
+released when they are closed. Where descriptors have no names, or when a listing needs more of them
+than the process may open (even after raising its soft limit to the hard one), files are named by
+path and readers retry a query that meets a deleted one (``queries.connect``).
+
+Checks are cached per (path, size, mtime), so listing a large store twice costs one ``stat`` a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hive_core.errors import DataError
+from hive_core.store.file_checks import SOUND, check_file, file_verdict
+from hive_core.store.layout import (
+    event_dir,
+    is_compact_journal,
+    is_temporary,
+    parse_file_name,
+    partition_date,
+)
+
+__all__ = ["LIST_ATTEMPTS", "FileSet", "check_file", "list_event_files", "read_journal"]
+
+#: listings of one partition before a reader gives up (with backoff: about 2 s in all)
+LIST_ATTEMPTS = 50
+
+
+@dataclass
+class FileSet:
+    """The readable files of one event type (sorted by partition, then name), and the ones skipped
+    with their reasons."""
+
+    files: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    #: files of ``files`` whose rows readers check one by one, with their ``ts`` column's Arrow type
+    #: (files of one ``ts`` type are read together)
+    checked: dict[Path, str] = field(default_factory=dict)
+    #: ``(size, mtime_ns)`` of each file of ``files`` as listed: fingerprints need no second ``stat``
+    stats: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    #: open descriptors of the files, when listed with ``pin`` (see :func:`list_event_files`)
+    pinned: dict[Path, int] = field(default_factory=dict)
+
+    def readable(self, path: Path) -> str:
+        """The name to open ``path`` by: its pinned descriptor's (``/proc/self/fd/N``), which stays
+        readable after a compaction deletes the file, else the path itself."""
+        fd = self.pinned.get(path)
+        return str(path) if fd is None else f"{_FD_DIR}/{fd}"
+
+    def close(self) -> None:
+        """Release the pinned descriptors (the names of :meth:`readable` then stop working)."""
+        for fd in self.pinned.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.pinned.clear()
+
+
+class _Vanished(Exception):
+    """A listed file disappeared (a compaction deleted it): list the partition again."""
+
+
+class _OutOfDescriptors(Exception):
+    """Too many files to hold open at once."""
+
+
+#: where an open descriptor has a name that opens the same file (Linux, macOS); None: no pinning
+_FD_DIR = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd" if sys.platform == "darwin" else None
+
+
+def read_journal(journal: Path) -> tuple[str, list[str]] | None:
+    """A compaction journal's (output name, input names); ``None`` for a vanished, torn or foreign file."""
+    try:
+        entry = json.loads(journal.read_text())
+        return str(entry["output"]), [str(name) for name in entry["inputs"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def list_event_files(data_dir: Path, event_type: str, *, check: bool = True, pin: bool = False) -> FileSet:
+    """The files a reader of ``event_type`` should read, as one consistent snapshot per partition
+    (see the module docstring); ``check=False`` applies the name and compaction rules only (no file
+    is opened). With ``pin``, each file is held open (:attr:`FileSet.pinned`; :meth:`FileSet.close`
+    releases them). Raises :class:`~hive_core.errors.DataError` when a partition keeps changing."""
+    result = FileSet()
+    root = event_dir(data_dir, event_type)
+    try:
+        partitions = sorted(p for p in root.iterdir() if p.is_dir() and partition_date(p) is not None)
+    except (FileNotFoundError, NotADirectoryError):
+        return result
+    pin = pin and _FD_DIR is not None
+    for partition in partitions:
+        for attempt in range(LIST_ATTEMPTS):
+            part = FileSet()
+            try:
+                _snapshot(partition, event_type, part, check=check, pin=pin)
+                break
+            except _Vanished:
+                part.close()
+                time.sleep(min(0.001 * 2**attempt, 0.05))
+            except _OutOfDescriptors:  # too many files to hold open: read by path (module docstring)
+                part.close()
+                result.close()
+                return list_event_files(data_dir, event_type, check=check, pin=False)
+        else:
+            result.close()
+            raise DataError(f"{partition} kept changing while it was listed ({LIST_ATTEMPTS} attempts): "
+                            "something other than Hive's writers and compaction is rewriting it; try again")
+        result.files.extend(part.files)
+        result.skipped.extend(part.skipped)
+        result.checked.update(part.checked)
+        result.stats.update(part.stats)
+        result.pinned.update(part.pinned)
+    return result
+
+
+def _names(partition: Path) -> dict[str, bool] | None:
+    """Every name in ``partition`` but temporaries, mapped to whether it is a directory; ``None`` when
+    the partition itself is gone."""
+    try:
+        with os.scandir(partition) as entries:
+            return {e.name: e.is_dir() for e in entries if not is_temporary(e.name)}
+    except FileNotFoundError:
+        return None
+
+
+def _snapshot(partition: Path, event_type: str, result: FileSet, *, check: bool, pin: bool) -> None:
+    """One partition into ``result``, listed twice around its journals; raises :class:`_Vanished`
+    when the listings differ or a listed file is gone before it is opened."""
+    first = _names(partition)
+    journals = [entry for name in sorted(first or ()) if is_compact_journal(name)
+                if (entry := read_journal(partition / name)) is not None]
+    if _names(partition) != first:
+        raise _Vanished(str(partition))
+    if first is None:
+        return
+    superseded = {name for output, inputs in journals if output in first for name in inputs}
+    for name, is_dir in sorted(first.items()):
+        path = partition / name
+        hidden = name.startswith(".")
+        if parse_file_name(name) is None or is_dir:
+            if not hidden or name.endswith(".parquet"):
+                kind = "a directory" if is_dir else "not an event file name (<writer>-<seq>.parquet)"
+                result.skipped.append((path, f"stray: {kind}; never read"))
+            continue
+        if name in superseded:
+            continue
+        readable = str(path)
+        try:
+            if pin:
+                result.pinned[path] = _open(path)
+                readable = f"{_FD_DIR}/{result.pinned[path]}"
+                stat = os.fstat(result.pinned[path])
+            else:
+                stat = path.stat()
+        except FileNotFoundError as exc:
+            raise _Vanished(str(path)) from exc
+        try:
+            verdict = file_verdict(path, readable, stat.st_size, stat.st_mtime_ns, event_type) if check else SOUND
+        except FileNotFoundError as exc:
+            raise _Vanished(str(path)) from exc
+        if verdict.reason is not None:
+            result.skipped.append((path, verdict.reason))
+            if path in result.pinned:
+                os.close(result.pinned.pop(path))
+            continue
+        result.files.append(path)
+        result.stats[path] = (stat.st_size, stat.st_mtime_ns)
+        if verdict.checked is not None:
+            result.checked[path] = verdict.checked
+
+
+def _open(path: Path) -> int:
+    """A read-only descriptor of ``path``, keeping :data:`_RESERVE` descriptors free for DuckDB (the
+    soft limit is raised to the hard one the first time it is in the way)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        if exc.errno != errno.EMFILE:
+            raise
+        fd = -1
+    if 0 <= fd < _soft_limit() - _RESERVE:
+        return fd
+    if fd >= 0:
+        os.close(fd)
+    if not _raise_soft_limit():
+        raise _OutOfDescriptors(str(path))
+    return _open(path)
+
+
+#: descriptors a pinned listing leaves free (DuckDB's own opens, sockets, logs)
+_RESERVE = 256
+
+
+def _soft_limit() -> int:
+    import resource  # only where descriptors have names (_FD_DIR): Linux, macOS
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return 2**31 if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def _raise_soft_limit() -> bool:
+    """Raise this process's soft limit on open files to its hard limit; whether it went up."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard:
+        return False
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return True

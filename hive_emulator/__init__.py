@@ -1,0 +1,31 @@
+"""An OpenRouter-compatible HTTP server for offline development and tests (``hive-emulator``).
+
+Stdlib only (asyncio streams). Modules: ``http`` (minimal HTTP/1.1 server), ``routes`` (dispatch
+and small endpoints), ``chat`` (chat completions, streaming and not), ``generation`` (answers and
+latency model), ``faults`` (fault injection), ``billing`` (costs, ``/generation`` records, key
+usage), ``bodies`` (wire shapes), ``catalog``, ``state``, ``server`` (CLI and :class:`Emulator`).
+
+Names are imported lazily so that ``python -m hive_emulator.server`` does not import
+``server`` twice.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["DEFAULT_TEST_KEY", "FAULT_KINDS", "Emulator", "FaultRule", "parse_fault"]
+
+_WHERE = {
+    "DEFAULT_TEST_KEY": "hive_emulator.server",
+    "Emulator": "hive_emulator.server",
+    "FAULT_KINDS": "hive_emulator.faults",
+    "FaultRule": "hive_emulator.faults",
+    "parse_fault": "hive_emulator.faults",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

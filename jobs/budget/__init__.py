@@ -1,0 +1,1 @@
+"""The budget stage: spend from events, the ledger rebuild, alerts and webhooks, cost reconciliation."""

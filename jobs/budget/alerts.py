@@ -1,0 +1,192 @@
+"""``hive-jobs alerts``: budget thresholds and burn-rate forecasts, fired once, recorded, delivered.
+
+For every scope with a limit and each of its periods (UTC day, month from its reset day):
+
+* **threshold**: spend reached ``p``% of the limit, for each ``p`` in ``thresholds_pct``
+  (default 50/80/100);
+* **forecast** (monthly limits): at the last 7 days' rate the month ends over the limit ("... you
+  will spend $X by 2026-11-30, over the limit on the 23rd"); not sent once the limit is already
+  crossed (the 100% threshold says it).
+
+An alert fires once per (scope, period, period start, kind, threshold): the ``budget_alerts``
+events already in the store are the memory, read under a job lock so two runs (cron and a rollup)
+never both fire one. Each alert is recorded as a ``budget_alert`` event, returned for stdout, and,
+when a webhook is configured, posted through the outbox (:mod:`jobs.budget.webhook`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hive_core.budget.config import BudgetConfig, load_budget_config
+from hive_core.budget.forecast import WINDOW_DAYS, forecast
+from hive_core.budget.periods import Period, period_for
+from hive_core.errors import ConfigError, LockHeld
+from hive_core.store.lock import DEFAULT_LOCK_TIMEOUT_S, job_lock
+from jobs.budget.webhook import OUTBOX_NAME, Outbox, WebhookPolicy, alert_payload, post_payload
+
+if TYPE_CHECKING:
+    import httpx
+
+    from hive_core.settings import Settings
+    from hive_core.store.events import BudgetAlert, Event
+    from jobs.budget.spend import ScopeSpend
+
+__all__ = ["AlertRun", "FlushingSink", "alerts_after_rollup", "evaluate_alerts", "run_alerts"]
+
+AlertKey = tuple[str, str, str, str, float]
+
+
+class FlushingSink(Protocol):
+    """An event sink that can be flushed (``ingest.EventLog``): alerts must be on disk before the
+    lock is released, or the next run would not see them and fire again."""
+
+    def record(self, event: Event) -> None: ...
+
+    def flush(self) -> object: ...
+
+
+@dataclass
+class AlertRun:
+    """What one run did."""
+
+    fired: list[BudgetAlert] = field(default_factory=list)
+    delivered: int = 0
+    failures: list[str] = field(default_factory=list)
+    #: alerts still waiting in the outbox for the webhook
+    pending: int = 0
+
+
+def _ordinal(day: int) -> str:
+    suffix = "th" if 11 <= day % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    return f"{day}{suffix}"
+
+
+def _key(alert: BudgetAlert) -> AlertKey:
+    return (alert.scope, alert.period, alert.period_start, alert.kind, alert.threshold_pct or -1.0)
+
+
+def _when(period: Period) -> str:
+    return period.start.isoformat() if period.kind == "daily" else f"month from {period.start.isoformat()}"
+
+
+def evaluate_alerts(config: BudgetConfig, spend: ScopeSpend, fired: set[AlertKey], now: datetime) -> list[BudgetAlert]:
+    """The alerts due now that have not fired yet (pure: no I/O)."""
+    from hive_core.ids import new_request_id
+    from hive_core.store.events import BudgetAlert
+
+    alerts: list[BudgetAlert] = []
+    for scope, limit in sorted(config.limits.items()):
+        for kind, cap in limit.caps():
+            period = period_for(kind, now, limit.reset_day)
+            spent = spend.total(scope, period)
+            common: dict[str, Any] = {"request_id": new_request_id(), "ts": now, "scope": scope, "period": kind,
+                      "period_start": period.start.isoformat(), "limit_usd": cap, "spent_usd": spent}
+            for pct in config.thresholds_pct:
+                if spent < cap * pct / 100:
+                    continue
+                message = (f"budget alert: {scope} {kind} spend reached {pct:g}% of its limit: "
+                           f"${spent:.2f} of ${cap:.2f} ({_when(period)}, UTC)")
+                if pct >= 100:
+                    message += "; requests that do not fit are refused"
+                alerts.append(BudgetAlert(**common, kind="threshold", threshold_pct=pct, message=message))
+            if kind == "monthly" and spent < cap:
+                outlook = forecast(period, spent, spend.daily(scope), now, cap)
+                if outlook.projected_usd > cap and outlook.over_on is not None:
+                    last = period.end - timedelta(days=1)
+                    message = (f"budget forecast: at the last {WINDOW_DAYS} days' rate (${outlook.rate_per_day:.2f}/day) "
+                               f"{scope} will spend ${outlook.projected_usd:.2f} by {last.isoformat()}, over its "
+                               f"${cap:.2f} monthly limit on the {_ordinal(outlook.over_on.day)}")
+                    alerts.append(BudgetAlert(**common, kind="forecast", forecast_usd=outlook.projected_usd,
+                                              message=message))
+    return [a for a in alerts if _key(a) not in fired]
+
+
+def _fired(data_dir: Path, since: date) -> set[AlertKey]:
+    from queries import connect, load, run_sql
+
+    with connect(data_dir) as store:
+        rows = run_sql(store, load("reports/alerts_fired"), {"since": since.isoformat()}).fetchall()
+    return {(s, p, ps, k, float(t)) for s, p, ps, k, t in rows}
+
+
+def run_alerts(
+    data_dir: Path,
+    *,
+    now: datetime,
+    sink: FlushingSink,
+    config: BudgetConfig | None = None,
+    policy: WebhookPolicy | None = None,
+    transport: httpx.BaseTransport | None = None,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+) -> AlertRun:
+    """Evaluate, record, and deliver (webhook outbox included); see the module docstring."""
+    from jobs.budget.spend import read_spend  # the spend ledger (sqlite3): only when alerts run
+
+    config = config or load_budget_config(data_dir / "config.json")
+    policy = policy or WebhookPolicy()
+    state_dir = data_dir / "state"
+    run = AlertRun()
+    with job_lock(state_dir, "budget-alerts", timeout_s=lock_timeout_s):
+        starts = [period_for(kind, now, lim.reset_day).start for lim in config.limits.values() for kind, _ in lim.caps()]
+        if starts:
+            since = min([*starts, now.date() - timedelta(days=WINDOW_DAYS)])
+            run.fired = evaluate_alerts(config, read_spend(data_dir, since=since), _fired(data_dir, since), now)
+        for alert in run.fired:
+            sink.record(alert)
+        sink.flush()
+        outbox = Outbox(state_dir / OUTBOX_NAME)
+        waiting = outbox.load()
+        if config.webhook_url is None:
+            run.pending = len(waiting)
+        else:
+            waiting += [alert_payload(a) for a in run.fired]
+            outbox.save(waiting)  # before posting: a crash mid-delivery retries, never loses
+            run.delivered, remaining = _deliver(config.webhook_url, waiting, policy, transport, run.failures)
+            outbox.save(remaining)
+            run.pending = len(remaining)
+        if outbox.moved_aside is not None:
+            run.failures.append(f"the alert outbox {outbox.path} was unreadable: moved to {outbox.moved_aside}, "
+                                "the alerts waiting in it were not sent (their budget_alert events are in the store)")
+    return run
+
+
+def _deliver(url: str, waiting: list[dict[str, object]], policy: WebhookPolicy,
+             transport: httpx.BaseTransport | None, failures: list[str]) -> tuple[int, list[dict[str, object]]]:
+    import httpx
+
+    remaining: list[dict[str, object]] = []
+    delivered = 0
+    with httpx.Client(transport=transport, timeout=policy.timeout_s) as client:
+        for payload in waiting:
+            if failures:  # the receiver is down: one failure says so, the rest wait for the next run
+                remaining.append(payload)
+                continue
+            error = post_payload(client, url, dict(payload), policy)
+            if error is None:
+                delivered += 1
+            else:
+                failures.append(error)
+                remaining.append(payload)
+    return delivered, remaining
+
+
+def alerts_after_rollup(settings: Settings, report: object) -> AlertRun | None:
+    """The rollup's post step (``jobs.rollup.daily.POST_STEPS``): alerts are evaluated by every rollup,
+    recorded and sent to the webhook. ``None`` when a ``hive-jobs alerts`` run is busy (it does the
+    same work); a bad budget config is reported in the result, never fails the rollup."""
+    try:
+        config = load_budget_config(settings.config_path)
+        if not config.limits and not (settings.state_dir / OUTBOX_NAME).exists():
+            return AlertRun()  # no budget, nothing waiting: skip the event log and the lock
+        from ingest import EventLog
+
+        with EventLog(settings.data_dir) as log:
+            return run_alerts(settings.data_dir, now=settings.now(), sink=log, config=config, lock_timeout_s=5.0)
+    except LockHeld:
+        return None
+    except ConfigError as exc:
+        return AlertRun(failures=[str(exc)])

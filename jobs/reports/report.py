@@ -1,0 +1,207 @@
+"""``hive-jobs report``: what a team opens every Monday, as one JSON-ready dict rendered to md/html/json.
+
+Sections: spend and its trend against the previous period (:func:`jobs.insights.analytics.cost`), cost per day
+by model, top models with success and latency percentiles, the error mix, budget status
+(:func:`jobs.budget.status.budget_status`), budget alerts fired in the period, the top savings
+suggestions over the 30 days ending with the period (:func:`jobs.insights.suggest.suggest`), and the state of
+every A/B experiment (:func:`jobs.insights.ab.ab_report`).
+
+Numbers come from the daily rollups (:func:`jobs.rollup.period_rows.fine_rows`, live for days not rolled up
+yet), so a month of 10M events reports in about a second once rolled up.
+
+Periods end on ``end`` (default: yesterday, the last complete UTC day): ``day`` is that day,
+``week`` the 7 days ending it, ``month`` the calendar month up to it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hive_core.store.atomic import write_bytes_atomic
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from hive_core.settings import Settings
+
+__all__ = ["FORMATS", "PERIOD_KINDS", "build_report", "report_period", "write_report"]
+
+PERIOD_KINDS = ("day", "week", "month")
+FORMATS = ("md", "html", "json")
+#: models drawn separately in the cost chart; the rest are summed as "other"
+CHART_MODELS = 6
+TOP_SUGGESTIONS = 5
+
+
+def report_period(kind: str, end: date) -> tuple[date, date]:
+    """``(since, until)`` of a ``day``/``week``/``month`` report ending on ``end`` (inclusive)."""
+    if kind == "day":
+        return end, end
+    if kind == "week":
+        return end - timedelta(days=6), end
+    if kind == "month":
+        return end.replace(day=1), end
+    raise ValueError(f"unknown period {kind!r}: one of {', '.join(PERIOD_KINDS)}")
+
+
+def _default_end(now: datetime) -> date:
+    return now.date() - timedelta(days=1)
+
+
+def build_report(settings: Settings, kind: str, end: date | None = None, *, now: datetime | None = None) -> dict[str, Any]:
+    """The report for the ``kind`` period ending ``end`` (default yesterday)."""
+    from jobs.rollup.period_rows import fine_rows
+
+    now = now or settings.now()
+    end = end or _default_end(now)
+    since, until = report_period(kind, end)
+    previous = (since - timedelta(days=(until - since).days + 1), since - timedelta(days=1))
+    # One read of the rollups for everything: the period, the previous one, the suggestions' 30 days.
+    first = min(previous[0], until - timedelta(days=29))
+    rows = fine_rows(settings, first, until)
+    report: dict[str, Any] = {
+        "title": f"Hive {kind} report {since}..{until}" if since != until else f"Hive daily report {until}",
+        "period": {"kind": kind, "since": since.isoformat(), "until": until.isoformat()},
+        "generated_at": now.isoformat(timespec="seconds"),
+        "spend": _spend(rows, (since, until), previous),
+    }
+    report.update(_from_rows(_days(rows, since, until), since, until))
+    report["budget"] = _budget(settings, now)
+    report["alerts"] = _alerts(settings, since, until)
+    report["suggestions"] = _suggestions(settings, until, _days(rows, until - timedelta(days=29), until))
+    report["experiments"] = _experiments(settings)
+    return report
+
+
+def _days(rows: pa.Table | None, since: date, until: date) -> pa.Table | None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if rows is None:
+        return None
+    mask = pc.and_(pc.greater_equal(rows["day"], pa.scalar(since, pa.date32())),
+                   pc.less_equal(rows["day"], pa.scalar(until, pa.date32())))
+    return rows.filter(mask)
+
+
+def _spend(rows: pa.Table | None, period: tuple[date, date], previous: tuple[date, date]) -> dict[str, Any]:
+    """Spend of the period and the one before it (the same sums as ``hive analytics cost``)."""
+    totals = []
+    for since, until in (period, previous):
+        part = _days(rows, since, until)
+        if part is None or part.num_rows == 0:
+            totals.append((0.0, 0))
+            continue
+        totals.append((float(part["cost_usd"].to_numpy().sum()), int(part["usage_events"].to_numpy().sum())))
+    (now_usd, requests), (before_usd, _) = totals
+    return {"total_usd": now_usd, "previous_total_usd": before_usd, "requests": requests,
+            "change_pct": (now_usd - before_usd) / before_usd * 100 if before_usd else None,
+            "previous_since": previous[0].isoformat(), "previous_until": previous[1].isoformat()}
+
+
+def _from_rows(rows: pa.Table | None, since: date, until: date) -> dict[str, Any]:
+    """Cost per day by model, top models, latency percentiles, the error mix."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from jobs.rollup.groups import error_mix, group_sums, percentiles, samples
+
+    days = [(since + timedelta(days=i)).isoformat() for i in range((until - since).days + 1)]
+    empty: dict[str, Any] = {"cost_by_day": {"days": days, "series": []}, "models": [],
+                             "errors": {"attempts": 0, "errors": 0, "by_status": {}}}
+    if rows is None or rows.num_rows == 0:
+        return empty
+    models = sorted(group_sums(rows, ("model",), ("requests", "attempts", "successes", "cost_usd")),
+                    key=lambda r: (-r["cost_usd"], r["model"]))
+    top = [m["model"] for m in models[:CHART_MODELS]]
+    per_day: dict[str, dict[str, float]] = {}
+    for r in group_sums(rows, ("day", "model"), ("cost_usd",)):
+        name = r["model"] if r["model"] in top else "other"
+        per_day.setdefault(name, {})
+        key = r["day"].isoformat()
+        per_day[name][key] = per_day[name].get(key, 0.0) + r["cost_usd"]
+    series = [{"model": m, "values": [per_day.get(m, {}).get(d, 0.0) for d in days]}
+              for m in [*top, "other"] if m in per_day]
+    mix: dict[str, int] = {}
+    by_model = error_mix(rows, ("model",))
+    for statuses in by_model.values():
+        for status, n in statuses.items():
+            mix[status] = mix.get(status, 0) + n
+    attempts = sum(int(m["attempts"]) for m in models)
+    shown = models[:10]
+    shown_rows = rows.filter(pc.is_in(rows["model"], value_set=pa.array([m["model"] for m in shown])))
+    lat = percentiles(shown_rows, ("model",), [0.5, 0.95, 0.99])
+    ttft = percentiles(shown_rows, ("model",), [0.5], prefix="ttft")
+    return {
+        "cost_by_day": {"days": days, "series": series},
+        "models": [{
+            "model": m["model"], "requests": int(m["requests"]), "cost_usd": m["cost_usd"],
+            # the rule hive models performance and the rankings use: cancels are not the model's failures
+            "success_rate": (m["successes"] / n if (n := samples(m["attempts"], by_model.get((m["model"],), {})))
+                             else None),
+            "latency_p50_ms": lat.get((m["model"],), [None] * 3)[0],
+            "latency_p95_ms": lat.get((m["model"],), [None] * 3)[1],
+            "latency_p99_ms": lat.get((m["model"],), [None] * 3)[2],
+            "ttft_p50_ms": ttft.get((m["model"],), [None])[0],
+        } for m in shown],
+        "errors": {"attempts": attempts, "errors": sum(mix.values()),
+                   "by_status": dict(sorted(mix.items(), key=lambda kv: -kv[1]))},
+    }
+
+
+def _budget(settings: Settings, now: datetime) -> list[dict[str, Any]]:
+    from jobs.budget.status import budget_status
+
+    return [s.as_dict() for s in budget_status(settings.data_dir, now=now)]
+
+
+def _alerts(settings: Settings, since: date, until: date) -> list[dict[str, Any]]:
+    import queries
+
+    with queries.connect(settings.data_dir, warn=False) as store:
+        rows = queries.run_sql(store, queries.load("reports/alerts_in_period"),
+                               {"since": since, "until": until}).fetchall()
+    return [{"ts": ts.isoformat(), "scope": scope, "kind": kind, "message": message}
+            for ts, scope, kind, message in rows]
+
+
+def _suggestions(settings: Settings, until: date, rows: pa.Table | None) -> list[dict[str, Any]]:
+    from jobs.insights.suggest import suggest
+
+    found = suggest(settings, until - timedelta(days=29), until, rows=rows)["suggestions"]
+    return [{"kind": s["kind"], "action": s["action"], "monthly_saving_usd": s.get("monthly_saving_usd")}
+            for s in found[:TOP_SUGGESTIONS]]
+
+
+def _experiments(settings: Settings) -> list[dict[str, Any]]:
+    from hive_core.experiments import list_experiments
+    from jobs.insights.ab import ab_report
+
+    out = []
+    for exp in list_experiments(settings.data_dir):
+        result = ab_report(settings.data_dir, exp.name)
+        out.append({"name": exp.name, "status": exp.status, "model_a": exp.model_a, "model_b": exp.model_b,
+                    "requests": [result["variants"]["a"]["requests"], result["variants"]["b"]["requests"]],
+                    "significant": result["significant"], "winner": result["winner"],
+                    "recommendation": result["recommendation"]})
+    return out
+
+
+def write_report(report: dict[str, Any], fmt: str, out_dir: Path) -> Path:
+    """Render ``report`` as ``fmt`` into ``out_dir/hive-<kind>-<until>.<fmt>`` (atomically); the path."""
+
+    from jobs.reports.html import render_html, render_markdown
+
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}")
+    if fmt == "json":
+        text = json.dumps(report, indent=2, sort_keys=True, default=str) + "\n"
+    else:
+        text = render_html(report) if fmt == "html" else render_markdown(report)
+    period = report["period"]
+    path = out_dir / f"hive-{period['kind']}-{period['until']}.{fmt}"
+    write_bytes_atomic(path, text.encode())
+    return path

@@ -1,0 +1,1 @@
+"""The rollup stage: daily and monthly rollup files, their histograms and state, and readers of rollup rows."""

@@ -1,0 +1,1 @@
+"""The simulate stage: synthetic event histories for demos and benchmarks."""
