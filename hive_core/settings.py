@@ -19,6 +19,7 @@ from typing import Any
 
 from hive_core.clock import Clock, as_of_clock, parse_instant, system_clock
 from hive_core.errors import ConfigError, MissingApiKey
+from hive_core.store.datadir import DataDir
 
 __all__ = ["DEFAULT_BASE_URL", "SETTINGS", "Secret", "Settings", "default_data_dir"]
 
@@ -198,6 +199,11 @@ class Settings:
     def now(self) -> datetime:
         """The current instant on :attr:`clock` (aware, UTC)."""
         return self.clock()
+
+    @property
+    def datadir(self) -> DataDir:
+        """Every path inside the data directory (:class:`hive_core.store.datadir.DataDir`)."""
+        return DataDir(self.data_dir)
 
     # Paths inside the data directory, in one place.
     @property

@@ -1,0 +1,170 @@
+"""The data directory's map: every path under ``<data>/`` comes from :class:`DataDir`, nowhere else.
+
+A module that needs a file of the data directory asks ``DataDir(root).<name>`` (or
+``settings.datadir.<name>``); it never joins path segments itself, so a second module can never
+disagree about where something lives. :data:`TREE` describes every entry; the README's
+data-directory tree is generated from it (``make docs``), so the documentation cannot drift.
+
+This module is a leaf: it imports nothing of Hive's, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+__all__ = ["TREE", "DataDir"]
+
+#: file names inside ``state/``, one owner each (the module that uses the file says so)
+LEDGER_FILE = "budget-ledger.sqlite3"
+CIRCUITS_FILE = "circuits.json"
+ALERT_OUTBOX_FILE = "budget-alerts-outbox.json"
+RUN_DUE_FILE = "run-due.json"
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """The paths of one data directory. Pure: nothing here touches the filesystem."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    # -- the event log ------------------------------------------------------------------------
+    @property
+    def events(self) -> Path:
+        """``events/``: one folder per event type, Hive-partitioned by UTC date."""
+        return self.root / "events"
+
+    def event_type(self, event_type: str) -> Path:
+        """``events/<type>/``: the partitions of one event type."""
+        return self.events / event_type
+
+    def partition(self, event_type: str, day: date) -> Path:
+        """``events/<type>/date=YYYY-MM-DD/``: one UTC day of one event type."""
+        return self.event_type(event_type) / f"date={day.isoformat()}"
+
+    # -- rollups and rankings ------------------------------------------------------------------
+    @property
+    def rollups(self) -> Path:
+        """``rollups/``: daily and monthly rollup files and their state."""
+        return self.root / "rollups"
+
+    @property
+    def rollups_daily(self) -> Path:
+        return self.rollups / "daily"
+
+    def rollup_day(self, day: date) -> Path:
+        """``rollups/daily/date=YYYY-MM-DD/part.parquet``: one day's rollup rows."""
+        return self.rollups_daily / f"date={day.isoformat()}" / "part.parquet"
+
+    @property
+    def rollups_monthly(self) -> Path:
+        return self.rollups / "monthly"
+
+    def rollup_month(self, month: str, part: str) -> Path:
+        """``rollups/monthly/month=YYYY-MM/<part>.parquet`` (``totals`` or ``days``)."""
+        return self.rollups_monthly / f"month={month}" / f"{part}.parquet"
+
+    @property
+    def rollup_state(self) -> Path:
+        """``rollups/state.json``: what each rolled-up day was computed from."""
+        return self.rollups / "state.json"
+
+    @property
+    def rankings(self) -> Path:
+        return self.root / "rankings"
+
+    @property
+    def rankings_file(self) -> Path:
+        """``rankings/rankings.parquet``: the ranking table the selector reads."""
+        return self.rankings / "rankings.parquet"
+
+    # -- configuration and catalog -------------------------------------------------------------
+    @property
+    def catalog_file(self) -> Path:
+        """``catalog/models.json``: OpenRouter's ``/models`` as served (``hive models sync``)."""
+        return self.root / "catalog" / "models.json"
+
+    @property
+    def config_file(self) -> Path:
+        """``config.json``: budgets and the alert webhook (private to the user)."""
+        return self.root / "config.json"
+
+    @property
+    def experiments_file(self) -> Path:
+        """``experiments.json``: A/B experiments (``hive ab``)."""
+        return self.root / "experiments.json"
+
+    # -- opt-in content, caches, reports ------------------------------------------------------
+    @property
+    def content(self) -> Path:
+        return self.root / "content"
+
+    def content_day(self, day: date) -> Path:
+        """``content/YYYY-MM-DD.jsonl``: prompts and answers of one UTC day (opt-in only)."""
+        return self.content / f"{day.isoformat()}.jsonl"
+
+    @property
+    def cache(self) -> Path:
+        """``cache/``: parse caches of the catalog and the ranking table (JSON, rebuilt at will)."""
+        return self.root / "cache"
+
+    @property
+    def reports(self) -> Path:
+        """``reports/``: reports written by ``hive-jobs run-due``."""
+        return self.root / "reports"
+
+    # -- state: locks, ledger, circuit breakers, job state -----------------------------------
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    def lock(self, name: str) -> Path:
+        """``state/<name>.lock``: a job's exclusive lock."""
+        return self.state / f"{name}.lock"
+
+    @property
+    def ledger(self) -> Path:
+        """``state/budget-ledger.sqlite3``: reservations and settled spend per budget period."""
+        return self.state / LEDGER_FILE
+
+    @property
+    def circuits(self) -> Path:
+        """``state/circuits.json``: the circuit breaker per model."""
+        return self.state / CIRCUITS_FILE
+
+    @property
+    def alert_outbox(self) -> Path:
+        """``state/budget-alerts-outbox.json``: webhook deliveries not yet acknowledged."""
+        return self.state / ALERT_OUTBOX_FILE
+
+    @property
+    def run_due_state(self) -> Path:
+        """``state/run-due.json``: when each scheduled job last ran."""
+        return self.state / RUN_DUE_FILE
+
+
+#: ``(path pattern, meaning)`` of every entry, in the README's order (``make docs`` writes the tree).
+TREE: tuple[tuple[str, str], ...] = (
+    ("events/<type>/date=YYYY-MM-DD/<writer-id>-<seq>.parquet", "the event log (Hive partitioning by UTC date)"),
+    ("events/<type>/date=YYYY-MM-DD/.<name>.parquet.tmp", "a file being written (never read)"),
+    ("events/<type>/date=YYYY-MM-DD/.compact-<id>.json", "a compaction journal"),
+    ("rollups/daily/date=YYYY-MM-DD/part.parquet", "daily rollup rows (hive-jobs rollup)"),
+    ("rollups/monthly/month=YYYY-MM/{totals,days}.parquet", "per-model rollups by month"),
+    ("rollups/state.json", "what each rolled-up day was computed from"),
+    ("rankings/rankings.parquet", "the ranking table the selector reads"),
+    ("catalog/models.json", "/models as served (hive models sync)"),
+    ("config.json", "budgets and alert webhook (0600)"),
+    ("experiments.json", "A/B experiments (hive ab)"),
+    ("content/YYYY-MM-DD.jsonl", "prompts and answers, only with HIVE_STORE_CONTENT (0600)"),
+    ("cache/", "parsed catalog and rankings, JSON (0700)"),
+    ("reports/", "reports written by hive-jobs run-due"),
+    ("state/<job>.lock", "job locks (rollup, reconcile, ...)"),
+    ("state/budget-ledger.sqlite3", "budget reservations and settled spend"),
+    ("state/circuits.json", "circuit breakers per model"),
+    ("state/budget-alerts-outbox.json", "alert webhooks not yet delivered"),
+    ("state/run-due.json", "when each scheduled job last ran"),
+)
