@@ -1,4 +1,5 @@
-"""The job lock: exclusive across processes, waits up to a timeout, released when the holder dies."""
+"""File locks: shared or exclusive, across processes, wait up to a timeout, released when the holder dies;
+the job lock built on them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from hive_core.errors import LockHeld
-from hive_core.store.lock import job_lock
+from hive_core.store.lock import file_lock, job_lock
 
 
 def _hold(state_dir: Path, seconds: float, ready: Any) -> None:
@@ -65,3 +66,35 @@ def test_lock_can_be_taken_again_after_release(tmp_path: Path) -> None:
         pass
     with job_lock(tmp_path, "rollup", timeout_s=0):
         pass
+
+
+def test_shared_locks_coexist_and_keep_an_exclusive_one_out(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "file.lock"  # folders are created
+    with file_lock(path, shared=True, timeout_s=0), file_lock(path, shared=True, timeout_s=0), \
+            pytest.raises(LockHeld, match=f"{path} is locked by another process; waited 0.1 s"), \
+            file_lock(path, timeout_s=0.1):
+        pass
+    with file_lock(path, timeout_s=0):
+        pass
+
+
+def _hold_file(path: Path, seconds: float, ready: Any) -> None:
+    with file_lock(path):
+        ready.set()
+        time.sleep(seconds)
+
+
+def test_file_lock_without_timeout_waits_for_the_holder(tmp_path: Path, fork_ctx: Any) -> None:
+    path = tmp_path / "file.lock"
+    ready = fork_ctx.Event()
+    child = fork_ctx.Process(target=_hold_file, args=(path, 0.3, ready))
+    child.start()
+    assert ready.wait(10)
+    with file_lock(path, shared=True):
+        child.join(5)
+        assert child.exitcode == 0  # the shared lock came only once the exclusive holder let go
+
+
+def test_a_lock_held_inside_the_job_is_not_taken_for_the_job_lock(tmp_path: Path) -> None:
+    with pytest.raises(LockHeld, match="inner"), job_lock(tmp_path, "rollup", timeout_s=0):
+        raise LockHeld("inner")

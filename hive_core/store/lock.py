@@ -1,8 +1,13 @@
-"""A job lock: one ``fcntl.flock`` on ``<data>/state/<name>.lock`` so overlapping cron runs never interleave.
+"""File locks: the one ``fcntl.flock`` helper (:func:`file_lock`) and the job lock built on it.
+
+Every lock between Hive processes goes through :func:`file_lock`: a read-modify-write of a shared
+file (config, circuits, ledger), an append (content), an import (spills), a job
+(:func:`job_lock` on ``<data>/state/<name>.lock``, so overlapping cron runs never interleave).
 
 The kernel releases a ``flock`` when its holder exits or dies, so a crashed run never leaves a stale
-lock behind (unlike a pid file). The lock file itself is never deleted: deleting it would let a
-second process lock a fresh inode while the first still holds the old one.
+lock behind (unlike a pid file). A lock file is never deleted: deleting it would let a second
+process lock a fresh inode while the first still holds the old one. A ``flock`` belongs to one open
+file, so two ``file_lock`` of one path exclude each other inside one process too.
 
     with job_lock(settings.state_dir, "rollup", timeout_s=30):
         ...  # raises LockHeld after 30 s if another run still holds it
@@ -20,7 +25,7 @@ from pathlib import Path
 
 from hive_core.errors import DataError, LockHeld
 
-__all__ = ["DEFAULT_LOCK_TIMEOUT_S", "READ_ONLY_ERRNOS", "STORE_LOCK", "job_lock", "unwritable"]
+__all__ = ["DEFAULT_LOCK_TIMEOUT_S", "READ_ONLY_ERRNOS", "STORE_LOCK", "file_lock", "job_lock", "unwritable"]
 
 #: the lock of every job that rewrites files of the store: rollup, compact, verify's repairs.
 #: One name, so a compaction never deletes the inputs a rollup is reading, and a repair never
@@ -33,41 +38,59 @@ _POLL_S = 0.05
 
 
 @contextlib.contextmanager
-def job_lock(state_dir: Path, name: str, *, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[Path]:
-    """Hold the exclusive lock ``<state_dir>/<name>.lock``; wait up to ``timeout_s`` (0: do not wait)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / f"{name}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+def file_lock(path: Path, *, shared: bool = False, timeout_s: float | None = None) -> Iterator[int]:
+    """Hold an exclusive (or ``shared``) ``flock`` on ``path``, created with its folders if missing.
+
+    ``timeout_s=None`` waits as long as it takes; a number polls until then (0: do not wait) and
+    raises :class:`~hive_core.errors.LockHeld` naming the file. Yields the open descriptor (read-only
+    for a shared lock, so a read-only store can still be read under one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, (os.O_RDONLY if shared else os.O_RDWR) | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = _read_holder(fd)
-                    raise LockHeld(
-                        f"another {name} run holds {path}{holder}; waited {timeout_s:g} s, try again later"
-                    ) from None
-                time.sleep(_POLL_S)
-        # Who holds it, for the message a waiting run prints (informational only: a full disk that
-        # cannot take these few bytes must not stop the job that holds the lock).
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        operation = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        if timeout_s is None:
+            fcntl.flock(fd, operation)
+        else:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    fcntl.flock(fd, operation | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LockHeld(f"{path} is locked by another process; waited {timeout_s:g} s, "
+                                       "try again later") from None
+                    time.sleep(_POLL_S)
         try:
-            yield path
+            yield fd
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
 
 
-def _read_holder(fd: int) -> str:
+@contextlib.contextmanager
+def job_lock(state_dir: Path, name: str, *, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[Path]:
+    """Hold the exclusive lock ``<state_dir>/<name>.lock``; wait up to ``timeout_s`` (0: do not wait)."""
+    path = state_dir / f"{name}.lock"
+    with contextlib.ExitStack() as stack:
+        try:
+            fd = stack.enter_context(file_lock(path, timeout_s=timeout_s))
+        except LockHeld:
+            raise LockHeld(f"another {name} run holds {path}{_holder(path)}; waited {timeout_s:g} s, "
+                           "try again later") from None
+        # Who holds it, for the message a waiting run prints (informational only: a full disk that
+        # cannot take these few bytes must not stop the job that holds the lock).
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+
+
+def _holder(path: Path) -> str:
     try:
-        pid = os.pread(fd, 32, 0).decode().strip()
-    except OSError:
+        pid = path.read_bytes()[:32].decode().strip()
+    except (OSError, UnicodeDecodeError):
         return ""
     return f" (pid {pid})" if pid.isdigit() else ""
 
