@@ -5,7 +5,8 @@ from pathlib import Path
 
 import queries
 from hive_cli.hive_jobs import main as jobs_main
-from jobs.simulate.simulate import MODELS, simulate
+from jobs.simulate.simulate import simulate
+from jobs.simulate.world import MODELS
 from tests.plugins.store import glob_count
 
 END = date(2026, 11, 20)

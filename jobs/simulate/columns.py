@@ -11,6 +11,15 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from hive_core.store.events import EVENT_TYPES, arrow_schema
+from jobs.simulate.world import (
+    MAX_ATTEMPTS,
+    MODELS,
+    PERMANENT,
+    REASONING_MODELS,
+    REQUEST_TYPES,
+    TASKS,
+    TRANSIENT,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -82,16 +91,6 @@ def build_tables(rng: np.random.Generator, req: dict[str, np.ndarray], n: int) -
     """The ``api_call``, ``usage`` and ``stream_outcome`` tables of one simulated day."""
     import numpy as np
     import pyarrow as pa
-
-    from jobs.simulate.simulate import (
-        MAX_ATTEMPTS,
-        MODELS,
-        PERMANENT,
-        REASONING_MODELS,
-        REQUEST_TYPES,
-        TASKS,
-        TRANSIENT,
-    )
 
     ids = tuple(m[0] for m in MODELS)
     providers = tuple(m[1] for m in MODELS)
