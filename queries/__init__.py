@@ -1,7 +1,10 @@
 """Named SQL over the event store, and the one function that loads it.
 
 ``load(name)`` returns the text of ``queries/<name>.sql`` (e.g. ``"views/api_calls"``);
-``connect(data_dir)`` opens DuckDB with every event view registered (see :mod:`queries.connect`).
+``connect(data_dir)`` opens DuckDB with every event view registered (see :mod:`queries.connect`);
+``named_table(store, name, params)`` runs a named query as an Arrow table and ``run_sql(store, sql,
+params)`` any SQL (retried over a fresh listing when a compaction removed a file meanwhile);
+``request_model(store, request_id)`` looks one request up (:mod:`queries.lookup`).
 SQL takes DuckDB ``$name`` parameters only; values are bound, never formatted into the text.
 """
 
@@ -10,9 +13,10 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from queries.connect import Store, connect, run_sql
+from queries.connect import Store, connect, named_table, run_sql
+from queries.lookup import request_model
 
-__all__ = ["Store", "connect", "load", "names", "run_sql"]
+__all__ = ["Store", "connect", "load", "named_table", "names", "request_model", "run_sql"]
 
 ROOT = Path(__file__).resolve().parent
 

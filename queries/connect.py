@@ -44,8 +44,9 @@ from hive_core.store.schema_cache import event_schemas
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
 
-__all__ = ["QUERY_ATTEMPTS", "VIEW_ORDER", "Store", "connect", "run_sql"]
+__all__ = ["QUERY_ATTEMPTS", "VIEW_ORDER", "Store", "connect", "named_table", "run_sql"]
 
 #: Named views, in dependency order.
 VIEW_ORDER = (
@@ -242,3 +243,17 @@ def run_sql(store: Store, sql: str, params: Mapping[str, Any] | None = None) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return store.execute(sql, params)
+
+
+def named_table(store: Store, name: str, params: Mapping[str, Any]) -> pa.Table:
+    """Run the named query ``queries/<name>.sql`` as an Arrow table; DuckDB errors become a
+    QueryError naming the query. It runs on ``Store.con`` directly, so unlike :func:`run_sql` it is
+    not run again over a fresh listing (see the module docstring)."""
+    import duckdb
+
+    from queries import load
+
+    try:
+        return store.con.sql(load(name), params=dict(params)).to_arrow_table()
+    except duckdb.Error as exc:
+        raise QueryError(f"{name} failed: {str(exc).strip().splitlines()[0]}") from exc

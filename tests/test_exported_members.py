@@ -9,7 +9,7 @@ import pytest
 PUBLIC = {
     "hive_core": ["__version__"],
     "ingest": ["EventLog", "SpillImport", "compact", "import_spills", "pending_spills", "verify", "write_atomic"],
-    "queries": ["Store", "connect", "load", "names", "run_sql"],
+    "queries": ["Store", "connect", "load", "named_table", "names", "request_model", "run_sql"],
     "hive_core.openrouter": [
         "AsyncOpenRouterClient", "AsyncStreamHandle", "ChatResult", "CostEstimate", "NullSink", "OpenRouterClient",
         "Progress", "RetryPolicy", "SSEDecoder", "ServerSentEvent", "StreamHandle", "Tracker", "UsageInfo",

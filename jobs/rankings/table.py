@@ -82,8 +82,7 @@ def _priors(settings: Settings) -> tuple[Any, str]:
 def quality_rows(settings: Settings, since: date, until: date, store: Store | None = None) -> list[dict[str, Any]]:
     """Rows of ``reports/quality`` for ratings given since..until (DuckDB only if any rating exists)."""
     from hive_core.store.event_files import list_event_files
-    from jobs.rollup.daily import named_table
-    from queries import connect
+    from queries import connect, named_table
 
     if not list_event_files(settings.data_dir, "quality_rating", check=False).files:
         return []

@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from hive_core.settings import Settings
     from queries import Store
 
-__all__ = ["POST_STEPS", "RollupReport", "day_path", "day_runs", "named_table", "read_days", "rollup", "rollup_rows"]
+__all__ = ["POST_STEPS", "RollupReport", "day_path", "day_runs", "read_days", "rollup", "rollup_rows"]
 
 #: (name, "module:function") run after every rollup as ``function(settings, report)``, in order,
 #: under the rollup lock; ``report.store`` is the run's open :class:`queries.Store` meanwhile (reuse
@@ -101,23 +101,12 @@ class RollupReport:
         return self.days_with_events - len(self.rolled_up)
 
 
-def named_table(store: Store, name: str, params: dict[str, Any]) -> pa.Table:
-    """Run the named query ``queries/<name>.sql`` as an Arrow table; DuckDB errors -> QueryError."""
-    import duckdb
-
-    from hive_core.errors import QueryError
-    from queries import load
-
-    try:
-        return store.con.sql(load(name), params=params).to_arrow_table()
-    except duckdb.Error as exc:
-        raise QueryError(f"{name} failed: {str(exc).strip().splitlines()[0]}") from exc
-
-
 def rollup_rows(store: Store, since: date, until: date) -> pa.Table:
     """The daily rollup rows of ``since..until`` computed from the events (nothing written)."""
     # The query sorts its own output, so the scans need not keep the files' row order (10-20%
     # faster on one day); the connection's setting is restored for whoever uses it next.
+    from queries import named_table
+
     store.con.execute("SET preserve_insertion_order = false")
     try:
         table = named_table(store, "rollups/daily", {"since": since, "until": until})
