@@ -48,12 +48,12 @@ from typing import TYPE_CHECKING
 from hive_core.clock import filesystem_now, system_clock
 from hive_core.ids import writer_id
 from hive_core.store.atomic import TEMP_GRACE_S, fsync_dir, remove_stale_temporaries, write_json_atomic
+from hive_core.store.datadir import DataDir
 from hive_core.store.event_files import list_event_files, read_journal
 from hive_core.store.layout import (
     EventFileName,
     compact_journal_glob,
     compact_journal_name,
-    event_dir,
     partition_date,
 )
 from hive_core.store.quarantine import Quarantine
@@ -134,7 +134,7 @@ def compact(
     today = (now or system_clock()).astimezone(UTC).date()
     report = CompactReport()
     for type_name in event_types or list(event_schemas()):
-        root = event_dir(Path(data_dir), type_name)
+        root = DataDir(Path(data_dir)).event_type(type_name)
         if not root.is_dir():
             continue
         partitions = [(p, d) for p in sorted(root.iterdir()) if p.is_dir() and (d := partition_date(p)) is not None

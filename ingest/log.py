@@ -44,8 +44,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from hive_core.errors import DataError, EventsLost, EventsSpilled, SchemaMismatch
 from hive_core.ids import writer_id as new_writer_id
 from hive_core.shutdown import Terminated
+from hive_core.store.datadir import DataDir
 from hive_core.store.events import Event, arrow_schema, event_class
-from hive_core.store.layout import EventFileName, parse_file_name, partition_dir
+from hive_core.store.layout import EventFileName, parse_file_name
 from ingest.files import write_atomic
 from ingest.spill import spill_events
 
@@ -96,6 +97,7 @@ class EventLog:
         spill_roots: Sequence[Path] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self._datadir = DataDir(self.data_dir)
         self.writer = writer or new_writer_id()
         if parse_file_name(EventFileName(self.writer, 1).format()) is None:
             # its files would be strays that no reader reads (the file-name rule, hive_core.store.layout)
@@ -246,7 +248,7 @@ class EventLog:
     def _write(self, event_type: str, day: date, table: pa.Table) -> None:
         self._seq += 1
         name = EventFileName(self.writer, self._seq).format()
-        write_atomic(table, partition_dir(self.data_dir, event_type, day) / name)
+        write_atomic(table, self._datadir.partition(event_type, day) / name)
 
     def _age_loop(self) -> None:
         interval = min(max(self.max_age_s / 4, 0.05), 1.0)

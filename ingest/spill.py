@@ -23,17 +23,18 @@ it adds every event exactly once.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hive_core.store.layout import parse_file_name, partition_date, partition_dir
+from hive_core.store.datadir import DataDir
+from hive_core.store.layout import parse_file_name, partition_date, partition_name
+from hive_core.store.lock import file_lock
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -71,17 +72,6 @@ def _private_dir(path: Path) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def _locked(key_dir: Path) -> Iterator[None]:
-    """Spilling into and importing from one key directory, one process at a time."""
-    with open(key_dir / _LOCK_NAME, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def spill_events(
     data_dir: Path, writer: str, parts: Sequence[tuple[str, date, str, pa.Table]],
     *, roots: Sequence[Path] | None = None,
@@ -97,7 +87,7 @@ def spill_events(
         try:
             _private_dir(root)
             key_dir = _private_dir(root / data_dir_key(data_dir))
-            with _locked(key_dir):
+            with file_lock(key_dir / _LOCK_NAME):  # spilling and importing: one process at a time
                 source = key_dir / _SOURCE_NAME
                 if not source.exists():
                     from hive_core.store.atomic import write_json_atomic
@@ -105,7 +95,7 @@ def spill_events(
                     write_json_atomic(source, {"data_dir": str(Path(data_dir).absolute())})
                 where = _private_dir(key_dir / writer)
                 for event_type, day, name, table in parts:
-                    target = where / event_type / f"date={day.isoformat()}" / name
+                    target = where / event_type / partition_name(day) / name
                     if target.exists():
                         continue  # spilled by an earlier attempt of this same close
                     write_atomic(table, target)
@@ -133,7 +123,7 @@ def _spilled_target(data_dir: Path, spilled: Path) -> Path | None:
     day = partition_date(spilled.parent)
     if day is None or parse_file_name(spilled.name) is None:
         return None
-    return partition_dir(data_dir, spilled.parent.parent.name, day) / spilled.name
+    return DataDir(Path(data_dir)).partition(spilled.parent.parent.name, day) / spilled.name
 
 
 @dataclass
@@ -161,7 +151,7 @@ def import_spills(data_dir: Path, *, roots: Sequence[Path] | None = None) -> Spi
         key_dir = root / key
         if not key_dir.is_dir():
             continue
-        with _locked(key_dir):
+        with file_lock(key_dir / _LOCK_NAME):
             for spilled in pending_spills(data_dir, roots=[root]):
                 _import_one(data_dir, spilled, result)
             _remove_empty_dirs(key_dir)

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hive_core.errors import DataError
+from hive_core.store.datadir import DataDir
 from hive_core.store.event_files import FileSet, list_event_files
-from hive_core.store.layout import event_dir, partition_date
+from hive_core.store.layout import partition_date
 from hive_core.store.quarantine import count
 from hive_core.store.schema_cache import event_schemas
 from ingest.compact import recover_partition
@@ -75,7 +76,8 @@ def verify(data_dir: Path, *, repair: bool = True) -> VerifyReport:
     import duckdb
 
     report = VerifyReport()
-    events_root = Path(data_dir) / "events"
+    where = DataDir(Path(data_dir))
+    events_root = where.events
     if not events_root.is_dir():
         return report
     for entry in sorted(events_root.iterdir()):
@@ -84,7 +86,7 @@ def verify(data_dir: Path, *, repair: bool = True) -> VerifyReport:
     with duckdb.connect(":memory:") as con:
         con.execute("SET TimeZone = 'UTC'")
         for type_name in event_schemas():
-            root = event_dir(Path(data_dir), type_name)
+            root = where.event_type(type_name)
             if not root.is_dir():
                 continue
             for entry in sorted(root.iterdir()):

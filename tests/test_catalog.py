@@ -21,7 +21,7 @@ from hive_core.catalog.capabilities import parse_capability
 from hive_core.catalog.catalog import Catalog, load_catalog, parse_catalog
 from hive_core.catalog.tiers import TIER_RANK, TIERS, blended_price, parse_tier
 from hive_core.errors import CatalogError, CatalogMissing, UnknownModel
-from hive_core.settings import Settings
+from hive_core.store.datadir import DataDir
 from hive_core.store.filecache import cache_file
 
 
@@ -174,25 +174,25 @@ def test_unknown_model_suggests_close_ids(catalog: Catalog) -> None:
 
 def test_load_catalog_missing_says_sync(data_dir: Path) -> None:
     with pytest.raises(CatalogMissing, match="hive models sync"):
-        load_catalog(Settings(data_dir=data_dir).catalog_path)
+        load_catalog(DataDir(data_dir).catalog_file)
 
 
 def test_load_catalog_caches_and_notices_changes(data_dir: Path, catalog_path: Path) -> None:
-    settings = Settings(data_dir=data_dir)
-    path = settings.catalog_path
+    where = DataDir(data_dir)
+    path = where.catalog_file
     path.parent.mkdir(parents=True)
     shutil.copy(catalog_path, path)
-    first = load_catalog(path, cache_dir=settings.cache_dir)
-    (cache,) = settings.cache_dir.iterdir()
+    first = load_catalog(path, cache_dir=where.cache)
+    (cache,) = where.cache.iterdir()
     assert cache.suffix == ".json" and list(path.parent.iterdir()) == [path]  # nothing beside the source
-    second = load_catalog(path, cache_dir=settings.cache_dir)
+    second = load_catalog(path, cache_dir=where.cache)
     assert [m for m in second] == [m for m in first] and second.thresholds == first.thresholds
     assert second.models == parse_catalog(json.loads(path.read_bytes())).models
     document = json.loads(path.read_text())
     document["data"] = document["data"][:10]
     path.write_text(json.dumps(document))
     os.utime(path, ns=(1, 1))  # a different mtime even on coarse clocks
-    assert len(load_catalog(path, cache_dir=settings.cache_dir)) == 10
+    assert len(load_catalog(path, cache_dir=where.cache)) == 10
 
 
 def test_load_catalog_from_read_only_dir_and_corrupt_file(catalog_path: Path, data_dir: Path) -> None:
@@ -218,7 +218,7 @@ def test_a_planted_cache_cannot_run_code(catalog_path: Path, data_dir: Path, tmp
 
     planted = pickle.dumps(((2, source.stat().st_mtime_ns, source.stat().st_size), Payload()))
     (shared / ".models.json.pickle").write_bytes(planted)  # where the old cache looked
-    cache_dir = Settings(data_dir=data_dir).cache_dir
+    cache_dir = DataDir(data_dir).cache
     cache_dir.mkdir(parents=True)
     cache_file(source, cache_dir).write_bytes(planted)  # where the cache lives now
     catalog = load_catalog(source, cache_dir=cache_dir)
@@ -229,14 +229,14 @@ def test_a_planted_cache_cannot_run_code(catalog_path: Path, data_dir: Path, tmp
 
 
 def test_cache_files_are_private(catalog_path: Path, data_dir: Path) -> None:
-    cache_dir = Settings(data_dir=data_dir).cache_dir
+    cache_dir = DataDir(data_dir).cache
     load_catalog(catalog_path, cache_dir=cache_dir)
     (cache,) = cache_dir.iterdir()
     assert stat.S_IMODE(cache_dir.stat().st_mode) == 0o700 and stat.S_IMODE(cache.stat().st_mode) == 0o600
 
 
 def test_a_tampered_cache_is_parsed_again(catalog_path: Path, data_dir: Path) -> None:
-    cache_dir = Settings(data_dir=data_dir).cache_dir
+    cache_dir = DataDir(data_dir).cache
     load_catalog(catalog_path, cache_dir=cache_dir)
     (cache,) = cache_dir.iterdir()
     document = json.loads(cache.read_bytes())

@@ -9,7 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from hive_core.store.filecache import cache_dir, cache_file, cached_parse
+from hive_core.store.datadir import DataDir
+from hive_core.store.filecache import cache_file, cached_parse
 
 
 def source(tmp_path: Path, text: str = "x") -> Path:
@@ -34,7 +35,7 @@ def test_plain_values_round_trip(tmp_path: Path) -> None:
     value = ({("chat", "a/b"): (10, 0.5, None, float("inf")), ("*", "c/d"): (0, None, None, 1.0)},
              "2026-12-31T23:59:00Z", [Decimal("0.00000018000000000000002"), date(2028, 2, 29),
                                       datetime(2026, 12, 31, 23, 59, tzinfo=UTC), frozenset({"x"}), True, {"k": []}])
-    path, where = source(tmp_path), cache_dir(tmp_path / "data")
+    path, where = source(tmp_path), DataDir(tmp_path / "data").cache
     calls, parse = counting(value)
     assert cached_parse(path, 1, parse, cache_dir=where) == value
     assert cached_parse(path, 1, parse, cache_dir=where) == value
@@ -43,7 +44,7 @@ def test_plain_values_round_trip(tmp_path: Path) -> None:
 
 
 def test_key_is_path_size_mtime_and_version(tmp_path: Path) -> None:
-    path, where = source(tmp_path), cache_dir(tmp_path / "data")
+    path, where = source(tmp_path), DataDir(tmp_path / "data").cache
     calls, parse = counting([1])
     cached_parse(path, 1, parse, cache_dir=where)
     cached_parse(path, 2, parse, cache_dir=where)  # a new format version
@@ -66,7 +67,7 @@ def test_no_cache_dir_no_cache_and_unstorable_values(tmp_path: Path) -> None:
     cached_parse(path, 1, parse)
     cached_parse(path, 1, parse)
     assert len(calls) == 2
-    where = cache_dir(tmp_path / "data")
+    where = DataDir(tmp_path / "data").cache
     assert cached_parse(path, 1, lambda p: object, cache_dir=where) is object  # not storable: still correct
     assert not cache_file(path, where).exists()
 
@@ -76,6 +77,6 @@ def test_an_unwritable_cache_only_costs_speed(tmp_path: Path) -> None:
     blocker = tmp_path / "data"
     blocker.write_text("a file where the data directory should be")
     calls, parse = counting([1])
-    assert cached_parse(path, 1, parse, cache_dir=cache_dir(blocker)) == [1]
-    assert cached_parse(path, 1, parse, cache_dir=cache_dir(blocker)) == [1]
+    assert cached_parse(path, 1, parse, cache_dir=DataDir(blocker).cache) == [1]
+    assert cached_parse(path, 1, parse, cache_dir=DataDir(blocker).cache) == [1]
     assert len(calls) == 2

@@ -207,7 +207,7 @@ def test_quarantined_rows_are_reported_the_same_way_everywhere(data_dir: Path,
     assert code == 1 and f"{foreign}: 4 events quarantined" in out
     assert out.splitlines()[-1] == "verified 3 files, 42 events (4 quarantined): 1 problem(s)"
     settings = Settings(data_dir=data_dir)
-    report = rollup(settings, post_steps=False)
+    report = rollup(settings)
     assert report.skipped == [(data_dir / "events", line)]
     code, _, err = _cli(capsys, data_dir, "rollup", "--rebuild")
     assert code == 0 and err.splitlines() == [f"warning: skipped {data_dir / 'events'}: {line}"]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from hive_core.selection.health import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
-from hive_core.settings import Settings
+from hive_core.store.datadir import DataDir
 from tests.plugins.processes import stopped
 from tests.test_ask import hive_env, run_cli
 from tests.test_client import MODEL
@@ -26,7 +26,13 @@ class Clock:
 
 
 def breaker(path: Path, clock: Clock, **kwargs: float) -> CircuitBreaker:
-    return CircuitBreaker(path, clock=clock, **kwargs)  # type: ignore[arg-type]
+    return CircuitBreaker(DataDir(path), clock=clock, **kwargs)  # type: ignore[arg-type]
+
+
+def write_state(root: Path, text: str) -> None:
+    """Put ``text`` where the breaker of the data directory ``root`` keeps its state."""
+    DataDir(root).state.mkdir(parents=True, exist_ok=True)
+    DataDir(root).circuits.write_text(text)
 
 
 def test_opens_after_consecutive_failures(tmp_path: Path) -> None:
@@ -108,21 +114,21 @@ def test_lost_probe_times_out(tmp_path: Path) -> None:
 
 
 def test_state_survives_across_instances_and_processes(tmp_path: Path) -> None:
-    cb = CircuitBreaker(tmp_path, failure_threshold=2)
+    cb = CircuitBreaker(DataDir(tmp_path), failure_threshold=2)
     cb.record_failure("m")
     code = (
-        "import sys; from hive_core.selection.health import CircuitBreaker; "
-        "cb = CircuitBreaker(sys.argv[1], failure_threshold=2); cb.record_failure('m'); "
+        "import sys; from hive_core.selection.health import CircuitBreaker; from hive_core.store.datadir import DataDir; "
+        "cb = CircuitBreaker(DataDir(sys.argv[1]), failure_threshold=2); cb.record_failure('m'); "
         "print(cb.state('m'))"
     )
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == OPEN
-    assert cb.state("m") == OPEN and not CircuitBreaker(tmp_path).allow("m")
+    assert cb.state("m") == OPEN and not CircuitBreaker(DataDir(tmp_path)).allow("m")
 
 
 _FAIL_MANY = (
-    "import sys; from hive_core.selection.health import CircuitBreaker; "
-    "cb = CircuitBreaker(sys.argv[1], failure_threshold=10_000, min_calls=10_000, window=10_000); "
+    "import sys; from hive_core.selection.health import CircuitBreaker; from hive_core.store.datadir import DataDir; "
+    "cb = CircuitBreaker(DataDir(sys.argv[1]), failure_threshold=10_000, min_calls=10_000, window=10_000); "
     "[cb.record_failure('m') for _ in range(25)]"
 )
 
@@ -133,14 +139,14 @@ def test_concurrent_writers_lose_no_update(tmp_path: Path) -> None:
     with stopped(procs):
         codes = [p.wait(timeout=60) for p in procs]
     assert codes == [0, 0, 0, 0]
-    cb = CircuitBreaker(tmp_path)
+    cb = CircuitBreaker(DataDir(tmp_path))
     entry = cb._read()["m"]
     assert entry["consecutive"] == 100
 
 
 def test_damaged_state_file_is_treated_as_empty(tmp_path: Path) -> None:
-    (tmp_path / "circuits.json").write_text("{broken")
-    cb = CircuitBreaker(tmp_path, failure_threshold=1, warn=lambda line: None)
+    write_state(tmp_path, "{broken")
+    cb = CircuitBreaker(DataDir(tmp_path), failure_threshold=1, warn=lambda line: None)
     assert cb.allow("m") and cb.state("m") == CLOSED
     cb.record_failure("m")
     assert cb.state("m") == OPEN
@@ -184,23 +190,23 @@ MALFORMED = {
 
 @pytest.mark.parametrize("text", MALFORMED.values(), ids=list(MALFORMED))
 def test_a_malformed_state_file_is_set_aside_with_one_line(tmp_path: Path, text: str) -> None:
-    (tmp_path / "circuits.json").write_text(text)
+    write_state(tmp_path, text)
     lines: list[str] = []
-    cb = CircuitBreaker(tmp_path, failure_threshold=1, warn=lines.append)
+    cb = CircuitBreaker(DataDir(tmp_path), failure_threshold=1, warn=lines.append)
     assert cb.allow("m") and cb.state("m") == CLOSED and cb.blocked() == frozenset()
-    assert (tmp_path / "circuits.json.bad").read_text() == text  # kept for a look
-    assert len(lines) == 1 and str(tmp_path / "circuits.json") in lines[0] and "circuits reset" in lines[0]
+    assert DataDir(tmp_path).circuits_aside.read_text() == text  # kept for a look
+    assert len(lines) == 1 and str(DataDir(tmp_path).circuits) in lines[0] and "circuits reset" in lines[0]
     cb.record_failure("m")
-    assert cb.state("m") == OPEN and CircuitBreaker(tmp_path, warn=lines.append).state("m") == OPEN
+    assert cb.state("m") == OPEN and CircuitBreaker(DataDir(tmp_path), warn=lines.append).state("m") == OPEN
     assert len(lines) == 1
 
 
 def test_a_malformed_file_that_cannot_be_moved_is_ignored(tmp_path: Path) -> None:
-    (tmp_path / "circuits.json").write_text('{"m": "x"}')
-    (tmp_path / "circuits.json.bad").mkdir()  # os.replace onto a directory fails, as on a read-only disk
-    (tmp_path / "circuits.json.bad" / "keep").touch()
+    write_state(tmp_path, '{"m": "x"}')
+    DataDir(tmp_path).circuits_aside.mkdir()  # os.replace onto a directory fails, as on a read-only disk
+    (DataDir(tmp_path).circuits_aside / "keep").touch()
     lines: list[str] = []
-    cb = CircuitBreaker(tmp_path, warn=lines.append)
+    cb = CircuitBreaker(DataDir(tmp_path), warn=lines.append)
     assert cb.allow("m") and cb.blocked() == frozenset() and cb.allow("m")
     assert len(lines) == 1 and "delete it" in lines[0]
 
@@ -209,15 +215,13 @@ def test_ask_with_a_malformed_state_file(emulator: Any, tmp_path: Path) -> None:
     """`hive ask` on a corrupt circuits.json: answers, one warning line naming the file, no traceback."""
     data = tmp_path / "data"
     env = hive_env(emulator, data)
-    state = Settings(data_dir=data).state_dir
-    state.mkdir(parents=True)
-    (state / "circuits.json").write_text(json.dumps({MODEL: "x", "other/model": {"state": "open"}}))
+    write_state(data, json.dumps({MODEL: "x", "other/model": {"state": "open"}}))
     done = run_cli("hive", ["ask", "hi", "--model", MODEL, "--fallback", "openai/gpt-4o", "--max-tokens", "8"], env)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     (warning,) = [line for line in done.stderr.splitlines() if "circuits.json" in line]
     assert warning.startswith("warning: ignoring unreadable") and "circuits reset" in warning
-    assert (state / "circuits.json.bad").exists()
+    assert DataDir(data).circuits_aside.exists()
 
 
 def test_a_state_that_cannot_be_written_is_soft(tmp_path: Path) -> None:
@@ -225,10 +229,10 @@ def test_a_state_that_cannot_be_written_is_soft(tmp_path: Path) -> None:
     decides on what it reads, forgets what it cannot save, and says so once - never a traceback."""
     clock = Clock()
     breaker(tmp_path, clock, failure_threshold=1, cooldown_s=30).record_failure("down")
-    (tmp_path / "circuits.lock").unlink()
-    (tmp_path / "circuits.lock").mkdir()
+    DataDir(tmp_path).circuits_lock.unlink()
+    DataDir(tmp_path).circuits_lock.mkdir()
     lines: list[str] = []
-    cb = CircuitBreaker(tmp_path, failure_threshold=1, cooldown_s=30, clock=clock, warn=lines.append)  # type: ignore[arg-type]
+    cb = CircuitBreaker(DataDir(tmp_path), failure_threshold=1, cooldown_s=30, clock=clock, warn=lines.append)  # type: ignore[arg-type]
     assert not cb.allow("down") and cb.allow("m")
     cb.record_failure("m")
     cb.record_success("down")

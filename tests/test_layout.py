@@ -14,7 +14,7 @@ from hive_core.store.layout import (
     is_temporary,
     parse_file_name,
     partition_date,
-    partition_dir,
+    partition_name,
     temporary_name,
 )
 
@@ -39,10 +39,14 @@ def test_temporary_names_are_never_data() -> None:
     assert parse_file_name("notes.txt") is None
 
 
-def test_partition_dir_round_trips_its_date(tmp_path: Path) -> None:
-    d = partition_dir(tmp_path, "usage", date(2026, 2, 28))
-    assert d.name == "date=2026-02-28" and partition_date(d) == date(2026, 2, 28)
-    assert partition_date(tmp_path / "date=2026-02-30") is None
+@given(st.dates())
+def test_partition_name_and_date_are_symmetric(day: date) -> None:
+    assert partition_date(Path("events") / partition_name(day)) == day
+
+
+def test_partition_names() -> None:
+    assert partition_name(date(2026, 2, 28)) == "date=2026-02-28"
+    assert partition_date(Path("date=2026-02-30")) is None and partition_date(Path("day=2026-02-28")) is None
 
 
 def test_only_the_writers_names_are_data() -> None:

@@ -22,12 +22,12 @@ from hive_core.selection.rankings import (
     effective_cost,
     load_rankings,
     ranking_schema,
-    rankings_path,
     shrink,
     strategy_scores,
     wilson_lower,
 )
-from hive_core.store.filecache import cache_dir, cache_file
+from hive_core.store.datadir import DataDir
+from hive_core.store.filecache import cache_file
 
 NOW = datetime(2026, 6, 20, tzinfo=UTC)
 
@@ -54,7 +54,7 @@ def write_rankings(data_dir: Path, rows: list[dict[str, Any]]) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path = rankings_path(data_dir)
+    path = DataDir(data_dir).rankings_file
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows, schema=ranking_schema()), path)
     return path
@@ -144,7 +144,7 @@ def test_load_rankings_reads_and_caches(data_dir: Path) -> None:
     rankings = load_rankings(data_dir)
     assert rankings.metrics("chat", "b").success_rate == pytest.approx(0.75)  # type: ignore[union-attr]
     assert rankings.computed_at is not None and rankings.computed_at.startswith("2026-06-20")
-    assert cache_file(path, cache_dir(data_dir)).exists()  # JSON in <data>/cache, nothing beside the table
+    assert cache_file(path, DataDir(data_dir).cache).exists()  # JSON in <data>/cache, nothing beside the table
     assert [p.name for p in path.parent.iterdir()] == ["rankings.parquet"]
     again = load_rankings(data_dir)
     assert again.row("chat", "b") == rankings.row("chat", "b")
@@ -157,7 +157,7 @@ def test_load_rankings_rejects_foreign_tables(data_dir: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path = rankings_path(data_dir)
+    path = DataDir(data_dir).rankings_file
     path.parent.mkdir(parents=True)
     pq.write_table(pa.table({"model": ["x"]}), path)
     with pytest.raises(SchemaMismatch, match="task_category"):

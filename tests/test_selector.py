@@ -26,6 +26,7 @@ from hive_core.selection.selector import (
     load_selector,
 )
 from hive_core.settings import Settings
+from hive_core.store.datadir import DataDir
 from tests.test_rankings import ranking_row, write_rankings
 
 TODAY = date(2026, 6, 15)
@@ -143,7 +144,7 @@ def test_a_model_failing_half_its_calls_is_demoted(catalog: Catalog, data_dir: P
 
 
 def test_a_model_with_an_open_circuit_is_skipped(catalog: Catalog, tmp_path: Path) -> None:
-    breaker = CircuitBreaker(tmp_path, failure_threshold=1)
+    breaker = CircuitBreaker(DataDir(tmp_path), failure_threshold=1)
     selector = Selector(catalog, breaker=breaker, today=TODAY)
     before = selector.select(SelectionRequest(task="code-analysis"))
     breaker.record_failure(before.primary)
@@ -173,8 +174,8 @@ def test_selection_event(selector: Selector) -> None:
 
 def test_load_selector(data_dir: Path, catalog_path: Path) -> None:
     settings_ = Settings(data_dir=data_dir)
-    settings_.catalog_path.parent.mkdir(parents=True)
-    shutil.copy(catalog_path, settings_.catalog_path)
+    settings_.datadir.catalog_file.parent.mkdir(parents=True)
+    shutil.copy(catalog_path, settings_.datadir.catalog_file)
     selector = load_selector(settings_)
     assert len(selector.catalog) == 339 and not selector.rankings and selector.breaker is not None
 

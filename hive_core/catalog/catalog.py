@@ -14,9 +14,9 @@ Implicit use: routers (``"-1"`` priced or the ``openrouter/*`` router family), a
 which point at another entry), expired models and free models (``:free`` or all prices zero) are
 never chosen by the selector unless the caller allows them; :attr:`ModelInfo.implicit` says which.
 
-:func:`load_catalog` reads the file ``hive models sync`` writes (the raw ``/models`` JSON); given the
-data directory's ``cache_dir``, the parsed table is cached there as JSON (:mod:`hive_core.store.filecache`),
-so loading takes a few ms instead of ~30.
+:func:`load_catalog` reads the file ``hive models sync`` writes (the raw ``/models`` JSON,
+``DataDir.catalog_file``); given the data directory's cache folder (``DataDir.cache``), the parsed
+table is cached there as JSON (:mod:`hive_core.store.filecache`), so loading takes a few ms instead of ~30.
 """
 
 from __future__ import annotations
@@ -313,7 +313,7 @@ _SHARED = ("pricing", "modalities", "parameters", "capabilities")
 def load_catalog(path: Path | str, *, cache_dir: Path | None = None) -> Catalog:
     """The catalog cached by ``hive models sync``; :class:`CatalogMissing` when there is none.
 
-    ``cache_dir`` (``Settings.cache_dir``: inside the data directory) keeps the parsed table for the
+    ``cache_dir`` (``DataDir.cache``: inside the data directory) keeps the parsed table for the
     next load; without it the file is parsed every time. Never give a folder others can write.
     """
     path = Path(path)

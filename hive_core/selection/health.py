@@ -11,8 +11,9 @@ instead of after its timeout. In half-open exactly one caller gets True (the pro
 getting False until the probe reports back, or until ``probe_timeout_s`` passes (a probe whose
 process died must not keep the model closed forever).
 
-The state is a small JSON file, ``<state_dir>/circuits.json``. Every change takes an exclusive
-``fcntl.flock`` on ``circuits.lock``, reads the file, changes it and writes it back atomically
+The state is a small JSON file, ``<data>/state/circuits.json`` (``DataDir.circuits``). Every change
+takes the exclusive lock ``state/circuits.lock`` (:func:`hive_core.store.lock.file_lock`), reads the
+file, changes it and writes it back atomically
 (temporary file, fsync, ``os.replace``), so concurrent ``hive ask`` processes see one history.
 Successes of a model with no entry are not written (the hot path stays lock-free), so a
 model's failure-rate window starts at its first failure. Readers that only need the blocked set
@@ -34,7 +35,6 @@ directory) is ignored the same way, and the line says to delete it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import sys
@@ -44,14 +44,12 @@ from pathlib import Path
 from typing import Any
 
 from hive_core.store.atomic import write_json_atomic
+from hive_core.store.datadir import CIRCUITS_FILE, CIRCUITS_LOCK, DataDir
+from hive_core.store.lock import file_lock
 
 __all__ = ["CLOSED", "HALF_OPEN", "OPEN", "CircuitBreaker"]
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
-STATE_FILE = "circuits.json"
-LOCK_FILE = "circuits.lock"
-#: where an unreadable state file is moved (the last one only)
-ASIDE_FILE = "circuits.json.bad"
 
 
 def _stderr(line: str) -> None:
@@ -98,11 +96,11 @@ def parse_state(raw: bytes) -> tuple[dict[str, Any], str | None]:
 
 
 class CircuitBreaker:
-    """Circuit state per model id, persisted under ``state_dir``."""
+    """Circuit state per model id, persisted in the data directory's ``state/circuits.json``."""
 
     def __init__(
         self,
-        state_dir: Path | str,
+        datadir: DataDir | Path | str,
         *,
         failure_threshold: int = 5,
         failure_rate: float = 0.5,
@@ -115,8 +113,14 @@ class CircuitBreaker:
         clock: Callable[[], float] = time.time,
         warn: Callable[[str], object] = _stderr,
     ) -> None:
-        self.state_dir = Path(state_dir)
-        self.path = self.state_dir / STATE_FILE
+        if isinstance(datadir, DataDir):
+            self.path, self._lock_path, self._aside = datadir.circuits, datadir.circuits_lock, datadir.circuits_aside
+        else:
+            # The folder that holds the circuits (the old ``Settings.state_dir``), until every caller
+            # passes a DataDir (hive_cli/hive/ask.py and three tests do not yet).
+            folder = Path(datadir)
+            self.path, self._lock_path = folder / CIRCUITS_FILE, folder / f"{CIRCUITS_LOCK}.lock"
+            self._aside = folder / f"{CIRCUITS_FILE}.bad"
         self.failure_threshold = failure_threshold
         self.failure_rate = failure_rate
         self.min_calls = min_calls
@@ -154,7 +158,7 @@ class CircuitBreaker:
 
     def _set_aside(self, problem: str, mtime: int) -> None:
         """Move an unreadable state file aside (circuits reset) and say so in one line."""
-        aside = self.path.with_name(ASIDE_FILE)
+        aside = self._aside
         try:
             with contextlib.ExitStack() as stack:
                 if not self._holding_lock:
@@ -221,15 +225,12 @@ class CircuitBreaker:
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         """The exclusive lock every change of the file takes (between processes, too)."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.state_dir / LOCK_FILE, "a+") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        with file_lock(self._lock_path):
             self._holding_lock = True
             try:
                 yield
             finally:
                 self._holding_lock = False
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[dict[str, Any]]:
@@ -244,7 +245,7 @@ class CircuitBreaker:
         """A change that could not be written (a read-only or full disk): forgotten, said once."""
         if not self._warned_unsaved:
             self._warned_unsaved = True
-            self.warn(f"warning: circuit state not saved in {self.state_dir}: {exc.strerror or exc}")
+            self.warn(f"warning: circuit state not saved in {self.path.parent}: {exc.strerror or exc}")
 
     def _write(self, data: dict[str, Any]) -> None:
         write_json_atomic(self.path, data, indent=None)

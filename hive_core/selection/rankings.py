@@ -1,6 +1,6 @@
 """The ranking table: the contract between the rankings job (writer) and the selector (reader).
 
-``hive-jobs`` writes ``<data>/rankings/rankings.parquet`` with :func:`ranking_schema`; one row per
+``hive-jobs`` writes ``<data>/rankings/rankings.parquet`` (``DataDir.rankings_file``) with :func:`ranking_schema`; one row per
 (task category, model, window). ``task_category = "*"`` aggregates every category. The pure
 functions here (:func:`wilson_lower`, :func:`shrink`, :func:`strategy_scores`) are what the job
 calls to fill the score columns, and what the selector calls for its own numbers, so both agree.
@@ -43,7 +43,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import DataError, SchemaMismatch
-from hive_core.store.filecache import cache_dir, cached_parse
+from hive_core.store.datadir import DataDir
+from hive_core.store.filecache import cached_parse
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -70,7 +71,6 @@ STRATEGIES: tuple[str, ...] = ("cost-optimized", "balanced", "performance", "qua
 ALL_TASKS = "*"
 #: samples a (task, model) row needs before the selector trusts it over catalog priors
 MIN_SAMPLES = 20
-RANKINGS_FILE = "rankings.parquet"
 
 #: column -> Arrow type name; the order is the file's column order
 RANKING_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -110,8 +110,9 @@ def ranking_schema() -> pa.Schema:
 
 
 def rankings_path(data_dir: Path | str) -> Path:
-    """Where the ranking table lives in a data directory."""
-    return Path(data_dir) / "rankings" / RANKINGS_FILE
+    """``DataDir(data_dir).rankings_file``. Kept for ``jobs/rankings/table.py``, ``hive_core/benchmark.py``
+    and ``bench/bench_selector.py`` until they ask DataDir: do not add callers."""
+    return DataDir(Path(data_dir)).rankings_file
 
 
 def wilson_lower(successes: int, n: int, z: float = 1.96) -> float:
@@ -280,9 +281,9 @@ def load_rankings(data_dir: Path | str) -> Rankings:
     data directory's cache folder (:mod:`hive_core.store.filecache`): the CLI loads them in a millisecond
     or two. A table that cannot be read raises :class:`~hive_core.errors.DataError` (one line).
     """
+    where = DataDir(Path(data_dir))
     try:
-        rows, computed_at = cached_parse(rankings_path(data_dir), _CACHE_VERSION, _read_rows,
-                                         cache_dir=cache_dir(data_dir))
+        rows, computed_at = cached_parse(where.rankings_file, _CACHE_VERSION, _read_rows, cache_dir=where.cache)
     except FileNotFoundError:
         return Rankings()
     return Rankings({key: Metrics(*values) for key, values in rows.items()}, computed_at)

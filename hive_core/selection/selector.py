@@ -297,6 +297,7 @@ def load_selector(settings: Settings) -> Selector:
     from hive_core.selection.health import CircuitBreaker
     from hive_core.selection.rankings import load_rankings
 
-    return Selector(load_catalog(settings.catalog_path, cache_dir=settings.cache_dir), load_rankings(settings.data_dir),
-                    CircuitBreaker(settings.state_dir), today=settings.now().date())
+    where = settings.datadir
+    return Selector(load_catalog(where.catalog_file, cache_dir=where.cache), load_rankings(where.root),
+                    CircuitBreaker(where), today=settings.now().date())
 

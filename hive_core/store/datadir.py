@@ -5,7 +5,9 @@ A module that needs a file of the data directory asks ``DataDir(root).<name>`` (
 disagree about where something lives. :data:`TREE` describes every entry; the README's
 data-directory tree is generated from it (``make docs``), so the documentation cannot drift.
 
-This module is a leaf: it imports nothing of Hive's, so every layer may use it.
+It imports only the leaf :mod:`hive_core.store.layout` (the names of partition folders), so every
+layer may use it. Nothing here touches the filesystem: creating folders, modes and locks stay with
+the module that writes the file.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from hive_core.store.layout import partition_name
+
 __all__ = ["TREE", "DataDir"]
 
 #: file names inside ``state/``, one owner each (the module that uses the file says so)
 LEDGER_FILE = "budget-ledger.sqlite3"
 CIRCUITS_FILE = "circuits.json"
+CIRCUITS_LOCK = "circuits"
 ALERT_OUTBOX_FILE = "budget-alerts-outbox.json"
 RUN_DUE_FILE = "run-due.json"
 
@@ -44,7 +49,7 @@ class DataDir:
 
     def partition(self, event_type: str, day: date) -> Path:
         """``events/<type>/date=YYYY-MM-DD/``: one UTC day of one event type."""
-        return self.event_type(event_type) / f"date={day.isoformat()}"
+        return self.event_type(event_type) / partition_name(day)
 
     # -- rollups and rankings ------------------------------------------------------------------
     @property
@@ -54,14 +59,16 @@ class DataDir:
 
     @property
     def rollups_daily(self) -> Path:
+        """``rollups/daily/``: one ``date=YYYY-MM-DD`` folder per rolled-up day."""
         return self.rollups / "daily"
 
     def rollup_day(self, day: date) -> Path:
         """``rollups/daily/date=YYYY-MM-DD/part.parquet``: one day's rollup rows."""
-        return self.rollups_daily / f"date={day.isoformat()}" / "part.parquet"
+        return self.rollups_daily / partition_name(day) / "part.parquet"
 
     @property
     def rollups_monthly(self) -> Path:
+        """``rollups/monthly/``: one ``month=YYYY-MM`` folder per month."""
         return self.rollups / "monthly"
 
     def rollup_month(self, month: str, part: str) -> Path:
@@ -75,6 +82,7 @@ class DataDir:
 
     @property
     def rankings(self) -> Path:
+        """``rankings/``: the ranking table."""
         return self.root / "rankings"
 
     @property
@@ -94,6 +102,11 @@ class DataDir:
         return self.root / "config.json"
 
     @property
+    def config_lock(self) -> Path:
+        """``.config.json.lock``: serialises read-modify-write of ``config.json``."""
+        return self.root / ".config.json.lock"
+
+    @property
     def experiments_file(self) -> Path:
         """``experiments.json``: A/B experiments (``hive ab``)."""
         return self.root / "experiments.json"
@@ -101,6 +114,7 @@ class DataDir:
     # -- opt-in content, caches, reports ------------------------------------------------------
     @property
     def content(self) -> Path:
+        """``content/``: stored prompts and answers (opt-in only; ``0700``)."""
         return self.root / "content"
 
     def content_day(self, day: date) -> Path:
@@ -120,10 +134,11 @@ class DataDir:
     # -- state: locks, ledger, circuit breakers, job state -----------------------------------
     @property
     def state(self) -> Path:
+        """``state/``: locks, the budget ledger, circuit breakers, job state."""
         return self.root / "state"
 
     def lock(self, name: str) -> Path:
-        """``state/<name>.lock``: a job's exclusive lock."""
+        """``state/<name>.lock``: the lock of a job (``rollup``, ``reconcile``...) or of a shared file."""
         return self.state / f"{name}.lock"
 
     @property
@@ -132,9 +147,24 @@ class DataDir:
         return self.state / LEDGER_FILE
 
     @property
+    def ledger_lock(self) -> Path:
+        """``state/budget-ledger.sqlite3.lock``: serialises the ledger's writers."""
+        return self.state / f"{LEDGER_FILE}.lock"
+
+    @property
     def circuits(self) -> Path:
         """``state/circuits.json``: the circuit breaker per model."""
         return self.state / CIRCUITS_FILE
+
+    @property
+    def circuits_lock(self) -> Path:
+        """``state/circuits.lock``: every change of ``circuits.json`` holds it."""
+        return self.lock(CIRCUITS_LOCK)
+
+    @property
+    def circuits_aside(self) -> Path:
+        """``state/circuits.json.bad``: the last unreadable ``circuits.json``, moved aside for a look."""
+        return self.state / f"{CIRCUITS_FILE}.bad"
 
     @property
     def alert_outbox(self) -> Path:
@@ -158,13 +188,15 @@ TREE: tuple[tuple[str, str], ...] = (
     ("rankings/rankings.parquet", "the ranking table the selector reads"),
     ("catalog/models.json", "/models as served (hive models sync)"),
     ("config.json", "budgets and alert webhook (0600)"),
+    (".config.json.lock", "serialises changes of config.json"),
     ("experiments.json", "A/B experiments (hive ab)"),
     ("content/YYYY-MM-DD.jsonl", "prompts and answers, only with HIVE_STORE_CONTENT (0600)"),
     ("cache/", "parsed catalog and rankings, JSON (0700)"),
     ("reports/", "reports written by hive-jobs run-due"),
-    ("state/<job>.lock", "job locks (rollup, reconcile, ...)"),
+    ("state/<name>.lock", "locks of jobs and shared files (rollup, reconcile, circuits, ...)"),
     ("state/budget-ledger.sqlite3", "budget reservations and settled spend"),
     ("state/circuits.json", "circuit breakers per model"),
+    ("state/circuits.json.bad", "the last unreadable circuits.json, set aside for a look"),
     ("state/budget-alerts-outbox.json", "alert webhooks not yet delivered"),
     ("state/run-due.json", "when each scheduled job last ran"),
 )

@@ -53,9 +53,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hive_core.errors import DataError
+from hive_core.store.datadir import DataDir
 from hive_core.store.file_checks import SOUND, check_file, file_verdict
 from hive_core.store.layout import (
-    event_dir,
     is_compact_journal,
     is_temporary,
     parse_file_name,
@@ -124,7 +124,7 @@ def list_event_files(data_dir: Path, event_type: str, *, check: bool = True, pin
     is opened). With ``pin``, each file is held open (:attr:`FileSet.pinned`; :meth:`FileSet.close`
     releases them). Raises :class:`~hive_core.errors.DataError` when a partition keeps changing."""
     result = FileSet()
-    root = event_dir(data_dir, event_type)
+    root = DataDir(data_dir).event_type(event_type)
     try:
         partitions = sorted(p for p in root.iterdir() if p.is_dir() and partition_date(p) is not None)
     except (FileNotFoundError, NotADirectoryError):

@@ -9,7 +9,7 @@ Where and how (each choice closes a hole the pickle beside the source had):
 * The cache is JSON read back into plain values only (str, numbers, lists, tuples, dicts,
   ``Decimal``, ``date``, ``datetime``, ``frozenset``): reading it cannot run code. A pickle can, and
   one planted beside a shared catalog would have run in every ``hive`` that loaded that catalog.
-* It lives in ``<data>/cache/`` (:func:`cache_dir`; directory ``0700``, files ``0600``), never beside
+* It lives in ``<data>/cache/`` (``DataDir.cache``; directory ``0700``, files ``0600``), never beside
   the source, so a source outside the data directory (a shared catalog) gets no file written
   next to it. One cache file per source: ``<sha256 of the source's absolute path>.json``.
 * It is used only when its key - the source's absolute path, size and ``mtime_ns`` plus the
@@ -35,26 +35,14 @@ from typing import Any, TypeVar
 
 from hive_core.store.atomic import PRIVATE_MODE, atomic_file
 
-__all__ = ["cache_dir", "cache_file", "cached_parse"]
+__all__ = ["cache_file", "cached_parse"]
 
 T = TypeVar("T")
 
-#: the folder of the data directory that holds parse caches
-CACHE_DIR_NAME = "cache"
-
-
-def cache_dir(data_dir: Path | str) -> Path:
-    """The parse-cache folder of a data directory (``Settings.cache_dir`` is this)."""
-    return Path(data_dir) / CACHE_DIR_NAME
-
-
-def cache_file(path: Path, directory: Path) -> Path:
-    """The cache file in ``directory`` for the source file ``path``."""
-    return directory / f"{_digest(os.path.abspath(path))}.json"
-
-
-def _digest(absolute: str) -> str:
-    return hashlib.sha256(absolute.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+def cache_file(path: Path | str, directory: Path) -> Path:
+    """The cache file in ``directory`` (``DataDir.cache``) for the source file ``path``."""
+    absolute = os.path.abspath(path)  # not resolve(): a syscall per path component, on every load
+    return directory / f"{hashlib.sha256(absolute.encode('utf-8', 'surrogateescape')).hexdigest()[:32]}.json"
 
 
 def cached_parse(
@@ -75,9 +63,8 @@ def cached_parse(
     stat = path.stat()
     if cache_dir is None:
         return parse(path)
-    absolute = os.path.abspath(path)  # not resolve(): a syscall per path component, on every load
-    key = [version, stat.st_size, stat.st_mtime_ns, absolute]
-    cache = cache_dir / f"{_digest(absolute)}.json"
+    cache = cache_file(path, cache_dir)
+    key = [version, stat.st_size, stat.st_mtime_ns, os.path.abspath(path)]
     # Anything wrong with the cache (missing, truncated, from an older Hive, tampered) means: parse again.
     with contextlib.suppress(Exception):
         document = json.loads(cache.read_bytes(), object_hook=_from_plain)

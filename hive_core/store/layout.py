@@ -1,4 +1,7 @@
-"""Where events live on disk, and how their file names are formed and parsed.
+"""How the files and partition folders of the event log are named, and how their names are parsed.
+
+Where they are is :class:`hive_core.store.datadir.DataDir`'s (``DataDir.partition``); the names are
+this module's, and a leaf's, so every reader can check a name without importing anything of Hive's:
 
     <data>/events/<type>/date=YYYY-MM-DD/<writer-id>-<seq>.parquet     committed event file
     <data>/events/<type>/date=YYYY-MM-DD/.<name>.parquet.tmp           being written (never read)
@@ -29,12 +32,12 @@ __all__ = [
     "compact_journal_glob",
     "compact_journal_name",
     "day_in_range",
-    "event_dir",
     "is_compact_journal",
     "is_temporary",
     "parse_file_name",
     "partition_date",
     "partition_dir",
+    "partition_name",
     "temporary_name",
 ]
 
@@ -80,18 +83,19 @@ def parse_file_name(name: str) -> EventFileName | None:
     return EventFileName(match["writer"], int(match["seq"]))
 
 
-def event_dir(data_dir: Path, event_type: str) -> Path:
-    """``<data>/events/<type>``: the partitions of one event type."""
-    return data_dir / "events" / event_type
+def partition_name(day: date) -> str:
+    """``date=YYYY-MM-DD``: the folder of one UTC day (Hive partitioning; events and daily rollups)."""
+    return f"date={day.isoformat()}"
 
 
 def partition_dir(data_dir: Path, event_type: str, day: date) -> Path:
-    """``<data>/events/<type>/date=YYYY-MM-DD`` (Hive partitioning by the event's UTC date)."""
-    return event_dir(data_dir, event_type) / f"date={day.isoformat()}"
+    """``<data>/events/<type>/date=YYYY-MM-DD``. Kept only for ``tests/test_queries.py``, until it asks
+    ``DataDir.partition`` (a leaf cannot import DataDir): do not add callers."""
+    return data_dir / "events" / event_type / partition_name(day)
 
 
 def partition_date(directory: Path) -> date | None:
-    """The date of a ``date=YYYY-MM-DD`` directory, or ``None``."""
+    """The date of a ``date=YYYY-MM-DD`` directory (the inverse of :func:`partition_name`), or ``None``."""
     match = _PARTITION.match(directory.name)
     if match is None:
         return None

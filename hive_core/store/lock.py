@@ -9,7 +9,7 @@ lock behind (unlike a pid file). A lock file is never deleted: deleting it would
 process lock a fresh inode while the first still holds the old one. A ``flock`` belongs to one open
 file, so two ``file_lock`` of one path exclude each other inside one process too.
 
-    with job_lock(settings.state_dir, "rollup", timeout_s=30):
+    with job_lock(settings.datadir, "rollup", timeout_s=30):
         ...  # raises LockHeld after 30 s if another run still holds it
 """
 
@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hive_core.errors import DataError, LockHeld
+from hive_core.store.datadir import DataDir
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT_S", "READ_ONLY_ERRNOS", "STORE_LOCK", "file_lock", "job_lock", "unwritable"]
 
@@ -70,9 +71,12 @@ def file_lock(path: Path, *, shared: bool = False, timeout_s: float | None = Non
 
 
 @contextlib.contextmanager
-def job_lock(state_dir: Path, name: str, *, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[Path]:
-    """Hold the exclusive lock ``<state_dir>/<name>.lock``; wait up to ``timeout_s`` (0: do not wait)."""
-    path = state_dir / f"{name}.lock"
+def job_lock(datadir: DataDir | Path, name: str, *, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[Path]:
+    """Hold the exclusive lock ``state/<name>.lock`` (``DataDir.lock``); wait up to ``timeout_s`` (0: do
+    not wait). A plain path is the folder of the lock (the old ``Settings.state_dir``), until every
+    caller passes a DataDir (jobs/rollup/daily.py, jobs/budget/*, jobs/reports/schedule.py,
+    hive_cli/hive_jobs/store.py and tests/test_rollup.py do not yet)."""
+    path = datadir.lock(name) if isinstance(datadir, DataDir) else datadir / f"{name}.lock"
     with contextlib.ExitStack() as stack:
         try:
             fd = stack.enter_context(file_lock(path, timeout_s=timeout_s))
