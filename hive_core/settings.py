@@ -1,8 +1,10 @@
 """The one typed settings object, built from flags and ``HIVE_*`` environment variables.
 
-Every setting is documented in ``SETTINGS`` (name, environment variable, meaning); the README's
-settings table and ``tests/test_docs.py`` are checked against it. Settings are passed in
-explicitly; nothing reads the environment behind the caller's back.
+The registry is the class itself: each field of :class:`Settings` is declared once with its
+environment variable, default, meaning and converter (:func:`_setting`), and :data:`SETTINGS` reads
+them back as :class:`Setting` rows. ``from_env``, validation, the README's settings table and the
+help text (``Setting.help``: "... (default 10)") all come from those rows, so no default is typed
+twice. Settings are passed in explicitly; nothing reads the environment behind the caller's back.
 
 A frozen dataclass validated by hand rather than a pydantic model: every CLI command builds one,
 and importing pydantic alone costs more than the whole start-up budget of ``hive models recommend``.
@@ -12,18 +14,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hive_core.clock import Clock, as_of_clock, parse_instant, system_clock
 from hive_core.errors import ConfigError, MissingApiKey
 from hive_core.store.datadir import DataDir
 
-__all__ = ["DEFAULT_BASE_URL", "SETTINGS", "Secret", "Settings", "default_data_dir"]
+__all__ = ["DEFAULT_BASE_URL", "SETTINGS", "Secret", "Setting", "Settings", "default_data_dir"]
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+T = TypeVar("T")
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -89,6 +92,10 @@ def _url(value: object) -> str:
     return text.rstrip("/")
 
 
+def _path(value: object) -> Path:
+    return Path(str(value)).expanduser()
+
+
 def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
 
@@ -130,35 +137,60 @@ def _check_key(key: str) -> None:
                          "copy it again from https://openrouter.ai/settings/keys")
 
 
+def _setting(env: str, default: T, meaning: str, convert: Callable[[Any], Any], *, secret: bool = False) -> T:
+    """A :class:`Settings` field declared with its registry row: environment variable, default,
+    meaning and converter (read back as a :class:`Setting` in :data:`SETTINGS`)."""
+    return field(default=default, repr=not secret, metadata=_row(env, meaning, convert))
+
+
+def _row(env: str, meaning: str, convert: Callable[[Any], Any], shown: str | None = None) -> dict[str, Any]:
+    return {"env": env, "meaning": meaning, "convert": convert, "shown": shown}
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Everything configurable about Hive. Build with :meth:`from_env`."""
+    """Everything configurable about Hive. Build with :meth:`from_env`. Each field is a row of the
+    registry: ``_setting(environment variable, default, meaning, converter)``. (``_setting`` returns a
+    ``dataclasses.field``, not a shared default: hence the two ``noqa: RUF009``.)"""
 
-    data_dir: Path = field(default_factory=default_data_dir)
-    api_key: Secret | None = field(default=None, repr=False)
-    base_url: str = DEFAULT_BASE_URL
-    app_url: str | None = None
-    app_title: str | None = None
-    app: str | None = None
-    user: str | None = None
-    store_content: bool = False
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 120.0
-    max_attempts: int = 4
-    retry_max_wait_s: float = 30.0
-    retry_total_s: float = 120.0
-    flush_max_events: int = 50_000
-    flush_max_age_s: float = 5.0
-    as_of: datetime | None = None
+    data_dir: Path = field(default_factory=default_data_dir, metadata=_row(
+        "HIVE_DATA_DIR", "the data directory: events, rollups, rankings, catalog, state", _path,
+        shown="$XDG_DATA_HOME/hive, else ~/.local/share/hive"))
+    api_key: Secret | None = _setting("OPENROUTER_API_KEY", None, "OpenRouter API key; never written anywhere",  # noqa: RUF009
+                                      _secret, secret=True)
+    base_url: str = _setting("OPENROUTER_BASE_URL", DEFAULT_BASE_URL, "OpenRouter API base URL", _url)
+    app_url: str | None = _setting("HIVE_APP_URL", None, "sent as HTTP-Referer for OpenRouter app attribution",
+                                   _optional_str)
+    app_title: str | None = _setting("HIVE_APP_TITLE", None, "sent as X-Title for OpenRouter app attribution",
+                                     _optional_str)
+    app: str | None = _setting("HIVE_APP", None, "app name recorded on every event (and budget scope)", _optional_str)
+    user: str | None = _setting("HIVE_USER", None, "user name recorded on every event", _optional_str)
+    store_content: bool = _setting("HIVE_STORE_CONTENT", False, "opt in to keeping prompt/response text", _bool)
+    connect_timeout_s: float = _setting("HIVE_CONNECT_TIMEOUT", 10.0, "seconds to establish a connection",
+                                        _number(float, 0, strict=True))
+    read_timeout_s: float = _setting("HIVE_READ_TIMEOUT", 120.0, "seconds to wait between bytes of an answer",
+                                     _number(float, 0, strict=True))
+    max_attempts: int = _setting("HIVE_MAX_ATTEMPTS", 4, "HTTP attempts per request including the first",
+                                 _number(int, 1, 20))
+    retry_max_wait_s: float = _setting("HIVE_RETRY_MAX_WAIT", 30.0, "cap on one backoff wait in seconds",
+                                       _number(float, 0))
+    retry_total_s: float = _setting("HIVE_RETRY_TOTAL", 120.0, "cap on all attempts of one request in seconds",
+                                    _number(float, 0, strict=True))
+    flush_max_events: int = _setting("HIVE_FLUSH_EVENTS", 50_000, "events buffered before the log flushes",
+                                     _number(int, 1))
+    flush_max_age_s: float = _setting("HIVE_FLUSH_AGE", 5.0, "seconds an event may wait in the buffer",
+                                      _number(float, 0, strict=True))
+    as_of: datetime | None = _setting(  # noqa: RUF009
+        "HIVE_AS_OF", None, "act as if the UTC clock read this ISO instant at start (reports, rollups, budgets, "
+        "backfills; `--as-of`); requests are refused under it", _instant)
 
     def __post_init__(self) -> None:
-        for item in fields(self):
-            convert = _CONVERTERS[item.name]
+        for setting in SETTINGS.values():
             try:
-                value = convert(getattr(self, item.name))
+                value = setting.convert(getattr(self, setting.name))
             except ValueError as exc:
-                raise ConfigError(f"invalid setting {SETTINGS[item.name][0]}: {exc}") from None
-            object.__setattr__(self, item.name, value)
+                raise ConfigError(f"invalid setting {setting.env}: {exc}") from None
+            object.__setattr__(self, setting.name, value)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -168,9 +200,9 @@ class Settings:
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for name, (var, _doc) in SETTINGS.items():
-            if env.get(var, "") != "":
-                values[name] = env[var]
+        for setting in SETTINGS.values():
+            if env.get(setting.env, "") != "":
+                values[setting.name] = env[setting.env]
         if "data_dir" not in values:
             values["data_dir"] = default_data_dir(env)
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -236,42 +268,46 @@ class Settings:
         return self.datadir.config_file
 
 
-_CONVERTERS: dict[str, Callable[[Any], Any]] = {
-    "data_dir": lambda v: Path(v).expanduser(),
-    "api_key": _secret,
-    "base_url": _url,
-    "app_url": _optional_str,
-    "app_title": _optional_str,
-    "app": _optional_str,
-    "user": _optional_str,
-    "store_content": _bool,
-    "connect_timeout_s": _number(float, 0, strict=True),
-    "read_timeout_s": _number(float, 0, strict=True),
-    "max_attempts": _number(int, 1, 20),
-    "retry_max_wait_s": _number(float, 0),
-    "retry_total_s": _number(float, 0, strict=True),
-    "flush_max_events": _number(int, 1),
-    "flush_max_age_s": _number(float, 0, strict=True),
-    "as_of": _instant,
-}
+@dataclass(frozen=True)
+class Setting:
+    """One row of the registry: a :class:`Settings` field, its environment variable, its default
+    and what it means. The README's settings table and help text are printed from these."""
 
-#: setting -> (environment variable, meaning). The single source for docs and ``from_env``.
-SETTINGS: dict[str, tuple[str, str]] = {
-    "data_dir": ("HIVE_DATA_DIR", "data directory (events, rollups, rankings, catalog, state)"),
-    "api_key": ("OPENROUTER_API_KEY", "OpenRouter API key; never written anywhere"),
-    "base_url": ("OPENROUTER_BASE_URL", f"OpenRouter API base URL (default {DEFAULT_BASE_URL})"),
-    "app_url": ("HIVE_APP_URL", "sent as HTTP-Referer for OpenRouter app attribution"),
-    "app_title": ("HIVE_APP_TITLE", "sent as X-Title for OpenRouter app attribution"),
-    "app": ("HIVE_APP", "app name recorded on every event (and budget scope)"),
-    "user": ("HIVE_USER", "user name recorded on every event"),
-    "store_content": ("HIVE_STORE_CONTENT", "opt in to keeping prompt/response text (default off)"),
-    "connect_timeout_s": ("HIVE_CONNECT_TIMEOUT", "seconds to establish a connection (default 10)"),
-    "read_timeout_s": ("HIVE_READ_TIMEOUT", "seconds to wait between bytes of an answer (default 120)"),
-    "max_attempts": ("HIVE_MAX_ATTEMPTS", "HTTP attempts per request including the first (default 4)"),
-    "retry_max_wait_s": ("HIVE_RETRY_MAX_WAIT", "cap on one backoff wait in seconds (default 30)"),
-    "retry_total_s": ("HIVE_RETRY_TOTAL", "cap on all attempts of one request in seconds (default 120)"),
-    "flush_max_events": ("HIVE_FLUSH_EVENTS", "events buffered before the log flushes (default 50000)"),
-    "flush_max_age_s": ("HIVE_FLUSH_AGE", "seconds an event may wait in the buffer (default 5)"),
-    "as_of": ("HIVE_AS_OF", "act as if the UTC clock read this ISO instant at start (reports, rollups, "
-                            "budgets, backfills; `--as-of`); requests are refused under it"),
+    name: str
+    env: str
+    meaning: str
+    default: Any
+    convert: Callable[[Any], Any] = field(repr=False, compare=False)
+    #: how a computed default reads (the data directory's)
+    default_text: str | None = None
+
+    @property
+    def shown_default(self) -> str | None:
+        """The default as help text prints it; ``None`` when there is none worth printing."""
+        if self.default_text is not None or self.default is None:
+            return self.default_text
+        if isinstance(self.default, bool):
+            return "on" if self.default else "off"
+        return f"{self.default:g}" if isinstance(self.default, float) else str(self.default)
+
+    @property
+    def help(self) -> str:
+        """``<meaning> (default <value>)``: the README's table and ``--help`` print this."""
+        shown = self.shown_default
+        return self.meaning if shown is None else f"{self.meaning} (default {shown})"
+
+    @property
+    def option_help(self) -> str:
+        """Help of the CLI flag that overrides this setting: what it is, then what it falls back to."""
+        shown = self.shown_default
+        fallback = f"${self.env}" + ("" if shown is None else f", else {shown}")
+        return f"{self.meaning[0].upper()}{self.meaning[1:]} (default: {fallback})."
+
+
+#: name -> :class:`Setting`, in field order: the single source for ``from_env``, validation and docs
+SETTINGS: dict[str, Setting] = {
+    item.name: Setting(item.name, item.metadata["env"], item.metadata["meaning"],
+                       None if item.default is MISSING else item.default, item.metadata["convert"],
+                       item.metadata["shown"])
+    for item in fields(Settings)
 }

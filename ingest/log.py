@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from hive_core.errors import DataError, EventsLost, EventsSpilled, SchemaMismatch
 from hive_core.ids import writer_id as new_writer_id
+from hive_core.settings import Settings
 from hive_core.shutdown import Terminated
 from hive_core.store.datadir import DataDir
 from hive_core.store.events import Event, arrow_schema, event_class
@@ -53,10 +54,7 @@ from ingest.spill import spill_events
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["DEFAULT_MAX_AGE_S", "DEFAULT_MAX_EVENTS", "EventLog"]
-
-DEFAULT_MAX_EVENTS = 50_000
-DEFAULT_MAX_AGE_S = 5.0
+__all__ = ["EventLog"]
 
 
 class _Buffer:
@@ -91,8 +89,8 @@ class EventLog:
         self,
         data_dir: Path,
         *,
-        max_events: int = DEFAULT_MAX_EVENTS,
-        max_age_s: float = DEFAULT_MAX_AGE_S,
+        max_events: int = Settings.flush_max_events,  # the defaults of HIVE_FLUSH_EVENTS / HIVE_FLUSH_AGE
+        max_age_s: float = Settings.flush_max_age_s,
         writer: str | None = None,
         spill_roots: Sequence[Path] | None = None,
     ) -> None:

@@ -64,7 +64,7 @@ def settings_section() -> str:
     from hive_core.settings import SETTINGS
 
     rows = ["| environment variable | setting | meaning |", "|---|---|---|"]
-    rows += [f"| `{var}` | `{name}` | {doc} |" for name, (var, doc) in SETTINGS.items()]
+    rows += [f"| `{s.env}` | `{s.name}` | {s.help} |" for s in SETTINGS.values()]
     return "\n".join(rows) + "\n"
 
 

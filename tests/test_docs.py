@@ -45,8 +45,8 @@ def test_every_setting_and_event_column_is_documented() -> None:
     from hive_core.store.events import EVENT_TYPES
 
     text = README.read_text()
-    for var, _doc in SETTINGS.values():
-        assert f"`{var}`" in text
+    for setting in SETTINGS.values():
+        assert f"`{setting.env}`" in text
     for type_name, cls in EVENT_TYPES.items():
         assert f"`{type_name}`" in text
         for column in cls.model_fields:

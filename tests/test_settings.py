@@ -52,7 +52,22 @@ def test_every_setting_has_a_variable_and_a_meaning() -> None:
     from dataclasses import fields
 
     assert [f.name for f in fields(Settings)] == list(SETTINGS)
-    assert all(var.startswith(("HIVE_", "OPENROUTER_")) and doc for var, doc in SETTINGS.values())
+    assert all(s.env.startswith(("HIVE_", "OPENROUTER_")) and s.meaning for s in SETTINGS.values())
+
+
+def test_help_text_says_the_defaults_settings_use() -> None:
+    """Defaults are typed once (in the field); the help text is generated from them."""
+    defaults = Settings.from_env({"XDG_DATA_HOME": "/x"})
+    for setting in SETTINGS.values():
+        if setting.default is not None:
+            assert getattr(defaults, setting.name) == setting.default
+    assert SETTINGS["connect_timeout_s"].help == "seconds to establish a connection (default 10)"
+    assert SETTINGS["store_content"].help.endswith("(default off)")
+    assert SETTINGS["flush_max_events"].help.endswith("(default 50000)")
+    assert SETTINGS["app"].help == SETTINGS["app"].meaning  # no default, nothing said
+    assert SETTINGS["data_dir"].option_help == ("The data directory: events, rollups, rankings, catalog, state "
+                                                "(default: $HIVE_DATA_DIR, else $XDG_DATA_HOME/hive, else "
+                                                "~/.local/share/hive).")
 
 
 @pytest.mark.parametrize(("bad", "kind"), [
