@@ -1,0 +1,1 @@
+"""`make bench`: the performance table, each figure side by side with a peer where one exists."""

@@ -1,4 +1,4 @@
-"""Hive's domain: settings, errors, the event schema, catalog, pricing, selector and OpenRouter client.
+"""The domain: settings, errors, periods, the session, and the packages below; imports nothing else of ours.
 
 Submodules are imported where needed (``from hive_core.store.events import ApiCall``); this package
 imports nothing at start-up so that ``hive --help`` stays fast.

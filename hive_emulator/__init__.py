@@ -1,4 +1,4 @@
-"""An OpenRouter-compatible HTTP server for offline development and tests (``hive-emulator``).
+"""The OpenRouter emulator (`hive-emulator`): a compatible HTTP server for offline development and tests.
 
 Stdlib only (asyncio streams). Modules: ``http`` (minimal HTTP/1.1 server), ``routes`` (dispatch
 and small endpoints), ``chat`` (chat completions, streaming and not), ``generation`` (answers and

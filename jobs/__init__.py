@@ -1,1 +1,1 @@
-"""Batch work over events: rollups, rankings, budgets, suggestions, A/B, reports; the ``hive-jobs`` CLI."""
+"""Batch work over events, one package per stage: rollup, rankings, budget, insights, reports, simulate."""

@@ -1,8 +1,10 @@
 """Generates the README's reference sections; ``make docs`` rewrites them, ``test_docs`` checks them.
 
-Sections sit between ``<!-- BEGIN name -->`` and ``<!-- END name -->`` markers: ``events`` (the event
-schema from the event classes), ``settings`` (from ``hive_core.settings.SETTINGS``) and ``cli``
-(every command of ``hive`` and ``hive-jobs`` with its help text).
+Sections sit between ``<!-- BEGIN name -->`` and ``<!-- END name -->`` markers: ``tree`` (the data
+directory, from ``hive_core.store.datadir.TREE``), ``events`` (the event schema from the event
+classes), ``settings`` (from ``hive_core.settings.SETTINGS``), ``layout`` (every package of the
+checkout with the first line of its docstring) and ``cli`` (every command of ``hive`` and
+``hive-jobs`` with its help text).
 """
 
 from __future__ import annotations
@@ -68,6 +70,39 @@ def settings_section() -> str:
     return "\n".join(rows) + "\n"
 
 
+def tree_section() -> str:
+    from hive_core.store.datadir import TREE
+
+    width = max(len(path) for path, _meaning in TREE) + 2
+    lines = ["<data>/", *(f"  {path:<{width}}{meaning}" for path, meaning in TREE)]
+    return "```text\n" + "\n".join(lines) + "\n```\n"
+
+
+#: the checkout's top-level packages, in the direction imports point (towards hive_core), then tests
+LAYOUT_ROOTS = ("hive_core", "ingest", "queries", "jobs", "hive_cli", "hive_emulator", "tests", "bench")
+
+
+def packages() -> list[tuple[str, str]]:
+    """``(folder relative to the checkout, first line of its docstring)`` of every package, depth first."""
+    import ast
+
+    def walk(folder: Path) -> list[tuple[str, str]]:
+        doc = ast.get_docstring(ast.parse((folder / "__init__.py").read_text())) or ""
+        first = doc.strip().split("\n")[0].replace("``", "`")  # reST literals read as Markdown ones
+        found = [(folder.relative_to(README.parent).as_posix(), first)]
+        for sub in sorted(p for p in folder.iterdir() if (p / "__init__.py").is_file()):
+            found += walk(sub)
+        return found
+
+    return [entry for root in LAYOUT_ROOTS for entry in walk(README.parent / root)]
+
+
+def layout_section() -> str:
+    rows = [("  " * folder.count("/") + folder.rsplit("/", 1)[-1] + "/", doc) for folder, doc in packages()]
+    width = max(len(name) for name, _doc in rows) + 2
+    return "```text\n" + "\n".join(f"{name:<{width}}{doc}".rstrip() for name, doc in rows) + "\n```\n"
+
+
 def events_section() -> str:
     from hive_core.store.events import schema_markdown
 
@@ -91,7 +126,8 @@ def bench_section() -> str | None:
 
 
 #: sections checked by tests/test_docs.py (the bench table is a measurement, refreshed by `make docs`)
-SECTIONS = {"events": events_section, "settings": settings_section, "cli": cli_section}
+SECTIONS = {"tree": tree_section, "events": events_section, "settings": settings_section,
+            "layout": layout_section, "cli": cli_section}
 
 
 def render(text: str, *, bench: bool = False) -> str:

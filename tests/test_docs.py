@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pytest
 
-from tests.docs_gen import README, all_commands, render
+from tests.docs_gen import README, all_commands, packages, render
 
 COMMANDS = all_commands()
 
@@ -51,6 +51,12 @@ def test_every_setting_and_event_column_is_documented() -> None:
         assert f"`{type_name}`" in text
         for column in cls.model_fields:
             assert re.search(rf"\| `{column}` \|", text), (type_name, column)
+
+
+@pytest.mark.parametrize(("folder", "first_line"), packages(), ids=[folder for folder, _ in packages()])
+def test_every_package_says_what_it_is(folder: str, first_line: str) -> None:
+    """The README's layout section is these first lines: a package without one would be a blank row."""
+    assert first_line.endswith(".") and len(first_line) <= 120, f"{folder}/__init__.py: {first_line!r}"
 
 
 def test_readme_mentions_no_missing_make_target() -> None:

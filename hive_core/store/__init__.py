@@ -1,1 +1,1 @@
-"""The store: the event schema, file names, the data-directory map, atomic writes, locks and caches."""
+"""The store: the event schema, file names, the data-directory map (DataDir), atomic writes, locks and caches."""

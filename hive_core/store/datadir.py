@@ -181,7 +181,7 @@ class DataDir:
 TREE: tuple[tuple[str, str], ...] = (
     ("events/<type>/date=YYYY-MM-DD/<writer-id>-<seq>.parquet", "the event log (Hive partitioning by UTC date)"),
     ("events/<type>/date=YYYY-MM-DD/.<name>.parquet.tmp", "a file being written (never read)"),
-    ("events/<type>/date=YYYY-MM-DD/.compact-<id>.json", "a compaction journal"),
+    ("events/<type>/date=YYYY-MM-DD/.compact-<id>.json", "a compaction journal (see the compaction protocol)"),
     ("rollups/daily/date=YYYY-MM-DD/part.parquet", "daily rollup rows (hive-jobs rollup)"),
     ("rollups/monthly/month=YYYY-MM/{totals,days}.parquet", "per-model rollups by month"),
     ("rollups/state.json", "what each rolled-up day was computed from"),

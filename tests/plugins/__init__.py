@@ -1,0 +1,1 @@
+"""The pytest plugins every test module shares: clean environment, data directories, the emulator, clock, processes."""
