@@ -21,8 +21,8 @@ from hive_core.selection.rankings import (
 )
 from hive_core.settings import Settings
 from hive_core.store.events import Event, QualityRating
+from jobs.pipeline import rollup
 from jobs.rankings.table import rankings
-from jobs.rollup.daily import rollup
 from tests.test_rollup import day_events, run_cli, write_events
 
 TODAY = datetime.now(UTC).date()  # the suite's clock (HIVE_TEST_NOW moves it before this import)

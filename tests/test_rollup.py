@@ -26,7 +26,8 @@ from hive_core.settings import Settings
 from hive_core.store.events import ApiCall, Event, StreamOutcome, Usage
 from hive_core.store.lock import job_lock
 from ingest import EventLog
-from jobs.rollup.daily import day_path, rollup
+from jobs.pipeline import rollup
+from jobs.rollup.daily import day_path
 from jobs.rollup.monthly import merge_by, month_path, read_models
 from jobs.rollup.state import FORMAT
 

@@ -170,5 +170,5 @@ def rankings(settings: Settings, *, window_days: int = DEFAULT_WINDOW_DAYS, toda
 
 
 def refresh_after_rollup(settings: Settings, report: RollupReport) -> RankingsReport:
-    """Post-rollup step: refresh the ranking table (see :data:`jobs.rollup.daily.POST_STEPS`)."""
+    """Post-rollup step: refresh the ranking table (see :data:`jobs.pipeline.POST_STEPS`)."""
     return rankings(settings, store=report.store, known=report.day_rows)

@@ -143,7 +143,7 @@ def _save_state(path: Path, state: dict[str, str]) -> None:
 def _daily_jobs(settings: Settings) -> None:
     """Rollup (incremental), whose post steps refresh the rankings and evaluate budget alerts: once
     per run, before the day reports read them. A failed alert delivery fails the run (cron mails it)."""
-    from jobs.rollup.daily import rollup
+    from jobs.pipeline import rollup
 
     alerts = rollup(settings).steps.get("budget-alerts")  # an AlertRun, or None when `alerts` was busy
     if alerts is not None and alerts.failures:

@@ -31,15 +31,16 @@ are :data:`hive_core.store.atomic.TEMP_GRACE_S` old. A file that cannot be writt
 directory, a full disk) stops the run with one :class:`~hive_core.errors.DataError` line; whatever
 it wrote is whole, and the next run redoes the rest.
 
-After the files, the post-rollup steps run (:data:`POST_STEPS`, imported by name): the ranking
-table refresh, and whatever other job registers itself there (budget alerts, say).
+After the files, the ``steps`` the caller passes run, in order, under the same lock, with the run's
+open store and the rows it just computed (:class:`RollupReport`). The rollup names none of them: the
+stages that read its files sit above it, and :mod:`jobs.pipeline` (what ``hive-jobs rollup`` and
+the schedule run) passes the ranking table refresh and the budget alerts.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -56,16 +57,7 @@ if TYPE_CHECKING:
     from hive_core.settings import Settings
     from queries import Store
 
-__all__ = ["POST_STEPS", "RollupReport", "day_path", "day_runs", "read_days", "rollup", "rollup_rows"]
-
-#: (name, "module:function") run after every rollup as ``function(settings, report)``, in order,
-#: under the rollup lock; ``report.store`` is the run's open :class:`queries.Store` meanwhile (reuse
-#: it rather than opening another). The result lands in ``report.steps[name]``. Append a step here
-#: to run it after each rollup.
-POST_STEPS: list[tuple[str, str]] = [
-    ("rankings", "jobs.rankings.table:refresh_after_rollup"),
-    ("budget-alerts", "jobs.budget.alerts:alerts_after_rollup"),
-]
+__all__ = ["PostStep", "RollupReport", "day_path", "day_runs", "read_days", "rollup", "rollup_rows"]
 
 
 @dataclass
@@ -99,6 +91,12 @@ class RollupReport:
     def unchanged(self) -> int:
         """Days with events whose rollup was already current."""
         return self.days_with_events - len(self.rolled_up)
+
+
+#: A step run after the rollup's files as ``step(settings, report)``, under the rollup's lock;
+#: ``report.store`` is the run's open :class:`queries.Store` meanwhile (reuse it rather than open
+#: another). What it returns lands in ``report.steps[name]``.
+PostStep = Callable[["Settings", RollupReport], object]
 
 
 def rollup_rows(store: Store, since: date, until: date) -> pa.Table:
@@ -166,9 +164,10 @@ def rollup(
     since: date | None = None,
     rebuild: bool = False,
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
-    post_steps: bool = True,
+    steps: Sequence[tuple[str, PostStep]] = (),
 ) -> RollupReport:
-    """Bring the daily rollups up to date (only ``day``, or days from ``since``, when given).
+    """Bring the daily rollups up to date (only ``day``, or days from ``since``, when given), then
+    run each ``(name, step)`` of ``steps`` (see :data:`PostStep`).
 
     Raises :class:`~hive_core.errors.DataError` when events are gone but rollups exist (nothing is
     changed) or a file cannot be written, :class:`~hive_core.errors.LockHeld` when another run
@@ -185,13 +184,11 @@ def rollup(
                 report.store = stack.enter_context(connect(settings.data_dir, warn=False))
                 report.skipped.extend(report.store.skipped)
             _roll(settings, report, plan)
-            if post_steps:
-                try:
-                    for name, target in POST_STEPS:
-                        module_name, attr = target.split(":")
-                        report.steps[name] = getattr(importlib.import_module(module_name), attr)(settings, report)
-                finally:
-                    report.store, report.day_rows = None, {}
+            try:
+                for name, step in steps:
+                    report.steps[name] = step(settings, report)
+            finally:
+                report.store, report.day_rows = None, {}
     except OSError as exc:  # the one seam where the rollup's file errors become a message
         raise unwritable("rollup", exc, settings.data_dir) from exc
     return report
