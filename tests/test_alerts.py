@@ -16,10 +16,11 @@ import pytest
 
 from hive_cli.hive_jobs import main as jobs_main
 from hive_core.budget.admin import set_budget
+from hive_core.store.datadir import DataDir
 from hive_core.store.events import Usage
 from ingest.log import EventLog
 from jobs.budget.alerts import run_alerts
-from jobs.budget.webhook import OUTBOX_NAME, WebhookPolicy
+from jobs.budget.webhook import WebhookPolicy
 from tests.test_budget import run
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -87,7 +88,7 @@ def alerts_now(data_dir: Path, now: datetime = NOW, policy: WebhookPolicy = FAST
 
 
 def test_run_alerts(data_dir: Path, receiver: Receiver) -> None:
-    set_budget(data_dir / "config.json", daily=10, webhook_url=receiver.url)
+    set_budget(DataDir(data_dir).config_file, daily=10, webhook_url=receiver.url)
     spend(data_dir, 4.0, 4.5)  # 85% of the daily limit
     first = alerts_now(data_dir)
     assert [a.threshold_pct for a in first.fired] == [50, 80]
@@ -113,7 +114,7 @@ def test_run_alerts(data_dir: Path, receiver: Receiver) -> None:
 
 def test_run_alerts_cli(data_dir: Path, receiver: Receiver, capsys: pytest.CaptureFixture[str]) -> None:
     now = datetime.now(UTC)
-    set_budget(data_dir / "config.json", scope="app:search", daily=1, webhook_url=receiver.url)
+    set_budget(DataDir(data_dir).config_file, scope="app:search", daily=1, webhook_url=receiver.url)
     spend(data_dir, 0.6, at=now, app="search")
     spend(data_dir, 5.0, at=now)  # another app's spend does not count against app:search
     code, out, err = run(jobs_main, capsys, "--data-dir", str(data_dir), "alerts")
@@ -125,7 +126,7 @@ def test_run_alerts_cli(data_dir: Path, receiver: Receiver, capsys: pytest.Captu
 
 
 def test_webhook_retried_after_receiver_failure(data_dir: Path, receiver: Receiver) -> None:
-    set_budget(data_dir / "config.json", daily=10, webhook_url=receiver.url, thresholds="50")
+    set_budget(DataDir(data_dir).config_file, daily=10, webhook_url=receiver.url, thresholds="50")
     spend(data_dir, 6.0)
     receiver.fail = 2
     result = alerts_now(data_dir)
@@ -136,7 +137,7 @@ def test_webhook_retried_after_receiver_failure(data_dir: Path, receiver: Receiv
 def test_webhook_retried_after_receiver_failure_cli(data_dir: Path, receiver: Receiver,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     now = datetime.now(UTC)
-    set_budget(data_dir / "config.json", daily=10, webhook_url=receiver.url, thresholds="50")
+    set_budget(DataDir(data_dir).config_file, daily=10, webhook_url=receiver.url, thresholds="50")
     spend(data_dir, 6.0, at=now)
     receiver.fail = 1
     code, out, err = run(jobs_main, capsys, "--data-dir", str(data_dir), "alerts")
@@ -144,7 +145,7 @@ def test_webhook_retried_after_receiver_failure_cli(data_dir: Path, receiver: Re
 
 
 def test_undelivered_alerts_wait_in_outbox(data_dir: Path, receiver: Receiver) -> None:
-    set_budget(data_dir / "config.json", daily=10, webhook_url=receiver.url)
+    set_budget(DataDir(data_dir).config_file, daily=10, webhook_url=receiver.url)
     spend(data_dir, 9.0)
     receiver.fail = 10**6  # down for the whole run
     down = alerts_now(data_dir)
@@ -153,7 +154,7 @@ def test_undelivered_alerts_wait_in_outbox(data_dir: Path, receiver: Receiver) -
     port = receiver.server.server_address[1]
     assert failure == f"webhook http://127.0.0.1:{port}/... did not accept the alert after 3 attempt(s): HTTP 500"
     assert "secret-token" not in failure
-    outbox = data_dir / "state" / OUTBOX_NAME
+    outbox = DataDir(data_dir).alert_outbox
     assert len(json.loads(outbox.read_text())) == 2
     assert outbox.stat().st_mode & 0o777 == 0o600  # alert text is the user's alone
     receiver.fail = 0
@@ -170,7 +171,7 @@ def test_undelivered_alerts_wait_in_outbox_cli(data_dir: Path, capsys: pytest.Ca
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    set_budget(data_dir / "config.json", daily=10, webhook_url=f"http://127.0.0.1:{port}/hook", thresholds="50")
+    set_budget(DataDir(data_dir).config_file, daily=10, webhook_url=f"http://127.0.0.1:{port}/hook", thresholds="50")
     spend(data_dir, 6.0, at=datetime.now(UTC))
     code, out, err = run(jobs_main, capsys, "--data-dir", str(data_dir), "alerts")
     assert code == 1 and "reached 50%" in out
@@ -179,9 +180,9 @@ def test_undelivered_alerts_wait_in_outbox_cli(data_dir: Path, capsys: pytest.Ca
 
 
 def test_a_corrupt_outbox_is_kept_aside(data_dir: Path, receiver: Receiver) -> None:
-    set_budget(data_dir / "config.json", daily=10, webhook_url=receiver.url, thresholds="50")
+    set_budget(DataDir(data_dir).config_file, daily=10, webhook_url=receiver.url, thresholds="50")
     spend(data_dir, 6.0)
-    outbox = data_dir / "state" / OUTBOX_NAME
+    outbox = DataDir(data_dir).alert_outbox
     outbox.parent.mkdir()
     outbox.write_bytes(b"\xff\xfe half-written")
     run_ = alerts_now(data_dir)
@@ -192,8 +193,8 @@ def test_a_corrupt_outbox_is_kept_aside(data_dir: Path, receiver: Receiver) -> N
 
 
 def test_a_corrupt_outbox_is_kept_aside_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    set_budget(data_dir / "config.json", daily=10, thresholds="50")
-    outbox = data_dir / "state" / OUTBOX_NAME
+    set_budget(DataDir(data_dir).config_file, daily=10, thresholds="50")
+    outbox = DataDir(data_dir).alert_outbox
     outbox.parent.mkdir()
     for n in (1, 2):
         outbox.write_text("[{not json")
@@ -203,7 +204,7 @@ def test_a_corrupt_outbox_is_kept_aside_cli(data_dir: Path, capsys: pytest.Captu
     assert Path(f"{outbox}.corrupt-1").exists()
 
 def test_forecast_alert(data_dir: Path) -> None:
-    set_budget(data_dir / "config.json", monthly=60)
+    set_budget(DataDir(data_dir).config_file, monthly=60)
     for days_ago in range(7):
         spend(data_dir, 4.0, at=NOW - timedelta(days=days_ago))
     result = alerts_now(data_dir)
@@ -219,9 +220,9 @@ def test_forecast_alert(data_dir: Path) -> None:
 
 def test_every_rollup_evaluates_alerts(data_dir: Path) -> None:
     from hive_core.settings import Settings
-    from jobs.rollup.daily import rollup
+    from jobs.pipeline import rollup
 
-    set_budget(data_dir / "config.json", daily=10, thresholds="50")
+    set_budget(DataDir(data_dir).config_file, daily=10, thresholds="50")
     spend(data_dir, 6.0, at=datetime.now(UTC))
     report = rollup(Settings(data_dir=data_dir))
     assert [a.threshold_pct for a in report.steps["budget-alerts"].fired] == [50]
@@ -240,7 +241,7 @@ def test_alert_periods_turn_over_at_utc_midnight_of_a_new_year(data_dir: Path) -
     later a new day and a new month (and year) start from zero: the same percentages fire again only
     for spend of the new periods."""
     last = datetime(2028, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
-    set_budget(data_dir / "config.json", daily=10, monthly=20)
+    set_budget(DataDir(data_dir).config_file, daily=10, monthly=20)
     spend(data_dir, 4.0, 4.5, 3.0, at=last)  # $11.50: 115% of the day, 57.5% of December
     old = alerts_now(data_dir, last)
     assert sorted(threshold_alerts(old)) == [

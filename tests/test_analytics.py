@@ -11,15 +11,14 @@ import pytest
 
 import queries
 from hive_cli import hive as hive_cli
-from hive_core.errors import ConfigError
+from hive_core.period import Period
 from hive_core.settings import Settings
 from hive_core.store.events import Usage
 from jobs.insights.analytics import cost
-from jobs.periods import Period, parse_period
 from jobs.rollup.daily import rollup
 from tests.test_rollup import DAY0, day_events, write_events, write_history
 
-PERIOD = Period(DAY0 + timedelta(days=3), DAY0 + timedelta(days=5))
+PERIOD = Period.of_days(DAY0 + timedelta(days=3), DAY0 + timedelta(days=5))
 DAY0_TS = datetime(DAY0.year, DAY0.month, DAY0.day, 23, 0, tzinfo=UTC)
 
 
@@ -37,7 +36,7 @@ def raw_sum(settings: Settings, since: date, until: date) -> float:
 def six_days(settings: Settings) -> None:
     """Six days of events; the first four rolled up, then a late event and two days that are not."""
     write_history(settings.data_dir, days=4)
-    rollup(settings, post_steps=False)
+    rollup(settings)
     write_events(settings.data_dir, [e for i in (4, 5) for e in day_events(DAY0 + timedelta(days=i), n=40)], writer="new")
     write_events(settings.data_dir, day_events(DAY0 + timedelta(days=3), n=2, seed=7), writer="late")
 
@@ -45,8 +44,8 @@ def six_days(settings: Settings) -> None:
 def test_total_equals_raw_usage_sum(settings: Settings) -> None:
     six_days(settings)
     report = cost(settings, PERIOD, "model")
-    assert round(report.total_usd, 2) == round(raw_sum(settings, PERIOD.since, PERIOD.until), 2)
-    assert report.total_usd == pytest.approx(raw_sum(settings, PERIOD.since, PERIOD.until), abs=1e-9)
+    assert round(report.total_usd, 2) == round(raw_sum(settings, PERIOD.first_day, PERIOD.last_day), 2)
+    assert report.total_usd == pytest.approx(raw_sum(settings, PERIOD.first_day, PERIOD.last_day), abs=1e-9)
     assert report.previous_total_usd == pytest.approx(raw_sum(settings, DAY0, DAY0 + timedelta(days=2)), abs=1e-9)
     assert sum(r.cost_usd for r in report.rows) == pytest.approx(report.total_usd)
     assert sum(r.share for r in report.rows) == pytest.approx(1.0)
@@ -54,21 +53,21 @@ def test_total_equals_raw_usage_sum(settings: Settings) -> None:
 
 def test_superseded_usage_counts_once(settings: Settings) -> None:
     write_history(settings.data_dir, days=1)
-    rollup(settings, post_steps=False)
+    rollup(settings)
     with queries.connect(settings.data_dir) as store:
         eid, rid, model = store.con.execute("select event_id, request_id, model from usage limit 1").fetchall()[0]
     write_events(settings.data_dir, [Usage(ts=DAY0_TS, request_id=rid, model=model, cost_usd=100.0, cost_source="billed",
                                            supersedes=eid)], writer="reconcile")
-    day = Period(DAY0, DAY0)
+    day = Period.of_days(DAY0, DAY0)
     assert cost(settings, day).total_usd == pytest.approx(raw_sum(settings, DAY0, DAY0), abs=1e-9)
-    rollup(settings, post_steps=False)
+    rollup(settings)
     assert cost(settings, day).total_usd == pytest.approx(raw_sum(settings, DAY0, DAY0), abs=1e-9)
 
 
 def test_breakdowns(settings: Settings) -> None:
     six_days(settings)
     by_day = cost(settings, PERIOD, "day")
-    assert [r.key for r in by_day.rows] == [str(PERIOD.since + timedelta(days=i)) for i in range(3)]
+    assert [r.key for r in by_day.rows] == [str(PERIOD.first_day + timedelta(days=i)) for i in range(3)]
     for row in by_day.rows:
         day = date.fromisoformat(row.key)
         assert row.cost_usd == pytest.approx(raw_sum(settings, day, day), abs=1e-9)
@@ -79,22 +78,6 @@ def test_breakdowns(settings: Settings) -> None:
     report = cost(settings, PERIOD, "provider")
     assert report.billed_usd + report.estimated_usd == pytest.approx(report.total_usd)
     assert 0 < report.billed_share < 1  # type: ignore[operator]
-
-
-def test_periods() -> None:
-    today = date(2026, 3, 10)
-    assert (parse_period("today", today).since, parse_period("today", today).until) == (today, today)
-    assert parse_period("yesterday", today).since == date(2026, 3, 9)
-    seven = parse_period("7d", today)
-    assert (seven.since, seven.until, seven.days) == (date(2026, 3, 4), today, 7)
-    assert (seven.previous().since, seven.previous().until) == (date(2026, 2, 25), date(2026, 3, 3))
-    assert parse_period("month", today).since == date(2026, 3, 1)
-    assert parse_period("30d", today).days == 30
-    span = parse_period("2026-01-01..2026-01-31", today)
-    assert (span.days, span.previous().since) == (31, date(2025, 12, 1))
-    for bad in ("week", "0d", "2026-02-01..2026-01-01", "2026-13-01..2026-12-01"):
-        with pytest.raises(ConfigError):
-            parse_period(bad, today)
 
 
 def test_empty_store(settings: Settings) -> None:
@@ -112,15 +95,15 @@ def run_hive(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
 class TestCli:
     def test_total_equals_raw_usage_sum(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         six_days(settings)
-        period = f"{PERIOD.since}..{PERIOD.until}"
+        period = f"{PERIOD.first_day}..{PERIOD.last_day}"
         code, out, _ = run_hive(["--data-dir", str(settings.data_dir), "analytics", "cost", "--period", period, "--json"], capsys)
         doc = json.loads(out)
         assert code == 0 and {"total_usd", "previous_total_usd", "rows"} <= set(doc)
-        assert round(doc["total_usd"], 2) == round(raw_sum(settings, PERIOD.since, PERIOD.until), 2)
+        assert round(doc["total_usd"], 2) == round(raw_sum(settings, PERIOD.first_day, PERIOD.last_day), 2)
         assert doc["previous_total_usd"] == pytest.approx(raw_sum(settings, DAY0, DAY0 + timedelta(days=2)), abs=1e-9)
         code, out, _ = run_hive(["--data-dir", str(settings.data_dir), "analytics", "cost", "--period", period,
                                  "--by", "day"], capsys)
-        assert code == 0 and f"${doc['total_usd']:,.2f}" in out and str(PERIOD.until) in out
+        assert code == 0 and f"${doc['total_usd']:,.2f}" in out and str(PERIOD.last_day) in out
 
     def test_periods(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         code, _, err = run_hive(["--data-dir", str(settings.data_dir), "analytics", "cost", "--period", "week"], capsys)

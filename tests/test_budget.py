@@ -14,10 +14,12 @@ import pytest
 
 import hive_core.budget as budget_pkg
 from hive_cli.hive import main as hive_main
-from hive_core.budget import Budget, BudgetConfig, Limit, daily_period, forecast, max_cost, monthly_period
+from hive_core.budget import Budget, BudgetConfig, Limit, forecast, max_cost
 from hive_core.budget.admin import scope_of, set_budget, unset_budget
 from hive_core.catalog.catalog import Catalog
 from hive_core.errors import BudgetExceeded, ConfigError
+from hive_core.period import Period
+from hive_core.store.datadir import DataDir
 from hive_core.store.events import BudgetOverride, Usage
 from ingest.log import EventLog
 from jobs.budget.status import budget_status
@@ -40,20 +42,11 @@ def test_public_surface() -> None:
     assert {"Budget", "Reservation", "Ledger", "BudgetConfig", "max_cost", "forecast"} <= set(budget_pkg.__all__)
 
 
-# -- periods and forecast -------------------------------------------------------------------------
-
-def test_monthly_period_with_reset_day() -> None:
-    assert monthly_period(NOW).start == date(2026, 11, 1)
-    assert monthly_period(NOW).end == date(2026, 12, 1)
-    period = monthly_period(datetime(2026, 1, 10, tzinfo=UTC), reset_day=15)
-    assert (period.start, period.end, period.days) == (date(2025, 12, 15), date(2026, 1, 15), 31)
-    with pytest.raises(ValueError):
-        monthly_period(NOW, reset_day=29)
-
+# -- forecast -------------------------------------------------------------------------------
 
 def test_forecast_at_the_last_seven_days_rate() -> None:
     daily = {NOW.date() - timedelta(days=d): 10.0 for d in range(1, 8)}
-    month = monthly_period(NOW)
+    month = Period.monthly(NOW)
     outlook = forecast(month, 200.0, daily, NOW, limit_usd=300.0)
     # 60 USD over the 6 days + 15 hours of the window, then 10 days and 9 hours left in November
     assert outlook.rate_per_day == pytest.approx(60 / (6 + 15 / 24))
@@ -66,7 +59,7 @@ def test_forecast_at_the_last_seven_days_rate() -> None:
 # -- limits in config.json ------------------------------------------------------------------------
 
 def test_set_budget(data_dir: Path) -> None:
-    config_path = data_dir / "config.json"
+    config_path = DataDir(data_dir).config_file
     config_path.write_text(json.dumps({"experiments": {"keep": "me"}}))
     set_budget(config_path, daily="10", monthly=200)
     config = set_budget(config_path, scope=scope_of(app="search"), daily="$2.50", reset_day="15").config
@@ -88,7 +81,7 @@ def test_set_budget_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> N
                        "--model", MODEL, "--reset-day", "15")
     assert code == 0 and f"model:{MODEL}: daily -, monthly $50.00 (month starts on day 15" in out
     code, out, _ = run(hive_main, capsys, "--data-dir", str(data_dir), "budget", "unset", "--model", MODEL)
-    assert code == 0 and json.loads((data_dir / "config.json").read_text())["budget"]["limits"].keys() == {"global"}
+    assert code == 0 and json.loads((DataDir(data_dir).config_file).read_text())["budget"]["limits"].keys() == {"global"}
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -109,12 +102,12 @@ def test_bad_budget_values_cli(data_dir: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_bad_budget_values(data_dir: Path) -> None:
-    (data_dir / "config.json").write_text('{"budget": {"limits": {"team:x": {"daily_usd": 1}}}}')
+    (DataDir(data_dir).config_file).write_text('{"budget": {"limits": {"team:x": {"daily_usd": 1}}}}')
     with pytest.raises(ConfigError, match="invalid budget scope 'team:x'"):
-        set_budget(data_dir / "config.json", daily=1)
-    (data_dir / "config.json").write_text("{not json")
+        set_budget(DataDir(data_dir).config_file, daily=1)
+    (DataDir(data_dir).config_file).write_text("{not json")
     with pytest.raises(ConfigError, match="is not valid JSON"):
-        set_budget(data_dir / "config.json", daily=1)
+        set_budget(DataDir(data_dir).config_file, daily=1)
 
 
 
@@ -123,7 +116,7 @@ def test_config_json_is_private(data_dir: Path) -> None:
     readable by others is tightened when written, and the caller is told."""
     import stat
 
-    config_path = data_dir / "config.json"
+    config_path = DataDir(data_dir).config_file
     assert set_budget(config_path, webhook_url="https://hooks.example.com/T0/B0/secret").tightened_from is None
     assert stat.S_IMODE(config_path.stat().st_mode) == 0o600
     config_path.chmod(0o644)
@@ -138,7 +131,7 @@ def test_config_json_is_private(data_dir: Path) -> None:
 def test_config_json_is_private_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import stat
 
-    config_path = data_dir / "config.json"
+    config_path = DataDir(data_dir).config_file
     code, _, err = run(hive_main, capsys, "--data-dir", str(data_dir), "budget", "set", "--webhook",
                        "https://hooks.example.com/T0/B0/secret")
     assert (code, err) == (0, "") and stat.S_IMODE(config_path.stat().st_mode) == 0o600
@@ -172,7 +165,7 @@ def test_commands_on_a_corrupt_config_json_say_so_in_one_line(
     monkeypatch.setenv("OPENROUTER_API_KEY", emulator.api_key)
     monkeypatch.setenv("OPENROUTER_BASE_URL", emulator.base_url)
     content, reason = CORRUPT_CONFIGS[kind]
-    config_path = data_dir / "config.json"
+    config_path = DataDir(data_dir).config_file
     config_path.write_bytes(content)
     runs = [(hive_main, ["budget", "show"]), (hive_main, ["budget", "set", "--daily", "5"]),
             (hive_main, ["budget", "unset"]), (jobs_main, ["rebuild-ledger"]), (jobs_main, ["alerts"]),
@@ -220,7 +213,7 @@ def make_budget(data_dir: Path, catalog: Catalog) -> Any:  # noqa: F811
         from hive_core.budget import save_budget_config
 
         if limits is not None:
-            save_budget_config(data_dir / "config.json", BudgetConfig(limits=limits))
+            save_budget_config(DataDir(data_dir).config_file, BudgetConfig(limits=limits))
         kwargs.setdefault("clock", lambda: NOW)
         b = Budget(data_dir, prices=catalog, **kwargs)
         opened.append(b)
@@ -238,13 +231,13 @@ def test_reserve_settle_release(make_budget: Any) -> None:
         r.settle(0.0001)
         r.settle(5.0)  # idempotent: the first settlement stands
     assert budget.ledger.reserved("global") == 0
-    assert budget.ledger.spend("global", monthly_period(NOW)) == pytest.approx(0.0001)
+    assert budget.ledger.spend("global", Period.monthly(NOW)) == pytest.approx(0.0001)
     with pytest.raises(RuntimeError), budget.reserve(MODEL, "hello", max_tokens=100):
         raise RuntimeError("the request failed")
     assert budget.ledger.states() == {"settled": 1, "released": 1}
     cancelled = budget.reserve(MODEL, "hello", max_tokens=100)
     cancelled.settle(None)  # billed cost unknown: the prompt's cost stands in
-    assert budget.ledger.spend("global", monthly_period(NOW)) == pytest.approx(0.0001 + cancelled.prompt_usd)
+    assert budget.ledger.spend("global", Period.monthly(NOW)) == pytest.approx(0.0001 + cancelled.prompt_usd)
 
 
 def test_refusal_is_one_clear_line(make_budget: Any) -> None:
@@ -281,7 +274,7 @@ def test_unpriced_model_refused_only_under_a_limit(make_budget: Any) -> None:
     free_rein = budget.reserve("openrouter/auto", "hi")  # no limit applies to it: reserved at 0
     assert free_rein.amount_usd == 0
     free_rein.settle(0.002, model=MODEL)  # a router bills the model it picked
-    assert budget.ledger.spend(f"model:{MODEL}", monthly_period(NOW)) == pytest.approx(0.002)
+    assert budget.ledger.spend(f"model:{MODEL}", Period.monthly(NOW)) == pytest.approx(0.002)
     limited = make_budget({"global": Limit("global", daily_usd=5)}, sink=sink)
     with pytest.raises(BudgetExceeded, match="its price is variable"):
         limited.reserve("openrouter/auto", "hi")
@@ -299,14 +292,14 @@ def test_settling_sink_settles_from_usage_events(make_budget: Any) -> None:
     sink.record(usage)
     assert r.state == "settled" and inner.events
     # counted on the usage event's UTC day (the ledger and the events agree day by day)
-    assert budget.ledger.spend("model:openai/gpt-4o", daily_period(NOW - timedelta(days=1))) == pytest.approx(0.00042)
-    assert budget.ledger.spend("global", daily_period(NOW)) == 0
+    assert budget.ledger.spend("model:openai/gpt-4o", Period.daily(NOW - timedelta(days=1))) == pytest.approx(0.00042)
+    assert budget.ledger.spend("global", Period.daily(NOW)) == 0
 
 
 def test_config_changes_reach_a_running_budget(make_budget: Any, data_dir: Path) -> None:
     budget = make_budget({"global": Limit("global", daily_usd=100)})
     budget.reserve(MODEL, "hi", max_tokens=10).release()
-    set_budget(data_dir / "config.json", daily="0.0000001")
+    set_budget(DataDir(data_dir).config_file, daily="0.0000001")
     with pytest.raises(BudgetExceeded):
         budget.reserve(MODEL, "hi", max_tokens=10)
 
@@ -332,8 +325,8 @@ def write_usage(data_dir: Path) -> float:
 
 def test_budget_show(data_dir: Path) -> None:
     raw = write_usage(data_dir)
-    set_budget(data_dir / "config.json", daily=5, monthly=20)
-    set_budget(data_dir / "config.json", scope="app:search", monthly=3)
+    set_budget(DataDir(data_dir).config_file, daily=5, monthly=20)
+    set_budget(DataDir(data_dir).config_file, scope="app:search", monthly=3)
     statuses = budget_status(data_dir, now=NOW)
     assert [s.scope for s in statuses] == ["global", "app:search"]
     glob = statuses[0]
@@ -346,7 +339,7 @@ def test_budget_show(data_dir: Path) -> None:
 
 def test_budget_show_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     raw = write_usage(data_dir)
-    set_budget(data_dir / "config.json", daily=5, monthly=20)
+    set_budget(DataDir(data_dir).config_file, daily=5, monthly=20)
     code, out, _ = run(hive_main, capsys, "--data-dir", str(data_dir), "--as-of", NOW.isoformat(), "budget", "show", "--json")
     assert code == 0
     shown = json.loads(out)["scopes"][0]
@@ -363,14 +356,14 @@ def test_over_budget_is_recorded_cli(emulator: Any, data_dir: Path, catalog_path
                                      capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
 
-    from hive_core.budget import LEDGER_NAME, Ledger
+    from hive_core.budget import Ledger
     from queries import connect
 
     (data_dir / "catalog").mkdir()
     shutil.copy(catalog_path, data_dir / "catalog" / "models.json")
     monkeypatch.setenv("OPENROUTER_API_KEY", emulator.api_key)
     monkeypatch.setenv("OPENROUTER_BASE_URL", emulator.base_url)
-    set_budget(data_dir / "config.json", daily="0.00001")
+    set_budget(DataDir(data_dir).config_file, daily="0.00001")
     ask_args = ["--data-dir", str(data_dir), "ask", "Say hi", "--model", MODEL, "--max-tokens", "50", "--no-stream"]
     code, out, err = run(hive_main, capsys, *ask_args)
     assert code == 1 and out == ""
@@ -383,24 +376,23 @@ def test_over_budget_is_recorded_cli(emulator: Any, data_dir: Path, catalog_path
         calls = store.con.execute("SELECT COUNT(*) FROM api_calls").fetchone()
     assert calls == (1,)  # the refused request never reached OpenRouter
     assert [(s, p) for s, p, _ in overrides] == [("global", "daily")] and overrides[0][2] == usage[0][0]
-    with Ledger(data_dir / "state" / LEDGER_NAME) as ledger:
-        assert ledger.spend("global", monthly_period(datetime.now(UTC))) == pytest.approx(usage[0][1])
+    with Ledger(DataDir(data_dir).ledger) as ledger:
+        assert ledger.spend("global", Period.monthly(datetime.now(UTC))) == pytest.approx(usage[0][1])
         assert ledger.reserved("global") == 0
 
 
 def test_budget_show_agrees_with_analytics_cost(data_dir: Path) -> None:
     from hive_core.settings import Settings
     from jobs.insights.analytics import cost
-    from jobs.periods import Period
     from jobs.rollup.daily import rollup
 
     raw = write_usage(data_dir)
-    set_budget(data_dir / "config.json", monthly=20)
-    month = monthly_period(NOW)
+    set_budget(DataDir(data_dir).config_file, monthly=20)
+    month = Period.monthly(NOW)
     settings = Settings(data_dir=data_dir)
-    live = cost(settings, Period(month.start, NOW.date())).total_usd
+    live = cost(settings, Period.of_days(month.first_day, NOW.date())).total_usd
     rollup(settings)
-    rolled = cost(settings, Period(month.start, NOW.date())).total_usd
+    rolled = cost(settings, Period.of_days(month.first_day, NOW.date())).total_usd
     shown = budget_status(data_dir, now=NOW)[0].spent_month_usd
     assert round(live, 2) == round(rolled, 2) == round(shown, 2) == round(raw, 2)
 
@@ -436,7 +428,7 @@ def test_lazy_package_exports_resolve_to_the_objects_not_submodules() -> None:
     import importlib
     import types
 
-    for sub in ("config", "estimate", "forecast", "ledger", "periods", "reservation"):
+    for sub in ("config", "estimate", "forecast", "ledger", "reservation"):
         importlib.import_module(f"hive_core.budget.{sub}")  # importing a submodule binds its name on the package
     for name in budget_pkg.__all__:
         assert not isinstance(getattr(budget_pkg, name), types.ModuleType), name

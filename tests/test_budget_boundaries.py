@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from hive_core.budget import LEDGER_NAME, Budget, Ledger, Limit, daily_period, monthly_period
+from hive_core.budget import Budget, Ledger, Limit
+from hive_core.period import Period
+from hive_core.store.datadir import DataDir
 from hive_core.store.events import Usage
 from jobs.budget.ledger import rebuild_ledger
 from tests.test_client import ListSink
@@ -26,11 +28,11 @@ KIRITIMATI, HONOLULU = timezone(timedelta(hours=14)), timezone(timedelta(hours=-
 def reserve(ledger: Ledger, rid: str, usd: float, now: datetime) -> list[str]:
     breaches = ledger.reserve(rid, request_id=rid, app=None, model=MODEL, amount_usd=usd, limits=LIMITS, now=now,
                               stale_after_s=900)
-    return [b.period.kind for b in breaches]
+    return [b.window for b in breaches]
 
 
 def test_limits_reset_at_utc_midnight_with_reservations_in_flight(data_dir: Path) -> None:
-    with Ledger(data_dir / "state" / LEDGER_NAME) as ledger:
+    with Ledger(DataDir(data_dir).ledger) as ledger:
         assert reserve(ledger, "a", 0.6, BEFORE.astimezone(HONOLULU)) == []  # 13:59:50 in Honolulu: Dec 31 UTC
         assert ledger.settle("a", 0.6, now=BEFORE)
         assert reserve(ledger, "b", 0.6, BEFORE) == ["daily"]  # 0.6 spent today + 0.6 > 1.0
@@ -42,11 +44,11 @@ def test_limits_reset_at_utc_midnight_with_reservations_in_flight(data_dir: Path
         assert reserve(ledger, "c", 0.8, AFTER.astimezone(KIRITIMATI)) == ["daily"]  # 0.3 in flight + 0.8
         assert reserve(ledger, "c", 0.7, AFTER) == []  # 0.3 + 0.7 = the limit, not over it
         assert ledger.settle("b", 0.3, now=AFTER)  # reserved in December, settled in January
-        assert ledger.spend("global", daily_period(BEFORE)) == pytest.approx(0.6)
-        assert ledger.spend("global", monthly_period(BEFORE)) == pytest.approx(0.6)
-        assert ledger.spend("global", daily_period(AFTER)) == pytest.approx(0.3)
-        assert ledger.spend("global", monthly_period(AFTER)) == pytest.approx(0.3)
-        assert daily_period(AFTER).start == monthly_period(AFTER).start == date(2027, 1, 1)
+        assert ledger.spend("global", Period.daily(BEFORE)) == pytest.approx(0.6)
+        assert ledger.spend("global", Period.monthly(BEFORE)) == pytest.approx(0.6)
+        assert ledger.spend("global", Period.daily(AFTER)) == pytest.approx(0.3)
+        assert ledger.spend("global", Period.monthly(AFTER)) == pytest.approx(0.3)
+        assert Period.daily(AFTER).first_day == Period.monthly(AFTER).first_day == date(2027, 1, 1)
         assert ledger.reserved("global") == pytest.approx(0.7)
 
 
@@ -68,5 +70,5 @@ def test_a_request_straddling_midnight_counts_on_its_usage_event_day(data_dir: P
     with EventLog(data_dir) as events:
         events.record_many(log.events)
     rebuild_ledger(data_dir, now=AFTER)
-    with Ledger(data_dir / "state" / LEDGER_NAME) as ledger:
+    with Ledger(DataDir(data_dir).ledger) as ledger:
         assert ledger.spend_by_day() == day

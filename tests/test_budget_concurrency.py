@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from hive_core.budget import LEDGER_NAME, BudgetConfig, Ledger, Limit, max_cost, save_budget_config
+from hive_core.budget import BudgetConfig, Ledger, Limit, max_cost, save_budget_config
 from hive_core.catalog.catalog import load_catalog
+from hive_core.store.datadir import DataDir
 
 MODEL = "openai/gpt-4o-mini"
 PROCESSES, REQUESTS, MAX_TOKENS = 8, 12, 120
@@ -65,7 +66,7 @@ def test_eight_processes_hold_the_budget(emulator: Any, data_dir: Path, catalog_
     bound = max_cost(load_catalog(data_dir / "catalog" / "models.json"), MODEL, PROMPT,
                      max_tokens=MAX_TOKENS, default_max_tokens=4096).max_usd
     limit = round(bound * PROCESSES * REQUESTS / 3, 9)
-    save_budget_config(data_dir / "config.json", BudgetConfig(limits={"global": Limit("global", daily_usd=limit)}))
+    save_budget_config(DataDir(data_dir).config_file, BudgetConfig(limits={"global": Limit("global", daily_usd=limit)}))
     ctx = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited emulator thread or locks
     start, results = ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=worker, args=(emulator.base_url, emulator.api_key, str(data_dir), start, results))
@@ -100,11 +101,11 @@ def test_eight_processes_hold_the_budget(emulator: Any, data_dir: Path, catalog_
     assert billed <= limit  # reservations hold the maximum: the limit itself is never crossed
     assert usage_rows == requests == calls == sent  # refused requests never reached OpenRouter
 
-    with Ledger(data_dir / "state" / LEDGER_NAME) as ledger:
+    with Ledger(DataDir(data_dir).ledger) as ledger:
         states = ledger.states()
         assert ledger.spend_by_day()[("global", max(d for _, d in ledger.spend_by_day()))] == pytest.approx(billed)
     assert states == {"settled": sent}  # nothing left in flight, nothing reserved twice
-    con = sqlite3.connect(data_dir / "state" / LEDGER_NAME)
+    con = sqlite3.connect(DataDir(data_dir).ledger)
     try:
         assert con.execute("SELECT COUNT(*), COUNT(DISTINCT request_id) FROM reservations").fetchone() == (sent, sent)
     finally:
@@ -176,7 +177,7 @@ def traffic_under_rebuilds(data_dir: Path, fork_ctx: Any, rebuild: Callable[[], 
     import threading
     import time
 
-    path = data_dir / "state" / LEDGER_NAME
+    path = DataDir(data_dir).ledger
     Ledger(path).close()
     start, stop = fork_ctx.Event(), fork_ctx.Event()
     settled, count = fork_ctx.Value("q", 0), fork_ctx.Value("q", 0)
@@ -221,7 +222,7 @@ def assert_never_lowered(data_dir: Path, rebuilds: int, traffic: tuple[int, int,
     from jobs.budget.spend import read_spend
 
     total, settlements, shortfalls = traffic
-    path = data_dir / "state" / LEDGER_NAME
+    path = DataDir(data_dir).ledger
     print(f"{rebuilds} rebuilds during {settlements} settlements; worst shortfall "
           f"${max(shortfalls, default=0) / 1e9:.6f} of ${total / 1e9:.6f} in {len(shortfalls)} reads")
     assert settlements > WRITERS * MIN_ROUNDS

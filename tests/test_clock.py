@@ -15,6 +15,7 @@ import pytest
 from hive_core.clock import as_of_clock, filesystem_now, parse_instant, system_clock
 from hive_core.errors import ConfigError
 from hive_core.settings import Settings
+from hive_core.store.datadir import DataDir
 from hive_core.store.events import Usage
 from ingest.log import EventLog
 
@@ -101,7 +102,7 @@ def test_day_and_year_boundaries_are_utc(data_dir: Path, tz: str) -> None:
     assert report.returncode == 0, report.stderr
     built = json.loads(report.stdout)  # the default day ends yesterday: the last day of 2028
     assert (built["period"]["until"], built["spend"]["total_usd"]) == ("2028-12-31", pytest.approx(1.0))
-    (data_dir / "config.json").write_text(json.dumps({"limits": {"global": {"monthly_usd": 100}}}))
+    DataDir(data_dir).config_file.write_text(json.dumps({"limits": {"global": {"monthly_usd": 100}}}))
     shown = _run(["hive", *as_of, "budget", "show", "--json"], data_dir, tz)
     assert shown.returncode == 0, shown.stderr
     scope = json.loads(shown.stdout)["scopes"][0]

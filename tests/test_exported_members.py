@@ -17,10 +17,9 @@ PUBLIC = {
     ],
     "hive_core.budget": [
         "Breach", "Budget", "BudgetConfig", "CostBound", "DEFAULT_MAX_TOKENS", "DEFAULT_STALE_AFTER_S",
-        "DEFAULT_THRESHOLDS_PCT", "Forecast", "LEDGER_NAME", "Ledger", "Limit", "Period", "Reservation",
-        "SettlingSink", "budget_config_from_json", "daily_period", "estimate_prompt_tokens", "forecast",
-        "load_budget_config", "max_cost", "monthly_period", "parse_scope", "period_for", "refusal_message",
-        "request_scopes", "save_budget_config", "usd",
+        "DEFAULT_THRESHOLDS_PCT", "Forecast", "Ledger", "Limit", "Reservation", "SettlingSink",
+        "budget_config_from_json", "estimate_prompt_tokens", "forecast", "load_budget_config", "max_cost",
+        "parse_scope", "refusal_message", "request_scopes", "save_budget_config",
     ],
     "hive_emulator": ["DEFAULT_TEST_KEY", "Emulator", "FAULT_KINDS", "FaultRule", "parse_fault"],
     "hive_cli.hive": ["cli", "main"],

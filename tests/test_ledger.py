@@ -16,11 +16,13 @@ from typing import Any
 import pytest
 
 from hive_cli.hive_jobs import main as jobs_main
-from hive_core.budget import LEDGER_NAME, Budget, Ledger, Limit, daily_period, save_budget_config
+from hive_core.budget import Budget, Ledger, Limit, save_budget_config
 from hive_core.budget.config import BudgetConfig
 from hive_core.budget.ledger import RebuildCounts
 from hive_core.catalog.catalog import Catalog
 from hive_core.errors import BudgetExceeded, DataError, OpenRouterError
+from hive_core.period import Period
+from hive_core.store.datadir import DataDir
 from ingest.log import EventLog
 from jobs.budget.ledger import rebuild_ledger
 from tests.test_budget import run
@@ -32,7 +34,7 @@ GLOBAL = [Limit("global", daily_usd=1.0, monthly_usd=10.0)]
 
 @pytest.fixture
 def ledger(data_dir: Path) -> Iterator[Ledger]:
-    with Ledger(data_dir / "state" / LEDGER_NAME) as opened:
+    with Ledger(DataDir(data_dir).ledger) as opened:
         yield opened
 
 
@@ -55,13 +57,13 @@ def test_wal_and_schema(ledger: Ledger) -> None:
 def test_reserve_counts_spent_and_in_flight(ledger: Ledger) -> None:
     assert reserve(ledger, "a", 0.6) == []
     (breach,) = reserve(ledger, "b", 0.6)  # 0.6 in flight + 0.6 > 1.0
-    assert (breach.scope, breach.period.kind, breach.reserved_usd, breach.needed_usd) == ("global", "daily", 0.6, 0.6)
+    assert (breach.scope, breach.window, breach.reserved_usd, breach.needed_usd) == ("global", "daily", 0.6, 0.6)
     assert ledger.states() == {"reserved": 1}  # a refusal records nothing
     assert ledger.settle("a", 0.25, now=NOW)
     assert not ledger.settle("a", 0.25, now=NOW)  # idempotent
     assert reserve(ledger, "b", 0.6) == []
     assert ledger.release("b", now=NOW) and not ledger.release("b", now=NOW)
-    assert ledger.spend("global", daily_period(NOW)) == 0.25 and ledger.reserved("global") == 0
+    assert ledger.spend("global", Period.daily(NOW)) == 0.25 and ledger.reserved("global") == 0
     assert reserve(ledger, "c", 0.0) == [] and reserve(ledger, "d", 5.0, force=True)  # forced: recorded anyway
     assert ledger.reserved("global") == 5.0
 
@@ -72,14 +74,14 @@ def test_stale_reservations_expire(ledger: Ledger) -> None:
     assert reserve(ledger, "later", 0.9, now=NOW + timedelta(seconds=901)) == []
     assert ledger.states() == {"expired": 1, "reserved": 1}
     assert ledger.settle("crashed", 0.1, now=NOW)  # its process came back: the spend still counts
-    assert ledger.spend("global", daily_period(NOW)) == pytest.approx(0.1)
+    assert ledger.spend("global", Period.daily(NOW)) == pytest.approx(0.1)
 
 
 def test_amounts_are_exact(ledger: Ledger) -> None:
     for i in range(1000):
         reserve(ledger, f"r{i}", 0.0001)
         ledger.settle(f"r{i}", 0.1 + 0.2 - 0.3 + 1e-7, now=NOW)
-    assert ledger.spend("global", daily_period(NOW)) == pytest.approx(1000 * 1e-7, abs=1e-12)
+    assert ledger.spend("global", Period.daily(NOW)) == pytest.approx(1000 * 1e-7, abs=1e-12)
 
 
 def test_prune_keeps_in_flight_and_what_the_events_do_not_hold(ledger: Ledger) -> None:
@@ -141,7 +143,7 @@ def accounted(emulator_factory: Any, tmp_path: Path, catalog: Catalog) -> Path: 
     emu = emulator_factory(faults=[f"{MODEL}:500:0.3", f"{MODEL}:midstream-error:0.15"], seed=11)
     settings = emu_settings(emu, tmp_path, max_attempts=3, app="acct")
     data_dir = settings.data_dir
-    save_budget_config(data_dir / "config.json", BudgetConfig(limits={"global": Limit("global", daily_usd=50)}))
+    save_budget_config(DataDir(data_dir).config_file, BudgetConfig(limits={"global": Limit("global", daily_usd=50)}))
     with EventLog(data_dir) as log, Budget(data_dir, prices=catalog, app=settings.app) as budget:
         sink = budget.settling_sink(log)
         with OpenRouterClient(settings, sink=sink, prices=catalog, policy=fast_policy(settings)) as client:
@@ -169,11 +171,11 @@ def test_rebuild_ledger(accounted: Path) -> None:
     # every path was exercised: retries, failures, fallbacks, cancels and mid-stream errors
     assert seen["retried"] and seen["server_error"] and seen["fallback"] and seen["stream:cancelled"]
     assert seen.get("stream:errored", 0) + seen.get("stream:completed", 0)
-    with Ledger(accounted / "state" / LEDGER_NAME) as ledger:
+    with Ledger(DataDir(accounted).ledger) as ledger:
         live = ledger.spend_by_day()
     assert_same(live, event_spend(accounted))  # the ledger as the requests left it
     result = rebuild_ledger(accounted, now=datetime.now(UTC))
-    with Ledger(accounted / "state" / LEDGER_NAME) as ledger:
+    with Ledger(DataDir(accounted).ledger) as ledger:
         assert_same(ledger.spend_by_day(), event_spend(accounted))
         assert ledger.reserved("global") == 0
     assert result.total_usd == pytest.approx(sum(v for (s, _), v in event_spend(accounted).items() if s == "global"))
@@ -186,7 +188,7 @@ def reserve_and_exit(path: str) -> None:
 
 
 def test_rebuild_ledger_cli(accounted: Path, capsys: pytest.CaptureFixture[str], fork_ctx: Any) -> None:
-    path = accounted / "state" / LEDGER_NAME
+    path = DataDir(accounted).ledger
     con = sqlite3.connect(path)
     try:
         with con:  # a ledger gone wrong
@@ -201,7 +203,7 @@ def test_rebuild_ledger_cli(accounted: Path, capsys: pytest.CaptureFixture[str],
         assert reserve(ledger, "live", 0.2, now=datetime.now(UTC)) == []  # this process is alive: kept
     code, out, _ = run(jobs_main, capsys, "--data-dir", str(accounted), "rebuild-ledger")
     assert code == 0 and "1 in-flight reservation(s) expired, 1 live kept" in out
-    with Ledger(accounted / "state" / LEDGER_NAME) as ledger:
+    with Ledger(DataDir(accounted).ledger) as ledger:
         assert_same(ledger.spend_by_day(), event_spend(accounted))
     code, out, _ = run(jobs_main, capsys, "--data-dir", str(accounted), "sql",
                        "SELECT COUNT(*) AS n FROM usage", "--format", "json")
@@ -212,7 +214,7 @@ def test_refused_requests_send_nothing(emulator: Any, tmp_path: Path, catalog: C
     from hive_core.openrouter import OpenRouterClient
 
     settings = emu_settings(emulator, tmp_path)
-    save_budget_config(settings.data_dir / "config.json",
+    save_budget_config(settings.datadir.config_file,
                        BudgetConfig(limits={"global": Limit("global", daily_usd=0.0002)}))
     sent: dict[str, int] = defaultdict(int)
     refusals = 0
@@ -257,7 +259,7 @@ def clobber_pages(path: Path) -> None:
 
 def test_corrupt_ledger_is_rebuilt(data_dir: Path) -> None:
     events = usage_on_disk(data_dir)
-    path = data_dir / "state" / LEDGER_NAME
+    path = DataDir(data_dir).ledger
     path.parent.mkdir()
     path.write_bytes(GARBAGE)
     with pytest.raises(DataError, match=rf"{path} is unreadable .*run `hive-jobs rebuild-ledger`"):
@@ -276,7 +278,7 @@ def test_corrupt_ledger_is_rebuilt(data_dir: Path) -> None:
 
 def test_corrupt_ledger_is_rebuilt_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     events = usage_on_disk(data_dir)
-    path = data_dir / "state" / LEDGER_NAME
+    path = DataDir(data_dir).ledger
     path.parent.mkdir()
     path.write_bytes(GARBAGE)
     code, out, err = run(jobs_main, capsys, "--data-dir", str(data_dir), "rebuild-ledger")
@@ -300,8 +302,8 @@ def test_commands_on_a_corrupt_ledger_say_so_in_one_line(emulator: Any, data_dir
     shutil.copy(catalog_path, data_dir / "catalog" / "models.json")
     monkeypatch.setenv("OPENROUTER_API_KEY", emulator.api_key)
     monkeypatch.setenv("OPENROUTER_BASE_URL", emulator.base_url)
-    save_budget_config(data_dir / "config.json", BudgetConfig(limits={"global": Limit("global", daily_usd=5)}))
-    path = data_dir / "state" / LEDGER_NAME
+    save_budget_config(DataDir(data_dir).config_file, BudgetConfig(limits={"global": Limit("global", daily_usd=5)}))
+    path = DataDir(data_dir).ledger
     path.parent.mkdir()
     path.write_bytes(GARBAGE)
     expected = f"error: the budget ledger {path} is unreadable (file is not a database): run `hive-jobs rebuild-ledger`"
@@ -320,7 +322,7 @@ def test_budget_show_reads_a_read_only_store(data_dir: Path, capsys: pytest.Capt
     from hive_cli.hive import main as hive_main
 
     usage_on_disk(data_dir)
-    with Ledger(data_dir / "state" / LEDGER_NAME) as ledger:
+    with Ledger(DataDir(data_dir).ledger) as ledger:
         reserve(ledger, "flying", 0.25, now=datetime.now(UTC), app="acct")
     view = data_dir.parent / "read-only"
     view.mkdir()
@@ -341,7 +343,7 @@ def test_budget_show_reads_a_read_only_store(data_dir: Path, capsys: pytest.Capt
 def test_a_ledger_from_before_settlement_ids_is_upgraded_in_place(data_dir: Path) -> None:
     """Settlements written before the ledger recorded their usage event are left to the events, as
     every rebuild did then; the columns are added on first open."""
-    path = data_dir / "state" / LEDGER_NAME
+    path = DataDir(data_dir).ledger
     path.parent.mkdir()
     con = sqlite3.connect(path)
     try:
@@ -370,11 +372,11 @@ def test_a_full_disk_says_so(tmp_path: Path) -> None:
     from tests.faults import full_disk
 
     def prepare(mount: Path) -> None:
-        with Ledger(mount / "state" / LEDGER_NAME) as fresh:
+        with Ledger(DataDir(mount).ledger) as fresh:
             reserve(fresh, "before", 0.1)
 
     with (full_disk(tmp_path / "disk", prepare=prepare) as mount,
           pytest.raises(DataError, match="the disk is full; free space and retry"),
-          Ledger(mount / "state" / LEDGER_NAME) as full):
+          Ledger(DataDir(mount).ledger) as full):
         for i in range(200):  # until a page no longer fits
             reserve(full, f"r{i}", 0.001)

@@ -10,15 +10,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from hive_core.period import Period
 from hive_core.settings import Settings
 from hive_core.store.events import QualityRating
 from jobs.insights.performance import health, performance
-from jobs.periods import Period
 from jobs.rollup.daily import rollup
 from tests.test_analytics import run_hive
 from tests.test_rollup import DAY0, write_events, write_history
 
-PERIOD = Period(DAY0, DAY0 + timedelta(days=3))
+PERIOD = Period.of_days(DAY0, DAY0 + timedelta(days=3))
 FIELDS = ("model", "requests", "success_rate", "p50_ms", "p95_ms", "p99_ms", "ttft_p50_ms", "ttft_p95_ms",
           "tokens_per_s", "quality", "health")
 
@@ -27,7 +27,7 @@ FIELDS = ("model", "requests", "success_rate", "p50_ms", "p95_ms", "p99_ms", "tt
 def settings(data_dir: Path) -> Settings:
     write_history(data_dir, days=4, n=120)
     settings = Settings(data_dir=data_dir)
-    rollup(settings, post_steps=False)
+    rollup(settings)
     return settings
 
 
@@ -52,7 +52,7 @@ def test_percentiles_within_1pct_of_exact(settings: Settings) -> None:
 
 
 def test_model_filter_and_partial_period(settings: Settings) -> None:
-    (row,) = performance(settings, Period(DAY0 + timedelta(days=1), DAY0 + timedelta(days=2)), "acme/slow")
+    (row,) = performance(settings, Period.of_days(DAY0 + timedelta(days=1), DAY0 + timedelta(days=2)), "acme/slow")
     assert row.model == "acme/slow" and row.requests > 0
     assert performance(settings, PERIOD, "nobody/none") == []
 
@@ -79,7 +79,7 @@ def test_quality_from_ratings(settings: Settings) -> None:
 class TestCli:
     def test_percentiles_within_1pct_of_exact(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         code, out, _ = run_hive(["--data-dir", str(settings.data_dir), "models", "performance",
-                                 "--period", f"{PERIOD.since}..{PERIOD.until}", "--json"], capsys)
+                                 "--period", f"{PERIOD.first_day}..{PERIOD.last_day}", "--json"], capsys)
         assert code == 0
         doc = json.loads(out)
         truth = exact(settings)
@@ -89,7 +89,7 @@ class TestCli:
             assert abs(d["p95_ms"] - truth[d["model"]][1]) <= 0.01 * truth[d["model"]][1]
             assert d["health"] in {"healthy", "degraded", "unhealthy", "unavailable"}
         code, out, _ = run_hive(["--data-dir", str(settings.data_dir), "models", "performance",
-                                 "--period", f"{PERIOD.since}..{PERIOD.until}", "--model", "acme/fast"], capsys)
+                                 "--period", f"{PERIOD.first_day}..{PERIOD.last_day}", "--model", "acme/fast"], capsys)
         assert code == 0 and "acme/fast" in out and "acme/slow" not in out
 
     def test_model_filter_and_partial_period(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,14 +8,14 @@ import json
 import re
 import shutil
 import subprocess
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from hive_core.experiments import create_experiment
 from hive_core.settings import Settings
-from jobs.reports.report import build_report, report_period, write_report
+from jobs.reports.report import build_report, write_report
 from jobs.simulate.simulate import simulate
 from tests.test_ask import run_cli
 
@@ -28,12 +28,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     simulate(data_dir, days=14, calls_per_day=400, seed=3, end=END)
     create_experiment(data_dir, "mini-vs-haiku", model_a="openai/gpt-4o-mini", model_b="anthropic/claude-haiku-4.5")
     return data_dir
-
-
-def test_report_period() -> None:
-    assert report_period("day", END) == (END, END)
-    assert report_period("week", END) == (END - timedelta(days=6), END)
-    assert report_period("month", END) == (date(2026, 5, 1), END)
 
 
 def test_report(store: Path, tmp_path: Path) -> None:
@@ -100,11 +94,11 @@ def test_html_renders_in_headless_chromium(store: Path, tmp_path: Path) -> None:
 
 def test_report_success_rates_match_models_performance(store: Path) -> None:
     """One rule for success rates: the report says what `hive models performance` says (cancels excluded)."""
+    from hive_core.period import Period
     from jobs.insights.performance import performance
-    from jobs.periods import Period
 
     settings = Settings(data_dir=store)
     report = build_report(settings, "week", END)
-    measured = {m.model: m.success_rate for m in performance(settings, Period(END - timedelta(days=6), END))}
+    measured = {m.model: m.success_rate for m in performance(settings, Period.report("week", END))}
     for row in report["models"]:
         assert row["success_rate"] == pytest.approx(measured[row["model"]])

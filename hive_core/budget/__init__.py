@@ -6,7 +6,8 @@
     max_cost              the most a request can cost, from the catalog's prices
     forecast              the burn-rate projection shared by ``hive budget show`` and the alerts job
 
-Periods are UTC calendar days and months (optional monthly reset day); see :mod:`.periods`.
+Periods are UTC calendar days and months (optional monthly reset day): ``Period.daily``/``Period.monthly``
+of :mod:`hive_core.period`.
 The batch parts (alerts, webhook delivery, ``rebuild-ledger``) live in ``jobs/``.
 """
 
@@ -32,9 +33,8 @@ if TYPE_CHECKING:
         save_budget_config,
     )
     from hive_core.budget.estimate import CostBound, estimate_prompt_tokens, max_cost
-    from hive_core.budget.ledger import LEDGER_NAME, Breach, Ledger, request_scopes
-    from hive_core.budget.periods import Period, daily_period, monthly_period, period_for
-    from hive_core.budget.reservation import Budget, Reservation, SettlingSink, refusal_message, usd
+    from hive_core.budget.ledger import Breach, Ledger, request_scopes
+    from hive_core.budget.reservation import Budget, Reservation, SettlingSink, refusal_message
 
 #: public name -> submodule; imported on first use (PEP 562), so a job that needs only the config
 #: (the rollup's alerts step) does not load the ledger's sqlite3 and the reservation machinery
@@ -42,16 +42,14 @@ _HOME = {
     **dict.fromkeys(("DEFAULT_MAX_TOKENS", "DEFAULT_STALE_AFTER_S", "DEFAULT_THRESHOLDS_PCT", "BudgetConfig", "Limit",
                      "budget_config_from_json", "load_budget_config", "parse_scope", "save_budget_config"), "config"),
     **dict.fromkeys(("CostBound", "estimate_prompt_tokens", "max_cost"), "estimate"),
-    **dict.fromkeys(("LEDGER_NAME", "Breach", "Ledger", "request_scopes"), "ledger"),
-    **dict.fromkeys(("Period", "daily_period", "monthly_period", "period_for"), "periods"),
-    **dict.fromkeys(("Budget", "Reservation", "SettlingSink", "refusal_message", "usd"), "reservation"),
+    **dict.fromkeys(("Breach", "Ledger", "request_scopes"), "ledger"),
+    **dict.fromkeys(("Budget", "Reservation", "SettlingSink", "refusal_message"), "reservation"),
 }
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_STALE_AFTER_S",
     "DEFAULT_THRESHOLDS_PCT",
-    "LEDGER_NAME",
     "Breach",
     "Budget",
     "BudgetConfig",
@@ -59,22 +57,17 @@ __all__ = [
     "Forecast",
     "Ledger",
     "Limit",
-    "Period",
     "Reservation",
     "SettlingSink",
     "budget_config_from_json",
-    "daily_period",
     "estimate_prompt_tokens",
     "forecast",
     "load_budget_config",
     "max_cost",
-    "monthly_period",
     "parse_scope",
-    "period_for",
     "refusal_message",
     "request_scopes",
     "save_budget_config",
-    "usd",
 ]
 
 

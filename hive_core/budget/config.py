@@ -24,19 +24,19 @@ read or parsed is a :class:`~hive_core.errors.ConfigError` naming it; it is neve
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import math
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hive_core.budget.periods import MAX_RESET_DAY, PeriodKind
 from hive_core.errors import ConfigError
+from hive_core.period import MAX_RESET_DAY, BudgetWindow
 from hive_core.store.atomic import PRIVATE_MODE, atomic_file
+from hive_core.store.datadir import DataDir
+from hive_core.store.lock import file_lock
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -69,9 +69,9 @@ class Limit:
     monthly_usd: float | None = None
     reset_day: int = 1
 
-    def caps(self) -> list[tuple[PeriodKind, float]]:
-        """(period kind, limit USD) for each period that has a limit, daily first."""
-        caps: list[tuple[PeriodKind, float]] = []
+    def caps(self) -> list[tuple[BudgetWindow, float]]:
+        """(window, limit USD) for each window that has a limit, daily first."""
+        caps: list[tuple[BudgetWindow, float]] = []
         if self.daily_usd is not None:
             caps.append(("daily", self.daily_usd))
         if self.monthly_usd is not None:
@@ -243,22 +243,12 @@ def load_budget_config(config_path: Path) -> BudgetConfig:
         raise ConfigError(f"{exc} (in {config_path}: fix it there, or with `hive budget set`)") from None
 
 
-@contextlib.contextmanager
-def _locked(config_path: Path) -> Iterator[None]:
-    # Serialise read-modify-write of the shared file so two `hive budget set` runs lose nothing.
-    config_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(config_path.with_name(f".{config_path.name}.lock"), "a+b") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
 def save_budget_config(config_path: Path, config: BudgetConfig) -> int | None:
     """Write ``config`` as the ``budget`` section, keeping the rest of the file; atomic, mode
     ``0600``. Returns the file's previous mode when it was wider (it has been tightened), else None."""
-    with _locked(config_path):
+    # the lock serialises read-modify-write of the shared file: two `hive budget set` runs lose nothing
+    # (config.json lives at the root of its data directory, whose map names the lock)
+    with file_lock(DataDir(config_path.parent).config_lock):
         document = _read_document(config_path)
         document["budget"] = config.to_json()
         try:

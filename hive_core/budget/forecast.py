@@ -9,13 +9,13 @@ crosses the limit at that rate (today when it already has), ``None`` when it sta
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from hive_core.budget.periods import Period
+from hive_core.period import Period
 
-__all__ = ["WINDOW_DAYS", "Forecast", "forecast"]
+__all__ = ["WINDOW_DAYS", "Forecast", "forecast", "history_since"]
 
 WINDOW_DAYS = 7
 
@@ -28,10 +28,6 @@ class Forecast:
     projected_usd: float
     #: first UTC day the spend is over the limit at this rate; None when it stays under
     over_on: date | None
-
-
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def forecast(
@@ -51,16 +47,23 @@ def forecast(
     history = [day for day, usd in daily_spend.items() if usd > 0 and day <= today]
     if history:
         start = max(start, min(history))
-    elapsed_days = max(1.0, (now - _midnight(start)).total_seconds() / 86_400)
-    window = sum(usd for day, usd in daily_spend.items() if start <= day <= today)
+    recent = Period.of_days(start, today)
+    elapsed_days = max(1.0, (now - recent.start).total_seconds() / 86_400)
+    window = sum(usd for day, usd in daily_spend.items() if recent.contains(day))
     rate = window / elapsed_days
-    projected = spent_usd + rate * period.remaining_days(now)
+    projected = spent_usd + rate * (period.remaining(now).total_seconds() / 86_400)
     over_on: date | None = None
     if limit_usd is not None:
         if spent_usd > limit_usd:
             over_on = today
         elif rate > 0:
             crossing = now + timedelta(days=(limit_usd - spent_usd) / rate)
-            if crossing < _midnight(period.end):
-                over_on = crossing.date()
+            if crossing < period.end:
+                over_on = crossing.astimezone(UTC).date()  # the UTC day, whatever now's offset
     return Forecast(rate, projected, over_on)
+
+
+def history_since(periods: Iterable[Period], now: datetime) -> date:
+    """The first UTC day of spend that the spend so far in ``periods`` and the forecast's window
+    (with a day to spare) need: where ``hive budget show`` and the alerts start reading."""
+    return min([*(p.first_day for p in periods), Period.daily(now).first_day - timedelta(days=WINDOW_DAYS)])

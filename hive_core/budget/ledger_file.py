@@ -9,13 +9,13 @@ Every SQLite error the ledger meets passes :func:`sqlite_errors`: an unreadable 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 from hive_core.errors import CorruptLedger, DataError, HiveError, LockHeld
+from hive_core.store.lock import file_lock
 
 __all__ = [
     "connect_readonly",
@@ -148,8 +148,7 @@ def move_aside(path: Path) -> Path:
     while any(Path(f"{path}.corrupt-{n}{suffix}").exists() for suffix in ("", "-wal", "-shm")):
         n += 1
     target = Path(f"{path}.corrupt-{n}")
-    with open(lock_path_of(path), "a+b") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # no writer opens it half-moved
+    with file_lock(lock_path_of(path)):  # no writer opens it half-moved
         for suffix in ("-wal", "-shm", ""):  # the main file last: a WAL never meets a new database
             with contextlib.suppress(FileNotFoundError):
                 os.replace(f"{path}{suffix}", f"{target}{suffix}")

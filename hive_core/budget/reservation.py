@@ -24,16 +24,18 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from hive_core.budget.config import BudgetConfig, load_budget_config
 from hive_core.budget.estimate import CostBound, PriceLookup, max_cost
-from hive_core.budget.ledger import LEDGER_NAME, Breach, Ledger, request_scopes
-from hive_core.budget.periods import PeriodKind, period_for
+from hive_core.budget.ledger import Breach, Ledger, request_scopes
 from hive_core.clock import Clock, system_clock
 from hive_core.errors import BudgetExceeded
+from hive_core.format import usd as format_usd
 from hive_core.ids import new_request_id, uuid7
+from hive_core.period import BudgetWindow, Period
+from hive_core.store.datadir import DataDir
 
 if TYPE_CHECKING:  # the event classes (pydantic) load only when an event is built
     from hive_core.store.events import Event, EventSink, Usage
 
-__all__ = ["Budget", "Reservation", "SettlingSink", "refusal_message", "usd"]
+__all__ = ["Budget", "Reservation", "SettlingSink", "refusal_message"]
 
 State = Literal["reserved", "settled", "released"]
 
@@ -44,22 +46,22 @@ def _scope_flag(scope: str) -> str:
 
 
 def usd(amount: float) -> str:
-    """Dollars to the cent from $1 up; below that up to six decimals, so small limits stay legible."""
-    if abs(amount) >= 1 or amount == 0:
-        return f"${amount:,.2f}"
-    text = f"{amount:.6f}".rstrip("0")
-    return f"${text}0" if len(text.partition(".")[2]) < 2 else f"${text}"
+    """TRANSITIONAL: :func:`hive_core.format.usd` with ``typed=True`` is the owner; this name goes once
+    hive_cli/hive/budget.py imports that instead."""
+    return format_usd(amount, typed=True)
 
 
 def refusal_message(breach: Breach) -> str:
     """The one line ``BudgetExceeded`` says: the limit, what is spent and reserved, what to do."""
-    period = breach.period
-    flag = f"--{period.kind} N{_scope_flag(breach.scope)}"
+    flag = f"--{breach.window} N{_scope_flag(breach.scope)}"
+    # typed: a limit shows the digits the user typed, and the amounts next to it the same way
+    limit, spent, reserved, needed = (format_usd(amount, typed=True) for amount in
+                                      (breach.limit_usd, breach.spent_usd, breach.reserved_usd, breach.needed_usd))
     return (
-        f"{period.kind} budget of {breach.scope} exceeded: limit {usd(breach.limit_usd)}, "
-        f"spent {usd(breach.spent_usd)}, reserved {usd(breach.reserved_usd)} in flight, "
-        f"this request may cost up to {usd(breach.needed_usd)}; wait for the period to reset "
-        f"({period.end.isoformat()} 00:00 UTC), raise the limit (`hive budget set {flag}`), "
+        f"{breach.window} budget of {breach.scope} exceeded: limit {limit}, "
+        f"spent {spent}, reserved {reserved} in flight, "
+        f"this request may cost up to {needed}; wait for the period to reset "
+        f"({breach.period.end.date().isoformat()} 00:00 UTC), raise the limit (`hive budget set {flag}`), "
         "lower --max-tokens, or pass --over-budget"
     )
 
@@ -129,12 +131,12 @@ class Budget:
         clock: Clock = system_clock,
     ) -> None:
         self.data_dir = Path(data_dir)
-        self.config_path = self.data_dir / "config.json"
+        self.config_path = DataDir(self.data_dir).config_file
         self.prices = prices
         self.sink = sink
         self.app = app
         self.clock = clock
-        self.ledger = Ledger(self.data_dir / "state" / LEDGER_NAME)
+        self.ledger = Ledger(DataDir(self.data_dir).ledger)
         self._config = BudgetConfig()
         self._config_stamp: tuple[int, int] | None = None
         #: open reservations by request_id, for :class:`SettlingSink`
@@ -201,14 +203,14 @@ class Budget:
         if breaches and not over_budget:
             raise BudgetExceeded(refusal_message(breaches[0]))
         if over_budget and bound is None:
-            breaches = [self._unpriced_breach(lim.scope, kind, cap, lim.reset_day, now)
-                        for lim in limits for kind, cap in lim.caps()]
+            breaches = [self._unpriced_breach(lim.scope, window, cap, lim.reset_day, now)
+                        for lim in limits for window, cap in lim.caps()]
         if breaches and self.sink is not None:
             for breach in breaches:
                 from hive_core.store.events import BudgetOverride
 
                 self.sink.record(BudgetOverride(
-                    request_id=request_id, app=app, scope=breach.scope, period=breach.period.kind,
+                    request_id=request_id, app=app, scope=breach.scope, period=breach.window,
                     limit_usd=breach.limit_usd, spent_usd=breach.spent_usd + breach.reserved_usd,
                     reserved_usd=breach.needed_usd,
                 ))
@@ -216,11 +218,11 @@ class Budget:
         self._open[request_id] = reservation
         return reservation
 
-    def _unpriced_breach(self, scope: str, kind: PeriodKind, cap: float, reset_day: int,
+    def _unpriced_breach(self, scope: str, window: BudgetWindow, cap: float, reset_day: int,
                          now: datetime) -> Breach:
         # An unpriced request over budget: the limit is "breached" by an unknown amount.
-        period = period_for(kind, now, reset_day)
-        return Breach(scope, period, cap, self.ledger.spend(scope, period), self.ledger.reserved(scope), 0.0)
+        period = Period.budget(window, now, reset_day)
+        return Breach(scope, window, period, cap, self.ledger.spend(scope, period), self.ledger.reserved(scope), 0.0)
 
     def settling_sink(self, inner: EventSink) -> SettlingSink:
         """``inner`` wrapped so that each request's ``usage`` event settles its reservation."""

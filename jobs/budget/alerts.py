@@ -17,16 +17,17 @@ when a webhook is configured, posted through the outbox (:mod:`jobs.budget.webho
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hive_core.budget.config import BudgetConfig, load_budget_config
-from hive_core.budget.forecast import WINDOW_DAYS, forecast
-from hive_core.budget.periods import Period, period_for
+from hive_core.budget.forecast import WINDOW_DAYS, forecast, history_since
 from hive_core.errors import ConfigError, LockHeld
+from hive_core.period import BudgetWindow, Period
+from hive_core.store.datadir import DataDir
 from hive_core.store.lock import DEFAULT_LOCK_TIMEOUT_S, job_lock
-from jobs.budget.webhook import OUTBOX_NAME, Outbox, WebhookPolicy, alert_payload, post_payload
+from jobs.budget.webhook import Outbox, WebhookPolicy, alert_payload, post_payload
 
 if TYPE_CHECKING:
     import httpx
@@ -69,8 +70,8 @@ def _key(alert: BudgetAlert) -> AlertKey:
     return (alert.scope, alert.period, alert.period_start, alert.kind, alert.threshold_pct or -1.0)
 
 
-def _when(period: Period) -> str:
-    return period.start.isoformat() if period.kind == "daily" else f"month from {period.start.isoformat()}"
+def _when(window: BudgetWindow, period: Period) -> str:
+    return period.first_day.isoformat() if window == "daily" else f"month from {period.first_day.isoformat()}"
 
 
 def evaluate_alerts(config: BudgetConfig, spend: ScopeSpend, fired: set[AlertKey], now: datetime) -> list[BudgetAlert]:
@@ -81,24 +82,23 @@ def evaluate_alerts(config: BudgetConfig, spend: ScopeSpend, fired: set[AlertKey
     alerts: list[BudgetAlert] = []
     for scope, limit in sorted(config.limits.items()):
         for kind, cap in limit.caps():
-            period = period_for(kind, now, limit.reset_day)
+            period = Period.budget(kind, now, limit.reset_day)
             spent = spend.total(scope, period)
             common: dict[str, Any] = {"request_id": new_request_id(), "ts": now, "scope": scope, "period": kind,
-                      "period_start": period.start.isoformat(), "limit_usd": cap, "spent_usd": spent}
+                      "period_start": period.first_day.isoformat(), "limit_usd": cap, "spent_usd": spent}
             for pct in config.thresholds_pct:
                 if spent < cap * pct / 100:
                     continue
                 message = (f"budget alert: {scope} {kind} spend reached {pct:g}% of its limit: "
-                           f"${spent:.2f} of ${cap:.2f} ({_when(period)}, UTC)")
+                           f"${spent:.2f} of ${cap:.2f} ({_when(kind, period)}, UTC)")
                 if pct >= 100:
                     message += "; requests that do not fit are refused"
                 alerts.append(BudgetAlert(**common, kind="threshold", threshold_pct=pct, message=message))
             if kind == "monthly" and spent < cap:
                 outlook = forecast(period, spent, spend.daily(scope), now, cap)
                 if outlook.projected_usd > cap and outlook.over_on is not None:
-                    last = period.end - timedelta(days=1)
                     message = (f"budget forecast: at the last {WINDOW_DAYS} days' rate (${outlook.rate_per_day:.2f}/day) "
-                               f"{scope} will spend ${outlook.projected_usd:.2f} by {last.isoformat()}, over its "
+                               f"{scope} will spend ${outlook.projected_usd:.2f} by {period.last_day.isoformat()}, over its "
                                f"${cap:.2f} monthly limit on the {_ordinal(outlook.over_on.day)}")
                     alerts.append(BudgetAlert(**common, kind="forecast", forecast_usd=outlook.projected_usd,
                                               message=message))
@@ -126,19 +126,19 @@ def run_alerts(
     """Evaluate, record, and deliver (webhook outbox included); see the module docstring."""
     from jobs.budget.spend import read_spend  # the spend ledger (sqlite3): only when alerts run
 
-    config = config or load_budget_config(data_dir / "config.json")
+    paths = DataDir(data_dir)
+    config = config or load_budget_config(paths.config_file)
     policy = policy or WebhookPolicy()
-    state_dir = data_dir / "state"
     run = AlertRun()
-    with job_lock(state_dir, "budget-alerts", timeout_s=lock_timeout_s):
-        starts = [period_for(kind, now, lim.reset_day).start for lim in config.limits.values() for kind, _ in lim.caps()]
-        if starts:
-            since = min([*starts, now.date() - timedelta(days=WINDOW_DAYS)])
+    with job_lock(paths.state, "budget-alerts", timeout_s=lock_timeout_s):
+        periods = [Period.budget(kind, now, lim.reset_day) for lim in config.limits.values() for kind, _ in lim.caps()]
+        if periods:
+            since = history_since(periods, now)
             run.fired = evaluate_alerts(config, read_spend(data_dir, since=since), _fired(data_dir, since), now)
         for alert in run.fired:
             sink.record(alert)
         sink.flush()
-        outbox = Outbox(state_dir / OUTBOX_NAME)
+        outbox = Outbox(paths.alert_outbox)
         waiting = outbox.load()
         if config.webhook_url is None:
             run.pending = len(waiting)
@@ -175,12 +175,12 @@ def _deliver(url: str, waiting: list[dict[str, object]], policy: WebhookPolicy,
 
 
 def alerts_after_rollup(settings: Settings, report: object) -> AlertRun | None:
-    """The rollup's post step (``jobs.rollup.daily.POST_STEPS``): alerts are evaluated by every rollup,
+    """The rollup's post step (``jobs.pipeline.POST_STEPS``): alerts are evaluated by every rollup,
     recorded and sent to the webhook. ``None`` when a ``hive-jobs alerts`` run is busy (it does the
     same work); a bad budget config is reported in the result, never fails the rollup."""
     try:
-        config = load_budget_config(settings.config_path)
-        if not config.limits and not (settings.state_dir / OUTBOX_NAME).exists():
+        config = load_budget_config(settings.datadir.config_file)
+        if not config.limits and not settings.datadir.alert_outbox.exists():
             return AlertRun()  # no budget, nothing waiting: skip the event log and the lock
         from ingest import EventLog
 

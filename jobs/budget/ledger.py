@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hive_core.budget.config import load_budget_config
-from hive_core.budget.ledger import LEDGER_NAME, Ledger, RebuildCounts, Settlement
+from hive_core.budget.ledger import Ledger, RebuildCounts, Settlement
 from hive_core.budget.ledger_file import move_aside
 from hive_core.errors import CorruptLedger
+from hive_core.store.datadir import DataDir
 from jobs.budget.spend import spend_in
 
 if TYPE_CHECKING:
@@ -84,9 +85,10 @@ def _rebuild(data_dir: Path, path: Path, now: datetime, stale_after_s: float) ->
 def rebuild_ledger(data_dir: Path, *, now: datetime, stale_after_s: float | None = None) -> RebuildResult:
     """Set the ledger's spend from the events (plus settlements not on disk yet); expire in-flight
     reservations that are dead or stale (``stale_after_s``: the budget setting by default)."""
+    paths = DataDir(data_dir)
     if stale_after_s is None:
-        stale_after_s = load_budget_config(data_dir / "config.json").stale_after_s
-    path = data_dir / "state" / LEDGER_NAME
+        stale_after_s = load_budget_config(paths.config_file).stale_after_s
+    path = paths.ledger
     moved = None
     try:
         counts, days = _rebuild(data_dir, path, now, stale_after_s)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import AuthError, NotFound, OpenRouterError
+from hive_core.store.datadir import DataDir
 from hive_core.store.events import Usage
 from hive_core.store.lock import DEFAULT_LOCK_TIMEOUT_S, job_lock
 
@@ -35,6 +36,7 @@ __all__ = ["LOCK_NAME", "ReconcileReport", "Unbilled", "corrected_usage", "find_
 
 #: the job lock under ``<data>/state/`` that one run holds from its read to its last write
 LOCK_NAME = "reconcile"
+
 
 @dataclass(frozen=True)
 class Unbilled:
@@ -127,7 +129,7 @@ def reconcile(data_dir: Path, client: OpenRouterClient, sink: FlushingSink, *, l
 
     Holds the ``reconcile`` lock until ``sink`` is flushed (``LockHeld`` after ``lock_timeout_s``).
     """
-    with job_lock(data_dir / "state", LOCK_NAME, timeout_s=lock_timeout_s):
+    with job_lock(DataDir(data_dir).state, LOCK_NAME, timeout_s=lock_timeout_s):
         try:
             return _correct(data_dir, client, sink, limit)
         finally:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hive_core.budget.ledger import request_scopes
-from hive_core.budget.periods import Period
+from hive_core.period import Period
 
 if TYPE_CHECKING:
     from queries import Store

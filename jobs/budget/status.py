@@ -13,14 +13,15 @@ unreadable ledger is one line (:class:`~hive_core.errors.CorruptLedger`) saying 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from hive_core.budget.config import BudgetConfig, Limit, load_budget_config
-from hive_core.budget.forecast import WINDOW_DAYS, forecast
-from hive_core.budget.ledger import LEDGER_NAME, Ledger
-from hive_core.budget.periods import daily_period, monthly_period
+from hive_core.budget.forecast import forecast, history_since
+from hive_core.budget.ledger import Ledger
+from hive_core.period import Period
+from hive_core.store.datadir import DataDir
 from jobs.budget.spend import read_spend
 
 __all__ = ["ScopeStatus", "budget_status"]
@@ -55,15 +56,15 @@ class ScopeStatus:
 
 def budget_status(data_dir: Path, *, now: datetime, config: BudgetConfig | None = None) -> list[ScopeStatus]:
     """The status of ``global`` and of every scope with a limit, ``global`` first."""
-    config = config or load_budget_config(data_dir / "config.json")
+    paths = DataDir(data_dir)
+    config = config or load_budget_config(paths.config_file)
     limits = dict(config.limits)
     limits.setdefault("global", Limit("global"))
-    months = {scope: monthly_period(now, lim.reset_day) for scope, lim in limits.items()}
-    today = daily_period(now)
-    since = min([p.start for p in months.values()] + [today.start - timedelta(days=WINDOW_DAYS)])
-    spend = read_spend(data_dir, since=since)
+    months = {scope: Period.monthly(now, lim.reset_day) for scope, lim in limits.items()}
+    today = Period.daily(now)
+    spend = read_spend(data_dir, since=history_since(months.values(), now))
     out = []
-    with Ledger(data_dir / "state" / LEDGER_NAME, readonly=True) as ledger:  # works on a read-only store
+    with Ledger(paths.ledger, readonly=True) as ledger:  # works on a read-only store
         for scope in sorted(limits, key=lambda s: (s != "global", s)):
             lim, month = limits[scope], months[scope]
             spent_today, spent_month = spend.total(scope, today), spend.total(scope, month)
@@ -81,8 +82,8 @@ def budget_status(data_dir: Path, *, now: datetime, config: BudgetConfig | None 
                 projected_month_usd=outlook.projected_usd,
                 rate_per_day_usd=outlook.rate_per_day,
                 over_limit_on=outlook.over_on,
-                month_start=month.start,
-                month_end=month.end - timedelta(days=1),
+                month_start=month.first_day,
+                month_end=month.last_day,
                 ledger_spent_today_usd=ledger.spend(scope, today),
                 ledger_spent_month_usd=ledger.spend(scope, month),
             ))

@@ -4,7 +4,7 @@ The payload is Slack-compatible: ``{"text": <the alert line>, "alert": {<the str
 (Slack shows ``text`` and ignores the rest; other receivers read ``alert``). Each POST gets
 :attr:`WebhookPolicy.attempts` tries with capped exponential backoff and jitter on network errors,
 429 and 5xx; any other status is permanent for this run. Alerts go into the outbox file
-(``<data>/state/budget-alerts-outbox.json``) *before* they are posted and leave it only once a
+(``DataDir.alert_outbox``: ``<data>/state/budget-alerts-outbox.json``) *before* they are posted and leave it only once a
 receiver accepted them, so a failed receiver or a crash mid-run means the next run retries them
 (at least once; the payload's ``alert.event_id`` lets a receiver drop a repeat).
 
@@ -29,9 +29,7 @@ if TYPE_CHECKING:
 
     from hive_core.store.events import BudgetAlert
 
-__all__ = ["OUTBOX_NAME", "Outbox", "WebhookPolicy", "alert_payload", "post_payload", "redact_url"]
-
-OUTBOX_NAME = "budget-alerts-outbox.json"
+__all__ = ["Outbox", "WebhookPolicy", "alert_payload", "post_payload", "redact_url"]
 
 
 @dataclass(frozen=True)

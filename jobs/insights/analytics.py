@@ -10,17 +10,16 @@ events without any cost are counted in ``unknown_cost_requests`` (their cost is 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from jobs.periods import Period
+from hive_core.period import Period
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from hive_core.settings import Settings
 
-__all__ = ["BREAKDOWNS", "CostReport", "CostRow", "cost"]
+__all__ = ["BREAKDOWNS", "CostReport", "CostRow", "cost", "days_in"]
 
 #: --by value -> rollup column
 BREAKDOWNS = {"model": "model", "provider": "provider", "request-type": "request_type",
@@ -74,8 +73,8 @@ class CostReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "since": self.period.since.isoformat(), "until": self.period.until.isoformat(),
-            "previous_since": self.previous.since.isoformat(), "previous_until": self.previous.until.isoformat(),
+            "since": self.period.first_day.isoformat(), "until": self.period.last_day.isoformat(),
+            "previous_since": self.previous.first_day.isoformat(), "previous_until": self.previous.last_day.isoformat(),
             "by": self.by, "total_usd": self.total_usd, "previous_total_usd": self.previous_total_usd,
             "change_pct": self.change_pct, "billed_usd": self.billed_usd, "estimated_usd": self.estimated_usd,
             "billed_share": self.billed_share, "requests": self.requests,
@@ -83,16 +82,27 @@ class CostReport:
         }
 
 
-def _sums(table: pa.Table | None, key: str, since: date, until: date) -> dict[str, dict[str, float]]:
-    """key value -> column sums, for rows of since..until."""
+def days_in(rows: pa.Table | None, period: Period) -> pa.Table | None:
+    """The rollup rows (a ``day`` column) of the days of ``period``."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if table is None or table.num_rows == 0:
+    if rows is None:
+        return None
+    mask = pc.and_(pc.greater_equal(rows["day"], pa.scalar(period.first_day, pa.date32())),
+                   pc.less_equal(rows["day"], pa.scalar(period.last_day, pa.date32())))
+    return rows.filter(mask)
+
+
+def _sums(table: pa.Table | None, key: str, period: Period) -> dict[str, dict[str, float]]:
+    """key value -> column sums, for rows of the days of ``period``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    part = days_in(table, period)
+    if part is None or part.num_rows == 0:
         return {}
-    mask = pc.and_(pc.greater_equal(table["day"], pa.scalar(since, pa.date32())),
-                   pc.less_equal(table["day"], pa.scalar(until, pa.date32())))
-    part = table.filter(mask).select([key, *_COLUMNS])
+    part = part.select([key, *_COLUMNS])
     part = part.set_column(0, key, pc.fill_null(pc.cast(part[key], pa.string()), "(none)"))
     grouped = part.group_by(key).aggregate([(c, "sum") for c in _COLUMNS])
     # rows with no usage at all (a model that only failed) are not spend
@@ -108,8 +118,8 @@ def cost(settings: Settings, period: Period, by: str = "model") -> CostReport:
         raise ValueError(f"unknown breakdown {by!r}: one of {', '.join(BREAKDOWNS)}")
     key = BREAKDOWNS[by]
     previous = period.previous()
-    table = fine_rows(settings, previous.since, period.until)
-    now, before = _sums(table, key, period.since, period.until), _sums(table, key, previous.since, previous.until)
+    table = fine_rows(settings, previous.first_day, period.last_day)
+    now, before = _sums(table, key, period), _sums(table, key, previous)
     report = CostReport(period=period, previous=previous, by=by)
     report.total_usd = sum(v["cost_usd"] for v in now.values())
     report.previous_total_usd = sum(v["cost_usd"] for v in before.values())

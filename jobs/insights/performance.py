@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jobs.periods import Period
+from hive_core.period import Period
 from jobs.rollup.groups import model_errors
 from jobs.rollup.groups import samples as verdicts
 
@@ -84,7 +84,7 @@ def _quality(settings: Settings, period: Period) -> dict[str, tuple[float, int]]
     from jobs.rankings.table import quality_rows
 
     return {r["model"]: (r["quality"], r["quality_samples"])
-            for r in quality_rows(settings, period.since, period.until) if r["task_category"] == "*"}
+            for r in quality_rows(settings, period.first_day, period.last_day) if r["task_category"] == "*"}
 
 
 def performance(settings: Settings, period: Period, model: str | None = None) -> list[ModelPerformance]:
@@ -95,7 +95,7 @@ def performance(settings: Settings, period: Period, model: str | None = None) ->
     from jobs.rollup.monthly import merge_by
     from jobs.rollup.period_rows import model_rows
 
-    rows = model_rows(settings, period.since, period.until)
+    rows = model_rows(settings, period.first_day, period.last_day)
     if rows is None:
         return []
     if model is not None:

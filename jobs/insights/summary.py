@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hive_core.format import ms, pct, usd
+
 if TYPE_CHECKING:
     from hive_core.settings import Settings
     from jobs.insights.analytics import CostReport
@@ -24,29 +26,26 @@ class Summary:
 
     def lines(self, top: int = 8) -> list[str]:
         c = self.cost
-        billed = "" if c.billed_share is None else f", {c.billed_share:.0%} billed"
-        lines = [f"{c.period.since}..{c.period.until}: {c.requests:,} billed requests, ${c.total_usd:,.2f} spent{billed}",
+        billed = "" if c.billed_share is None else f", {pct(c.billed_share, places=0)} billed"
+        lines = [f"{c.period.first_day}..{c.period.last_day}: {c.requests:,} billed requests, "
+                 f"{usd(c.total_usd, places=2)} spent{billed}",
                  f"{'model':<42} {'cost $':>9} {'requests':>9} {'success':>8} {'P50 ms':>8} {'P95 ms':>8} {'P99 ms':>8}  health"]
         by_model = {m.model: m for m in self.models}
         for row in c.rows[:top]:
             m = by_model.get(row.key)
             if m is None:
                 continue
-            rate = "-" if m.success_rate is None else f"{m.success_rate:.1%}"
-            lines.append(f"{row.key:<42} {row.cost_usd:>9,.2f} {m.requests:>9,} {rate:>8} "
-                         f"{_ms(m.p50_ms):>8} {_ms(m.p95_ms):>8} {_ms(m.p99_ms):>8}  {m.health}")
+            times = " ".join(f"{ms(t, unit=False):>8}" for t in (m.p50_ms, m.p95_ms, m.p99_ms))
+            lines.append(f"{row.key:<42} {row.cost_usd:>9,.2f} {m.requests:>9,} {pct(m.success_rate):>8} "
+                         f"{times}  {m.health}")
         return lines
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}"
 
 
 def summary(settings: Settings, period: str = "30d") -> Summary:
     """Spend by model and per-model performance over ``period`` (default the last 30 days)."""
+    from hive_core.period import parse_period
     from jobs.insights.analytics import cost
     from jobs.insights.performance import performance
-    from jobs.periods import parse_period
 
-    span = parse_period(period, settings.now().date())
+    span = parse_period(period, settings.now())
     return Summary(cost=cost(settings, span, by="model"), models=performance(settings, span))

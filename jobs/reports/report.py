@@ -10,7 +10,7 @@ Numbers come from the daily rollups (:func:`jobs.rollup.period_rows.fine_rows`, 
 yet), so a month of 10M events reports in about a second once rolled up.
 
 Periods end on ``end`` (default: yesterday, the last complete UTC day): ``day`` is that day,
-``week`` the 7 days ending it, ``month`` the calendar month up to it.
+``week`` the 7 days ending it, ``month`` the calendar month up to it (:meth:`hive_core.period.Period.report`).
 """
 
 from __future__ import annotations
@@ -20,35 +20,27 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hive_core.period import REPORT_KINDS, Period
 from hive_core.store.atomic import write_bytes_atomic
+from jobs.insights.analytics import days_in
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from hive_core.settings import Settings
 
-__all__ = ["FORMATS", "PERIOD_KINDS", "build_report", "report_period", "write_report"]
+__all__ = ["FORMATS", "PERIOD_KINDS", "build_report", "write_report"]
 
-PERIOD_KINDS = ("day", "week", "month")
+#: the report periods; TRANSITIONAL name for jobs.reports.schedule, which should import
+#: hive_core.period.REPORT_KINDS itself (then this line goes)
+PERIOD_KINDS = REPORT_KINDS
+
 FORMATS = ("md", "html", "json")
 #: models drawn separately in the cost chart; the rest are summed as "other"
 CHART_MODELS = 6
 TOP_SUGGESTIONS = 5
-
-
-def report_period(kind: str, end: date) -> tuple[date, date]:
-    """``(since, until)`` of a ``day``/``week``/``month`` report ending on ``end`` (inclusive)."""
-    if kind == "day":
-        return end, end
-    if kind == "week":
-        return end - timedelta(days=6), end
-    if kind == "month":
-        return end.replace(day=1), end
-    raise ValueError(f"unknown period {kind!r}: one of {', '.join(PERIOD_KINDS)}")
-
-
-def _default_end(now: datetime) -> date:
-    return now.date() - timedelta(days=1)
+#: the days the savings suggestions look back over, ending with the period
+SUGGESTION_DAYS = 30
 
 
 def build_report(settings: Settings, kind: str, end: date | None = None, *, now: datetime | None = None) -> dict[str, Any]:
@@ -56,42 +48,31 @@ def build_report(settings: Settings, kind: str, end: date | None = None, *, now:
     from jobs.rollup.period_rows import fine_rows
 
     now = now or settings.now()
-    end = end or _default_end(now)
-    since, until = report_period(kind, end)
-    previous = (since - timedelta(days=(until - since).days + 1), since - timedelta(days=1))
+    period = Period.report(kind, end or Period.daily(now).previous().last_day)
+    previous = period.previous()
+    looked_back = Period.ending(period.last_day, SUGGESTION_DAYS)
     # One read of the rollups for everything: the period, the previous one, the suggestions' 30 days.
-    first = min(previous[0], until - timedelta(days=29))
-    rows = fine_rows(settings, first, until)
+    rows = fine_rows(settings, min(previous.first_day, looked_back.first_day), period.last_day)
+    since, until = period.first_day, period.last_day
     report: dict[str, Any] = {
         "title": f"Hive {kind} report {since}..{until}" if since != until else f"Hive daily report {until}",
         "period": {"kind": kind, "since": since.isoformat(), "until": until.isoformat()},
         "generated_at": now.isoformat(timespec="seconds"),
-        "spend": _spend(rows, (since, until), previous),
+        "spend": _spend(rows, period, previous),
     }
-    report.update(_from_rows(_days(rows, since, until), since, until))
+    report.update(_from_rows(days_in(rows, period), period))
     report["budget"] = _budget(settings, now)
-    report["alerts"] = _alerts(settings, since, until)
-    report["suggestions"] = _suggestions(settings, until, _days(rows, until - timedelta(days=29), until))
+    report["alerts"] = _alerts(settings, period)
+    report["suggestions"] = _suggestions(settings, looked_back, days_in(rows, looked_back))
     report["experiments"] = _experiments(settings)
     return report
 
 
-def _days(rows: pa.Table | None, since: date, until: date) -> pa.Table | None:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if rows is None:
-        return None
-    mask = pc.and_(pc.greater_equal(rows["day"], pa.scalar(since, pa.date32())),
-                   pc.less_equal(rows["day"], pa.scalar(until, pa.date32())))
-    return rows.filter(mask)
-
-
-def _spend(rows: pa.Table | None, period: tuple[date, date], previous: tuple[date, date]) -> dict[str, Any]:
+def _spend(rows: pa.Table | None, period: Period, previous: Period) -> dict[str, Any]:
     """Spend of the period and the one before it (the same sums as ``hive analytics cost``)."""
     totals = []
-    for since, until in (period, previous):
-        part = _days(rows, since, until)
+    for span in (period, previous):
+        part = days_in(rows, span)
         if part is None or part.num_rows == 0:
             totals.append((0.0, 0))
             continue
@@ -99,17 +80,17 @@ def _spend(rows: pa.Table | None, period: tuple[date, date], previous: tuple[dat
     (now_usd, requests), (before_usd, _) = totals
     return {"total_usd": now_usd, "previous_total_usd": before_usd, "requests": requests,
             "change_pct": (now_usd - before_usd) / before_usd * 100 if before_usd else None,
-            "previous_since": previous[0].isoformat(), "previous_until": previous[1].isoformat()}
+            "previous_since": previous.first_day.isoformat(), "previous_until": previous.last_day.isoformat()}
 
 
-def _from_rows(rows: pa.Table | None, since: date, until: date) -> dict[str, Any]:
+def _from_rows(rows: pa.Table | None, period: Period) -> dict[str, Any]:
     """Cost per day by model, top models, latency percentiles, the error mix."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from jobs.rollup.groups import error_mix, group_sums, percentiles, samples
 
-    days = [(since + timedelta(days=i)).isoformat() for i in range((until - since).days + 1)]
+    days = [(period.first_day + timedelta(days=i)).isoformat() for i in range(period.days)]
     empty: dict[str, Any] = {"cost_by_day": {"days": days, "series": []}, "models": [],
                              "errors": {"attempts": 0, "errors": 0, "by_status": {}}}
     if rows is None or rows.num_rows == 0:
@@ -158,20 +139,20 @@ def _budget(settings: Settings, now: datetime) -> list[dict[str, Any]]:
     return [s.as_dict() for s in budget_status(settings.data_dir, now=now)]
 
 
-def _alerts(settings: Settings, since: date, until: date) -> list[dict[str, Any]]:
+def _alerts(settings: Settings, period: Period) -> list[dict[str, Any]]:
     import queries
 
     with queries.connect(settings.data_dir, warn=False) as store:
         rows = queries.run_sql(store, queries.load("reports/alerts_in_period"),
-                               {"since": since, "until": until}).fetchall()
+                               {"since": period.first_day, "until": period.last_day}).fetchall()
     return [{"ts": ts.isoformat(), "scope": scope, "kind": kind, "message": message}
             for ts, scope, kind, message in rows]
 
 
-def _suggestions(settings: Settings, until: date, rows: pa.Table | None) -> list[dict[str, Any]]:
+def _suggestions(settings: Settings, looked_back: Period, rows: pa.Table | None) -> list[dict[str, Any]]:
     from jobs.insights.suggest import suggest
 
-    found = suggest(settings, until - timedelta(days=29), until, rows=rows)["suggestions"]
+    found = suggest(settings, looked_back.first_day, looked_back.last_day, rows=rows)["suggestions"]
     return [{"kind": s["kind"], "action": s["action"], "monthly_saving_usd": s.get("monthly_saving_usd")}
             for s in found[:TOP_SUGGESTIONS]]
 
