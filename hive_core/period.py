@@ -57,23 +57,25 @@ def _utc_day(now: datetime) -> date:
 
 @dataclass(frozen=True, slots=True)
 class Period:
-    """Whole UTC days ``[start, end)``; ``label`` names it in output (not part of equality)."""
+    """Whole UTC days ``[start, end)``; ``name`` (see :attr:`label`) is not part of equality."""
 
     start: datetime
     end: datetime
-    label: str = field(default="", compare=False)
+    name: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        for name in ("start", "end"):
-            value: datetime = getattr(self, name)
-            if value.tzinfo is None or value.utcoffset() or value.time() != time():
-                raise ValueError(f"a period's {name} must be a UTC midnight, not {value!r}")
-            # one representation (UTC itself, not an equal zero offset), so labels and isoformat agree
-            object.__setattr__(self, name, value.replace(tzinfo=UTC))
+        # (cheap on purpose: the ledger builds a period per limit for every reservation)
+        for attr in ("start", "end"):
+            value: datetime = getattr(self, attr)
+            if value.tzinfo is not UTC:
+                if value.tzinfo is None or value.utcoffset():
+                    raise ValueError(f"a period's {attr} must be a UTC midnight, not {value!r}")
+                # one representation (UTC itself, not an equal zero offset), so isoformat agrees
+                object.__setattr__(self, attr, value.replace(tzinfo=UTC))
+            if value.hour or value.minute or value.second or value.microsecond:
+                raise ValueError(f"a period's {attr} must be a UTC midnight, not {value!r}")
         if self.end <= self.start:
             raise ConfigError(f"period ends ({(self.end - _DAY).date()}) before it starts ({self.start.date()})")
-        if not self.label:
-            object.__setattr__(self, "label", f"{self.first_day}..{self.last_day}")
 
     # -- constructors ---------------------------------------------------------------------------
 
@@ -138,6 +140,11 @@ class Period:
         raise ValueError(f"unknown period {kind!r}: one of {', '.join(REPORT_KINDS)}")
 
     # -- questions ------------------------------------------------------------------------------
+
+    @property
+    def label(self) -> str:
+        """How output names it: its name (``today``, ``last 7 days``...), else ``first..last``."""
+        return self.name or f"{self.first_day}..{self.last_day}"
 
     @property
     def first_day(self) -> date:

@@ -51,7 +51,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -288,7 +288,8 @@ class Ledger:
                              "WHERE state = 'reserved' GROUP BY app, model").fetchall()
         breaches = []
         for lim, window, period, cap in periods:
-            spent = sum(n for scope, day, n in rows if scope == lim.scope and period.contains(date.fromisoformat(day)))
+            first, last = period.first_day.isoformat(), period.last_day.isoformat()  # ISO days sort as days
+            spent = sum(n for scope, day, n in rows if scope == lim.scope and first <= day <= last)
             reserved = sum(n for a, m, n in flying if lim.scope in request_scopes(a, m))
             if spent + reserved + amount > to_nusd(cap):
                 breaches.append(Breach(lim.scope, window, period, cap, from_nusd(spent), from_nusd(reserved), from_nusd(amount)))
