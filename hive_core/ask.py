@@ -6,6 +6,9 @@ A pipeline with the chain as its input, so model selection, budgets and A/B plug
     answer = ask(client, "Why is the sky blue?", chain, AskOptions(max_tokens=200), on_text=print)
     answer.model, answer.fallback_index, answer.result.cost_usd
 
+Most callers go through :class:`hive_core.session.Session`, which hands ``ask`` its client, budget and
+breaker; these functions take them explicitly.
+
 The whole chain is one logical request: every model's events share one ``request_id`` (the
 event schema's promise) and carry ``fallback_index`` = the model's position in the chain. The next
 model is tried when the previous one failed in a way another model may not (:func:`falls_back`),
@@ -21,11 +24,15 @@ OpenRouter answers it with the same 400 as any malformed request (telling them a
 reading the message), and quietly answering a typo with the next, maybe costlier, model would hide
 it; the 400 is not billed and the error names the id. The one caller fault that falls back is a
 moderation verdict: providers moderate differently.
+
+Sync and async are written once: :class:`ChainRun` makes every decision (which model next, its
+reservation, what a failure means for the budget, the breaker and the chain) without I/O, and
+:func:`ask` / :func:`aask` are thin shells that only send.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,12 +49,17 @@ from hive_core.errors import (
 
 if TYPE_CHECKING:
     from hive_core.budget import Budget, Reservation
+    from hive_core.openrouter.aio import AsyncOpenRouterClient
     from hive_core.openrouter.client import OpenRouterClient
     from hive_core.openrouter.protocol import Messages
     from hive_core.openrouter.results import ChatResult, Progress
     from hive_core.selection.health import CircuitBreaker
 
-__all__ = ["AskOptions", "AskResult", "ask", "falls_back", "model_chain", "model_is_unwell"]
+__all__ = ["AskOptions", "AskResult", "ChainRun", "aask", "ask", "falls_back", "model_chain", "model_is_unwell"]
+
+OnText = Callable[[str], object]
+OnProgress = Callable[["Progress"], object]
+OnFallback = Callable[[str, HiveError, str], object]
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,52 @@ class AskResult:
     fallback_index: int
     failures: tuple[tuple[str, HiveError], ...] = ()
 
+    def summary(self, cost_note: str = "") -> str:
+        """``model · tokens in/out · cost · latency · TTFT`` in one line (``cost_note``: why a cost
+        is unknown, e.g. no catalog)."""
+        result = self.result
+        via = f" via {result.provider}" if result.provider else ""
+        if result.cost_usd is None:
+            cost = f"cost unknown ({cost_note})" if cost_note else "cost unknown"
+        else:
+            cost = f"${result.cost_usd:.6f} {result.cost_source}"
+        parts = [
+            f"{result.served_model or result.model}{via}",
+            f"{result.usage.prompt_tokens} in / {result.usage.completion_tokens} out tokens",
+            cost,
+            f"{result.latency_ms:.0f} ms",
+        ]
+        if result.ttft_ms is not None:
+            parts.append(f"TTFT {result.ttft_ms:.0f} ms")
+        if result.outcome != "completed":
+            parts.append(result.outcome)
+        return " · ".join(parts)
+
+    def as_json(self, cost_note: str = "") -> dict[str, Any]:
+        """The answer as one JSON-ready document (``--json``): no secrets, the text included."""
+        result = self.result
+        return {
+            "text": result.text,
+            "model": result.model,
+            "served_model": result.served_model,
+            "provider": result.provider,
+            "finish_reason": result.finish_reason,
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+            "reasoning_tokens": result.usage.reasoning_tokens,
+            "cost_usd": result.cost_usd,
+            "cost_source": result.cost_source,
+            "cost_note": cost_note if result.cost_usd is None else "",
+            "latency_ms": round(result.latency_ms, 3),
+            "ttft_ms": None if result.ttft_ms is None else round(result.ttft_ms, 3),
+            "tokens_per_s": result.tokens_per_s,
+            "generation_id": result.generation_id,
+            "request_id": result.request_id,
+            "fallback_index": self.fallback_index,
+            "attempts": result.attempts,
+            "outcome": result.outcome,
+        }
+
 
 def model_chain(model: str, fallbacks: Sequence[str] = (), *, no_fallback: bool = False) -> list[str]:
     """``[model, *fallbacks]`` without duplicates (order kept); just ``[model]`` with ``no_fallback``."""
@@ -100,15 +158,124 @@ def falls_back(error: BaseException) -> bool:
     return isinstance(error, TransientError | MidStreamError)
 
 
+@dataclass
+class Step:
+    """One model of the chain being asked: what to send it, and what it holds."""
+
+    index: int
+    model: str
+    last: bool
+    request_id: str
+    max_tokens: int | None
+    reservation: Reservation | None
+    #: text pieces the caller received before the step failed (then no fallback)
+    delivered: int = 0
+
+
+class ChainRun:
+    """The decisions of one ask over a chain, without I/O. Iterate it for the models to send to;
+    tell it how each attempt ended (:meth:`falls_back` or :meth:`answered`).
+
+    With a ``budget``, each model's request first reserves its maximum cost (``BudgetExceeded``
+    when it does not fit, raised by the iteration) and is settled to its billed cost, or released
+    when it fails unbilled (a billed failure or cancel is settled by its usage event through
+    ``budget.settling_sink``). With a ``breaker``, a model whose circuit is open is skipped (never
+    the last one) and every model's verdict is recorded.
+    """
+
+    def __init__(self, prompt: Messages, chain: Sequence[str], options: AskOptions, *,
+                 budget: Budget | None = None, breaker: CircuitBreaker | None = None,
+                 on_fallback: OnFallback | None = None) -> None:
+        if not chain:
+            raise ValueError("the model chain is empty")
+        from hive_core.ids import new_request_id
+
+        self.prompt = prompt
+        self.chain = list(chain)
+        self.options = options
+        self.budget = budget
+        self.breaker = breaker
+        self.on_fallback = on_fallback
+        self.request_id = options.request_id or new_request_id()
+        self.failures: list[tuple[str, HiveError]] = []
+
+    def __iter__(self) -> Iterator[Step]:
+        for index, model in enumerate(self.chain):
+            last = index == len(self.chain) - 1
+            if self.breaker is not None and not last and not self.breaker.allow(model):
+                # Down recently: skip it at once rather than wait for its timeout (the last model of
+                # the chain is always tried - better a likely failure than none at all).
+                self._next_model(index, CircuitOpen(model))
+                continue
+            yield self._reserve(index, model, last)
+
+    def _reserve(self, index: int, model: str, last: bool) -> Step:
+        options = self.options
+        if self.budget is None:
+            return Step(index, model, last, self.request_id, options.max_tokens, None)
+        reservation = self.budget.reserve(model, self.prompt, max_tokens=options.max_tokens,
+                                          request_id=self.request_id, over_budget=options.over_budget)
+        max_tokens = options.max_tokens
+        if max_tokens is None and reservation.completion_tokens is not None:
+            max_tokens = reservation.completion_tokens  # the cap the reservation was sized for
+        return Step(index, model, last, reservation.request_id, max_tokens, reservation)
+
+    def _next_model(self, index: int, error: HiveError) -> None:
+        model = self.chain[index]
+        self.failures.append((model, error))
+        if self.on_fallback is not None:
+            self.on_fallback(model, error, self.chain[index + 1])
+
+    def send_arguments(self, step: Step) -> dict[str, Any]:
+        """The keyword arguments of the client's ``chat``/``stream`` for this step."""
+        options = self.options
+        return {"model": step.model, "max_tokens": step.max_tokens, "request_type": options.request_type,
+                "task_category": options.task_category, "fallback_index": step.index,
+                "request_id": step.request_id, **options.params}
+
+    def falls_back(self, step: Step, error: BaseException) -> bool:
+        """The attempt raised ``error``: release what it held, tell the breaker, and say whether the
+        next model is tried (``False``: the caller re-raises ``error``)."""
+        if step.reservation is not None:
+            step.reservation.release()  # a no-op when its usage event already settled it
+        if not isinstance(error, OpenRouterError):  # a Ctrl-C, a failing callback: no verdict
+            if self.breaker is not None:
+                self.breaker.release(step.model)
+            return False
+        if self.breaker is not None:
+            if model_is_unwell(error):
+                self.breaker.record_failure(step.model)
+            else:
+                self.breaker.release(step.model)  # no verdict on the model: a probe it held is given back
+        if step.last or step.delivered or not falls_back(error):
+            return False
+        self._next_model(step.index, error)
+        return True
+
+    def answered(self, step: Step, result: ChatResult) -> AskResult:
+        """The attempt answered: settle its reservation, tell the breaker, hand back the answer."""
+        if step.reservation is not None:
+            step.reservation.settle(result.cost_usd, model=result.served_model or step.model)
+        if self.breaker is not None:
+            self.breaker.record_success(step.model)
+        return AskResult(result, step.model, step.index, tuple(self.failures))
+
+
+def _completed(result: ChatResult) -> ChatResult:
+    if result.outcome == "cancelled":
+        raise Cancelled("the stream was cancelled")
+    return result
+
+
 def ask(
     client: OpenRouterClient,
     prompt: Messages,
     chain: Sequence[str],
     options: AskOptions = AskOptions(),
     *,
-    on_text: Callable[[str], object] | None = None,
-    on_progress: Callable[[Progress], object] | None = None,
-    on_fallback: Callable[[str, HiveError, str], object] | None = None,
+    on_text: OnText | None = None,
+    on_progress: OnProgress | None = None,
+    on_fallback: OnFallback | None = None,
     budget: Budget | None = None,
     breaker: CircuitBreaker | None = None,
 ) -> AskResult:
@@ -117,87 +284,83 @@ def ask(
     ``on_text`` receives streamed text live (the whole answer once, when not streaming);
     ``on_fallback(failed_model, error, next_model)`` is told before each fallback. A Ctrl-C (or any
     exception raised by a callback) cancels the running stream, which records it as cancelled.
-    With a ``budget``, each model's request first reserves its maximum cost (``BudgetExceeded``
-    when it does not fit) and is settled to its billed cost, or released when it fails unbilled
-    (a billed failure or cancel is settled by its usage event through ``budget.settling_sink``).
+    ``budget`` and ``breaker``: see :class:`ChainRun`.
     """
-    if not chain:
-        raise ValueError("the model chain is empty")
-    from hive_core.ids import new_request_id
-
-    failures: list[tuple[str, HiveError]] = []
-    shared_id = options.request_id or new_request_id()
-    for index, model in enumerate(chain):
-        last = index == len(chain) - 1
-        if breaker is not None and not last and not breaker.allow(model):
-            # Down recently: skip it at once rather than wait for its timeout (the last model of
-            # the chain is always tried - better a likely failure than none at all).
-            skipped = CircuitOpen(model)
-            failures.append((model, skipped))
-            if on_fallback is not None:
-                on_fallback(model, skipped, chain[index + 1])
-            continue
-        delivered = 0
-        request_id = shared_id
-        reservation: Reservation | None = None
-        max_tokens = options.max_tokens
-        if budget is not None:
-            reservation = budget.reserve(model, prompt, max_tokens=options.max_tokens, request_id=request_id,
-                                         over_budget=options.over_budget)
-            request_id = reservation.request_id
-            if max_tokens is None and reservation.completion_tokens is not None:
-                max_tokens = reservation.completion_tokens  # the cap the reservation was sized for
+    run = ChainRun(prompt, chain, options, budget=budget, breaker=breaker, on_fallback=on_fallback)
+    for step in run:
         try:
-            if options.stream:
-                handle = client.stream(
-                    prompt, model=model, max_tokens=max_tokens, on_progress=on_progress,
-                    request_type=options.request_type, task_category=options.task_category,
-                    fallback_index=index, request_id=request_id,
-                    **options.params,
-                )
-                try:
-                    for piece in handle:
-                        if on_text is not None:
-                            on_text(piece)
-                except BaseException:
-                    delivered = handle.delivered
-                    handle.cancel()  # a no-op when the stream already ended; else records "cancelled"
-                    raise
-                result = handle.collect()
-                if result.outcome == "cancelled":
-                    raise Cancelled("the stream was cancelled")
-            else:
-                result = client.chat(
-                    prompt, model=model, max_tokens=max_tokens,
-                    request_type=options.request_type, task_category=options.task_category,
-                    fallback_index=index, request_id=request_id,
-                    **options.params,
-                )
-                if on_text is not None:
-                    on_text(result.text)
-        except OpenRouterError as error:
-            if reservation is not None:
-                reservation.release()  # a no-op when its usage event already settled it
-            if breaker is not None:
-                if model_is_unwell(error):
-                    breaker.record_failure(model)
-                else:
-                    breaker.release(model)  # no verdict on the model: a probe it held is given back
-            if last or delivered or not falls_back(error):
-                raise
-            failures.append((model, error))
-            if on_fallback is not None:
-                on_fallback(model, error, chain[index + 1])
-            continue
-        except BaseException:
-            if reservation is not None:
-                reservation.release()  # a no-op when the stream's usage event settled it
-            if breaker is not None:
-                breaker.release(model)
+            result = _send(client, run, step, on_text, on_progress)
+        except BaseException as error:
+            if run.falls_back(step, error):
+                continue
             raise
-        if reservation is not None:
-            reservation.settle(result.cost_usd, model=result.served_model or model)
-        if breaker is not None:
-            breaker.record_success(model)
-        return AskResult(result, model, index, tuple(failures))
+        return run.answered(step, result)
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+def _send(client: OpenRouterClient, run: ChainRun, step: Step, on_text: OnText | None,
+          on_progress: OnProgress | None) -> ChatResult:
+    arguments = run.send_arguments(step)
+    if not run.options.stream:
+        result = client.chat(run.prompt, **arguments)
+        if on_text is not None:
+            on_text(result.text)
+        return result
+    handle = client.stream(run.prompt, on_progress=on_progress, **arguments)
+    try:
+        for piece in handle:
+            if on_text is not None:
+                on_text(piece)
+    except BaseException:
+        step.delivered = handle.delivered
+        handle.cancel()  # a no-op when the stream already ended; else records "cancelled"
+        raise
+    return _completed(handle.collect())
+
+
+# duplicates: aask and _asend repeat ask and _send line for line, on purpose - the async twin, where only
+# the awaits differ (sync and async clients are two libraries' types); every decision is ChainRun's.
+async def aask(
+    client: AsyncOpenRouterClient,
+    prompt: Messages,
+    chain: Sequence[str],
+    options: AskOptions = AskOptions(),
+    *,
+    on_text: OnText | None = None,
+    on_progress: OnProgress | None = None,
+    on_fallback: OnFallback | None = None,
+    budget: Budget | None = None,
+    breaker: CircuitBreaker | None = None,
+) -> AskResult:
+    """:func:`ask` over the async client; cancelling the task cancels the running stream (recorded)."""
+    run = ChainRun(prompt, chain, options, budget=budget, breaker=breaker, on_fallback=on_fallback)
+    for step in run:
+        try:
+            result = await _asend(client, run, step, on_text, on_progress)
+        except BaseException as error:
+            if run.falls_back(step, error):
+                continue
+            raise
+        return run.answered(step, result)
+    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+async def _asend(client: AsyncOpenRouterClient, run: ChainRun, step: Step, on_text: OnText | None,
+                 on_progress: OnProgress | None) -> ChatResult:
+    arguments = run.send_arguments(step)
+    if not run.options.stream:
+        result = await client.chat(run.prompt, **arguments)
+        if on_text is not None:
+            on_text(result.text)
+        return result
+    handle = client.stream(run.prompt, on_progress=on_progress, **arguments)
+    try:
+        async for piece in handle:
+            if on_text is not None:
+                on_text(piece)
+    except BaseException:
+        step.delivered = handle.delivered
+        if handle.result is None:  # still open (a failing callback): close it, recorded as cancelled
+            await handle.aclose()
+        raise
+    return _completed(await handle.collect())

@@ -1,9 +1,10 @@
 """``hive models benchmark``: the same prompts against several models, real calls, one comparison table.
 
-Every request goes through the async client (:class:`hive_core.openrouter.AsyncOpenRouterClient`),
-streamed so TTFT is measured, at most ``concurrency`` in flight, and is recorded like any other
-call with ``request_type="benchmark"`` (so analytics and suggestions can leave it out). Per model:
-success rate, TTFT and latency P50/P95 (successful requests), mean tokens/s, cost per request.
+Every request is an ask of one model through the Session's async twin (:meth:`hive_core.session.Session.aio`):
+streamed so TTFT is measured, at most ``concurrency`` in flight, reserved against the budget and
+reported to the circuit breaker like any other request, and recorded with
+``request_type="benchmark"`` (so analytics and suggestions can leave it out). Per model: success
+rate, TTFT and latency P50/P95 (successful requests), mean tokens/s, cost per request.
 ``--top N`` takes the N best-ranked models of the ranking table (``*`` rows, balanced score).
 """
 
@@ -20,10 +21,9 @@ from hive_core.errors import ConfigError, OpenRouterError
 from hive_core.shutdown import run_async
 
 if TYPE_CHECKING:
-    from hive_core.budget import Budget
     from hive_core.openrouter.results import ChatResult
-    from hive_core.settings import Settings
-    from hive_core.store.events import EventSink
+    from hive_core.session import Session
+    from hive_core.store.datadir import DataDir
 
 __all__ = ["DEFAULT_PROMPTS", "ModelResult", "benchmark", "format_table", "load_prompts", "top_models"]
 
@@ -91,13 +91,11 @@ def load_prompts(path: Path | None) -> list[str]:
     return prompts
 
 
-def top_models(data_dir: Path, n: int) -> list[str]:
+def top_models(datadir: DataDir, n: int) -> list[str]:
     """The ``n`` best models of the ranking table by balanced score (all tasks)."""
     import pyarrow.parquet as pq
 
-    from hive_core.selection.rankings import rankings_path
-
-    path = rankings_path(data_dir)
+    path = datadir.rankings_file
     if not path.exists():
         raise ConfigError(f"no ranking table at {path}: run `hive-jobs rollup --daily`, or pass --models")
     rows = [r for r in pq.ParquetFile(path).read().to_pylist() if r["task_category"] == "*"]
@@ -106,47 +104,37 @@ def top_models(data_dir: Path, n: int) -> list[str]:
 
 
 def benchmark(
-    settings: Settings, models: Sequence[str], prompts: Sequence[str], *, requests: int, concurrency: int,
-    sink: EventSink, max_tokens: int = 256, prices: Any = None,
-    on_done: Callable[[], object] | None = None, transport: Any = None, budget: Budget | None = None,
+    session: Session, models: Sequence[str], prompts: Sequence[str], *, requests: int, concurrency: int,
+    max_tokens: int = 256, on_done: Callable[[], object] | None = None,
 ) -> list[dict[str, Any]]:
     """Send ``requests`` requests per model (cycling through ``prompts``); one summary per model.
 
-    With a ``budget`` (whose settling sink must be ``sink``), every request first reserves its
-    maximum cost like ``hive ask`` does; a refusal (``BudgetExceeded``) stops the benchmark.
+    A budget refusal (``BudgetExceeded``) stops the benchmark; a failed request is counted.
     """
     if not models:
         raise ConfigError("no models to benchmark: pass --models or --top")
     results = {m: ModelResult(m) for m in models}
     # SIGTERM cancels the run like Ctrl-C: every request in flight records its cancelled outcome
     # and partial usage (settling its reservation), then Terminated ends the command (exit 143).
-    run_async(_run(settings, results, prompts, requests, concurrency, sink, max_tokens, prices, on_done,
-                   transport, budget))
+    run_async(_run(session, results, prompts, requests, concurrency, max_tokens, on_done))
     return [results[m].as_dict() for m in models]
 
 
-async def _run(settings: Settings, results: dict[str, ModelResult], prompts: Sequence[str], requests: int,
-               concurrency: int, sink: EventSink, max_tokens: int, prices: Any,
-               on_done: Callable[[], object] | None, transport: Any, budget: Budget | None) -> None:
-    from hive_core.openrouter import AsyncOpenRouterClient
+async def _run(session: Session, results: dict[str, ModelResult], prompts: Sequence[str], requests: int,
+               concurrency: int, max_tokens: int, on_done: Callable[[], object] | None) -> None:
+    from hive_core.ask import AskOptions
 
     gate = asyncio.Semaphore(concurrency)
-    async with AsyncOpenRouterClient(settings, sink=sink, prices=prices, transport=transport) as client:
+    options = AskOptions(max_tokens=max_tokens, request_type="benchmark")
+    async with session.aio() as aio:
 
         async def one(model: str, prompt: str) -> None:
             async with gate:
-                # The ledger call is a ~0.2 ms SQLite transaction: made on the loop, not in a thread
-                # (the budget's connection and open reservations belong to this thread).
-                reservation = budget.reserve(model, prompt, max_tokens=max_tokens) if budget else None
                 try:
-                    handle = client.stream(prompt, model=model, max_tokens=max_tokens, request_type="benchmark",
-                                           request_id=reservation.request_id if reservation else None)
-                    results[model].add(await handle.collect())
+                    results[model].add((await aio.ask(prompt, [model], options)).result)
                 except OpenRouterError as exc:
                     results[model].add(exc)
                 finally:
-                    if reservation is not None:
-                        reservation.release()  # a no-op when its usage event settled it
                     if on_done is not None:
                         on_done()
 

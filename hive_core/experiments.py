@@ -1,4 +1,5 @@
-"""A/B experiments: their definitions in ``<data>/experiments.json`` and the request-path assignment.
+"""A/B experiments: their definitions in ``<data>/experiments.json`` (``DataDir.experiments_file``) and the
+request-path assignment.
 
     exp = create_experiment(data_dir, "mini-vs-haiku", model_a="openai/gpt-4o-mini",
                             model_b="anthropic/claude-haiku-4.5", split=0.5)
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from hive_core.clock import system_clock
 from hive_core.errors import ConfigError, DataError
 from hive_core.store.atomic import write_json_atomic
+from hive_core.store.datadir import DataDir
 
 if TYPE_CHECKING:
     from hive_core.ask import AskOptions, AskResult
@@ -36,7 +38,6 @@ if TYPE_CHECKING:
     from hive_core.store.events import EventSink
 
 __all__ = [
-    "EXPERIMENTS_FILE",
     "Experiment",
     "ExperimentExists",
     "UnknownExperiment",
@@ -49,7 +50,6 @@ __all__ = [
     "stop_experiment",
 ]
 
-EXPERIMENTS_FILE = "experiments.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -78,12 +78,8 @@ class Experiment:
         return self.model_a if variant == "a" else self.model_b
 
 
-def _path(data_dir: Path) -> Path:
-    return Path(data_dir) / EXPERIMENTS_FILE
-
-
 def _read(data_dir: Path) -> dict[str, Experiment]:
-    path = _path(data_dir)
+    path = DataDir(data_dir).experiments_file
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
@@ -97,7 +93,7 @@ def _read(data_dir: Path) -> dict[str, Experiment]:
 
 
 def _write(data_dir: Path, experiments: dict[str, Experiment]) -> None:
-    write_json_atomic(_path(data_dir), {"experiments": [asdict(e) for e in experiments.values()]})
+    write_json_atomic(DataDir(data_dir).experiments_file, {"experiments": [asdict(e) for e in experiments.values()]})
 
 
 def create_experiment(
@@ -171,7 +167,8 @@ def ask_in_experiment(
 ) -> tuple[Literal["a", "b"], AskResult]:
     """Assign the request to a variant, record the ``ab_assignment`` *before* the call (so a failed
     request still counts against its variant), and ask the variant's model alone: a fallback would
-    hide exactly the failures the experiment measures. ``callbacks`` go to :func:`hive_core.ask.ask`.
+    hide exactly the failures the experiment measures. ``callbacks`` go to :func:`hive_core.ask.ask`
+    (with ``budget`` and ``breaker``: :meth:`hive_core.session.Session.ask_in_experiment` passes its own).
     """
     from dataclasses import replace as with_changes
 

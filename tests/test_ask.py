@@ -65,6 +65,31 @@ def test_fallback(emulator_factory: Any, tmp_path: Path) -> None:
     assert [o.outcome for o in sink.of(StreamOutcome)] == ["errored", "completed"]
 
 
+def test_fallback_async(emulator_factory: Any, tmp_path: Path) -> None:
+    """``aask`` (the async shell over the same ChainRun) falls back exactly like ``ask``."""
+    import asyncio
+
+    from hive_core.ask import AskResult, aask
+    from hive_core.openrouter import AsyncOpenRouterClient
+
+    emu = emulator_factory(faults=[f"{MODEL}:503:1"])
+    settings = emu_settings(emu, tmp_path)
+    sink = ListSink()
+    told: list[tuple[str, str]] = []
+
+    async def main() -> AskResult:
+        async with AsyncOpenRouterClient(settings, sink=sink, policy=fast_policy(settings)) as client:
+            return await aask(client, "hi", [MODEL, OTHER], AskOptions(stream=True, max_tokens=10),
+                              on_fallback=lambda failed, error, nxt: told.append((failed, nxt)))
+
+    answer = asyncio.run(main())
+    assert (answer.model, answer.fallback_index, answer.result.outcome) == (OTHER, 1, "completed")
+    assert [m for m, _ in answer.failures] == [MODEL] and told == [(MODEL, OTHER)]
+    assert [(c.model, c.status, c.fallback_index) for c in sink.of(ApiCall)] == [
+        (MODEL, "server_error", 0), (MODEL, "server_error", 0), (OTHER, "ok", 1)]
+    assert [o.outcome for o in sink.of(StreamOutcome)] == ["errored", "completed"]
+
+
 def test_fallback_cli(emulator_factory: Any, tmp_path: Path) -> None:
     emu = emulator_factory(faults=[f"{MODEL}:503:1"])
     done = run_cli("hive", ["ask", "hi", "--model", MODEL, "--fallback", OTHER, "--max-tokens", "10", "--json"],
@@ -101,6 +126,43 @@ def test_ask_cli_streams_and_summarises_without_a_catalog(emulator: Any, tmp_pat
     assert json.loads(done.stdout)["outcome"] == "completed"
     missing = run_cli("hive", ["ask", "hi"], hive_env(emulator, data))  # the selector needs a catalog
     assert missing.returncode == 1 and "hive models sync" in missing.stderr
+
+
+#: ``hive`` under an audit hook that counts how often the process opens the catalog or its parse cache
+#: (``sys.argv[1:3]``), printed on stderr at exit: a load opens one of them (a cache hit, the cache)
+_COUNT_CATALOG_OPENS = """
+import atexit, os, sys
+watched = {os.path.abspath(p) for p in sys.argv[1:3]}
+opened = []
+def hook(event, args):
+    if event == "open" and isinstance(args[0], str) and os.path.abspath(args[0]) in watched:
+        opened.append(args[0])
+sys.addaudithook(hook)
+atexit.register(lambda: sys.stderr.write(f"catalog opened {len(opened)} time(s)\\n"))
+sys.argv = ["hive", *sys.argv[3:]]
+from hive_cli.hive import main
+main()
+"""
+
+
+def test_catalog_loads_once(emulator: Any, tmp_path: Path) -> None:
+    """One ``hive ask`` with selection, a budget and prices parses (or reads the cache of) the catalog
+    once: the Session shares it (it was loaded three times, for the selector, the budget, the client)."""
+    from hive_core.settings import Settings
+    from hive_core.store.filecache import cache_file
+
+    data = tmp_path / "data"
+    env = hive_env(emulator, data)
+    assert run_cli("hive", ["models", "sync"], env).returncode == 0
+    assert run_cli("hive", ["budget", "set", "--daily", "100"], env).returncode == 0
+    where = Settings(data_dir=data).datadir
+    assert run_cli("hive", ["models", "list", "--json"], env).returncode == 0  # the parse cache is written
+    watched = [str(where.catalog_file), str(cache_file(where.catalog_file, where.cache))]
+    done = subprocess.run([sys.executable, "-c", _COUNT_CATALOG_OPENS, *watched, "ask", "Simple question",
+                           "--max-tokens", "10", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["selection"]["primary"]
+    assert done.stderr.splitlines()[-1] == "catalog opened 1 time(s)", done.stderr
 
 
 def test_ctrl_c_during_stream_records_cancelled(emulator_factory: Any, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from hive_core.benchmark import benchmark, format_table
+from hive_core.session import Session
 from ingest.log import EventLog
 from tests.test_ask import BIN, events, hive_env, run_cli
 from tests.test_client import emu_settings
@@ -25,9 +26,11 @@ def test_benchmark(emulator_factory: Any, data_dir: Path) -> None:
     # A generous read timeout: a loaded test machine must not turn variant A's answers into failures.
     settings = emu_settings(emu, data_dir.parent, data_dir=data_dir, max_attempts=1, read_timeout_s=10)
     done: list[int] = []
-    with EventLog(data_dir) as log:
-        rows = benchmark(settings, MODELS, ["Say hi", "Count to 3"], requests=6, concurrency=3, sink=log,
-                         max_tokens=16, on_done=lambda: done.append(1))
+    with EventLog(data_dir) as log, Session(settings, log) as session:
+        rows = benchmark(session, MODELS, ["Say hi", "Count to 3"], requests=6, concurrency=3, max_tokens=16,
+                         on_done=lambda: done.append(1))
+        # its failures count like any request's: the failing model's circuit is open for `hive ask`
+        assert [session.breaker.state(m) for m in MODELS] == ["closed", "open"]
     assert len(done) == 12
     good, bad = rows
     assert (good["requests"], good["success_rate"], bad["success_rate"]) == (6, 1.0, 0.0)
@@ -54,24 +57,21 @@ def test_benchmark_cli(emulator: Any, data_dir: Path, tmp_path: Path) -> None:
 
 def test_benchmark_reserves_budget_and_stops_when_it_runs_out(emulator_factory: Any, data_dir: Path) -> None:
     """Benchmark requests cost money like any other: each reserves first, a refusal stops the run."""
-    import pytest
 
-    from hive_core.budget import Budget, BudgetConfig, Limit, save_budget_config
-    from hive_core.catalog.catalog import load_catalog
+    from hive_core.budget import BudgetConfig, Limit, save_budget_config
     from hive_core.errors import BudgetExceeded
     from tests.plugins.env import shared_path
 
     emu = emulator_factory()
     settings = emu_settings(emu, data_dir.parent, data_dir=data_dir, max_attempts=1, read_timeout_s=10)
-    settings.catalog_path.parent.mkdir(parents=True)
-    settings.catalog_path.write_bytes(shared_path("models-2026-06.json").read_bytes())
-    prices = load_catalog(settings.catalog_path)
+    catalog_file = settings.datadir.catalog_file
+    catalog_file.parent.mkdir(parents=True)
+    catalog_file.write_bytes(shared_path("models-2026-06.json").read_bytes())
     # about three requests' maximum cost of gpt-4o-mini at 16 output tokens
-    save_budget_config(settings.config_path, BudgetConfig(limits={"global": Limit(scope="global", daily_usd=0.00003)}))
-    with EventLog(data_dir) as log, Budget(data_dir, prices=prices, sink=log) as budget, \
-            pytest.raises(BudgetExceeded):
-        benchmark(settings, MODELS[:1], ["Say hi"], requests=20, concurrency=1, sink=budget.settling_sink(log),
-                  max_tokens=16, prices=prices, budget=budget)
+    save_budget_config(settings.datadir.config_file,
+                       BudgetConfig(limits={"global": Limit(scope="global", daily_usd=0.00003)}))
+    with EventLog(data_dir) as log, Session(settings, log) as session, pytest.raises(BudgetExceeded):
+        benchmark(session, MODELS[:1], ["Say hi"], requests=20, concurrency=1, max_tokens=16)
     sent = events(data_dir, "usage", "cost_usd")
     assert 1 <= len(sent) < 20 and sum(c for (c,) in sent) <= 0.00003
 

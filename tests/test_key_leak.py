@@ -73,7 +73,7 @@ def test_no_command_leaks_the_key(emulator_factory: Any, tmp_path: Path) -> None
     first = proc.stdout.read(1)  # streaming has started: the cancel path is what runs next
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err
     outputs += [first + out, err]
     assert any("error" in text for text in outputs)  # the failure paths really ran
     assert [text for text in outputs if any(p in text for p in pieces(KEY))] == []  # nor any 12-character piece

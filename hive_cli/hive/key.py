@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from typing import Any
 
 import click
@@ -34,13 +33,12 @@ def key_status(info: dict[str, Any], secret: str) -> dict[str, Any]:
 @click.pass_context
 def key(ctx: click.Context, as_json: bool) -> None:
     """Show the API key's status, limit and usage (the key itself is never shown)."""
-    from hive_core.openrouter.client import OpenRouterClient
+    from hive_core.session import Session
 
     settings = get_settings(ctx)
     secret = settings.require_api_key()
-    with ExitStack() as stack:
-        client = stack.enter_context(OpenRouterClient(settings))
-        status = key_status(client.key_info(), secret)
+    with Session(settings, None) as session:  # GET /key: nothing to record or budget
+        status = key_status(session.client.key_info(), secret)
     if as_json:
         echo_json(status)
         return

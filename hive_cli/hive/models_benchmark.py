@@ -1,4 +1,4 @@
-"""``hive models benchmark``: thin over :func:`hive_core.benchmark.benchmark`; progress bar on stderr."""
+"""``hive models benchmark``: thin over :func:`hive_core.benchmark.benchmark` and a Session; progress bar on stderr."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from hive_cli.common import echo_json, open_event_log, sending_settings
-from hive_cli.hive.budget import open_budget
 
 __all__ = ["benchmark"]
 
@@ -30,25 +29,20 @@ def benchmark(ctx: click.Context, models: str | None, top: int | None, prompts_f
     """Run one prompt set against several models (recorded as request_type=benchmark) and compare."""
     from hive_core.benchmark import benchmark as run
     from hive_core.benchmark import format_table, load_prompts, top_models
-    from hive_core.catalog.catalog import load_catalog
-    from hive_core.errors import CatalogError, CatalogMissing
+    from hive_core.session import Session
 
     if bool(models) == bool(top):
         raise click.UsageError("pass exactly one of --models M1,M2,... or --top N")
     settings = sending_settings(ctx)
-    chosen = [m.strip() for m in models.split(",") if m.strip()] if models else top_models(settings.data_dir, top or 0)
+    chosen = [m.strip() for m in models.split(",") if m.strip()] if models else top_models(settings.datadir, top or 0)
     prompts = load_prompts(Path(prompts_file) if prompts_file else None)
-    try:
-        prices = load_catalog(settings.catalog_path, cache_dir=settings.cache_dir)
-    except (CatalogMissing, CatalogError):
-        prices = None  # billed cost still arrives in the answers
     with ExitStack() as stack:
         log = stack.enter_context(open_event_log(settings))
-        budget, sink = open_budget(settings, log, stack)
+        session = stack.enter_context(Session(settings, log))
         progress: Any = click.progressbar(length=len(chosen) * requests, label="benchmark", file=sys.stderr)
         bar = stack.enter_context(progress)
-        rows = run(settings, chosen, prompts, requests=requests, concurrency=concurrency, sink=sink,
-                   max_tokens=max_tokens, prices=prices, on_done=lambda: bar.update(1), budget=budget)
+        rows = run(session, chosen, prompts, requests=requests, concurrency=concurrency, max_tokens=max_tokens,
+                   on_done=lambda: bar.update(1))
     if as_json:
         echo_json(rows)
     else:

@@ -1,8 +1,11 @@
-"""``hive models sync`` and ``hive models test``: the two model commands that talk to OpenRouter."""
+"""``hive models sync`` and ``hive models test``: the two model commands that talk to OpenRouter.
+
+Both go through a :class:`hive_core.session.Session`: ``test`` sends a real, billed completion, so
+it is budgeted, reported to the circuit breaker and recorded like ``hive ask``; ``sync`` only reads
+``/models`` (nothing to record or budget), so its Session has no event sink.
+"""
 
 from __future__ import annotations
-
-from contextlib import ExitStack
 
 import click
 
@@ -17,15 +20,15 @@ TEST_PROMPT = "Reply with the single word: OK"
 @click.pass_context
 def sync(ctx: click.Context) -> None:
     """Fetch /models from OpenRouter and cache it in the data directory (the catalog)."""
-    from hive_core.openrouter.client import OpenRouterClient
-
-    settings = get_settings(ctx)
-    with OpenRouterClient(settings) as client:
-        document = client.models_document()
+    from hive_core.session import Session
     from hive_core.store.atomic import write_json_atomic
 
-    write_json_atomic(settings.catalog_path, document, indent=None, sort_keys=False)
-    click.echo(f"synced {len(document['data'])} models to {settings.catalog_path}")
+    settings = get_settings(ctx)
+    with Session(settings, None) as session:
+        document = session.client.models_document()
+    catalog_file = settings.datadir.catalog_file
+    write_json_atomic(catalog_file, document, indent=None, sort_keys=False)
+    click.echo(f"synced {len(document['data'])} models to {catalog_file}")
 
 
 @click.command()
@@ -36,18 +39,15 @@ def sync(ctx: click.Context) -> None:
 @click.pass_context
 def test(ctx: click.Context, model: str, stream: bool, max_tokens: int, as_json: bool) -> None:
     """Send one small request to MODEL: latency, TTFT, tokens, cost (recorded as request_type=test)."""
-    from hive_cli.hive.ask import open_client, result_json, summary_line
-    from hive_core.ask import AskOptions, ask
+    from hive_core.ask import AskOptions
+    from hive_core.session import Session
 
     settings = sending_settings(ctx)
-    with ExitStack() as stack:
-        log = stack.enter_context(open_event_log(settings))
-        client, note = open_client(settings, log, stack)
-        answer = ask(client, TEST_PROMPT, [model],
-                     AskOptions(stream=stream, max_tokens=max_tokens, request_type="test"))
-    result = answer.result
+    with open_event_log(settings) as log, Session(settings, log) as session:
+        answer = session.ask(TEST_PROMPT, [model], AskOptions(stream=stream, max_tokens=max_tokens, request_type="test"))
+        note = session.prices_note
     if as_json:
-        echo_json(result_json(result, fallback_index=0, note=note))
+        echo_json(answer.as_json(note))
         return
-    click.echo(f"answer: {result.text.strip()[:80]!r}")
-    click.echo(summary_line(result, note))
+    click.echo(f"answer: {answer.result.text.strip()[:80]!r}")
+    click.echo(answer.summary(note))

@@ -1,4 +1,5 @@
-"""The selection options ``hive ask`` and ``hive models recommend`` share, and how a choice is shown."""
+"""The selection options ``hive ask`` and ``hive models recommend`` share, and how a choice is shown
+(lines for people, :func:`selection_json` for ``--json``): one owner for selection on the command line."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from hive_core.selection.rankings import STRATEGIES
 if TYPE_CHECKING:
     from hive_core.selection.selector import SelectionRequest, SelectionResult
 
-__all__ = ["build_request", "selection_lines", "selection_options"]
+__all__ = ["build_request", "selection_json", "selection_lines", "selection_options"]
+
 
 def _decimal(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Decimal | None:
     if value is None:
@@ -80,3 +82,14 @@ def selection_lines(result: SelectionResult, strategy: str) -> list[str]:
         f"estimated:  {cost} per request",
         f"reason:     {result.reason}",
     ]
+
+
+def selection_json(result: SelectionResult, strategy: str) -> dict[str, Any]:
+    """A choice as JSON (``recommend --json``, and ``selection`` in ``ask --json``)."""
+    cost = result.estimated_cost_usd
+    return {
+        "primary": result.primary, "fallbacks": list(result.fallbacks), "tier": result.tier,
+        "estimated_cost_usd": None if cost is None else float(cost), "reason": result.reason,
+        "scores": result.scores, "strategy": strategy, "complexity": result.complexity,
+        "task_category": result.task_category, "candidates": result.candidates, "warnings": list(result.warnings),
+    }

@@ -1,0 +1,222 @@
+"""One Session: everything a request needs - settings, event sink, catalog, budget, circuit breaker,
+selector and client - opened once, shared by every request, closed once.
+
+    with EventLog(settings.data_dir) as log, Session(settings, log) as session:
+        chosen = session.select(SelectionRequest(prompt=prompt), request_id=rid)   # recorded
+        answer = session.ask(prompt, [chosen.primary, *chosen.fallbacks], AskOptions(request_id=rid))
+        print(answer.result.text, answer.summary(session.prices_note))
+
+Every command that sends a completion (``hive ask``, ``--experiment``, ``hive models test``,
+``hive models benchmark``) goes through :meth:`Session.ask` (or its async twin, :meth:`Session.aio`),
+so the budget (reserve, then settle or release), the breaker and the event log apply to all of
+them alike; the metadata requests (``/key``, ``/models``) use :attr:`Session.client`.
+
+Each part is built on first use and then shared, so a command pays only for what it touches (``hive
+key`` never loads the catalog or opens the ledger) and nothing is loaded twice: the catalog is
+parsed once for the selector, the budget's estimates and the client's prices. :meth:`close` closes
+what was opened, clients before the budget's ledger.
+
+The sink comes from the caller: ``hive_core`` imports nothing of ours, and the event log is
+``ingest``'s (the CLIs, the composition root, open ``ingest.EventLog`` and pass it). A Session
+without a sink records nothing, so it refuses completions and serves only the metadata requests,
+which record nothing anyway. Library entry points (a ``from_env()`` that opens its own recording,
+``chat``/``stream`` twins) grow on this class; they must keep those two rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from hive_core.errors import CatalogError, CatalogMissing, ConfigError
+
+if TYPE_CHECKING:
+    from hive_core.ask import AskOptions, AskResult
+    from hive_core.budget import Budget
+    from hive_core.catalog.catalog import Catalog
+    from hive_core.experiments import Experiment
+    from hive_core.openrouter.aio import AsyncOpenRouterClient
+    from hive_core.openrouter.client import OpenRouterClient
+    from hive_core.openrouter.protocol import Messages
+    from hive_core.openrouter.retry import RetryPolicy
+    from hive_core.selection.health import CircuitBreaker
+    from hive_core.selection.selector import SelectionRequest, SelectionResult, Selector
+    from hive_core.settings import Settings
+    from hive_core.store.events import EventSink
+
+__all__ = ["AsyncSession", "Session"]
+
+#: what a cost line says when there are no catalog prices to estimate with
+NO_CATALOG_NOTE = "no model catalog (run `hive models sync`) for cost estimates"
+
+
+class Session:
+    """The request side of Hive for one data directory. Use as a context manager, or :meth:`close`.
+
+    ``sink`` receives every event (``None``: metadata requests only, see the module docstring);
+    ``policy`` overrides the retry policy the settings describe (tests use a fast one).
+    """
+
+    def __init__(self, settings: Settings, sink: EventSink | None, *, policy: RetryPolicy | None = None) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.policy = policy
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close what was opened: the client, then the budget's ledger. Idempotent."""
+        opened = self.__dict__
+        client = opened.pop("client", None)
+        budget = opened.pop("budget", None)
+        try:
+            if client is not None:
+                client.close()
+        finally:
+            if budget is not None:
+                budget.close()
+
+    # -- the catalog: loaded once, for the selector, the budget and the client's prices -------------
+
+    @cached_property
+    def _catalog(self) -> Catalog | CatalogMissing | CatalogError:
+        from hive_core.catalog.catalog import load_catalog
+
+        datadir = self.settings.datadir
+        try:
+            return load_catalog(datadir.catalog_file, cache_dir=datadir.cache)
+        except (CatalogMissing, CatalogError) as error:
+            return error
+
+    @property
+    def catalog(self) -> Catalog:
+        """The synced catalog; raises ``CatalogMissing`` (run ``hive models sync``) or ``CatalogError``."""
+        loaded = self._catalog
+        if isinstance(loaded, CatalogMissing | CatalogError):
+            raise loaded
+        return loaded
+
+    @property
+    def prices(self) -> Catalog | None:
+        """The catalog as a price book, ``None`` without a usable one: an explicit model still works,
+        billed costs need no catalog, and a request under a limit is refused with what to do."""
+        loaded = self._catalog
+        return None if isinstance(loaded, CatalogMissing | CatalogError) else loaded
+
+    @property
+    def prices_note(self) -> str:
+        """Why cost estimates are unavailable (for cost lines), or ``""``."""
+        return "" if self.prices is not None else NO_CATALOG_NOTE
+
+    # -- the parts every completion shares ------------------------------------------------------
+
+    @cached_property
+    def budget(self) -> Budget:
+        """The budget (limits and the ledger); its overrides are recorded in the sink."""
+        from hive_core.budget import Budget
+
+        settings = self.settings
+        return Budget(settings.data_dir, prices=self.prices, sink=self.sink, app=settings.app, clock=settings.clock)
+
+    @property
+    def recorder(self) -> EventSink:
+        """What the clients record into: the sink, each request's usage event settling its reservation."""
+        return self.budget.settling_sink(self._sink())
+
+    @cached_property
+    def breaker(self) -> CircuitBreaker:
+        """The circuit breaker the selector reads and every completion reports to."""
+        from hive_core.selection.health import CircuitBreaker
+
+        return CircuitBreaker(self.settings.datadir.state)
+
+    @cached_property
+    def selector(self) -> Selector:
+        """A selector over the catalog, the ranking table and the breaker; needs a synced catalog."""
+        from hive_core.selection.rankings import load_rankings
+        from hive_core.selection.selector import Selector
+
+        settings = self.settings
+        return Selector(self.catalog, load_rankings(settings.data_dir), self.breaker, today=settings.now().date())
+
+    @cached_property
+    def client(self) -> OpenRouterClient:
+        """The synchronous client: recording into :attr:`recorder` with the catalog's prices, or bare
+        (no prices, nothing recorded) in a Session without a sink."""
+        from hive_core.openrouter.client import OpenRouterClient
+
+        if self.sink is None:
+            return OpenRouterClient(self.settings, policy=self.policy)
+        return OpenRouterClient(self.settings, sink=self.recorder, prices=self.prices, policy=self.policy)
+
+    def _sink(self) -> EventSink:
+        if self.sink is None:
+            raise ConfigError("this Session has no event sink, so it sends no completions (they would go "
+                              "unrecorded and unbudgeted): open it with the event log")
+        return self.sink
+
+    # -- requests ----------------------------------------------------------------------------------
+
+    def select(self, request: SelectionRequest, *, request_id: str | None = None) -> SelectionResult:
+        """The selector's choice; with ``request_id``, recorded as that request's ``selection`` event."""
+        chosen = self.selector.select(request)
+        if request_id is not None:
+            settings = self.settings
+            self._sink().record(chosen.to_event(request_id, request.strategy, app=settings.app, user=settings.user))
+        return chosen
+
+    def ask(self, prompt: Messages, chain: Sequence[str], options: AskOptions | None = None,
+            **callbacks: Any) -> AskResult:
+        """:func:`hive_core.ask.ask` with this Session's client, budget and breaker; ``callbacks``:
+        ``on_text``, ``on_progress``, ``on_fallback``."""
+        from hive_core.ask import AskOptions, ask
+
+        self._sink()
+        return ask(self.client, prompt, chain, options or AskOptions(), budget=self.budget, breaker=self.breaker,
+                   **callbacks)
+
+    def ask_in_experiment(self, experiment: Experiment, prompt: Messages, options: AskOptions,
+                          **callbacks: Any) -> tuple[str, AskResult]:
+        """:func:`hive_core.experiments.ask_in_experiment` (assignment recorded, then the variant's
+        model alone) with this Session's client, budget and breaker."""
+        from hive_core.experiments import ask_in_experiment
+
+        return ask_in_experiment(self.client, self._sink(), experiment, prompt, options, budget=self.budget,
+                                 breaker=self.breaker, **callbacks)
+
+    @asynccontextmanager
+    async def aio(self) -> AsyncIterator[AsyncSession]:
+        """The async twin for the running event loop: an async client (an httpx pool belongs to one
+        loop, so it is opened and closed in it) over this Session's sink, prices, budget and breaker."""
+        from hive_core.openrouter.aio import AsyncOpenRouterClient
+
+        async with AsyncOpenRouterClient(self.settings, sink=self.recorder, prices=self.prices,
+                                         policy=self.policy) as client:
+            yield AsyncSession(self, client)
+
+
+class AsyncSession:
+    """:class:`Session` on one event loop (from :meth:`Session.aio`): the same parts, the async client."""
+
+    def __init__(self, session: Session, client: AsyncOpenRouterClient) -> None:
+        self.session = session
+        self.client = client
+
+    async def ask(self, prompt: Messages, chain: Sequence[str], options: AskOptions | None = None,
+                  **callbacks: Any) -> AskResult:
+        """:func:`hive_core.ask.aask` with the Session's budget and breaker (see :meth:`Session.ask`).
+
+        The ledger and breaker calls are short local transactions made on the loop, not in a thread:
+        the budget's connection and open reservations belong to the thread that opened them.
+        """
+        from hive_core.ask import AskOptions, aask
+
+        session = self.session
+        return await aask(self.client, prompt, chain, options or AskOptions(), budget=session.budget,
+                          breaker=session.breaker, **callbacks)

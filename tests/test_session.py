@@ -1,0 +1,115 @@
+"""The Session: one catalog, budget, breaker, selector and client per process, and every completion
+through its budget and breaker. Against the emulator and real data directories (no mocks)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hive_core.ask import AskOptions, AskResult
+from hive_core.budget import BudgetConfig, Limit, save_budget_config
+from hive_core.errors import BudgetExceeded, CatalogMissing, ConfigError, ServerError
+from hive_core.selection.selector import SelectionRequest
+from hive_core.session import Session
+from hive_core.settings import Settings
+from hive_core.store.events import ApiCall, Selection, Usage
+from tests.test_client import MODEL, ListSink, emu_settings, fast_policy
+
+TEST_PROMPT = "Reply with the single word: OK"
+
+
+def synced(settings: Settings, catalog_path: Path) -> Settings:
+    """``settings`` whose data directory holds the real catalog (what ``hive models sync`` writes)."""
+    target = settings.datadir.catalog_file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(catalog_path, target)
+    return settings
+
+
+def test_catalog_loads_once(emulator: Any, tmp_path: Path, catalog_path: Path) -> None:
+    """The selector, the budget's estimates and the client's prices share one parsed catalog."""
+    settings = synced(emu_settings(emulator, tmp_path), catalog_path)
+    sink = ListSink()
+    with Session(settings, sink) as session:
+        chosen = session.select(SelectionRequest(prompt="Say hi", max_tokens=10), request_id="r-1")
+        answer = session.ask("Say hi", [chosen.primary], AskOptions(max_tokens=10, request_id="r-1"))
+        catalog = session.catalog
+        assert session.selector.catalog is catalog and session.budget.prices is catalog
+        assert session.client.core.tracker.prices is catalog and session.prices_note == ""
+    assert answer.result.request_id == "r-1" and answer.result.cost_source == "billed"
+    (selection,) = sink.of(Selection)
+    assert (selection.request_id, selection.model) == ("r-1", chosen.primary)
+
+
+def test_without_a_catalog_costs_are_billed_only(emulator: Any, tmp_path: Path) -> None:
+    """An explicit model works without a catalog (the note says why estimates are missing); the
+    selector needs one and says how to get it."""
+    sink = ListSink()
+    with Session(emu_settings(emulator, tmp_path), sink) as session:
+        answer = session.ask("Say hi", [MODEL], AskOptions(max_tokens=10))
+        assert session.prices is None and "hive models sync" in session.prices_note
+        with pytest.raises(CatalogMissing, match="hive models sync"):
+            session.select(SelectionRequest(prompt="Say hi"))
+    assert answer.result.cost_source == "billed"  # the answer's own cost: no catalog needed
+
+
+def test_budget_refuses_models_test(emulator: Any, tmp_path: Path, catalog_path: Path) -> None:
+    """``hive models test``'s request (request_type=test) reserves like ``hive ask``: over the limit,
+    it is refused before anything is sent."""
+    settings = synced(emu_settings(emulator, tmp_path), catalog_path)
+    save_budget_config(settings.datadir.config_file,
+                       BudgetConfig(limits={"global": Limit(scope="global", daily_usd=0.000001)}))
+    sink = ListSink()
+    with Session(settings, sink) as session, pytest.raises(BudgetExceeded, match="daily budget of global"):
+        session.ask(TEST_PROMPT, [MODEL], AskOptions(max_tokens=16, request_type="test"))
+    assert sink.of(ApiCall) == []
+
+
+def test_every_completion_reports_to_the_breaker(emulator_factory: Any, tmp_path: Path) -> None:
+    """A model that keeps failing opens its circuit whichever path sent the requests."""
+    emu = emulator_factory(faults=[{"model": MODEL, "kind": "500", "rate": 1.0}])
+    settings = emu_settings(emu, tmp_path, max_attempts=1)
+    with Session(settings, ListSink(), policy=fast_policy(settings)) as session:
+        for _ in range(5):
+            with pytest.raises(ServerError):
+                session.ask(TEST_PROMPT, [MODEL], AskOptions(max_tokens=8, request_type="test"))
+        assert session.breaker.state(MODEL) == "open"
+
+
+def test_a_session_without_a_sink_only_reads_metadata(emulator: Any, tmp_path: Path) -> None:
+    """No sink: ``/key`` and ``/models`` work, a completion is refused (it would go unrecorded and
+    unbudgeted), and nothing was opened or written in the data directory."""
+    settings = emu_settings(emulator, tmp_path)
+    with Session(settings, None) as session:
+        assert "usage" in session.client.key_info()
+        assert session.client.models_document()["data"]
+        with pytest.raises(ConfigError, match="no event sink"):
+            session.ask("Say hi", [MODEL])
+    assert not settings.data_dir.exists()
+
+
+def test_the_async_twin_budgets_and_records(emulator: Any, tmp_path: Path, catalog_path: Path) -> None:
+    """``Session.aio()``: the same sink, prices and budget on an event loop; the usage event settles
+    the reservation to the billed cost."""
+    import asyncio
+
+    from hive_core.budget import Ledger
+
+    settings = synced(emu_settings(emulator, tmp_path), catalog_path)
+    save_budget_config(settings.datadir.config_file, BudgetConfig(limits={"global": Limit(scope="global", daily_usd=1)}))
+    sink = ListSink()
+
+    async def main(session: Session) -> AskResult:
+        async with session.aio() as aio:
+            return await aio.ask("Say hi", [MODEL], AskOptions(max_tokens=10))
+
+    with Session(settings, sink) as session:
+        answer = asyncio.run(main(session))
+    (usage,) = sink.of(Usage)
+    assert usage.cost_usd == answer.result.cost_usd and answer.result.cost_usd
+    with Ledger(settings.datadir.ledger) as ledger:
+        settled = {scope: usd for (scope, _day), usd in ledger.spend_by_day().items()}
+    assert settled["global"] == pytest.approx(usage.cost_usd, abs=1e-12)
