@@ -14,47 +14,28 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from pathlib import Path
 
     from hive_core.settings import Settings
-    from ingest import EventLog
-    from ingest import SpillImport
+    from ingest import EventLog, SpillImport
 
 __all__ = [
-    "as_of_option",
-    "data_dir_option",
+    "JobCommand",
     "echo_json",
     "get_settings",
     "import_spilled_events",
+    "invocation_now",
     "open_event_log",
+    "plain",
     "sending_settings",
     "take_back_spills",
 ]
 
 
-def data_dir_option(func: Any) -> Any:
-    """``--data-dir`` on a group: stored for :func:`get_settings`."""
-    return click.option(
-        "--data-dir",
-        type=click.Path(file_okay=False),
-        default=None,
-        help="Data directory (default: $HIVE_DATA_DIR, else ~/.local/share/hive).",
-    )(func)
-
-
-def as_of_option(func: Any) -> Any:
-    """``--as-of INSTANT`` on a group: the clock starts there (see :mod:`hive_core.clock`)."""
-    return click.option(
-        "--as-of",
-        default=None,
-        metavar="INSTANT",
-        help="Act as if the UTC clock read this ISO instant at start (e.g. 2026-12-31T23:59:00Z or "
-             "2026-12-31): reproducible reports, rollups and backfills (default: $HIVE_AS_OF, else now).",
-    )(func)
-
-
 def get_settings(ctx: click.Context, **overrides: Any) -> Settings:
-    """The settings for this invocation: environment, then the group's ``--data-dir``, then overrides."""
+    """The settings for this invocation: environment, then ``--data-dir`` / ``--as-of`` (wherever they were
+    given, :mod:`hive_cli.params`), then overrides."""
     from hive_core.settings import Settings
 
     root = ctx.find_root()
@@ -67,6 +48,15 @@ def get_settings(ctx: click.Context, **overrides: Any) -> Settings:
         obj["settings"] = settings
         root.obj = obj
     return settings
+
+
+def invocation_now(ctx: click.Context | None) -> datetime:
+    """"Now" for this invocation: its settings' clock (``--as-of`` moves it); the system's without a context."""
+    if ctx is None:
+        from hive_core.clock import system_clock
+
+        return system_clock()
+    return get_settings(ctx).now()
 
 
 def sending_settings(ctx: click.Context) -> Settings:
@@ -127,7 +117,40 @@ def take_back_spills(ctx: click.Context) -> None:
         click.echo(f"warning: spilled event file {path} is not readable Parquet: left in place", err=True)
 
 
+class JobCommand(click.Command):
+    """A ``hive-jobs`` command: before it runs, the events commands spilled outside its data directory
+    (disk full, read-only) come back (:func:`take_back_spills`), so the nightly cron run heals the
+    store without a human. Its own options are parsed first: ``hive-jobs rollup --data-dir X`` takes
+    back the spills of X."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        take_back_spills(ctx)
+        return super().invoke(ctx)
+
+
+def plain(value: Any) -> Any:
+    """A result as JSON-ready data, the one convention of ``--json``: a result's ``as_dict()`` when it
+    defines one (for fields it derives or renames), else its dataclass fields; an event (a pydantic
+    model) as it is stored; containers element by element. Anything else is left for ``str``
+    (paths, dates, decimals)."""
+    from dataclasses import fields, is_dataclass
+
+    as_dict = getattr(value, "as_dict", None)
+    if callable(as_dict):
+        return plain(as_dict())
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    return value
+
+
 def echo_json(value: Any) -> None:
-    """Print JSON to stdout (sorted keys, one document)."""
-    json.dump(value, sys.stdout, indent=2, sort_keys=True, default=str)
+    """Print a result (see :func:`plain`) as one JSON document on stdout, keys sorted."""
+    json.dump(plain(value), sys.stdout, indent=2, sort_keys=True, default=str)
     sys.stdout.write("\n")

@@ -11,7 +11,8 @@ translation done where the command's data directory is known, :meth:`LazyGroup.i
   error (a full, read-only or corrupt database: the budget ledger), a DuckDB I/O error - becomes a
   :class:`StorageError`: one line naming the file (the data directory when the system did not say
   which file) and what to do, exit 1. Never a traceback;
-* a usage error exits 2; Ctrl-C prints ``interrupted`` and exits 130; SIGTERM
+* a usage error (an unknown option, a value a parameter type refuses) is one line naming the
+  command's ``--help``, exit 2; Ctrl-C prints ``interrupted`` and exits 130; SIGTERM
   (:class:`~hive_core.shutdown.Terminated`) prints ``terminated`` and exits 143.
 """
 
@@ -21,16 +22,18 @@ import errno
 import importlib
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
+from hive_cli.params import accept_data_dir, as_of_option, data_dir_option
 from hive_core.errors import HiveError, StorageError
 from hive_core.shutdown import TERMINATED_EXIT_STATUS, Terminated
+from hive_core.store.datadir import DataDir
 
-__all__ = ["LazyGroup", "run_cli", "storage_error"]
+__all__ = ["LazyGroup", "entry_point", "root_group", "run_cli", "storage_error", "usage_line"]
 
 _ADVICE = {
     errno.ENOSPC: "free disk space and run the command again",
@@ -83,7 +86,7 @@ def storage_error(exc: BaseException, data_dir: Path | None = None) -> StorageEr
     sqlite3 = sys.modules.get("sqlite3")
     if sqlite3 is not None and isinstance(exc, sqlite3.DatabaseError):
         # The budget ledger is the only SQLite database Hive keeps.
-        ledger = Path(data_dir, "state", "budget-ledger.sqlite3") if data_dir is not None else "the budget ledger"
+        ledger = DataDir(data_dir).ledger if data_dir is not None else "the budget ledger"
         code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary result code
         advice = {
             sqlite3.SQLITE_FULL: _ADVICE[errno.ENOSPC],
@@ -98,7 +101,10 @@ def storage_error(exc: BaseException, data_dir: Path | None = None) -> StorageEr
 
 
 class LazyGroup(click.Group):
-    """``lazy``: name -> ("package.module:attribute", one-line help)."""
+    """``lazy``: name -> ("package.module:attribute", one-line help).
+
+    Every command it hands out accepts ``--data-dir`` (:func:`hive_cli.params.accept_data_dir`).
+    """
 
     def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -115,7 +121,8 @@ class LazyGroup(click.Group):
             if not isinstance(command, click.Command):
                 raise TypeError(f"{target} is not a click command")
             self.add_command(command, cmd_name)
-        return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        return None if command is None else accept_data_dir(command)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; storage failures become :class:`StorageError`, SIGTERM its exit."""
@@ -153,6 +160,38 @@ def _data_dir(ctx: click.Context) -> Path | None:
     return Path(obj["data_dir"]) if obj.get("data_dir") else None
 
 
+def root_group(name: str, help: str, commands: dict[str, tuple[str, str]], *, version: bool = False) -> LazyGroup:
+    """A CLI's top group: ``commands`` loaded lazily, ``-h``/``--help``, ``--data-dir``, ``--as-of``
+    (and ``--version`` of the installed package ``name``)."""
+
+    def root() -> None:
+        """Only options the commands read from the context (:func:`hive_cli.common.get_settings`)."""
+
+    options = root if not version else click.version_option(package_name=name, prog_name=name)(root)
+    group = click.group(name, cls=LazyGroup, lazy=commands, help=help,
+                        context_settings={"help_option_names": ["-h", "--help"]})(data_dir_option(as_of_option(options)))
+    assert isinstance(group, LazyGroup)
+    return group
+
+
+def entry_point(group: click.Group) -> Callable[[Sequence[str] | None], None]:
+    """The console entry point (``[project.scripts]``) of a CLI whose top group is ``group``."""
+
+    def main(args: Sequence[str] | None = None) -> None:
+        run_cli(group, args, prog_name=group.name)
+
+    main.__doc__ = f"Console entry point of ``{group.name}``."
+    return main
+
+
+def usage_line(exc: click.UsageError) -> str:
+    """A usage error as one line: the message, and where help is (``hive ask --help``)."""
+    message = " ".join(exc.format_message().split())
+    if exc.ctx is not None:
+        message += f" (see `{exc.ctx.command_path} --help`)"
+    return f"error: {message}"
+
+
 def run_cli(group: click.Group, args: Sequence[str] | None = None, prog_name: str | None = None) -> None:
     """Run a CLI: expected errors become one line on stderr and exit 1; usage errors exit 2;
     Ctrl-C exits 130, SIGTERM 143. Never a traceback for an expected error (see the module doc)."""
@@ -161,7 +200,7 @@ def run_cli(group: click.Group, args: Sequence[str] | None = None, prog_name: st
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
-        exc.show()
+        click.echo(usage_line(exc), err=True)
         sys.exit(2)
     except click.ClickException as exc:
         exc.show()

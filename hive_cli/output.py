@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["format_table", "write_result"]
+__all__ = ["DEFAULT_MAX_ROWS", "format_table", "write_result"]
+
+#: rows a table shows before it says how many more there are (``hive-jobs sql --max-rows``)
+DEFAULT_MAX_ROWS = 200
 
 
 def _cell(value: Any) -> str:
@@ -38,7 +41,7 @@ def format_table(columns: list[str], rows: list[tuple[Any, ...]], *, total: int 
     return "\n".join(out)
 
 
-def write_result(result: Any, fmt: str, out: Path | None, *, max_rows: int = 200) -> None:
+def write_result(result: Any, fmt: str, out: Path | None, *, max_rows: int = DEFAULT_MAX_ROWS) -> None:
     """Write a DuckDB result (after ``execute``) in ``fmt`` to ``out`` or stdout."""
     if fmt == "parquet":
         import pyarrow.parquet as pq

@@ -5,15 +5,12 @@ Each subcommand lives in its own module under ``hive_cli.hive`` and is imported 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import click
-
-from hive_cli.common import as_of_option, data_dir_option
-from hive_cli.lazy import LazyGroup, run_cli
+from hive_cli.lazy import entry_point, root_group
 
 __all__ = ["cli", "main"]
 
+#: name -> ("module:command", one-line help): the registry LazyGroup loads from; every group's
+#: registry has this shape by design (data, one line per command)
 COMMANDS: dict[str, tuple[str, str]] = {
     "ask": ("hive_cli.hive.ask:ask", "Ask a model; picks one (and fallbacks) unless --model is given."),
     "models": ("hive_cli.hive.models:models", "List, sync, test, benchmark and recommend models."),
@@ -24,17 +21,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ab": ("hive_cli.hive.ab:ab", "Create, list and stop A/B experiments."),
 }
 
+cli = root_group(
+    "hive", "Hive: call LLMs through OpenRouter, record every call, and pick models from measured reality.",
+    COMMANDS, version=True,
+)
 
-@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
-@data_dir_option
-@as_of_option
-@click.version_option(package_name="hive", prog_name="hive")
-@click.pass_context
-def cli(ctx: click.Context, data_dir: str | None, as_of: str | None) -> None:
-    """Hive: call LLMs through OpenRouter, record every call, and pick models from measured reality."""
-    ctx.obj = {"data_dir": data_dir, "as_of": as_of}
-
-
-def main(args: Sequence[str] | None = None) -> None:
-    """Console entry point of ``hive``."""
-    run_cli(cli, args, prog_name="hive")
+main = entry_point(cli)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from hive_cli.common import echo_json, get_settings
+from hive_cli.params import json_option
 
 __all__ = ["ab"]
 
@@ -37,15 +38,15 @@ def create(ctx: click.Context, name: str, model_a: str, model_b: str, split: flo
 
 
 @ab.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option()
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """List experiments, running and stopped."""
-    from hive_core.experiments import experiment_json, list_experiments
+    from hive_core.experiments import list_experiments
 
     experiments = list_experiments(get_settings(ctx).data_dir)
     if as_json:
-        echo_json([experiment_json(e) for e in experiments])
+        echo_json(experiments)
         return
     if not experiments:
         click.echo("no experiments (create one with `hive ab create NAME --model-a A --model-b B`)")

@@ -10,26 +10,20 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from hive_cli.common import echo_json, get_settings
+from hive_cli.params import json_option
+from hive_core.format import usd
 
-if TYPE_CHECKING:
-    from hive_core.budget import Budget
-    from hive_core.settings import Settings
-    from hive_core.store.events import EventSink
-
-__all__ = ["budget", "open_budget"]
+__all__ = ["budget"]
 
 
 def _usd(value: float | None) -> str:
-    from hive_core.budget.reservation import usd
-
-    return "-" if value is None else usd(value)
+    """Limits and what is spent against them, with the digits a limit was typed with."""
+    return usd(value, typed=True)
 
 
 @click.group()
@@ -53,9 +47,9 @@ def set_(ctx: click.Context, daily: str | None, monthly: str | None, app: str | 
 
     settings = get_settings(ctx)
     scope = scope_of(app, model)
-    change = set_budget(settings.config_path, scope=scope, daily=daily, monthly=monthly, reset_day=reset_day,
+    change = set_budget(settings.datadir.config_file, scope=scope, daily=daily, monthly=monthly, reset_day=reset_day,
                         webhook_url=webhook, thresholds=thresholds)
-    _say_tightened(settings.config_path, change.tightened_from)
+    _say_tightened(settings.datadir.config_file, change.tightened_from)
     config = change.config
     limit = config.limits.get(scope)
     if limit is not None:
@@ -74,7 +68,7 @@ def unset(ctx: click.Context, app: str | None, model: str | None) -> None:
     from hive_core.budget.admin import scope_of, unset_budget
 
     scope = scope_of(app, model)
-    path = get_settings(ctx).config_path
+    path = get_settings(ctx).datadir.config_file
     _say_tightened(path, unset_budget(path, scope=scope).tightened_from)
     click.echo(f"{scope}: no limits")
 
@@ -86,7 +80,7 @@ def _say_tightened(path: Path, mode: int | None) -> None:
 
 
 @budget.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option()
 @click.pass_context
 def show(ctx: click.Context, as_json: bool) -> None:
     """Spent, reserved in flight, remaining and projected month-end, per scope."""
@@ -95,7 +89,7 @@ def show(ctx: click.Context, as_json: bool) -> None:
     settings = get_settings(ctx)
     statuses = budget_status(settings.data_dir, now=settings.now())
     if as_json:
-        echo_json({"scopes": [s.as_dict() for s in statuses]})
+        echo_json({"scopes": statuses})
         return
     for s in statuses:
         click.echo(f"{s.scope}  (month {s.month_start}..{s.month_end}, UTC)")
@@ -115,18 +109,3 @@ def show(ctx: click.Context, as_json: bool) -> None:
             projection += f", over the monthly limit on {s.over_limit_on}"
         click.echo(projection)
 
-
-
-def open_budget(settings: Settings, log: EventSink, stack: ExitStack) -> tuple[Budget, EventSink]:
-    """The budget for a request-sending command, and the sink its client must record into (the log,
-    wrapped so each request's usage event settles its reservation)."""
-    from hive_core.budget import Budget
-    from hive_core.catalog.catalog import load_catalog
-    from hive_core.errors import CatalogError, CatalogMissing
-
-    try:
-        prices = load_catalog(settings.catalog_path, cache_dir=settings.cache_dir)
-    except (CatalogMissing, CatalogError):
-        prices = None  # a request under a limit is then refused with what to do
-    budget = stack.enter_context(Budget(settings.data_dir, prices=prices, sink=log, app=settings.app))
-    return budget, budget.settling_sink(log)

@@ -8,6 +8,7 @@ from hive_cli.lazy import LazyGroup
 
 __all__ = ["models"]
 
+#: name -> ("module:command", one-line help), the shape of every group's registry (see hive_cli.hive)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "list": ("hive_cli.hive.models_catalog:list_models", "List models from the synced catalog."),
     "info": ("hive_cli.hive.models_catalog:info", "Show one model: prices, tier, capabilities, measured stats."),

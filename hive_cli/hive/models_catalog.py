@@ -13,15 +13,17 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hive_cli.common import echo_json, get_settings
-from hive_cli.hive.selection import build_request, selection_lines, selection_options
+from hive_cli.hive.selection import build_request, selection_json, selection_lines, selection_options
+from hive_cli.params import json_option
 from hive_core.catalog.capabilities import CAPABILITIES
 from hive_core.catalog.tiers import TIERS
+from hive_core.format import ms, pct, usd
+from hive_core.selection.selector import SelectionRequest
 
 if TYPE_CHECKING:
     from hive_core.catalog.catalog import ModelInfo
     from hive_core.catalog.pricing import Pricing
     from hive_core.selection.rankings import Metrics
-    from hive_core.selection.selector import SelectionResult
 
 __all__ = ["info", "list_models", "model_json", "recommend"]
 
@@ -65,7 +67,7 @@ def _money(pricing: Pricing, name: str) -> str:
 @click.option("--capability", "capabilities", multiple=True, type=click.Choice(CAPABILITIES, case_sensitive=False),
               help="Only models with this capability (repeatable: all must hold).")
 @click.option("--provider", help="Only this provider (the id's prefix, e.g. anthropic).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option()
 @click.pass_context
 def list_models(ctx: click.Context, tier: str | None, capabilities: tuple[str, ...], provider: str | None,
                 as_json: bool) -> None:
@@ -73,8 +75,8 @@ def list_models(ctx: click.Context, tier: str | None, capabilities: tuple[str, .
     from hive_core.catalog.capabilities import describe
     from hive_core.catalog.catalog import load_catalog
 
-    settings = get_settings(ctx)
-    catalog = load_catalog(settings.catalog_path, cache_dir=settings.cache_dir)
+    datadir = get_settings(ctx).datadir
+    catalog = load_catalog(datadir.catalog_file, cache_dir=datadir.cache)
     found = catalog.list_models(tier=tier.lower() if tier else None,
                                 capabilities=[c.lower() for c in capabilities], provider=provider)
     if as_json:
@@ -91,13 +93,13 @@ def list_models(ctx: click.Context, tier: str | None, capabilities: tuple[str, .
 def _measured_line(task: str, m: Metrics) -> str:
     parts = [f"{task:<16} {m.samples:>6} calls"]
     if m.success_rate is not None:
-        parts.append(f"success {m.success_rate:.1%}")
+        parts.append(f"success {pct(m.success_rate)}")
     if m.latency_p95_ms is not None:
-        parts.append(f"p95 {m.latency_p95_ms:.0f} ms")
+        parts.append(f"p95 {ms(m.latency_p95_ms)}")
     if m.ttft_p50_ms is not None:
-        parts.append(f"ttft50 {m.ttft_p50_ms:.0f} ms")
+        parts.append(f"ttft50 {ms(m.ttft_p50_ms)}")
     if m.cost_per_request_usd is not None:
-        parts.append(f"${m.cost_per_request_usd:.6f}/request")
+        parts.append(f"{usd(m.cost_per_request_usd, places=6)}/request")
     if m.quality is not None:
         parts.append(f"quality {m.quality:.2f} ({m.quality_samples})")
     return "  ".join(parts)
@@ -105,21 +107,19 @@ def _measured_line(task: str, m: Metrics) -> str:
 
 @click.command()
 @click.argument("model")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option()
 @click.pass_context
 def info(ctx: click.Context, model: str, as_json: bool) -> None:
     """Show one model: prices, tier, capabilities and measured stats from the ranking table."""
-    from dataclasses import asdict
-
     from hive_core.catalog.capabilities import describe
     from hive_core.catalog.catalog import load_catalog
     from hive_core.selection.rankings import load_rankings
 
-    settings = get_settings(ctx)
-    found = load_catalog(settings.catalog_path, cache_dir=settings.cache_dir).get(model)
-    measured = load_rankings(settings.data_dir).rows_for(found.id)
+    datadir = get_settings(ctx).datadir
+    found = load_catalog(datadir.catalog_file, cache_dir=datadir.cache).get(model)
+    measured = load_rankings(datadir.root).rows_for(found.id)
     if as_json:
-        echo_json({**model_json(found), "measured": {task: asdict(m) for task, m in sorted(measured.items())}})
+        echo_json({**model_json(found), "measured": dict(sorted(measured.items()))})
         return
     p = found.pricing
     click.echo(f"{found.id}  ({found.name})")
@@ -144,24 +144,13 @@ def info(ctx: click.Context, model: str, as_json: bool) -> None:
         click.echo("measured:      no calls in the ranking table yet")
 
 
-def result_json(result: SelectionResult, strategy: str) -> dict[str, Any]:
-    """A selection as JSON (``recommend --json``)."""
-    cost = result.estimated_cost_usd
-    return {
-        "primary": result.primary, "fallbacks": list(result.fallbacks), "tier": result.tier,
-        "estimated_cost_usd": None if cost is None else float(cost), "reason": result.reason,
-        "scores": result.scores, "strategy": strategy, "complexity": result.complexity,
-        "task_category": result.task_category, "candidates": result.candidates, "warnings": list(result.warnings),
-    }
-
-
 @click.command()
 @selection_options
 @click.option("--prompt", help="The prompt (its complexity and task type are assessed).")
 @click.option("--max-tokens", type=click.IntRange(min=1), help="Output tokens the request may use.")
-@click.option("--fallbacks", type=click.IntRange(min=0, max=10), default=3, show_default=True,
+@click.option("--fallbacks", type=click.IntRange(min=0, max=10), default=SelectionRequest.fallbacks, show_default=True,
               help="How many fallback models to chain.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option()
 @click.pass_context
 def recommend(ctx: click.Context, task: str | None, prompt: str | None, strategy: str, capabilities: tuple[str, ...],
               max_cost: Decimal | None, allow: frozenset[str] | None, deny: frozenset[str] | None,
@@ -178,7 +167,7 @@ def recommend(ctx: click.Context, task: str | None, prompt: str | None, strategy
     )
     result = load_selector(get_settings(ctx)).select(request)
     if as_json:
-        echo_json(result_json(result, strategy))
+        echo_json(selection_json(result, strategy))
         return
     for line in selection_lines(result, strategy):
         click.echo(line)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from hive_cli.common import echo_json, get_settings, open_event_log
+from hive_cli.params import json_option
 
 __all__ = ["rate"]
 
@@ -15,7 +16,7 @@ __all__ = ["rate"]
 @click.option("--good", "verdict", flag_value="good", help="Same as SCORE 1.")
 @click.option("--bad", "verdict", flag_value="bad", help="Same as SCORE 0.")
 @click.option("--rater", default=None, help="Who rates (default: HIVE_USER).")
-@click.option("--json", "as_json", is_flag=True, help="Print the recorded event as JSON.")
+@json_option("Print the recorded event as JSON.")
 @click.pass_context
 def rate(ctx: click.Context, request_id: str, score: float | None, verdict: str | None, rater: str | None,
          as_json: bool) -> None:
@@ -29,6 +30,6 @@ def rate(ctx: click.Context, request_id: str, score: float | None, verdict: str 
     with open_event_log(settings) as log:
         event = record(settings, log, request_id, value, rater=rater)
     if as_json:
-        echo_json(event.model_dump(mode="json"))
+        echo_json(event)
         return
     click.echo(f"rated {request_id} {value:g}" + (f" ({event.model})" if event.model else ""))

@@ -5,15 +5,12 @@ Each command lives in its own module under ``hive_cli.hive_jobs`` and is importe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import click
-
-from hive_cli.common import as_of_option, data_dir_option, take_back_spills
-from hive_cli.lazy import LazyGroup, run_cli
+from hive_cli.lazy import entry_point, root_group
 
 __all__ = ["cli", "main"]
 
+#: name -> ("module:command", one-line help): the registry LazyGroup loads from; every group's
+#: registry has this shape by design (data, one line per command)
 COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("hive_cli.hive_jobs.store:simulate", "Write a realistic simulated history of N days into the store."),
     "sql": ("hive_cli.hive_jobs.store:sql", "Run SQL over the event views (api_calls, usage, stream_outcomes, ...)."),
@@ -32,20 +29,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import-spills": ("hive_cli.hive_jobs.spills:import_spills", "Take back events a command could not write (full disk)."),
 }
 
+cli = root_group(
+    "hive-jobs", "Hive's batch jobs: simulate, roll up, rank, verify, compact, report. Safe to run from cron.",
+    COMMANDS,
+)
 
-@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
-@data_dir_option
-@as_of_option
-@click.pass_context
-def cli(ctx: click.Context, data_dir: str | None, as_of: str | None) -> None:
-    """Hive's batch jobs: simulate, roll up, rank, verify, compact, report. Safe to run from cron."""
-    ctx.obj = {"data_dir": data_dir, "as_of": as_of}
-    if ctx.invoked_subcommand != "import-spills":
-        # Events a command spilled outside the data directory (disk full, read-only) come back
-        # before any job reads the store: the nightly cron run heals it without a human.
-        take_back_spills(ctx)
-
-
-def main(args: Sequence[str] | None = None) -> None:
-    """Console entry point of ``hive-jobs``."""
-    run_cli(cli, args, prog_name="hive-jobs")
+main = entry_point(cli)

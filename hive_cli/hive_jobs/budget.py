@@ -6,13 +6,15 @@ import sys
 
 import click
 
-from hive_cli.common import echo_json, get_settings, open_event_log
+from hive_cli.common import JobCommand, echo_json, get_settings, open_event_log
+from hive_cli.params import json_option
+from hive_core.format import usd
 
 __all__ = ["alerts", "rebuild_ledger"]
 
 
-@click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.command(cls=JobCommand)
+@json_option()
 @click.pass_context
 def alerts(ctx: click.Context, as_json: bool) -> None:
     """Fire due budget alerts once each: print them, record them, POST them to the webhook.
@@ -25,8 +27,7 @@ def alerts(ctx: click.Context, as_json: bool) -> None:
     with open_event_log(settings) as log:
         run = run_alerts(settings.data_dir, now=settings.now(), sink=log)
     if as_json:
-        echo_json({"fired": [a.model_dump(mode="json") for a in run.fired], "delivered": run.delivered,
-                   "failures": run.failures, "pending": run.pending})
+        echo_json(run)
     else:
         for alert in run.fired:
             click.echo(alert.message)
@@ -38,7 +39,7 @@ def alerts(ctx: click.Context, as_json: bool) -> None:
         sys.exit(1)
 
 
-@click.command("rebuild-ledger")
+@click.command("rebuild-ledger", cls=JobCommand)
 @click.pass_context
 def rebuild_ledger(ctx: click.Context) -> None:
     """Recreate the budget ledger's spend from the usage events; expire in-flight reservations."""
@@ -50,6 +51,6 @@ def rebuild_ledger(ctx: click.Context) -> None:
     result = rebuild(settings.data_dir, now=settings.now())
     if result.moved_aside is not None:
         click.echo(f"the unreadable ledger was moved to {result.moved_aside}")
-    click.echo(f"ledger rebuilt: ${result.total_usd:.6f} over {result.days} day(s); "
+    click.echo(f"ledger rebuilt: {usd(result.total_usd, places=6)} over {result.days} day(s); "
                f"{result.kept_settlements} settlement(s) not on disk yet kept; "
                f"{result.expired_reservations} in-flight reservation(s) expired, {result.live_reservations} live kept")

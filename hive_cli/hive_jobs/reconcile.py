@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import click
 
-from hive_cli.common import echo_json, get_settings, open_event_log
+from hive_cli.common import JobCommand, echo_json, get_settings, open_event_log
+from hive_cli.params import json_option
+from hive_core.format import usd
 
 __all__ = ["reconcile"]
 
 
-@click.command()
+@click.command(cls=JobCommand)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Look up at most N generations.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option()
 @click.pass_context
 def reconcile(ctx: click.Context, limit: int | None, as_json: bool) -> None:
     """Fetch /generation for cancelled or cut requests and append billed usage events (idempotent)."""
@@ -26,7 +28,7 @@ def reconcile(ctx: click.Context, limit: int | None, as_json: bool) -> None:
                    "failed": [{"generation_id": g, "error": e} for g, e in report.failed],
                    "corrected_usd": report.corrected_usd})
         return
-    click.echo(f"checked {report.checked}, corrected {report.corrected} (${report.corrected_usd:.6f} billed), "
+    click.echo(f"checked {report.checked}, corrected {report.corrected} ({usd(report.corrected_usd, places=6)} billed), "
                f"pending {len(report.pending)}, failed {len(report.failed)}")
     for generation_id, error in report.failed:
         click.echo(f"  {generation_id}: {error}", err=True)

@@ -6,34 +6,28 @@ from datetime import date
 
 import click
 
-from hive_cli.common import echo_json, get_settings
+from hive_cli.common import JobCommand, echo_json, get_settings
+from hive_cli.params import DATE, json_option
+from hive_core.store.lock import DEFAULT_LOCK_TIMEOUT_S
+from jobs.rankings.table import DEFAULT_WINDOW_DAYS
 
 __all__ = ["rankings", "rollup"]
-
-
-def _day(value: str | None, flag: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=flag) from None
 
 
 def _span(days: list[date]) -> str:
     return f"{days[0]}..{days[-1]}" if len(days) > 1 else str(days[0])
 
 
-@click.command()
+@click.command(cls=JobCommand)
 @click.option("--daily", is_flag=True, default=True, help="Daily rollups (the only granularity; accepted for cron lines).")
-@click.option("--date", "only", default=None, metavar="YYYY-MM-DD", help="Only this UTC day.")
-@click.option("--since", default=None, metavar="YYYY-MM-DD", help="Only days from this UTC day on.")
+@click.option("--date", "only", type=DATE, default=None, help="Only this UTC day.")
+@click.option("--since", type=DATE, default=None, help="Only days from this UTC day on.")
 @click.option("--rebuild", is_flag=True, help="Recompute every day in scope from the events, changed or not.")
-@click.option("--wait", "wait_s", type=click.FloatRange(0), default=60.0, show_default=True,
+@click.option("--wait", "wait_s", type=click.FloatRange(0), default=DEFAULT_LOCK_TIMEOUT_S, show_default=True,
               help="Seconds to wait for another run's lock before giving up (0: do not wait).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option("Print the report as JSON.")
 @click.pass_context
-def rollup(ctx: click.Context, daily: bool, only: str | None, since: str | None, rebuild: bool,
+def rollup(ctx: click.Context, daily: bool, only: date | None, since: date | None, rebuild: bool,
            wait_s: float, as_json: bool) -> None:
     """Roll events up into daily tables and refresh the rankings.
 
@@ -45,8 +39,7 @@ def rollup(ctx: click.Context, daily: bool, only: str | None, since: str | None,
     if only and since:
         raise click.UsageError("give --date or --since, not both")
     settings = get_settings(ctx)
-    report = run(settings, day=_day(only, "--date"), since=_day(since, "--since"), rebuild=rebuild,
-                 lock_timeout_s=wait_s)
+    report = run(settings, day=only, since=since, rebuild=rebuild, lock_timeout_s=wait_s)
     for line in report.repaired:
         click.echo(f"repaired: {line}", err=True)
     for path, reason in report.skipped:
@@ -83,10 +76,10 @@ def rollup(ctx: click.Context, daily: bool, only: str | None, since: str | None,
                    f"(priors: {ranking.priors})")
 
 
-@click.command()
-@click.option("--window", "window_days", type=click.IntRange(1, 365), default=7, show_default=True,
+@click.command(cls=JobCommand)
+@click.option("--window", "window_days", type=click.IntRange(1, 365), default=DEFAULT_WINDOW_DAYS, show_default=True,
               help="Days of rollups (today included) the table measures.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option("Print the report as JSON.")
 @click.pass_context
 def rankings(ctx: click.Context, window_days: int, as_json: bool) -> None:
     """Recompute the ranking table the selector reads (from the daily rollups)."""
@@ -94,8 +87,7 @@ def rankings(ctx: click.Context, window_days: int, as_json: bool) -> None:
 
     report = run(get_settings(ctx), window_days=window_days)
     if as_json:
-        echo_json({"path": str(report.path), "rows": report.rows, "models": report.models,
-                   "window_days": report.window_days, "priors": report.priors})
+        echo_json(report)
         return
     click.echo(f"wrote {report.path}: {report.rows} rows for {report.models} models over "
                f"{report.window_days} days (priors: {report.priors})")

@@ -11,12 +11,13 @@ from __future__ import annotations
 import click
 
 from hive_cli.common import echo_json, get_settings, import_spilled_events
+from hive_cli.params import json_option
 
 __all__ = ["import_spills"]
 
 
-@click.command("import-spills")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (files, events, duplicates, sources).")
+@click.command("import-spills")  # a plain command: taking back spills is what it does, and may fail
+@json_option("Print JSON (files, events, duplicates, sources).")
 @click.pass_context
 def import_spills(ctx: click.Context, as_json: bool) -> None:
     """Take back events spilled outside the data directory (disk full or read-only), exactly once."""
@@ -24,8 +25,7 @@ def import_spills(ctx: click.Context, as_json: bool) -> None:
 
     taken = import_spilled_events(get_settings(ctx).data_dir)
     if as_json:
-        echo_json({"files": taken.files, "events": taken.events, "duplicates": taken.duplicates,
-                   "sources": [str(s) for s in taken.sources], "unreadable": [str(p) for p in taken.unreadable]})
+        echo_json(taken)
     elif taken.files:
         already = f" ({taken.duplicates} already in the store)" if taken.duplicates else ""
         click.echo(f"took back {taken.events} spilled event(s) from {taken.files} file(s){already}")

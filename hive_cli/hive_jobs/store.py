@@ -8,13 +8,15 @@ from pathlib import Path
 
 import click
 
-from hive_cli.common import echo_json, get_settings
+from hive_cli.common import JobCommand, echo_json, get_settings, plain
+from hive_cli.output import DEFAULT_MAX_ROWS
+from hive_cli.params import DATE, PERIOD_OPTION_HELP, json_option
 from hive_core.errors import ConfigError, HiveError
 
 __all__ = ["compact", "simulate", "sql", "summary", "verify"]
 
 
-@click.command()
+@click.command(cls=JobCommand)
 @click.option("--days", type=click.IntRange(1, 3660), default=30, show_default=True, help="Days of history, ending today (UTC).")
 @click.option("--calls-per-day", type=click.IntRange(1), default=10_000, show_default=True, help="Logical requests per day.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed; the same seed gives the same history.")
@@ -29,12 +31,12 @@ def simulate(ctx: click.Context, days: int, calls_per_day: int, seed: int) -> No
     click.echo(f"simulated {report.requests:,} requests over {days} days into {settings.data_dir}: {parts}")
 
 
-@click.command()
+@click.command(cls=JobCommand)
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table", show_default=True, help="Output format.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write to FILE instead of stdout (required for parquet).")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Bind $NAME to VALUE (repeatable); never formatted into the SQL.")
-@click.option("--max-rows", type=click.IntRange(1), default=200, show_default=True, help="Rows shown in table format.")
+@click.option("--max-rows", type=click.IntRange(1), default=DEFAULT_MAX_ROWS, show_default=True, help="Rows shown in table format.")
 @click.pass_context
 def sql(ctx: click.Context, query: str, fmt: str, out: str | None, params: tuple[str, ...], max_rows: int) -> None:
     """Run SQL over the event views (api_calls, usage, stream_outcomes, ...).
@@ -59,8 +61,8 @@ def sql(ctx: click.Context, query: str, fmt: str, out: str | None, params: tuple
         write_result(result, fmt, Path(out) if out else None, max_rows=max_rows)
 
 
-@click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.command(cls=JobCommand)
+@json_option("Print the report as JSON.")
 @click.option("--no-repair", is_flag=True, help="Only report; leave killed writers' temp files and compaction journals alone.")
 @click.pass_context
 def verify(ctx: click.Context, as_json: bool, no_repair: bool) -> None:
@@ -76,7 +78,7 @@ def verify(ctx: click.Context, as_json: bool, no_repair: bool) -> None:
     report = None
     if not no_repair:
         try:
-            with job_lock(settings.state_dir, STORE_LOCK):  # repairs must not race a running compaction
+            with job_lock(settings.datadir, STORE_LOCK):  # repairs must not race a running compaction
                 report = run(settings.data_dir, repair=True)
         except OSError as exc:
             if exc.errno not in READ_ONLY_ERRNOS:
@@ -87,9 +89,7 @@ def verify(ctx: click.Context, as_json: bool, no_repair: bool) -> None:
     if report is None:
         report = run(settings.data_dir, repair=False)
     if as_json:
-        echo_json({"ok": report.ok, "files": report.files, "events": report.events, "quarantined": report.quarantined,
-                   "problems": [{"path": p.path, "message": p.message} for p in report.problems],
-                   "repaired": report.repaired})
+        echo_json({"ok": report.ok, **plain(report)})
     else:
         for line in report.repaired:
             click.echo(f"repaired: {line}", err=True)
@@ -102,10 +102,10 @@ def verify(ctx: click.Context, as_json: bool, no_repair: bool) -> None:
         sys.exit(1)
 
 
-@click.command()
-@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Compact only this day (even if still open).")
+@click.command(cls=JobCommand)
+@click.option("--date", "day", type=DATE, default=None, help="Compact only this day (even if still open).")
 @click.pass_context
-def compact(ctx: click.Context, day: object) -> None:
+def compact(ctx: click.Context, day: date | None) -> None:
     """Merge the small files of closed days into large ones.
 
     Crash-safe: a compaction killed at any instant loses and duplicates nothing; the next run (or
@@ -115,9 +115,8 @@ def compact(ctx: click.Context, day: object) -> None:
     from ingest import compact as run
 
     settings = get_settings(ctx)
-    only: date | None = day.date() if day is not None else None  # type: ignore[attr-defined]
-    with job_lock(settings.state_dir, STORE_LOCK):
-        report = run(settings.data_dir, day=only, now=settings.now())
+    with job_lock(settings.datadir, STORE_LOCK):
+        report = run(settings.data_dir, day=day, now=settings.now())
     for line in report.repaired:
         click.echo(f"repaired: {line}", err=True)
     for path, reason in report.skipped:
@@ -127,8 +126,8 @@ def compact(ctx: click.Context, day: object) -> None:
                f"{report.events:,} events{dropped}")
 
 
-@click.command()
-@click.option("--period", default="30d", show_default=True, help="today, yesterday, 7d, 30d, month or A..B.")
+@click.command(cls=JobCommand)
+@click.option("--period", default="30d", show_default=True, metavar="PERIOD", help=PERIOD_OPTION_HELP)
 @click.pass_context
 def summary(ctx: click.Context, period: str) -> None:
     """Print a short summary of the store: spend, top models, P95s."""
