@@ -1,6 +1,7 @@
 """Shared fixtures. Each plugin module hands out one kind of real, cheap thing (see STYLE.md #12)."""
 
 pytest_plugins = [
+    "tests.plugins.cli",
     "tests.plugins.clock",
     "tests.plugins.env",
     "tests.plugins.emulator",

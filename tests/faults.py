@@ -3,10 +3,10 @@
 * :func:`full_disk` mounts a small tmpfs and fills it to the last byte (``ENOSPC`` for any write
   that needs a new block; what already exists stays readable);
 * :func:`read_only` bind-mounts a directory onto itself read-only (``EROFS``). ``chmod 0555``
-  would not do: the suite runs as root, and root ignores permission bits.
+  would not do for root, who ignores permission bits; it is the fallback when not root (``EACCES``).
 
-Both need mount privileges (root with CAP_SYS_ADMIN, as in CI): without them the test is skipped
-with that reason. The mount is undone whatever happens (lazily when a process still uses it).
+Mounts need privileges (root with CAP_SYS_ADMIN, as in CI): root without them skips the test with
+that reason. The mount is undone whatever happens (lazily when a process still uses it).
 """
 
 from __future__ import annotations
@@ -74,10 +74,27 @@ def full_disk(mount_point: Path, size: str = "1M", *, prepare: object = None) ->
 
 @contextmanager
 def read_only(directory: Path) -> Iterator[Path]:
-    """``directory`` (existing) made read-only, contents kept, for the block."""
+    """``directory`` (existing) made read-only, contents kept, for the block. As root a read-only bind
+    mount; as anyone else the write bits are removed (which binds them), restored whatever happens."""
+    if os.geteuid() != 0:
+        with _without_write_bits(directory):
+            yield directory
+        return
     _mount("--bind", str(directory), str(directory))
     try:
         _mount("-o", "remount,ro,bind", str(directory))
         yield directory
     finally:
         _unmount(directory)
+
+
+@contextmanager
+def _without_write_bits(directory: Path) -> Iterator[None]:
+    modes = {p: p.stat().st_mode for p in [directory, *directory.rglob("*")]}
+    for p, mode in modes.items():
+        p.chmod(mode & ~0o222)
+    try:
+        yield
+    finally:
+        for p, mode in modes.items():
+            p.chmod(mode)

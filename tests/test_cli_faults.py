@@ -19,21 +19,20 @@ read-only store.
 from __future__ import annotations
 
 import shutil
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 
+from hive_core.store.datadir import DataDir
 from tests.faults import full_disk, read_only
-from tests.test_ask import BIN, hive_env
+from tests.plugins.cli import cli_commands, hive_env, run_cli
+from tests.plugins.emulator import MODEL
 
-MODEL = "openai/gpt-4o-mini"
 OTHER = "anthropic/claude-3-haiku"
 REQUEST_ID = "{request_id}"  # replaced by a request id of the store
 
@@ -96,27 +95,8 @@ FAULTS = ["read-only", "full", *CORRUPTED]
 KNOWN: dict[tuple[str, str], str] = {}
 
 
-def _commands(prefix: str, group: click.Group) -> Iterator[str]:
-    ctx = click.Context(group)
-    for name in group.list_commands(ctx):
-        command = group.get_command(ctx, name)
-        assert command is not None
-        if isinstance(command, click.Group):
-            yield from _commands(f"{prefix} {name}", command)
-        else:
-            yield f"{prefix} {name}"
-
-
-def all_commands() -> list[str]:
-    """Every leaf command of both CLIs, from their registries."""
-    from hive_cli.hive import cli as hive
-    from hive_cli.hive_jobs import cli as jobs
-
-    return [*_commands("hive", hive), *_commands("hive-jobs", jobs)]
-
-
 def test_every_command_has_a_fault_invocation() -> None:
-    commands = all_commands()
+    commands = [name for name, _ in cli_commands(groups=False)]
     assert sorted(commands) == sorted(INVOCATIONS), "give each new command an invocation in INVOCATIONS"
 
 
@@ -154,8 +134,8 @@ def test_storage_errors_name_the_file_and_what_to_do(tmp_path: Path) -> None:
 # -- the store ---------------------------------------------------------------------------------
 
 
-def _run(tool: str, args: list[str], env: dict[str, str], *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / tool), *args], env=env, capture_output=True, text=True, timeout=timeout)
+#: seconds one command may take under a fault (a full disk makes some slow)
+TIMEOUT_S = 120
 
 
 def _env(emulator: Any, data: Path, state_home: Path) -> dict[str, str]:
@@ -170,8 +150,9 @@ def template(emulator: Any, catalog_path: Path, tmp_path_factory: pytest.TempPat
     root = tmp_path_factory.mktemp("template")
     data = root / "data"
     env = _env(emulator, data, root / "state-home")
-    (data / "catalog").mkdir(parents=True)
-    shutil.copy(catalog_path, data / "catalog" / "models.json")
+    catalog = DataDir(data).catalog_file
+    catalog.parent.mkdir(parents=True)
+    shutil.copy(catalog_path, catalog)
     steps: list[tuple[str, list[str]]] = [
         ("hive-jobs", ["simulate", "--days", "3", "--calls-per-day", "40", "--seed", "3"]),
         ("hive-jobs", ["rollup", "--daily"]),
@@ -181,7 +162,7 @@ def template(emulator: Any, catalog_path: Path, tmp_path_factory: pytest.TempPat
         ("hive", ["ask", "Say hi", "--experiment", "exp1", "--max-tokens", "8"]),
     ]
     for tool, args in steps:
-        done = _run(tool, args, env)
+        done = run_cli(tool, args, env, timeout=TIMEOUT_S)
         assert done.returncode == 0, f"{tool} {args}: {done.stderr}"
     glob = str(data / "events" / "api_call" / "*" / "*.parquet")
     ((request_id,),) = duckdb.sql(f"select request_id from read_parquet('{glob}') limit 1").fetchall()
@@ -232,7 +213,7 @@ def _drive(fault: str, command: str, template: tuple[Path, str], root: Path, emu
     with _fault_store(fault, data_template, place):
         data = place / "data"
         before = _event_count(data)
-        done = _run(tool, args, _env(emulator, data, root / "state-home" / place.name))
+        done = run_cli(tool, args, _env(emulator, data, root / "state-home" / place.name), timeout=TIMEOUT_S)
         after = _event_count(data)
     return Outcome(command, done.returncode, done.stderr, before, after)
 

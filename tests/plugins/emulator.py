@@ -9,12 +9,18 @@
   for CLI tests; yields an :class:`EmulatorProcess` with ``base_url``, ``api_key`` and ``stop``.
 
 Every emulator has ``.base_url`` (ending ``/api/v1``) and ``.api_key`` (``sk-or-v1-test...``).
+
+Talking to it: :data:`MODEL` (a cheap model of the real catalog), :func:`emu_settings` (settings
+pointing at an emulator, with short timeouts), :func:`fast_policy` (retries without real waits),
+:func:`seed_failing_first` (a fault plan's seed), and the ``catalog`` fixture (the real catalog,
+loaded from a copy).
 """
 
 from __future__ import annotations
 
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,13 +28,29 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from hive_emulator import DEFAULT_TEST_KEY, Emulator
 
-__all__ = ["TEST_LATENCY_SCALE", "EmulatorProcess", "run_emulator_process"]
+if TYPE_CHECKING:
+    from hive_core.catalog.catalog import Catalog
+    from hive_core.openrouter import RetryPolicy
+    from hive_core.settings import Settings
+
+__all__ = [
+    "MODEL",
+    "TEST_LATENCY_SCALE",
+    "EmulatorProcess",
+    "emu_settings",
+    "fast_policy",
+    "run_emulator_process",
+    "seed_failing_first",
+]
+
+#: the model most tests ask (cheap, streams, in the real catalog)
+MODEL = "openai/gpt-4o-mini"
 
 #: delays at 1/100 of real: streams still have shape (TTFT, pacing) but tests stay fast
 TEST_LATENCY_SCALE = 0.01
@@ -116,3 +138,43 @@ def emulator_process(catalog_path: Path) -> Callable[..., AbstractContextManager
         return run_emulator_process(catalog_path, *args)
 
     return start
+
+
+def emu_settings(emu: Any, tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings that talk to ``emu`` with a data directory under ``tmp_path``; short read timeout, two
+    attempts, tiny backoff (``overrides`` on top)."""
+    from hive_core.settings import Settings
+
+    values: dict[str, Any] = {"api_key": emu.api_key, "base_url": emu.base_url, "data_dir": tmp_path / "data",
+                              "read_timeout_s": 0.3, "max_attempts": 2, "retry_max_wait_s": 0.05}
+    values.update(overrides)
+    return Settings(**values)
+
+
+def fast_policy(settings: Settings) -> RetryPolicy:
+    """The settings' retry policy with a 10 ms base backoff."""
+    from hive_core.openrouter import RetryPolicy
+
+    return RetryPolicy.from_settings(settings, base_s=0.01)
+
+
+def seed_failing_first(kind: str, model: str = MODEL) -> int:
+    """A seed whose fault plan (rate 0.5) hits the first request to ``model`` and spares the second."""
+    from hive_emulator.faults import FaultPlan
+
+    for seed in range(10_000):
+        plan = FaultPlan([f"*:{kind}:0.5"], seed=seed)
+        if plan.draw(model) == kind and plan.draw(model) is None:
+            return seed
+    raise AssertionError("no such seed")
+
+
+@pytest.fixture
+def catalog(catalog_path: Path, tmp_path: Path) -> Catalog:
+    """The real catalog, loaded from a copy under ``tmp_path`` (its parse cache stays there)."""
+    from hive_core.catalog.catalog import load_catalog
+
+    copy = tmp_path / "catalog" / "models.json"
+    copy.parent.mkdir()
+    shutil.copy(catalog_path, copy)
+    return load_catalog(copy)
