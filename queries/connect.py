@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hive_core.errors import QueryError
+from hive_core.store.datadir import DataDir
 from hive_core.store.event_files import FileSet, list_event_files
 from hive_core.store.quarantine import Quarantine, groups, reason_sql
 from hive_core.store.schema_cache import event_schemas
@@ -81,7 +82,7 @@ class Store:
         items = [item for fs in self.files.values() for item in fs.skipped]
         quarantine = self.quarantine()
         if quarantine.total:
-            items.append((self.data_dir / "events", quarantine.line()))
+            items.append((DataDir(self.data_dir).events, quarantine.line()))
         return items
 
     def quarantine(self) -> Quarantine:

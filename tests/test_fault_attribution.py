@@ -63,7 +63,7 @@ def asks(settings: Settings, chain: list[str], n: int) -> list[OpenRouterError]:
     """``n`` requests along ``chain`` as ``hive ask`` makes them (events, shared circuit breaker)."""
     errors: list[OpenRouterError] = []
     policy = RetryPolicy.from_settings(settings, base_s=0.01)
-    breaker = CircuitBreaker(settings.state_dir)
+    breaker = CircuitBreaker(settings.datadir.state)
     with EventLog(settings.data_dir) as log, OpenRouterClient(settings, sink=log, policy=policy) as client:
         for i in range(n):
             try:
@@ -87,7 +87,7 @@ def snapshot(settings: Settings, capsys: pytest.CaptureFixture[str]) -> dict[str
     assert code == 0, err
     keep = ("model", "attempts", "success_rate", "errors", "health", "p50_ms", "p95_ms")
     performance = sorted(({k: row[k] for k in keep} for row in json.loads(out)), key=lambda r: r["model"])
-    circuits = settings.state_dir / "circuits.json"
+    circuits = settings.datadir.circuits
     return {"primary": recommended["primary"], "fallbacks": recommended["fallbacks"], "performance": performance,
             "circuits": circuits.read_bytes() if circuits.exists() else None}
 
@@ -98,12 +98,12 @@ def measured(emulator_factory: Any, tmp_path: Path, catalog_path: Path) -> tuple
     emu = emulator_factory(api_key=KEY, faults=[f"{B}:502:1.0"], seed=3)
     settings = Settings(api_key=KEY, base_url=emu.base_url, data_dir=tmp_path / "data", max_attempts=2,
                         retry_max_wait_s=0.01, read_timeout_s=5)
-    settings.catalog_path.parent.mkdir(parents=True)
-    shutil.copy(catalog_path, settings.catalog_path)
+    settings.datadir.catalog_file.parent.mkdir(parents=True)
+    shutil.copy(catalog_path, settings.datadir.catalog_file)
     asks(settings, [A], 8)
     assert len(asks(settings, [B], 3)) == 3
     emu.set_faults([])
-    assert CircuitBreaker(settings.state_dir).state(B) == "closed"
+    assert CircuitBreaker(settings.datadir.state).state(B) == "closed"
     return emu, settings
 
 

@@ -46,8 +46,8 @@ def test_failing_model_is_demoted_and_recovers(emulator_factory: Any, tmp_path: 
     emu = emulator_factory(faults=[f"{B}:502:1.0"], seed=3)
     settings = Settings(api_key=emu.api_key, base_url=emu.base_url, data_dir=tmp_path / "data",
                         max_attempts=2, retry_max_wait_s=0.01, read_timeout_s=5)
-    settings.catalog_path.parent.mkdir(parents=True)
-    shutil.copy(catalog_path, settings.catalog_path)
+    settings.datadir.catalog_file.parent.mkdir(parents=True)
+    shutil.copy(catalog_path, settings.datadir.catalog_file)
 
     assert recommend(settings, capsys)["primary"] == B  # priors only: nothing measured yet
 

@@ -52,7 +52,7 @@ def history(settings: Settings, *, failing: str | None = "acme/slow", days: int 
 
 
 def table(settings: Settings) -> dict[tuple[str, str], dict[str, object]]:
-    rows = pq.read_table(settings.rankings_dir / "rankings.parquet").to_pylist()
+    rows = pq.read_table(settings.datadir.rankings_file).to_pylist()
     return {(r["task_category"], r["model"]): r for r in rows}
 
 
@@ -80,7 +80,7 @@ def test_rows_follow_the_contract(settings: Settings) -> None:
     for row in rows.values():
         assert row["window_days"] == 7
         assert row["success_lower"] == pytest.approx(wilson_lower(row["successes"], row["samples"]))  # type: ignore[arg-type]
-    calls = f"{settings.events_dir}/api_call/*/*.parquet"
+    calls = f"{settings.datadir.event_type('api_call')}/*/*.parquet"
     for model in ("acme/fast", "acme/slow"):
         star = rows[("*", model)]
         samples, ok = duckdb.connect().sql(f"select count(*) filter (status <> 'cancelled'), count(*) filter (status = 'ok') "
@@ -117,8 +117,8 @@ def test_small_samples_stay_near_the_prior(settings: Settings) -> None:
 def test_catalog_priors_are_used_when_synced(settings: Settings, catalog_path: Path) -> None:
     history(settings, failing=None, days=1, n=10)
     assert rankings(settings).priors.startswith("neutral")
-    settings.catalog_path.parent.mkdir(parents=True)
-    shutil.copy(catalog_path, settings.catalog_path)
+    settings.datadir.catalog_file.parent.mkdir(parents=True)
+    shutil.copy(catalog_path, settings.datadir.catalog_file)
     assert rankings(settings).priors == "catalog"
 
 
@@ -141,8 +141,8 @@ def test_empty_store_writes_an_empty_table(settings: Settings) -> None:
 def test_corrupt_table_is_rewritten(settings: Settings) -> None:
     """The table is derived data: the job never reads it, so a torn one is simply replaced."""
     history(settings, days=1, n=20)
-    settings.rankings_dir.mkdir()
-    (settings.rankings_dir / "rankings.parquet").write_bytes(b"PAR1 torn")
+    settings.datadir.rankings.mkdir()
+    settings.datadir.rankings_file.write_bytes(b"PAR1 torn")
     assert rankings(settings).rows > 0
     assert load_rankings(settings.data_dir).models() == {"acme/fast", "acme/slow"}
 
@@ -172,8 +172,8 @@ class TestCli:
 
     def test_corrupt_table_is_rewritten(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         history(settings, days=1, n=20)
-        settings.rankings_dir.mkdir()
-        (settings.rankings_dir / "rankings.parquet").write_bytes(b"PAR1 torn")
+        settings.datadir.rankings.mkdir()
+        settings.datadir.rankings_file.write_bytes(b"PAR1 torn")
         code, out, err = run_cli(["--data-dir", str(settings.data_dir), *AS_OF, "rankings"], capsys)
         assert code == 0 and "rows for 2 models" in out and err == ""
         assert load_rankings(settings.data_dir).models() == {"acme/fast", "acme/slow"}

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 import queries
+from hive_core.store.datadir import DataDir
 from hive_core.store.events import Usage
 from ingest.compact import compact
 from ingest.log import EventLog
@@ -156,7 +157,7 @@ def test_a_stalled_compaction_is_counted_once(data_dir: Path) -> None:
     import pyarrow.parquet as pq
 
     n = _store(data_dir)
-    partition = next((data_dir / "events" / "api_call").glob("date=*"))
+    partition = next(DataDir(data_dir).event_type("api_call").glob("date=*"))
     inputs = sorted(p.name for p in partition.glob("*.parquet"))
     per_day = sum(pq.read_metadata(partition / name).num_rows for name in inputs)
     (partition / ".compact-out-000001.json").write_text(json.dumps({"output": "out-000001.parquet", "inputs": inputs}))

@@ -23,12 +23,12 @@ import pytest
 from hive_cli import hive_jobs as jobs_cli
 from hive_core.errors import DataError, LockHeld
 from hive_core.settings import Settings
+from hive_core.store.datadir import DataDir
 from hive_core.store.events import ApiCall, Event, StreamOutcome, Usage
 from hive_core.store.lock import job_lock
 from ingest import EventLog
 from jobs.pipeline import rollup
-from jobs.rollup.daily import day_path
-from jobs.rollup.monthly import merge_by, month_path, read_models
+from jobs.rollup.monthly import merge_by, read_models
 from jobs.rollup.state import FORMAT
 
 DAY0 = date(2026, 11, 10)
@@ -81,7 +81,7 @@ def write_history(data_dir: Path, days: int = 3, n: int = 60) -> list[date]:
 
 def snapshot(data_dir: Path) -> dict[str, tuple[bytes, int]]:
     """Every rollup file's bytes and mtime."""
-    root = data_dir / "rollups"
+    root = DataDir(data_dir).rollups
     return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
             for p in sorted(root.rglob("*.parquet"))}
 
@@ -119,11 +119,11 @@ def cost_by_day(settings: Settings, dates: list[date]) -> dict[date, float]:
 def plant_foreign(data_dir: Path, kind: str, ts: datetime, partition: date | None = None) -> Path:
     """A foreign writer's file (pyarrow, bypassing Hive's writer): rows of ``kind`` dated ``ts``, in
     the partition of ``ts``'s day (or ``partition``). Returns the partition directory."""
-    template = next((data_dir / "events" / kind).rglob("*.parquet"))
+    template = next(DataDir(data_dir).event_type(kind).rglob("*.parquet"))
     table = pq.read_table(template).slice(0, 3)
     ts_type = table.schema.field("ts").type
     table = table.set_column(table.schema.get_field_index("ts"), "ts", pa.array([ts] * 3, ts_type))
-    directory = data_dir / "events" / kind / f"date={(partition or ts.date()).isoformat()}"
+    directory = DataDir(data_dir).partition(kind, partition or ts.date())
     directory.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, directory / f"foreign-{ts.year:04d}-000001.parquet")
     return directory
@@ -210,7 +210,7 @@ def test_single_day_percentiles_equal_exact_quantile_cont(settings: Settings) ->
     rollup(settings)
     exact = exact_percentiles(settings.data_dir)
     rows = [r for d in (DAY0, DAY0 + timedelta(days=1), DAY0 + timedelta(days=2))
-            for r in pq.read_table(day_path(settings.rollups_dir, d)).to_pylist()]
+            for r in pq.read_table(settings.datadir.rollup_day(d)).to_pylist()]
     checked = 0
     for row in rows:
         key = (row["day"], row["model"], row["provider"], row["request_type"], row["task_category"])
@@ -233,14 +233,14 @@ def test_rollup_counts_and_costs_match_the_events(settings: Settings) -> None:
     cost, tokens = con.sql(f"select sum(cost_usd), sum(prompt_tokens) from '{ev}/usage/*/*.parquet'").fetchall()[0]
     cancelled = con.sql(f"select count(*) filter (outcome='cancelled') from '{ev}/stream_outcome/*/*.parquet'").fetchall()[0][0]
     t = con.sql(f"select sum(attempts), sum(successes), sum(requests), sum(retries), sum(cost_usd), sum(prompt_tokens), "
-                f"sum(streams_cancelled), sum(errors) from '{settings.rollups_dir}/daily/*/part.parquet'").fetchall()[0]
+                f"sum(streams_cancelled), sum(errors) from '{settings.datadir.rollups_daily}/*/part.parquet'").fetchall()[0]
     assert t == (calls, ok, first, calls - first, pytest.approx(cost, abs=1e-9), tokens, cancelled, calls - ok)
 
 
 def test_range_percentiles_from_histograms_within_1pct(settings: Settings) -> None:
     write_history(settings.data_dir, days=4, n=150)
     rollup(settings)
-    merged = {r["model"]: r for r in merge_by(read_models(settings.rollups_dir, DAY0, DAY0 + timedelta(days=3)), ("model",)).to_pylist()}
+    merged = {r["model"]: r for r in merge_by(read_models(settings.datadir, DAY0, DAY0 + timedelta(days=3)), ("model",)).to_pylist()}
     sql = f"""select coalesce(served_model, model), quantile_cont(latency_ms, [0.5, 0.95, 0.99]), quantile_cont(ttft_ms, [0.5, 0.95, 0.99])
               from read_parquet('{settings.data_dir}/events/api_call/*/*.parquet') where status='ok' group by all"""
     for model, lat, ttft in duckdb.connect().sql(sql).fetchall():
@@ -253,7 +253,7 @@ def test_range_percentiles_from_histograms_within_1pct(settings: Settings) -> No
 def test_merge_by_groups_sum_and_order_keys_with_nulls_first(settings: Settings) -> None:
     write_history(settings.data_dir, days=2, n=120)
     rollup(settings)
-    fine = pa.concat_tables([pq.read_table(day_path(settings.rollups_dir, d)) for d in (DAY0, DAY0 + timedelta(days=1))])
+    fine = pa.concat_tables([pq.read_table(settings.datadir.rollup_day(d)) for d in (DAY0, DAY0 + timedelta(days=1))])
     merged = merge_by(fine, ("task_category", "model"))
     keys = list(zip(merged["task_category"].to_pylist(), merged["model"].to_pylist(), strict=True))
     expected: dict[tuple[Any, Any], int] = {}
@@ -274,11 +274,11 @@ def test_a_nan_latency_stays_out_of_percentiles_and_histograms(settings: Setting
     write_events(settings.data_dir, [ApiCall(ts=ts, request_id="odd", attempt=1, model="acme/fast", served_model="acme/fast",
                                              provider="Acme", request_type="chat", task_category="chat", status="ok",
                                              http_status=200, latency_ms=5.0)], writer="foreign")
-    (path,) = (settings.data_dir / "events" / "api_call").rglob("foreign*.parquet")
+    (path,) = settings.datadir.event_type("api_call").rglob("foreign*.parquet")
     table = pq.read_table(path)
     pq.write_table(table.set_column(table.schema.get_field_index("latency_ms"), "latency_ms", pa.array([float("nan")])), path)
     rollup(settings)
-    row = next(r for r in pq.read_table(day_path(settings.rollups_dir, DAY0)).to_pylist()
+    row = next(r for r in pq.read_table(settings.datadir.rollup_day(DAY0)).to_pylist()
                if (r["model"], r["request_type"], r["task_category"]) == ("acme/fast", "chat", "chat"))
     assert row["latency_buckets"] == sorted(row["latency_buckets"])
     assert sum(row["latency_counts"]) == row["successes"] - 1
@@ -331,15 +331,15 @@ def test_day_without_events_keeps_its_rollup(settings: Settings) -> None:
     rollup(settings)
     before = snapshot(settings.data_dir)
     for kind in ("api_call", "usage", "stream_outcome"):
-        shutil.rmtree(settings.events_dir / kind / f"date={dates[1]}")
+        shutil.rmtree(settings.datadir.partition(kind, dates[1]))
     report = rollup(settings)
     assert (report.kept, report.rolled_up) == ([dates[1]], [])
     assert snapshot(settings.data_dir) == before  # not a byte, not an mtime changed
-    assert read_models(settings.rollups_dir, dates[1], dates[1]).num_rows > 0
+    assert read_models(settings.datadir, dates[1], dates[1]).num_rows > 0
     assert rollup(settings).kept == [dates[1]] and snapshot(settings.data_dir) == before
     # Its month's files, lost too, are rebuilt from the day files: the kept day's included.
     for part in ("days", "totals"):
-        month_path(settings.rollups_dir, "2026-11", part).unlink()
+        settings.datadir.rollup_month("2026-11", part).unlink()
     assert rollup(settings).kept == [dates[1]]
     assert {k: v[0] for k, v in snapshot(settings.data_dir).items()} == {k: v[0] for k, v in before.items()}
 
@@ -349,13 +349,13 @@ def test_damaged_rollup_of_a_day_without_events_is_one_line(settings: Settings) 
     dates = write_history(settings.data_dir)
     rollup(settings)
     for kind in ("api_call", "usage", "stream_outcome"):
-        shutil.rmtree(settings.events_dir / kind / f"date={dates[1]}")
-    path = day_path(settings.rollups_dir, dates[1])
+        shutil.rmtree(settings.datadir.partition(kind, dates[1]))
+    path = settings.datadir.rollup_day(dates[1])
     path.write_bytes(b"PAR1 torn PAR1")
     with pytest.raises(DataError, match=rf"^{path}: unreadable rollup file \(.*\): run `hive-jobs rollup` to "
                                         r"regenerate it \(or restore it from a backup if its events are gone\)$"):
         rollup(settings)
-    assert path.read_bytes() == b"PAR1 torn PAR1" and day_path(settings.rollups_dir, dates[0]).exists()
+    assert path.read_bytes() == b"PAR1 torn PAR1" and settings.datadir.rollup_day(dates[0]).exists()
 
 
 def test_missing_events_directory_is_an_error_and_changes_nothing(settings: Settings, tmp_path: Path) -> None:
@@ -363,16 +363,16 @@ def test_missing_events_directory_is_an_error_and_changes_nothing(settings: Sett
     write_history(settings.data_dir, days=2)
     rollup(settings)
     before = outputs(settings.data_dir)
-    settings.events_dir.rename(tmp_path / "elsewhere")
-    with pytest.raises(DataError, match=rf"^events directory {settings.events_dir} is missing but 2 day\(s\) of rollups "
+    settings.datadir.events.rename(tmp_path / "elsewhere")
+    with pytest.raises(DataError, match=rf"^events directory {settings.datadir.events} is missing but 2 day\(s\) of rollups "
                                         r"exist: is the disk mounted\? nothing was changed"):
         rollup(settings)
-    settings.events_dir.mkdir()  # the empty mount point
+    settings.datadir.events.mkdir()  # the empty mount point
     with pytest.raises(DataError, match=r"holds no events but 2 day\(s\) of rollups exist"):
         rollup(settings, day=DAY0)
     assert outputs(settings.data_dir) == before
-    settings.events_dir.rmdir()
-    (tmp_path / "elsewhere").rename(settings.events_dir)  # mounted again: nothing to redo
+    settings.datadir.events.rmdir()
+    (tmp_path / "elsewhere").rename(settings.datadir.events)  # mounted again: nothing to redo
     assert rollup(settings).rolled_up == [] and snapshot(settings.data_dir) == {
         k.removeprefix("rollups/"): v for k, v in before.items() if k.endswith(".parquet") and k.startswith("rollups/")}
 
@@ -383,15 +383,15 @@ def test_deleted_day_rollup_is_regenerated(settings: Settings) -> None:
     rollup(settings)
     before = {k: v[0] for k, v in snapshot(settings.data_dir).items()}
     spend = cost_by_day(settings, dates)
-    shutil.rmtree(day_path(settings.rollups_dir, dates[1]).parent)
+    shutil.rmtree(settings.datadir.rollup_day(dates[1]).parent)
     assert cost_by_day(settings, dates) == spend  # readers compute it from the events meanwhile
     assert rollup(settings).rolled_up == [dates[1]]
     assert {k: v[0] for k, v in snapshot(settings.data_dir).items()} == before
     # A damaged day file, and a month's lost files, are regenerated the same way.
-    day_path(settings.rollups_dir, dates[0]).write_bytes(b"PAR1 not what the rollup wrote PAR1")
+    settings.datadir.rollup_day(dates[0]).write_bytes(b"PAR1 not what the rollup wrote PAR1")
     assert cost_by_day(settings, dates) == spend
     assert rollup(settings).rolled_up == [dates[0]]
-    month_path(settings.rollups_dir, "2026-11").unlink()
+    settings.datadir.rollup_month("2026-11", "totals").unlink()
     assert cost_by_day(settings, dates) == spend
     assert rollup(settings).rolled_up == dates
     assert {k: v[0] for k, v in snapshot(settings.data_dir).items()} == before
@@ -404,8 +404,8 @@ def test_rollups_without_a_state_are_read_as_they_are(settings: Settings, tmp_pa
     dates = write_history(settings.data_dir)
     rollup(settings)
     spend = cost_by_day(settings, dates)
-    (settings.rollups_dir / "state.json").unlink()
-    settings.events_dir.rename(tmp_path / "elsewhere")
+    settings.datadir.rollup_state.unlink()
+    settings.datadir.events.rename(tmp_path / "elsewhere")
     assert cost_by_day(settings, dates) == spend
 
 
@@ -422,16 +422,16 @@ def test_foreign_rows_dated_9999_do_not_stop_the_rollup(settings: Settings) -> N
     assert report.rolled_up == [DAY0] and "rankings" in report.steps
     assert set(planted) <= {path for path, _ in report.skipped}
     assert {k: v[0] for k, v in snapshot(settings.data_dir).items()} == before  # every day's figures unchanged
-    assert sorted(p.name for p in (settings.rollups_dir / "daily").iterdir()) == [f"date={d}" for d in dates]
+    assert sorted(p.name for p in settings.datadir.rollups_daily.iterdir()) == [f"date={d}" for d in dates]
 
 
 def test_temporaries_of_a_killed_rollup_are_removed(settings: Settings, fork_ctx: Any) -> None:
     """A killed rollup left ``.part.parquet.<pid>.<tid>.tmp`` files forever."""
     write_history(settings.data_dir, days=1)
     rollup(settings)
-    target = day_path(settings.rollups_dir, DAY0)
+    target = settings.datadir.rollup_day(DAY0)
     tmp = killed_mid_write(target, fork_ctx)
-    stray = settings.rollups_dir / ".state.json.4242.7f.tmp"
+    stray = settings.datadir.rollups / ".state.json.4242.7f.tmp"
     stray.write_bytes(b"{")
     rollup(settings)
     assert tmp.exists() and stray.exists()  # young: it could be a live writer's
@@ -448,7 +448,7 @@ def test_unreadable_state_recomputes_every_day(settings: Settings) -> None:
     dates = write_history(settings.data_dir, days=2)
     rollup(settings)
     before = {k: v[0] for k, v in snapshot(settings.data_dir).items()}
-    state = settings.rollups_dir / "state.json"
+    state = settings.datadir.rollup_state
     for body in (b"\x00\xff{ torn", b"[]", b'{"format": "%s", "days": [], "outputs": {}}' % FORMAT.encode(),
                  b'{"format": "%s", "days": {"2026-13-45": "x"}, "outputs": {}}' % FORMAT.encode()):
         state.write_bytes(body)
@@ -484,7 +484,7 @@ def test_full_disk_is_one_line(full_disk_settings: tuple[Settings, Path]) -> Non
     with pytest.raises(DataError) as caught:
         rollup(settings)
     message = str(caught.value)
-    assert message.startswith(f"rollup stopped: {day_path(settings.rollups_dir, DAY0)}: No space left on device: "
+    assert message.startswith(f"rollup stopped: {settings.datadir.rollup_day(DAY0)}: No space left on device: "
                               "free some space and run it again") and "\n" not in message
     assert outputs(settings.data_dir) == before  # the old files whole, no temporary left
     filler.unlink()
@@ -499,7 +499,7 @@ def test_lock_held_by_another_run(settings: Settings, fork_ctx: Any) -> None:
     ready, release = fork_ctx.Event(), fork_ctx.Event()
 
     def hold() -> None:
-        with job_lock(settings.state_dir, "rollup", timeout_s=0):
+        with job_lock(settings.datadir.state, "rollup", timeout_s=0):
             ready.set()
             release.wait(10)
 
@@ -542,7 +542,7 @@ def test_empty_store(settings: Settings) -> None:
 
 def test_corrupt_file_is_skipped_and_reported(settings: Settings) -> None:
     write_history(settings.data_dir, days=2)
-    bad = settings.events_dir / "api_call" / f"date={DAY0}" / "zz-000001.parquet"
+    bad = settings.datadir.partition("api_call", DAY0) / "zz-000001.parquet"
     bad.write_bytes(b"PAR1 this is not parquet at all PAR1")
     report = rollup(settings)
     assert [p for p, _ in report.skipped] == [bad]
@@ -587,7 +587,7 @@ class TestCli:
 
     def test_lock_held_by_another_run(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         write_history(settings.data_dir, days=1)
-        with job_lock(settings.state_dir, "rollup", timeout_s=0):
+        with job_lock(settings.datadir.state, "rollup", timeout_s=0):
             code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--wait", "0.1"], capsys)
         assert code == 1 and out == ""
         assert err.startswith("error: another rollup run holds") and err.count("\n") == 1
@@ -598,7 +598,7 @@ class TestCli:
 
     def test_corrupt_file_is_skipped_and_reported(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         write_history(settings.data_dir, days=1)
-        bad = settings.events_dir / "usage" / f"date={DAY0}" / "zz-000001.parquet"
+        bad = settings.datadir.partition("usage", DAY0) / "zz-000001.parquet"
         bad.write_bytes(b"")
         code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
         assert code == 0 and "rolled up 1 day(s)" in out
@@ -613,7 +613,7 @@ class TestCli:
         run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
         before = snapshot(settings.data_dir)
         for kind in ("api_call", "usage", "stream_outcome"):
-            shutil.rmtree(settings.events_dir / kind / f"date={dates[0]}")
+            shutil.rmtree(settings.datadir.partition(kind, dates[0]))
         code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
         assert code == 0 and "rollups up to date" in out
         assert err == (f"warning: kept the rollups of 1 day(s) whose events are gone ({dates[0]}): they are now the "
@@ -625,10 +625,10 @@ class TestCli:
         write_history(settings.data_dir, days=2)
         run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
         before = outputs(settings.data_dir)
-        settings.events_dir.rename(tmp_path / "elsewhere")
+        settings.datadir.events.rename(tmp_path / "elsewhere")
         code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
         assert (code, out) == (1, "")
-        assert err.startswith(f"error: events directory {settings.events_dir} is missing but 2 day(s) of rollups exist: "
+        assert err.startswith(f"error: events directory {settings.datadir.events} is missing but 2 day(s) of rollups exist: "
                               "is the disk mounted? nothing was changed") and err.count("\n") == 1
         assert outputs(settings.data_dir) == before
 
@@ -636,7 +636,7 @@ class TestCli:
         dates = write_history(settings.data_dir)
         run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
         before = {k: v[0] for k, v in snapshot(settings.data_dir).items()}
-        subprocess.run(["rm", "-r", str(day_path(settings.rollups_dir, dates[1]).parent)], check=True)
+        subprocess.run(["rm", "-r", str(settings.datadir.rollup_day(dates[1]).parent)], check=True)
         code, out, _ = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
         assert code == 0 and f"rolled up 1 day(s) {dates[1]} into" in out
         assert {k: v[0] for k, v in snapshot(settings.data_dir).items()} == before
@@ -654,7 +654,7 @@ class TestCli:
                                                         capsys: pytest.CaptureFixture[str]) -> None:
         write_history(settings.data_dir, days=1)
         run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
-        tmp = killed_mid_write(day_path(settings.rollups_dir, DAY0), fork_ctx)
+        tmp = killed_mid_write(settings.datadir.rollup_day(DAY0), fork_ctx)
         os.utime(tmp, (tmp.stat().st_mtime - 120,) * 2)
         code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
         assert code == 0 and "nothing changed" in out
@@ -663,7 +663,7 @@ class TestCli:
     def test_unreadable_state_recomputes_every_day(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         write_history(settings.data_dir, days=2)
         run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
-        state = settings.rollups_dir / "state.json"
+        state = settings.datadir.rollup_state
         state.write_text("{ torn")
         code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
         assert code == 0 and "rolled up 2 day(s)" in out

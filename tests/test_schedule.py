@@ -13,6 +13,7 @@ import pytest
 
 from hive_core.errors import ConfigError, DataError
 from hive_core.settings import Settings
+from hive_core.store.datadir import DataDir
 from jobs.reports.schedule import MARKER, crontab_lines, due_periods, install_crontab, run_due
 from jobs.simulate.simulate import simulate
 from tests.test_ask import run_cli
@@ -58,7 +59,7 @@ def history(data_dir: Path) -> Path:
 
 
 def _reports(data_dir: Path) -> dict[str, float]:
-    return {p.name: p.stat().st_mtime_ns for p in (data_dir / "reports").glob("hive-*")}
+    return {p.name: p.stat().st_mtime_ns for p in DataDir(data_dir).reports.glob("hive-*")}
 
 
 def test_run_due(history: Path) -> None:
@@ -75,17 +76,17 @@ def test_run_due(history: Path) -> None:
     assert all(after[name] == mtime for name, mtime in before.items())
     again = run_due(settings, today=END + timedelta(days=1))
     assert again.done == {} and _reports(history) == after
-    assert (history / "rollups" / "daily").is_dir()  # the rollup ran first
+    assert DataDir(history).rollups_daily.is_dir()  # the rollup ran first
 
 
 def test_run_due_cli(history: Path) -> None:
     env = {"HIVE_DATA_DIR": str(history), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     out = run_cli("hive-jobs", ["run-due", "--only", "daily", "--date", str(END)], env)
     assert (out.returncode, out.stdout, out.stderr) == (0, "", "")  # quiet on success
-    assert [p.name for p in (history / "reports").iterdir()] == [f"hive-day-{END - timedelta(days=1)}.html"]
+    assert [p.name for p in DataDir(history).reports.iterdir()] == [f"hive-day-{END - timedelta(days=1)}.html"]
     again = run_cli("hive-jobs", ["run-due", "--only", "daily", "--date", str(END)], env)
     assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
-    (history / "state" / "run-due.json").write_text("{not json")
+    DataDir(history).run_due_state.write_text("{not json")
     broken = run_cli("hive-jobs", ["run-due", "--date", str(END)], env)
     assert broken.returncode == 1 and broken.stdout == "" and "run-due state" in broken.stderr
     printed = run_cli("hive-jobs", ["schedule", "--print"], env)
@@ -98,13 +99,13 @@ BAD_STATES = ("{not json", "[]", '{"daily": 5}', '{"daily": "yesterday"}', '{"we
 def test_unreadable_state_is_one_line(data_dir: Path) -> None:
     """A state that is not {schedule: YYYY-MM-DD} once raised AttributeError/ValueError tracebacks;
     starting over silently would skip the missed days' reports, so it is an error naming the file."""
-    path = data_dir / "state" / "run-due.json"
+    path = DataDir(data_dir).run_due_state
     path.parent.mkdir()
     for body in BAD_STATES:
         path.write_text(body)
         with pytest.raises(ConfigError, match=rf"^{path}: unreadable run-due state \(.+\); delete it to start over"):
             run_due(Settings(data_dir=data_dir), today=END)
-        assert path.read_text() == body and not (data_dir / "reports").exists()
+        assert path.read_text() == body and not DataDir(data_dir).reports.exists()
 
 
 def _env(data_dir: Path) -> dict[str, str]:
@@ -112,7 +113,7 @@ def _env(data_dir: Path) -> dict[str, str]:
 
 
 def test_unreadable_state_is_one_line_cli(data_dir: Path) -> None:
-    path = data_dir / "state" / "run-due.json"
+    path = DataDir(data_dir).run_due_state
     path.parent.mkdir()
     for body in BAD_STATES:
         path.write_text(body)
@@ -140,7 +141,7 @@ def test_read_only_data_directory_is_one_line_cli(history: Path) -> None:
 
 
 def test_temporaries_of_a_killed_run_are_removed(data_dir: Path) -> None:
-    state = data_dir / "state"
+    state = DataDir(data_dir).state
     state.mkdir()
     old, young, other = (state / ".run-due.json.4242.7f.tmp", state / ".run-due.json.4343.7f.tmp",
                          state / ".circuits.json.4242.7f.tmp")

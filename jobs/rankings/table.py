@@ -65,7 +65,7 @@ def _priors(settings: Settings) -> tuple[Any, str]:
     from hive_core.selection.priors import prior_metrics
 
     try:
-        catalog = load_catalog(settings.catalog_path, cache_dir=settings.cache_dir)
+        catalog = load_catalog(settings.datadir.catalog_file, cache_dir=settings.datadir.cache)
     except (CatalogMissing, CatalogError) as exc:
         return (lambda model, task: DEFAULT_PRIOR), f"neutral (no catalog: {exc})"
 
@@ -147,7 +147,7 @@ def rankings(settings: Settings, *, window_days: int = DEFAULT_WINDOW_DAYS, toda
     of days just computed, see :func:`jobs.rollup.period_rows.fine_rows`)."""
     import pyarrow as pa
 
-    from hive_core.selection.rankings import ranking_schema, rankings_path
+    from hive_core.selection.rankings import ranking_schema
     from ingest import write_atomic
     from jobs.rollup.period_rows import fine_rows
 
@@ -163,7 +163,7 @@ def rankings(settings: Settings, *, window_days: int = DEFAULT_WINDOW_DAYS, toda
     result: list[dict[str, Any]] = []
     if rows is not None:
         result = ranking_rows(rows, _quality(settings, since, until, store), prior, window_days, now)
-    path = rankings_path(settings.data_dir)
+    path = settings.datadir.rankings_file
     write_atomic(pa.Table.from_pylist(result, schema=ranking_schema()), path, overwrite=True)
     return RankingsReport(path=path, rows=len(result), models=len({r["model"] for r in result}),
                           window_days=window_days, priors=prior_source)

@@ -8,7 +8,7 @@ paths (the running interpreter's ``hive-jobs``) and the data directory:
     monthly  1st    the month report of every complete month not done yet
 
 ``run-due`` remembers, per schedule, the last period it finished (``<data>/state/run-due.json``,
-written atomically after each period), so a machine that was off for three days writes the three
+:attr:`hive_core.store.datadir.DataDir.run_due_state`, written atomically after each period), so a machine that was off for three days writes the three
 missing day reports on its next run, and a second run writes nothing. Without a state file it does
 only the latest complete period (never a backfill of all history). It holds the ``run-due`` job lock
 (:mod:`hive_core.store.lock`) so overlapping cron runs never interleave; the rollup inside takes its own lock.
@@ -36,7 +36,6 @@ __all__ = ["MARKER", "SCHEDULES", "DueRun", "crontab_lines", "due_periods", "ins
 
 SCHEDULES = {"daily": "15 0 * * *", "weekly": "30 0 * * 1", "monthly": "45 0 1 * *"}
 MARKER = "# hive-jobs schedule"
-STATE_NAME = "run-due.json"
 #: the most periods one run catches up (a machine off for a year does not write 365 reports at once)
 MAX_CATCH_UP = 62
 
@@ -163,13 +162,14 @@ def run_due(settings: Settings, *, today: date | None = None, only: str | None =
     if today is not None and today != now.date():  # acting as another day: as of its last instant
         now = datetime(today.year, today.month, today.day, 23, 59, 59, 999999, tzinfo=UTC)
     today = now.date()
-    out_dir = out_dir or settings.data_dir / "reports"
-    path = settings.state_dir / STATE_NAME
+    datadir = settings.datadir
+    out_dir = out_dir or datadir.reports
+    path = datadir.run_due_state
     result = DueRun()
     try:
-        with job_lock(settings.state_dir, "run-due"):
+        with job_lock(datadir.state, "run-due"):
             state = _load_state(path)
-            remove_stale_temporaries(settings.state_dir, prefix=f".{STATE_NAME}.")  # of a killed run
+            remove_stale_temporaries(path.parent, prefix=f".{path.name}.")  # of a killed run
             due = due_periods(state, today)
             names = [only] if only else list(SCHEDULES)
             if any(due[n] for n in names):
@@ -183,5 +183,5 @@ def run_due(settings: Settings, *, today: date | None = None, only: str | None =
                     state[name] = end.isoformat()
                     _save_state(path, state)  # after each period: a failure later keeps this one done
     except OSError as exc:  # a read-only data directory, a full disk
-        raise unwritable("run-due", exc, settings.data_dir) from exc
+        raise unwritable("run-due", exc, datadir.root) from exc
     return result

@@ -1,6 +1,6 @@
 """The daily rollup: events in, one Parquet file per UTC day out, incremental and idempotent.
 
-Layout (all under ``<data>/rollups/``)::
+Layout (all under ``<data>/rollups/``, paths from :class:`hive_core.store.datadir.DataDir`)::
 
     daily/date=YYYY-MM-DD/part.parquet      one row per (day, model, provider, request_type,
                                             task_category): queries/rollups/daily.sql
@@ -49,15 +49,16 @@ from typing import TYPE_CHECKING, Any
 from hive_core.errors import DataError
 from hive_core.store.lock import DEFAULT_LOCK_TIMEOUT_S, STORE_LOCK, job_lock, unwritable
 from jobs.rollup import histogram
-from jobs.rollup.state import RollupState, day_path, month_of, scan_event_days
+from jobs.rollup.state import MONTH_PARTS, RollupState, month_of, scan_event_days
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from hive_core.settings import Settings
+    from hive_core.store.datadir import DataDir
     from queries import Store
 
-__all__ = ["PostStep", "RollupReport", "day_path", "day_runs", "read_days", "rollup", "rollup_rows"]
+__all__ = ["PostStep", "RollupReport", "day_runs", "read_days", "rollup", "rollup_rows"]
 
 
 @dataclass
@@ -175,22 +176,23 @@ def rollup(
     """
     from queries import connect
 
-    report = RollupReport(data_dir=settings.data_dir)
+    datadir = settings.datadir
+    report = RollupReport(data_dir=datadir.root)
     try:
-        with job_lock(settings.state_dir, STORE_LOCK, timeout_s=lock_timeout_s), contextlib.ExitStack() as stack:
-            plan = _plan(settings, report, only=day, since=since, rebuild=rebuild)
-            report.repaired.extend(_remove_temporaries(settings))
+        with job_lock(datadir.state, STORE_LOCK, timeout_s=lock_timeout_s), contextlib.ExitStack() as stack:
+            plan = _plan(datadir, report, only=day, since=since, rebuild=rebuild)
+            report.repaired.extend(_remove_temporaries(datadir))
             if plan.stale:  # DuckDB (and the check of every file) only when there is work
-                report.store = stack.enter_context(connect(settings.data_dir, warn=False))
+                report.store = stack.enter_context(connect(datadir.root, warn=False))
                 report.skipped.extend(report.store.skipped)
-            _roll(settings, report, plan)
+            _roll(datadir, report, plan)
             try:
                 for name, step in steps:
                     report.steps[name] = step(settings, report)
             finally:
                 report.store, report.day_rows = None, {}
     except OSError as exc:  # the one seam where the rollup's file errors become a message
-        raise unwritable("rollup", exc, settings.data_dir) from exc
+        raise unwritable("rollup", exc, datadir.root) from exc
     return report
 
 
@@ -205,57 +207,54 @@ class _Plan:
     months: set[str]
 
 
-def _plan(settings: Settings, report: RollupReport, *, only: date | None, since: date | None,
+def _plan(datadir: DataDir, report: RollupReport, *, only: date | None, since: date | None,
           rebuild: bool) -> _Plan:
     """Which days in scope are stale, which lost their events, which months need rebuilding.
     Refuses (changing nothing) when every event is gone but rollups exist."""
-    rollups_dir = settings.rollups_dir
-    events = scan_event_days(settings.data_dir)
+    events = scan_event_days(datadir.root)
     current = events.fingerprints
     report.days_with_events = len(current)
     report.skipped.extend(events.out_of_range)
-    state_path = rollups_dir / "state.json"
-    state = RollupState.load(state_path)
-    on_disk = set(_days_on_disk(rollups_dir))
+    state = RollupState.load(datadir.rollup_state)
+    on_disk = set(_days_on_disk(datadir))
     if not current and (on_disk or state.days):
-        where = "is missing" if not settings.events_dir.is_dir() else "holds no events"
-        raise DataError(f"events directory {settings.events_dir} {where} but {len(on_disk | set(state.days))} "
+        where = "is missing" if not datadir.events.is_dir() else "holds no events"
+        raise DataError(f"events directory {datadir.events} {where} but {len(on_disk | set(state.days))} "
                         "day(s) of rollups exist: is the disk mounted? nothing was changed (to start over on "
-                        f"purpose, remove {rollups_dir} too)")
+                        f"purpose, remove {datadir.rollups} too)")
     if state.problem:
-        report.repaired.append(f"{state_path}: unreadable ({state.problem}): every day recomputed from the events")
+        report.repaired.append(f"{datadir.rollup_state}: unreadable ({state.problem}): every day recomputed from "
+                               "the events")
 
     with_events = [d for d in current if _in_scope(d, only, since)]
     kept = sorted(d for d in on_disk if d not in current and _in_scope(d, only, since))
     forgotten = sorted(d for d in state.days if d not in current and d not in on_disk and _in_scope(d, only, since))
     # Months whose files (or a kept day's file) changed outside the rollup are rebuilt from the day
     # files, not updated from their own (which may be damaged); so is every month of a lost state.
-    months = {m for m in {month_of(d) for d in [*with_events, *kept]} if not state.month_ok(rollups_dir, m)}
-    months |= {month_of(d) for d in kept if not state.output_ok(rollups_dir, day_path(rollups_dir, d))}
+    months = {m for m in {month_of(d) for d in [*with_events, *kept]} if not state.month_ok(datadir, m)}
+    months |= {month_of(d) for d in kept if not state.output_ok(datadir, datadir.rollup_day(d))}
     # Such a month needs every day of it with events current, in scope or not.
-    stale = set(with_events if rebuild else state.stale(rollups_dir, current, with_events))
+    stale = set(with_events if rebuild else state.stale(datadir, current, with_events))
     stale |= {d for d in current if month_of(d) in months}
     return _Plan(current, state, sorted(stale), kept, forgotten, months)
 
 
-def _remove_temporaries(settings: Settings) -> list[str]:
+def _remove_temporaries(datadir: DataDir) -> list[str]:
     """Temporary files of killed runs in the rollup's and the ranking table's directories."""
     from hive_core.store.atomic import remove_stale_temporaries
 
-    root = settings.rollups_dir
-    dirs = [root, settings.rankings_dir]
-    for sub in ("daily", "monthly"):
+    dirs = [datadir.rollups, datadir.rankings]
+    for sub in (datadir.rollups_daily, datadir.rollups_monthly):
         with contextlib.suppress(OSError):
-            dirs.extend(p for p in (root / sub).iterdir() if p.is_dir())
+            dirs.extend(p for p in sub.iterdir() if p.is_dir())
     return [f"{path}: removed temporary file left by a killed run"
             for directory in dirs for path in remove_stale_temporaries(directory)]
 
 
-def _roll(settings: Settings, report: RollupReport, plan: _Plan) -> None:
+def _roll(datadir: DataDir, report: RollupReport, plan: _Plan) -> None:
     """Recompute the stale days, rewrite their months, save the state."""
-    from jobs.rollup.monthly import day_model_rows, month_path, write_month
+    from jobs.rollup.monthly import day_model_rows, write_month
 
-    rollups_dir = settings.rollups_dir
     state = plan.state
     day_models: dict[date, pa.Table | None] = {}
     for first, last in day_runs(plan.stale):
@@ -263,7 +262,7 @@ def _roll(settings: Settings, report: RollupReport, plan: _Plan) -> None:
         table = rollup_rows(report.store, first, last)
         report.rows += table.num_rows
         days = list(_split_by_day(table, first, last))
-        _write_days(rollups_dir, days)
+        _write_days(datadir, days)
         report.day_rows.update(days)
         for d, rows in _split_by_day(day_model_rows(table), first, last):
             day_models[d] = rows if rows.num_rows else None
@@ -271,20 +270,20 @@ def _roll(settings: Settings, report: RollupReport, plan: _Plan) -> None:
     for d, rows in day_models.items():
         months.setdefault(month_of(d), {})[d] = rows
     for month in plan.months:
-        months[month] = _month_from_day_files(rollups_dir, month, day_models)
+        months[month] = _month_from_day_files(datadir, month, day_models)
     for month, month_days in sorted(months.items()):
-        write_month(rollups_dir, month, month_days, fresh=month in plan.months)
-        for part in ("days", "totals"):
-            state.record(rollups_dir, month_path(rollups_dir, month, part))
+        write_month(datadir, month, month_days, fresh=month in plan.months)
+        for part in MONTH_PARTS:
+            state.record(datadir, datadir.rollup_month(month, part))
     # The state is saved last: a run killed before this point redoes its days next time.
     for d in [*plan.stale, *plan.kept]:
-        state.record(rollups_dir, day_path(rollups_dir, d))
+        state.record(datadir, datadir.rollup_day(d))
     for d in plan.stale:
         state.days[d] = plan.current[d]
     for d in plan.forgotten:
         del state.days[d]
     state.trusted, state.problem = True, None
-    state.save(rollups_dir / "state.json")
+    state.save(datadir.rollup_state)
     report.rolled_up, report.kept, report.forgotten = plan.stale, plan.kept, plan.forgotten
 
 
@@ -301,20 +300,20 @@ def read_day_file(path: Path) -> pa.Table:
                         "(or restore it from a backup if its events are gone)") from exc
 
 
-def _month_from_day_files(rollups_dir: Path, month: str, computed: dict[date, pa.Table | None]) -> dict[date, pa.Table | None]:
+def _month_from_day_files(datadir: DataDir, month: str, computed: dict[date, pa.Table | None]) -> dict[date, pa.Table | None]:
     """Every day of ``month`` that has a day file, as (day, model) rows: the rows just computed, or
     read back from the file (a day kept without events)."""
     from jobs.rollup.monthly import day_model_rows
 
     days: dict[date, pa.Table | None] = {}
-    for d in _days_on_disk(rollups_dir):
+    for d in _days_on_disk(datadir):
         if month_of(d) == month:
-            rows = computed[d] if d in computed else day_model_rows(read_day_file(day_path(rollups_dir, d)))
+            rows = computed[d] if d in computed else day_model_rows(read_day_file(datadir.rollup_day(d)))
             days[d] = rows if rows is not None and rows.num_rows else None
     return days
 
 
-def read_days(rollups_dir: Path, since: date, until: date, exclude: frozenset[date] = frozenset()) -> pa.Table | None:
+def read_days(datadir: DataDir, since: date, until: date, exclude: frozenset[date] = frozenset()) -> pa.Table | None:
     """The daily rollup rows of ``since..until`` from the files, but the days in ``exclude``
     (``None`` when there are none)."""
     import pyarrow as pa
@@ -322,22 +321,22 @@ def read_days(rollups_dir: Path, since: date, until: date, exclude: frozenset[da
     tables = []
     for i in range((until - since).days + 1):  # counted, so the last day never steps past date.max
         day = since + timedelta(days=i)
-        path = day_path(rollups_dir, day)
+        path = datadir.rollup_day(day)
         if day not in exclude and path.exists():
             tables.append(read_day_file(path))
     tables = [t for t in tables if t.num_rows]
     return pa.concat_tables(tables) if tables else None
 
 
-def _days_on_disk(rollups_dir: Path) -> list[date]:
+def _days_on_disk(datadir: DataDir) -> list[date]:
     """The (in-range) days with a day file, sorted."""
     from hive_core.store.layout import day_in_range, partition_date
 
-    root = rollups_dir / "daily"
+    root = datadir.rollups_daily
     if not root.is_dir():
         return []
     days = (d for p in root.iterdir() if (d := partition_date(p)) is not None and day_in_range(d))
-    return sorted(d for d in days if day_path(rollups_dir, d).is_file())
+    return sorted(d for d in days if datadir.rollup_day(d).is_file())
 
 
 def _split_by_day(table: pa.Table, first: date, last: date) -> Iterable[tuple[date, pa.Table]]:
@@ -351,20 +350,20 @@ def _split_by_day(table: pa.Table, first: date, last: date) -> Iterable[tuple[da
         yield day, table.slice(int(lo), int(hi - lo))
 
 
-def _write_days(rollups_dir: Path, days: list[tuple[date, pa.Table]]) -> None:
+def _write_days(datadir: DataDir, days: list[tuple[date, pa.Table]]) -> None:
     """Write each day's file; several days two at a time (encoding, compression and fsync release
     the GIL), one day without a thread pool (importing it alone costs a single day's write)."""
     if len(days) == 1:
-        _write_day(rollups_dir, *days[0])
+        _write_day(datadir, *days[0])
         return
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        for write in [pool.submit(_write_day, rollups_dir, d, rows) for d, rows in days]:
+        for write in [pool.submit(_write_day, datadir, d, rows) for d, rows in days]:
             write.result()
 
 
-def _write_day(rollups_dir: Path, day: date, rows: pa.Table) -> None:
+def _write_day(datadir: DataDir, day: date, rows: pa.Table) -> None:
     from jobs.rollup.monthly import write_rows
 
-    write_rows(rows, day_path(rollups_dir, day))
+    write_rows(rows, datadir.rollup_day(day))

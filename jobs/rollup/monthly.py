@@ -28,9 +28,11 @@ if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
+    from hive_core.store.datadir import DataDir
+
 __all__ = [
-    "SUM_COLUMNS", "canonical", "day_model_rows", "from_numpy", "list_parts", "merge_by", "month_path", "read_models",
-    "write_month", "write_rows",
+    "SUM_COLUMNS", "canonical", "day_model_rows", "from_numpy", "list_parts", "merge_by", "read_models", "write_month",
+    "write_rows",
 ]
 
 #: counters summed when rows merge (everything additive in a rollup row)
@@ -75,11 +77,6 @@ def write_rows(table: pa.Table, path: Path) -> None:
     strings = [f.name for f in table.schema
                if pa.types.is_string(f.type) or (pa.types.is_list(f.type) and pa.types.is_string(f.type.value_type))]
     write_atomic(canonical(table), path, overwrite=True, dictionary=strings)
-
-
-def month_path(rollups_dir: Path, month: str, part: str = "totals") -> Path:
-    """``<rollups>/monthly/month=YYYY-MM/totals.parquet`` (or ``days.parquet``)."""
-    return rollups_dir / "monthly" / f"month={month}" / f"{part}.parquet"
 
 
 def _group_index(table: pa.Table, keys: tuple[str, ...]) -> tuple[np.ndarray, pa.Table]:
@@ -217,14 +214,14 @@ def merge_by(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
     return pa.table(columns)
 
 
-def write_month(rollups_dir: Path, month: str, day_models: dict[date, pa.Table | None], *, fresh: bool = False) -> None:
+def write_month(datadir: DataDir, month: str, day_models: dict[date, pa.Table | None], *, fresh: bool = False) -> None:
     """Rewrite one month's files: replace the given days' model rows (``None`` removes a day).
     ``fresh``: the month is exactly ``day_models`` (its files are not read: they may be damaged)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    days_path, totals_path = month_path(rollups_dir, month, "days"), month_path(rollups_dir, month)
+    days_path, totals_path = datadir.rollup_month(month, "days"), datadir.rollup_month(month, "totals")
     by_day: dict[date, pa.Table] = {}  # each day's (day, model) rows, sorted by model
     if days_path.exists() and not fresh:
         kept = canonical(pq.ParquetFile(days_path).read())
@@ -272,14 +269,14 @@ def day_model_rows(fine: pa.Table) -> pa.Table:
     return merged.append_column("last_day", merged["day"])
 
 
-def _month_rows(rollups_dir: Path, month: date, since: date, until: date, exclude: frozenset[date],
+def _month_rows(datadir: DataDir, month: date, since: date, until: date, exclude: frozenset[date],
                 skip: frozenset[str]) -> pa.Table | None:
     """One month's contribution to a range: its totals if the range covers its data, else day rows."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     name = f"{month.year:04d}-{month.month:02d}"
-    totals_path = month_path(rollups_dir, name)
+    totals_path = datadir.rollup_month(name, "totals")
     if name in skip or not totals_path.exists():
         return None
     totals = _read(totals_path)
@@ -287,7 +284,7 @@ def _month_rows(rollups_dir: Path, month: date, since: date, until: date, exclud
         and pc.max(totals["last_day"]).as_py() <= until and not any(d.strftime("%Y-%m") == name for d in exclude)
     if covered:
         return totals
-    days = _read(month_path(rollups_dir, name, "days"))
+    days = _read(datadir.rollup_month(name, "days"))
     mask = pc.and_(pc.greater_equal(days["day"], pa.scalar(since, pa.date32())),
                    pc.less_equal(days["day"], pa.scalar(until, pa.date32())))
     if exclude:
@@ -309,7 +306,7 @@ def _read(path: Path) -> pa.Table:
         raise DataError(f"{path}: unreadable rollup file ({reason}): run `hive-jobs rollup` to regenerate it") from exc
 
 
-def read_models(rollups_dir: Path, since: date, until: date, exclude: frozenset[date] = frozenset(),
+def read_models(datadir: DataDir, since: date, until: date, exclude: frozenset[date] = frozenset(),
                 skip_months: frozenset[str] = frozenset()) -> pa.Table:
     """Model rows covering ``since..until`` (inclusive), before merging: whole-month rows where the
     range covers the month's data, day rows elsewhere. Days in ``exclude`` (stale rollups the caller
@@ -326,7 +323,7 @@ def read_models(rollups_dir: Path, since: date, until: date, exclude: frozenset[
         month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
     # Parquet decoding releases the GIL: months are read in parallel.
     with ThreadPoolExecutor(max_workers=min(4, len(months) or 1)) as pool:
-        found = list(pool.map(lambda m: _month_rows(rollups_dir, m, since, until, exclude, skip_months), months))
+        found = list(pool.map(lambda m: _month_rows(datadir, m, since, until, exclude, skip_months), months))
     pieces = [p for p in found if p is not None and p.num_rows]
     if not pieces:
         return pa.table({})

@@ -27,9 +27,10 @@ def stale_days(settings: Settings, since: date, until: date) -> list[date]:
     its day or month files changed (deleted, damaged) outside the rollup."""
     from jobs.rollup.state import RollupState, day_fingerprints
 
-    current = day_fingerprints(settings.data_dir)
-    state = RollupState.load(settings.rollups_dir / "state.json")
-    return state.stale(settings.rollups_dir, current, [d for d in current if since <= d <= until])
+    datadir = settings.datadir
+    current = day_fingerprints(datadir.root)
+    state = RollupState.load(datadir.rollup_state)
+    return state.stale(datadir, current, [d for d in current if since <= d <= until])
 
 
 def _live(settings: Settings, days: list[date], store: Store | None) -> list[pa.Table]:
@@ -56,7 +57,7 @@ def fine_rows(settings: Settings, since: date, until: date, store: Store | None 
     known = {d: rows for d, rows in (known or {}).items() if since <= d <= until}
     stale = [d for d in stale_days(settings, since, until) if d not in known]
     pieces = _live(settings, stale, store)
-    stored = read_days(settings.rollups_dir, since, until, exclude=frozenset(stale) | known.keys())
+    stored = read_days(settings.datadir, since, until, exclude=frozenset(stale) | known.keys())
     if stored is not None and stored.num_rows:
         pieces.insert(0, stored)
     pieces.extend(known[d] for d in sorted(known) if known[d].num_rows)
@@ -74,13 +75,14 @@ def model_rows(settings: Settings, since: date, until: date, store: Store | None
     live = _live(settings, stale, store)
     # A month whose files changed since the rollup wrote them is not read (its days with events are
     # stale). Without a usable state (an older Hive's, a copied store) the files are all there is.
-    state = RollupState.load(settings.rollups_dir / "state.json")
+    datadir = settings.datadir
+    state = RollupState.load(datadir.rollup_state)
     months, first = set(), date(since.year, since.month, 1)
     while first <= until and state.trusted:
         months.add(month_of(first))
         first = (first + timedelta(days=32)).replace(day=1)
-    damaged = frozenset(m for m in months if not state.month_ok(settings.rollups_dir, m))
-    stored = read_models(settings.rollups_dir, since, until, exclude=frozenset(stale), skip_months=damaged)
+    damaged = frozenset(m for m in months if not state.month_ok(datadir, m))
+    stored = read_models(datadir, since, until, exclude=frozenset(stale), skip_months=damaged)
     pieces = [stored] if stored.num_rows else []
     pieces.extend(day_model_rows(table) for table in live)
     if not pieces:

@@ -33,23 +33,21 @@ from pathlib import Path
 from typing import Any
 
 from hive_core.store.atomic import write_bytes_atomic
+from hive_core.store.datadir import DataDir
 from hive_core.store.layout import FIRST_DAY, LAST_DAY, day_in_range, partition_date
 from jobs.rollup import histogram
-from jobs.rollup.monthly import month_path
 
 __all__ = [
-    "FORMAT", "SOURCES", "EventDays", "RollupState", "day_fingerprints", "day_path",
-    "month_of", "scan_event_days", "signature",
+    "FORMAT", "MONTH_PARTS", "SOURCES", "EventDays", "RollupState", "day_fingerprints", "month_of",
+    "scan_event_days", "signature",
 ]
 
 #: event types the daily rollup reads
 SOURCES = ("api_call", "usage", "stream_outcome")
 #: bump when the rollup's columns or semantics change
 FORMAT = f"daily-v3/alpha={histogram.ALPHA}"
-
-def day_path(rollups_dir: Path, day: date) -> Path:
-    """``<rollups>/daily/date=YYYY-MM-DD/part.parquet``."""
-    return rollups_dir / "daily" / f"date={day.isoformat()}" / "part.parquet"
+#: the two files of a month (:meth:`hive_core.store.datadir.DataDir.rollup_month`), the days first
+MONTH_PARTS = ("days", "totals")
 
 
 def month_of(day: date) -> str:
@@ -160,23 +158,23 @@ class RollupState:
         write_bytes_atomic(path, body)
         return True
 
-    def output_ok(self, rollups_dir: Path, path: Path) -> bool:
+    def output_ok(self, datadir: DataDir, path: Path) -> bool:
         """Whether ``path`` is still the file this state recorded (absent if it recorded none)."""
-        return self.trusted and self.outputs.get(_key(rollups_dir, path)) == signature(path)
+        return self.trusted and self.outputs.get(_key(datadir.rollups, path)) == signature(path)
 
-    def record(self, rollups_dir: Path, path: Path) -> None:
+    def record(self, datadir: DataDir, path: Path) -> None:
         """Remember ``path`` as written now (or as absent)."""
-        sig, key = signature(path), _key(rollups_dir, path)
+        sig, key = signature(path), _key(datadir.rollups, path)
         if sig is None:
             self.outputs.pop(key, None)
         else:
             self.outputs[key] = sig
 
-    def month_ok(self, rollups_dir: Path, month: str) -> bool:
+    def month_ok(self, datadir: DataDir, month: str) -> bool:
         """Whether both files of ``month`` are as the rollup wrote them."""
-        return all(self.output_ok(rollups_dir, month_path(rollups_dir, month, part)) for part in ("days", "totals"))
+        return all(self.output_ok(datadir, datadir.rollup_month(month, part)) for part in MONTH_PARTS)
 
-    def stale(self, rollups_dir: Path, fingerprints: dict[date, str], days: Iterable[date]) -> list[date]:
+    def stale(self, datadir: DataDir, fingerprints: dict[date, str], days: Iterable[date]) -> list[date]:
         """Which of ``days`` (days with events) must be recomputed: their events changed since
         their rollup, or their file or their month's files changed outside the rollup."""
         months: dict[str, bool] = {}
@@ -184,9 +182,9 @@ class RollupState:
         for day in sorted(days):
             month = month_of(day)
             if month not in months:
-                months[month] = self.month_ok(rollups_dir, month)
+                months[month] = self.month_ok(datadir, month)
             if (self.days.get(day) != fingerprints[day] or not months[month]
-                    or not self.output_ok(rollups_dir, day_path(rollups_dir, day))):
+                    or not self.output_ok(datadir, datadir.rollup_day(day))):
                 out.append(day)
         return out
 
