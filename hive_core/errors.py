@@ -249,6 +249,7 @@ class ApiError(OpenRouterError):
     status: int = 0
     advice: str = "see the message for details"
 
+    # (a keyword-only signature: `duplicates` pairs it by shape with others; nothing is repeated)
     def __init__(
         self,
         message: str,
@@ -267,6 +268,8 @@ class ApiError(OpenRouterError):
         super().__init__(f"OpenRouter {self.http_status}{where}: {message} ({self.advice})")
 
 
+# One class per HTTP status with its code, recorded name and advice (the status on the class): a table
+# by nature, whose rows `duplicates` pairs by shape.
 class BadRequest(CallerFault, ApiError):
     status = 400
     status_name = "bad_request"

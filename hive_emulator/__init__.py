@@ -16,16 +16,13 @@ from typing import Any
 
 __all__ = ["DEFAULT_TEST_KEY", "FAULT_KINDS", "Emulator", "FaultRule", "parse_fault"]
 
-_WHERE = {
-    "DEFAULT_TEST_KEY": "hive_emulator.server",
-    "Emulator": "hive_emulator.server",
-    "FAULT_KINDS": "hive_emulator.faults",
-    "FaultRule": "hive_emulator.faults",
-    "parse_fault": "hive_emulator.faults",
-}
+#: module -> the public names it defines
+_WHERE = {"hive_emulator.server": ("DEFAULT_TEST_KEY", "Emulator"),
+          "hive_emulator.faults": ("FAULT_KINDS", "FaultRule", "parse_fault")}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
+    for module, names in _WHERE.items():
+        if name in names:
+            return getattr(importlib.import_module(module), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -56,6 +56,7 @@ class Problem:
 class VerifyReport:
     """What ``verify`` found: files and events read, problems, and the repairs it made."""
 
+    # (counts and lists, like every job's report: alike by shape, nothing shared to factor out)
     files: int = 0
     events: int = 0
     quarantined: int = 0

@@ -19,7 +19,7 @@ from hive_core.selection.complexity import (
 
 CODE_BLOCK = "```python\n" + "\n".join(f"x{i} = compute({i})" for i in range(40)) + "\n```"
 
-#: prompt -> acceptable complexities
+#: prompt -> acceptable complexities (a table: its rows are alike by shape)
 LABELLED: list[tuple[str, tuple[str, ...]]] = [
     ("Simple question", ("simple",)),
     ("Complex analysis task", ("complex", "expert")),

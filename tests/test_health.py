@@ -29,6 +29,14 @@ def breaker(path: Path, clock: Clock, **kwargs: float) -> CircuitBreaker:
     return CircuitBreaker(DataDir(path), clock=clock, **kwargs)  # type: ignore[arg-type]
 
 
+def tripped(path: Path, **kwargs: float) -> tuple[Clock, CircuitBreaker]:
+    """A breaker whose circuit of "m" has just opened (one failure trips it, 30 s cool-down), and its clock."""
+    clock = Clock()
+    cb = breaker(path, clock, failure_threshold=1, cooldown_s=30, **kwargs)
+    cb.record_failure("m")
+    return clock, cb
+
+
 def write_state(root: Path, text: str) -> None:
     """Put ``text`` where the breaker of the data directory ``root`` keeps its state."""
     DataDir(root).state.mkdir(parents=True, exist_ok=True)
@@ -78,9 +86,7 @@ def test_old_outcomes_leave_the_window(tmp_path: Path) -> None:
 
 
 def test_half_open_single_probe_then_close(tmp_path: Path) -> None:
-    clock = Clock()
-    cb = breaker(tmp_path, clock, failure_threshold=1, cooldown_s=30)
-    cb.record_failure("m")
+    clock, cb = tripped(tmp_path)
     clock.now += 29
     assert not cb.allow("m")
     clock.now += 2
@@ -92,9 +98,7 @@ def test_half_open_single_probe_then_close(tmp_path: Path) -> None:
 
 
 def test_failed_probe_reopens_for_a_full_cooldown(tmp_path: Path) -> None:
-    clock = Clock()
-    cb = breaker(tmp_path, clock, failure_threshold=1, cooldown_s=30)
-    cb.record_failure("m")
+    clock, cb = tripped(tmp_path)
     clock.now += 31
     assert cb.allow("m")
     cb.record_failure("m")
@@ -104,9 +108,7 @@ def test_failed_probe_reopens_for_a_full_cooldown(tmp_path: Path) -> None:
 
 
 def test_lost_probe_times_out(tmp_path: Path) -> None:
-    clock = Clock()
-    cb = breaker(tmp_path, clock, failure_threshold=1, cooldown_s=30, probe_timeout_s=60)
-    cb.record_failure("m")
+    clock, cb = tripped(tmp_path, probe_timeout_s=60)
     clock.now += 31
     assert cb.allow("m")
     clock.now += 61
@@ -153,9 +155,7 @@ def test_damaged_state_file_is_treated_as_empty(tmp_path: Path) -> None:
 
 
 def test_late_failures_do_not_extend_an_open_circuit(tmp_path: Path) -> None:
-    clock = Clock()
-    cb = breaker(tmp_path, clock, failure_threshold=1, cooldown_s=30)
-    cb.record_failure("m")
+    clock, cb = tripped(tmp_path)
     clock.now += 20
     cb.record_failure("m")  # a call that was in flight when the circuit opened
     clock.now += 11
@@ -165,10 +165,8 @@ def test_late_failures_do_not_extend_an_open_circuit(tmp_path: Path) -> None:
 def test_a_released_probe_is_free_at_once(tmp_path: Path) -> None:
     """A probe call that failed through the caller's fault (a bad key, a network outage) gives the
     probe back: the model is not blocked for probe_timeout_s on no evidence."""
-    clock = Clock()
-    cb = breaker(tmp_path, clock, failure_threshold=1, cooldown_s=30, probe_timeout_s=60)
+    clock, cb = tripped(tmp_path, probe_timeout_s=60)
     other = breaker(tmp_path, clock, failure_threshold=1, cooldown_s=30, probe_timeout_s=60)
-    cb.record_failure("m")
     clock.now += 31
     assert cb.allow("m") and not other.allow("m")
     other.release("m")  # it holds no probe: releases nothing

@@ -73,6 +73,24 @@ def test_flush_at_interpreter_exit_and_on_sigterm(data_dir: Path) -> None:
     assert glob_count(term_dir) == 500
 
 
+def _kill_at_random(fork_ctx, target, args: tuple[object, ...], sig: int,  # type: ignore[no-untyped-def]
+                    pause_s: tuple[float, float]):
+    """Run ``target(*args, report_fd)`` in a child. Once it reports its first line (it is at work),
+    wait a random time in ``pause_s``, send ``sig``, wait for it; returns the child, that first line
+    and the rest it reported. Timed from the child's report, not from its start: on a loaded
+    machine a fixed delay from start() often killed it before it did anything at all."""
+    read_fd, write_fd = os.pipe()
+    child = fork_ctx.Process(target=target, args=(*args, write_fd))
+    child.start()
+    os.close(write_fd)
+    with os.fdopen(read_fd) as reports:
+        first = reports.readline()
+        time.sleep(random.uniform(*pause_s))
+        os.kill(child.pid, sig)
+        child.join(timeout=30)
+        return child, first, reports.read()
+
+
 def _write_forever(data_dir: Path, trial: int, report_fd: int) -> None:
     log = EventLog(data_dir, max_events=10**9, max_age_s=3600, writer=f"trial{trial}")
     i = 0
@@ -88,18 +106,8 @@ def _write_forever(data_dir: Path, trial: int, report_fd: int) -> None:
 def test_kill_9_writer_loses_and_duplicates_nothing(data_dir: Path, fork_ctx) -> None:  # type: ignore[no-untyped-def]
     durable: dict[int, int] = {}
     for trial in range(50):
-        read_fd, write_fd = os.pipe()
-        child = fork_ctx.Process(target=_write_forever, args=(data_dir, trial, write_fd))
-        child.start()
-        os.close(write_fd)
-        with os.fdopen(read_fd) as reports:
-            # Timed from the child's first durable flush, not from its start: on a loaded machine
-            # a fixed delay from start() often killed it before it wrote anything at all.
-            first = reports.readline()
-            time.sleep(random.uniform(0.0, 0.2))
-            os.kill(child.pid, signal.SIGKILL)
-            child.join()
-            lines = [first, *reports.read().split()]
+        _child, first, rest = _kill_at_random(fork_ctx, _write_forever, (data_dir, trial), signal.SIGKILL, (0.0, 0.2))
+        lines = [first, *rest.split()]
         durable[trial] = int(lines[-1]) if lines[-1].strip() else 0
         glob_count(data_dir)  # plain DuckDB over the glob never fails, whatever instant the kill hit
     assert sum(1 for count in durable.values() if count) >= 40, "the writers were killed before writing"
@@ -161,16 +169,8 @@ def _record_until_killed(data_dir: Path, report_fd: int) -> None:
 def test_sigterm_inside_record_or_flush_loses_and_duplicates_nothing(data_dir: Path, fork_ctx) -> None:  # type: ignore[no-untyped-def]
     for trial in range(20):
         target = data_dir / f"t{trial}"
-        read_fd, write_fd = os.pipe()
-        child = fork_ctx.Process(target=_record_until_killed, args=(target, write_fd))
-        child.start()
-        os.close(write_fd)
-        with os.fdopen(read_fd) as ready:
-            assert ready.readline() == "go\n"
-        time.sleep(random.uniform(0.01, 0.1))
-        os.kill(child.pid, signal.SIGTERM)
-        child.join(timeout=30)
-        assert child.exitcode == 128 + signal.SIGTERM
+        child, first, _rest = _kill_at_random(fork_ctx, _record_until_killed, (target,), signal.SIGTERM, (0.01, 0.1))
+        assert first == "go\n" and child.exitcode == 128 + signal.SIGTERM
         ids = request_ids(target)
         assert len(ids) == len(set(ids)), f"trial {trial}: an event was written twice"
         numbers = sorted(int(i.split("-")[1]) for i in ids)
@@ -327,16 +327,9 @@ def test_kill_9_during_import_loses_and_duplicates_nothing(data_dir: Path, tmp_p
                 table = pa.Table.from_pylist([e.model_dump() for e in batch], schema=arrow_schema(type(batch[0])))
                 parts.append((batch[0].type, ts.date(), f"w{trial}-{day * 2 + seq + 1:06d}.parquet", table))
         spill_events(target, f"w{trial}", parts, roots=roots)
-        read_fd, write_fd = os.pipe()
-        child = fork_ctx.Process(target=_import_until_killed, args=(target, roots, write_fd))
-        child.start()
-        os.close(write_fd)
-        with os.fdopen(read_fd) as reports:
-            assert reports.readline() == "go\n"
-            time.sleep(random.uniform(0.0, 0.3))
-            os.kill(child.pid, signal.SIGKILL)
-            child.join()
-            finished = reports.read() == "done\n"
+        _child, first, rest = _kill_at_random(fork_ctx, _import_until_killed, (target, roots), signal.SIGKILL, (0.0, 0.3))
+        assert first == "go\n"
+        finished = rest == "done\n"
         killed_midway += not finished and bool(pending_spills(target, roots=roots))
         import_spills(target, roots=roots)
         for event_type in ("api_call", "stream_outcome"):

@@ -68,6 +68,7 @@ def _task(name: str, caps: str, complexity: str, prompt: int, completion: int, d
     return TaskType(name, frozenset(caps.split()), complexity, prompt, completion, description)
 
 
+# One row per task type: rows of a table are alike by nature (`duplicates` pairs them by shape).
 TASK_TYPES: dict[str, TaskType] = {t.name: t for t in (
     _task("chat", "", "simple", 300, 300, "conversation and short questions"),
     _task("classification", "", "simple", 300, 20, "labels, yes/no, sentiment"),

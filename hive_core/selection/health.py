@@ -40,6 +40,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -95,42 +96,37 @@ def parse_state(raw: bytes) -> tuple[dict[str, Any], str | None]:
     return data, None
 
 
+@dataclass(eq=False)
 class CircuitBreaker:
-    """Circuit state per model id, persisted in the data directory's ``state/circuits.json``."""
+    """Circuit state per model id, persisted in the data directory's ``state/circuits.json``.
 
-    def __init__(
-        self,
-        datadir: DataDir | Path | str,
-        *,
-        failure_threshold: int = 5,
-        failure_rate: float = 0.5,
-        min_calls: int = 10,
-        window: int = 20,
-        window_s: float = 300.0,
-        cooldown_s: float = 30.0,
-        probe_timeout_s: float = 60.0,
-        refresh_s: float = 0.25,
-        clock: Callable[[], float] = time.time,
-        warn: Callable[[str], object] = _stderr,
-    ) -> None:
-        if isinstance(datadir, DataDir):
-            self.path, self._lock_path, self._aside = datadir.circuits, datadir.circuits_lock, datadir.circuits_aside
+    ``datadir`` is the data directory's :class:`DataDir`; a plain path is the folder that holds the
+    circuits (the old ``Settings.state_dir``), until every caller passes a DataDir (hive_cli/hive/ask.py
+    and three tests do not yet). The keywords are the thresholds of the module docstring."""
+
+    datadir: DataDir | Path | str
+    _: KW_ONLY
+    # (fields with defaults: `duplicates` pairs them with any such class by shape; nothing is repeated)
+    failure_threshold: int = 5
+    failure_rate: float = 0.5
+    min_calls: int = 10
+    window: int = 20
+    window_s: float = 300.0
+    cooldown_s: float = 30.0
+    probe_timeout_s: float = 60.0
+    refresh_s: float = 0.25
+    clock: Callable[[], float] = time.time
+    warn: Callable[[str], object] = _stderr
+    path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.datadir, DataDir):
+            where = self.datadir
+            self.path, self._lock_path, self._aside = where.circuits, where.circuits_lock, where.circuits_aside
         else:
-            # The folder that holds the circuits (the old ``Settings.state_dir``), until every caller
-            # passes a DataDir (hive_cli/hive/ask.py and three tests do not yet).
-            folder = Path(datadir)
+            folder = Path(self.datadir)
             self.path, self._lock_path = folder / CIRCUITS_FILE, folder / f"{CIRCUITS_LOCK}.lock"
             self._aside = folder / f"{CIRCUITS_FILE}.bad"
-        self.failure_threshold = failure_threshold
-        self.failure_rate = failure_rate
-        self.min_calls = min_calls
-        self.window = window
-        self.window_s = window_s
-        self.cooldown_s = cooldown_s
-        self.probe_timeout_s = probe_timeout_s
-        self.clock = clock
-        self.refresh_s = refresh_s
-        self.warn = warn
         self._cached: tuple[int, dict[str, Any]] | None = None
         self._blocked_cache: tuple[float, float, frozenset[str]] | None = None
         self._holding_lock = False

@@ -137,6 +137,7 @@ def shrink(measured: float | None, prior: float, n: int, k: float) -> float:
 class Metrics:
     """Measured numbers of one (task, model) row - or a prior, with ``samples == 0``."""
 
+    # (fields with defaults: `duplicates` pairs them with any such record by shape; nothing is repeated)
     samples: int = 0
     success_rate: float | None = None
     success_lower: float | None = None

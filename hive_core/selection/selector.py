@@ -37,7 +37,7 @@ from hive_core.errors import ConfigError, NoCandidates
 from hive_core.selection.candidates import CandidateIndex
 from hive_core.selection.complexity import COMPLEXITY_RANK, TASK_TYPES, assess, parse_complexity
 from hive_core.selection.priors import prior_metrics
-from hive_core.selection.rankings import (
+from hive_core.selection.rankings import (  # one a line (ruff's isort): `duplicates` pairs such lists by shape
     ALL_TASKS,
     COST_MIX,
     STRATEGIES,

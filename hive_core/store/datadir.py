@@ -32,6 +32,7 @@ RUN_DUE_FILE = "run-due.json"
 class DataDir:
     """The paths of one data directory. Pure: nothing here touches the filesystem."""
 
+    # One property per path, each saying what it is: alike by nature (`duplicates` pairs them by shape).
     root: Path
 
     def __post_init__(self) -> None:
