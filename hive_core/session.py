@@ -134,7 +134,7 @@ class Session:
         """The circuit breaker the selector reads and every completion reports to."""
         from hive_core.selection.health import CircuitBreaker
 
-        return CircuitBreaker(self.settings.datadir.state)
+        return CircuitBreaker(self.settings.datadir)
 
     @cached_property
     def selector(self) -> Selector:

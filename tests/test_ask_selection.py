@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hive_core.selection.health import CircuitBreaker
-from hive_core.settings import Settings
+from hive_core.store.datadir import DataDir
 from tests.test_ask import events, hive_env, run_cli
 
 
@@ -62,6 +62,6 @@ def test_ask_walks_the_chain_and_opens_the_circuit(emulator_factory: Any, tmp_pa
         done = run_cli("hive", ["ask", "hello there", "--max-tokens", "10", "--json"], env)
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["fallback_index"] >= 1 and f"{primary} failed" in done.stderr
-    assert CircuitBreaker(Settings(data_dir=data).state_dir).state(primary) == "open"
+    assert CircuitBreaker(DataDir(data)).state(primary) == "open"
     again = json.loads(run_cli("hive", ["ask", "hello there", "--max-tokens", "10", "--json"], env).stdout)
     assert again["selection"]["primary"] != primary and again["fallback_index"] == 0

@@ -11,6 +11,7 @@ import pytest
 from hive_core.catalog.catalog import load_catalog
 from hive_core.openrouter import OpenRouterClient
 from hive_core.store.atomic import write_json_atomic
+from hive_core.store.datadir import DataDir
 from tests.test_ask import events, hive_env, ledger_spend, run_cli
 from tests.test_client import MODEL, emu_settings
 
@@ -31,7 +32,7 @@ def test_sync_cli(emulator: Any, tmp_path: Path) -> None:
     data = tmp_path / "data"
     done = run_cli("hive", ["models", "sync"], hive_env(emulator, data))
     assert done.returncode == 0, done.stderr
-    catalog = load_catalog(data / "catalog" / "models.json")
+    catalog = load_catalog(DataDir(data).catalog_file)
     assert MODEL in catalog and "synced" in done.stdout
 
 
