@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from hive_core.store.content import ContentStore
-from tests.test_ask import hive_env, run_cli
-from tests.test_client import MODEL
+from tests.plugins.cli import hive_env, run_cli
+from tests.plugins.emulator import MODEL
 
 
 def test_content_store_appends_one_line_per_request(data_dir: Path) -> None:

@@ -12,9 +12,9 @@ import pytest
 
 from hive_core.selection.health import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from hive_core.store.datadir import DataDir
+from tests.plugins.cli import hive_env, run_cli
+from tests.plugins.emulator import MODEL
 from tests.plugins.processes import stopped
-from tests.test_ask import hive_env, run_cli
-from tests.test_client import MODEL
 
 
 class Clock:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -28,36 +26,7 @@ from hive_core.selection.rankings import (
 )
 from hive_core.store.datadir import DataDir
 from hive_core.store.filecache import cache_file
-
-NOW = datetime(2026, 6, 20, tzinfo=UTC)
-
-
-def ranking_row(model: str, *, task: str = "*", samples: int = 200, successes: int | None = None,
-                window_days: int = 7, **extra: Any) -> dict[str, Any]:
-    """One table row with sensible defaults (what the rankings job writes)."""
-    successes = samples if successes is None else successes
-    row: dict[str, Any] = {
-        "task_category": task, "model": model, "window_days": window_days, "samples": samples,
-        "successes": successes, "success_rate": successes / samples if samples else 0.0,
-        "success_lower": wilson_lower(successes, samples), "latency_p95_ms": 3000.0, "ttft_p50_ms": 500.0,
-        "cost_per_request_usd": 0.001, "quality": None, "quality_samples": 0, "computed_at": NOW,
-    }
-    row.update(extra)
-    scores = strategy_scores(Rankings.from_rows([row]).row(task, model) or Metrics())
-    for name in STRATEGIES:
-        row.setdefault(f"score_{name.replace('-', '_')}", scores[name])
-    return row
-
-
-def write_rankings(data_dir: Path, rows: list[dict[str, Any]]) -> Path:
-    """Write rows as ``<data>/rankings/rankings.parquet`` with the contract's schema."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    path = DataDir(data_dir).rankings_file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=ranking_schema()), path)
-    return path
+from tests.cases import ranking_row, write_rankings
 
 
 def test_schema_has_every_contract_column() -> None:

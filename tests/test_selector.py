@@ -27,7 +27,7 @@ from hive_core.selection.selector import (
 )
 from hive_core.settings import Settings
 from hive_core.store.datadir import DataDir
-from tests.test_rankings import ranking_row, write_rankings
+from tests.cases import ranking_row, write_rankings
 
 TODAY = date(2026, 6, 15)
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
