@@ -26,6 +26,7 @@ from typing import Any
 
 from hive_core import stats
 from hive_core.experiments import Experiment, get_experiment
+from hive_core.format import pct
 from jobs.rollup.groups import NOT_SAMPLES
 
 __all__ = ["AbSample", "ab_report", "analyse", "format_ab_report"]
@@ -157,10 +158,6 @@ def _verdict(
     return winner, f"switch to {model} (variant {winner}): better on {', '.join(order)}"
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
 def _num(value: float | None, fmt: str = ".0f") -> str:
     return "-" if value is None else format(value, fmt)
 
@@ -171,7 +168,7 @@ def format_ab_report(report: dict[str, Any]) -> str:
     lines.append(f"{'variant':<8}{'model':<36}{'requests':>9}{'success':>9}{'p50 ms':>9}{'p95 ms':>9}"
                  f"{'$/request':>12}{'quality':>9}")
     for key, v in report["variants"].items():
-        lines.append(f"{key:<8}{v['model']:<36}{v['requests']:>9}{_pct(v['success_rate']):>9}"
+        lines.append(f"{key:<8}{v['model']:<36}{v['requests']:>9}{pct(v['success_rate']):>9}"
                      f"{_num(v['latency_p50_ms']):>9}{_num(v['latency_p95_ms']):>9}"
                      f"{_num(v['cost_per_request_usd'], '.6f'):>12}{_num(v['quality_mean'], '.2f'):>9}")
     lines.append("")
@@ -181,7 +178,7 @@ def format_ab_report(report: dict[str, Any]) -> str:
                      f"CI [{t['ci_low']:.4g}, {t['ci_high']:.4g}] p={t['p_value']:.3g} "
                      f"(Holm {t['p_adjusted']:.3g}) {mark}")
     lines.append(f"minimum detectable success-rate difference at this sample size: "
-                 f"{_pct(report['mde']['success_rate'])} (80% power)")
+                 f"{pct(report['mde']['success_rate'])} (80% power)")
     if report["recommendation"]:
         lines.append(f"recommendation: {report['recommendation']}")
     else:

@@ -11,26 +11,14 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from hive_core.format import ms, pct, usd
+
 __all__ = ["latency_chart", "render_html", "render_markdown", "stacked_cost_chart"]
 
 #: colour-blind-safe palette (Okabe-Ito), "other" last in grey
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
 OTHER = "#999999"
 _W, _H, _PAD = 720, 260, 48
-
-
-def _usd(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}"
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f} ms"
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
 
 
 def _trend(spend: dict[str, Any]) -> str:
@@ -75,14 +63,14 @@ def stacked_cost_chart(cost_by_day: dict[str, Any]) -> str:
             y -= h
             bars.append(f'<rect class="bar" x="{_PAD + i * slot + slot * 0.1:.1f}" y="{y:.1f}" width="{slot * 0.8:.1f}" '
                         f'height="{h:.1f}" fill="{colour}"><title>{escape(day)} {escape(s["model"])}: '
-                        f'{escape(_usd(s["values"][i]))}</title></rect>')
+                        f'{escape(usd(s["values"][i]))}</title></rect>')
         if len(days) <= 10 or i % max(len(days) // 8, 1) == 0:
             bars.append(f'<text x="{_PAD + (i + 0.5) * slot:.1f}" y="{_H - _PAD + 14}" text-anchor="middle" '
                         f'font-size="10" fill="#555">{escape(day[5:])}</text>')
     legend = _legend([s["model"] for s in series], colours, _H - 18)
     return (f'<svg id="cost-chart" xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" '
             f'viewBox="0 0 {_W} {_H}" role="img" aria-label="Cost per day by model">'
-            f"{_axis(top, _usd)}{''.join(bars)}{legend}</svg>")
+            f"{_axis(top, usd)}{''.join(bars)}{legend}</svg>")
 
 
 def latency_chart(models: list[dict[str, Any]]) -> str:
@@ -99,14 +87,14 @@ def latency_chart(models: list[dict[str, Any]]) -> str:
             x = _PAD + i * slot + slot * (0.1 + 0.27 * j)
             bars.append(f'<rect class="bar" x="{x:.1f}" y="{_H - _PAD - h:.1f}" width="{slot * 0.25:.1f}" '
                         f'height="{h:.1f}" fill="{colour}"><title>{escape(m["model"])} {label}: '
-                        f"{escape(_ms(m[key]))}</title></rect>")
+                        f"{escape(ms(m[key]))}</title></rect>")
         short = m["model"].split("/")[-1][:18]
         bars.append(f'<text x="{_PAD + (i + 0.5) * slot:.1f}" y="{_H - _PAD + 14}" text-anchor="middle" '
                     f'font-size="9" fill="#555">{escape(short)}</text>')
     legend = _legend([k[1] for k in keys], [k[2] for k in keys], _H - 18)
     return (f'<svg id="latency-chart" xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" '
             f'viewBox="0 0 {_W} {_H}" role="img" aria-label="Latency percentiles per model">'
-            f"{_axis(top, _ms)}{''.join(bars)}{legend}</svg>")
+            f"{_axis(top, ms)}{''.join(bars)}{legend}</svg>")
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -117,14 +105,14 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, headers, rows) of every tabular section: shared by Markdown and HTML."""
-    models = [[m["model"], f"{m['requests']:,}", _usd(m["cost_usd"]), _pct(m["success_rate"]),
-               _ms(m["latency_p50_ms"]), _ms(m["latency_p95_ms"]), _ms(m["latency_p99_ms"])]
+    models = [[m["model"], f"{m['requests']:,}", usd(m["cost_usd"]), pct(m["success_rate"]),
+               ms(m["latency_p50_ms"]), ms(m["latency_p95_ms"]), ms(m["latency_p99_ms"])]
               for m in report["models"]]
     errors = [[status, f"{n:,}"] for status, n in report["errors"]["by_status"].items()]
-    budget = [[b["scope"], _usd(b["spent_today_usd"]), _usd(b["spent_month_usd"]), _usd(b["monthly_limit_usd"]),
-               _usd(b["remaining_month_usd"]), _usd(b["projected_month_usd"])] for b in report["budget"]]
+    budget = [[b["scope"], usd(b["spent_today_usd"]), usd(b["spent_month_usd"]), usd(b["monthly_limit_usd"]),
+               usd(b["remaining_month_usd"]), usd(b["projected_month_usd"])] for b in report["budget"]]
     alerts = [[a["ts"][:16], a["scope"], a["kind"], a["message"]] for a in report["alerts"]]
-    suggestions = [[s["kind"], s["action"], _usd(s["monthly_saving_usd"])] for s in report["suggestions"]]
+    suggestions = [[s["kind"], s["action"], usd(s["monthly_saving_usd"])] for s in report["suggestions"]]
     experiments = [[e["name"], e["status"], f"{e['model_a']} / {e['model_b']}", f"{e['requests'][0]} / {e['requests'][1]}",
                     e["recommendation"] or "no significant difference yet"] for e in report["experiments"]]
     return [
@@ -140,8 +128,8 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[st
 def _summary(report: dict[str, Any]) -> str:
     spend, errors = report["spend"], report["errors"]
     rate = errors["errors"] / errors["attempts"] if errors["attempts"] else None
-    return (f"Spend {_usd(spend['total_usd'])} over {spend['requests']:,} billed requests "
-            f"({_trend(spend)}: {_usd(spend['previous_total_usd'])}). Error rate {_pct(rate)} of "
+    return (f"Spend {usd(spend['total_usd'])} over {spend['requests']:,} billed requests "
+            f"({_trend(spend)}: {usd(spend['previous_total_usd'])}). Error rate {pct(rate)} of "
             f"{errors['attempts']:,} attempts.")
 
 
