@@ -7,7 +7,8 @@
 Modules, one concept each: ``sse`` (SSE parser), ``chunks`` (chunk interpreter), ``errors``
 (HTTP answers and httpx exceptions -> :mod:`hive_core.errors`), ``retry`` (the one retry policy),
 ``protocol`` (request/answer formats), ``core`` and ``stream`` (what sync and async share),
-``client`` / ``aio`` (the I/O), ``cost`` (billed / estimated / unknown), ``tracking`` (events).
+``aio`` (the I/O, written once; ``client``, the sync twin, is generated from it by
+``.ci/unasync.py``), ``cost`` (billed / estimated / unknown), ``tracking`` (events).
 
 This package imports httpx when the clients are imported: import it inside the functions of
 CLI commands, never at CLI module level.

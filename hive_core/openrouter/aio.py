@@ -1,11 +1,15 @@
-"""The asynchronous OpenRouter client (``httpx.AsyncClient``): the same surface as :mod:`.client`.
+"""The OpenRouter client over ``httpx.AsyncClient``: chat, stream, models, key, generation.
 
-Request building, answer handling, retries decisions and recording are shared (:mod:`.core`,
-:mod:`.stream`, :mod:`.retry`); only the awaits differ.
+The request logic is written once, in ``aio.py``; ``client.py``, its synchronous twin, is generated
+from it by ``.ci/unasync.py`` (edit aio.py, then run that; CI checks the two agree). Every
+completion goes through the retry policy (:mod:`.retry`) and is recorded through the tracker
+(:mod:`.tracking`); request building, answer handling and how a stream ends are decided in
+:mod:`.core` and :mod:`.stream`. Only the I/O is written here.
 
     async with AsyncOpenRouterClient(settings, sink=event_log) as client:
         result = await client.chat("Say hi", model="openai/gpt-4o-mini", max_tokens=20)
-        async for piece in client.stream("Count to 5", model="openai/gpt-4o-mini"):
+        handle = client.stream("Count to 5", model="openai/gpt-4o-mini", on_progress=print)
+        async for piece in handle:
             print(piece, end="")
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from asyncio import CancelledError
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
@@ -24,7 +29,7 @@ from hive_core.openrouter.cost import PriceBook
 from hive_core.openrouter.protocol import Messages, chat_body
 from hive_core.openrouter.results import ChatResult, Progress
 from hive_core.openrouter.retry import RetryPolicy, acall_with_retries
-from hive_core.openrouter.stream import Callbacks, StreamRun
+from hive_core.openrouter.stream import CANCELLED, Callbacks, StreamRun
 from hive_core.settings import Settings
 from hive_core.store.events import EventSink
 
@@ -34,8 +39,9 @@ __all__ = ["AsyncOpenRouterClient", "AsyncStreamHandle"]
 class AsyncStreamHandle:
     """A streamed answer: ``async for piece in handle``, or ``await handle.collect()``.
 
-    :meth:`cancel` stops the stream at the next received bytes and closes the connection; cancelling
-    the consuming task stops it at once. Both record ``stream_outcome=cancelled``.
+    The request is sent on the first iteration. :meth:`cancel` ends the iteration quietly with
+    ``result.outcome == "cancelled"``. A failure after the first token is raised from the
+    iteration (and passed to ``on_error``); it is never re-sent.
     """
 
     def __init__(self, http: httpx.AsyncClient, request: httpx.Request, run: StreamRun) -> None:
@@ -56,7 +62,7 @@ class AsyncStreamHandle:
 
     @property
     def result(self) -> ChatResult | None:
-        """The result once the stream ended, else ``None``."""
+        """The result once the stream ended (completed, failed or cancelled), else ``None``."""
         return self._run.result
 
     @property
@@ -74,25 +80,42 @@ class AsyncStreamHandle:
         async for _ in self._gen:
             pass
         result = self._run.result
-        if result is None:
+        if result is None:  # cancelled before the request was sent
             result = self._run.finish(Cancelled("the stream was cancelled before it started"))
         return result
 
     def cancel(self) -> None:
-        """Ask the stream to stop; it closes the connection at the next bytes it receives."""
-        self._cancelled = True
+        """Stop the stream; records ``stream_outcome=cancelled``.
 
-    async def aclose(self) -> None:
-        """Cancel and close now (records ``cancelled`` unless the stream already ended)."""
+        The sync handle closes the connection now, even from a callback, another thread or a signal
+        handler. The async one stops at the next bytes it receives (cancelling the consuming task,
+        or :meth:`aclose`, stops it at once).
+        """
         self._cancelled = True
-        await self._gen.aclose()
-        await self._close()
+        if True:  # ASYNC: closing needs an await, which a plain method cannot do
+            pass
+        else:  # nothing to wait for in sync code: close now
+            try:
+                self._gen.close()  # a suspended stream: runs its cancel handling right here
+            except ValueError:  # running in another thread: closing the socket interrupts its read
+                if self._response is not None:
+                    self._response.close()
+
+    if True:  # ASYNC: closing an async stream is awaited; the sync cancel() already closed it
+        async def aclose(self) -> None:
+            """Cancel and close now (records ``cancelled`` unless the stream already ended)."""
+            self._cancelled = True
+            await self._gen.aclose()
+            await self._close()
+
+        async def __aexit__(self, *exc: object) -> None:
+            await self.aclose()
+    else:
+        def __exit__(self, *exc: object) -> None:
+            self.cancel()
 
     async def __aenter__(self) -> AsyncStreamHandle:
         return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     # -- I/O -------------------------------------------------------------------------------------
 
@@ -136,41 +159,32 @@ class AsyncStreamHandle:
                 run.deliver(piece)
                 yield piece
                 if self._cancelled:
-                    raise Cancelled("the stream was cancelled by the caller")
+                    raise Cancelled(CANCELLED)
             run.raise_deferred()
             if not run.reader.done and self._body is not None:
                 async for raw in self._body:
-                    if self._cancelled:
-                        raise Cancelled("the stream was cancelled by the caller")
+                    if self._cancelled:  # asked while this read waited
+                        raise Cancelled(CANCELLED)
                     for piece in run.feed(raw):
                         run.deliver(piece)
                         yield piece
-                        if self._cancelled:  # cancelled by a callback or between pieces of one read
-                            raise Cancelled("the stream was cancelled by the caller")
+                        if self._cancelled:  # by the caller, a callback, or between pieces of one read
+                            raise Cancelled(CANCELLED)
                     run.raise_deferred()
                     if run.reader.done:
                         break
                 else:
                     run.end_of_body()
-        except GeneratorExit:
-            await self._close()
-            run.finish(Cancelled("the stream was cancelled by the caller"))
-            return
-        except Cancelled as cancelled:
-            await self._close()
-            run.finish(cancelled)
-            return
-        except httpx.HTTPError as exc:
-            await self._close()
-            error = run.transport_error(exc)
-            run.finish(error)
-            raise error from exc
-        except BaseException as exc:  # incl. asyncio.CancelledError: recorded as cancelled
+        except BaseException as exc:  # the decision is StreamRun.end's; here only the I/O
             try:
                 await asyncio.shield(self._close())
-            finally:  # a second cancel while closing must not skip the recording
-                run.finish(exc)
-            raise
+            finally:  # a second interrupt while closing must not skip the recording
+                error = run.end(exc, cancel_requested=self._cancelled)
+            if error is exc:
+                raise
+            if error is not None:
+                raise error from exc
+            return
         await self._close()
         run.finish(None)
 
@@ -180,7 +194,7 @@ class AsyncStreamHandle:
 
 
 class AsyncOpenRouterClient:
-    """Asynchronous client. Build once per event loop, reuse; ``await client.aclose()`` or ``async with``."""
+    """The client. Build once and reuse (a connection pool); close it or use it as a context manager."""
 
     def __init__(
         self,
@@ -234,7 +248,7 @@ class AsyncOpenRouterClient:
                 response = await self._http.send(request)
             except httpx.HTTPError as exc:
                 raise core.fail(record, n, started, core.transport_error(exc)) from exc
-            except asyncio.CancelledError:
+            except (KeyboardInterrupt, CancelledError):  # Ctrl-C or SIGTERM, or the task's cancellation
                 core.fail(record, n, started, Cancelled("cancelled by the caller"))
                 raise
             return core.chat_result(record, n, started, response)
@@ -257,14 +271,16 @@ class AsyncOpenRouterClient:
         request_id: str | None = None,
         **params: Any,
     ) -> AsyncStreamHandle:
-        """A streamed completion: returns an :class:`AsyncStreamHandle` (sent on first iteration)."""
-        run, body = self.core.prepare_stream(
-            messages, model=model, max_tokens=max_tokens, callbacks=Callbacks(on_chunk, on_progress, on_complete, on_error),
-            request_type=request_type, task_category=task_category, fallback_index=fallback_index,
-            request_id=request_id, params=params,
+        """A streamed completion: returns its handle, :class:`AsyncStreamHandle` (sent on first iteration)."""
+        core = self.core
+        record = core.tracker.request(model, request_type=request_type, task_category=task_category,
+                                      fallback_index=fallback_index, request_id=request_id, max_tokens=max_tokens,
+                                      streamed=True)
+        run = StreamRun(core, record, Callbacks(on_chunk, on_progress, on_complete, on_error), messages)
+        request = self._http.build_request(
+            "POST", core.url("/chat/completions"), headers={"Accept": "text/event-stream"},
+            content=chat_body(messages, model=model, max_tokens=max_tokens, stream=True, params=params),
         )
-        request = self._http.build_request("POST", self.core.url("/chat/completions"), content=body,
-                                           headers={"Accept": "text/event-stream"})
         return AsyncStreamHandle(self._http, request, run)
 
     async def _get(self, path: str, what: str, params: dict[str, str] | None = None) -> dict[str, Any]:
@@ -275,7 +291,7 @@ class AsyncOpenRouterClient:
         return self.core.json_answer(response, what)
 
     async def models_document(self) -> dict[str, Any]:
-        """``GET /models`` as served (``{"data": [...]}``)."""
+        """``GET /models`` as served (``{"data": [...]}``), for caching as the catalog."""
         doc = await self._get("/models", "the model list")
         if not isinstance(doc.get("data"), list):
             raise MalformedResponse("the model list has no data array")
@@ -283,12 +299,15 @@ class AsyncOpenRouterClient:
 
     async def list_models(self) -> list[dict[str, Any]]:
         """The models OpenRouter serves (``data`` of ``GET /models``)."""
-        return list((await self.models_document())["data"])
+        doc = await self.models_document()
+        return list(doc["data"])
 
     async def key_info(self) -> dict[str, Any]:
         """``GET /key``: the key's label (masked), limit, usage; a bad key is ``AuthError``."""
-        return dict((await self._get("/key", "the key info")).get("data") or {})
+        doc = await self._get("/key", "the key info")
+        return dict(doc.get("data") or {})
 
     async def get_generation(self, generation_id: str) -> dict[str, Any]:
-        """``GET /generation?id=``: what was billed for one generation."""
-        return dict((await self._get("/generation", "the generation", {"id": generation_id})).get("data") or {})
+        """``GET /generation?id=``: what was billed for one generation (``NotFound`` while it lags)."""
+        doc = await self._get("/generation", "the generation", {"id": generation_id})
+        return dict(doc.get("data") or {})

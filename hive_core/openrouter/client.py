@@ -1,8 +1,11 @@
-"""The synchronous OpenRouter client (``httpx.Client``): chat, stream, models, key, generation.
+# Generated from aio.py by .ci/unasync.py; do not edit: edit aio.py, then run `python .ci/unasync.py`.
+"""The OpenRouter client over ``httpx.Client``: chat, stream, models, key, generation.
 
-Every completion goes through the retry policy (:mod:`.retry`) and is recorded through the tracker
-(:mod:`.tracking`); the request building and answer handling live in :mod:`.core` and
-:mod:`.stream`, shared with the async twin in :mod:`.aio`. Only the I/O is written here.
+The request logic is written once, in ``aio.py``; ``client.py``, its synchronous twin, is generated
+from it by ``.ci/unasync.py`` (edit aio.py, then run that; CI checks the two agree). Every
+completion goes through the retry policy (:mod:`.retry`) and is recorded through the tracker
+(:mod:`.tracking`); request building, answer handling and how a stream ends are decided in
+:mod:`.core` and :mod:`.stream`. Only the I/O is written here.
 
     with OpenRouterClient(settings, sink=event_log) as client:
         result = client.chat("Say hi", model="openai/gpt-4o-mini", max_tokens=20)
@@ -14,6 +17,7 @@ Every completion goes through the retry policy (:mod:`.retry`) and is recorded t
 from __future__ import annotations
 
 import time
+from asyncio import CancelledError
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
@@ -25,7 +29,7 @@ from hive_core.openrouter.cost import PriceBook
 from hive_core.openrouter.protocol import Messages, chat_body
 from hive_core.openrouter.results import ChatResult, Progress
 from hive_core.openrouter.retry import RetryPolicy, call_with_retries
-from hive_core.openrouter.stream import Callbacks, StreamRun
+from hive_core.openrouter.stream import CANCELLED, Callbacks, StreamRun
 from hive_core.settings import Settings
 from hive_core.store.events import EventSink
 
@@ -33,12 +37,11 @@ __all__ = ["OpenRouterClient", "StreamHandle"]
 
 
 class StreamHandle:
-    """A streamed answer: iterate it for text pieces, or :meth:`collect` it.
+    """A streamed answer: ``for piece in handle``, or ``handle.collect()``.
 
-    The request is sent on the first ``next()``. :meth:`cancel` (from a callback, another thread or
-    a signal handler) closes the connection; iteration then ends quietly with ``result.outcome ==
-    "cancelled"``. A failure after the first token is raised from the iteration (and passed to
-    ``on_error``); it is never re-sent.
+    The request is sent on the first iteration. :meth:`cancel` ends the iteration quietly with
+    ``result.outcome == "cancelled"``. A failure after the first token is raised from the
+    iteration (and passed to ``on_error``); it is never re-sent.
     """
 
     def __init__(self, http: httpx.Client, request: httpx.Request, run: StreamRun) -> None:
@@ -46,7 +49,7 @@ class StreamHandle:
         self._request = request
         self._run = run
         self._response: httpx.Response | None = None
-        self._body: Iterator[bytes] = iter(())
+        self._body: Iterator[bytes] | None = None
         self._pending: list[str] = []
         self._cancelled = False
         self._gen = self._iterate()
@@ -55,7 +58,7 @@ class StreamHandle:
         return self
 
     def __next__(self) -> str:
-        return next(self._gen)
+        return self._gen.__next__()
 
     @property
     def result(self) -> ChatResult | None:
@@ -82,19 +85,25 @@ class StreamHandle:
         return result
 
     def cancel(self) -> None:
-        """Stop the stream and close its connection; records ``stream_outcome=cancelled``."""
+        """Stop the stream; records ``stream_outcome=cancelled``.
+
+        The sync handle closes the connection now, even from a callback, another thread or a signal
+        handler. The async one stops at the next bytes it receives (cancelling the consuming task,
+        or :meth:`close`, stops it at once).
+        """
         self._cancelled = True
+        # nothing to wait for in sync code: close now
         try:
             self._gen.close()  # a suspended stream: runs its cancel handling right here
         except ValueError:  # running in another thread: closing the socket interrupts its read
             if self._response is not None:
                 self._response.close()
 
-    def __enter__(self) -> StreamHandle:
-        return self
-
     def __exit__(self, *exc: object) -> None:
         self.cancel()
+
+    def __enter__(self) -> StreamHandle:
+        return self
 
     # -- I/O -------------------------------------------------------------------------------------
 
@@ -130,7 +139,7 @@ class StreamHandle:
             response.close()
             raise
 
-    def _iterate(self) -> Generator[str, None, None]:
+    def _iterate(self) -> Generator[str, None]:
         run = self._run
         try:
             call_with_retries(self._open, run.core.policy)
@@ -138,39 +147,32 @@ class StreamHandle:
                 run.deliver(piece)
                 yield piece
                 if self._cancelled:
-                    raise Cancelled("the stream was cancelled by the caller")
+                    raise Cancelled(CANCELLED)
             run.raise_deferred()
-            if not run.reader.done:
+            if not run.reader.done and self._body is not None:
                 for raw in self._body:
+                    if self._cancelled:  # asked while this read waited
+                        raise Cancelled(CANCELLED)
                     for piece in run.feed(raw):
                         run.deliver(piece)
                         yield piece
-                        if self._cancelled:  # cancelled by a callback or between pieces of one read
-                            raise Cancelled("the stream was cancelled by the caller")
+                        if self._cancelled:  # by the caller, a callback, or between pieces of one read
+                            raise Cancelled(CANCELLED)
                     run.raise_deferred()
                     if run.reader.done:
                         break
                 else:
                     run.end_of_body()
-        except GeneratorExit:
-            self._close()
-            run.finish(Cancelled("the stream was cancelled by the caller"))
+        except BaseException as exc:  # the decision is StreamRun.end's; here only the I/O
+            try:
+                self._close()
+            finally:  # a second interrupt while closing must not skip the recording
+                error = run.end(exc, cancel_requested=self._cancelled)
+            if error is exc:
+                raise
+            if error is not None:
+                raise error from exc
             return
-        except httpx.HTTPError as exc:
-            self._close()
-            if self._cancelled:
-                run.finish(Cancelled("the stream was cancelled by the caller"))
-                return
-            error = run.transport_error(exc)
-            run.finish(error)
-            raise error from exc
-        except BaseException as exc:
-            self._close()
-            if self._cancelled and not isinstance(exc, KeyboardInterrupt):
-                run.finish(Cancelled("the stream was cancelled by the caller"))
-                return
-            run.finish(exc)
-            raise
         self._close()
         run.finish(None)
 
@@ -180,7 +182,7 @@ class StreamHandle:
 
 
 class OpenRouterClient:
-    """Synchronous client. Build once, reuse (connection pool); close it or use ``with``."""
+    """The client. Build once and reuse (a connection pool); close it or use it as a context manager."""
 
     def __init__(
         self,
@@ -234,7 +236,7 @@ class OpenRouterClient:
                 response = self._http.send(request)
             except httpx.HTTPError as exc:
                 raise core.fail(record, n, started, core.transport_error(exc)) from exc
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, CancelledError):  # Ctrl-C or SIGTERM, or the task's cancellation
                 core.fail(record, n, started, Cancelled("cancelled by the caller"))
                 raise
             return core.chat_result(record, n, started, response)
@@ -257,14 +259,16 @@ class OpenRouterClient:
         request_id: str | None = None,
         **params: Any,
     ) -> StreamHandle:
-        """A streamed completion: returns a :class:`StreamHandle` (sent on first iteration)."""
-        run, body = self.core.prepare_stream(
-            messages, model=model, max_tokens=max_tokens, callbacks=Callbacks(on_chunk, on_progress, on_complete, on_error),
-            request_type=request_type, task_category=task_category, fallback_index=fallback_index,
-            request_id=request_id, params=params,
+        """A streamed completion: returns its handle, :class:`StreamHandle` (sent on first iteration)."""
+        core = self.core
+        record = core.tracker.request(model, request_type=request_type, task_category=task_category,
+                                      fallback_index=fallback_index, request_id=request_id, max_tokens=max_tokens,
+                                      streamed=True)
+        run = StreamRun(core, record, Callbacks(on_chunk, on_progress, on_complete, on_error), messages)
+        request = self._http.build_request(
+            "POST", core.url("/chat/completions"), headers={"Accept": "text/event-stream"},
+            content=chat_body(messages, model=model, max_tokens=max_tokens, stream=True, params=params),
         )
-        request = self._http.build_request("POST", self.core.url("/chat/completions"), content=body,
-                                           headers={"Accept": "text/event-stream"})
         return StreamHandle(self._http, request, run)
 
     def _get(self, path: str, what: str, params: dict[str, str] | None = None) -> dict[str, Any]:
@@ -283,12 +287,15 @@ class OpenRouterClient:
 
     def list_models(self) -> list[dict[str, Any]]:
         """The models OpenRouter serves (``data`` of ``GET /models``)."""
-        return list(self.models_document()["data"])
+        doc = self.models_document()
+        return list(doc["data"])
 
     def key_info(self) -> dict[str, Any]:
         """``GET /key``: the key's label (masked), limit, usage; a bad key is ``AuthError``."""
-        return dict(self._get("/key", "the key info").get("data") or {})
+        doc = self._get("/key", "the key info")
+        return dict(doc.get("data") or {})
 
     def get_generation(self, generation_id: str) -> dict[str, Any]:
         """``GET /generation?id=``: what was billed for one generation (``NotFound`` while it lags)."""
-        return dict(self._get("/generation", "the generation", {"id": generation_id}).get("data") or {})
+        doc = self._get("/generation", "the generation", {"id": generation_id})
+        return dict(doc.get("data") or {})

@@ -14,14 +14,7 @@ from typing import TYPE_CHECKING, Any
 from hive_core.errors import ApiError, AuthError, OpenRouterError
 from hive_core.openrouter.cost import PriceBook
 from hive_core.openrouter.errors import api_error, translate_transport_error
-from hive_core.openrouter.protocol import (
-    Messages,
-    build_headers,
-    chat_body,
-    choice_error,
-    parse_chat,
-    parse_json,
-)
+from hive_core.openrouter.protocol import build_headers, choice_error, parse_chat, parse_json
 from hive_core.openrouter.results import ChatResult
 from hive_core.openrouter.retry import RetryPolicy
 from hive_core.openrouter.tracking import NullSink, RequestRecord, Tracker
@@ -30,7 +23,6 @@ from hive_core.store.events import EventSink
 if TYPE_CHECKING:
     import httpx
 
-    from hive_core.openrouter.stream import Callbacks, StreamRun
     from hive_core.settings import Settings
 
 __all__ = ["DEFAULT_POOL", "ClientCore", "elapsed_ms"]
@@ -49,14 +41,9 @@ def elapsed_ms(started: float) -> float:
 class ClientCore:
     """Settings-derived configuration plus the I/O-free halves of every call."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        sink: EventSink | None = None,
-        prices: PriceBook | None = None,
-        policy: RetryPolicy | None = None,
-    ) -> None:
+    # no defaults: the clients' constructors own them and pass every argument through
+    def __init__(self, settings: Settings, *, sink: EventSink | None, prices: PriceBook | None,
+                 policy: RetryPolicy | None) -> None:
         self.settings = settings
         self._secret = settings.require_api_key()  # raises MissingApiKey, before any I/O
         self.base_url = settings.base_url
@@ -96,34 +83,6 @@ class ClientCore:
     def http_error(self, status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
         """The typed error for an HTTP error answer."""
         return api_error(status, headers, body, secret=self._secret)
-
-    def prepare_stream(
-        self,
-        messages: Messages,
-        *,
-        model: str,
-        max_tokens: int | None,
-        callbacks: Callbacks,
-        request_type: str,
-        task_category: str | None,
-        fallback_index: int,
-        request_id: str | None,
-        params: Mapping[str, Any],
-    ) -> tuple[StreamRun, bytes]:
-        """The I/O-free half of ``stream()``: the request's record and run, and the body to POST.
-
-        The run knows the prompt's estimated size, so a stream cut before OpenRouter's usage chunk
-        is still recorded with its prompt tokens (they are billed whatever happens next).
-        """
-        from hive_core.budget.estimate import estimate_prompt_tokens
-        from hive_core.openrouter.stream import StreamRun
-
-        record = self.tracker.request(model, request_type=request_type, task_category=task_category,
-                                      fallback_index=fallback_index, streamed=True, request_id=request_id,
-                                      max_tokens=max_tokens)
-        prompt_tokens, _images = estimate_prompt_tokens(messages)
-        run = StreamRun(self, record, max_tokens, callbacks, prompt_tokens=prompt_tokens)
-        return run, chat_body(messages, model=model, max_tokens=max_tokens, stream=True, params=params)
 
     def fail(self, record: RequestRecord, attempt: int, started: float, error: OpenRouterError,
              http_status: int | None = None) -> OpenRouterError:

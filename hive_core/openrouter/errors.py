@@ -20,7 +20,7 @@ import json
 import time
 import urllib.parse
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from hive_core.errors import (
     ApiError,
@@ -36,7 +36,7 @@ from hive_core.errors import (
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["api_error", "parse_retry_after", "scrub", "translate_transport_error"]
+__all__ = ["api_error", "is_transport_error", "parse_retry_after", "scrub", "translate_transport_error"]
 
 _REDACTED = "sk-or-…(redacted)"
 
@@ -176,6 +176,13 @@ def api_error(
         provider=provider if isinstance(provider, str) else None,
         metadata=metadata,
     )
+
+
+def is_transport_error(exc: BaseException) -> TypeGuard[httpx.HTTPError]:
+    """Whether ``exc`` is an httpx exception, the kind :func:`translate_transport_error` translates."""
+    import httpx
+
+    return isinstance(exc, httpx.HTTPError)
 
 
 def translate_transport_error(exc: Exception, *, secret: str | None = None) -> OpenRouterError:

@@ -8,7 +8,7 @@ the server's ``Retry-After`` when it gave one (capped by ``max_wait_s``).
 
 The decision lives in :class:`RetryState`; :func:`call_with_retries` and
 :func:`acall_with_retries` are the same loop for sync and async code, differing only in how they
-sleep. Streams use it for the part before the first token only (see ``client.py``): once tokens
+sleep. Streams use it for the part before the first token only (see ``aio.py``): once tokens
 were delivered, a failure is surfaced, never re-sent (it would bill and print twice).
 """
 

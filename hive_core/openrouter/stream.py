@@ -9,8 +9,10 @@ The sync and async stream handles move bytes; :class:`StreamRun` does everything
   any token is a transient :class:`~hive_core.errors.NetworkError` so the retry loop sends it again;
 * after the first token nothing is ever re-sent: a failure ends the stream with an outcome
   (``errored``, ``timeout``, ``truncated``, ``cancelled``) and surfaces as the error;
-* :meth:`finish` records the last attempt's ``api_call``, the ``usage`` (the server's, else the
-  pieces counted, never billed) and the one ``stream_outcome``, then builds the result.
+* :meth:`end` decides how an exception ends the stream (quietly as ``cancelled``, raised as is, or
+  translated), and :meth:`finish` records the last attempt's ``api_call``, the ``usage`` (the
+  server's, else the pieces counted, never billed) and the one ``stream_outcome``, then builds the
+  result.
 """
 
 from __future__ import annotations
@@ -30,11 +32,16 @@ from hive_core.errors import (
 )
 from hive_core.openrouter.chunks import ChunkReader
 from hive_core.openrouter.core import ClientCore
+from hive_core.openrouter.errors import is_transport_error
+from hive_core.openrouter.protocol import Messages
 from hive_core.openrouter.results import ChatResult, Outcome, Progress
 from hive_core.openrouter.sse import SSEDecoder
 from hive_core.openrouter.tracking import RequestRecord
 
-__all__ = ["Callbacks", "StreamRun", "outcome_of"]
+__all__ = ["CANCELLED", "Callbacks", "StreamRun", "outcome_of"]
+
+#: the message of the :class:`~hive_core.errors.Cancelled` a caller's cancel ends a stream with
+CANCELLED = "the stream was cancelled by the caller"
 
 _clock = time.perf_counter
 
@@ -65,13 +72,16 @@ def outcome_of(error: BaseException | None) -> Outcome:
 class StreamRun:
     """State of one streamed request across its attempts."""
 
-    def __init__(self, core: ClientCore, record: RequestRecord, max_tokens: int | None, callbacks: Callbacks,
-                 *, prompt_tokens: int = 0) -> None:
+    def __init__(self, core: ClientCore, record: RequestRecord, callbacks: Callbacks, messages: Messages) -> None:
+        # imported here: the budget package is not loaded with the client
+        from hive_core.budget.estimate import estimate_prompt_tokens
+
         self.core = core
-        #: the prompt's estimated tokens, recorded when the stream ends before the usage chunk
-        self.prompt_tokens = prompt_tokens
+        #: the prompt's estimated tokens, recorded when the stream ends before the usage chunk (they
+        #: are billed whatever happens next)
+        self.prompt_tokens = estimate_prompt_tokens(messages)[0]
         self.record = record
-        self.max_tokens = max_tokens
+        self.max_tokens = record.max_tokens
         self.callbacks = callbacks
         self.started = _clock()  # the request's start: duration and progress count from here
         self.attempt = 0
@@ -191,6 +201,25 @@ class StreamRun:
 
     # -- the end ---------------------------------------------------------------------------------
 
+    def end(self, exc: BaseException, *, cancel_requested: bool) -> BaseException | None:
+        """Record the stream ended by ``exc``; returns what the handle raises (``None``: end quietly).
+
+        The caller's cancel ends quietly as ``cancelled``: :class:`~hive_core.errors.Cancelled`, a
+        closed generator, or any ordinary error once the caller asked to cancel (the sync handle
+        closes the connection under a running read). An httpx exception is translated (raise it
+        ``from exc``). Anything else - an API error, a callback's exception, an interrupt - is
+        ``exc`` itself, to re-raise (an interrupt is recorded as ``cancelled``).
+        """
+        if isinstance(exc, Cancelled):
+            self.finish(exc)
+            return None
+        if isinstance(exc, GeneratorExit) or (cancel_requested and isinstance(exc, Exception)):
+            self.finish(Cancelled(CANCELLED))
+            return None
+        error = self.transport_error(exc) if is_transport_error(exc) else exc
+        self.finish(error)
+        return error
+
     def finish(self, error: BaseException | None) -> ChatResult:
         """Record the end of the stream (once) and build the result; calls on_complete / on_error."""
         if self.result is not None:
@@ -198,7 +227,7 @@ class StreamRun:
         now = _clock()
         reader = self.reader
         if isinstance(error, KeyboardInterrupt | GeneratorExit | CancelledError):
-            error = Cancelled("the stream was cancelled by the caller")
+            error = Cancelled(CANCELLED)
         outcome = outcome_of(error)
         ttft_ms = (self.first_token - self.attempt_started) * 1000.0 if self.first_token is not None else None
         gen_s = now - self.first_token if self.first_token is not None else 0.0

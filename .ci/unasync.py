@@ -1,0 +1,153 @@
+"""Generate the synchronous OpenRouter client from the asynchronous one, or check that they agree.
+
+    python .ci/unasync.py            write hive_core/openrouter/client.py from aio.py
+    python .ci/unasync.py --check    exit 1, naming the file, when client.py is not what aio.py gives
+
+The request logic is written once, in ``aio.py``; two hand-kept copies drift. As in encode/httpcore's
+``scripts/unasync.py``, the sync twin is the async source rewritten through a table of token
+substitutions (:data:`SUBS`), and every entry must be used, so a stale one is an error. Where the two
+clients differ on purpose, the source says so with the branch directive of psycopg's
+``tools/async_to_sync.py``:
+
+    if True:  # ASYNC: why the two differ
+        <async statements>
+    else:  # why the sync side does this (kept, as a comment)
+        <sync statements>
+
+``aio.py`` runs (and mypy reads) the first branch; the sync twin gets the ``else`` body, dedented, or
+nothing when there is no ``else``. Any other ``if True:`` is refused.
+
+Optional arguments ``SOURCE TARGET`` name other files (the tests check a drifted copy).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCE = ROOT / "hive_core" / "openrouter" / "aio.py"
+TARGET = ROOT / "hive_core" / "openrouter" / "client.py"
+
+HEADER = "# Generated from aio.py by .ci/unasync.py; do not edit: edit aio.py, then run `python .ci/unasync.py`.\n"
+
+#: (regular expression, replacement), applied in order to every line
+SUBS: list[tuple[str, str]] = [
+    # the sorted sync names, so that the import stays sorted (ruff's isort rule)
+    (r"^from collections\.abc import AsyncGenerator, AsyncIterator, Callable$",
+     "from collections.abc import Callable, Generator, Iterator"),
+    (r"\bAsync([A-Z]\w*)", r"\1"),  # AsyncOpenRouterClient, httpx.AsyncClient, AsyncIterator, ...
+    (r"\basync (def|for|with)\b", r"\1"),
+    (r"\bawait asyncio\.shield\((.*)\)", r"\1"),  # no task cancel can interrupt a sync close
+    (r"\bawait ", ""),
+    (r"^import asyncio\n", ""),  # the shield's
+    (r"\bacall_with_retries\b", "call_with_retries"),
+    (r"\baclose\b", "close"),
+    (r"\baread\b", "read"),
+    (r"\baiter_bytes\b", "iter_bytes"),
+    (r"\b__a(enter|exit|iter|next)__\b", r"__\1__"),
+]
+_COMPILED = [(re.compile(pattern), replacement) for pattern, replacement in SUBS]
+
+_DIRECTIVE = re.compile(r"^( *)if True:(.*)$")
+_ELSE = re.compile(r"^( *)else:\s*(?:#\s*(.*))?$")
+
+
+class UnasyncError(Exception):
+    """The source breaks a rule of this tool (a bad directive, a stale substitution)."""
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _block_end(lines: list[str], start: int, indent: int) -> int:
+    """The index after the block starting at ``start``: its lines are indented deeper than ``indent``
+    (blank lines inside count, trailing ones do not)."""
+    end = start
+    for i in range(start, len(lines)):
+        if lines[i].strip():
+            if _indent(lines[i]) <= indent:
+                break
+            end = i + 1
+    return end
+
+
+def apply_directives(lines: list[str], name: str) -> list[str]:
+    """Replace every ``if True:  # ASYNC`` branch by its ``else`` body (or by nothing)."""
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        match = _DIRECTIVE.match(lines[i])
+        if match is None:
+            out.append(lines[i])
+            i += 1
+            continue
+        if not re.match(r"\s*#\s*ASYNC\b", match[2]):
+            raise UnasyncError(f"{name}:{i + 1}: `if True:` without `# ASYNC` (the only directive)")
+        indent = len(match[1])
+        i = _block_end(lines, i + 1, indent)
+        after = i
+        while after < len(lines) and not lines[after].strip():
+            after += 1
+        other = _ELSE.match(lines[after]) if after < len(lines) else None
+        if other is None or len(other[1]) != indent:
+            continue  # async only: nothing in the sync twin
+        body_end = _block_end(lines, after + 1, indent)
+        body = lines[after + 1 : body_end]
+        if other[2]:
+            out.append(f"{' ' * indent}# {other[2]}\n")
+        shift = min(_indent(line) for line in body if line.strip()) - indent
+        out.extend(line[shift:] if line.strip() else line for line in body)
+        i = body_end
+    return out
+
+
+def unasync(source: str, name: str = "aio.py") -> str:
+    """The sync twin of ``source``: the header, then the directives and :data:`SUBS` applied."""
+    used: set[int] = set()
+    out = [HEADER]
+    for line in apply_directives(source.splitlines(keepends=True), name):
+        for index, (pattern, replacement) in enumerate(_COMPILED):
+            line, count = pattern.subn(replacement, line)
+            if count:
+                used.add(index)
+        out.append(line)
+    stale = [SUBS[i][0] for i in range(len(SUBS)) if i not in used]
+    if stale:
+        raise UnasyncError(f"{name}: substitutions no longer used (remove them from .ci/unasync.py): {stale}")
+    return "".join(out)
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    paths = [Path(a) for a in argv if a != "--check"]
+    if len(paths) not in (0, 2):
+        print("usage: python .ci/unasync.py [--check] [SOURCE TARGET]", file=sys.stderr)
+        return 2
+    source, target = paths or (SOURCE, TARGET)
+    try:
+        expected = unasync(source.read_text(), source.name)
+    except UnasyncError as exc:
+        print(f"unasync: {exc}", file=sys.stderr)
+        return 1
+    shown = target.relative_to(ROOT) if target.is_relative_to(ROOT) else target
+    if not check:
+        if not target.exists() or target.read_text() != expected:
+            target.write_text(expected)
+            print(f"unasync: wrote {shown}")
+        return 0
+    actual = target.read_text() if target.exists() else ""
+    if actual == expected:
+        return 0
+    diff = difflib.unified_diff(actual.splitlines(keepends=True), expected.splitlines(keepends=True),
+                                f"{shown} (as it is)", f"{shown} (generated from {source.name})", n=1)
+    print(f"unasync: {shown} differs from what {source.name} gives; run `python .ci/unasync.py`", file=sys.stderr)
+    sys.stderr.writelines(list(diff)[:60])
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
