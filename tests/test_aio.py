@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pyarrow.parquet as pq
 import pytest
 
 from hive_core.errors import MidStreamError, RateLimited
@@ -15,12 +14,8 @@ from hive_core.openrouter import AsyncOpenRouterClient, RetryPolicy
 from hive_core.settings import Settings
 from hive_core.store.events import ApiCall, StreamOutcome, Usage
 from ingest.log import EventLog
-from tests.test_client import MODEL, ListSink, emu_settings, fast_policy, seed_failing_first
-
-
-def read_events(data_dir: Path, event_type: str) -> list[dict[str, Any]]:
-    files = sorted((data_dir / "events" / event_type).glob("date=*/*.parquet"))
-    return [row for f in files for row in pq.read_table(f).to_pylist()]
+from tests.plugins.emulator import MODEL, emu_settings, fast_policy, seed_failing_first
+from tests.plugins.store import ListSink, events
 
 
 def test_sixteen_concurrent_streams_complete_and_are_recorded(emulator: Any, tmp_path: Path) -> None:
@@ -37,14 +32,14 @@ def test_sixteen_concurrent_streams_complete_and_are_recorded(emulator: Any, tmp
         results = asyncio.run(main(log))
     assert all(r.outcome == "completed" and r.text for r in results)
     assert len({r.request_id for r in results}) == 16
-    calls = read_events(settings.data_dir, "api_call")
-    outcomes = read_events(settings.data_dir, "stream_outcome")
-    usage = read_events(settings.data_dir, "usage")
+    calls = events(settings.data_dir, "api_call", "status, streamed, request_id")
+    outcomes = events(settings.data_dir, "stream_outcome", "outcome")
+    usage = events(settings.data_dir, "usage", "cost_source, request_id")
     assert len(calls) == len(outcomes) == len(usage) == 16
-    assert {c["status"] for c in calls} == {"ok"} and all(c["streamed"] for c in calls)
-    assert {o["outcome"] for o in outcomes} == {"completed"}
-    assert {u["cost_source"] for u in usage} == {"billed"}
-    assert {c["request_id"] for c in calls} == {u["request_id"] for u in usage} == {r.request_id for r in results}
+    assert {(status, streamed) for status, streamed, _ in calls} == {("ok", True)}
+    assert set(outcomes) == {("completed",)}
+    assert {source for source, _ in usage} == {"billed"}
+    assert {c[2] for c in calls} == {u[1] for u in usage} == {r.request_id for r in results}
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
@@ -131,3 +126,39 @@ def test_async_handle_cancel_and_recording(recordings_dir: Path) -> None:
     got = asyncio.run(main())
     assert len(got) == 2
     assert [o.outcome for o in sink.of(StreamOutcome)] == ["completed", "cancelled"]
+
+
+def test_cancel_from_a_callback_and_aclose_record_cancelled(emulator_factory: Any, tmp_path: Path) -> None:
+    """The async twins of the sync cancels: cancel() from on_chunk stops at the next bytes; leaving
+    ``async with handle`` mid-stream (aclose) stops at once. Both end quietly, recorded cancelled."""
+    emu = emulator_factory(latency_scale=0.2)  # paced: tokens arrive in separate reads
+    settings = emu_settings(emu, tmp_path, read_timeout_s=5.0)
+    sink = ListSink()
+
+    async def main() -> tuple[list[str], list[str]]:
+        async with AsyncOpenRouterClient(settings, sink=sink) as client:
+            chunks: list[str] = []
+
+            def on_chunk(piece: str, total: str) -> None:
+                chunks.append(piece)
+                if len(chunks) == 3:
+                    handle.cancel()
+
+            handle = client.stream("A long story", model=MODEL, max_tokens=200, on_chunk=on_chunk)
+            received = [piece async for piece in handle]
+            assert handle.result is not None and handle.result.outcome == "cancelled"
+            closed: list[str] = []
+            async with client.stream("A long story", model=MODEL, max_tokens=200) as second:
+                async for piece in second:
+                    closed.append(piece)
+                    if len(closed) == 2:
+                        break
+            assert second.result is not None and second.result.outcome == "cancelled"
+            return received, closed
+
+    received, closed = asyncio.run(main())
+    assert len(received) == 3 and len(closed) == 2
+    assert [o.outcome for o in sink.of(StreamOutcome)] == ["cancelled", "cancelled"]
+    assert [c.status for c in sink.of(ApiCall)] == ["cancelled", "cancelled"]
+    first, second = sink.of(Usage)  # partial usage billed for both
+    assert 3 <= first.completion_tokens < 200 and 2 <= second.completion_tokens < 200

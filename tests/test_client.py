@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hive_core.catalog.catalog import Catalog, load_catalog
+from hive_core.catalog.catalog import Catalog
 from hive_core.errors import (
     AuthError,
     MalformedResponse,
@@ -25,54 +24,17 @@ from hive_core.errors import (
     ServerError,
     StreamTruncated,
 )
-from hive_core.openrouter import OpenRouterClient, RetryPolicy
+from hive_core.openrouter import OpenRouterClient
 from hive_core.settings import Settings
-from hive_core.store.events import ApiCall, Event, StreamOutcome, Usage
-from hive_emulator.faults import FaultPlan
+from hive_core.store.events import ApiCall, StreamOutcome, Usage
+from tests.plugins import emulator as emulator_plugin
+from tests.plugins.emulator import MODEL, emu_settings, fast_policy, seed_failing_first
+from tests.plugins.store import ListSink
 
-MODEL = "openai/gpt-4o-mini"
+#: other test modules import the ``catalog`` fixture from here, until they use the plugin's directly
+catalog = emulator_plugin.catalog
+
 KEY = "sk-or-v1-unit-test-key"
-
-
-class ListSink:
-    """Collects events in memory (the EventLog round trip is tested in test_tracking)."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def record(self, event: Event) -> None:
-        self.events.append(event)
-
-    def of(self, cls: type[Any]) -> list[Any]:
-        return [e for e in self.events if isinstance(e, cls)]
-
-
-def seed_failing_first(kind: str, model: str = MODEL) -> int:
-    """A seed whose fault plan (rate 0.5) hits the first request to ``model`` and spares the second."""
-    for seed in range(10_000):
-        plan = FaultPlan([f"*:{kind}:0.5"], seed=seed)
-        if plan.draw(model) == kind and plan.draw(model) is None:
-            return seed
-    raise AssertionError("no such seed")
-
-
-def emu_settings(emu: Any, tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"api_key": emu.api_key, "base_url": emu.base_url, "data_dir": tmp_path / "data",
-                              "read_timeout_s": 0.3, "max_attempts": 2, "retry_max_wait_s": 0.05}
-    values.update(overrides)
-    return Settings(**values)
-
-
-def fast_policy(settings: Settings) -> RetryPolicy:
-    return RetryPolicy.from_settings(settings, base_s=0.01)
-
-
-@pytest.fixture
-def catalog(catalog_path: Path, tmp_path: Path) -> Catalog:
-    copy = tmp_path / "catalog" / "models.json"
-    copy.parent.mkdir()
-    shutil.copy(catalog_path, copy)
-    return load_catalog(copy)
 
 
 def mock_client(handler: Callable[[httpx.Request], httpx.Response], sink: ListSink | None = None,

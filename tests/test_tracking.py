@@ -6,19 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from hive_core.errors import RateLimited
 from hive_core.openrouter import OpenRouterClient
 from hive_core.openrouter.results import UsageInfo
 from hive_core.openrouter.tracking import Tracker
 from ingest.log import EventLog
-from tests.test_client import MODEL, emu_settings, fast_policy, seed_failing_first
-
-
-def query(data_dir: Path, event_type: str, columns: str) -> list[tuple[Any, ...]]:
-    glob = str(data_dir / "events" / event_type / "*" / "*.parquet")
-    return duckdb.sql(f"SELECT {columns} FROM read_parquet('{glob}') ORDER BY ts").fetchall()
+from tests.plugins.emulator import MODEL, emu_settings, fast_policy, seed_failing_first
+from tests.plugins.store import events
 
 
 def test_record_emits_one_event_each_with_the_envelope(data_dir: Path) -> None:
@@ -31,15 +25,15 @@ def test_record_emits_one_event_each_with_the_envelope(data_dir: Path) -> None:
         record.usage(UsageInfo(prompt_tokens=3, completion_tokens=4), served_model="a/model-v2", generation_id="gen-1")
         record.outcome("completed", chunks=5, completion_tokens=4, ttft_ms=5.0, duration_ms=40.0,
                        tokens_per_s=100.0, finish_reason="stop")
-    calls = query(data_dir, "api_call", "attempt, status, http_status, request_type, task_category, fallback_index, "
+    calls = events(data_dir, "api_call", "attempt, status, http_status, request_type, task_category, fallback_index, "
                                         "streamed, served_model, app, \"user\", tags, request_id")
     assert [c[:8] for c in calls] == [
         (1, "rate_limited", 429, "test", "qa", 1, True, None),
         (2, "ok", 200, "test", "qa", 1, True, "a/model-v2"),
     ]
     assert calls[0][8:11] == ("svc", "ana", ["team:search"])
-    usage = query(data_dir, "usage", "model, cost_usd, cost_source, request_id")
-    outcome = query(data_dir, "stream_outcome", "outcome, chunks, finish_reason, request_id")
+    usage = events(data_dir, "usage", "model, cost_usd, cost_source, request_id")
+    outcome = events(data_dir, "stream_outcome", "outcome, chunks, finish_reason, request_id")
     assert usage == [("a/model-v2", None, "unknown", record.request_id)]
     assert outcome == [("completed", 5, "stop", record.request_id)]
     assert {c[11] for c in calls} == {record.request_id}
@@ -51,13 +45,13 @@ def test_a_retried_stream_through_the_event_log(emulator_factory: Any, tmp_path:
     with EventLog(settings.data_dir) as log, OpenRouterClient(settings, sink=log,
                                                               policy=fast_policy(settings)) as client:
         result = client.stream("hello", model=MODEL, max_tokens=15).collect()
-    calls = query(settings.data_dir, "api_call",
+    calls = events(settings.data_dir, "api_call",
                   "attempt, status, http_status, streamed, generation_id, request_id, max_tokens, schema_version")
     assert [c[:4] for c in calls] == [(1, "server_error", 503, True), (2, "ok", 200, True)]
     assert [c[6:] for c in calls] == [(15, 2), (15, 2)]  # every attempt records the request's cap
     assert calls[1][4] == result.generation_id and {c[5] for c in calls} == {result.request_id}
-    assert query(settings.data_dir, "usage", "cost_source, generation_id") == [("billed", result.generation_id)]
-    (row,) = query(settings.data_dir, "stream_outcome", "outcome, completion_tokens, ttft_ms, tokens_per_s")
+    assert events(settings.data_dir, "usage", "cost_source, generation_id") == [("billed", result.generation_id)]
+    (row,) = events(settings.data_dir, "stream_outcome", "outcome, completion_tokens, ttft_ms, tokens_per_s")
     assert row[0] == "completed" and row[1] == result.usage.completion_tokens and row[2] > 0 and row[3] > 0
     for path in settings.data_dir.rglob("*"):
         if path.is_file():
