@@ -117,21 +117,12 @@ class ClientCore:
         if partial is not None:
             raise partial  # billed partial output: recorded above, surfaced now
         tokens = parsed.usage.completion_tokens
-        return ChatResult(
-            text=parsed.text,
-            model=record.model,
-            finish_reason=parsed.finish_reason,
-            usage=parsed.usage,
-            served_model=parsed.served_model,
-            provider=parsed.provider,
+        return ChatResult(  # grouped: the answer, who served it, timing, the request's accounting
+            text=parsed.text, reasoning=parsed.reasoning, finish_reason=parsed.finish_reason, usage=parsed.usage,
+            model=record.model, served_model=parsed.served_model, provider=parsed.provider,
             generation_id=parsed.generation_id,
-            reasoning=parsed.reasoning,
-            latency_ms=latency,
-            tokens_per_s=tokens / (latency / 1000.0) if tokens and latency > 0 else None,
-            attempts=attempt,
-            fallback_index=record.fallback_index,
-            cost_usd=cost.cost_usd,
-            cost_source=cost.source,
+            latency_ms=latency, tokens_per_s=tokens / (latency / 1000.0) if tokens and latency > 0 else None,
+            attempts=attempt, fallback_index=record.fallback_index, cost_usd=cost.cost_usd, cost_source=cost.source,
             request_id=record.request_id,
         )
 
