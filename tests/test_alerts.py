@@ -21,7 +21,7 @@ from hive_core.store.events import Usage
 from ingest.log import EventLog
 from jobs.budget.alerts import run_alerts
 from jobs.budget.webhook import WebhookPolicy
-from tests.test_budget import run
+from tests.plugins.cli import run
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 FAST = WebhookPolicy(timeout_s=2.0, attempts=3, backoff_s=0.01)

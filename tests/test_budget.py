@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,18 +22,11 @@ from hive_core.store.datadir import DataDir
 from hive_core.store.events import BudgetOverride, Usage
 from ingest.log import EventLog
 from jobs.budget.status import budget_status
-from tests.test_client import ListSink, catalog  # noqa: F401  (fixture)
+from tests.plugins.cli import run
+from tests.plugins.store import ListSink
 
 MODEL = "openai/gpt-4o-mini"
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
-
-
-def run(tool_main: Callable[[Sequence[str]], None], capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run a console entry point in-process: (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exited:
-        tool_main(list(args))
-    captured = capsys.readouterr()
-    return int(exited.value.code or 0), captured.out, captured.err
 
 
 def test_public_surface() -> None:
@@ -182,7 +174,7 @@ def test_commands_on_a_corrupt_config_json_say_so_in_one_line(
 
 # -- the most a request can cost ------------------------------------------------------------------
 
-def test_max_cost(catalog: Catalog) -> None:  # noqa: F811
+def test_max_cost(catalog: Catalog) -> None:
     pricing = catalog.get(MODEL).pricing
     bound = max_cost(catalog, MODEL, "x" * 41, max_tokens=100, default_max_tokens=4096)
     assert bound.prompt_tokens == 11 + 4 and bound.completion_tokens == 100
@@ -194,7 +186,7 @@ def test_max_cost(catalog: Catalog) -> None:  # noqa: F811
     assert uncapped.prompt_tokens == (2 + 4) + (1 + 4) and uncapped.completion_tokens == 4096
 
 
-def test_max_cost_refuses_unpriced_models(catalog: Catalog) -> None:  # noqa: F811
+def test_max_cost_refuses_unpriced_models(catalog: Catalog) -> None:
     with pytest.raises(BudgetExceeded, match="cannot reserve budget for openrouter/auto: its price is variable"):
         max_cost(catalog, "openrouter/auto", "hi", max_tokens=10, default_max_tokens=10)
     with pytest.raises(BudgetExceeded, match="not in the model catalog; run `hive models sync`"):
@@ -206,7 +198,7 @@ def test_max_cost_refuses_unpriced_models(catalog: Catalog) -> None:  # noqa: F8
 # -- reserve, settle, release ---------------------------------------------------------------------
 
 @pytest.fixture
-def make_budget(data_dir: Path, catalog: Catalog) -> Any:  # noqa: F811
+def make_budget(data_dir: Path, catalog: Catalog) -> Any:
     opened: list[Budget] = []
 
     def make(limits: dict[str, Limit] | None = None, **kwargs: Any) -> Budget:
@@ -404,8 +396,8 @@ def test_a_request_without_max_tokens_is_sent_with_the_reserved_cap(emulator_fac
     from hive_core.catalog.catalog import load_catalog
     from hive_core.openrouter import OpenRouterClient
     from hive_core.store.events import ApiCall
+    from tests.plugins.emulator import emu_settings
     from tests.plugins.env import shared_path
-    from tests.test_client import emu_settings
 
     emu = emulator_factory()
     settings = emu_settings(emu, tmp_path)

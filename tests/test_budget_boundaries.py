@@ -16,7 +16,7 @@ from hive_core.period import Period
 from hive_core.store.datadir import DataDir
 from hive_core.store.events import Usage
 from jobs.budget.ledger import rebuild_ledger
-from tests.test_client import ListSink
+from tests.plugins.store import ListSink
 
 MODEL = "openai/gpt-4o-mini"
 LIMITS = [Limit("global", daily_usd=1.0, monthly_usd=1.5)]

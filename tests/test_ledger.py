@@ -25,8 +25,8 @@ from hive_core.period import Period
 from hive_core.store.datadir import DataDir
 from ingest.log import EventLog
 from jobs.budget.ledger import rebuild_ledger
-from tests.test_budget import run
-from tests.test_client import MODEL, catalog, emu_settings, fast_policy  # noqa: F401  (fixture)
+from tests.plugins.cli import run
+from tests.plugins.emulator import MODEL, emu_settings, fast_policy
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 GLOBAL = [Limit("global", daily_usd=1.0, monthly_usd=10.0)]
@@ -136,7 +136,7 @@ FALLBACK = "anthropic/claude-haiku-4.5"
 
 
 @pytest.fixture
-def accounted(emulator_factory: Any, tmp_path: Path, catalog: Catalog) -> Path:  # noqa: F811
+def accounted(emulator_factory: Any, tmp_path: Path, catalog: Catalog) -> Path:
     """Traffic through every outcome, recorded and settled; returns the data directory."""
     from hive_core.openrouter import OpenRouterClient
 
@@ -210,7 +210,7 @@ def test_rebuild_ledger_cli(accounted: Path, capsys: pytest.CaptureFixture[str],
     assert code == 0 and json.loads(out)
 
 
-def test_refused_requests_send_nothing(emulator: Any, tmp_path: Path, catalog: Catalog) -> None:  # noqa: F811
+def test_refused_requests_send_nothing(emulator: Any, tmp_path: Path, catalog: Catalog) -> None:
     from hive_core.openrouter import OpenRouterClient
 
     settings = emu_settings(emulator, tmp_path)

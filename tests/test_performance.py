@@ -15,8 +15,8 @@ from hive_core.settings import Settings
 from hive_core.store.events import QualityRating
 from jobs.insights.performance import health, performance
 from jobs.rollup.daily import rollup
-from tests.test_analytics import run_hive
-from tests.test_rollup import DAY0, write_events, write_history
+from tests.cases import DAY0, write_events, write_history
+from tests.plugins.cli import run_hive
 
 PERIOD = Period.of_days(DAY0, DAY0 + timedelta(days=3))
 FIELDS = ("model", "requests", "success_rate", "p50_ms", "p95_ms", "p99_ms", "ttft_p50_ms", "ttft_p95_ms",

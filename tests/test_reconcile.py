@@ -16,9 +16,10 @@ from hive_core.openrouter import OpenRouterClient
 from hive_core.store.events import Usage
 from ingest.log import EventLog
 from jobs.budget.reconcile import find_unbilled, reconcile
+from tests.plugins.cli import BIN, hive_env, run_cli
+from tests.plugins.emulator import MODEL, emu_settings
 from tests.plugins.processes import stopped
-from tests.test_ask import BIN, events, hive_env, run_cli
-from tests.test_client import MODEL, emu_settings
+from tests.plugins.store import events
 
 
 def cancelled_stream(emu: Any, settings: Any) -> str:

@@ -17,7 +17,7 @@ from hive_core.experiments import create_experiment
 from hive_core.settings import Settings
 from jobs.reports.report import build_report, write_report
 from jobs.simulate.simulate import simulate
-from tests.test_ask import run_cli
+from tests.plugins.cli import run_cli
 
 END = date(2026, 5, 20)
 

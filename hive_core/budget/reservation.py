@@ -45,12 +45,6 @@ def _scope_flag(scope: str) -> str:
     return f" --{kind} {name}" if name else ""
 
 
-def usd(amount: float) -> str:
-    """TRANSITIONAL: :func:`hive_core.format.usd` with ``typed=True`` is the owner; this name goes once
-    hive_cli/hive/budget.py imports that instead."""
-    return format_usd(amount, typed=True)
-
-
 def refusal_message(breach: Breach) -> str:
     """The one line ``BudgetExceeded`` says: the limit, what is spent and reserved, what to do."""
     flag = f"--{breach.window} N{_scope_flag(breach.scope)}"
