@@ -88,8 +88,8 @@ class AsyncStreamHandle:
         """Stop the stream; records ``stream_outcome=cancelled``.
 
         The sync handle closes the connection now, even from a callback, another thread or a signal
-        handler. The async one stops at the next bytes it receives (cancelling the consuming task,
-        or :meth:`aclose`, stops it at once).
+        handler. The async one stops at the next bytes it receives (cancelling the consuming task
+        stops it at once).
         """
         self._cancelled = True
         if True:  # ASYNC: closing needs an await, which a plain method cannot do
@@ -100,6 +100,9 @@ class AsyncStreamHandle:
             except ValueError:  # running in another thread: closing the socket interrupts its read
                 if self._response is not None:
                     self._response.close()
+
+    async def __aenter__(self) -> AsyncStreamHandle:
+        return self
 
     if True:  # ASYNC: closing an async stream is awaited; the sync cancel() already closed it
         async def aclose(self) -> None:
@@ -113,9 +116,6 @@ class AsyncStreamHandle:
     else:
         def __exit__(self, *exc: object) -> None:
             self.cancel()
-
-    async def __aenter__(self) -> AsyncStreamHandle:
-        return self
 
     # -- I/O -------------------------------------------------------------------------------------
 

@@ -88,8 +88,8 @@ class StreamHandle:
         """Stop the stream; records ``stream_outcome=cancelled``.
 
         The sync handle closes the connection now, even from a callback, another thread or a signal
-        handler. The async one stops at the next bytes it receives (cancelling the consuming task,
-        or :meth:`close`, stops it at once).
+        handler. The async one stops at the next bytes it receives (cancelling the consuming task
+        stops it at once).
         """
         self._cancelled = True
         # nothing to wait for in sync code: close now
@@ -99,11 +99,11 @@ class StreamHandle:
             if self._response is not None:
                 self._response.close()
 
-    def __exit__(self, *exc: object) -> None:
-        self.cancel()
-
     def __enter__(self) -> StreamHandle:
         return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel()
 
     # -- I/O -------------------------------------------------------------------------------------
 
