@@ -34,6 +34,8 @@ POST_STEPS: tuple[tuple[str, daily.PostStep], ...] = (
 )
 
 
+# The rollup's own keywords, passed through unchanged (`duplicates` pairs the two signatures): the
+# pipeline only adds the steps.
 def rollup(
     settings: Settings,
     *,

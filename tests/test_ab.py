@@ -26,8 +26,8 @@ from hive_core.experiments import (
 )
 from ingest.log import EventLog
 from jobs.insights.ab import AbSample, ab_report, analyse
-from tests.test_ask import hive_env, run_cli
-from tests.test_client import emu_settings, fast_policy
+from tests.plugins.cli import hive_env, run_cli
+from tests.plugins.emulator import emu_settings, fast_policy
 
 MODEL_A = "openai/gpt-4o-mini"
 MODEL_B = "anthropic/claude-3-haiku"

@@ -41,9 +41,8 @@ from hive_core.openrouter.retry import RetryPolicy
 from hive_core.selection.health import CircuitBreaker
 from hive_core.settings import Settings
 from ingest import EventLog
-from tests.test_analytics import run_hive
-from tests.test_ask import events, hive_env, run_cli
-from tests.test_rollup import run_cli as run_jobs
+from tests.plugins.cli import hive_env, run_cli, run_hive, run_jobs
+from tests.plugins.store import events
 
 KEY = "sk-or-v1-attribution0123456789abcdef0123456789abcdef"
 #: B is first in every chain: charging it a caller's fault would open its circuit (3 + 2 >= 5)

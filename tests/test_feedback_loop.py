@@ -17,8 +17,7 @@ from hive_core.openrouter import OpenRouterClient
 from hive_core.openrouter.retry import RetryPolicy
 from hive_core.settings import Settings
 from ingest import EventLog
-from tests.test_analytics import run_hive
-from tests.test_rollup import run_cli
+from tests.plugins.cli import run_hive, run_jobs
 
 #: B is what the catalog priors alone recommend (asserted below), so demoting it takes measurements
 A, B = "openai/gpt-4o-mini", "mistralai/mistral-small-3.2-24b-instruct"
@@ -52,14 +51,14 @@ def test_failing_model_is_demoted_and_recovers(emulator_factory: Any, tmp_path: 
     assert recommend(settings, capsys)["primary"] == B  # priors only: nothing measured yet
 
     calls(settings, 25)
-    code, out, _ = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
+    code, out, _ = run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
     assert code == 0 and "rankings:" in out
     first = recommend(settings, capsys)
     assert first["primary"] == A, first  # B fails every call: demoted
 
     emu.set_faults([f"{A}:502:1.0"])
     calls(settings, 60)  # more evidence than before: A now fails, B recovered
-    code, out, _ = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
+    code, out, _ = run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
     assert code == 0
     second = recommend(settings, capsys)
     assert second["primary"] == B, second

@@ -23,7 +23,8 @@ from hive_core.settings import Settings
 from hive_core.store.events import Event, QualityRating
 from jobs.pipeline import rollup
 from jobs.rankings.table import rankings
-from tests.test_rollup import day_events, run_cli, write_events
+from tests.cases import day_events, write_events
+from tests.plugins.cli import run_jobs
 
 TODAY = datetime.now(UTC).date()  # the suite's clock (HIVE_TEST_NOW moves it before this import)
 #: every run of this module acts at noon of TODAY: the history is dated from TODAY, and a run that
@@ -160,20 +161,20 @@ def test_window_follows_the_settings_clock(settings: Settings) -> None:
 class TestCli:
     def test_failing_model_is_demoted(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         history(settings)
-        run_cli(["--data-dir", str(settings.data_dir), *AS_OF, "rollup"], capsys)
-        code, out, _ = run_cli(["--data-dir", str(settings.data_dir), *AS_OF, "rankings", "--window", "3"], capsys)
+        run_jobs(["--data-dir", str(settings.data_dir), *AS_OF, "rollup"], capsys)
+        code, out, _ = run_jobs(["--data-dir", str(settings.data_dir), *AS_OF, "rankings", "--window", "3"], capsys)
         assert code == 0 and "rows for 2 models over 3 days" in out
         rows = table(settings)
         assert rows[("*", "acme/fast")]["score_balanced"] > rows[("*", "acme/slow")]["score_balanced"]  # type: ignore[operator]
 
     def test_empty_store_writes_an_empty_table(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
-        code, out, _ = run_cli(["--data-dir", str(settings.data_dir), *AS_OF, "rankings", "--json"], capsys)
+        code, out, _ = run_jobs(["--data-dir", str(settings.data_dir), *AS_OF, "rankings", "--json"], capsys)
         assert code == 0 and '"rows": 0' in out
 
     def test_corrupt_table_is_rewritten(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         history(settings, days=1, n=20)
         settings.datadir.rankings.mkdir()
         settings.datadir.rankings_file.write_bytes(b"PAR1 torn")
-        code, out, err = run_cli(["--data-dir", str(settings.data_dir), *AS_OF, "rankings"], capsys)
+        code, out, err = run_jobs(["--data-dir", str(settings.data_dir), *AS_OF, "rankings"], capsys)
         assert code == 0 and "rows for 2 models" in out and err == ""
         assert load_rankings(settings.data_dir).models() == {"acme/fast", "acme/slow"}

@@ -12,8 +12,8 @@ from hive_core.errors import ConfigError
 from hive_core.settings import Settings
 from ingest import EventLog
 from jobs.insights.rating import rate
-from tests.test_analytics import run_hive
-from tests.test_rollup import DAY0, write_history
+from tests.cases import DAY0, write_history
+from tests.plugins.cli import run_hive
 
 RID = f"{DAY0}-0-0"
 

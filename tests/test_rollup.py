@@ -3,9 +3,7 @@ rebuild == incremental, the lock, an empty store and a corrupt file. Library and
 
 from __future__ import annotations
 
-import contextlib
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -20,63 +18,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hive_cli import hive_jobs as jobs_cli
 from hive_core.errors import DataError, LockHeld
 from hive_core.settings import Settings
 from hive_core.store.datadir import DataDir
-from hive_core.store.events import ApiCall, Event, StreamOutcome, Usage
+from hive_core.store.events import ApiCall
 from hive_core.store.lock import job_lock
-from ingest import EventLog
 from jobs.pipeline import rollup
 from jobs.rollup.monthly import merge_by, read_models
 from jobs.rollup.state import FORMAT
-
-DAY0 = date(2026, 11, 10)
-MODELS = {"acme/fast": ("Acme", 300.0, 0.02), "acme/slow": ("Acme", 2500.0, 0.10), "zeta/mid": (None, 900.0, 0.05)}
-TASKS = ("chat", "code-generation", None)
-
-
-def day_events(day: date, n: int = 60, seed: int = 0, models: dict[str, tuple[str | None, float, float]] = MODELS) -> list[Event]:
-    """``n`` requests on ``day``: retries after transient errors, streamed and plain calls, usage with cost."""
-    rng = random.Random(f"{day}-{seed}")
-    events: list[Event] = []
-    for i in range(n):
-        model = rng.choice(sorted(models))
-        provider, median, fail = models[model]
-        rid = f"{day}-{seed}-{i}"
-        ts = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(seconds=rng.uniform(0, 86_000))
-        task, rtype, streamed = rng.choice(TASKS), rng.choice(("chat", "test")), rng.random() < 0.5
-        attempt = 1
-        while rng.random() < fail and attempt < 3:
-            events.append(ApiCall(ts=ts, request_id=rid, attempt=attempt, model=model, provider=provider,
-                                  request_type=rtype, task_category=task, status="rate_limited", http_status=429,
-                                  latency_ms=rng.uniform(50, 200), streamed=streamed))
-            attempt += 1
-        latency = rng.lognormvariate(0, 0.6) * median
-        ttft = latency * rng.uniform(0.1, 0.4) if streamed else None
-        events.append(ApiCall(ts=ts + timedelta(seconds=1), request_id=rid, attempt=attempt, model=model,
-                              served_model=model, provider=provider, request_type=rtype, task_category=task,
-                              status="ok", http_status=200, latency_ms=latency, ttft_ms=ttft, streamed=streamed))
-        events.append(Usage(ts=ts + timedelta(seconds=2), request_id=rid, model=model, provider=provider,
-                            request_type=rtype, task_category=task, prompt_tokens=rng.randint(10, 900),
-                            completion_tokens=rng.randint(1, 500), cost_usd=round(rng.uniform(1e-5, 0.02), 9),
-                            cost_source=rng.choice(("billed", "billed", "estimated"))))
-        if streamed:
-            events.append(StreamOutcome(ts=ts + timedelta(seconds=2), request_id=rid, model=model, request_type=rtype,
-                                        task_category=task, outcome=rng.choice(("completed", "completed", "cancelled")),
-                                        ttft_ms=ttft, duration_ms=latency, tokens_per_s=rng.uniform(20, 200)))
-    return events
-
-
-def write_events(data_dir: Path, events: list[Event], writer: str = "t0") -> None:
-    with EventLog(data_dir, writer=writer) as log:
-        log.record_many(events)
-
-
-def write_history(data_dir: Path, days: int = 3, n: int = 60) -> list[date]:
-    dates = [DAY0 + timedelta(days=i) for i in range(days)]
-    write_events(data_dir, [e for d in dates for e in day_events(d, n)])
-    return dates
+from tests.cases import DAY0, day_events, write_events, write_history
+from tests.faults import fill, read_only
+from tests.plugins.cli import run_jobs
 
 
 def snapshot(data_dir: Path) -> dict[str, tuple[bytes, int]]:
@@ -157,47 +109,16 @@ def killed_mid_write(target: Path, fork_ctx: Any) -> Path:
 
 @pytest.fixture
 def full_disk_settings(tmp_path: Path) -> Iterator[tuple[Settings, Path]]:
-    """A data directory on its own small tmpfs (root only), and the filler file that fills it."""
+    """A data directory on its own small tmpfs (root only), and that tmpfs (:func:`tests.faults.fill` it)."""
     mount = tmp_path / "disk"
     mount.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True).returncode:
         pytest.skip("cannot mount a tmpfs here (needs CAP_SYS_ADMIN)")
     try:
         (mount / "data").mkdir()
-        yield Settings(data_dir=mount / "data"), mount / "filler"
+        yield Settings(data_dir=mount / "data"), mount
     finally:
         subprocess.run(["umount", str(mount)], check=True, capture_output=True)
-
-
-def fill(filler: Path) -> None:
-    """Write ``filler`` until the disk is full."""
-    with open(filler, "wb") as sink, contextlib.suppress(OSError):
-        while True:
-            sink.write(b"\0" * 65536)
-            sink.flush()
-
-
-@contextlib.contextmanager
-def read_only(path: Path) -> Iterator[None]:
-    """``path`` read-only for this process: a read-only bind mount as root (who ignores modes),
-    else the write bits removed. Restored whatever happens."""
-    if os.geteuid() != 0:
-        modes = {p: p.stat().st_mode for p in [path, *path.rglob("*")]}
-        for p, mode in modes.items():
-            p.chmod(mode & ~0o222)
-        try:
-            yield
-        finally:
-            for p, mode in modes.items():
-                p.chmod(mode)
-        return
-    if subprocess.run(["mount", "--bind", str(path), str(path)], capture_output=True).returncode != 0:
-        pytest.skip("cannot bind-mount here (needs CAP_SYS_ADMIN)")
-    try:
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(path), str(path)], check=True, capture_output=True)
-        yield
-    finally:
-        subprocess.run(["umount", str(path)], check=True, capture_output=True)
 
 
 @pytest.fixture
@@ -475,12 +396,12 @@ def test_read_only_data_directory_is_one_line(settings: Settings) -> None:
 
 
 def test_full_disk_is_one_line(full_disk_settings: tuple[Settings, Path]) -> None:
-    settings, filler = full_disk_settings
+    settings, disk = full_disk_settings
     write_history(settings.data_dir, days=2, n=30)
     rollup(settings)
     write_events(settings.data_dir, day_events(DAY0, n=2, seed=4), writer="late")
     before = outputs(settings.data_dir)
-    fill(filler)
+    filler = fill(disk)
     with pytest.raises(DataError) as caught:
         rollup(settings)
     message = str(caught.value)
@@ -549,72 +470,64 @@ def test_corrupt_file_is_skipped_and_reported(settings: Settings) -> None:
     assert report.rolled_up == [DAY0, DAY0 + timedelta(days=1)]
 
 
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run ``hive-jobs`` in-process; (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exc:
-        jobs_cli.main(args)
-    out = capsys.readouterr()
-    return int(exc.value.code or 0), out.out, out.err
-
-
 class TestCli:
     """The same features through ``hive-jobs rollup``."""
 
     def test_second_run_changes_nothing(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         write_history(settings.data_dir)
-        code, out, _ = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
+        code, out, _ = run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
         assert code == 0 and "rolled up 3 day(s)" in out and "rankings:" in out
         before = snapshot(settings.data_dir)
-        code, out, _ = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
+        code, out, _ = run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
         assert code == 0 and "nothing changed" in out
         assert snapshot(settings.data_dir) == before
 
     def test_late_event_rewrites_only_its_day(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         dates = write_history(settings.data_dir)
-        run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
+        run_jobs(["--data-dir", str(settings.data_dir), "rollup"], capsys)
         write_events(settings.data_dir, day_events(dates[2], n=2, seed=3), writer="late")
-        code, out, _ = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--json"], capsys)
+        code, out, _ = run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--json"], capsys)
         assert code == 0 and '"rolled_up": [\n    "2026-11-12"\n  ]' in out
 
     def test_rebuild_equals_incremental(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         write_history(settings.data_dir)
-        run_cli(["--data-dir", str(settings.data_dir), "rollup", "--since", "2026-11-11"], capsys)
-        run_cli(["--data-dir", str(settings.data_dir), "rollup", "--date", "2026-11-10"], capsys)
+        run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--since", "2026-11-11"], capsys)
+        run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--date", "2026-11-10"], capsys)
         incremental = {k: v[0] for k, v in snapshot(settings.data_dir).items()}
-        code, out, _ = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--rebuild"], capsys)
+        code, out, _ = run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--rebuild"], capsys)
         assert code == 0 and "rolled up 3 day(s) 2026-11-10..2026-11-12" in out
         assert {k: v[0] for k, v in snapshot(settings.data_dir).items()} == incremental
 
     def test_lock_held_by_another_run(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         write_history(settings.data_dir, days=1)
         with job_lock(settings.datadir.state, "rollup", timeout_s=0):
-            code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--wait", "0.1"], capsys)
+            code, out, err = run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--wait", "0.1"], capsys)
         assert code == 1 and out == ""
         assert err.startswith("error: another rollup run holds") and err.count("\n") == 1
 
     def test_empty_store(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
-        code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
+        code, out, err = run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
         assert code == 0 and "no events in" in out and "nothing to roll up" in out and err == ""
 
     def test_corrupt_file_is_skipped_and_reported(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         write_history(settings.data_dir, days=1)
         bad = settings.datadir.partition("usage", DAY0) / "zz-000001.parquet"
         bad.write_bytes(b"")
-        code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
+        code, out, err = run_jobs(["--data-dir", str(settings.data_dir), "rollup"], capsys)
         assert code == 0 and "rolled up 1 day(s)" in out
         assert f"warning: skipped {bad}: empty file" in err
 
     def test_bad_date_is_a_usage_error(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
-        code, _, err = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--date", "yesterday"], capsys)
+        code, _, err = run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--date", "yesterday"], capsys)
         assert code == 2 and "not a date" in err
 
     def test_day_without_events_keeps_its_rollup(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         dates = write_history(settings.data_dir)
-        run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
+        run_jobs(["--data-dir", str(settings.data_dir), "rollup"], capsys)
         before = snapshot(settings.data_dir)
         for kind in ("api_call", "usage", "stream_outcome"):
             shutil.rmtree(settings.datadir.partition(kind, dates[0]))
-        code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
+        code, out, err = run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
         assert code == 0 and "rollups up to date" in out
         assert err == (f"warning: kept the rollups of 1 day(s) whose events are gone ({dates[0]}): they are now the "
                        "only record of those days; is part of the event store missing?\n")
@@ -623,10 +536,10 @@ class TestCli:
     def test_missing_events_directory_is_an_error_and_changes_nothing(self, settings: Settings, tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
         write_history(settings.data_dir, days=2)
-        run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
+        run_jobs(["--data-dir", str(settings.data_dir), "rollup"], capsys)
         before = outputs(settings.data_dir)
         settings.datadir.events.rename(tmp_path / "elsewhere")
-        code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
+        code, out, err = run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
         assert (code, out) == (1, "")
         assert err.startswith(f"error: events directory {settings.datadir.events} is missing but 2 day(s) of rollups exist: "
                               "is the disk mounted? nothing was changed") and err.count("\n") == 1
@@ -634,10 +547,10 @@ class TestCli:
 
     def test_deleted_day_rollup_is_regenerated(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         dates = write_history(settings.data_dir)
-        run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
+        run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
         before = {k: v[0] for k, v in snapshot(settings.data_dir).items()}
         subprocess.run(["rm", "-r", str(settings.datadir.rollup_day(dates[1]).parent)], check=True)
-        code, out, _ = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
+        code, out, _ = run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
         assert code == 0 and f"rolled up 1 day(s) {dates[1]} into" in out
         assert {k: v[0] for k, v in snapshot(settings.data_dir).items()} == before
 
@@ -645,7 +558,7 @@ class TestCli:
                                                             capsys: pytest.CaptureFixture[str]) -> None:
         write_history(settings.data_dir, days=2)
         partition = plant_foreign(settings.data_dir, "api_call", datetime(9999, 12, 31, 12, tzinfo=UTC))
-        code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
+        code, out, err = run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
         assert code == 0 and "rolled up 2 day(s) 2026-11-10..2026-11-11" in out
         assert (f"warning: skipped {partition}: partition dated outside 2000..2199 (no event can be): not rolled up\n"
                 in err)
@@ -653,19 +566,19 @@ class TestCli:
     def test_temporaries_of_a_killed_rollup_are_removed(self, settings: Settings, fork_ctx: Any,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
         write_history(settings.data_dir, days=1)
-        run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
+        run_jobs(["--data-dir", str(settings.data_dir), "rollup"], capsys)
         tmp = killed_mid_write(settings.datadir.rollup_day(DAY0), fork_ctx)
         os.utime(tmp, (tmp.stat().st_mtime - 120,) * 2)
-        code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
+        code, out, err = run_jobs(["--data-dir", str(settings.data_dir), "rollup"], capsys)
         assert code == 0 and "nothing changed" in out
         assert err == f"repaired: {tmp}: removed temporary file left by a killed run\n" and not tmp.exists()
 
     def test_unreadable_state_recomputes_every_day(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         write_history(settings.data_dir, days=2)
-        run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
+        run_jobs(["--data-dir", str(settings.data_dir), "rollup"], capsys)
         state = settings.datadir.rollup_state
         state.write_text("{ torn")
-        code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup"], capsys)
+        code, out, err = run_jobs(["--data-dir", str(settings.data_dir), "rollup"], capsys)
         assert code == 0 and "rolled up 2 day(s)" in out
         assert err.startswith(f"repaired: {state}: unreadable (") and err.count("\n") == 1
         assert err.endswith("every day recomputed from the events\n")
@@ -673,15 +586,15 @@ class TestCli:
     def test_read_only_data_directory_is_one_line(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         write_history(settings.data_dir, days=1)
         with read_only(settings.data_dir):
-            code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
+            code, out, err = run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
         assert (code, out) == (1, "")
         assert err.startswith("error: rollup stopped: ") and err.count("\n") == 1
 
     def test_full_disk_is_one_line(self, full_disk_settings: tuple[Settings, Path],
                                    capsys: pytest.CaptureFixture[str]) -> None:
-        settings, filler = full_disk_settings
+        settings, disk = full_disk_settings
         write_history(settings.data_dir, days=1, n=30)
-        fill(filler)
-        code, out, err = run_cli(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
+        fill(disk)
+        code, out, err = run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
         assert (code, out) == (1, "")
         assert err.startswith("error: rollup stopped: ") and "No space left on device" in err and err.count("\n") == 1

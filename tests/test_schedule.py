@@ -16,7 +16,8 @@ from hive_core.settings import Settings
 from hive_core.store.datadir import DataDir
 from jobs.reports.schedule import MARKER, crontab_lines, due_periods, install_crontab, run_due
 from jobs.simulate.simulate import simulate
-from tests.test_ask import run_cli
+from tests.faults import read_only
+from tests.plugins.cli import run_cli
 
 END = date(2026, 3, 12)  # a Thursday
 
@@ -123,8 +124,6 @@ def test_unreadable_state_is_one_line_cli(data_dir: Path) -> None:
 
 
 def test_read_only_data_directory_is_one_line(history: Path) -> None:
-    from tests.test_rollup import read_only
-
     with read_only(history), pytest.raises(DataError) as caught:
         run_due(Settings(data_dir=history), today=END)
     assert str(caught.value).startswith(f"run-due stopped: {history / 'state'}") and "\n" not in str(caught.value)
@@ -132,8 +131,6 @@ def test_read_only_data_directory_is_one_line(history: Path) -> None:
 
 
 def test_read_only_data_directory_is_one_line_cli(history: Path) -> None:
-    from tests.test_rollup import read_only
-
     with read_only(history):
         out = run_cli("hive-jobs", ["run-due", "--date", str(END)], _env(history))
     assert (out.returncode, out.stdout) == (1, "")

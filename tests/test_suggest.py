@@ -13,7 +13,7 @@ from hive_core.settings import Settings
 from hive_core.store.events import ApiCall, QualityRating, StreamOutcome, Usage
 from ingest.log import EventLog
 from jobs.insights.suggest import suggest
-from tests.test_ask import run_cli
+from tests.plugins.cli import run_cli
 
 UNTIL = date(2026, 5, 30)
 SINCE = UNTIL - timedelta(days=29)

@@ -53,6 +53,7 @@ _EXCLUDED_TYPES = ("benchmark", "test")
 class SuggestOptions:
     """Thresholds; the defaults are what the module docstring states."""
 
+    # (fields with defaults: `duplicates` pairs them with any such record by shape; nothing is repeated)
     min_samples: int = 200
     margin: float = 0.02
     quality_margin: float = 0.05
