@@ -107,6 +107,7 @@ class BudgetConfig:
         self,
         scope: str,
         *,
+        # (a keyword-only signature: `duplicates` pairs it by shape with others; nothing is repeated)
         daily_usd: float | None = None,
         monthly_usd: float | None = None,
         reset_day: int | None = None,

@@ -42,6 +42,8 @@ CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 4
 
 
+# The same two protocols as hive_core.openrouter.cost's PriceBook (kept apart for now: budget cannot
+# import openrouter, whose stream.py imports budget); their one home would be hive_core.catalog.
 class _Priced(Protocol):
     @property
     def pricing(self) -> Pricing: ...

@@ -200,6 +200,7 @@ class Ledger:
         if self._lock_file is not None:
             self._lock_file.close()
 
+    # (the context-manager pair every closable of ours has: alike by shape, nothing to share)
     def __enter__(self) -> Ledger:
         return self
 

@@ -119,6 +119,7 @@ class Budget:
         self,
         data_dir: Path,
         *,
+        # (a keyword-only signature: `duplicates` pairs it by shape with others; nothing is repeated)
         prices: PriceLookup | None = None,
         sink: EventSink | None = None,
         app: str | None = None,

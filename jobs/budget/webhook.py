@@ -36,6 +36,7 @@ __all__ = ["Outbox", "WebhookPolicy", "alert_payload", "post_payload", "redact_u
 class WebhookPolicy:
     """How hard to try one POST."""
 
+    # (fields with defaults: `duplicates` pairs them with any such record by shape; nothing is repeated)
     timeout_s: float = 5.0
     attempts: int = 3
     backoff_s: float = 0.5

@@ -50,6 +50,7 @@ class CostReport:
     period: Period
     previous: Period
     by: str
+    # (fields with defaults: `duplicates` pairs them with any such record by shape; nothing is repeated)
     total_usd: float = 0.0
     previous_total_usd: float = 0.0
     billed_usd: float = 0.0

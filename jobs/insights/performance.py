@@ -49,6 +49,7 @@ class ModelPerformance:
     successes: int
     success_rate: float | None
     #: the model's failures by status
+    # (fields with defaults: `duplicates` pairs them with any such record by shape; nothing is repeated)
     errors: dict[str, int] = field(default_factory=dict)
     p50_ms: float | None = None
     p95_ms: float | None = None
