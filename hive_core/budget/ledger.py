@@ -65,10 +65,8 @@ from hive_core.budget.ledger_file import (
 )
 from hive_core.errors import DataError
 from hive_core.period import BudgetWindow, Period
-from hive_core.store.datadir import LEDGER_FILE
 
 __all__ = [
-    "LEDGER_NAME",
     "Breach",
     "Ledger",
     "RebuildCounts",
@@ -78,9 +76,6 @@ __all__ = [
     "to_nusd",
 ]
 
-#: TRANSITIONAL: the ledger's path is ``DataDir.ledger``; this name stays only until tests/test_ask.py
-#: asks DataDir too (then it goes)
-LEDGER_NAME = LEDGER_FILE
 #: how long a process waits for the ledger before giving up (seconds)
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 NUSD_PER_USD = 1_000_000_000
