@@ -49,8 +49,9 @@ def exact_percentiles(data_dir: Path) -> dict[tuple[Any, ...], tuple[float, ...]
 
 def outputs(data_dir: Path) -> dict[str, tuple[bytes, int]]:
     """Every file the rollup and its ranking step own (state included): bytes and mtime."""
+    datadir = DataDir(data_dir)
     return {str(p.relative_to(data_dir)): (p.read_bytes(), p.stat().st_mtime_ns)
-            for sub in ("rollups", "rankings") for p in sorted((data_dir / sub).rglob("*")) if p.is_file()}
+            for sub in (datadir.rollups, datadir.rankings) for p in sorted(sub.rglob("*")) if p.is_file()}
 
 
 def cost_by_day(settings: Settings, dates: list[date]) -> dict[date, float]:
