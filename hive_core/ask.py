@@ -109,7 +109,7 @@ class AskResult:
             parts.append(result.outcome)
         return " · ".join(parts)
 
-    def as_json(self, cost_note: str = "") -> dict[str, Any]:
+    def as_dict(self, cost_note: str = "") -> dict[str, Any]:
         """The answer as one JSON-ready document (``--json``): no secrets, the text included."""
         result = self.result
         return {

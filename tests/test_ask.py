@@ -11,36 +11,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from hive_core.ask import AskOptions, ask, model_chain
 from hive_core.errors import AuthError, MidStreamError
 from hive_core.openrouter import OpenRouterClient
 from hive_core.store.events import ApiCall, StreamOutcome
-from tests.test_client import MODEL, ListSink, emu_settings, fast_policy
+from tests.plugins.cli import BIN, budgeted_store, hive_env, run_cli
+from tests.plugins.emulator import MODEL, emu_settings, fast_policy
+from tests.plugins.store import ListSink, events, ledger_spend
 
 OTHER = "anthropic/claude-3-haiku"
-BIN = Path(sys.executable).parent
-
-
-def hive_env(emu: Any, data_dir: Path, key: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HIVE_", "OPENROUTER_"))}
-    env.update({"OPENROUTER_API_KEY": key or emu.api_key, "OPENROUTER_BASE_URL": emu.base_url,
-                "HIVE_DATA_DIR": str(data_dir), "HIVE_READ_TIMEOUT": "5", "HIVE_RETRY_MAX_WAIT": "0.05",
-                "HIVE_MAX_ATTEMPTS": "2"})
-    return env
-
-
-def run_cli(tool: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / tool), *args], env=env, capture_output=True, text=True, timeout=60)
-
-
-def events(data_dir: Path, event_type: str, columns: str) -> list[tuple[Any, ...]]:
-    glob = str(data_dir / "events" / event_type / "*" / "*.parquet")
-    if not list((data_dir / "events" / event_type).glob("*/*.parquet")):
-        return []
-    return duckdb.sql(f"SELECT {columns} FROM read_parquet('{glob}') ORDER BY ts").fetchall()
 
 
 def test_model_chain() -> None:
@@ -184,24 +165,6 @@ def test_ctrl_c_during_stream_records_cancelled(emulator_factory: Any, tmp_path:
     assert events(data, "api_call", "status") == [("cancelled",)]
     ((tokens, source),) = events(data, "usage", "completion_tokens, cost_source")
     assert tokens > 0 and source == "unknown"  # no catalog: unknown, never 0; reconcile bills it later
-
-
-def ledger_spend(data_dir: Path) -> float:
-    """Settled spend of the global scope, all days, as the budget ledger holds it."""
-    from hive_core.budget.ledger import LEDGER_NAME, Ledger
-
-    with Ledger(data_dir / "state" / LEDGER_NAME) as ledger:
-        return sum(usd for (scope, _day), usd in ledger.spend_by_day().items() if scope == "global")
-
-
-def budgeted_store(data_dir: Path, catalog_path: Path, env: dict[str, str]) -> None:
-    """A data directory with the real catalog (so a cancelled stream is priced) and a generous limit."""
-    import shutil
-
-    (data_dir / "catalog").mkdir(parents=True)
-    shutil.copy(catalog_path, data_dir / "catalog" / "models.json")
-    done = run_cli("hive", ["budget", "set", "--daily", "100"], env)
-    assert done.returncode == 0, done.stderr
 
 
 def signal_after_streaming_started(cmd: list[str], env: dict[str, str], sig: int,

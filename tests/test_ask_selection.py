@@ -11,7 +11,8 @@ from typing import Any
 
 from hive_core.selection.health import CircuitBreaker
 from hive_core.store.datadir import DataDir
-from tests.test_ask import events, hive_env, run_cli
+from tests.plugins.cli import hive_env, run_cli
+from tests.plugins.store import events
 
 
 def _synced(emu: Any, data: Path) -> dict[str, str]:

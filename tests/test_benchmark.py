@@ -15,8 +15,10 @@ import pytest
 from hive_core.benchmark import benchmark, format_table
 from hive_core.session import Session
 from ingest.log import EventLog
-from tests.test_ask import BIN, events, hive_env, run_cli
-from tests.test_client import emu_settings
+from tests.plugins.cli import BIN, budgeted_store, hive_env, run_cli
+from tests.plugins.emulator import emu_settings
+from tests.plugins.env import shared_path
+from tests.plugins.store import events, ledger_spend
 
 MODELS = ["openai/gpt-4o-mini", "anthropic/claude-3-haiku"]
 
@@ -60,7 +62,6 @@ def test_benchmark_reserves_budget_and_stops_when_it_runs_out(emulator_factory: 
 
     from hive_core.budget import BudgetConfig, Limit, save_budget_config
     from hive_core.errors import BudgetExceeded
-    from tests.plugins.env import shared_path
 
     emu = emulator_factory()
     settings = emu_settings(emu, data_dir.parent, data_dir=data_dir, max_attempts=1, read_timeout_s=10)
@@ -146,7 +147,6 @@ def test_sigterm_during_benchmark_ends_like_ctrl_c(emulator_factory: Any, data_d
     cost, exit 143 and one line. Before the fix: `RuntimeError: EventLog is closed`, events lost."""
     from urllib.parse import urlsplit
 
-    from tests.test_ask import budgeted_store, ledger_spend
 
     emu = emulator_factory(latency_scale=0.3)
     relay = CountingRelay(urlsplit(emu.base_url).port or 0)

@@ -11,8 +11,8 @@ import pytest
 from hive_cli.hive.key import key_status
 from hive_core.errors import AuthError
 from hive_core.openrouter import OpenRouterClient
-from tests.test_ask import hive_env, run_cli
-from tests.test_client import emu_settings
+from tests.plugins.cli import hive_env, run_cli
+from tests.plugins.emulator import emu_settings
 
 
 def test_key(emulator: Any, tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from hive_core.openrouter.errors import translate_transport_error
-from tests.test_ask import BIN, hive_env, run_cli
-from tests.test_client import MODEL
+from tests.plugins.cli import BIN, hive_env, run_cli
+from tests.plugins.emulator import MODEL
 
 KEY = "sk-or-v1-LEAKCANARY0123456789abcdefLEAKCANARY"
 

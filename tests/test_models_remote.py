@@ -12,8 +12,9 @@ from hive_core.catalog.catalog import load_catalog
 from hive_core.openrouter import OpenRouterClient
 from hive_core.store.atomic import write_json_atomic
 from hive_core.store.datadir import DataDir
-from tests.test_ask import events, hive_env, ledger_spend, run_cli
-from tests.test_client import MODEL, emu_settings
+from tests.plugins.cli import hive_env, run_cli
+from tests.plugins.emulator import MODEL, emu_settings
+from tests.plugins.store import events, ledger_spend
 
 
 def test_sync(emulator: Any, tmp_path: Path, catalog_path: Path) -> None:

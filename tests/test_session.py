@@ -16,7 +16,8 @@ from hive_core.selection.selector import SelectionRequest
 from hive_core.session import Session
 from hive_core.settings import Settings
 from hive_core.store.events import ApiCall, Selection, Usage
-from tests.test_client import MODEL, ListSink, emu_settings, fast_policy
+from tests.plugins.emulator import MODEL, emu_settings, fast_policy
+from tests.plugins.store import ListSink
 
 TEST_PROMPT = "Reply with the single word: OK"
 

@@ -15,6 +15,7 @@ import click
 
 from hive_cli.common import echo_json, open_event_log, sending_settings
 from hive_cli.hive.selection import build_request, selection_json, selection_lines, selection_options
+from hive_cli.params import json_option
 
 if TYPE_CHECKING:
     from hive_core.ask import AskResult
@@ -37,7 +38,7 @@ __all__ = ["ask"]
 @click.option("--fallback", "fallbacks", multiple=True, metavar="MODEL",
               help="A model to try if the previous one fails (repeatable, in order).")
 @click.option("--no-fallback", is_flag=True, help="Only the one model; no fallbacks.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
+@json_option("Print one JSON document instead of text.")
 @click.option("--experiment", default=None, metavar="NAME",
               help="Send this request through A/B experiment NAME (its variant's model; no fallbacks).")
 @click.option("--over-budget", is_flag=True,
@@ -104,7 +105,7 @@ def _echo_text(text: str) -> None:
 def _print_answer(answer: AskResult, as_json: bool, note: str, *, extra: dict[str, Any], prefix: str = "") -> None:
     """The JSON document, or the end of the streamed text and the one-line summary on stderr."""
     if as_json:
-        echo_json({**answer.as_json(note), **extra})
+        echo_json({**answer.as_dict(note), **extra})
         return
     if not answer.result.text.endswith("\n"):
         sys.stdout.write("\n")

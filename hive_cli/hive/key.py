@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from hive_cli.common import echo_json, get_settings
+from hive_cli.params import json_option
 
 __all__ = ["key", "key_status"]
 
@@ -29,7 +30,7 @@ def key_status(info: dict[str, Any], secret: str) -> dict[str, Any]:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option()
 @click.pass_context
 def key(ctx: click.Context, as_json: bool) -> None:
     """Show the API key's status, limit and usage (the key itself is never shown)."""

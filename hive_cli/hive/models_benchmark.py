@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from hive_cli.common import echo_json, open_event_log, sending_settings
+from hive_cli.params import json_option
 
 __all__ = ["benchmark"]
 
@@ -22,7 +23,7 @@ __all__ = ["benchmark"]
 @click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True, help="Requests in flight.")
 @click.option("--requests", type=click.IntRange(min=1), default=8, show_default=True, help="Requests per model.")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=256, show_default=True, help="Cap per answer.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON rows instead of the table.")
+@json_option("Print JSON rows instead of the table.")
 @click.pass_context
 def benchmark(ctx: click.Context, models: str | None, top: int | None, prompts_file: str | None, concurrency: int,
               requests: int, max_tokens: int, as_json: bool) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from hive_cli.common import echo_json, get_settings, open_event_log, sending_settings
+from hive_cli.params import json_option
 
 __all__ = ["sync", "test"]
 
@@ -35,7 +36,7 @@ def sync(ctx: click.Context) -> None:
 @click.argument("model")
 @click.option("--stream/--no-stream", default=True, show_default=True, help="Stream (measures TTFT).")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=16, show_default=True, help="Output tokens for the test request.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option()
 @click.pass_context
 def test(ctx: click.Context, model: str, stream: bool, max_tokens: int, as_json: bool) -> None:
     """Send one small request to MODEL: latency, TTFT, tokens, cost (recorded as request_type=test)."""
@@ -47,7 +48,7 @@ def test(ctx: click.Context, model: str, stream: bool, max_tokens: int, as_json:
         answer = session.ask(TEST_PROMPT, [model], AskOptions(stream=stream, max_tokens=max_tokens, request_type="test"))
         note = session.prices_note
     if as_json:
-        echo_json(answer.as_json(note))
+        echo_json(answer.as_dict(note))
         return
     click.echo(f"answer: {answer.result.text.strip()[:80]!r}")
     click.echo(answer.summary(note))
