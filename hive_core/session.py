@@ -63,6 +63,7 @@ class Session:
         self.settings = settings
         self.sink = sink
         self.policy = policy
+        self.closed = False
 
     def __enter__(self) -> Session:
         return self
@@ -71,7 +72,9 @@ class Session:
         self.close()
 
     def close(self) -> None:
-        """Close what was opened: the client, then the budget's ledger. Idempotent."""
+        """Close what was opened: the client, then the budget's ledger. Idempotent; a closed Session
+        opens nothing again."""
+        self.closed = True
         opened = self.__dict__
         client = opened.pop("client", None)
         budget = opened.pop("budget", None)
@@ -121,6 +124,7 @@ class Session:
         """The budget (limits and the ledger); its overrides are recorded in the sink."""
         from hive_core.budget import Budget
 
+        self._still_open()
         settings = self.settings
         return Budget(settings.data_dir, prices=self.prices, sink=self.sink, app=settings.app, clock=settings.clock)
 
@@ -151,9 +155,14 @@ class Session:
         (no prices, nothing recorded) in a Session without a sink."""
         from hive_core.openrouter.client import OpenRouterClient
 
+        self._still_open()
         if self.sink is None:
             return OpenRouterClient(self.settings, policy=self.policy)
         return OpenRouterClient(self.settings, sink=self.recorder, prices=self.prices, policy=self.policy)
+
+    def _still_open(self) -> None:
+        if self.closed:
+            raise ConfigError("this Session is closed: open a new one")
 
     def _sink(self) -> EventSink:
         if self.sink is None:

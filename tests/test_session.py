@@ -90,6 +90,8 @@ def test_a_session_without_a_sink_only_reads_metadata(emulator: Any, tmp_path: P
         with pytest.raises(ConfigError, match="no event sink"):
             session.ask("Say hi", [MODEL])
     assert not settings.data_dir.exists()
+    with pytest.raises(ConfigError, match="closed"):  # closed once: nothing is opened again
+        session.client.key_info()
 
 
 def test_the_async_twin_budgets_and_records(emulator: Any, tmp_path: Path, catalog_path: Path) -> None:
