@@ -101,8 +101,8 @@ class CircuitBreaker:
     """Circuit state per model id, persisted in the data directory's ``state/circuits.json``.
 
     ``datadir`` is the data directory's :class:`DataDir`; a plain path is the folder that holds the
-    circuits (the old ``Settings.state_dir``), until every caller passes a DataDir (hive_cli/hive/ask.py
-    and three tests do not yet). The keywords are the thresholds of the module docstring."""
+    circuits (``DataDir.state``), until every caller passes the DataDir (tests/test_fault_attribution.py
+    does not yet). The keywords are the thresholds of the module docstring."""
 
     datadir: DataDir | Path | str
     _: KW_ONLY
