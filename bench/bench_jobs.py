@@ -77,37 +77,36 @@ def _year_of_rollups(month_src: Path, end: date) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from hive_core.settings import Settings
-    from jobs.rollup.daily import day_path
+    from hive_core.store.datadir import DataDir
     from jobs.rollup.state import RollupState
 
     root = CACHE / f"year-v3-{end}"  # v3: rollup format daily-v3
     if (root / ".complete").exists():
         return root
     shutil.rmtree(root, ignore_errors=True)
-    src, dst = Settings(data_dir=month_src), Settings(data_dir=root)
-    days = sorted(RollupState.load(src.rollups_dir / "state.json").days)
+    src, dst = DataDir(month_src), DataDir(root)
+    days = sorted(RollupState.load(src.rollup_state).days)
     from jobs.rollup.monthly import day_model_rows, write_month
 
     months: dict[str, dict[date, pa.Table | None]] = {}
     for i in range(365):
         day = end - timedelta(days=i)
-        table = pq.read_table(day_path(src.rollups_dir, days[i % len(days)]))
+        table = pq.read_table(src.rollup_day(days[i % len(days)]))
         table = table.set_column(0, "day", pa.array([day] * table.num_rows, pa.date32()))
-        path = day_path(dst.rollups_dir, day)
+        path = dst.rollup_day(day)
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path)
         months.setdefault(day.strftime("%Y-%m"), {})[day] = day_model_rows(table)
     for month, tables in months.items():
-        write_month(dst.rollups_dir, month, tables)
+        write_month(dst, month, tables)
     (root / ".complete").touch()
     return root
 
 
 def run() -> list[Figure]:
     """The jobs figures (a few minutes on 2 cores the first time; cached data after that)."""
+    from hive_core.period import Period
     from jobs.insights.performance import performance
-    from jobs.periods import Period
 
     end = datetime.now(UTC).date()
     figures: list[Figure] = []
@@ -134,7 +133,7 @@ def run() -> list[Figure]:
     from hive_core.settings import Settings
 
     settings = Settings(data_dir=year)
-    period = Period(end - timedelta(days=364), end)
+    period = Period.ending(end, 365)
     rows = performance(settings, period)
     per_query = median_time(lambda: performance(settings, period), repeat=7)
     figures.append(Figure(f"P50/P95/P99 of every model ({len(rows)}) over 365 days from rollups", per_query * 1000,

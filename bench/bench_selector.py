@@ -38,15 +38,14 @@ def _data_dir(root: Path) -> Path:
         Metrics,
         load_rankings,
         ranking_schema,
-        rankings_path,
         strategy_scores,
     )
-    from hive_core.settings import Settings
+    from hive_core.store.datadir import DataDir
 
-    settings = Settings(data_dir=root)
-    settings.catalog_path.parent.mkdir(parents=True)
-    shutil.copy(SNAPSHOT, settings.catalog_path)
-    catalog = load_catalog(settings.catalog_path, cache_dir=settings.cache_dir)
+    datadir = DataDir(root)
+    datadir.catalog_file.parent.mkdir(parents=True)
+    shutil.copy(SNAPSHOT, datadir.catalog_file)
+    catalog = load_catalog(datadir.catalog_file, cache_dir=datadir.cache)
     rows: list[dict[str, Any]] = []
     now = datetime.now(UTC)
     for n, model in enumerate(m for m in catalog if not m.is_free and not m.is_router):
@@ -63,7 +62,7 @@ def _data_dir(root: Path) -> Path:
                          "latency_p95_ms": metrics.latency_p95_ms, "ttft_p50_ms": metrics.ttft_p50_ms,
                          "cost_per_request_usd": metrics.cost_per_request_usd, "quality": None, "quality_samples": 0,
                          **{f"score_{s.replace('-', '_')}": scores[s] for s in STRATEGIES}, "computed_at": now})
-    path = rankings_path(root)
+    path = datadir.rankings_file
     path.parent.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows, schema=ranking_schema()), path)
     load_rankings(root)  # writes the parse cache, as the first `hive` run after the job would
@@ -123,7 +122,7 @@ def run() -> list[Figure]:
                               None, note="complexity + task type from a 10-word prompt, then the same selection"))
 
         def load() -> object:
-            return load_catalog(settings.catalog_path, cache_dir=settings.cache_dir), load_rankings(root)
+            return load_catalog(settings.datadir.catalog_file, cache_dir=settings.datadir.cache), load_rankings(root)
 
         load_s = median_time(load, repeat=15, number=5)
         figures.append(Figure("selector: load catalog + rankings", load_s * 1000, "ms", "<= 5 ms", load_s <= 0.005,
