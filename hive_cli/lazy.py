@@ -31,7 +31,6 @@ import click
 from hive_cli.params import accept_data_dir, as_of_option, data_dir_option
 from hive_core.errors import HiveError, StorageError
 from hive_core.shutdown import TERMINATED_EXIT_STATUS, Terminated
-from hive_core.store.datadir import DataDir
 
 __all__ = ["LazyGroup", "entry_point", "root_group", "run_cli", "storage_error", "usage_line"]
 
@@ -85,6 +84,8 @@ def storage_error(exc: BaseException, data_dir: Path | None = None) -> StorageEr
     # Only a module that is already loaded can have raised its error: no import, no name matching.
     sqlite3 = sys.modules.get("sqlite3")
     if sqlite3 is not None and isinstance(exc, sqlite3.DatabaseError):
+        from hive_core.store.datadir import DataDir  # here: ``hive --help`` never needs it
+
         # The budget ledger is the only SQLite database Hive keeps.
         ledger = DataDir(data_dir).ledger if data_dir is not None else "the budget ledger"
         code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary result code
