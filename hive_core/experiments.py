@@ -44,7 +44,6 @@ __all__ = [
     "ask_in_experiment",
     "assign_variant",
     "create_experiment",
-    "experiment_json",
     "get_experiment",
     "list_experiments",
     "stop_experiment",
@@ -148,11 +147,6 @@ def assign_variant(experiment: Experiment, key: str) -> Literal["a", "b"]:
     """``"b"`` when ``hash(name, key)`` in [0, 1) is below ``split``, else ``"a"``; deterministic."""
     digest = hashlib.blake2b(f"{experiment.name}\0{key}".encode(), digest_size=8).digest()
     return "b" if int.from_bytes(digest, "big") / 2**64 < experiment.split else "a"
-
-
-def experiment_json(experiment: Experiment) -> dict[str, Any]:
-    """The experiment as a JSON-ready dict (``hive ab list --json``)."""
-    return asdict(experiment)
 
 
 def ask_in_experiment(

@@ -26,7 +26,7 @@ NAMES = [name for name, _ in COMMANDS]
 
 #: the modules every command may import: the shared vocabulary (and the selection options that
 #: ``hive ask`` and ``hive models recommend`` share)
-VOCABULARY = {"hive_cli.common", "hive_cli.params", "hive_cli.lazy", "hive_cli.output", "hive_cli.hive.selection"}
+VOCABULARY = {"hive_cli.common", "hive_cli.params", "hive_cli.lazy", "hive_cli.output", "hive_cli.selection"}
 
 
 @pytest.mark.parametrize(("name", "command"), COMMANDS, ids=NAMES)

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hive_cli.common import echo_json, open_event_log, sending_settings
-from hive_cli.hive.selection import build_request, selection_json, selection_lines, selection_options
 from hive_cli.params import json_option
+from hive_cli.selection import build_request, selection_json, selection_lines, selection_options
 
 if TYPE_CHECKING:
     from hive_core.ask import AskResult

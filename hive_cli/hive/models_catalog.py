@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hive_cli.common import echo_json, get_settings
-from hive_cli.hive.selection import build_request, selection_json, selection_lines, selection_options
 from hive_cli.params import json_option
+from hive_cli.selection import build_request, selection_json, selection_lines, selection_options
 from hive_core.catalog.capabilities import CAPABILITIES
 from hive_core.catalog.tiers import TIERS
 from hive_core.format import ms, pct, usd

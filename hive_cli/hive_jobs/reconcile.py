@@ -17,12 +17,13 @@ __all__ = ["reconcile"]
 @click.pass_context
 def reconcile(ctx: click.Context, limit: int | None, as_json: bool) -> None:
     """Fetch /generation for cancelled or cut requests and append billed usage events (idempotent)."""
-    from hive_core.openrouter.client import OpenRouterClient
+    from hive_core.session import Session
     from jobs.budget.reconcile import reconcile as run
 
     settings = get_settings(ctx)
-    with open_event_log(settings) as log, OpenRouterClient(settings) as client:
-        report = run(settings.data_dir, client, log, limit=limit)
+    # /generation is a metadata request: the Session's client without a sink (nothing to reserve)
+    with open_event_log(settings) as log, Session(settings, None) as session:
+        report = run(settings.data_dir, session.client, log, limit=limit)
     if as_json:
         echo_json({"checked": report.checked, "corrected": report.corrected, "pending": report.pending,
                    "failed": [{"generation_id": g, "error": e} for g, e in report.failed],
