@@ -23,9 +23,9 @@ from hive_core.store.events import BudgetOverride, Usage
 from ingest.log import EventLog
 from jobs.budget.status import budget_status
 from tests.plugins.cli import run
+from tests.plugins.emulator import MODEL
 from tests.plugins.store import ListSink
 
-MODEL = "openai/gpt-4o-mini"
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 
 

@@ -16,9 +16,9 @@ from hive_core.period import Period
 from hive_core.store.datadir import DataDir
 from hive_core.store.events import Usage
 from jobs.budget.ledger import rebuild_ledger
+from tests.plugins.emulator import MODEL
 from tests.plugins.store import ListSink
 
-MODEL = "openai/gpt-4o-mini"
 LIMITS = [Limit("global", daily_usd=1.0, monthly_usd=1.5)]
 BEFORE = datetime(2026, 12, 31, 23, 59, 50, tzinfo=UTC)  # ten seconds before a new day, month and year
 AFTER = BEFORE + timedelta(seconds=15)

@@ -17,8 +17,8 @@ import pytest
 from hive_core.budget import BudgetConfig, Ledger, Limit, max_cost, save_budget_config
 from hive_core.catalog.catalog import load_catalog
 from hive_core.store.datadir import DataDir
+from tests.plugins.emulator import MODEL
 
-MODEL = "openai/gpt-4o-mini"
 PROCESSES, REQUESTS, MAX_TOKENS = 8, 12, 120
 PROMPT = "Explain in detail how budgets hold under concurrent traffic."
 

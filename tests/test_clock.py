@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,8 +17,8 @@ from hive_core.settings import Settings
 from hive_core.store.datadir import DataDir
 from hive_core.store.events import Usage
 from ingest.log import EventLog
+from tests.plugins.cli import BIN
 
-BIN = Path(sys.executable).parent
 #: the last microsecond of a leap year, and the first of the next: the boundary every period crosses
 LAST = datetime(2028, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 FIRST = LAST + timedelta(microseconds=1)

@@ -34,7 +34,7 @@ def rollup(ctx: click.Context, daily: bool, only: date | None, since: date | Non
     Incremental: only days whose event files changed since the last run are recomputed (today
     included while it receives events); --rebuild recomputes everything in scope.
     """
-    from jobs.rollup.daily import rollup as run
+    from jobs.pipeline import rollup as run
 
     if only and since:
         raise click.UsageError("give --date or --since, not both")

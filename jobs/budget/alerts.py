@@ -130,7 +130,7 @@ def run_alerts(
     config = config or load_budget_config(paths.config_file)
     policy = policy or WebhookPolicy()
     run = AlertRun()
-    with job_lock(paths.state, "budget-alerts", timeout_s=lock_timeout_s):
+    with job_lock(paths, "budget-alerts", timeout_s=lock_timeout_s):
         periods = [Period.budget(kind, now, lim.reset_day) for lim in config.limits.values() for kind, _ in lim.caps()]
         if periods:
             since = history_since(periods, now)

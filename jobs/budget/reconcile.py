@@ -130,7 +130,7 @@ def reconcile(data_dir: Path, client: OpenRouterClient, sink: FlushingSink, *, l
 
     Holds the ``reconcile`` lock until ``sink`` is flushed (``LockHeld`` after ``lock_timeout_s``).
     """
-    with job_lock(DataDir(data_dir).state, LOCK_NAME, timeout_s=lock_timeout_s):
+    with job_lock(DataDir(data_dir), LOCK_NAME, timeout_s=lock_timeout_s):
         try:
             return _correct(data_dir, client, sink, limit)
         finally:
