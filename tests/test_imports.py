@@ -174,3 +174,26 @@ def test_no_import_cycles() -> None:
              for name, path in paths.items()}
     cycles = _cycles(graph)
     assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+#: the batch stages in pipeline order: a stage imports only stages before it (rankings and budget
+#: are siblings), so the rollup never calls up into what consumes it. simulate stands alone: it
+#: writes synthetic events and neither imports nor is imported by another stage.
+STAGES = {"rollup": 1, "rankings": 2, "budget": 2, "insights": 3, "pipeline": 4, "reports": 5}
+
+
+def _stage(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "jobs" and len(parts) > 1 else None
+
+
+@pytest.mark.parametrize("path", _modules("jobs"), ids=lambda p: str(p.relative_to(REPO)))
+def test_stages_import_only_earlier_stages(path: Path) -> None:
+    own = _stage(_module_name(path))
+    if own is None:
+        return
+    for imported in {_stage(m) for m in _ours(path)} - {None, own}:
+        assert imported in STAGES, f"{path.relative_to(REPO)} imports the {imported} stage (no stage does)"
+        assert own in STAGES and STAGES[imported] < STAGES[own], (
+            f"{path.relative_to(REPO)} ({own}) imports the {imported} stage: stages import only earlier ones "
+            f"({' < '.join(STAGES)})")
