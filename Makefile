@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_DIR := data/demo
 
-.PHONY: demo test bench lint clean docs
+.PHONY: demo test bench lint clean docs unasync
 
 $(VENV)/.base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: $(VENV)/.test
 lint: $(VENV)/.test
 	$(VENV)/bin/ruff check hive_core ingest jobs queries hive_cli hive_emulator tests bench
 	$(VENV)/bin/mypy
+	$(PY) .ci/unasync.py --check
+
+# hive_core/openrouter/client.py is generated from aio.py: edit aio.py, then run this.
+unasync: $(VENV)/.base
+	$(PY) .ci/unasync.py
 
 bench: $(VENV)/.bench
 	$(PY) -m bench
