@@ -62,7 +62,7 @@ def asks(settings: Settings, chain: list[str], n: int) -> list[OpenRouterError]:
     """``n`` requests along ``chain`` as ``hive ask`` makes them (events, shared circuit breaker)."""
     errors: list[OpenRouterError] = []
     policy = RetryPolicy.from_settings(settings, base_s=0.01)
-    breaker = CircuitBreaker(settings.datadir.state)
+    breaker = CircuitBreaker(settings.datadir)
     with EventLog(settings.data_dir) as log, OpenRouterClient(settings, sink=log, policy=policy) as client:
         for i in range(n):
             try:
@@ -102,7 +102,7 @@ def measured(emulator_factory: Any, tmp_path: Path, catalog_path: Path) -> tuple
     asks(settings, [A], 8)
     assert len(asks(settings, [B], 3)) == 3
     emu.set_faults([])
-    assert CircuitBreaker(settings.datadir.state).state(B) == "closed"
+    assert CircuitBreaker(settings.datadir).state(B) == "closed"
     return emu, settings
 
 

@@ -421,7 +421,7 @@ def test_lock_held_by_another_run(settings: Settings, fork_ctx: Any) -> None:
     ready, release = fork_ctx.Event(), fork_ctx.Event()
 
     def hold() -> None:
-        with job_lock(settings.datadir.state, "rollup", timeout_s=0):
+        with job_lock(settings.datadir, "rollup", timeout_s=0):
             ready.set()
             release.wait(10)
 
@@ -501,7 +501,7 @@ class TestCli:
 
     def test_lock_held_by_another_run(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         write_history(settings.data_dir, days=1)
-        with job_lock(settings.datadir.state, "rollup", timeout_s=0):
+        with job_lock(settings.datadir, "rollup", timeout_s=0):
             code, out, err = run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--wait", "0.1"], capsys)
         assert code == 1 and out == ""
         assert err.startswith("error: another rollup run holds") and err.count("\n") == 1

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from hive_core.store.atomic import write_json_atomic
-from hive_core.store.datadir import CIRCUITS_FILE, CIRCUITS_LOCK, DataDir
+from hive_core.store.datadir import DataDir
 from hive_core.store.lock import file_lock
 
 __all__ = ["CLOSED", "HALF_OPEN", "OPEN", "CircuitBreaker"]
@@ -100,11 +100,10 @@ def parse_state(raw: bytes) -> tuple[dict[str, Any], str | None]:
 class CircuitBreaker:
     """Circuit state per model id, persisted in the data directory's ``state/circuits.json``.
 
-    ``datadir`` is the data directory's :class:`DataDir`; a plain path is the folder that holds the
-    circuits (``DataDir.state``), until every caller passes the DataDir (tests/test_fault_attribution.py
-    does not yet). The keywords are the thresholds of the module docstring."""
+    ``datadir`` is the data directory's :class:`DataDir`. The keywords are the thresholds of the
+    module docstring."""
 
-    datadir: DataDir | Path | str
+    datadir: DataDir
     _: KW_ONLY
     # (fields with defaults: `duplicates` pairs them with any such class by shape; nothing is repeated)
     failure_threshold: int = 5
@@ -120,13 +119,8 @@ class CircuitBreaker:
     path: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.datadir, DataDir):
-            where = self.datadir
-            self.path, self._lock_path, self._aside = where.circuits, where.circuits_lock, where.circuits_aside
-        else:
-            folder = Path(self.datadir)
-            self.path, self._lock_path = folder / CIRCUITS_FILE, folder / f"{CIRCUITS_LOCK}.lock"
-            self._aside = folder / f"{CIRCUITS_FILE}.bad"
+        where = self.datadir
+        self.path, self._lock_path, self._aside = where.circuits, where.circuits_lock, where.circuits_aside
         self._cached: tuple[int, dict[str, Any]] | None = None
         self._blocked_cache: tuple[float, float, frozenset[str]] | None = None
         self._holding_lock = False

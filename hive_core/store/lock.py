@@ -71,12 +71,10 @@ def file_lock(path: Path, *, shared: bool = False, timeout_s: float | None = Non
 
 
 @contextlib.contextmanager
-def job_lock(datadir: DataDir | Path, name: str, *, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[Path]:
+def job_lock(datadir: DataDir, name: str, *, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[Path]:
     """Hold the exclusive lock ``state/<name>.lock`` (``DataDir.lock``); wait up to ``timeout_s`` (0: do
-    not wait). A plain path is the folder of the lock (``DataDir.state``), until every caller passes the
-    DataDir (jobs/rollup/daily.py, jobs/budget/reconcile.py and alerts.py, jobs/reports/schedule.py and
-    tests/test_rollup.py do not yet)."""
-    path = datadir.lock(name) if isinstance(datadir, DataDir) else datadir / f"{name}.lock"
+    not wait)."""
+    path = datadir.lock(name)
     with contextlib.ExitStack() as stack:
         try:
             fd = stack.enter_context(file_lock(path, timeout_s=timeout_s))

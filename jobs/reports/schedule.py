@@ -167,7 +167,7 @@ def run_due(settings: Settings, *, today: date | None = None, only: str | None =
     path = datadir.run_due_state
     result = DueRun()
     try:
-        with job_lock(datadir.state, "run-due"):
+        with job_lock(datadir, "run-due"):
             state = _load_state(path)
             remove_stale_temporaries(path.parent, prefix=f".{path.name}.")  # of a killed run
             due = due_periods(state, today)

@@ -179,7 +179,7 @@ def rollup(
     datadir = settings.datadir
     report = RollupReport(data_dir=datadir.root)
     try:
-        with job_lock(datadir.state, STORE_LOCK, timeout_s=lock_timeout_s), contextlib.ExitStack() as stack:
+        with job_lock(datadir, STORE_LOCK, timeout_s=lock_timeout_s), contextlib.ExitStack() as stack:
             plan = _plan(datadir, report, only=day, since=since, rebuild=rebuild)
             report.repaired.extend(_remove_temporaries(datadir))
             if plan.stale:  # DuckDB (and the check of every file) only when there is work
