@@ -27,12 +27,8 @@ from hive_core.errors import (
 from hive_core.openrouter import OpenRouterClient
 from hive_core.settings import Settings
 from hive_core.store.events import ApiCall, StreamOutcome, Usage
-from tests.plugins import emulator as emulator_plugin
 from tests.plugins.emulator import MODEL, emu_settings, fast_policy, seed_failing_first
 from tests.plugins.store import ListSink
-
-#: other test modules import the ``catalog`` fixture from here, until they use the plugin's directly
-catalog = emulator_plugin.catalog
 
 KEY = "sk-or-v1-unit-test-key"
 
