@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import queries
+from hive_core.store.datadir import DataDir
 from hive_core.store.events import ApiCall, Usage, arrow_schema
-from hive_core.store.layout import partition_dir
 from ingest.log import EventLog
 from tests.cases import T0, api_call, sample_events
 
@@ -44,7 +44,7 @@ def test_views_read_every_event_type(data_dir: Path) -> None:
 def test_files_of_an_older_schema_version_still_read(data_dir: Path) -> None:
     old = pa.Table.from_pylist([api_call(1).model_dump()], schema=arrow_schema(ApiCall))
     old = old.drop_columns(["generation_id", "ttft_ms"])
-    path = partition_dir(data_dir, "api_call", T0.date()) / "old-000001.parquet"
+    path = DataDir(data_dir).partition("api_call", T0.date()) / "old-000001.parquet"
     path.parent.mkdir(parents=True)
     pq.write_table(old, path)
     with EventLog(data_dir) as log:
@@ -91,13 +91,13 @@ def test_a_store_keeps_its_snapshot_while_a_compaction_deletes_its_files(data_di
         assert compact(data_dir, day=T0.date()).files_in == 3  # the listed files are gone now
         assert queries.run_sql(store, "select count(*) from api_calls").fetchall() == [(30,)]
         assert store.con.sql("select count(*) from requests").fetchall() == [(10,)]
-    assert len(list(partition_dir(data_dir, "api_call", T0.date()).glob("*.parquet"))) == 1
+    assert len(list(DataDir(data_dir).partition("api_call", T0.date()).glob("*.parquet"))) == 1
 
 
 def test_views_have_exactly_the_schema_columns(data_dir: Path) -> None:
     """A foreign file's extra columns stay out of the views (compaction drops them too)."""
     table = pa.Table.from_pylist([api_call(1).model_dump()], schema=arrow_schema(ApiCall))
-    path = partition_dir(data_dir, "api_call", T0.date()) / "foreign-000001.parquet"
+    path = DataDir(data_dir).partition("api_call", T0.date()) / "foreign-000001.parquet"
     path.parent.mkdir(parents=True)
     pq.write_table(table.append_column("extra", pa.array(["x"])), path)
     with queries.connect(data_dir) as store:

@@ -61,7 +61,6 @@ __all__ = [
     "effective_cost",
     "load_rankings",
     "ranking_schema",
-    "rankings_path",
     "shrink",
     "strategy_scores",
     "wilson_lower",
@@ -107,12 +106,6 @@ def ranking_schema() -> pa.Schema:
              "timestamp[us, tz=UTC]": pa.timestamp("us", tz="UTC")}
     return pa.schema([pa.field(name, types[kind], nullable=name in _NULLABLE or name == "computed_at")
                       for name, kind in RANKING_COLUMNS])
-
-
-def rankings_path(data_dir: Path | str) -> Path:
-    """``DataDir(data_dir).rankings_file``. Kept for ``jobs/rankings/table.py``, ``hive_core/benchmark.py``
-    and ``bench/bench_selector.py`` until they ask DataDir: do not add callers."""
-    return DataDir(Path(data_dir)).rankings_file
 
 
 def wilson_lower(successes: int, n: int, z: float = 1.96) -> float:

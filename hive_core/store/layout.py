@@ -36,7 +36,6 @@ __all__ = [
     "is_temporary",
     "parse_file_name",
     "partition_date",
-    "partition_dir",
     "partition_name",
     "temporary_name",
 ]
@@ -86,12 +85,6 @@ def parse_file_name(name: str) -> EventFileName | None:
 def partition_name(day: date) -> str:
     """``date=YYYY-MM-DD``: the folder of one UTC day (Hive partitioning; events and daily rollups)."""
     return f"date={day.isoformat()}"
-
-
-def partition_dir(data_dir: Path, event_type: str, day: date) -> Path:
-    """``<data>/events/<type>/date=YYYY-MM-DD``. Kept only for ``tests/test_queries.py``, until it asks
-    ``DataDir.partition`` (a leaf cannot import DataDir): do not add callers."""
-    return data_dir / "events" / event_type / partition_name(day)
 
 
 def partition_date(directory: Path) -> date | None:
