@@ -237,25 +237,6 @@ class Settings:
         """Every path inside the data directory (:class:`hive_core.store.datadir.DataDir`)."""
         return DataDir(self.data_dir)
 
-    # Old names of DataDir's paths, kept only for tests/test_budget.py, tests/test_budget_concurrency.py,
-    # bench/bench_selector.py and bench/bench_jobs.py until they ask ``settings.datadir``: no new callers.
-    # (`duplicates` pairs these one-line properties by shape; they go with their last users.)
-    @property
-    def rollups_dir(self) -> Path:
-        return self.datadir.rollups
-
-    @property
-    def catalog_path(self) -> Path:
-        return self.datadir.catalog_file
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.datadir.cache
-
-    @property
-    def config_path(self) -> Path:
-        return self.datadir.config_file
-
 
 @dataclass(frozen=True)
 class Setting:

@@ -401,14 +401,14 @@ def test_a_request_without_max_tokens_is_sent_with_the_reserved_cap(emulator_fac
 
     emu = emulator_factory()
     settings = emu_settings(emu, tmp_path)
-    catalog_dir = settings.catalog_path.parent
+    catalog_dir = settings.datadir.catalog_file.parent
     catalog_dir.mkdir(parents=True)
-    settings.catalog_path.write_bytes(shared_path("models-2026-06.json").read_bytes())
-    prices = load_catalog(settings.catalog_path)
+    settings.datadir.catalog_file.write_bytes(shared_path("models-2026-06.json").read_bytes())
+    prices = load_catalog(settings.datadir.catalog_file)
     sink = ListSink()
     for limited in (False, True):
         if limited:
-            save_budget_config(settings.config_path, BudgetConfig(limits={"global": Limit(scope="global", daily_usd=5.0)}))
+            save_budget_config(settings.datadir.config_file, BudgetConfig(limits={"global": Limit(scope="global", daily_usd=5.0)}))
         with Budget(settings.data_dir, prices=prices, sink=sink) as budget, \
                 OpenRouterClient(settings, sink=budget.settling_sink(sink), prices=prices) as client:
             ask(client, "hi", [MODEL], AskOptions(stream=False), budget=budget)

@@ -33,7 +33,7 @@ def worker(base_url: str, api_key: str, data_dir: str, start: Any, results: Any)
     from ingest.log import EventLog
 
     settings = Settings(api_key=api_key, base_url=base_url, data_dir=Path(data_dir), app="load")
-    catalog = load_catalog(settings.catalog_path)
+    catalog = load_catalog(settings.datadir.catalog_file)
     ok, refusals = 0, []
     with (EventLog(settings.data_dir) as log, Budget(settings.data_dir, prices=catalog, app=settings.app) as budget,
           OpenRouterClient(settings, sink=budget.settling_sink(log), prices=catalog) as client):
