@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hive_core.period import REPORT_KINDS, Period
+from hive_core.period import Period
 from hive_core.store.atomic import write_bytes_atomic
 from jobs.insights.analytics import days_in
 
@@ -29,11 +29,7 @@ if TYPE_CHECKING:
 
     from hive_core.settings import Settings
 
-__all__ = ["FORMATS", "PERIOD_KINDS", "build_report", "write_report"]
-
-#: the report periods; TRANSITIONAL name for jobs.reports.schedule, which should import
-#: hive_core.period.REPORT_KINDS itself (then this line goes)
-PERIOD_KINDS = REPORT_KINDS
+__all__ = ["FORMATS", "build_report", "write_report"]
 
 FORMATS = ("md", "html", "json")
 #: models drawn separately in the cost chart; the rest are summed as "other"

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hive_core.errors import ConfigError
+from hive_core.period import REPORT_KINDS
 from hive_core.store.atomic import write_json_atomic
 
 if TYPE_CHECKING:
@@ -154,7 +155,7 @@ def run_due(settings: Settings, *, today: date | None = None, only: str | None =
     """Run every due period of every schedule (or of ``only``); see the module docstring."""
     from hive_core.store.atomic import remove_stale_temporaries
     from hive_core.store.lock import job_lock, unwritable
-    from jobs.reports.report import PERIOD_KINDS, build_report, write_report
+    from jobs.reports.report import build_report, write_report
 
     if only is not None and only not in SCHEDULES:
         raise ConfigError(f"unknown schedule {only!r}: one of {', '.join(SCHEDULES)}")
@@ -174,7 +175,7 @@ def run_due(settings: Settings, *, today: date | None = None, only: str | None =
             names = [only] if only else list(SCHEDULES)
             if any(due[n] for n in names):
                 _daily_jobs(settings)
-            kinds = dict(zip(SCHEDULES, PERIOD_KINDS, strict=True))
+            kinds = dict(zip(SCHEDULES, REPORT_KINDS, strict=True))
             for name in names:
                 for end in due[name]:
                     report = build_report(settings, kinds[name], end, now=now)
