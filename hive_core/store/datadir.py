@@ -144,13 +144,10 @@ class DataDir:
 
     @property
     def ledger(self) -> Path:
-        """``state/budget-ledger.sqlite3``: reservations and settled spend per budget period."""
+        """``state/budget-ledger.sqlite3``: reservations and settled spend per budget period. Its side
+        files (SQLite's ``-wal``/``-shm``, the writers' ``.lock``) are named after it by the ledger
+        (:func:`hive_core.budget.ledger_file.lock_path_of`), wherever a ledger file lives."""
         return self.state / LEDGER_FILE
-
-    @property
-    def ledger_lock(self) -> Path:
-        """``state/budget-ledger.sqlite3.lock``: serialises the ledger's writers."""
-        return self.state / f"{LEDGER_FILE}.lock"
 
     @property
     def circuits(self) -> Path:
