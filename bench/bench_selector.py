@@ -97,14 +97,15 @@ def _process_ms(args: list[str], runs: int = 9) -> float:
 def run() -> list[Figure]:
     from hive_core.catalog.catalog import load_catalog
     from hive_core.selection.rankings import load_rankings
-    from hive_core.selection.selector import SelectionRequest, load_selector
+    from hive_core.selection.selector import SelectionRequest
+    from hive_core.session import Session
     from hive_core.settings import Settings
 
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="hive-bench-selector-") as tmp:
         root = _data_dir(Path(tmp))
         settings = Settings(data_dir=root)
-        selector = load_selector(settings)
+        selector = Session(settings, None).selector  # nothing to close: a selector opens no client or ledger
         request = SelectionRequest(task="code-analysis")
         selector.select(request)  # first call per (task, strategy, complexity) builds the ordering
         ours = median_time(lambda: selector.select(request), repeat=15, number=2000)

@@ -23,8 +23,8 @@ from hive_core.selection.selector import (
     SelectionRequest,
     SelectionResult,
     Selector,
-    load_selector,
 )
+from hive_core.session import Session
 from hive_core.settings import Settings
 from hive_core.store.datadir import DataDir
 from tests.cases import ranking_row, write_rankings
@@ -172,11 +172,13 @@ def test_selection_event(selector: Selector) -> None:
     assert event.candidates == result.candidates and event.estimated_cost_usd == float(result.estimated_cost_usd or 0)
 
 
-def test_load_selector(data_dir: Path, catalog_path: Path) -> None:
+def test_the_session_builds_the_selector(data_dir: Path, catalog_path: Path) -> None:
     settings_ = Settings(data_dir=data_dir)
     settings_.datadir.catalog_file.parent.mkdir(parents=True)
     shutil.copy(catalog_path, settings_.datadir.catalog_file)
-    selector = load_selector(settings_)
+    with Session(settings_, None) as session:  # no sink: selecting without a request id records nothing
+        selector = session.selector
+        assert session.select(SelectionRequest(task="chat")).primary
     assert len(selector.catalog) == 339 and not selector.rankings and selector.breaker is not None
 
 

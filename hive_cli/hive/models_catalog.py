@@ -159,13 +159,14 @@ def recommend(ctx: click.Context, task: str | None, prompt: str | None, strategy
     """Recommend a model and fallbacks for a task or prompt (nothing is sent)."""
     if not task and not prompt:
         raise click.UsageError("give --task or --prompt")
-    from hive_core.selection.selector import load_selector
+    from hive_core.session import Session
 
     request = build_request(
         prompt=prompt, task=task, strategy=strategy, capabilities=capabilities, max_cost=max_cost, allow=allow,
         deny=deny, providers=providers, allow_free=allow_free, max_tokens=max_tokens, fallbacks=fallbacks,
     )
-    result = load_selector(get_settings(ctx)).select(request)
+    with Session(get_settings(ctx), None) as session:  # no sink, no request id: nothing is recorded
+        result = session.select(request)
     if as_json:
         echo_json(selection_json(result, strategy))
         return

@@ -50,10 +50,9 @@ from hive_core.selection.rankings import (  # one a line (ruff's isort): `duplic
 if TYPE_CHECKING:
     from hive_core.catalog.catalog import Catalog
     from hive_core.selection.health import CircuitBreaker
-    from hive_core.settings import Settings
     from hive_core.store.events import Selection
 
-__all__ = ["STRATEGIES", "SelectionRequest", "SelectionResult", "Selector", "load_selector"]
+__all__ = ["STRATEGIES", "SelectionRequest", "SelectionResult", "Selector"]
 
 MIN_TIER = {"simple": "economy", "moderate": "economy", "complex": "standard", "expert": "premium"}
 TIER_PULL = 0.04
@@ -289,15 +288,4 @@ class Selector:
         basis = f"measured over {samples} calls" if samples else "from catalog priors"
         return (f"{model.id} ({model.tier}) has the best {strategy} score ({totals[i]:.3f}, {basis}) of "
                 f"{cand.bit_count()} candidates for a {complexity} {task} request.")
-
-
-def load_selector(settings: Settings) -> Selector:
-    """A selector over the synced catalog, the ranking table and the shared circuit state."""
-    from hive_core.catalog.catalog import load_catalog
-    from hive_core.selection.health import CircuitBreaker
-    from hive_core.selection.rankings import load_rankings
-
-    where = settings.datadir
-    return Selector(load_catalog(where.catalog_file, cache_dir=where.cache), load_rankings(where.root),
-                    CircuitBreaker(where), today=settings.now().date())
 
