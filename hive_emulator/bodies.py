@@ -109,6 +109,11 @@ class ChunkFormat:
         return (self._content + b'"","reasoning":' + dumps(text) + b',"reasoning_details":' + dumps(detail)
                 + b'},"finish_reason":null,"native_finish_reason":null,"logprobs":null}]}\n\n')
 
+    def tool_call(self, delta: dict[str, Any]) -> bytes:
+        """A tool-call event: one ``delta.tool_calls`` entry (a call's header or an argument fragment)."""
+        return (self._content + b'"","tool_calls":[' + dumps(delta)
+                + b']},"finish_reason":null,"native_finish_reason":null,"logprobs":null}]}\n\n')
+
     def event(
         self,
         finish_reason: str | None,
@@ -142,8 +147,10 @@ def completion_body(
     native_finish_reason: str | None,
     usage: dict[str, Any],
     error: dict[str, Any] | None = None,
+    tool_calls: list[dict[str, Any]] | None = None,
 ) -> bytes:
-    """A non-streaming ``chat.completion``; with ``error`` it is a 200 whose choice failed mid-way."""
+    """A non-streaming ``chat.completion``; with ``error`` it is a 200 whose choice failed mid-way;
+    ``tool_calls`` go in the message as in the real recording (``content`` then ``""``)."""
     choice: dict[str, Any] = {
         "logprobs": None,
         "finish_reason": finish_reason,
@@ -151,6 +158,8 @@ def completion_body(
         "index": 0,
         "message": {"role": "assistant", "content": content, "refusal": None, "reasoning": reasoning},
     }
+    if tool_calls is not None:
+        choice["message"]["tool_calls"] = tool_calls
     if error is not None:
         choice["error"] = error
     return dumps({

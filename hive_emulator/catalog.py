@@ -55,6 +55,10 @@ class ModelInfo:
     max_completion_tokens: int | None
     context_length: int | None
     reasoning: bool
+    #: ``supported_parameters``: what its endpoints accept (``tools`` ...)
+    parameters: frozenset[str] = frozenset()
+    #: ``architecture.input_modalities`` (``text``, ``image`` ...)
+    input_modalities: frozenset[str] = frozenset({"text"})
 
     @property
     def is_router(self) -> bool:
@@ -74,13 +78,17 @@ class ModelInfo:
         except CatalogError:
             pricing = Pricing()  # an unparseable price bills 0 rather than failing the whole catalog
         top = raw.get("top_provider") or {}
+        parameters = frozenset(str(p) for p in raw.get("supported_parameters") or [])
+        modalities = (raw.get("architecture") or {}).get("input_modalities") or ["text"]
         return cls(
             id=str(raw["id"]),
             provider=provider_for(str(raw["id"])),
             pricing=pricing,
             max_completion_tokens=top.get("max_completion_tokens"),
             context_length=raw.get("context_length"),
-            reasoning="reasoning" in (raw.get("supported_parameters") or []),
+            reasoning="reasoning" in parameters,
+            parameters=parameters,
+            input_modalities=frozenset(str(m) for m in modalities),
         )
 
 

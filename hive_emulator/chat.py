@@ -1,4 +1,10 @@
-"""``POST /chat/completions``: validation, credit check, faults, and the answer streamed or whole.
+"""``POST /chat/completions``: validation, admission, credit check, faults, the answer streamed or whole.
+
+In order: a malformed request gets 400; a capability the model lacks (tools, images) 404 and a
+prompt beyond its context 400 (:mod:`hive_emulator.admission`); a key out of credit 402; then the
+fault plan draws. The answer is free text, or the shape the request fixed (tool calls, JSON:
+:mod:`hive_emulator.answers`); every fault applies to all of them alike (a streamed tool call is
+cut mid-arguments by ``disconnect`` or ``midstream-error`` like any text).
 
 Streams are paced against a schedule (keep-alive comments during TTFT, then one token per event
 at the drawn rate). Events due within a millisecond of each other go out in one write, so at
@@ -13,10 +19,12 @@ import random
 import time
 from typing import Any
 
+from hive_emulator.admission import Refusal, admit, over_context
+from hive_emulator.answers import BadToolChoice, ShapedAnswer, shape_answer
 from hive_emulator.billing import Generation
 from hive_emulator.bodies import DONE, KEEPALIVE, ChunkFormat, completion_body, generation_id, usage_json
 from hive_emulator.catalog import ModelInfo
-from hive_emulator.generation import CompletionPlan, plan_completion
+from hive_emulator.generation import CompletionPlan, count_tool_tokens, plan_completion
 from hive_emulator.http import ClientGone, Exchange, Request
 from hive_emulator.state import EmulatorState, send_error
 
@@ -120,6 +128,22 @@ def _validate(body: bytes, state: EmulatorState) -> tuple[dict[str, Any], ModelI
     return payload, model
 
 
+def _shape(state: EmulatorState, payload: dict[str, Any], model: ModelInfo,
+           served: ModelInfo) -> ShapedAnswer | Refusal | None:
+    """The answer's fixed shape, or why the request is refused before any answer."""
+    refusal = admit(payload, model)
+    if refusal is not None:
+        return refusal
+    fixed = {k: payload.get(k) for k in ("messages", "tools", "tool_choice", "parallel_tool_calls")}
+    # max_tokens is left out: a lower limit cuts the same JSON short, as it does a real answer
+    rng = random.Random(f"{state.seed}|shape|{served.id}|{fixed!r}")
+    response_format = payload.get("response_format") if "response_format" in model.parameters else None
+    try:
+        return shape_answer({**fixed, "response_format": response_format}, served.provider, rng)
+    except BadToolChoice as exc:
+        return Refusal(400, str(exc), "bad_request")
+
+
 async def chat_completions(state: EmulatorState, request: Request, exchange: Exchange) -> None:
     """Answer one chat completion request (see the module docstring)."""
     key = state.authenticate(request, exchange)
@@ -133,11 +157,22 @@ async def chat_completions(state: EmulatorState, request: Request, exchange: Exc
         return
     payload, model = checked
     max_tokens: int | None = payload.get("max_tokens", payload.get("max_completion_tokens"))
-    number = state.next_request_number()
     served = state.catalog.resolve(model)
+    shape = _shape(state, payload, model, served)
+    if isinstance(shape, Refusal):
+        send_error(exchange, shape.status, shape.message, key=key)
+        state.ledger.count(model.id, shape.outcome)
+        return
+    number = state.next_request_number()
     plan = plan_completion(served, payload["messages"], max_tokens=max_tokens,
                            reasoning=served.reasoning and _wants_reasoning(payload), seed=state.seed,
-                           request_number=number, latency_scale=state.latency_scale)
+                           request_number=number, latency_scale=state.latency_scale,
+                           tools=payload.get("tools"), shape=shape)
+    too_long = over_context(model, plan.prompt_tokens, count_tool_tokens(payload.get("tools")), max_tokens)
+    if too_long is not None:
+        send_error(exchange, too_long.status, too_long.message, key=key)
+        state.ledger.count(model.id, too_long.outcome)
+        return
     requested = max_tokens or served.max_completion_tokens or max(
         (served.context_length or 4096) - plan.prompt_tokens, 1)
     refusal = state.ledger.refuse(key, served, plan.prompt_tokens, requested)
@@ -183,6 +218,7 @@ async def _stream(state: EmulatorState, exchange: Exchange, gen: Generation, pla
     pacer = _Pacer(exchange)
     rng = random.Random(f"{state.seed}|stream|{number}")
     cut = max(1, plan.completion_tokens // 2)
+    calls = plan.shape if plan.calls_tools else None
     try:
         t = 0.0
         if fault == "slow":
@@ -203,7 +239,12 @@ async def _stream(state: EmulatorState, exchange: Exchange, gen: Generation, pla
                 gen.first_token = time.monotonic()
             elif rng.random() < MIDSTREAM_COMMENT_RATE:
                 pacer.add(KEEPALIVE)
-            pacer.add(fmt.reasoning(piece) if i < plan.reasoning_tokens else fmt.content(piece), tokens=1)
+            if i < plan.reasoning_tokens:
+                pacer.add(fmt.reasoning(piece), tokens=1)
+            elif calls is not None:
+                pacer.add(fmt.tool_call(calls.delta(i - plan.reasoning_tokens)), tokens=1)
+            else:
+                pacer.add(fmt.content(piece), tokens=1)
             if i == cut - 1 and fault == "malformed":  # a data line cut off mid-JSON
                 pacer.add(b'data: {"id":"%s","choices":[{"index":0,"delta":{"content":"\n\n' % gen.id.encode())
         if fault == "disconnect":
@@ -257,7 +298,8 @@ async def _whole(state: EmulatorState, exchange: Exchange, gen: Generation, plan
         return
     usage = usage_json(served, plan.prompt_tokens, n, plan.reasoning_in(n))
     body = completion_body(gen.id, served, created, content=plan.text(n), reasoning=plan.reasoning_text(n),
-                           finish_reason=finish, native_finish_reason=native, usage=usage, error=error)
+                           finish_reason=finish, native_finish_reason=native, usage=usage, error=error,
+                           tool_calls=plan.tool_calls(n))
     if fault == "malformed":
         body = body[: len(body) // 2]
     exchange.send(200, body, headers=[("X-Generation-Id", gen.id)])

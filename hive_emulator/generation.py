@@ -1,8 +1,11 @@
 """What a simulated model answers and how fast.
 
-* Prompt tokens: about 4 characters per token of message text, plus 4 per message for the role
-  and framing (deterministic, so tests can predict it).
-* Completion: a drawn length (lognormal, median ~90 tokens), capped by ``max_tokens`` (finish
+* Prompt tokens: about 4 characters per token of message text (an assistant message's tool-call
+  arguments included), plus 4 per message for the role and framing, plus :data:`IMAGE_TOKENS` per
+  ``image_url`` part, plus the offered ``tools`` (their JSON, 4 characters per token): the tool
+  definitions are billed as prompt, as real providers do. Deterministic, so tests can predict it.
+* Completion: a shaped answer (tool calls or JSON, :mod:`hive_emulator.answers`) when the request
+  fixes one, its length set by its pieces; otherwise a drawn length (lognormal, median ~90 tokens), capped by ``max_tokens`` (finish
   ``length``) or the model's own limit; the text is made of whole-word tokens. A reasoning model
   asked to think (``reasoning`` in the request) answers longer and spends 30-70 % of its tokens on
   reasoning first (``delta.reasoning`` when streamed, counted in ``reasoning_tokens``).
@@ -11,25 +14,38 @@
   Per request, TTFT is drawn lognormally (long tail) and the rate varies around the profile.
   Every delay is multiplied by ``latency_scale``; 0 means no delay at all.
 
-Content depends only on (seed, model, messages, max_tokens): the same request gives the same
-answer. Timing depends on the seed and the request number.
+Content depends only on the request (seed, model, messages, max_tokens, tools, response_format):
+the same request gives the same answer. Timing depends on the seed and the request number.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hive_emulator.catalog import ModelInfo
 from hive_emulator.faults import unit_hash
 
-__all__ = ["CompletionPlan", "LatencyProfile", "count_prompt_tokens", "plan_completion", "profile_for"]
+if TYPE_CHECKING:
+    from hive_emulator.answers import ShapedAnswer
+
+__all__ = [
+    "CompletionPlan",
+    "LatencyProfile",
+    "count_prompt_tokens",
+    "count_tool_tokens",
+    "plan_completion",
+    "profile_for",
+]
 
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 4
+#: one image part, whatever its size (OpenAI's flat low-detail figure)
+IMAGE_TOKENS = 85
 MEDIAN_COMPLETION_TOKENS = 90
 MAX_DRAWN_TOKENS = 2048
 #: keep-alive comment lines sent before the first token, at least
@@ -43,22 +59,43 @@ _NATIVE_FINISH: dict[str, tuple[str, str]] = {
     "Google": ("STOP", "MAX_TOKENS"),
     "Anthropic": ("end_turn", "max_tokens"),
 }
+#: native finish reason of a tool-call answer, where it is not ``tool_calls``
+_NATIVE_TOOL_FINISH = {"Google": "STOP", "Anthropic": "tool_use"}
 
 
-def _message_text(content: Any) -> int:
+def _tokens(chars: int) -> int:
+    return -(-chars // CHARS_PER_TOKEN)
+
+
+def _message_tokens(message: dict[str, Any]) -> int:
+    content = message.get("content")
+    chars = images = 0
     if isinstance(content, str):
-        return len(content)
-    if isinstance(content, list):
-        return sum(len(str(part.get("text", ""))) for part in content if isinstance(part, dict))
-    return 0
+        chars = len(content)
+    elif isinstance(content, list):
+        for part in content:
+            if isinstance(part, dict):
+                chars += len(str(part.get("text", "")))
+                images += part.get("type") == "image_url"
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict):
+            chars += len(str(function.get("name", ""))) + len(str(function.get("arguments", "")))
+    return _tokens(chars) + images * IMAGE_TOKENS
 
 
-def count_prompt_tokens(messages: Sequence[Any]) -> int:
-    """Prompt tokens for ``messages`` (see the module docstring)."""
-    total = 0
+def count_tool_tokens(tools: Any) -> int:
+    """Prompt tokens the offered ``tools`` definitions cost (0 when none are offered)."""
+    if not isinstance(tools, list) or not tools:
+        return 0
+    return _tokens(len(json.dumps(tools, separators=(",", ":"), ensure_ascii=False)))
+
+
+def count_prompt_tokens(messages: Sequence[Any], tools: Any = None) -> int:
+    """Prompt tokens for ``messages`` and the offered ``tools`` (see the module docstring)."""
+    total = count_tool_tokens(tools)
     for message in messages:
-        chars = _message_text(message.get("content")) if isinstance(message, dict) else 0
-        total += -(-chars // CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE
+        total += (_message_tokens(message) if isinstance(message, dict) else 0) + TOKENS_PER_MESSAGE
     return max(total, 1)
 
 
@@ -94,6 +131,8 @@ class CompletionPlan:
     ttft_s: float
     token_interval_s: float
     comments_before: int
+    #: the answer's shape when the request fixed one; with ``calls`` the answer pieces are call deltas
+    shape: ShapedAnswer | None = None
 
     @property
     def completion_tokens(self) -> int:
@@ -104,9 +143,21 @@ class CompletionPlan:
         """How many of the first ``tokens`` pieces are reasoning."""
         return min(tokens, self.reasoning_tokens)
 
+    @property
+    def calls_tools(self) -> bool:
+        """The answer is tool calls (its pieces after the reasoning are call deltas, not content)."""
+        return self.shape is not None and bool(self.shape.calls)
+
     def text(self, tokens: int | None = None) -> str:
         """The answer (without reasoning) in the first ``tokens`` pieces (all by default)."""
-        return "".join(self.pieces[self.reasoning_tokens:tokens])
+        return "" if self.calls_tools else "".join(self.pieces[self.reasoning_tokens:tokens])
+
+    def tool_calls(self, tokens: int | None = None) -> list[dict[str, Any]] | None:
+        """``message.tool_calls`` of the first ``tokens`` pieces; ``None`` for an answer without calls."""
+        if self.shape is None or not self.shape.calls:
+            return None
+        end = len(self.pieces) if tokens is None else tokens
+        return self.shape.calls_json(max(0, end - self.reasoning_tokens))
 
     def reasoning_text(self, tokens: int | None = None) -> str | None:
         """The reasoning in the first ``tokens`` pieces, ``None`` for a non-reasoning answer."""
@@ -140,8 +191,10 @@ def plan_completion(
     seed: int,
     request_number: int,
     latency_scale: float,
+    tools: Any = None,
+    shape: ShapedAnswer | None = None,
 ) -> CompletionPlan:
-    """Draw the answer and its timing for one request."""
+    """Draw the answer and its timing for one request (``shape``: the answer a request fixed)."""
     content_rng = random.Random(f"{seed}|{model.id}|{max_tokens}|{messages!r}")
     median = MEDIAN_COMPLETION_TOKENS * (3 if reasoning else 1)
     drawn = math.exp(content_rng.gauss(math.log(median), 0.8))
@@ -150,11 +203,21 @@ def plan_completion(
     cap = min(caps) if caps else None
     stop, cut = _NATIVE_FINISH.get(model.provider, ("stop", "length"))
     finish, native = ("stop", stop)
-    if cap is not None and length >= cap:
-        length, finish, native = cap, "length", cut
-    # a thinking model spends a drawn share of its budget on reasoning before the answer
-    thinking = int(length * content_rng.uniform(0.3, 0.7)) if reasoning else 0
-    pieces = _words(content_rng, thinking) + _words(content_rng, length - thinking)
+    if shape is not None:
+        # a thinking model reasons first; the shaped pieces follow, whatever their number
+        thinking = int(length * content_rng.uniform(0.3, 0.7)) if reasoning else 0
+        pieces = _words(content_rng, thinking) + list(shape.pieces)
+        if shape.calls:
+            finish, native = "tool_calls", _NATIVE_TOOL_FINISH.get(model.provider, "tool_calls")
+        if cap is not None and len(pieces) > cap:
+            pieces, finish, native = pieces[:cap], "length", cut
+        thinking = min(thinking, len(pieces))
+    else:
+        if cap is not None and length >= cap:
+            length, finish, native = cap, "length", cut
+        # a thinking model spends a drawn share of its budget on reasoning before the answer
+        thinking = int(length * content_rng.uniform(0.3, 0.7)) if reasoning else 0
+        pieces = _words(content_rng, thinking) + _words(content_rng, length - thinking)
 
     timing_rng = random.Random(f"{seed}|{request_number}")
     profile = profile_for(model, seed)
@@ -165,8 +228,9 @@ def plan_completion(
         reasoning_tokens=thinking,
         finish_reason=finish,
         native_finish_reason=native,
-        prompt_tokens=count_prompt_tokens(messages),
+        prompt_tokens=count_prompt_tokens(messages, tools),
         ttft_s=ttft * latency_scale,
         token_interval_s=latency_scale / rate,
         comments_before=MIN_COMMENTS + timing_rng.randrange(4),
+        shape=shape,
     )

@@ -14,15 +14,18 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from uuid import UUID
 
 import httpx
 import pytest
+from pydantic import BaseModel, Field
 
 from hive_emulator import FAULT_KINDS, Emulator, FaultRule, parse_fault
-from tests.plugins.emulator import EmulatorProcess
+from tests.plugins.emulator import MODEL, NO_TOOLS_MODEL, SMALL_CONTEXT_MODEL, EmulatorProcess, function_tool
 
 GEN_ID = re.compile(r"^gen-\d{10}-[A-Za-z0-9]{20}$")
 HELLO = [{"role": "user", "content": "Hello there, how are you?"}]
@@ -579,3 +582,240 @@ def test_cli_rejects_a_bad_fault(catalog_path: Path) -> None:
         capture_output=True, text=True, timeout=30,
     )
     assert result.returncode == 2 and "boom" in result.stderr
+
+
+# ---------------------------------------------------------------- tools, structured output, admission
+
+
+class Weather(BaseModel):
+    city: str
+    unit: Literal["celsius", "fahrenheit"]
+    days: int = Field(ge=1, le=7)
+
+
+class Division(BaseModel):
+    numerator: float
+    denominator: int = Field(gt=0)
+    on_inf: Literal["infinity", "error"] | None = None
+
+
+TOOLS = [function_tool("get_weather", Weather, "Weather forecast"), function_tool("divide", Division)]
+ASK = [{"role": "user", "content": "What is the weather in Paris, and 123 / 456?"}]
+
+
+def tool_deltas(raw: str) -> list[dict[str, Any]]:
+    """Every ``delta.tool_calls[]`` entry of a stream, in order."""
+    return [d for e in parse_sse(raw)[1] if isinstance(e, dict)
+            for d in e["choices"][0]["delta"].get("tool_calls") or []]
+
+
+def assemble(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tool calls assembled per index the way the OpenAI format defines it."""
+    calls: dict[int, dict[str, Any]] = {}
+    for delta in deltas:
+        call = calls.setdefault(delta["index"], {"id": None, "name": None, "arguments": ""})
+        call["id"] = delta.get("id", call["id"])
+        call["name"] = delta.get("function", {}).get("name", call["name"])
+        call["arguments"] += delta["function"]["arguments"]
+    return [calls[i] for i in sorted(calls)]
+
+
+def test_tool_calls_validate_and_stream_as_incremental_deltas(emulator: Emulator, client: httpx.Client) -> None:
+    whole = chat(client, emulator, model=MODEL, messages=ASK, tools=TOOLS).json()
+    choice = whole["choices"][0]
+    assert (choice["finish_reason"], choice["native_finish_reason"]) == ("tool_calls", "tool_calls")
+    message = choice["message"]
+    assert message["content"] == "" and [c["index"] for c in message["tool_calls"]] == [0, 1]
+    weather, division = message["tool_calls"]
+    assert weather["type"] == "function" and re.fullmatch(r"call_[A-Za-z0-9]{24}", weather["id"])
+    assert weather["function"]["name"] == "get_weather" and division["function"]["name"] == "divide"
+    Weather.model_validate_json(weather["function"]["arguments"])
+    Division.model_validate_json(division["function"]["arguments"])
+
+    _, raw = stream(client, emulator, model=MODEL, messages=ASK, tools=TOOLS)
+    deltas = tool_deltas(raw)
+    firsts = [next(d for d in deltas if d["index"] == i) for i in (0, 1)]
+    assert all(set(d) == {"index", "id", "type", "function"} and d["function"]["arguments"] == "" for d in firsts)
+    rest = [d for d in deltas if d not in firsts]
+    assert rest and all(set(d) == {"index", "function"} and set(d["function"]) == {"arguments"} for d in rest)
+    order = [d["index"] for d in deltas]
+    assert order != sorted(order)  # parallel calls interleaved: only the index keeps them apart
+    expected = [{"id": c["id"], "name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+                for c in message["tool_calls"]]
+    assert assemble(deltas) == expected
+    chunks = [e for e in parse_sse(raw)[1] if isinstance(e, dict)]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+    assert chunks[-1]["usage"]["completion_tokens"] == len(deltas) == whole["usage"]["completion_tokens"]
+
+
+def test_tool_definitions_are_billed_as_prompt(emulator: Emulator, client: httpx.Client, catalog_path: Path) -> None:
+    plain = chat(client, emulator, model=MODEL, messages=ASK, tool_choice="none", max_tokens=20).json()["usage"]
+    with_tools = chat(client, emulator, model=MODEL, messages=ASK, tools=TOOLS).json()
+    usage = with_tools["usage"]
+    tools_json = json.dumps(TOOLS, separators=(",", ":"), ensure_ascii=False)
+    assert usage["prompt_tokens"] == plain["prompt_tokens"] + -(-len(tools_json) // 4)
+    prices = catalog_prices(catalog_path, MODEL)
+    expected = usage["prompt_tokens"] * prices["prompt"] + usage["completion_tokens"] * prices["completion"]
+    assert Decimal(str(usage["cost"])) == pytest.approx(expected, rel=Decimal("1e-9"))
+    record = client.get(f"{emulator.base_url}/generation", params={"id": with_tools["id"]},
+                        headers=auth(emulator)).json()["data"]
+    assert record["finish_reason"] == "tool_calls" and record["total_cost"] == usage["cost"]
+    assert record["native_tokens_prompt"] == usage["prompt_tokens"]
+
+
+def test_tool_choice_and_parallel_tool_calls(emulator: Emulator, client: httpx.Client) -> None:
+    def answer(**body: Any) -> dict[str, Any]:
+        response = chat(client, emulator, model=MODEL, tools=TOOLS, max_tokens=50, **body)
+        assert response.status_code == 200, response.text
+        return dict(response.json()["choices"][0])
+
+    def names(choice: dict[str, Any]) -> list[str]:
+        return [c["function"]["name"] for c in choice["message"].get("tool_calls") or []]
+
+    assert names(answer(messages=ASK)) == ["get_weather", "divide"]
+    assert names(answer(messages=ASK, parallel_tool_calls=False)) == ["get_weather"]
+    assert names(answer(messages=ASK, tool_choice="required")) == ["get_weather", "divide"]
+    named = {"type": "function", "function": {"name": "divide"}}
+    assert names(answer(messages=ASK, tool_choice=named)) == ["divide"]
+    refused = answer(messages=ASK, tool_choice="none")
+    assert names(refused) == [] and refused["message"]["content"] and refused["finish_reason"] in ("stop", "length")
+
+    first = answer(messages=ASK, parallel_tool_calls=False)["message"]
+    call = first["tool_calls"][0]
+    loop = [*ASK, {"role": "assistant", "content": None, "tool_calls": first["tool_calls"]},
+            {"role": "tool", "tool_call_id": call["id"], "content": '{"forecast": "sunny"}'}]
+    done = answer(messages=loop)
+    assert names(done) == [] and done["message"]["content"] and "tool_calls" not in done["message"]
+    assert names(answer(messages=loop, tool_choice="required")) == ["get_weather", "divide"]  # forced again
+
+    unknown = chat(client, emulator, model=MODEL, messages=ASK, tools=TOOLS,
+                   tool_choice={"type": "function", "function": {"name": "nope"}})
+    assert unknown.status_code == 400 and "nope" in unknown.json()["error"]["message"]
+    server_tool = chat(client, emulator, model=MODEL, messages=ASK, max_tokens=20,
+                       tools=[{"type": "openrouter:web_search"}]).json()["choices"][0]
+    assert server_tool["finish_reason"] in ("stop", "length") and "tool_calls" not in server_tool["message"]
+
+
+def test_tools_refused_with_the_real_404_for_models_without_them(emulator: Emulator, client: httpx.Client) -> None:
+    response = chat(client, emulator, model=NO_TOOLS_MODEL, messages=ASK, tools=TOOLS)
+    assert response.status_code == 404
+    message = response.json()["error"]["message"]
+    assert message.startswith('No endpoints found that support tool use. Try disabling "get_weather". ')
+    assert response.json()["error"]["code"] == 404
+    assert chat(client, emulator, model=NO_TOOLS_MODEL, messages=ASK, max_tokens=5).status_code == 200
+    choice = chat(client, emulator, model="amazon/nova-lite-v1", messages=ASK, tools=TOOLS, tool_choice="required")
+    assert choice.status_code == 404 and "'tool_choice' value" in choice.json()["error"]["message"]
+    assert emulator.stats()["requests"][NO_TOOLS_MODEL]["no_tool_endpoints"] >= 1
+
+
+def test_images_accepted_by_vision_models_only(emulator: Emulator, client: httpx.Client) -> None:
+    image = [{"role": "user", "content": [
+        {"type": "text", "text": "What is in this picture?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]
+    text_only = chat(client, emulator, model=NO_TOOLS_MODEL, messages=image, max_tokens=5)
+    assert text_only.status_code == 404
+    assert text_only.json()["error"]["message"] == "No endpoints found that support image input"
+    vision = chat(client, emulator, model=MODEL, messages=image, max_tokens=5)
+    assert vision.status_code == 200
+    words = chat(client, emulator, model=MODEL, messages=[{"role": "user", "content": "What is in this picture?"}],
+                 max_tokens=5).json()
+    assert vision.json()["usage"]["prompt_tokens"] == words["usage"]["prompt_tokens"] + 85  # one image
+
+
+def test_prompt_beyond_the_context_gets_the_real_400(emulator: Emulator, client: httpx.Client) -> None:
+    long = [{"role": "user", "content": "word " * 3200}]  # 4000 tokens + 4 for the message
+    response = chat(client, emulator, model=SMALL_CONTEXT_MODEL, messages=long, max_tokens=200)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "This endpoint's maximum context length is 4096 tokens. However, you requested about 4204 tokens "
+        "(4004 of text input, 200 in the output). Please reduce the length of either one, or use the "
+        '"middle-out" transform to compress your prompt automatically.')
+    assert chat(client, emulator, model=SMALL_CONTEXT_MODEL, messages=long, max_tokens=90).status_code == 200
+    big = [{"role": "user", "content": "x" * 600_000}]
+    with_tools = chat(client, emulator, model=MODEL, messages=big, tools=TOOLS, max_tokens=1000).json()
+    tool_tokens = -(-len(json.dumps(TOOLS, separators=(",", ":"))) // 4)
+    assert f"(150004 of text input, {tool_tokens} of tool input, 1000 in the output)" in with_tools["error"]["message"]
+    assert emulator.stats()["requests"][MODEL]["context_length"] >= 1
+
+
+class Address(BaseModel):
+    street: str
+    city: str
+    tags: list[Literal["home", "work"]]
+
+
+class Person(BaseModel):
+    name: str = Field(min_length=3, max_length=40)
+    age: int = Field(ge=18, le=99)
+    score: float = Field(gt=0, lt=1)
+    active: bool
+    email: str | None
+    homes: list[Address] = Field(min_length=1, max_length=3)
+    best: Address
+
+
+def test_response_format_json_schema_and_json_object(emulator: Emulator, client: httpx.Client) -> None:
+    schema_format = {"type": "json_schema",
+                     "json_schema": {"name": "person", "strict": True, "schema": Person.model_json_schema()}}
+    whole = chat(client, emulator, model=MODEL, response_format=schema_format).json()
+    content = whole["choices"][0]["message"]["content"]
+    Person.model_validate_json(content)
+    assert whole["choices"][0]["finish_reason"] == "stop"
+    assert whole["usage"]["completion_tokens"] == -(-len(content) // 4)
+    _, raw = stream(client, emulator, model=MODEL, response_format=schema_format)
+    assert "".join(e["choices"][0]["delta"]["content"] for e in parse_sse(raw)[1] if isinstance(e, dict)) == content
+    cut = chat(client, emulator, model=MODEL, response_format=schema_format, max_tokens=5).json()["choices"][0]
+    assert cut["finish_reason"] == "length" and content.startswith(cut["message"]["content"])
+
+    obj = json.loads(chat(client, emulator, model=MODEL, response_format={"type": "json_object"})
+                     .json()["choices"][0]["message"]["content"])
+    assert isinstance(obj, dict) and obj
+    # a model without response_format drops it, as OpenRouter drops unsupported parameters
+    prose = chat(client, emulator, model="perplexity/sonar-deep-research", max_tokens=30,
+                 response_format={"type": "json_object"}).json()["choices"][0]["message"]["content"]
+    with pytest.raises(ValueError):
+        json.loads(prose)
+
+
+@pytest.mark.parametrize("kind", ["disconnect", "midstream-error"])
+def test_faults_cut_a_streamed_tool_call(emulator_factory: Factory, client: httpx.Client, kind: str) -> None:
+    emu = emulator_factory(faults=[f"*:{kind}:1"])
+    _, raw, _ = read_partial(client, emu, model=MODEL, messages=ASK, tools=TOOLS)
+    deltas = tool_deltas(raw)
+    assert deltas and raw.endswith("data: [DONE]\n\n") == (kind == "midstream-error")
+    with pytest.raises(ValueError):  # the last call begun is cut mid-arguments
+        json.loads(assemble(deltas)[-1]["arguments"])
+    events = [e for e in parse_sse(raw)[1] if isinstance(e, dict)]
+    record = emu.state.ledger.generations[events[0]["id"]]
+    assert record.completion_tokens == len(deltas)
+    if kind == "midstream-error":
+        assert events[-1]["error"]["code"] == 502 and events[-1]["usage"]["completion_tokens"] == len(deltas)
+
+
+def test_schema_values_cover_what_pydantic_emits() -> None:
+    import random
+
+    from hive_emulator.schema_values import SchemaError, value_for
+
+    class Node(BaseModel):
+        label: str
+        children: list[Node] = []
+
+    class Order(BaseModel):
+        id: UUID
+        when: datetime
+        day: date
+        contact: Literal["email"] = "email"
+        quantity: int = Field(multiple_of=5, ge=7, le=40)
+        tree: Node
+        extra: dict[str, int] | None
+
+    for seed in range(30):
+        Order.model_validate_json(json.dumps(value_for(Order.model_json_schema(), random.Random(seed))))
+        Person.model_validate_json(json.dumps(value_for(Person.model_json_schema(), random.Random(seed))))
+    assert value_for(Order.model_json_schema(), random.Random(1)) == value_for(Order.model_json_schema(),
+                                                                                 random.Random(1))
+    with pytest.raises(SchemaError):
+        value_for({"$ref": "#/$defs/Missing"}, random.Random(0))
+    with pytest.raises(SchemaError):
+        value_for({"type": "integer", "minimum": 5, "maximum": 4}, random.Random(0))

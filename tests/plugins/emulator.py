@@ -14,6 +14,11 @@ Talking to it: :data:`MODEL` (a cheap model of the real catalog), :func:`emu_set
 pointing at an emulator, with short timeouts), :func:`fast_policy` (retries without real waits),
 :func:`seed_failing_first` (a fault plan's seed), and the ``catalog`` fixture (the real catalog,
 loaded from a copy).
+
+Tools and capabilities (issue 13): :data:`NO_TOOLS_MODEL` (a text-only model of the real catalog
+without ``tools``: the emulator refuses tools and images for it with OpenRouter's 404s),
+:data:`SMALL_CONTEXT_MODEL` (a 4k-context model, for the context-length 400) and
+:func:`function_tool` (an OpenAI-format function tool from a JSON Schema or a pydantic model).
 """
 
 from __future__ import annotations
@@ -41,16 +46,25 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MODEL",
+    "NO_TOOLS_MODEL",
+    "SMALL_CONTEXT_MODEL",
     "TEST_LATENCY_SCALE",
     "EmulatorProcess",
     "emu_settings",
     "fast_policy",
+    "function_tool",
     "run_emulator_process",
     "seed_failing_first",
 ]
 
 #: the model most tests ask (cheap, streams, in the real catalog)
 MODEL = "openai/gpt-4o-mini"
+
+#: a cheap text-only model whose ``supported_parameters`` lack ``tools`` (in the real catalog)
+NO_TOOLS_MODEL = "liquid/lfm-2-24b-a2b"
+
+#: a model with a 4096-token context (in the real catalog)
+SMALL_CONTEXT_MODEL = "gryphe/mythomax-l2-13b"
 
 #: delays at 1/100 of real: streams still have shape (TTFT, pacing) but tests stay fast
 TEST_LATENCY_SCALE = 0.01
@@ -178,3 +192,10 @@ def catalog(catalog_path: Path, tmp_path: Path) -> Catalog:
     copy.parent.mkdir()
     shutil.copy(catalog_path, copy)
     return load_catalog(copy)
+
+
+def function_tool(name: str, parameters: dict[str, Any] | type[Any], description: str = "") -> dict[str, Any]:
+    """``{"type": "function", "function": {name, description, parameters}}``; ``parameters`` is a JSON
+    Schema, or a pydantic model class whose ``model_json_schema()`` is used."""
+    schema = parameters if isinstance(parameters, dict) else parameters.model_json_schema()
+    return {"type": "function", "function": {"name": name, "description": description, "parameters": schema}}
