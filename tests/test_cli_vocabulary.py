@@ -71,6 +71,8 @@ def test_period_is_read_on_the_invocations_clock(data_dir: Path, capsys: pytest.
 @pytest.mark.parametrize(("tool", "args", "says"), [
     ("hive", ["analytics", "cost", "--period", "week"], "error: unknown period 'week': use today, yesterday"),
     ("hive", ["models", "performance", "--period", "2026-02-30..2026-03-01"], "error: unknown period"),
+    ("hive-jobs", ["summary", "--period", "fortnight"], "error: unknown period 'fortnight'"),
+    ("hive", ["analytics", "suggest", "--period", "0d"], "error: unknown period '0d'"),
     ("hive-jobs", ["rollup", "--date", "yesterday"], "error: Invalid value for '--date': 'yesterday' is not a date"),
     ("hive-jobs", ["compact", "--date", "2026-13-01"], "is not a date (YYYY-MM-DD)"),
     ("hive-jobs", ["report", "--date", "soon"], "is not a date (YYYY-MM-DD)"),

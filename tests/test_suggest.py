@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from hive_core.period import Period
 from hive_core.settings import Settings
 from hive_core.store.events import ApiCall, QualityRating, StreamOutcome, Usage
 from ingest.log import EventLog
@@ -75,7 +76,7 @@ def history(data_dir: Path) -> Path:
 
 
 def test_suggest(history: Path) -> None:
-    report = suggest(Settings(data_dir=history), SINCE, UNTIL)
+    report = suggest(Settings(data_dir=history), Period.of_days(SINCE, UNTIL))
     switches = [s for s in report["suggestions"] if s["kind"] == "switch-model"]
     assert [(s["task_category"], s["model"], s["suggested_model"]) for s in switches] == [
         ("summarization", EXPENSIVE, CHEAP)]
@@ -94,7 +95,7 @@ def test_suggest(history: Path) -> None:
 def test_suggest_uncapped_requests(history: Path) -> None:
     import numpy as np
 
-    report = suggest(Settings(data_dir=history), SINCE, UNTIL)
+    report = suggest(Settings(data_dir=history), Period.of_days(SINCE, UNTIL))
     uncapped = [s for s in report["suggestions"] if s["kind"] == "uncapped"]
     assert [(s["task_category"], s["model"]) for s in uncapped] == [("code-generation", EXPENSIVE)]
     answered = [i for i in range(N) if i % 10 == 1 and i % 33 != 0]

@@ -68,7 +68,7 @@ def suggest(ctx: click.Context, period: Period, min_samples: int, as_json: bool)
     """Savings from your own traffic: cheaper models shown to be as good, retries, late cancels."""
     from jobs.insights.suggest import suggest as build
 
-    report = build(get_settings(ctx), period.first_day, period.last_day, SuggestOptions(min_samples=min_samples))
+    report = build(get_settings(ctx), period, SuggestOptions(min_samples=min_samples))
     if as_json:
         echo_json(report)
         return

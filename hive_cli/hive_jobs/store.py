@@ -5,13 +5,17 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from hive_cli.common import JobCommand, echo_json, get_settings, plain
 from hive_cli.output import DEFAULT_MAX_ROWS
-from hive_cli.params import DATE, PERIOD_OPTION_HELP, json_option
+from hive_cli.params import DATE, json_option, period_option
 from hive_core.errors import ConfigError, HiveError
+
+if TYPE_CHECKING:
+    from hive_core.period import Period
 
 __all__ = ["compact", "simulate", "sql", "summary", "verify"]
 
@@ -127,15 +131,15 @@ def compact(ctx: click.Context, day: date | None) -> None:
 
 
 @click.command(cls=JobCommand)
-@click.option("--period", default="30d", show_default=True, metavar="PERIOD", help=PERIOD_OPTION_HELP)
+@period_option("30d")
 @click.pass_context
-def summary(ctx: click.Context, period: str) -> None:
+def summary(ctx: click.Context, period: Period) -> None:
     """Print a short summary of the store: spend, top models, P95s."""
     from jobs.insights.summary import summary as run
 
     settings = get_settings(ctx)
     result = run(settings, period)
     if result.cost.requests == 0:
-        raise HiveError(f"no events in {settings.data_dir} for {period}: run `hive-jobs simulate` or make some calls first")
+        raise HiveError(f"no events in {settings.data_dir} for {period.label}: run `hive-jobs simulate` or make some calls first")
     for line in result.lines():
         click.echo(line)

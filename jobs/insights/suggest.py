@@ -41,6 +41,7 @@ from hive_core import stats
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from hive_core.period import Period
     from hive_core.settings import Settings
 
 __all__ = ["SuggestOptions", "suggest", "suggest_from_rows"]
@@ -84,15 +85,16 @@ class _Group:
         return self.cost / self.answers if self.answers else None
 
 
-def suggest(settings: Settings, since: date, until: date, options: SuggestOptions = SuggestOptions(),
+def suggest(settings: Settings, period: Period, options: SuggestOptions = SuggestOptions(),
             *, rows: pa.Table | None = None) -> dict[str, Any]:
-    """Suggestions for the UTC days ``since..until`` (inclusive) of the store in ``settings``.
+    """Suggestions for the UTC days of ``period`` in the store of ``settings``.
 
     ``rows``: the period's rollup rows when the caller already read them (a report does).
     """
     import queries
     from jobs.rollup.period_rows import fine_rows
 
+    since, until = period.first_day, period.last_day
     if rows is None:
         rows = fine_rows(settings, since, until)
     params = {"since": since, "until": until}

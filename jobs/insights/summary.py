@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from hive_core.format import ms, pct, usd
 
 if TYPE_CHECKING:
+    from hive_core.period import Period
     from hive_core.settings import Settings
     from jobs.insights.analytics import CostReport
     from jobs.insights.performance import ModelPerformance
@@ -41,11 +42,9 @@ class Summary:
         return lines
 
 
-def summary(settings: Settings, period: str = "30d") -> Summary:
-    """Spend by model and per-model performance over ``period`` (default the last 30 days)."""
-    from hive_core.period import parse_period
+def summary(settings: Settings, period: Period) -> Summary:
+    """Spend by model and per-model performance over ``period``."""
     from jobs.insights.analytics import cost
     from jobs.insights.performance import performance
 
-    span = parse_period(period, settings.now())
-    return Summary(cost=cost(settings, span, by="model"), models=performance(settings, span))
+    return Summary(cost=cost(settings, period, by="model"), models=performance(settings, period))

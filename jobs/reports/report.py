@@ -148,7 +148,7 @@ def _alerts(settings: Settings, period: Period) -> list[dict[str, Any]]:
 def _suggestions(settings: Settings, looked_back: Period, rows: pa.Table | None) -> list[dict[str, Any]]:
     from jobs.insights.suggest import suggest
 
-    found = suggest(settings, looked_back.first_day, looked_back.last_day, rows=rows)["suggestions"]
+    found = suggest(settings, looked_back, rows=rows)["suggestions"]
     return [{"kind": s["kind"], "action": s["action"], "monthly_saving_usd": s.get("monthly_saving_usd")}
             for s in found[:TOP_SUGGESTIONS]]
 
