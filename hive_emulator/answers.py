@@ -13,9 +13,11 @@ Tool calls, deterministic so tests can predict them:
   compact as OpenAI sends it; ids shaped like the serving provider's (``call_...`` for OpenAI,
   nine characters for Mistral, ``tool_<name>_...`` for Google, ``toolu_...`` for Anthropic).
 * Streamed as the OpenAI format defines it: a call's first delta carries ``index``, ``id``,
-  ``type``, ``function.name`` and empty ``arguments``; later deltas carry ``index`` and an
-  argument fragment. Parallel calls are interleaved round-robin, so only the ``index`` keeps
-  them apart. Each delta is one completion token (the header stands for the name's tokens).
+  ``type``, ``function.name`` and empty ``arguments``; later deltas carry only ``index`` and an
+  argument fragment. Parallel calls follow one another (call 0 whole, then call 1 ...), the order
+  OpenAI streams them in: the openai SDK's stream helper takes a change of ``index`` to mean the
+  previous call is complete and parses its arguments then, so interleaved calls would break it.
+  Each delta is one completion token (the header stands for the name's tokens).
 
 ``response_format``: ``json_object`` gives ``{"answer": "..."}``; ``json_schema`` gives JSON valid
 against ``json_schema.schema``. The JSON is streamed in token-sized fragments like any content, and
@@ -149,18 +151,15 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _interleave(calls: Sequence[ToolCall]) -> ShapedAnswer:
-    queues = [["", *_fragments(call.arguments)] for call in calls]  # "" = the header delta
+def _in_sequence(calls: Sequence[ToolCall]) -> ShapedAnswer:
     pieces: list[str] = []
     owners: list[int] = []
     headers: set[int] = set()
-    while any(queues):
-        for index, queue in enumerate(queues):
-            if queue:
-                if index not in owners:
-                    headers.add(len(pieces))
-                pieces.append(queue.pop(0))
-                owners.append(index)
+    for index, call in enumerate(calls):
+        headers.add(len(pieces))
+        for piece in ["", *_fragments(call.arguments)]:  # "" = the header delta
+            pieces.append(piece)
+            owners.append(index)
     return ShapedAnswer(tuple(pieces), tuple(calls), tuple(owners), frozenset(headers))
 
 
@@ -175,7 +174,7 @@ def shape_answer(payload: dict[str, Any], provider: str, rng: random.Random) -> 
             function = tool["function"]
             arguments = _dumps(value_for(function.get("parameters") or {"type": "object"}, rng))
             calls.append(ToolCall(index, _call_id(provider, function["name"], rng), function["name"], arguments))
-        return _interleave(calls)
+        return _in_sequence(calls)
     response_format = payload.get("response_format")
     if not isinstance(response_format, dict):
         return None
