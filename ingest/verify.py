@@ -20,9 +20,9 @@ file vanished while being read is listed and checked again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import DataError
 from hive_core.store.datadir import DataDir
@@ -65,7 +65,13 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
+        """No problem found (repairs are not problems)."""
         return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as ``hive-jobs verify --json`` prints it: its fields (each problem as ``{path,
+        message}``) and ``ok``."""
+        return {"ok": self.ok, **asdict(self)}
 
 
 class _Vanished(Exception):

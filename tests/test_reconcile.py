@@ -61,6 +61,7 @@ def test_reconcile(emulator_factory: Any, tmp_path: Path) -> None:
         with EventLog(settings.data_dir) as log:  # idempotent: nothing left to correct
             again = reconcile(settings.data_dir, client, log)
     assert (again.checked, again.corrected) == (0, 0) and find_unbilled(settings.data_dir) == []
+    assert again.as_dict() == {"checked": 0, "corrected": 0, "pending": [], "failed": [], "corrected_usd": 0.0}
     assert len(events(settings.data_dir, "usage", "event_id")) == 2
 
 
@@ -73,6 +74,7 @@ def test_reconcile_cli(emulator_factory: Any, tmp_path: Path) -> None:
     first = json.loads(run_cli("hive-jobs", ["reconcile", "--json"], env).stdout)
     second = json.loads(run_cli("hive-jobs", ["reconcile", "--json"], env).stdout)
     assert first["corrected"] + len(first["pending"]) == 1 and first["failed"] == []
+    assert sorted(first) == ["checked", "corrected", "corrected_usd", "failed", "pending"]
     if first["corrected"]:
         assert second == {"checked": 0, "corrected": 0, "pending": [], "failed": [], "corrected_usd": 0.0}
 

@@ -3,6 +3,7 @@ rebuild == incremental, the lock, an empty store and a corrupt file. Library and
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -489,6 +490,11 @@ class TestCli:
         write_events(settings.data_dir, day_events(dates[2], n=2, seed=3), writer="late")
         code, out, _ = run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--json"], capsys)
         assert code == 0 and '"rolled_up": [\n    "2026-11-12"\n  ]' in out
+        shown = json.loads(out)  # RollupReport.as_dict(), the whole document pinned
+        assert shown == {"data_dir": str(settings.data_dir), "days_with_events": 3, "rolled_up": ["2026-11-12"],
+                         "kept": [], "forgotten": [], "rows": shown["rows"], "skipped": [], "repaired": [],
+                         "rankings_rows": shown["rankings_rows"]}
+        assert shown["rows"] > 0 and isinstance(shown["rankings_rows"], int)
 
     def test_rebuild_equals_incremental(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         write_history(settings.data_dir)

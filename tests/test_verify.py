@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -77,6 +78,16 @@ def test_verify_cli_exits_1_on_corruption_and_sql_still_answers(data_dir: Path, 
     out = capsys.readouterr()
     assert code == 0 and out.out.splitlines()[-1] == "20"
     assert out.err.count("warning: skipped") == 3
+
+
+def test_verify_json(data_dir: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    bad = _damage(_store(data_dir))
+    code = _run(["--data-dir", str(data_dir), "verify", "--no-repair", "--json"])
+    shown = json.loads(capsys.readouterr().out)
+    assert code == 1 and shown == verify(data_dir, repair=False).as_dict()
+    assert sorted(shown) == ["events", "files", "ok", "problems", "quarantined", "repaired"] and shown["ok"] is False
+    assert {p["path"] for p in shown["problems"]} >= {str(p) for p in bad.values()}
+    assert all(sorted(p) == ["message", "path"] for p in shown["problems"])
 
 
 def test_verify_exits_0_after_a_writer_was_killed(data_dir: Path) -> None:

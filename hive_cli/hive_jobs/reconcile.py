@@ -25,9 +25,7 @@ def reconcile(ctx: click.Context, limit: int | None, as_json: bool) -> None:
     with open_event_log(settings) as log, Session(settings, None) as session:
         report = run(settings.data_dir, session.client, log, limit=limit)
     if as_json:
-        echo_json({"checked": report.checked, "corrected": report.corrected, "pending": report.pending,
-                   "failed": [{"generation_id": g, "error": e} for g, e in report.failed],
-                   "corrected_usd": report.corrected_usd})
+        echo_json(report)
         return
     click.echo(f"checked {report.checked}, corrected {report.corrected} ({usd(report.corrected_usd, places=6)} billed), "
                f"pending {len(report.pending)}, failed {len(report.failed)}")

@@ -52,14 +52,7 @@ def rollup(ctx: click.Context, daily: bool, only: date | None, since: date | Non
                    f"({_span(report.forgotten)}): nothing can regenerate them; their month totals are unchanged",
                    err=True)
     if as_json:
-        ranking = report.steps.get("rankings")
-        echo_json({
-            "data_dir": str(report.data_dir), "days_with_events": report.days_with_events,
-            "rolled_up": [d.isoformat() for d in report.rolled_up],
-            "kept": [d.isoformat() for d in report.kept], "forgotten": [d.isoformat() for d in report.forgotten],
-            "rows": report.rows, "skipped": [{"path": str(p), "reason": r} for p, r in report.skipped],
-            "repaired": report.repaired, "rankings_rows": getattr(ranking, "rows", None),
-        })
+        echo_json(report)
         return
     if report.empty:
         click.echo(f"no events in {settings.data_dir} yet: nothing to roll up "

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hive_cli.common import JobCommand, echo_json, get_settings, plain
+from hive_cli.common import JobCommand, echo_json, get_settings
 from hive_cli.output import DEFAULT_MAX_ROWS
 from hive_cli.params import DATE, json_option, period_option
 from hive_core.errors import ConfigError, HiveError
@@ -93,7 +93,7 @@ def verify(ctx: click.Context, as_json: bool, no_repair: bool) -> None:
     if report is None:
         report = run(settings.data_dir, repair=False)
     if as_json:
-        echo_json({"ok": report.ok, **plain(report)})
+        echo_json(report)
     else:
         for line in report.repaired:
             click.echo(f"repaired: {line}", err=True)

@@ -70,6 +70,12 @@ class ReconcileReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     corrected_usd: float = 0.0
 
+    def as_dict(self) -> dict[str, Any]:
+        """The run as ``hive-jobs reconcile --json`` prints it: each failure as ``{generation_id, error}``."""
+        return {"checked": self.checked, "corrected": self.corrected, "pending": list(self.pending),
+                "failed": [{"generation_id": g, "error": e} for g, e in self.failed],
+                "corrected_usd": self.corrected_usd}
+
 
 def find_unbilled(data_dir: Path) -> list[Unbilled]:
     """Usage events in ``data_dir`` that still need their billed cost (oldest first)."""

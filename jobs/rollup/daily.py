@@ -93,6 +93,18 @@ class RollupReport:
         """Days with events whose rollup was already current."""
         return self.days_with_events - len(self.rolled_up)
 
+    def as_dict(self) -> dict[str, Any]:
+        """The run as ``hive-jobs rollup --json`` prints it: days as ISO dates, skipped files as
+        ``{path, reason}``, and the ranking table's row count (``rankings_rows``: what the step named
+        ``rankings`` returned, ``None`` when the caller ran none; the rollup only reads it)."""
+        return {
+            "data_dir": str(self.data_dir), "days_with_events": self.days_with_events,
+            "rolled_up": [d.isoformat() for d in self.rolled_up],
+            "kept": [d.isoformat() for d in self.kept], "forgotten": [d.isoformat() for d in self.forgotten],
+            "rows": self.rows, "skipped": [{"path": str(p), "reason": r} for p, r in self.skipped],
+            "repaired": list(self.repaired), "rankings_rows": getattr(self.steps.get("rankings"), "rows", None),
+        }
+
 
 #: A step run after the rollup's files as ``step(settings, report)``, under the rollup's lock;
 #: ``report.store`` is the run's open :class:`queries.Store` meanwhile (reuse it rather than open
