@@ -33,12 +33,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hive_emulator.schema_values import value_for
+from hive_emulator.schema_values import SchemaError, value_for
 
 __all__ = [
     "CHARS_PER_PIECE",
     "MAX_PARALLEL_CALLS",
-    "BadToolChoice",
+    "ShapeError",
     "ShapedAnswer",
     "ToolCall",
     "function_tools",
@@ -54,8 +54,10 @@ _ALNUM = string.ascii_letters + string.digits
 _JSON_OBJECT_SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
 
 
-class BadToolChoice(ValueError):
-    """``tool_choice`` names no offered tool, or is not one of the values the format defines."""
+class ShapeError(ValueError):
+    """The request fixes a shape that cannot be honoured: ``tool_choice`` names no offered tool or is
+    not a value the format defines, or a tool's ``parameters`` / ``response_format``'s schema is
+    unsatisfiable (the emulator answers 400, as OpenAI does for an invalid schema)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +127,10 @@ def _chosen_tools(payload: dict[str, Any], tools: list[dict[str, Any]]) -> list[
         name = function.get("name") if isinstance(function, dict) else None
         named = [t for t in tools if t["function"]["name"] == name]
         if not named:
-            raise BadToolChoice(f"tool_choice names function {name!r}, which is not among the offered tools")
+            raise ShapeError(f"tool_choice names function {name!r}, which is not among the offered tools")
         return named[:1]
     if choice not in ("none", "auto", "required"):
-        raise BadToolChoice(f"tool_choice must be \"none\", \"auto\", \"required\" or a named function, got {choice!r}")
+        raise ShapeError(f"tool_choice must be \"none\", \"auto\", \"required\" or a named function, got {choice!r}")
     messages = payload.get("messages") or []
     last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
     if choice == "none" or (choice == "auto" and last.get("role") == "tool"):
@@ -165,14 +167,17 @@ def _in_sequence(calls: Sequence[ToolCall]) -> ShapedAnswer:
 
 def shape_answer(payload: dict[str, Any], provider: str, rng: random.Random) -> ShapedAnswer | None:
     """The answer the request's ``tools``/``response_format`` fix, or ``None`` for free text.
-    Raises :class:`BadToolChoice` for a ``tool_choice`` the format does not allow."""
+    Raises :class:`ShapeError` when that shape cannot be honoured."""
     tools = function_tools(payload)
     chosen = _chosen_tools(payload, tools) if tools else []
     if chosen:
         calls = []
         for index, tool in enumerate(chosen):
             function = tool["function"]
-            arguments = _dumps(value_for(function.get("parameters") or {"type": "object"}, rng))
+            try:
+                arguments = _dumps(value_for(function.get("parameters") or {"type": "object"}, rng))
+            except SchemaError as exc:
+                raise ShapeError(f"Invalid schema for function '{function['name']}': {exc}") from exc
             calls.append(ToolCall(index, _call_id(provider, function["name"], rng), function["name"], arguments))
         return _in_sequence(calls)
     response_format = payload.get("response_format")
@@ -182,7 +187,11 @@ def shape_answer(payload: dict[str, Any], provider: str, rng: random.Random) -> 
     if kind == "json_schema":
         spec = response_format.get("json_schema")
         schema = spec.get("schema") if isinstance(spec, dict) else None
-        return ShapedAnswer(tuple(_fragments(_dumps(value_for(schema or _JSON_OBJECT_SCHEMA, rng)))))
+        try:
+            return ShapedAnswer(tuple(_fragments(_dumps(value_for(schema or _JSON_OBJECT_SCHEMA, rng)))))
+        except SchemaError as exc:
+            name = spec.get("name") if isinstance(spec, dict) else None
+            raise ShapeError(f"Invalid schema for response_format '{name}': {exc}") from exc
     if kind == "json_object":
         return ShapedAnswer(tuple(_fragments(_dumps(value_for(_JSON_OBJECT_SCHEMA, rng)))))
     return None

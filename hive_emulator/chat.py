@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from hive_emulator.admission import Refusal, admit, over_context
-from hive_emulator.answers import BadToolChoice, ShapedAnswer, shape_answer
+from hive_emulator.answers import ShapedAnswer, ShapeError, shape_answer
 from hive_emulator.billing import Generation
 from hive_emulator.bodies import DONE, KEEPALIVE, ChunkFormat, completion_body, generation_id, usage_json
 from hive_emulator.catalog import ModelInfo
@@ -140,7 +140,7 @@ def _shape(state: EmulatorState, payload: dict[str, Any], model: ModelInfo,
     response_format = payload.get("response_format") if "response_format" in model.parameters else None
     try:
         return shape_answer({**fixed, "response_format": response_format}, served.provider, rng)
-    except BadToolChoice as exc:
+    except ShapeError as exc:
         return Refusal(400, str(exc), "bad_request")
 
 

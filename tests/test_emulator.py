@@ -691,6 +691,10 @@ def test_tool_choice_and_parallel_tool_calls(emulator: Emulator, client: httpx.C
     unknown = chat(client, emulator, model=MODEL, messages=ASK, tools=TOOLS,
                    tool_choice={"type": "function", "function": {"name": "nope"}})
     assert unknown.status_code == 400 and "nope" in unknown.json()["error"]["message"]
+    broken = function_tool("broken", {"type": "object", "properties": {"x": {"$ref": "#/$defs/Gone"}}})
+    invalid = chat(client, emulator, model=MODEL, messages=ASK, tools=[broken])
+    assert invalid.status_code == 400
+    assert invalid.json()["error"]["message"].startswith("Invalid schema for function 'broken': ")
     server_tool = chat(client, emulator, model=MODEL, messages=ASK, max_tokens=20,
                        tools=[{"type": "openrouter:web_search"}]).json()["choices"][0]
     assert server_tool["finish_reason"] in ("stop", "length") and "tool_calls" not in server_tool["message"]
