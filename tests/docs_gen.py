@@ -31,7 +31,7 @@ def walk(group: click.Group, prefix: str, ctx: click.Context) -> list[tuple[str,
     out: list[tuple[str, click.Command, click.Context]] = []
     for name in group.list_commands(ctx):
         command = group.get_command(ctx, name)
-        assert command is not None, name
+        assert command is not None, f"{prefix} {name} is registered but does not load"
         full = f"{prefix} {name}"
         sub = _context(command, full, ctx)
         out.append((full, command, sub))
@@ -52,6 +52,8 @@ def _all() -> list[tuple[str, click.Command, click.Context]]:
 
 
 def all_commands() -> list[tuple[str, click.Command]]:
+    """Every command of ``hive`` and ``hive-jobs`` as (full name, command), each tool before its
+    commands, depth first (the order of the README's CLI reference)."""
     return [(name, command) for name, command, _ctx in _all()]
 
 

@@ -81,23 +81,10 @@ def budgeted_store(data_dir: Path, catalog_path: Path, env: dict[str, str]) -> N
     assert done.returncode == 0, done.stderr
 
 
-def _walk(prefix: str, group: click.Group) -> list[tuple[str, click.Command]]:
-    ctx = click.Context(group, info_name=prefix.split()[-1])
-    found: list[tuple[str, click.Command]] = []
-    for name in group.list_commands(ctx):
-        command = group.get_command(ctx, name)
-        assert command is not None, f"{prefix} {name} is registered but does not load"
-        found.append((f"{prefix} {name}", command))
-        if isinstance(command, click.Group):
-            found.extend(_walk(f"{prefix} {name}", command))
-    return found
-
-
 def cli_commands(*, groups: bool = True) -> list[tuple[str, click.Command]]:
     """Every command of ``hive`` and ``hive-jobs`` as (full name, command), the tools themselves first,
-    loaded from their registries; ``groups=False``: only the commands that run something."""
-    from hive_cli.hive import cli as hive
-    from hive_cli.hive_jobs import cli as jobs
+    loaded from their registries (the walk the README's CLI reference is written from,
+    :func:`tests.docs_gen.all_commands`); ``groups=False``: only the commands that run something."""
+    from tests.docs_gen import all_commands
 
-    found = [("hive", hive), *_walk("hive", hive), ("hive-jobs", jobs), *_walk("hive-jobs", jobs)]
-    return [(name, command) for name, command in found if groups or not isinstance(command, click.Group)]
+    return [(name, command) for name, command in all_commands() if groups or not isinstance(command, click.Group)]
