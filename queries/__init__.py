@@ -1,4 +1,4 @@
-"""Named SQL over the event store, and the one function that loads it.
+"""Named SQL over the event store, and the one query runner (``connect``, ``named_table``, lookups).
 
 ``load(name)`` returns the text of ``queries/<name>.sql`` (e.g. ``"views/api_calls"``);
 ``connect(data_dir)`` opens DuckDB with every event view registered (see :mod:`queries.connect`);
