@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,7 @@ def test_async_handle_cancel_and_recording(recordings_dir: Path) -> None:
 
 
 def test_cancel_from_a_callback_and_aclose_record_cancelled(emulator_factory: Any, tmp_path: Path) -> None:
-    """The async twins of the sync cancels: cancel() from on_chunk stops at the next bytes; leaving
+    """The async twins of the sync cancels: cancel() from on_chunk stops after that piece; leaving
     ``async with handle`` mid-stream (aclose) stops at once. Both end quietly, recorded cancelled."""
     emu = emulator_factory(latency_scale=0.2)  # paced: tokens arrive in separate reads
     settings = emu_settings(emu, tmp_path, read_timeout_s=5.0)
@@ -162,3 +163,32 @@ def test_cancel_from_a_callback_and_aclose_record_cancelled(emulator_factory: An
     assert [c.status for c in sink.of(ApiCall)] == ["cancelled", "cancelled"]
     first, second = sink.of(Usage)  # partial usage billed for both
     assert 3 <= first.completion_tokens < 200 and 2 <= second.completion_tokens < 200
+
+
+def test_cancel_before_the_first_token_ends_at_once(emulator_factory: Any, tmp_path: Path) -> None:
+    """cancel() from another task interrupts the read that waits for the first token (it used to
+    wait for it); the consuming task ends its loop quietly and is not cancelled itself."""
+    emu = emulator_factory(faults=["*:slow:1"], latency_scale=0.5)  # ~5 s of keep-alives first
+    settings = emu_settings(emu, tmp_path, read_timeout_s=10.0)
+    sink = ListSink()
+
+    async def main() -> tuple[list[str], float, str]:
+        async with AsyncOpenRouterClient(settings, sink=sink) as client:
+            handle = client.stream("A story", model=MODEL, max_tokens=50)
+
+            async def consume() -> tuple[list[str], str]:
+                pieces = [piece async for piece in handle]
+                await asyncio.sleep(0)  # still a live task: the interrupt was taken back
+                return pieces, "finished"
+
+            started = time.monotonic()
+            task = asyncio.create_task(consume())
+            await asyncio.sleep(0.3)
+            handle.cancel()
+            pieces, state = await task
+            return pieces, time.monotonic() - started, state
+
+    pieces, elapsed, state = asyncio.run(main())
+    assert pieces == [] and elapsed < 1.5 and state == "finished"
+    assert [(c.attempt, c.status) for c in sink.of(ApiCall)] == [(1, "cancelled")]
+    assert [o.outcome for o in sink.of(StreamOutcome)] == ["cancelled"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from hive_core.errors import (
     ServerError,
     StreamTruncated,
 )
-from hive_core.openrouter import OpenRouterClient
+from hive_core.openrouter import OpenRouterClient, Progress
+from hive_core.openrouter.stream import MIN_RATE_TOKENS
 from hive_core.settings import Settings
 from hive_core.store.events import ApiCall, StreamOutcome, Usage
 from tests.plugins.emulator import MODEL, emu_settings, fast_policy, seed_failing_first
@@ -229,7 +231,49 @@ def test_callbacks_and_progress(emulator: Any, tmp_path: Path) -> None:
     assert [p for p, _ in chunks] == pieces and chunks[-1][1] == "".join(pieces)
     assert [p.tokens for p in progress] == list(range(1, len(pieces) + 1))
     assert progress[-1].percent == pytest.approx(100.0 * len(pieces) / 10)
-    assert done[0].text == "".join(pieces) and done[0].ttft_ms > 0 and done[0].tokens_per_s > 0
+    assert done[0].text == "".join(pieces) and done[0].ttft_ms > 0
+    # a handful of tokens gives no rate yet (the first callback once reported 62,000 tok/s)
+    assert [p.tokens_per_s for p in progress[: MIN_RATE_TOKENS - 1]] == [None] * (MIN_RATE_TOKENS - 1)
+
+
+# -- live figures: tokens/s and cancel before the first token ------------------------------------
+
+
+def test_tokens_per_s_is_generation_rate_and_null_for_a_handful(emulator_factory: Any, tmp_path: Path) -> None:
+    emu = emulator_factory(latency_scale=0.2)  # paced: tokens arrive in separate reads
+    settings = emu_settings(emu, tmp_path, read_timeout_s=5.0)
+    sink = ListSink()
+    progress: list[Progress] = []
+    with OpenRouterClient(settings, sink=sink) as client:
+        result = client.stream("A story", model=MODEL, max_tokens=40, on_progress=progress.append).collect()
+        billed = client.get_generation(result.generation_id or "")
+        tiny = client.stream("A story", model=MODEL, max_tokens=MIN_RATE_TOKENS - 1).collect()
+    # the emulator's own clock: completion tokens after the first over its generation time
+    truth = (billed["tokens_completion"] - 1) / (billed["generation_time"] / 1000)
+    assert result.tokens_per_s is not None and truth / 2 < result.tokens_per_s < truth * 2
+    rates = [p.tokens_per_s for p in progress if p.tokens_per_s is not None]
+    assert rates and max(rates) < truth * 3  # no absurd early figure
+    assert tiny.outcome == "completed" and tiny.tokens_per_s is None
+    assert [o.tokens_per_s is None for o in sink.of(StreamOutcome)] == [False, True]
+
+
+def test_cancel_before_the_first_token_ends_at_once(emulator_factory: Any, tmp_path: Path) -> None:
+    emu = emulator_factory(faults=["*:slow:1"], latency_scale=0.5)  # ~5 s of keep-alives first
+    settings = emu_settings(emu, tmp_path, read_timeout_s=10.0)
+    sink = ListSink()
+    with OpenRouterClient(settings, sink=sink) as client:
+        handle = client.stream("A story", model=MODEL, max_tokens=50)
+        timer = threading.Timer(0.3, handle.cancel)
+        timer.start()
+        started = time.monotonic()
+        pieces = list(handle)
+        elapsed = time.monotonic() - started
+        timer.join()
+    assert pieces == [] and elapsed < 1.5
+    result = handle.result
+    assert result is not None and result.outcome == "cancelled" and result.tokens_per_s is None
+    assert [(c.attempt, c.status) for c in sink.of(ApiCall)] == [(1, "cancelled")]
+    assert [o.outcome for o in sink.of(StreamOutcome)] == ["cancelled"]
 
 
 def test_cancel_from_a_callback_records_partial_tokens(emulator_factory: Any, tmp_path: Path,
@@ -276,8 +320,8 @@ def test_public_surface_is_pinned() -> None:
     import hive_core.openrouter as package
 
     assert sorted(package.__all__) == [
-        "AsyncOpenRouterClient", "AsyncStreamHandle", "ChatResult", "CostEstimate", "NullSink", "OpenRouterClient",
-        "Progress", "RetryPolicy", "SSEDecoder", "ServerSentEvent", "StreamHandle", "Tracker", "UsageInfo",
-        "resolve_cost",
+        "AsyncOpenRouterClient", "AsyncStreamHandle", "ChatParams", "ChatResult", "CostEstimate", "NullSink",
+        "OpenRouterClient", "Progress", "RetryPolicy", "SSEDecoder", "ServerSentEvent", "StreamHandle", "ToolCall",
+        "ToolCallDelta", "Tracker", "UsageInfo", "resolve_cost",
     ]
     assert all(hasattr(package, name) for name in package.__all__)

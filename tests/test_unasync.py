@@ -37,7 +37,7 @@ def test_check_names_a_drifted_file_and_writing_fixes_it(tmp_path: Path) -> None
     target.write_text(target.read_text().replace("raise Cancelled(CANCELLED)", "return", 1))
     out = unasync("--check", source, target)
     assert out.returncode == 1
-    assert f"{target} differs from what aio.py gives" in out.stderr and "+                    raise Cancelled(CANCELLED)" in out.stderr
+    assert f"{target} differs from what aio.py gives" in out.stderr and "+            raise Cancelled(CANCELLED)" in out.stderr
     assert unasync(source, target).returncode == 0
     assert unasync("--check", source, target).returncode == 0
     assert target.read_text() == CLIENT.read_text()

@@ -6,7 +6,7 @@
 
 Modules, one concept each: ``sse`` (SSE parser), ``chunks`` (chunk interpreter), ``errors``
 (HTTP answers and httpx exceptions -> :mod:`hive_core.errors`), ``retry`` (the one retry policy),
-``protocol`` (request/answer formats), ``core`` and ``stream`` (what sync and async share),
+``params`` (the request surface, typed), ``protocol`` (request/answer formats), ``core`` and ``stream`` (what sync and async share),
 ``aio`` (the I/O, written once; ``client``, the sync twin, is generated from it by
 ``.ci/unasync.py``), ``cost`` (billed / estimated / unknown), ``tracking`` (events).
 
@@ -19,7 +19,8 @@ from __future__ import annotations
 from hive_core.openrouter.aio import AsyncOpenRouterClient, AsyncStreamHandle
 from hive_core.openrouter.client import OpenRouterClient, StreamHandle
 from hive_core.openrouter.cost import CostEstimate, resolve_cost
-from hive_core.openrouter.results import ChatResult, Progress, UsageInfo
+from hive_core.openrouter.params import ChatParams
+from hive_core.openrouter.results import ChatResult, Progress, ToolCall, ToolCallDelta, UsageInfo
 from hive_core.openrouter.retry import RetryPolicy
 from hive_core.openrouter.sse import ServerSentEvent, SSEDecoder
 from hive_core.openrouter.tracking import NullSink, Tracker
@@ -27,6 +28,7 @@ from hive_core.openrouter.tracking import NullSink, Tracker
 __all__ = [
     "AsyncOpenRouterClient",
     "AsyncStreamHandle",
+    "ChatParams",
     "ChatResult",
     "CostEstimate",
     "NullSink",
@@ -36,6 +38,8 @@ __all__ = [
     "SSEDecoder",
     "ServerSentEvent",
     "StreamHandle",
+    "ToolCall",
+    "ToolCallDelta",
     "Tracker",
     "UsageInfo",
     "resolve_cost",

@@ -11,6 +11,15 @@ completion goes through the retry policy (:mod:`.retry`) and is recorded through
         handle = client.stream("Count to 5", model="openai/gpt-4o-mini", on_progress=print)
         async for piece in handle:
             print(piece, end="")
+
+A tool loop: each turn is its own logical request (its own ``request_id`` and events)::
+
+    messages = [{"role": "user", "content": "Weather in Paris?"}]
+    result = await client.chat(messages, model=m, tools=[WEATHER])
+    while result.tool_calls:
+        messages.append(result.message)
+        messages += [call.reply(run_tool(call.name, call.parse_arguments())) for call in result.tool_calls]
+        result = await client.chat(messages, model=m, tools=[WEATHER])
 """
 
 from __future__ import annotations
@@ -19,15 +28,16 @@ import asyncio
 import time
 from asyncio import CancelledError
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 
 from hive_core.errors import Cancelled, MalformedResponse, OpenRouterError
 from hive_core.openrouter.core import ClientCore
 from hive_core.openrouter.cost import PriceBook
+from hive_core.openrouter.params import ChatParams
 from hive_core.openrouter.protocol import Messages, chat_body
-from hive_core.openrouter.results import ChatResult, Progress
+from hive_core.openrouter.results import ChatResult, Progress, ToolCallDelta
 from hive_core.openrouter.retry import RetryPolicy, acall_with_retries
 from hive_core.openrouter.stream import CANCELLED, Callbacks, StreamRun
 from hive_core.settings import Settings
@@ -39,8 +49,9 @@ __all__ = ["AsyncOpenRouterClient", "AsyncStreamHandle"]
 class AsyncStreamHandle:
     """A streamed answer: ``async for piece in handle``, or ``await handle.collect()``.
 
-    The request is sent on the first iteration. :meth:`cancel` ends the iteration quietly with
-    ``result.outcome == "cancelled"``. A failure after the first token is raised from the
+    The request is sent on the first iteration; the iteration yields text pieces (tool calls go to
+    ``on_tool_call`` and :attr:`ChatResult.tool_calls`). :meth:`cancel` ends the iteration quietly
+    with ``result.outcome == "cancelled"``. A failure after the first token is raised from the
     iteration (and passed to ``on_error``); it is never re-sent.
     """
 
@@ -50,8 +61,11 @@ class AsyncStreamHandle:
         self._run = run
         self._response: httpx.Response | None = None
         self._body: AsyncIterator[bytes] | None = None
-        self._pending: list[str] = []
+        self._pending: list[str | ToolCallDelta] = []
         self._cancelled = False
+        if True:  # ASYNC: the task reading the stream, for cancel() to interrupt while it waits on I/O
+            self._task: asyncio.Task[Any] | None = None
+            self._interrupted = False
         self._gen = self._iterate()
 
     def __aiter__(self) -> AsyncStreamHandle:
@@ -85,15 +99,18 @@ class AsyncStreamHandle:
         return result
 
     def cancel(self) -> None:
-        """Stop the stream; records ``stream_outcome=cancelled``.
+        """Stop the stream now, before the first token too; records ``stream_outcome=cancelled``.
 
-        The sync handle closes the connection now, even from a callback, another thread or a signal
-        handler. The async one stops at the next bytes it receives (cancelling the consuming task
-        stops it at once).
+        Callable from a callback, and from elsewhere while the stream waits: the sync handle from
+        another thread or a signal handler (it closes the connection; before the response headers
+        arrived it stops when they do), the async one from another task of the same loop (it
+        interrupts the reading task's pending read, and that task goes on uncancelled).
         """
         self._cancelled = True
-        if True:  # ASYNC: closing needs an await, which a plain method cannot do
-            pass
+        if True:  # ASYNC: interrupt the read the stream's task waits on (from the loop, when it runs)
+            task = self._task
+            if task is not None:
+                task.get_loop().call_soon_threadsafe(self._interrupt)
         else:  # nothing to wait for in sync code: close now
             try:
                 self._gen.close()  # a suspended stream: runs its cancel handling right here
@@ -103,6 +120,17 @@ class AsyncStreamHandle:
 
     async def __aenter__(self) -> AsyncStreamHandle:
         return self
+
+    if True:  # ASYNC: the sync cancel() closes the connection instead
+        def _interrupt(self) -> None:
+            """Cancel the stream's task if it waits inside the stream (a read, a retry's sleep); never
+            while it runs the caller's code between pieces (the generator is not running then)."""
+            from types import AsyncGeneratorType  # the concrete type: it says whether it is running
+
+            task, gen = self._task, self._gen
+            if task is not None and isinstance(gen, AsyncGeneratorType) and gen.ag_running and not task.done():
+                self._interrupted = True
+                task.cancel(CANCELLED)
 
     if True:  # ASYNC: closing an async stream is awaited; the sync cancel() already closed it
         async def aclose(self) -> None:
@@ -119,33 +147,43 @@ class AsyncStreamHandle:
 
     # -- I/O -------------------------------------------------------------------------------------
 
+    def _check_cancel(self) -> None:
+        if self._cancelled:
+            raise Cancelled(CANCELLED)
+
     async def _open(self, attempt: int) -> None:
-        """One attempt up to the first token (the retryable part)."""
+        """One attempt up to the first token (the retryable part); a cancel stops it between reads."""
         run = self._run
+        self._check_cancel()
         run.start_attempt(attempt)
         try:
             response = await self._http.send(self._request, stream=True)
         except httpx.HTTPError as exc:
+            self._check_cancel()  # the sync cancel() closed the connection under the send
             raise run.transport_error(exc) from exc
         self._response = response
         run.http_status = response.status_code
         try:
+            self._check_cancel()
             if response.status_code >= 400:
                 raise run.http_error(response.status_code, response.headers, await response.aread())
             self._body = body = response.aiter_bytes()
-            pending: list[str] = []
+            pending: list[str | ToolCallDelta] = []
             async for raw in body:
+                self._check_cancel()  # keep-alives before the first token: a cancel must not wait for it
                 pending.extend(run.feed(raw))
                 if run.opened or run.reader.done:
                     break
             else:
+                self._check_cancel()  # the sync cancel() closed the body
                 run.end_of_body()
             self._pending = pending
         except OpenRouterError as error:
             await response.aclose()
-            raise run.attempt_failed(error) from None
+            raise run.attempt_failed(Cancelled(CANCELLED) if self._cancelled else error) from None
         except httpx.HTTPError as exc:
             await response.aclose()
+            self._check_cancel()
             raise run.transport_error(exc) from exc
         except BaseException:
             await response.aclose()
@@ -153,29 +191,39 @@ class AsyncStreamHandle:
 
     async def _iterate(self) -> AsyncGenerator[str, None]:
         run = self._run
+        if True:  # ASYNC: from here on cancel() may interrupt this task's reads
+            self._task = asyncio.current_task()
         try:
             await acall_with_retries(self._open, run.core.policy)
-            for piece in self._pending:
-                run.deliver(piece)
-                yield piece
-                if self._cancelled:
-                    raise Cancelled(CANCELLED)
+            for item in self._pending:
+                piece = run.deliver(item)
+                if piece:
+                    yield piece
+                self._check_cancel()  # by the caller, a callback, or between pieces of one read
             run.raise_deferred()
             if not run.reader.done and self._body is not None:
                 async for raw in self._body:
-                    if self._cancelled:  # asked while this read waited
-                        raise Cancelled(CANCELLED)
-                    for piece in run.feed(raw):
-                        run.deliver(piece)
-                        yield piece
-                        if self._cancelled:  # by the caller, a callback, or between pieces of one read
-                            raise Cancelled(CANCELLED)
+                    self._check_cancel()  # asked while this read waited
+                    for item in run.feed(raw):
+                        piece = run.deliver(item)
+                        if piece:
+                            yield piece
+                        self._check_cancel()
                     run.raise_deferred()
                     if run.reader.done:
                         break
                 else:
+                    self._check_cancel()  # the sync cancel() closed the body
                     run.end_of_body()
         except BaseException as exc:  # the decision is StreamRun.end's; here only the I/O
+            if True:  # ASYNC: cancel()'s interrupt ends the stream quietly, and the task is not cancelled
+                self._task = None
+                if self._interrupted and isinstance(exc, CancelledError):
+                    self._interrupted = False
+                    current = asyncio.current_task()
+                    if current is not None:
+                        current.uncancel()
+                    exc = Cancelled(CANCELLED)
             try:
                 await asyncio.shield(self._close())
             finally:  # a second interrupt while closing must not skip the recording
@@ -185,6 +233,8 @@ class AsyncStreamHandle:
             if error is not None:
                 raise error from exc
             return
+        if True:  # ASYNC: ended; nothing left for cancel() to interrupt
+            self._task = None
         await self._close()
         run.finish(None)
 
@@ -231,9 +281,15 @@ class AsyncOpenRouterClient:
         task_category: str | None = None,
         fallback_index: int = 0,
         request_id: str | None = None,
-        **params: Any,
+        **params: Unpack[ChatParams],
     ) -> ChatResult:
-        """One non-streamed completion, retried on transient errors; ``params`` go into the body."""
+        """One non-streamed completion, retried on transient errors.
+
+        ``params`` (tools, response_format, reasoning, provider, models, sampling, ...: see
+        :class:`~hive_core.openrouter.params.ChatParams`) go into the body untouched, any other
+        field too (``extra_body``). The result carries the answer whole: text, ``tool_calls``,
+        ``reasoning_details``, annotations, logprobs, ``message`` for the next turn, ``raw``.
+        """
         core = self.core
         record = core.tracker.request(model, request_type=request_type, task_category=task_category,
                                       fallback_index=fallback_index, request_id=request_id, max_tokens=max_tokens)
@@ -265,18 +321,25 @@ class AsyncOpenRouterClient:
         on_progress: Callable[[Progress], object] | None = None,
         on_complete: Callable[[ChatResult], object] | None = None,
         on_error: Callable[[OpenRouterError], object] | None = None,
+        on_tool_call: Callable[[ToolCallDelta], object] | None = None,
         request_type: str = "chat",
         task_category: str | None = None,
         fallback_index: int = 0,
         request_id: str | None = None,
-        **params: Any,
+        **params: Unpack[ChatParams],
     ) -> AsyncStreamHandle:
-        """A streamed completion: returns its handle, :class:`AsyncStreamHandle` (sent on first iteration)."""
+        """A streamed completion: returns its handle, :class:`AsyncStreamHandle` (sent on first iteration).
+
+        The body is :meth:`chat`'s. Callbacks, called in the order the stream delivers: ``on_chunk``
+        (text piece, text so far), ``on_tool_call`` (each :class:`ToolCallDelta`), ``on_progress``
+        after either, then ``on_complete`` (the result) or ``on_error``. The result equals what
+        :meth:`chat` returns for the same answer (timing aside).
+        """
         core = self.core
         record = core.tracker.request(model, request_type=request_type, task_category=task_category,
                                       fallback_index=fallback_index, request_id=request_id, max_tokens=max_tokens,
                                       streamed=True)
-        run = StreamRun(core, record, Callbacks(on_chunk, on_progress, on_complete, on_error), messages)
+        run = StreamRun(core, record, Callbacks(on_chunk, on_progress, on_complete, on_error, on_tool_call), messages)
         request = self._http.build_request(
             "POST", core.url("/chat/completions"), headers={"Accept": "text/event-stream"},
             content=chat_body(messages, model=model, max_tokens=max_tokens, stream=True, params=params),

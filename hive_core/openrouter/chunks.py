@@ -1,7 +1,18 @@
-"""Interpreting OpenRouter's streamed chunks: text, reasoning, finish reason, usage, mid-stream errors.
+"""Interpreting OpenRouter's streamed chunks: text, reasoning, tool calls, finish reason, usage, errors.
 
 Feed each SSE ``data`` payload to :meth:`ChunkReader.feed`; it returns the text piece the chunk
-carried (``""`` for none). The protocol's real behaviour (see PROTOCOL.md section 3), not its docs:
+carried (``""`` for none) and queues the chunk's tool-call deltas in :attr:`ChunkReader.tool_events`.
+Deltas are assembled into what a non-streamed answer carries, so both give the same result:
+
+* ``tool_calls`` (OpenAI incremental format): one call per ``index``, ``id``/``name``/``type`` from
+  the delta that first carries them, ``arguments`` fragments concatenated in order; a delta with a
+  *different* ``id`` at a taken index starts a new call (providers that number every parallel call
+  0), and a delta without ``index`` continues the last call unless it brings a new ``id``.
+* ``reasoning_details``: one block per ``(index, type)``; ``text``, ``summary`` and ``data``
+  fragments concatenated, other fields (``signature``, ``format``, ``id``) kept from the first
+  delta that has them. ``annotations`` and ``logprobs`` lists are concatenated, ``refusal`` joined.
+
+The protocol's real behaviour (see PROTOCOL.md section 3), not its docs:
 
 * ``finish_reason`` is taken from the FIRST chunk that sets it; the usage chunk may repeat it.
 * ``usage`` is taken from the chunk that has it, whatever its ``choices`` holds, and counted once.
@@ -18,12 +29,14 @@ import json
 from typing import Any
 
 from hive_core.errors import MalformedResponse, MidStreamError
-from hive_core.openrouter.results import UsageInfo
+from hive_core.openrouter.results import ToolCall, ToolCallDelta, UsageInfo
 
 __all__ = ["DONE", "ChunkReader", "mid_stream_error"]
 
 DONE = "[DONE]"
 _loads = json.loads
+#: reasoning-detail fields whose streamed fragments are joined (the rest are set once)
+_JOINED = frozenset({"text", "summary", "data"})
 
 
 def mid_stream_error(error: Any) -> MidStreamError:
@@ -35,12 +48,25 @@ def mid_stream_error(error: Any) -> MidStreamError:
     return MidStreamError(str(message), code=code if isinstance(code, int | str) else None)
 
 
+class _CallParts:
+    """A tool call being assembled from its deltas."""
+
+    __slots__ = ("arguments", "id", "name", "type")
+
+    def __init__(self) -> None:
+        self.id = ""
+        self.name = ""
+        self.type = "function"
+        self.arguments: list[str] = []
+
+
 class ChunkReader:
     """State of one stream's chunks. Not thread-safe; one per stream attempt."""
 
     __slots__ = (
-        "chunks", "done", "error", "finish_reason", "generation_id", "model", "pieces", "provider",
-        "reasoning", "text", "usage",
+        "_by_index", "_calls", "_detail_at", "annotations", "chunks", "created", "details", "done", "error",
+        "finish_reason", "generation_id", "logprobs", "model", "native_finish_reason", "pieces", "provider",
+        "raw_usage", "reasoning", "refusal", "text", "tool_events", "usage",
     )
 
     def __init__(self) -> None:
@@ -57,6 +83,19 @@ class ChunkReader:
         self.pieces = 0
         self.done = False
         self.error: MidStreamError | None = None
+        self.native_finish_reason: str | None = None
+        self.created: int | None = None
+        #: the ``usage`` object as served, for the assembled answer document
+        self.raw_usage: dict[str, Any] | None = None
+        #: tool-call deltas of the last fed chunk(s), for the caller to dispatch and clear
+        self.tool_events: list[ToolCallDelta] = []
+        self._calls: list[_CallParts] = []
+        self._by_index: dict[int, int] = {}
+        self.details: list[dict[str, Any]] = []
+        self._detail_at: dict[tuple[Any, Any], dict[str, Any]] = {}
+        self.annotations: list[Any] = []
+        self.refusal: list[str] = []
+        self.logprobs: dict[str, Any] | None = None
 
     def feed(self, data: str) -> str:
         """Interpret one ``data`` payload; returns its text piece (``""`` when it has none)."""
@@ -74,9 +113,11 @@ class ChunkReader:
             self.generation_id = chunk.get("id")
             self.model = chunk.get("model")
             self.provider = chunk.get("provider")
+            self.created = chunk.get("created")
         usage = chunk.get("usage")
         if usage is not None and self.usage is None:
             self.usage = UsageInfo.from_openrouter(usage)
+            self.raw_usage = usage if type(usage) is dict else None
         if "error" in chunk:
             self.error = mid_stream_error(chunk["error"])
             raise self.error
@@ -96,9 +137,119 @@ class ChunkReader:
                     self.reasoning.append(reasoning)
                     if not content:
                         self.pieces += 1
+                calls = delta.get("tool_calls")
+                if calls:
+                    self._tool_calls(calls)
+                details = delta.get("reasoning_details")
+                if details:
+                    self._details(details)
+                annotations = delta.get("annotations")
+                if annotations:
+                    self.annotations.extend(annotations)
+                refusal = delta.get("refusal")
+                if refusal:
+                    self.refusal.append(refusal)
+            logprobs = choice.get("logprobs")
+            if logprobs:
+                self._logprobs(logprobs)
             if self.finish_reason is None:
                 self.finish_reason = choice.get("finish_reason")
+                self.native_finish_reason = choice.get("native_finish_reason")
         return piece
+
+    def _tool_calls(self, deltas: Any) -> None:
+        calls = self._calls
+        for delta in deltas:
+            if type(delta) is not dict:
+                raise MalformedResponse(f"a tool-call delta is not an object: {delta!r:.80}")
+            call_id = delta.get("id") or ""
+            index = delta.get("index")
+            if index is None:  # continue the last call unless this one names another
+                position = len(calls) - 1 if calls and (not call_id or call_id == calls[-1].id) else None
+            else:
+                position = self._by_index.get(index)
+                if position is not None and call_id and calls[position].id and call_id != calls[position].id:
+                    position = None  # a parallel call under a taken index
+            if position is None:
+                position = len(calls)
+                calls.append(_CallParts())
+                if index is not None:
+                    self._by_index[index] = position
+            call = calls[position]
+            if call_id and not call.id:
+                call.id = call_id
+            if delta.get("type"):
+                call.type = delta["type"]
+            function = delta.get("function") or {}
+            name = function.get("name")
+            if name and not call.name:
+                call.name = name
+            fragment = function.get("arguments") or ""
+            if not isinstance(fragment, str):  # some providers send the object itself
+                fragment = json.dumps(fragment, separators=(",", ":"))
+            if fragment:
+                call.arguments.append(fragment)
+            self.pieces += 1  # every delta is generated output, the call's name included
+            self.tool_events.append(ToolCallDelta(position, call.id, call.name, fragment))
+
+    def _details(self, details: Any) -> None:
+        for detail in details:
+            if type(detail) is not dict:
+                continue
+            key = (detail.get("index", 0), detail.get("type"))
+            kept = self._detail_at.get(key)
+            if kept is None:
+                self._detail_at[key] = kept = dict(detail)
+                self.details.append(kept)
+                continue
+            for name, value in detail.items():
+                if value is None:
+                    continue
+                before = kept.get(name)
+                if name in _JOINED and isinstance(before, str) and isinstance(value, str):
+                    kept[name] = before + value
+                elif before is None:
+                    kept[name] = value
+
+    def _logprobs(self, logprobs: Any) -> None:
+        if type(logprobs) is not dict:
+            return
+        kept = self.logprobs if self.logprobs is not None else {}
+        self.logprobs = kept
+        for name, value in logprobs.items():
+            if isinstance(value, list):
+                before = kept.get(name)
+                if isinstance(before, list):
+                    before.extend(value)
+                else:
+                    kept[name] = list(value)  # our own copy: later fragments extend it
+            elif name not in kept:
+                kept[name] = value
+
+    def document(self) -> dict[str, Any]:
+        """The chunks so far as the ``chat.completion`` document a non-streamed request gets."""
+        message: dict[str, Any] = {
+            "role": "assistant", "content": "".join(self.text), "refusal": "".join(self.refusal) or None,
+            "reasoning": "".join(self.reasoning) or None,
+        }
+        if self._calls:
+            message["tool_calls"] = [dict(call.as_dict(), index=i) for i, call in enumerate(self.tool_calls)]
+        if self.details:
+            message["reasoning_details"] = self.details
+        if self.annotations:
+            message["annotations"] = self.annotations
+        choice = {"index": 0, "finish_reason": self.finish_reason, "native_finish_reason": self.native_finish_reason,
+                  "logprobs": self.logprobs, "message": message}
+        doc: dict[str, Any] = {"id": self.generation_id, "provider": self.provider, "model": self.model,
+                               "object": "chat.completion", "created": self.created, "choices": [choice]}
+        if self.raw_usage is not None:
+            doc["usage"] = self.raw_usage
+        return doc
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The calls assembled so far."""
+        return tuple(ToolCall(c.id, c.name, "".join(c.arguments), c.type) for c in self._calls)
 
     @property
     def completion_tokens(self) -> int:

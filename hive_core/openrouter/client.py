@@ -12,6 +12,15 @@ completion goes through the retry policy (:mod:`.retry`) and is recorded through
         handle = client.stream("Count to 5", model="openai/gpt-4o-mini", on_progress=print)
         for piece in handle:
             print(piece, end="")
+
+A tool loop: each turn is its own logical request (its own ``request_id`` and events)::
+
+    messages = [{"role": "user", "content": "Weather in Paris?"}]
+    result = client.chat(messages, model=m, tools=[WEATHER])
+    while result.tool_calls:
+        messages.append(result.message)
+        messages += [call.reply(run_tool(call.name, call.parse_arguments())) for call in result.tool_calls]
+        result = client.chat(messages, model=m, tools=[WEATHER])
 """
 
 from __future__ import annotations
@@ -19,15 +28,16 @@ from __future__ import annotations
 import time
 from asyncio import CancelledError
 from collections.abc import Callable, Generator, Iterator
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 
 from hive_core.errors import Cancelled, MalformedResponse, OpenRouterError
 from hive_core.openrouter.core import ClientCore
 from hive_core.openrouter.cost import PriceBook
+from hive_core.openrouter.params import ChatParams
 from hive_core.openrouter.protocol import Messages, chat_body
-from hive_core.openrouter.results import ChatResult, Progress
+from hive_core.openrouter.results import ChatResult, Progress, ToolCallDelta
 from hive_core.openrouter.retry import RetryPolicy, call_with_retries
 from hive_core.openrouter.stream import CANCELLED, Callbacks, StreamRun
 from hive_core.settings import Settings
@@ -39,8 +49,9 @@ __all__ = ["OpenRouterClient", "StreamHandle"]
 class StreamHandle:
     """A streamed answer: ``for piece in handle``, or ``handle.collect()``.
 
-    The request is sent on the first iteration. :meth:`cancel` ends the iteration quietly with
-    ``result.outcome == "cancelled"``. A failure after the first token is raised from the
+    The request is sent on the first iteration; the iteration yields text pieces (tool calls go to
+    ``on_tool_call`` and :attr:`ChatResult.tool_calls`). :meth:`cancel` ends the iteration quietly
+    with ``result.outcome == "cancelled"``. A failure after the first token is raised from the
     iteration (and passed to ``on_error``); it is never re-sent.
     """
 
@@ -50,7 +61,7 @@ class StreamHandle:
         self._run = run
         self._response: httpx.Response | None = None
         self._body: Iterator[bytes] | None = None
-        self._pending: list[str] = []
+        self._pending: list[str | ToolCallDelta] = []
         self._cancelled = False
         self._gen = self._iterate()
 
@@ -85,11 +96,12 @@ class StreamHandle:
         return result
 
     def cancel(self) -> None:
-        """Stop the stream; records ``stream_outcome=cancelled``.
+        """Stop the stream now, before the first token too; records ``stream_outcome=cancelled``.
 
-        The sync handle closes the connection now, even from a callback, another thread or a signal
-        handler. The async one stops at the next bytes it receives (cancelling the consuming task
-        stops it at once).
+        Callable from a callback, and from elsewhere while the stream waits: the sync handle from
+        another thread or a signal handler (it closes the connection; before the response headers
+        arrived it stops when they do), the async one from another task of the same loop (it
+        interrupts the reading task's pending read, and that task goes on uncancelled).
         """
         self._cancelled = True
         # nothing to wait for in sync code: close now
@@ -102,38 +114,49 @@ class StreamHandle:
     def __enter__(self) -> StreamHandle:
         return self
 
+
     def __exit__(self, *exc: object) -> None:
         self.cancel()
 
     # -- I/O -------------------------------------------------------------------------------------
 
+    def _check_cancel(self) -> None:
+        if self._cancelled:
+            raise Cancelled(CANCELLED)
+
     def _open(self, attempt: int) -> None:
-        """One attempt up to the first token (the retryable part)."""
+        """One attempt up to the first token (the retryable part); a cancel stops it between reads."""
         run = self._run
+        self._check_cancel()
         run.start_attempt(attempt)
         try:
             response = self._http.send(self._request, stream=True)
         except httpx.HTTPError as exc:
+            self._check_cancel()  # the sync cancel() closed the connection under the send
             raise run.transport_error(exc) from exc
         self._response = response
         run.http_status = response.status_code
         try:
+            self._check_cancel()
             if response.status_code >= 400:
                 raise run.http_error(response.status_code, response.headers, response.read())
             self._body = body = response.iter_bytes()
-            pending: list[str] = []
+            pending: list[str | ToolCallDelta] = []
             for raw in body:
+                self._check_cancel()  # keep-alives before the first token: a cancel must not wait for it
                 pending.extend(run.feed(raw))
                 if run.opened or run.reader.done:
                     break
             else:
+                self._check_cancel()  # the sync cancel() closed the body
                 run.end_of_body()
             self._pending = pending
         except OpenRouterError as error:
             response.close()
-            raise run.attempt_failed(error) from None
+            raise run.attempt_failed(Cancelled(CANCELLED) if self._cancelled else error) from None
         except httpx.HTTPError as exc:
             response.close()
+            self._check_cancel()
             raise run.transport_error(exc) from exc
         except BaseException:
             response.close()
@@ -143,25 +166,25 @@ class StreamHandle:
         run = self._run
         try:
             call_with_retries(self._open, run.core.policy)
-            for piece in self._pending:
-                run.deliver(piece)
-                yield piece
-                if self._cancelled:
-                    raise Cancelled(CANCELLED)
+            for item in self._pending:
+                piece = run.deliver(item)
+                if piece:
+                    yield piece
+                self._check_cancel()  # by the caller, a callback, or between pieces of one read
             run.raise_deferred()
             if not run.reader.done and self._body is not None:
                 for raw in self._body:
-                    if self._cancelled:  # asked while this read waited
-                        raise Cancelled(CANCELLED)
-                    for piece in run.feed(raw):
-                        run.deliver(piece)
-                        yield piece
-                        if self._cancelled:  # by the caller, a callback, or between pieces of one read
-                            raise Cancelled(CANCELLED)
+                    self._check_cancel()  # asked while this read waited
+                    for item in run.feed(raw):
+                        piece = run.deliver(item)
+                        if piece:
+                            yield piece
+                        self._check_cancel()
                     run.raise_deferred()
                     if run.reader.done:
                         break
                 else:
+                    self._check_cancel()  # the sync cancel() closed the body
                     run.end_of_body()
         except BaseException as exc:  # the decision is StreamRun.end's; here only the I/O
             try:
@@ -219,9 +242,15 @@ class OpenRouterClient:
         task_category: str | None = None,
         fallback_index: int = 0,
         request_id: str | None = None,
-        **params: Any,
+        **params: Unpack[ChatParams],
     ) -> ChatResult:
-        """One non-streamed completion, retried on transient errors; ``params`` go into the body."""
+        """One non-streamed completion, retried on transient errors.
+
+        ``params`` (tools, response_format, reasoning, provider, models, sampling, ...: see
+        :class:`~hive_core.openrouter.params.ChatParams`) go into the body untouched, any other
+        field too (``extra_body``). The result carries the answer whole: text, ``tool_calls``,
+        ``reasoning_details``, annotations, logprobs, ``message`` for the next turn, ``raw``.
+        """
         core = self.core
         record = core.tracker.request(model, request_type=request_type, task_category=task_category,
                                       fallback_index=fallback_index, request_id=request_id, max_tokens=max_tokens)
@@ -253,18 +282,25 @@ class OpenRouterClient:
         on_progress: Callable[[Progress], object] | None = None,
         on_complete: Callable[[ChatResult], object] | None = None,
         on_error: Callable[[OpenRouterError], object] | None = None,
+        on_tool_call: Callable[[ToolCallDelta], object] | None = None,
         request_type: str = "chat",
         task_category: str | None = None,
         fallback_index: int = 0,
         request_id: str | None = None,
-        **params: Any,
+        **params: Unpack[ChatParams],
     ) -> StreamHandle:
-        """A streamed completion: returns its handle, :class:`StreamHandle` (sent on first iteration)."""
+        """A streamed completion: returns its handle, :class:`StreamHandle` (sent on first iteration).
+
+        The body is :meth:`chat`'s. Callbacks, called in the order the stream delivers: ``on_chunk``
+        (text piece, text so far), ``on_tool_call`` (each :class:`ToolCallDelta`), ``on_progress``
+        after either, then ``on_complete`` (the result) or ``on_error``. The result equals what
+        :meth:`chat` returns for the same answer (timing aside).
+        """
         core = self.core
         record = core.tracker.request(model, request_type=request_type, task_category=task_category,
                                       fallback_index=fallback_index, request_id=request_id, max_tokens=max_tokens,
                                       streamed=True)
-        run = StreamRun(core, record, Callbacks(on_chunk, on_progress, on_complete, on_error), messages)
+        run = StreamRun(core, record, Callbacks(on_chunk, on_progress, on_complete, on_error, on_tool_call), messages)
         request = self._http.build_request(
             "POST", core.url("/chat/completions"), headers={"Accept": "text/event-stream"},
             content=chat_body(messages, model=model, max_tokens=max_tokens, stream=True, params=params),

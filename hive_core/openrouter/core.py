@@ -118,7 +118,7 @@ class ClientCore:
             raise partial  # billed partial output: recorded above, surfaced now
         tokens = parsed.usage.completion_tokens
         return ChatResult(  # grouped: the answer, who served it, timing, the request's accounting
-            text=parsed.text, reasoning=parsed.reasoning, finish_reason=parsed.finish_reason, usage=parsed.usage,
+            **parsed.answer(), usage=parsed.usage,
             model=record.model, served_model=parsed.served_model, provider=parsed.provider,
             generation_id=parsed.generation_id,
             latency_ms=latency, tokens_per_s=tokens / (latency / 1000.0) if tokens and latency > 0 else None,

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hive_core.errors import MalformedResponse
 from hive_core.openrouter.chunks import mid_stream_error
-from hive_core.openrouter.results import UsageInfo
+from hive_core.openrouter.results import ToolCall, UsageInfo
 
 __all__ = [
     "Messages", "ParsedChat", "build_headers", "chat_body", "choice_error", "normalise_messages", "parse_chat",
-    "parse_json",
+    "parse_json", "parse_tool_calls",
 ]
 
 #: a prompt string, or OpenAI-style message dicts
@@ -49,7 +49,8 @@ def chat_body(
 
     ``usage: {include: true}`` is deprecated but harmless; deployments up to late 2025 need it to
     put ``cost`` into non-streamed answers. ``max_tokens`` is always worth sending: without it
-    OpenRouter's credit pre-check assumes the model's maximum output (spurious 402s).
+    OpenRouter's credit pre-check assumes the model's maximum output (spurious 402s). ``params``
+    (:class:`~hive_core.openrouter.params.ChatParams`) go in untouched, ``extra_body`` merged last.
     """
     body: dict[str, Any] = {"model": model, "messages": normalise_messages(messages)}
     if max_tokens is not None:
@@ -58,6 +59,9 @@ def chat_body(
         body["stream"] = True
     body["usage"] = {"include": True}
     body.update(params)
+    extra = body.pop("extra_body", None)
+    if extra:
+        body.update(extra)
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -74,7 +78,7 @@ def parse_json(body: bytes, what: str) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class ParsedChat:
-    """The parts of a non-streamed chat answer the client keeps."""
+    """The parts of a chat answer the client keeps (a stream's too: :meth:`ChunkReader.document`)."""
 
     text: str
     reasoning: str
@@ -83,6 +87,44 @@ class ParsedChat:
     served_model: str | None
     provider: str | None
     generation_id: str | None
+    tool_calls: tuple[ToolCall, ...] = ()
+    reasoning_details: tuple[dict[str, Any], ...] = ()
+    annotations: tuple[dict[str, Any], ...] = ()
+    refusal: str | None = None
+    logprobs: dict[str, Any] | None = None
+    native_finish_reason: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def answer(self) -> dict[str, Any]:
+        """The answer fields of :class:`~hive_core.openrouter.results.ChatResult`, by name."""
+        return {
+            "text": self.text, "reasoning": self.reasoning, "finish_reason": self.finish_reason,
+            "tool_calls": self.tool_calls, "reasoning_details": self.reasoning_details,
+            "annotations": self.annotations, "refusal": self.refusal, "logprobs": self.logprobs,
+            "native_finish_reason": self.native_finish_reason, "raw": self.raw,
+        }
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _objects(value: object) -> tuple[dict[str, Any], ...]:
+    return tuple(item for item in value if isinstance(item, dict)) if isinstance(value, list) else ()
+
+
+def parse_tool_calls(value: object) -> tuple[ToolCall, ...]:
+    """A message's ``tool_calls`` list as :class:`ToolCall` values (arguments kept as text)."""
+    calls = []
+    for item in _objects(value):
+        function = item.get("function")
+        function = function if isinstance(function, dict) else {}
+        arguments = function.get("arguments")
+        if not isinstance(arguments, str):  # an object instead of its JSON text: some providers
+            arguments = "" if arguments is None else json.dumps(arguments, separators=(",", ":"))
+        calls.append(ToolCall(_str(item.get("id")) or "", _str(function.get("name")) or "", arguments,
+                              _str(item.get("type")) or "function"))
+    return tuple(calls)
 
 
 def parse_chat(doc: Mapping[str, Any], *, header_generation_id: str | None = None) -> ParsedChat:
@@ -96,17 +138,23 @@ def parse_chat(doc: Mapping[str, Any], *, header_generation_id: str | None = Non
     message = choice.get("message") or {}
     if not isinstance(message, dict):
         raise MalformedResponse("chat answer's message is not an object")
-    content = message.get("content")
-    reasoning = message.get("reasoning")
     usage = doc.get("usage")
+    logprobs = choice.get("logprobs")
     return ParsedChat(
-        text=content if isinstance(content, str) else "",
-        reasoning=reasoning if isinstance(reasoning, str) else "",
+        text=_str(message.get("content")) or "",
+        reasoning=_str(message.get("reasoning")) or "",
         finish_reason=choice.get("finish_reason"),
         usage=UsageInfo.from_openrouter(usage if isinstance(usage, dict) else None),
-        served_model=doc.get("model") if isinstance(doc.get("model"), str) else None,
-        provider=doc.get("provider") if isinstance(doc.get("provider"), str) else None,
-        generation_id=doc.get("id") if isinstance(doc.get("id"), str) else header_generation_id,
+        served_model=_str(doc.get("model")),
+        provider=_str(doc.get("provider")),
+        generation_id=_str(doc.get("id")) or header_generation_id,
+        tool_calls=parse_tool_calls(message.get("tool_calls")),
+        reasoning_details=_objects(message.get("reasoning_details")),
+        annotations=_objects(message.get("annotations")),
+        refusal=_str(message.get("refusal")),
+        logprobs=logprobs if isinstance(logprobs, dict) else None,
+        native_finish_reason=_str(choice.get("native_finish_reason")),
+        raw=dict(doc),
     )
 
 

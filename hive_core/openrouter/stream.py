@@ -4,7 +4,8 @@ The sync and async stream handles move bytes; :class:`StreamRun` does everything
 
 * per attempt, a fresh :class:`~hive_core.openrouter.sse.SSEDecoder` and
   :class:`~hive_core.openrouter.chunks.ChunkReader`;
-* the *opening* phase of an attempt lasts until the first token (text or reasoning) or the end of
+* the *opening* phase of an attempt lasts until the first token (text, reasoning or a tool-call
+  delta) or the end of
   the stream. A failure in it may be retried (nothing was delivered); a stream that closes before
   any token is a transient :class:`~hive_core.errors.NetworkError` so the retry loop sends it again;
 * after the first token nothing is ever re-sent: a failure ends the stream with an outcome
@@ -12,7 +13,13 @@ The sync and async stream handles move bytes; :class:`StreamRun` does everything
 * :meth:`end` decides how an exception ends the stream (quietly as ``cancelled``, raised as is, or
   translated), and :meth:`finish` records the last attempt's ``api_call``, the ``usage`` (the
   server's, else the pieces counted, never billed) and the one ``stream_outcome``, then builds the
-  result.
+  result from the chunks assembled into a whole answer (so it equals a non-streamed one).
+
+Live figures: tokens/s is completion tokens over generation time, measured from the read that
+brought the first token to the read that brought the last (:func:`generation_rate`); it is
+``None`` under :data:`MIN_RATE_TOKENS` tokens or when they all came in one read - a 1-token
+cancelled stream would otherwise store thousands of tokens/s, and the first progress callback
+divide by microseconds.
 """
 
 from __future__ import annotations
@@ -33,17 +40,30 @@ from hive_core.errors import (
 from hive_core.openrouter.chunks import ChunkReader
 from hive_core.openrouter.core import ClientCore
 from hive_core.openrouter.errors import is_transport_error
-from hive_core.openrouter.protocol import Messages
-from hive_core.openrouter.results import ChatResult, Outcome, Progress
+from hive_core.openrouter.protocol import Messages, parse_chat
+from hive_core.openrouter.results import ChatResult, Outcome, Progress, ToolCallDelta
 from hive_core.openrouter.sse import SSEDecoder
 from hive_core.openrouter.tracking import RequestRecord
 
-__all__ = ["CANCELLED", "Callbacks", "StreamRun", "outcome_of"]
+__all__ = ["CANCELLED", "MIN_RATE_TOKENS", "Callbacks", "StreamRun", "generation_rate", "outcome_of"]
 
 #: the message of the :class:`~hive_core.errors.Cancelled` a caller's cancel ends a stream with
 CANCELLED = "the stream was cancelled by the caller"
 
+#: fewer completion tokens than this give no tokens/s (``None``): a handful of tokens measures the
+#: network's batching, not the model (1-token streams stored 1,400-5,000 tok/s)
+MIN_RATE_TOKENS = 5
+
 _clock = time.perf_counter
+
+
+def generation_rate(tokens: int, first: float | None, last: float | None) -> float | None:
+    """Tokens per second of generation: the ``tokens - 1`` after the first token over the time from
+    the first token's read to the last one's (the first opens the window, it is not timed in it).
+    ``None`` under :data:`MIN_RATE_TOKENS` tokens or when they all arrived in one read."""
+    if first is None or last is None or tokens < MIN_RATE_TOKENS or last <= first:
+        return None
+    return (tokens - 1) / (last - first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +74,8 @@ class Callbacks:
     on_progress: Callable[[Progress], object] | None = None
     on_complete: Callable[[ChatResult], object] | None = None
     on_error: Callable[[OpenRouterError], object] | None = None
+    #: each streamed tool-call delta, in order with the text pieces
+    on_tool_call: Callable[[ToolCallDelta], object] | None = None
 
 
 def outcome_of(error: BaseException | None) -> Outcome:
@@ -89,10 +111,12 @@ class StreamRun:
         self.decoder = SSEDecoder()
         self.reader = ChunkReader()
         self.http_status: int | None = None
-        self.first_token: float | None = None
+        self.first_token: float | None = None  # when the read that brought the first token arrived
+        self.last_token: float | None = None  # ... and the latest one
         self.opened = False  # True once the first token arrived: no more retries
         self.text_so_far = ""
         self._parts: list[str] = []
+        self._tool_deltas = 0  # tool-call deltas handed to the caller
         self.result: ChatResult | None = None
         self._attempt_recorded = False
         self._usage_recorded = False  # finish() records usage and the outcome once, even if re-entered
@@ -108,7 +132,7 @@ class StreamRun:
         self.decoder = SSEDecoder()
         self.reader = ChunkReader()
         self.http_status = None
-        self.first_token = None
+        self.first_token = self.last_token = None
         self._attempt_recorded = False
 
     def http_error(self, status: int, headers: Mapping[str, str], body: bytes) -> OpenRouterError:
@@ -132,12 +156,13 @@ class StreamRun:
             return StreamTruncated(f"the stream broke before [DONE]: the answer is incomplete ({error})")
         return error
 
-    def feed(self, raw: bytes) -> list[str]:
-        """Parse received bytes; returns the text pieces they completed (may raise mid-stream errors)."""
-        pieces: list[str] = []
+    def feed(self, raw: bytes) -> list[str | ToolCallDelta]:
+        """Parse received bytes; returns the text pieces and tool-call deltas they completed, in
+        order, for :meth:`deliver` (may raise mid-stream errors)."""
+        pieces: list[str | ToolCallDelta] = []
         reader = self.reader
+        before = reader.pieces
         for event in self.decoder.feed(raw):
-            before = reader.pieces
             try:
                 piece = reader.feed(event.data)
             except OpenRouterError as error:
@@ -146,13 +171,18 @@ class StreamRun:
                 # text that arrived in the same read as the error is delivered first
                 self._deferred = error
                 break
-            if reader.pieces != before and self.first_token is None:
-                self.first_token = _clock()
-                self.opened = True
             if piece:
                 pieces.append(piece)
+            if reader.tool_events:
+                pieces.extend(reader.tool_events)
+                reader.tool_events.clear()
             if reader.done:
                 break
+        if reader.pieces != before:  # timed per read: tokens of one read arrived together
+            self.last_token = now = _clock()
+            if self.first_token is None:
+                self.first_token = now
+                self.opened = True
         return pieces
 
     def raise_deferred(self) -> None:
@@ -175,29 +205,38 @@ class StreamRun:
 
     @property
     def delivered(self) -> int:
-        """Text pieces handed to the caller so far (a fallback must not follow printed text)."""
-        return len(self._parts)
+        """Text pieces and tool-call deltas handed to the caller so far (a fallback must not follow
+        printed text or dispatched calls)."""
+        return len(self._parts) + self._tool_deltas
 
-    def deliver(self, piece: str) -> None:
-        """Hand one text piece to the callbacks."""
-        self._parts.append(piece)
+    def deliver(self, item: str | ToolCallDelta) -> str:
+        """Hand one text piece or tool-call delta to the callbacks; returns the text (``""`` for a
+        tool-call delta) for the handle to yield."""
         cb = self.callbacks
-        if cb.on_chunk is not None:
-            self.text_so_far = "".join(self._parts)
-            cb.on_chunk(piece, self.text_so_far)
+        if isinstance(item, str):
+            piece = item
+            self._parts.append(piece)
+            if cb.on_chunk is not None:
+                self.text_so_far = "".join(self._parts)
+                cb.on_chunk(piece, self.text_so_far)
+        else:
+            piece = ""
+            self._tool_deltas += 1
+            if cb.on_tool_call is not None:
+                cb.on_tool_call(item)
         if cb.on_progress is not None:
             cb.on_progress(self.progress())
+        return piece
 
     def progress(self) -> Progress:
-        """Tokens delivered so far (one per piece), rate, elapsed time, estimated % of max_tokens."""
-        now = _clock()
+        """Tokens delivered so far (one per piece or delta), rate, elapsed time, % of max_tokens."""
         # pieces handed out so far (not parsed: one read may hold many events, usage included)
-        tokens = len(self._parts) + len(self.reader.reasoning)
-        gen_s = now - self.first_token if self.first_token is not None else 0.0
+        tokens = len(self._parts) + self._tool_deltas + len(self.reader.reasoning)
         percent = None
         if self.max_tokens:
             percent = min(100.0, 100.0 * tokens / self.max_tokens)
-        return Progress(tokens, tokens / gen_s if gen_s > 0 else None, now - self.started, percent)
+        rate = generation_rate(tokens, self.first_token, self.last_token)
+        return Progress(tokens, rate, _clock() - self.started, percent)
 
     # -- the end ---------------------------------------------------------------------------------
 
@@ -230,9 +269,8 @@ class StreamRun:
             error = Cancelled(CANCELLED)
         outcome = outcome_of(error)
         ttft_ms = (self.first_token - self.attempt_started) * 1000.0 if self.first_token is not None else None
-        gen_s = now - self.first_token if self.first_token is not None else 0.0
         tokens = reader.completion_tokens
-        tokens_per_s = tokens / gen_s if gen_s > 0 and tokens else None
+        tokens_per_s = generation_rate(tokens, self.first_token, self.last_token)
         cost = None
         if not self._attempt_recorded and self.attempt:
             # the attempt that ends the stream (failed attempts were recorded when they failed)
@@ -258,15 +296,15 @@ class StreamRun:
                 duration_ms=(now - self.started) * 1000.0, tokens_per_s=tokens_per_s,
                 finish_reason=reader.finish_reason,
             )
+        answer = parse_chat(reader.document()).answer()
+        answer["text"] = "".join(self._parts)  # what the caller got (a cancel may drop parsed pieces)
         self.result = ChatResult(
-            text="".join(self._parts),
+            **answer,
             model=self.record.model,
-            finish_reason=reader.finish_reason,
             usage=reader.counted_usage(self.prompt_tokens),
             served_model=reader.model,
             provider=reader.provider,
             generation_id=reader.generation_id,
-            reasoning="".join(reader.reasoning),
             latency_ms=(now - self.started) * 1000.0,
             ttft_ms=ttft_ms,
             tokens_per_s=tokens_per_s,
