@@ -22,16 +22,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
-from hive_core.catalog.pricing import Pricing
+from hive_core.catalog.pricing import PriceBook, Pricing
 from hive_core.errors import BudgetExceeded, CatalogMissing, UnknownModel
 
 __all__ = [
     "CHARS_PER_TOKEN",
     "TOKENS_PER_MESSAGE",
     "CostBound",
-    "PriceLookup",
     "estimate_prompt_tokens",
     "max_cost",
     "unknown_price",
@@ -40,19 +39,6 @@ __all__ = [
 CHARS_PER_TOKEN = 4
 #: role, separators and the reply priming: what chat templates add around each message
 TOKENS_PER_MESSAGE = 4
-
-
-# The same two protocols as hive_core.openrouter.cost's PriceBook (kept apart for now: budget cannot
-# import openrouter, whose stream.py imports budget); their one home would be hive_core.catalog.
-class _Priced(Protocol):
-    @property
-    def pricing(self) -> Pricing: ...
-
-
-class PriceLookup(Protocol):
-    """The catalog as the budget needs it: ``get(model).pricing``; raises ``UnknownModel``."""
-
-    def get(self, model_id: str) -> _Priced: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +87,7 @@ def unknown_price(model: str, why: str) -> BudgetExceeded:
     )
 
 
-def _pricing(prices: PriceLookup | None, model: str) -> tuple[Pricing, int | None]:
+def _pricing(prices: PriceBook | None, model: str) -> tuple[Pricing, int | None]:
     if prices is None:
         raise unknown_price(model, "no model catalog to price it")
     try:
@@ -116,7 +102,7 @@ def _pricing(prices: PriceLookup | None, model: str) -> tuple[Pricing, int | Non
 
 
 def max_cost(
-    prices: PriceLookup | None,
+    prices: PriceBook | None,
     model: str,
     messages: str | Sequence[Mapping[str, Any]],
     *,

@@ -23,8 +23,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from hive_core.budget.config import BudgetConfig, load_budget_config
-from hive_core.budget.estimate import CostBound, PriceLookup, max_cost
+from hive_core.budget.estimate import CostBound, max_cost
 from hive_core.budget.ledger import Breach, Ledger, request_scopes
+from hive_core.catalog.pricing import PriceBook
 from hive_core.clock import Clock, system_clock
 from hive_core.errors import BudgetExceeded
 from hive_core.format import usd as format_usd
@@ -120,7 +121,7 @@ class Budget:
         data_dir: Path,
         *,
         # (a keyword-only signature: `duplicates` pairs it by shape with others; nothing is repeated)
-        prices: PriceLookup | None = None,
+        prices: PriceBook | None = None,
         sink: EventSink | None = None,
         app: str | None = None,
         clock: Clock = system_clock,

@@ -28,10 +28,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from typing import Protocol
 
 from hive_core.errors import CatalogError
 
-__all__ = ["ZERO", "Pricing", "estimate_cost", "per_million", "per_thousand"]
+__all__ = ["ZERO", "PriceBook", "Pricing", "estimate_cost", "per_million", "per_thousand"]
 
 ZERO = Decimal(0)
 _VARIABLE = Decimal(-1)
@@ -94,6 +95,19 @@ _PRICE_FIELDS = (
     "prompt", "completion", "request", "image", "web_search",
     "internal_reasoning", "input_cache_read", "input_cache_write",
 )
+
+
+class _Priced(Protocol):
+    @property
+    def pricing(self) -> Pricing: ...
+
+
+class PriceBook(Protocol):
+    """Anything that looks up a model's prices by id (:class:`hive_core.catalog.catalog.Catalog`);
+    ``get`` raises :class:`~hive_core.errors.UnknownModel` for an id it does not know. The budget's
+    estimates and the client's costs take one, so neither imports the catalog itself."""
+
+    def get(self, model_id: str) -> _Priced: ...
 
 
 def estimate_cost(
