@@ -49,6 +49,7 @@ from hive_core.clock import filesystem_now, system_clock
 from hive_core.ids import writer_id
 from hive_core.store.atomic import TEMP_GRACE_S, fsync_dir, remove_stale_temporaries, write_json_atomic
 from hive_core.store.datadir import DataDir
+from hive_core.store.duck import open_duckdb
 from hive_core.store.event_files import list_event_files, read_journal
 from hive_core.store.layout import (
     EventFileName,
@@ -161,12 +162,9 @@ def _quarantined(checked: dict[Path, str]) -> Quarantine:
     """The checked files' quarantined rows (DuckDB only when there are checked files)."""
     if not checked:
         return Quarantine()
-    import duckdb
-
     from hive_core.store.quarantine import count
 
-    with duckdb.connect(":memory:") as con:
-        con.execute("SET TimeZone = 'UTC'")
+    with open_duckdb() as con:
         return count(con, checked)
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import DataError
 from hive_core.store.datadir import DataDir
+from hive_core.store.duck import open_duckdb
 from hive_core.store.event_files import FileSet, list_event_files
 from hive_core.store.layout import partition_date
 from hive_core.store.quarantine import count
@@ -80,8 +81,6 @@ class _Vanished(Exception):
 
 def verify(data_dir: Path, *, repair: bool = True) -> VerifyReport:
     """Check the whole store. With ``repair``, finish/undo killed compactions and drop stale temp files."""
-    import duckdb
-
     report = VerifyReport()
     where = DataDir(Path(data_dir))
     events_root = where.events
@@ -90,8 +89,7 @@ def verify(data_dir: Path, *, repair: bool = True) -> VerifyReport:
     for entry in sorted(events_root.iterdir()):
         if entry.name not in event_schemas() and not entry.name.startswith("."):
             report.problems.append(Problem(str(entry), "not an event type directory"))
-    with duckdb.connect(":memory:") as con:
-        con.execute("SET TimeZone = 'UTC'")
+    with open_duckdb() as con:
         for type_name in event_schemas():
             root = where.event_type(type_name)
             if not root.is_dir():

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from hive_core.errors import QueryError
 from hive_core.store.datadir import DataDir
+from hive_core.store.duck import open_duckdb
 from hive_core.store.event_files import FileSet, list_event_files
 from hive_core.store.quarantine import Quarantine, groups, reason_sql
 from hive_core.store.schema_cache import event_schemas
@@ -167,8 +168,7 @@ def connect(data_dir: Path, *, warn: bool = True, threads: int | None = None) ->
     """
     import duckdb
 
-    con = duckdb.connect(":memory:")
-    con.execute("SET TimeZone = 'UTC'")
+    con = open_duckdb()  # UTC, and no progress bar on stdout (cron would mail it)
     # Every view binds over the same files, and each query binds and scans them again: read each
     # footer once. Safe because event files are immutable: written once under a temporary name and
     # renamed into place; a compaction writes a new name. (The month's rebuild query: -15%.)

@@ -122,3 +122,14 @@ def test_more_files_than_descriptors_are_read_by_path(data_dir: Path) -> None:
     out = subprocess.run([sys.executable, "-c", "from datetime import date\n" + code, str(data_dir), T0.date().isoformat()],
                          capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.split() == ["0", "80", "80"]  # none pinned; all 80 deleted by the compaction; retried
+
+
+def test_every_connection_is_utc_and_silent(data_dir: Path) -> None:
+    """Hive's DuckDB sessions (hive_core.store.duck): UTC days, and no progress bar, which DuckDB would
+    draw on stdout once a query runs for 2 s (cron mails any output)."""
+    from hive_core.store.duck import open_duckdb
+
+    with queries.connect(data_dir) as store, open_duckdb() as con:
+        for session in (store.con, con):
+            shown = session.sql("select current_setting('TimeZone'), current_setting('enable_progress_bar')")
+            assert shown.fetchall() == [("UTC", False)]
