@@ -267,6 +267,7 @@ def _completed(result: ChatResult) -> ChatResult:
     return result
 
 
+# (its keyword-only callbacks and parts: `duplicates` pairs such signatures by shape; nothing is repeated)
 def ask(
     client: OpenRouterClient,
     prompt: Messages,
