@@ -11,24 +11,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
 
-from hive_core.catalog.pricing import Pricing, estimate_cost
+from hive_core.catalog.pricing import PriceBook, estimate_cost
 from hive_core.errors import CatalogMissing, UnknownModel
 from hive_core.openrouter.results import CostSource, UsageInfo
 
 __all__ = ["CostEstimate", "PriceBook", "resolve_cost"]
-
-
-class _HasPricing(Protocol):
-    @property
-    def pricing(self) -> Pricing: ...
-
-
-class PriceBook(Protocol):
-    """Anything that looks up a model's prices: ``hive_core.catalog.catalog.Catalog``; raises ``UnknownModel``."""
-
-    def get(self, model_id: str) -> _HasPricing: ...
 
 
 @dataclass(frozen=True, slots=True)
