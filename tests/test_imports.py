@@ -34,7 +34,8 @@ def _ours(path: Path) -> set[str]:
 
 
 #: what each top-level package may import of ours: imports point one way, towards hive_core.
-#: hive_cli is the composition root (it may import everything; nothing imports it) and the
+#: hive_cli is the composition root (it may import everything; nothing imports it), ``hive`` is the
+#: library's front door (a Session that records into the event log and reads the store), and the
 #: emulator is its own program over hive_core's pricing.
 ALLOWED = {
     "hive_core": {"hive_core"},
@@ -42,7 +43,8 @@ ALLOWED = {
     "queries": {"hive_core", "queries"},
     "jobs": {"hive_core", "ingest", "queries", "jobs"},
     "hive_emulator": {"hive_core", "hive_emulator"},
-    "hive_cli": {"hive_core", "ingest", "queries", "jobs", "hive_cli"},
+    "hive": {"hive_core", "ingest", "queries", "hive"},
+    "hive_cli": {"hive_core", "ingest", "queries", "jobs", "hive", "hive_cli"},
 }
 PACKAGES = set(ALLOWED)
 
