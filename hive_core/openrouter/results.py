@@ -9,60 +9,15 @@ the stream's deltas are assembled into the very fields the whole answer carries.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
+
+from hive_core.openrouter.usage import UsageInfo  # re-exported: the parsing has its own module
 
 __all__ = ["ChatResult", "CostSource", "Outcome", "Progress", "ToolCall", "ToolCallDelta", "UsageInfo"]
 
 CostSource = Literal["billed", "estimated", "unknown"]
 Outcome = Literal["completed", "cancelled", "errored", "timeout", "truncated"]
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-@dataclass(frozen=True, slots=True)
-class UsageInfo:
-    """A ``usage`` object (either era). ``cost`` is OpenRouter's billed USD, ``None`` when absent
-    (old non-streaming answers, or counts we made ourselves from a cut stream)."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    reasoning_tokens: int = 0
-    cached_tokens: int = 0
-    cache_write_tokens: int = 0
-    cost: Decimal | None = None
-    is_byok: bool = False
-    #: False when the counts are ours (chunks counted) rather than the server's ``usage``
-    reported: bool = True
-
-    @classmethod
-    def from_openrouter(cls, usage: Mapping[str, Any] | None) -> UsageInfo:
-        """Parse a ``usage`` object; missing or null detail objects count as zero."""
-        if not usage:
-            return cls(reported=False)
-        prompt_details = usage.get("prompt_tokens_details") or {}
-        completion_details = usage.get("completion_tokens_details") or {}
-        cost: Decimal | None = None
-        raw_cost = usage.get("cost")
-        if isinstance(raw_cost, int | float | str) and not isinstance(raw_cost, bool):
-            try:
-                # via str: the JSON number's shortest repr, not the binary float's expansion
-                cost = Decimal(str(raw_cost))
-            except InvalidOperation:
-                cost = None
-        return cls(
-            prompt_tokens=_int(usage.get("prompt_tokens")),
-            completion_tokens=_int(usage.get("completion_tokens")),
-            reasoning_tokens=_int(completion_details.get("reasoning_tokens")),
-            cached_tokens=_int(prompt_details.get("cached_tokens")),
-            cache_write_tokens=_int(prompt_details.get("cache_write_tokens")),
-            cost=cost,
-            is_byok=usage.get("is_byok") is True,
-        )
 
 
 @dataclass(frozen=True, slots=True)
