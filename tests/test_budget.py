@@ -296,6 +296,96 @@ def test_config_changes_reach_a_running_budget(make_budget: Any, data_dir: Path)
         budget.reserve(MODEL, "hi", max_tokens=10)
 
 
+# -- the kill switch: a limit of 0 refuses every request, and says how to lift it -------------------
+
+FREE_MODEL = "cohere/north-mini-code:free"
+KILLED = ("the daily budget of global is 0, so every request is refused (a kill switch, --over-budget included); "
+          "lift it with `hive budget set --daily N` or `hive budget unset`")
+
+
+def test_kill_switch(make_budget: Any, data_dir: Path) -> None:
+    """``--daily 0`` refuses priced, free and unpriced models alike, ``over_budget`` too, before the
+    ledger is touched; raising the limit lifts it."""
+    sink = ListSink()
+    budget = make_budget(sink=sink)
+    config = set_budget(DataDir(data_dir).config_file, daily="0").config
+    assert config.limits["global"] == Limit("global", 0.0, None) and config.limits["global"].off() == ["daily"]
+    for model, over_budget in [(MODEL, False), (MODEL, True), (FREE_MODEL, False), ("openrouter/auto", True)]:
+        with pytest.raises(BudgetExceeded) as refused:
+            budget.reserve(model, "hi", max_tokens=10, over_budget=over_budget)
+        assert str(refused.value) == KILLED
+    assert sink.events == [] and budget.ledger.states() == {}
+    set_budget(DataDir(data_dir).config_file, daily="5")
+    budget.reserve(MODEL, "hi", max_tokens=10).release()
+
+
+def test_kill_switch_cli(emulator: Any, data_dir: Path, capsys: pytest.CaptureFixture[str],
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from queries import connect
+
+    monkeypatch.setenv("OPENROUTER_API_KEY", emulator.api_key)
+    monkeypatch.setenv("OPENROUTER_BASE_URL", emulator.base_url)
+    home = ["--data-dir", str(data_dir)]
+    code, out, _ = run(hive_main, capsys, *home, "budget", "set", "--daily", "0")
+    assert code == 0 and out.startswith("global: daily $0.00, monthly -")
+    assert "global: the daily limit is 0: every request is refused until it is raised or unset" in out
+    ask = [*home, "ask", "Say hi", "--model", MODEL, "--max-tokens", "5", "--no-stream"]
+    for extra in ([], ["--over-budget"]):
+        code, out, err = run(hive_main, capsys, *ask, *extra)
+        assert (code, out, err) == (1, "", f"error: {KILLED}\n")
+    code, out, _ = run(hive_main, capsys, *home, "budget", "show")
+    assert code == 0 and "today: spent $0.00 of $0.00" in out
+    with connect(data_dir) as store:
+        assert store.con.execute("SELECT count(*) FROM api_calls").fetchone() == (0,)  # nothing was sent
+    code, _, _ = run(hive_main, capsys, *home, "budget", "unset")
+    code, out, _ = run(hive_main, capsys, *ask)
+    assert code == 0 and out.strip()
+
+
+# -- per-model and per-app limits block their model or app, not the others ----------------------------
+
+OTHER_MODEL = "anthropic/claude-3-haiku"
+
+
+@pytest.mark.parametrize("scope", [f"model:{MODEL}", "app:search"])
+def test_scoped_limit_blocks(make_budget: Any, data_dir: Path, scope: str) -> None:
+    budget = make_budget(app="search")
+    kind, _, name = scope.partition(":")
+    set_budget(DataDir(data_dir).config_file, scope=scope, daily="0.00001")
+    with pytest.raises(BudgetExceeded, match=f"daily budget of {scope} exceeded.*--daily N --{kind} {name}"):
+        budget.reserve(MODEL, "hi", max_tokens=500)
+    if kind == "model":
+        budget.reserve(OTHER_MODEL, "hi", max_tokens=500).release()  # another model is not blocked
+    budget.reserve(MODEL, "hi", max_tokens=500, app="other" if kind == "app" else "search",
+                   over_budget=kind == "model").release()
+    set_budget(DataDir(data_dir).config_file, scope=scope, daily="0")
+    with pytest.raises(BudgetExceeded, match=f"the daily budget of {scope} is 0.*`hive budget unset --{kind} {name}`"):
+        budget.reserve(MODEL, "hi", max_tokens=1, over_budget=True)
+
+
+@pytest.mark.parametrize("scope", [f"model:{MODEL}", "app:search"])
+def test_scoped_limit_blocks_cli(emulator: Any, data_dir: Path, catalog_path: Path, scope: str,
+                                 capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    (data_dir / "catalog").mkdir()
+    shutil.copy(catalog_path, data_dir / "catalog" / "models.json")
+    monkeypatch.setenv("OPENROUTER_API_KEY", emulator.api_key)
+    monkeypatch.setenv("OPENROUTER_BASE_URL", emulator.base_url)
+    monkeypatch.setenv("HIVE_APP", "search")
+    kind, _, name = scope.partition(":")
+    home = ["--data-dir", str(data_dir)]
+    assert run(hive_main, capsys, *home, "budget", "set", "--daily", "0.00001", f"--{kind}", name)[0] == 0
+    ask = [*home, "ask", "Say hi", "--max-tokens", "500", "--no-stream"]
+    code, out, err = run(hive_main, capsys, *ask, "--model", MODEL)
+    assert (code, out) == (1, "") and err.startswith(f"error: daily budget of {scope} exceeded")
+    if kind == "model":
+        assert run(hive_main, capsys, *ask, "--model", OTHER_MODEL)[0] == 0
+    else:
+        monkeypatch.setenv("HIVE_APP", "other")
+        assert run(hive_main, capsys, *ask, "--model", MODEL)[0] == 0
+
+
 # -- hive budget show agrees with the raw events to the cent ---------------------------------------
 
 COSTS = [0.1 + 0.2, 1e-7, 0.0049999, 0.333333333, 2.675, 0.005, 1.1, 0.07]

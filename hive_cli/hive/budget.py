@@ -1,6 +1,7 @@
 """``hive budget``: set and show daily/monthly spending limits (UTC periods).
 
     hive budget set --daily 10 --monthly 200                 global limits
+    hive budget set --daily 0                                the kill switch: refuse every request
     hive budget set --daily 2 --app search                   a limit for one app (HIVE_APP)
     hive budget set --monthly 50 --model openai/gpt-4o --reset-day 15
     hive budget set --webhook https://hooks.slack.com/... --thresholds 50,80,100
@@ -32,8 +33,8 @@ def budget() -> None:
 
 
 @budget.command("set")
-@click.option("--daily", default=None, help="Daily limit in USD (UTC day).")
-@click.option("--monthly", default=None, help="Monthly limit in USD (UTC month, from --reset-day).")
+@click.option("--daily", default=None, help="Daily limit in USD (UTC day); 0 refuses every request.")
+@click.option("--monthly", default=None, help="Monthly limit in USD (UTC month, from --reset-day); 0 refuses every request.")
 @click.option("--app", default=None, help="Limit one app (the HIVE_APP requests are made under).")
 @click.option("--model", default=None, help="Limit one model id.")
 @click.option("--reset-day", default=None, help="Day of the month (1..28) the monthly period starts; default 1.")
@@ -42,7 +43,11 @@ def budget() -> None:
 @click.pass_context
 def set_(ctx: click.Context, daily: str | None, monthly: str | None, app: str | None, model: str | None,
          reset_day: str | None, webhook: str | None, thresholds: str | None) -> None:
-    """Set limits (global, or for one --app or --model) and alert settings."""
+    """Set limits (global, or for one --app or --model) and alert settings.
+
+    A limit of 0 is a kill switch: every request of the scope is refused, --over-budget included,
+    until the limit is raised or unset.
+    """
     from hive_core.budget.admin import scope_of, set_budget
 
     settings = get_settings(ctx)
@@ -55,6 +60,8 @@ def set_(ctx: click.Context, daily: str | None, monthly: str | None, app: str | 
     if limit is not None:
         click.echo(f"{scope}: daily {_usd(limit.daily_usd)}, monthly {_usd(limit.monthly_usd)} "
                    f"(month starts on day {limit.reset_day}, UTC)")
+        for window in limit.off():
+            click.echo(f"{scope}: the {window} limit is 0: every request is refused until it is raised or unset")
     click.echo(f"alerts at {', '.join(f'{p:g}%' for p in config.thresholds_pct)}; webhook "
                f"{'set' if config.webhook_url else 'not set'}")
 

@@ -2,7 +2,7 @@
 
     Budget                the request path: ``reserve()`` -> :class:`Reservation` -> ``settle``/``release``
     Ledger                the SQLite ledger under ``<data>/state/`` (reservations, spend per scope/day)
-    BudgetConfig, Limit   limits per scope (global, app:<name>, model:<id>) in ``config.json``
+    BudgetConfig, Limit   limits per scope (global, app:<name>, model:<id>) in ``config.json``; 0 is a kill switch
     max_cost              the most a request can cost, from the catalog's prices
     forecast              the burn-rate projection shared by ``hive budget show`` and the alerts job
 

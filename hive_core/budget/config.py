@@ -13,7 +13,9 @@
     }}
 
 Scopes are ``global``, ``app:<name>`` (the ``HIVE_APP`` a request is made under) and
-``model:<id>``. A request counts against every scope it belongs to. Other sections of the file
+``model:<id>``. A request counts against every scope it belongs to. A limit of 0 is a kill switch:
+every request of its scope is refused, ``--over-budget`` included (``hive budget set --daily 0``;
+:func:`hive_core.budget.reservation.kill_switch_message` says how to lift it). Other sections of the file
 belong to other features and are kept as they are: :func:`save_budget_config` rewrites only
 ``budget``, under a lock file, with an atomic rename.
 
@@ -69,6 +71,10 @@ class Limit:
     monthly_usd: float | None = None
     reset_day: int = 1
 
+    def off(self) -> list[BudgetWindow]:
+        """The windows whose limit is 0: a kill switch that refuses every request of the scope."""
+        return [window for window, cap in self.caps() if cap == 0]
+
     def caps(self) -> list[tuple[BudgetWindow, float]]:
         """(window, limit USD) for each window that has a limit, daily first."""
         caps: list[tuple[BudgetWindow, float]] = []
@@ -116,8 +122,8 @@ class BudgetConfig:
         current = self.limits.get(scope) or Limit(parse_scope(scope))
         limit = Limit(
             scope,
-            _usd(daily_usd, "daily limit") if daily_usd is not None else current.daily_usd,
-            _usd(monthly_usd, "monthly limit") if monthly_usd is not None else current.monthly_usd,
+            _usd(daily_usd, "daily limit", zero_ok=True) if daily_usd is not None else current.daily_usd,
+            _usd(monthly_usd, "monthly limit", zero_ok=True) if monthly_usd is not None else current.monthly_usd,
             reset_day if reset_day is not None else current.reset_day,
         )
         _check_limit(limit)
@@ -147,7 +153,8 @@ def parse_scope(scope: str) -> str:
     return scope
 
 
-def _usd(value: object, what: str) -> float | None:
+def _usd(value: object, what: str, *, zero_ok: bool = False) -> float | None:
+    """A positive finite amount (``zero_ok``: or 0, a limit's kill switch); ``None`` stays ``None``."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -156,8 +163,11 @@ def _usd(value: object, what: str) -> float | None:
         amount = float(value)
     except ValueError:
         raise ConfigError(f"invalid {what}: {value!r} is not an amount in USD") from None
+    if zero_ok and amount == 0:
+        return 0.0
     if not math.isfinite(amount) or amount <= 0:
-        raise ConfigError(f"invalid {what}: {value!r}; a limit must be a positive amount in USD")
+        also = " (or 0, to refuse every request)" if zero_ok else ""
+        raise ConfigError(f"invalid {what}: {value!r}; a limit must be a positive amount in USD{also}")
     return amount
 
 
@@ -175,8 +185,8 @@ def _limit(scope: str, raw: object) -> Limit:
     reset = raw.get("reset_day", 1)
     if not isinstance(reset, int) or isinstance(reset, bool):
         raise ConfigError(f"invalid reset day {reset!r} for {scope}: use 1..{MAX_RESET_DAY}")
-    limit = Limit(parse_scope(scope), _usd(raw.get("daily_usd"), f"daily limit of {scope}"),
-                  _usd(raw.get("monthly_usd"), f"monthly limit of {scope}"), reset)
+    limit = Limit(parse_scope(scope), _usd(raw.get("daily_usd"), f"daily limit of {scope}", zero_ok=True),
+                  _usd(raw.get("monthly_usd"), f"monthly limit of {scope}", zero_ok=True), reset)
     _check_limit(limit)
     return limit
 

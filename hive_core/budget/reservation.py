@@ -11,6 +11,9 @@ the conservative choice (``rebuild-ledger`` corrects it from the events). A canc
 to what was billed, or to the prompt's cost when nothing was reported (reconciled later).
 ``over_budget=True`` is the escape hatch: the request is reserved even past a limit, and one
 :class:`~hive_core.store.events.BudgetOverride` event per breached limit records that it happened.
+A limit of 0 is the kill switch: it refuses every request of its scope before anything else is
+looked at - free models, unpriced ones and ``over_budget`` included (a script that always passes
+``--over-budget`` must still stop) - with :func:`kill_switch_message`.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from hive_core.store.datadir import DataDir
 if TYPE_CHECKING:  # the event classes (pydantic) load only when an event is built
     from hive_core.store.events import Event, EventSink, Usage
 
-__all__ = ["Budget", "Reservation", "SettlingSink", "refusal_message"]
+__all__ = ["Budget", "Reservation", "SettlingSink", "kill_switch_message", "refusal_message"]
 
 State = Literal["reserved", "settled", "released"]
 
@@ -59,6 +62,13 @@ def refusal_message(breach: Breach) -> str:
         f"({breach.period.end.date().isoformat()} 00:00 UTC), raise the limit (`hive budget set {flag}`), "
         "lower --max-tokens, or pass --over-budget"
     )
+
+
+def kill_switch_message(scope: str, window: BudgetWindow) -> str:
+    """The one line a request refused by a limit of 0 gets: what is set, and how to lift it."""
+    flag = _scope_flag(scope)
+    return (f"the {window} budget of {scope} is 0, so every request is refused (a kill switch, --over-budget "
+            f"included); lift it with `hive budget set --{window} N{flag}` or `hive budget unset{flag}`")
 
 
 class Reservation:
@@ -176,12 +186,16 @@ class Budget:
 
         Raises :class:`BudgetExceeded` (one line: limit, spent, reserved, what to do) when it does
         not fit, or when a limit applies and the model's price is unknown; ``over_budget`` sends it
-        anyway and records a ``budget_override`` event per breached limit.
+        anyway and records a ``budget_override`` event per breached limit. A limit of 0 refuses
+        it whatever else holds (:func:`kill_switch_message`).
         """
         config = self.config
         app = app if app is not None else self.app
         request_id = request_id or new_request_id()
         limits = config.limits_for(request_scopes(app, model))
+        for limit in limits:
+            for window in limit.off():
+                raise BudgetExceeded(kill_switch_message(limit.scope, window))
         bound: CostBound | None = None
         try:
             bound = max_cost(self.prices, model, messages, max_tokens=max_tokens,
