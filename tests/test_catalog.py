@@ -172,6 +172,38 @@ def test_unknown_model_suggests_close_ids(catalog: Catalog) -> None:
         catalog.get("fake-model")
 
 
+def test_resolve_full_and_short_names(catalog: Catalog) -> None:
+    """What a person types resolves to one catalog id: the id, its short name (after the provider),
+    either in another case; an alias or a ``:free`` variant keeps its own short name."""
+    assert catalog.resolve("openai/gpt-4o-mini").id == "openai/gpt-4o-mini"
+    assert catalog.resolve("gpt-4o-mini").id == "openai/gpt-4o-mini"
+    assert catalog.resolve("GPT-4o-Mini").id == "openai/gpt-4o-mini"
+    assert catalog.resolve("llama-4-scout").id == "meta-llama/llama-4-scout"
+    assert catalog.resolve("claude-opus-latest").id == "~anthropic/claude-opus-latest"
+
+
+def test_resolve_unknown_names_suggests_close_ids(catalog: Catalog) -> None:
+    """An unknown name fails with the close matches - on the short names too, so a missing or wrong
+    provider still finds the model - or, with none, where the list is."""
+    with pytest.raises(UnknownModel, match=r"unknown model 'claude-3-opus': did you mean anthropic/claude-opus-4,"):
+        catalog.resolve("claude-3-opus")
+    with pytest.raises(UnknownModel, match=r"did you mean openai/gpt-4o-mini\b"):
+        catalog.resolve("gpt-4o-minii")
+    with pytest.raises(UnknownModel, match=r"did you mean anthropic/claude-3-haiku\b"):
+        catalog.resolve("openai/claude-3-haiku")  # the wrong provider
+    with pytest.raises(UnknownModel, match=r"unknown model 'fake-model': no close match .* `hive models list`"):
+        catalog.resolve("fake-model")
+
+
+def test_resolve_an_ambiguous_short_name_lists_the_candidates(document: dict[str, Any]) -> None:
+    """Two providers serving the same short name: neither is guessed, both full ids are named."""
+    (mini,) = [m for m in document["data"] if m["id"] == "openai/gpt-4o-mini"]
+    twin = parse_catalog({"data": [*document["data"], {**mini, "id": "azure/gpt-4o-mini"}]})
+    with pytest.raises(UnknownModel, match=r"ambiguous, give the full id: azure/gpt-4o-mini, openai/gpt-4o-mini$"):
+        twin.resolve("gpt-4o-mini")
+    assert twin.resolve("azure/gpt-4o-mini").id == "azure/gpt-4o-mini"
+
+
 def test_load_catalog_missing_says_sync(data_dir: Path) -> None:
     with pytest.raises(CatalogMissing, match="hive models sync"):
         load_catalog(DataDir(data_dir).catalog_file)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hive_core.catalog.capabilities import static_capabilities
+from hive_core.catalog.names import close_matches, resolve_model_id
 from hive_core.catalog.pricing import Pricing
 from hive_core.catalog.tiers import TIER_RANK, TierThresholds
 from hive_core.errors import CatalogError, CatalogMissing, UnknownModel
@@ -86,7 +87,8 @@ class ModelInfo:
 
 
 class Catalog:
-    """The parsed catalog: iteration in document order, lookup by id, tier boundaries."""
+    """The parsed catalog: iteration in document order, lookup by id (or by the name a person
+    types, :meth:`resolve`), tier boundaries."""
 
     __slots__ = ("_by_id", "models", "thresholds")
 
@@ -100,11 +102,15 @@ class Catalog:
         try:
             return self._by_id[model_id]
         except KeyError:
-            import difflib
-
-            close = difflib.get_close_matches(model_id, self._by_id, n=3, cutoff=0.6)
+            close = close_matches(model_id, self._by_id)
             hint = f"did you mean {', '.join(close)}?" if close else "see `hive models list`"
             raise UnknownModel(model_id, hint) from None
+
+    def resolve(self, name: str) -> ModelInfo:
+        """The model a person means by ``name``: its id, or its short name without the provider
+        (``gpt-4o-mini``); raises :class:`UnknownModel` when it is ambiguous or unknown, saying
+        what was meant (see :mod:`hive_core.catalog.names`)."""
+        return self._by_id[resolve_model_id(name, self._by_id)]
 
     def __contains__(self, model_id: object) -> bool:
         return model_id in self._by_id
