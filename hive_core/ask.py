@@ -12,8 +12,13 @@ breaker; these functions take them explicitly.
 The whole chain is one logical request: every model's events share one ``request_id`` (the
 event schema's promise) and carry ``fallback_index`` = the model's position in the chain. The next
 model is tried when the previous one failed in a way another model may not (:func:`falls_back`),
-and - when streaming - only if no text was delivered yet: printed text is never followed by another
-model's answer. With a circuit ``breaker``, each model's own failures are recorded in it
+streamed or not alike: a stream that fails after some text (a provider error mid-way) falls back
+as the same answer unstreamed would. Each attempt stays recorded (the failed one with its billed
+partial usage); ``on_text`` then receives the next model's answer after the partial one, and
+``on_fallback`` is told in between, so a caller that shows text knows to end or drop the partial
+answer (``hive ask`` ends its line, then says which model comes next). The same model is never
+re-sent a stream that already yielded text (the client's retries); another model is asked anew.
+With a circuit ``breaker``, each model's own failures are recorded in it
 (:func:`model_is_unwell`), so a model that keeps failing is skipped by later selections without
 waiting for its timeout.
 
@@ -149,7 +154,7 @@ def model_is_unwell(error: BaseException) -> bool:
 
 def falls_back(error: BaseException) -> bool:
     """Whether another model may succeed where this one failed: the model's transient failures
-    (after their retries), a provider failure before any text, and moderation. Not the caller's
+    (after their retries), a provider failure (before or after some text), and moderation. Not the caller's
     other faults (every model would fail alike: see the module docstring), nor a cancel."""
     if isinstance(error, Moderated):
         return True
@@ -158,7 +163,7 @@ def falls_back(error: BaseException) -> bool:
     return isinstance(error, TransientError | MidStreamError)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Step:
     """One model of the chain being asked: what to send it, and what it holds."""
 
@@ -168,8 +173,6 @@ class Step:
     request_id: str
     max_tokens: int | None
     reservation: Reservation | None
-    #: text pieces the caller received before the step failed (then no fallback)
-    delivered: int = 0
 
 
 class ChainRun:
@@ -247,7 +250,7 @@ class ChainRun:
                 self.breaker.record_failure(step.model)
             else:
                 self.breaker.release(step.model)  # no verdict on the model: a probe it held is given back
-        if step.last or step.delivered or not falls_back(error):
+        if step.last or not falls_back(error):
             return False
         self._next_model(step.index, error)
         return True
@@ -313,7 +316,6 @@ def _send(client: OpenRouterClient, run: ChainRun, step: Step, on_text: OnText |
             if on_text is not None:
                 on_text(piece)
     except BaseException:
-        step.delivered = handle.delivered
         handle.cancel()  # a no-op when the stream already ended; else records "cancelled"
         raise
     return _completed(handle.collect())
@@ -360,7 +362,6 @@ async def _asend(client: AsyncOpenRouterClient, run: ChainRun, step: Step, on_te
             if on_text is not None:
                 on_text(piece)
     except BaseException:
-        step.delivered = handle.delivered
         if handle.result is None:  # still open (a failing callback): close it, recorded as cancelled
             await handle.aclose()
         raise

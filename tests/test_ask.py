@@ -81,18 +81,33 @@ def test_fallback_cli(emulator_factory: Any, tmp_path: Path) -> None:
     assert f"{MODEL} failed (server_error): trying {OTHER}" in done.stderr
 
 
-def test_no_fallback_for_a_bad_key_or_after_printed_text(emulator_factory: Any, tmp_path: Path) -> None:
+def test_no_fallback_for_a_bad_key(emulator_factory: Any, tmp_path: Path) -> None:
     emu = emulator_factory(api_key="sk-or-v1-the-only-valid-key")
     bad = emu_settings(emu, tmp_path, api_key="sk-or-v1-not-the-key")
     with OpenRouterClient(bad) as client, pytest.raises(AuthError):
         ask(client, "hi", [MODEL, OTHER], AskOptions(max_tokens=5))
-    emu.set_faults([f"{MODEL}:midstream-error:1"])
-    settings = emu_settings(emu, tmp_path)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_mid_stream_error_falls_back_streamed_or_not(emulator_factory: Any, tmp_path: Path, stream: bool) -> None:
+    """A provider error after some text falls back to the next model whether the answer is streamed
+    or not (streamed, it used to end the chain at the partial answer); both attempts are recorded,
+    the failed one with its partial usage, and on_fallback comes between the two answers' text."""
+    emu = emulator_factory(faults=[f"{MODEL}:midstream-error:1"])
     sink = ListSink()
-    printed: list[str] = []
-    with OpenRouterClient(settings, sink=sink) as client, pytest.raises(MidStreamError):
-        ask(client, "hi", [MODEL, OTHER], AskOptions(max_tokens=20), on_text=printed.append)
-    assert printed and {c.model for c in sink.of(ApiCall)} == {MODEL}
+    seen: list[str] = []
+    with OpenRouterClient(emu_settings(emu, tmp_path), sink=sink) as client:
+        answer = ask(client, "hi", [MODEL, OTHER], AskOptions(stream=stream, max_tokens=20), on_text=seen.append,
+                     on_fallback=lambda failed, error, nxt: seen.append(f"<{failed} failed: {nxt}>"))
+    assert (answer.model, answer.fallback_index, answer.result.outcome) == (OTHER, 1, "completed")
+    assert [(m, type(e)) for m, e in answer.failures] == [(MODEL, MidStreamError)]
+    told = seen.index(f"<{MODEL} failed: {OTHER}>")
+    assert bool(seen[:told]) is stream and "".join(seen[told + 1:]) == answer.result.text  # partial text first
+    assert [(c.model, c.status, c.fallback_index) for c in sink.of(ApiCall)] == [
+        (MODEL, "server_error", 0), (OTHER, "ok", 1)]
+    assert len({c.request_id for c in sink.of(ApiCall)}) == 1
+    if stream:
+        assert [o.outcome for o in sink.of(StreamOutcome)] == ["errored", "completed"]
 
 
 def test_ask_cli_streams_and_summarises_without_a_catalog(emulator: Any, tmp_path: Path) -> None:
@@ -100,9 +115,10 @@ def test_ask_cli_streams_and_summarises_without_a_catalog(emulator: Any, tmp_pat
     done = run_cli("hive", ["ask", "Say hi", "--model", MODEL, "--max-tokens", "12"], hive_env(emulator, data))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip()
-    summary = done.stderr.strip().splitlines()[-1]
+    *_, summary, request_id = done.stderr.strip().splitlines()
     assert MODEL in summary and "billed" in summary and "TTFT" in summary
     assert events(data, "usage", "cost_source") == [("billed",)]
+    assert [(request_id,)] == [(f"request id: {rid}",) for (rid,) in events(data, "usage", "request_id")]
     done = run_cli("hive", ["ask", "Say hi", "--model", MODEL, "--no-stream", "--json"], hive_env(emulator, data))
     assert json.loads(done.stdout)["outcome"] == "completed"
     missing = run_cli("hive", ["ask", "hi"], hive_env(emulator, data))  # the selector needs a catalog
@@ -233,8 +249,8 @@ def test_ask_on_a_full_disk_prints_the_answer_and_spills_its_events(emulator: An
         assert events(data, "usage", "cost_usd") == []
     assert done.returncode == 1 and done.stdout.strip(), done.stderr
     assert "Traceback" not in done.stderr
-    *_, summary, error = done.stderr.strip().splitlines()
-    assert MODEL in summary and "billed" in summary
+    *_, summary, request_id, error = done.stderr.strip().splitlines()
+    assert MODEL in summary and "billed" in summary and request_id.startswith("request id: ")
     assert error.startswith(f"error: 3 event(s) could not be written to {data} (No space left on device); kept in "
                             f"{tmp_path / 'state' / 'hive' / 'spill'}")
     assert "`hive-jobs import-spills`" in error
