@@ -8,8 +8,11 @@ selector and client - opened once, shared by every request, closed once.
 
 Every command that sends a completion (``hive ask``, ``--experiment``, ``hive models test``,
 ``hive models benchmark``) goes through :meth:`Session.ask` (or its async twin, :meth:`Session.aio`),
-so the budget (reserve, then settle or release), the breaker and the event log apply to all of
-them alike; the metadata requests (``/key``, ``/models``) use :attr:`Session.client`.
+and library callers through :meth:`Session.chat` / :meth:`Session.stream` (one model, the client's
+whole request surface) too, so the budget (reserve, then settle or release), the breaker and the
+event log apply to all of them alike; the metadata requests (``/key``, ``/models``) use
+:attr:`Session.client`. ``chat`` and ``stream`` are ``ask`` over a chain of one model: the same
+decisions (:class:`hive_core.ask.ChainRun`), nothing re-derived.
 
 Each part is built on first use and then shared, so a command pays only for what it touches (``hive
 key`` never loads the catalog or opens the ledger) and nothing is loaded twice: the catalog is
@@ -17,39 +20,45 @@ parsed once for the selector, the budget's estimates and the client's prices. :m
 what was opened, clients before the budget's ledger.
 
 The sink comes from the caller: ``hive_core`` imports nothing of ours, and the event log is
-``ingest``'s (the CLIs, the composition root, open ``ingest.EventLog`` and pass it). A Session
-without a sink records nothing, so it refuses completions and serves only the metadata requests,
-which record nothing anyway. Library entry points (a ``from_env()`` that opens its own recording,
-``chat``/``stream`` twins) grow on this class; they must keep those two rules.
+``ingest``'s (the CLIs, the composition root, open ``ingest.EventLog`` and pass it; the library's
+front door, ``hive.Session.from_env()``, opens its own). A Session without a sink records nothing,
+so it refuses completions (:data:`NO_SINK`, one line saying why and what to use) and serves only
+the metadata requests, which record nothing anyway.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
-from hive_core.errors import CatalogError, CatalogMissing, ConfigError
+from hive_core.errors import CatalogError, CatalogMissing, ConfigError, OpenRouterError
 
 if TYPE_CHECKING:
-    from hive_core.ask import AskOptions, AskResult
+    from hive_core.ask import AskOptions, AskResult, ChainRun, Step
     from hive_core.budget import Budget
     from hive_core.catalog.catalog import Catalog
     from hive_core.experiments import Experiment
-    from hive_core.openrouter.aio import AsyncOpenRouterClient
-    from hive_core.openrouter.client import OpenRouterClient
+    from hive_core.openrouter.aio import AsyncOpenRouterClient, AsyncStreamHandle
+    from hive_core.openrouter.client import OpenRouterClient, StreamHandle
+    from hive_core.openrouter.params import ChatParams
     from hive_core.openrouter.protocol import Messages
+    from hive_core.openrouter.results import ChatResult, Progress, ToolCallDelta
     from hive_core.openrouter.retry import RetryPolicy
     from hive_core.selection.health import CircuitBreaker
     from hive_core.selection.selector import SelectionRequest, SelectionResult, Selector
     from hive_core.settings import Settings
     from hive_core.store.events import EventSink
 
-__all__ = ["AsyncSession", "Session"]
+__all__ = ["NO_SINK", "AsyncSession", "Session"]
 
 #: what a cost line says when there are no catalog prices to estimate with
 NO_CATALOG_NOTE = "no model catalog (run `hive models sync`) for cost estimates"
+#: why a Session without a sink refuses a completion, and what to open instead
+NO_SINK = ("this Session has no event sink, so it sends no completions (they would go unrecorded and "
+           "unbudgeted): use hive.Session.from_env(), which records into the data directory's event log, "
+           "or pass one: Session(settings, ingest.EventLog(settings.data_dir))")
 
 
 class Session:
@@ -166,8 +175,7 @@ class Session:
 
     def _sink(self) -> EventSink:
         if self.sink is None:
-            raise ConfigError("this Session has no event sink, so it sends no completions (they would go "
-                              "unrecorded and unbudgeted): open it with the event log")
+            raise ConfigError(NO_SINK)
         return self.sink
 
     # -- requests ----------------------------------------------------------------------------------
@@ -180,15 +188,73 @@ class Session:
             self._sink().record(chosen.to_event(request_id, request.strategy, app=settings.app, user=settings.user))
         return chosen
 
-    def ask(self, prompt: Messages, chain: Sequence[str], options: AskOptions | None = None,
-            **callbacks: Any) -> AskResult:
+    def ask(self, prompt: Messages, chain: Sequence[str] | None = None, options: AskOptions | None = None, *,
+            selection: SelectionRequest | None = None, **callbacks: Any) -> AskResult:
         """:func:`hive_core.ask.ask` with this Session's client, budget and breaker; ``callbacks``:
-        ``on_text``, ``on_progress``, ``on_fallback``."""
-        from hive_core.ask import AskOptions, ask
+        ``on_text``, ``on_progress``, ``on_fallback``.
+
+        Without a ``chain`` the selector picks the model and its fallbacks (``selection``; default:
+        the prompt's own complexity and task, balanced), recorded as the request's ``selection``.
+        """
+        from hive_core.ask import ask
+
+        chain, options = self._chain(prompt, chain, options, selection)
+        return ask(self.client, prompt, chain, options, budget=self.budget, breaker=self.breaker, **callbacks)
+
+    def _chain(self, prompt: Messages, chain: Sequence[str] | None, options: AskOptions | None,
+               selection: SelectionRequest | None) -> tuple[Sequence[str], AskOptions]:
+        """The chain to ask and its options: as given, or the selector's (needs a synced catalog)."""
+        from dataclasses import replace
+
+        from hive_core.ask import AskOptions
+        from hive_core.ids import new_request_id
+        from hive_core.selection.selector import SelectionRequest
 
         self._sink()
-        return ask(self.client, prompt, chain, options or AskOptions(), budget=self.budget, breaker=self.breaker,
-                   **callbacks)
+        options = options or AskOptions()
+        if chain is not None:
+            return chain, options
+        request_id = options.request_id or new_request_id()
+        request = selection or SelectionRequest(prompt=_prompt_text(prompt), max_tokens=options.max_tokens)
+        chosen = self.select(request, request_id=request_id)
+        return chosen.chain, replace(options, request_id=request_id,
+                                     task_category=options.task_category or chosen.task_category)
+
+    def chat(self, messages: Messages, *, model: str, max_tokens: int | None = None, request_type: str = "chat",
+             task_category: str | None = None, request_id: str | None = None, over_budget: bool = False,
+             **params: Unpack[ChatParams]) -> ChatResult:
+        """One completion from ``model``: the client's ``chat`` (``params``: tools, response_format,
+        reasoning, ... - the whole request surface, passed through), reserved before it is sent
+        (``BudgetExceeded`` when it does not fit; ``over_budget`` sends it anyway, recorded),
+        settled to the billed cost, reported to the breaker, recorded. No fallback: :meth:`ask` has them."""
+        options = _options(False, max_tokens, request_type, task_category, request_id, over_budget, params)
+        return self.ask(messages, [model], options).result
+
+    def stream(self, messages: Messages, *, model: str, max_tokens: int | None = None,
+               on_chunk: Callable[[str, str], object] | None = None,
+               on_progress: Callable[[Progress], object] | None = None,
+               on_complete: Callable[[ChatResult], object] | None = None,
+               on_error: Callable[[OpenRouterError], object] | None = None,
+               on_tool_call: Callable[[ToolCallDelta], object] | None = None,
+               request_type: str = "chat", task_category: str | None = None, request_id: str | None = None,
+               over_budget: bool = False, **params: Unpack[ChatParams]) -> StreamHandle:
+        """:meth:`chat` streamed: the client's :class:`~hive_core.openrouter.client.StreamHandle` (its
+        callbacks, ``cancel()``, ``collect()``), reserved now and settled or released when the stream
+        ends. Read it to its end (or cancel it): a stream never started holds its reservation until
+        it goes stale."""
+        run, step = self._one(messages, model, _options(True, max_tokens, request_type, task_category, request_id,
+                                                        over_budget, params))
+        completed, failed = _ends(run, step, on_complete, on_error)
+        return self.client.stream(messages, on_chunk=on_chunk, on_progress=on_progress, on_tool_call=on_tool_call,
+                                  on_complete=completed, on_error=failed, **run.send_arguments(step))
+
+    def _one(self, messages: Messages, model: str, options: AskOptions) -> tuple[ChainRun, Step]:
+        """A chain of one model, its reservation made (or ``BudgetExceeded``)."""
+        from hive_core.ask import ChainRun
+
+        self._sink()
+        run = ChainRun(messages, [model], options, budget=self.budget, breaker=self.breaker)
+        return run, next(iter(run))
 
     def ask_in_experiment(self, experiment: Experiment, prompt: Messages, options: AskOptions,
                           **callbacks: Any) -> tuple[str, AskResult]:
@@ -217,15 +283,82 @@ class AsyncSession:
         self.session = session
         self.client = client
 
-    async def ask(self, prompt: Messages, chain: Sequence[str], options: AskOptions | None = None,
-                  **callbacks: Any) -> AskResult:
+    async def ask(self, prompt: Messages, chain: Sequence[str] | None = None, options: AskOptions | None = None, *,
+                  selection: SelectionRequest | None = None, **callbacks: Any) -> AskResult:
         """:func:`hive_core.ask.aask` with the Session's budget and breaker (see :meth:`Session.ask`).
 
         The ledger and breaker calls are short local transactions made on the loop, not in a thread:
         the budget's connection and open reservations belong to the thread that opened them.
         """
-        from hive_core.ask import AskOptions, aask
+        from hive_core.ask import aask
 
         session = self.session
-        return await aask(self.client, prompt, chain, options or AskOptions(), budget=session.budget,
-                          breaker=session.breaker, **callbacks)
+        chain, options = session._chain(prompt, chain, options, selection)
+        return await aask(self.client, prompt, chain, options, budget=session.budget, breaker=session.breaker,
+                          **callbacks)
+
+    async def chat(self, messages: Messages, *, model: str, max_tokens: int | None = None, request_type: str = "chat",
+                   task_category: str | None = None, request_id: str | None = None, over_budget: bool = False,
+                   **params: Unpack[ChatParams]) -> ChatResult:
+        """:meth:`Session.chat` on the loop."""
+        options = _options(False, max_tokens, request_type, task_category, request_id, over_budget, params)
+        return (await self.ask(messages, [model], options)).result
+
+    def stream(self, messages: Messages, *, model: str, max_tokens: int | None = None,
+               on_chunk: Callable[[str, str], object] | None = None,
+               on_progress: Callable[[Progress], object] | None = None,
+               on_complete: Callable[[ChatResult], object] | None = None,
+               on_error: Callable[[OpenRouterError], object] | None = None,
+               on_tool_call: Callable[[ToolCallDelta], object] | None = None,
+               request_type: str = "chat", task_category: str | None = None, request_id: str | None = None,
+               over_budget: bool = False, **params: Unpack[ChatParams]) -> AsyncStreamHandle:
+        """:meth:`Session.stream` on the loop: ``async for piece in handle``; cancelling the task (or
+        ``handle.cancel()``) ends it as ``cancelled``."""
+        run, step = self.session._one(messages, model, _options(True, max_tokens, request_type, task_category,
+                                                                request_id, over_budget, params))
+        completed, failed = _ends(run, step, on_complete, on_error)
+        return self.client.stream(messages, on_chunk=on_chunk, on_progress=on_progress, on_tool_call=on_tool_call,
+                                  on_complete=completed, on_error=failed, **run.send_arguments(step))
+
+
+def _options(stream: bool, max_tokens: int | None, request_type: str, task_category: str | None,
+             request_id: str | None, over_budget: bool, params: Mapping[str, Any]) -> AskOptions:
+    from hive_core.ask import AskOptions
+
+    return AskOptions(stream=stream, max_tokens=max_tokens, request_type=request_type, task_category=task_category,
+                      params=dict(params), request_id=request_id, over_budget=over_budget)
+
+
+def _ends(run: ChainRun, step: Step, on_complete: Callable[[ChatResult], object] | None,
+          on_error: Callable[[OpenRouterError], object] | None,
+          ) -> tuple[Callable[[ChatResult], None], Callable[[OpenRouterError], None]]:
+    """The stream's ``on_complete`` / ``on_error``: the run settles (or releases) the step's
+    reservation and tells the breaker, then the caller's own callback runs. A cancel ends as an
+    error (``Cancelled``): released, unless its usage event already settled it; no verdict."""
+
+    def completed(result: ChatResult) -> None:
+        run.answered(step, result)
+        if on_complete is not None:
+            on_complete(result)
+
+    def failed(error: OpenRouterError) -> None:
+        run.falls_back(step, error)
+        if on_error is not None:
+            on_error(error)
+
+    return completed, failed
+
+
+def _prompt_text(prompt: Messages) -> str:
+    """What the selector assesses: the prompt string, or the text of the last user message."""
+    if isinstance(prompt, str):
+        return prompt
+    for message in reversed(prompt):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, Sequence):
+                return " ".join(part["text"] for part in content
+                                if isinstance(part, Mapping) and isinstance(part.get("text"), str))
+    return ""

@@ -13,10 +13,10 @@ from hive_core.ask import AskOptions, AskResult
 from hive_core.budget import BudgetConfig, Limit, save_budget_config
 from hive_core.errors import BudgetExceeded, CatalogMissing, ConfigError, ServerError
 from hive_core.selection.selector import SelectionRequest
-from hive_core.session import Session
+from hive_core.session import NO_SINK, Session
 from hive_core.settings import Settings
 from hive_core.store.events import ApiCall, Selection, Usage
-from tests.plugins.emulator import MODEL, emu_settings, fast_policy
+from tests.plugins.emulator import MODEL, emu_settings, fast_policy, function_tool
 from tests.plugins.store import ListSink
 
 TEST_PROMPT = "Reply with the single word: OK"
@@ -116,3 +116,134 @@ def test_the_async_twin_budgets_and_records(emulator: Any, tmp_path: Path, catal
     with Ledger(settings.datadir.ledger) as ledger:
         settled = {scope: usd for (scope, _day), usd in ledger.spend_by_day().items()}
     assert settled["global"] == pytest.approx(usage.cost_usd, abs=1e-12)
+
+
+# -- chat and stream: one model, the whole request surface, under the budget and the breaker -------
+
+WEATHER = function_tool("get_weather", {"type": "object", "properties": {"city": {"type": "string"}},
+                                        "required": ["city"]}, "Current weather in a city")
+
+
+def limited(settings: Settings, catalog_path: Path, daily_usd: float = 1.0) -> Settings:
+    """``settings`` with the real catalog and a global daily limit (so every request reserves)."""
+    synced(settings, catalog_path)
+    save_budget_config(settings.datadir.config_file,
+                       BudgetConfig(limits={"global": Limit(scope="global", daily_usd=daily_usd)}))
+    return settings
+
+
+def settled(settings: Settings) -> tuple[dict[str, int], float]:
+    """The ledger's reservations per state, and the global spend it settled."""
+    from hive_core.budget import Ledger
+
+    with Ledger(settings.datadir.ledger) as ledger:
+        spend = sum(usd for (scope, _day), usd in ledger.spend_by_day().items() if scope == "global")
+        return ledger.states(), spend
+
+
+def test_chat_passes_the_request_surface_and_settles(emulator: Any, tmp_path: Path, catalog_path: Path) -> None:
+    """``chat(tools=...)`` reaches the model (its tool calls come back), a tool loop is one budgeted,
+    recorded request per turn, and the ledger holds exactly the billed cost."""
+    settings = limited(emu_settings(emulator, tmp_path), catalog_path)
+    sink = ListSink()
+    with Session(settings, sink) as session:
+        messages: list[dict[str, Any]] = [{"role": "user", "content": "Weather in Paris?"}]
+        first = session.chat(messages, model=MODEL, tools=[WEATHER], tool_choice="required")
+        (call,) = first.tool_calls
+        messages += [first.message, call.reply('{"celsius": 21}')]
+        final = session.chat(messages, model=MODEL, tools=[WEATHER], max_tokens=20)
+    assert call.name == "get_weather" and "city" in call.parse_arguments()
+    assert final.text and not final.tool_calls and final.request_id != first.request_id
+    usages = sink.of(Usage)
+    assert [u.request_id for u in usages] == [first.request_id, final.request_id]
+    states, spend = settled(settings)
+    assert states == {"settled": 2} and spend == pytest.approx(sum(u.cost_usd for u in usages), abs=1e-12)
+
+
+def test_chat_over_budget_sends_nothing(emulator: Any, tmp_path: Path, catalog_path: Path) -> None:
+    settings = limited(emu_settings(emulator, tmp_path), catalog_path, daily_usd=0.000001)
+    sink = ListSink()
+    with Session(settings, sink) as session:
+        with pytest.raises(BudgetExceeded, match="daily budget of global exceeded"):
+            session.chat("Say hi", model=MODEL, max_tokens=50)
+        with pytest.raises(BudgetExceeded, match="daily budget of global exceeded"):
+            session.stream("Say hi", model=MODEL, max_tokens=50)
+        over = session.chat("Say hi", model=MODEL, max_tokens=5, over_budget=True)
+    assert [c.request_id for c in sink.of(ApiCall)] == [over.request_id]
+
+
+def test_stream_cancel_settles_what_was_billed(emulator: Any, tmp_path: Path, catalog_path: Path) -> None:
+    """A stream cancelled from a callback ends quietly; its billed part settles the reservation and
+    nothing stays reserved. Callbacks are the caller's, called as the client calls them."""
+    settings = limited(emu_settings(emulator, tmp_path), catalog_path)
+    sink = ListSink()
+    chunks: list[str] = []
+    completed: list[Any] = []
+    errors: list[Any] = []
+    with Session(settings, sink) as session:
+        def on_chunk(piece: str, so_far: str) -> None:
+            chunks.append(piece)
+            if len(chunks) == 3:
+                handle.cancel()
+
+        handle = session.stream("Count to 100", model=MODEL, max_tokens=300, on_chunk=on_chunk,
+                                on_complete=completed.append, on_error=errors.append)
+        pieces = list(handle)
+        whole = session.stream("Say hi", model=MODEL, max_tokens=10, on_complete=completed.append).collect()
+    assert handle.result is not None and handle.result.outcome == "cancelled" and len(pieces) == 3
+    assert [type(e).__name__ for e in errors] == ["Cancelled"] and completed == [whole]
+    (cancelled, done) = sink.of(Usage)
+    states, spend = settled(settings)
+    assert states == {"settled": 2} and spend == pytest.approx(cancelled.cost_usd + done.cost_usd, abs=1e-12)
+
+
+def test_a_failed_stream_releases_and_tells_the_breaker(emulator_factory: Any, tmp_path: Path,
+                                                        catalog_path: Path) -> None:
+    emu = emulator_factory(faults=[{"model": MODEL, "kind": "500", "rate": 1.0}])
+    settings = limited(emu_settings(emu, tmp_path, max_attempts=1), catalog_path)
+    with Session(settings, ListSink(), policy=fast_policy(settings)) as session:
+        for _ in range(5):
+            with pytest.raises(ServerError):
+                session.stream("Say hi", model=MODEL, max_tokens=8).collect()
+        assert session.breaker.state(MODEL) == "open"
+    assert settled(settings) == ({"released": 5}, 0)
+
+
+def test_ask_without_a_chain_selects_and_records_it(emulator: Any, tmp_path: Path, catalog_path: Path) -> None:
+    settings = synced(emu_settings(emulator, tmp_path), catalog_path)
+    sink = ListSink()
+    with Session(settings, sink) as session:
+        answer = session.ask([{"role": "system", "content": "Be brief."},
+                              {"role": "user", "content": "Write a Python function that merges two sorted lists"}],
+                             options=AskOptions(stream=False, max_tokens=30))
+    (selection,) = sink.of(Selection)
+    assert selection.request_id == answer.result.request_id and selection.model == answer.model
+    assert selection.task_category == "code-generation"
+    assert {c.task_category for c in sink.of(ApiCall)} == {"code-generation"}
+
+
+def test_the_async_chat_and_stream(emulator: Any, tmp_path: Path, catalog_path: Path) -> None:
+    import asyncio
+
+    settings = limited(emu_settings(emulator, tmp_path), catalog_path)
+    sink = ListSink()
+
+    async def main(session: Session) -> tuple[Any, list[str], Any]:
+        async with session.aio() as aio:
+            chat = await aio.chat("Say hi", model=MODEL, max_tokens=10, seed=7)
+            handle = aio.stream("Say hi", model=MODEL, max_tokens=10)
+            pieces = [piece async for piece in handle]
+            return chat, pieces, handle.result
+
+    with Session(settings, sink) as session:
+        chat, pieces, streamed = asyncio.run(main(session))
+    assert chat.text and "".join(pieces) == streamed.text and streamed.outcome == "completed"
+    assert settled(settings)[0] == {"settled": 2}
+
+
+def test_a_session_without_a_sink_says_what_to_use(emulator: Any, tmp_path: Path) -> None:
+    with Session(emu_settings(emulator, tmp_path), None) as session:
+        for send in (lambda: session.chat("hi", model=MODEL), lambda: session.stream("hi", model=MODEL)):
+            with pytest.raises(ConfigError) as refused:
+                send()
+            assert str(refused.value) == NO_SINK and "hive.Session.from_env()" in NO_SINK
