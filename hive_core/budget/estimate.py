@@ -1,14 +1,19 @@
 """The most a request can cost, computed before it is sent, from the catalog's prices.
 
-    max cost = prompt tokens x prompt price                     (estimated from the messages)
+    max cost = prompt tokens x prompt price                     (estimated from the messages and tools)
              + completion cap x max(completion, reasoning price) (``max_tokens``, else a default cap)
              + request fee + images x image price
 
 Prompt tokens are estimated at :data:`CHARS_PER_TOKEN` characters per token, rounded up, plus
 :data:`TOKENS_PER_MESSAGE` per message for the role and separators (the ~4 chars/token rule of
 thumb for English; a real tokenizer would be a heavy dependency for a reservation that is settled
-to the billed cost anyway). A request without ``max_tokens`` reserves the config's
-``default_max_tokens`` (4096), or the model's own completion cap when that is lower.
+to the billed cost anyway). Agent traffic is billed for more than its text, so the estimate counts
+it too: an assistant message's tool calls (name and arguments), :data:`IMAGE_TOKENS` per
+``image_url`` part (OpenAI's flat low-detail figure; on top of any per-image price), and the
+offered ``tools`` (their compact JSON at the same 4 characters per token: providers bill the
+definitions as prompt). The emulator bills exactly these figures. A request without
+``max_tokens`` reserves the config's ``default_max_tokens`` (4096), or the model's own completion
+cap when that is lower.
 
 A model with no known price (no catalog, not in it, or a variable-priced router such as
 ``openrouter/auto``) raises :class:`~hive_core.errors.BudgetExceeded` when a limit applies:
@@ -18,6 +23,7 @@ priced model, or ``--over-budget``).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +35,7 @@ from hive_core.errors import BudgetExceeded, CatalogMissing, UnknownModel
 
 __all__ = [
     "CHARS_PER_TOKEN",
+    "IMAGE_TOKENS",
     "TOKENS_PER_MESSAGE",
     "CostBound",
     "estimate_prompt_tokens",
@@ -39,6 +46,8 @@ __all__ = [
 CHARS_PER_TOKEN = 4
 #: role, separators and the reply priming: what chat templates add around each message
 TOKENS_PER_MESSAGE = 4
+#: prompt tokens of one image part, whatever its size
+IMAGE_TOKENS = 85
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +60,13 @@ class CostBound:
     completion_tokens: int
 
 
-def _text_and_images(content: object) -> tuple[int, int]:
-    if isinstance(content, str):
-        return len(content), 0
+def _text_and_images(message: Mapping[str, Any]) -> tuple[int, int]:
+    """Characters (text parts, tool calls' names and arguments) and image parts of one message."""
+    content = message.get("content")
     chars = images = 0
-    if isinstance(content, Sequence):
+    if isinstance(content, str):
+        chars = len(content)
+    elif isinstance(content, Sequence):
         for part in content:
             if not isinstance(part, Mapping):
                 continue
@@ -64,17 +75,32 @@ def _text_and_images(content: object) -> tuple[int, int]:
             text = part.get("text")
             if isinstance(text, str):
                 chars += len(text)
+    calls = message.get("tool_calls")
+    for call in calls if isinstance(calls, Sequence) else ():
+        function = call.get("function") if isinstance(call, Mapping) else None
+        if isinstance(function, Mapping):
+            chars += sum(len(v) for v in (function.get("name"), function.get("arguments")) if isinstance(v, str))
     return chars, images
 
 
-def estimate_prompt_tokens(messages: str | Sequence[Mapping[str, Any]]) -> tuple[int, int]:
-    """(estimated prompt tokens, number of images) of a prompt string or message list."""
+def _tool_tokens(tools: Sequence[Mapping[str, Any]] | None) -> int:
+    """Prompt tokens the offered tool definitions are billed as (their compact JSON)."""
+    if not tools:
+        return 0
+    return math.ceil(len(json.dumps(list(tools), separators=(",", ":"), ensure_ascii=False, default=str))
+                     / CHARS_PER_TOKEN)
+
+
+def estimate_prompt_tokens(messages: str | Sequence[Mapping[str, Any]],
+                           tools: Sequence[Mapping[str, Any]] | None = None) -> tuple[int, int]:
+    """(estimated prompt tokens, number of images) of a prompt string or message list and the
+    offered ``tools``; image parts are counted in the tokens too (:data:`IMAGE_TOKENS` each)."""
     if isinstance(messages, str):
         messages = [{"role": "user", "content": messages}]
-    tokens = images = 0
+    tokens, images = _tool_tokens(tools), 0
     for message in messages:
-        chars, pictures = _text_and_images(message.get("content"))
-        tokens += math.ceil(chars / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE
+        chars, pictures = _text_and_images(message)
+        tokens += math.ceil(chars / CHARS_PER_TOKEN) + pictures * IMAGE_TOKENS + TOKENS_PER_MESSAGE
         images += pictures
     return tokens, images
 
@@ -108,10 +134,12 @@ def max_cost(
     *,
     max_tokens: int | None,
     default_max_tokens: int,
+    tools: Sequence[Mapping[str, Any]] | None = None,
 ) -> CostBound:
-    """The most ``model`` can bill for this request; raises ``BudgetExceeded`` when unpriced."""
+    """The most ``model`` can bill for this request (``tools``: the definitions offered); raises
+    ``BudgetExceeded`` when unpriced."""
     pricing, model_cap = _pricing(prices, model)
-    prompt_tokens, images = estimate_prompt_tokens(messages)
+    prompt_tokens, images = estimate_prompt_tokens(messages, tools)
     if max_tokens is not None:
         completion = max_tokens
     else:

@@ -1,9 +1,11 @@
 """The cost of one request, and where that number came from.
 
-* ``billed``: OpenRouter's ``usage.cost`` (USD) was in the answer: that is the truth.
+* ``billed``: OpenRouter's ``usage.cost`` (USD) was in the answer: that is the truth (of what
+  OpenRouter charged: a BYOK call's is only its fee, the provider's bill being
+  ``UsageInfo.upstream_cost``, recorded beside it and never added to it here).
 * ``estimated``: no billed cost (old deployments, cancelled or cut streams), but the catalog knows
   the model's prices: every component is estimated with :func:`hive_core.catalog.pricing.estimate_cost`
-  (prompt, completion, reasoning, cache read/write, per request).
+  (prompt, completion, reasoning, cache read/write, web searches, per request).
 * ``unknown``: no catalog, a model the catalog does not know, or a variable ("-1") price. The cost
   is ``None`` - never a silent 0, which would read as "free" in every report.
 """
@@ -14,7 +16,8 @@ from dataclasses import dataclass
 
 from hive_core.catalog.pricing import PriceBook, estimate_cost
 from hive_core.errors import CatalogMissing, UnknownModel
-from hive_core.openrouter.results import CostSource, UsageInfo
+from hive_core.openrouter.results import CostSource
+from hive_core.openrouter.usage import UsageInfo
 
 __all__ = ["CostEstimate", "PriceBook", "resolve_cost"]
 
@@ -59,6 +62,7 @@ def resolve_cost(usage: UsageInfo, model: str, prices: PriceBook | None, *, requ
         reasoning_tokens=reasoning,
         cached_tokens=cached,
         cache_write_tokens=cache_write,
+        web_searches=usage.web_search_requests,
     )
     if cost is None:
         return CostEstimate(None, "unknown", f"{model} has a variable price")

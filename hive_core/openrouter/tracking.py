@@ -5,7 +5,8 @@ and the record emits, all with the same ``request_id``:
 
 * one :class:`~hive_core.store.events.ApiCall` per HTTP attempt (``attempt`` 1..n; ``status`` is "ok" or
   the error's ``status_name``; HTTP status, latency, TTFT, generation id, served model, provider);
-* one :class:`~hive_core.store.events.Usage` when the request was answered or partially billed, with the
+* one :class:`~hive_core.store.events.Usage` when the request was answered or partially billed: every
+  count and cost of OpenRouter's ``usage`` object (:class:`~hive_core.openrouter.usage.UsageInfo`), the
   cost resolved by :func:`hive_core.openrouter.cost.resolve_cost`;
 * one :class:`~hive_core.store.events.StreamOutcome` per streamed request.
 
@@ -17,15 +18,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from hive_core.errors import HiveError
 from hive_core.ids import new_request_id
 from hive_core.openrouter.cost import CostEstimate, PriceBook, resolve_cost
-from hive_core.openrouter.results import Outcome, UsageInfo
+from hive_core.openrouter.results import Outcome
+from hive_core.openrouter.usage import UsageInfo
 from hive_core.store.events import ApiCall, Event, EventSink, StreamOutcome, Usage
 
 __all__ = ["NullSink", "RequestRecord", "Tracker"]
+
+
+def _usd(amount: Decimal | None) -> float | None:
+    """A reported USD amount as the event's float: the JSON number it was parsed from, exactly."""
+    return None if amount is None else float(amount)
 
 
 class NullSink:
@@ -150,9 +158,19 @@ class RequestRecord:
                 completion_tokens=usage.completion_tokens,
                 reasoning_tokens=min(usage.reasoning_tokens, usage.completion_tokens),
                 cached_tokens=usage.cached_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+                prompt_audio_tokens=usage.prompt_audio_tokens,
+                prompt_image_tokens=usage.prompt_image_tokens,
+                prompt_video_tokens=usage.prompt_video_tokens,
+                completion_audio_tokens=usage.completion_audio_tokens,
+                completion_image_tokens=usage.completion_image_tokens,
+                web_search_requests=usage.web_search_requests,
                 cost_usd=cost.cost_usd,
                 cost_source=cost.source,
                 is_byok=usage.is_byok,
+                upstream_cost_usd=_usd(usage.upstream_cost),
+                upstream_prompt_cost_usd=_usd(usage.upstream_prompt_cost),
+                upstream_completion_cost_usd=_usd(usage.upstream_completion_cost),
                 generation_id=generation_id,
             )
         )

@@ -108,9 +108,12 @@ class ApiCall(Event):
 
 
 class Usage(Event):
-    """Tokens and cost of one successful or partially billed request."""
+    """Tokens and cost of one successful or partially billed request (BYOK: see ``is_byok``)."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2  # 2: the whole usage object (cache writes ... upstream cost)
 
     type: Literal["usage"] = "usage"
+    schema_version: int = 2
     model: str = Field(description="model id that was billed")
     provider: str | None = Field(default=None, description="provider that served it")
     request_type: str = Field(default="chat", description="as on api_call")
@@ -119,11 +122,28 @@ class Usage(Event):
     completion_tokens: int = Field(default=0, ge=0, description="output tokens, reasoning included")
     reasoning_tokens: int = Field(default=0, ge=0, description="of which internal reasoning")
     cached_tokens: int = Field(default=0, ge=0, description="input tokens read from the prompt cache")
+    cache_write_tokens: int | None = Field(
+        default=None, ge=0, description="input tokens written to the prompt cache; null before schema 2")
+    prompt_audio_tokens: int | None = Field(default=None, ge=0, description="input audio tokens; null before 2")
+    prompt_image_tokens: int | None = Field(default=None, ge=0, description="input image tokens; null before 2")
+    prompt_video_tokens: int | None = Field(default=None, ge=0, description="input video tokens; null before 2")
+    completion_audio_tokens: int | None = Field(
+        default=None, ge=0, description="output audio tokens; null before schema 2")
+    completion_image_tokens: int | None = Field(
+        default=None, ge=0, description="output image tokens; null before schema 2")
+    web_search_requests: int | None = Field(
+        default=None, ge=0, description="web searches OpenRouter ran (server tools); null before schema 2")
     cost_usd: float | None = Field(default=None, description="USD; null when it cannot be known")
     cost_source: Literal["billed", "estimated", "unknown"] = Field(
         description="billed (OpenRouter usage.cost), estimated (catalog prices), unknown"
     )
-    is_byok: bool = Field(default=False, description="billed to the user's own provider key")
+    is_byok: bool = Field(
+        default=False, description="ran on the user's own provider key: cost_usd is only OpenRouter's fee")
+    upstream_cost_usd: float | None = Field(
+        default=None, description="USD the provider charged (usage.cost_details.upstream_inference_cost); "
+        "a BYOK call's real price, billed outside OpenRouter; null when not reported")
+    upstream_prompt_cost_usd: float | None = Field(default=None, description="of which for the input")
+    upstream_completion_cost_usd: float | None = Field(default=None, description="of which for the output")
     generation_id: str | None = Field(default=None, description="OpenRouter generation id")
     supersedes: str | None = Field(
         default=None, description="event_id of the usage event this one corrects (reconcile)"
