@@ -3,7 +3,7 @@
     store = session.store                      # or hive.Store(data_dir) on its own
     store.tables                               # ['api_calls', 'usage', ..., 'rollup_daily', 'rankings']
     store.lazy("usage").group_by("model").agg(pl.col("cost_usd").sum()).collect()
-    store.relation("requests").filter("status = 'ok'").df()
+    store.relation("requests").filter("final_status = 'ok'").pl()
     store.sql("select model, count(*) n from api_calls where ts >= $since group by 1", since="2026-11-01")
 
 The event views are ``hive-jobs sql``'s, over the same connection (:func:`queries.connect`): one
@@ -13,12 +13,14 @@ correct. A LazyFrame is DuckDB's (``relation.pl(lazy=True)``): Polars' filters a
 pushed into that same query, so both libraries see the same rows. Frames and relations read through
 the store's connection: use them while the store (or its Session) is open.
 
-The store is a snapshot of the files taken at its first read. Every read first flushes the owning
-Session's event log, and takes a new snapshot when that wrote anything, so a notebook sees the
-requests it just made; :meth:`Store.refresh` takes one for files other processes wrote since. (Not
-on every read: each snapshot keeps its files open until the store closes.) The rollup tables are the files ``hive-jobs rollup`` writes, listed
-by the names :class:`~hive_core.store.datadir.DataDir` gives them (a stray file in those folders is
-never read); a table with no file yet is a :class:`~hive_core.errors.QueryError` saying what to run.
+The event views read a snapshot of the files, taken at the store's first read. Every read first
+flushes the owning Session's event log, and takes a new snapshot when that wrote anything, so a
+notebook sees the requests it just made; :meth:`Store.refresh` takes one for files other processes
+wrote since. (Not on every read: each snapshot keeps its files open until the store closes.)
+
+The rollup tables are the files ``hive-jobs rollup`` writes, listed at each read by the names
+:class:`~hive_core.store.datadir.DataDir` gives them (a stray file in those folders is never read);
+a table with no file yet is a :class:`~hive_core.errors.QueryError` saying what to run.
 """
 
 from __future__ import annotations
