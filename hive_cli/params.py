@@ -2,7 +2,8 @@
 
 A period is ``--period PERIOD`` (:data:`PERIOD`, the names of :data:`hive_core.period.PERIOD_HELP`,
 read against the invocation's clock so ``--as-of`` moves it), a day is ``YYYY-MM-DD`` (:data:`DATE`),
-JSON output is ``--json`` (:func:`json_option`), and every command of both CLIs accepts
+JSON output is ``--json`` (:func:`json_option`), a JSON document read from a file is
+:data:`JSON_OBJECT_FILE` (``--json-schema FILE``), and every command of both CLIs accepts
 ``--data-dir`` - before the command's name (``hive --data-dir X ask``) or after it
 (``hive ask --data-dir X``), the later one winning (:func:`accept_data_dir`, applied by
 :class:`hive_cli.lazy.LazyGroup` to each command it loads). A value a type refuses is a usage error:
@@ -23,9 +24,11 @@ from hive_core.period import PERIOD_HELP, Period
 
 __all__ = [
     "DATE",
+    "JSON_OBJECT_FILE",
     "PERIOD",
     "PERIOD_OPTION_HELP",
     "DateType",
+    "JsonObjectFileType",
     "PeriodType",
     "accept_data_dir",
     "as_of_option",
@@ -88,9 +91,37 @@ class DateType(click.ParamType[date]):
             self.fail(f"{value!r} is not a date (YYYY-MM-DD)", param, ctx)
 
 
+class JsonObjectFileType(click.ParamType[dict[str, Any]]):
+    """A file holding one JSON object (e.g. ``--json-schema FILE``), read while the command line is
+    parsed: a missing or unreadable file, text that is not JSON, or JSON that is not an object is a
+    usage error naming the file, before the command does anything (a request is never sent with it)."""
+
+    name = "file"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "FILE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dict[str, Any]:
+        import json
+        from pathlib import Path
+
+        if isinstance(value, dict):
+            return value
+        try:
+            document = json.loads(Path(value).read_bytes())
+        except OSError as exc:
+            self.fail(f"cannot read {value}: {exc.strerror or exc}", param, ctx)
+        except ValueError as exc:  # JSONDecodeError, and text that is not UTF-8
+            self.fail(f"{value} is not JSON ({exc})", param, ctx)
+        if not isinstance(document, dict):
+            self.fail(f"{value} is JSON but not an object ({{...}})", param, ctx)
+        return document
+
+
 #: the parameter types (instances, as click's own ``click.INT``)
 PERIOD = PeriodType()
 DATE = DateType()
+JSON_OBJECT_FILE = JsonObjectFileType()
 
 
 def period_option(default: str) -> Callable[[F], F]:

@@ -1,9 +1,10 @@
-"""The selection options ``hive ask`` and ``hive models recommend`` share, and how a choice is shown
-(lines for people, :func:`selection_json` for ``--json``): one owner for selection on the command line."""
+"""The selection options ``hive ask`` and ``hive models recommend`` share, how a choice is shown
+(lines for people, :func:`selection_json` for ``--json``), and the models a person names
+(:func:`resolve_models`): one owner for choosing models on the command line."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +16,9 @@ from hive_core.selection.rankings import STRATEGIES
 
 if TYPE_CHECKING:
     from hive_core.selection.selector import SelectionRequest, SelectionResult
+    from hive_core.session import Session
 
-__all__ = ["build_request", "selection_json", "selection_lines", "selection_options"]
+__all__ = ["build_request", "resolve_models", "selection_json", "selection_lines", "selection_options"]
 
 
 def _decimal(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Decimal | None:
@@ -93,3 +95,31 @@ def selection_json(result: SelectionResult, strategy: str) -> dict[str, Any]:
         "scores": result.scores, "strategy": strategy, "complexity": result.complexity,
         "task_category": result.task_category, "candidates": result.candidates, "warnings": list(result.warnings),
     }
+
+
+def resolve_models(session: Session, names: Sequence[str], param_hint: str) -> list[str]:
+    """The catalog ids the model names given to ``param_hint`` (``--model``, ``MODEL``...) mean, before
+    anything is sent: a short name (``gpt-4o-mini``) resolves to its full id, and an unknown or
+    ambiguous name is a usage error (exit 2) saying what was meant - never a 400 recorded under a typo.
+
+    Without a synced catalog a full id (``provider/model``) goes out as given (nothing to check it
+    against; OpenRouter's answer says), while a short name is refused with how to sync: it is not guessed.
+    """
+    from hive_core.errors import UnknownModel
+
+    ctx = click.get_current_context(silent=True)
+    catalog = session.prices  # the synced catalog, or None without a usable one
+    resolved = []
+    for name in names:
+        if catalog is None:
+            if "/" not in name:
+                raise click.BadParameter(
+                    f"{name!r} is not a full model id (provider/model) and there is no model catalog to "
+                    f"resolve it: run `hive models sync`, or give the full id", ctx, param_hint=f"'{param_hint}'")
+            resolved.append(name)
+            continue
+        try:
+            resolved.append(catalog.resolve(name).id)
+        except UnknownModel as exc:
+            raise click.BadParameter(str(exc), ctx, param_hint=f"'{param_hint}'") from None
+    return resolved

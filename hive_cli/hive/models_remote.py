@@ -1,7 +1,8 @@
 """``hive models sync`` and ``hive models test``: the two model commands that talk to OpenRouter.
 
 Both go through a :class:`hive_core.session.Session`: ``test`` sends a real, billed completion, so
-it is budgeted, reported to the circuit breaker and recorded like ``hive ask``; ``sync`` only reads
+it is budgeted, reported to the circuit breaker and recorded like ``hive ask``, and its model name
+is resolved like ``hive ask --model``'s (an unknown one is refused, never sent); ``sync`` only reads
 ``/models`` (nothing to record or budget), so its Session has no event sink.
 """
 
@@ -11,6 +12,7 @@ import click
 
 from hive_cli.common import echo_json, get_settings, open_event_log, sending_settings
 from hive_cli.params import json_option
+from hive_cli.selection import resolve_models
 
 __all__ = ["sync", "test"]
 
@@ -39,13 +41,17 @@ def sync(ctx: click.Context) -> None:
 @json_option()
 @click.pass_context
 def test(ctx: click.Context, model: str, stream: bool, max_tokens: int, as_json: bool) -> None:
-    """Send one small request to MODEL: latency, TTFT, tokens, cost (recorded as request_type=test)."""
+    """Send one small request to MODEL: latency, TTFT, tokens, cost (recorded as request_type=test).
+
+    MODEL is a full id or a short name (gpt-4o-mini); an unknown one is refused before sending, with
+    the close matches of the synced catalog."""
     from hive_core.ask import AskOptions
     from hive_core.session import Session
 
     settings = sending_settings(ctx)
     with open_event_log(settings) as log, Session(settings, log) as session:
-        answer = session.ask(TEST_PROMPT, [model], AskOptions(stream=stream, max_tokens=max_tokens, request_type="test"))
+        chain = resolve_models(session, [model], "MODEL")
+        answer = session.ask(TEST_PROMPT, chain, AskOptions(stream=stream, max_tokens=max_tokens, request_type="test"))
         note = session.prices_note
     if as_json:
         echo_json(answer.as_dict(note))
