@@ -1,7 +1,9 @@
 """Interpreting OpenRouter's streamed chunks: text, reasoning, tool calls, finish reason, usage, errors.
 
 Feed each SSE ``data`` payload to :meth:`ChunkReader.feed`; it returns the text piece the chunk
-carried (``""`` for none) and queues the chunk's tool-call deltas in :attr:`ChunkReader.tool_events`.
+carried (``""`` for none) and queues the chunk's tool-call deltas in :attr:`ChunkReader.tool_events`
+as ``(position, fragment)`` pairs (:meth:`ChunkReader.tool_delta` makes the callback's value: only
+when there is a callback, as this runs once per chunk).
 Deltas are assembled into what a non-streamed answer carries, so both give the same result:
 
 * ``tool_calls`` (OpenAI incremental format): one call per ``index``, ``id``/``name``/``type`` from
@@ -87,8 +89,9 @@ class ChunkReader:
         self.created: int | None = None
         #: the ``usage`` object as served, for the assembled answer document
         self.raw_usage: dict[str, Any] | None = None
-        #: tool-call deltas of the last fed chunk(s), for the caller to dispatch and clear
-        self.tool_events: list[ToolCallDelta] = []
+        #: tool-call deltas of the last fed chunk(s) as (position, arguments fragment), for the caller
+        #: to dispatch and clear
+        self.tool_events: list[tuple[int, str]] = []
         self._calls: list[_CallParts] = []
         self._by_index: dict[int, int] = {}
         self.details: list[dict[str, Any]] = []
@@ -162,7 +165,7 @@ class ChunkReader:
         for delta in deltas:
             if type(delta) is not dict:
                 raise MalformedResponse(f"a tool-call delta is not an object: {delta!r:.80}")
-            call_id = delta.get("id") or ""
+            call_id = delta.get("id")
             index = delta.get("index")
             if index is None:  # continue the last call unless this one names another
                 position = len(calls) - 1 if calls and (not call_id or call_id == calls[-1].id) else None
@@ -178,19 +181,27 @@ class ChunkReader:
             call = calls[position]
             if call_id and not call.id:
                 call.id = call_id
-            if delta.get("type"):
-                call.type = delta["type"]
-            function = delta.get("function") or {}
-            name = function.get("name")
-            if name and not call.name:
-                call.name = name
-            fragment = function.get("arguments") or ""
-            if not isinstance(fragment, str):  # some providers send the object itself
-                fragment = json.dumps(fragment, separators=(",", ":"))
-            if fragment:
-                call.arguments.append(fragment)
+            kind = delta.get("type")
+            if kind:
+                call.type = kind
+            function = delta.get("function")
+            fragment = ""
+            if function:
+                name = function.get("name")
+                if name and not call.name:
+                    call.name = name
+                fragment = function.get("arguments") or ""
+                if type(fragment) is not str:  # some providers send the object itself
+                    fragment = json.dumps(fragment, separators=(",", ":"))
+                if fragment:
+                    call.arguments.append(fragment)
             self.pieces += 1  # every delta is generated output, the call's name included
-            self.tool_events.append(ToolCallDelta(position, call.id, call.name, fragment))
+            self.tool_events.append((position, fragment))
+
+    def tool_delta(self, position: int, fragment: str) -> ToolCallDelta:
+        """What ``on_tool_call`` receives for a queued ``(position, fragment)``."""
+        call = self._calls[position]
+        return ToolCallDelta(position, call.id, call.name, fragment)
 
     def _details(self, details: Any) -> None:
         for detail in details:

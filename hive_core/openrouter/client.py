@@ -39,7 +39,7 @@ from hive_core.openrouter.params import ChatParams
 from hive_core.openrouter.protocol import Messages, chat_body
 from hive_core.openrouter.results import ChatResult, Progress, ToolCallDelta
 from hive_core.openrouter.retry import RetryPolicy, call_with_retries
-from hive_core.openrouter.stream import CANCELLED, Callbacks, StreamRun
+from hive_core.openrouter.stream import CANCELLED, Callbacks, Delivery, StreamRun
 from hive_core.settings import Settings
 from hive_core.store.events import EventSink
 
@@ -61,7 +61,7 @@ class StreamHandle:
         self._run = run
         self._response: httpx.Response | None = None
         self._body: Iterator[bytes] | None = None
-        self._pending: list[str | ToolCallDelta] = []
+        self._pending: list[Delivery] = []
         self._cancelled = False
         self._gen = self._iterate()
 
@@ -141,7 +141,7 @@ class StreamHandle:
             if response.status_code >= 400:
                 raise run.http_error(response.status_code, response.headers, response.read())
             self._body = body = response.iter_bytes()
-            pending: list[str | ToolCallDelta] = []
+            pending: list[Delivery] = []
             for raw in body:
                 self._check_cancel()  # keep-alives before the first token: a cancel must not wait for it
                 pending.extend(run.feed(raw))

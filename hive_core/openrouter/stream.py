@@ -45,7 +45,10 @@ from hive_core.openrouter.results import ChatResult, Outcome, Progress, ToolCall
 from hive_core.openrouter.sse import SSEDecoder
 from hive_core.openrouter.tracking import RequestRecord
 
-__all__ = ["CANCELLED", "MIN_RATE_TOKENS", "Callbacks", "StreamRun", "generation_rate", "outcome_of"]
+__all__ = ["CANCELLED", "MIN_RATE_TOKENS", "Callbacks", "Delivery", "StreamRun", "generation_rate", "outcome_of"]
+
+#: what a read hands on, in order: a text piece, or a tool-call delta as (position, fragment)
+Delivery = str | tuple[int, str]
 
 #: the message of the :class:`~hive_core.errors.Cancelled` a caller's cancel ends a stream with
 CANCELLED = "the stream was cancelled by the caller"
@@ -156,10 +159,10 @@ class StreamRun:
             return StreamTruncated(f"the stream broke before [DONE]: the answer is incomplete ({error})")
         return error
 
-    def feed(self, raw: bytes) -> list[str | ToolCallDelta]:
+    def feed(self, raw: bytes) -> list[Delivery]:
         """Parse received bytes; returns the text pieces and tool-call deltas they completed, in
         order, for :meth:`deliver` (may raise mid-stream errors)."""
-        pieces: list[str | ToolCallDelta] = []
+        pieces: list[Delivery] = []
         reader = self.reader
         before = reader.pieces
         for event in self.decoder.feed(raw):
@@ -209,7 +212,7 @@ class StreamRun:
         printed text or dispatched calls)."""
         return len(self._parts) + self._tool_deltas
 
-    def deliver(self, item: str | ToolCallDelta) -> str:
+    def deliver(self, item: Delivery) -> str:
         """Hand one text piece or tool-call delta to the callbacks; returns the text (``""`` for a
         tool-call delta) for the handle to yield."""
         cb = self.callbacks
@@ -223,7 +226,7 @@ class StreamRun:
             piece = ""
             self._tool_deltas += 1
             if cb.on_tool_call is not None:
-                cb.on_tool_call(item)
+                cb.on_tool_call(self.reader.tool_delta(*item))
         if cb.on_progress is not None:
             cb.on_progress(self.progress())
         return piece
