@@ -2,7 +2,8 @@
 and a multi-turn tool loop works sync and async, streamed and not, one logical request per turn.
 
 The server side is ``httpx.MockTransport`` serving answers in the recorded shape (the tool-calling
-recording, with two parallel calls), streamed through :func:`tests.plugins.wire.to_sse`.
+recording, with two parallel calls), streamed through :func:`tests.plugins.wire.to_sse`; then the
+emulator, which calls the offered tools and answers in text once the tool results are in.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import pytest
 from hive_core.openrouter import AsyncOpenRouterClient, ChatResult, OpenRouterClient, ToolCall, ToolCallDelta
 from hive_core.settings import Settings
 from hive_core.store.events import ApiCall, StreamOutcome, Usage
+from tests.plugins.emulator import MODEL as EMU_MODEL
+from tests.plugins.emulator import emu_settings
 from tests.plugins.store import ListSink
 from tests.plugins.wire import to_sse
 
@@ -217,3 +220,71 @@ def test_tool_calling_recording_replayed_streamed(recordings_dir: Path) -> None:
         result = c.stream("What is 123 / 456?", model=MODEL, tools=[WEATHER]).collect()
     assert [call.name for call in result.tool_calls] == ["divide"]
     assert result.tool_calls[0].parse_arguments() == {"numerator": 123, "denominator": 456, "on_inf": "infinity"}
+
+
+# -- the same loop against the emulator (it answers tools since issue 13) ------------------------
+
+CLOCK = {"type": "function", "function": {
+    "name": "get_time", "parameters": {"type": "object", "properties": {"zone": {"type": "string"}},
+                                       "required": ["zone"]}}}
+
+
+def emulator_loop_checks(results: list[ChatResult], sink: ListSink, stream: bool) -> None:
+    first, last = results
+    assert first.finish_reason == "tool_calls" and [c.name for c in first.tool_calls] == ["get_weather", "get_time"]
+    assert len({c.id for c in first.tool_calls}) == 2
+    assert isinstance(first.tool_calls[0].parse_arguments()["city"], str)
+    assert isinstance(first.tool_calls[1].parse_arguments()["zone"], str)
+    assert last.finish_reason == "stop" and last.text and last.tool_calls == ()
+    ids = [r.request_id for r in results]
+    assert len(set(ids)) == 2
+    assert [(c.request_id, c.status) for c in sink.of(ApiCall)] == [(i, "ok") for i in ids]
+    assert [u.request_id for u in sink.of(Usage)] == ids and all(u.cost_source == "billed" for u in sink.of(Usage))
+    assert [(o.request_id, o.finish_reason) for o in sink.of(StreamOutcome)] == (
+        [(ids[0], "tool_calls"), (ids[1], "stop")] if stream else [])
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_tool_loop_against_the_emulator_sync(emulator: Any, tmp_path: Path, stream: bool) -> None:
+    settings = emu_settings(emulator, tmp_path)
+    sink = ListSink()
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Weather and time in Paris?"}]
+    results: list[ChatResult] = []
+    deltas: list[ToolCallDelta] = []
+    with OpenRouterClient(settings, sink=sink) as client:
+        while not results or results[-1].tool_calls:
+            if results:
+                messages += [results[-1].message] + [call.reply("fine") for call in results[-1].tool_calls]
+            if stream:
+                handle = client.stream(messages, model=EMU_MODEL, tools=[WEATHER, CLOCK], max_tokens=200,
+                                       on_tool_call=deltas.append)
+                results.append(handle.collect())
+            else:
+                results.append(client.chat(messages, model=EMU_MODEL, tools=[WEATHER, CLOCK], max_tokens=200))
+    emulator_loop_checks(results, sink, stream)
+    if stream:  # the callback saw every fragment of both calls
+        for position, call in enumerate(results[0].tool_calls):
+            assert "".join(d.arguments for d in deltas if d.position == position) == call.arguments
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_tool_loop_against_the_emulator_async(emulator: Any, tmp_path: Path, stream: bool) -> None:
+    settings = emu_settings(emulator, tmp_path)
+    sink = ListSink()
+
+    async def main() -> list[ChatResult]:
+        messages: list[dict[str, Any]] = [{"role": "user", "content": "Weather and time in Paris?"}]
+        results: list[ChatResult] = []
+        async with AsyncOpenRouterClient(settings, sink=sink) as client:
+            while not results or results[-1].tool_calls:
+                if results:
+                    messages += [results[-1].message] + [call.reply("fine") for call in results[-1].tool_calls]
+                if stream:
+                    results.append(await client.stream(messages, model=EMU_MODEL, tools=[WEATHER, CLOCK],
+                                                       max_tokens=200).collect())
+                else:
+                    results.append(await client.chat(messages, model=EMU_MODEL, tools=[WEATHER, CLOCK],
+                                                     max_tokens=200))
+        return results
+
+    emulator_loop_checks(asyncio.run(main()), sink, stream)
