@@ -184,11 +184,14 @@ def build_tables(rng: np.random.Generator, req: dict[str, np.ndarray], n: int) -
     final_idx = np.cumsum(total) - 1
     end_ts = call_ts[final_idx] + latency[final_idx].astype(np.int64) * 1000
     billed_model = req["final_model"]
-    cost = prompt * prompt_price[billed_model] + delivered * completion_price[billed_model]
+    prompt_cost = prompt * prompt_price[billed_model]
+    completion_cost = delivered * completion_price[billed_model]
+    upstream = prompt_cost + completion_cost
     byok = rng.random(n) < 0.03
-    cost = np.where(byok, cost * 0.05, cost)
+    cost = np.where(byok, upstream * 0.05, upstream)  # a BYOK call's cost is OpenRouter's fee alone
     estimated = (rng.random(n) < 0.04) | cancelled | truncated
     u = np.flatnonzero(success)
+    zeros = np.zeros(len(u), np.int64)
     usage = _table("usage", end_ts[u], request_ids.take(pa.array(u)), rng, apps.take(pa.array(u)), {
         "model": _strings(ids, billed_model[u]),
         "provider": _strings(providers, billed_model[u]),
@@ -196,9 +199,16 @@ def build_tables(rng: np.random.Generator, req: dict[str, np.ndarray], n: int) -
         "task_category": _strings(tasks, req["task"][u]),
         "prompt_tokens": prompt[u], "completion_tokens": delivered[u],
         "reasoning_tokens": np.minimum(reasoning, delivered)[u], "cached_tokens": cached[u],
+        "cache_write_tokens": zeros, "prompt_audio_tokens": zeros, "prompt_image_tokens": zeros,
+        "prompt_video_tokens": zeros, "completion_audio_tokens": zeros, "completion_image_tokens": zeros,
+        "web_search_requests": zeros,
         "cost_usd": np.round(cost[u], 10),
         "cost_source": _strings(("billed", "estimated"), estimated[u].astype(np.int64)),
         "is_byok": byok[u],
+        # the provider's price, reported with a billed cost only (an estimate had no usage object)
+        "upstream_cost_usd": pa.array(np.round(upstream[u], 10), mask=estimated[u]),
+        "upstream_prompt_cost_usd": pa.array(np.round(prompt_cost[u], 10), mask=estimated[u]),
+        "upstream_completion_cost_usd": pa.array(np.round(completion_cost[u], 10), mask=estimated[u]),
         "generation_id": gen_ids.take(pa.array(final_idx[u])),
         "supersedes": pa.nulls(len(u), pa.string()),
     })
