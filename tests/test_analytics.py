@@ -85,6 +85,36 @@ def test_empty_store(settings: Settings) -> None:
     assert report.total_usd == 0 and report.rows == [] and report.change_pct is None
 
 
+def byok_day(settings: Settings) -> None:
+    """One day: a plain billed call, a BYOK call (OpenRouter's fee 0.001, the provider's 0.30 on the
+    user's key), and a BYOK call of an older Hive, its provider price not recorded."""
+    def usage(rid: str, cost_usd: float, **fields: object) -> Usage:
+        return Usage(ts=DAY0_TS, request_id=rid, model="acme/fast", cost_usd=cost_usd, cost_source="billed",
+                     **fields)  # type: ignore[arg-type]
+
+    write_events(settings.data_dir, [usage("plain", 0.05, upstream_cost_usd=0.05, web_search_requests=2,
+                                           cache_write_tokens=300),
+                                     usage("byok", 0.001, is_byok=True, upstream_cost_usd=0.30),
+                                     usage("old-byok", 0.0, is_byok=True)])
+
+
+def test_byok_upstream_is_reported_apart_from_openrouters_charges(settings: Settings) -> None:
+    """Finance reads total_usd as the OpenRouter invoice: BYOK fees are in it, the providers' BYOK
+    bills are not (they are on the users' own keys); all_in adds them, and says when it is partial."""
+    byok_day(settings)
+    report = cost(settings, Period.of_days(DAY0, DAY0))
+    assert report.total_usd == pytest.approx(0.051) == raw_sum(settings, DAY0, DAY0)
+    assert (report.byok_requests, report.byok_upstream_unknown) == (2, 1)
+    assert report.byok_fee_usd == pytest.approx(0.001) and report.byok_upstream_usd == pytest.approx(0.30)
+    assert report.all_in_usd == pytest.approx(0.351)
+    assert (report.web_search_requests, report.cache_write_tokens) == (2, 300)
+    (row,) = report.rows
+    assert (row.cost_usd, row.share, row.byok_requests) == (pytest.approx(0.051), 1.0, 2)
+    assert row.byok_upstream_usd == pytest.approx(0.30)
+    rollup(settings)  # the same from the rollup files
+    assert cost(settings, Period.of_days(DAY0, DAY0)).as_dict() == report.as_dict()
+
+
 class TestCli:
     def test_total_equals_raw_usage_sum(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         six_days(settings)
@@ -102,6 +132,16 @@ class TestCli:
         code, _, err = run_hive(["--data-dir", str(settings.data_dir), "analytics", "cost", "--period", "week"], capsys)
         # a usage error (the shared PERIOD type): one line naming the periods it accepts
         assert code == 2 and "unknown period 'week': use today, yesterday, 7d" in err and err.count("\n") == 1
+
+    def test_byok_upstream_is_reported_apart_from_openrouters_charges(
+            self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+        byok_day(settings)
+        code, out, _ = run_hive(["--data-dir", str(settings.data_dir), "analytics", "cost", "--period",
+                                 f"{DAY0}..{DAY0}", "--json"], capsys)
+        doc = json.loads(out)
+        assert code == 0 and doc["total_usd"] == pytest.approx(0.051)
+        assert (doc["byok_upstream_usd"], doc["all_in_usd"], doc["byok_upstream_unknown"]) == (
+            pytest.approx(0.30), pytest.approx(0.351), 1)
 
     def test_empty_store(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         code, out, _ = run_hive(["--data-dir", str(settings.data_dir), "analytics", "cost", "--period", "today"], capsys)

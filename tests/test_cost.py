@@ -13,7 +13,7 @@ from hive_core.openrouter.results import UsageInfo
 CATALOG = parse_catalog({"data": [
     {"id": "a/model", "name": "A", "context_length": 1000,
      "pricing": {"prompt": "0.000001", "completion": "0.000002", "internal_reasoning": "0.000004",
-                 "input_cache_read": "0.0000001", "request": "0.001"}},
+                 "input_cache_read": "0.0000001", "request": "0.001", "web_search": "0.01"}},
     {"id": "openrouter/auto", "name": "Auto", "context_length": None, "pricing": {"prompt": "-1", "completion": "-1"}},
 ]})
 
@@ -34,6 +34,23 @@ def test_estimate_uses_every_component() -> None:
     estimate = resolve_cost(usage, "a/model", CATALOG)
     expected = 800 * 1e-6 + 200 * 1e-7 + 400 * 2e-6 + 100 * 4e-6 + 0.001
     assert estimate.source == "estimated" and estimate.cost_usd == pytest.approx(expected)
+
+
+def test_estimate_bills_the_web_searches_the_usage_reports() -> None:
+    usage = UsageInfo.from_openrouter({"prompt_tokens": 10, "completion_tokens": 0,
+                                       "server_tool_use_details": {"web_search_requests": 3}})
+    estimate = resolve_cost(usage, "a/model", CATALOG)
+    assert estimate.source == "estimated" and estimate.cost_usd == pytest.approx(10 * 1e-6 + 0.001 + 3 * 0.01)
+
+
+def test_a_byok_calls_billed_cost_is_openrouters_fee_alone() -> None:
+    """The real BYOK recording's usage: cost 0 is what OpenRouter charged; the provider's price is
+    kept beside it, never swapped in or added."""
+    usage = UsageInfo.from_openrouter({"prompt_tokens": 326, "completion_tokens": 91, "cost": 0, "is_byok": True,
+                                       "cost_details": {"upstream_inference_cost": 0.0003253}})
+    assert usage.is_byok and usage.upstream_cost == Decimal("0.0003253")
+    estimate = resolve_cost(usage, "a/model", CATALOG)
+    assert (estimate.cost_usd, estimate.source) == (0.0, "billed")
 
 
 def test_reasoning_beyond_completion_is_clamped() -> None:

@@ -54,6 +54,30 @@ def test_files_of_an_older_schema_version_still_read(data_dir: Path) -> None:
     assert rows == [("r1", None), ("r2", "gen-2")]
 
 
+def test_usage_files_of_schema_1_read_the_new_columns_as_null(data_dir: Path) -> None:
+    """Usage schema 2 added the whole usage object; a schema-1 file lacks those columns: not
+    recorded, so NULL, beside a schema-2 event's values."""
+    new_columns = [n for n in Usage.model_fields if n not in _USAGE_V1]
+    old = pa.Table.from_pylist([Usage(request_id="r1", model="m", cost_source="billed", cost_usd=0.5,
+                                      is_byok=True).model_dump()], schema=arrow_schema(Usage))
+    path = DataDir(data_dir).partition("usage", old["ts"][0].as_py().date()) / "old-000001.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(old.drop_columns(new_columns), path)
+    with EventLog(data_dir) as log:
+        log.record(Usage(request_id="r2", model="m", cost_source="billed", cost_usd=0.001, is_byok=True,
+                         upstream_cost_usd=0.2, cache_write_tokens=0, web_search_requests=1))
+    with queries.connect(data_dir) as store:
+        rows = queries.run_sql(store, "select request_id, is_byok, upstream_cost_usd, cache_write_tokens, "
+                                      "web_search_requests from usage order by 1").fetchall()
+    assert new_columns and rows == [("r1", True, None, None, None), ("r2", True, 0.2, 0, 1)]
+
+
+#: the usage columns of schema 1
+_USAGE_V1 = {"event_id", "ts", "type", "schema_version", "request_id", "app", "user", "tags", "model", "provider",
+             "request_type", "task_category", "prompt_tokens", "completion_tokens", "reasoning_tokens",
+             "cached_tokens", "cost_usd", "cost_source", "is_byok", "generation_id", "supersedes"}
+
+
 def test_superseded_usage_is_counted_once(data_dir: Path) -> None:
     first = Usage(request_id="r", model="m", cost_source="estimated", cost_usd=0.01)
     with EventLog(data_dir) as log:

@@ -22,7 +22,7 @@ import pytest
 from hive_core.errors import DataError, LockHeld
 from hive_core.settings import Settings
 from hive_core.store.datadir import DataDir
-from hive_core.store.events import ApiCall
+from hive_core.store.events import ApiCall, Usage, arrow_schema
 from hive_core.store.lock import job_lock
 from jobs.pipeline import rollup
 from jobs.rollup.monthly import merge_by, read_models
@@ -605,3 +605,72 @@ class TestCli:
         code, out, err = run_jobs(["--data-dir", str(settings.data_dir), "rollup", "--daily"], capsys)
         assert (code, out) == (1, "")
         assert err.startswith("error: rollup stopped: ") and "No space left on device" in err and err.count("\n") == 1
+
+
+#: the usage columns schema 2 added (a schema-1 file lacks them)
+USAGE_V2 = ["cache_write_tokens", "prompt_audio_tokens", "prompt_image_tokens", "prompt_video_tokens",
+            "completion_audio_tokens", "completion_image_tokens", "web_search_requests", "upstream_cost_usd",
+            "upstream_prompt_cost_usd", "upstream_completion_cost_usd"]
+#: the rollup counters format v4 added
+ROLLUP_V4 = ["cache_write_tokens", "prompt_audio_tokens", "prompt_image_tokens", "completion_audio_tokens",
+             "completion_image_tokens", "web_search_requests", "byok_requests", "byok_fee_usd", "byok_upstream_usd",
+             "byok_upstream_unknown"]
+
+
+def write_usage_v1(data_dir: Path, events: list[Usage]) -> None:
+    """``events`` as a file an older Hive wrote: usage schema 1, without the schema-2 columns."""
+    table = pa.Table.from_pylist([e.model_dump() for e in events], schema=arrow_schema(Usage)).drop_columns(USAGE_V2)
+    table = table.set_column(table.schema.get_field_index("schema_version"), "schema_version",
+                             pa.array([1] * table.num_rows, pa.int64()))
+    path = DataDir(data_dir).partition("usage", events[0].ts.date()) / "old-000001.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+
+
+def test_rollup_counts_the_whole_usage_object_and_keeps_byok_upstream_apart(settings: Settings) -> None:
+    """Schema-2 counters are summed, schema-1 files count as 0 (a BYOK one as upstream unknown), and
+    a BYOK call's provider price never enters cost_usd."""
+    at = datetime(DAY0.year, DAY0.month, DAY0.day, 12, tzinfo=UTC)
+
+    def usage(rid: str, cost: float, **fields: Any) -> Usage:
+        return Usage(ts=at, request_id=rid, model="acme/fast", cost_usd=cost, cost_source="billed", **fields)
+
+    write_events(settings.data_dir, [
+        usage("full", 0.01, cache_write_tokens=100, prompt_audio_tokens=7, prompt_image_tokens=170,
+              completion_audio_tokens=5, completion_image_tokens=9, web_search_requests=2, upstream_cost_usd=0.008),
+        usage("byok", 0.0005, is_byok=True, upstream_cost_usd=0.25, cache_write_tokens=0, web_search_requests=1),
+    ])
+    write_usage_v1(settings.data_dir, [usage("old-byok", 0.0, is_byok=True, upstream_cost_usd=9.0, cache_write_tokens=50),
+                                       usage("old", 0.02)])
+    rollup(settings)
+    (row,) = pq.read_table(settings.datadir.rollup_day(DAY0)).to_pylist()
+    assert {k: row[k] for k in ["usage_events", *ROLLUP_V4]} == {
+        "usage_events": 4, "cache_write_tokens": 100, "prompt_audio_tokens": 7, "prompt_image_tokens": 170,
+        "completion_audio_tokens": 5, "completion_image_tokens": 9, "web_search_requests": 3, "byok_requests": 2,
+        "byok_fee_usd": 0.0005, "byok_upstream_usd": 0.25, "byok_upstream_unknown": 1}
+    assert row["cost_usd"] == pytest.approx(0.0305, abs=1e-12)  # OpenRouter's charges only
+    (month,) = pq.read_table(settings.datadir.rollup_month("2026-11", "totals")).to_pylist()
+    assert {k: month[k] for k in ROLLUP_V4} == {k: row[k] for k in ROLLUP_V4}
+
+
+def test_a_day_kept_in_an_older_format_still_reads(settings: Settings) -> None:
+    """The format bump recomputes every day with events; a day kept without its events cannot be,
+    so its file is read as it is, the counters it lacks as 0, by the rollup and by the reports."""
+    from jobs.rollup.period_rows import fine_rows
+
+    dates = write_history(settings.data_dir, days=2)
+    rollup(settings)
+    kept = settings.datadir.rollup_day(dates[0])
+    pq.write_table(pq.read_table(kept).drop_columns(ROLLUP_V4), kept)  # as format v3 wrote it
+    for kind in ("api_call", "usage", "stream_outcome"):
+        shutil.rmtree(settings.datadir.partition(kind, dates[0]))
+    state = json.loads(settings.datadir.rollup_state.read_text())
+    settings.datadir.rollup_state.write_text(json.dumps({**state, "format": FORMAT.replace("daily-v4", "daily-v3")}))
+    report = rollup(settings)
+    assert (report.kept, report.rolled_up) == ([dates[0]], [dates[1]])  # an older state: every day redone
+    rows = fine_rows(settings, dates[0], dates[1])
+    assert rows is not None and set(ROLLUP_V4) <= set(rows.column_names)
+    old = [r for r in rows.to_pylist() if r["day"] == dates[0]]
+    assert old and all(r["byok_requests"] == 0 and r["byok_upstream_usd"] == 0.0 for r in old)
+    totals = pq.read_table(settings.datadir.rollup_month("2026-11", "totals"))
+    assert set(ROLLUP_V4) <= set(totals.column_names)

@@ -5,6 +5,14 @@ rollup computed live for days whose events changed since the last run, typically
 total always equals ``sum(usage.cost_usd)`` over the period's UTC days, superseded usage excluded.
 ``billed`` is cost OpenRouter reported, ``estimated`` cost computed from catalog prices; usage
 events without any cost are counted in ``unknown_cost_requests`` (their cost is not guessed).
+
+Two parties bill a BYOK request (one sent on the user's own provider key): OpenRouter its fee,
+and the provider the inference, on the user's key. ``total_usd`` is always what OpenRouter
+charged (it matches the OpenRouter invoice and the budgets), BYOK fees included
+(``byok_fee_usd``); the providers' BYOK bills are ``byok_upstream_usd``, kept out of every total
+and every share, and added only in :attr:`CostReport.all_in_usd`. BYOK requests whose provider
+price was not reported (events before usage schema 2) are counted in ``byok_upstream_unknown``:
+then ``all_in_usd`` is a lower bound.
 """
 
 from __future__ import annotations
@@ -24,7 +32,8 @@ __all__ = ["BREAKDOWNS", "CostReport", "CostRow", "cost", "days_in"]
 #: --by value -> rollup column
 BREAKDOWNS = {"model": "model", "provider": "provider", "request-type": "request_type",
               "task": "task_category", "day": "day"}
-_COLUMNS = ("usage_events", "cost_usd", "cost_billed_usd", "cost_estimated_usd", "cost_unknown")
+_COLUMNS = ("usage_events", "cost_usd", "cost_billed_usd", "cost_estimated_usd", "cost_unknown", "byok_requests",
+            "byok_fee_usd", "byok_upstream_usd", "byok_upstream_unknown", "web_search_requests", "cache_write_tokens")
 
 
 @dataclass
@@ -38,6 +47,11 @@ class CostRow:
     estimated_usd: float
     share: float
     previous_cost_usd: float
+    #: of ``requests``, those on the user's own provider keys; their OpenRouter fees are in ``cost_usd``
+    byok_requests: int = 0
+    byok_fee_usd: float = 0.0
+    #: what the providers billed those requests on the user's keys: not in ``cost_usd``
+    byok_upstream_usd: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -57,7 +71,22 @@ class CostReport:
     estimated_usd: float = 0.0
     requests: int = 0
     unknown_cost_requests: int = 0
+    #: BYOK requests, the OpenRouter fees they were charged (part of ``total_usd``), and what the
+    #: providers billed them on the users' own keys (not part of ``total_usd``)
+    byok_requests: int = 0
+    byok_fee_usd: float = 0.0
+    byok_upstream_usd: float = 0.0
+    #: BYOK requests whose provider price is unknown (recorded before usage schema 2)
+    byok_upstream_unknown: int = 0
+    web_search_requests: int = 0
+    cache_write_tokens: int = 0
     rows: list[CostRow] = field(default_factory=list)
+
+    @property
+    def all_in_usd(self) -> float:
+        """OpenRouter's charges plus the providers' BYOK bills: the whole inference spend (a lower
+        bound while ``byok_upstream_unknown``)."""
+        return self.total_usd + self.byok_upstream_usd
 
     @property
     def change_pct(self) -> float | None:
@@ -79,7 +108,11 @@ class CostReport:
             "by": self.by, "total_usd": self.total_usd, "previous_total_usd": self.previous_total_usd,
             "change_pct": self.change_pct, "billed_usd": self.billed_usd, "estimated_usd": self.estimated_usd,
             "billed_share": self.billed_share, "requests": self.requests,
-            "unknown_cost_requests": self.unknown_cost_requests, "rows": [r.as_dict() for r in self.rows],
+            "unknown_cost_requests": self.unknown_cost_requests, "byok_requests": self.byok_requests,
+            "byok_fee_usd": self.byok_fee_usd, "byok_upstream_usd": self.byok_upstream_usd,
+            "byok_upstream_unknown": self.byok_upstream_unknown, "all_in_usd": self.all_in_usd,
+            "web_search_requests": self.web_search_requests, "cache_write_tokens": self.cache_write_tokens,
+            "rows": [r.as_dict() for r in self.rows],
         }
 
 
@@ -128,12 +161,20 @@ def cost(settings: Settings, period: Period, by: str = "model") -> CostReport:
     report.estimated_usd = sum(v["cost_estimated_usd"] for v in now.values())
     report.requests = int(sum(v["usage_events"] for v in now.values()))
     report.unknown_cost_requests = int(sum(v["cost_unknown"] for v in now.values()))
+    report.byok_requests = int(sum(v["byok_requests"] for v in now.values()))
+    report.byok_fee_usd = sum(v["byok_fee_usd"] for v in now.values())
+    report.byok_upstream_usd = sum(v["byok_upstream_usd"] for v in now.values())
+    report.byok_upstream_unknown = int(sum(v["byok_upstream_unknown"] for v in now.values()))
+    report.web_search_requests = int(sum(v["web_search_requests"] for v in now.values()))
+    report.cache_write_tokens = int(sum(v["cache_write_tokens"] for v in now.values()))
     for name, v in now.items():
         report.rows.append(CostRow(
             key=name, cost_usd=v["cost_usd"], requests=int(v["usage_events"]), billed_usd=v["cost_billed_usd"],
             estimated_usd=v["cost_estimated_usd"],
             share=v["cost_usd"] / report.total_usd if report.total_usd else 0.0,
             previous_cost_usd=before.get(name, {}).get("cost_usd", 0.0),
+            byok_requests=int(v["byok_requests"]), byok_fee_usd=v["byok_fee_usd"],
+            byok_upstream_usd=v["byok_upstream_usd"],
         ))
     # by day: chronological (a trend); otherwise biggest spender first
     report.rows.sort(key=(lambda r: r.key) if by == "day" else (lambda r: (-r.cost_usd, r.key)))

@@ -304,12 +304,15 @@ def read_day_file(path: Path) -> pa.Table:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from jobs.rollup.monthly import with_all_counters
+
     try:
-        return pq.ParquetFile(path).read()  # read_table would import pyarrow.dataset: 60 ms
+        table = pq.ParquetFile(path).read()  # read_table would import pyarrow.dataset: 60 ms
     except (OSError, pa.ArrowException) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: unreadable rollup file ({reason}): run `hive-jobs rollup` to regenerate it "
                         "(or restore it from a backup if its events are gone)") from exc
+    return with_all_counters(table)
 
 
 def _month_from_day_files(datadir: DataDir, month: str, computed: dict[date, pa.Table | None]) -> dict[date, pa.Table | None]:
@@ -337,7 +340,8 @@ def read_days(datadir: DataDir, since: date, until: date, exclude: frozenset[dat
         if day not in exclude and path.exists():
             tables.append(read_day_file(path))
     tables = [t for t in tables if t.num_rows]
-    return pa.concat_tables(tables) if tables else None
+    # by name: a day kept in an older format has its columns in another order
+    return pa.concat_tables(tables, promote_options="default") if tables else None
 
 
 def _days_on_disk(datadir: DataDir) -> list[date]:

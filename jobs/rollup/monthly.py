@@ -31,17 +31,21 @@ if TYPE_CHECKING:
     from hive_core.store.datadir import DataDir
 
 __all__ = [
-    "SUM_COLUMNS", "canonical", "day_model_rows", "from_numpy", "list_parts", "merge_by", "read_models", "write_month",
-    "write_rows",
+    "SUM_COLUMNS", "canonical", "day_model_rows", "from_numpy", "list_parts", "merge_by", "read_models",
+    "with_all_counters", "write_month", "write_rows",
 ]
 
 #: counters summed when rows merge (everything additive in a rollup row)
 SUM_COLUMNS = (
     "requests", "attempts", "successes", "errors", "retries", "fallbacks", "usage_events",
-    "prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens", "cost_usd",
-    "cost_billed_usd", "cost_estimated_usd", "cost_unknown", "streams", "streams_cancelled",
-    "streams_truncated", "tokens_per_s_sum", "tokens_per_s_n",
+    "prompt_tokens", "completion_tokens", "reasoning_tokens", "cached_tokens", "cache_write_tokens",
+    "prompt_audio_tokens", "prompt_image_tokens", "completion_audio_tokens", "completion_image_tokens",
+    "web_search_requests", "cost_usd", "cost_billed_usd", "cost_estimated_usd", "cost_unknown",
+    "byok_requests", "byok_fee_usd", "byok_upstream_usd", "byok_upstream_unknown", "streams",
+    "streams_cancelled", "streams_truncated", "tokens_per_s_sum", "tokens_per_s_n",
 )
+#: counters in USD (the other counters are integers)
+_FLOAT_SUMS = frozenset(name for name in SUM_COLUMNS if name.endswith("_usd") or name == "tokens_per_s_sum")
 #: largest groups x bucket-span merged through a dense array (8 bytes each)
 _DENSE_LIMIT = 4_000_000
 HISTOGRAMS = (("latency", "latency_buckets", "latency_counts"), ("ttft", "ttft_buckets", "ttft_counts"))
@@ -64,6 +68,20 @@ def canonical(table: pa.Table) -> pa.Table:
         columns.append(column)
         fields.append(f)
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def with_all_counters(table: pa.Table) -> pa.Table:
+    """Rollup rows of an older format with the counters it lacked, as 0 (appended): the events they
+    came from did not record them (the usage fields of schema 2). Only a day kept without its
+    events is read in an older format: every other day is recomputed when the format changes."""
+    import numpy as np
+    import pyarrow as pa
+
+    for name in SUM_COLUMNS:
+        if name not in table.column_names:
+            dtype = np.float64 if name in _FLOAT_SUMS else np.int64
+            table = table.append_column(name, from_numpy(np.zeros(table.num_rows, dtype), pa.from_numpy_dtype(dtype)))
+    return table
 
 
 def write_rows(table: pa.Table, path: Path) -> None:

@@ -61,7 +61,8 @@ def fine_rows(settings: Settings, since: date, until: date, store: Store | None 
     if stored is not None and stored.num_rows:
         pieces.insert(0, stored)
     pieces.extend(known[d] for d in sorted(known) if known[d].num_rows)
-    return pa.concat_tables(pieces) if pieces else None
+    # by name: a day kept in an older format has its columns in another order
+    return pa.concat_tables(pieces, promote_options="default") if pieces else None
 
 
 def model_rows(settings: Settings, since: date, until: date, store: Store | None = None) -> pa.Table | None:

@@ -45,7 +45,7 @@ __all__ = [
 #: event types the daily rollup reads
 SOURCES = ("api_call", "usage", "stream_outcome")
 #: bump when the rollup's columns or semantics change
-FORMAT = f"daily-v3/alpha={histogram.ALPHA}"
+FORMAT = f"daily-v4/alpha={histogram.ALPHA}"  # v4: usage schema 2 counters, the BYOK split
 #: the two files of a month (:meth:`hive_core.store.datadir.DataDir.rollup_month`), the days first
 MONTH_PARTS = ("days", "totals")
 

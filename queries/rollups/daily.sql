@@ -13,6 +13,11 @@
 -- requests = requests whose first attempt (attempt 1, always on the primary model) is in the row, plus
 -- requests that reached the row's model as a fallback (distinct request ids among fallback attempts).
 -- retries = attempts - requests. Each day's rows depend on that day's files only.
+-- Usage counters of events written before usage schema 2 (cache writes, audio/image tokens, web
+-- searches, upstream cost) are NULL and count as 0; a BYOK event without an upstream cost counts in
+-- byok_upstream_unknown. cost_usd is what OpenRouter charged: for BYOK requests only its fee
+-- (byok_fee_usd, included in cost_usd); byok_upstream_usd is the providers' bill on the users' own
+-- keys, paid outside OpenRouter and never included in cost_usd.
 -- latency_values / ttft_values: the row's successful attempts' values, sorted. jobs/rollup/daily.py turns
 -- them into the exact P50/P95/P99 (interpolated like quantile_cont) and the mergeable histogram
 -- (jobs/rollup/histogram.py) in one vectorised pass: one sort here instead of a quantile_cont per column
@@ -63,10 +68,20 @@ usage_rows AS (
         sum(completion_tokens) AS completion_tokens,
         sum(reasoning_tokens) AS reasoning_tokens,
         sum(cached_tokens) AS cached_tokens,
+        sum(cache_write_tokens) AS cache_write_tokens,
+        sum(prompt_audio_tokens) AS prompt_audio_tokens,
+        sum(prompt_image_tokens) AS prompt_image_tokens,
+        sum(completion_audio_tokens) AS completion_audio_tokens,
+        sum(completion_image_tokens) AS completion_image_tokens,
+        sum(web_search_requests) AS web_search_requests,
         sum(CAST(cost_usd AS DECIMAL(38, 12))) AS cost_usd,
         sum(CAST(cost_usd AS DECIMAL(38, 12))) FILTER (WHERE cost_source = 'billed') AS cost_billed_usd,
         sum(CAST(cost_usd AS DECIMAL(38, 12))) FILTER (WHERE cost_source = 'estimated') AS cost_estimated_usd,
-        count(*) FILTER (WHERE cost_usd IS NULL) AS cost_unknown
+        count(*) FILTER (WHERE cost_usd IS NULL) AS cost_unknown,
+        count(*) FILTER (WHERE is_byok) AS byok_requests,
+        sum(CAST(cost_usd AS DECIMAL(38, 12))) FILTER (WHERE is_byok) AS byok_fee_usd,
+        sum(CAST(upstream_cost_usd AS DECIMAL(38, 12))) FILTER (WHERE is_byok) AS byok_upstream_usd,
+        count(*) FILTER (WHERE is_byok AND upstream_cost_usd IS NULL) AS byok_upstream_unknown
     FROM usage
     WHERE ts >= CAST($since AS TIMESTAMPTZ) AND ts < CAST($until AS TIMESTAMPTZ) + INTERVAL 1 DAY
     GROUP BY k
@@ -126,10 +141,20 @@ SELECT
     coalesce(sum(completion_tokens), 0)::BIGINT AS completion_tokens,
     coalesce(sum(reasoning_tokens), 0)::BIGINT AS reasoning_tokens,
     coalesce(sum(cached_tokens), 0)::BIGINT AS cached_tokens,
+    coalesce(sum(cache_write_tokens), 0)::BIGINT AS cache_write_tokens,
+    coalesce(sum(prompt_audio_tokens), 0)::BIGINT AS prompt_audio_tokens,
+    coalesce(sum(prompt_image_tokens), 0)::BIGINT AS prompt_image_tokens,
+    coalesce(sum(completion_audio_tokens), 0)::BIGINT AS completion_audio_tokens,
+    coalesce(sum(completion_image_tokens), 0)::BIGINT AS completion_image_tokens,
+    coalesce(sum(web_search_requests), 0)::BIGINT AS web_search_requests,
     coalesce(CAST(sum(cost_usd) AS DOUBLE), 0) AS cost_usd,
     coalesce(CAST(sum(cost_billed_usd) AS DOUBLE), 0) AS cost_billed_usd,
     coalesce(CAST(sum(cost_estimated_usd) AS DOUBLE), 0) AS cost_estimated_usd,
     coalesce(sum(cost_unknown), 0)::BIGINT AS cost_unknown,
+    coalesce(sum(byok_requests), 0)::BIGINT AS byok_requests,
+    coalesce(CAST(sum(byok_fee_usd) AS DOUBLE), 0) AS byok_fee_usd,
+    coalesce(CAST(sum(byok_upstream_usd) AS DOUBLE), 0) AS byok_upstream_usd,
+    coalesce(sum(byok_upstream_unknown), 0)::BIGINT AS byok_upstream_unknown,
     coalesce(sum(streams), 0)::BIGINT AS streams,
     coalesce(sum(streams_cancelled), 0)::BIGINT AS streams_cancelled,
     coalesce(sum(streams_truncated), 0)::BIGINT AS streams_truncated,
