@@ -253,3 +253,13 @@ def test_alert_periods_turn_over_at_utc_midnight_of_a_new_year(data_dir: Path) -
     new = alerts_now(data_dir, first + timedelta(seconds=2))
     assert sorted(threshold_alerts(new)) == [
         ("daily", 50, "2029-01-01")]  # 55% of the day, 27.5% of January
+
+
+def test_a_kill_switch_raises_no_threshold_alerts(data_dir: Path) -> None:
+    """`--daily 0` refuses everything; "$0.00 of $0.00" at 50, 80 and 100% would be noise. The
+    monthly limit beside it still alerts."""
+    set_budget(DataDir(data_dir).config_file, daily=0, monthly=10)
+    spend(data_dir, 6.0)  # spent before the switch went on
+    fired = alerts_now(data_dir).fired
+    assert [(a.period, a.kind, a.threshold_pct) for a in fired] == [("monthly", "threshold", 50),
+                                                                     ("monthly", "forecast", None)]

@@ -7,6 +7,7 @@ import importlib
 import pytest
 
 PUBLIC = {
+    "hive": ["AskOptions", "AskResult", "BudgetExceeded", "HiveError", "SelectionRequest", "Session", "Store"],
     "hive_core": ["__version__"],
     "ingest": ["EventLog", "SpillImport", "compact", "import_spills", "pending_spills", "verify", "write_atomic"],
     "queries": ["Store", "connect", "load", "named_table", "names", "request_model", "run_sql"],

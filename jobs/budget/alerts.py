@@ -82,6 +82,8 @@ def evaluate_alerts(config: BudgetConfig, spend: ScopeSpend, fired: set[AlertKey
     alerts: list[BudgetAlert] = []
     for scope, limit in sorted(config.limits.items()):
         for kind, cap in limit.caps():
+            if cap <= 0:  # a kill switch (`--daily 0`) refuses every request: no spend to warn about
+                continue
             period = Period.budget(kind, now, limit.reset_day)
             spent = spend.total(scope, period)
             common: dict[str, Any] = {"request_id": new_request_id(), "ts": now, "scope": scope, "period": kind,
