@@ -314,14 +314,3 @@ def test_cancel_from_another_thread(emulator_factory: Any, tmp_path: Path) -> No
     assert first and handle.result is not None and handle.result.outcome == "cancelled"
     assert len(rest) < 1999
     assert [o.outcome for o in sink.of(StreamOutcome)] == ["cancelled"]
-
-
-def test_public_surface_is_pinned() -> None:
-    import hive_core.openrouter as package
-
-    assert sorted(package.__all__) == [
-        "AsyncOpenRouterClient", "AsyncStreamHandle", "ChatParams", "ChatResult", "CostEstimate", "NullSink",
-        "OpenRouterClient", "Progress", "RetryPolicy", "SSEDecoder", "ServerSentEvent", "StreamHandle", "ToolCall",
-        "ToolCallDelta", "Tracker", "UsageInfo", "resolve_cost",
-    ]
-    assert all(hasattr(package, name) for name in package.__all__)

@@ -12,9 +12,9 @@ PUBLIC = {
     "ingest": ["EventLog", "SpillImport", "compact", "import_spills", "pending_spills", "verify", "write_atomic"],
     "queries": ["Store", "connect", "load", "named_table", "names", "request_model", "run_sql"],
     "hive_core.openrouter": [
-        "AsyncOpenRouterClient", "AsyncStreamHandle", "ChatResult", "CostEstimate", "NullSink", "OpenRouterClient",
-        "Progress", "RetryPolicy", "SSEDecoder", "ServerSentEvent", "StreamHandle", "Tracker", "UsageInfo",
-        "resolve_cost",
+        "AsyncOpenRouterClient", "AsyncStreamHandle", "ChatParams", "ChatResult", "CostEstimate", "NullSink",
+        "OpenRouterClient", "Progress", "RetryPolicy", "SSEDecoder", "ServerSentEvent", "StreamHandle", "ToolCall",
+        "ToolCallDelta", "Tracker", "UsageInfo", "resolve_cost",
     ],
     "hive_core.budget": [
         "Breach", "Budget", "BudgetConfig", "CostBound", "DEFAULT_MAX_TOKENS", "DEFAULT_STALE_AFTER_S",
