@@ -24,7 +24,9 @@ MODELS = ["openai/gpt-4o-mini", "anthropic/claude-3-haiku"]
 
 
 def test_benchmark(emulator_factory: Any, data_dir: Path) -> None:
-    emu = emulator_factory(faults=[{"model": MODELS[1], "kind": "500", "rate": 1.0}], seed=2)
+    # Tokens a few ms apart (latency scale 0.2), so each stream arrives in several reads even on a
+    # loaded machine: a stream read in one go has no measurable rate (tokens_per_s is null, by design).
+    emu = emulator_factory(faults=[{"model": MODELS[1], "kind": "500", "rate": 1.0}], seed=2, latency_scale=0.2)
     # A generous read timeout: a loaded test machine must not turn variant A's answers into failures.
     settings = emu_settings(emu, data_dir.parent, data_dir=data_dir, max_attempts=1, read_timeout_s=10)
     done: list[int] = []
