@@ -68,22 +68,33 @@ usage_rows AS (
         sum(completion_tokens) AS completion_tokens,
         sum(reasoning_tokens) AS reasoning_tokens,
         sum(cached_tokens) AS cached_tokens,
+        sum(CAST(cost_usd AS DECIMAL(38, 12))) AS cost_usd,
+        sum(CAST(cost_usd AS DECIMAL(38, 12))) FILTER (WHERE cost_source = 'billed') AS cost_billed_usd,
+        sum(CAST(cost_usd AS DECIMAL(38, 12))) FILTER (WHERE cost_source = 'estimated') AS cost_estimated_usd,
+        count(*) FILTER (WHERE cost_usd IS NULL) AS cost_unknown
+    FROM usage
+    WHERE ts >= CAST($since AS TIMESTAMPTZ) AND ts < CAST($until AS TIMESTAMPTZ) + INTERVAL 1 DAY
+    GROUP BY k
+),
+usage_extra_rows AS (
+    -- the rare parts of usage (BYOK, cache writes, media tokens, web searches) summed over the rows
+    -- that have any: the rest add 0. Aggregated inline they cost a third more of the usage scan.
+    SELECT
+        hash(CAST(fdiv(epoch_us(ts), 86400000000) AS INTEGER), model, provider, request_type, task_category) AS k,
         sum(cache_write_tokens) AS cache_write_tokens,
         sum(prompt_audio_tokens) AS prompt_audio_tokens,
         sum(prompt_image_tokens) AS prompt_image_tokens,
         sum(completion_audio_tokens) AS completion_audio_tokens,
         sum(completion_image_tokens) AS completion_image_tokens,
         sum(web_search_requests) AS web_search_requests,
-        sum(CAST(cost_usd AS DECIMAL(38, 12))) AS cost_usd,
-        sum(CAST(cost_usd AS DECIMAL(38, 12))) FILTER (WHERE cost_source = 'billed') AS cost_billed_usd,
-        sum(CAST(cost_usd AS DECIMAL(38, 12))) FILTER (WHERE cost_source = 'estimated') AS cost_estimated_usd,
-        count(*) FILTER (WHERE cost_usd IS NULL) AS cost_unknown,
         count(*) FILTER (WHERE is_byok) AS byok_requests,
         sum(CAST(cost_usd AS DECIMAL(38, 12))) FILTER (WHERE is_byok) AS byok_fee_usd,
         sum(CAST(upstream_cost_usd AS DECIMAL(38, 12))) FILTER (WHERE is_byok) AS byok_upstream_usd,
         count(*) FILTER (WHERE is_byok AND upstream_cost_usd IS NULL) AS byok_upstream_unknown
     FROM usage
     WHERE ts >= CAST($since AS TIMESTAMPTZ) AND ts < CAST($until AS TIMESTAMPTZ) + INTERVAL 1 DAY
+      AND (is_byok OR cache_write_tokens > 0 OR prompt_audio_tokens > 0 OR prompt_image_tokens > 0
+           OR completion_audio_tokens > 0 OR completion_image_tokens > 0 OR web_search_requests > 0)
     GROUP BY k
 ),
 stream_keys AS (
@@ -122,6 +133,7 @@ stacked AS (
     UNION ALL BY NAME SELECT * FROM fallback_rows
     UNION ALL BY NAME SELECT * FROM error_rows
     UNION ALL BY NAME SELECT * FROM usage_rows
+    UNION ALL BY NAME SELECT * FROM usage_extra_rows
     UNION ALL BY NAME SELECT * FROM stream_rows
 ),
 totals AS (
