@@ -121,6 +121,13 @@ class Session:
         loaded = self._catalog
         return None if isinstance(loaded, CatalogMissing | CatalogError) else loaded
 
+    def resolve(self, models: Sequence[str]) -> list[str]:
+        """The catalog ids ``models`` name (a short name like ``gpt-4o-mini`` resolves; a typo raises
+        ``UnknownModel`` with "did you mean", before anything is sent or billed). Without a catalog
+        the names go as given: OpenRouter is then the judge."""
+        catalog = self.prices
+        return list(models) if catalog is None else [catalog.resolve(model).id for model in models]
+
     @property
     def prices_note(self) -> str:
         """Why cost estimates are unavailable (for cost lines), or ``""``."""
@@ -213,7 +220,7 @@ class Session:
         self._sink()
         options = options or AskOptions()
         if chain is not None:
-            return chain, options
+            return self.resolve(chain), options
         request_id = options.request_id or new_request_id()
         request = selection or SelectionRequest(prompt=_prompt_text(prompt), max_tokens=options.max_tokens)
         chosen = self.select(request, request_id=request_id)
@@ -253,7 +260,7 @@ class Session:
         from hive_core.ask import ChainRun
 
         self._sink()
-        run = ChainRun(messages, [model], options, budget=self.budget, breaker=self.breaker)
+        run = ChainRun(messages, self.resolve([model]), options, budget=self.budget, breaker=self.breaker)
         return run, next(iter(run))
 
     def ask_in_experiment(self, experiment: Experiment, prompt: Messages, options: AskOptions,

@@ -11,7 +11,7 @@ import pytest
 
 from hive_core.ask import AskOptions, AskResult
 from hive_core.budget import BudgetConfig, Limit, save_budget_config
-from hive_core.errors import BudgetExceeded, CatalogMissing, ConfigError, ServerError
+from hive_core.errors import BudgetExceeded, CatalogMissing, ConfigError, ServerError, UnknownModel
 from hive_core.selection.selector import SelectionRequest
 from hive_core.session import NO_SINK, Session
 from hive_core.settings import Settings
@@ -247,3 +247,19 @@ def test_a_session_without_a_sink_says_what_to_use(emulator: Any, tmp_path: Path
             with pytest.raises(ConfigError) as refused:
                 send()
             assert str(refused.value) == NO_SINK and "hive.Session.from_env()" in NO_SINK
+
+
+def test_a_mistyped_model_is_refused_before_it_is_sent(emulator: Any, tmp_path: Path, catalog_path: Path) -> None:
+    """Library calls resolve model names like the CLI: a short name finds its model, a typo raises
+    "did you mean" before anything is reserved, sent or recorded."""
+    settings = synced(emu_settings(emulator, tmp_path), catalog_path)
+    sink = ListSink()
+    with Session(settings, sink) as session:
+        with pytest.raises(UnknownModel, match=r"did you mean.*openai/gpt-4o-mini"):
+            session.chat("Say hi", model="openai/gpt-4o-mni", max_tokens=5)
+        with pytest.raises(UnknownModel, match="did you mean"):
+            session.ask("Say hi", ["gpt-4o-mni", MODEL])
+        assert sink.events == []
+        answer = session.chat("Say hi", model="gpt-4o-mini", max_tokens=5)
+    assert answer.model == "openai/gpt-4o-mini"
+    assert {c.model for c in sink.of(ApiCall)} == {"openai/gpt-4o-mini"}
