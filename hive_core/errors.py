@@ -13,6 +13,7 @@
     │   └── CatalogMissing          no cached model catalog (run `hive models sync`)
     ├── CatalogError                a catalog document that cannot be parsed
     ├── UnknownModel                a model id the catalog does not know
+    │   └── AmbiguousModel          a short name several catalog ids end in
     ├── NoCandidates                the selector's constraints removed every model
     ├── BudgetExceeded              a request does not fit the remaining budget   + CallerFault
     ├── LockHeld                    another job run holds the lock
@@ -205,6 +206,15 @@ class UnknownModel(HiveError):
     def __init__(self, model: str, hint: str = "see `hive models list`") -> None:
         self.model = model
         super().__init__(f"unknown model {model!r}: {hint}")
+
+
+class AmbiguousModel(UnknownModel):
+    """A short model name that several catalog ids end in; the message lists them."""
+
+    def __init__(self, model: str, candidates: list[str]) -> None:
+        self.candidates = candidates
+        HiveError.__init__(self, f"model {model!r} is ambiguous, give the full id: {', '.join(candidates)}")
+        self.model = model
 
 
 class NoCandidates(HiveError):

@@ -134,7 +134,7 @@ def test_an_ambiguous_short_name_lists_the_candidates(emulator: Any, tmp_path: P
     DataDir(data).catalog_file.write_text(json.dumps(document))
     done = run_cli("hive", ["ask", "hi", "-m", "gpt-4o-mini"], hive_env(emulator, data))
     assert done.returncode == 2, done.stderr
-    assert "unknown model 'gpt-4o-mini': ambiguous, give the full id: azure/gpt-4o-mini, openai/gpt-4o-mini" in done.stderr
+    assert "model 'gpt-4o-mini' is ambiguous, give the full id: azure/gpt-4o-mini, openai/gpt-4o-mini" in done.stderr
 
 
 def test_without_a_catalog_short_names_say_how_to_sync(emulator: Any, tmp_path: Path) -> None:

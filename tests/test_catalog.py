@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hive_core.catalog.capabilities import parse_capability
 from hive_core.catalog.catalog import Catalog, load_catalog, parse_catalog
 from hive_core.catalog.tiers import TIER_RANK, TIERS, blended_price, parse_tier
-from hive_core.errors import CatalogError, CatalogMissing, UnknownModel
+from hive_core.errors import AmbiguousModel, CatalogError, CatalogMissing, UnknownModel
 from hive_core.store.datadir import DataDir
 from hive_core.store.filecache import cache_file
 
@@ -199,7 +199,7 @@ def test_resolve_an_ambiguous_short_name_lists_the_candidates(document: dict[str
     """Two providers serving the same short name: neither is guessed, both full ids are named."""
     (mini,) = [m for m in document["data"] if m["id"] == "openai/gpt-4o-mini"]
     twin = parse_catalog({"data": [*document["data"], {**mini, "id": "azure/gpt-4o-mini"}]})
-    with pytest.raises(UnknownModel, match=r"ambiguous, give the full id: azure/gpt-4o-mini, openai/gpt-4o-mini$"):
+    with pytest.raises(AmbiguousModel, match=r"ambiguous, give the full id: azure/gpt-4o-mini, openai/gpt-4o-mini$"):
         twin.resolve("gpt-4o-mini")
     assert twin.resolve("azure/gpt-4o-mini").id == "azure/gpt-4o-mini"
 

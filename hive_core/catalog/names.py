@@ -19,7 +19,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Collection
 
-from hive_core.errors import UnknownModel
+from hive_core.errors import AmbiguousModel, UnknownModel
 
 __all__ = ["close_matches", "resolve_model_id", "short_name"]
 
@@ -64,7 +64,7 @@ def resolve_model_id(name: str, ids: Collection[str]) -> str:
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise UnknownModel(name, f"ambiguous, give the full id: {', '.join(matches)}")
+        raise AmbiguousModel(name, list(matches))
     close = close_matches(name, ids)
     if close:
         raise UnknownModel(name, f"did you mean {', '.join(close)}?")
