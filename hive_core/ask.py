@@ -217,7 +217,8 @@ class ChainRun:
         if self.budget is None:
             return Step(index, model, last, self.request_id, options.max_tokens, None)
         reservation = self.budget.reserve(model, self.prompt, max_tokens=options.max_tokens,
-                                          request_id=self.request_id, over_budget=options.over_budget)
+                                          request_id=self.request_id, over_budget=options.over_budget,
+                                          tools=options.params.get("tools"))
         max_tokens = options.max_tokens
         if max_tokens is None and reservation.completion_tokens is not None:
             max_tokens = reservation.completion_tokens  # the cap the reservation was sized for

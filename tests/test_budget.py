@@ -23,7 +23,7 @@ from hive_core.store.events import BudgetOverride, Usage
 from ingest.log import EventLog
 from jobs.budget.status import budget_status
 from tests.plugins.cli import run
-from tests.plugins.emulator import MODEL
+from tests.plugins.emulator import MODEL, function_tool
 from tests.plugins.store import ListSink
 
 NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -230,6 +230,21 @@ def test_reserve_settle_release(make_budget: Any) -> None:
     cancelled = budget.reserve(MODEL, "hello", max_tokens=100)
     cancelled.settle(None)  # billed cost unknown: the prompt's cost stands in
     assert budget.ledger.spend("global", Period.monthly(NOW)) == pytest.approx(0.0001 + cancelled.prompt_usd)
+
+
+def test_reserve_counts_the_tools_offered(make_budget: Any) -> None:
+    """Tool definitions are billed as prompt tokens, so an agent turn's reservation holds them, on
+    the request path too (the chain passes the request's tools)."""
+    from hive_core.ask import AskOptions, ChainRun
+
+    budget = make_budget({"global": Limit("global", daily_usd=1.0)})
+    tool = function_tool("lookup", {"type": "object",
+                                    "properties": {f"field_{i}": {"type": "string"} for i in range(40)}})
+    plain = budget.reserve(MODEL, "hello", max_tokens=10)
+    agent = budget.reserve(MODEL, "hello", max_tokens=10, tools=[tool])
+    assert agent.prompt_usd > plain.prompt_usd * 5
+    step = next(iter(ChainRun("hello", [MODEL], AskOptions(max_tokens=10, params={"tools": [tool]}), budget=budget)))
+    assert step.reservation is not None and step.reservation.prompt_usd == pytest.approx(agent.prompt_usd)
 
 
 def test_refusal_is_one_clear_line(make_budget: Any) -> None:

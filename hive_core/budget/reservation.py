@@ -181,8 +181,10 @@ class Budget:
         request_id: str | None = None,
         app: str | None = None,
         over_budget: bool = False,
+        tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> Reservation:
-        """Hold the most this request can cost against every applicable limit, or refuse.
+        """Hold the most this request can cost against every applicable limit, or refuse
+        (``tools``: the definitions offered, billed as prompt tokens).
 
         Raises :class:`BudgetExceeded` (one line: limit, spent, reserved, what to do) when it does
         not fit, or when a limit applies and the model's price is unknown; ``over_budget`` sends it
@@ -199,7 +201,7 @@ class Budget:
         bound: CostBound | None = None
         try:
             bound = max_cost(self.prices, model, messages, max_tokens=max_tokens,
-                             default_max_tokens=config.default_max_tokens)
+                             default_max_tokens=config.default_max_tokens, tools=tools)
         except BudgetExceeded:
             if limits and not over_budget:
                 raise

@@ -339,7 +339,8 @@ class AsyncOpenRouterClient:
         record = core.tracker.request(model, request_type=request_type, task_category=task_category,
                                       fallback_index=fallback_index, request_id=request_id, max_tokens=max_tokens,
                                       streamed=True)
-        run = StreamRun(core, record, Callbacks(on_chunk, on_progress, on_complete, on_error, on_tool_call), messages)
+        run = StreamRun(core, record, Callbacks(on_chunk, on_progress, on_complete, on_error, on_tool_call), messages,
+                        params.get("tools"))
         request = self._http.build_request(
             "POST", core.url("/chat/completions"), headers={"Accept": "text/event-stream"},
             content=chat_body(messages, model=model, max_tokens=max_tokens, stream=True, params=params),

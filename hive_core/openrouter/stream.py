@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import time
 from asyncio import CancelledError
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hive_core.errors import (
     Cancelled,
@@ -97,14 +98,15 @@ def outcome_of(error: BaseException | None) -> Outcome:
 class StreamRun:
     """State of one streamed request across its attempts."""
 
-    def __init__(self, core: ClientCore, record: RequestRecord, callbacks: Callbacks, messages: Messages) -> None:
+    def __init__(self, core: ClientCore, record: RequestRecord, callbacks: Callbacks, messages: Messages,
+                 tools: Sequence[Mapping[str, Any]] | None = None) -> None:
         # imported here: the budget package is not loaded with the client
         from hive_core.budget.estimate import estimate_prompt_tokens
 
         self.core = core
-        #: the prompt's estimated tokens, recorded when the stream ends before the usage chunk (they
-        #: are billed whatever happens next)
-        self.prompt_tokens = estimate_prompt_tokens(messages)[0]
+        #: the prompt's estimated tokens (the tools' definitions included), recorded when the stream
+        #: ends before the usage chunk (they are billed whatever happens next)
+        self.prompt_tokens = estimate_prompt_tokens(messages, tools)[0]
         self.record = record
         self.max_tokens = record.max_tokens
         self.callbacks = callbacks
