@@ -49,6 +49,13 @@ def cost(ctx: click.Context, period: Period, by: str, as_json: bool) -> None:
     if share is not None:
         click.echo(f"billed {pct(share, places=0)} / estimated {pct(1 - share, places=0)}"
                    + (f"; {report.unknown_cost_requests:,} request(s) of unknown cost" if report.unknown_cost_requests else ""))
+    if report.byok_requests:
+        # a BYOK request's cost is OpenRouter's fee only; the provider bills the user's own key
+        unknown = report.byok_upstream_unknown
+        click.echo(f"BYOK: {report.byok_requests:,} request(s) on your own provider keys: OpenRouter's fees "
+                   f"{usd(report.byok_fee_usd)} are in the total; the providers billed {usd(report.byok_upstream_usd)} "
+                   "on your keys, not in the total" + (f" ({unknown:,} of unknown price)" if unknown else ""))
+        click.echo(f"all-in, OpenRouter + BYOK providers: {usd(report.all_in_usd)}" + (" (at least)" if unknown else ""))
     if not report.rows:
         click.echo("no usage in this period")
         return
