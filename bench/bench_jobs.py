@@ -80,7 +80,7 @@ def _year_of_rollups(month_src: Path, end: date) -> Path:
     from hive_core.store.datadir import DataDir
     from jobs.rollup.state import RollupState
 
-    root = CACHE / f"year-v3-{end}"  # v3: rollup format daily-v3
+    root = CACHE / f"year-v4-{end}"  # v4: rollup format daily-v4
     if (root / ".complete").exists():
         return root
     shutil.rmtree(root, ignore_errors=True)
