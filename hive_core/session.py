@@ -284,7 +284,10 @@ class Session:
 
 
 class AsyncSession:
-    """:class:`Session` on one event loop (from :meth:`Session.aio`): the same parts, the async client."""
+    """:class:`Session` on one event loop (from :meth:`Session.aio`): the same parts, the async client.
+
+    Its ``chat``/``stream`` signatures repeat the sync ones on purpose (the public twin surface);
+    the decisions behind them live once, in ``_options``, ``_one`` and :class:`~hive_core.ask.ChainRun`."""
 
     def __init__(self, session: Session, client: AsyncOpenRouterClient) -> None:
         self.session = session

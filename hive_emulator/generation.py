@@ -68,6 +68,9 @@ def _tokens(chars: int) -> int:
 
 
 def _message_tokens(message: dict[str, Any]) -> int:
+    # Written apart from hive_core.budget.estimate on purpose: the emulator plays OpenRouter's
+    # billing, and the budget tests check Hive's estimate against it - shared code would make them
+    # check the estimator against itself.
     content = message.get("content")
     chars = images = 0
     if isinstance(content, str):

@@ -78,7 +78,11 @@ def parse_json(body: bytes, what: str) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class ParsedChat:
-    """The parts of a chat answer the client keeps (a stream's too: :meth:`ChunkReader.document`)."""
+    """The parts of a chat answer the client keeps (a stream's too: :meth:`ChunkReader.document`).
+
+    Its answer fields repeat :class:`~hive_core.openrouter.results.ChatResult`'s on purpose: this is
+    what the wire said, ChatResult adds what the client measured and decided (timing, attempts,
+    cost source, outcome), and ``ClientCore.chat_result`` copies one into the other in one place."""
 
     text: str
     reasoning: str
