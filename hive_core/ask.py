@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import (
+    BudgetExceeded,
     CallerFault,
     Cancelled,
     CircuitOpen,
@@ -210,7 +211,14 @@ class ChainRun:
                 # the chain is always tried - better a likely failure than none at all).
                 self._next_model(index, CircuitOpen(model))
                 continue
-            yield self._reserve(index, model, last)
+            try:
+                step = self._reserve(index, model, last)
+            except BudgetExceeded as refused:
+                if last or not refused.model_only:
+                    raise
+                self._next_model(index, refused)  # this model's own limit: the next model may fit
+                continue
+            yield step
 
     def _reserve(self, index: int, model: str, last: bool) -> Step:
         options = self.options

@@ -222,9 +222,19 @@ class NoCandidates(HiveError):
 
 
 class BudgetExceeded(CallerFault, HiveError):
-    """The request's maximum cost does not fit the remaining budget."""
+    """The request's maximum cost does not fit the remaining budget; ``scopes`` are the limits that
+    refused it (``model:X`` limits refuse only that model: a fallback chain moves on)."""
 
     status_name = "budget_exceeded"
+
+    def __init__(self, message: str, *, scopes: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.scopes = scopes
+
+    @property
+    def model_only(self) -> bool:
+        """Only per-model limits refused: another model may still fit."""
+        return bool(self.scopes) and all(scope.startswith("model:") for scope in self.scopes)
 
 
 class LockHeld(HiveError):

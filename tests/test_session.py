@@ -263,3 +263,25 @@ def test_a_mistyped_model_is_refused_before_it_is_sent(emulator: Any, tmp_path: 
         answer = session.chat("Say hi", model="gpt-4o-mini", max_tokens=5)
     assert answer.model == "openai/gpt-4o-mini"
     assert {c.model for c in sink.of(ApiCall)} == {"openai/gpt-4o-mini"}
+
+
+def test_a_model_over_its_own_limit_falls_through_to_the_next(emulator: Any, tmp_path: Path,
+                                                               catalog_path: Path) -> None:
+    """A per-model limit blocks that model only: the chain moves on to the next one. A global
+    limit that refuses ends the chain at once (no other model can fit it)."""
+    settings = synced(emu_settings(emulator, tmp_path), catalog_path)
+    other = "anthropic/claude-3-haiku"
+    save_budget_config(settings.datadir.config_file, BudgetConfig(limits={
+        f"model:{MODEL}": Limit(scope=f"model:{MODEL}", daily_usd=0.000001)}))
+    sink = ListSink()
+    with Session(settings, sink) as session:
+        answer = session.ask("Say hi", [MODEL, other], AskOptions(max_tokens=5))
+        assert answer.result.model == other
+        assert [(m, type(e).__name__) for m, e in answer.failures] == [(MODEL, "BudgetExceeded")]
+        with pytest.raises(BudgetExceeded, match=f"model:{MODEL}"):  # the last model refused: no other
+            session.ask("Say hi", [MODEL], AskOptions(max_tokens=5))
+    save_budget_config(settings.datadir.config_file, BudgetConfig(limits={
+        "global": Limit(scope="global", daily_usd=0.000001)}))
+    with Session(settings, sink) as session, pytest.raises(BudgetExceeded, match="global"):
+        session.ask("Say hi", [MODEL, other], AskOptions(max_tokens=5))
+    assert {c.model for c in sink.of(ApiCall)} == {other}

@@ -197,7 +197,7 @@ class Budget:
         limits = config.limits_for(request_scopes(app, model))
         for limit in limits:
             for window in limit.off():
-                raise BudgetExceeded(kill_switch_message(limit.scope, window))
+                raise BudgetExceeded(kill_switch_message(limit.scope, window), scopes=(limit.scope,))
         bound: CostBound | None = None
         try:
             bound = max_cost(self.prices, model, messages, max_tokens=max_tokens,
@@ -213,7 +213,7 @@ class Budget:
             stale_after_s=config.stale_after_s, force=over_budget,
         )
         if breaches and not over_budget:
-            raise BudgetExceeded(refusal_message(breaches[0]))
+            raise BudgetExceeded(refusal_message(breaches[0]), scopes=tuple(b.scope for b in breaches))
         if over_budget and bound is None:
             breaches = [self._unpriced_breach(lim.scope, window, cap, lim.reset_day, now)
                         for lim in limits for window, cap in lim.caps()]
