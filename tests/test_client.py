@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -314,3 +315,23 @@ def test_cancel_from_another_thread(emulator_factory: Any, tmp_path: Path) -> No
     assert first and handle.result is not None and handle.result.outcome == "cancelled"
     assert len(rest) < 1999
     assert [o.outcome for o in sink.of(StreamOutcome)] == ["cancelled"]
+
+
+def test_a_client_without_a_sink_says_it_records_nothing(emulator: Any, tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """No sink: the first request says (once) that nothing is recorded; ``sink=NullSink()`` is the
+    explicit choice and stays quiet."""
+    from hive_core.openrouter import NullSink
+
+    settings = emu_settings(emulator, tmp_path)
+    with caplog.at_level(logging.WARNING, logger="hive"):
+        with OpenRouterClient(settings) as client:
+            client.chat("Say hi", model=MODEL, max_tokens=3)
+            client.stream("Say hi", model=MODEL, max_tokens=3).collect()
+        assert [r.getMessage() for r in caplog.records].count(
+            "warning: this OpenRouter client has no event sink, so its requests are not recorded "
+            "(use hive.Session.from_env(), pass sink=EventLog(...), or sink=NullSink() to record nothing)") == 1
+        caplog.clear()
+        with OpenRouterClient(settings, sink=NullSink()) as client:
+            client.chat("Say hi", model=MODEL, max_tokens=3)
+        assert caplog.records == []

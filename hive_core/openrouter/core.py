@@ -17,7 +17,7 @@ from hive_core.openrouter.errors import api_error, translate_transport_error
 from hive_core.openrouter.protocol import build_headers, choice_error, parse_chat, parse_json
 from hive_core.openrouter.results import ChatResult
 from hive_core.openrouter.retry import RetryPolicy
-from hive_core.openrouter.tracking import NullSink, RequestRecord, Tracker
+from hive_core.openrouter.tracking import RequestRecord, Tracker, UnrecordedSink
 from hive_core.store.events import EventSink
 
 if TYPE_CHECKING:
@@ -48,7 +48,8 @@ class ClientCore:
         self._secret = settings.require_api_key()  # raises MissingApiKey, before any I/O
         self.base_url = settings.base_url
         self.headers = build_headers(self._secret, app_url=settings.app_url, app_title=settings.app_title)
-        self.tracker = Tracker(sink or NullSink(), prices, app=settings.app, user=settings.user)
+        self.tracker = Tracker(UnrecordedSink() if sink is None else sink, prices, app=settings.app,
+                               user=settings.user)
         self.policy = policy or RetryPolicy.from_settings(settings)
 
     def __repr__(self) -> str:  # never show the headers (they hold the key)

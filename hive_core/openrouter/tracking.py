@@ -16,6 +16,7 @@ Events never carry prompt or answer text, headers or the API key. Metadata calls
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,7 +29,7 @@ from hive_core.openrouter.results import Outcome
 from hive_core.openrouter.usage import UsageInfo
 from hive_core.store.events import ApiCall, Event, EventSink, StreamOutcome, Usage
 
-__all__ = ["NullSink", "RequestRecord", "Tracker"]
+__all__ = ["NullSink", "RequestRecord", "Tracker", "UnrecordedSink"]
 
 
 def _usd(amount: Decimal | None) -> float | None:
@@ -37,10 +38,25 @@ def _usd(amount: Decimal | None) -> float | None:
 
 
 class NullSink:
-    """A sink that drops events (a client built without one)."""
+    """A sink that drops events. Pass ``sink=NullSink()`` to record nothing on purpose; a client
+    built with no sink at all uses an :class:`UnrecordedSink`, which says so once."""
 
     def record(self, event: Event) -> None:
         """Drop ``event``."""
+
+
+class UnrecordedSink(NullSink):
+    """The sink of a client built without one: drops events, and warns (once) at the first request
+    that nothing is recorded, rather than let a library user believe the calls are in the log."""
+
+    warned = False
+
+    def record(self, event: Event) -> None:
+        if not self.warned:
+            self.warned = True
+            logging.getLogger("hive").warning(
+                "warning: this OpenRouter client has no event sink, so its requests are not recorded "
+                "(use hive.Session.from_env(), pass sink=EventLog(...), or sink=NullSink() to record nothing)")
 
 
 @dataclass
