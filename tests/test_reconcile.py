@@ -132,3 +132,24 @@ def test_a_second_correction_of_one_event_counts_nothing(data_dir: Path) -> None
     first = min(fixes, key=lambda e: e.event_id)
     assert rows == [("r1", first.event_id, first.cost_usd), ("r2", other.event_id, 0.5)]
     assert sum(read_spend(data_dir).daily("global").values()) == pytest.approx(first.cost_usd + 0.5)
+
+
+def test_a_byok_correction_keeps_the_providers_price() -> None:
+    """A cut BYOK stream's correction: cost_usd is OpenRouter's fee (``total_cost``), the provider's
+    bill on the user's key comes from ``upstream_inference_cost`` (else cost analytics would call
+    the all-in figure a floor for ever)."""
+    from datetime import UTC, datetime
+
+    from jobs.budget.reconcile import Unbilled, corrected_usage
+
+    old = Unbilled(event_id="e1", request_id="r1", generation_id="gen-1", model=MODEL, provider=None,
+                   request_type="chat", task_category=None, app=None, user=None, tags=[], cost_source="estimated",
+                   outcome="cancelled", ts=datetime(2026, 11, 20, tzinfo=UTC))
+    generation = {"total_cost": 0.00002, "is_byok": True, "upstream_inference_cost": 0.0004,
+                  "native_tokens_prompt": 120, "native_tokens_completion": 30, "native_tokens_completion_images": 0}
+    fixed = corrected_usage(old, generation)
+    assert fixed is not None
+    assert (fixed.cost_usd, fixed.is_byok, fixed.upstream_cost_usd) == (0.00002, True, 0.0004)
+    assert (fixed.prompt_tokens, fixed.completion_tokens, fixed.supersedes) == (120, 30, "e1")
+    unreported = corrected_usage(old, {**generation, "upstream_inference_cost": None})
+    assert unreported is not None and unreported.upstream_cost_usd is None

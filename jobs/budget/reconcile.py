@@ -99,6 +99,10 @@ def _int(data: Mapping[str, Any], *keys: str) -> int:
     return 0
 
 
+def _usd(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def corrected_usage(old: Unbilled, generation: Mapping[str, Any]) -> Usage | None:
     """The superseding event for ``old`` from a ``/generation`` record; ``None`` without a cost."""
     cost = generation.get("total_cost", generation.get("usage"))
@@ -125,6 +129,9 @@ def corrected_usage(old: Unbilled, generation: Mapping[str, Any]) -> Usage | Non
         cost_usd=float(cost),
         cost_source="billed",
         is_byok=generation.get("is_byok") is True,
+        # a BYOK call's real price, billed on the user's key (cost_usd is only OpenRouter's fee)
+        upstream_cost_usd=_usd(generation.get("upstream_inference_cost")),
+        completion_image_tokens=_int(generation, "native_tokens_completion_images"),
         generation_id=old.generation_id,
         supersedes=old.event_id,
     )
