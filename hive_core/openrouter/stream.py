@@ -118,6 +118,9 @@ class StreamRun:
         self.http_status: int | None = None
         self.first_token: float | None = None  # when the read that brought the first token arrived
         self.last_token: float | None = None  # ... and the latest one
+        #: pieces the first token's read brought: the live rate counts only those after it (a loaded
+        #: machine can hand several tokens to the first read, then the next one a millisecond later)
+        self.first_read_pieces = 0
         self.opened = False  # True once the first token arrived: no more retries
         self.text_so_far = ""
         self._parts: list[str] = []
@@ -138,6 +141,7 @@ class StreamRun:
         self.reader = ChunkReader()
         self.http_status = None
         self.first_token = self.last_token = None
+        self.first_read_pieces = 0
         self._attempt_recorded = False
 
     def http_error(self, status: int, headers: Mapping[str, str], body: bytes) -> OpenRouterError:
@@ -187,6 +191,7 @@ class StreamRun:
             self.last_token = now = _clock()
             if self.first_token is None:
                 self.first_token = now
+                self.first_read_pieces = reader.pieces
                 self.opened = True
         return pieces
 
@@ -240,7 +245,9 @@ class StreamRun:
         percent = None
         if self.max_tokens:
             percent = min(100.0, 100.0 * tokens / self.max_tokens)
-        rate = generation_rate(tokens, self.first_token, self.last_token)
+        # the pieces read after the first token's read, over the time since it (+1: that read opens
+        # the window, as the first token does in generation_rate)
+        rate = generation_rate(self.reader.pieces - self.first_read_pieces + 1, self.first_token, self.last_token)
         return Progress(tokens, rate, _clock() - self.started, percent)
 
     # -- the end ---------------------------------------------------------------------------------
