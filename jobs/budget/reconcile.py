@@ -112,6 +112,8 @@ def corrected_usage(old: Unbilled, generation: Mapping[str, Any]) -> Usage | Non
     completion = _int(generation, "native_tokens_completion", "tokens_completion")
     prompt = _int(generation, "native_tokens_prompt", "tokens_prompt")
     provider = generation.get("provider_name")
+    # (builds a Usage from /generation's names, as the client's tracker builds one from the answer's
+    # usage object: `duplicates` pairs the two keyword lists by shape; the sources differ)
     return Usage(
         ts=old.ts,
         request_id=old.request_id,
