@@ -9,7 +9,7 @@ DEMO_DIR := data/demo
 $(VENV)/.base: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e '.[gateway]'
 	touch $@
 
 $(VENV)/.test: $(VENV)/.base
