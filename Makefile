@@ -33,7 +33,7 @@ test: $(VENV)/.test
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.test
-	$(VENV)/bin/ruff check hive hive_core ingest jobs queries hive_cli hive_emulator tests bench
+	$(VENV)/bin/ruff check hive hive_core ingest jobs queries hive_gateway hive_cli hive_emulator tests bench
 	$(VENV)/bin/mypy
 	$(PY) .ci/unasync.py --check
 

@@ -81,7 +81,7 @@ def tree_section() -> str:
 
 
 #: the checkout's top-level packages, in the direction imports point (towards hive_core), then tests
-LAYOUT_ROOTS = ("hive_core", "ingest", "queries", "jobs", "hive", "hive_cli", "hive_emulator", "tests", "bench")
+LAYOUT_ROOTS = ("hive_core", "ingest", "queries", "jobs", "hive", "hive_gateway", "hive_cli", "hive_emulator", "tests", "bench")
 
 
 def packages() -> list[tuple[str, str]]:

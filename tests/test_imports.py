@@ -44,7 +44,8 @@ ALLOWED = {
     "jobs": {"hive_core", "ingest", "queries", "jobs"},
     "hive_emulator": {"hive_core", "hive_emulator"},
     "hive": {"hive_core", "ingest", "queries", "hive"},
-    "hive_cli": {"hive_core", "ingest", "queries", "jobs", "hive", "hive_cli"},
+    "hive_gateway": {"hive_core", "ingest", "queries", "hive", "hive_gateway"},
+    "hive_cli": {"hive_core", "ingest", "queries", "jobs", "hive", "hive_gateway", "hive_cli"},
 }
 PACKAGES = set(ALLOWED)
 

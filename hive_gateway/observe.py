@@ -1,0 +1,49 @@
+"""What the request path tells operations: one :class:`RequestSummary` per finished request.
+
+The request handlers (``app``) know what happened; the metrics (``/metrics``) and the access log
+decide what to keep of it. This module is the seam between them, so neither imports the other.
+A summary never holds a prompt, an answer or a key: only ids, labels, sizes and timings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["Observer", "RequestSummary"]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSummary:
+    """One finished HTTP request, as operations see it."""
+
+    method: str
+    path: str
+    status: int
+    #: Hive's request id (also sent back in the ``X-Hive-Request-Id`` header); None before routing
+    request_id: str | None
+    #: the virtual key's public id (never the secret), None without auth
+    key_id: str | None
+    app: str | None
+    user: str | None
+    #: the model that answered (or was last tried), None when the request never reached one
+    model: str | None
+    stream: bool
+    latency_s: float
+    #: time to the first token relayed, streams only
+    ttft_s: float | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    #: the error's class name (``BudgetExceeded``, ``RateLimited``, ``ClientDisconnected``...), None on success
+    error_class: str | None
+    #: SSE chunks relayed to the client (streams)
+    chunks: int = 0
+
+
+class Observer(Protocol):
+    """Told when a chat request starts and how every request ended."""
+
+    def started(self, *, stream: bool) -> None: ...
+
+    def finished(self, summary: RequestSummary) -> None: ...
