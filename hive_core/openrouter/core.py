@@ -97,14 +97,19 @@ class ClientCore:
 
     def chat_result(self, record: RequestRecord, attempt: int, started: float, response: httpx.Response) -> ChatResult:
         """Turn one attempt's answer into a result (recording the attempt and the usage), or raise."""
-        status, body = response.status_code, response.content
+        return self.answer(record, attempt, started, response.status_code, response.headers, response.content)
+
+    def answer(self, record: RequestRecord, attempt: int, started: float, status: int, headers: Mapping[str, str],
+               body: bytes) -> ChatResult:
+        """:meth:`chat_result` for any HTTP stack: status, headers (case-insensitive lookups of
+        ``x-generation-id``) and the whole body. The gateway's upstream leg is not httpx."""
         if status >= 400:
-            raise self.fail(record, attempt, started, self.http_error(status, response.headers, body), status)
+            raise self.fail(record, attempt, started, self.http_error(status, headers, body), status)
         try:
             doc = parse_json(body, "chat answer")
             if "error" in doc and "choices" not in doc:
-                raise self.http_error(status, response.headers, body)
-            parsed = parse_chat(doc, header_generation_id=response.headers.get("x-generation-id"))
+                raise self.http_error(status, headers, body)
+            parsed = parse_chat(doc, header_generation_id=headers.get("x-generation-id"))
         except OpenRouterError as bad:
             raise self.fail(record, attempt, started, bad, status) from None
         latency = elapsed_ms(started)
