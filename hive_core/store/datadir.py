@@ -174,6 +174,11 @@ class DataDir:
         """``state/run-due.json``: when each scheduled job last ran."""
         return self.state / RUN_DUE_FILE
 
+    @property
+    def gateway_state(self) -> Path:
+        """``state/gateway/``: what the workers of a running ``hive gateway`` share (metric snapshots)."""
+        return self.state / "gateway"
+
 
 #: ``(path pattern, meaning)`` of every entry, in the README's order (``make docs`` writes the tree).
 TREE: tuple[tuple[str, str], ...] = (
@@ -197,4 +202,5 @@ TREE: tuple[tuple[str, str], ...] = (
     ("state/circuits.json.bad", "the last unreadable circuits.json, set aside for a look"),
     ("state/budget-alerts-outbox.json", "alert webhooks not yet delivered"),
     ("state/run-due.json", "when each scheduled job last ran"),
+    ("state/gateway/", "what the workers of hive gateway share (metric snapshots)"),
 )
