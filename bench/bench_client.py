@@ -10,7 +10,6 @@ import statistics
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from bench.common import Figure
 
@@ -196,72 +195,6 @@ def overhead_figures(requests: int = 400) -> list[Figure]:
                         f"{statistics.median(ours) * 1000:.3f} ms")]
 
 
-def async_load_figures(requests: int = 640, concurrency: int = 32) -> list[Figure]:
-    """Issue 13: CPU per request of the async client with ``concurrency`` requests in flight, beside a
-    bare ``httpx.AsyncClient`` doing the same POSTs. The emulator runs in its own process, so
-    ``time.process_time`` counts only the client side (every thread of this process)."""
-    import asyncio
-    import subprocess
-    import sys
-
-    import httpx
-
-    from hive_core.openrouter import AsyncOpenRouterClient, NullSink
-    from hive_core.settings import Settings
-
-    key = "sk-or-v1-bench"
-    emulator = subprocess.Popen(
-        [str(Path(sys.executable).with_name("hive-emulator")), "--catalog", str(SHARED / "models-2026-06.json"),
-         "--latency-scale", "0", "--api-key", key], stdout=subprocess.PIPE, text=True)
-    try:
-        line = emulator.stdout.readline() if emulator.stdout else ""
-        base_url = line.strip().rsplit(" ", 1)[-1]  # "listening on http://127.0.0.1:PORT/api/v1"
-        body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8,
-                "usage": {"include": True}}
-
-        async def ours() -> float:
-            settings = Settings.from_env({"OPENROUTER_API_KEY": key, "OPENROUTER_BASE_URL": base_url})
-            async with AsyncOpenRouterClient(settings, sink=NullSink()) as client:
-                return await _load(lambda: client.chat("hi", model=MODEL, max_tokens=8), requests, concurrency)
-
-        async def bare() -> float:
-            limits = httpx.Limits(max_connections=concurrency)
-            async with httpx.AsyncClient(limits=limits, headers={"Authorization": f"Bearer {key}"}) as http:
-                async def one() -> object:
-                    return (await http.post(f"{base_url}/chat/completions", json=body)).json()
-
-                return await _load(one, requests, concurrency)
-
-        samples: dict[str, list[float]] = {"ours": [], "bare": []}
-        for _ in range(3):  # interleaved rounds: a noisy moment hits both
-            samples["ours"].append(asyncio.run(ours()))
-            samples["bare"].append(asyncio.run(bare()))
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
-    ours_ms, bare_ms = (statistics.median(samples[k]) * 1000 for k in ("ours", "bare"))
-    return [Figure(f"async client CPU per request, concurrency {concurrency}", ours_ms, "ms", "<= 1 ms",
-                   ours_ms <= 1.0, peer="bare httpx AsyncClient", peer_value=bare_ms, ratio=ours_ms / bare_ms,
-                   note=f"process CPU time / requests, {requests} requests x 3 interleaved rounds, "
-                        "emulator in its own process (latency_scale 0)")]
-
-
-async def _load(send: Callable[[], Any], requests: int, concurrency: int) -> float:
-    """CPU seconds per request of ``requests`` calls of ``send`` with ``concurrency`` in flight."""
-    import asyncio
-
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one() -> None:
-        async with gate:
-            await send()
-
-    await asyncio.gather(*(one() for _ in range(concurrency)))  # warm the connections
-    start = time.process_time()
-    await asyncio.gather(*(one() for _ in range(requests)))
-    return (time.process_time() - start) / requests
-
-
 def run() -> list[Figure]:
     """The figures of ``make bench`` for the client."""
-    return parse_figures() + overhead_figures() + async_load_figures()
+    return parse_figures() + overhead_figures()
