@@ -26,6 +26,9 @@ CIRCUITS_FILE = "circuits.json"
 CIRCUITS_LOCK = "circuits"
 ALERT_OUTBOX_FILE = "budget-alerts-outbox.json"
 RUN_DUE_FILE = "run-due.json"
+KEYS_DIR = "keys"
+KEYS_FILE = "keys.sqlite3"
+KEYS_RATE_FILE = "rate.sqlite3"
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,23 @@ class DataDir:
         return self.state / RUN_DUE_FILE
 
     @property
+    def keys_dir(self) -> Path:
+        """``state/keys/``: the gateway's virtual keys and their request counters (``0700``)."""
+        return self.state / KEYS_DIR
+
+    @property
+    def keys_db(self) -> Path:
+        """``state/keys/keys.sqlite3``: one row per virtual key, with a salted hash of its secret,
+        never the secret (:class:`hive_core.keys.KeyStore`; ``0600``, side files named after it)."""
+        return self.keys_dir / KEYS_FILE
+
+    @property
+    def keys_rate(self) -> Path:
+        """``state/keys/rate.sqlite3``: each key's last admissions, for its requests-per-minute limit
+        (:class:`hive_core.keys.RateLimiter`; ``0600``)."""
+        return self.keys_dir / KEYS_RATE_FILE
+
+    @property
     def gateway_state(self) -> Path:
         """``state/gateway/``: what the workers of a running ``hive gateway`` share (metric snapshots)."""
         return self.state / "gateway"
@@ -202,5 +222,7 @@ TREE: tuple[tuple[str, str], ...] = (
     ("state/circuits.json.bad", "the last unreadable circuits.json, set aside for a look"),
     ("state/budget-alerts-outbox.json", "alert webhooks not yet delivered"),
     ("state/run-due.json", "when each scheduled job last ran"),
+    ("state/keys/keys.sqlite3", "virtual keys of the gateway: salted hashes, never a secret (0600, folder 0700)"),
+    ("state/keys/rate.sqlite3", "each virtual key's recent admissions, for its requests-per-minute limit (0600)"),
     ("state/gateway/", "what the workers of hive gateway share (metric snapshots)"),
 )
