@@ -35,8 +35,10 @@ class Session(CoreSession):
     """
 
     def __init__(self, settings: Settings, *, policy: RetryPolicy | None = None) -> None:
+        """Opens the event log; refuses a moved clock (``HIVE_AS_OF``) with a ConfigError."""
         from ingest import EventLog
 
+        settings.require_real_clock()  # before anything opens: a Session sends requests
         self.log = EventLog(settings.data_dir, max_events=settings.flush_max_events,
                             max_age_s=settings.flush_max_age_s)
         super().__init__(settings, self.log, policy=policy)
@@ -49,7 +51,8 @@ class Session(CoreSession):
         (``app="search"``, ``max_attempts=2``, ...)."""
         from hive_core.settings import Settings
 
-        return cls(Settings.from_env(data_dir=Path(data_dir) if data_dir is not None else None, **settings),
+        # a string stays a string: Path("s3://b/x") would collapse to "s3:/b/x" before Settings sees it
+        return cls(Settings.from_env(data_dir=str(data_dir) if data_dir is not None else None, **settings),
                    policy=policy)
 
     @cached_property

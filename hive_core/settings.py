@@ -13,6 +13,7 @@ and importing pydantic alone costs more than the whole start-up budget of ``hive
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
@@ -92,8 +93,19 @@ def _url(value: object) -> str:
     return text.rstrip("/")
 
 
+#: ``s3://b/x``, ``gs://...``, also after ``Path`` collapsed its ``//`` (``s3:/b/x``); one-letter
+#: "schemes" are Windows drives
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+
+
 def _path(value: object) -> Path:
-    return Path(str(value)).expanduser()
+    text = str(value)
+    if _URL.match(text):
+        scheme = text.split(":", 1)[0]
+        # never taken as a relative path: that silently created a local folder named "s3:"
+        raise ValueError(f"{text!r} is a {scheme}:// URL; the data directory must be a local path "
+                         "(object storage is not supported yet)")
+    return Path(text).expanduser()
 
 
 def _optional_str(value: object) -> str | None:
@@ -222,6 +234,13 @@ class Settings:
         if self.api_key is None or not self.api_key.get_secret_value().strip():
             raise MissingApiKey()
         return self.api_key.get_secret_value().strip()
+
+    def require_real_clock(self) -> None:
+        """Refuse a moved clock where requests are sent: they are recorded at the real time, so
+        ``--as-of`` / ``HIVE_AS_OF`` would be half-applied (budget days, not event times)."""
+        if self.as_of is not None:
+            raise ConfigError("--as-of / HIVE_AS_OF is for reports and batch jobs; requests are always "
+                              "recorded at the real time (unset it to send requests)")
 
     @property
     def clock(self) -> Clock:

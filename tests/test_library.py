@@ -19,7 +19,7 @@ import hive
 import queries
 from hive_core.budget import Ledger
 from hive_core.budget.admin import set_budget
-from hive_core.errors import BudgetExceeded, QueryError
+from hive_core.errors import BudgetExceeded, ConfigError, QueryError
 from hive_core.store.datadir import DataDir
 from hive_core.store.events import Usage
 from tests.cases import T0, write_events, write_history
@@ -129,6 +129,14 @@ def test_kill_switch_through_the_library(library_env: Path) -> None:
             with pytest.raises(BudgetExceeded, match=r"^the daily budget of global is 0, so every request is refused"):
                 send()
     assert not (DataDir(library_env).events / "api_call").exists()
+
+
+def test_a_moved_clock_is_refused_before_anything_opens(library_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests are recorded at the real time: HIVE_AS_OF would move budget days but not events."""
+    monkeypatch.setenv("HIVE_AS_OF", "2026-01-01T00:00:00Z")
+    with pytest.raises(ConfigError, match="requests are always recorded at the real time"):
+        hive.Session.from_env()
+    assert not DataDir(library_env).events.exists()
 
 
 # -- the store: hive-jobs sql's views and the rollup tables, as relations and LazyFrames -------------
