@@ -11,6 +11,7 @@ A leaf: pure Python, imports nothing, cheap enough for ``hive --help``'s import 
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 __all__ = ["MISSING", "ms", "pct", "usd"]
@@ -20,13 +21,16 @@ MISSING = "-"
 
 #: the most decimals a typed amount keeps (:func:`usd` with ``typed=True``): a millionth of a dollar
 _TYPED_PLACES = 6
+#: significant digits of an amount below a cent (a request costs $0.000024, not "$0.0000")
+_SUB_CENT_DIGITS = 2
 
 
 def usd(value: float | Decimal | None, *, places: int | None = None, typed: bool = False) -> str:
     """US dollars, thousands grouped.
 
-    * default - spend: cents from $1 up, four decimals below so small sums stay visible
-      (``$1,234.50``, ``$0.0042``);
+    * default - any figure the user reads: cents from one cent up (``$1,234.50``, ``$0.35``), and
+      :data:`_SUB_CENT_DIGITS` significant digits below, never rounded to zero nor written in
+      exponent form (``$0.0042``, ``$0.000024`` for 2.415e-05); zero is ``$0.00``;
     * ``places=N`` - exactly N decimals: a per-request or billed cost (``$0.000616`` with 6), or a
       figure compared with limits (``$8.50`` with 2);
     * ``typed=True`` - an amount a user typed (a limit), shown as typed: cents from $1 up and for
@@ -36,13 +40,16 @@ def usd(value: float | Decimal | None, *, places: int | None = None, typed: bool
         return MISSING
     if places is not None:
         return f"${value:,.{places}f}"
-    small = abs(float(value)) < 1
     if typed:
-        if not small or value == 0:
+        if abs(float(value)) >= 1 or value == 0:
             return f"${value:,.2f}"
         digits = f"{value:.{_TYPED_PLACES}f}".rstrip("0")
         return f"${digits}{'0' * max(0, 2 - len(digits.partition('.')[2]))}"
-    return f"${value:,.4f}" if small else f"${value:,.2f}"
+    amount = float(value)
+    if amount == 0 or abs(amount) >= 0.00995:  # rounds to a cent or more: cents
+        return f"${amount:,.2f}"
+    decimals = _SUB_CENT_DIGITS - 1 - math.floor(math.log10(abs(amount)))
+    return f"${amount:.{decimals}f}".rstrip("0")
 
 
 def ms(value: float | None, *, unit: bool = True, compact: bool = False) -> str:

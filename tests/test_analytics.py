@@ -144,9 +144,9 @@ class TestCli:
             pytest.approx(0.30), pytest.approx(0.351), 1)
         code, out, _ = run_hive(["--data-dir", str(settings.data_dir), "analytics", "cost", "--period",
                                  f"{DAY0}..{DAY0}"], capsys)
-        assert code == 0 and ("BYOK: 2 request(s) on your own provider keys: OpenRouter's fees $0.0010 are in the "
-                              "total; the providers billed $0.3000 on your keys, not in the total (1 of unknown price)") in out
-        assert "all-in, OpenRouter + BYOK providers: $0.3510 (at least)" in out
+        assert code == 0 and ("BYOK: 2 request(s) on your own provider keys: OpenRouter's fees $0.001 are in the "
+                              "total; the providers billed $0.30 on your keys, not in the total (1 of unknown price)") in out
+        assert "all-in, OpenRouter + BYOK providers: $0.35 (at least)" in out
 
     def test_empty_store(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         code, out, _ = run_hive(["--data-dir", str(settings.data_dir), "analytics", "cost", "--period", "today"], capsys)

@@ -14,12 +14,20 @@ AMOUNTS = (0.0, 0.000616, 0.001, 0.00001, 0.0042, 0.05, 0.5, 0.99995, 1.0, 2.5, 
 
 @pytest.mark.parametrize("value", AMOUNTS)
 def test_usd_spend(value: float) -> None:
-    # the copies in the analytics command and the HTML report
-    assert usd(value) == (f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}")
+    """Cents from a cent up; below, two significant digits: never "$0.0000", never an exponent."""
+    text = usd(value)
+    assert "e" not in text and text.startswith("$")
+    if abs(value) >= 0.01 or value == 0:
+        assert text == f"${value:,.2f}"
+    else:
+        shown = float(text[1:])
+        assert shown != 0 and abs(shown - value) <= abs(value) * 0.05
 
 
 @pytest.mark.parametrize(("value", "text"), [
-    (0.0, "$0.0000"), (0.0042, "$0.0042"), (0.5, "$0.5000"), (1.0, "$1.00"), (1234.5678, "$1,234.57"),
+    (0.0, "$0.00"), (2.415e-05, "$0.000024"), (0.000616, "$0.00062"), (0.0042, "$0.0042"), (0.002, "$0.002"),
+    (0.0099, "$0.0099"), (0.00996, "$0.01"), (0.5, "$0.50"), (0.351, "$0.35"), (1.0, "$1.00"),
+    (1234.5678, "$1,234.57"), (-0.0042, "$-0.0042"), (Decimal("0.0000241"), "$0.000024"), (1e-12, "$0.000000000001"),
 ])
 def test_usd_spend_examples(value: float, text: str) -> None:
     assert usd(value) == text

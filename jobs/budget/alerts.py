@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from hive_core.budget.config import BudgetConfig, load_budget_config
 from hive_core.budget.forecast import WINDOW_DAYS, forecast, history_since
 from hive_core.errors import ConfigError, LockHeld
+from hive_core.format import usd
 from hive_core.period import BudgetWindow, Period
 from hive_core.store.datadir import DataDir
 from hive_core.store.lock import DEFAULT_LOCK_TIMEOUT_S, job_lock
@@ -92,16 +93,16 @@ def evaluate_alerts(config: BudgetConfig, spend: ScopeSpend, fired: set[AlertKey
                 if spent < cap * pct / 100:
                     continue
                 message = (f"budget alert: {scope} {kind} spend reached {pct:g}% of its limit: "
-                           f"${spent:.2f} of ${cap:.2f} ({_when(kind, period)}, UTC)")
+                           f"{usd(spent)} of {usd(cap, typed=True)} ({_when(kind, period)}, UTC)")
                 if pct >= 100:
                     message += "; requests that do not fit are refused"
                 alerts.append(BudgetAlert(**common, kind="threshold", threshold_pct=pct, message=message))
             if kind == "monthly" and spent < cap:
                 outlook = forecast(period, spent, spend.daily(scope), now, cap)
                 if outlook.projected_usd > cap and outlook.over_on is not None:
-                    message = (f"budget forecast: at the last {WINDOW_DAYS} days' rate (${outlook.rate_per_day:.2f}/day) "
-                               f"{scope} will spend ${outlook.projected_usd:.2f} by {period.last_day.isoformat()}, over its "
-                               f"${cap:.2f} monthly limit on the {_ordinal(outlook.over_on.day)}")
+                    message = (f"budget forecast: at the last {WINDOW_DAYS} days' rate ({usd(outlook.rate_per_day)}/day) "
+                               f"{scope} will spend {usd(outlook.projected_usd)} by {period.last_day.isoformat()}, over its "
+                               f"{usd(cap, typed=True)} monthly limit on the {_ordinal(outlook.over_on.day)}")
                     alerts.append(BudgetAlert(**common, kind="forecast", forecast_usd=outlook.projected_usd,
                                               message=message))
     return [a for a in alerts if _key(a) not in fired]
