@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["Observer", "RequestSummary"]
+__all__ = ["Fanout", "Observer", "RequestSummary"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,3 +47,18 @@ class Observer(Protocol):
     def started(self, *, stream: bool) -> None: ...
 
     def finished(self, summary: RequestSummary) -> None: ...
+
+
+class Fanout:
+    """Tells several observers (the metrics and the access log) in order; one is what the app takes."""
+
+    def __init__(self, *observers: Observer) -> None:
+        self.observers = observers
+
+    def started(self, *, stream: bool) -> None:
+        for observer in self.observers:
+            observer.started(stream=stream)
+
+    def finished(self, summary: RequestSummary) -> None:
+        for observer in self.observers:
+            observer.finished(summary)

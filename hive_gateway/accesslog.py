@@ -1,0 +1,80 @@
+"""The gateway's access log: one logfmt line per request, an :class:`~hive_gateway.observe.Observer`.
+
+    time=2026-06-01T12:00:00.123Z method=POST path=/v1/chat/completions status=200 ms=812.4
+    request_id=0197... key=k_3f2a app=support model=openai/gpt-4o-mini stream=true ttft_ms=231.0
+    tokens=42+117 cost=0.000077 error=-
+
+(one line; wrapped here). logfmt, so ``grep``, Loki, Vector and friends split it without a parser.
+What a line never holds: the prompt or the answer (a :class:`RequestSummary` has neither), a key
+(only the virtual key's public id; anything shaped like a key is ``[redacted]``), a query string (the part of a URL where keys end up by mistake),
+control characters (a client cannot forge a second line). Values with spaces or quotes are quoted.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC
+from typing import TextIO
+
+from hive_core.clock import Clock, system_clock
+from hive_gateway.observe import RequestSummary
+
+__all__ = ["AccessLog", "format_line"]
+
+#: characters a bare logfmt value may hold; anything else is quoted
+_BARE = re.compile(r"[A-Za-z0-9_.:/+@~-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: what an OpenRouter key or a virtual key looks like, wherever a client typed one (a path, an app name)
+_SECRET = re.compile(r"(sk-[A-Za-z0-9_-]{8,}|hk-[A-Za-z0-9_-]{8,})")
+#: longest value written: a client-chosen path, app or model cannot make a line unbounded
+MAX_VALUE = 200
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "-"
+    text = _SECRET.sub("[redacted]", str(value)[:MAX_VALUE])
+    if _BARE.fullmatch(text):
+        return text
+    text = _CONTROL.sub("?", text).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def format_line(summary: RequestSummary, *, at: str) -> str:
+    """The log line of one request (no newline); ``at`` is the UTC time it ended."""
+    path = summary.path.split("?", 1)[0]
+    fields = [
+        f"time={at}",
+        f"method={_value(summary.method)}",
+        f"path={_value(path)}",
+        f"status={summary.status}",
+        f"ms={summary.latency_s * 1000:.1f}",
+        f"request_id={_value(summary.request_id)}",
+        f"key={_value(summary.key_id)}",
+        f"app={_value(summary.app)}",
+        f"model={_value(summary.model)}",
+    ]
+    if summary.stream:
+        ttft = "-" if summary.ttft_s is None else f"{summary.ttft_s * 1000:.1f}"
+        fields += ["stream=true", f"ttft_ms={ttft}", f"chunks={summary.chunks}"]
+    cost = "-" if summary.cost_usd is None else f"{summary.cost_usd:.6f}"
+    fields += [f"tokens={summary.prompt_tokens}+{summary.completion_tokens}", f"cost={cost}",
+               f"error={_value(summary.error_class)}"]
+    return " ".join(fields)
+
+
+class AccessLog:
+    """Writes a line per finished request to ``stream`` (flushed, so ``tail -f`` follows it)."""
+
+    def __init__(self, stream: TextIO, *, clock: Clock = system_clock) -> None:
+        self.stream = stream
+        self.clock = clock
+
+    def started(self, *, stream: bool) -> None:
+        """Nothing to log until the request ends."""
+
+    def finished(self, summary: RequestSummary) -> None:
+        """Write the request's line."""
+        at = self.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        self.stream.write(format_line(summary, at=at) + "\n")
+        self.stream.flush()

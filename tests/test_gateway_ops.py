@@ -1,0 +1,305 @@
+"""The gateway's operations: ``/metrics`` (format, sums over workers, no secrets) and the access log."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from hive_core.budget import Budget
+from hive_core.budget.admin import scope_of, set_budget
+from hive_core.catalog.catalog import Catalog
+from hive_core.store.datadir import DataDir
+from hive_gateway.accesslog import AccessLog
+from hive_gateway.exposition import label_text
+from hive_gateway.metric_files import RETIRED, process_start
+from hive_gateway.metrics import CHAT_ROUTE, BudgetRemaining, Metrics
+from hive_gateway.observe import Fanout, RequestSummary
+from tests.plugins.emulator import MODEL
+from tests.plugins.processes import stopped
+
+ROOT = Path(__file__).resolve().parents[1]
+OPENROUTER_KEY = "sk-or-v1-" + "0123456789abcdef" * 4
+VIRTUAL_KEY = "hk-" + "secretvirtualkey" * 2
+PROMPT = "tell me the launch codes"
+
+OK = RequestSummary(method="POST", path=CHAT_ROUTE, status=200, request_id="0197a1b2-req", key_id="k_3f2a",
+                    app="support", user="u1", model=MODEL, stream=False, latency_s=0.0123, ttft_s=None,
+                    prompt_tokens=12, completion_tokens=30, cost_usd=0.00004, error_class=None)
+STREAMED = replace(OK, stream=True, latency_s=1.7, ttft_s=0.23, chunks=31)
+REFUSED = replace(OK, status=402, model=OPENROUTER_KEY, prompt_tokens=0, completion_tokens=0, cost_usd=None,
+                  error_class="BudgetExceeded")
+
+
+# -- a reader of the text format, strict about the rules a scraper relies on ---------------------
+
+_SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)')
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    pos = 0
+    while pos < len(text):
+        match = _LABEL.match(text, pos)
+        assert match, f"bad label text at {text[pos:]!r}"
+        value = re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), match.group(2))
+        labels[match.group(1)] = value
+        pos = match.end()
+    return labels
+
+
+def parse_exposition(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """Every sample by name then sorted labels, checking HELP/TYPE, grouping and histogram rules."""
+    assert text.endswith("\n")
+    types: dict[str, str] = {}
+    helped: set[str] = set()
+    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = defaultdict(dict)
+    family_order: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            name = line.split(" ", 3)[2]
+            assert name not in helped, f"HELP twice for {name}"
+            helped.add(name)
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert kind in {"counter", "gauge", "histogram"} and name not in types and name in helped
+            types[name] = kind
+            family_order.append(name)
+            continue
+        match = _SAMPLE.fullmatch(line)
+        assert match, f"not a sample line: {line!r}"
+        name, labels, value = match.group(1), parse_labels(match.group(2) or ""), float(match.group(3))
+        family = re.sub(r"_(bucket|sum|count)$", "", name) if name not in types else name
+        assert family == family_order[-1], f"{name} outside its family's block (after its TYPE line)"
+        if types[family] == "counter":
+            assert name.endswith("_total") and value >= 0
+        key = tuple(sorted(labels.items()))
+        assert key not in samples[name], f"duplicate series {name}{labels}"
+        samples[name][key] = value
+    for family, kind in types.items():
+        if kind != "histogram":
+            continue
+        series: dict[tuple[tuple[str, str], ...], list[tuple[float, float]]] = defaultdict(list)
+        for key, value in samples[f"{family}_bucket"].items():
+            rest = tuple(kv for kv in key if kv[0] != "le")
+            series[rest].append((float(dict(key)["le"]), value))
+        for rest, buckets in series.items():
+            bounds = [b for b, _ in buckets]
+            counts = [c for b, c in sorted(buckets)]
+            assert math.isinf(max(bounds)), "a histogram ends with le=+Inf"
+            assert counts == sorted(counts), "buckets are cumulative"
+            assert counts[-1] == samples[f"{family}_count"][rest], "+Inf equals _count"
+            assert rest in samples[f"{family}_sum"]
+    return samples
+
+
+def value(samples: dict[str, dict[tuple[tuple[str, str], ...], float]], name: str, **labels: str) -> float:
+    return samples.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
+
+
+# -- the format ----------------------------------------------------------------------------------
+
+
+def test_metrics_render_the_text_format() -> None:
+    metrics = Metrics(lambda: {("app:we\"ird\\name\nx", "daily"): 1.25, ("global", "monthly"): 40.0})
+    metrics.started(stream=False)
+    metrics.finished(OK)
+    metrics.started(stream=True)
+    metrics.started(stream=True)
+    metrics.finished(STREAMED)
+    metrics.started(stream=False)
+    metrics.finished(REFUSED)
+    metrics.finished(replace(OK, path="/v1/secret-path?key=" + OPENROUTER_KEY, status=404, error_class="NotFound",
+                             model=None))
+    samples = parse_exposition(metrics.render())
+
+    requests = "hive_gateway_requests_total"
+    assert value(samples, requests, route=CHAT_ROUTE, status="200", error="none") == 2
+    assert value(samples, requests, route=CHAT_ROUTE, status="402", error="BudgetExceeded") == 1
+    assert value(samples, requests, route="other", status="404", error="NotFound") == 1
+    assert value(samples, "hive_gateway_tokens_total", model=MODEL, kind="prompt") == 24
+    assert value(samples, "hive_gateway_tokens_total", model=MODEL, kind="completion") == 60
+    assert value(samples, "hive_gateway_cost_usd_total", model=MODEL) == pytest.approx(0.00008)
+    assert value(samples, "hive_gateway_stream_chunks_total") == 31
+    assert value(samples, "hive_gateway_in_flight_requests", stream="true") == 1
+    assert value(samples, "hive_gateway_in_flight_requests", stream="false") == 0
+    assert value(samples, "hive_gateway_request_duration_seconds_count", route=CHAT_ROUTE, stream="false") == 2
+    assert value(samples, "hive_gateway_request_duration_seconds_bucket", route=CHAT_ROUTE, stream="true",
+                 le="2.5") == 1
+    assert value(samples, "hive_gateway_request_duration_seconds_bucket", route=CHAT_ROUTE, stream="true",
+                 le="1.0") == 0
+    assert value(samples, "hive_gateway_time_to_first_token_seconds_sum") == pytest.approx(0.23)
+    # label values escaped and read back whole
+    assert value(samples, "hive_gateway_budget_remaining_usd", scope="app:we\"ird\\name\nx", window="daily") == 1.25
+    # a path, or a refused request's model, may hold anything a client typed: it never becomes a label
+    assert OPENROUTER_KEY not in metrics.render()
+
+
+def test_label_escaping() -> None:
+    assert label_text(a='x"y', b="c\\d", c="e\nf") == 'a="x\\"y",b="c\\\\d",c="e\\nf"'
+
+
+# -- the sum over workers ------------------------------------------------------------------------
+
+WORKER = textwrap.dedent(f"""
+    import sys
+    from dataclasses import replace
+    from pathlib import Path
+    from hive_gateway.metrics import Metrics
+    from hive_gateway.observe import RequestSummary
+    summary = RequestSummary(method="POST", path="{CHAT_ROUTE}", status=200, request_id="r", key_id=None,
+                             app=None, user=None, model="{MODEL}", stream=False, latency_s=0.01, ttft_s=None,
+                             prompt_tokens=10, completion_tokens=5, cost_usd=0.001, error_class=None)
+    metrics = Metrics(shared_dir=Path(sys.argv[1]))
+    metrics.start()
+    metrics.started(stream=False)                # one request stays in flight while the worker lives
+    for line in sys.stdin:                       # each line: a number of requests to record, then a flush
+        for _ in range(int(line)):
+            metrics.started(stream=False)
+            metrics.finished(summary)
+        metrics.flush()
+        print("flushed", flush=True)
+    metrics.close()
+""")
+
+
+@contextmanager
+def worker_process(shared: Path) -> Iterator[subprocess.Popen[str]]:
+    """Another worker of the same gateway: a process recording requests when told, until its stdin closes."""
+    with subprocess.Popen([sys.executable, "-c", WORKER, str(shared)], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True, cwd=ROOT) as worker, stopped([worker]):
+        yield worker
+
+
+def finish(worker: subprocess.Popen[str]) -> None:
+    assert worker.stdin is not None
+    worker.stdin.close()
+    assert worker.wait(timeout=30) == 0
+
+
+def record(worker: subprocess.Popen[str], n: int) -> None:
+    assert worker.stdin is not None and worker.stdout is not None
+    worker.stdin.write(f"{n}\n")
+    worker.stdin.flush()
+    assert worker.stdout.readline() == "flushed\n"
+
+
+def requests_seen(metrics: Metrics) -> float:
+    return value(parse_exposition(metrics.render()), "hive_gateway_requests_total",
+                 route=CHAT_ROUTE, status="200", error="none")
+
+
+def test_counters_sum_over_workers_without_double_counting(tmp_path: Path) -> None:
+    shared = DataDir(tmp_path).gateway_state
+    metrics = Metrics(shared_dir=shared)
+    metrics.start()
+    for _ in range(2):
+        metrics.finished(OK)
+    with worker_process(shared) as worker:
+        record(worker, 3)
+        assert requests_seen(metrics) == 5  # live worker: its file
+        samples = parse_exposition(metrics.render())
+        assert value(samples, "hive_gateway_in_flight_requests", stream="false") == 1
+        assert value(samples, "hive_gateway_tokens_total", model=MODEL, kind="prompt") == 2 * 12 + 3 * 10
+        record(worker, 4)
+        finish(worker)
+    final = (shared / f"metrics-{worker.pid}.json").read_bytes()
+    assert requests_seen(metrics) == 2 + 3 + 4  # dead worker: folded into the retired sum once
+    assert not (shared / f"metrics-{worker.pid}.json").exists()
+    assert requests_seen(metrics) == 9, "a folded worker is counted once, scrape after scrape"
+    samples = parse_exposition(metrics.render())
+    assert value(samples, "hive_gateway_in_flight_requests", stream="false") == 0, "the dead have nothing in flight"
+
+    # a crash between writing the retired sum and deleting the dead file: the next fold only deletes it
+    (shared / f"metrics-{worker.pid}.json").write_bytes(final)
+    assert requests_seen(metrics) == 9
+    assert not (shared / f"metrics-{worker.pid}.json").exists()
+
+    # a new process under our own pid would overwrite what a dead worker left there: it folds it first
+    doc = json.loads(final)
+    doc.update(pid=os.getpid(), start=(process_start(os.getpid()) or 0) - 1)
+    (shared / f"metrics-{os.getpid()}.json").write_text(json.dumps(doc))
+    again = Metrics(shared_dir=shared)
+    again.start()
+    folded = json.loads((shared / RETIRED).read_bytes())["folded"]
+    assert [f.split("/")[1] for f in folded] == [str(os.getpid())], "the list keeps only files still there"
+    again.close()
+    assert requests_seen(metrics) == 9 + 9 - 2, "the old file's 9, the retired 9, our 2 live (not the file's)"
+
+
+def test_counters_never_go_backwards_whichever_worker_answers(tmp_path: Path) -> None:
+    shared = DataDir(tmp_path).gateway_state
+    ours = Metrics(shared_dir=shared, flush_interval_s=3600)  # only scrapes write our file
+    ours.start()
+    with worker_process(shared) as worker:
+        record(worker, 1)
+        seen = []
+        for _ in range(3):
+            ours.finished(OK)
+            seen.append(requests_seen(ours))  # the other worker reads our file, as written by this scrape
+            record(worker, 1)
+        assert seen == [2, 4, 6]
+        finish(worker)
+    assert requests_seen(ours) == 7
+
+
+# -- budget remaining ----------------------------------------------------------------------------
+
+
+def test_budget_remaining_counts_spend_and_reservations(data_dir: Path, catalog: Catalog) -> None:
+    config = DataDir(data_dir).config_file
+    set_budget(config, daily=10, monthly=100)
+    set_budget(config, scope=scope_of(app="support"), daily=2)
+    with Budget(data_dir, prices=catalog, app="support") as budget:
+        remaining = BudgetRemaining(budget, ttl_s=0)
+        assert remaining() == {("global", "daily"): 10, ("global", "monthly"): 100, ("app:support", "daily"): 2}
+        with budget.reserve(MODEL, [{"role": "user", "content": "hi"}], max_tokens=100) as reservation:
+            held = reservation.amount_usd
+            assert held > 0
+            assert remaining()[("app:support", "daily")] == pytest.approx(2 - held)
+            reservation.settle(0.5)
+        assert remaining() == pytest.approx({("global", "daily"): 9.5, ("global", "monthly"): 99.5,
+                                             ("app:support", "daily"): 1.5})
+        cached = BudgetRemaining(budget, ttl_s=3600)
+        before = cached()
+        with budget.reserve(MODEL, [{"role": "user", "content": "hi"}], max_tokens=100):
+            assert cached() == before, "cached between scrapes"
+
+
+# -- the access log ------------------------------------------------------------------------------
+
+
+def test_access_log_line_per_request_never_a_key_or_prompt() -> None:
+    out = io.StringIO()
+    log = AccessLog(out)
+    observers = Fanout(log, Metrics())
+    observers.started(stream=True)
+    observers.finished(STREAMED)
+    observers.finished(replace(OK, path=f"/v1/chat/completions?key={OPENROUTER_KEY}"))
+    observers.finished(replace(REFUSED, app=f"evil\napp {VIRTUAL_KEY}", path=f"/v1/{VIRTUAL_KEY}"))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3, "one line per request, whatever a client put in a header"
+    streamed, plain, refused = lines
+    assert streamed.startswith("time=") and streamed.split()[0].endswith("Z")
+    for field in ("method=POST", f"path={CHAT_ROUTE}", "status=200", "ms=1700.0", "request_id=0197a1b2-req",
+                  "key=k_3f2a", "app=support", f"model={MODEL}", "stream=true", "ttft_ms=230.0", "chunks=31",
+                  "tokens=12+30", "cost=0.000040", "error=-"):
+        assert field in streamed.split(), field
+    assert f"path={CHAT_ROUTE} " in plain, "the query string is dropped"
+    assert "error=BudgetExceeded" in refused and 'app="evil?app [redacted]"' in refused
+    for secret in (OPENROUTER_KEY, VIRTUAL_KEY, PROMPT):
+        assert secret not in out.getvalue()
