@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("hive_cli.hive_jobs.insights:report", "Write a day/week/month report (md, html, json)."),
     "schedule": ("hive_cli.hive_jobs.insights:schedule", "Print or install the crontab lines for Hive's jobs."),
     "run-due": ("hive_cli.hive_jobs.insights:run_due", "Run whatever jobs are due since their last successful run."),
+    "prune": ("hive_cli.hive_jobs.prune:prune", "Remove event partitions older than N days once their rollups exist (never before)."),
     "import-spills": ("hive_cli.hive_jobs.spills:import_spills", "Take back events a command could not write (full disk)."),
 }
 

@@ -85,6 +85,11 @@ class DataDir:
         return self.rollups / "state.json"
 
     @property
+    def pruned_days(self) -> Path:
+        """``rollups/pruned.json``: days whose events ``hive-jobs prune`` removed (their rollup is the record)."""
+        return self.rollups / "pruned.json"
+
+    @property
     def rankings(self) -> Path:
         """``rankings/``: the ranking table."""
         return self.root / "rankings"
@@ -208,6 +213,7 @@ TREE: tuple[tuple[str, str], ...] = (
     ("rollups/daily/date=YYYY-MM-DD/part.parquet", "daily rollup rows (hive-jobs rollup)"),
     ("rollups/monthly/month=YYYY-MM/{totals,days}.parquet", "per-model rollups by month"),
     ("rollups/state.json", "what each rolled-up day was computed from"),
+    ("rollups/pruned.json", "days whose events were pruned: their rollups are the record"),
     ("rankings/rankings.parquet", "the ranking table the selector reads"),
     ("catalog/models.json", "/models as served (hive models sync)"),
     ("config.json", "budgets and alert webhook (0600)"),

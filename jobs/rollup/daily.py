@@ -22,7 +22,9 @@ A rollup is never deleted because its events are missing:
 * a store whose events are all gone (``events/`` missing or empty: an unmounted disk) while rollups
   exist is an error (:class:`hive_core.errors.DataError`), and nothing is changed;
 * a day whose events alone are gone keeps its rollup, and the run reports it (``kept``): the file
-  is then the only record of that day's spend (pruning old events will rely on it);
+  is then the only record of that day's spend;
+* a day whose events ``hive-jobs prune`` removed (``rollups/pruned.json``, :mod:`jobs.rollup.prune`)
+  keeps its rollup silently and is never recomputed, even from partitions a killed prune left;
 * a day whose rollup file *and* events are both gone cannot be regenerated: it is reported once
   (``forgotten``) and its month's rows are left as they were.
 
@@ -223,13 +225,17 @@ def _plan(datadir: DataDir, report: RollupReport, *, only: date | None, since: d
           rebuild: bool) -> _Plan:
     """Which days in scope are stale, which lost their events, which months need rebuilding.
     Refuses (changing nothing) when every event is gone but rollups exist."""
+    from jobs.rollup.prune import load_pruned
+
     events = scan_event_days(datadir.root)
-    current = events.fingerprints
+    # a pruned day is a day without events, whatever a killed prune left of its partitions
+    pruned = load_pruned(datadir)
+    current = {d: fp for d, fp in events.fingerprints.items() if d not in pruned}
     report.days_with_events = len(current)
     report.skipped.extend(events.out_of_range)
     state = RollupState.load(datadir.rollup_state)
     on_disk = set(_days_on_disk(datadir))
-    if not current and (on_disk or state.days):
+    if not current and (on_disk or state.days) and not (on_disk <= pruned and set(state.days) <= pruned):
         where = "is missing" if not datadir.events.is_dir() else "holds no events"
         raise DataError(f"events directory {datadir.events} {where} but {len(on_disk | set(state.days))} "
                         "day(s) of rollups exist: is the disk mounted? nothing was changed (to start over on "
@@ -239,7 +245,8 @@ def _plan(datadir: DataDir, report: RollupReport, *, only: date | None, since: d
                                "the events")
 
     with_events = [d for d in current if _in_scope(d, only, since)]
-    kept = sorted(d for d in on_disk if d not in current and _in_scope(d, only, since))
+    # (a pruned day is kept by design: not reported every run)
+    kept = sorted(d for d in on_disk if d not in current and d not in pruned and _in_scope(d, only, since))
     forgotten = sorted(d for d in state.days if d not in current and d not in on_disk and _in_scope(d, only, since))
     # Months whose files (or a kept day's file) changed outside the rollup are rebuilt from the day
     # files, not updated from their own (which may be damaged); so is every month of a lost state.
