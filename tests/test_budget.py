@@ -81,7 +81,7 @@ def test_set_budget_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> N
     (["--daily", "ten"], "invalid daily limit 'ten'"),
     (["--monthly", "nan"], "a limit must be a positive amount"),
     (["--daily", "1", "--reset-day", "31"], "invalid reset day 31: use 1..28"),
-    (["--daily", "1", "--app", "a", "--model", "m"], "give --app or --model, not both"),
+    (["--daily", "1", "--app", "a", "--model", "m"], "give one of --app, --model or --key"),
     (["--reset-day", "3"], "has no limit"),
     ([], "nothing to set"),
     (["--webhook", "ftp://x"], "invalid webhook URL"),

@@ -4,6 +4,7 @@
     hive budget set --daily 0                                the kill switch: refuse every request
     hive budget set --daily 2 --app search                   a limit for one app (HIVE_APP)
     hive budget set --monthly 50 --model openai/gpt-4o --reset-day 15
+    hive budget set --daily 0 --key 3f9a1c2b7d4e             one virtual key of the gateway (hive keys)
     hive budget set --webhook https://hooks.slack.com/... --thresholds 50,80,100
     hive budget show [--json]
     hive budget unset --app search
@@ -37,13 +38,14 @@ def budget() -> None:
 @click.option("--monthly", default=None, help="Monthly limit in USD (UTC month, from --reset-day); 0 refuses every request.")
 @click.option("--app", default=None, help="Limit one app (the HIVE_APP requests are made under).")
 @click.option("--model", default=None, help="Limit one model id.")
+@click.option("--key", "key_id", default=None, help="Limit one virtual key of the gateway (its id: `hive keys list`).")
 @click.option("--reset-day", default=None, help="Day of the month (1..28) the monthly period starts; default 1.")
 @click.option("--webhook", default=None, help="POST alerts to this URL (Slack-compatible); '' removes it.")
 @click.option("--thresholds", default=None, help="Alert thresholds in percent of each limit, e.g. 50,80,100.")
 @click.pass_context
 def set_(ctx: click.Context, daily: str | None, monthly: str | None, app: str | None, model: str | None,
-         reset_day: str | None, webhook: str | None, thresholds: str | None) -> None:
-    """Set limits (global, or for one --app or --model) and alert settings.
+         key_id: str | None, reset_day: str | None, webhook: str | None, thresholds: str | None) -> None:
+    """Set limits (global, or for one --app, --model or --key) and alert settings.
 
     A limit of 0 is a kill switch: every request of the scope is refused, --over-budget included,
     until the limit is raised or unset.
@@ -51,7 +53,12 @@ def set_(ctx: click.Context, daily: str | None, monthly: str | None, app: str | 
     from hive_core.budget.admin import scope_of, set_budget
 
     settings = get_settings(ctx)
-    scope = scope_of(app, model)
+    scope = scope_of(app, model, key_id)
+    if key_id:  # a typo would limit nothing: the key must exist
+        from hive_core.keys import KeyStore
+
+        with KeyStore(settings.datadir) as keys:
+            keys.get(key_id)
     change = set_budget(settings.datadir.config_file, scope=scope, daily=daily, monthly=monthly, reset_day=reset_day,
                         webhook_url=webhook, thresholds=thresholds)
     _say_tightened(settings.datadir.config_file, change.tightened_from)
@@ -69,12 +76,13 @@ def set_(ctx: click.Context, daily: str | None, monthly: str | None, app: str | 
 @budget.command()
 @click.option("--app", default=None, help="Remove the limits of this app.")
 @click.option("--model", default=None, help="Remove the limits of this model.")
+@click.option("--key", "key_id", default=None, help="Remove the limits of this virtual key (its id).")
 @click.pass_context
-def unset(ctx: click.Context, app: str | None, model: str | None) -> None:
-    """Remove the limits of one scope (global unless --app or --model)."""
+def unset(ctx: click.Context, app: str | None, model: str | None, key_id: str | None) -> None:
+    """Remove the limits of one scope (global unless --app, --model or --key)."""
     from hive_core.budget.admin import scope_of, unset_budget
 
-    scope = scope_of(app, model)
+    scope = scope_of(app, model, key_id)
     path = get_settings(ctx).datadir.config_file
     _say_tightened(path, unset_budget(path, scope=scope).tightened_from)
     click.echo(f"{scope}: no limits")

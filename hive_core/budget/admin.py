@@ -10,13 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hive_core.budget.config import (
-    BudgetConfig,
-    budget_config_from_json,
-    load_budget_config,
-    parse_scope,
-    save_budget_config,
-)
+from hive_core.budget.config import BudgetConfig, budget_config_from_json, parse_scope, update_budget_config
 from hive_core.errors import ConfigError
 
 __all__ = ["BudgetChange", "scope_of", "set_budget", "unset_budget"]
@@ -31,14 +25,14 @@ class BudgetChange:
     tightened_from: int | None = None
 
 
-def scope_of(app: str | None = None, model: str | None = None) -> str:
-    """The scope named by ``--app`` / ``--model`` (neither: ``global``; both is an error)."""
-    if app and model:
-        raise ConfigError("give --app or --model, not both: a limit has one scope")
-    if app:
-        return parse_scope(f"app:{app}")
-    if model:
-        return parse_scope(f"model:{model}")
+def scope_of(app: str | None = None, model: str | None = None, key: str | None = None) -> str:
+    """The scope named by ``--app`` / ``--model`` / ``--key`` (none: ``global``; two is an error)."""
+    named = [(kind, name) for kind, name in (("app", app), ("model", model), ("key", key)) if name]
+    if len(named) > 1:
+        raise ConfigError("give one of --app, --model or --key: a limit has one scope")
+    if named:
+        kind, name = named[0]
+        return parse_scope(f"{kind}:{name}")
     return "global"
 
 
@@ -78,26 +72,33 @@ def set_budget(
     thresholds: str | None = None,
 ) -> BudgetChange:
     """Change the limits of ``scope`` (only what is given) and/or the alert settings; returns the
-    new settings, already saved."""
-    config = load_budget_config(config_path)
+    new settings, already saved (read and written under the config's lock: a concurrent change of
+    another scope is kept)."""
     daily_usd, monthly_usd, day = _number(daily, "daily limit"), _number(monthly, "monthly limit"), _reset_day(reset_day)
-    if daily_usd is not None or monthly_usd is not None or day is not None:
-        config = config.with_limit(scope, daily_usd=daily_usd, monthly_usd=monthly_usd, reset_day=day)
-    elif webhook_url is None and thresholds is None:
+    changes_limit = daily_usd is not None or monthly_usd is not None or day is not None
+    if not changes_limit and webhook_url is None and thresholds is None:
         raise ConfigError("nothing to set: give --daily, --monthly, --reset-day, --webhook or --thresholds")
-    raw = config.to_json()
-    if webhook_url is not None:
-        raw["webhook_url"] = webhook_url or None  # "" removes it
-    if thresholds is not None:
-        raw["thresholds_pct"] = _thresholds(thresholds)
-    config = budget_config_from_json(raw)  # validates the alert settings the same way as a loaded file
-    return BudgetChange(config, save_budget_config(config_path, config))
+    alerts = _thresholds(thresholds) if thresholds is not None else None
+
+    def change(config: BudgetConfig) -> BudgetConfig:
+        if changes_limit:
+            config = config.with_limit(scope, daily_usd=daily_usd, monthly_usd=monthly_usd, reset_day=day)
+        raw = config.to_json()
+        if webhook_url is not None:
+            raw["webhook_url"] = webhook_url or None  # "" removes it
+        if alerts is not None:
+            raw["thresholds_pct"] = alerts
+        return budget_config_from_json(raw)  # validates the alert settings the same way as a loaded file
+
+    return BudgetChange(*update_budget_config(config_path, change))
 
 
 def unset_budget(config_path: Path, *, scope: str = "global") -> BudgetChange:
     """Remove every limit of ``scope``; returns the new settings, already saved."""
-    config = load_budget_config(config_path)
-    if scope not in config.limits:
-        raise ConfigError(f"no budget is set for {scope}: see `hive budget show`")
-    config = config.without_limit(scope)
-    return BudgetChange(config, save_budget_config(config_path, config))
+
+    def change(config: BudgetConfig) -> BudgetConfig:
+        if scope not in config.limits:
+            raise ConfigError(f"no budget is set for {scope}: see `hive budget show`")
+        return config.without_limit(scope)
+
+    return BudgetChange(*update_budget_config(config_path, change))

@@ -4,7 +4,8 @@
         "limits": {
             "global":            {"daily_usd": 10, "monthly_usd": 200, "reset_day": 1},
             "app:search":        {"daily_usd": 2},
-            "model:openai/gpt-4o": {"monthly_usd": 50}
+            "model:openai/gpt-4o": {"monthly_usd": 50},
+            "key:3f9a1c2b7d4e":  {"daily_usd": 1}
         },
         "thresholds_pct": [50, 80, 100],
         "webhook_url": "https://hooks.slack.com/services/...",
@@ -12,8 +13,10 @@
         "default_max_tokens": 4096
     }}
 
-Scopes are ``global``, ``app:<name>`` (the ``HIVE_APP`` a request is made under) and
-``model:<id>``. A request counts against every scope it belongs to. A limit of 0 is a kill switch:
+Scopes are ``global``, ``app:<name>`` (the ``HIVE_APP`` a request is made under), ``model:<id>``
+and ``key:<key_id>`` (a virtual key of the gateway, :mod:`hive_core.keys`: its ``--daily`` /
+``--monthly`` are this scope, so one ledger and one config hold every limit). A request counts
+against every scope it belongs to. A limit of 0 is a kill switch:
 every request of its scope is refused, ``--over-budget`` included (``hive budget set --daily 0``;
 :func:`hive_core.budget.reservation.kill_switch_message` says how to lift it). Other sections of the file
 belong to other features and are kept as they are: :func:`save_budget_config` rewrites only
@@ -29,7 +32,7 @@ from __future__ import annotations
 import json
 import math
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -46,11 +49,13 @@ __all__ = [
     "DEFAULT_THRESHOLDS_PCT",
     "PRIVATE_MODE",
     "BudgetConfig",
+    "ConfigReader",
     "Limit",
     "budget_config_from_json",
     "load_budget_config",
     "parse_scope",
     "save_budget_config",
+    "update_budget_config",
 ]
 
 #: alert thresholds, percent of each limit
@@ -143,13 +148,17 @@ class BudgetConfig:
         }
 
 
+#: the kinds of scope besides ``global``
+SCOPE_KINDS = ("app", "model", "key")
+
+
 def parse_scope(scope: str) -> str:
-    """Validate a scope string (``global``, ``app:<name>``, ``model:<id>``)."""
+    """Validate a scope string (``global``, ``app:<name>``, ``model:<id>``, ``key:<key_id>``)."""
     if scope == "global":
         return scope
     kind, _, name = scope.partition(":")
-    if kind not in ("app", "model") or not name.strip():
-        raise ConfigError(f"invalid budget scope {scope!r}: use global, app:<name> or model:<id>")
+    if kind not in SCOPE_KINDS or not name.strip():
+        raise ConfigError(f"invalid budget scope {scope!r}: use global, app:<name>, model:<id> or key:<key_id>")
     return scope
 
 
@@ -247,7 +256,10 @@ def _read_document(path: Path) -> dict[str, Any]:
 
 def load_budget_config(config_path: Path) -> BudgetConfig:
     """The budget settings in ``config_path`` (defaults when the file or section is missing)."""
-    document = _read_document(config_path)
+    return _budget_of(_read_document(config_path), config_path)
+
+
+def _budget_of(document: Mapping[str, Any], config_path: Path) -> BudgetConfig:
     try:
         return budget_config_from_json(document.get("budget"))
     except ConfigError as exc:
@@ -256,11 +268,20 @@ def load_budget_config(config_path: Path) -> BudgetConfig:
 
 def save_budget_config(config_path: Path, config: BudgetConfig) -> int | None:
     """Write ``config`` as the ``budget`` section, keeping the rest of the file; atomic, mode
-    ``0600``. Returns the file's previous mode when it was wider (it has been tightened), else None."""
-    # the lock serialises read-modify-write of the shared file: two `hive budget set` runs lose nothing
-    # (config.json lives at the root of its data directory, whose map names the lock)
+    ``0600``. Returns the file's previous mode when it was wider (it has been tightened), else None.
+    (A change of what is there is :func:`update_budget_config`: it reads under the same lock.)"""
+    return update_budget_config(config_path, lambda _current: config)[1]
+
+
+def update_budget_config(config_path: Path, change: Callable[[BudgetConfig], BudgetConfig]) -> tuple[BudgetConfig, int | None]:
+    """Read the budget settings, apply ``change`` and write the result, all under the config's lock,
+    so two processes changing different scopes at once (two ``hive keys create``, a ``hive budget
+    set``) both keep their change. Returns the saved settings and, as :func:`save_budget_config`,
+    the previous mode when it was wider. ``change`` may raise to write nothing."""
+    # config.json lives at the root of its data directory, whose map names the lock
     with file_lock(DataDir(config_path.parent).config_lock):
         document = _read_document(config_path)
+        config = change(_budget_of(document, config_path))
         document["budget"] = config.to_json()
         try:
             mode: int | None = stat.S_IMODE(config_path.stat().st_mode)
@@ -269,4 +290,27 @@ def save_budget_config(config_path: Path, config: BudgetConfig) -> int | None:
         text = json.dumps(document, indent=2, sort_keys=True, default=str) + "\n"
         with atomic_file(config_path, mode=PRIVATE_MODE) as sink:  # never readable by others
             sink.write(text.encode())
-    return mode if mode is not None and mode & ~PRIVATE_MODE else None
+    return config, mode if mode is not None and mode & ~PRIVATE_MODE else None
+
+
+class ConfigReader:
+    """The budget settings of one ``config.json`` as a long-lived process sees them: re-read when
+    the file changed (its mtime and size), so ``hive budget set`` applies to running processes at
+    their next request, for the price of one ``stat`` (a few microseconds) when it did not."""
+
+    def __init__(self, config_path: Path) -> None:
+        self.path = config_path
+        self._config = BudgetConfig()
+        self._stamp: tuple[int, int] | None = None
+
+    def get(self) -> BudgetConfig:
+        """The current settings (defaults while the file does not exist)."""
+        try:
+            stat_ = self.path.stat()
+            stamp: tuple[int, int] | None = (stat_.st_mtime_ns, stat_.st_size)
+        except FileNotFoundError:
+            stamp = None
+        if stamp != self._stamp:
+            self._config = load_budget_config(self.path)
+            self._stamp = stamp
+        return self._config

@@ -1,7 +1,7 @@
 """The budget ledger: in-flight reservations and settled spend, in one small SQLite database.
 
     <data>/state/budget-ledger.sqlite3        (DataDir.ledger)
-        reservations(id, request_id, app, model, amount_nusd, state, created, finished, cost_nusd,
+        reservations(id, request_id, app, model, key, amount_nusd, state, created, finished, cost_nusd,
                      pid, host,                          who holds it (a rebuild keeps live ones)
                      event_id, billed_model, day, in_events)     what settled it, and where
                      state: reserved -> settled | released | expired
@@ -36,6 +36,11 @@ model; if its event reached the disk before a rebuild and it settled after, it c
 never under - the settling sink has no such window). Reservations still in flight are kept while
 their process lives and they are not stale; the others are expired. The price: reservations wait
 while a rebuild reads the events (about 3 s for 300k usage events on a busy 2-core machine).
+
+**Virtual keys' scopes (``key:<key_id>``) are the ledger's own count.** The events name a request's
+app and model but not the gateway key it came with, so a rebuild cannot recompute them: it keeps
+their spend as settled here (never lowered) and ignores any ``key:`` row a reader returns. A ledger
+moved aside as corrupt starts the keys' periods from zero.
 
 The file itself - schema and upgrades, read-only opening, SQLite errors as one line, a corrupt
 file moved aside - is :mod:`hive_core.budget.ledger_file`.
@@ -91,9 +96,11 @@ def from_nusd(nusd: int) -> float:
     return nusd / NUSD_PER_USD
 
 
-def request_scopes(app: str | None, model: str) -> tuple[str, ...]:
-    """Every scope a request counts against."""
-    return ("global", f"app:{app}", f"model:{model}") if app else ("global", f"model:{model}")
+def request_scopes(app: str | None, model: str, key: str | None = None) -> tuple[str, ...]:
+    """Every scope a request counts against (``key``: the id of the gateway's virtual key it came
+    with, whose limits are the scope ``key:<key_id>``)."""
+    scopes = ("global", f"app:{app}", f"model:{model}") if app else ("global", f"model:{model}")
+    return (*scopes, f"key:{key}") if key else scopes
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +143,10 @@ class RebuildCounts:
     #: reservations in flight expired: their process is gone, or they are stale
     expired_reservations: int
 
+
+#: what is in flight, grouped by what decides its scopes (:func:`request_scopes`)
+_IN_FLIGHT = ("SELECT app, model, key, SUM(amount_nusd) FROM reservations "
+              "WHERE state = 'reserved' GROUP BY app, model, key")
 
 #: ``(settlements) -> (spend rows (scope, ISO day, usd) from the events, ids of the settlements the
 #: events hold)``: the rebuild's read of the events, run while the ledger is locked
@@ -250,8 +261,10 @@ class Ledger:
         now: datetime,
         stale_after_s: float,
         force: bool = False,
+        key: str | None = None,
     ) -> list[Breach]:
-        """Check every limit and record the reservation, atomically.
+        """Check every limit and record the reservation, atomically (``key``: the virtual key's id,
+        whose in-flight and settled amounts then count against ``key:<key_id>`` too).
 
         Returns the limits it breaches. With breaches and not ``force`` nothing is recorded (the
         caller refuses); with ``force`` the reservation is recorded anyway (``--over-budget``).
@@ -262,17 +275,16 @@ class Ledger:
         with self._write() as con:
             con.execute("UPDATE reservations SET state = 'expired', finished = ? "
                         "WHERE state = 'reserved' AND created < ?", (stamp, stamp - stale_after_s))
-            breaches = self._breaches(con, app, model, amount, limits, now) if amount and limits else []
+            breaches = self._breaches(con, amount, limits, now) if amount and limits else []
             if not breaches or force:
                 con.execute(
-                    "INSERT INTO reservations (id, request_id, app, model, amount_nusd, state, created, pid, host) "
-                    "VALUES (?, ?, ?, ?, ?, 'reserved', ?, ?, ?)",
-                    (reservation_id, request_id, app, model, amount, stamp, os.getpid(), self._host),
+                    "INSERT INTO reservations (id, request_id, app, model, key, amount_nusd, state, created, pid, host) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?)",
+                    (reservation_id, request_id, app, model, key, amount, stamp, os.getpid(), self._host),
                 )
         return breaches
 
-    def _breaches(self, con: sqlite3.Connection, app: str | None, model: str, amount: int,
-                  limits: Sequence[Limit], now: datetime) -> list[Breach]:
+    def _breaches(self, con: sqlite3.Connection, amount: int, limits: Sequence[Limit], now: datetime) -> list[Breach]:
         periods = [(lim, window, Period.budget(window, now, lim.reset_day), cap)
                    for lim in limits for window, cap in lim.caps()]
         scopes = sorted({lim.scope for lim in limits})
@@ -280,13 +292,12 @@ class Ledger:
         marks = ",".join("?" * len(scopes))
         rows = con.execute(f"SELECT scope, day, amount_nusd FROM spend WHERE scope IN ({marks}) AND day >= ?",
                            (*scopes, earliest)).fetchall()
-        flying = con.execute("SELECT app, model, SUM(amount_nusd) FROM reservations "
-                             "WHERE state = 'reserved' GROUP BY app, model").fetchall()
+        flying = con.execute(_IN_FLIGHT).fetchall()
         breaches = []
         for lim, window, period, cap in periods:
             first, last = period.first_day.isoformat(), period.last_day.isoformat()  # ISO days sort as days
             spent = sum(n for scope, day, n in rows if scope == lim.scope and first <= day <= last)
-            reserved = sum(n for a, m, n in flying if lim.scope in request_scopes(a, m))
+            reserved = sum(n for a, m, k, n in flying if lim.scope in request_scopes(a, m, k))
             if spent + reserved + amount > to_nusd(cap):
                 breaches.append(Breach(lim.scope, window, period, cap, from_nusd(spent), from_nusd(reserved), from_nusd(amount)))
         return breaches
@@ -301,7 +312,8 @@ class Ledger:
         cost = to_nusd(cost_usd)
         day = (spent_at or now).astimezone(UTC).date().isoformat()
         with self._write() as con:
-            row = con.execute("SELECT app, model, state FROM reservations WHERE id = ?", (reservation_id,)).fetchone()
+            row = con.execute("SELECT app, model, state, key FROM reservations WHERE id = ?",
+                              (reservation_id,)).fetchone()
             # An expired reservation still settles: the request did happen and was billed.
             if row is None or row[2] not in ("reserved", "expired"):
                 return False
@@ -310,7 +322,7 @@ class Ledger:
                         "billed_model = ?, day = ?, in_events = ? WHERE id = ?",
                         (now.timestamp(), cost, event_id, billed, day, 0 if cost else 1, reservation_id))
             if cost:
-                self._add_spend(con, request_scopes(row[0], billed), day, cost)
+                self._add_spend(con, request_scopes(row[0], billed, row[3]), day, cost)
         return True
 
     def release(self, reservation_id: str, *, now: datetime) -> bool:
@@ -342,9 +354,8 @@ class Ledger:
 
     def reserved(self, scope: str) -> float:
         """USD reserved in flight (not settled, released or expired) that counts against ``scope``."""
-        rows = self._read("SELECT app, model, SUM(amount_nusd) FROM reservations "
-                          "WHERE state = 'reserved' GROUP BY app, model")
-        return from_nusd(sum(n for a, m, n in rows if scope in request_scopes(a, m)))
+        rows = self._read(_IN_FLIGHT)
+        return from_nusd(sum(n for a, m, k, n in rows if scope in request_scopes(a, m, k)))
 
     def states(self) -> dict[str, int]:
         """Reservations per state."""
@@ -363,9 +374,10 @@ class Ledger:
                 "SELECT id, request_id, event_id, app, COALESCE(billed_model, model), day, cost_nusd "
                 "FROM reservations WHERE state = 'settled' AND in_events = 0 ORDER BY finished")]
             rows, found = read_events(pending)
-            con.execute("DELETE FROM spend")
+            con.execute("DELETE FROM spend WHERE scope NOT LIKE 'key:%'")  # keys: see the module docstring
             for scope, day, usd in rows:
-                self._add_spend(con, (scope,), day, to_nusd(usd))
+                if not scope.startswith("key:"):
+                    self._add_spend(con, (scope,), day, to_nusd(usd))
             kept = [s for s in pending if s.reservation_id not in found]
             for s in kept:
                 self._add_spend(con, request_scopes(s.app, s.model), s.day, s.cost_nusd)

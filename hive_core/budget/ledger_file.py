@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS spend (
 #: settlements written before it existed are left to the events, as rebuilds always did.
 ADDED_COLUMNS = (
     ("pid", "INTEGER"), ("host", "TEXT"), ("event_id", "TEXT"), ("billed_model", "TEXT"), ("day", "TEXT"),
-    ("in_events", "INTEGER NOT NULL DEFAULT 1"),
+    ("in_events", "INTEGER NOT NULL DEFAULT 1"), ("key", "TEXT"),
 )
 INDEXES = """
 CREATE INDEX IF NOT EXISTS reservations_in_flight ON reservations(created) WHERE state = 'reserved';

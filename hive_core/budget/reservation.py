@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from hive_core.budget.config import BudgetConfig, load_budget_config
+from hive_core.budget.config import BudgetConfig, ConfigReader
 from hive_core.budget.estimate import CostBound, max_cost
 from hive_core.budget.ledger import Breach, Ledger, request_scopes
 from hive_core.catalog.pricing import PriceBook
@@ -143,8 +143,7 @@ class Budget:
         self.app = app
         self.clock = clock
         self.ledger = Ledger(DataDir(self.data_dir).ledger)
-        self._config = BudgetConfig()
-        self._config_stamp: tuple[int, int] | None = None
+        self._config = ConfigReader(self.config_path)
         #: open reservations by request_id, for :class:`SettlingSink`
         self._open: dict[str, Reservation] = {}
 
@@ -162,15 +161,7 @@ class Budget:
     def config(self) -> BudgetConfig:
         """The budget settings, re-read when ``config.json`` changed (``hive budget set`` applies to
         running processes at their next request)."""
-        try:
-            stat = self.config_path.stat()
-            stamp: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
-        except FileNotFoundError:
-            stamp = None
-        if stamp != self._config_stamp:
-            self._config = load_budget_config(self.config_path)
-            self._config_stamp = stamp
-        return self._config
+        return self._config.get()
 
     def reserve(
         self,
@@ -182,9 +173,12 @@ class Budget:
         app: str | None = None,
         over_budget: bool = False,
         tools: Sequence[Mapping[str, Any]] | None = None,
+        key: str | None = None,
     ) -> Reservation:
         """Hold the most this request can cost against every applicable limit, or refuse
-        (``tools``: the definitions offered, billed as prompt tokens).
+        (``tools``: the definitions offered, billed as prompt tokens; ``key``: the id of the
+        gateway's virtual key the request came with, whose daily/monthly limits are one more
+        scope, ``key:<key_id>``, reserved in the same transaction as the others).
 
         Raises :class:`BudgetExceeded` (one line: limit, spent, reserved, what to do) when it does
         not fit, or when a limit applies and the model's price is unknown; ``over_budget`` sends it
@@ -194,7 +188,7 @@ class Budget:
         config = self.config
         app = app if app is not None else self.app
         request_id = request_id or new_request_id()
-        limits = config.limits_for(request_scopes(app, model))
+        limits = config.limits_for(request_scopes(app, model, key))
         for limit in limits:
             for window in limit.off():
                 raise BudgetExceeded(kill_switch_message(limit.scope, window), scopes=(limit.scope,))
@@ -210,7 +204,7 @@ class Budget:
         breaches = self.ledger.reserve(
             reservation_id, request_id=request_id, app=app, model=model,
             amount_usd=bound.max_usd if bound else 0.0, limits=limits, now=now,
-            stale_after_s=config.stale_after_s, force=over_budget,
+            stale_after_s=config.stale_after_s, force=over_budget, key=key,
         )
         if breaches and not over_budget:
             raise BudgetExceeded(refusal_message(breaches[0]), scopes=tuple(b.scope for b in breaches))
