@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from hive_core.openrouter.client import OpenRouterClient
     from hive_core.openrouter.protocol import Messages
     from hive_core.openrouter.results import ChatResult, Progress
+    from hive_core.openrouter.tracking import Labels
     from hive_core.selection.health import CircuitBreaker
 
 __all__ = ["AskOptions", "AskResult", "ChainRun", "aask", "ask", "falls_back", "model_chain", "model_is_unwell"]
@@ -70,7 +71,8 @@ OnFallback = Callable[[str, HiveError, str], object]
 
 @dataclass(frozen=True)
 class AskOptions:
-    """How to ask: streamed or not, the output cap, labels recorded on the events, body extras."""
+    """How to ask: streamed or not, the output cap, labels recorded on the events, body extras, and
+    whose request it is (``labels``, ``key``: a gateway serves many apps through one Session)."""
 
     stream: bool = True
     max_tokens: int | None = None
@@ -82,6 +84,11 @@ class AskOptions:
     request_id: str | None = None
     #: send even when a budget limit would refuse (``--over-budget``); recorded as budget_override
     over_budget: bool = False
+    #: the request's own app, user and tags (None: the client's); ``labels.app`` is also the budget's
+    #: app scope
+    labels: Labels | None = None
+    #: the virtual key's id: its budget scope is reserved against too (None: no key)
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -224,9 +231,13 @@ class ChainRun:
         options = self.options
         if self.budget is None:
             return Step(index, model, last, self.request_id, options.max_tokens, None)
+        labels = options.labels
+        # the key's scope only when there is a key: the keyword is the keys package's addition to reserve()
+        scoped: dict[str, Any] = {} if options.key is None else {"key": options.key}
         reservation = self.budget.reserve(model, self.prompt, max_tokens=options.max_tokens,
                                           request_id=self.request_id, over_budget=options.over_budget,
-                                          tools=options.params.get("tools"))
+                                          tools=options.params.get("tools"),
+                                          app=labels.app if labels is not None else None, **scoped)
         max_tokens = options.max_tokens
         if max_tokens is None and reservation.completion_tokens is not None:
             max_tokens = reservation.completion_tokens  # the cap the reservation was sized for

@@ -46,12 +46,13 @@ if TYPE_CHECKING:
     from hive_core.openrouter.protocol import Messages
     from hive_core.openrouter.results import ChatResult, Progress, ToolCallDelta
     from hive_core.openrouter.retry import RetryPolicy
+    from hive_core.openrouter.tracking import Labels
     from hive_core.selection.health import CircuitBreaker
     from hive_core.selection.selector import SelectionRequest, SelectionResult, Selector
     from hive_core.settings import Settings
     from hive_core.store.events import EventSink
 
-__all__ = ["NO_SINK", "AsyncSession", "Session"]
+__all__ = ["NO_SINK", "AsyncSession", "Session", "prompt_text"]
 
 #: what a cost line says when there are no catalog prices to estimate with
 NO_CATALOG_NOTE = "no model catalog (run `hive models sync`) for cost estimates"
@@ -187,12 +188,17 @@ class Session:
 
     # -- requests ----------------------------------------------------------------------------------
 
-    def select(self, request: SelectionRequest, *, request_id: str | None = None) -> SelectionResult:
-        """The selector's choice; with ``request_id``, recorded as that request's ``selection`` event."""
+    def select(self, request: SelectionRequest, *, request_id: str | None = None,
+               labels: Labels | None = None) -> SelectionResult:
+        """The selector's choice; with ``request_id``, recorded as that request's ``selection`` event
+        (labelled with ``labels``, else the settings' app and user)."""
         chosen = self.selector.select(request)
         if request_id is not None:
             settings = self.settings
-            self._sink().record(chosen.to_event(request_id, request.strategy, app=settings.app, user=settings.user))
+            envelope: dict[str, Any] = {"app": settings.app, "user": settings.user}
+            if labels is not None:
+                envelope = {"app": labels.app, "user": labels.user, "tags": list(labels.tags)}
+            self._sink().record(chosen.to_event(request_id, request.strategy, **envelope))
         return chosen
 
     def ask(self, prompt: Messages, chain: Sequence[str] | None = None, options: AskOptions | None = None, *,
@@ -222,7 +228,7 @@ class Session:
         if chain is not None:
             return self.resolve(chain), options
         request_id = options.request_id or new_request_id()
-        request = selection or SelectionRequest(prompt=_prompt_text(prompt), max_tokens=options.max_tokens)
+        request = selection or SelectionRequest(prompt=prompt_text(prompt), max_tokens=options.max_tokens)
         chosen = self.select(request, request_id=request_id)
         return chosen.chain, replace(options, request_id=request_id,
                                      task_category=options.task_category or chosen.task_category)
@@ -359,7 +365,7 @@ def _ends(run: ChainRun, step: Step, on_complete: Callable[[ChatResult], object]
     return completed, failed
 
 
-def _prompt_text(prompt: Messages) -> str:
+def prompt_text(prompt: Messages) -> str:
     """What the selector assesses: the prompt string, or the text of the last user message."""
     if isinstance(prompt, str):
         return prompt

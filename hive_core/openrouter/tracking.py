@@ -10,6 +10,9 @@ and the record emits, all with the same ``request_id``:
   cost resolved by :func:`hive_core.openrouter.cost.resolve_cost`;
 * one :class:`~hive_core.store.events.StreamOutcome` per streamed request.
 
+Labels (``app``, ``user``, ``tags``) are the tracker's by default (one client, one app); a request
+may carry its own (:class:`Labels`): the gateway serves many apps and users through one client.
+
 Events never carry prompt or answer text, headers or the API key. Metadata calls (``/models``,
 ``/key``, ``/generation``) are not recorded: they are not model traffic and would skew latency.
 """
@@ -29,7 +32,7 @@ from hive_core.openrouter.results import Outcome
 from hive_core.openrouter.usage import UsageInfo
 from hive_core.store.events import ApiCall, Event, EventSink, StreamOutcome, Usage
 
-__all__ = ["NullSink", "RequestRecord", "Tracker", "UnrecordedSink"]
+__all__ = ["Labels", "NullSink", "RequestRecord", "Tracker", "UnrecordedSink"]
 
 
 def _usd(amount: Decimal | None) -> float | None:
@@ -59,6 +62,15 @@ class UnrecordedSink(NullSink):
                 "(use hive.Session.from_env(), pass sink=EventLog(...), or sink=NullSink() to record nothing)")
 
 
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """Who a request is for, as every event of it records: the app, the end user, free-form tags."""
+
+    app: str | None = None
+    user: str | None = None
+    tags: tuple[str, ...] = ()
+
+
 @dataclass
 class Tracker:
     """Shared by every request of one client: where events go and what they are labelled with."""
@@ -79,12 +91,19 @@ class Tracker:
         streamed: bool = False,
         request_id: str | None = None,
         max_tokens: int | None = None,
+        labels: Labels | None = None,
     ) -> RequestRecord:
-        """Open the record of one logical request (its attempts share its ``request_id``)."""
+        """Open the record of one logical request (its attempts share its ``request_id``); ``labels``
+        replace the tracker's own for this request."""
         return RequestRecord(
             self, model, request_id or new_request_id(), request_type, task_category, fallback_index, streamed,
-            max_tokens,
+            max_tokens, labels,
         )
+
+    @property
+    def labels(self) -> Labels:
+        """The labels a request gets when it brings none."""
+        return Labels(self.app, self.user, tuple(self.tags))
 
 
 class RequestRecord:
@@ -100,6 +119,7 @@ class RequestRecord:
         fallback_index: int,
         streamed: bool,
         max_tokens: int | None = None,
+        labels: Labels | None = None,
     ) -> None:
         self.tracker = tracker
         self.max_tokens = max_tokens
@@ -110,11 +130,12 @@ class RequestRecord:
         self.fallback_index = fallback_index
         self.streamed = streamed
         self.attempts = 0
+        self.labels = labels = labels or tracker.labels
         self._envelope: dict[str, Any] = {
             "request_id": request_id,
-            "app": tracker.app,
-            "user": tracker.user,
-            "tags": list(tracker.tags),
+            "app": labels.app,
+            "user": labels.user,
+            "tags": list(labels.tags),
         }
 
     def attempt(
