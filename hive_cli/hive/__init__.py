@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rate": ("hive_cli.hive.rate:rate", "Rate the answer of a request (quality feedback)."),
     "budget": ("hive_cli.hive.budget:budget", "Set and show daily/monthly spending limits."),
     "ab": ("hive_cli.hive.ab:ab", "Create, list and stop A/B experiments."),
+    "keys": ("hive_cli.hive.keys:keys", "Create, list and revoke the gateway's virtual keys."),
+    "gateway": ("hive_cli.hive.gateway:gateway", "Serve an OpenAI-compatible gateway that records every call."),
 }
 
 cli = root_group(

@@ -1,0 +1,211 @@
+"""``POST /v1/chat/completions``: one request, walked along its model chain, relayed and recorded.
+
+The decisions are ``hive_core``'s, as for ``hive ask``: :class:`~hive_core.ask.ChainRun` reserves each
+model's maximum cost (``BudgetExceeded`` before anything is sent), skips a model whose circuit is
+open, settles or releases, tells the breaker and says whether the next model is tried;
+:class:`~hive_core.openrouter.core.ClientCore` and :class:`~hive_core.openrouter.stream.StreamRun`
+turn answers into results and record ``api_call`` / ``usage`` / ``stream_outcome`` under the
+request's labels. This module only moves bytes and chooses what the client is told:
+
+* not streamed: OpenRouter's answer body, byte for byte (its ``model`` says which model answered;
+  a 200 whose choice failed part-way is passed on as OpenRouter sent it);
+* streamed: :class:`~hive_gateway.relay.StreamRelay`; a model whose stream never reached its first
+  token may be replaced by the next one in the same response;
+* a failure before any byte is an OpenAI-shaped error with its status (:mod:`hive_gateway.errors`);
+  after, an SSE error event. Every response carries ``X-Hive-Request-Id``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from hive_core.ask import AskOptions, ChainRun
+from hive_core.errors import Cancelled, MidStreamError
+from hive_core.ids import new_request_id
+from hive_core.openrouter.protocol import chat_body
+from hive_core.openrouter.stream import Callbacks, StreamRun
+from hive_gateway.errors import ModelNotAllowed, describe, error_body, sse_error
+from hive_gateway.inbound import ChatRequest, parse_chat_request
+from hive_gateway.relay import Downstream, StreamRelay
+from hive_gateway.routing import ALIASES, selection_request
+from hive_gateway.state import Gateway
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from hive_core.keys import VirtualKey
+    from hive_core.openrouter.results import ChatResult
+    from hive_gateway.upstream import Answer
+
+__all__ = ["GATEWAY", "REQUEST_ID_HEADER", "TALLY", "Tally", "chat_completions", "json_response"]
+
+#: the header that carries Hive's request id on every answer
+REQUEST_ID_HEADER = "X-Hive-Request-Id"
+
+
+@dataclass
+class Tally:
+    """What a request's handler learned, for its :class:`~hive_gateway.observe.RequestSummary`."""
+
+    request_id: str | None = None
+    key_id: str | None = None
+    app: str | None = None
+    user: str | None = None
+    model: str | None = None
+    stream: bool = False
+    ttft_s: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    error_class: str | None = None
+    chunks: int = 0
+
+    def result(self, result: ChatResult) -> None:
+        """Count an answer (or a stream's end)."""
+        self.model = result.served_model or result.model
+        self.prompt_tokens += result.usage.prompt_tokens
+        self.completion_tokens += result.usage.completion_tokens
+        if result.cost_usd is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + result.cost_usd
+        if result.ttft_ms is not None and self.ttft_s is None:
+            self.ttft_s = result.ttft_ms / 1000.0
+
+
+#: where the application keeps its :class:`~hive_gateway.state.Gateway`, and a request its tally
+GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
+TALLY: web.RequestKey[Tally] = web.RequestKey("tally")
+
+
+def json_response(status: int, body: bytes, headers: dict[str, str]) -> web.Response:
+    """A JSON answer with the request's headers."""
+    return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    """The route's handler: parse, authenticate, route, then ask along the chain."""
+    gateway = request.app[GATEWAY]
+    tally = request[TALLY]
+    tally.request_id = request_id = new_request_id()
+    headers = {REQUEST_ID_HEADER: request_id}
+    out: Downstream | None = None
+    try:
+        key = gateway.authenticate(request.headers)
+        if key is not None:
+            tally.key_id = key.key_id
+        chat = parse_chat_request(await request.read(), request.headers, key, gateway.settings.app)
+        tally.stream, tally.app, tally.user = chat.stream, chat.labels.app, chat.labels.user
+        gateway.observer.started(stream=chat.stream)
+        chain, task = route(gateway, chat, key, request_id)
+        run = ChainRun(chat.messages, chain, AskOptions(
+            stream=chat.stream, max_tokens=chat.max_tokens, task_category=task, params=chat.params,
+            request_id=request_id, labels=chat.labels, key=key.key_id if key is not None else None))
+        if chat.stream:
+            out = Downstream(request, headers)
+            return await _stream(gateway, chat, run, out, tally)
+        return await _whole(gateway, chat, run, headers, tally)
+    except Exception as error:
+        tally.error_class = type(error).__name__
+        problem = describe(error, gateway.secret)
+        if out is None or out.response is None:
+            return json_response(problem.status, error_body(problem), {**headers, **problem.headers})
+        # the stream started: the error is its last event (OpenRouter's own, when it sent one)
+        try:
+            if not out.done_sent:
+                await out.send(b"data: [DONE]\n\n" if out.upstream_error
+                               else sse_error(problem, model=tally.model, generation_id=None))
+            await out.response.write_eof()
+        except (Cancelled, ConnectionError):
+            tally.error_class = "ClientDisconnected"
+        return out.response
+
+
+def route(gateway: Gateway, chat: ChatRequest, key: VirtualKey | None, request_id: str) -> tuple[list[str], str | None]:
+    """The chain of models to ask and the task category: the selector's (recorded) or the request's."""
+    session = gateway.session
+    strategy = ALIASES.get(chat.model)
+    if strategy is not None:
+        allowed = key.models if key is not None else ()
+        chosen = session.select(selection_request(strategy, chat.messages, chat.params, chat.max_tokens,
+                                                  chat.task, allowed),
+                                request_id=request_id, labels=chat.labels)
+        return list(chosen.chain), chat.task or chosen.task_category
+    chain = list(dict.fromkeys(session.resolve([chat.model, *chat.fallbacks])))
+    _check_allowed(key, chain)
+    return chain, chat.task
+
+
+def _check_allowed(key: VirtualKey | None, chain: Sequence[str]) -> None:
+    if key is None:
+        return
+    for model in chain:
+        if not key.allows_model(model):
+            raise ModelNotAllowed(f"key {key.key_id} may not use {model}: it may use {', '.join(key.models)}")
+
+
+def _body(chat: ChatRequest, model: str, max_tokens: int | None) -> bytes:
+    return chat_body(chat.messages, model=model, max_tokens=max_tokens, stream=chat.stream, params=chat.params)
+
+
+async def _whole(gateway: Gateway, chat: ChatRequest, run: ChainRun, headers: dict[str, str],
+                 tally: Tally) -> web.StreamResponse:
+    upstream = gateway.upstream
+    assert upstream is not None
+    tracker = gateway.core.tracker
+    kept: list[Answer] = []
+    for step in run:
+        tally.model = step.model
+        record = tracker.request(step.model, request_type="chat", task_category=run.options.task_category,
+                                 fallback_index=step.index, request_id=step.request_id,
+                                 max_tokens=step.max_tokens, labels=chat.labels)
+        try:
+            result = await upstream.chat(record, _body(chat, step.model, step.max_tokens), kept)
+        except BaseException as error:
+            if run.falls_back(step, error):
+                continue
+            if isinstance(error, MidStreamError) and kept and kept[0].status == 200:
+                tally.error_class = type(error).__name__
+                return json_response(200, kept[0].body, headers)  # the partial answer, as OpenRouter sent it
+            raise
+        run.answered(step, result)
+        tally.result(result)
+        return json_response(200, kept[0].body, headers)
+    raise AssertionError("unreachable: the chain returns or raises")  # pragma: no cover
+
+
+async def _stream(gateway: Gateway, chat: ChatRequest, run: ChainRun, out: Downstream,
+                  tally: Tally) -> web.StreamResponse:
+    upstream = gateway.upstream
+    assert upstream is not None
+    core = gateway.core
+    tools = chat.params.get("tools")
+    for step in run:
+        tally.model = step.model
+        record = core.tracker.request(step.model, request_type="chat", task_category=run.options.task_category,
+                                      fallback_index=step.index, streamed=True, request_id=step.request_id,
+                                      max_tokens=step.max_tokens, labels=chat.labels)
+        stream = StreamRun(core, record, Callbacks(), chat.messages, tools if isinstance(tools, list) else None)
+        relay = StreamRelay(upstream, stream, _body(chat, step.model, step.max_tokens), out)
+        try:
+            result = await relay.relay()
+        except BaseException as error:
+            _count(tally, stream)
+            if run.falls_back(step, error) and not relay.opened:
+                continue
+            raise
+        run.answered(step, result)
+        _count(tally, stream)
+        if not out.committed:  # an empty stream: the client still gets its events
+            await out.send(b"data: [DONE]\n\n")
+        assert out.response is not None
+        await out.response.write_eof()
+        return out.response
+    raise AssertionError("unreachable: the chain returns or raises")  # pragma: no cover
+
+
+def _count(tally: Tally, stream: StreamRun) -> None:
+    tally.chunks += stream.reader.chunks
+    if stream.result is not None:
+        tally.result(stream.result)

@@ -1,0 +1,108 @@
+"""How a gateway runs: its settings (the data directory, the OpenRouter key), where it listens, how
+many workers, whether it checks keys, how long a shutdown waits for streams; and :func:`check`,
+what ``hive gateway --check`` prints: every problem that would stop it or its requests, one line each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from hive_core.errors import HiveError
+
+if TYPE_CHECKING:
+    from hive_core.settings import Settings
+    from hive_core.store.datadir import DataDir
+
+__all__ = ["DEFAULT_DRAIN_S", "DEFAULT_HOST", "DEFAULT_PORT", "GatewayConfig", "check"]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+#: how long SIGTERM lets in-flight requests finish before they are cancelled (and recorded so)
+DEFAULT_DRAIN_S = 30.0
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """One gateway's configuration (``settings`` carries the data directory and the OpenRouter key)."""
+
+    settings: Settings
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    workers: int = 1
+    #: accept requests without a virtual key (local development only; said loudly at start-up)
+    no_auth: bool = False
+    drain_s: float = DEFAULT_DRAIN_S
+
+    @property
+    def datadir(self) -> DataDir:
+        """The data directory's paths."""
+        return self.settings.datadir
+
+
+def _writable(datadir: DataDir) -> str | None:
+    import os
+    import tempfile
+
+    try:
+        datadir.gateway_state.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=datadir.gateway_state, prefix=".check-")
+        os.close(handle)
+        os.unlink(name)
+    except OSError as exc:
+        return f"data directory {datadir.root} is not writable ({exc.strerror or exc}): fix it or set HIVE_DATA_DIR"
+    return None
+
+
+def check(config: GatewayConfig, *, catalog: bool = True) -> list[str]:
+    """Every configuration problem, one line each (empty: ready to serve). ``catalog=False`` leaves
+    out the catalog, the one a gateway can start without (models pass through unresolved and
+    unpriced; ``hive/auto`` is refused until ``hive models sync``)."""
+    problems: list[str] = []
+    settings = config.settings
+    datadir = config.datadir
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        problems.append("aiohttp is not installed: pip install hive[gateway]")
+    try:
+        settings.require_api_key()
+    except HiveError as error:
+        problems.append(str(error))
+    if settings.as_of is not None:
+        problems.append("HIVE_AS_OF is set: requests are recorded at the real time; unset it")
+    problem = _writable(datadir)
+    if problem:
+        problems.append(problem)
+    if catalog:
+        from hive_core.catalog.catalog import load_catalog
+
+        try:
+            load_catalog(datadir.catalog_file, cache_dir=datadir.cache)
+        except HiveError as error:
+            problems.append(f"{error} (hive/auto and cost estimates need it)")
+    from hive_core.budget.config import load_budget_config
+
+    try:
+        load_budget_config(datadir.config_file)
+    except HiveError as error:
+        problems.append(str(error))
+    if not config.no_auth:
+        problems.extend(_keys_problems(config))
+    if config.workers < 1:
+        problems.append(f"--workers must be at least 1, not {config.workers}")
+    return problems
+
+
+def _keys_problems(config: GatewayConfig) -> list[str]:
+    """The virtual keys' store must open and answer (a key that does not exist is fine)."""
+    import sqlite3
+
+    from hive_core.keys import KeyStore
+
+    try:
+        with KeyStore(config.datadir) as store:
+            store.list()
+    except (HiveError, OSError, sqlite3.Error) as error:
+        return [f"the virtual keys cannot be read ({error}): see `hive keys list`"]
+    return []

@@ -1,0 +1,155 @@
+"""Running the gateway: one worker per process on aiohttp's server, N of them sharing the port.
+
+    serve(GatewayConfig(settings, port=8080, workers=4))     # returns 0 after a clean SIGTERM
+
+Each worker is :func:`hive_gateway.app.build_app` behind an ``aiohttp.web.AppRunner`` with its
+observers: :class:`~hive_gateway.metrics.Metrics` (``GET /metrics`` sums every worker's snapshot
+under ``state/gateway/``) and :class:`~hive_gateway.accesslog.AccessLog` on stderr. With
+``--workers N`` the parent reserves the port, forks N workers that each listen on it with
+``SO_REUSEPORT`` (the kernel spreads the connections), forwards SIGTERM/SIGINT to them and exits
+with the worst of their statuses.
+
+SIGTERM (or Ctrl-C) stops accepting at once; requests in flight - streams above all - may finish
+until ``drain_s``; what still runs then is cancelled, and each is recorded as cancelled (its usage
+counted so far) exactly like a client that went away. Then the upstream pool, the ledger and the
+event log close: every event is written before the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from hive_gateway.accesslog import AccessLog
+from hive_gateway.app import build_app
+from hive_gateway.metrics import BudgetRemaining, Metrics
+from hive_gateway.observe import Fanout
+
+if TYPE_CHECKING:
+    from hive_core.budget import Budget
+    from hive_gateway.config import GatewayConfig
+
+__all__ = ["NO_AUTH_WARNING", "serve"]
+
+#: said at start-up by a gateway that takes requests without a key
+NO_AUTH_WARNING = ("WARNING: --no-auth: this gateway accepts requests WITHOUT a virtual key; anyone who can "
+                   "reach {address} spends this OpenRouter account. For local development only.")
+
+Announce = Callable[[str], None]
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _metrics_route(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """``GET /metrics``: rendered in a thread (it reads every worker's snapshot file and the ledger)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        text = await asyncio.get_running_loop().run_in_executor(None, metrics.render)
+        return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+    return handler
+
+
+async def _worker(config: GatewayConfig, ready: Callable[[str], None]) -> None:
+    """One worker: serve until SIGTERM/SIGINT, drain, close (every event written)."""
+    from hive_core.budget import Budget
+
+    budget: Budget = Budget(config.settings.data_dir, clock=config.settings.clock)  # /metrics' reads, own connection
+    metrics = Metrics(BudgetRemaining(budget), shared_dir=config.datadir.gateway_state)
+    app = build_app(config, Fanout(metrics, AccessLog(sys.stderr)))
+    app.router.add_get("/metrics", _metrics_route(metrics))
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=config.drain_s, handler_cancellation=True,
+                           access_log=None)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    try:
+        await runner.setup()  # opens the event log first: the handlers below replace its SIGTERM hook
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        site = web.TCPSite(runner, config.host, config.port, reuse_port=config.workers > 1, backlog=1024)
+        await site.start()
+        metrics.start()
+        host, port = runner.addresses[0][:2]
+        ready(f"http://{host}:{port}")
+        await stop.wait()
+    finally:
+        try:
+            await runner.cleanup()  # stop accepting, drain until drain_s, cancel, close (events flushed)
+        finally:
+            metrics.close()
+            budget.close()
+
+
+def _tell(fd: int) -> None:
+    """A worker listens: one byte to the parent, which announces once all of them do."""
+    os.write(fd, b"1")
+
+
+def serve(config: GatewayConfig, *, announce: Announce = _say) -> int:
+    """Serve until SIGTERM; the exit status (0: drained and every event written)."""
+    address = f"{config.host}:{config.port}"
+    if config.no_auth:
+        announce(NO_AUTH_WARNING.format(address=address))
+    if config.workers <= 1:
+        asyncio.run(_worker(config, lambda url: announce(f"listening on {url}")))
+        return 0
+    return _serve_workers(config, announce)
+
+
+def _serve_workers(config: GatewayConfig, announce: Announce) -> int:
+    """Fork ``config.workers`` workers on one port (``SO_REUSEPORT``); wait for them all."""
+    probe = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET, socket.SOCK_STREAM)
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    probe.bind((config.host, config.port))  # holds the port (0: picks one) until the workers listen
+    config = replace(config, port=probe.getsockname()[1])
+    ready_r, ready_w = os.pipe()
+    children: list[int] = []
+    for _ in range(config.workers):
+        pid = os.fork()
+        if pid == 0:  # the worker: its own loop, log, Session and pool
+            probe.close()
+            os.close(ready_r)
+            code = 1
+            try:
+                asyncio.run(_worker(config, lambda url: _tell(ready_w)))
+                code = 0
+            finally:
+                os._exit(code)
+        children.append(pid)
+    os.close(ready_w)
+
+    def forward(signum: int, frame: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    started = 0
+    while started < config.workers:
+        got = os.read(ready_r, config.workers - started)
+        if not got:
+            break  # a worker died before listening
+        started += len(got)
+    os.close(ready_r)
+    probe.close()
+    if started == config.workers:
+        announce(f"listening on http://{config.host}:{config.port} ({config.workers} workers)")
+    else:
+        forward(signal.SIGTERM, None)
+    worst = 0
+    for child in children:
+        _, status = os.waitpid(child, 0)
+        worst = max(worst, os.waitstatus_to_exitcode(status) & 0xFF)
+    return worst if started == config.workers else max(worst, 1)

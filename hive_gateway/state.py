@@ -1,0 +1,107 @@
+"""What one gateway worker's requests share, opened at start-up and closed at shutdown.
+
+One event log (``ingest.EventLog``: buffered, flushed by age and at close), one
+:class:`~hive_core.session.Session` over it (budget, breaker, selector, catalog prices: exactly the
+parts ``hive ask`` uses), one :class:`~hive_core.openrouter.core.ClientCore` recording into the
+Session's settling sink (so each usage event settles its reservation), one upstream pool, and the
+virtual keys (``hive_core.keys``) unless the gateway runs with ``--no-auth``.
+
+Closing order matters: the upstream pool first (nothing more can arrive), then the Session (the
+ledger), then the log, whose close writes every buffered event.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from hive_core.openrouter.core import ClientCore
+from hive_core.session import Session
+from hive_gateway.errors import TooManyRequests, Unauthorized
+from hive_gateway.routing import load_catalog_document, models_document
+from ingest import EventLog
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from hive_core.keys import KeyStore, RateLimiter, VirtualKey
+    from hive_gateway.config import GatewayConfig
+    from hive_gateway.observe import Observer
+    from hive_gateway.upstream import Upstream
+
+__all__ = ["Gateway"]
+
+
+class Gateway:
+    """The shared parts of one worker; :meth:`start` in the event loop, :meth:`close` at shutdown."""
+
+    def __init__(self, config: GatewayConfig, observer: Observer) -> None:
+        settings = config.settings
+        self.config = config
+        self.settings = settings
+        self.observer = observer
+        self.secret = settings.require_api_key()
+        self.log = EventLog(settings.data_dir, max_events=settings.flush_max_events,
+                            max_age_s=settings.flush_max_age_s)
+        self.session = Session(settings, self.log)
+        self.core = ClientCore(settings, sink=self.session.recorder, prices=self.session.prices, policy=None)
+        self.keys: KeyStore | None = None
+        self.limiter: RateLimiter | None = None
+        if not config.no_auth:
+            from hive_core.keys import KeyStore, RateLimiter
+
+            self.keys, self.limiter = KeyStore(settings.datadir), RateLimiter(settings.datadir)
+        catalog_file = settings.datadir.catalog_file
+        catalog = load_catalog_document(catalog_file.read_bytes() if catalog_file.exists() else None)
+        self.models_body = json.dumps(models_document(catalog, int(time.time()))).encode()
+        self.upstream: Upstream | None = None
+
+    async def start(self) -> None:
+        """Open the upstream pool (it belongs to the running loop)."""
+        from hive_gateway.upstream import Upstream
+
+        self.upstream = Upstream(self.settings, self.core)
+
+    async def close(self) -> None:
+        """Close the pool, the Session and the key stores, then the log (every event written)."""
+        try:
+            if self.upstream is not None:
+                await self.upstream.close()
+        finally:
+            try:
+                self.session.close()
+                for store in (self.keys, self.limiter):
+                    if store is not None:
+                        store.close()
+            finally:
+                self.log.close()
+
+    def authenticate(self, headers: Mapping[str, str]) -> VirtualKey | None:
+        """The request's virtual key (``None`` with ``--no-auth``), its requests per minute counted;
+        :class:`Unauthorized` or :class:`TooManyRequests` otherwise."""
+        if self.keys is None or self.limiter is None:
+            return None
+        scheme, _, secret = headers.get("authorization", "").partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
+            raise Unauthorized("no API key: send the gateway's virtual key as 'Authorization: Bearer hk-...'")
+        now = self.settings.now()
+        key = self.keys.verify(secret, now=now)
+        if key is None:
+            raise Unauthorized("invalid or revoked API key")
+        wait = self.limiter.acquire(key, now=now)
+        if wait is not None:
+            raise TooManyRequests(f"key {key.key_id} is over its {key.rpm} requests per minute; retry in "
+                                  f"{wait:.1f} s", retry_after=wait)
+        return key
+
+    def models_for(self, key: VirtualKey | None) -> bytes:
+        """``GET /v1/models`` for this key: the whole list, or the models it may use (and the aliases)."""
+        if key is None or not key.models:
+            return self.models_body
+        from hive_gateway.routing import ALIASES
+
+        doc: dict[str, Any] = json.loads(self.models_body)
+        doc["data"] = [m for m in doc["data"] if m["id"] in ALIASES or key.allows_model(m["id"])]
+        return json.dumps(doc).encode()
