@@ -107,9 +107,11 @@ def test_key_files_are_private(data_dir: Path) -> None:
 
 
 def test_bad_values_write_nothing(store: KeyStore, data_dir: Path) -> None:
-    for kwargs, message in [({"app": ""}, "needs an app"), ({"app": "a", "rpm": 0}, "requests per minute"),
-                            ({"app": "a", "daily_usd": -1}, "positive amount"),
-                            ({"app": "a", "models": ["a/b\nc"]}, "invalid model list")]:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"app": ""}, "needs an app"), ({"app": "a", "rpm": 0}, "requests per minute"),
+        ({"app": "a", "daily_usd": -1}, "positive amount"), ({"app": "a", "models": ["a/b\nc"]}, "invalid model list"),
+    ]
+    for kwargs, message in cases:
         with pytest.raises(ConfigError, match=message):
             store.create(now=NOW, **kwargs)
     assert store.list() == [] and not DataDir(data_dir).config_file.exists()
