@@ -6,6 +6,11 @@ reported to the circuit breaker like any other request, and recorded with
 ``request_type="benchmark"`` (so analytics and suggestions can leave it out). Per model: success
 rate, TTFT and latency P50/P95 (successful requests), mean tokens/s, cost per request.
 ``--top N`` takes the N best-ranked models of the ranking table (``*`` rows, balanced score).
+
+The built-in prompts (:data:`PROMPT_SET`) carry their task category, so the answers can be graded
+with that category's rubric: :func:`answer_prompts` asks each model each prompt (recorded with
+the prompt's ``task_category``) and hands back the answer texts, which ``hive-jobs eval
+--benchmark`` gives to a judge (``jobs.eval``).
 """
 
 from __future__ import annotations
@@ -25,14 +30,55 @@ if TYPE_CHECKING:
     from hive_core.session import Session
     from hive_core.store.datadir import DataDir
 
-__all__ = ["DEFAULT_PROMPTS", "ModelResult", "benchmark", "format_table", "load_prompts", "top_models"]
+__all__ = [
+    "DEFAULT_PROMPTS",
+    "PROMPT_SET",
+    "BenchmarkAnswer",
+    "BenchmarkPrompt",
+    "ModelResult",
+    "answer_prompts",
+    "benchmark",
+    "format_table",
+    "load_prompts",
+    "top_models",
+]
 
-DEFAULT_PROMPTS = (
-    "Explain in two sentences why the sky is blue.",
-    "Write a Python function that reverses a linked list.",
-    "Summarise the plot of Hamlet in three sentences.",
-    "What is 17 * 23? Answer with the number only.",
+
+@dataclass(frozen=True)
+class BenchmarkPrompt:
+    """A built-in prompt and the task category whose rubric grades its answers."""
+
+    task: str
+    text: str
+
+
+#: one prompt per common task category, each with a checkable answer
+PROMPT_SET = (
+    BenchmarkPrompt("chat", "Explain in two sentences why the sky is blue."),
+    BenchmarkPrompt("code-generation", "Write a Python function that reverses a linked list."),
+    BenchmarkPrompt("summarization", "Summarise the plot of Hamlet in three sentences."),
+    BenchmarkPrompt("math", "What is 17 * 23? Answer with the number only."),
+    BenchmarkPrompt("classification", "Is this review positive or negative? \"The battery died after two days.\" "
+                                      "Answer with one word."),
+    BenchmarkPrompt("extraction", "Return JSON with keys name and year from: \"Ada Lovelace published her notes "
+                                  "in 1843.\""),
+    BenchmarkPrompt("translation", "Translate into French: \"The meeting moved to Thursday at ten.\""),
+    BenchmarkPrompt("reasoning", "A bat and a ball cost $1.10; the bat costs $1.00 more than the ball. "
+                                 "What does the ball cost? Explain briefly."),
 )
+#: the prompt texts (``hive models benchmark`` without ``--prompts``)
+DEFAULT_PROMPTS = tuple(p.text for p in PROMPT_SET)
+
+
+@dataclass(frozen=True)
+class BenchmarkAnswer:
+    """One model's answer to one built-in prompt (``text`` None when the request failed)."""
+
+    model: str
+    prompt: BenchmarkPrompt
+    request_id: str
+    text: str | None
+    error: str | None = None
 
 
 @dataclass
@@ -139,6 +185,29 @@ async def _run(session: Session, results: dict[str, ModelResult], prompts: Seque
                         on_done()
 
         await asyncio.gather(*(one(m, prompts[i % len(prompts)]) for m in results for i in range(requests)))
+
+
+def answer_prompts(session: Session, models: Sequence[str], prompts: Sequence[BenchmarkPrompt] = PROMPT_SET,
+                   *, max_tokens: int = 512) -> list[BenchmarkAnswer]:
+    """Ask each model each prompt once through ``session`` (reserved, recorded with
+    ``request_type="benchmark"`` and the prompt's task category) and return the answers. A failed
+    request is an answer with ``error`` set; a budget refusal (``BudgetExceeded``) ends the run."""
+    from hive_core.ask import AskOptions
+    from hive_core.ids import new_request_id
+
+    out = []
+    for model in models:
+        for prompt in prompts:
+            request_id = new_request_id()
+            options = AskOptions(stream=False, max_tokens=max_tokens, request_type="benchmark",
+                                 task_category=prompt.task, request_id=request_id)
+            try:
+                answer = session.ask(prompt.text, [model], options)
+            except OpenRouterError as exc:  # BudgetExceeded is no OpenRouterError: it ends the run
+                out.append(BenchmarkAnswer(model, prompt, request_id, None, exc.status_name))
+                continue
+            out.append(BenchmarkAnswer(model, prompt, request_id, answer.result.text))
+    return out
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

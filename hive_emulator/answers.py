@@ -41,6 +41,7 @@ __all__ = [
     "ShapeError",
     "ShapedAnswer",
     "ToolCall",
+    "fragments",
     "function_tools",
     "shape_answer",
 ]
@@ -115,7 +116,7 @@ def function_tools(payload: dict[str, Any]) -> list[dict[str, Any]]:
             and isinstance(t.get("function"), dict) and isinstance(t["function"].get("name"), str)]
 
 
-def _fragments(text: str) -> list[str]:
+def fragments(text: str) -> list[str]:
     """``text`` in :data:`CHARS_PER_PIECE`-character pieces (at least one)."""
     return [text[i:i + CHARS_PER_PIECE] for i in range(0, len(text), CHARS_PER_PIECE)] or [""]
 
@@ -159,7 +160,7 @@ def _in_sequence(calls: Sequence[ToolCall]) -> ShapedAnswer:
     headers: set[int] = set()
     for index, call in enumerate(calls):
         headers.add(len(pieces))
-        for piece in ["", *_fragments(call.arguments)]:  # "" = the header delta
+        for piece in ["", *fragments(call.arguments)]:  # "" = the header delta
             pieces.append(piece)
             owners.append(index)
     return ShapedAnswer(tuple(pieces), tuple(calls), tuple(owners), frozenset(headers))
@@ -188,10 +189,10 @@ def shape_answer(payload: dict[str, Any], provider: str, rng: random.Random) -> 
         spec = response_format.get("json_schema")
         schema = spec.get("schema") if isinstance(spec, dict) else None
         try:
-            return ShapedAnswer(tuple(_fragments(_dumps(value_for(schema or _JSON_OBJECT_SCHEMA, rng)))))
+            return ShapedAnswer(tuple(fragments(_dumps(value_for(schema or _JSON_OBJECT_SCHEMA, rng)))))
         except SchemaError as exc:
             name = spec.get("name") if isinstance(spec, dict) else None
             raise ShapeError(f"Invalid schema for response_format '{name}': {exc}") from exc
     if kind == "json_object":
-        return ShapedAnswer(tuple(_fragments(_dumps(value_for(_JSON_OBJECT_SCHEMA, rng)))))
+        return ShapedAnswer(tuple(fragments(_dumps(value_for(_JSON_OBJECT_SCHEMA, rng)))))
     return None

@@ -3,7 +3,7 @@
 In order: a malformed request gets 400; a capability the model lacks (tools, images) 404 and a
 prompt beyond its context 400 (:mod:`hive_emulator.admission`); a key out of credit 402; then the
 fault plan draws. The answer is free text, or the shape the request fixed (tool calls, JSON:
-:mod:`hive_emulator.answers`); every fault applies to all of them alike (a streamed tool call is
+:mod:`hive_emulator.answers`), or a judge's score (:mod:`hive_emulator.judge`); every fault applies to all of them alike (a streamed tool call is
 cut mid-arguments by ``disconnect`` or ``midstream-error`` like any text).
 
 Streams are paced against a schedule (keep-alive comments during TTFT, then one token per event
@@ -20,12 +20,13 @@ import time
 from typing import Any
 
 from hive_emulator.admission import Refusal, admit, over_context
-from hive_emulator.answers import ShapedAnswer, ShapeError, shape_answer
+from hive_emulator.answers import ShapedAnswer, ShapeError, fragments, shape_answer
 from hive_emulator.billing import Generation
 from hive_emulator.bodies import DONE, KEEPALIVE, ChunkFormat, completion_body, generation_id, usage_json
 from hive_emulator.catalog import ModelInfo
 from hive_emulator.generation import CompletionPlan, count_tool_tokens, plan_completion
 from hive_emulator.http import ClientGone, Exchange, Request
+from hive_emulator.judge import judge_verdict, quality_tag
 from hive_emulator.state import EmulatorState, send_error
 
 __all__ = ["chat_completions"]
@@ -134,6 +135,9 @@ def _shape(state: EmulatorState, payload: dict[str, Any], model: ModelInfo,
     refusal = admit(payload, model)
     if refusal is not None:
         return refusal
+    verdict = judge_verdict(payload.get("messages"), state.seed)
+    if verdict is not None:
+        return ShapedAnswer(tuple(fragments(verdict)))
     fixed = {k: payload.get(k) for k in ("messages", "tools", "tool_choice", "parallel_tool_calls")}
     # max_tokens is left out: a lower limit cuts the same JSON short, as it does a real answer
     rng = random.Random(f"{state.seed}|shape|{served.id}|{fixed!r}")
@@ -168,6 +172,10 @@ async def chat_completions(state: EmulatorState, request: Request, exchange: Exc
                            reasoning=served.reasoning and _wants_reasoning(payload), seed=state.seed,
                            request_number=number, latency_scale=state.latency_scale,
                            tools=payload.get("tools"), shape=shape)
+    quality = state.quality.get(served.id)
+    if quality is not None and shape is None and len(plan.pieces) > plan.reasoning_tokens:
+        # the answer's first token carries the model's set quality, for the judge (hive_emulator.judge)
+        plan.pieces[plan.reasoning_tokens] = quality_tag(quality)
     too_long = over_context(model, plan.prompt_tokens, count_tool_tokens(payload.get("tools")), max_tokens)
     if too_long is not None:
         send_error(exchange, too_long.status, too_long.message, key=key)

@@ -2,7 +2,8 @@
 
 Served under ``/api/v1``: ``GET /models`` (the catalog bytes as-is), ``GET /key`` and the legacy
 ``GET /auth/key``, ``POST /chat/completions``, ``GET /generation?id=``. Test control, also at the
-root: ``GET|POST /_emulator/faults``, ``GET /_emulator/stats``, ``POST /_emulator/reset``.
+root: ``GET|POST /_emulator/faults``, ``GET|POST /_emulator/quality`` (answer quality per model:
+:mod:`hive_emulator.judge`), ``GET /_emulator/stats``, ``POST /_emulator/reset``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from hive_emulator.bodies import dumps, error_body, user_id_for
 from hive_emulator.chat import chat_completions
 from hive_emulator.http import Exchange, Request
+from hive_emulator.judge import validate_qualities
 from hive_emulator.state import EmulatorState, mask_key, send_error
 
 __all__ = ["API_PREFIX", "dispatch"]
@@ -91,6 +93,22 @@ async def _set_faults(state: EmulatorState, request: Request, exchange: Exchange
     await _get_faults(state, request, exchange)
 
 
+async def _get_quality(state: EmulatorState, request: Request, exchange: Exchange) -> None:
+    exchange.send(200, dumps(state.quality))
+
+
+async def _set_quality(state: EmulatorState, request: Request, exchange: Exchange) -> None:
+    try:
+        raw = json.loads(request.body or b"{}")
+        if not isinstance(raw, dict):
+            raise ValueError("expected a JSON object {model: quality}")
+        state.quality = validate_qualities(raw)
+    except ValueError as exc:
+        exchange.send(400, error_body(400, f"bad quality map: {exc}"))
+        return
+    await _get_quality(state, request, exchange)
+
+
 async def _stats(state: EmulatorState, request: Request, exchange: Exchange) -> None:
     exchange.send(200, dumps(state.ledger.stats()))
 
@@ -102,6 +120,7 @@ async def _reset(state: EmulatorState, request: Request, exchange: Exchange) -> 
 
 _CONTROL: dict[str, dict[str, Endpoint]] = {
     "/_emulator/faults": {"GET": _get_faults, "POST": _set_faults},
+    "/_emulator/quality": {"GET": _get_quality, "POST": _set_quality},
     "/_emulator/stats": {"GET": _stats},
     "/_emulator/reset": {"POST": _reset},
 }

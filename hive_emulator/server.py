@@ -1,6 +1,7 @@
 """``hive-emulator``: the OpenRouter emulator as a command, and :class:`Emulator` for in-process use.
 
-    hive-emulator --host 127.0.0.1 --port 0 --catalog models.json --fault '*:429:0.2' --seed 7
+    hive-emulator --host 127.0.0.1 --port 0 --catalog models.json --fault '*:429:0.2' --seed 7 \
+        --quality openai/gpt-4o-mini=0.3
 
 prints ``listening on http://127.0.0.1:<port>/api/v1`` once ready and serves until SIGTERM/SIGINT.
 In a test, ``with Emulator(catalog) as emu:`` runs the same server on its own event loop in a
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 from hive_emulator.catalog import Catalog
 from hive_emulator.faults import FaultRule, parse_fault
 from hive_emulator.http import HttpServer
+from hive_emulator.judge import parse_quality, validate_qualities
 from hive_emulator.routes import API_PREFIX, dispatch
 from hive_emulator.state import EmulatorState
 
@@ -51,10 +53,12 @@ class Emulator:
         port: int = 0,
         api_key: str | None = None,
         credit_limit: Decimal | float | None = None,
+        quality: Mapping[str, float] | None = None,
     ) -> None:
         limit = None if credit_limit is None else Decimal(str(credit_limit))
         self.state = EmulatorState(Catalog.from_path(catalog_path), faults=faults, seed=seed,
-                                   latency_scale=latency_scale, api_key=api_key, credit_limit=limit)
+                                   latency_scale=latency_scale, api_key=api_key, credit_limit=limit,
+                                   quality=quality)
         self.host = host
         self.api_key = api_key or DEFAULT_TEST_KEY
         self._port = port
@@ -106,8 +110,17 @@ class Emulator:
         rules = list(faults)
         self._call(lambda: self.state.faults.replace(rules))
 
+    def set_quality(self, quality: Mapping[str, float]) -> None:
+        """Replace the answer quality per model (same as ``POST /_emulator/quality``)."""
+        checked = validate_qualities(quality)
+
+        def apply() -> None:
+            self.state.quality = checked
+
+        self._call(apply)
+
     def reset(self) -> None:
-        """Start-up faults, no records or usage, counters at zero (``POST /_emulator/reset``)."""
+        """Start-up faults and qualities, no records or usage, counters at zero (``POST /_emulator/reset``)."""
         self._call(self.state.reset)
 
     def stats(self) -> dict[str, Any]:
@@ -165,6 +178,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fault", action="append", default=[], metavar="MODEL:KIND:RATE",
                         help="inject a fault (MODEL may be *; KIND 429|500|502|503|timeout|disconnect|"
                              "midstream-error|malformed|slow; RATE 0..1); repeatable")
+    parser.add_argument("--quality", action="append", default=[], metavar="MODEL=Q",
+                        help="answer quality of MODEL in 0..1, what the emulator's judge scores (repeatable)")
     parser.add_argument("--seed", type=int, default=0, help="seed for answers, latency and faults")
     parser.add_argument("--latency-scale", type=float, default=1.0,
                         help="multiply every delay (0 = no artificial delay; default 1)")
@@ -193,8 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         faults = [parse_fault(spec) for spec in args.fault]
         limit = None if args.credit_limit is None else Decimal(args.credit_limit)
+        quality = dict(parse_quality(spec) for spec in args.quality)
         state = EmulatorState(Catalog.from_path(args.catalog), faults=faults, seed=args.seed,
-                              latency_scale=args.latency_scale, api_key=args.api_key, credit_limit=limit)
+                              latency_scale=args.latency_scale, api_key=args.api_key, credit_limit=limit,
+                              quality=quality)
     except (ValueError, InvalidOperation, OSError) as exc:
         print(f"hive-emulator: {exc}", file=sys.stderr)
         return 2

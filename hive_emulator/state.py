@@ -11,6 +11,7 @@ from hive_emulator.bodies import error_body, user_id_for
 from hive_emulator.catalog import Catalog
 from hive_emulator.faults import FaultPlan, FaultRule
 from hive_emulator.http import Exchange, Request
+from hive_emulator.judge import validate_qualities
 
 __all__ = ["KEY_PREFIX", "EmulatorState", "mask_key"]
 
@@ -37,6 +38,7 @@ class EmulatorState:
         latency_scale: float = 1.0,
         api_key: str | None = None,
         credit_limit: Decimal | None = None,
+        quality: Mapping[str, float] | None = None,
     ) -> None:
         if latency_scale < 0:
             raise ValueError("latency_scale must be >= 0")
@@ -46,6 +48,9 @@ class EmulatorState:
         self.api_key = api_key
         self.faults = FaultPlan(faults, seed)
         self.initial_faults = list(self.faults.rules)
+        #: answer quality per model (:mod:`hive_emulator.judge`); models not in it answer untagged
+        self.quality = validate_qualities(quality or {})
+        self.initial_quality = dict(self.quality)
         self.ledger = Ledger(credit_limit)
         self.request_number = 0
 
@@ -55,8 +60,9 @@ class EmulatorState:
         return self.request_number
 
     def reset(self) -> None:
-        """Back to the state at start: start-up faults, no records, no usage, counters at zero."""
+        """Back to the state at start: start-up faults and qualities, no records, no usage, counters at zero."""
         self.faults = FaultPlan(self.initial_faults, self.seed)
+        self.quality = dict(self.initial_quality)
         self.ledger = Ledger(self.ledger.credit_limit)
         self.request_number = 0
 

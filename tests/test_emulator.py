@@ -417,6 +417,36 @@ def test_runtime_fault_control(emulator: Emulator, client: httpx.Client) -> None
     assert emulator.stats() == {"total": 0, "requests": {}}
 
 
+def test_answer_quality_and_the_judge(emulator: Emulator, client: httpx.Client) -> None:
+    """A model's set quality opens its answers as a tag; a judge request (system message with the
+    marker) is answered SCORE: N from the judged answer's tag, the same answer always the same score;
+    set over HTTP like the faults, undone by a reset."""
+    from hive_emulator.judge import DEFAULT_QUALITY, JUDGE_MARKER
+
+    root = emulator.base_url.removesuffix("/api/v1")
+
+    def judge(answer: str) -> str:
+        messages = [{"role": "system", "content": f"{JUDGE_MARKER} Grade."},
+                    {"role": "user", "content": f"Request: hi\nAnswer: {answer}"}]
+        body = chat(client, emulator, model="openai/gpt-4.1-mini", messages=messages).json()
+        return str(body["choices"][0]["message"]["content"])
+
+    plain = chat(client, emulator, model=MODEL, max_tokens=20).json()["choices"][0]["message"]["content"]
+    assert "[quality" not in plain  # nothing set: answers as before
+    try:
+        assert client.post(f"{root}/_emulator/quality", json={MODEL: 0.2}).json() == {MODEL: 0.2}
+        assert client.post(f"{root}/_emulator/quality", json={MODEL: 2}).status_code == 400
+        answer = chat(client, emulator, model=MODEL, max_tokens=20).json()["choices"][0]["message"]["content"]
+        assert answer.startswith("[quality 0.20]")
+        verdict = judge(answer)
+        assert re.match(r"SCORE: [1-3]\nREASON: ", verdict) and judge(answer) == verdict
+        untagged = int(judge(plain).split()[1])
+        assert abs(untagged - 10 * DEFAULT_QUALITY) <= 1.5
+    finally:
+        client.post(f"{root}/_emulator/reset")
+    assert client.get(f"{root}/_emulator/quality").json() == {}
+
+
 # ---------------------------------------------------------------- streams under load and cancellation
 
 

@@ -43,6 +43,24 @@ def test_rating_names_the_model(settings: Settings) -> None:
     assert ratings(settings) == [{"request_id": RID, "score": 0.75, "model": event.model, "rater": "ana"}]
 
 
+def last_of(settings: Settings) -> str:
+    with queries.connect(settings.data_dir) as store:
+        sql = "select request_id from api_calls order by ts desc limit 1"
+        return str(store.con.execute(sql).fetchall()[0][0])
+
+
+def test_last_rates_the_most_recent_request(settings: Settings) -> None:
+    with EventLog(settings.data_dir) as log:
+        event = rate(settings, log, "last", 0.5)
+    assert event.request_id == last_of(settings) != "last"
+    assert event.model == answered_by(settings, event.request_id)
+
+
+def test_last_on_an_empty_store_says_what_to_do(data_dir: Path) -> None:
+    with EventLog(data_dir) as log, pytest.raises(ConfigError, match="no request to rate yet"):
+        rate(Settings(data_dir=data_dir), log, "last", 1.0)
+
+
 def test_unknown_request_is_refused(settings: Settings) -> None:
     with EventLog(settings.data_dir) as log, pytest.raises(ConfigError, match="unknown request id 'nope'"):
         rate(settings, log, "nope", 1.0)
@@ -63,6 +81,12 @@ class TestCli:
         assert code == 0 and json.loads(out)["score"] == 0.2
         code, _, _ = run_hive(["--data-dir", str(settings.data_dir), "rate", RID, "--bad"], capsys)
         assert [r["score"] for r in ratings(settings)] == [1.0, 0.2, 0.0]
+
+    def test_last_rates_the_most_recent_request(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+        code, out, err = run_hive(["--data-dir", str(settings.data_dir), "rate", "last", "--good"], capsys)
+        last = last_of(settings)
+        assert code == 0, err
+        assert out.strip() == f"rated {last} 1 ({answered_by(settings, last)})"
 
     def test_unknown_request_is_refused(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
         code, out, err = run_hive(["--data-dir", str(settings.data_dir), "rate", "nope", "0.5"], capsys)

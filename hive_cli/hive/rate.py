@@ -1,4 +1,4 @@
-"""``hive rate REQUEST_ID SCORE``: quality feedback on one answer (feeds the rankings' quality)."""
+"""``hive rate REQUEST_ID|last SCORE``: quality feedback on one answer (feeds the rankings' quality)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ __all__ = ["rate"]
 @click.pass_context
 def rate(ctx: click.Context, request_id: str, score: float | None, verdict: str | None, rater: str | None,
          as_json: bool) -> None:
-    """Rate the answer of request REQUEST_ID: SCORE from 0 (bad) to 1 (good), or --good / --bad."""
+    """Rate the answer of request REQUEST_ID (or `last`: your most recent request): SCORE from 0 (bad)
+    to 1 (good), or --good / --bad. People's ratings count twice a judge's (hive-jobs eval) in the rankings."""
     from jobs.insights.rating import rate as record
 
     if (score is None) == (verdict is None):
@@ -32,4 +33,4 @@ def rate(ctx: click.Context, request_id: str, score: float | None, verdict: str 
     if as_json:
         echo_json(event)
         return
-    click.echo(f"rated {request_id} {value:g}" + (f" ({event.model})" if event.model else ""))
+    click.echo(f"rated {event.request_id} {value:g}" + (f" ({event.model})" if event.model else ""))

@@ -6,8 +6,9 @@ of the exact value over any range), over successful attempts. ``success_rate`` i
 base URL, a network outage, an unknown model id, a cancel, a budget refusal:
 :data:`jobs.rollup.groups.NOT_SAMPLES`) say nothing about the model and are left out, as in the
 ranking table; they are listed apart in ``caller_faults``, and a model that only ever saw them is
-not listed. ``requests`` counts every request made to the model. Quality is the mean
-``quality_rating`` score given in the period to the model's answers.
+not listed. ``requests`` counts every request made to the model. Quality is the
+``quality_rating`` scores given in the period to the model's answers, judge ratings weighed half a
+person's (:mod:`jobs.rankings.quality`), with the number of ratings.
 
 Health, first rule that matches:
 
@@ -82,10 +83,12 @@ def health(success_rate: float | None, p95_ms: float | None, samples: int, succe
 
 
 def _quality(settings: Settings, period: Period) -> dict[str, tuple[float, int]]:
+    """Per model: judge and human ratings weighed as the rankings weigh them, and how many there are."""
+    from jobs.rankings.quality import combine_quality
     from jobs.rankings.table import quality_rows
 
-    return {r["model"]: (r["quality"], r["quality_samples"])
-            for r in quality_rows(settings, period.first_day, period.last_day) if r["task_category"] == "*"}
+    combined = combine_quality(quality_rows(settings, period.first_day, period.last_day))
+    return {model: (q.mean, q.human + q.judge) for (task, model), q in combined.items() if task == "*"}
 
 
 def performance(settings: Settings, period: Period, model: str | None = None) -> list[ModelPerformance]:

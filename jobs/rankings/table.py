@@ -11,7 +11,9 @@ per (task_category, model) and one per ("*", model) over the last ``window_days`
 * success_lower = Wilson 95 % lower bound; latency_p95_ms / ttft_p50_ms from the merged histograms
   (successful attempts);
 * cost_per_request_usd = total cost / successful attempts (what one answer costs);
-* quality = mean rating of the model's answers in the window (ratings given in the window);
+* quality = judge and human ratings of the model's answers given in the window, weighed by their
+  sample sizes (:mod:`jobs.rankings.quality`: a judge rating counts half a person's);
+  quality_samples = the effective number of ratings;
 * score_* = :func:`hive_core.selection.rankings.strategy_scores` with the catalog prior of the model for the
   task (:func:`hive_core.selection.priors.prior_metrics`), so few samples stay near the prior. Without a
   synced catalog every model gets the neutral :data:`hive_core.selection.rankings.DEFAULT_PRIOR` (reported).
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from jobs.rollup.daily import RollupReport
     from queries import Store
 
+from jobs.rankings.quality import MeasuredQuality, combine_quality
 from jobs.rollup.groups import samples as verdicts
 
 __all__ = ["DEFAULT_WINDOW_DAYS", "RankingsReport", "quality_rows", "rankings", "refresh_after_rollup"]
@@ -93,12 +96,11 @@ def quality_rows(settings: Settings, since: date, until: date, store: Store | No
     return rows
 
 
-def _quality(settings: Settings, since: date, until: date, store: Store | None) -> dict[tuple[str, str], tuple[float, int]]:
-    return {(r["task_category"], r["model"]): (r["quality"], r["quality_samples"])
-            for r in quality_rows(settings, since, until, store)}
+def _quality(settings: Settings, since: date, until: date, store: Store | None) -> dict[tuple[str, str], MeasuredQuality]:
+    return combine_quality(quality_rows(settings, since, until, store))
 
 
-def ranking_rows(rows: pa.Table, quality: dict[tuple[str, str], tuple[float, int]],
+def ranking_rows(rows: pa.Table, quality: Mapping[tuple[str, str], MeasuredQuality],
                  prior: Any, window_days: int, computed_at: datetime) -> list[dict[str, Any]]:
     """The ranking rows of a window's daily rollup rows (pure: no files)."""
     from jobs.rollup.monthly import merge_by
@@ -115,7 +117,8 @@ def ranking_rows(rows: pa.Table, quality: dict[tuple[str, str], tuple[float, int
             continue  # untagged requests count in the "*" row only
         samples = verdicts(row["attempts"], dict(zip(row["error_statuses"], row["error_counts"], strict=True)))
         successes = row["successes"]
-        q, q_n = quality.get((task, model), (None, 0))
+        measured = quality.get((task, model))
+        q, q_n = (measured.mean, measured.samples) if measured else (None, 0)
         metrics = Metrics(
             samples=samples,
             success_rate=successes / samples if samples else None,

@@ -1,5 +1,6 @@
 -- One row per quality rating with the model and task it rates: the model the rating names, else
--- the model that answered the rated request; the task is the request's.
+-- the model that answered the rated request; the task is the request's; rater says who rated
+-- (a person's name, or judge:<model> for `hive-jobs eval`).
 CREATE OR REPLACE TEMP VIEW rated_answers AS
 WITH answered AS (
     SELECT
@@ -10,6 +11,6 @@ WITH answered AS (
     WHERE request_id IN (SELECT request_id FROM quality_ratings)
     GROUP BY request_id
 )
-SELECT r.ts, r.request_id, r.score, coalesce(r.model, a.model) AS model, a.task_category
+SELECT r.ts, r.request_id, r.score, coalesce(r.model, a.model) AS model, a.task_category, r.rater
 FROM quality_ratings AS r
 LEFT JOIN answered AS a USING (request_id);
