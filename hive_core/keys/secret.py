@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 
 __all__ = ["PREFIX", "digest", "key_id_of", "matches", "new_salt", "new_secret"]
@@ -28,7 +27,9 @@ PREFIX = "hk-"
 #: random bytes in a secret (256 bits) and in a salt
 SECRET_BYTES = 32
 SALT_BYTES = 16
-_SECRET = re.compile(r"hk-([0-9a-f]{12})\.[A-Za-z0-9_-]{43}")
+#: where the "." after the key id is, and the whole length (token_urlsafe(32) is 43 characters)
+_DOT = len(PREFIX) + 12
+_LENGTH = _DOT + 1 + 43
 
 
 def new_secret() -> tuple[str, str]:
@@ -38,9 +39,11 @@ def new_secret() -> tuple[str, str]:
 
 
 def key_id_of(secret: str) -> str | None:
-    """The key id a presented secret names, or ``None`` when it is not shaped like a secret."""
-    found = _SECRET.fullmatch(secret)
-    return found.group(1) if found else None
+    """The key id a presented secret names, or ``None`` when it is not shaped like a secret.
+    (Shape only, by slicing - a regular expression costs more than the row read; the HMAC decides.)"""
+    if len(secret) != _LENGTH or not secret.startswith(PREFIX) or secret[_DOT] != ".":
+        return None
+    return secret[len(PREFIX):_DOT]
 
 
 def new_salt() -> bytes:
