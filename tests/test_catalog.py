@@ -8,7 +8,7 @@ import os
 import pickle
 import shutil
 import stat
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hive_core.catalog.capabilities import parse_capability
-from hive_core.catalog.catalog import Catalog, load_catalog, parse_catalog
+from hive_core.catalog.catalog import FETCHED_AT_KEY, Catalog, load_catalog, parse_catalog
 from hive_core.catalog.tiers import TIER_RANK, TIERS, blended_price, parse_tier
 from hive_core.errors import AmbiguousModel, CatalogError, CatalogMissing, UnknownModel
 from hive_core.store.datadir import DataDir
@@ -105,6 +105,47 @@ def test_old_modality_string_gives_input_modalities(document: dict[str, Any]) ->
     model["architecture"] = {"modality": "text+image->text", "tokenizer": "GPT"}
     parsed = parse_catalog([model]).models[0]
     assert parsed.input_modalities == ("text", "image") and "vision" in parsed.capabilities
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [
+    ("openai/gpt-audio-mini", "media-output"),  # output_modalities text+audio
+    ("openai/gpt-5-image", "media-output"),
+    ("google/lyria-3-pro-preview", "media-output"),
+    ("meta-llama/llama-guard-4-12b", "guard"),  # "content safety classification"
+    ("openai/gpt-oss-safeguard-20b", "guard"),
+    ("nvidia/nemotron-3.5-content-safety:free", "guard"),
+    ("openai/o4-mini-deep-research", "research"),  # "always uses the 'web_search' tool"
+    ("perplexity/sonar-deep-research", "research"),
+    ("x-ai/grok-4.20-multi-agent", "research"),
+    ("google/gemini-3.1-pro-preview-customtools", "tools"),
+    ("openai/gpt-5.3-codex", "code"),
+    ("qwen/qwen3-coder-next", "code"),
+    ("poolside/laguna-m.1", "code"),  # "coding agent model", by its description only
+    ("morph/morph-v3-large", "code"),  # "apply model for complex code edits"
+    ("x-ai/grok-build-0.1", "code"),
+    # general models whose descriptions praise their coding: not specialists
+    ("anthropic/claude-opus-4", None),  # "benchmarked as the world's best coding model"
+    ("openai/gpt-5.4", None),  # "unifying the Codex and GPT lines"
+    ("google/gemini-3-flash-preview", None),  # "... and coding assistance"
+    ("qwen/qwen3.6-max-preview", None),  # "optimized for agentic coding" in its second sentence
+    ("openai/gpt-4o-mini", None),
+])
+def test_specialties_from_the_catalog_entry(catalog: Catalog, model_id: str, expected: str | None) -> None:
+    assert catalog.get(model_id).specialty == expected
+
+
+def test_specialties_of_older_entries(document: dict[str, Any]) -> None:
+    """Older documents: only ``architecture.modality``; no description at all in some eras."""
+    base = copy.deepcopy(document["data"][0])
+    audio = {**base, "id": "openai/gpt-4o-audio-preview", "architecture": {"modality": "text+audio->text+audio"}}
+    coder = {**base, "id": "agentica-org/deepcoder-14b-preview", "name": "Agentica: Deepcoder 14B Preview",
+             "description": "", "architecture": {"modality": "text->text"}}
+    guard = {**base, "id": "meta-llama/llama-guard-3-8b", "name": "Llama Guard 3 8B", "description": ""}
+    text = {**base, "id": "mistralai/mistral-7b-instruct", "name": "Mistral 7B", "description": "",
+            "architecture": {"modality": "text->text"}}
+    parsed = parse_catalog([audio, coder, guard, text])
+    assert parsed.get("openai/gpt-4o-audio-preview").output_modalities == ("text", "audio")
+    assert [m.specialty for m in parsed] == ["media-output", "code", "guard", None]
 
 
 def test_routers_aliases_free_and_expired_are_not_implicit(catalog: Catalog) -> None:
@@ -220,11 +261,22 @@ def test_load_catalog_caches_and_notices_changes(data_dir: Path, catalog_path: P
     second = load_catalog(path, cache_dir=where.cache)
     assert [m for m in second] == [m for m in first] and second.thresholds == first.thresholds
     assert second.models == parse_catalog(json.loads(path.read_bytes())).models
+    assert first.fetched_at is None and second.fetched_at is None  # a copy Hive did not fetch
     document = json.loads(path.read_text())
     document["data"] = document["data"][:10]
     path.write_text(json.dumps(document))
     os.utime(path, ns=(1, 1))  # a different mtime even on coarse clocks
     assert len(load_catalog(path, cache_dir=where.cache)) == 10
+
+
+def test_the_fetch_time_inside_the_document_survives_the_cache(data_dir: Path, document: dict[str, Any]) -> None:
+    where = DataDir(data_dir)
+    where.catalog_file.parent.mkdir(parents=True)
+    where.catalog_file.write_text(json.dumps({**document, FETCHED_AT_KEY: "2026-12-31T23:30:00+00:00"}))
+    first = load_catalog(where.catalog_file, cache_dir=where.cache)
+    cached = load_catalog(where.catalog_file, cache_dir=where.cache)
+    assert first.fetched_at == cached.fetched_at == datetime(2026, 12, 31, 23, 30, tzinfo=UTC)
+    assert parse_catalog({**document, FETCHED_AT_KEY: "not a time"}).fetched_at is None
 
 
 def test_load_catalog_from_read_only_dir_and_corrupt_file(catalog_path: Path, data_dir: Path) -> None:

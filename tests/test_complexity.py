@@ -70,6 +70,13 @@ LABELLED: list[tuple[str, tuple[str, ...]]] = [
     ("Classify the sentiment of: 'I love it'", ("simple",)),
     ("List three colours.", ("simple",)),
     ("Brief summary of photosynthesis please", ("simple",)),
+    # the text a summary or translation works on gives no signals, only its instruction does
+    ("Summarize this paragraph: we must design a complex, sophisticated, scalable and distributed architecture.",
+     ("simple", "moderate")),
+    ("Summarize this complex legal contract: the parties agree to the terms.", ("complex", "expert")),
+    # an analysis asked in depth is complex (issue 16: "analysis" words count)
+    ("Evaluate the advantages and risks of a four-day work week, in depth.", ("complex",)),
+    ("Give a thorough, detailed assessment of the implications of Arctic shipping routes.", ("complex",)),
     ("Investigate and diagnose the root cause of intermittent 502 errors in our sophisticated microservices "
      "mesh, then design a fix.", ("complex", "expert")),
 ]
@@ -88,6 +95,9 @@ TASKS: list[tuple[str, str]] = [
     ("Plan my week step by step and reason about priorities", "reasoning"),
     ("What is in this picture?", "vision"),
     ("How are you today?", "chat"),
+    ("Call the get_stock_price function for AAPL", "tool-use"),
+    ("Use the calculator tool to add 1234 and 5678", "tool-use"),
+    ("Write a function that calls the API", "code-generation"),
 ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import shutil
 from datetime import date
 from decimal import Decimal
@@ -11,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hive_core.catalog.catalog import Catalog, ModelInfo, load_catalog
+from hive_core.catalog.catalog import Catalog, ModelInfo, load_catalog, parse_catalog
 from hive_core.catalog.tiers import TIER_RANK
 from hive_core.errors import ConfigError, NoCandidates
 from hive_core.selection.complexity import COMPLEXITIES, COMPLEXITY_RANK, TASK_TYPES
@@ -120,6 +122,51 @@ def test_no_candidates_names_the_constraint(selector: Selector) -> None:
         select(selector, context_tokens=50_000_000)
 
 
+def test_text_requests_get_general_text_models(selector: Selector, catalog: Catalog) -> None:
+    """Issue 16: an audio model was a fallback for "Simple question", a custom-tools variant and a
+    codex model answered "Complex analysis task"."""
+    simple = select(selector, prompt="Simple question")
+    hard = select(selector, prompt="Complex analysis task")
+    assert "openai/gpt-audio-mini" not in simple.chain
+    assert not [m for m in simple.chain + hard.chain if catalog.get(m).specialty is not None]
+    assert hard.complexity == "complex" and hard.tier in ("premium", "flagship")
+
+
+def test_specialists_serve_what_they_are_for(selector: Selector) -> None:
+    # Poolside makes only coding models: code work may have them, a chat may not.
+    code = select(selector, task="code-generation", providers=("poolside",))
+    assert code.primary.startswith("poolside/laguna")
+    with pytest.raises(NoCandidates, match="suited to the request"):
+        select(selector, task="chat", providers=("poolside",))
+    # A tool-selection variant serves requests that need tools, and only those.
+    others = frozenset(m for m in selector.candidates.index
+                       if m.startswith("google/") and not m.endswith("-customtools"))
+    tools = select(selector, task="tool-use", providers=("google",), deny=others)
+    assert tools.chain == ("google/gemini-3.1-pro-preview-customtools",)
+    with pytest.raises(NoCandidates, match="suited to the request"):
+        select(selector, task="reasoning", providers=("google",), deny=others)
+    # Naming or listing a model is asking for it.
+    named = select(selector, prompt="Simple question", primary_model="openai/gpt-audio-mini")
+    assert named.primary == "openai/gpt-audio-mini" and not named.warnings
+    listed = select(selector, prompt="hello", allow=frozenset({"openai/gpt-5.3-codex"}))
+    assert listed.primary == "openai/gpt-5.3-codex"
+
+
+def test_an_older_catalog_does_not_send_a_general_question_to_a_code_model(catalog_path: Path) -> None:
+    """Issue 16: a cheap coder (``deepcoder-14b-preview``) answered a general simple question."""
+    document = json.loads(catalog_path.read_bytes())
+    general = select(Selector(parse_catalog(document), today=TODAY), prompt="What is the capital of France?")
+    twin = copy.deepcopy(next(m for m in document["data"] if m["id"] == general.primary))
+    twin.update(id="agentica-org/deepcoder-14b-preview", name="Agentica: Deepcoder 14B Preview", description="")
+    twin["pricing"] = {k: format(Decimal(v) / 2, "f") for k, v in twin["pricing"].items()}  # cheaper, otherwise alike
+    document["data"].append(twin)
+    older = Selector(parse_catalog(document), today=TODAY)
+    assert "agentica-org/deepcoder-14b-preview" not in select(older, prompt="What is the capital of France?").chain
+    code = select(older, prompt="Write a python function to reverse a list", strategy="cost-optimized")
+    assert older.candidates.index["agentica-org/deepcoder-14b-preview"] in older.candidates.members(
+        older.candidates.suited({"code"})) and code.task_category == "code-generation"
+
+
 def test_tier_floor_is_lowered_with_a_warning(selector: Selector, catalog: Catalog) -> None:
     cheap = frozenset(m.id for m in catalog if m.tier == "economy" and m.implicit(TODAY))
     result = select(selector, allow=cheap, complexity="expert")
@@ -193,6 +240,11 @@ def qualifies(selector: Selector, model: ModelInfo, request: SelectionRequest, c
             return False
     elif not model.implicit(TODAY, allow_free=request.allow_free):
         return False
+    elif model.specialty is not None and not (
+        (model.specialty == "code" and ((request.task or "chat").startswith("code-") or "programming" in needed))
+        or (model.specialty == "tools" and "tools" in needed)
+    ):
+        return False  # audio/image output, guard, research: only when named; code and tools when asked
     return (
         model.id not in request.deny
         and (not request.providers or model.provider in request.providers)

@@ -8,7 +8,9 @@ routers and add ``reasoning``, ``benchmarks`` and ``expiration_date``.
 
 Required per model: ``id``, ``name``, ``context_length`` (may be null) and ``pricing`` with ``prompt``
 and ``completion``; a missing one is a :class:`CatalogError` naming the model. Tiers come from
-:mod:`hive_core.catalog.tiers`, capabilities from :mod:`hive_core.catalog.capabilities`.
+:mod:`hive_core.catalog.tiers`, capabilities from :mod:`hive_core.catalog.capabilities`, specialties
+(audio/image output, guard, research, tool- or code-specialised) from :mod:`hive_core.catalog.specialties`.
+A root key :data:`FETCHED_AT_KEY`, written by :mod:`hive_core.catalog.fetch`, says when Hive fetched it.
 
 Implicit use: routers (``"-1"`` priced or the ``openrouter/*`` router family), aliases (``~author/...``,
 which point at another entry), expired models and free models (``:free`` or all prices zero) are
@@ -24,7 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,14 +34,17 @@ from typing import Any
 from hive_core.catalog.capabilities import static_capabilities
 from hive_core.catalog.names import close_matches, resolve_model_id
 from hive_core.catalog.pricing import Pricing
+from hive_core.catalog.specialties import output_modalities, specialty
 from hive_core.catalog.tiers import TIER_RANK, TierThresholds
 from hive_core.errors import CatalogError, CatalogMissing, UnknownModel
 from hive_core.store.filecache import cached_parse
 
-__all__ = ["Catalog", "ModelInfo", "load_catalog", "parse_catalog"]
+__all__ = ["FETCHED_AT_KEY", "Catalog", "ModelInfo", "load_catalog", "parse_catalog"]
 
+#: the root key where Hive records when it fetched the document (ISO 8601, UTC); OpenRouter has no such key
+FETCHED_AT_KEY = "hive_fetched_at"
 #: bump when ModelInfo, the parse rules or the cache rows (_encode/_decode) change: stale caches are ignored
-_CACHE_VERSION = 3
+_CACHE_VERSION = 4
 _REQUIRED = ("id", "name", "context_length", "pricing")
 
 
@@ -64,6 +69,10 @@ class ModelInfo:
     coding_index: float | None = None
     #: when OpenRouter added the model, Unix seconds (older documents may lack it)
     created: int | None = None
+    #: what it answers with (``architecture.output_modalities``)
+    output_modalities: tuple[str, ...] = ("text",)
+    #: what it is for when it is not a general text model (:mod:`hive_core.catalog.specialties`)
+    specialty: str | None = None
 
     @property
     def is_alias(self) -> bool:
@@ -88,13 +97,16 @@ class ModelInfo:
 
 class Catalog:
     """The parsed catalog: iteration in document order, lookup by id (or by the name a person
-    types, :meth:`resolve`), tier boundaries."""
+    types, :meth:`resolve`), tier boundaries, and when Hive fetched it (``None`` for a document
+    Hive did not fetch, e.g. one copied in by hand: see :mod:`hive_core.catalog.fetch`)."""
 
-    __slots__ = ("_by_id", "models", "thresholds")
+    __slots__ = ("_by_id", "fetched_at", "models", "thresholds")
 
-    def __init__(self, models: Sequence[ModelInfo], thresholds: TierThresholds) -> None:
+    def __init__(self, models: Sequence[ModelInfo], thresholds: TierThresholds,
+                 fetched_at: datetime | None = None) -> None:
         self.models: tuple[ModelInfo, ...] = tuple(models)
         self.thresholds = thresholds
+        self.fetched_at = fetched_at
         self._by_id = {m.id: m for m in self.models}
 
     def get(self, model_id: str) -> ModelInfo:
@@ -207,7 +219,20 @@ def parse_catalog(document: object) -> Catalog:
             raise _fail(model_id, str(exc)) from None
         rows.append((raw, model_id, pricing))
     thresholds = TierThresholds.from_prices(p for _raw, _id, p in rows)
-    return Catalog([_model(raw, model_id, pricing, thresholds) for raw, model_id, pricing in rows], thresholds)
+    fetched_at = _fetched_at(document.get(FETCHED_AT_KEY) if isinstance(document, Mapping) else None)
+    return Catalog([_model(raw, model_id, pricing, thresholds) for raw, model_id, pricing in rows], thresholds,
+                   fetched_at)
+
+
+def _fetched_at(value: object) -> datetime | None:
+    """The recorded fetch time; a missing or unreadable one is ``None`` (an unmanaged copy)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _model(raw: Mapping[str, object], model_id: str, pricing: Pricing, thresholds: TierThresholds) -> ModelInfo:
@@ -225,9 +250,11 @@ def _model(raw: Mapping[str, object], model_id: str, pricing: Pricing, threshold
     tier = thresholds.tier_of(pricing)
     coding_index = _index(raw.get("benchmarks"), "coding_index")
     description = raw.get("description")
+    description = description if isinstance(description, str) else ""
     name = raw["name"]
     if not isinstance(name, str):
         raise _fail(model_id, "name is not a string")
+    outputs = output_modalities(architecture)
     return ModelInfo(
         id=model_id,
         name=name,
@@ -243,13 +270,15 @@ def _model(raw: Mapping[str, object], model_id: str, pricing: Pricing, threshold
         is_router=is_router,
         tier=tier,
         capabilities=static_capabilities(
-            model_id=model_id, name=name, description=description if isinstance(description, str) else "",
+            model_id=model_id, name=name, description=description,
             context_length=context, input_modalities=modalities, supported_parameters=params,
             has_reasoning_object=isinstance(raw.get("reasoning"), Mapping), tier=tier, coding_index=coding_index,
         ),
         intelligence_index=_index(raw.get("benchmarks"), "intelligence_index"),
         coding_index=coding_index,
         created=_int_or_none(model_id, "created", raw.get("created")),
+        output_modalities=outputs,
+        specialty=specialty(model_id=model_id, name=name, description=description, outputs=outputs),
     )
 
 
@@ -279,17 +308,18 @@ def _encode(catalog: Catalog) -> list[Any]:
          ref("modalities", m.input_modalities), ref("parameters", m.supported_parameters),
          None if m.expiration_date is None else m.expiration_date.isoformat(),
          m.is_free, m.is_router, m.tier, ref("capabilities", tuple(sorted(m.capabilities))),
-         m.intelligence_index, m.coding_index, m.created]
+         m.intelligence_index, m.coding_index, m.created, ref("modalities", m.output_modalities), m.specialty]
         for m in catalog.models
     ]
     th = catalog.thresholds
+    fetched = None if catalog.fetched_at is None else catalog.fetched_at.isoformat()
     return [[str(th.standard), str(th.premium), str(th.flagship)],
-            [[list(value) for value in tables[name]] for name in _SHARED], rows]
+            [[list(value) for value in tables[name]] for name in _SHARED], rows, fetched]
 
 
 def _decode(value: Any) -> Catalog:
     """The inverse of :func:`_encode` (a malformed cache raises; the caller then parses the file)."""
-    (standard, premium, flagship), (pricings, modalities, parameters, capabilities), rows = value
+    (standard, premium, flagship), (pricings, modalities, parameters, capabilities), rows, fetched = value
     decimals: dict[str, Decimal] = {}
 
     def dec(text: str) -> Decimal:
@@ -304,10 +334,10 @@ def _decode(value: Any) -> Catalog:
     models = [
         ModelInfo(r[0], r[1], r[2], r[3], r[4], prices[r[5]], mods[r[6]], params[r[7]],
                   None if r[8] is None else date.fromisoformat(r[8]), r[9], r[10], r[11], caps[r[12]],
-                  r[13], r[14], r[15])
+                  r[13], r[14], r[15], mods[r[16]], r[17])
         for r in rows
     ]
-    return Catalog(models, TierThresholds(dec(standard), dec(premium), dec(flagship)))
+    return Catalog(models, TierThresholds(dec(standard), dec(premium), dec(flagship)), _fetched_at(fetched))
 
 
 #: Pricing's decimal fields in its constructor's order (``variable`` follows them; _decode spells all 9)

@@ -5,6 +5,11 @@ capability, tier and provider), one prefix of the models sorted by price (``--ma
 suffix of them sorted by context length, so filtering 339 models is a handful of big-integer ANDs.
 Constraints apply in a fixed order and the first one that leaves nothing is named in
 :class:`NoCandidates`, with how many models it removed and what would have fitted.
+
+An implicit choice (no ``--allow`` list) also keeps only models suited to the request: general text
+models, plus code-specialised ones for code work and tool-specialised ones when tools are needed
+(:func:`specialties_wanted`); audio/image-output, guard and research models only when named
+(:mod:`hive_core.catalog.specialties` says which model is which, from its catalog entry).
 """
 
 from __future__ import annotations
@@ -17,10 +22,27 @@ from decimal import Decimal
 from hive_core.catalog.capabilities import CAPABILITIES
 from hive_core.catalog.catalog import ModelInfo
 from hive_core.catalog.pricing import per_thousand
+from hive_core.catalog.specialties import SPECIALTIES
 from hive_core.catalog.tiers import TIERS
 from hive_core.errors import ConfigError, NoCandidates
 
-__all__ = ["CandidateIndex", "bits_of"]
+__all__ = ["CODE_TASKS", "CandidateIndex", "bits_of", "specialties_wanted"]
+
+#: the task types that are code work (code-specialised models may serve them)
+CODE_TASKS = frozenset({"code-generation", "code-analysis"})
+#: what the "suited" step is called when it removes the last candidate
+SUITED_LABEL = "text models suited to the request (no audio/image output, guard, research, code- or tool-specialised models unless asked)"
+
+
+def specialties_wanted(task: str, capabilities: frozenset[str]) -> frozenset[str]:
+    """The specialties a request may get without naming a model: ``code`` for code tasks or the
+    ``programming`` capability, ``tools`` when it needs the ``tools`` capability."""
+    wanted = set()
+    if task in CODE_TASKS or "programming" in capabilities:
+        wanted.add("code")
+    if "tools" in capabilities:
+        wanted.add("tools")
+    return frozenset(wanted)
 
 
 def bits_of(indices: Iterable[int]) -> int:
@@ -42,6 +64,8 @@ class CandidateIndex:
         self.implicit_free = bits_of(i for i in everyone if models[i].implicit(today, allow_free=True))
         self.capability = {c: bits_of(i for i in everyone if c in capabilities[i]) for c in CAPABILITIES}
         self.tier = [bits_of(i for i in everyone if models[i].tier_rank == r) for r in range(len(TIERS))]
+        self.general = bits_of(i for i in everyone if models[i].specialty is None)
+        self.specialty = {s: bits_of(i for i in everyone if models[i].specialty == s) for s in SPECIALTIES}
         self._at_least = [_or(self.tier[r:]) for r in range(len(TIERS))]
         self.provider: dict[str, int] = {}
         for i, model in enumerate(models):
@@ -72,6 +96,10 @@ class CandidateIndex:
         """Models whose context length is >= ``tokens``."""
         return self._context_suffix[bisect_left(self._context_keys, tokens)]
 
+    def suited(self, specialties: Iterable[str]) -> int:
+        """General text models plus those of the given specialties."""
+        return _or([self.general, *(self.specialty[s] for s in specialties)])
+
     def capable(self, needed: Iterable[str]) -> int:
         """Models with every capability in ``needed``; :class:`ConfigError` for an unknown one."""
         out = -1
@@ -84,8 +112,14 @@ class CandidateIndex:
     def filter(
         self, *, allow: frozenset[str] | None, deny: frozenset[str], providers: Sequence[str], allow_free: bool,
         capabilities: frozenset[str], context: int, max_cost_per_1k: Decimal | None, blocked: int,
+        specialties: frozenset[str] = frozenset(),
     ) -> int:
-        """The candidate bitset; :class:`NoCandidates` naming the constraint that removed the last ones."""
+        """The candidate bitset; :class:`NoCandidates` naming the constraint that removed the last ones.
+
+        ``specialties``: the specialised models an implicit choice may include (:func:`specialties_wanted`).
+        """
+        steps: list[tuple[str, int]] = []
+        implicit = False
         if allow is not None:
             # Listing a model is naming it explicitly: routers, free and expired models qualify.
             cand = self.named(allow)
@@ -96,7 +130,7 @@ class CandidateIndex:
             if not cand:
                 raise NoCandidates("no eligible model: the catalog holds only routers, free or expired models "
                                    "(use --allow-free or name a model)")
-        steps: list[tuple[str, int]] = []
+            implicit = True
         if deny:
             steps.append((f"--deny {','.join(sorted(deny))}", ~self.named(deny)))
         if providers:
@@ -105,6 +139,8 @@ class CandidateIndex:
             steps.append((f"capabilities {','.join(sorted(capabilities))}", self.capable(capabilities)))
         if context > 0:
             steps.append((f"a context of {context} tokens", self.context_at_least(context)))
+        if implicit:  # after the caller's own constraints: "only specialists were left" is then the news
+            steps.append((SUITED_LABEL, self.suited(specialties)))
         if max_cost_per_1k is not None:
             steps.append((f"--max-cost {max_cost_per_1k} USD per 1k tokens", self.cheaper_than(max_cost_per_1k)))
         if blocked:

@@ -9,11 +9,12 @@ signal                     points  examples
 length                     0..4    <6 words 0, <25 1, <100 2, <400 3, more 4
 hard words                 +3      complex, complicated, sophisticated, advanced, difficult
 expert words               +3      prove, rigorous, formal verification, novel, research-grade
-analysis words             +1      analyse, compare, evaluate, investigate, debug, explain why
+analysis words             +1      analyse, compare, evaluate, assess, critique, investigate, debug,
+                                   explain why (+1 more with a large-output word: "in-depth analysis")
 design words               +2      design, architecture, trade-off, scalable, distributed, refactor
 multi-step words           +1      step by step, first ... then, numbered lists
 code                       +1/+2   code fences or code syntax (+2 with 30+ lines of code)
-math                       +1      equations, integrals, derivatives, theorems, LaTeX
+math                       +1      equations, integrals, derivatives, theorems, primes, LaTeX
 large output requested     +1      detailed, comprehensive, essay, report
 requested size             +1/+2   "500 words" (+1), 1000 or more words/tokens/lines (+2)
 easy words                 -1      simple, quick, brief, short, one word, yes or no
@@ -23,6 +24,14 @@ Each kind counts once, plus one point when a second *distinct* word of that kind
 (``design ... scalable``), so repeating a word never escalates.
 
 Total <= 1 is simple, 2..3 moderate, 4..5 complex, >= 6 expert.
+
+An analysis asked in depth ("evaluate ... in depth", "a detailed comparison") asks for sustained
+judgement, which is what separates a strong model from a cheap one: it scores one more than its two
+words apart, so such a request is complex rather than moderate.
+For tasks that work on a text the prompt carries (summarize, translate, classify, extract:
+``Summarize this: <text>``), only the instruction before the first colon gives signals - the text
+after it is material, and a quoted paragraph that mentions a "design" does not make a summary
+hard; its length still counts.
 
 Task types (:data:`TASK_TYPES`) name the capabilities a task needs, the complexity assumed when
 there is no prompt, and typical token counts (for cost estimates and the cost score).
@@ -113,13 +122,13 @@ _SIGNAL_WORDS = _table(
     expert="prove proof rigorous rigorously novel publishable phd state-of-the-art research-grade",
     analysis="compare comparison evaluate investigate assess diagnose critique",
     design="distributed microservice microservices tradeoff tradeoffs trade-off trade-offs",
-    math="integral derivative theorem lemma equation matrix probability",
+    math="integral derivative theorem lemma equation matrix probability primes",
     big="detailed comprehensive thorough in-depth essay report whitepaper extensive",
     easy="simple quick quickly brief briefly short one-word tl;dr tldr hello hi thanks",
     steps="step-by-step",
 )
 _SIGNAL_STEMS = _table(
-    analysis="analys analyz debugg",  # analysis/analyze/analysing, debugging
+    analysis="analys analyz debugg evalu compar assess critiq",  # analysis, analyze, debugging, evaluating...
     design="design archit scalab refact migrat concur optimi optimiz",
     math="eigen",
 )
@@ -166,6 +175,10 @@ _TASK_WORDS = _table(
     review="review explain debug debugging bug analyze analyse analysis refactor why",
     write="write implement create generate build",
 )
+#: "call the get_price function", "use the calculator tool": a request to call a tool
+_TOOL_CALL = re.compile(r"\b(?:call|use|invoke|run)\s+(?:the\s+)?[\w.-]+\s+(?:function|tool)s?\b")
+#: tasks on a text the prompt carries after a colon (signals come from the instruction before it)
+_MATERIAL_TASKS = frozenset({"summarization", "translation", "classification", "extraction"})
 # Order decides ties: more specific kinds first.
 _TASK_ORDER = ("summarization", "translation", "extraction", "classification", "math", "vision",
                "creative", "tooluse", "reasoning")
@@ -234,6 +247,8 @@ def _classify(lower: str, words: set[str], has_code: bool) -> str:
         found.add("classification")
     if "step by step" in lower:
         found.add("reasoning")
+    if not has_code and ("function" in words or "tool" in words) and _TOOL_CALL.search(lower):
+        return "tool-use"  # "call the get_price function": a tool to call, not code to write
     if has_code or not _CODE_WORDS.isdisjoint(words):
         return "code-generation" if "write" in found and "review" not in found else "code-analysis"
     for kind in _TASK_ORDER:
@@ -256,21 +271,28 @@ def assess(prompt: str | None, task: str | None = None) -> Assessment:
     lower = prompt.lower()
     words = set(_WORD.findall(lower))
     seen = _signals(lower, words)
+    if kind:
+        name = kind.name
+    else:
+        name = "long-context" if len(prompt) > 200_000 else _classify(lower, words, "code" in seen)
+    if name in _MATERIAL_TASKS and ":" in lower:
+        # The signals of the instruction only: what follows its colon is the text to work on.
+        lower = lower.split(":", 1)[0]
+        words = set(_WORD.findall(lower))
+        seen = _signals(lower, words)
     score = sum(n_words >= step for step in _LENGTH_STEPS)
     for group, texts in seen.items():
         # A second distinct word of the same kind adds one point; repeating a word adds nothing.
         score += _POINTS[group] + (len(texts) >= 2 and _POINTS[group] > 0)
     if "code" in seen and prompt.count("\n") >= 30:
         score += 1
+    if "analysis" in seen and "big" in seen:
+        score += 1
     requested = max((int(n) for n in _SIZE.findall(lower)), default=0) if ("words" in words or "tokens" in words
                                                                         or "lines" in words) else 0
     if requested:
         score += 2 if requested >= 1000 else 1
         seen["size"] = {str(requested)}
-    if kind:
-        name = kind.name
-    else:
-        name = "long-context" if len(prompt) > 200_000 else _classify(lower, words, "code" in seen)
     typical = TASK_TYPES[name]
     completion = int(requested * 4 / 3) if requested else typical.completion_tokens
     signals = (f"{n_words} words", *sorted(seen))

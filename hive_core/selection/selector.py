@@ -8,14 +8,19 @@ Scoring (per task type, strategy and complexity; computed once, then cached as a
   :mod:`hive_core.selection.rankings`).
 * Exploration: ``0.03 * 20 / (20 + n)`` for a model measured over ``n`` calls (0.03 unmeasured),
   so new models get tried without beating a model that is measurably better.
-* Tier pull: ``0.04 x complexity rank x tier rank`` (ranks 0..3). It grows with complexity *and*
-  tier, which is what makes "raising complexity never lowers the chosen tier" hold.
+* Tier pull: ``0.04 x pull x tier rank`` (tier ranks 0..3), the pull by complexity being simple -1,
+  moderate 1, complex 2, expert 3. It grows with complexity *and* tier, which is what makes "raising
+  complexity never lowers the chosen tier" hold; for a simple request it pushes down, because there
+  a short answer costs a fraction of a cent anywhere and price alone would not keep a premium model
+  from answering "Is a tomato a fruit?".
 * Ties break on lower effective cost, then id: the same inputs always give the same choice.
 
 Constraints are bitsets over the catalog, applied in this order; when one empties the candidate
 set, :class:`NoCandidates` names it: eligibility (routers, aliases, expired and free models only
 when allowed or listed in ``allow``), allow, deny, providers, capabilities (requested plus the
-task's), context (prompt tokens + max_tokens), ``max_cost_per_1k`` (prompt + completion price
+task's), context (prompt tokens + max_tokens), suited to the request (without ``allow``: general
+text models, plus code-specialised ones for code tasks and tool-specialised ones when tools are
+needed; see :mod:`hive_core.catalog.specialties`), ``max_cost_per_1k`` (prompt + completion price
 per 1k tokens; catalog prices are per token), open circuits. Complexity then sets a minimum tier
 (simple/moderate: any, complex: standard+, expert: premium+), lowered with a warning to the best
 tier that is left rather than failing. Fallbacks follow the same order, other providers first.
@@ -34,8 +39,8 @@ from hive_core.catalog.pricing import estimate_cost
 from hive_core.catalog.tiers import TIER_RANK, TIERS
 from hive_core.clock import system_clock
 from hive_core.errors import ConfigError, NoCandidates
-from hive_core.selection.candidates import CandidateIndex
-from hive_core.selection.complexity import COMPLEXITY_RANK, TASK_TYPES, assess, parse_complexity
+from hive_core.selection.candidates import CandidateIndex, specialties_wanted
+from hive_core.selection.complexity import TASK_TYPES, assess, parse_complexity
 from hive_core.selection.priors import prior_metrics
 from hive_core.selection.rankings import (  # one a line (ruff's isort): `duplicates` pairs such lists by shape
     ALL_TASKS,
@@ -56,6 +61,8 @@ __all__ = ["STRATEGIES", "SelectionRequest", "SelectionResult", "Selector"]
 
 MIN_TIER = {"simple": "economy", "moderate": "economy", "complex": "standard", "expert": "premium"}
 TIER_PULL = 0.04
+#: the tier pull's factor per complexity (see the module docstring): increasing, negative for simple
+PULL = {"simple": -1, "moderate": 1, "complex": 2, "expert": 3}
 EXPLORATION_BONUS, EXPLORATION_K = 0.03, 20
 
 
@@ -157,7 +164,7 @@ class Selector:
         cached = self._orders.get(key)
         if cached is None:
             scores, costs, _samples = self._scores(task)
-            c = COMPLEXITY_RANK[complexity]
+            c = PULL[complexity]
             totals = []
             for i, model in enumerate(self._models):
                 quality_first = scores[i]["quality-first"] + TIER_PULL * c * model.tier_rank
@@ -202,7 +209,7 @@ class Selector:
         cand = index.filter(
             allow=request.allow, deny=request.deny, providers=request.providers, allow_free=request.allow_free,
             capabilities=needed, context=prompt_tokens + (request.max_tokens or 0),
-            max_cost_per_1k=request.max_cost_per_1k, blocked=blocked,
+            max_cost_per_1k=request.max_cost_per_1k, blocked=blocked, specialties=specialties_wanted(task, needed),
         )
         warnings: list[str] = []
         wanted = TIER_RANK[MIN_TIER[complexity]]
