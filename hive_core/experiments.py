@@ -1,9 +1,18 @@
 """A/B experiments: their definitions in ``<data>/experiments.json`` (``DataDir.experiments_file``) and the
 request-path assignment.
 
-    exp = create_experiment(data_dir, "mini-vs-haiku", model_a="openai/gpt-4o-mini",
-                            model_b="anthropic/claude-haiku-4.5", split=0.5)
+    exp = create_experiment(data_dir, "mini-vs-haiku", model_a="gpt-4o-mini", model_b="claude-haiku-4.5",
+                            split=0.5, goal="cost", catalog=catalog)
     variant = assign_variant(exp, request_id)        # "a" or "b", the same for the same key, always
+
+Model names are resolved against the catalog when one is given (the CLI always gives the synced
+one): a short name becomes its full id and a typo is refused with "did you mean" *before* anything
+is stored, so a typo never becomes a model of an experiment's report.
+
+Each experiment has a *goal* (:data:`GOALS`: ``success``, ``cost``, ``latency`` or ``quality``), the
+metric B must be significantly better on to win, and *guardrails* (default: ``success``), metrics
+the winner may not be significantly worse on (``jobs.insights.ab_verdict``). Files written before
+goals existed read with the defaults: goal ``success``, guardrail ``success``.
 
 Assignment is a hash, not a random draw: ``blake2b(name + "\\0" + key)`` mapped to [0, 1) goes to
 variant ``b`` when it is below ``split``. ``hive ask --experiment`` uses the request's id (a fresh
@@ -32,12 +41,17 @@ from hive_core.store.atomic import write_json_atomic
 from hive_core.store.datadir import DataDir
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from hive_core.ask import AskOptions, AskResult
+    from hive_core.catalog.catalog import Catalog
     from hive_core.openrouter.client import OpenRouterClient
     from hive_core.openrouter.protocol import Messages
     from hive_core.store.events import EventSink
 
 __all__ = [
+    "DEFAULT_GUARDRAILS",
+    "GOALS",
     "Experiment",
     "ExperimentExists",
     "UnknownExperiment",
@@ -50,6 +64,10 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+#: what an experiment can be won on
+GOALS = ("success", "cost", "latency", "quality")
+#: the metrics a winner may not be significantly worse on, unless the experiment says otherwise
+DEFAULT_GUARDRAILS = ("success",)
 
 
 class ExperimentExists(ConfigError):
@@ -72,6 +90,8 @@ class Experiment:
     status: Literal["running", "stopped"] = "running"
     created_at: str = ""
     stopped_at: str | None = None
+    goal: str = "success"
+    guardrails: tuple[str, ...] = DEFAULT_GUARDRAILS
 
     def model_of(self, variant: str) -> str:
         return self.model_a if variant == "a" else self.model_b
@@ -86,7 +106,8 @@ def _read(data_dir: Path) -> dict[str, Experiment]:
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: unreadable experiments file ({exc})") from exc
     try:
-        return {item["name"]: Experiment(**item) for item in raw["experiments"]}
+        return {item["name"]: Experiment(**{**item, "guardrails": tuple(item.get("guardrails", DEFAULT_GUARDRAILS))})
+                for item in raw["experiments"]}
     except (KeyError, TypeError) as exc:
         raise DataError(f"{path}: not an experiments file ({exc})") from exc
 
@@ -97,9 +118,16 @@ def _write(data_dir: Path, experiments: dict[str, Experiment]) -> None:
 
 def create_experiment(
     data_dir: Path, name: str, *, model_a: str, model_b: str, split: float = 0.5, task: str | None = None,
+    goal: str = "success", guardrails: Sequence[str] = DEFAULT_GUARDRAILS, catalog: Catalog | None = None,
     now: datetime | None = None,
 ) -> Experiment:
-    """Define and start an experiment; raises :class:`ExperimentExists` or ``ConfigError``."""
+    """Define and start an experiment; raises :class:`ExperimentExists`, ``UnknownModel`` (a name
+    ``catalog`` does not know, with "did you mean") or ``ConfigError``."""
+    if catalog is not None:
+        model_a, model_b = catalog.resolve(model_a).id, catalog.resolve(model_b).id
+    unknown = [g for g in (goal, *guardrails) if g not in GOALS]
+    if unknown:
+        raise ConfigError(f"unknown goal or guardrail {unknown[0]!r}: one of {', '.join(GOALS)}")
     if not _NAME.match(name):
         raise ConfigError(f"bad experiment name {name!r}: letters, digits, '.', '_', '-' (max 64)")
     if not 0.0 < split < 1.0:
@@ -110,7 +138,8 @@ def create_experiment(
     if name in experiments:
         raise ExperimentExists(f"experiment {name!r} already exists (names are not reused)")
     created = (now or system_clock()).isoformat(timespec="seconds")
-    exp = Experiment(name, model_a, model_b, split, task, "running", created)
+    exp = Experiment(name, model_a, model_b, split, task, "running", created, goal=goal,
+                     guardrails=tuple(dict.fromkeys(guardrails)))
     experiments[name] = exp
     _write(data_dir, experiments)
     return exp

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from hive_core.ask import AskOptions
-from hive_core.errors import ConfigError, OpenRouterError
+from hive_core.catalog.catalog import Catalog
+from hive_core.errors import ConfigError, OpenRouterError, UnknownModel
 from hive_core.experiments import (
     ExperimentExists,
     UnknownExperiment,
@@ -24,8 +25,9 @@ from hive_core.experiments import (
     list_experiments,
     stop_experiment,
 )
+from hive_core.store.datadir import DataDir
 from ingest.log import EventLog
-from jobs.insights.ab import AbSample, ab_report, analyse
+from jobs.insights.ab import AbSample, ab_report, analyse, format_ab_report
 from tests.plugins.cli import hive_env, run_cli
 from tests.plugins.emulator import emu_settings, fast_policy
 
@@ -152,3 +154,83 @@ def test_caller_faults_are_no_verdict_on_a_variant(data_dir: Path) -> None:
     a, b = report["variants"]["a"], report["variants"]["b"]
     assert (a["requests"], b["requests"]) == (20, 10)
     assert a["success_rate"] == b["success_rate"] == 1.0
+
+
+def _experiment(goal: str, guardrails: tuple[str, ...] = ("success",)) -> Any:
+    from hive_core.experiments import Experiment
+
+    return Experiment("goal", MODEL_A, MODEL_B, goal=goal, guardrails=guardrails)
+
+
+def _failing_b(n: int = 100, b_fails: int = 32) -> list[AbSample]:
+    """A answers every request at $0.002; B fails ``b_fails`` of ``n`` and costs $0.001."""
+    a = [AbSample("a", True, 800.0 + i, 0.002 + i * 1e-6) for i in range(n)]
+    b = [AbSample("b", i >= b_fails, 800.0 + i, 0.001 + i * 1e-6 if i >= b_fails else None) for i in range(n)]
+    return a + b
+
+
+def test_goal_success_names_the_variant_that_does_not_fail() -> None:
+    report = analyse(_failing_b(), experiment=_experiment("success"))
+    assert report["winner"] == "a" and report["verdict"]["state"] == "winner"
+    assert MODEL_A in report["recommendation"] and "trade-off" not in report["recommendation"]
+
+
+def test_cheaper_variant_is_rejected_by_the_success_guardrail() -> None:
+    report = analyse(_failing_b(), experiment=_experiment("cost"))
+    assert report["tests"]["cost"]["significant"] and report["tests"]["cost"]["estimate"] < 0  # B is cheaper
+    assert report["winner"] is None and report["verdict"]["state"] == "rejected"
+    assert "rejected by the success guardrail" in report["recommendation"]
+    without = analyse(_failing_b(), experiment=_experiment("cost", guardrails=()))
+    assert without["winner"] == "b"  # no guardrail: the cheaper one wins on cost
+
+
+def test_tiny_samples_say_not_enough_data() -> None:
+    samples = [AbSample("a", True, 900.0, 0.001), *(AbSample("b", True, 700.0 + i, 0.001) for i in range(3))]
+    report = analyse(samples, experiment=_experiment("success"))
+    found = report["verdict"]
+    assert found["state"] == "not-enough-data" and report["winner"] is None and not report["tests"]
+    assert f"need about {found['needed_per_variant']:,} per variant" in found["message"]
+    assert found["needed_per_variant"] >= 20 and report["mde"] is None
+    text = format_ab_report({**report, "experiment": "goal", "status": "running"})
+    assert "not enough data (need about" in text
+    assert "CI [" not in text and "minimum detectable" not in text
+
+
+def test_model_names_resolve_against_the_catalog(data_dir: Path, catalog: Catalog) -> None:
+    exp = create_experiment(data_dir, "short", model_a="gpt-4o-mini", model_b="claude-3-haiku", catalog=catalog)
+    assert (exp.model_a, exp.model_b) == (MODEL_A, MODEL_B)
+    with pytest.raises(UnknownModel, match="did you mean"):
+        create_experiment(data_dir, "typo", model_a="gpt-4o-minii", model_b=MODEL_B, catalog=catalog)
+    assert [e.name for e in list_experiments(data_dir)] == ["short"]  # nothing stored for the typo
+    with pytest.raises(ConfigError, match="unknown goal"):
+        create_experiment(data_dir, "g", model_a=MODEL_A, model_b=MODEL_B, goal="speed")
+
+
+def test_experiments_written_before_goals_read_with_the_defaults(data_dir: Path) -> None:
+    path = DataDir(data_dir).experiments_file
+    path.write_text(json.dumps({"experiments": [{"name": "old", "model_a": MODEL_A, "model_b": MODEL_B}]}))
+    exp = get_experiment(data_dir, "old")
+    assert (exp.goal, exp.guardrails) == ("success", ("success",))
+
+
+def test_typos_never_become_models(emulator: Any, data_dir: Path, catalog_path: Path) -> None:
+    """`hive ab create` and `hive ask --primary-model` refuse a typo (exit 2, did you mean) before
+    anything is stored or sent; a short name resolves to its id."""
+    import shutil
+
+    env = hive_env(emulator, data_dir)
+    DataDir(data_dir).catalog_file.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(catalog_path, DataDir(data_dir).catalog_file)
+    typo = run_cli("hive", ["ab", "create", "t", "--model-a", "gpt-4o-minii", "--model-b", MODEL_B], env)
+    assert typo.returncode == 2 and "did you mean" in typo.stderr and MODEL_A in typo.stderr
+    assert not DataDir(data_dir).experiments_file.exists()
+    made = run_cli("hive", ["ab", "create", "t", "--model-a", "gpt-4o-mini", "--model-b", MODEL_B,
+                            "--goal", "cost", "--guardrail", "success", "--guardrail", "latency"], env)
+    assert made.returncode == 0, made.stderr
+    exp = get_experiment(data_dir, "t")
+    assert (exp.model_a, exp.goal, exp.guardrails) == (MODEL_A, "cost", ("success", "latency"))
+    before = emulator.stats()["total"]
+    asked = run_cli("hive", ["ask", "hi", "--primary-model", "gpt-4o-minii", "--max-tokens", "5"], env)
+    assert asked.returncode == 2 and "did you mean" in asked.stderr
+    assert emulator.stats()["total"] == before  # nothing sent
+    assert not list(DataDir(data_dir).root.glob("events/api_call/**/*.parquet"))

@@ -57,7 +57,7 @@ T = TypeVar("T")
                    "FILE may also hold OpenAI's {name, schema, strict} object).")
 @click.option("--model", "-m", help="Model id, e.g. openai/gpt-4o-mini or gpt-4o-mini (default: the selector chooses).")
 @click.option("--primary-model", default=None, metavar="MODEL",
-              help="Put MODEL first and keep the selector's fallbacks (an unknown MODEL falls back with a warning).")
+              help="Put MODEL first and keep the selector's fallbacks (full id or short name; an unknown MODEL is refused before sending).")
 @click.option("--show-models", is_flag=True, help="Print the chosen model, fallbacks, tier, estimated cost and reason.")
 @selection_options
 @click.option("--stream/--no-stream", default=True, show_default=True, help="Print the answer as it arrives.")
@@ -109,6 +109,8 @@ def ask(
             chain = model_chain(model, fallbacks, no_fallback=no_fallback)
             chain = resolve_models(session, chain[:1], "--model") + resolve_models(session, chain[1:], "--fallback")
         else:
+            if primary_model is not None:  # a typo never becomes a model of the performance tables
+                primary_model = resolve_models(session, [primary_model], "--primary-model")[0]
             chosen = _select(session, request_id, text, primary_model, max_tokens, selection, show_models)
             chain = model_chain(chosen.primary, chosen.fallbacks, no_fallback=no_fallback)
         _warn_unsupported(session, chain, params)
@@ -231,8 +233,7 @@ def _select(
     session: Session, request_id: str, prompt: str, primary_model: str | None, max_tokens: int | None,
     selection: dict[str, Any], show: bool,
 ) -> SelectionResult:
-    """The selector's choice for this prompt, recorded under ``request_id``; warnings (e.g. an
-    unknown --primary-model) on stderr."""
+    """The selector's choice for this prompt, recorded under ``request_id``; its warnings on stderr."""
     request = build_request(prompt=prompt, max_tokens=max_tokens, primary_model=primary_model, **selection)
     chosen = session.select(request, request_id=request_id)
     for warning in chosen.warnings:
