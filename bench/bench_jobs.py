@@ -72,6 +72,85 @@ def _bare_scan_seconds(data_dir: Path) -> float:
     return _process_seconds([sys.executable, "-c", "\n".join(lines)])
 
 
+def _year_of_events(month_src: Path, end: date) -> Path:
+    """365 days of events (~120M): the 30 simulated days' files copied to earlier dates, their ``ts``
+    shifted by whole days (faster than simulating 120M events; the same shape per day)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from hive_core.store.datadir import DataDir
+    from hive_core.store.layout import partition_date
+
+    root = CACHE / f"year-events-{CALLS_PER_DAY}-{SEED}-{end}"
+    if (root / ".complete").exists():
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    src, dst = DataDir(month_src), DataDir(root)
+    for kind in BARE:
+        partitions = sorted((p for p in src.event_type(kind).iterdir() if partition_date(p)), key=lambda p: p.name)
+        for i in range(365):
+            day = end - timedelta(days=i)
+            origin = partitions[i % len(partitions)]
+            shift = day - partition_date(origin)  # type: ignore[operator]
+            target = dst.partition(kind, day)
+            target.mkdir(parents=True, exist_ok=True)
+            for file in sorted(origin.glob("*.parquet")):
+                table = pq.read_table(file)
+                ts = table["ts"]
+                shifted = pc.add(ts, pa.scalar(shift, pa.duration("us")))
+                table = table.set_column(table.schema.get_field_index("ts"), table.schema.field("ts"), shifted)
+                pq.write_table(table, target / file.name)
+    (root / ".complete").touch()
+    return root
+
+
+def _peak_rss_mb(args: list[str]) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of one process, from its own rusage."""
+    start = time.perf_counter()
+    child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise RuntimeError(f"{args} exited {child.returncode}")
+    return time.perf_counter() - start, usage.ru_maxrss / 1024
+
+
+def memory_figures(month: Path, end: date) -> list[Figure]:
+    """Issue 15: rebuild peak RSS for 30 and 365 days of ~333k events/day (flat), time per million
+    events beside a bare DuckDB group-by of the same columns."""
+    from hive_core.settings import Settings
+
+    year = _year_of_events(month, end)
+    limit = Settings.from_env({}).memory_limit
+    figures: list[Figure] = []
+    results = {}
+    for name, store in (("30 days", month), ("365 days", year)):
+        work = _fresh_copy(store, f"memory-{name.split()[0]}")
+        subprocess.run([*HIVE_JOBS, "--data-dir", str(work), "rollup", "--daily"], check=True, capture_output=True)
+        seconds, rss = _peak_rss_mb([*HIVE_JOBS, "--data-dir", str(work), "rollup", "--rebuild"])
+        events = _event_count(work)
+        bare = _bare_scan_seconds(work)
+        results[name] = rss
+        figures.append(Figure(f"rollup --rebuild peak RSS, {name} / {events / 1e6:.0f}M events", rss, "MB",
+                              f"<= {limit / 1e6:,.0f} MB", rss * 1e6 <= limit,
+                              note="HIVE_MEMORY_LIMIT default: a quarter of the RAM"))
+        figures.append(Figure(f"rollup --rebuild time per 1M events, {name}", seconds / events * 1e6, "s",
+                              "<= 1.8x bare", seconds / bare <= 1.8, peer="bare DuckDB group-by (process)",
+                              peer_value=bare / events * 1e6, ratio=seconds / bare))
+        shutil.rmtree(work, ignore_errors=True)
+    flat = results["365 days"] / results["30 days"]
+    figures.append(Figure("rebuild peak RSS, 365 days / 30 days", flat, "x", "<= 1.2x", flat <= 1.2))
+    return figures
+
+
+def _event_count(data_dir: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(f).metadata.num_rows for kind in BARE
+               for f in (data_dir / "events" / kind).glob("*/*.parquet"))
+
+
 def _year_of_rollups(month_src: Path, end: date) -> Path:
     """365 days of rollups: the 30 real days' files copied to earlier dates (day column rewritten)."""
     import pyarrow as pa
@@ -128,6 +207,8 @@ def run() -> list[Figure]:
     figures.append(Figure("hive-jobs rollup --rebuild, 30 days / 10M events (process)", ours, "s", "<= 3 s",
                           ours <= 3.0, peer="bare DuckDB group-by (process)", peer_value=bare, ratio=ours / bare,
                           note="ratio target <= 3x"))
+
+    figures.extend(memory_figures(month, end))
 
     year = _year_of_rollups(work, end)
     from hive_core.settings import Settings

@@ -108,6 +108,35 @@ def _path(value: object) -> Path:
     return Path(text).expanduser()
 
 
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
+          "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4, "tb": 1000**4, "tib": 1024**4}
+#: below this DuckDB cannot run the rollup's queries at all
+MIN_MEMORY_LIMIT = 64 * 1000**2
+
+
+def default_memory_limit() -> int:
+    """A quarter of the machine's RAM: the jobs share it with the apps that write events."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError, AttributeError):  # not a POSIX system
+        return 2 * 1000**3
+
+
+def _memory(value: object) -> int:
+    """``4GB``, ``512MiB``, ``1.5g`` or a number of bytes."""
+    if isinstance(value, int):
+        number = value
+    else:
+        match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", str(value))
+        unit = match.group(2).lower() if match else ""
+        if not match or unit not in _UNITS:
+            raise ValueError(f"must be a size such as 4GB, 512MiB or a number of bytes, not {value!r}")
+        number = int(float(match.group(1)) * _UNITS[unit])
+    if number < MIN_MEMORY_LIMIT:
+        raise ValueError(f"must be at least {MIN_MEMORY_LIMIT // 1000**2}MB")
+    return number
+
+
 def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
 
@@ -192,6 +221,9 @@ class Settings:
                                      _number(int, 1))
     flush_max_age_s: float = _setting("HIVE_FLUSH_AGE", 5.0, "seconds an event may wait in the buffer",
                                       _number(float, 0, strict=True))
+    memory_limit: int = field(default_factory=default_memory_limit, metadata=_row(
+        "HIVE_MEMORY_LIMIT", "memory the batch jobs may use (DuckDB's memory_limit, the rollup's batches), "
+        "e.g. 4GB", _memory, shown="a quarter of the RAM"))
     as_of: datetime | None = _setting(  # noqa: RUF009
         "HIVE_AS_OF", None, "act as if the UTC clock read this ISO instant at start (reports, rollups, budgets, "
         "backfills; `--as-of`); requests are refused under it", _instant)

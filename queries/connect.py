@@ -27,6 +27,7 @@ get no such retry. DuckDB's messages name the files, not the descriptors.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -160,15 +161,21 @@ class Store:
         self.close()
 
 
-def connect(data_dir: Path, *, warn: bool = True, threads: int | None = None) -> Store:
+def connect(data_dir: Path, *, warn: bool = True, threads: int | None = None,
+            memory_limit: int | None = None) -> Store:
     """Open an in-memory DuckDB with the event views over ``data_dir`` registered.
 
     Skipped files (corrupt, empty, foreign, strays) produce one warning line each on stderr when
-    ``warn``, and quarantined rows one line in all.
+    ``warn``, and quarantined rows one line in all. ``memory_limit`` (bytes; ``HIVE_MEMORY_LIMIT``
+    for the batch jobs) caps DuckDB's memory: beyond it, sorts and aggregates spill to a temporary
+    directory instead of growing (DuckDB's default is 80% of the RAM).
     """
     import duckdb
 
     con = open_duckdb()  # UTC, and no progress bar on stdout (cron would mail it)
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{int(memory_limit)}B'")
+        con.execute(f"SET temp_directory = '{_spill_dir()}'")
     # Every view binds over the same files, and each query binds and scans them again: read each
     # footer once. Safe because event files are immutable: written once under a temporary name and
     # renamed into place; a compaction writes a new name. (The month's rebuild query: -15%.)
@@ -191,6 +198,14 @@ def connect(data_dir: Path, *, warn: bool = True, threads: int | None = None) ->
         for path, reason in store.skipped:
             print(f"warning: skipped {path}: {reason}", file=sys.stderr)
     return store
+
+
+def _spill_dir() -> str:
+    """Where DuckDB spills: the system's temporary directory (the data directory may be small or
+    read-only); DuckDB creates and removes its files itself."""
+    import tempfile
+
+    return str(Path(tempfile.gettempdir()) / f"hive-duckdb-{os.getpid()}").replace("'", "''")
 
 
 def _close_all(filesets: list[FileSet]) -> None:

@@ -69,6 +69,8 @@ class EventDays:
     """The days with committed event files, and the partitions no event can be in."""
 
     fingerprints: dict[date, str] = field(default_factory=dict)
+    #: bytes on disk of each day's event files (what a batch of days will cost to roll up)
+    sizes: dict[date, int] = field(default_factory=dict)
     #: (partition directory, why it is not rolled up)
     out_of_range: list[tuple[Path, str]] = field(default_factory=list)
 
@@ -93,6 +95,7 @@ def scan_event_days(data_dir: Path) -> EventDays:
             # the listing's own stat: a compaction may delete the file a moment later
             size, mtime_ns = listing.stats[path]
             per_day.setdefault(day, []).append(f"{type_name}/{path.name}:{size}:{mtime_ns}")
+            result.sizes[day] = result.sizes.get(day, 0) + size
     result.fingerprints = {
         day: hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()[:32]
         for day, entries in sorted(per_day.items())
