@@ -99,9 +99,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         tally.stream, tally.app, tally.user = chat.stream, chat.labels.app, chat.labels.user
         gateway.observer.started(stream=chat.stream)
         chain, task = route(gateway, chat, key, request_id)
+        session = gateway.session
         run = ChainRun(chat.messages, chain, AskOptions(
             stream=chat.stream, max_tokens=chat.max_tokens, task_category=task, params=chat.params,
-            request_id=request_id, labels=chat.labels, key=key.key_id if key is not None else None))
+            request_id=request_id, labels=chat.labels, key=key.key_id if key is not None else None),
+            budget=session.budget, breaker=session.breaker)
         if chat.stream:
             out = Downstream(request, headers)
             return await _stream(gateway, chat, run, out, tally)

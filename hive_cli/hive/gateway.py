@@ -43,7 +43,7 @@ def gateway(ctx: click.Context, /, host: str, port: int, workers: int, no_auth: 
         import aiohttp  # noqa: F401
     except ImportError:
         click.echo("the gateway needs aiohttp: pip install hive[gateway]", err=True)
-        ctx.exit(NOT_READY)
+        raise SystemExit(NOT_READY) from None
     from hive_gateway.config import GatewayConfig
     from hive_gateway.config import check as check_config
 
@@ -55,12 +55,12 @@ def gateway(ctx: click.Context, /, host: str, port: int, workers: int, no_auth: 
             click.echo(line)
         if not problems:
             click.echo("ok: the gateway is ready to serve")
-        ctx.exit(1 if problems else 0)
+        raise SystemExit(1 if problems else 0)
     if problems:
         for line in problems:
             click.echo(f"error: {line}", err=True)
         click.echo("(hive gateway --check lists what to fix)", err=True)
-        ctx.exit(NOT_READY)
+        raise SystemExit(NOT_READY)
     from hive_gateway.server import serve
 
-    ctx.exit(serve(config))
+    raise SystemExit(serve(config))
