@@ -1,6 +1,8 @@
 """The selection options ``hive ask`` and ``hive models recommend`` share, how a choice is shown
-(lines for people, :func:`selection_json` for ``--json``), and the models a person names
-(:func:`resolve_models`): one owner for choosing models on the command line."""
+(lines for people, :func:`selection_json` for ``--json``), the models a person names
+(:func:`resolve_models`) and the catalog they are chosen from (:func:`cli_catalog`: fetched on first
+use, refreshed when a day old, with one line on stderr): one owner for choosing models on the
+command line."""
 
 from __future__ import annotations
 
@@ -15,10 +17,26 @@ from hive_core.selection.complexity import TASK_TYPES
 from hive_core.selection.rankings import STRATEGIES
 
 if TYPE_CHECKING:
+    from hive_core.catalog.catalog import Catalog
     from hive_core.selection.selector import SelectionRequest, SelectionResult
     from hive_core.session import Session
+    from hive_core.settings import Settings
 
-__all__ = ["build_request", "resolve_models", "selection_json", "selection_lines", "selection_options"]
+__all__ = ["build_request", "cli_catalog", "notice", "resolve_models", "selection_json", "selection_lines",
+           "selection_options"]
+
+
+def notice(line: str) -> None:
+    """One line on stderr: what the library did on the user's behalf (a fetch) or a warning."""
+    click.echo(line, err=True)
+
+
+def cli_catalog(settings: Settings) -> Catalog:
+    """The data directory's catalog, fetched or refreshed first when needed
+    (:func:`hive_core.catalog.fetch.ensure_catalog` on the settings' clock, notices on stderr)."""
+    from hive_core.catalog.fetch import ensure_catalog
+
+    return ensure_catalog(settings, now=settings.clock, notice=notice)
 
 
 def _decimal(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Decimal | None:

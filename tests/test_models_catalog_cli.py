@@ -18,6 +18,7 @@ from hive_core.selection.health import CircuitBreaker
 from hive_core.store.datadir import DataDir
 from tests.cases import ranking_row, write_rankings
 from tests.plugins.cli import run_cli, run_hive
+from tests.test_catalog_fetch import closed_url
 
 
 @pytest.fixture
@@ -55,6 +56,11 @@ def test_parse_real_snapshot(synced: Path, capsys: pytest.CaptureFixture[str]) -
     assert gpt4o["prices"]["prompt"] == "0.0000025" and gpt4o["prices"]["prompt_per_1m"] == "2.5"
     assert {"id", "name", "context_length", "prices", "tier", "capabilities"} <= gpt4o.keys()
     assert all("E" not in value for r in rows for value in r["prices"].values() if isinstance(value, str))
+    assert gpt4o["specialty"] is None and gpt4o["output_modalities"] == ["text"]
+    audio = next(r for r in rows if r["id"] == "openai/gpt-audio-mini")
+    assert audio["specialty"] == "media-output" and audio["output_modalities"] == ["text", "audio"]
+    code, out, _ = hive(synced, capsys, "models", "info", "openai/gpt-audio-mini")
+    assert code == 0 and "specialty:     media-output (chosen implicitly only when a request asks for it)" in out
 
 
 def test_list_models_filters(synced: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -64,7 +70,11 @@ def test_list_models_filters(synced: Path, capsys: pytest.CaptureFixture[str]) -
                         for r in rows)
 
 
-def test_load_catalog_missing_says_sync(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_load_catalog_missing_says_sync(data_dir: Path, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """No catalog and no network (a closed local port: nothing reaches the internet): the fetch on
+    first use fails and one line says what to do (tests/test_catalog_fetch.py has the rest)."""
+    monkeypatch.setenv("OPENROUTER_BASE_URL", closed_url())
     code, _, err = hive(data_dir, capsys, "models", "list")
     assert code == 1 and err.startswith("error: no model catalog") and "hive models sync" in err
     out = hive_process(data_dir, "models", "list")

@@ -1,7 +1,8 @@
 """``hive models list``, ``info`` and ``recommend``: the catalog and the selector on the command line.
 
 Thin: each command loads what it needs (catalog, rankings, circuit state) from the settings, calls
-one library function, and formats. Only pure-Python modules are imported at the top; the ranking
+one library function, and formats. The catalog comes from :func:`hive_cli.selection.cli_catalog`:
+on a fresh data directory it is fetched first (no API key needed), and refreshed when a day old. Only pure-Python modules are imported at the top; the ranking
 table's cache means pyarrow is not imported either, so ``recommend`` runs in well under 150 ms.
 """
 
@@ -14,7 +15,7 @@ import click
 
 from hive_cli.common import echo_json, get_settings
 from hive_cli.params import json_option
-from hive_cli.selection import build_request, selection_json, selection_lines, selection_options
+from hive_cli.selection import build_request, cli_catalog, selection_json, selection_lines, selection_options
 from hive_core.catalog.capabilities import CAPABILITIES
 from hive_core.catalog.tiers import TIERS
 from hive_core.format import ms, pct, usd
@@ -51,7 +52,8 @@ def model_json(model: ModelInfo) -> dict[str, Any]:
         "id": model.id, "name": model.name, "provider": model.provider, "context_length": model.context_length,
         "max_completion_tokens": model.max_completion_tokens, "prices": prices_json(model.pricing),
         "tier": model.tier, "capabilities": sorted(model.capabilities),
-        "input_modalities": list(model.input_modalities), "is_free": model.is_free, "is_router": model.is_router,
+        "input_modalities": list(model.input_modalities), "output_modalities": list(model.output_modalities),
+        "specialty": model.specialty, "is_free": model.is_free, "is_router": model.is_router,
         "expiration_date": None if model.expiration_date is None else model.expiration_date.isoformat(),
     }
 
@@ -73,10 +75,8 @@ def list_models(ctx: click.Context, tier: str | None, capabilities: tuple[str, .
                 as_json: bool) -> None:
     """List models from the synced catalog, with tier, prices per 1M tokens and capabilities."""
     from hive_core.catalog.capabilities import describe
-    from hive_core.catalog.catalog import load_catalog
 
-    datadir = get_settings(ctx).datadir
-    catalog = load_catalog(datadir.catalog_file, cache_dir=datadir.cache)
+    catalog = cli_catalog(get_settings(ctx))
     found = catalog.list_models(tier=tier.lower() if tier else None,
                                 capabilities=[c.lower() for c in capabilities], provider=provider)
     if as_json:
@@ -112,12 +112,11 @@ def _measured_line(task: str, m: Metrics) -> str:
 def info(ctx: click.Context, model: str, as_json: bool) -> None:
     """Show one model: prices, tier, capabilities and measured stats from the ranking table."""
     from hive_core.catalog.capabilities import describe
-    from hive_core.catalog.catalog import load_catalog
     from hive_core.selection.rankings import load_rankings
 
-    datadir = get_settings(ctx).datadir
-    found = load_catalog(datadir.catalog_file, cache_dir=datadir.cache).get(model)
-    measured = load_rankings(datadir.root).rows_for(found.id)
+    settings = get_settings(ctx)
+    found = cli_catalog(settings).get(model)
+    measured = load_rankings(settings.datadir.root).rows_for(found.id)
     if as_json:
         echo_json({**model_json(found), "measured": dict(sorted(measured.items()))})
         return
@@ -131,6 +130,8 @@ def info(ctx: click.Context, model: str, as_json: bool) -> None:
     if extras:
         click.echo(f"per unit:      {', '.join(extras)} (USD)")
     click.echo(f"capabilities:  {describe(found.capabilities) or '-'}")
+    if found.specialty:
+        click.echo(f"specialty:     {found.specialty} (chosen implicitly only when a request asks for it)")
     flags = [f for f, on in (("free", found.is_free), ("router", found.is_router), ("alias", found.is_alias)) if on]
     if found.expiration_date:
         flags.append(f"expires {found.expiration_date.isoformat()}")
@@ -165,7 +166,9 @@ def recommend(ctx: click.Context, task: str | None, prompt: str | None, strategy
         prompt=prompt, task=task, strategy=strategy, capabilities=capabilities, max_cost=max_cost, allow=allow,
         deny=deny, providers=providers, allow_free=allow_free, max_tokens=max_tokens, fallbacks=fallbacks,
     )
-    with Session(get_settings(ctx), None) as session:  # no sink, no request id: nothing is recorded
+    settings = get_settings(ctx)
+    cli_catalog(settings)  # fetched or refreshed first when needed; the Session then loads it from its cache
+    with Session(settings, None) as session:  # no sink, no request id: nothing is recorded
         result = session.select(request)
     if as_json:
         echo_json(selection_json(result, strategy))

@@ -2,8 +2,9 @@
 
 Both go through a :class:`hive_core.session.Session`: ``test`` sends a real, billed completion, so
 it is budgeted, reported to the circuit breaker and recorded like ``hive ask``, and its model name
-is resolved like ``hive ask --model``'s (an unknown one is refused, never sent); ``sync`` only reads
-``/models`` (nothing to record or budget), so its Session has no event sink.
+is resolved like ``hive ask --model``'s (an unknown one is refused, never sent). ``sync`` only reads
+``/models``, which is public: :func:`hive_core.catalog.fetch.sync_catalog` fetches it without an API
+key (nothing to record or budget) and stamps it with the settings' clock.
 """
 
 from __future__ import annotations
@@ -22,16 +23,14 @@ TEST_PROMPT = "Reply with the single word: OK"
 @click.command()
 @click.pass_context
 def sync(ctx: click.Context) -> None:
-    """Fetch /models from OpenRouter and cache it in the data directory (the catalog)."""
-    from hive_core.session import Session
-    from hive_core.store.atomic import write_json_atomic
+    """Fetch /models from OpenRouter into the data directory (the catalog); no API key needed.
+
+    Other commands fetch it on first use and refresh it once a day by themselves; this forces it."""
+    from hive_core.catalog.fetch import sync_catalog
 
     settings = get_settings(ctx)
-    with Session(settings, None) as session:
-        document = session.client.models_document()
-    catalog_file = settings.datadir.catalog_file
-    write_json_atomic(catalog_file, document, indent=None, sort_keys=False)
-    click.echo(f"synced {len(document['data'])} models to {catalog_file}")
+    catalog = sync_catalog(settings, now=settings.clock)
+    click.echo(f"synced {len(catalog)} models to {settings.datadir.catalog_file}")
 
 
 @click.command()
