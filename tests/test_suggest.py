@@ -114,3 +114,30 @@ def test_suggest_cli(history: Path) -> None:
     assert [s["suggested_model"] for s in report["suggestions"] if s["kind"] == "switch-model"] == [CHEAP]
     text = run_cli("hive", ["analytics", "suggest", "--period", period], env)
     assert text.returncode == 0 and f"route summarization requests from {EXPENSIVE} to {CHEAP}" in text.stdout
+
+
+def test_suggest_on_a_simulated_month(tmp_path: Path) -> None:
+    """The demo month, smaller (2,000 calls a day, the demo's seed): at most 10 suggestions, one per
+    (task, model) slice, none replacing a model by one of unmeasured quality, experiment names
+    unique, and every printed `hive ab create` command succeeds when run."""
+    env = {"HIVE_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
+    for args in (["simulate", "--days", "30", "--calls-per-day", "2000", "--seed", "7"], ["rollup"]):
+        done = run_cli("hive-jobs", args, env, timeout=300)
+        assert done.returncode == 0, done.stderr
+    out = run_cli("hive", ["analytics", "suggest", "--json"], env)
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout)["suggestions"]
+    assert 0 < len(found) <= 10
+    slices = [(s.get("task_category"), s["model"]) for s in found if s.get("monthly_saving_usd")]
+    assert len(slices) == len(set(slices))  # no saving counted twice
+    for s in found:
+        if s["kind"] == "switch-model":
+            assert all(q is not None and q["n_eff"] >= 20 for q in s["evidence"]["quality"])
+    experiments = [s for s in found if s["kind"] == "experiment"]
+    assert experiments and len({s["experiment"] for s in experiments}) == len(experiments)
+    for s in experiments:
+        created = run_cli("hive", s["command"].split()[1:], env)
+        assert created.returncode == 0, (s["command"], created.stderr)
+    again = json.loads(run_cli("hive", ["analytics", "suggest", "--json"], env).stdout)["suggestions"]
+    taken = {s["experiment"] for s in experiments}
+    assert not taken & {s["experiment"] for s in again if s["kind"] == "experiment"}  # names never reused

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -69,22 +69,44 @@ def cost(ctx: click.Context, period: Period, by: str, as_json: bool) -> None:
 @period_option("30d")
 @click.option("--min-samples", type=click.IntRange(min=10), default=SuggestOptions.min_samples, show_default=True,
               help="Attempts a (task, model) needs before it is compared.")
-@json_option("Print JSON (suggestions with their evidence, notes, method).")
+@click.option("--limit", type=click.IntRange(min=1), default=SuggestOptions.limit, show_default=True,
+              help="Show at most this many suggestions (largest monthly saving first).")
+@json_option("Print JSON (suggestions with their evidence, total saving, notes, method).")
 @click.pass_context
-def suggest(ctx: click.Context, period: Period, min_samples: int, as_json: bool) -> None:
-    """Savings from your own traffic: cheaper models shown to be as good, retries, late cancels."""
+def suggest(ctx: click.Context, period: Period, min_samples: int, limit: int, as_json: bool) -> None:
+    """Savings from your own traffic, largest first and never counted twice: cheaper models shown to
+    be as good (replacements), or to try with the `hive ab create` command given (experiments), retries,
+    late cancels, uncapped requests."""
     from jobs.insights.suggest import suggest as build
 
-    report = build(get_settings(ctx), period, SuggestOptions(min_samples=min_samples))
+    report = build(get_settings(ctx), period, SuggestOptions(min_samples=min_samples, limit=limit))
     if as_json:
         echo_json(report)
         return
-    method = report["method"]
-    click.echo(f"{period.first_day}..{period.last_day}: {len(report['suggestions'])} suggestion(s) "
-               f"({method['test']}, {pct(method['confidence'], places=0)} confidence, "
-               f"margin {pct(method['success_margin'], places=0)})")
-    for s in report["suggestions"]:
+    found = report["suggestions"]
+    click.echo(f"{period.first_day}..{period.last_day}: {len(found)} suggestion(s)"
+               + (f", {usd(report['total_monthly_saving_usd'])}/month in all" if report["total_monthly_saving_usd"] else ""))
+    for i, s in enumerate(found, 1):
+        click.echo(f"{i}. [{s['kind']}] {s['action']}")
         saving = s.get("monthly_saving_usd")
-        click.echo(f"- [{s['kind']}] {s['action']}" + (f"  (saves ~{usd(saving)}/month)" if saving else ""))
+        evidence = _evidence(s) if s["kind"] in ("switch-model", "experiment") else ""
+        if saving or evidence:
+            click.echo("   " + "; ".join(p for p in (f"saves ~{usd(saving)}/month" if saving else "", evidence) if p))
+        if s.get("command"):
+            click.echo(f"   start it: {s['command']}")
     for note in report["notes"]:
         click.echo(f"note: {note}")
+
+
+def _evidence(s: dict[str, Any]) -> str:
+    """A switch's evidence in one line: requests and cost, success, quality with its sample sizes."""
+    e = s["evidence"]
+
+    def quality(q: dict[str, Any] | None) -> str:
+        if q is None:
+            return "unmeasured"
+        return f"{q['mean']:.2f} (n {q['n_eff']:g}: {q['human']} by people, {q['judge']} by judges)"
+
+    return (f"evidence: {e['requests'][0]:,} requests for {usd(e['cost_usd'][0])} vs {e['requests'][1]:,} for "
+            f"{usd(e['cost_usd'][1])}; success {pct(e['success_rate'][0])} vs {pct(e['success_rate'][1])}; "
+            f"quality {quality(e['quality'][0])} vs {quality(e['quality'][1])}")
