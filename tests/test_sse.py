@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hive_core.errors import MalformedResponse, MidStreamError
-from hive_core.openrouter.chunks import ChunkReader
+from hive_core.openrouter.chunks import ChunkReader, Delivery
 from hive_core.openrouter.sse import ServerSentEvent, SSEDecoder
 
 RECORDED_STREAMS = ["stream_with_reasoning-200.sse", "stream_with_native_options-200.sse", "stream_error-200.sse"]
@@ -88,9 +88,16 @@ def test_recordings_parse_the_same_at_every_split(recordings_dir: Path, name: st
 
 def read_stream(path: Path) -> ChunkReader:
     reader = ChunkReader()
-    for event in parse(path.read_bytes()):
-        reader.feed(event.data)
+    reader.read(SSEDecoder().feed_data(path.read_bytes()), [])
     return reader
+
+
+def feed(reader: ChunkReader, *payloads: str | bytes) -> list[Delivery]:
+    """What ``payloads`` deliver, read one at a time (as one event per network read)."""
+    out: list[Delivery] = []
+    for payload in payloads:
+        reader.read([payload.encode() if isinstance(payload, str) else payload], out)
+    return out
 
 
 def test_reasoning_recording_text_finish_reason_usage_and_cost(recordings_dir: Path) -> None:
@@ -124,10 +131,8 @@ def test_native_options_recording(recordings_dir: Path) -> None:
 
 def test_mid_stream_error_recording_keeps_partial_usage(recordings_dir: Path) -> None:
     reader = ChunkReader()
-    events = parse((recordings_dir / "stream_error-200.sse").read_bytes())
     with pytest.raises(MidStreamError) as info:
-        for event in events:
-            reader.feed(event.data)
+        reader.read(SSEDecoder().feed_data((recordings_dir / "stream_error-200.sse").read_bytes()), [])
     assert info.value.code == 400 and "Token limit reached" in str(info.value)
     assert reader.finish_reason == "length"  # from the first chunk that set it
     assert reader.usage is not None
@@ -138,12 +143,15 @@ def test_mid_stream_error_recording_keeps_partial_usage(recordings_dir: Path) ->
 def test_usage_chunk_repeating_finish_reason_counts_once() -> None:
     reader = ChunkReader()
     base = {"id": "gen-1", "model": "m", "provider": "P"}
-    reader.feed(json.dumps({**base, "choices": [{"delta": {"content": "hi"}, "finish_reason": None}]}))
-    reader.feed(json.dumps({**base, "choices": [{"delta": {"content": ""}, "finish_reason": "stop"}]}))
     usage = {"prompt_tokens": 3, "completion_tokens": 1, "cost": 0.5}
-    reader.feed(json.dumps({**base, "choices": [{"delta": {}, "finish_reason": "length"}], "usage": usage}))
-    reader.feed(json.dumps({**base, "choices": [], "usage": {"completion_tokens": 99}}))
-    reader.feed("[DONE]")
+    assert feed(
+        reader,
+        json.dumps({**base, "choices": [{"delta": {"content": "hi"}, "finish_reason": None}]}),
+        json.dumps({**base, "choices": [{"delta": {"content": ""}, "finish_reason": "stop"}]}),
+        json.dumps({**base, "choices": [{"delta": {}, "finish_reason": "length"}], "usage": usage}),
+        json.dumps({**base, "choices": [], "usage": {"completion_tokens": 99}}),
+        "[DONE]",
+    ) == ["hi"]
     assert reader.finish_reason == "stop"
     assert reader.usage is not None and reader.usage.completion_tokens == 1
     assert reader.chunks == 4 and reader.done
@@ -151,6 +159,6 @@ def test_usage_chunk_repeating_finish_reason_counts_once() -> None:
 
 def test_malformed_chunk() -> None:
     with pytest.raises(MalformedResponse):
-        ChunkReader().feed('{"id":"gen-1","choices":[{"delta":{"content":"')
+        feed(ChunkReader(), '{"id":"gen-1","choices":[{"delta":{"content":"')
     with pytest.raises(MalformedResponse):
-        ChunkReader().feed("[1, 2]")
+        feed(ChunkReader(), "[1, 2]")

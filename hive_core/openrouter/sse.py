@@ -21,6 +21,8 @@ when a chunk contains one, and decodes UTF-8 once per event rather than once per
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["SSEDecoder", "ServerSentEvent"]
 
 _COLON = 58  # ord(":")
@@ -68,6 +70,19 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Parse ``chunk`` (any split of the stream) and return the events it completed."""
+        return self._lines(self._split(chunk), True)
+
+    def feed_data(self, chunk: bytes) -> list[bytes]:
+        """:meth:`feed`, returning only each completed event's ``data``, undecoded.
+
+        What a JSON stream's reader needs (StreamRun's): no event object per event, no UTF-8 decoding
+        of text the JSON decoder reads from bytes anyway. Every event type is included, as ``feed``
+        dispatches every type; ``id`` and ``retry`` are still tracked.
+        """
+        return self._lines(self._split(chunk), False)
+
+    def _split(self, chunk: bytes) -> list[bytes]:
+        """The complete lines ``chunk`` ends, line ends normalised; the rest waits in the buffer."""
         if self._first:
             if len(self._buf) + len(chunk) < 3 and _BOM.startswith(self._buf + chunk):
                 self._buf += chunk  # could still be a BOM: wait for more bytes
@@ -77,17 +92,13 @@ class SSEDecoder:
             self._first = False
             if chunk.startswith(_BOM):
                 chunk = chunk[3:]
-        if b"\r" in chunk or self._pending_cr:
+        if self._pending_cr or b"\r" in chunk:
             chunk = self._normalise(chunk)
-        end = chunk.rfind(b"\n")
-        if end < 0:
-            self._buf += chunk
-            return []
         if self._buf:
             chunk = self._buf + chunk
-            end += len(self._buf)
-        self._buf = chunk[end + 1 :]
-        return self._lines(chunk[:end].split(b"\n"))
+        lines = chunk.split(b"\n")
+        self._buf = lines.pop()  # what follows the last line end: an incomplete line, or b""
+        return lines
 
     def _normalise(self, chunk: bytes) -> bytes:
         if self._pending_cr and chunk.startswith(b"\n"):
@@ -95,27 +106,28 @@ class SSEDecoder:
         self._pending_cr = chunk.endswith(b"\r")
         return chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
-    def _lines(self, lines: list[bytes]) -> list[ServerSentEvent]:
-        events: list[ServerSentEvent] = []
+    def _lines(self, lines: list[bytes], events: bool) -> list[Any]:
+        """Interpret complete lines; dispatched events as :class:`ServerSentEvent` (``events``) or
+        as their raw ``data``."""
+        out: list[Any] = []
         data = self._data
         for line in lines:
             if not line:
                 if data:
-                    events.append(self._dispatch())
-                    data = self._data
-                else:
-                    self._event = b""  # the spec resets the type even when nothing is dispatched
-                continue
-            first = line[0]
-            if first == _COLON:
+                    if events:
+                        out.append(self._dispatch())
+                        data = self._data
+                    else:
+                        out.append(data[0] if len(data) == 1 else b"\n".join(data))
+                        data.clear()
+                self._event = b""  # the spec resets the type even when nothing is dispatched
+            elif line.startswith(b"data: "):  # fast path: the only field OpenRouter sends
+                data.append(line[6:])
+            elif line[0] == _COLON:
                 self.comments += 1
-                continue
-            # Fast path: the only field OpenRouter sends is "data: <json>".
-            if line.startswith(b"data:"):
-                data.append(line[6:] if line[5:6] == b" " else line[5:])
-                continue
-            self._field(line)
-        return events
+            else:
+                self._field(line)
+        return out
 
     def _field(self, line: bytes) -> None:
         name, colon, value = line.partition(b":")
@@ -142,7 +154,6 @@ class SSEDecoder:
             self._retry,
         )
         self._data = []
-        self._event = b""
         return event
 
     def close(self) -> bool:

@@ -38,7 +38,7 @@ from hive_core.errors import (
     RequestTimeout,
     StreamTruncated,
 )
-from hive_core.openrouter.chunks import ChunkReader
+from hive_core.openrouter.chunks import ChunkReader, Delivery
 from hive_core.openrouter.core import ClientCore
 from hive_core.openrouter.errors import is_transport_error
 from hive_core.openrouter.protocol import Messages, parse_chat
@@ -47,9 +47,6 @@ from hive_core.openrouter.sse import SSEDecoder
 from hive_core.openrouter.tracking import RequestRecord
 
 __all__ = ["CANCELLED", "MIN_RATE_TOKENS", "Callbacks", "Delivery", "StreamRun", "generation_rate", "outcome_of"]
-
-#: what a read hands on, in order: a text piece, or a tool-call delta as (position, fragment)
-Delivery = str | tuple[int, str]
 
 #: the message of the :class:`~hive_core.errors.Cancelled` a caller's cancel ends a stream with
 CANCELLED = "the stream was cancelled by the caller"
@@ -171,22 +168,13 @@ class StreamRun:
         pieces: list[Delivery] = []
         reader = self.reader
         before = reader.pieces
-        for event in self.decoder.feed(raw):
-            try:
-                piece = reader.feed(event.data)
-            except OpenRouterError as error:
-                if not pieces:
-                    raise
-                # text that arrived in the same read as the error is delivered first
-                self._deferred = error
-                break
-            if piece:
-                pieces.append(piece)
-            if reader.tool_events:
-                pieces.extend(reader.tool_events)
-                reader.tool_events.clear()
-            if reader.done:
-                break
+        try:
+            reader.read(self.decoder.feed_data(raw), pieces)
+        except OpenRouterError as error:
+            if not pieces:
+                raise
+            # text that arrived in the same read as the error is delivered first
+            self._deferred = error
         if reader.pieces != before:  # timed per read: tokens of one read arrived together
             self.last_token = now = _clock()
             if self.first_token is None:
