@@ -182,7 +182,7 @@ def test_no_import_cycles() -> None:
 #: the batch stages in pipeline order: a stage imports only stages before it (rankings and budget
 #: are siblings), so the rollup never calls up into what consumes it. simulate stands alone: it
 #: writes synthetic events and neither imports nor is imported by another stage.
-STAGES = {"rollup": 1, "rankings": 2, "budget": 2, "insights": 3, "pipeline": 4, "reports": 5}
+STAGES = {"rollup": 1, "rankings": 2, "budget": 2, "eval": 3, "insights": 3, "pipeline": 4, "reports": 5}
 
 
 def _stage(module: str) -> str | None:
