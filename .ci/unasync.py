@@ -1,11 +1,11 @@
-"""Generate the synchronous OpenRouter client from the asynchronous one, or check that they agree.
+"""Generate the synchronous OpenRouter client and pool from the asynchronous ones, or check that they agree.
 
-    python .ci/unasync.py            write hive_core/openrouter/client.py from aio.py
-    python .ci/unasync.py --check    exit 1, naming the file, when client.py is not what aio.py gives
+    python .ci/unasync.py            write hive_core/openrouter/client.py from aio.py, pool.py from pool_async.py
+    python .ci/unasync.py --check    exit 1, naming the file, when a twin is not what its source gives
 
 The request logic is written once, in ``aio.py``; two hand-kept copies drift. As in encode/httpcore's
 ``scripts/unasync.py``, the sync twin is the async source rewritten through a table of token
-substitutions (:data:`SUBS`), and every entry must be used, so a stale one is an error. Where the two
+substitutions (:data:`COMMON` plus the file's own in :data:`TWINS`), and every entry must be used, so a stale one is an error. Where the two
 clients differ on purpose, the source says so with the branch directive of psycopg's
 ``tools/async_to_sync.py``:
 
@@ -28,29 +28,42 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "hive_core" / "openrouter" / "aio.py"
-TARGET = ROOT / "hive_core" / "openrouter" / "client.py"
+PACKAGE = ROOT / "hive_core" / "openrouter"
 
-HEADER = "# Generated from aio.py by .ci/unasync.py; do not edit: edit aio.py, then run `python .ci/unasync.py`.\n"
+HEADER = "# Generated from {source} by .ci/unasync.py; do not edit: edit {source}, then run `python .ci/unasync.py`.\n"
 
-#: (regular expression, replacement), applied in order to every line
-SUBS: list[tuple[str, str]] = [
-    # the sorted sync names, so that the import stays sorted (ruff's isort rule)
-    (r"^from collections\.abc import AsyncGenerator, AsyncIterator, Callable$",
-     "from collections.abc import Callable, Generator, Iterator"),
+#: the rewrites every twin needs, applied in order to every line after a file's own
+COMMON: list[tuple[str, str]] = [
     (r"\bAsync([A-Z]\w*)", r"\1"),  # AsyncOpenRouterClient, httpx.AsyncClient, AsyncIterator, ...
     (r"\basync (def|for|with)\b", r"\1"),
-    (r"\bawait asyncio\.shield\((.*)\)", r"\1"),  # no task cancel can interrupt a sync close
     (r"\bawait ", ""),
-    (r"^import asyncio\n", ""),  # the shield's
-    (r"\bacall_with_retries\b", "call_with_retries"),
     (r"\baclose\b", "close"),
-    (r"\baread\b", "read"),
-    (r"\baiter_bytes\b", "iter_bytes"),
     (r"\b__a(enter|exit|iter|next)__\b", r"__\1__"),
 ]
-_COMPILED = [(re.compile(pattern), replacement) for pattern, replacement in SUBS]
 
+#: source -> (target, the file's own rewrites: (regular expression, replacement)). Every rewrite
+#: must be used by its file, so a stale one is an error.
+TWINS: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "aio.py": ("client.py", [
+        # the sorted sync names, so that the import stays sorted (ruff's isort rule)
+        (r"^from collections\.abc import AsyncGenerator, AsyncIterator, Callable$",
+         "from collections.abc import Callable, Generator, Iterator"),
+        (r"\bawait asyncio\.shield\((.*)\)", r"\1"),  # no task cancel can interrupt a sync close
+        (r"^import asyncio\n", ""),  # the shield's
+        (r"\bacall_with_retries\b", "call_with_retries"),
+        (r"\baread\b", "read"),
+        (r"\baiter_bytes\b", "iter_bytes"),
+        (r"^from hive_core\.openrouter\.pool_async import", "from hive_core.openrouter.pool import"),
+    ]),
+    "pool_async.py": ("pool.py", [
+        (r"^from collections\.abc import AsyncIterable, AsyncIterator, Generator$",
+         "from collections.abc import Generator, Iterable, Iterator"),
+        (r"\bhttpx\.AsyncByteStream\b", "httpx.SyncByteStream"),  # httpx.ByteStream is the bytes one
+        (r"\bAsyncSocketStream\b", "httpcore.NetworkStream"),  # the sync pool reads httpcore's sockets
+        (r"\bhandle_async_request\b", "handle_request"),
+        (r"(for chunk in conn\.body\(self\._timeout\):)$", r"\1  # noqa: UP028 (an `async for` in pool_async.py)"),
+    ]),
+}
 _DIRECTIVE = re.compile(r"^( *)if True:(.*)$")
 _ELSE = re.compile(r"^( *)else:\s*(?:#\s*(.*))?$")
 
@@ -106,16 +119,21 @@ def apply_directives(lines: list[str], name: str) -> list[str]:
 
 
 def unasync(source: str, name: str = "aio.py") -> str:
-    """The sync twin of ``source``: the header, then the directives and :data:`SUBS` applied."""
+    """The sync twin of ``source`` (a file named in :data:`TWINS`): the header, then the directives,
+    the file's own rewrites and :data:`COMMON` applied."""
+    if name not in TWINS:
+        raise UnasyncError(f"{name}: not an async source (known: {', '.join(TWINS)})")
+    subs = TWINS[name][1] + COMMON
+    compiled = [(re.compile(pattern), replacement) for pattern, replacement in subs]
     used: set[int] = set()
-    out = [HEADER]
+    out = [HEADER.format(source=name)]
     for line in apply_directives(source.splitlines(keepends=True), name):
-        for index, (pattern, replacement) in enumerate(_COMPILED):
+        for index, (pattern, replacement) in enumerate(compiled):
             line, count = pattern.subn(replacement, line)
             if count:
                 used.add(index)
         out.append(line)
-    stale = [SUBS[i][0] for i in range(len(SUBS)) if i not in used]
+    stale = [subs[i][0] for i in range(len(subs)) if i not in used]
     if stale:
         raise UnasyncError(f"{name}: substitutions no longer used (remove them from .ci/unasync.py): {stale}")
     return "".join(out)
@@ -127,7 +145,11 @@ def main(argv: list[str]) -> int:
     if len(paths) not in (0, 2):
         print("usage: python .ci/unasync.py [--check] [SOURCE TARGET]", file=sys.stderr)
         return 2
-    source, target = paths or (SOURCE, TARGET)
+    pairs = [(paths[0], paths[1])] if paths else [(PACKAGE / s, PACKAGE / t) for s, (t, _) in TWINS.items()]
+    return max(_one(source, target, check) for source, target in pairs)
+
+
+def _one(source: Path, target: Path, check: bool) -> int:
     try:
         expected = unasync(source.read_text(), source.name)
     except UnasyncError as exc:

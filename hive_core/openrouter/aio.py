@@ -36,6 +36,7 @@ from hive_core.errors import Cancelled, MalformedResponse, OpenRouterError
 from hive_core.openrouter.core import ClientCore
 from hive_core.openrouter.cost import PriceBook
 from hive_core.openrouter.params import ChatParams
+from hive_core.openrouter.pool_async import AsyncPoolTransport
 from hive_core.openrouter.protocol import Messages, chat_body
 from hive_core.openrouter.results import ChatResult, Progress, ToolCallDelta
 from hive_core.openrouter.retry import RetryPolicy, acall_with_retries
@@ -244,7 +245,11 @@ class AsyncStreamHandle:
 
 
 class AsyncOpenRouterClient:
-    """The client. Build once and reuse (a connection pool); close it or use it as a context manager."""
+    """The client. Build once and reuse (a connection pool); close it or use it as a context manager.
+
+    ``transport`` defaults to Hive's own pool (:class:`~hive_core.openrouter.pool_async.AsyncPoolTransport`:
+    httpcore's costs a multiple of the CPU per request under concurrency); any httpx transport fits.
+    """
 
     def __init__(
         self,
@@ -256,7 +261,9 @@ class AsyncOpenRouterClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.core = ClientCore(settings, sink=sink, prices=prices, policy=policy)
-        self._http = httpx.AsyncClient(transport=transport, **self.core.http_options())
+        options = self.core.http_options()
+        self._http = httpx.AsyncClient(transport=transport or AsyncPoolTransport(options["limits"]), **options)
+        self._chat_url = httpx.URL(self.core.url("/chat/completions"))  # parsed once, not per request
 
     def __repr__(self) -> str:
         return f"AsyncOpenRouterClient(base_url={self.core.base_url!r})"
@@ -294,7 +301,7 @@ class AsyncOpenRouterClient:
         record = core.tracker.request(model, request_type=request_type, task_category=task_category,
                                       fallback_index=fallback_index, request_id=request_id, max_tokens=max_tokens)
         request = self._http.build_request(
-            "POST", core.url("/chat/completions"),
+            "POST", self._chat_url,
             content=chat_body(messages, model=model, max_tokens=max_tokens, stream=False, params=params),
         )
 
@@ -342,7 +349,7 @@ class AsyncOpenRouterClient:
         run = StreamRun(core, record, Callbacks(on_chunk, on_progress, on_complete, on_error, on_tool_call), messages,
                         params.get("tools"))
         request = self._http.build_request(
-            "POST", core.url("/chat/completions"), headers={"Accept": "text/event-stream"},
+            "POST", self._chat_url, headers={"Accept": "text/event-stream"},
             content=chat_body(messages, model=model, max_tokens=max_tokens, stream=True, params=params),
         )
         return AsyncStreamHandle(self._http, request, run)

@@ -1,0 +1,142 @@
+"""The async pool's socket: an ``asyncio.Protocol`` that reads like a stream, for :mod:`.pool_async`.
+
+httpcore's asyncio backend goes through anyio (a cancel scope per read and write, a dict of
+lambdas per ``get_extra_info``); under 32 requests in flight that was a measurable part of each
+request's CPU. This protocol keeps what arrived in a buffer and wakes the one reader; a server's
+close is an ``eof_received`` callback, so "is this idle connection still usable" costs no system
+call. It speaks httpcore's stream interface and raises httpcore's exceptions, like the sync
+pool's httpcore ``SyncStream``, so the pool maps one vocabulary onto httpx's.
+
+Only the async pool uses it: the sync twin reads plain sockets (httpcore's ``SyncBackend``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+import httpcore
+
+__all__ = ["AsyncSocketStream", "open_stream"]
+
+#: stop reading from the socket while this much is buffered and unread (TCP pushes back)
+HIGH_WATER = 256 * 1024
+
+
+class AsyncSocketStream(asyncio.Protocol):
+    """One TCP (or TLS) connection: ``read``, ``write``, ``close`` and ``readable``."""
+
+    def __init__(self) -> None:
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._eof = False
+        self._error: BaseException | None = None
+        self._reader: asyncio.Future[None] | None = None
+        self._writable: asyncio.Future[None] | None = None
+        self._paused = False
+
+    # -- protocol callbacks (the loop calls them) ------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if len(self._buffer) > HIGH_WATER and self._transport is not None and not self._paused:
+            self._paused = True
+            self._transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake()
+        return False  # close our side too: the server will not read another request
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._eof = True
+        self._error = exc
+        self._wake()
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
+
+    def _wake(self) -> None:
+        reader = self._reader
+        if reader is not None and not reader.done():
+            reader.set_result(None)
+
+    # -- the stream ------------------------------------------------------------------------------
+
+    @property
+    def readable(self) -> bool:
+        """Bytes or the server's close arrived: an idle connection in this state is not reusable."""
+        return bool(self._buffer) or self._eof
+
+    def get_extra_info(self, info: str) -> object:
+        """httpcore's ``is_readable``, and the transport's own extra info (``peername``, ...)."""
+        if info == "is_readable":
+            return self.readable
+        return None if self._transport is None else self._transport.get_extra_info(info)
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        """Up to ``max_bytes`` (at least one), or ``b""`` once the server closed."""
+        if not self._buffer and not self._eof:
+            self._reader = waiter = asyncio.get_running_loop().create_future()
+            try:
+                async with asyncio.timeout(timeout):
+                    await waiter
+            except TimeoutError:
+                raise httpcore.ReadTimeout("timed out reading the response") from None
+            finally:
+                self._reader = None
+        if not self._buffer:
+            if self._error is not None:
+                raise httpcore.ReadError(str(self._error) or type(self._error).__name__)
+            return b""
+        data = bytes(self._buffer[:max_bytes])
+        del self._buffer[:max_bytes]
+        if self._paused and len(self._buffer) <= HIGH_WATER and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+        return data
+
+    async def write(self, data: bytes, timeout: float | None = None) -> None:
+        """Hand ``data`` to the socket; waits (up to ``timeout``) only while the kernel pushes back."""
+        if self._transport is None or self._transport.is_closing():
+            raise httpcore.WriteError("the connection is closed")
+        self._transport.write(data)
+        writable = self._writable
+        if writable is not None:
+            try:
+                async with asyncio.timeout(timeout):
+                    await asyncio.shield(writable)
+            except TimeoutError:
+                raise httpcore.WriteTimeout("timed out sending the request") from None
+
+    def close(self) -> None:
+        """Close now (a TLS close finishes in the background)."""
+        if self._transport is not None:
+            self._transport.close()
+
+
+async def open_stream(host: str, port: int, *, ssl_context: ssl.SSLContext | None,
+                      timeout: float | None) -> AsyncSocketStream:
+    """Connect (and handshake, with ``ssl_context``) within ``timeout``; httpcore's connect errors."""
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            _, stream = await loop.create_connection(
+                AsyncSocketStream, host, port, ssl=ssl_context, server_hostname=host if ssl_context else None)
+    except TimeoutError:
+        raise httpcore.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
+    except OSError as exc:  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)
+        raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+    return stream

@@ -1,0 +1,380 @@
+"""The clients' connection pool: an httpx transport with O(1) acquire and release.
+
+httpx's default transport is httpcore's pool, which on every request start and every response
+close rescans all queued requests against all connections (and counts idle connections per
+connection): with 32 requests in flight that scan, an anyio cancel scope per socket call and a
+failed ``import sniffio`` per pool event (when sniffio is not installed, httpcore retries the
+import each time) cost a bare ``httpx.AsyncClient`` 7-8 ms of CPU per request against the local
+emulator. Here each origin keeps a stack of idle HTTP/1.1 connections (the most recently used
+first), a request that finds none opens one while under ``max_connections`` (closing an idle
+connection of another origin when the pool is full of them) or queues, first come first served,
+until a connection or a free slot is handed to it (``pool`` timeout: ``httpx.PoolTimeout``).
+
+A connection goes back to its stack only when its response was read to the end and neither side
+asked to close; a response closed half-read, a failed or cancelled request, a server's close
+(seen before reuse) each close the connection and free its slot, so the pool is full again after
+any of them. The HTTP/1.1 conversation is h11's (as in httpcore), written over a stream whose
+errors are httpcore's and come out as httpx's (:func:`httpx_errors`), so the clients' error
+handling (:func:`hive_core.openrouter.errors.translate_transport_error`) is the same as before.
+
+``pool.py``, the sync twin, is generated from this file by ``.ci/unasync.py``.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Generator
+from contextlib import contextmanager
+
+import h11
+import httpcore
+import httpx
+
+if True:  # ASYNC: an asyncio protocol stream (netio.py)
+    import asyncio
+
+    from hive_core.openrouter.netio import AsyncSocketStream, open_stream
+__all__ = ["AsyncConnection", "AsyncPoolTransport", "httpx_errors"]
+
+Key = tuple[bytes, bytes, int]  # scheme, host, port
+READ_SIZE = 64 * 1024
+#: request bytes gathered before a write: headers and a small body leave in one send
+FLUSH_AT = 64 * 1024
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+
+_ERRORS: dict[type[Exception], type[httpx.TransportError]] = {
+    httpcore.ConnectTimeout: httpx.ConnectTimeout,
+    httpcore.ReadTimeout: httpx.ReadTimeout,
+    httpcore.WriteTimeout: httpx.WriteTimeout,
+    httpcore.PoolTimeout: httpx.PoolTimeout,
+    httpcore.ConnectError: httpx.ConnectError,
+    httpcore.ReadError: httpx.ReadError,
+    httpcore.WriteError: httpx.WriteError,
+    httpcore.RemoteProtocolError: httpx.RemoteProtocolError,
+    httpcore.LocalProtocolError: httpx.LocalProtocolError,
+    h11.RemoteProtocolError: httpx.RemoteProtocolError,
+    h11.LocalProtocolError: httpx.LocalProtocolError,
+}
+
+
+@contextmanager
+def httpx_errors(request: httpx.Request) -> Generator[None, None, None]:
+    """Raise the stream's and h11's exceptions as the httpx ones they stand for (as httpx's own
+    transport does), carrying ``request``."""
+    try:
+        yield
+    except tuple(_ERRORS) as exc:
+        mapped = next(_ERRORS[cls] for cls in type(exc).__mro__ if cls in _ERRORS)
+        raise mapped(str(exc) or type(exc).__name__, request=request) from exc
+    except (httpcore.TimeoutException, httpcore.NetworkError) as exc:
+        raise httpx.NetworkError(str(exc) or type(exc).__name__, request=request) from exc
+
+
+class AsyncConnection:
+    """One HTTP/1.1 connection: h11's state machine over one socket stream."""
+
+    def __init__(self, key: Key, stream: AsyncSocketStream) -> None:
+        self.key = key
+        self.idle_since = 0.0
+        self._stream = stream
+        self._h11 = h11.Connection(h11.CLIENT)
+
+    async def send(self, request: httpx.Request, write_timeout: float | None,
+                   read_timeout: float | None) -> h11.Response:
+        """Send ``request`` (headers and a small body in one write) and read the response head."""
+        h = self._h11
+        assert isinstance(request.stream, AsyncIterable)
+        data = h.send(h11.Request(method=request.method, target=request.url.raw_path, headers=request.headers.raw))
+        async for chunk in request.stream:
+            data += h.send(h11.Data(data=chunk)) or b""
+            if len(data) >= FLUSH_AT:
+                await self._stream.write(data, write_timeout)
+                data = b""
+        data += h.send(h11.EndOfMessage()) or b""
+        await self._stream.write(data, write_timeout)
+        while True:
+            event = await self._next_event(read_timeout)
+            if isinstance(event, h11.Response):
+                return event
+            if not isinstance(event, h11.InformationalResponse):  # 100 Continue and the like: skipped
+                raise httpcore.RemoteProtocolError(f"unexpected {type(event).__name__} before the response")
+
+    async def body(self, read_timeout: float | None) -> AsyncIterator[bytes]:
+        """The response body's pieces, to its end."""
+        while True:
+            event = await self._next_event(read_timeout)
+            if isinstance(event, h11.Data):
+                yield bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                return
+
+    async def _next_event(self, read_timeout: float | None) -> h11.Event | type[h11.PAUSED]:
+        """The next event, reading as h11 needs (``b""`` tells it the server closed)."""
+        h = self._h11
+        while True:
+            event = h.next_event()
+            if event is not h11.NEED_DATA:
+                return event  # type: ignore[return-value]  # mypy does not narrow the sentinel class
+            data = await self._stream.read(READ_SIZE, read_timeout)
+            if not data and h.their_state is h11.SEND_RESPONSE:
+                raise httpcore.RemoteProtocolError("Server disconnected without sending a response.")
+            h.receive_data(data)
+
+    def reusable(self) -> bool:
+        """Whether the exchange ended cleanly (both sides done, nothing more arrived): then the
+        connection is ready for the next request."""
+        h = self._h11
+        if h.our_state is h11.DONE and h.their_state is h11.DONE and not self._stream.get_extra_info("is_readable"):
+            h.start_next_cycle()
+            return True
+        return False
+
+    def fresh(self, now: float, expiry: float | None) -> bool:
+        """Still worth reusing: not expired, and the server has not closed it (or sent anything)."""
+        return (expiry is None or now - self.idle_since < expiry) and not self._stream.get_extra_info("is_readable")
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+class _Waiter:
+    """A request queued for a connection: it is handed one of its origin, or a free slot (``None``)."""
+
+    __slots__ = ("conn", "given", "key", "wake")
+
+    def __init__(self, key: Key) -> None:
+        self.key = key
+        self.given = False
+        self.conn: AsyncConnection | None = None
+        if True:  # ASYNC: a future of the waiting task's loop
+            self.wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        else:  # the waiting thread blocks on an event
+            self.wake = threading.Event()
+
+    def give(self, conn: AsyncConnection | None) -> bool:
+        """Hand over ``conn`` (or a slot); ``False`` when the waiter already gave up (async)."""
+        if True:  # ASYNC: a cancelled or timed-out wait left a done future behind
+            if self.wake.done():
+                return False
+            self.wake.set_result(None)
+        else:  # a timed-out thread looks at ``given`` under the pool's lock
+            self.wake.set()
+        self.given, self.conn = True, conn
+        return True
+
+    async def wait(self, timeout: float | None) -> None:
+        """Until handed something, or ``timeout`` (``TimeoutError``)."""
+        if True:  # ASYNC
+            async with asyncio.timeout(timeout):
+                await self.wake
+        else:
+            if not self.wake.wait(timeout):
+                raise TimeoutError
+
+
+class AsyncPoolTransport(httpx.AsyncBaseTransport):
+    """An httpx transport over per-origin stacks of idle HTTP/1.1 connections (HTTP/1.1 only).
+
+    ``limits``: ``max_connections`` in use and idle together (``None``: unbounded),
+    ``max_keepalive_connections`` kept idle, ``keepalive_expiry`` seconds an idle one is trusted.
+    ``ssl_context``: for https origins (default: httpx's, built at the first https connection).
+    """
+
+    def __init__(self, limits: httpx.Limits | None = None, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        limits = limits or httpx.Limits()
+        self._max = limits.max_connections if limits.max_connections is not None else 1 << 30
+        self._max_idle = limits.max_keepalive_connections if limits.max_keepalive_connections is not None else self._max
+        self._expiry = limits.keepalive_expiry
+        self._ssl = ssl_context
+        self._lock = threading.Lock()  # the sync pool is shared by threads; uncontended, it costs ~0.1 us
+        self._idle: dict[Key, list[AsyncConnection]] = {}
+        self._idle_count = 0
+        self._open = 0  # connections in use or idle, plus slots being connected
+        self._waiters: deque[_Waiter] = deque()
+        self._closed = False
+        if True:  # ASYNC: connects through netio.open_stream
+            pass
+        else:  # httpcore's plain-socket backend
+            self._backend = httpcore.SyncBackend()
+
+    @property
+    def connections(self) -> tuple[int, int]:
+        """(open, idle) connections now: for tests and diagnostics."""
+        return self._open, self._idle_count
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeouts = request.extensions.get("timeout", {})
+        url = request.url
+        key = (url.raw_scheme, url.raw_host, url.port or _DEFAULT_PORTS.get(url.raw_scheme, 80))
+        with httpx_errors(request):
+            conn = await self._acquire(key, timeouts)
+            try:
+                head = await conn.send(request, timeouts.get("write"), timeouts.get("read"))
+            except BaseException:
+                self._release(conn, reusable=False)
+                raise
+        return httpx.Response(
+            head.status_code, headers=head.headers.raw_items(),
+            stream=AsyncResponseBody(self, conn, request, timeouts.get("read")),
+            extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
+        )
+
+    async def aclose(self) -> None:
+        """Close the idle connections; those in use close when their response is closed."""
+        with self._lock:
+            self._closed = True
+            for stack in self._idle.values():
+                for conn in stack:
+                    conn.close()
+                    self._open -= 1
+            self._idle.clear()
+            self._idle_count = 0
+
+    # -- acquire and release (every change of the pool's state is under its lock) ----------------
+
+    async def _acquire(self, key: Key, timeouts: dict[str, float | None]) -> AsyncConnection:
+        with self._lock:
+            conn = self._pop_idle(key)
+            if conn is not None:
+                return conn
+            waiter = None
+            if self._open < self._max or self._evict_idle():
+                self._open += 1  # a slot: connect below, outside the lock
+            else:
+                waiter = _Waiter(key)
+                self._waiters.append(waiter)
+        if waiter is not None:
+            await self._wait(waiter, timeouts.get("pool"))
+            if waiter.conn is not None:
+                return waiter.conn
+        try:
+            return await self._connect(key, timeouts.get("connect"))
+        except BaseException:
+            with self._lock:
+                self._free_slot()
+            raise
+
+    async def _wait(self, waiter: _Waiter, timeout: float | None) -> None:
+        try:
+            await waiter.wait(timeout)
+        except TimeoutError:
+            with self._lock:
+                if not waiter.given:
+                    self._waiters.remove(waiter)
+                    raise httpcore.PoolTimeout(
+                        f"no connection free within {timeout} s (all {self._max} in use)") from None
+        except BaseException:  # cancelled (or interrupted) while queued: what it was handed goes back
+            with self._lock:
+                if waiter.given:
+                    if waiter.conn is not None:
+                        self._put(waiter.conn)
+                    else:
+                        self._free_slot()
+                else:
+                    self._waiters.remove(waiter)
+            raise
+
+    async def _connect(self, key: Key, timeout: float | None) -> AsyncConnection:
+        scheme, raw_host, port = key
+        host = raw_host.decode("ascii")
+        context = None
+        if scheme == b"https":
+            if self._ssl is None:
+                self._ssl = httpx.create_ssl_context()
+            context = self._ssl
+        if True:  # ASYNC: connect and TLS handshake in one call
+            stream = await open_stream(host, port, ssl_context=context, timeout=timeout)
+        else:  # TLS over the connected socket
+            stream = self._backend.connect_tcp(host, port, timeout=timeout)
+            if context is not None:
+                stream = stream.start_tls(context, server_hostname=host, timeout=timeout)
+        return AsyncConnection(key, stream)
+
+    def _release(self, conn: AsyncConnection, reusable: bool) -> None:
+        with self._lock:
+            if reusable:
+                self._put(conn)
+            else:
+                conn.close()
+                self._free_slot()
+
+    def _put(self, conn: AsyncConnection) -> None:
+        """A clean connection: to the first waiter (its slot, if it waits for another origin), or idle."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            same = waiter.key == conn.key
+            if waiter.give(conn if same else None):
+                if not same:
+                    conn.close()
+                return
+        if self._closed or self._idle_count >= self._max_idle:
+            conn.close()
+            self._open -= 1
+            return
+        conn.idle_since = time.monotonic()
+        self._idle.setdefault(conn.key, []).append(conn)
+        self._idle_count += 1
+
+    def _free_slot(self) -> None:
+        """A connection closed (or never opened): its slot to the first waiter, else back to the pool."""
+        while self._waiters:
+            if self._waiters.popleft().give(None):
+                return
+        self._open -= 1
+
+    def _pop_idle(self, key: Key) -> AsyncConnection | None:
+        stack = self._idle.get(key)
+        now = time.monotonic()
+        while stack:
+            conn = stack.pop()
+            self._idle_count -= 1
+            if conn.fresh(now, self._expiry):
+                return conn
+            conn.close()  # the server closed it, or it idled too long
+            self._free_slot()
+        return None
+
+    def _evict_idle(self) -> bool:
+        """Close one idle connection (of another origin: this one's stack is empty) to free its slot."""
+        for stack in self._idle.values():
+            if stack:
+                stack.pop(0).close()  # the least recently used
+                self._idle_count -= 1
+                self._open -= 1
+                return True
+        return False
+
+
+class AsyncResponseBody(httpx.AsyncByteStream):
+    """A response's body; gives its connection back when read to the end, closes it otherwise."""
+
+    def __init__(self, pool: AsyncPoolTransport, conn: AsyncConnection, request: httpx.Request,
+                 read_timeout: float | None) -> None:
+        self._pool = pool
+        self._conn: AsyncConnection | None = conn
+        self._request = request
+        self._timeout = read_timeout
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        conn = self._conn
+        if conn is None:
+            raise httpx.StreamClosed()
+        with httpx_errors(self._request):
+            try:
+                async for chunk in conn.body(self._timeout):
+                    yield chunk
+            except BaseException:  # a failed read, a cancel, or a caller that stopped reading
+                self._done(reusable=False)
+                raise
+        self._done(conn.reusable())
+
+    async def aclose(self) -> None:
+        self._done(reusable=False)  # read to the end already released it; otherwise it is dirty
+
+    def _done(self, reusable: bool) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._pool._release(conn, reusable)
