@@ -13,12 +13,26 @@ Named constructors::
                                                     runs from its reset day, 1..28, to the next's)
     Period.budget(window, now, reset)               either of them by name
     Period.report(kind, end)                        a report's ``day``/``week``/``month`` ending ``end``
-    parse_period(text, now)                         the CLI's names: :data:`PERIOD_HELP`
+    parse_period(text, now)                         the one grammar of every command: :data:`PERIOD_HELP`
+
+The grammar, read against the UTC day of ``now`` (every ``--period`` of both CLIs, reports included)::
+
+    today, day          today (a report of it is provisional: the day is not over)
+    yesterday           the day before
+    week                the 7 days ending today (the same days as 7d)
+    month               this calendar month up to today
+    Nd                  the N days ending today (7d, 30d, 90d)
+    YYYY-MM             that calendar month (up to today while it runs)
+    YYYY-MM-DD          that day
+    A..B                the days A to B, both included (YYYY-MM-DD..YYYY-MM-DD)
+
+A parsed period knows its :attr:`Period.kind` (``day``, ``week``, ``month``, or ``""`` for other
+spans): what a report calls itself and names its file after.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
@@ -34,7 +48,8 @@ __all__ = [
 ]
 
 #: what ``--period`` accepts (the CLIs' help text and every parse error say it)
-PERIOD_HELP = "today, yesterday, 7d, 30d, month, or YYYY-MM-DD..YYYY-MM-DD (UTC days, inclusive)"
+PERIOD_HELP = ("today, yesterday, day, week, month, Nd (7d, 30d), YYYY-MM, YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD "
+               "(UTC days, inclusive; day, week, month and Nd end today)")
 #: the periods a report covers, each ending on the report's day
 REPORT_KINDS = ("day", "week", "month")
 #: a budget limit's window
@@ -57,11 +72,13 @@ def _utc_day(now: datetime) -> date:
 
 @dataclass(frozen=True, slots=True)
 class Period:
-    """Whole UTC days ``[start, end)``; ``name`` (see :attr:`label`) is not part of equality."""
+    """Whole UTC days ``[start, end)``; ``name`` (see :attr:`label`) and ``kind`` (``day``, ``week``,
+    ``month`` or ``""``: what a report of it is called) are not part of equality."""
 
     start: datetime
     end: datetime
     name: str = field(default="", compare=False, repr=False)
+    kind: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # (cheap on purpose: the ledger builds a period per limit for every reservation)
@@ -132,11 +149,11 @@ class Period:
         """A report's period ending on ``end``: ``day`` is that day, ``week`` the 7 days ending it,
         ``month`` the calendar month up to it (:data:`REPORT_KINDS`)."""
         if kind == "day":
-            return cls.day(end)
+            return replace(cls.day(end), kind=kind)
         if kind == "week":
-            return cls.ending(end, 7)
+            return replace(cls.ending(end, 7), kind=kind)
         if kind == "month":
-            return cls.month_to(end)
+            return replace(cls.month_to(end), kind=kind)
         raise ValueError(f"unknown period {kind!r}: one of {', '.join(REPORT_KINDS)}")
 
     # -- questions ------------------------------------------------------------------------------
@@ -193,20 +210,38 @@ def parse_period(text: str, now: datetime) -> Period:
 
 def _parse(text: str, today: date) -> Period:
     value = text.strip().lower()
-    if value == "today":
-        return Period.day(today, "today")
+    if value in ("today", "day"):
+        return replace(Period.day(today, "today"), kind="day")
     if value == "yesterday":
-        return Period.day(today - _DAY, "yesterday")
-    if value.endswith("d") and value[:-1].isdigit() and int(value[:-1]) >= 1:
-        return Period.ending(today, int(value[:-1]), f"last {value[:-1]} days")
+        return replace(Period.day(today - _DAY, "yesterday"), kind="day")
+    if value == "week":
+        return replace(Period.ending(today, 7, "last 7 days"), kind="week")
     if value == "month":
-        return Period.month_to(today, "this month")
-    if ".." in value:
-        first, _, last = value.partition("..")
-        try:
-            first_day, last_day = date.fromisoformat(first), date.fromisoformat(last)
-        except ValueError:
-            pass
-        else:
-            return Period.of_days(first_day, last_day)
+        return replace(Period.month_to(today, "this month"), kind="month")
+    if value.endswith("d") and value[:-1].isdigit() and int(value[:-1]) >= 1:
+        days = int(value[:-1])
+        return Period.ending(today, days, f"last {days} days")
+    if len(value) == 7 and value[4:5] == "-" and value[:4].isdigit() and value[5:].isdigit():
+        return _month(value, today)
+    first, dots, last = value.partition("..")
+    try:
+        first_day = date.fromisoformat(first) if len(first) == 10 else None
+        last_day = date.fromisoformat(last) if len(last) == 10 else None
+    except ValueError:
+        first_day = last_day = None
+    if first_day is not None and not dots:
+        return replace(Period.day(first_day, first_day.isoformat()), kind="day")
+    if first_day is not None and last_day is not None:
+        return Period.of_days(first_day, last_day)
     raise ConfigError(f"unknown period {text!r}: use {PERIOD_HELP}")
+
+
+def _month(value: str, today: date) -> Period:
+    """``YYYY-MM``: the calendar month, up to today while it runs."""
+    year, month = int(value[:4]), int(value[5:])
+    if not 1 <= month <= 12 or year < 1:
+        raise ConfigError(f"unknown period {value!r}: use {PERIOD_HELP}")
+    first = date(year, month, 1)
+    following = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+    last = min(following - _DAY, today) if first <= today else following - _DAY
+    return replace(Period.of_days(first, last, value), kind="month")

@@ -129,9 +129,10 @@ class TestCli:
         assert code == 0 and f"${doc['total_usd']:,.2f}" in out and str(PERIOD.last_day) in out
 
     def test_periods(self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
-        code, _, err = run_hive(["--data-dir", str(settings.data_dir), "analytics", "cost", "--period", "week"], capsys)
+        code, _, err = run_hive(["--data-dir", str(settings.data_dir), "analytics", "cost", "--period", "fortnight"],
+                                capsys)
         # a usage error (the shared PERIOD type): one line naming the periods it accepts
-        assert code == 2 and "unknown period 'week': use today, yesterday, 7d" in err and err.count("\n") == 1
+        assert code == 2 and "unknown period 'fortnight': use today, yesterday, day, week" in err and err.count("\n") == 1
 
     def test_byok_upstream_is_reported_apart_from_openrouters_charges(
             self, settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:

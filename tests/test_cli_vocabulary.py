@@ -69,13 +69,16 @@ def test_period_is_read_on_the_invocations_clock(data_dir: Path, capsys: pytest.
 
 
 @pytest.mark.parametrize(("tool", "args", "says"), [
-    ("hive", ["analytics", "cost", "--period", "week"], "error: unknown period 'week': use today, yesterday"),
+    ("hive", ["analytics", "cost", "--period", "fortnight"], "error: unknown period 'fortnight': use today, yesterday"),
     ("hive", ["models", "performance", "--period", "2026-02-30..2026-03-01"], "error: unknown period"),
     ("hive-jobs", ["summary", "--period", "fortnight"], "error: unknown period 'fortnight'"),
     ("hive", ["analytics", "suggest", "--period", "0d"], "error: unknown period '0d'"),
     ("hive-jobs", ["rollup", "--date", "yesterday"], "error: Invalid value for '--date': 'yesterday' is not a date"),
     ("hive-jobs", ["compact", "--date", "2026-13-01"], "is not a date (YYYY-MM-DD)"),
-    ("hive-jobs", ["report", "--date", "soon"], "is not a date (YYYY-MM-DD)"),
+    ("hive-jobs", ["report", "--period", "soon"], "error: unknown period 'soon'"),
+    ("hive-jobs", ["report", "--format", "pdf"], "error: Invalid value for '--format'"),
+    ("hive-jobs", ["run-due", "--only", "hourly"], "error: Invalid value for '--only'"),
+    ("hive-jobs", ["run-due", "--date", "soon"], "is not a date (YYYY-MM-DD)"),
     ("hive", ["budget", "show", "--nope"], "error: No such option '--nope'"),
     ("hive-jobs", ["no-such-command"], "error: No such command 'no-such-command'"),
 ])
@@ -85,6 +88,45 @@ def test_bad_usage_is_one_line_and_exit_2(data_dir: Path, capsys: pytest.Capture
     code, out, err = runner(["--data-dir", str(data_dir), *args], capsys)
     assert code == 2 and out == "" and says in err and err.startswith("error: ")
     assert err.count("\n") == 1 and "--help`)" in err
+
+
+#: the commands that take a period, found in the CLIs' own registries
+PERIOD_COMMANDS = [(n, c) for n, c in COMMANDS if any(p.name == "period" for p in c.params)]
+
+
+def test_the_period_commands_are_found() -> None:
+    assert {"hive analytics cost", "hive analytics suggest", "hive models performance", "hive-jobs summary",
+            "hive-jobs report"} <= {n for n, _ in PERIOD_COMMANDS}
+
+
+@pytest.mark.parametrize(("name", "command"), PERIOD_COMMANDS, ids=[n for n, _ in PERIOD_COMMANDS])
+def test_every_period_is_the_one_period_type(name: str, command: click.Command) -> None:
+    """One grammar everywhere: ``--period`` is :data:`PERIOD`, with the same help, and its default is a name
+    of that grammar."""
+    (param,) = [p for p in command.params if p.name == "period"]
+    assert isinstance(param, click.Option) and param.opts == ["--period"] and param.type is PERIOD, name
+    assert param.help and "Nd (7d, 30d), YYYY-MM" in param.help
+    ctx = click.Context(command)
+    assert isinstance(PERIOD.convert(param.default, param, ctx), Period)
+
+
+@pytest.mark.parametrize(("name", "command"), PERIOD_COMMANDS, ids=[n for n, _ in PERIOD_COMMANDS])
+def test_a_bad_period_is_a_usage_error_everywhere(name: str, command: click.Command, data_dir: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    tool, *words = name.split()
+    runner = run_hive if tool == "hive" else run_jobs
+    for bad in ("fortnight", "2026-13", "0d"):
+        code, out, err = runner(["--data-dir", str(data_dir), *words, "--period", bad], capsys)
+        assert code == 2 and out == "" and err.startswith(f"error: unknown period {bad!r}: use today"), (name, err)
+        assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("text", ["today", "yesterday", "day", "week", "month", "14d", "2026-02", "2026-02-03",
+                                  "2026-02-01..2026-02-10"])
+def test_the_grammar_is_accepted_everywhere(text: str) -> None:
+    for name, command in PERIOD_COMMANDS:
+        (param,) = [p for p in command.params if p.name == "period"]
+        assert isinstance(param.type.convert(text, param, click.Context(command)), Period), name
 
 
 def test_period_and_date_types() -> None:

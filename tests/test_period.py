@@ -126,7 +126,33 @@ def test_parse_period() -> None:
     assert parse_period("today", datetime(2026, 3, 11, 9, 0, tzinfo=KIRITIMATI)) == Period.day(today)
 
 
-@pytest.mark.parametrize("bad", ["week", "0d", "-1d", "d", "", "2026-13-01..2026-12-01", "2026-01-01..",
+def test_parse_period_one_grammar_for_every_command() -> None:
+    """day/week/month are the report's names and every command's: they end today, and carry the kind a
+    report is named after; YYYY-MM is a calendar month (up to today while it runs); a bare day is a day."""
+    today = NOW.date()
+    cases = {
+        "day": (today, today, "day", "today"), "today": (today, today, "day", "today"),
+        "yesterday": (date(2026, 3, 9), date(2026, 3, 9), "day", "yesterday"),
+        "week": (date(2026, 3, 4), today, "week", "last 7 days"),
+        "month": (date(2026, 3, 1), today, "month", "this month"),
+        "7d": (date(2026, 3, 4), today, "", "last 7 days"),
+        "2026-02": (date(2026, 2, 1), date(2026, 2, 28), "month", "2026-02"),
+        "2026-03": (date(2026, 3, 1), today, "month", "2026-03"),
+        "2028-02": (date(2028, 2, 1), date(2028, 2, 29), "month", "2028-02"),
+        "2026-02-03": (date(2026, 2, 3), date(2026, 2, 3), "day", "2026-02-03"),
+        "2026-01-01..2026-01-31": (date(2026, 1, 1), date(2026, 1, 31), "", "2026-01-01..2026-01-31"),
+    }
+    for text, (first, last, kind, label) in cases.items():
+        period = parse_period(text, NOW)
+        assert (period.first_day, period.last_day, period.kind, period.label) == (first, last, kind, label), text
+    assert parse_period("week", NOW) == parse_period("7d", NOW) == Period.report("week", today)
+    assert Period.report("month", today).kind == "month" and parse_period("month", NOW) == Period.report("month", today)
+    # across a year end: the week and the month of January 1
+    assert parse_period("week", FIRST).first_day == date(2028, 12, 26)
+    assert parse_period("month", FIRST) == Period.day(date(2029, 1, 1))
+
+
+@pytest.mark.parametrize("bad", ["fortnight", "2026-13", "2026-00", "26-03", "0d", "-1d", "d", "", "2026-13-01..2026-12-01", "2026-01-01..",
                                  "2026-01-01...2026-01-02", "yesterday,today"])
 def test_parse_period_errors_name_the_accepted_periods(bad: str) -> None:
     with pytest.raises(ConfigError) as raised:

@@ -8,12 +8,13 @@ import json
 import re
 import shutil
 import subprocess
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
 from hive_core.experiments import create_experiment
+from hive_core.period import Period, parse_period
 from hive_core.settings import Settings
 from jobs.reports.report import build_report, write_report
 from jobs.simulate.simulate import simulate
@@ -31,7 +32,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_report(store: Path, tmp_path: Path) -> None:
-    report = build_report(Settings(data_dir=store), "week", END)
+    report = build_report(Settings(data_dir=store), Period.report("week", END))
     assert report["period"] == {"kind": "week", "since": "2026-05-14", "until": "2026-05-20"}
     assert report["spend"]["total_usd"] > 0 and report["spend"]["previous_total_usd"] > 0
     assert len(report["cost_by_day"]["days"]) == 7
@@ -51,20 +52,42 @@ def test_report(store: Path, tmp_path: Path) -> None:
 
 def test_report_cli(store: Path, tmp_path: Path) -> None:
     env = {"HIVE_DATA_DIR": str(store), "PATH": "/usr/bin:/bin"}
-    out = run_cli("hive-jobs", ["report", "--period", "day", "--date", str(END), "--format", "json"], env)
+    out = run_cli("hive-jobs", ["report", "--period", str(END), "--format", "json"], env)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["period"]["since"] == str(END)
-    written = run_cli("hive-jobs", ["report", "--period", "month", "--date", str(END), "--format", "html",
-                                    "--out", str(tmp_path)], env)
-    assert written.returncode == 0 and (tmp_path / "hive-month-2026-05-20.html").exists()
-    bad = run_cli("hive-jobs", ["report", "--date", "yesterday-ish"], env)
-    assert bad.returncode == 2
+    assert json.loads(out.stdout)["period"] == {"kind": "day", "since": str(END), "until": str(END)}
+    written = run_cli("hive-jobs", ["report", "--period", "2026-05", "--format", "html", "--out", str(tmp_path)], env)
+    assert written.returncode == 0 and (tmp_path / "hive-month-2026-05-31.html").exists()
+    span = run_cli("hive-jobs", ["report", "--period", "2026-05-10..2026-05-20", "--out", str(tmp_path)], env)
+    assert span.returncode == 0 and (tmp_path / "hive-2026-05-10..2026-05-20.md").exists()
+    bad = run_cli("hive-jobs", ["report", "--period", "yesterday-ish"], env)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: unknown period 'yesterday-ish': use today, ")
+
+
+def test_default_report_includes_today_provisional(store: Path) -> None:
+    """A new user's first report shows today's calls beside today's budget spend, marked provisional;
+    a complete period is not."""
+    noon = datetime(END.year, END.month, END.day, 12, tzinfo=UTC)
+    settings = Settings(data_dir=store, as_of=noon)
+    week = build_report(settings, parse_period("week", noon))
+    assert week["period"] == {"kind": "week", "since": "2026-05-14", "until": str(END)} and week["provisional"]
+    assert week["title"].endswith("(provisional: the period has not ended)")
+    assert week["cost_by_day"]["days"][-1] == str(END) and week["spend"]["requests"] > 0
+    done = build_report(settings, parse_period("yesterday", noon))
+    assert not done["provisional"] and "provisional" not in done["title"]
+
+
+def test_default_report_includes_today_provisional_cli(store: Path) -> None:
+    env = {"HIVE_DATA_DIR": str(store), "HIVE_AS_OF": f"{END}T12:00:00Z", "PATH": "/usr/bin:/bin"}
+    out = run_cli("hive-jobs", ["report", "--format", "json"], env)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["period"]["until"] == str(END) and doc["provisional"] is True
 
 
 def test_html_is_self_contained(store: Path) -> None:
     from jobs.reports.html import render_html
 
-    html = render_html(build_report(Settings(data_dir=store), "week", END))
+    html = render_html(build_report(Settings(data_dir=store), Period.report("week", END)))
     assert "<script" not in html.lower() and "@import" not in html and "url(" not in html
     # the only URL is the SVG namespace identifier, which is never fetched
     assert set(re.findall(r"https?://[^\s\"'<>]+", html)) == {"http://www.w3.org/2000/svg"}
@@ -76,7 +99,7 @@ def test_html_renders_in_headless_chromium(store: Path, tmp_path: Path) -> None:
     if chromium is None:
         pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium); "
                     "the HTML report must be rendered in a real browser")
-    path = write_report(build_report(Settings(data_dir=store), "month", END), "html", tmp_path)
+    path = write_report(build_report(Settings(data_dir=store), Period.report("month", END)), "html", tmp_path)
     proc = subprocess.run(
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -98,7 +121,7 @@ def test_report_success_rates_match_models_performance(store: Path) -> None:
     from jobs.insights.performance import performance
 
     settings = Settings(data_dir=store)
-    report = build_report(settings, "week", END)
+    report = build_report(settings, Period.report("week", END))
     measured = {m.model: m.success_rate for m in performance(settings, Period.report("week", END))}
     for row in report["models"]:
         assert row["success_rate"] == pytest.approx(measured[row["model"]])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,6 +12,11 @@ from hive_cli.common import JobCommand, echo_json, get_settings
 from hive_cli.params import DATE, json_option
 from hive_core.store.lock import DEFAULT_LOCK_TIMEOUT_S
 from jobs.rankings.table import DEFAULT_WINDOW_DAYS
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from jobs.rollup.daily import RollupReport
 
 __all__ = ["rankings", "rollup"]
 
@@ -32,7 +39,9 @@ def rollup(ctx: click.Context, daily: bool, only: date | None, since: date | Non
     """Roll events up into daily tables and refresh the rankings.
 
     Incremental: only days whose event files changed since the last run are recomputed (today
-    included while it receives events); --rebuild recomputes everything in scope.
+    included while it receives events); --rebuild recomputes everything in scope. Budget alerts are
+    evaluated after it: when they cannot be (an unreadable budget config) or cannot be delivered, the
+    rollup is still written, and the command says why on stderr and exits 1.
     """
     from jobs.pipeline import rollup as run
 
@@ -51,11 +60,21 @@ def rollup(ctx: click.Context, daily: bool, only: date | None, since: date | Non
         click.echo(f"warning: {len(report.forgotten)} day(s) lost both their rollup file and their events "
                    f"({_span(report.forgotten)}): nothing can regenerate them; their month totals are unchanged",
                    err=True)
+    _print(report, settings.data_dir, as_json)
+    alerts = report.steps.get("budget-alerts")  # an AlertRun, or None when `hive-jobs alerts` was busy
+    problems = alerts.problems() if alerts is not None else []
+    for line in problems:
+        click.echo(f"error: budget-alerts {line}", err=True)
+    if problems:
+        sys.exit(1)
+
+
+def _print(report: RollupReport, data_dir: Path, as_json: bool) -> None:
     if as_json:
         echo_json(report)
         return
     if report.empty:
-        click.echo(f"no events in {settings.data_dir} yet: nothing to roll up "
+        click.echo(f"no events in {data_dir} yet: nothing to roll up "
                    "(record some with `hive ask`, or try `hive-jobs simulate`)")
         return
     if report.rolled_up:

@@ -60,6 +60,15 @@ class AlertRun:
     failures: list[str] = field(default_factory=list)
     #: alerts still waiting in the outbox for the webhook
     pending: int = 0
+    #: why no alert was evaluated at all (an unreadable budget config), else None: a run that could
+    #: not look is a failure, never the same as "no alert was due"
+    not_evaluated: str | None = None
+
+    def problems(self) -> list[str]:
+        """One line per failure, saying what failed: the evaluation itself, or deliveries."""
+        if self.not_evaluated is not None:
+            return [f"not evaluated: {self.not_evaluated}"]
+        return [f"delivery failed: {failure}; {self.pending} alert(s) kept for the next run" for failure in self.failures]
 
 
 def _ordinal(day: int) -> str:
@@ -180,7 +189,9 @@ def _deliver(url: str, waiting: list[dict[str, object]], policy: WebhookPolicy,
 def alerts_after_rollup(settings: Settings, report: object) -> AlertRun | None:
     """The rollup's post step (``jobs.pipeline.POST_STEPS``): alerts are evaluated by every rollup,
     recorded and sent to the webhook. ``None`` when a ``hive-jobs alerts`` run is busy (it does the
-    same work); a bad budget config is reported in the result, never fails the rollup."""
+    same work). A bad budget config does not fail the rollup (its files are written) but is reported in
+    the result (:attr:`AlertRun.not_evaluated`), which the rollup command and ``run-due`` turn into a
+    failing exit."""
     try:
         config = load_budget_config(settings.datadir.config_file)
         if not config.limits and not settings.datadir.alert_outbox.exists():
@@ -192,4 +203,4 @@ def alerts_after_rollup(settings: Settings, report: object) -> AlertRun | None:
     except LockHeld:
         return None
     except ConfigError as exc:
-        return AlertRun(failures=[str(exc)])
+        return AlertRun(not_evaluated=str(exc))

@@ -9,14 +9,17 @@ every A/B experiment (:func:`jobs.insights.ab.ab_report`).
 Numbers come from the daily rollups (:func:`jobs.rollup.period_rows.fine_rows`, live for days not rolled up
 yet), so a month of 10M events reports in about a second once rolled up.
 
-Periods end on ``end`` (default: yesterday, the last complete UTC day): ``day`` is that day,
-``week`` the 7 days ending it, ``month`` the calendar month up to it (:meth:`hive_core.period.Period.report`).
+A report covers any :class:`~hive_core.period.Period` (the one grammar, :func:`hive_core.period.parse_period`):
+``day``, ``week`` and ``month`` end today by default, so a new user's first report shows today's calls
+beside today's budget spend. A period that has not ended yet is *provisional* (``report["provisional"]``,
+said in the title): its last day's numbers still grow. ``run-due`` reports complete periods only
+(:meth:`hive_core.period.Period.report`).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
 
     from hive_core.settings import Settings
 
-__all__ = ["FORMATS", "build_report", "write_report"]
+__all__ = ["FORMATS", "build_report", "report_kind", "write_report"]
 
 FORMATS = ("md", "html", "json")
 #: models drawn separately in the cost chart; the rest are summed as "other"
@@ -39,20 +42,28 @@ TOP_SUGGESTIONS = 5
 SUGGESTION_DAYS = 30
 
 
-def build_report(settings: Settings, kind: str, end: date | None = None, *, now: datetime | None = None) -> dict[str, Any]:
-    """The report for the ``kind`` period ending ``end`` (default yesterday)."""
+def report_kind(period: Period) -> str:
+    """What a report of ``period`` is called and its file named after: its kind, else ``range``."""
+    return period.kind or ("day" if period.days == 1 else "range")
+
+
+def build_report(settings: Settings, period: Period, *, now: datetime | None = None) -> dict[str, Any]:
+    """The report of ``period``; provisional when ``period`` has not ended at ``now``."""
     from jobs.rollup.period_rows import fine_rows
 
     now = now or settings.now()
-    period = Period.report(kind, end or Period.daily(now).previous().last_day)
+    kind = report_kind(period)
+    provisional = now < period.end
     previous = period.previous()
     looked_back = Period.ending(period.last_day, SUGGESTION_DAYS)
     # One read of the rollups for everything: the period, the previous one, the suggestions' 30 days.
     rows = fine_rows(settings, min(previous.first_day, looked_back.first_day), period.last_day)
     since, until = period.first_day, period.last_day
+    title = f"Hive {kind} report {since}..{until}" if since != until else f"Hive daily report {until}"
     report: dict[str, Any] = {
-        "title": f"Hive {kind} report {since}..{until}" if since != until else f"Hive daily report {until}",
+        "title": title + (" (provisional: the period has not ended)" if provisional else ""),
         "period": {"kind": kind, "since": since.isoformat(), "until": until.isoformat()},
+        "provisional": provisional,
         "generated_at": now.isoformat(timespec="seconds"),
         "spend": _spend(rows, period, previous),
     }
@@ -168,7 +179,8 @@ def _experiments(settings: Settings) -> list[dict[str, Any]]:
 
 
 def write_report(report: dict[str, Any], fmt: str, out_dir: Path) -> Path:
-    """Render ``report`` as ``fmt`` into ``out_dir/hive-<kind>-<until>.<fmt>`` (atomically); the path."""
+    """Render ``report`` as ``fmt`` into ``out_dir/hive-<kind>-<until>.<fmt>`` (``hive-<since>..<until>``
+    for another span), atomically; the path."""
 
     from jobs.reports.html import render_html, render_markdown
 
@@ -179,6 +191,8 @@ def write_report(report: dict[str, Any], fmt: str, out_dir: Path) -> Path:
     else:
         text = render_html(report) if fmt == "html" else render_markdown(report)
     period = report["period"]
-    path = out_dir / f"hive-{period['kind']}-{period['until']}.{fmt}"
+    name = (f"{period['since']}..{period['until']}" if period["kind"] == "range"
+            else f"{period['kind']}-{period['until']}")
+    path = out_dir / f"hive-{name}.{fmt}"
     write_bytes_atomic(path, text.encode())
     return path

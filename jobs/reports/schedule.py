@@ -1,9 +1,13 @@
 """Cron: the crontab lines for Hive's jobs, and ``run-due``, which does whatever is due and catches up.
 
 Three schedules, each a crontab line calling ``hive-jobs run-due --only <schedule>`` with absolute
-paths (the running interpreter's ``hive-jobs``) and the data directory:
+paths (the running interpreter's ``hive-jobs``) and the data directory, after a ``CRON_TZ=UTC`` line
+(cron reads the times in UTC, the time zone of Hive's days; a cron without ``CRON_TZ`` support runs
+them in its own zone, which only moves the hour):
 
-    daily    00:15  rollup, budget alerts, and the day report of every complete day not done yet
+    daily    00:15  the store's upkeep (:func:`jobs.pipeline.upkeep`: reconcile unbilled costs, compact
+                    the closed days, rollup + rankings + budget alerts, verify), then the day report
+                    of every complete day not done yet
     weekly   Mon    the week report (Monday..Sunday) of every complete week not done yet
     monthly  1st    the month report of every complete month not done yet
 
@@ -12,7 +16,10 @@ paths (the running interpreter's ``hive-jobs``) and the data directory:
 missing day reports on its next run, and a second run writes nothing. Without a state file it does
 only the latest complete period (never a backfill of all history). It holds the ``run-due`` job lock
 (:mod:`hive_core.store.lock`) so overlapping cron runs never interleave; the rollup inside takes its own lock.
-It prints nothing on success (cron mails any output); failures are one line on stderr, exit 1.
+It prints nothing on success (cron mails any output). A step that fails does not stop the others:
+each failure is in :attr:`DueRun.failures` (the step's name and one line; the CLI prints one line each
+on stderr and exits 1), and a report that failed keeps its schedule's state, so the next run retries it.
+A state file that cannot be trusted, or a data directory that cannot be written, stops the run (raised).
 """
 
 from __future__ import annotations
@@ -26,27 +33,31 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hive_core.errors import ConfigError
-from hive_core.period import REPORT_KINDS
+from hive_core.errors import ConfigError, HiveError
+from hive_core.period import REPORT_KINDS, Period
 from hive_core.store.atomic import write_json_atomic
+from jobs.pipeline import StepFailure
 
 if TYPE_CHECKING:
     from hive_core.settings import Settings
 
-__all__ = ["MARKER", "SCHEDULES", "DueRun", "crontab_lines", "due_periods", "install_crontab", "run_due"]
+__all__ = ["CRON_TZ", "MARKER", "SCHEDULES", "DueRun", "crontab_lines", "due_periods", "install_crontab", "run_due"]
 
 SCHEDULES = {"daily": "15 0 * * *", "weekly": "30 0 * * 1", "monthly": "45 0 1 * *"}
 MARKER = "# hive-jobs schedule"
+#: the crontab line that makes cron read the schedule's times in UTC
+CRON_TZ = "CRON_TZ=UTC"
 #: the most periods one run catches up (a machine off for a year does not write 365 reports at once)
 MAX_CATCH_UP = 62
 
 
 @dataclass
 class DueRun:
-    """What a ``run-due`` did: the periods done per schedule and the files written."""
+    """What a ``run-due`` did: the periods done per schedule, the files written, the steps that failed."""
 
     done: dict[str, list[date]] = field(default_factory=dict)
     written: list[Path] = field(default_factory=list)
+    failures: list[StepFailure] = field(default_factory=list)
 
 
 def _bin() -> Path:
@@ -54,9 +65,11 @@ def _bin() -> Path:
 
 
 def crontab_lines(data_dir: Path, hive_jobs: Path | None = None) -> list[str]:
-    """The crontab block (begin/end markers included) for ``data_dir``."""
+    """The crontab block (begin/end markers included) for ``data_dir``: ``CRON_TZ=UTC``, then one line
+    per schedule. (Cron applies ``CRON_TZ`` to the lines after it: the rest of a user's crontab would
+    follow it too, which is why the block is appended at the end.)"""
     exe, data = hive_jobs or _bin(), Path(data_dir).resolve()
-    lines = [f"{MARKER} begin (data: {data})"]
+    lines = [f"{MARKER} begin (data: {data})", CRON_TZ]
     for name, when in SCHEDULES.items():
         lines.append(f"{when} {exe} --data-dir {data} run-due --only {name}")
     lines.append(f"{MARKER} end (data: {data})")
@@ -140,21 +153,12 @@ def _save_state(path: Path, state: dict[str, str]) -> None:
     write_json_atomic(path, state)
 
 
-def _daily_jobs(settings: Settings) -> None:
-    """Rollup (incremental), whose post steps refresh the rankings and evaluate budget alerts: once
-    per run, before the day reports read them. A failed alert delivery fails the run (cron mails it)."""
-    from jobs.pipeline import rollup
-
-    alerts = rollup(settings).steps.get("budget-alerts")  # an AlertRun, or None when `alerts` was busy
-    if alerts is not None and alerts.failures:
-        raise ConfigError(f"budget alert delivery failed: {alerts.failures[0]}; {alerts.pending} alert(s) kept")
-
-
 def run_due(settings: Settings, *, today: date | None = None, only: str | None = None,
             out_dir: Path | None = None, fmt: str = "html") -> DueRun:
     """Run every due period of every schedule (or of ``only``); see the module docstring."""
     from hive_core.store.atomic import remove_stale_temporaries
     from hive_core.store.lock import job_lock, unwritable
+    from jobs.pipeline import upkeep
     from jobs.reports.report import build_report, write_report
 
     if only is not None and only not in SCHEDULES:
@@ -173,16 +177,33 @@ def run_due(settings: Settings, *, today: date | None = None, only: str | None =
             remove_stale_temporaries(path.parent, prefix=f".{path.name}.")  # of a killed run
             due = due_periods(state, today)
             names = [only] if only else list(SCHEDULES)
-            if any(due[n] for n in names):
-                _daily_jobs(settings)
+            if "daily" in names and due["daily"]:
+                result.failures.extend(upkeep(settings, now=now).failures)
+            elif any(due[n] for n in names):  # reports only: fresh rollups make them fast
+                result.failures.extend(StepFailure("rollup", line) for line in _rollup_problems(settings))
             kinds = dict(zip(SCHEDULES, REPORT_KINDS, strict=True))
             for name in names:
                 for end in due[name]:
-                    report = build_report(settings, kinds[name], end, now=now)
-                    result.written.append(write_report(report, fmt, out_dir))
+                    try:
+                        report = build_report(settings, Period.report(kinds[name], end), now=now)
+                        result.written.append(write_report(report, fmt, out_dir))
+                    except HiveError as exc:  # the next run retries this period: its state is kept
+                        result.failures.append(StepFailure(f"{name} report {end}", str(exc).splitlines()[0]))
+                        break
                     result.done.setdefault(name, []).append(end)
                     state[name] = end.isoformat()
                     _save_state(path, state)  # after each period: a failure later keeps this one done
     except OSError as exc:  # a read-only data directory, a full disk
         raise unwritable("run-due", exc, datadir.root) from exc
     return result
+
+
+def _rollup_problems(settings: Settings) -> list[str]:
+    """The rollup before the weekly and monthly reports (the daily schedule runs it in its upkeep)."""
+    from jobs.pipeline import rollup
+
+    try:
+        alerts = rollup(settings).steps.get("budget-alerts")
+    except HiveError as exc:
+        return [str(exc).splitlines()[0]]
+    return [f"budget-alerts {line}" for line in (alerts.problems() if alerts is not None else [])]
