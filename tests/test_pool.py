@@ -250,6 +250,7 @@ def test_no_request_imports_anything(emulator: Any, tmp_path: Path) -> None:
             await asyncio.gather(*(client.chat("hi", model=MODEL, max_tokens=5) for _ in range(4)))  # warm
             async for _ in client.stream("hi", model=MODEL, max_tokens=5):  # first use imports (budget estimate)
                 pass
+            saved = sys.modules.pop("sniffio", None)  # as if never installed
             sys.meta_path.insert(0, finder)
             try:
                 await asyncio.gather(*(client.chat("hi", model=MODEL, max_tokens=5) for _ in range(8)))
@@ -257,13 +258,10 @@ def test_no_request_imports_anything(emulator: Any, tmp_path: Path) -> None:
                     pass
             finally:
                 sys.meta_path.remove(finder)
+                if saved is not None:
+                    sys.modules["sniffio"] = saved
 
-    saved = sys.modules.pop("sniffio", None)
-    try:
-        asyncio.run(main())
-    finally:
-        if saved is not None:
-            sys.modules["sniffio"] = saved
+    asyncio.run(main())
     assert finder.asked == []
 
 
