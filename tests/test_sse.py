@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hive_core.errors import MalformedResponse, MidStreamError
 from hive_core.openrouter.chunks import ChunkReader, Delivery
@@ -84,6 +87,67 @@ def test_recordings_parse_the_same_at_every_split(recordings_dir: Path, name: st
         assert parse(*[raw[i : i + size] for i in range(0, len(raw), size)]) == whole
     crlf = raw.replace(b"\n", b"\r\n")
     assert parse(*[crlf[i : i + 5] for i in range(0, len(crlf), 5)]) == whole
+
+
+@pytest.mark.parametrize("name", RECORDED_STREAMS)
+def test_data_only_parse_gives_each_events_data_at_every_split(recordings_dir: Path, name: str) -> None:
+    raw = (recordings_dir / name).read_bytes()
+    whole = [e.data.encode() for e in parse(raw)]
+    for size in (1, 2, 3, 7, 64, 1000):
+        decoder = SSEDecoder()
+        assert [d for i in range(0, len(raw), size) for d in decoder.feed_data(raw[i : i + size])] == whole
+
+
+def spec_events(stream: bytes) -> list[tuple[str, str, str, int | None]]:
+    """The WHATWG interpretation written plainly, line by line over the whole stream: the oracle the
+    incremental parser must match at any split."""
+    text = stream.decode("utf-8", "replace").removeprefix("\ufeff")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")[:-1]  # the tail has no line end
+    events: list[tuple[str, str, str, int | None]] = []
+    data: list[str] = []
+    kind, last_id, retry = "", "", None
+    for line in lines:
+        if not line:
+            if data:
+                events.append(("\n".join(data), kind or "message", last_id, retry))
+            data, kind = [], ""
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            kind = value
+        elif name == "id" and "\0" not in value:
+            last_id = value
+        elif name == "retry" and value.isascii() and value.isdigit():
+            retry = int(value)
+    return events
+
+
+_FIELD = st.sampled_from(["data", "data", "data", "event", "id", "retry", "", "other"])
+_VALUE = st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=["Cs"]), max_size=12)
+_LINE = st.one_of(
+    st.builds(lambda f, sep, v: f + sep + v, _FIELD, st.sampled_from([":", ": ", ":  ", ""]), _VALUE),
+    st.builds(lambda v: ":" + v, _VALUE),  # a comment (a keep-alive)
+    st.just(""),  # a blank line: dispatch
+    st.sampled_from(["retry: 15", "id: 7", 'data: {"id":"gen-1"}', "data: [DONE]"]),
+)
+
+
+@given(lines=st.lists(_LINE, max_size=25), newline=st.sampled_from(["\n", "\r\n", "\r"]), bom=st.booleans(),
+       cuts=st.lists(st.integers(min_value=0), max_size=12))
+def test_any_stream_split_anywhere_parses_as_the_spec_says(lines: list[str], newline: str, bom: bool,
+                                                           cuts: list[int]) -> None:
+    stream = (b"\xef\xbb\xbf" if bom else b"") + newline.join([*lines, ""]).encode()
+    points = sorted({cut % (len(stream) + 1) for cut in cuts} | {0, len(stream)})
+    reads = [stream[a:b] for a, b in pairwise(points)]
+    expected = spec_events(stream)
+    events, datas = SSEDecoder(), SSEDecoder()
+    assert [(e.data, e.event, e.id, e.retry) for r in reads for e in events.feed(r)] == expected
+    assert [d for r in reads for d in datas.feed_data(r)] == [e[0].encode() for e in expected]
 
 
 def read_stream(path: Path) -> ChunkReader:
