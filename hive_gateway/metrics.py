@@ -23,6 +23,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 
@@ -56,6 +57,8 @@ MAX_MODELS = 500
 DEFAULT_FLUSH_INTERVAL_S = 1.0
 _CLASS_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _MODEL_ID = re.compile(r"[a-z0-9][a-z0-9._-]*/[A-Za-z0-9._:~-]{1,120}")
+#: whether the request of the current task started, and as a stream (None: not started)
+_STARTED: ContextVar[bool | None] = ContextVar("hive_gateway_metrics_started", default=None)
 
 
 @lru_cache(maxsize=4096)
@@ -70,13 +73,24 @@ def _latency_labels(path: str, stream: bool) -> str:
     return label_text(route=path if path in ROUTES else "other", stream="true" if stream else "false")
 
 
+@lru_cache(maxsize=MAX_MODELS + 1)
+def _model_labels(model: str) -> tuple[str, str, str]:
+    """The label texts of a model's prompt tokens, completion tokens and cost (built once per model)."""
+    return label_text(model=model, kind="prompt"), label_text(model=model, kind="completion"), label_text(model=model)
+
+
+_IN_FLIGHT_LABELS = {True: label_text(stream="true"), False: label_text(stream="false")}
+
+
 class Metrics:
     """Counters, histograms and gauges of one worker; :meth:`render` sums every worker's.
 
     ``budget_remaining`` returns USD left per ``(scope, window)`` (a :class:`BudgetRemaining`);
     ``shared_dir`` is where the workers of one gateway share snapshots (None: this process alone).
-    The request path calls :meth:`started` when a chat request starts (before anything can refuse
-    it) and :meth:`finished` once for every request; a chat request is in flight between the two.
+    The request path calls :meth:`started` when a chat request gets going and :meth:`finished` once
+    for every request, from the same task (aiohttp runs a request's middleware and handler in one):
+    the request is in flight between the two. A context variable pairs them, so a request refused
+    before it started (a 401, a bad body) never takes another one out of the gauge.
     Thread-safe: the event loop records, a background thread writes the snapshot file.
     """
 
@@ -99,7 +113,8 @@ class Metrics:
     # -- the Observer ----------------------------------------------------------------------------
 
     def started(self, *, stream: bool) -> None:
-        """A chat request started."""
+        """A chat request started (in this task)."""
+        _STARTED.set(stream)
         with self._lock:
             self._in_flight[stream] += 1
             self._set_in_flight(stream)
@@ -107,19 +122,23 @@ class Metrics:
     def finished(self, summary: RequestSummary) -> None:
         """A request ended: count it, its tokens, cost, chunks and timings."""
         model = self._model_label(summary)
+        stream = _STARTED.get()
+        if stream is not None:
+            _STARTED.set(None)
         with self._lock:
             self._changes += 1
             self._inc(REQUESTS.name, _request_labels(summary.path, summary.status, summary.error_class), 1)
-            if summary.path == CHAT_ROUTE and self._in_flight[summary.stream] > 0:
-                self._in_flight[summary.stream] -= 1
-                self._set_in_flight(summary.stream)
+            if stream is not None:
+                self._in_flight[stream] -= 1
+                self._set_in_flight(stream)
             if model is not None:
+                prompt, completion, cost = _model_labels(model)
                 if summary.prompt_tokens:
-                    self._inc(TOKENS.name, label_text(model=model, kind="prompt"), summary.prompt_tokens)
+                    self._inc(TOKENS.name, prompt, summary.prompt_tokens)
                 if summary.completion_tokens:
-                    self._inc(TOKENS.name, label_text(model=model, kind="completion"), summary.completion_tokens)
+                    self._inc(TOKENS.name, completion, summary.completion_tokens)
                 if summary.cost_usd:
-                    self._inc(COST.name, label_text(model=model), summary.cost_usd)
+                    self._inc(COST.name, cost, summary.cost_usd)
             if summary.chunks:
                 self._inc(CHUNKS.name, "", summary.chunks)
             self._observe(LATENCY, _latency_labels(summary.path, summary.stream), summary.latency_s)
@@ -151,7 +170,7 @@ class Metrics:
         hist.observe(value, family.buckets)
 
     def _set_in_flight(self, stream: bool) -> None:
-        self._values[IN_FLIGHT.name][label_text(stream="true" if stream else "false")] = self._in_flight[stream]
+        self._values[IN_FLIGHT.name][_IN_FLIGHT_LABELS[stream]] = self._in_flight[stream]
         self._changes += 1
 
     # -- reading ---------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import math
@@ -303,3 +304,31 @@ def test_access_log_line_per_request_never_a_key_or_prompt() -> None:
     assert "error=BudgetExceeded" in refused and 'app="evil?app [redacted]"' in refused
     for secret in (OPENROUTER_KEY, VIRTUAL_KEY, PROMPT):
         assert secret not in out.getvalue()
+
+
+def test_a_request_refused_before_it_started_leaves_the_in_flight_gauge_alone() -> None:
+    metrics = Metrics()
+
+    def in_flight() -> float:
+        return value(parse_exposition(metrics.render()), "hive_gateway_in_flight_requests", stream="false")
+
+    async def scenario() -> None:
+        answered = asyncio.Event()
+
+        async def served() -> None:  # a request's task, as aiohttp runs middleware and handler
+            metrics.started(stream=False)
+            await answered.wait()
+            metrics.finished(OK)
+
+        async def refused() -> None:  # a 401: finished without having started
+            metrics.finished(replace(OK, status=401, error_class="Unauthorized", model=None))
+
+        running = asyncio.create_task(served())
+        await asyncio.sleep(0)
+        await asyncio.create_task(refused())
+        assert in_flight() == 1
+        answered.set()
+        await running
+        assert in_flight() == 0
+
+    asyncio.run(scenario())
