@@ -8,7 +8,7 @@ import json
 import re
 import shutil
 import subprocess
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -125,3 +125,48 @@ def test_report_success_rates_match_models_performance(store: Path) -> None:
     measured = {m.model: m.success_rate for m in performance(settings, Period.report("week", END))}
     for row in report["models"]:
         assert row["success_rate"] == pytest.approx(measured[row["model"]])
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The demo month (``make demo``'s simulation, fewer calls per day), rolled up: many models, P99s of
+    tens of seconds ("43,640 ms"), sub-cent costs per request."""
+    from jobs.pipeline import rollup
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("demo") / "data",
+                        as_of=datetime(END.year, END.month, END.day, 6, tzinfo=UTC) + timedelta(days=1))
+    simulate(settings.data_dir, days=30, calls_per_day=1500, seed=7, end=END, now=settings.now())
+    rollup(settings)
+    return settings
+
+
+@pytest.mark.parametrize("kind", ["day", "week", "month"])
+def test_every_label_is_inside_its_chart(demo: Settings, kind: str, tmp_path: Path) -> None:
+    """Measured in a real Chromium: every text of both charts inside its SVG and over no other text; ticks
+    at 1-2-5 steps from "$0"; distinct model labels; every cost segment (the largest, "other", too) named."""
+    from jobs.reports.html import short_labels
+    from tests.chromium import measure, overflows, overlaps
+
+    report = build_report(demo, Period.report(kind, END))
+    measured = {svg["id"]: svg for svg in measure(write_report(report, "html", tmp_path), tmp_path)["svgs"]}
+    assert set(measured) == {"cost-chart", "latency-chart"}
+    for svg in measured.values():
+        assert overflows(svg) == [] and overlaps(svg) == []
+    cost = [t["text"] for t in measured["cost-chart"]["texts"]]
+    latency = [t["text"] for t in measured["latency-chart"]["texts"]]
+    assert cost[0] == "$0" and latency[0] == "0 ms" and "$0.0000" not in cost
+    assert any(len(text) >= len("40,000 ms") for text in latency)  # long latencies, whole
+    names = short_labels([s["model"] for s in report["cost_by_day"]["series"]])
+    assert "other" in names and set(names) <= set(cost)  # the legend names every segment
+    models = short_labels([m["model"] for m in report["models"]])
+    assert len(set(models)) == len(models) and set(models) <= set(latency)
+
+
+def test_chart_helpers() -> None:
+    from jobs.reports.html import nice_ticks, short_labels, usd_ticks
+
+    assert nice_ticks(43_640) == [0, 20_000, 40_000, 60_000] and nice_ticks(1.7) == [0, 0.5, 1, 1.5, 2]
+    assert usd_ticks(nice_ticks(0.0037)) == ["$0", "$0.001", "$0.002", "$0.003", "$0.004"]
+    assert usd_ticks(nice_ticks(151)) == ["$0", "$50", "$100", "$150", "$200"]
+    assert short_labels(["openai/gpt-4o", "azure/gpt-4o", "anthropic/claude-haiku-4.5", "other"]) == [
+        "openai/gpt-4o", "azure/gpt-4o", "claude-haiku-4.5", "other"]

@@ -8,93 +8,191 @@ an email client that strips scripts. Every text that comes from data is escaped.
 
 from __future__ import annotations
 
+import math
 from html import escape
 from typing import Any
 
 from hive_core.format import ms, pct, usd
 
-__all__ = ["latency_chart", "render_html", "render_markdown", "stacked_cost_chart"]
+__all__ = ["latency_chart", "nice_ticks", "render_html", "render_markdown", "short_labels", "stacked_cost_chart", "usd_ticks"]
 
 #: colour-blind-safe palette (Okabe-Ito), "other" last in grey
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
 OTHER = "#999999"
-_W, _H, _PAD = 720, 260, 48
+#: the SVG's width, the plot's height, the margins outside the plot
+_W, _PLOT_H, _TOP, _RIGHT = 720, 180, 12, 12
+_FONT = 10
+#: a character's width as a share of the font size, on the wide side (DejaVu Sans, a headless browser's
+#: fallback, is wider than Helvetica): every box is sized from it, so labels never leave their SVG
+_CHAR = 0.66
+#: the longest model name a label shows before it is shortened with an ellipsis
+_MAX_LABEL = 22
 
 
-def _trend(spend: dict[str, Any]) -> str:
-    change = spend["change_pct"]
-    return "no spend in the previous period" if change is None else f"{change:+.1f}% vs previous period"
+def _text_width(text: str, size: float = _FONT) -> float:
+    return len(text) * size * _CHAR
 
 
-def _axis(max_value: float, fmt: Any) -> str:
-    parts = []
-    for i in range(5):
-        y = _H - _PAD - i * (_H - 2 * _PAD) / 4
-        parts.append(f'<line x1="{_PAD}" x2="{_W - 10}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>'
-                     f'<text x="{_PAD - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="10" fill="#555">'
-                     f"{escape(fmt(max_value * i / 4))}</text>")
-    return "".join(parts)
+def nice_ticks(top: float, count: int = 4) -> list[float]:
+    """Ticks from 0 at a 1-2-5 step (..., 0.01, 0.02, 0.05, 0.1, ...) whose last is >= ``top``: a reader
+    reads "$0, $0.50, $1.00, $1.50", never "$0, $0.3712, $0.7424"."""
+    if top <= 0:
+        return [0.0, 1.0]
+    raw = top / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
+    ticks = [0.0]
+    while ticks[-1] < top * (1 - 1e-9):
+        ticks.append(round(ticks[-1] + step, 12))
+    return ticks
 
 
-def _legend(names: list[str], colours: list[str], y: float) -> str:
-    out: list[str] = []
-    x = float(_PAD)
-    for name, colour in zip(names, colours, strict=True):
-        out.append(f'<rect x="{x:.1f}" y="{y}" width="10" height="10" fill="{colour}"/>'
-                   f'<text x="{x + 14:.1f}" y="{y + 9}" font-size="10" fill="#333">{escape(name)}</text>')
-        x += 20 + 6.2 * len(name)
-    return "".join(out)
+def short_labels(names: list[str]) -> list[str]:
+    """Model ids without their provider prefix (``openai/gpt-4o`` -> ``gpt-4o``), shortened to
+    :data:`_MAX_LABEL` characters - and still distinct: names that would read the same keep their
+    provider (and, if still equal, a number)."""
+    def shorten(text: str) -> str:
+        return text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 1] + "\u2026"
+
+    labels = [shorten(n.split("/")[-1]) for n in names]
+    for label in list(labels):
+        if labels.count(label) > 1:
+            labels = [shorten(n) if labels[j] == label else labels[j] for j, n in enumerate(names)]
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 and labels.count(label) == 1 else f"{label} ({seen[label]})")
+    return out
+
+
+def _text(x: float, y: float, text: str, anchor: str = "start", *, fill: str = "#555", extra: str = "") -> str:
+    return (f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{_FONT}" fill="{fill}"{extra}>'
+            f"{escape(text)}</text>")
+
+
+class _Frame:
+    """One chart's geometry: the left margin fits the longest tick label, the bottom fits the x labels
+    (turned upright when a few long ones do not fit side by side, thinned to every k-th when many short
+    ones do not) and the legend, wrapped onto as many rows as it needs."""
+
+    def __init__(self, ticks: list[float], tick_text: list[str], x_labels: list[str], legend: list[str]) -> None:
+        self.ticks, self.tick_text = ticks, tick_text
+        self.left = 8 + max(_text_width(t) for t in self.tick_text)
+        self.plot_w = _W - self.left - _RIGHT
+        n = max(len(x_labels), 1)
+        self.slot = self.plot_w / n
+        widest = max((_text_width(x) for x in x_labels), default=0.0)
+        self.rotate = widest + 6 > self.slot and len(x_labels) <= 12
+        # thin horizontal labels to every k-th so neighbours never touch
+        self.every = 1 if self.rotate else max(1, math.ceil((widest + 8) / self.slot))
+        label_h = widest + 10 if self.rotate else _FONT + 8
+        self.base = _TOP + _PLOT_H  # the plot's bottom edge
+        self.rows = self._legend_rows(legend)
+        self.legend_y = self.base + label_h + 8
+        self.height = self.legend_y + 16 * len(self.rows) + 4
+
+    @staticmethod
+    def _legend_rows(names: list[str]) -> list[list[tuple[int, float]]]:
+        rows: list[list[tuple[int, float]]] = [[]]
+        x = 8.0
+        for i, name in enumerate(names):
+            width = 14 + _text_width(name) + 12
+            if rows[-1] and x + width > _W - _RIGHT:
+                rows.append([])
+                x = 8.0
+            rows[-1].append((i, x))
+            x += width
+        return rows
+
+    def y(self, value: float) -> float:
+        return self.base - value / self.ticks[-1] * _PLOT_H
+
+    def axis(self) -> str:
+        parts = []
+        for tick, text in zip(self.ticks, self.tick_text, strict=True):
+            y = self.y(tick)
+            parts.append(f'<line x1="{self.left:.1f}" x2="{_W - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e5e5"/>'
+                         + _text(self.left - 4, y + 3.5, text, "end"))
+        return "".join(parts)
+
+    def x_labels(self, labels: list[str]) -> str:
+        parts = []
+        for i, label in enumerate(labels):
+            if i % self.every:
+                continue
+            x = self.left + (i + 0.5) * self.slot
+            if self.rotate:  # upright text reads down from the axis; its glyphs centred on the slot
+                x, y = x + _FONT * 0.35, self.base + 6
+                parts.append(_text(x, y, label, "end", extra=f' transform="rotate(-90 {x:.1f} {y:.1f})"'))
+            else:
+                parts.append(_text(x, self.base + 14, label, "middle"))
+        return "".join(parts)
+
+    def legend(self, names: list[str], colours: list[str]) -> str:
+        out: list[str] = []
+        for r, row in enumerate(self.rows):
+            y = self.legend_y + 16 * r
+            for i, x in row:
+                out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="10" height="10" fill="{colours[i]}"/>'
+                           + _text(x + 14, y + 9, names[i], fill="#333"))
+        return "".join(out)
+
+    def svg(self, ident: str, label: str, body: str) -> str:
+        return (f'<svg id="{ident}" xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{self.height:.0f}" '
+                f'viewBox="0 0 {_W} {self.height:.0f}" role="img" aria-label="{escape(label)}" '
+                f'font-family="Helvetica, Arial, sans-serif">{body}</svg>')
+
+
+def usd_ticks(ticks: list[float]) -> list[str]:
+    """Money ticks with the decimals their step needs, the same for all: ``$0 $50 $100``,
+    ``$0 $0.50 $1.00``, ``$0 $0.002 $0.004`` (the base is ``$0``, never ``$0.0000``)."""
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    places = 0 if step >= 1 else max(2, -math.floor(math.log10(step) + 1e-9))
+    return ["$0" if t == 0 else f"${t:,.{places}f}" for t in ticks]
 
 
 def stacked_cost_chart(cost_by_day: dict[str, Any]) -> str:
-    """Inline SVG: one stacked bar per day, one colour per model."""
+    """Inline SVG: one stacked bar per day, one colour per model, the legend naming every segment."""
     days, series = cost_by_day["days"], cost_by_day["series"]
     colours = [OTHER if s["model"] == "other" else PALETTE[i % len(PALETTE)] for i, s in enumerate(series)]
+    names = short_labels([s["model"] for s in series])
     totals = [sum(s["values"][i] for s in series) for i in range(len(days))]
-    top = max(totals, default=0.0) or 1.0
-    slot = (_W - _PAD - 10) / max(len(days), 1)
+    ticks = nice_ticks(max(totals, default=0.0))
+    frame = _Frame(ticks, usd_ticks(ticks), [d[5:] for d in days], names)
     bars = []
     for i, day in enumerate(days):
-        y = _H - _PAD
+        top = frame.base
         for s, colour in zip(series, colours, strict=True):
-            h = s["values"][i] / top * (_H - 2 * _PAD)
+            h = s["values"][i] / ticks[-1] * _PLOT_H
             if h <= 0:
                 continue
-            y -= h
-            bars.append(f'<rect class="bar" x="{_PAD + i * slot + slot * 0.1:.1f}" y="{y:.1f}" width="{slot * 0.8:.1f}" '
-                        f'height="{h:.1f}" fill="{colour}"><title>{escape(day)} {escape(s["model"])}: '
-                        f'{escape(usd(s["values"][i]))}</title></rect>')
-        if len(days) <= 10 or i % max(len(days) // 8, 1) == 0:
-            bars.append(f'<text x="{_PAD + (i + 0.5) * slot:.1f}" y="{_H - _PAD + 14}" text-anchor="middle" '
-                        f'font-size="10" fill="#555">{escape(day[5:])}</text>')
-    legend = _legend([s["model"] for s in series], colours, _H - 18)
-    return (f'<svg id="cost-chart" xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" '
-            f'viewBox="0 0 {_W} {_H}" role="img" aria-label="Cost per day by model">'
-            f"{_axis(top, usd)}{''.join(bars)}{legend}</svg>")
+            top -= h
+            bars.append(f'<rect class="bar" x="{frame.left + i * frame.slot + frame.slot * 0.1:.1f}" y="{top:.1f}" '
+                        f'width="{frame.slot * 0.8:.1f}" height="{h:.1f}" fill="{colour}"><title>{escape(day)} '
+                        f'{escape(s["model"])}: {escape(usd(s["values"][i]))}</title></rect>')
+    body = frame.axis() + "".join(bars) + frame.x_labels([d[5:] for d in days]) + frame.legend(names, colours)
+    return frame.svg("cost-chart", "Cost per day by model", body)
 
 
 def latency_chart(models: list[dict[str, Any]]) -> str:
     """Inline SVG: P50/P95/P99 latency bars per model."""
     keys = (("latency_p50_ms", "P50", PALETTE[0]), ("latency_p95_ms", "P95", PALETTE[1]),
             ("latency_p99_ms", "P99", PALETTE[5]))
-    top = max((m[k] or 0.0 for m in models for k, _, _ in keys), default=0.0) or 1.0
-    slot = (_W - _PAD - 10) / max(len(models), 1)
+    ticks = nice_ticks(max((m[k] or 0.0 for m in models for k, _, _ in keys), default=0.0))
+    labels = short_labels([m["model"] for m in models])
+    frame = _Frame(ticks, [ms(t) for t in ticks], labels, [k[1] for k in keys])
     bars = []
     for i, m in enumerate(models):
         for j, (key, label, colour) in enumerate(keys):
-            value = m[key] or 0.0
-            h = value / top * (_H - 2 * _PAD)
-            x = _PAD + i * slot + slot * (0.1 + 0.27 * j)
-            bars.append(f'<rect class="bar" x="{x:.1f}" y="{_H - _PAD - h:.1f}" width="{slot * 0.25:.1f}" '
+            h = (m[key] or 0.0) / ticks[-1] * _PLOT_H
+            x = frame.left + i * frame.slot + frame.slot * (0.1 + 0.27 * j)
+            bars.append(f'<rect class="bar" x="{x:.1f}" y="{frame.base - h:.1f}" width="{frame.slot * 0.25:.1f}" '
                         f'height="{h:.1f}" fill="{colour}"><title>{escape(m["model"])} {label}: '
                         f"{escape(ms(m[key]))}</title></rect>")
-        short = m["model"].split("/")[-1][:18]
-        bars.append(f'<text x="{_PAD + (i + 0.5) * slot:.1f}" y="{_H - _PAD + 14}" text-anchor="middle" '
-                    f'font-size="9" fill="#555">{escape(short)}</text>')
-    legend = _legend([k[1] for k in keys], [k[2] for k in keys], _H - 18)
-    return (f'<svg id="latency-chart" xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" '
-            f'viewBox="0 0 {_W} {_H}" role="img" aria-label="Latency percentiles per model">'
-            f"{_axis(top, ms)}{''.join(bars)}{legend}</svg>")
+    body = (frame.axis() + "".join(bars) + frame.x_labels(labels)
+            + frame.legend([k[1] for k in keys], [k[2] for k in keys]))
+    return frame.svg("latency-chart", "Latency percentiles per model", body)
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -123,6 +221,11 @@ def _sections(report: dict[str, Any]) -> list[tuple[str, list[str], list[list[st
         ("Suggestions", ["kind", "what to change", "saving / month"], suggestions),
         ("A/B experiments", ["name", "status", "models (a / b)", "requests (a / b)", "verdict"], experiments),
     ]
+
+
+def _trend(spend: dict[str, Any]) -> str:
+    change = spend["change_pct"]
+    return "no spend in the previous period" if change is None else f"{change:+.1f}% vs previous period"
 
 
 def _summary(report: dict[str, Any]) -> str:
