@@ -11,12 +11,15 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 from hive_core.budget import Budget
@@ -28,8 +31,15 @@ from hive_gateway.exposition import label_text
 from hive_gateway.metric_files import RETIRED, process_start
 from hive_gateway.metrics import CHAT_ROUTE, BudgetRemaining, Metrics
 from hive_gateway.observe import Fanout, RequestSummary
+from tests.plugins.cli import hive_env, run_cli
 from tests.plugins.emulator import MODEL
 from tests.plugins.processes import stopped
+
+if TYPE_CHECKING:
+    from hive_emulator import Emulator
+    from tests.plugins.gateway import GatewayProcess
+
+pytest_plugins = ["tests.plugins.gateway"]  # until tests/conftest.py lists it
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENROUTER_KEY = "sk-or-v1-" + "0123456789abcdef" * 4
@@ -332,3 +342,67 @@ def test_a_request_refused_before_it_started_leaves_the_in_flight_gauge_alone() 
         assert in_flight() == 0
 
     asyncio.run(scenario())
+
+
+# -- through a real gateway ----------------------------------------------------------------------
+
+
+def scrape_until(base_url: str, done: Callable[[dict[str, dict[tuple[tuple[str, str], ...], float]]], bool],
+                 timeout_s: float = 20.0) -> tuple[str, dict[str, dict[tuple[tuple[str, str], ...], float]]]:
+    """``GET /metrics`` until ``done`` holds (another worker's file lags its requests by up to a second)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = httpx.get(f"{base_url}/metrics", timeout=10)
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+        samples = parse_exposition(response.text)
+        if done(samples) or time.monotonic() > deadline:
+            return response.text, samples
+        time.sleep(0.1)
+
+
+def test_metrics_through_the_gateway_sum_its_workers_and_hold_no_secret(
+        gateway_factory: Callable[..., GatewayProcess], emulator: Emulator, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    env = hive_env(emulator, data)
+    gateway = gateway_factory(emulator, "--workers", "2", data_dir=data)
+    made = run_cli("hive", ["keys", "create", "--json", "--app", "ops", "--daily", "5"], env)
+    assert made.returncode == 0, made.stderr
+    document = json.loads(made.stdout)
+    secret, key_id = document["secret"], document["key"]["key_id"]
+    auth = {"Authorization": f"Bearer {secret}"}
+    body = {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 16}
+    plain, streamed = 5, 3
+    with httpx.Client(base_url=gateway.base_url, timeout=30) as http:
+        for _ in range(plain):
+            assert http.post("/v1/chat/completions", json=body, headers=auth).status_code == 200
+        for _ in range(streamed):
+            with http.stream("POST", "/v1/chat/completions", json={**body, "stream": True}, headers=auth) as answer:
+                assert answer.status_code == 200
+                answer.read()
+        assert http.post("/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {VIRTUAL_KEY}"}
+                         ).status_code == 401
+    usage = gateway.wait_events("usage", plain + streamed, "prompt_tokens, completion_tokens")
+    requests = "hive_gateway_requests_total"
+
+    def complete(samples: dict[str, dict[tuple[tuple[str, str], ...], float]]) -> bool:
+        return value(samples, requests, route=CHAT_ROUTE, status="200", error="none") == plain + streamed
+
+    text, samples = scrape_until(gateway.base_url, complete)
+    assert complete(samples), "the sum over both workers"
+    assert sum(n for labels, n in samples[requests].items() if dict(labels)["status"] == "401") == 1
+    assert value(samples, "hive_gateway_tokens_total", model=MODEL, kind="prompt") == sum(p for p, _ in usage)
+    assert value(samples, "hive_gateway_tokens_total", model=MODEL, kind="completion") == sum(c for _, c in usage)
+    assert value(samples, "hive_gateway_request_duration_seconds_count", route=CHAT_ROUTE, stream="true") == streamed
+    assert value(samples, "hive_gateway_time_to_first_token_seconds_count") == streamed
+    assert value(samples, "hive_gateway_stream_chunks_total") >= streamed
+    assert value(samples, "hive_gateway_in_flight_requests", stream="true") == 0
+    left = value(samples, "hive_gateway_budget_remaining_usd", scope=f"key:{key_id}", window="daily")
+    assert 0 < left < 5
+    for leak in (emulator.api_key, secret, VIRTUAL_KEY, PROMPT):
+        assert leak not in text
+    assert gateway.stop() == 0
+    log = [line for line in gateway.stderr.splitlines() if line.startswith("time=")]
+    assert len(log) >= plain + streamed + 1, "an access log line per request"
+    for leak in (emulator.api_key, secret, VIRTUAL_KEY, PROMPT):
+        assert leak not in gateway.stderr
