@@ -1,0 +1,199 @@
+"""The gateway under the emulator's faults, client disconnects, SIGTERM and revoked keys: every request
+recorded exactly once, every reservation settled or released (nothing left reserved in the ledger)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import openai
+import pytest
+from openai import OpenAI
+
+from hive_emulator import Emulator
+from tests.plugins.cli import hive_env, run_cli
+from tests.plugins.emulator import MODEL, seed_failing_first
+from tests.plugins.store import events
+
+if TYPE_CHECKING:
+    from tests.plugins.gateway import GatewayProcess
+
+pytest_plugins = ["tests.plugins.gateway"]  # until tests/conftest.py lists it
+
+OTHER = "mistralai/mistral-nemo"
+HI = [{"role": "user", "content": "hi"}]
+Start = Callable[..., "GatewayProcess"]
+
+
+def _budgeted(emu: Emulator, tmp_path: Path) -> Path:
+    """A data directory with a generous daily limit: every request holds a reservation."""
+    data = tmp_path / "data"
+    assert run_cli("hive", ["budget", "set", "--daily", "100"], hive_env(emu, data)).returncode == 0
+    return data
+
+
+def _reserved(data: Path) -> float:
+    from hive_core.budget.ledger import Ledger
+    from hive_core.store.datadir import DataDir
+
+    with Ledger(DataDir(data).ledger) as ledger:
+        return ledger.reserved("global")
+
+
+def _sdk(gateway: GatewayProcess, **options: Any) -> OpenAI:
+    return OpenAI(base_url=f"{gateway.base_url}/v1", api_key="x", max_retries=0, timeout=30, **options)
+
+
+def test_a_retried_429_is_two_attempts_and_one_usage(emulator_factory: Callable[..., Emulator],
+                                                     gateway_factory: Start, tmp_path: Path) -> None:
+    emu = emulator_factory(faults=["*:429:0.5"], seed=seed_failing_first("429"))
+    gateway = gateway_factory(emu, "--no-auth", data_dir=_budgeted(emu, tmp_path))
+    with _sdk(gateway) as sdk:
+        answer = sdk.chat.completions.create(model=MODEL, messages=HI, max_tokens=5)  # type: ignore[arg-type]
+    assert answer.model == MODEL
+    assert gateway.wait_events("api_call", 2, "attempt, status, http_status") == [
+        (1, "rate_limited", 429), (2, "ok", 200)]
+    assert len(gateway.wait_events("usage", 1, "request_id")) == 1
+    assert gateway.stop() == 0
+    assert _reserved(gateway.data_dir) == 0
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_failing_model_falls_back_to_the_requests_models(emulator_factory: Callable[..., Emulator],
+                                                           gateway_factory: Start, tmp_path: Path,
+                                                           stream: bool) -> None:
+    emu = emulator_factory(faults=[f"{MODEL}:502"])
+    gateway = gateway_factory(emu, "--no-auth", data_dir=_budgeted(emu, tmp_path))
+    body = {"model": MODEL, "models": [OTHER], "messages": HI, "max_tokens": 5, "stream": stream}
+    answer = httpx.post(f"{gateway.base_url}/v1/chat/completions", json=body, timeout=30)
+    assert answer.status_code == 200
+    served = json.loads(answer.text.split("data: ")[1]) if stream else answer.json()
+    assert served["model"] == OTHER
+    calls = gateway.wait_events("api_call", 3, "model, attempt, status, fallback_index, request_id")
+    assert [c[:4] for c in calls] == [(MODEL, 1, "server_error", 0), (MODEL, 2, "server_error", 0), (OTHER, 1, "ok", 1)]
+    assert {c[4] for c in calls} == {answer.headers["x-hive-request-id"]}
+    assert gateway.wait_events("usage", 1, "model") == [(OTHER,)]
+    assert gateway.stop() == 0
+    assert _reserved(gateway.data_dir) == 0
+    assert len(events(gateway.data_dir, "usage", "*")) == 1  # once, after the flush at exit too
+
+
+def test_a_mid_stream_error_is_relayed_as_openrouter_sends_it(emulator_factory: Callable[..., Emulator],
+                                                              gateway_factory: Start, tmp_path: Path) -> None:
+    emu = emulator_factory(faults=["*:midstream-error"])
+    gateway = gateway_factory(emu, "--no-auth", data_dir=_budgeted(emu, tmp_path))
+    body = {"model": MODEL, "models": [OTHER], "messages": HI, "max_tokens": 20, "stream": True}
+    answer = httpx.post(f"{gateway.base_url}/v1/chat/completions", json=body, timeout=30)
+    data = [line.removeprefix("data: ") for line in answer.text.split("\n\n") if line.startswith("data: ")]
+    assert answer.status_code == 200 and data[-1] == "[DONE]"
+    error = json.loads(data[-2])
+    assert error["error"]["code"] == 502 and error["model"] == MODEL  # no fallback after tokens
+    with _sdk(gateway) as sdk, pytest.raises(openai.APIError):
+        list(sdk.chat.completions.create(model=MODEL, messages=HI, max_tokens=20, stream=True))  # type: ignore[arg-type]
+    assert gateway.stop() == 0
+    assert [r[0] for r in events(gateway.data_dir, "stream_outcome", "outcome")] == ["errored", "errored"]
+    assert len(events(gateway.data_dir, "usage", "*")) == 2
+    assert _reserved(gateway.data_dir) == 0
+
+
+def test_a_client_that_disconnects_cancels_the_upstream_stream(emulator_factory: Callable[..., Emulator],
+                                                               gateway_factory: Start, tmp_path: Path) -> None:
+    emu = emulator_factory(latency_scale=1.0)  # real pacing: a 400-token answer takes seconds
+    gateway = gateway_factory(emu, "--no-auth", data_dir=_budgeted(emu, tmp_path))
+    body = {"model": MODEL, "messages": HI, "max_tokens": 400, "stream": True}
+    with httpx.stream("POST", f"{gateway.base_url}/v1/chat/completions", json=body, timeout=30) as answer:
+        for line in answer.iter_lines():
+            if line.startswith("data: {"):
+                break  # one token, then hang up
+    outcome = gateway.wait_events("stream_outcome", 1, "outcome, completion_tokens")
+    assert outcome[0][0] == "cancelled" and outcome[0][1] < 400
+    assert gateway.wait_events("api_call", 1, "status, http_status") == [("cancelled", 200)]
+    assert gateway.stop() == 0
+    assert len(events(gateway.data_dir, "usage", "*")) == 1  # the partial usage, reconcilable
+    assert len(events(gateway.data_dir, "stream_outcome", "*")) == 1
+    assert _reserved(gateway.data_dir) == 0
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_upstream_timeout_is_a_504_after_the_retries(emulator_factory: Callable[..., Emulator],
+                                                        gateway_factory: Start, tmp_path: Path, stream: bool) -> None:
+    emu = emulator_factory(faults=["*:timeout"])
+    gateway = gateway_factory(emu, "--no-auth", data_dir=_budgeted(emu, tmp_path), env={"HIVE_READ_TIMEOUT": "0.3"})
+    body = {"model": MODEL, "messages": HI, "max_tokens": 5, "stream": stream}
+    answer = httpx.post(f"{gateway.base_url}/v1/chat/completions", json=body, timeout=30)
+    assert answer.status_code == 504 and answer.json()["error"]["code"] == "upstream_timeout"
+    assert gateway.wait_events("api_call", 2, "attempt, status") == [(1, "timeout"), (2, "timeout")]
+    assert gateway.stop() == 0
+    assert events(gateway.data_dir, "usage", "*") == []
+    assert _reserved(gateway.data_dir) == 0
+
+
+def _stream_in_thread(url: str, results: list[str], first: threading.Semaphore) -> threading.Thread:
+    def run() -> None:
+        body = {"model": MODEL, "messages": HI, "max_tokens": 60, "stream": True}
+        text = ""
+        try:
+            with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=60) as answer:
+                for chunk in answer.iter_text():
+                    if not text:
+                        first.release()
+                    text += chunk
+        except httpx.HTTPError as exc:
+            text += f"<{type(exc).__name__}>"
+        results.append(text)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("drain", ["30", "0.2"])
+def test_sigterm_during_20_streams_loses_nothing(emulator_factory: Callable[..., Emulator],
+                                                 gateway_factory: Start, tmp_path: Path, drain: str) -> None:
+    emu = emulator_factory(latency_scale=0.5)  # 60 tokens: about a second each
+    gateway = gateway_factory(emu, "--no-auth", "--drain", drain, data_dir=_budgeted(emu, tmp_path))
+    results: list[str] = []
+    first = threading.Semaphore(0)
+    threads = [_stream_in_thread(gateway.base_url, results, first) for _ in range(20)]
+    for _ in threads:
+        assert first.acquire(timeout=60)  # every stream has its first bytes: all are in flight
+    assert gateway.stop(signal.SIGTERM) == 0
+    for thread in threads:
+        thread.join(60)
+    outcomes = [r[0] for r in events(gateway.data_dir, "stream_outcome", "outcome")]
+    errors = {part for part in gateway.stderr.split() if part.startswith("error=")}
+    assert len(outcomes) == 20 and set(outcomes) <= {"completed", "cancelled"}, (outcomes, errors)
+    assert sum(text.rstrip().endswith("data: [DONE]") for text in results) == outcomes.count("completed")
+    if drain == "30":
+        assert outcomes == ["completed"] * 20
+    assert len(events(gateway.data_dir, "usage", "*")) == 20
+    assert len(events(gateway.data_dir, "api_call", "*")) == 20
+    assert _reserved(gateway.data_dir) == 0
+
+
+def test_keys_are_required_and_a_revoked_key_is_refused_at_once(emulator: Emulator, gateway_factory: Start,
+                                                               tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = hive_env(emulator, data)
+    gateway = gateway_factory(emulator, data_dir=data)
+    created = run_cli("hive", ["keys", "create", "--app", "search", "--user", "ana", "--json"], env)
+    assert created.returncode == 0, created.stderr
+    made = json.loads(created.stdout)
+    secret, key_id = made["secret"], made["key"]["key_id"]
+    url = f"{gateway.base_url}/v1/chat/completions"
+    body = {"model": MODEL, "messages": HI, "max_tokens": 5}
+    refused = httpx.post(url, json=body, timeout=30)
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
+    with OpenAI(base_url=f"{gateway.base_url}/v1", api_key=secret, max_retries=0) as sdk:
+        assert sdk.chat.completions.create(model=MODEL, messages=HI, max_tokens=5).choices  # type: ignore[arg-type]
+        assert run_cli("hive", ["keys", "revoke", key_id], env).returncode == 0
+        with pytest.raises(openai.AuthenticationError):  # the next request: no cache to expire
+            sdk.chat.completions.create(model=MODEL, messages=HI, max_tokens=5)  # type: ignore[arg-type]
+    rows = gateway.wait_events("api_call", 1, "app, user")
+    assert rows == [("search", "ana")]
+    assert gateway.stop() == 0 and secret not in gateway.stderr
