@@ -52,11 +52,12 @@ def rollup(
     since: date | None = None,
     rebuild: bool = False,
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    engine: str = "duckdb",
 ) -> daily.RollupReport:
-    """Bring the daily rollups up to date (as :func:`jobs.rollup.daily.rollup`), then run
-    :data:`POST_STEPS`; their results are in ``report.steps``."""
+    """Bring the daily rollups up to date (as :func:`jobs.rollup.daily.rollup`, with DuckDB or
+    Spark computing the rows), then run :data:`POST_STEPS`; their results are in ``report.steps``."""
     return daily.rollup(settings, day=day, since=since, rebuild=rebuild, lock_timeout_s=lock_timeout_s,
-                        steps=POST_STEPS)
+                        steps=POST_STEPS, engine=engine)
 
 
 @dataclass(frozen=True)

@@ -32,14 +32,18 @@ def _span(days: list[date]) -> str:
 @click.option("--rebuild", is_flag=True, help="Recompute every day in scope from the events, changed or not.")
 @click.option("--wait", "wait_s", type=click.FloatRange(0), default=DEFAULT_LOCK_TIMEOUT_S, show_default=True,
               help="Seconds to wait for another run's lock before giving up (0: do not wait).")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True,
+              help="What computes the rows: DuckDB in-process, or Spark (pip install 'hive[spark]'; local[2] "
+                   "unless run under spark-submit).")
 @json_option("Print the report as JSON.")
 @click.pass_context
 def rollup(ctx: click.Context, daily: bool, only: date | None, since: date | None, rebuild: bool,
-           wait_s: float, as_json: bool) -> None:
+           wait_s: float, engine: str, as_json: bool) -> None:
     """Roll events up into daily tables and refresh the rankings.
 
     Incremental: only days whose event files changed since the last run are recomputed (today
-    included while it receives events); --rebuild recomputes everything in scope. Budget alerts are
+    included while it receives events); --rebuild recomputes everything in scope. --engine spark
+    computes the same rows with Spark; the files, state and later steps are the same. Budget alerts are
     evaluated after it: when they cannot be (an unreadable budget config) or cannot be delivered, the
     rollup is still written, and the command says why on stderr and exits 1.
     """
@@ -48,7 +52,7 @@ def rollup(ctx: click.Context, daily: bool, only: date | None, since: date | Non
     if only and since:
         raise click.UsageError("give --date or --since, not both")
     settings = get_settings(ctx)
-    report = run(settings, day=only, since=since, rebuild=rebuild, lock_timeout_s=wait_s)
+    report = run(settings, day=only, since=since, rebuild=rebuild, lock_timeout_s=wait_s, engine=engine)
     for line in report.repaired:
         click.echo(f"repaired: {line}", err=True)
     for path, reason in report.skipped:

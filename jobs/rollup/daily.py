@@ -50,6 +50,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -220,11 +221,13 @@ def rollup(
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     steps: Sequence[tuple[str, PostStep]] = (),
     max_batch_bytes: int | None = None,
+    engine: str = "duckdb",
 ) -> RollupReport:
     """Bring the daily rollups up to date (only ``day``, or days from ``since``, when given), then
     run each ``(name, step)`` of ``steps`` (see :data:`PostStep`). Stale days are rolled up in
     batches of at most ``max_batch_bytes`` of event files (default: :func:`batch_bytes` of
-    ``HIVE_MEMORY_LIMIT``); the files are the same whatever the batches.
+    ``HIVE_MEMORY_LIMIT``); the files are the same whatever the batches. ``engine="spark"`` computes
+    each run of stale days' rows with Spark (:mod:`jobs.rollup.spark`); everything else is the same.
 
     Raises :class:`~hive_core.errors.DataError` when events are gone but rollups exist (nothing is
     changed) or a file cannot be written, :class:`~hive_core.errors.LockHeld` when another run
@@ -238,11 +241,18 @@ def rollup(
         with job_lock(datadir, STORE_LOCK, timeout_s=lock_timeout_s), contextlib.ExitStack() as stack:
             plan = _plan(datadir, report, only=day, since=since, rebuild=rebuild)
             report.repaired.extend(_remove_temporaries(datadir))
+            batches: list[tuple[date, date]] = []
             if plan.stale:  # DuckDB (and the check of every file) only when there is work
-                report.store = stack.enter_context(connect(datadir.root, warn=False,
-                                                           memory_limit=settings.memory_limit))
-                report.skipped.extend(report.store.skipped)
-            _roll(datadir, report, plan, max_batch_bytes or batch_bytes(settings.memory_limit))
+                store = report.store = stack.enter_context(connect(datadir.root, warn=False,
+                                                                   memory_limit=settings.memory_limit))
+                report.skipped.extend(store.skipped)
+                if engine == "spark":
+                    rows_of = _spark_rows(datadir, store, stack)
+                    batches = day_runs(plan.stale)  # Spark bounds its own memory; the driver gets rows only
+                else:
+                    rows_of = partial(rollup_rows, store)
+                    batches = day_batches(plan.stale, plan.sizes, max_batch_bytes or batch_bytes(settings.memory_limit))
+            _roll(datadir, report, plan, batches, rows_of if batches else _no_rows)
             try:
                 for name, step in steps:
                     report.steps[name] = step(settings, report)
@@ -315,15 +325,29 @@ def _remove_temporaries(datadir: DataDir) -> list[str]:
             for directory in dirs for path in remove_stale_temporaries(directory)]
 
 
-def _roll(datadir: DataDir, report: RollupReport, plan: _Plan, max_batch_bytes: int) -> None:
+def _no_rows(first: date, last: date) -> pa.Table:
+    raise AssertionError(f"no stale day to roll up, asked for {first}..{last}")
+
+
+def _spark_rows(datadir: DataDir, store: Store, stack: contextlib.ExitStack) -> Callable[[date, date], pa.Table]:
+    """Rows from Spark, cast to the schema of DuckDB's (asked of an empty range: no scan)."""
+    from jobs.rollup.spark import spark_rows, spark_session, stop_spark
+
+    schema = rollup_rows(store, date(1970, 1, 1), date(1970, 1, 1)).schema
+    spark = spark_session()
+    stack.callback(stop_spark, spark)
+    return lambda first, last: spark_rows(spark, datadir, first, last, schema)
+
+
+def _roll(datadir: DataDir, report: RollupReport, plan: _Plan, batches: list[tuple[date, date]],
+          rows_of: Callable[[date, date], pa.Table]) -> None:
     """Recompute the stale days, rewrite their months, save the state."""
     from jobs.rollup.monthly import day_model_rows, write_month
 
     state = plan.state
     day_models: dict[date, pa.Table | None] = {}
-    for first, last in day_batches(plan.stale, plan.sizes, max_batch_bytes):
-        assert report.store is not None
-        table = rollup_rows(report.store, first, last)
+    for first, last in batches:
+        table = rows_of(first, last)
         report.rows += table.num_rows
         days = list(_split_by_day(table, first, last))
         _write_days(datadir, days)
