@@ -1,0 +1,472 @@
+"""The gateway's speed beside LiteLLM's proxy, in one run, on the same emulator (issue 14, "Speed").
+
+Three targets take the same requests from the same load generator: the emulator itself (``direct``,
+the floor every added latency is measured from), ``hive gateway --no-auth`` and LiteLLM's proxy
+(1.108.7, one worker, no database, installed on first use into ``bench/.venv-litellm``, never into
+``.venv``). The emulator runs as its own process with no artificial latency, and so does the load
+generator: an aiohttp client (an httpx AsyncClient costs 4-6 ms of CPU per request at concurrency
+32 here, which would measure itself). Latencies at concurrency 1 come from interleaved rounds
+(direct, gateway, LiteLLM, again), so a noisy moment of the machine hits all three alike.
+
+Gateway CPU is read from ``/proc/<pid>/stat`` (utime + stime of the process and its children) around
+the measured requests only. If a target cannot run (the gateway not landed yet, LiteLLM not
+installable offline) its figures say so and the rest is still measured.
+
+    .venv/bin/python -m bench gateway
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.common import Figure
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CATALOG = ROOT.parent / "shared" / "data" / "openrouter" / "models-2026-06.json"
+LITELLM_VERSION = "1.108.7"
+LITELLM_VENV = HERE / ".venv-litellm"
+MODEL = "openai/gpt-4o-mini"
+MESSAGES = [{"role": "user", "content": "Say hello in one short sentence."}]
+JSON_BODY = {"model": MODEL, "messages": MESSAGES, "max_tokens": 32}
+STREAM_BODY = {**JSON_BODY, "stream": True, "stream_options": {"include_usage": True}}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+START_TIMEOUT_S = 90.0
+ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Requests per scenario for one target (LiteLLM gets fewer: it is two orders of magnitude slower)."""
+
+    c1_json: int
+    c1_stream: int
+    c32_json: int
+    c32_stream: int
+
+
+FULL = Plan(c1_json=150, c1_stream=90, c32_json=1500, c32_stream=400)
+PEER = Plan(c1_json=60, c1_stream=30, c32_json=400, c32_stream=120)
+
+
+# -- the load generator: its own process --------------------------------------------------------
+
+
+async def _load(url: str, body: bytes, headers: dict[str, str], concurrency: int, n: int, stream: bool) -> dict[str, Any]:
+    import aiohttp
+
+    latencies: list[float] = []
+    firsts: list[float] = []
+    events = 0
+    errors: list[str] = []
+    remaining = n
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal remaining, events
+        while remaining > 0:
+            remaining -= 1
+            start = time.perf_counter()
+            first = None
+            try:
+                async with session.post(url, data=body, headers=headers) as response:
+                    if stream:
+                        parts = []
+                        async for chunk in response.content.iter_any():
+                            if first is None and b"data:" in chunk:
+                                first = time.perf_counter() - start
+                            parts.append(chunk)
+                        raw = b"".join(parts)
+                    else:
+                        raw = await response.read()
+                    if response.status != 200:
+                        errors.append(f"HTTP {response.status}: {raw[:200]!r}")
+                        continue
+            except (aiohttp.ClientError, OSError) as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            latencies.append(time.perf_counter() - start)
+            if stream:
+                firsts.append(first if first is not None else latencies[-1])
+                events += raw.count(b"\n\n")
+
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    return {"latencies": latencies, "firsts": firsts, "events": events, "errors": len(errors),
+            "error_sample": errors[:3], "elapsed": elapsed}
+
+
+def _load_main(argv: Sequence[str]) -> None:
+    spec = json.loads(argv[0])
+    result = asyncio.run(_load(spec["url"], json.dumps(spec["body"]).encode(), spec["headers"],
+                               spec["concurrency"], spec["n"], spec["stream"]))
+    print(json.dumps(result))
+
+
+@dataclass(frozen=True)
+class Target:
+    """Something that answers ``POST /chat/completions`` (its URL) from a process we can read."""
+
+    name: str
+    url: str
+    headers: dict[str, str]
+    pid: int | None
+
+
+@dataclass
+class Run:
+    latencies: list[float]
+    firsts: list[float]
+    events: int
+    errors: int
+    error_sample: list[str]
+    elapsed: float
+    cpu_s: float
+
+
+def load(target: Target, *, stream: bool, concurrency: int, n: int) -> Run:
+    """``n`` requests at ``concurrency`` from a fresh load-generator process; CPU of the target around it."""
+    spec = {"url": target.url, "body": STREAM_BODY if stream else JSON_BODY, "headers": target.headers,
+            "concurrency": concurrency, "n": n, "stream": stream}
+    cpu = cpu_seconds(target.pid)
+    out = subprocess.run([sys.executable, "-m", "bench.bench_gateway", json.dumps(spec)], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    used = cpu_seconds(target.pid) - cpu
+    doc = json.loads(out.stdout)
+    return Run(doc["latencies"], doc["firsts"], doc["events"], doc["errors"], doc["error_sample"], doc["elapsed"], used)
+
+
+# -- processes: CPU, memory, start-up ------------------------------------------------------------
+
+
+def _tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo.extend(int(child) for child in task.read_text().split())
+            except OSError:
+                continue
+    return pids
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of ``pid`` and its live children, seconds (0 without a process)."""
+    if pid is None:
+        return 0.0
+    total = 0
+    for member in _tree(pid):
+        try:
+            stat = Path(f"/proc/{member}/stat").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / CLK_TCK
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its children, MB."""
+    kb = 0
+    for member in _tree(pid):
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    kb += int(line.split()[1])
+        except OSError:
+            continue
+    return kb / 1024
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ok(url: str, proc: subprocess.Popen[bytes], timeout_s: float = START_TIMEOUT_S) -> float:
+    """Seconds until ``url`` answers 200 (polled every 5 ms); raises if the process dies or it never does."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout_s:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with status {proc.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return time.perf_counter() - start
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.005)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout_s:.0f} s")
+
+
+@contextmanager
+def process(argv: Sequence[str], *, env: dict[str, str] | None = None, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process, stopped (SIGTERM, then SIGKILL) however the block ends; output to ``log``."""
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen(list(argv), env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def start_emulator(stack: ExitStack, work: Path) -> Target:
+    from hive_emulator import DEFAULT_TEST_KEY
+
+    port = free_port()
+    proc = stack.enter_context(process(
+        [str(ROOT / ".venv" / "bin" / "hive-emulator"), "--catalog", str(CATALOG), "--port", str(port),
+         "--latency-scale", "0", "--seed", "1"], log=work / "emulator.log"))
+    base = f"http://127.0.0.1:{port}/api/v1"
+    wait_ok(f"{base}/models", proc)
+    return Target("direct", f"{base}/chat/completions", {"Authorization": f"Bearer {DEFAULT_TEST_KEY}",
+                                                          "Content-Type": "application/json"}, proc.pid)
+
+
+@dataclass
+class Started:
+    target: Target
+    startup_s: float
+    proc: subprocess.Popen[bytes]
+
+
+def start_gateway(stack: ExitStack, work: Path, emulator: Target) -> Started:
+    """``hive gateway --no-auth`` in front of the emulator, on a fresh data directory."""
+    port = free_port()
+    api_key = emulator.headers["Authorization"].removeprefix("Bearer ")
+    env = {**os.environ, "HIVE_DATA_DIR": str(work / "data"), "OPENROUTER_API_KEY": api_key,
+           "OPENROUTER_BASE_URL": emulator.url.removesuffix("/chat/completions")}
+    hive = str(ROOT / ".venv" / "bin" / "hive")
+    subprocess.run([hive, "models", "sync"], env=env, cwd=ROOT, check=True, capture_output=True)
+    began = time.perf_counter()
+    proc = stack.enter_context(process([hive, "gateway", "--no-auth", "--host", "127.0.0.1", "--port", str(port)],
+                                       env=env, log=work / "gateway.log"))
+    wait_ok(f"http://127.0.0.1:{port}/healthz", proc)
+    startup = time.perf_counter() - began
+    return Started(Target("gateway", f"http://127.0.0.1:{port}/v1/chat/completions",
+                          {"Content-Type": "application/json"}, proc.pid), startup, proc)
+
+
+def litellm_python() -> Path:
+    """The LiteLLM venv's python, created with ``pip install 'litellm[proxy]==1.108.7'`` on first use."""
+    python = LITELLM_VENV / "bin" / "python"
+    marker = LITELLM_VENV / f".installed-{LITELLM_VERSION}"
+    if not marker.exists():
+        shutil.rmtree(LITELLM_VENV, ignore_errors=True)
+        subprocess.run(["python3", "-m", "venv", str(LITELLM_VENV)], check=True, capture_output=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"litellm[proxy]=={LITELLM_VERSION}"],
+                       check=True, capture_output=True)
+        marker.touch()
+    return python
+
+
+def start_litellm(stack: ExitStack, work: Path, emulator: Target) -> Started:
+    """LiteLLM's proxy, one worker, no database, routing MODEL to the emulator as OpenRouter."""
+    litellm_python()
+    api_key = emulator.headers["Authorization"].removeprefix("Bearer ")
+    config = work / "litellm.yaml"
+    config.write_text(json.dumps({  # JSON is YAML
+        "model_list": [{"model_name": MODEL, "litellm_params": {
+            "model": f"openrouter/{MODEL}", "api_base": emulator.url.removesuffix("/chat/completions"),
+            "api_key": api_key}}],
+        "litellm_settings": {"telemetry": False},
+    }))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "LITELLM_MASTER_KEY")}
+    # no master key, like `hive gateway --no-auth`: 1.108 refuses that unless told it is local development
+    env.update(LITELLM_TELEMETRY="False", LITELLM_LOG="ERROR", LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY="true")
+    began = time.perf_counter()
+    proc = stack.enter_context(process(
+        [str(LITELLM_VENV / "bin" / "litellm"), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
+         "--num_workers", "1"], env=env, log=work / "litellm.log"))
+    wait_ok(f"http://127.0.0.1:{port}/health/liveliness", proc)
+    startup = time.perf_counter() - began
+    return Started(Target("litellm", f"http://127.0.0.1:{port}/v1/chat/completions",
+                          {"Content-Type": "application/json"}, proc.pid), startup, proc)
+
+
+# -- measuring -----------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The nearest-rank percentile (``q`` in 0..1) of ``values``; NaN when there are none."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(q * len(ordered) + 0.5) - 1))]
+
+
+@dataclass
+class Measured:
+    """What one target did, scenario by scenario (seconds; CPU in seconds of the target's processes)."""
+
+    runs: dict[str, list[Run]]
+
+    def pooled(self, scenario: str, what: str = "latencies") -> list[float]:
+        return [x for run in self.runs.get(scenario, []) for x in getattr(run, what)]
+
+    def run(self, scenario: str) -> Run:
+        return self.runs[scenario][0]
+
+
+def _plan(target: Target) -> Plan:
+    return PEER if target.name == "litellm" else FULL
+
+
+def measure(targets: Sequence[Target]) -> dict[str, Measured]:
+    """Every scenario on every target: concurrency 1 in interleaved rounds, then concurrency 32."""
+    out = {t.name: Measured({}) for t in targets}
+    for target in targets:  # warm-up: connections, caches, lazy imports
+        load(target, stream=False, concurrency=4, n=40)
+        load(target, stream=True, concurrency=4, n=20)
+    for _ in range(ROUNDS):
+        for target in targets:
+            plan = _plan(target)
+            out[target.name].runs.setdefault("c1_json", []).append(
+                load(target, stream=False, concurrency=1, n=plan.c1_json // ROUNDS))
+            out[target.name].runs.setdefault("c1_stream", []).append(
+                load(target, stream=True, concurrency=1, n=plan.c1_stream // ROUNDS))
+    for target in targets:
+        plan = _plan(target)
+        out[target.name].runs["c32_json"] = [load(target, stream=False, concurrency=32, n=plan.c32_json)]
+        out[target.name].runs["c32_stream"] = [load(target, stream=True, concurrency=32, n=plan.c32_stream)]
+    return out
+
+
+def _errors(measured: Measured) -> str:
+    runs = [r for rs in measured.runs.values() for r in rs]
+    failed = sum(r.errors for r in runs)
+    if not failed:
+        return ""
+    sample = next(s for r in runs for s in r.error_sample)
+    return f"; {failed} requests FAILED, e.g. {sample}"
+
+
+NAN = float("nan")
+
+
+def figures(results: dict[str, Measured], started: dict[str, Started], missing: dict[str, str]) -> list[Figure]:
+    """The table's rows: ours (the gateway) with LiteLLM beside it, both over the same direct floor."""
+    direct = results["direct"]
+    ours, peer = results.get("gateway"), results.get("litellm")
+    peer_name = "LiteLLM proxy " + LITELLM_VERSION
+    why = "; ".join(f"{name} not measured: {reason}" for name, reason in missing.items())
+    rows: list[Figure] = []
+
+    def added(measured: Measured | None, scenario: str, what: str, q: float) -> float:
+        if measured is None:
+            return NAN
+        return (percentile(measured.pooled(scenario, what), q) - percentile(direct.pooled(scenario, what), q)) * 1000
+
+    def row(name: str, value: float, unit: str, target: str, ok: bool | None, peer_value: float | None,
+            note: str) -> None:
+        ratio = None
+        if peer_value is not None and value == value and peer_value == peer_value and peer_value != 0 and value != 0:
+            ratio = value / peer_value
+        rows.append(Figure(name, value, unit, target, ok if value == value else None,
+                           peer=peer_name if peer_value is not None else None, peer_value=peer_value, ratio=ratio,
+                           note="; ".join(n for n in (note, "" if rows else why) if n)))
+
+    for conc in (1, 32):
+        for scenario, what, label, limit in (("json", "latencies", "JSON", 1.0 if conc == 1 else None),
+                                             ("stream", "firsts", "stream first byte", 2.0 if conc == 1 else None),
+                                             ("stream", "latencies", "stream last byte", None)):
+            key = f"c{conc}_{scenario}"
+            p50, p99 = added(ours, key, what, 0.5), added(ours, key, what, 0.99)
+            peer50, peer99 = added(peer, key, what, 0.5), added(peer, key, what, 0.99)
+            floor = percentile(direct.pooled(key, what), 0.5) * 1000
+            row(f"gateway added P50, {label}, c={conc}", p50, "ms",
+                "-" if limit is None else f"<= {limit:g} ms", None if limit is None else p50 <= limit,
+                peer50 if peer else None,
+                f"added P99 {p99:.2f} ms (LiteLLM {peer99:.1f} ms); direct P50 {floor:.2f} ms")
+    if ours is not None:
+        c32 = ours.run("c32_json")
+        ours_p99 = percentile(c32.latencies, 0.99) * 1000
+        peer_p99 = percentile(peer.run("c32_json").latencies, 0.99) * 1000 if peer else NAN
+        row("gateway P99, JSON, c=32", ours_p99, "ms", "< LiteLLM's", ours_p99 < peer_p99 if peer else None,
+            peer_p99 if peer else None, "whole request, not added")
+        rates = {name: len(m.run("c32_json").latencies) / m.run("c32_json").elapsed for name, m in results.items()}
+        ok = rates["gateway"] >= 10 * rates["litellm"] if peer else None
+        row("gateway throughput, JSON, c=32", rates["gateway"], "req/s", ">= 10x LiteLLM", ok,
+            rates.get("litellm"), f"direct to the emulator {rates['direct']:,.0f} req/s (the ceiling here); "
+            "ratio = ours / LiteLLM's")
+        streams = {name: len(m.run("c32_stream").latencies) / m.run("c32_stream").elapsed for name, m in results.items()}
+        row("gateway throughput, streams, c=32", streams["gateway"], "streams/s", "-", None, streams.get("litellm"),
+            f"direct {streams['direct']:,.0f} streams/s; ratio = ours / LiteLLM's")
+        per_request = {name: m.run("c32_json").cpu_s / max(len(m.run("c32_json").latencies), 1) * 1000
+                       for name, m in results.items() if name != "direct"}
+        row("gateway CPU per JSON request, c=32", per_request["gateway"], "ms", "<= 0.5 ms",
+            per_request["gateway"] <= 0.5, per_request.get("litellm"), "user+system CPU of the server's processes")
+        per_chunk = {name: m.run("c32_stream").cpu_s / max(m.run("c32_stream").events, 1) * 1e6
+                     for name, m in results.items() if name != "direct"}
+        streamed = ours.run("c32_stream")
+        events = streamed.events / max(len(streamed.latencies), 1)
+        row("gateway CPU per relayed SSE chunk, c=32", per_chunk["gateway"], "us", "<= 100 us",
+            per_chunk["gateway"] <= 100, per_chunk.get("litellm"),
+            f"whole stream's CPU / SSE events received ({events:.0f} per stream)")
+    ours_s = started["gateway"].startup_s if "gateway" in started else NAN
+    row("gateway start-up (spawn to /healthz 200)", ours_s, "s", "<= 1 s", ours_s <= 1.0,
+        started["litellm"].startup_s if "litellm" in started else None, "")
+    if "gateway" in started:
+        rss = {name: rss_mb(s.proc.pid) for name, s in started.items()}
+        row("gateway RSS after the load", rss["gateway"], "MB", "<= 100 MB", rss["gateway"] <= 100, rss.get("litellm"),
+            "resident memory of the server's processes")
+    for name, measured in results.items():
+        if (problem := _errors(measured)):
+            rows[0].note += f"; {name}{problem}"
+    return rows
+
+
+def run() -> list[Figure]:
+    """The figures of ``make bench`` for the gateway."""
+    missing: dict[str, str] = {}
+    started: dict[str, Started] = {}
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="hive-bench-gateway-") as tmp:
+        work = Path(tmp)
+        emulator = start_emulator(stack, work)
+        targets = [emulator]
+        for name, start in (("gateway", start_gateway), ("litellm", start_litellm)):
+            try:
+                started[name] = start(stack, work, emulator)
+                targets.append(started[name].target)
+            except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
+                detail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] \
+                    if isinstance(exc, subprocess.CalledProcessError) and exc.stderr else []
+                missing[name] = "; ".join([str(exc), *detail])[:300]
+                log = work / f"{name}.log"
+                if log.exists():
+                    missing[name] += " | " + " / ".join(log.read_text(errors="replace").strip().splitlines()[-2:])[:300]
+        results = measure(targets)
+        return figures(results, started, missing)
+
+
+if __name__ == "__main__":
+    _load_main(sys.argv[1:])
