@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from hive_core.catalog.capabilities import CAPABILITIES
+from hive_core.format import usd
 from hive_core.selection.complexity import TASK_TYPES
 from hive_core.selection.rankings import STRATEGIES
 
@@ -94,7 +95,7 @@ def build_request(
 
 def selection_lines(result: SelectionResult, strategy: str) -> list[str]:
     """A choice as the lines ``recommend`` and ``ask --show-models`` print."""
-    cost = "unknown" if result.estimated_cost_usd is None else f"${result.estimated_cost_usd:.6f}"
+    cost = "unknown" if result.estimated_cost_usd is None else usd(result.estimated_cost_usd)
     return [
         f"primary:    {result.primary} ({result.tier})",
         f"fallbacks:  {', '.join(result.fallbacks) or '-'}",

@@ -32,9 +32,10 @@ def test_acceptance_commands(emulator: Any, tmp_path: Path) -> None:
     hard = run_cli("hive", ["ask", "Complex analysis task", "--show-models", "--max-tokens", "20"], env)
     assert hard.returncode == 0, hard.stderr
     assert any(t in hard.stderr.splitlines()[0] for t in ("(flagship)", "(premium)")), hard.stderr
+    # a typo is refused before anything is sent (it would otherwise become a "model" in every table)
     fake = run_cli("hive", ["ask", "test", "--primary-model", "fake-model", "--max-tokens", "20"], env)
-    assert fake.returncode == 0 and fake.stdout.strip(), fake.stderr
-    assert "fake-model" in fake.stderr and "warning" in fake.stderr
+    assert fake.returncode == 2 and not fake.stdout.strip(), fake.stderr
+    assert "fake-model" in fake.stderr and len(fake.stderr.strip().splitlines()) == 1, fake.stderr
     rec = run_cli("hive", ["models", "recommend", "--task", "code-analysis", "--json"], env)
     assert rec.returncode == 0 and json.loads(rec.stdout)["primary"]
 

@@ -80,7 +80,6 @@ def test_set_budget_cli(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> N
     (["--daily", "-3"], "a limit must be a positive amount in USD"),
     (["--daily", "ten"], "invalid daily limit 'ten'"),
     (["--monthly", "nan"], "a limit must be a positive amount"),
-    (["--daily", "1", "--reset-day", "31"], "invalid reset day 31: use 1..28"),
     (["--daily", "1", "--app", "a", "--model", "m"], "give one of --app, --model or --key"),
     (["--reset-day", "3"], "has no limit"),
     ([], "nothing to set"),
@@ -91,6 +90,12 @@ def test_bad_budget_values_cli(data_dir: Path, capsys: pytest.CaptureFixture[str
     code, out, err = run(hive_main, capsys, "--data-dir", str(data_dir), "budget", "set", *args)
     assert code == 1 and out == ""
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_a_reset_day_out_of_range_is_a_usage_error(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(hive_main, capsys, "--data-dir", str(data_dir), "budget", "set", "--daily", "1",
+                         "--reset-day", "31")
+    assert code == 2 and out == "" and "31 is not in the range 1<=x<=28" in err
 
 
 def test_bad_budget_values(data_dir: Path) -> None:

@@ -19,12 +19,13 @@ import click
 from hive_cli.common import echo_json, get_settings
 from hive_cli.params import json_option
 from hive_core.format import usd
+from hive_core.period import MAX_RESET_DAY
 
 __all__ = ["budget"]
 
 
 def _usd(value: float | None) -> str:
-    """Limits and what is spent against them, with the digits a limit was typed with."""
+    """A limit, with the digits it was typed with (spend prints as every figure does: ``usd``)."""
     return usd(value, typed=True)
 
 
@@ -39,12 +40,13 @@ def budget() -> None:
 @click.option("--app", default=None, help="Limit one app (the HIVE_APP requests are made under).")
 @click.option("--model", default=None, help="Limit one model id.")
 @click.option("--key", "key_id", default=None, help="Limit one virtual key of the gateway (its id: `hive keys list`).")
-@click.option("--reset-day", default=None, help="Day of the month (1..28) the monthly period starts; default 1.")
+@click.option("--reset-day", type=click.IntRange(1, MAX_RESET_DAY), default=None,
+              help=f"Day of the month (1..{MAX_RESET_DAY}) the monthly period starts; default 1.")
 @click.option("--webhook", default=None, help="POST alerts to this URL (Slack-compatible); '' removes it.")
 @click.option("--thresholds", default=None, help="Alert thresholds in percent of each limit, e.g. 50,80,100.")
 @click.pass_context
 def set_(ctx: click.Context, daily: str | None, monthly: str | None, app: str | None, model: str | None,
-         key_id: str | None, reset_day: str | None, webhook: str | None, thresholds: str | None) -> None:
+         key_id: str | None, reset_day: int | None, webhook: str | None, thresholds: str | None) -> None:
     """Set limits (global, or for one --app, --model or --key) and alert settings.
 
     A limit of 0 is a kill switch: every request of the scope is refused, --over-budget included,
@@ -113,13 +115,13 @@ def show(ctx: click.Context, as_json: bool) -> None:
             ("month", s.spent_month_usd, s.monthly_limit_usd, s.remaining_month_usd, s.ledger_spent_month_usd),
         ]
         for label, spent, limit, remaining, ledger in rows:
-            line = f"  {label}: spent {_usd(spent)}"
+            line = f"  {label}: spent {usd(spent)}"
             if limit is not None:
-                line += f" of {_usd(limit)}, reserved {_usd(s.reserved_usd)}, remaining {_usd(remaining)}"
+                line += f" of {_usd(limit)}, reserved {usd(s.reserved_usd)}, remaining {usd(remaining)}"
             click.echo(line)
             if abs(ledger - spent) >= 0.005:
-                click.echo(f"  note: the ledger counts {_usd(ledger)} {label}; run `hive-jobs rebuild-ledger`")
-        projection = f"  projected month-end: {_usd(s.projected_month_usd)} at {_usd(s.rate_per_day_usd)}/day"
+                click.echo(f"  note: the ledger counts {usd(ledger)} {label}; run `hive-jobs rebuild-ledger`")
+        projection = f"  projected month-end: {usd(s.projected_month_usd)} at {usd(s.rate_per_day_usd)}/day"
         if s.over_limit_on is not None:
             projection += f", over the monthly limit on {s.over_limit_on}"
         click.echo(projection)

@@ -99,7 +99,7 @@ def _measured_line(task: str, m: Metrics) -> str:
     if m.ttft_p50_ms is not None:
         parts.append(f"ttft50 {ms(m.ttft_p50_ms)}")
     if m.cost_per_request_usd is not None:
-        parts.append(f"{usd(m.cost_per_request_usd, places=6)}/request")
+        parts.append(f"{usd(m.cost_per_request_usd)}/request")
     if m.quality is not None:
         parts.append(f"quality {m.quality:.2f} ({m.quality_samples})")
     return "  ".join(parts)

@@ -147,6 +147,10 @@ def _num(value: float | None, fmt: str = ".0f") -> str:
     return "-" if value is None else format(value, fmt)
 
 
+def _signed_usd(value: float) -> str:
+    return f"-{usd(-value)}" if value < 0 else usd(value)
+
+
 def format_ab_report(report: dict[str, Any]) -> str:
     """The report as plain text (what ``hive-jobs ab-report`` prints)."""
     guard = ", ".join(report["guardrails"]) or "none"
@@ -161,8 +165,10 @@ def format_ab_report(report: dict[str, Any]) -> str:
     lines.append("")
     for key, t in report["tests"].items():
         mark = "significant" if t["significant"] else "not significant"
-        lines.append(f"{key:<8} {t['test']:<22} b-a={t['estimate']:.4g} "
-                     f"CI [{t['ci_low']:.4g}, {t['ci_high']:.4g}] p={t['p_value']:.3g} {mark}")
+        # money prints one way everywhere (never 2.4e-05); a difference keeps its sign
+        show = _signed_usd if key == "cost" else (lambda x: format(x, ".4g"))
+        lines.append(f"{key:<8} {t['test']:<22} b-a={show(t['estimate'])} "
+                     f"CI [{show(t['ci_low'])}, {show(t['ci_high'])}] p={t['p_value']:.3g} {mark}")
     if report["mde"] is not None:
         lines.append(f"minimum detectable success-rate difference at this sample size: "
                      f"{pct(report['mde']['success_rate'])} (80% power)")

@@ -29,7 +29,7 @@ class Summary:
         c = self.cost
         billed = "" if c.billed_share is None else f", {pct(c.billed_share, places=0)} billed"
         lines = [f"{c.period.first_day}..{c.period.last_day}: {c.requests:,} billed requests, "
-                 f"{usd(c.total_usd, places=2)} spent{billed}",
+                 f"{usd(c.total_usd)} spent{billed}",
                  f"{'model':<42} {'cost $':>9} {'requests':>9} {'success':>8} {'P50 ms':>8} {'P95 ms':>8} {'P99 ms':>8}  health"]
         by_model = {m.model: m for m in self.models}
         for row in c.rows[:top]:
