@@ -30,9 +30,11 @@ DEFAULT_SAMPLE = 50
 @click.pass_context
 def eval_(ctx: click.Context, judge: str, period: Period, sample: int, models: tuple[str, ...],
           as_json: bool) -> None:
-    """Score answers with a judge model: a sample of the period's stored answers (HIVE_STORE_CONTENT=true),
-    or with --benchmark the named models' answers to the built-in prompts. Each score is a
-    quality_rating (rater judge:MODEL) that the rankings weigh with people's ratings (hive rate)."""
+    """Score answers with a judge model; the rankings weigh the scores.
+
+    Graded: a sample of the period's stored answers (HIVE_STORE_CONTENT=true), or with --benchmark
+    the named models' answers to the built-in prompts. Each score is a quality_rating (rater
+    judge:MODEL) that the rankings weigh with people's ratings (hive rate)."""
     from hive_core.format import usd
     from hive_core.session import Session
     from jobs.eval.judge import evaluate, judge_rater

@@ -53,8 +53,10 @@ def report(ctx: click.Context, period: Period, fmt: str, out_dir: str | None) ->
 @click.option("--print", "print_", is_flag=True, help="Print the crontab lines (the default).")
 @click.pass_context
 def schedule(ctx: click.Context, install: bool, print_: bool) -> None:
-    """Print or install the crontab lines (UTC): the daily rollup, alerts, compaction, reconcile, verify and
-    day report; the weekly and monthly reports."""
+    """Print or install the crontab lines for Hive's jobs.
+
+    In UTC (CRON_TZ=UTC): the daily upkeep (reconcile, compact, rollup with alerts, verify) and day
+    report; the weekly and monthly reports."""
     from jobs.reports.schedule import crontab_lines, install_crontab
 
     data_dir = get_settings(ctx).data_dir
