@@ -28,6 +28,8 @@ PERCENTILES = [f"{p}_{q}_ms" for p in ("latency", "ttft") for q in ("p50", "p95"
 
 @pytest.fixture(scope="module")
 def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataDir, DataDir]:
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.fail("Spark needs a Java 17 runtime: `make test` installs openjdk-17-jre-headless")
     duck = Settings(data_dir=tmp_path_factory.mktemp("duck"))
     days = write_history(duck.data_dir, days=4, n=300)
     # the rare parts of usage: BYOK with and without the upstream cost, cache writes, media, web search
