@@ -10,12 +10,16 @@ routes only to models that fit), before credits and faults, in this order:
   found that support the provided 'tool_choice' value. ...`` (zed-industries/zed#36094);
 * an ``image_url`` part sent to a model whose ``architecture.input_modalities`` lack ``image``:
   404 ``No endpoints found that support image input`` (NousResearch/hermes-agent#23411);
+* an ``input_audio`` part to a model without ``audio`` input: 404 ``No endpoints found that support
+  audio input`` (the image refusal's wording: no real report of this text was found, so it is the
+  one message here not quoted from OpenRouter);
 * prompt tokens (tool definitions included) plus ``max_tokens`` above the model's
   ``context_length``: 400 ``This endpoint's maximum context length is N tokens. However, you
   requested about T tokens (P of text input, [K of tool input, ]M in the output). ...``.
 
 ``response_format`` is never refused: OpenRouter drops parameters a model does not support
-(PROTOCOL.md section 2), so such a model answers prose.
+(PROTOCOL.md section 2), so such a model answers prose. Nor is a ``file`` part: OpenRouter's
+``file-parser`` plugin turns a PDF into text for any model.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 from hive_emulator.answers import function_tools
 from hive_emulator.catalog import ModelInfo
 
-__all__ = ["Refusal", "admit", "has_images", "over_context"]
+__all__ = ["Refusal", "admit", "has_audio", "has_images", "over_context"]
 
 ROUTING_DOCS = "To learn more about provider routing, visit: https://openrouter.ai/docs/guides/routing/provider-selection"
 CONTEXT_MESSAGE = (
@@ -45,13 +49,22 @@ class Refusal:
     outcome: str
 
 
-def has_images(messages: Any) -> bool:
-    """Some message has an ``image_url`` content part."""
-    return any(
-        isinstance(part, dict) and part.get("type") == "image_url"
+def _has_part(messages: Any, kind: str) -> bool:
+    return isinstance(messages, list) and any(
+        isinstance(part, dict) and part.get("type") == kind
         for message in messages if isinstance(message, dict) and isinstance(message.get("content"), list)
         for part in message["content"]
     )
+
+
+def has_images(messages: Any) -> bool:
+    """Some message has an ``image_url`` content part."""
+    return _has_part(messages, "image_url")
+
+
+def has_audio(messages: Any) -> bool:
+    """Some message has an ``input_audio`` content part."""
+    return _has_part(messages, "input_audio")
 
 
 def admit(payload: dict[str, Any], model: ModelInfo) -> Refusal | None:
@@ -67,6 +80,8 @@ def admit(payload: dict[str, Any], model: ModelInfo) -> Refusal | None:
                        "no_tool_endpoints")
     if "image" not in model.input_modalities and has_images(payload.get("messages")):
         return Refusal(404, "No endpoints found that support image input", "no_image_endpoints")
+    if "audio" not in model.input_modalities and has_audio(payload.get("messages")):
+        return Refusal(404, "No endpoints found that support audio input", "no_audio_endpoints")
     return None
 
 

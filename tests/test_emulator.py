@@ -767,6 +767,20 @@ def test_images_accepted_by_vision_models_only(emulator: Emulator, client: httpx
     assert vision.json()["usage"]["prompt_tokens"] == words["usage"]["prompt_tokens"] + 85  # one image
 
 
+def test_audio_accepted_by_audio_models_only_and_files_by_any(emulator: Emulator, client: httpx.Client) -> None:
+    audio = [{"role": "user", "content": [
+        {"type": "text", "text": "What is said here?"},
+        {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}]}]
+    refused = chat(client, emulator, model=MODEL, messages=audio, max_tokens=5)
+    assert refused.status_code == 404
+    assert refused.json()["error"]["message"] == "No endpoints found that support audio input"
+    assert chat(client, emulator, model="google/gemini-3.5-flash", messages=audio, max_tokens=5).status_code == 200
+    pdf = [{"role": "user", "content": [
+        {"type": "text", "text": "Summarise"},
+        {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}}]}]
+    assert chat(client, emulator, model=NO_TOOLS_MODEL, messages=pdf, max_tokens=5).status_code == 200
+
+
 def test_prompt_beyond_the_context_gets_the_real_400(emulator: Emulator, client: httpx.Client) -> None:
     long = [{"role": "user", "content": "word " * 3200}]  # 4000 tokens + 4 for the message
     response = chat(client, emulator, model=SMALL_CONTEXT_MODEL, messages=long, max_tokens=200)
