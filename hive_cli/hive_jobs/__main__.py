@@ -4,4 +4,4 @@
 from hive_cli.hive_jobs import main
 
 if __name__ == "__main__":
-    main()
+    main(None)
