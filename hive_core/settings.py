@@ -99,12 +99,17 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 
 
 def _path(value: object) -> Path:
-    text = str(value)
+    """A local path, or for ``s3://bucket/prefix`` an :class:`~hive_core.store.objects.ObjectPath`
+    (typed as the ``Path`` it stands in for: see that module). Any other URL is refused with one line,
+    never taken as a relative path: that silently created a local folder named ``s3:``."""
+    text = str(value)  # an ObjectPath (Settings.replace) reads back as its URL
     if _URL.match(text):
-        scheme = text.split(":", 1)[0]
-        # never taken as a relative path: that silently created a local folder named "s3:"
-        raise ValueError(f"{text!r} is a {scheme}:// URL; the data directory must be a local path "
-                         "(object storage is not supported yet)")
+        from hive_core.store.objects import parse_url
+
+        try:
+            return parse_url(text)  # type: ignore[return-value]
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
     return Path(text).expanduser()
 
 

@@ -3,15 +3,20 @@
 A reader sees either no file or the whole file, whatever instant the writer dies at; the temporary
 file a killed writer leaves behind is never read (``hive_core.store.layout.is_temporary``) and is removed
 by ``verify`` and ``compact``.
+
+In object storage (an ``s3://`` data directory, :mod:`hive_core.store.objects`) the file is written
+to memory and sent in one PUT: an object appears whole or not at all, so there is no temporary
+name and nothing for a killed writer to leave behind.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hive_core.store.atomic import atomic_file
+from hive_core.store.datadir import is_remote
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -41,12 +46,17 @@ def write_atomic(
     """
     import pyarrow.parquet as pq
 
-    with atomic_file(path, overwrite=overwrite) as sink:
-        pq.write_table(
-            table,
-            sink,
-            compression=compression,
-            row_group_size=row_group_size,
-            use_dictionary=list(dictionary) if dictionary is not None
-            else [n for n in table.column_names if n not in UNIQUE_COLUMNS],
-        )
+    options: dict[str, Any] = {
+        "compression": compression, "row_group_size": row_group_size,
+        "use_dictionary": list(dictionary) if dictionary is not None
+        else [n for n in table.column_names if n not in UNIQUE_COLUMNS]}
+    if is_remote(path):
+        import pyarrow as pa
+
+        # Names are unique per writer (as locally, where an existing name is refused): one PUT.
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, **options)
+        path.write_bytes(sink.getvalue().to_pybytes())
+        return
+    with atomic_file(path, overwrite=overwrite) as local:
+        pq.write_table(table, local, **options)

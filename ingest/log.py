@@ -94,8 +94,8 @@ class EventLog:
         writer: str | None = None,
         spill_roots: Sequence[Path] | None = None,
     ) -> None:
-        self.data_dir = Path(data_dir)
-        self._datadir = DataDir(self.data_dir)
+        self._datadir = DataDir(data_dir)  # a local Path, or an s3:// ObjectPath (hive_core.store.objects)
+        self.data_dir = self._datadir.root
         self.writer = writer or new_writer_id()
         if parse_file_name(EventFileName(self.writer, 1).format()) is None:
             # its files would be strays that no reader reads (the file-name rule, hive_core.store.layout)

@@ -32,7 +32,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hive_core.store.datadir import DataDir
+from hive_core.store.datadir import DataDir, is_remote
 from hive_core.store.layout import parse_file_name, partition_date, partition_name
 from hive_core.store.lock import file_lock
 
@@ -62,8 +62,14 @@ def spill_roots(environ: Mapping[str, str] | None = None) -> list[Path]:
 
 
 def data_dir_key(data_dir: Path) -> str:
-    """The spill sub-directory of one data directory: a hash of its absolute path."""
-    return hashlib.sha256(str(Path(data_dir).absolute()).encode()).hexdigest()[:16]
+    """The spill sub-directory of one data directory: a hash of its absolute path (or URL)."""
+    return hashlib.sha256(_identity(data_dir).encode()).hexdigest()[:16]
+
+
+def _identity(data_dir: Path) -> str:
+    """The absolute path of a local data directory; the URL of one in object storage (its events
+    spill to local disk like a local store's: outside the data directory)."""
+    return str(data_dir) if is_remote(data_dir) else str(Path(data_dir).absolute())
 
 
 def _private_dir(path: Path) -> Path:
@@ -92,7 +98,7 @@ def spill_events(
                 if not source.exists():
                     from hive_core.store.atomic import write_json_atomic
 
-                    write_json_atomic(source, {"data_dir": str(Path(data_dir).absolute())})
+                    write_json_atomic(source, {"data_dir": _identity(data_dir)})
                 where = _private_dir(key_dir / writer)
                 for event_type, day, name, table in parts:
                     target = where / event_type / partition_name(day) / name
@@ -123,7 +129,7 @@ def _spilled_target(data_dir: Path, spilled: Path) -> Path | None:
     day = partition_date(spilled.parent)
     if day is None or parse_file_name(spilled.name) is None:
         return None
-    return DataDir(Path(data_dir)).partition(spilled.parent.parent.name, day) / spilled.name
+    return DataDir(data_dir).partition(spilled.parent.parent.name, day) / spilled.name
 
 
 @dataclass

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hive_core.errors import QueryError
-from hive_core.store.datadir import DataDir
+from hive_core.store.datadir import DataDir, is_remote
 from hive_core.store.duck import open_duckdb
 from hive_core.store.event_files import FileSet, list_event_files
 from hive_core.store.quarantine import Quarantine, groups, reason_sql
@@ -182,7 +182,7 @@ def connect(data_dir: Path, *, warn: bool = True, threads: int | None = None,
     con.execute("SET parquet_metadata_cache = true")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    store = Store(con=con, data_dir=Path(data_dir))
+    store = Store(con=con, data_dir=DataDir(data_dir).root)  # a Path, or an s3:// ObjectPath
     for type_name, schema in event_schemas().items():
         con.register(f"empty_{type_name}", schema.empty_table())
     try:
@@ -220,22 +220,32 @@ def _build_views(store: Store) -> None:
     for type_name, schema in event_schemas().items():
         fileset = store.files[type_name]
         parts = [f"SELECT * FROM empty_{type_name}"]
-        sound = [fileset.readable(p) for p in fileset.files if p not in fileset.checked]
+        sound = [p for p in fileset.files if p not in fileset.checked]
         if sound:
-            con.execute(f"SET VARIABLE files_{type_name} = $files", {"files": sound})
-            parts.append(f"SELECT * FROM read_parquet(getvariable('files_{type_name}'), "
-                         "union_by_name = true, hive_partitioning = false)")
+            parts.append(f"SELECT * FROM {_source(store, fileset, f'files_{type_name}', sound, schema)}")
         for n, (ts_type, day, paths) in enumerate(groups(fileset.checked)):
             # checked files: their rows through the row rules, ts cast to the schema's microseconds
-            var = f"files_{type_name}_checked_{n}"
-            con.execute(f"SET VARIABLE {var} = $files", {"files": [fileset.readable(p) for p in paths]})
-            parts.append(f"SELECT * REPLACE (CAST(ts AS TIMESTAMPTZ) AS ts) FROM read_parquet(getvariable('{var}'), "
-                         f"union_by_name = true, hive_partitioning = false) WHERE ({reason_sql(ts_type, day)}) IS NULL")
+            source = _source(store, fileset, f"files_{type_name}_checked_{n}", paths, None)
+            parts.append(f"SELECT * REPLACE (CAST(ts AS TIMESTAMPTZ) AS ts) FROM {source} "
+                         f"WHERE ({reason_sql(ts_type, day)}) IS NULL")
         columns = ", ".join(f'"{name}"' for name in schema.names)
         source = " UNION ALL BY NAME ".join(parts)
         con.execute(f"CREATE OR REPLACE TEMP VIEW raw_{type_name} AS SELECT {columns} FROM ({source})")
     for view in VIEW_ORDER:
         con.execute(_USAGE_WITHOUT_CORRECTIONS if view == "usage" and not _has_corrections(store) else load(f"views/{view}"))
+
+
+def _source(store: Store, fileset: FileSet, name: str, paths: list[Path], schema: pa.Schema | None) -> str:
+    """The SQL that scans ``paths``: ``read_parquet`` over a list bound to the DuckDB variable
+    ``name``, or in object storage a ``pyarrow`` dataset registered as ``name`` (DuckDB's S3 reader,
+    the httpfs extension, is not required). ``schema``: the dataset's (None: the files' own, unified)."""
+    if is_remote(store.data_dir):
+        from hive_core.store.objects import parquet_dataset
+
+        store.con.register(name, parquet_dataset(paths, schema))
+        return name
+    store.con.execute(f"SET VARIABLE {name} = $files", {"files": [fileset.readable(p) for p in paths]})
+    return f"read_parquet(getvariable('{name}'), union_by_name = true, hive_partitioning = false)"
 
 
 #: ``views/usage`` when no usage event supersedes another: its anti-join is then the identity, and

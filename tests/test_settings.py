@@ -31,8 +31,10 @@ def test_flags_override_environment_and_none_falls_through() -> None:
     ("HIVE_READ_TIMEOUT", "0", "HIVE_READ_TIMEOUT: must be > 0"),
     ("OPENROUTER_BASE_URL", "openrouter.ai", "OPENROUTER_BASE_URL: must start with http"),
     ("HIVE_STORE_CONTENT", "maybe", "HIVE_STORE_CONTENT: must be true or false"),
-    ("HIVE_DATA_DIR", "s3://bucket/x", "HIVE_DATA_DIR: 's3://bucket/x' is a s3:// URL; the data directory must be a local"),
-    ("HIVE_DATA_DIR", "gs://bucket", "HIVE_DATA_DIR: 'gs://bucket' is a gs:// URL"),
+    ("HIVE_DATA_DIR", "ftp://bucket/x", "HIVE_DATA_DIR: 'ftp://bucket/x' is a ftp:// URL; a data directory is a local "
+                                        "path or s3://bucket/prefix"),
+    ("HIVE_DATA_DIR", "gs://bucket", r"HIVE_DATA_DIR: 'gs://bucket': gs:// \(Google Cloud Storage\) is not supported yet"),
+    ("HIVE_DATA_DIR", "s3://", "HIVE_DATA_DIR: 's3://' names no bucket"),
 ])
 def test_bad_values_are_one_line_config_errors(var: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -96,16 +98,18 @@ def test_surrounding_whitespace_of_a_key_is_ignored() -> None:
 
 
 def test_a_url_is_never_taken_as_a_relative_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``HIVE_DATA_DIR=s3://bucket/x`` once created a local folder named ``s3:``; a collapsed
-    ``Path("s3://b")`` (``s3:/b``) is caught too, while a drive-like or plain relative path is not."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HIVE_", "OPENROUTER_"))}
-    for url in ("s3://bucket/x", "az://container/p"):
-        done = subprocess.run([str(BIN / "hive-jobs"), "--data-dir", url, "rollup", "--daily"], cwd=tmp_path,
+    """``HIVE_DATA_DIR=s3://bucket/x`` once created a local folder named ``s3:``: now it is object
+    storage, and a command not taught it refuses with one line (never a local write); an untested
+    scheme is refused; a collapsed ``Path("s3://b")`` (``s3:/b``) is still the URL, while a drive-like or
+    plain relative path is not a URL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HIVE_", "OPENROUTER_", "AWS_"))}
+    for url, refusal in (("s3://bucket/x", "does not support object storage yet"),
+                         ("az://container/p", "az:// (Azure Blob Storage) is not supported yet")):
+        done = subprocess.run([str(BIN / "hive"), "--data-dir", url, "budget", "set", "--daily", "1"], cwd=tmp_path,
                               env=env, capture_output=True, text=True, timeout=60)
-        assert done.returncode != 0 and "URL; the data directory must be a local path" in done.stderr
+        assert done.returncode != 0 and refusal in done.stderr
         assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
-    with pytest.raises(ConfigError, match="s3:// URL"):
-        Settings.from_env({}, data_dir=Path("s3://bucket/x"))
+    assert str(Settings.from_env({}, data_dir=Path("s3://bucket/x")).data_dir) == "s3://bucket/x"
     assert list(tmp_path.iterdir()) == []
     assert Settings.from_env({}, data_dir="data/s3-mirror").data_dir == Path("data/s3-mirror")
     assert Settings.from_env({}, data_dir="C:/hive").data_dir == Path("C:/hive")

@@ -6,19 +6,21 @@ disagree about where something lives. :data:`TREE` describes every entry; the RE
 data-directory tree is generated from it (``make docs``), so the documentation cannot drift.
 
 It imports only the leaf :mod:`hive_core.store.layout` (the names of partition folders), so every
-layer may use it. Nothing here touches the filesystem: creating folders, modes and locks stay with
+layer may use it; a remote root (:mod:`hive_core.store.objects`, loaded only by the settings that
+read an ``s3://`` URL) is recognised without importing it (:func:`is_remote`). Nothing here touches the filesystem: creating folders, modes and locks stay with
 the module that writes the file.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from hive_core.store.layout import partition_name
 
-__all__ = ["TREE", "DataDir"]
+__all__ = ["TREE", "DataDir", "is_remote"]
 
 #: file names inside ``state/``, one owner each (the module that uses the file says so)
 LEDGER_FILE = "budget-ledger.sqlite3"
@@ -31,6 +33,13 @@ KEYS_FILE = "keys.sqlite3"
 KEYS_RATE_FILE = "rate.sqlite3"
 
 
+def is_remote(path: object) -> bool:
+    """Whether ``path`` is an :class:`~hive_core.store.objects.ObjectPath` (an ``s3://`` object). Only a
+    loaded module can have made one: a local run never imports it (start-up)."""
+    objects = sys.modules.get("hive_core.store.objects")
+    return objects is not None and isinstance(path, objects.ObjectPath)
+
+
 @dataclass(frozen=True)
 class DataDir:
     """The paths of one data directory. Pure: nothing here touches the filesystem."""
@@ -39,7 +48,9 @@ class DataDir:
     root: Path
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "root", Path(self.root))
+        # a remote root (hive_core.store.objects.ObjectPath) keeps its type: every path below is one
+        if not is_remote(self.root):
+            object.__setattr__(self, "root", Path(self.root))
 
     # -- the event log ------------------------------------------------------------------------
     @property

@@ -39,6 +39,12 @@ than the process may open (even after raising its soft limit to the hard one), f
 path and readers retry a query that meets a deleted one (``queries.connect``).
 
 Checks are cached per (path, size, mtime), so listing a large store twice costs one ``stat`` a file.
+
+**In object storage** (an ``s3://`` data directory, :mod:`hive_core.store.objects`) one event type is
+listed in one recursive LIST (paged by the server), twice around its journals, with the same rules:
+S3's listings are strongly consistent, and a compaction there commits in the same order (journal,
+output, deletions). Nothing can be pinned: a query that meets an object deleted since the listing
+lists again (``queries.connect``), as a local store does where descriptors have no names.
 """
 
 from __future__ import annotations
@@ -53,7 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hive_core.errors import DataError
-from hive_core.store.datadir import DataDir
+from hive_core.store.datadir import DataDir, is_remote
 from hive_core.store.file_checks import SOUND, check_file, file_verdict
 from hive_core.store.layout import (
     is_compact_journal,
@@ -125,6 +131,8 @@ def list_event_files(data_dir: Path, event_type: str, *, check: bool = True, pin
     releases them). Raises :class:`~hive_core.errors.DataError` when a partition keeps changing."""
     result = FileSet()
     root = DataDir(data_dir).event_type(event_type)
+    if is_remote(root):
+        return _list_remote(root, event_type, check=check)
     try:
         partitions = sorted(p for p in root.iterdir() if p.is_dir() and partition_date(p) is not None)
     except (FileNotFoundError, NotADirectoryError):
@@ -175,17 +183,7 @@ def _snapshot(partition: Path, event_type: str, result: FileSet, *, check: bool,
         raise _Vanished(str(partition))
     if first is None:
         return
-    superseded = {name for output, inputs in journals if output in first for name in inputs}
-    for name, is_dir in sorted(first.items()):
-        path = partition / name
-        hidden = name.startswith(".")
-        if parse_file_name(name) is None or is_dir:
-            if not hidden or name.endswith(".parquet"):
-                kind = "a directory" if is_dir else "not an event file name (<writer>-<seq>.parquet)"
-                result.skipped.append((path, f"stray: {kind}; never read"))
-            continue
-        if name in superseded:
-            continue
+    for path in _data_names(partition, first, journals, result):
         readable = str(path)
         try:
             if pin:
@@ -209,6 +207,81 @@ def _snapshot(partition: Path, event_type: str, result: FileSet, *, check: bool,
         result.stats[path] = (stat.st_size, stat.st_mtime_ns)
         if verdict.checked is not None:
             result.checked[path] = verdict.checked
+
+
+def _data_names(partition: Path, names: dict[str, bool], journals: list[tuple[str, list[str]]],
+                result: FileSet) -> list[Path]:
+    """The files of one listed partition that are data: strays go to ``result.skipped``, the
+    inputs of a committed compaction (its output is listed) are left out."""
+    superseded = {name for output, inputs in journals if output in names for name in inputs}
+    data = []
+    for name, is_dir in sorted(names.items()):
+        path = partition / name
+        if parse_file_name(name) is None or is_dir:
+            if not name.startswith(".") or name.endswith(".parquet"):
+                kind = "a directory" if is_dir else "not an event file name (<writer>-<seq>.parquet)"
+                result.skipped.append((path, f"stray: {kind}; never read"))
+            continue
+        if name not in superseded:
+            data.append(path)
+    return data
+
+
+def _list_remote(root: Path, event_type: str, *, check: bool) -> FileSet:
+    """:func:`list_event_files` in object storage: one recursive LIST, twice around the journals."""
+    for attempt in range(LIST_ATTEMPTS):
+        result = FileSet()
+        first = _remote_names(root)
+        journals = {partition: [entry for name in sorted(names) if is_compact_journal(name)
+                                if (entry := read_journal(partition / name)) is not None]
+                    for partition, (names, _stats) in first.items()}
+        if _remote_names(root) != first:
+            time.sleep(min(0.01 * 2**attempt, 0.2))
+            continue
+        try:
+            for partition, (names, stats) in sorted(first.items()):
+                for path in _data_names(partition, names, journals[partition], result):
+                    size, mtime_ns = stats[path.name]
+                    verdict = file_verdict(path, str(path), size, mtime_ns, event_type) if check else SOUND
+                    if verdict.reason is not None:
+                        result.skipped.append((path, verdict.reason))
+                        continue
+                    result.files.append(path)
+                    result.stats[path] = (size, mtime_ns)
+                    if verdict.checked is not None:
+                        result.checked[path] = verdict.checked
+        except FileNotFoundError:  # deleted between the listing and its check: list again
+            continue
+        return result
+    raise DataError(f"{root} kept changing while it was listed ({LIST_ATTEMPTS} attempts): something other "
+                    "than Hive's writers and compaction is rewriting it; try again")
+
+
+def _remote_names(root: Path) -> dict[Path, tuple[dict[str, bool], dict[str, tuple[int, int]]]]:
+    """Each ``date=`` partition under ``root``: its names (but temporaries) mapped to whether they are
+    a "directory" (a deeper prefix), and the (size, mtime_ns) of its objects."""
+    import pyarrow.fs as pafs
+
+    from hive_core.store.objects import as_object, translated
+
+    remote = as_object(root)
+    with translated(remote):
+        infos = remote.filesystem.get_file_info(pafs.FileSelector(remote.key, recursive=True, allow_not_found=True))
+    found: dict[Path, tuple[dict[str, bool], dict[str, tuple[int, int]]]] = {}
+    for info in infos:
+        parts = info.path[len(remote.key) + 1:].split("/")
+        partition = root / parts[0]
+        if partition_date(partition) is None or (len(parts) == 1):
+            continue
+        names, stats = found.setdefault(partition, ({}, {}))
+        name = parts[1]
+        if is_temporary(name):
+            continue
+        is_dir = len(parts) > 2 or info.type == pafs.FileType.Directory
+        names[name] = names.get(name, False) or is_dir
+        if not is_dir:
+            stats[name] = (int(info.size or 0), int(info.mtime_ns or 0))
+    return found
 
 
 def _open(path: Path) -> int:

@@ -20,8 +20,9 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from hive_core.store.datadir import is_remote
 from hive_core.store.layout import TS_MAX, TS_MIN, partition_date
 from hive_core.store.schema_cache import event_schemas
 
@@ -79,21 +80,34 @@ def file_verdict(path: Path, readable: str, size: int, mtime_ns: int, event_type
 
 
 def _check(path: Path, readable: str, size: int, event_type: str) -> Verdict:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     if size == 0:
         return Verdict("empty file")
     if size < 12:
         return Verdict("too short to be Parquet")
-    with open(readable, "rb") as handle:
+    source: Any = readable
+    if is_remote(path):  # an s3:// object: ranged reads of one open object (hive_core.store.objects)
+        from hive_core.store.objects import as_object
+
+        source = as_object(path).open_input()
+    with open(readable, "rb") if isinstance(source, str) else source as handle:
         head = handle.read(4)
-        handle.seek(-4, 2)
+        handle.seek(size - 4)
         tail = handle.read(4)
-    if head != PARQUET_MAGIC or tail != PARQUET_MAGIC:
-        return Verdict("not a Parquet file")
+        if head != PARQUET_MAGIC or tail != PARQUET_MAGIC:
+            return Verdict("not a Parquet file")
+        if not isinstance(source, str):
+            handle.seek(0)
+            source = handle
+        return _check_footer(path, source, event_type)
+
+
+def _check_footer(path: Path, source: Any, event_type: str) -> Verdict:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
-        metadata = pq.read_metadata(readable)
+        metadata = pq.read_metadata(source)
         schema = metadata.schema.to_arrow_schema()
     except FileNotFoundError:
         raise

@@ -1,0 +1,98 @@
+"""A real S3-compatible server for the tests: moto's server mode on 127.0.0.1, in its own process.
+
+``s3_server`` (one per session) starts ``moto_server`` on a free port and sets nothing globally;
+``s3_env`` points a test's AWS environment at it (fake credentials: moto accepts any), and
+``s3_root`` hands out an empty ``s3://<bucket>/data`` data directory in a fresh bucket. Tests that
+need it skip with the install line when ``moto[server]`` is missing (the ``s3`` test extra).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+__all__ = ["S3Server", "s3_env", "s3_root", "s3_server"]
+
+#: credentials the tests use: moto accepts any, and no test may find them in an output
+ACCESS_KEY, SECRET_KEY = "AKIAHIVETESTKEY00001", "hive-test-secret-never-printed"
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A running moto server: its endpoint, and the environment that reaches it."""
+
+    endpoint: str
+
+    def environ(self) -> dict[str, str]:
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+                "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": "us-east-1"}
+
+    def create_bucket(self) -> str:
+        """A new, empty bucket (unique name)."""
+        import botocore.session
+
+        name = f"hive-{uuid.uuid4().hex[:12]}"
+        client = botocore.session.Session().create_client(
+            "s3", endpoint_url=self.endpoint, region_name="us-east-1",
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+        client.create_bucket(Bucket=name)
+        return name
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """``moto_server`` on a free port of 127.0.0.1 for the session (killed at its end)."""
+    binary = shutil.which("moto_server", path=str(Path(sys.executable).parent))
+    if binary is None:
+        pytest.skip("moto[server] is not installed: pip install -e '.[s3]'")
+    port = _free_port()
+    proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"moto_server did not start on port {port}")
+                time.sleep(0.05)
+        yield S3Server(f"http://127.0.0.1:{port}")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """This test's AWS environment, pointed at the session's server (also inherited by subprocesses)."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    env = s3_server.environ()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def s3_root(s3_server: S3Server, s3_env: dict[str, str]) -> str:
+    """An empty data directory ``s3://<new bucket>/data``."""
+    return f"s3://{s3_server.create_bucket()}/data"
