@@ -6,8 +6,8 @@
   auth on); each one is stopped with SIGTERM at teardown.
 
 A :class:`GatewayProcess` has ``base_url`` (``http://127.0.0.1:PORT``; the OpenAI SDK takes
-``base_url + "/v1"``), ``data_dir``, ``env``, ``stop()`` (SIGTERM, returns the exit status, keeps
-stdout/stderr) and ``wait_events(type, n)``, which waits until ``n`` events of a type are on disk
+``base_url + "/v1"``), ``data_dir``, ``env``, ``stop()`` (SIGTERM, returns the exit status, then
+``stdout``/``stderr`` hold what it printed: files, so any number of access-log lines never stall it) and ``wait_events(type, n)``, which waits until ``n`` events of a type are on disk
 (the gateway flushes its log every 0.1 s here, and at exit).
 """
 
@@ -44,8 +44,10 @@ def free_port() -> int:
 class GatewayProcess:
     """A running ``hive gateway``."""
 
-    def __init__(self, proc: subprocess.Popen[str], port: int, data_dir: Path, env: dict[str, str]) -> None:
+    def __init__(self, proc: subprocess.Popen[str], port: int, data_dir: Path, env: dict[str, str],
+                 output: Path) -> None:
         self.proc = proc
+        self.output = output
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self.data_dir = data_dir
@@ -58,11 +60,13 @@ class GatewayProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            self.stdout, self.stderr = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.stdout, self.stderr = self.proc.communicate()
+            self.proc.wait()
             raise
+        finally:
+            self.stdout, self.stderr = ((self.output / name).read_text() for name in ("stdout", "stderr"))
         return self.proc.returncode
 
     def wait_events(self, event_type: str, n: int, columns: str = "*", timeout: float = 20.0) -> list[tuple[Any, ...]]:
@@ -88,9 +92,13 @@ def start_gateway(emu: Any, data_dir: Path, catalog_path: Path | None, *args: st
         shutil.copy(catalog_path, target)
     port = free_port()
     environ = {**hive_env(emu, data_dir), "HIVE_FLUSH_AGE": "0.1", **(env or {})}
-    proc = subprocess.Popen([str(BIN / "hive"), "gateway", "--port", str(port), *args], env=environ,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    running = GatewayProcess(proc, port, data_dir, environ)
+    # files, not pipes: the access log writes a line per request, and a full pipe would stall the gateway
+    output = data_dir.parent / f"gateway-{port}"
+    output.mkdir(parents=True)
+    with (output / "stdout").open("w") as stdout, (output / "stderr").open("w") as stderr:
+        proc = subprocess.Popen([str(BIN / "hive"), "gateway", "--port", str(port), *args], env=environ,
+                                stdout=stdout, stderr=stderr, text=True)
+    running = GatewayProcess(proc, port, data_dir, environ, output)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline and proc.poll() is None:
         try:
