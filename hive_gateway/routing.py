@@ -22,7 +22,7 @@ from hive_core.budget.estimate import estimate_prompt_tokens
 from hive_core.selection.selector import SelectionRequest
 from hive_core.session import prompt_text
 
-__all__ = ["ALIASES", "models_document", "selection_request"]
+__all__ = ["ALIASES", "load_catalog_document", "models_document", "selection_request"]
 
 #: model id -> selector strategy
 ALIASES: dict[str, str] = {
