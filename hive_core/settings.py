@@ -229,6 +229,9 @@ class Settings:
     memory_limit: int = field(default_factory=default_memory_limit, metadata=_row(
         "HIVE_MEMORY_LIMIT", "memory the batch jobs may use (DuckDB's memory_limit, the rollup's batches), "
         "e.g. 4GB", _memory, shown="a quarter of the RAM"))
+    ledger_url: str | None = _setting(
+        "HIVE_LEDGER_URL", None, "the budget ledger on PostgreSQL, shared by several hosts "
+        "(postgresql://user:password@host:port/db); unset: SQLite in the data directory", _optional_str, secret=True)
     as_of: datetime | None = _setting(  # noqa: RUF009
         "HIVE_AS_OF", None, "act as if the UTC clock read this ISO instant at start (reports, rollups, budgets, "
         "backfills; `--as-of`); requests are refused under it", _instant)

@@ -23,8 +23,12 @@ PROCESSES, REQUESTS, MAX_TOKENS = 8, 12, 120
 PROMPT = "Explain in detail how budgets hold under concurrent traffic."
 
 
-def worker(base_url: str, api_key: str, data_dir: str, start: Any, results: Any) -> None:
-    """One process: 12 requests through the real ask pipeline with a budget; reports what happened."""
+def worker(base_url: str, api_key: str, data_dir: str, start: Any, results: Any, connections: int = 1,
+           ledger_url: str | None = None) -> None:
+    """One process: ``connections`` threads, each with a ledger connection of its own, sending 12
+    requests each through the real ask pipeline with a budget; reports what happened."""
+    import threading
+
     from hive_core.ask import AskOptions, ask
     from hive_core.budget import Budget
     from hive_core.errors import BudgetExceeded
@@ -32,19 +36,29 @@ def worker(base_url: str, api_key: str, data_dir: str, start: Any, results: Any)
     from hive_core.settings import Settings
     from ingest.log import EventLog
 
-    settings = Settings(api_key=api_key, base_url=base_url, data_dir=Path(data_dir), app="load")
+    settings = Settings(api_key=api_key, base_url=base_url, data_dir=Path(data_dir), app="load", ledger_url=ledger_url)
     catalog = load_catalog(settings.datadir.catalog_file)
-    ok, refusals = 0, []
-    with (EventLog(settings.data_dir) as log, Budget(settings.data_dir, prices=catalog, app=settings.app) as budget,
-          OpenRouterClient(settings, sink=budget.settling_sink(log), prices=catalog) as client):
-        start.wait()
-        for _ in range(REQUESTS):
-            try:
-                ask(client, PROMPT, [MODEL], AskOptions(stream=False, max_tokens=MAX_TOKENS), budget=budget)
-                ok += 1
-            except BudgetExceeded as refused:
-                refusals.append(str(refused))
-    results.put((ok, refusals))
+    sent: list[str] = []  # (list.append is atomic across threads; += on a shared int is not)
+    refusals: list[str] = []
+    with EventLog(settings.data_dir) as log:
+
+        def connection() -> None:
+            with (Budget(settings.data_dir, prices=catalog, app=settings.app, ledger_url=ledger_url) as budget,
+                  OpenRouterClient(settings, sink=budget.settling_sink(log), prices=catalog) as client):
+                start.wait()
+                for _ in range(REQUESTS):
+                    try:
+                        ask(client, PROMPT, [MODEL], AskOptions(stream=False, max_tokens=MAX_TOKENS), budget=budget)
+                        sent.append("ok")
+                    except BudgetExceeded as refused:
+                        refusals.append(str(refused))
+
+        threads = [threading.Thread(target=connection) for _ in range(connections)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    results.put((len(sent), refusals))
 
 
 def stop_resource_tracker() -> None:
@@ -59,23 +73,47 @@ def stop_resource_tracker() -> None:
         stop()
 
 
-@pytest.mark.slow
-def test_eight_processes_hold_the_budget(emulator: Any, data_dir: Path, catalog_path: Path) -> None:
+def reservation_ids(data_dir: Path, ledger_url: str | None) -> tuple[int, int]:
+    """(reservations, distinct request ids) in the ledger, read with the database's own driver."""
+    sql = "SELECT COUNT(*), COUNT(DISTINCT request_id) FROM reservations"
+    if ledger_url:
+        import psycopg
+
+        with psycopg.connect(ledger_url) as pg:
+            row = pg.execute(sql.replace("reservations", "hive.reservations")).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
+    con = sqlite3.connect(DataDir(data_dir).ledger)
+    try:
+        count, distinct = con.execute(sql).fetchone()
+    finally:
+        con.close()
+    return int(count), int(distinct)
+
+
+def hold_the_budget(emulator: Any, data_dir: Path, catalog_path: Path, *, processes: int, connections: int = 1,
+                    ledger_url: str | None = None) -> None:
+    """The trial: ``processes`` x ``connections`` ledger connections send 12 requests each under a
+    daily limit that fits the maximum cost of a third of them; billed spend never crosses it."""
+    from hive_core.budget.ledgers import open_ledger
+
+    streams = processes * connections
     (data_dir / "catalog").mkdir()
     shutil.copy(catalog_path, data_dir / "catalog" / "models.json")
     bound = max_cost(load_catalog(data_dir / "catalog" / "models.json"), MODEL, PROMPT,
                      max_tokens=MAX_TOKENS, default_max_tokens=4096).max_usd
-    limit = round(bound * PROCESSES * REQUESTS / 3, 9)
+    limit = round(bound * streams * REQUESTS / 3, 9)
     save_budget_config(DataDir(data_dir).config_file, BudgetConfig(limits={"global": Limit("global", daily_usd=limit)}))
     ctx = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited emulator thread or locks
     start, results = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=worker, args=(emulator.base_url, emulator.api_key, str(data_dir), start, results))
-             for _ in range(PROCESSES)]
+    procs = [ctx.Process(target=worker, args=(emulator.base_url, emulator.api_key, str(data_dir), start, results,
+                                              connections, ledger_url))
+             for _ in range(processes)]
     try:
         for p in procs:
             p.start()
         start.set()
-        outcomes = [results.get(timeout=60) for _ in procs]
+        outcomes = [results.get(timeout=90) for _ in procs]
         for p in procs:
             p.join(timeout=30)
     finally:
@@ -85,11 +123,11 @@ def test_eight_processes_hold_the_budget(emulator: Any, data_dir: Path, catalog_
                 p.join()
         del start, results
         stop_resource_tracker()
-    assert [p.exitcode for p in procs] == [0] * PROCESSES
+    assert [p.exitcode for p in procs] == [0] * processes
     sent = sum(ok for ok, _ in outcomes)
     refusals = [message for _, messages in outcomes for message in messages]
-    assert sent + len(refusals) == PROCESSES * REQUESTS
-    assert PROCESSES * REQUESTS / 3 <= sent < PROCESSES * REQUESTS  # billed < max: more than a third fit
+    assert sent + len(refusals) == streams * REQUESTS
+    assert streams * REQUESTS / 3 <= sent < streams * REQUESTS  # billed < max: more than a third fit
 
     from queries import connect
 
@@ -101,20 +139,21 @@ def test_eight_processes_hold_the_budget(emulator: Any, data_dir: Path, catalog_
     assert billed <= limit  # reservations hold the maximum: the limit itself is never crossed
     assert usage_rows == requests == calls == sent  # refused requests never reached OpenRouter
 
-    with Ledger(DataDir(data_dir).ledger) as ledger:
+    with open_ledger(data_dir, ledger_url) as ledger:
         states = ledger.states()
         assert ledger.spend_by_day()[("global", max(d for _, d in ledger.spend_by_day()))] == pytest.approx(billed)
     assert states == {"settled": sent}  # nothing left in flight, nothing reserved twice
-    con = sqlite3.connect(DataDir(data_dir).ledger)
-    try:
-        assert con.execute("SELECT COUNT(*), COUNT(DISTINCT request_id) FROM reservations").fetchone() == (sent, sent)
-    finally:
-        con.close()
+    assert reservation_ids(data_dir, ledger_url) == (sent, sent)
     print(f"sent {sent}, refused {len(refusals)}, billed ${billed:.6f} of ${limit:.6f} (max per request ${bound:.6f})")
     for message in refusals:
         assert "\n" not in message
         assert message.startswith(f"daily budget of global exceeded: limit ${limit:.6f}".rstrip("0"))
         assert "reserved $" in message and message.endswith("lower --max-tokens, or pass --over-budget")
+
+
+@pytest.mark.slow
+def test_eight_processes_hold_the_budget(emulator: Any, data_dir: Path, catalog_path: Path) -> None:
+    hold_the_budget(emulator, data_dir, catalog_path, processes=PROCESSES)
 
 
 # -- rebuild-ledger while traffic flows -------------------------------------------------------------

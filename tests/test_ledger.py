@@ -1,6 +1,8 @@
 """The budget ledger: one-transaction reservations, stale expiry, idempotent settlement, and the
 rebuild from events; reservation accounting across success, failure, retry, fallback and
-cancellation against the emulator equals the events (library and ``hive-jobs rebuild-ledger``)."""
+cancellation against the emulator equals the events (library and ``hive-jobs rebuild-ledger``).
+The tests taking a ``ledger`` use only the shared protocol: tests/test_ledger_pg.py runs them on
+PostgreSQL too."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from hive_cli.hive_jobs import main as jobs_main
 from hive_core.budget import Budget, Ledger, Limit, save_budget_config
 from hive_core.budget.config import BudgetConfig
 from hive_core.budget.ledger import RebuildCounts
+from hive_core.budget.ledger_core import LedgerCore
 from hive_core.catalog.catalog import Catalog
 from hive_core.errors import BudgetExceeded, DataError, OpenRouterError
 from hive_core.period import Period
@@ -38,7 +41,7 @@ def ledger(data_dir: Path) -> Iterator[Ledger]:
         yield opened
 
 
-def reserve(ledger: Ledger, rid: str, usd: float, *, now: datetime = NOW, force: bool = False,
+def reserve(ledger: LedgerCore, rid: str, usd: float, *, now: datetime = NOW, force: bool = False,
             model: str = MODEL, app: str | None = None) -> list[Any]:
     return ledger.reserve(rid, request_id=rid, app=app, model=model, amount_usd=usd, limits=GLOBAL, now=now,
                           stale_after_s=900, force=force)
@@ -54,7 +57,7 @@ def test_wal_and_schema(ledger: Ledger) -> None:
     assert {"reservations", "spend"} <= tables
 
 
-def test_reserve_counts_spent_and_in_flight(ledger: Ledger) -> None:
+def test_reserve_counts_spent_and_in_flight(ledger: LedgerCore) -> None:
     assert reserve(ledger, "a", 0.6) == []
     (breach,) = reserve(ledger, "b", 0.6)  # 0.6 in flight + 0.6 > 1.0
     assert (breach.scope, breach.window, breach.reserved_usd, breach.needed_usd) == ("global", "daily", 0.6, 0.6)
@@ -68,7 +71,7 @@ def test_reserve_counts_spent_and_in_flight(ledger: Ledger) -> None:
     assert ledger.reserved("global") == 5.0
 
 
-def test_stale_reservations_expire(ledger: Ledger) -> None:
+def test_stale_reservations_expire(ledger: LedgerCore) -> None:
     reserve(ledger, "crashed", 0.9)
     assert reserve(ledger, "next", 0.9, now=NOW + timedelta(seconds=60))
     assert reserve(ledger, "later", 0.9, now=NOW + timedelta(seconds=901)) == []
@@ -77,14 +80,14 @@ def test_stale_reservations_expire(ledger: Ledger) -> None:
     assert ledger.spend("global", Period.daily(NOW)) == pytest.approx(0.1)
 
 
-def test_amounts_are_exact(ledger: Ledger) -> None:
+def test_amounts_are_exact(ledger: LedgerCore) -> None:
     for i in range(1000):
         reserve(ledger, f"r{i}", 0.0001)
         ledger.settle(f"r{i}", 0.1 + 0.2 - 0.3 + 1e-7, now=NOW)
     assert ledger.spend("global", Period.daily(NOW)) == pytest.approx(1000 * 1e-7, abs=1e-12)
 
 
-def test_prune_keeps_in_flight_and_what_the_events_do_not_hold(ledger: Ledger) -> None:
+def test_prune_keeps_in_flight_and_what_the_events_do_not_hold(ledger: LedgerCore) -> None:
     reserve(ledger, "old", 0.1)
     ledger.settle("old", 0.1, now=NOW, event_id="e-old")
     reserve(ledger, "flying", 0.1)

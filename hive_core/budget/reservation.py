@@ -1,6 +1,7 @@
 """Reserve a request's maximum cost before it is sent; settle it to the billed cost afterwards.
 
-    budget = Budget(settings.data_dir, prices=catalog, sink=event_log, app=settings.app)
+    budget = Budget(settings.data_dir, prices=catalog, sink=event_log, app=settings.app,
+                    ledger_url=settings.ledger_url)
     with budget.reserve(model, messages, max_tokens=200, request_id=rid) as reservation:
         result = client.chat(messages, model=model, max_tokens=200, request_id=rid)
         reservation.settle(result.cost_usd)     # billed cost; None = unknown -> the prompt cost
@@ -27,7 +28,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from hive_core.budget.config import BudgetConfig, ConfigReader
 from hive_core.budget.estimate import CostBound, max_cost
-from hive_core.budget.ledger import Breach, Ledger, request_scopes
+from hive_core.budget.ledger_core import Breach, request_scopes
+from hive_core.budget.ledgers import open_ledger
 from hive_core.catalog.pricing import PriceBook
 from hive_core.clock import Clock, system_clock
 from hive_core.errors import BudgetExceeded
@@ -135,14 +137,17 @@ class Budget:
         sink: EventSink | None = None,
         app: str | None = None,
         clock: Clock = system_clock,
+        ledger_url: str | None = None,
     ) -> None:
+        """``ledger_url``: ``Settings.ledger_url``, a PostgreSQL ledger shared by several hosts; by
+        default the ledger is the data directory's SQLite file (:func:`open_ledger`)."""
         self.data_dir = Path(data_dir)
         self.config_path = DataDir(self.data_dir).config_file
         self.prices = prices
         self.sink = sink
         self.app = app
         self.clock = clock
-        self.ledger = Ledger(DataDir(self.data_dir).ledger)
+        self.ledger = open_ledger(self.data_dir, ledger_url)
         self._config = ConfigReader(self.config_path)
         #: open reservations by request_id, for :class:`SettlingSink`
         self._open: dict[str, Reservation] = {}
