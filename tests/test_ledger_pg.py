@@ -4,6 +4,7 @@ across hosts, the schema created on first use, and failures as one line without 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -244,3 +245,26 @@ def test_a_dropped_connection_fails_once_then_reconnects(ledger: PgLedger, pg_ur
         reserve(ledger, "lost", 0.1)
     assert reserve(ledger, "after", 0.1) == []  # a new connection
     assert ledger.states() == {"reserved": 2}
+
+
+def test_budget_show_cli(data_dir: Path, pg_server: PgServer, pg_url: str, capsys: pytest.CaptureFixture[str],
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hive budget show`` reads the reservations in flight from PostgreSQL under HIVE_LEDGER_URL,
+    and a refused login is one line without the password."""
+    from hive_cli.hive import main as hive_main
+    from tests.plugins.cli import run
+
+    save_budget_config(DataDir(data_dir).config_file, BudgetConfig(limits={"global": Limit("global", daily_usd=5)}))
+    with PgLedger(pg_url) as ledger:
+        reserve(ledger, "flying", 0.25, now=datetime.now(UTC), app="acct")
+    monkeypatch.setenv("HIVE_LEDGER_URL", pg_url)
+    code, out, err = run(hive_main, capsys, "--data-dir", str(data_dir), "budget", "show", "--json")
+    assert (code, err) == (0, "")
+    assert json.loads(out)["scopes"][0]["reserved_usd"] == pytest.approx(0.25)
+    assert not DataDir(data_dir).ledger.exists()  # the data directory's SQLite ledger was not opened
+    wrong = pg_url.replace(pg_server.password, "Wr0ng-Pa55word")
+    monkeypatch.setenv("HIVE_LEDGER_URL", wrong)
+    code, out, err = run(hive_main, capsys, "--data-dir", str(data_dir), "budget", "show")
+    assert (code, out) == (1, "") and err.count("\n") == 1
+    assert err.startswith(f"error: the budget ledger {display_url(wrong)} refused the login")
+    assert "Wr0ng-Pa55word" not in err and pg_server.password not in err
