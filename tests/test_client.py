@@ -64,6 +64,33 @@ def test_chat_sends_headers_and_body(recordings_dir: Path) -> None:
                     "usage": {"include": True}, "temperature": 0.2}
 
 
+def test_completions_send_what_an_httpx_client_builds(recordings_dir: Path) -> None:
+    """The client builds its completion requests itself (httpx.Client's per-request merging costs
+    CPU under load): headers, their order, the body and timeouts must be what httpx would send."""
+    seen: list[httpx.Request] = []
+    answers = {False: (recordings_dir / "usage-b-200.json").read_bytes(),
+               True: (recordings_dir / "stream_with_reasoning-200.sse").read_bytes()}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=answers[b'"stream":true' in request.content])
+
+    with mock_client(handler, app_url="https://app.test", app_title="Hive tests") as client:
+        client.chat("hi", model=MODEL, max_tokens=12)
+        client.stream("hi", model=MODEL, max_tokens=12).collect()
+        options = client.core.http_options()
+        del options["limits"]
+        with httpx.Client(**options) as reference:
+            url = client.core.url("/chat/completions")
+            want = [reference.build_request("POST", url, content=seen[0].content),
+                    reference.build_request("POST", url, content=seen[1].content,
+                                            headers={"Accept": "text/event-stream"})]
+    assert [(r.method, r.url, r.headers.raw, r.extensions) for r in seen] == [
+        (r.method, r.url, r.headers.raw, r.extensions) for r in want]
+    with pytest.raises(RuntimeError, match="closed"):  # as httpx.Client.send says after close()
+        client.chat("hi", model=MODEL)
+
+
 @pytest.mark.parametrize("name", ["usage-200.json", "usage-b-200.json", "with_reasoning-200.json",
                                   "tool_calling-200.json", "with_preset-200.json", "google_nested_schema-200.json",
                                   "thinking_high_emits_effort_high-200.json"])

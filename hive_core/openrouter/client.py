@@ -56,8 +56,8 @@ class StreamHandle:
     iteration (and passed to ``on_error``); it is never re-sent.
     """
 
-    def __init__(self, http: httpx.Client, request: httpx.Request, run: StreamRun) -> None:
-        self._http = http
+    def __init__(self, client: OpenRouterClient, request: httpx.Request, run: StreamRun) -> None:
+        self._client = client
         self._request = request
         self._run = run
         self._response: httpx.Response | None = None
@@ -131,7 +131,7 @@ class StreamHandle:
         self._check_cancel()
         run.start_attempt(attempt)
         try:
-            response = self._http.send(self._request, stream=True)
+            response = self._client._send(self._request, stream=True)
         except httpx.HTTPError as exc:
             self._check_cancel()  # the sync cancel() closed the connection under the send
             raise run.transport_error(exc) from exc
@@ -223,8 +223,16 @@ class OpenRouterClient:
     ) -> None:
         self.core = ClientCore(settings, sink=sink, prices=prices, policy=policy)
         options = self.core.http_options()
-        self._http = httpx.Client(transport=transport or PoolTransport(options["limits"]), **options)
-        self._chat_url = httpx.URL(self.core.url("/chat/completions"))  # parsed once, not per request
+        self._http = http = httpx.Client(transport=transport or PoolTransport(options["limits"]), **options)
+        # what http.build_request and http.send would work out again for every completion: the URL,
+        # the client's headers (the stream's with its Accept), the timeouts, the transport (a proxy
+        # mount when the environment sets one)
+        self._chat_url = httpx.URL(self.core.url("/chat/completions"))
+        self._headers = http.headers
+        self._stream_headers = httpx.Headers(http.headers)
+        self._stream_headers.update({"Accept": "text/event-stream"})  # as build_request merges: moved last
+        self._timeouts = http.timeout.as_dict()
+        self._chat_transport = http._transport_for_url(self._chat_url)
 
     def __repr__(self) -> str:
         return f"OpenRouterClient(base_url={self.core.base_url!r})"
@@ -261,15 +269,13 @@ class OpenRouterClient:
         core = self.core
         record = core.tracker.request(model, request_type=request_type, task_category=task_category,
                                       fallback_index=fallback_index, request_id=request_id, max_tokens=max_tokens)
-        request = self._http.build_request(
-            "POST", self._chat_url,
-            content=chat_body(messages, model=model, max_tokens=max_tokens, stream=False, params=params),
-        )
+        request = self._request(self._headers, chat_body(messages, model=model, max_tokens=max_tokens, stream=False,
+                                                         params=params))
 
         def attempt(n: int) -> ChatResult:
             started = time.perf_counter()
             try:
-                response = self._http.send(request)
+                response = self._send(request)
             except httpx.HTTPError as exc:
                 raise core.fail(record, n, started, core.transport_error(exc)) from exc
             except (KeyboardInterrupt, CancelledError):  # Ctrl-C or SIGTERM, or the task's cancellation
@@ -309,11 +315,34 @@ class OpenRouterClient:
                                       streamed=True)
         run = StreamRun(core, record, Callbacks(on_chunk, on_progress, on_complete, on_error, on_tool_call), messages,
                         params.get("tools"))
-        request = self._http.build_request(
-            "POST", self._chat_url, headers={"Accept": "text/event-stream"},
-            content=chat_body(messages, model=model, max_tokens=max_tokens, stream=True, params=params),
-        )
-        return StreamHandle(self._http, request, run)
+        request = self._request(self._stream_headers, chat_body(messages, model=model, max_tokens=max_tokens,
+                                                                stream=True, params=params))
+        return StreamHandle(self, request, run)
+
+    # -- the completions' I/O: httpx.Client's minus its per-request work Hive has no use for -----
+
+    def _request(self, headers: httpx.Headers, body: bytes) -> httpx.Request:
+        """The completion request ``self._http.build_request("POST", ...)`` would build (same headers,
+        in the same order, same timeouts), from what ``__init__`` merged once."""
+        return httpx.Request("POST", self._chat_url, headers=headers, content=body,
+                             extensions={"timeout": self._timeouts})
+
+    def _send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
+        """``self._http.send(request)`` without the client's per-request layers, which cost a third
+        of a completion's CPU under load: no auth flow or redirects (Hive sets neither), no event
+        hooks, and no cookie jar (OpenRouter sets no cookie a completion needs; httpx builds urllib
+        request and response objects for every answer to look for them)."""
+        if self._http.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        response = self._chat_transport.handle_request(request)
+        response.request = request
+        if not stream:
+            try:
+                response.read()
+            except BaseException:
+                response.close()
+                raise
+        return response
 
     def _get(self, path: str, what: str, params: dict[str, str] | None = None) -> dict[str, Any]:
         try:
