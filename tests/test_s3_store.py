@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 import queries
 from hive_core.settings import Settings
 from hive_core.store.event_files import list_event_files
 from ingest import EventLog
 from tests.cases import api_call
+from tests.plugins.env import REPO
 
 pytest_plugins = ["tests.plugins.s3"]  # the S3 server fixtures (ask: tests/conftest.py lists it)
 
@@ -26,3 +35,80 @@ def test_event_log_writes_objects_that_sql_reads(s3_root: str, tmp_path: Path) -
     with queries.connect(root) as store:
         assert store.execute("SELECT count(*) FROM api_calls").fetchone() == (25,)
     assert not list(tmp_path.iterdir())
+
+
+#: a writer that records events for ever, printing how many were flushed each time flush() returned
+_WRITER = """
+import sys
+from datetime import UTC, datetime, timedelta
+from hive_core.settings import Settings
+from ingest import EventLog
+from tests.cases import api_call
+from tests.plugins.env import REPO
+root = Settings.from_env({}, data_dir=sys.argv[1]).data_dir
+count, limit = 0, int(sys.argv[3])
+with EventLog(root, max_events=10**9, max_age_s=3600, writer=sys.argv[2]) as log:
+    while limit == 0 or count < limit:
+        for _ in range(7):
+            log.record(api_call(count, ts=datetime(2026, 3, 1, tzinfo=UTC) + timedelta(seconds=count),
+                                request_id=f"{sys.argv[2]}-{count}"))
+            count += 1
+        log.flush()
+        print(count, flush=True)
+"""
+
+
+def _request_ids(root: str) -> list[str]:
+    with queries.connect(Settings.from_env({}, data_dir=root).data_dir) as store:
+        return [r for (r,) in store.execute("SELECT request_id FROM api_calls").fetchall()]
+
+
+def test_concurrent_writers_lose_and_repeat_nothing(s3_root: str) -> None:
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, s3_root, f"w{i}", "70"], cwd=REPO) for i in range(3)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0]
+    ids = _request_ids(s3_root)
+    assert len(ids) == len(set(ids)) == 3 * 70
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_a_writer_killed_at_any_instant_leaves_whole_objects_only(s3_root: str, trial: int) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, s3_root, f"k{trial}", "0"], cwd=REPO,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    flushed = 0
+    deadline = time.monotonic() + random.uniform(0.5, 2.0)
+    while time.monotonic() < deadline or flushed == 0:
+        flushed = int(proc.stdout.readline())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    listing = list_event_files(Settings.from_env({}, data_dir=s3_root).data_dir, "api_call")
+    assert listing.skipped == []  # no torn object: each PUT is whole or absent
+    ids = _request_ids(s3_root)
+    assert len(ids) == len(set(ids)) >= flushed  # every flush that returned is there, once
+
+
+def test_a_command_not_taught_object_storage_refuses_in_one_line(s3_root: str, s3_env: dict[str, str],
+                                                                 tmp_path: Path) -> None:
+    env = {**os.environ, "HIVE_DATA_DIR": s3_root}
+    for args in (["hive-jobs", "verify"], ["hive-jobs", "compact"], ["hive-jobs", "rollup", "--daily"],
+                 ["hive", "budget", "show"]):
+        done = subprocess.run([str(Path(sys.executable).parent / args[0]), *args[1:]], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1, (args, done.stderr)
+        assert "object storage" in done.stderr and len(done.stderr.strip().splitlines()) == 1, (args, done.stderr)
+        assert s3_env["AWS_SECRET_ACCESS_KEY"] not in done.stderr + done.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_hive_jobs_sql_reads_the_bucket(s3_root: str, tmp_path: Path) -> None:
+    root = Settings.from_env({}, data_dir=s3_root).data_dir
+    with EventLog(root, writer="w1") as log:
+        for i in range(5):
+            log.record(api_call(i, ts=T0 + timedelta(minutes=i)))
+    done = subprocess.run([str(Path(sys.executable).parent / "hive-jobs"), "--data-dir", s3_root, "sql",
+                           "SELECT count(*) AS n FROM api_calls", "--format", "json"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert '"n": 5' in done.stdout.replace('"n":5', '"n": 5')
+    assert list(tmp_path.iterdir()) == []

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hive_core.errors import DataError, LockHeld
-from hive_core.store.datadir import DataDir
+from hive_core.store.datadir import DataDir, is_remote
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT_S", "READ_ONLY_ERRNOS", "STORE_LOCK", "file_lock", "job_lock", "unwritable"]
 
@@ -73,8 +73,16 @@ def file_lock(path: Path, *, shared: bool = False, timeout_s: float | None = Non
 @contextlib.contextmanager
 def job_lock(datadir: DataDir, name: str, *, timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[Path]:
     """Hold the exclusive lock ``state/<name>.lock`` (``DataDir.lock``); wait up to ``timeout_s`` (0: do
-    not wait)."""
+    not wait). In object storage (``s3://``) the lock is an object written with ``If-None-Match: *``,
+    a lease renewed while held (:func:`hive_core.store.conditional.object_lock`)."""
     path = datadir.lock(name)
+    if is_remote(path):
+        from hive_core.store.conditional import object_lock
+        from hive_core.store.objects import as_object
+
+        with object_lock(as_object(path), timeout_s=timeout_s):
+            yield path
+        return
     with contextlib.ExitStack() as stack:
         try:
             fd = stack.enter_context(file_lock(path, timeout_s=timeout_s))

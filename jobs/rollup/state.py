@@ -32,8 +32,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from hive_core.errors import ConfigError
 from hive_core.store.atomic import write_bytes_atomic
-from hive_core.store.datadir import DataDir
+from hive_core.store.datadir import DataDir, is_remote
 from hive_core.store.layout import FIRST_DAY, LAST_DAY, day_in_range, partition_date
 from jobs.rollup import histogram
 
@@ -76,8 +77,13 @@ class EventDays:
 
 
 def scan_event_days(data_dir: Path) -> EventDays:
-    """Fingerprint of the committed event files of each day that has any (see the module docstring)."""
+    """Fingerprint of the committed event files of each day that has any (see the module docstring).
+    Object storage is refused here, before the rollup writes anything (not supported yet)."""
     from hive_core.store.event_files import list_event_files
+
+    if is_remote(data_dir):
+        raise ConfigError(f"{data_dir}: hive-jobs rollup does not support object storage yet; run it on a "
+                          "local copy of the data directory")
 
     result = EventDays()
     per_day: dict[date, list[str]] = {}

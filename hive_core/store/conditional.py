@@ -1,0 +1,138 @@
+"""Conditional writes in object storage, and the job lock built on them: two hosts cannot both win.
+
+``pyarrow.fs.S3FileSystem`` has no conditional PUT (no ``If-None-Match``/``If-Match``), so the two
+writes that must be exclusive go through botocore (installed with boto3; the AWS SDK for Python,
+the same credential chain as pyarrow's): :func:`put_if_absent` (``If-None-Match: *``, the server
+refuses with 412 when the object exists) and a replace that holds only while the object is still
+the one read (``If-Match: <etag>``).
+
+:func:`object_lock` is ``job_lock`` for an ``s3://`` data directory (``state/<name>.lock``). A kernel
+releases a ``flock`` when its holder dies; nothing releases an object, so the lock is a lease: its
+holder rewrites it (``If-Match``) every third of :data:`LEASE_S`, and a lock object whose last write
+is older than the lease (on the *server's* clock: its ``Last-Modified`` against its ``Date``, never
+this host's) is taken over with ``If-Match`` on the stale version, which one host alone can win. A
+holder that could not renew in time has lost the lock; it says so when it releases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from hive_core.errors import DataError, LockHeld, StorageError
+from hive_core.store.objects import ObjectPath, S3Endpoint, s3_endpoint
+
+__all__ = ["LEASE_S", "object_lock", "put_if_absent"]
+
+#: seconds a lock object stays valid without being renewed (a killed holder's lock is free after it)
+LEASE_S = 60.0
+_POLL_S = 0.2
+#: a condition the server refused (412), or a concurrent conditional write it resolved (409)
+_LOST = frozenset({409, 412})
+
+
+@functools.lru_cache(maxsize=4)
+def _client(endpoint: S3Endpoint) -> Any:
+    import botocore.session
+
+    return botocore.session.Session().create_client("s3", endpoint_url=endpoint.endpoint_url,
+                                                    region_name=endpoint.region)
+
+
+def _call(path: ObjectPath, operation: str, **kwargs: Any) -> dict[str, Any] | None:
+    """One S3 call on ``path``; ``None`` when its condition failed; other errors as one line."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, _, key = path.key.partition("/")
+    try:
+        result: dict[str, Any] = getattr(_client(s3_endpoint()), operation)(Bucket=bucket, Key=key, **kwargs)
+        return result
+    except ClientError as exc:
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        if status in _LOST:
+            return None
+        if status == 404:
+            raise FileNotFoundError(2, "no such object", str(path)) from None
+        raise StorageError(path, f"{operation}: {exc.response.get('Error', {}).get('Code', status)}",
+                           "check the bucket and the AWS credentials") from None
+    except BotoCoreError as exc:  # no endpoint, no credentials: its message names neither secret
+        raise StorageError(path, str(exc), "check AWS_ENDPOINT_URL and the AWS credentials") from None
+
+
+def put_if_absent(path: ObjectPath, data: bytes) -> bool:
+    """Create ``path`` with ``data`` unless it exists (``If-None-Match: *``); whether this call created it."""
+    return _call(path, "put_object", Body=data, IfNoneMatch="*") is not None
+
+
+def _holder() -> bytes:
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}).encode()
+
+
+def _stale_etag(path: ObjectPath, lease_s: float) -> str | None:
+    """The lock object's version when its last write is older than the lease on the server's clock."""
+    try:
+        head = _call(path, "head_object")
+    except FileNotFoundError:
+        return None
+    if head is None:
+        return None
+    server_now = parsedate_to_datetime(head["ResponseMetadata"]["HTTPHeaders"]["date"])
+    written: datetime = head["LastModified"]
+    return str(head["ETag"]) if (server_now - written).total_seconds() >= lease_s else None
+
+
+def _take(path: ObjectPath, lease_s: float) -> str | None:
+    """The etag of the lock object this call wrote (created, or taken over from a stale holder)."""
+    created = _call(path, "put_object", Body=_holder(), IfNoneMatch="*")
+    if created is not None:
+        return str(created["ETag"])
+    stale = _stale_etag(path, lease_s)
+    if stale is None:
+        return None
+    taken = _call(path, "put_object", Body=_holder(), IfMatch=stale)
+    return None if taken is None else str(taken["ETag"])
+
+
+@contextlib.contextmanager
+def object_lock(path: ObjectPath, *, timeout_s: float, lease_s: float = LEASE_S) -> Iterator[ObjectPath]:
+    """Hold the lock object ``path`` (see the module docstring); :class:`LockHeld` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while (etag := _take(path, lease_s)) is None:
+        if time.monotonic() >= deadline:
+            raise LockHeld(f"another run holds {path}; waited {timeout_s:g} s, try again later "
+                           f"(a killed run's lock is free {lease_s:g} s after its last renewal)")
+        time.sleep(_POLL_S)
+    state = {"etag": etag, "lost": False}
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(lease_s / 3):
+            renewed = _call(path, "put_object", Body=_holder(), IfMatch=state["etag"])
+            if renewed is None:
+                state["lost"] = True
+                return
+            state["etag"] = str(renewed["ETag"])
+
+    renewer = threading.Thread(target=renew, name="hive-object-lock", daemon=True)
+    renewer.start()
+    try:
+        yield path
+    finally:
+        stop.set()
+        renewer.join()
+        if not state["lost"]:
+            with contextlib.suppress(FileNotFoundError):
+                if _call(path, "head_object", IfMatch=state["etag"]) is not None:
+                    _call(path, "delete_object")
+    if state["lost"]:
+        raise DataError(f"{path}: this run's lock lapsed (not renewed within {lease_s:g} s) and another run "
+                        "took it: check the other run's output")
