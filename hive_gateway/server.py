@@ -31,6 +31,7 @@ from aiohttp import web
 
 from hive_gateway.accesslog import AccessLog
 from hive_gateway.app import build_app
+from hive_gateway.exposition import CONTENT_TYPE
 from hive_gateway.metrics import BudgetRemaining, Metrics
 from hive_gateway.observe import Fanout
 
@@ -52,11 +53,12 @@ def _say(line: str) -> None:
 
 
 def _metrics_route(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """``GET /metrics``: rendered in a thread (it reads every worker's snapshot file and the ledger)."""
+    """``GET /metrics``: rendered in a thread (it reads every worker's snapshot file and the ledger), sent
+    with the text format's own content type (``version=0.0.4``, what Prometheus negotiates)."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
         text = await asyncio.get_running_loop().run_in_executor(None, metrics.render)
-        return web.Response(text=text, content_type="text/plain", charset="utf-8")
+        return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
     return handler
 

@@ -15,7 +15,9 @@ import openai
 import pytest
 from openai import OpenAI
 
+from hive_core.catalog.catalog import FETCHED_AT_KEY
 from hive_emulator import Emulator
+from hive_gateway.routing import load_catalog_document, models_document
 from tests.plugins.cli import hive_env, run_cli
 from tests.plugins.emulator import MODEL, NO_TOOLS_MODEL
 from tests.plugins.store import events
@@ -137,10 +139,19 @@ def test_labels_come_from_the_headers_and_the_user_field(gateway: GatewayProcess
     assert gateway.wait_events("usage", 1, "app, user, tags") == [("search", "ana", ["team:a", "exp:7"])]
 
 
-def test_models_lists_the_catalog_and_the_routing_aliases(sdk: OpenAI) -> None:
+def test_models_lists_the_catalog_and_the_routing_aliases(sdk: OpenAI, gateway: GatewayProcess) -> None:
     ids = [model.id for model in sdk.models.list()]
     assert MODEL in ids and len(ids) > 300
     assert ids[-4:] == ["hive/auto", "hive/auto:cost-optimized", "hive/auto:performance", "hive/auto:quality-first"]
+    assert set(httpx.get(f"{gateway.base_url}/v1/models").json()) == {"object", "data"}
+
+
+def test_models_keep_only_openais_list_shape_of_the_synced_file() -> None:
+    """The synced file's own root keys (``hive_fetched_at``) stay home: OpenAI's list is object + data."""
+    synced = {FETCHED_AT_KEY: "2026-06-01T00:00:00Z", "data": [{"id": MODEL, "name": "mini"}]}
+    doc = models_document(load_catalog_document(json.dumps(synced).encode()), 0)
+    assert set(doc) == {"object", "data"} and FETCHED_AT_KEY not in json.dumps(doc)
+    assert doc["data"][0] == {"id": MODEL, "name": "mini", "object": "model", "owned_by": "openai"}
 
 
 def test_hive_auto_asks_the_selector_and_records_its_choice(sdk: OpenAI, gateway: GatewayProcess) -> None:

@@ -27,7 +27,7 @@ from hive_core.budget.admin import scope_of, set_budget
 from hive_core.catalog.catalog import Catalog
 from hive_core.store.datadir import DataDir
 from hive_gateway.accesslog import AccessLog
-from hive_gateway.exposition import label_text
+from hive_gateway.exposition import CONTENT_TYPE, label_text
 from hive_gateway.metric_files import RETIRED, process_start
 from hive_gateway.metrics import CHAT_ROUTE, BudgetRemaining, Metrics
 from hive_gateway.observe import Fanout, RequestSummary
@@ -353,7 +353,7 @@ def scrape_until(base_url: str, done: Callable[[dict[str, dict[tuple[tuple[str, 
     deadline = time.monotonic() + timeout_s
     while True:
         response = httpx.get(f"{base_url}/metrics", timeout=10)
-        assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+        assert response.status_code == 200 and response.headers["content-type"] == CONTENT_TYPE
         samples = parse_exposition(response.text)
         if done(samples) or time.monotonic() > deadline:
             return response.text, samples
