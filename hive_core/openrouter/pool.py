@@ -14,9 +14,10 @@ until a connection or a free slot is handed to it (``pool`` timeout: ``httpx.Poo
 A connection goes back to its stack only when its response was read to the end and neither side
 asked to close; a response closed half-read, a failed or cancelled request, a server's close
 (seen before reuse) each close the connection and free its slot, so the pool is full again after
-any of them. The HTTP/1.1 conversation is h11's (as in httpcore), written over a stream whose
-errors are httpcore's and come out as httpx's (:func:`httpx_errors`), so the clients' error
-handling (:func:`hive_core.openrouter.errors.translate_transport_error`) is the same as before.
+any of them. The HTTP/1.1 conversation is :mod:`.http11`'s (h11's generic state machine cost a
+quarter of a completion's CPU), written over a stream whose errors are httpcore's; both come out
+as httpx's (:func:`httpx_errors`), so the clients' error handling
+(:func:`hive_core.openrouter.errors.translate_transport_error`) is the same as before.
 
 ``pool.py``, the sync twin, is generated from this file by ``.ci/unasync.py``.
 """
@@ -30,16 +31,24 @@ from collections import deque
 from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 
-import h11
 import httpcore
 import httpx
+
+from hive_core.openrouter.http11 import (
+    END,
+    NEED_DATA,
+    Head,
+    LocalProtocolError,
+    RemoteProtocolError,
+    ResponseParser,
+    has_token,
+    request_bytes,
+)
 
 __all__ = ["Connection", "PoolTransport", "httpx_errors"]
 
 Key = tuple[bytes, bytes, int]  # scheme, host, port
 READ_SIZE = 64 * 1024
-#: request bytes gathered before a write: headers and a small body leave in one send
-FLUSH_AT = 64 * 1024
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 
 _ERRORS: dict[type[Exception], type[httpx.TransportError]] = {
@@ -52,14 +61,14 @@ _ERRORS: dict[type[Exception], type[httpx.TransportError]] = {
     httpcore.WriteError: httpx.WriteError,
     httpcore.RemoteProtocolError: httpx.RemoteProtocolError,
     httpcore.LocalProtocolError: httpx.LocalProtocolError,
-    h11.RemoteProtocolError: httpx.RemoteProtocolError,
-    h11.LocalProtocolError: httpx.LocalProtocolError,
+    RemoteProtocolError: httpx.RemoteProtocolError,
+    LocalProtocolError: httpx.LocalProtocolError,
 }
 
 
 @contextmanager
 def httpx_errors(request: httpx.Request) -> Generator[None, None, None]:
-    """Raise the stream's and h11's exceptions as the httpx ones they stand for (as httpx's own
+    """Raise the stream's and the parser's exceptions as the httpx ones they stand for (as httpx's own
     transport does), carrying ``request``."""
     try:
         yield
@@ -71,63 +80,46 @@ def httpx_errors(request: httpx.Request) -> Generator[None, None, None]:
 
 
 class Connection:
-    """One HTTP/1.1 connection: h11's state machine over one socket stream."""
+    """One HTTP/1.1 connection: :mod:`.http11`'s request bytes and response parser over one socket stream."""
 
     def __init__(self, key: Key, stream: httpcore.NetworkStream) -> None:
         self.key = key
         self.idle_since = 0.0
         self._stream = stream
-        self._h11 = h11.Connection(h11.CLIENT)
+        self._parser = ResponseParser()
 
     def send(self, request: httpx.Request, write_timeout: float | None,
-                   read_timeout: float | None) -> h11.Response:
-        """Send ``request`` (headers and a small body in one write) and read the response head."""
-        h = self._h11
+                   read_timeout: float | None) -> Head:
+        """Send ``request`` (head and body in one write) and read the response head."""
         assert isinstance(request.stream, Iterable)
-        data = h.send(h11.Request(method=request.method, target=request.url.raw_path, headers=request.headers.raw))
-        for chunk in request.stream:
-            data += h.send(h11.Data(data=chunk)) or b""
-            if len(data) >= FLUSH_AT:
-                self._stream.write(data, write_timeout)
-                data = b""
-        data += h.send(h11.EndOfMessage()) or b""
+        body = b"".join([chunk for chunk in request.stream])  # a completion's body is small
+        headers = request.headers.raw
+        method = request.method.encode("ascii")
+        data = request_bytes(method, request.url.raw_path, headers, body)
+        self._parser.start(head_request=method == b"HEAD", close=has_token(headers, b"connection", b"close"))
         self._stream.write(data, write_timeout)
-        while True:
-            event = self._next_event(read_timeout)
-            if isinstance(event, h11.Response):
-                return event
-            if not isinstance(event, h11.InformationalResponse):  # 100 Continue and the like: skipped
-                raise httpcore.RemoteProtocolError(f"unexpected {type(event).__name__} before the response")
+        parser = self._parser
+        while (head := parser.head()) is None:
+            parser.feed(self._stream.read(READ_SIZE, read_timeout))
+        return head
 
     def body(self, read_timeout: float | None) -> Iterator[bytes]:
         """The response body's pieces, to its end."""
+        parser = self._parser
         while True:
-            event = self._next_event(read_timeout)
-            if isinstance(event, h11.Data):
-                yield bytes(event.data)
-            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            piece = parser.body()
+            if piece is END:
                 return
-
-    def _next_event(self, read_timeout: float | None) -> h11.Event | type[h11.PAUSED]:
-        """The next event, reading as h11 needs (``b""`` tells it the server closed)."""
-        h = self._h11
-        while True:
-            event = h.next_event()
-            if event is not h11.NEED_DATA:
-                return event  # type: ignore[return-value]  # mypy does not narrow the sentinel class
-            data = self._stream.read(READ_SIZE, read_timeout)
-            if not data and h.their_state is h11.SEND_RESPONSE:
-                raise httpcore.RemoteProtocolError("Server disconnected without sending a response.")
-            h.receive_data(data)
+            if piece is NEED_DATA:
+                parser.feed(self._stream.read(READ_SIZE, read_timeout))
+            else:
+                assert isinstance(piece, bytes)
+                yield piece
 
     def reusable(self) -> bool:
         """Whether the exchange ended cleanly (both sides done, nothing more arrived): then the
         connection is ready for the next request."""
-        h = self._h11
-        if h.our_state is h11.DONE and h.their_state is h11.DONE and not self._stream.get_extra_info("is_readable"):
-            h.start_next_cycle()
-            return True
-        return False
+        return self._parser.reusable and not self._stream.get_extra_info("is_readable")
 
     def fresh(self, now: float, expiry: float | None) -> bool:
         """Still worth reusing: not expired, and the server has not closed it (or sent anything)."""
@@ -202,7 +194,7 @@ class PoolTransport(httpx.BaseTransport):
                 self._release(conn, reusable=False)
                 raise
         return httpx.Response(
-            head.status_code, headers=head.headers.raw_items(),
+            head.status, headers=head.headers,
             stream=ResponseBody(self, conn, request, timeouts.get("read")),
             extensions={"http_version": b"HTTP/" + head.http_version, "reason_phrase": head.reason},
         )
