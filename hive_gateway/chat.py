@@ -8,7 +8,8 @@ turn answers into results and record ``api_call`` / ``usage`` / ``stream_outcome
 request's labels. This module only moves bytes and chooses what the client is told:
 
 * not streamed: OpenRouter's answer body, byte for byte (its ``model`` says which model answered;
-  a 200 whose choice failed part-way is passed on as OpenRouter sent it);
+  a 200 whose choice failed part-way is passed on as OpenRouter sent it), written before its
+  events reach the ledger and the log (:class:`HeldEvents`);
 * streamed: :class:`~hive_gateway.relay.StreamRelay`; a model whose stream never reached its first
   token may be replaced by the next one in the same response;
 * a failure before any byte is an OpenAI-shaped error with its status (:mod:`hive_gateway.errors`);
@@ -27,6 +28,7 @@ from hive_core.errors import Cancelled, MidStreamError
 from hive_core.ids import new_request_id
 from hive_core.openrouter.protocol import chat_body
 from hive_core.openrouter.stream import Callbacks, StreamRun
+from hive_core.openrouter.tracking import Tracker
 from hive_gateway.errors import ModelNotAllowed, describe, error_body, sse_error
 from hive_gateway.inbound import ChatRequest, parse_chat_request
 from hive_gateway.relay import Downstream, StreamRelay
@@ -38,9 +40,10 @@ if TYPE_CHECKING:
 
     from hive_core.keys import VirtualKey
     from hive_core.openrouter.results import ChatResult
+    from hive_core.store.events import Event, EventSink
     from hive_gateway.upstream import Answer
 
-__all__ = ["GATEWAY", "REQUEST_ID_HEADER", "TALLY", "Tally", "chat_completions", "json_response"]
+__all__ = ["GATEWAY", "REQUEST_ID_HEADER", "TALLY", "HeldEvents", "Tally", "chat_completions", "json_response"]
 
 #: the header that carries Hive's request id on every answer
 REQUEST_ID_HEADER = "X-Hive-Request-Id"
@@ -107,7 +110,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         if chat.stream:
             out = Downstream(request, headers)
             return await _stream(gateway, chat, run, out, tally)
-        return await _whole(gateway, chat, run, headers, tally)
+        return await _whole(gateway, request, chat, run, headers, tally)
     except Exception as error:
         tally.error_class = type(error).__name__
         problem = describe(error, gateway.secret)
@@ -151,29 +154,67 @@ def _body(chat: ChatRequest, model: str, max_tokens: int | None) -> bytes:
     return chat_body(chat.messages, model=model, max_tokens=max_tokens, stream=chat.stream, params=chat.params)
 
 
-async def _whole(gateway: Gateway, chat: ChatRequest, run: ChainRun, headers: dict[str, str],
-                 tally: Tally) -> web.StreamResponse:
+class HeldEvents:
+    """An event sink that holds one model's events until :meth:`pass_on`, which hands them, in order,
+    to the Session's recorder (settling the reservation from the usage event, then the log).
+
+    An answer is decided (parsed, its attempt and usage recorded) before the client gets it, but
+    the ledger's settlement and the log's buffering need not delay its bytes: the gateway writes the
+    answer first, then passes its events on. The reservation holds meanwhile, so a budget never
+    overshoots; a failure passes them on at once, before the reservation is released.
+    """
+
+    __slots__ = ("events", "sink")
+
+    def __init__(self, sink: EventSink) -> None:
+        self.sink = sink
+        self.events: list[Event] = []
+
+    def record(self, event: Event) -> None:
+        """Hold ``event``."""
+        self.events.append(event)
+
+    def pass_on(self) -> None:
+        """Record every held event in the Session's sink (idempotent: each event once)."""
+        events, self.events = self.events, []
+        for event in events:
+            self.sink.record(event)
+
+
+async def _whole(gateway: Gateway, request: web.Request, chat: ChatRequest, run: ChainRun,
+                 headers: dict[str, str], tally: Tally) -> web.StreamResponse:
     upstream = gateway.upstream
     assert upstream is not None
-    tracker = gateway.core.tracker
+    shared = gateway.core.tracker
     kept: list[Answer] = []
     for step in run:
         tally.model = step.model
+        held = HeldEvents(shared.sink)
+        tracker = Tracker(held, shared.prices, shared.app, shared.user, shared.tags)
         record = tracker.request(step.model, request_type="chat", task_category=run.options.task_category,
                                  fallback_index=step.index, request_id=step.request_id,
                                  max_tokens=step.max_tokens, labels=chat.labels)
         try:
             result = await upstream.chat(record, _body(chat, step.model, step.max_tokens), kept)
         except BaseException as error:
+            held.pass_on()
             if run.falls_back(step, error):
                 continue
             if isinstance(error, MidStreamError) and kept and kept[0].status == 200:
                 tally.error_class = type(error).__name__
                 return json_response(200, kept[0].body, headers)  # the partial answer, as OpenRouter sent it
             raise
-        run.answered(step, result)
-        tally.result(result)
-        return json_response(200, kept[0].body, headers)
+        response = json_response(200, kept[0].body, headers)
+        try:
+            await response.prepare(request)  # the answer first: aiohttp sends nothing twice
+            await response.write_eof()
+        except ConnectionError:
+            tally.error_class = "ClientDisconnected"
+        finally:
+            held.pass_on()
+            run.answered(step, result)
+            tally.result(result)
+        return response
     raise AssertionError("unreachable: the chain returns or raises")  # pragma: no cover
 
 
@@ -199,10 +240,7 @@ async def _stream(gateway: Gateway, chat: ChatRequest, run: ChainRun, out: Downs
             raise
         run.answered(step, result)
         _count(tally, stream)
-        if not out.committed:  # an empty stream: the client still gets its events
-            await out.send(b"data: [DONE]\n\n")
-        assert out.response is not None
-        await out.response.write_eof()
+        assert out.response is not None  # ended by the relay (an empty stream with its [DONE])
         return out.response
     raise AssertionError("unreachable: the chain returns or raises")  # pragma: no cover
 

@@ -6,6 +6,8 @@ chunk with ``cost``, ``is_byok`` and ``cost_details``, and ``data: [DONE]`` incl
 the client asked for ``stream_options.include_usage``). The same bytes feed a
 :class:`~hive_core.openrouter.stream.StreamRun`, which decides and records everything as the
 library's stream handles do: an ``api_call`` per attempt, the ``usage``, one ``stream_outcome``.
+A stream read to its end is ended for the client first, then finished (settled and recorded): the
+ledger's write is not on the path to the client's last byte.
 
 Until the first token an attempt may be retried (the retry policy) or the next model of the chain
 tried, so what comes before it is held back, except whole events (keep-alive comments), which go
@@ -77,6 +79,17 @@ class Downstream:
         except ConnectionError:
             raise Cancelled(CLIENT_GONE) from None
         self.done_sent = data.rstrip().endswith(_DONE)
+
+    async def end(self) -> None:
+        """End the response (``data: [DONE]`` first when nothing was sent: an empty stream); a
+        client that went away is :class:`Cancelled`."""
+        if self.response is None:
+            await self.send(_DONE + b"\n\n")
+        assert self.response is not None
+        try:
+            await self.response.write_eof()
+        except ConnectionError:
+            raise Cancelled(CLIENT_GONE) from None
 
 
 class StreamRelay:
@@ -168,7 +181,11 @@ class StreamRelay:
         response, self._response = self._response, None
         if response is not None:
             response.release()  # read to [DONE]: the connection goes back to the pool
-        return run.finish(None)
+        try:
+            await self.out.end()  # the client has the whole stream before its events are settled and logged
+        finally:
+            result = run.finish(None)  # every byte was relayed: completed, even if the client left at the end
+        return result
 
     def _ending(self, exc: BaseException) -> BaseException:
         """What ended the stream, as the error it is recorded with (a cancelled handler stays a
