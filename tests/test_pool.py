@@ -20,14 +20,16 @@ from hive_core.openrouter import AsyncOpenRouterClient, NullSink, OpenRouterClie
 from hive_core.openrouter.core import ClientCore
 from hive_core.openrouter.pool import PoolTransport
 from hive_core.openrouter.pool_async import AsyncPoolTransport
+from hive_core.settings import Settings
 from tests.plugins.emulator import MODEL, emu_settings
 
-BODY = b"x" * 200_000  # large enough that a half-read response leaves bytes in flight
+BODY = b"x" * 2_000_000  # more than the socket stream buffers: a half-read response leaves bytes in flight
 
 
 class Server:
     """A keep-alive HTTP/1.1 server: ``/small`` answers 2 bytes, ``/big`` :data:`BODY`, ``/slow``
-    waits for :attr:`release` before answering. ``accepted`` counts TCP connections."""
+    waits for :attr:`release` before answering, ``.../chat/completions`` streams :attr:`sse` chunked
+    (its end held back until :attr:`release` when :attr:`hold_end`). ``accepted`` counts TCP connections."""
 
     def __init__(self) -> None:
         self.accepted = 0
@@ -36,6 +38,8 @@ class Server:
         self.writers: list[asyncio.StreamWriter] = []
         self.release = asyncio.Event()
         self.port = 0
+        self.sse = b""
+        self.hold_end = False
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
@@ -47,6 +51,9 @@ class Server:
                                if line.lower().startswith(b"content-length:")), 0)
                 await reader.readexactly(length)
                 path = head.split(b" ")[1]
+                if path.endswith(b"/chat/completions"):
+                    await self.stream(writer)
+                    continue
                 self.active += 1
                 self.peak = max(self.peak, self.active)
                 if path == b"/slow":
@@ -60,6 +67,16 @@ class Server:
             pass
         finally:
             writer.close()
+
+    async def stream(self, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+        for event in self.sse.split(b"\n\n"):
+            if event.strip():
+                writer.write(b"%x\r\n%s\n\n\r\n" % (len(event) + 2, event))
+        await writer.drain()
+        if self.hold_end:
+            await self.release.wait()
+        writer.write(b"0\r\n\r\n")
 
     async def close_idle(self) -> None:
         """Close every connection from the server's side (as a server's keep-alive timeout does)."""
@@ -197,6 +214,44 @@ def test_a_stream_abandoned_half_read_does_not_return_a_dirty_connection() -> No
                 answer = await client.get(server.url("/small"))  # would read the old body's bytes
                 assert answer.content == b"ok"
                 assert server.accepted == 2
+
+    asyncio.run(main())
+
+
+def test_a_response_closed_unread_whose_end_arrived_leaves_a_clean_connection() -> None:
+    async def main() -> None:
+        async with serving() as server:
+            transport, client = pool(max_connections=1)
+            async with client:
+                async with client.stream("GET", server.url("/small")):
+                    await asyncio.sleep(0.05)  # the answer arrives; nobody reads it
+                assert transport.connections == (1, 1)  # its end was here: parked, not closed
+                assert (await client.get(server.url("/small"))).content == b"ok"
+                assert server.accepted == 1
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("hold_end", [False, True], ids=["end-follows", "end-withheld"])
+def test_a_stream_ended_by_done_keeps_its_connection_unless_the_body_stays_open(
+        recordings_dir: Path, hold_end: bool) -> None:
+    """At ``[DONE]`` the body's last chunk marker is still to come: the handle waits for it (briefly)
+    so the next request reuses the connection; a server that holds it back costs the stream no
+    more than that wait, and its connection is closed."""
+    async def main() -> None:
+        async with serving() as server:
+            server.sse = (recordings_dir / "stream_with_reasoning-200.sse").read_bytes()
+            server.hold_end = hold_end
+            settings = Settings.from_env({"OPENROUTER_API_KEY": "sk-or-v1-pool",
+                                          "OPENROUTER_BASE_URL": f"http://127.0.0.1:{server.port}/api/v1"})
+            async with AsyncOpenRouterClient(settings, sink=NullSink()) as client:
+                transport = client._http._transport
+                assert isinstance(transport, AsyncPoolTransport)
+                for _ in range(2):
+                    result = await client.stream("hi", model=MODEL).collect()
+                    assert result.outcome == "completed" and result.text
+                assert transport.connections == ((0, 0) if hold_end else (1, 1))
+                assert server.accepted == (2 if hold_end else 1)
 
     asyncio.run(main())
 

@@ -36,7 +36,7 @@ from hive_core.errors import Cancelled, MalformedResponse, OpenRouterError
 from hive_core.openrouter.core import ClientCore
 from hive_core.openrouter.cost import PriceBook
 from hive_core.openrouter.params import ChatParams
-from hive_core.openrouter.pool_async import AsyncPoolTransport
+from hive_core.openrouter.pool_async import AsyncPoolTransport, AsyncResponseBody
 from hive_core.openrouter.protocol import Messages, chat_body
 from hive_core.openrouter.results import ChatResult, Progress, ToolCallDelta
 from hive_core.openrouter.retry import RetryPolicy, acall_with_retries
@@ -45,6 +45,10 @@ from hive_core.settings import Settings
 from hive_core.store.events import EventSink
 
 __all__ = ["AsyncOpenRouterClient", "AsyncStreamHandle"]
+
+#: seconds a finished stream waits for its body's end, to keep the connection (it comes at once,
+#: unless the server misbehaves: then the connection is closed as before)
+END_WAIT_S = 0.25
 
 
 class AsyncStreamHandle:
@@ -236,12 +240,20 @@ class AsyncStreamHandle:
             return
         if True:  # ASYNC: ended; nothing left for cancel() to interrupt
             self._task = None
-        await self._close()
-        run.finish(None)
+        try:
+            run.finish(None)  # recorded (and on_complete called) before the connection is settled
+        finally:
+            await self._close(after_done=True)
 
-    async def _close(self) -> None:
-        if self._response is not None:
-            await self._response.aclose()
+    async def _close(self, *, after_done: bool = False) -> None:
+        """Close the response. ``after_done``: the stream ended at its ``[DONE]``, before the body's
+        last chunk marker was read; waiting (briefly) for that marker keeps the connection for the
+        next request, where closing it would cost the next one a new TCP and TLS handshake."""
+        response = self._response
+        if response is not None:
+            if after_done and isinstance(response.stream, AsyncResponseBody):
+                await response.stream.drain(END_WAIT_S)
+            await response.aclose()
 
 
 class AsyncOpenRouterClient:

@@ -108,6 +108,15 @@ class AsyncSocketStream(asyncio.Protocol):
             self._transport.resume_reading()
         return data
 
+    def read_buffered(self) -> bytes:
+        """What arrived and was not read yet (``b""``: nothing), without waiting."""
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+        return data
+
     async def write(self, data: bytes, timeout: float | None = None) -> None:
         """Hand ``data`` to the socket; waits (up to ``timeout``) only while the kernel pushes back."""
         if self._transport is None or self._transport.is_closing():

@@ -45,10 +45,12 @@ from hive_core.openrouter.http11 import (
     request_bytes,
 )
 
-__all__ = ["Connection", "PoolTransport", "httpx_errors"]
+__all__ = ["Connection", "PoolTransport", "ResponseBody", "httpx_errors"]
 
 Key = tuple[bytes, bytes, int]  # scheme, host, port
 READ_SIZE = 64 * 1024
+#: the most a response closed early may still send before its connection is reused (else closed)
+DRAIN_LIMIT = 64 * 1024
 _DEFAULT_PORTS = {b"http": 80, b"https": 443}
 
 _ERRORS: dict[type[Exception], type[httpx.TransportError]] = {
@@ -115,6 +117,20 @@ class Connection:
             else:
                 assert isinstance(piece, bytes)
                 yield piece
+
+    def ended(self) -> bool:
+        """For a response closed before its end was read: whether that end already arrived (read
+        from the socket, or buffered by the protocol), so the rest is dropped and the connection is
+        clean for the next request, without waiting for anything. A stream closed at its ``[DONE]``
+        usually has only the body's last chunk marker left."""
+        parser = self._parser
+        try:
+            while (piece := parser.body()) is not END:
+                if piece is NEED_DATA:
+                    return False
+        except RemoteProtocolError:
+            return False
+        return self.reusable()
 
     def reusable(self) -> bool:
         """Whether the exchange ended cleanly (both sides done, nothing more arrived): then the
@@ -346,8 +362,30 @@ class ResponseBody(httpx.SyncByteStream):
                 raise
         self._done(conn.reusable())
 
+    def drain(self, timeout: float) -> None:
+        """Read what is left of the body (dropped) while each read comes within ``timeout`` seconds
+        and it stays under :data:`DRAIN_LIMIT` bytes; the connection is reused if the end came,
+        closed otherwise. For a stream ended by its last event, with only the body's end to come."""
+        conn = self._conn
+        if conn is None:
+            return
+        left = DRAIN_LIMIT
+        try:
+            for piece in conn.body(timeout):
+                left -= len(piece)
+                if left < 0:
+                    break
+        except (httpcore.TimeoutException, httpcore.NetworkError, RemoteProtocolError):
+            pass  # closed below: not worth waiting for
+        except BaseException:
+            self._done(reusable=False)
+            raise
+        self._done(left >= 0 and conn.reusable())
+
     def close(self) -> None:
-        self._done(reusable=False)  # read to the end already released it; otherwise it is dirty
+        # read to the end already released it; otherwise it is clean only if its end is here already
+        conn = self._conn
+        self._done(reusable=conn is not None and conn.ended())
 
     def _done(self, reusable: bool) -> None:
         conn, self._conn = self._conn, None
