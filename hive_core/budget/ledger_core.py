@@ -111,9 +111,6 @@ EventReader = Callable[[Sequence[Settlement]], tuple[Iterable[tuple[str, str, fl
 class Cursor(Protocol):
     """What the accounting reads back from a statement (sqlite3's and psycopg's cursors both are)."""
 
-    @property
-    def rowcount(self) -> int: ...
-
     def fetchall(self) -> list[Any]: ...
 
     def fetchone(self) -> Any: ...
@@ -257,9 +254,10 @@ class LedgerCore:
     def release(self, reservation_id: str, *, now: datetime) -> bool:
         """Drop a reservation without spend (the request failed unbilled). Idempotent."""
         with self._write() as tx:
-            cursor = tx.execute("UPDATE reservations SET state = 'released', finished = ? "
-                                "WHERE id = ? AND state IN ('reserved', 'expired')", (now.timestamp(), reservation_id))
-            return cursor.rowcount == 1
+            # (RETURNING, not rowcount: a pipelined statement's count is known only once read)
+            return tx.execute("UPDATE reservations SET state = 'released', finished = ? "
+                              "WHERE id = ? AND state IN ('reserved', 'expired') RETURNING id",
+                              (now.timestamp(), reservation_id)).fetchone() is not None
 
     @staticmethod
     def _add_spend(tx: Tx, scopes: Iterable[str], day: str, amount: int) -> None:
@@ -325,7 +323,6 @@ class LedgerCore:
         """Delete finished reservations older than ``before`` whose spend the events hold (they only
         matter while in flight, or until a rebuild finds their usage event)."""
         with self._write() as tx:
-            cursor = tx.execute("DELETE FROM reservations WHERE state != 'reserved' AND in_events = 1 "
-                                "AND created < ?", (before.timestamp(),))
-            return cursor.rowcount
+            return len(tx.execute("DELETE FROM reservations WHERE state != 'reserved' AND in_events = 1 "
+                                  "AND created < ? RETURNING id", (before.timestamp(),)).fetchall())
 

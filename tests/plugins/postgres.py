@@ -134,9 +134,9 @@ def start_pg(*, settings: tuple[str, ...] = ("fsync=off",)) -> PgServer:
         except psycopg.OperationalError:
             if process.poll() is not None or time.monotonic() > deadline:
                 server.stop()
-                log = (directory / "server.log").read_text(errors="replace")[-2000:]
+                tail = (directory / "server.log").read_text(errors="replace")[-2000:]
                 shutil.rmtree(directory, ignore_errors=True)
-                pytest.fail(f"PostgreSQL did not start on port {port}: {log}", pytrace=False)
+                pytest.fail(f"PostgreSQL did not start on port {port}: {tail}", pytrace=False)
             time.sleep(0.1)
 
 
