@@ -13,28 +13,30 @@ __all__ = ["new_request_id", "uuid7", "uuid7_time_ms", "writer_id"]
 _lock = threading.Lock()
 _last_ms = 0
 _counter = 0
+_prefix = ""  # the hex of _last_ms and the version nibble, formatted once per millisecond
 _COUNTER_MAX = 0xFFF
-_FORMAT = "%08x-%04x-%04x-%04x-%012x"
 
 
 def uuid7() -> str:
     """A UUIDv7 string. Monotonic within a process: a 12-bit counter orders ids in the same millisecond
-    (RFC 9562 method 1); 62 random bits keep processes apart."""
-    global _last_ms, _counter
+    (RFC 9562 method 1); 62 random bits keep processes apart. Every event and request takes one,
+    several per completion: the millisecond's part is formatted once for all ids of that millisecond."""
+    global _last_ms, _counter, _prefix
     with _lock:
         ms = time.time_ns() // 1_000_000
         if ms > _last_ms:
             _last_ms = ms
             _counter = random.getrandbits(10)  # leave headroom before the counter overflows
+            _prefix = f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-7"
         else:
             _counter += 1
             if _counter > _COUNTER_MAX:  # borrow the next millisecond rather than repeat
                 _last_ms += 1
                 _counter = 0
-            ms = _last_ms
-        counter = _counter
-    tail = (0b10 << 62) | random.getrandbits(62)
-    return _FORMAT % (ms >> 16, ms & 0xFFFF, 0x7000 | counter, tail >> 48, tail & 0xFFFFFFFFFFFF)
+                _prefix = f"{_last_ms >> 16:08x}-{_last_ms & 0xFFFF:04x}-7"
+        prefix, counter = _prefix, _counter
+    tail = random.getrandbits(62)  # after the variant bits 0b10
+    return f"{prefix}{counter:03x}-{0x8000 | (tail >> 48):04x}-{tail & 0xFFFFFFFFFFFF:012x}"
 
 
 def uuid7_time_ms(value: str) -> int:
