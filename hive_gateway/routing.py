@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hive_core.budget.estimate import estimate_prompt_tokens
-from hive_core.selection.selector import SelectionRequest
 from hive_core.session import prompt_text
+
+if TYPE_CHECKING:
+    from hive_core.selection.selector import SelectionRequest
 
 __all__ = ["ALIASES", "load_catalog_document", "models_document", "selection_request"]
 
@@ -47,7 +49,11 @@ def _has_images(messages: Sequence[Mapping[str, Any]]) -> bool:
 def selection_request(strategy: str, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any],
                       max_tokens: int | None, task: str | None,
                       allow: Sequence[str] = ()) -> SelectionRequest:
-    """What the selector is asked for this request (``allow``: a key's models, empty for any)."""
+    """What the selector is asked for this request (``allow``: a key's models, empty for any). The
+    selector is imported here, at the first ``hive/auto`` request: a gateway that only passes model
+    ids through never loads it (start-up)."""
+    from hive_core.selection.selector import SelectionRequest
+
     tools = params.get("tools")
     tools = tools if isinstance(tools, list) else None
     needed = set()
