@@ -12,7 +12,7 @@ import pytest
 
 from hive_core.errors import MidStreamError, RateLimited
 from hive_core.openrouter import AsyncOpenRouterClient, RetryPolicy
-from hive_core.settings import Settings
+from hive_core.settings import Secret, Settings
 from hive_core.store.events import ApiCall, StreamOutcome, Usage
 from ingest.log import EventLog
 from tests.plugins.emulator import MODEL, emu_settings, fast_policy, seed_failing_first
@@ -108,7 +108,7 @@ def test_task_cancel_records_cancelled(emulator_factory: Any, tmp_path: Path) ->
 def test_async_handle_cancel_and_recording(recordings_dir: Path) -> None:
     raw = (recordings_dir / "stream_with_reasoning-200.sse").read_bytes()
     sink = ListSink()
-    settings = Settings(api_key="sk-or-v1-x", base_url="https://openrouter.test/api/v1")
+    settings = Settings(api_key=Secret("sk-or-v1-x"), base_url="https://openrouter.test/api/v1")
 
     async def main() -> list[str]:
         transport = httpx.MockTransport(lambda r: httpx.Response(200, content=raw))

@@ -28,7 +28,7 @@ from hive_core.errors import (
 )
 from hive_core.openrouter import OpenRouterClient, Progress
 from hive_core.openrouter.stream import MIN_RATE_TOKENS
-from hive_core.settings import Settings
+from hive_core.settings import Secret, Settings
 from hive_core.store.events import ApiCall, StreamOutcome, Usage
 from tests.plugins.emulator import MODEL, emu_settings, fast_policy, seed_failing_first
 from tests.plugins.store import ListSink
@@ -38,7 +38,7 @@ KEY = "sk-or-v1-unit-test-key"
 
 def mock_client(handler: Callable[[httpx.Request], httpx.Response], sink: ListSink | None = None,
                 **settings: Any) -> OpenRouterClient:
-    s = Settings(api_key=KEY, base_url="https://openrouter.test/api/v1", **settings)
+    s = Settings(api_key=Secret(KEY), base_url="https://openrouter.test/api/v1", **settings)
     return OpenRouterClient(s, sink=sink, transport=httpx.MockTransport(handler))
 
 
@@ -152,7 +152,7 @@ def test_key_info_and_bad_key() -> None:
 
     with mock_client(handler) as client:
         assert client.key_info()["usage"] == 1.5
-    bad = Settings(api_key="sk-or-v1-wrong", base_url="https://openrouter.test/api/v1")
+    bad = Settings(api_key=Secret("sk-or-v1-wrong"), base_url="https://openrouter.test/api/v1")
     with OpenRouterClient(bad, transport=httpx.MockTransport(handler)) as client, pytest.raises(AuthError) as info:
         client.key_info()
     assert "OPENROUTER_API_KEY" in str(info.value) and "sk-or-v1-wrong" not in str(info.value)
