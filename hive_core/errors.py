@@ -2,7 +2,8 @@
 
     HiveError                       base; ``str(err)`` is the one line a CLI prints
     ├── ConfigError                 bad settings, config file or flag value
-    │   └── MissingApiKey
+    │   ├── MissingApiKey
+    │   └── CorruptConfig           config.json cannot be read or parsed (not the user's input: exit 1)
     ├── DataError                   what is on disk is not what it should be
     │   ├── CorruptEventFile        an unreadable / foreign file in the event store
     │   ├── SchemaMismatch          an event or file does not fit the event schema
@@ -69,6 +70,7 @@ __all__ = [
     "CircuitOpen",
     "ConfigError",
     "ConnectTimeout",
+    "CorruptConfig",
     "CorruptEventFile",
     "CorruptLedger",
     "DataError",
@@ -123,6 +125,10 @@ class CallerFault:
 
 class ConfigError(HiveError):
     """A setting, config file or flag value is invalid."""
+
+
+class CorruptConfig(ConfigError):
+    """``config.json`` cannot be read or parsed: the file, not a value the user just typed, is wrong."""
 
 
 class MissingApiKey(ConfigError):

@@ -28,6 +28,7 @@ the metadata requests, which record nothing anyway.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import cached_property
@@ -62,6 +63,10 @@ NO_SINK = ("this Session has no event sink, so it sends no completions (they wou
            "or pass one: Session(settings, ingest.EventLog(settings.data_dir))")
 
 
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 class Session:
     """The request side of Hive for one data directory. Use as a context manager, or :meth:`close`.
 
@@ -69,10 +74,13 @@ class Session:
     ``policy`` overrides the retry policy the settings describe (tests use a fast one).
     """
 
-    def __init__(self, settings: Settings, sink: EventSink | None, *, policy: RetryPolicy | None = None) -> None:
+    def __init__(self, settings: Settings, sink: EventSink | None, *, policy: RetryPolicy | None = None,
+                 notice: Callable[[str], object] | None = None) -> None:
         self.settings = settings
         self.sink = sink
         self.policy = policy
+        #: where the catalog's one-line fetch/refresh notice goes (None: stderr)
+        self.notice = notice
         self.closed = False
 
     def __enter__(self) -> Session:
@@ -99,11 +107,12 @@ class Session:
 
     @cached_property
     def _catalog(self) -> Catalog | CatalogMissing | CatalogError:
-        from hive_core.catalog.catalog import load_catalog
+        """Fetched on first use when missing, refreshed when a day old (``/models`` needs no key;
+        :func:`hive_core.catalog.fetch.ensure_catalog`); offline, the last copy."""
+        from hive_core.catalog.fetch import ensure_catalog
 
-        datadir = self.settings.datadir
         try:
-            return load_catalog(datadir.catalog_file, cache_dir=datadir.cache)
+            return ensure_catalog(self.settings, notice=self.notice or _to_stderr)
         except (CatalogMissing, CatalogError) as error:
             return error
 

@@ -1,6 +1,7 @@
 """Request dispatch and every endpoint except chat completions.
 
-Served under ``/api/v1``: ``GET /models`` (the catalog bytes as-is), ``GET /key`` and the legacy
+Served under ``/api/v1``: ``GET /models`` (the catalog bytes as-is; a 5xx with the fault
+``/models:503``), ``GET /key`` and the legacy
 ``GET /auth/key``, ``POST /chat/completions``, ``GET /generation?id=``. Test control, also at the
 root: ``GET|POST /_emulator/faults``, ``GET|POST /_emulator/quality`` (answer quality per model:
 :mod:`hive_emulator.judge`), ``GET /_emulator/stats``, ``POST /_emulator/reset``.
@@ -24,7 +25,17 @@ API_PREFIX = "/api/v1"
 Endpoint = Callable[[EmulatorState, Request, Exchange], Awaitable[None]]
 
 
+#: the fault "model" that makes ``GET /models`` fail (``--fault /models:503``): only a rule naming it
+#: exactly applies (``*`` rules are for completions), and it draws nothing, so completions' faults
+#: stay as seeded
+MODELS_FAULT = "/models"
+
+
 async def _models(state: EmulatorState, request: Request, exchange: Exchange) -> None:
+    rule = next((r for r in state.faults.rules if r.model == MODELS_FAULT and r.rate > 0), None)
+    if rule is not None and rule.kind in {"500", "502", "503"}:
+        send_error(exchange, int(rule.kind), "Internal Server Error" if rule.kind == "500" else "Service unavailable")
+        return
     exchange.send(200, state.catalog.raw)
 
 

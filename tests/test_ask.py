@@ -110,7 +110,9 @@ def test_a_mid_stream_error_falls_back_streamed_or_not(emulator_factory: Any, tm
         assert [o.outcome for o in sink.of(StreamOutcome)] == ["errored", "completed"]
 
 
-def test_ask_cli_streams_and_summarises_without_a_catalog(emulator: Any, tmp_path: Path) -> None:
+def test_ask_cli_streams_and_summarises_without_a_catalog(emulator_factory: Any, tmp_path: Path) -> None:
+    """OpenRouter's /models fails and there is no copy: an explicit model still works, billed."""
+    emulator = emulator_factory(faults=["/models:503"])
     data = tmp_path / "data"
     done = run_cli("hive", ["ask", "Say hi", "--model", MODEL, "--max-tokens", "12"], hive_env(emulator, data))
     assert done.returncode == 0, done.stderr
@@ -163,7 +165,7 @@ def test_catalog_loads_once(emulator: Any, tmp_path: Path) -> None:
 
 
 def test_ctrl_c_during_stream_records_cancelled(emulator_factory: Any, tmp_path: Path) -> None:
-    emu = emulator_factory(latency_scale=0.3)
+    emu = emulator_factory(latency_scale=0.3, faults=["/models:503"])  # no catalog: nothing to estimate with
     data = tmp_path / "data"
     env = {**hive_env(emu, data), "HIVE_FLUSH_AGE": "600"}  # only the exit path may flush
     proc = subprocess.Popen([str(BIN / "hive"), "ask", "A long story", "--model", MODEL, "--max-tokens", "3000"],

@@ -137,14 +137,20 @@ def test_an_ambiguous_short_name_lists_the_candidates(emulator: Any, tmp_path: P
     assert "model 'gpt-4o-mini' is ambiguous, give the full id: azure/gpt-4o-mini, openai/gpt-4o-mini" in done.stderr
 
 
-def test_without_a_catalog_short_names_say_how_to_sync(emulator: Any, tmp_path: Path) -> None:
-    """No catalog: a full id goes out as given (nothing to check it against), a short name is not guessed."""
+def test_first_use_fetches_the_catalog_and_offline_short_names_say_how_to_sync(emulator: Any, tmp_path: Path) -> None:
+    """A fresh data directory: the catalog is fetched on first use (one notice), so a short name
+    resolves. With no copy and OpenRouter unreachable, a short name is not guessed."""
     data = tmp_path / "data"
     env = hive_env(emulator, data)
-    done = run_cli("hive", ["ask", "hi", "-m", "gpt-4o-mini"], env)
+    done = run_cli("hive", ["ask", "hi", "-m", "gpt-4o-mini", "--max-tokens", "5"], env)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("fetched the model catalog (") and "openai/gpt-4o-mini" in done.stderr
+    again = run_cli("hive", ["ask", "hi", "-m", "gpt-4o-mini", "--max-tokens", "5"], env)
+    assert again.returncode == 0 and "fetched the model catalog" not in again.stderr
+    offline = {**hive_env(emulator, tmp_path / "other"), "OPENROUTER_BASE_URL": "http://127.0.0.1:9/api/v1"}
+    done = run_cli("hive", ["ask", "hi", "-m", "gpt-4o-mini"], offline)
     assert done.returncode == 2 and "run `hive models sync`, or give the full id" in done.stderr, done.stderr
-    assert run_cli("hive", ["models", "test", "gpt-4o-mini"], env).returncode == 2
-    assert run_cli("hive", ["ask", "hi", "-m", MODEL, "--max-tokens", "5"], env).returncode == 0
+    assert run_cli("hive", ["models", "test", "gpt-4o-mini"], offline).returncode == 2
 
 
 def test_request_id_on_stderr_unless_quiet(synced: tuple[Path, dict[str, str]]) -> None:
@@ -225,6 +231,7 @@ def test_a_mid_stream_error_falls_back_on_its_own_line(emulator_factory: Any, tm
     emu = emulator_factory(faults=[f"{MODEL}:midstream-error:1"])
     data = tmp_path / "data"
     env = hive_env(emu, data)
+    assert run_cli("hive", ["models", "sync"], env).returncode == 0  # no first-use notice in the output
     done = hive_ask(["Say hi", "-m", MODEL, "--fallback", OTHER, "--max-tokens", "20"], env, merged=True)
     assert done.returncode == 0, done.stdout
     partial, notice, answer, *_ = done.stdout.decode().splitlines()  # as a terminal shows stdout and stderr

@@ -18,6 +18,7 @@ read-only store.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ from tests.plugins.emulator import MODEL
 
 OTHER = "anthropic/claude-3-haiku"
 REQUEST_ID = "{request_id}"  # replaced by a request id of the store
+KEY_ID = "{key_id}"  # replaced by a virtual key of the store
 
 #: one invocation per command (arguments after the tool name); {request_id} is filled in
 INVOCATIONS: dict[str, list[str]] = {
@@ -71,14 +73,24 @@ INVOCATIONS: dict[str, list[str]] = {
     "hive-jobs schedule": ["schedule", "--print"],
     "hive-jobs run-due": ["run-due"],
     "hive-jobs import-spills": ["import-spills"],
+    "hive-jobs eval": ["eval", "--period", "7d"],
+    "hive-jobs prune": ["prune", "--keep-days", "40"],
+    "hive gateway": ["gateway", "--check"],
+    "hive keys create": ["keys", "create", "--app", "faults"],
+    "hive keys list": ["keys", "list"],
+    "hive keys revoke": ["keys", "revoke", KEY_ID],
 }
+
+#: commands that report several problems, one line each (a scheduled step, a configuration check):
+#: under a fault, every line must still be one line, and one of them must name the damaged file
+SEVERAL_LINES = {"hive-jobs run-due", "hive gateway"}
 
 #: commands that only read the store: they must succeed on a read-only data directory
 READ_ONLY_COMMANDS = {
     "hive budget show", "hive-jobs verify", "hive-jobs sql", "hive-jobs report", "hive analytics cost",
     "hive analytics suggest", "hive models list", "hive models info", "hive models recommend",
     "hive models performance", "hive ab list", "hive-jobs summary", "hive-jobs ab-report",
-    "hive-jobs schedule", "hive-jobs import-spills", "hive key",
+    "hive-jobs schedule", "hive-jobs import-spills", "hive key", "hive keys list",
 }
 
 #: the file each corruption damages, relative to the data directory
@@ -143,8 +155,8 @@ def _env(emulator: Any, data: Path, state_home: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def template(emulator: Any, catalog_path: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A populated store, built once: (its data directory, a request id in it)."""
+def template(emulator: Any, catalog_path: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """A populated store, built once: (its data directory, a request id in it, a virtual key's id)."""
     import duckdb
 
     root = tmp_path_factory.mktemp("template")
@@ -164,9 +176,11 @@ def template(emulator: Any, catalog_path: Path, tmp_path_factory: pytest.TempPat
     for tool, args in steps:
         done = run_cli(tool, args, env, timeout=TIMEOUT_S)
         assert done.returncode == 0, f"{tool} {args}: {done.stderr}"
+    key = run_cli("hive", ["keys", "create", "--app", "template", "--json"], env, timeout=TIMEOUT_S)
+    assert key.returncode == 0, key.stderr
     glob = str(data / "events" / "api_call" / "*" / "*.parquet")
     ((request_id,),) = duckdb.sql(f"select request_id from read_parquet('{glob}') limit 1").fetchall()
-    return data, str(request_id)
+    return data, str(request_id), json.loads(key.stdout)["key"]["key_id"]
 
 
 def _event_count(data: Path) -> int:
@@ -184,6 +198,8 @@ class Outcome:
     command: str
     status: int
     stderr: str
+    #: what a several-lines command reported on stdout (``hive gateway --check`` prints its problems)
+    stdout: str
     events_before: int
     events_after: int
 
@@ -204,18 +220,19 @@ def _fault_store(fault: str, template: Path, place: Path) -> AbstractContextMana
     return nullcontext(place)
 
 
-def _drive(fault: str, command: str, template: tuple[Path, str], root: Path, emulator: Any) -> Outcome:
-    data_template, request_id = template
+def _drive(fault: str, command: str, template: tuple[Path, str, str], root: Path, emulator: Any) -> Outcome:
+    data_template, request_id, key_id = template
     place = root / command.replace(" ", "_")
     place.mkdir(parents=True)
     tool, *_ = command.split(" ")
-    args = [request_id if a == REQUEST_ID else a for a in INVOCATIONS[command]]
+    placeholders = {REQUEST_ID: request_id, KEY_ID: key_id}
+    args = [placeholders.get(a, a) for a in INVOCATIONS[command]]
     with _fault_store(fault, data_template, place):
         data = place / "data"
         before = _event_count(data)
         done = run_cli(tool, args, _env(emulator, data, root / "state-home" / place.name), timeout=TIMEOUT_S)
         after = _event_count(data)
-    return Outcome(command, done.returncode, done.stderr, before, after)
+    return Outcome(command, done.returncode, done.stderr, done.stdout, before, after)
 
 
 def _problems(fault: str, outcome: Outcome) -> list[str]:
@@ -226,7 +243,15 @@ def _problems(fault: str, outcome: Outcome) -> list[str]:
         problems.append("printed a traceback")
     if outcome.status not in (0, 1):
         problems.append(f"exit status {outcome.status}")
-    if outcome.status == 1:
+    if outcome.status == 1 and outcome.command in SEVERAL_LINES:
+        lines = [line for line in (err + outcome.stdout).splitlines() if line.strip()]
+        if not lines:
+            problems.append("failed without saying why")
+        elif fault in CORRUPTED and not any(Path(CORRUPTED[fault]).name in line for line in lines):
+            problems.append(f"no line names {CORRUPTED[fault]}")
+        elif fault in ("read-only", "full") and not any("/data" in line for line in lines):
+            problems.append("no line names a file of the data directory")
+    elif outcome.status == 1:
         lines = [line for line in err.splitlines() if line.strip()]
         errors = [line for line in lines if line.startswith("error:")]
         if len(errors) != 1 or lines[-1] != errors[0]:
@@ -244,7 +269,7 @@ def _problems(fault: str, outcome: Outcome) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", FAULTS)
-def test_every_command_under_a_fault(fault: str, template: tuple[Path, str], tmp_path: Path, emulator: Any) -> None:
+def test_every_command_under_a_fault(fault: str, template: tuple[Path, str, str], tmp_path: Path, emulator: Any) -> None:
     drive: Callable[[str], Outcome] = lambda command: _drive(fault, command, template, tmp_path, emulator)  # noqa: E731
     with ThreadPoolExecutor(max_workers=3) as pool:
         outcomes = list(pool.map(drive, sorted(INVOCATIONS)))

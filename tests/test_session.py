@@ -45,16 +45,32 @@ def test_catalog_loads_once(emulator: Any, tmp_path: Path, catalog_path: Path) -
     assert (selection.request_id, selection.model) == ("r-1", chosen.primary)
 
 
-def test_without_a_catalog_costs_are_billed_only(emulator: Any, tmp_path: Path) -> None:
-    """An explicit model works without a catalog (the note says why estimates are missing); the
-    selector needs one and says how to get it."""
+def test_without_a_catalog_costs_are_billed_only(emulator_factory: Any, tmp_path: Path) -> None:
+    """An explicit model works without a catalog (OpenRouter's /models failing, no copy: the note
+    says why estimates are missing); the selector needs one and says how to get it."""
+    emulator = emulator_factory(faults=["/models:503"])
     sink = ListSink()
-    with Session(emu_settings(emulator, tmp_path), sink) as session:
+    notices: list[str] = []
+    with Session(emu_settings(emulator, tmp_path), sink, notice=notices.append) as session:
         answer = session.ask("Say hi", [MODEL], AskOptions(max_tokens=10))
         assert session.prices is None and "hive models sync" in session.prices_note
         with pytest.raises(CatalogMissing, match="hive models sync"):
             session.select(SelectionRequest(prompt="Say hi"))
     assert answer.result.cost_source == "billed"  # the answer's own cost: no catalog needed
+
+
+def test_the_catalog_is_fetched_on_first_use(emulator: Any, tmp_path: Path) -> None:
+    """A fresh data directory: the first thing that needs the catalog fetches it (no key needed),
+    tells the notice callback once, and the selector works."""
+    notices: list[str] = []
+    settings = emu_settings(emulator, tmp_path)
+    with Session(settings, ListSink(), notice=notices.append) as session:
+        assert session.select(SelectionRequest(prompt="Say hi")).primary
+        assert session.prices is session.catalog and settings.datadir.catalog_file.is_file()
+    assert len(notices) == 1 and notices[0].startswith("fetched the model catalog (")
+    with Session(settings, ListSink(), notice=notices.append) as session:
+        assert session.catalog is not None
+    assert len(notices) == 1  # the copy is fresh: not fetched again
 
 
 def test_budget_refuses_models_test(emulator: Any, tmp_path: Path, catalog_path: Path) -> None:

@@ -30,11 +30,14 @@ def _models(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]
 
 @contextmanager
 def _usage() -> Iterator[None]:
-    """A value the library refuses is the user's input: one line, exit 2."""
-    from hive_core.errors import ConfigError
+    """A value the library refuses is the user's input: one line, exit 2. (A broken ``config.json``
+    is not: it stays a ConfigError, exit 1, naming the file.)"""
+    from hive_core.errors import ConfigError, CorruptConfig
 
     try:
         yield
+    except CorruptConfig:
+        raise
     except ConfigError as exc:
         raise click.UsageError(str(exc), click.get_current_context(silent=True)) from None
 
@@ -92,10 +95,9 @@ def _limits(daily: float | None, monthly: float | None) -> str:
 def list_(ctx: click.Context, as_json: bool) -> None:
     """List every key: id, app, user, limits, models, rpm, created, revoked (never a secret)."""
     from hive_cli.output import format_table
-    from hive_core.keys import KeyStore
+    from hive_core.keys import read_keys
 
-    with KeyStore(get_settings(ctx).datadir) as store:
-        found = store.list()
+    found = read_keys(get_settings(ctx).datadir)  # read-only: works on a read-only data directory
     if as_json:
         echo_json({"keys": found})
         return

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hive_core.errors import ConfigError
+from hive_core.errors import ConfigError, CorruptConfig
 from hive_core.period import MAX_RESET_DAY, BudgetWindow
 from hive_core.store.atomic import PRIVATE_MODE, atomic_file
 from hive_core.store.datadir import DataDir
@@ -242,15 +242,15 @@ def _read_document(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise ConfigError(f"cannot read {path} ({exc.strerror}): check its permissions") from None
+        raise CorruptConfig(f"cannot read {path} ({exc.strerror}): check its permissions") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"{path} is not valid JSON (not UTF-8 text): fix or remove it") from None
+        raise CorruptConfig(f"{path} is not valid JSON (not UTF-8 text): fix or remove it") from None
     try:
         document = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON (line {exc.lineno}): fix or remove it") from None
+        raise CorruptConfig(f"{path} is not valid JSON (line {exc.lineno}): fix or remove it") from None
     if not isinstance(document, dict):
-        raise ConfigError(f"{path} must hold a JSON object: fix or remove it")
+        raise CorruptConfig(f"{path} must hold a JSON object: fix or remove it")
     return document
 
 

@@ -118,7 +118,7 @@ def ensure_catalog(settings: Settings, *, now: Clock | None = None, notice: Noti
         return last
     try:
         fresh = sync_catalog(settings, now=clock)
-    except (OpenRouterError, CatalogError) as exc:
+    except (OpenRouterError, CatalogError, OSError) as exc:  # OSError: a read-only or full data directory
         if last is not None and last.fetched_at is not None:
             notice(f"warning: could not refresh the model catalog ({exc}); using the copy fetched "
                    f"{age_text(instant - last.fetched_at)} ago")

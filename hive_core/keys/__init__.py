@@ -14,6 +14,6 @@ from __future__ import annotations
 
 from hive_core.keys.key import VirtualKey
 from hive_core.keys.rate import RateLimiter
-from hive_core.keys.store import KeyStore, UnknownKey
+from hive_core.keys.store import KeyStore, UnknownKey, read_keys
 
-__all__ = ["KeyStore", "RateLimiter", "UnknownKey", "VirtualKey"]
+__all__ = ["KeyStore", "RateLimiter", "UnknownKey", "VirtualKey", "read_keys"]

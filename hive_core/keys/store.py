@@ -34,7 +34,7 @@ from hive_core.keys.key import VirtualKey
 from hive_core.keys.secret import digest, key_id_of, matches, new_salt, new_secret
 from hive_core.store.datadir import DataDir
 
-__all__ = ["KeyStore", "UnknownKey"]
+__all__ = ["KeyStore", "UnknownKey", "read_keys"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
@@ -175,3 +175,22 @@ class KeyStore:
         with self._db.write() as con:
             con.execute("UPDATE keys SET revoked = ? WHERE id = ? AND revoked IS NULL", (now.timestamp(), key_id))
         return self.get(key_id)
+
+
+def read_keys(data: DataDir) -> list[VirtualKey]:
+    """Every key, oldest first, without opening the store for writing (``hive keys list`` on a
+    read-only data directory, or one that has no keys yet: an empty list, nothing created)."""
+    from hive_core.budget.ledger_file import connect_readonly
+    from hive_core.keys.db import sqlite_errors
+
+    path = data.keys_db
+    with sqlite_errors(path):
+        con = connect_readonly(path, 5.0)
+        if con is None:  # no keys yet
+            return []
+        try:
+            rows = con.execute(f"SELECT {_COLUMNS} FROM keys ORDER BY created, id").fetchall()
+        finally:
+            con.close()
+    config = ConfigReader(data.config_file).get()
+    return [KeyStore._build(row, config) for row in rows]
