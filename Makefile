@@ -27,11 +27,13 @@ demo: $(VENV)/.base
 	$(VENV)/bin/hive-jobs --data-dir $(DEMO_DIR) summary
 
 # The HTML report test renders in a real headless browser: install Debian's chromium when missing;
-# the Spark rollup's test runs Spark in local mode on a Java 17 runtime. If an install fails, the
+# the Spark rollup's test runs Spark in local mode on a Java 17 runtime; the PostgreSQL ledger's tests
+# start a real server from Debian's postgresql binaries. If an install fails, the
 # tests that need it fail with a clear message (they never skip).
 test: $(VENV)/.test
 	-command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	-command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless)
+	-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.test

@@ -3,7 +3,8 @@
     HiveError                       base; ``str(err)`` is the one line a CLI prints
     ├── ConfigError                 bad settings, config file or flag value
     │   ├── MissingApiKey
-    │   └── CorruptConfig           config.json cannot be read or parsed (not the user's input: exit 1)
+    │   ├── CorruptConfig           config.json cannot be read or parsed (not the user's input: exit 1)
+    │   └── LedgerAuthFailed        the PostgreSQL ledger refused the login
     ├── DataError                   what is on disk is not what it should be
     │   ├── CorruptEventFile        an unreadable / foreign file in the event store
     │   ├── SchemaMismatch          an event or file does not fit the event schema
@@ -11,6 +12,7 @@
     │   ├── StorageError            a file of the data directory cannot be read or written (full, read-only)
     │   ├── EventsSpilled           events kept outside a data directory that could not take them
     │   ├── EventsLost              events that could be written nowhere
+    │   ├── LedgerUnreachable       the PostgreSQL ledger cannot be reached (also a TransientError)
     │   └── CatalogMissing          no cached model catalog (run `hive models sync`)
     ├── CatalogError                a catalog document that cannot be parsed
     ├── UnknownModel                a model id the catalog does not know
@@ -78,6 +80,8 @@ __all__ = [
     "EventsSpilled",
     "HiveError",
     "InsufficientCredits",
+    "LedgerAuthFailed",
+    "LedgerUnreachable",
     "LockHeld",
     "MalformedResponse",
     "MidStreamError",
@@ -131,6 +135,10 @@ class CorruptConfig(ConfigError):
     """``config.json`` cannot be read or parsed: the file, not a value the user just typed, is wrong."""
 
 
+class LedgerAuthFailed(ConfigError):
+    """The ledger's PostgreSQL server refused the login (user or password)."""
+
+
 class MissingApiKey(ConfigError):
     """No OpenRouter API key configured."""
 
@@ -158,6 +166,10 @@ class CorruptLedger(DataError):
         self.path = path
         super().__init__(f"the budget ledger {path} is unreadable ({reason}): run `hive-jobs rebuild-ledger`, "
                          "which moves it aside and rebuilds the spend from the events")
+
+
+class LedgerUnreachable(TransientError, DataError):
+    """The ledger's PostgreSQL server cannot be reached (down, wrong host or port, network)."""
 
 
 class StorageError(DataError):

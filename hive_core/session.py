@@ -152,7 +152,8 @@ class Session:
 
         self._still_open()
         settings = self.settings
-        return Budget(settings.data_dir, prices=self.prices, sink=self.sink, app=settings.app, clock=settings.clock)
+        return Budget(settings.data_dir, prices=self.prices, sink=self.sink, app=settings.app, clock=settings.clock,
+                      ledger_url=settings.ledger_url)
 
     @property
     def recorder(self) -> EventSink:

@@ -7,4 +7,7 @@ pytest_plugins = [
     "tests.plugins.emulator",
     "tests.plugins.processes",
     "tests.plugins.store",
+    "tests.plugins.postgres",
+    "tests.plugins.s3",
+    "tests.plugins.gateway",  # last: it uses the others
 ]

@@ -352,7 +352,8 @@ def test_kill_switch_cli(emulator: Any, data_dir: Path, capsys: pytest.CaptureFi
     ask = [*home, "ask", "Say hi", "--model", MODEL, "--max-tokens", "5", "--no-stream"]
     for extra in ([], ["--over-budget"]):
         code, out, err = run(hive_main, capsys, *ask, *extra)
-        assert (code, out, err) == (1, "", f"error: {KILLED}\n")
+        fetched = [line for line in err.splitlines() if line.startswith("fetched the model catalog")]
+        assert (code, out, err.splitlines()[len(fetched):]) == (1, "", [f"error: {KILLED}"])
     code, out, _ = run(hive_main, capsys, *home, "budget", "show")
     assert code == 0 and "today: spent $0.00 of $0.00" in out
     with connect(data_dir) as store:

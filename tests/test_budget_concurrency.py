@@ -299,3 +299,11 @@ def test_rebuild_during_traffic_never_lowers_spend_cli(data_dir: Path, fork_ctx:
         assert done.returncode == 0 and done.stderr == "", done.stderr
 
     assert_never_lowered(data_dir, 2, traffic_under_rebuilds(data_dir, fork_ctx, rebuild, 2))
+
+
+@pytest.mark.slow
+def test_four_processes_two_connections_hold_the_budget(emulator: Any, data_dir: Path, catalog_path: Path,
+                                                          pg_url: str) -> None:
+    """The SQLite ledger's trial through ``ask()`` and the emulator, on PostgreSQL: 4 processes x 2
+    ledger connections, billed spend never past the limit, nothing reserved twice."""
+    hold_the_budget(emulator, data_dir, catalog_path, processes=4, connections=2, ledger_url=pg_url)

@@ -20,8 +20,8 @@ from hive_emulator import Emulator
 from hive_gateway.routing import load_catalog_document, models_document
 from tests.plugins.cli import hive_env, run_cli
 from tests.plugins.emulator import MODEL, NO_TOOLS_MODEL
+from tests.plugins.sdk_cases import QUESTION, TOOLS, MathAnswer, answer_calls
 from tests.plugins.store import events
-from tests.test_openai_sdk import QUESTION, TOOLS, MathAnswer, answer_calls
 
 if TYPE_CHECKING:
     from tests.plugins.gateway import GatewayProcess

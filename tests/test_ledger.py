@@ -1,8 +1,7 @@
 """The budget ledger: one-transaction reservations, stale expiry, idempotent settlement, and the
 rebuild from events; reservation accounting across success, failure, retry, fallback and
 cancellation against the emulator equals the events (library and ``hive-jobs rebuild-ledger``).
-The tests taking a ``ledger`` use only the shared protocol: tests/test_ledger_pg.py runs them on
-PostgreSQL too."""
+The tests taking ``any_ledger`` use only the shared protocol and run on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -30,9 +29,7 @@ from ingest.log import EventLog
 from jobs.budget.ledger import rebuild_ledger
 from tests.plugins.cli import run
 from tests.plugins.emulator import MODEL, emu_settings, fast_policy
-
-NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
-GLOBAL = [Limit("global", daily_usd=1.0, monthly_usd=10.0)]
+from tests.plugins.ledger_cases import NOW, reserve
 
 
 @pytest.fixture
@@ -41,10 +38,16 @@ def ledger(data_dir: Path) -> Iterator[Ledger]:
         yield opened
 
 
-def reserve(ledger: LedgerCore, rid: str, usd: float, *, now: datetime = NOW, force: bool = False,
-            model: str = MODEL, app: str | None = None) -> list[Any]:
-    return ledger.reserve(rid, request_id=rid, app=app, model=model, amount_usd=usd, limits=GLOBAL, now=now,
-                          stale_after_s=900, force=force)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_ledger(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[LedgerCore]:
+    """The protocol's two implementations: the data directory's SQLite file, and PostgreSQL (a real
+    server the session starts, tests/plugins/postgres.py)."""
+    from hive_core.budget.ledger_pg import PgLedger
+
+    opened: LedgerCore = (Ledger(DataDir(data_dir).ledger) if request.param == "sqlite"
+                          else PgLedger(request.getfixturevalue("pg_url")))
+    with opened:
+        yield opened
 
 
 def test_wal_and_schema(ledger: Ledger) -> None:
@@ -57,48 +60,48 @@ def test_wal_and_schema(ledger: Ledger) -> None:
     assert {"reservations", "spend"} <= tables
 
 
-def test_reserve_counts_spent_and_in_flight(ledger: LedgerCore) -> None:
-    assert reserve(ledger, "a", 0.6) == []
-    (breach,) = reserve(ledger, "b", 0.6)  # 0.6 in flight + 0.6 > 1.0
+def test_reserve_counts_spent_and_in_flight(any_ledger: LedgerCore) -> None:
+    assert reserve(any_ledger, "a", 0.6) == []
+    (breach,) = reserve(any_ledger, "b", 0.6)  # 0.6 in flight + 0.6 > 1.0
     assert (breach.scope, breach.window, breach.reserved_usd, breach.needed_usd) == ("global", "daily", 0.6, 0.6)
-    assert ledger.states() == {"reserved": 1}  # a refusal records nothing
-    assert ledger.settle("a", 0.25, now=NOW)
-    assert not ledger.settle("a", 0.25, now=NOW)  # idempotent
-    assert reserve(ledger, "b", 0.6) == []
-    assert ledger.release("b", now=NOW) and not ledger.release("b", now=NOW)
-    assert ledger.spend("global", Period.daily(NOW)) == 0.25 and ledger.reserved("global") == 0
-    assert reserve(ledger, "c", 0.0) == [] and reserve(ledger, "d", 5.0, force=True)  # forced: recorded anyway
-    assert ledger.reserved("global") == 5.0
+    assert any_ledger.states() == {"reserved": 1}  # a refusal records nothing
+    assert any_ledger.settle("a", 0.25, now=NOW)
+    assert not any_ledger.settle("a", 0.25, now=NOW)  # idempotent
+    assert reserve(any_ledger, "b", 0.6) == []
+    assert any_ledger.release("b", now=NOW) and not any_ledger.release("b", now=NOW)
+    assert any_ledger.spend("global", Period.daily(NOW)) == 0.25 and any_ledger.reserved("global") == 0
+    assert reserve(any_ledger, "c", 0.0) == [] and reserve(any_ledger, "d", 5.0, force=True)  # forced: recorded anyway
+    assert any_ledger.reserved("global") == 5.0
 
 
-def test_stale_reservations_expire(ledger: LedgerCore) -> None:
-    reserve(ledger, "crashed", 0.9)
-    assert reserve(ledger, "next", 0.9, now=NOW + timedelta(seconds=60))
-    assert reserve(ledger, "later", 0.9, now=NOW + timedelta(seconds=901)) == []
-    assert ledger.states() == {"expired": 1, "reserved": 1}
-    assert ledger.settle("crashed", 0.1, now=NOW)  # its process came back: the spend still counts
-    assert ledger.spend("global", Period.daily(NOW)) == pytest.approx(0.1)
+def test_stale_reservations_expire(any_ledger: LedgerCore) -> None:
+    reserve(any_ledger, "crashed", 0.9)
+    assert reserve(any_ledger, "next", 0.9, now=NOW + timedelta(seconds=60))
+    assert reserve(any_ledger, "later", 0.9, now=NOW + timedelta(seconds=901)) == []
+    assert any_ledger.states() == {"expired": 1, "reserved": 1}
+    assert any_ledger.settle("crashed", 0.1, now=NOW)  # its process came back: the spend still counts
+    assert any_ledger.spend("global", Period.daily(NOW)) == pytest.approx(0.1)
 
 
-def test_amounts_are_exact(ledger: LedgerCore) -> None:
+def test_amounts_are_exact(any_ledger: LedgerCore) -> None:
     for i in range(1000):
-        reserve(ledger, f"r{i}", 0.0001)
-        ledger.settle(f"r{i}", 0.1 + 0.2 - 0.3 + 1e-7, now=NOW)
-    assert ledger.spend("global", Period.daily(NOW)) == pytest.approx(1000 * 1e-7, abs=1e-12)
+        reserve(any_ledger, f"r{i}", 0.0001)
+        any_ledger.settle(f"r{i}", 0.1 + 0.2 - 0.3 + 1e-7, now=NOW)
+    assert any_ledger.spend("global", Period.daily(NOW)) == pytest.approx(1000 * 1e-7, abs=1e-12)
 
 
-def test_prune_keeps_in_flight_and_what_the_events_do_not_hold(ledger: LedgerCore) -> None:
-    reserve(ledger, "old", 0.1)
-    ledger.settle("old", 0.1, now=NOW, event_id="e-old")
-    reserve(ledger, "flying", 0.1)
-    assert ledger.prune(before=NOW + timedelta(seconds=1)) == 0  # its usage event was never seen on disk
-    ledger.rebuild(lambda pending: ([("global", NOW.date().isoformat(), 0.1)], {s.reservation_id for s in pending}),
+def test_prune_keeps_in_flight_and_what_the_events_do_not_hold(any_ledger: LedgerCore) -> None:
+    reserve(any_ledger, "old", 0.1)
+    any_ledger.settle("old", 0.1, now=NOW, event_id="e-old")
+    reserve(any_ledger, "flying", 0.1)
+    assert any_ledger.prune(before=NOW + timedelta(seconds=1)) == 0  # its usage event was never seen on disk
+    any_ledger.rebuild(lambda pending: ([("global", NOW.date().isoformat(), 0.1)], {s.reservation_id for s in pending}),
                    now=NOW, stale_after_s=900)
-    assert ledger.prune(before=NOW + timedelta(seconds=1)) == 1
-    assert ledger.states() == {"reserved": 1}
+    assert any_ledger.prune(before=NOW + timedelta(seconds=1)) == 1
+    assert any_ledger.states() == {"reserved": 1}
 
 
-# -- accounting against the emulator: the ledger equals the events ----------------------------------
+# -- accounting against the emulator: the any_ledger equals the events ----------------------------------
 
 class StopReading(Exception):
     """Raised from ``on_text`` to cancel a stream mid-way, as Ctrl-C would."""

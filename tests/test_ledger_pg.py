@@ -16,37 +16,23 @@ import pytest
 
 from hive_core.budget import Budget, BudgetConfig, Limit, save_budget_config
 from hive_core.budget.ledger_core import RebuildCounts
-from hive_core.budget.ledger_pg import LedgerAuthFailed, LedgerUnreachable, PgLedger, display_url
+from hive_core.budget.ledger_pg import PgLedger, display_url
 from hive_core.budget.ledgers import open_ledger
 from hive_core.catalog.catalog import Catalog
-from hive_core.errors import ConfigError, TransientError
+from hive_core.errors import ConfigError, LedgerAuthFailed, LedgerUnreachable, TransientError
 from hive_core.period import Period
 from hive_core.store.datadir import DataDir
-from tests import test_budget_concurrency as concurrency
-from tests import test_ledger as sqlite_ledger
 from tests.plugins.emulator import MODEL
+from tests.plugins.ledger_cases import NOW, reserve
 
 if TYPE_CHECKING:
     from tests.plugins.postgres import PgServer
-
-pytest_plugins = ["tests.plugins.postgres"]  # until tests/conftest.py lists it
-
-NOW = sqlite_ledger.NOW
-reserve = sqlite_ledger.reserve
 
 
 @pytest.fixture
 def ledger(pg_url: str) -> Iterator[PgLedger]:
     with PgLedger(pg_url) as opened:
         yield opened
-
-
-# The SQLite ledger's protocol tests, the same functions, on PostgreSQL (their ``ledger`` is this module's).
-test_reserve_counts_spent_and_in_flight = sqlite_ledger.test_reserve_counts_spent_and_in_flight
-test_stale_reservations_expire = sqlite_ledger.test_stale_reservations_expire
-test_amounts_are_exact = sqlite_ledger.test_amounts_are_exact
-test_prune_keeps_in_flight_and_what_the_events_do_not_hold = (
-    sqlite_ledger.test_prune_keeps_in_flight_and_what_the_events_do_not_hold)
 
 
 def tables(url: str) -> dict[str, str]:
@@ -183,14 +169,6 @@ def test_processes_and_connections_never_overshoot(pg_url: str, fork_ctx: Any) -
     assert spent <= LIMIT
     assert accepted.value == round(LIMIT / AMOUNT) and spent == pytest.approx(LIMIT)
     assert states.get("reserved", 0) == 0 and states["settled"] == accepted.value
-
-
-@pytest.mark.slow
-def test_four_processes_two_connections_hold_the_budget(emulator: Any, data_dir: Path, catalog_path: Path,
-                                                          pg_url: str) -> None:
-    """The SQLite ledger's trial through ``ask()`` and the emulator, on PostgreSQL: 4 processes x 2
-    ledger connections, billed spend never past the limit, nothing reserved twice."""
-    concurrency.hold_the_budget(emulator, data_dir, catalog_path, processes=4, connections=2, ledger_url=pg_url)
 
 
 # -- the setting, and failures as one line ----------------------------------------------------------

@@ -11,68 +11,20 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from typing import Any, Literal
 
 import openai
 import pytest
 from openai import AsyncOpenAI, OpenAI
-from pydantic import BaseModel, Field
 
 from hive_emulator import Emulator
 from tests.plugins.emulator import MODEL, NO_TOOLS_MODEL, SMALL_CONTEXT_MODEL
-
-
-class GetWeather(BaseModel):
-    """The forecast for a city."""
-
-    city: str
-    unit: Literal["celsius", "fahrenheit"]
-    days: int = Field(ge=1, le=7)
-
-
-class Divide(BaseModel):
-    """Divide two numbers."""
-
-    numerator: float
-    denominator: int = Field(gt=0)
-
-
-class Step(BaseModel):
-    explanation: str
-    output: str
-
-
-class MathAnswer(BaseModel):
-    steps: list[Step]
-    final_answer: str
-    confidence: float = Field(ge=0, le=1)
-
-
-TOOLS = [openai.pydantic_function_tool(GetWeather), openai.pydantic_function_tool(Divide)]
-QUESTION: list[Any] = [{"role": "user", "content": "Weather in Paris for 3 days, and what is 123 / 456?"}]
+from tests.plugins.sdk_cases import QUESTION, TOOLS, Divide, GetWeather, MathAnswer, answer_calls
 
 
 @pytest.fixture
 def client(emulator: Emulator) -> Iterator[OpenAI]:
     with OpenAI(base_url=emulator.base_url, api_key=emulator.api_key, max_retries=0, timeout=10) as sdk:
         yield sdk
-
-
-def run_tool(name: str, arguments: str) -> str:
-    """The caller's side of the loop: the arguments must be valid for the tool's model."""
-    if name == "GetWeather":
-        weather = GetWeather.model_validate_json(arguments)
-        return json.dumps({"city": weather.city, "forecast": ["sunny"] * weather.days})
-    division = Divide.model_validate_json(arguments)
-    return json.dumps({"result": division.numerator / division.denominator})
-
-
-def answer_calls(messages: list[Any], message: Any) -> None:
-    """Append the assistant's tool calls and one tool result per call."""
-    messages.append(message.model_dump(exclude_none=True))
-    for call in message.tool_calls:
-        messages.append({"role": "tool", "tool_call_id": call.id,
-                         "content": run_tool(call.function.name, call.function.arguments)})
 
 
 def test_tool_loop(client: OpenAI) -> None:

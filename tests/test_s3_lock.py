@@ -16,8 +16,6 @@ from hive_core.store.conditional import object_lock, put_if_absent
 from hive_core.store.lock import job_lock
 from hive_core.store.objects import ObjectPath, as_object
 
-pytest_plugins = ["tests.plugins.s3"]
-
 #: N processes increment a counter object read-modify-write under the lock: lost updates show a race
 _COUNTER = """
 import sys

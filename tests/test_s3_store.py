@@ -20,8 +20,6 @@ from ingest import EventLog
 from tests.cases import api_call
 from tests.plugins.env import REPO
 
-pytest_plugins = ["tests.plugins.s3"]  # the S3 server fixtures (ask: tests/conftest.py lists it)
-
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 

@@ -104,7 +104,7 @@ def show(ctx: click.Context, as_json: bool) -> None:
     from jobs.budget.status import budget_status
 
     settings = get_settings(ctx)
-    statuses = budget_status(settings.data_dir, now=settings.now())
+    statuses = budget_status(settings.data_dir, now=settings.now(), ledger_url=settings.ledger_url)
     if as_json:
         echo_json({"scopes": statuses})
         return

@@ -48,7 +48,7 @@ def rebuild_ledger(ctx: click.Context) -> None:
     from jobs.budget.ledger import rebuild_ledger as rebuild
 
     settings = get_settings(ctx)
-    result = rebuild(settings.data_dir, now=settings.now())
+    result = rebuild(settings.data_dir, now=settings.now(), ledger_url=settings.ledger_url)
     if result.moved_aside is not None:
         click.echo(f"the unreadable ledger was moved to {result.moved_aside}")
     click.echo(f"ledger rebuilt: {usd(result.total_usd, places=6)} over {result.days} day(s); "

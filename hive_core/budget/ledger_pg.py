@@ -50,7 +50,7 @@ from urllib.parse import unquote, urlsplit
 
 from hive_core.budget.ledger_core import Cursor, LedgerCore, Tx
 from hive_core.budget.ledger_file import INDEXES
-from hive_core.errors import ConfigError, DataError, HiveError, TransientError
+from hive_core.errors import ConfigError, DataError, HiveError, LedgerAuthFailed, LedgerUnreachable
 
 if TYPE_CHECKING:
     import psycopg
@@ -76,14 +76,6 @@ CREATE TABLE IF NOT EXISTS spend (
     scope TEXT NOT NULL, day TEXT NOT NULL, amount_nusd BIGINT NOT NULL, PRIMARY KEY (scope, day)
 );
 """
-
-
-class LedgerUnreachable(TransientError, DataError):
-    """The ledger's PostgreSQL server cannot be reached (down, wrong host or port, network)."""
-
-
-class LedgerAuthFailed(ConfigError):
-    """The ledger's PostgreSQL server refused the login (user or password)."""
 
 
 def is_postgres_url(url: str) -> bool:

@@ -16,14 +16,39 @@ CLI commands, never at CLI module level.
 
 from __future__ import annotations
 
-from hive_core.openrouter.aio import AsyncOpenRouterClient, AsyncStreamHandle
-from hive_core.openrouter.client import OpenRouterClient, StreamHandle
-from hive_core.openrouter.cost import CostEstimate, resolve_cost
-from hive_core.openrouter.params import ChatParams
-from hive_core.openrouter.results import ChatResult, Progress, ToolCall, ToolCallDelta, UsageInfo
-from hive_core.openrouter.retry import RetryPolicy
-from hive_core.openrouter.sse import ServerSentEvent, SSEDecoder
-from hive_core.openrouter.tracking import NullSink, Tracker
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hive_core.openrouter.aio import AsyncOpenRouterClient, AsyncStreamHandle
+    from hive_core.openrouter.client import OpenRouterClient, StreamHandle
+    from hive_core.openrouter.cost import CostEstimate, resolve_cost
+    from hive_core.openrouter.params import ChatParams
+    from hive_core.openrouter.results import ChatResult, Progress, ToolCall, ToolCallDelta, UsageInfo
+    from hive_core.openrouter.retry import RetryPolicy
+    from hive_core.openrouter.sse import ServerSentEvent, SSEDecoder
+    from hive_core.openrouter.tracking import NullSink, Tracker
+
+#: public name -> the module that defines it: imported on first use (PEP 562), so a program that
+#: needs only the sans-I/O parts (the gateway: protocol, core, stream) never imports httpx
+_LAZY = {
+    "AsyncOpenRouterClient": "hive_core.openrouter.aio",
+    "AsyncStreamHandle": "hive_core.openrouter.aio",
+    "OpenRouterClient": "hive_core.openrouter.client",
+    "StreamHandle": "hive_core.openrouter.client",
+    "CostEstimate": "hive_core.openrouter.cost",
+    "resolve_cost": "hive_core.openrouter.cost",
+    "ChatParams": "hive_core.openrouter.params",
+    "ChatResult": "hive_core.openrouter.results",
+    "Progress": "hive_core.openrouter.results",
+    "ToolCall": "hive_core.openrouter.results",
+    "ToolCallDelta": "hive_core.openrouter.results",
+    "UsageInfo": "hive_core.openrouter.results",
+    "RetryPolicy": "hive_core.openrouter.retry",
+    "ServerSentEvent": "hive_core.openrouter.sse",
+    "SSEDecoder": "hive_core.openrouter.sse",
+    "NullSink": "hive_core.openrouter.tracking",
+    "Tracker": "hive_core.openrouter.tracking",
+}
 
 __all__ = [
     "AsyncOpenRouterClient",
@@ -44,3 +69,14 @@ __all__ = [
     "UsageInfo",
     "resolve_cost",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

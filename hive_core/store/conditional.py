@@ -28,7 +28,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from hive_core.errors import DataError, LockHeld, StorageError
+from hive_core.errors import ConfigError, DataError, LockHeld, StorageError
 from hive_core.store.objects import ObjectPath, S3Endpoint, s3_endpoint
 
 __all__ = ["LEASE_S", "object_lock", "put_if_absent"]
@@ -42,7 +42,11 @@ _LOST = frozenset({409, 412})
 
 @functools.lru_cache(maxsize=4)
 def _client(endpoint: S3Endpoint) -> Any:
-    import botocore.session
+    try:
+        import botocore.session
+    except ImportError:
+        raise ConfigError("an s3:// data directory needs botocore for its lock's conditional writes: "
+                          "pip install 'hive[s3]'") from None
 
     return botocore.session.Session().create_client("s3", endpoint_url=endpoint.endpoint_url,
                                                     region_name=endpoint.region)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hive_core.budget.config import load_budget_config
-from hive_core.budget.ledger import Ledger, RebuildCounts, Settlement
+from hive_core.budget.ledger import RebuildCounts, Settlement
 from hive_core.budget.ledger_file import move_aside
 from hive_core.errors import CorruptLedger
 from hive_core.store.datadir import DataDir
@@ -66,7 +66,9 @@ def _found(store: Store, pending: Sequence[Settlement]) -> set[str]:
             if (s.event_id in events if s.event_id else (s.request_id, s.model) in requests)}
 
 
-def _rebuild(data_dir: Path, path: Path, now: datetime, stale_after_s: float) -> tuple[RebuildCounts, dict[str, float]]:
+def _rebuild(data_dir: Path, ledger_url: str | None, now: datetime,
+             stale_after_s: float) -> tuple[RebuildCounts, dict[str, float]]:
+    from hive_core.budget.ledgers import open_ledger
     from queries import connect
 
     def read_events(pending: Sequence[Settlement]) -> tuple[Iterable[tuple[str, str, float]], set[str]]:
@@ -76,24 +78,29 @@ def _rebuild(data_dir: Path, path: Path, now: datetime, stale_after_s: float) ->
             found = _found(store, pending)
             return spend_in(store).scope_days(), found
 
-    with Ledger(path) as ledger:
+    with open_ledger(data_dir, ledger_url) as ledger:
         counts = ledger.rebuild(read_events, now=now, stale_after_s=stale_after_s)
         global_days = {day: usd for (scope, day), usd in ledger.spend_by_day().items() if scope == "global"}
     return counts, global_days
 
 
-def rebuild_ledger(data_dir: Path, *, now: datetime, stale_after_s: float | None = None) -> RebuildResult:
+def rebuild_ledger(data_dir: Path, *, now: datetime, stale_after_s: float | None = None,
+                   ledger_url: str | None = None) -> RebuildResult:
     """Set the ledger's spend from the events (plus settlements not on disk yet); expire in-flight
-    reservations that are dead or stale (``stale_after_s``: the budget setting by default)."""
+    reservations that are dead or stale (``stale_after_s``: the budget setting by default).
+    ``ledger_url``: the PostgreSQL ledger (``HIVE_LEDGER_URL``); a corrupt ledger is moved aside only
+    when it is the data directory's SQLite file."""
     paths = DataDir(data_dir)
     if stale_after_s is None:
         stale_after_s = load_budget_config(paths.config_file).stale_after_s
     path = paths.ledger
     moved = None
     try:
-        counts, days = _rebuild(data_dir, path, now, stale_after_s)
+        counts, days = _rebuild(data_dir, ledger_url, now, stale_after_s)
     except CorruptLedger:
+        if ledger_url is not None:
+            raise
         moved = move_aside(path)
-        counts, days = _rebuild(data_dir, path, now, stale_after_s)
+        counts, days = _rebuild(data_dir, None, now, stale_after_s)
     return RebuildResult(len(days), sum(days.values()), counts.kept_settlements, counts.expired_reservations,
                          counts.live_reservations, moved)

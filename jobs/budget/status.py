@@ -19,7 +19,7 @@ from typing import Any
 
 from hive_core.budget.config import BudgetConfig, Limit, load_budget_config
 from hive_core.budget.forecast import forecast, history_since
-from hive_core.budget.ledger import Ledger
+from hive_core.budget.ledgers import open_ledger
 from hive_core.period import Period
 from hive_core.store.datadir import DataDir
 from jobs.budget.spend import read_spend
@@ -54,8 +54,10 @@ class ScopeStatus:
         return out
 
 
-def budget_status(data_dir: Path, *, now: datetime, config: BudgetConfig | None = None) -> list[ScopeStatus]:
-    """The status of ``global`` and of every scope with a limit, ``global`` first."""
+def budget_status(data_dir: Path, *, now: datetime, config: BudgetConfig | None = None,
+                  ledger_url: str | None = None) -> list[ScopeStatus]:
+    """The status of ``global`` and of every scope with a limit, ``global`` first (``ledger_url``:
+    ``Settings.ledger_url``, the PostgreSQL ledger when set)."""
     paths = DataDir(data_dir)
     config = config or load_budget_config(paths.config_file)
     limits = dict(config.limits)
@@ -64,7 +66,7 @@ def budget_status(data_dir: Path, *, now: datetime, config: BudgetConfig | None 
     today = Period.daily(now)
     spend = read_spend(data_dir, since=history_since(months.values(), now))
     out = []
-    with Ledger(paths.ledger, readonly=True) as ledger:  # works on a read-only store
+    with open_ledger(data_dir, ledger_url, readonly=True) as ledger:  # works on a read-only store
         for scope in sorted(limits, key=lambda s: (s != "global", s)):
             lim, month = limits[scope], months[scope]
             spent_today, spent_month = spend.total(scope, today), spend.total(scope, month)

@@ -2,8 +2,9 @@
 
 ``s3_server`` (one per session) starts ``moto_server`` on a free port and sets nothing globally;
 ``s3_env`` points a test's AWS environment at it (fake credentials: moto accepts any), and
-``s3_root`` hands out an empty ``s3://<bucket>/data`` data directory in a fresh bucket. Tests that
-need it skip with the install line when ``moto[server]`` is missing (the ``s3`` test extra).
+``s3_root`` hands out an empty ``s3://<bucket>/data`` data directory in a fresh bucket. When
+``moto[server]`` is missing (a test extra) the tests that need it fail with the install line: they
+never skip.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def s3_server() -> Iterator[S3Server]:
     """``moto_server`` on a free port of 127.0.0.1 for the session (killed at its end)."""
     binary = shutil.which("moto_server", path=str(Path(sys.executable).parent))
     if binary is None:
-        pytest.skip("moto[server] is not installed: pip install -e '.[s3]'")
+        pytest.fail("moto[server] is not installed: `make test` installs the test extras (pip install -e '.[test]')")
     port = _free_port()
     proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
