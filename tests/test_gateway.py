@@ -26,7 +26,6 @@ from tests.plugins.store import events
 if TYPE_CHECKING:
     from tests.plugins.gateway import GatewayProcess
 
-pytest_plugins = ["tests.plugins.gateway"]  # until tests/conftest.py lists it
 
 #: columns that must match between the gateway's events and hive ask's (ids and timings aside)
 API_CALL = "attempt, model, served_model, provider, request_type, task_category, status, http_status, streamed, " \

@@ -23,7 +23,6 @@ from tests.plugins.store import events
 if TYPE_CHECKING:
     from tests.plugins.gateway import GatewayProcess
 
-pytest_plugins = ["tests.plugins.gateway"]  # until tests/conftest.py lists it
 
 OTHER = "mistralai/mistral-nemo"
 HI = [{"role": "user", "content": "hi"}]

@@ -25,7 +25,6 @@ from tests.plugins.store import events
 if TYPE_CHECKING:
     from tests.plugins.gateway import GatewayProcess
 
-pytest_plugins = ["tests.plugins.gateway"]  # until tests/conftest.py lists it
 
 MESSAGES = [{"role": "user", "content": "Explain in detail how budgets hold under concurrent traffic."}]
 MAX_TOKENS = 120

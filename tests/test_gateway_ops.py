@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from hive_emulator import Emulator
     from tests.plugins.gateway import GatewayProcess
 
-pytest_plugins = ["tests.plugins.gateway"]  # until tests/conftest.py lists it
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENROUTER_KEY = "sk-or-v1-" + "0123456789abcdef" * 4
