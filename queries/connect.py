@@ -35,6 +35,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -68,6 +69,8 @@ class Store:
     con: duckdb.DuckDBPyConnection
     data_dir: Path
     files: dict[str, FileSet] = field(default_factory=dict)
+    #: only the partitions of these UTC days (first, last), or every day
+    days: tuple[date, date] | None = None
     _quarantine: Quarantine | None = field(default=None, repr=False)
     #: every listing this store made, held open until it closes: a descriptor number is never reused
     #: for another file while DuckDB may have cached a footer under its name
@@ -110,7 +113,7 @@ class Store:
     def refresh(self) -> None:
         """List (and pin) the files again and rebuild the views over them."""
         for name in event_schemas():
-            self.files[name] = list_event_files(self.data_dir, name, pin=True)
+            self.files[name] = list_event_files(self.data_dir, name, pin=True, days=self.days)
             self._held.append(self.files[name])
         self._quarantine = None
         _build_views(self)
@@ -162,13 +165,14 @@ class Store:
 
 
 def connect(data_dir: Path, *, warn: bool = True, threads: int | None = None,
-            memory_limit: int | None = None) -> Store:
+            memory_limit: int | None = None, days: tuple[date, date] | None = None) -> Store:
     """Open an in-memory DuckDB with the event views over ``data_dir`` registered.
 
     Skipped files (corrupt, empty, foreign, strays) produce one warning line each on stderr when
     ``warn``, and quarantined rows one line in all. ``memory_limit`` (bytes; ``HIVE_MEMORY_LIMIT``
     for the batch jobs) caps DuckDB's memory: beyond it, sorts and aggregates spill to a temporary
-    directory instead of growing (DuckDB's default is 80% of the RAM).
+    directory instead of growing (DuckDB's default is 80% of the RAM). ``days`` (first, last): the
+    views cover only the partitions of those UTC days (one batch of the rollup).
     """
     import duckdb
 
@@ -182,7 +186,7 @@ def connect(data_dir: Path, *, warn: bool = True, threads: int | None = None,
     con.execute("SET parquet_metadata_cache = true")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    store = Store(con=con, data_dir=DataDir(data_dir).root)  # a Path, or an s3:// ObjectPath
+    store = Store(con=con, data_dir=DataDir(data_dir).root, days=days)  # data_dir: a Path, or an s3:// ObjectPath
     for type_name, schema in event_schemas().items():
         con.register(f"empty_{type_name}", schema.empty_table())
     try:

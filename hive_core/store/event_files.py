@@ -56,6 +56,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from hive_core.errors import DataError
@@ -124,17 +125,20 @@ def read_journal(journal: Path) -> tuple[str, list[str]] | None:
         return None
 
 
-def list_event_files(data_dir: Path, event_type: str, *, check: bool = True, pin: bool = False) -> FileSet:
+def list_event_files(data_dir: Path, event_type: str, *, check: bool = True, pin: bool = False,
+                     days: tuple[date, date] | None = None) -> FileSet:
     """The files a reader of ``event_type`` should read, as one consistent snapshot per partition
     (see the module docstring); ``check=False`` applies the name and compaction rules only (no file
     is opened). With ``pin``, each file is held open (:attr:`FileSet.pinned`; :meth:`FileSet.close`
-    releases them). Raises :class:`~hive_core.errors.DataError` when a partition keeps changing."""
+    releases them). ``days`` (first, last): only the partitions of those UTC days (a batch of the
+    rollup need not open a year of files). Raises :class:`~hive_core.errors.DataError` when a
+    partition keeps changing."""
     result = FileSet()
     root = DataDir(data_dir).event_type(event_type)
     if is_remote(root):
         return _list_remote(root, event_type, check=check)
     try:
-        partitions = sorted(p for p in root.iterdir() if p.is_dir() and partition_date(p) is not None)
+        partitions = sorted(p for p in root.iterdir() if p.is_dir() and _in_days(partition_date(p), days))
     except (FileNotFoundError, NotADirectoryError):
         return result
     pin = pin and _FD_DIR is not None
@@ -161,6 +165,10 @@ def list_event_files(data_dir: Path, event_type: str, *, check: bool = True, pin
         result.stats.update(part.stats)
         result.pinned.update(part.pinned)
     return result
+
+
+def _in_days(day: date | None, days: tuple[date, date] | None) -> bool:
+    return day is not None and (days is None or days[0] <= day <= days[1])
 
 
 def _names(partition: Path) -> dict[str, bool] | None:
