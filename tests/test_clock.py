@@ -97,9 +97,9 @@ def test_day_and_year_boundaries_are_utc(data_dir: Path, tz: str) -> None:
     assert json.loads(out.stdout)["total_usd"] == pytest.approx(1.0)
     out = _run(["hive", *as_of, "analytics", "cost", "--period", "today", "--json"], data_dir, tz)
     assert json.loads(out.stdout)["total_usd"] == pytest.approx(10.0)
-    report = _run(["hive-jobs", *as_of, "report", "--period", "day", "--format", "json"], data_dir, tz)
+    report = _run(["hive-jobs", *as_of, "report", "--period", "yesterday", "--format", "json"], data_dir, tz)
     assert report.returncode == 0, report.stderr
-    built = json.loads(report.stdout)  # the default day ends yesterday: the last day of 2028
+    built = json.loads(report.stdout)  # yesterday: the last day of 2028
     assert (built["period"]["until"], built["spend"]["total_usd"]) == ("2028-12-31", pytest.approx(1.0))
     DataDir(data_dir).config_file.write_text(json.dumps({"limits": {"global": {"monthly_usd": 100}}}))
     shown = _run(["hive", *as_of, "budget", "show", "--json"], data_dir, tz)

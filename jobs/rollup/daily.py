@@ -89,7 +89,8 @@ class RollupReport:
     steps: dict[str, Any] = field(default_factory=dict)
     #: the run's open store while the post steps run, else None
     store: Store | None = field(default=None, repr=False, compare=False)
-    #: the rows this run computed, per day, while the post steps run (the files hold the same)
+    #: the rows this run computed, per day, while the post steps run (the files hold the same): the
+    #: last :data:`KEEP_ROWS_DAYS` days rolled up
     day_rows: dict[date, pa.Table] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -179,6 +180,8 @@ def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
 #: (measured: ~170 MB + 0.9x the bytes on disk), whatever the history's length, so a rebuild of a
 #: year peaks where one of a month does; a longer batch saves nothing measurable
 MAX_BATCH_BYTES = 256 * 1000**2
+#: days of freshly computed rows a run keeps for its post steps (older ones are read from the files)
+KEEP_ROWS_DAYS = 31
 #: peak memory of a batch per byte of its event files, with a margin for Arrow and numpy copies
 _EXPANSION = 2
 
@@ -356,12 +359,15 @@ def _roll(datadir: DataDir, report: RollupReport, plan: _Plan, batches: list[tup
 
     state = plan.state
     day_models: dict[date, pa.Table | None] = {}
+    # the post steps reuse the rows of recent days (the rankings' window is a week); a year's
+    # rebuild holding every day's rows with their histograms peaked at 3x a month's
+    keep_since = plan.stale[-1] - timedelta(days=KEEP_ROWS_DAYS) if plan.stale else date.max
     for first, last in batches:
         table = rows_of(first, last)
         report.rows += table.num_rows
         days = list(_split_by_day(table, first, last))
         _write_days(datadir, days)
-        report.day_rows.update(days)
+        report.day_rows.update((d, rows) for d, rows in days if d > keep_since)
         for d, rows in _split_by_day(day_model_rows(table), first, last):
             day_models[d] = rows if rows.num_rows else None
     months: dict[str, dict[date, pa.Table | None]] = {}
