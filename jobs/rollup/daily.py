@@ -253,8 +253,11 @@ def rollup(
                     rows_of = _spark_rows(datadir, store, stack)
                     batches = day_runs(plan.stale)  # Spark bounds its own memory; the driver gets rows only
                 else:
-                    rows_of = partial(_batch_rows, datadir, settings.memory_limit)
                     batches = day_batches(plan.stale, plan.sizes, max_batch_bytes or batch_bytes(settings.memory_limit))
+                    # one batch (cron's daily run): the open store already covers it; several: a
+                    # store of its own each, over its own days
+                    rows_of = (partial(rollup_rows, store) if len(batches) == 1
+                               else partial(_batch_rows, datadir, settings.memory_limit))
             _roll(datadir, report, plan, batches, rows_of if batches else _no_rows)
             try:
                 for name, step in steps:
