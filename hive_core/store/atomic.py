@@ -6,6 +6,10 @@ the same steps in ``ingest.files``. Readers see the old file or the new one, nev
 failed write leaves no temporary file behind - unless the process is killed mid-write: then
 :func:`remove_stale_temporaries` deletes the leftover once it is older than :data:`TEMP_GRACE_S`
 (a writer that has not renamed its file by then is dead), as the event log's compaction does.
+
+In object storage (an ``s3://`` data directory, :mod:`hive_core.store.objects`) a whole-file write is
+one PUT, which the server applies whole or not at all: no temporary, no rename, nothing left by a
+killed writer. (``mode`` has no meaning there: who may read an object is the bucket's policy.)
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from hive_core.clock import filesystem_now
+from hive_core.store.datadir import is_remote
 from hive_core.store.layout import is_temporary
 
 __all__ = ["PRIVATE_MODE", "TEMP_GRACE_S", "atomic_file", "fsync_dir", "remove_stale_temporaries", "write_bytes_atomic",
@@ -76,7 +81,11 @@ def atomic_file(path: Path, *, overwrite: bool = True, mode: int | None = None) 
 
 
 def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
-    """Replace ``path`` with ``data`` atomically and durably (creating its directory)."""
+    """Replace ``path`` with ``data`` atomically and durably (creating its directory); in object
+    storage, one PUT."""
+    if is_remote(path):
+        path.write_bytes(data)
+        return
     with atomic_file(path, mode=mode) as sink:
         sink.write(data)
 
@@ -94,8 +103,11 @@ def remove_stale_temporaries(directory: Path, *, prefix: str = ".", grace_s: flo
 
     Ages are measured on the filesystem's clock (:func:`hive_core.clock.filesystem_now`), never
     Hive's: a moved clock or a skewed file server must not make a live writer's file look dead. A
-    directory that is missing or read-only is left alone (ages unknown, nothing removed).
+    directory that is missing or read-only is left alone (ages unknown, nothing removed). Object
+    storage has no temporaries (a write is one PUT): nothing to remove, nothing listed.
     """
+    if is_remote(directory):
+        return []
     try:
         candidates = [p for p in directory.iterdir() if is_temporary(p.name) and p.name.startswith(prefix)]
     except OSError:  # missing, not a directory, unreadable

@@ -63,13 +63,16 @@ class RankingsReport:
 def _priors(settings: Settings) -> tuple[Any, str]:
     """A function (model, task) -> prior Metrics, and where the priors come from."""
     from hive_core.catalog.catalog import load_catalog
-    from hive_core.errors import CatalogError, CatalogMissing, UnknownModel
+    from hive_core.errors import CatalogError, CatalogMissing, ConfigError, UnknownModel
     from hive_core.selection.complexity import TASK_TYPES
     from hive_core.selection.priors import prior_metrics
+    from hive_core.store.datadir import is_remote
 
+    datadir = settings.datadir
     try:
-        catalog = load_catalog(settings.datadir.catalog_file, cache_dir=settings.datadir.cache)
-    except (CatalogMissing, CatalogError) as exc:
+        # no parse cache in object storage: the catalog is parsed from its object each run
+        catalog = load_catalog(datadir.catalog_file, cache_dir=None if is_remote(datadir.root) else datadir.cache)
+    except (CatalogMissing, CatalogError, ConfigError) as exc:  # ConfigError: a store the loader cannot read
         return (lambda model, task: DEFAULT_PRIOR), f"neutral (no catalog: {exc})"
 
     def prior(model: str, task: str) -> Metrics:

@@ -237,12 +237,13 @@ def write_month(datadir: DataDir, month: str, day_models: dict[date, pa.Table | 
     ``fresh``: the month is exactly ``day_models`` (its files are not read: they may be damaged)."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.parquet as pq
+
+    from hive_core.store.objects import read_parquet
 
     days_path, totals_path = datadir.rollup_month(month, "days"), datadir.rollup_month(month, "totals")
     by_day: dict[date, pa.Table] = {}  # each day's (day, model) rows, sorted by model
     if days_path.exists() and not fresh:
-        kept = canonical(pq.ParquetFile(days_path).read())
+        kept = canonical(read_parquet(days_path))
         for day, rows in _day_slices(kept):
             by_day[day] = rows
     for day, rows in day_models.items():
@@ -313,12 +314,12 @@ def _month_rows(datadir: DataDir, month: date, since: date, until: date, exclude
 def _read(path: Path) -> pa.Table:
     """A month file; one :class:`~hive_core.errors.DataError` line when it cannot be read."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from hive_core.errors import DataError
+    from hive_core.store.objects import read_parquet
 
     try:
-        return pq.ParquetFile(path).read()
+        return read_parquet(path)
     except (OSError, pa.ArrowException) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: unreadable rollup file ({reason}): run `hive-jobs rollup` to regenerate it") from exc

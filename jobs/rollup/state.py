@@ -32,9 +32,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from hive_core.errors import ConfigError
 from hive_core.store.atomic import write_bytes_atomic
-from hive_core.store.datadir import DataDir, is_remote
+from hive_core.store.datadir import DataDir
 from hive_core.store.layout import FIRST_DAY, LAST_DAY, day_in_range, partition_date
 from jobs.rollup import histogram
 
@@ -57,7 +56,9 @@ def month_of(day: date) -> str:
 
 
 def signature(path: Path) -> str | None:
-    """``size:mtime_ns`` of a file, ``None`` when there is none: any rewrite changes it."""
+    """``size:mtime_ns`` of a file, ``None`` when there is none: any rewrite changes it. (In object
+    storage the time is the object's ``Last-Modified``, whole seconds on S3: a same-size replacement
+    within the second of the rollup's own write would go unseen.)"""
     try:
         stat = path.stat()
     except OSError:
@@ -78,12 +79,8 @@ class EventDays:
 
 def scan_event_days(data_dir: Path) -> EventDays:
     """Fingerprint of the committed event files of each day that has any (see the module docstring).
-    Object storage is refused here, before the rollup writes anything (not supported yet)."""
+    In object storage the sizes and times are the listing's (one LIST per type, no HEAD per object)."""
     from hive_core.store.event_files import list_event_files
-
-    if is_remote(data_dir):
-        raise ConfigError(f"{data_dir}: hive-jobs rollup does not support object storage yet; run it on a "
-                          "local copy of the data directory")
 
     result = EventDays()
     per_day: dict[date, list[str]] = {}
