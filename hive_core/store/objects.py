@@ -239,6 +239,21 @@ class ObjectPath(os.PathLike[str]):
                 raise FileNotFoundError(2, "no such object", str(self))
             self.filesystem.delete_file(self.key)
 
+    def walk(self) -> list[tuple[ObjectPath, int]]:
+        """Every object under this prefix, at any depth, with its size (one recursive LIST, paged
+        by the server): what ``Path.rglob("*")`` and a ``stat`` each would give."""
+        import pyarrow.fs as pafs
+
+        with translated(self):
+            infos = self.filesystem.get_file_info(pafs.FileSelector(self.key, recursive=True, allow_not_found=True))
+        return [(ObjectPath(self.scheme, i.path), int(i.size or 0)) for i in infos if i.type == pafs.FileType.File]
+
+    def remove_tree(self) -> None:
+        """Delete every object under this prefix (``shutil.rmtree``): batched DELETEs, not atomic -
+        a caller that must survive being killed halfway records its intent first."""
+        with translated(self):
+            self.filesystem.delete_dir(self.key)
+
     def open_input(self) -> Any:
         """A random-access ``pyarrow`` file of the object (Parquet footers are read by ranges)."""
         with translated(self):

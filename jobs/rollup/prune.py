@@ -15,6 +15,10 @@ are deleted. The rollup treats a listed day as a day without events, so it keeps
 and never recomputes it from the half-deleted partitions a killed prune may leave; the next prune
 finishes the deletion. Everything runs under the store's job lock (the rollup's and compaction's).
 
+In object storage (``s3://``) the same steps hold: ``pruned.json`` is one PUT, the lock is the
+store's object lock, and a partition is its objects, listed once (one recursive LIST per type for
+the days, one per partition removed) and deleted in batches.
+
 ``keep_days`` is at least :data:`MIN_KEEP_DAYS`: ``hive-jobs rebuild-ledger`` recomputes the budget
 windows in force from the events, and a monthly window reaches back up to 31 days.
 """
@@ -26,10 +30,11 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 from hive_core.errors import ConfigError, DataError
 from hive_core.store.atomic import write_bytes_atomic
-from hive_core.store.datadir import DataDir
+from hive_core.store.datadir import DataDir, is_remote
 from hive_core.store.lock import DEFAULT_LOCK_TIMEOUT_S, STORE_LOCK, job_lock, unwritable
 from jobs.rollup.state import SOURCES, RollupState, month_of, scan_event_days
 
@@ -122,14 +127,33 @@ def _days_with_partitions(datadir: DataDir) -> set[date]:
     days: set[date] = set()
     for type_name in SOURCES:
         folder = datadir.event_type(type_name)
-        if folder.is_dir():
+        if is_remote(folder):  # a partition is a prefix with objects under it: no HEAD per day
+            days.update(d for p, _size in _objects(folder) if (d := partition_date(p.parent)) is not None)
+        elif folder.is_dir():
             days.update(d for p in folder.iterdir() if p.is_dir() and (d := partition_date(p)) is not None)
     return days
+
+
+def _objects(prefix: Path) -> list[tuple[Path, int]]:
+    """The objects under an ``s3://`` prefix with their sizes (one recursive LIST)."""
+    from hive_core.store.objects import as_object
+
+    # typed as the Paths they stand in for, as the settings type the data directory
+    return cast("list[tuple[Path, int]]", as_object(prefix).walk())
 
 
 def _remove_day(datadir: DataDir, day: date, report: PruneReport) -> None:
     for type_name in SOURCES:
         partition = datadir.partition(type_name, day)
+        if is_remote(partition):
+            from hive_core.store.objects import as_object
+
+            objects = _objects(partition)
+            report.files_removed += len(objects)
+            report.bytes_removed += sum(size for _path, size in objects)
+            if objects:
+                as_object(partition).remove_tree()
+            continue
         if not partition.is_dir():
             continue
         files = [p for p in partition.rglob("*") if p.is_file()]
