@@ -3,16 +3,31 @@
 ``hive-jobs rollup --engine spark`` (or ``spark-submit jobs/rollup/spark.py --data-dir DIR``) runs the
 rollup exactly as :mod:`jobs.rollup.daily` does - the same stale days, the same files, state and
 months, the same post steps - except that each run of stale days' rows comes from Spark instead of
-DuckDB. Spark reads the committed event files of those days (the same listing DuckDB reads; files
-Spark cannot read are skipped like DuckDB's checks skip them) and aggregates on its executors; only the
-rollup rows, a few thousand a day, reach the driver, which writes them through the same writer. So a
+DuckDB. Spark reads exactly the rows DuckDB's views read (:func:`_events`) and aggregates on its
+executors; only the rollup rows, a few thousand a day, reach the driver, which writes them through the
+same writer. So a
 Spark-made day and a DuckDB-made day are the same table: same columns and types, same histogram
 buckets (``jobs.rollup.histogram``: ``ceil(ln(x) / ln(GAMMA))``), counts and costs equal (costs are
 summed as DECIMAL(38, 12) like the SQL), and the percentiles are Spark's exact ``percentile``, which
 interpolates like DuckDB's ``quantile_cont``.
 
 This mirrors ``queries/rollups/daily.sql`` column by column; ``tests/test_rollup_spark.py`` compares
-the two row by row on a simulated store, so a change to one that the other lacks fails there.
+the two row by row on a simulated store with foreign files, so a change to one that the other lacks
+fails there.
+
+**The same rows as DuckDB's views** (``queries.connect``), by the store's own rules rather than
+Spark's: the files come from the checked listing (:func:`hive_core.store.event_files.list_event_files`:
+strays, superseded compaction inputs and files DuckDB skips - not Parquet, no envelope, a column no
+lossless cast makes the schema's - are never read); every file is read with the event type's schema
+(columns an older file lacks are NULL; the lossless casts DuckDB accepts - narrower integers,
+``float32``, ``large_string``, dictionaries, other timestamp units, naive timestamps as UTC - are
+Spark's type widening too, where merging the files' own schemas fails); and a *checked* file's rows
+pass the row rules of :mod:`hive_core.store.quarantine` (``ts`` present, inside ``TS_MIN..TS_MAX``,
+on its partition's UTC day, a whole microsecond), read one (``ts`` type, day) group at a time as
+DuckDB does. A nanosecond ``ts`` reaches Spark as its integer (Spark has no nanosecond type:
+``spark.sql.legacy.parquet.nanosAsLong``), so the sub-microsecond rule is checked before the cast. A
+file that passes the checks yet cannot be read fails the run, as it fails DuckDB's query (Spark's
+``ignoreCorruptFiles`` would drop its events silently).
 
 The Spark session: inside ``spark-submit`` the submitted one (its master, its cluster); otherwise
 ``local[2]`` (``HIVE_SPARK_MASTER`` overrides). PySpark is an optional dependency (``hive[spark]``).
@@ -22,7 +37,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from jobs.rollup import histogram
@@ -54,8 +69,9 @@ def spark_session() -> Any:
     if not SparkConf().contains("spark.master"):  # not under spark-submit
         builder = builder.master(os.environ.get("HIVE_SPARK_MASTER", "local[2]"))
     return (builder.config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.files.ignoreCorruptFiles", "true")
+            .config("spark.sql.legacy.parquet.nanosAsLong", "true")  # see _checked_rows
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")  # a progress bar per stage on stderr: cron mails it
             .getOrCreate())
 
 
@@ -95,20 +111,54 @@ def spark_rows(spark: Any, datadir: DataDir, first: date, last: date, schema: pa
 
 
 def _events(spark: Any, datadir: DataDir, type_name: str, first: date, last: date) -> Any:
-    """One event type's committed files of the days, as a DataFrame with its UTC ``day``; None if none."""
+    """One event type's rows of the days that DuckDB's views hold (see the module docstring), as a
+    DataFrame with its UTC ``day``; None when the days have no file."""
     from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
 
     from hive_core.store.event_files import list_event_files
-    from hive_core.store.layout import partition_date
+    from hive_core.store.quarantine import groups
+    from hive_core.store.schema_cache import event_schemas
 
-    paths = [str(p) for p in list_event_files(datadir.root, type_name, check=False).files
-             if (d := partition_date(p.parent)) is not None and first <= d <= last]
-    if not paths:
+    # the verdicts are cached per file: the run's store checked these same files already
+    fileset = list_event_files(datadir.root, type_name, days=(first, last))
+    schema = from_arrow_schema(event_schemas()[type_name])
+    frames = []
+    sound = [str(p) for p in fileset.files if p not in fileset.checked]
+    if sound:
+        frames.append(spark.read.schema(schema).parquet(*sound))
+    frames.extend(_checked_rows(spark, schema, ts_type, day, [str(p) for p in paths])
+                  for ts_type, day, paths in groups(fileset.checked))
+    if not frames:
         return None
-    # mergeSchema: files of older schema versions lack the newer columns (read as NULL, count as 0)
-    frame = spark.read.option("mergeSchema", "true").parquet(*paths)
+    frame = frames[0]
+    for other in frames[1:]:
+        frame = frame.unionByName(other)
     frame = frame.withColumn("day", F.to_date("ts"))
     return frame.where((F.col("day") >= F.lit(first)) & (F.col("day") <= F.lit(last)))
+
+
+def _checked_rows(spark: Any, schema: Any, ts_type: str, day: date, paths: list[str]) -> Any:
+    """The rows of one group of checked files (one ``ts`` type, one partition day) that
+    :func:`hive_core.store.quarantine.reason_sql` keeps, ``ts`` as the schema's timestamp."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import LongType, StructField, StructType
+
+    from hive_core.store.layout import TS_MAX, TS_MIN
+
+    # ts as Spark sees this group's files (a nanosecond one: its integer); the rest, the schema's
+    ts_kind = spark.read.parquet(paths[0]).schema["ts"].dataType
+    read = StructType([field if field.name != "ts" else StructField("ts", ts_kind) for field in schema])
+    frame = spark.read.schema(read).parquet(*paths)
+    ts = F.col("ts")
+    if isinstance(ts_kind, LongType):  # epoch nanoseconds; the 'sub_us' rule, then whole microseconds
+        frame = frame.where(ts.isNotNull() & (ts % 1000 == 0)).withColumn("ts", F.timestamp_micros(F.expr("ts div 1000")))
+    else:  # a naive timestamp means UTC, and the session's zone is UTC
+        frame = frame.withColumn("ts", ts.cast("timestamp"))
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    kept = (ts.isNotNull() & (ts >= F.lit(TS_MIN)) & (ts < F.lit(TS_MAX))  # 'missing', 'range'
+            & (ts >= F.lit(start)) & (ts < F.lit(start + timedelta(days=1))))  # 'day'
+    return frame.where(kept)
 
 
 def _col_or_null(frame: Any, name: str, kind: str) -> Any:
