@@ -36,7 +36,7 @@ BARE = {
 }
 
 
-def _simulated(name: str, days: int, end: date) -> Path:
+def simulated(name: str, days: int, end: date) -> Path:
     """A cached simulated store (events only)."""
     from jobs.simulate.simulate import simulate
 
@@ -49,7 +49,7 @@ def _simulated(name: str, days: int, end: date) -> Path:
     return root
 
 
-def _fresh_copy(src: Path, name: str) -> Path:
+def fresh_copy(src: Path, name: str) -> Path:
     """A copy of a store's events without rollups, state or rankings."""
     dst = CACHE / "work" / name
     shutil.rmtree(dst, ignore_errors=True)
@@ -57,7 +57,7 @@ def _fresh_copy(src: Path, name: str) -> Path:
     return dst
 
 
-def _process_seconds(args: list[str]) -> float:
+def process_seconds(args: list[str]) -> float:
     start = time.perf_counter()
     subprocess.run(args, check=True, capture_output=True)
     return time.perf_counter() - start
@@ -69,7 +69,7 @@ def _bare_scan_seconds(data_dir: Path) -> float:
     for kind, cols in BARE.items():
         files = f"sorted(glob.glob({str(data_dir / 'events' / kind / '*' / '*.parquet')!r}))"
         lines.append(f"con.sql('select {cols} from read_parquet($f) group by all', params={{'f': {files}}}).fetchall()")
-    return _process_seconds([sys.executable, "-c", "\n".join(lines)])
+    return process_seconds([sys.executable, "-c", "\n".join(lines)])
 
 
 def _year_of_events(month_src: Path, end: date) -> Path:
@@ -126,7 +126,7 @@ def memory_figures(month: Path, end: date) -> list[Figure]:
     figures: list[Figure] = []
     results = {}
     for name, store in (("30 days", month), ("365 days", year)):
-        work = _fresh_copy(store, f"memory-{name.split()[0]}")
+        work = fresh_copy(store, f"memory-{name.split()[0]}")
         subprocess.run([*HIVE_JOBS, "--data-dir", str(work), "rollup", "--daily"], check=True, capture_output=True)
         seconds, rss = _peak_rss_mb([*HIVE_JOBS, "--data-dir", str(work), "rollup", "--rebuild"])
         events = _event_count(work)
@@ -190,19 +190,19 @@ def run() -> list[Figure]:
     end = datetime.now(UTC).date()
     figures: list[Figure] = []
 
-    day_store = _simulated("day", 1, end)
-    one_s = min(_process_seconds([*HIVE_JOBS, "--data-dir", str(_fresh_copy(day_store, f"one-day-{i}")), "rollup", "--daily"])
+    day_store = simulated("day", 1, end)
+    one_s = min(process_seconds([*HIVE_JOBS, "--data-dir", str(fresh_copy(day_store, f"one-day-{i}")), "rollup", "--daily"])
                 for i in range(3))
     one = CACHE / "work" / "one-day-0"
     figures.append(Figure("hive-jobs rollup --daily, 1 day / 333k events (process)", one_s, "s", "<= 0.5 s",
                           one_s <= 0.5, note="fresh store each time; includes the rankings refresh"))
-    noop_s = min(_process_seconds([*HIVE_JOBS, "--data-dir", str(one), "rollup", "--daily"]) for _ in range(3))
+    noop_s = min(process_seconds([*HIVE_JOBS, "--data-dir", str(one), "rollup", "--daily"]) for _ in range(3))
     figures.append(Figure("hive-jobs rollup --daily, nothing new (process)", noop_s, "s", "-", None))
 
-    month = _simulated("month", 30, end)
-    work = _fresh_copy(month, "month")
+    month = simulated("month", 30, end)
+    work = fresh_copy(month, "month")
     subprocess.run([*HIVE_JOBS, "--data-dir", str(work), "rollup", "--daily"], check=True, capture_output=True)
-    ours = min(_process_seconds([*HIVE_JOBS, "--data-dir", str(work), "rollup", "--rebuild"]) for _ in range(2))
+    ours = min(process_seconds([*HIVE_JOBS, "--data-dir", str(work), "rollup", "--rebuild"]) for _ in range(2))
     bare = min(_bare_scan_seconds(work) for _ in range(2))
     figures.append(Figure("hive-jobs rollup --rebuild, 30 days / 10M events (process)", ours, "s", "<= 3 s",
                           ours <= 3.0, peer="bare DuckDB group-by (process)", peer_value=bare, ratio=ours / bare,
