@@ -35,6 +35,11 @@ Readers take no lock: ``hive_core.store.event_files`` lists a partition twice ar
 listing never holds an output beside its inputs, and a query that finds a file deleted since lists
 again (``queries.connect``). The protocol's order is unchanged for them; it already has what they
 need: the journal exists before the output and outlives every input.
+
+In object storage (an ``s3://`` data directory) there is no rename: the journal is created with
+``If-None-Match: *`` under the partition's one journal name, the output is PUT once under a new
+name, and a rollback fences that name so a live compactor cannot commit late
+(``ingest.compact_remote``): two compactions of a partition cannot both win, even without the lock.
 """
 
 from __future__ import annotations
@@ -46,20 +51,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hive_core.clock import filesystem_now, system_clock
+from hive_core.errors import StorageError
 from hive_core.ids import writer_id
 from hive_core.store.atomic import TEMP_GRACE_S, fsync_dir, remove_stale_temporaries, write_json_atomic
-from hive_core.store.datadir import DataDir
+from hive_core.store.conditional import server_now
+from hive_core.store.datadir import DataDir, is_remote
 from hive_core.store.duck import open_duckdb
-from hive_core.store.event_files import list_event_files, read_journal
+from hive_core.store.event_files import list_dir, list_event_files, read_journal
 from hive_core.store.layout import (
     EventFileName,
     compact_journal_glob,
     compact_journal_name,
     partition_date,
 )
+from hive_core.store.objects import as_object
 from hive_core.store.quarantine import Quarantine
 from hive_core.store.schema_cache import event_schemas
-from ingest.files import write_atomic
+from ingest.compact_remote import commit_remote, recover_remote
+from ingest.files import UNIQUE_COLUMNS, write_atomic
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -86,6 +95,8 @@ class CompactReport:
 
 def recover_partition(partition: Path) -> list[str]:
     """Finish or undo whatever a killed compaction or writer left in ``partition``."""
+    if is_remote(partition):
+        return recover_remote(partition)
     actions: list[str] = []
     for journal in sorted(partition.glob(compact_journal_glob())):
         output, inputs = read_journal(journal) or ("", [])
@@ -104,23 +115,15 @@ def recover_partition(partition: Path) -> list[str]:
 
 
 def _closed(partition: Path, day: date, today: date) -> bool:
-    """A past UTC day whose newest file is at least ``TEMP_GRACE_S`` old (on the filesystem's clock)."""
+    """A past UTC day whose newest file is at least ``TEMP_GRACE_S`` old (on the filesystem's clock;
+    in object storage, the server's)."""
     if day >= today:
         return False
-    newest = max((mtime for p in partition.iterdir() if (mtime := _mtime(p)) is not None), default=None)
+    newest = max((e.mtime for e in list_dir(partition) if e.mtime is not None), default=None)
     if newest is None:
         return False
-    fs_now = filesystem_now(partition)
+    fs_now = server_now(as_object(partition)) if is_remote(partition) else filesystem_now(partition)
     return fs_now is not None and fs_now - newest >= TEMP_GRACE_S
-
-
-def _mtime(path: Path) -> float | None:
-    """A file's mtime; None for a directory or a file gone meanwhile (a writer renamed its temporary)."""
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return stat.st_mtime if path.is_file() else None
 
 
 def compact(
@@ -136,14 +139,14 @@ def compact(
     today = (now or system_clock()).astimezone(UTC).date()
     report = CompactReport()
     for type_name in event_types or list(event_schemas()):
-        root = DataDir(Path(data_dir)).event_type(type_name)
-        if not root.is_dir():
+        root = DataDir(data_dir).event_type(type_name)  # a local Path or an s3:// ObjectPath
+        partitions = [(e.path, d) for e in list_dir(root) if e.kind == "dir"
+                      and (d := partition_date(e.path)) is not None and (day is None or d == day)]
+        if not partitions:
             continue
-        partitions = [(p, d) for p in sorted(root.iterdir()) if p.is_dir() and (d := partition_date(p)) is not None
-                      and (day is None or d == day)]
         for partition, _day in partitions:  # repair first, so the listing below is current
             report.repaired.extend(recover_partition(partition))
-        listing = list_event_files(Path(data_dir), type_name)  # once per type, not per partition
+        listing = list_event_files(data_dir, type_name)  # once per type, not per partition
         in_scope = {partition for partition, _day in partitions}
         quarantined = _quarantined({p: t for p, t in listing.checked.items() if p.parent in in_scope})
         for path, rows in quarantined.rows.items():
@@ -170,7 +173,6 @@ def _quarantined(checked: dict[Path, str]) -> Quarantine:
 
 def _compact_partition(type_name: str, partition: Path, inputs: list[Path], report: CompactReport) -> None:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from hive_core.store.events import EVENT_TYPES  # the classes know each field's default
 
@@ -178,7 +180,13 @@ def _compact_partition(type_name: str, partition: Path, inputs: list[Path], repo
     schema = event_schemas()[type_name]
     tables = []
     for path in inputs:
-        table = pq.read_table(path)
+        try:
+            table = _read(path)
+        except (FileNotFoundError, StorageError):
+            if path.exists():
+                raise
+            report.skipped.append((partition, "another compaction replaced files while they were read: left as is"))
+            return
         for column in schema:  # older schema versions lack newer columns: their default, else null
             if column.name not in table.column_names:
                 default = cls.model_fields[column.name].get_default(call_default_factory=True)
@@ -189,6 +197,44 @@ def _compact_partition(type_name: str, partition: Path, inputs: list[Path], repo
     merged, dropped = _first_per_event_id(merged)
     report.duplicates += dropped
     output = EventFileName(f"{writer_id()}c", 1).format()
+    if is_remote(partition):
+        left = commit_remote(partition, inputs, output, _parquet_bytes(merged))
+        if left is not None:
+            report.skipped.append((partition, left))
+            return
+    else:
+        _commit_local(partition, inputs, output, merged)
+    report.partitions += 1
+    report.files_in += len(inputs)
+    report.files_out += 1
+    report.events += merged.num_rows
+
+
+def _read(path: Path) -> pa.Table:
+    """One input file, local or an object (read whole: it is merged in memory anyway)."""
+    import pyarrow.parquet as pq
+
+    if is_remote(path):
+        from hive_core.store.objects import translated
+
+        with translated(as_object(path)), as_object(path).open_input() as source:
+            return pq.read_table(source)
+    return pq.read_table(path)
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    """The compacted file as bytes, encoded as ``write_atomic`` encodes it (for one conditional PUT)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", row_group_size=COMPACTED_ROW_GROUP,
+                   use_dictionary=[n for n in table.column_names if n not in UNIQUE_COLUMNS])
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _commit_local(partition: Path, inputs: list[Path], output: str, merged: pa.Table) -> None:
+    """Steps 3-5 of the module docstring on a local disk."""
     journal = partition / compact_journal_name(output)
     write_json_atomic(journal, {"output": output, "inputs": [p.name for p in inputs]})
     write_atomic(merged, partition / output, compression="zstd", row_group_size=COMPACTED_ROW_GROUP)
@@ -197,10 +243,6 @@ def _compact_partition(type_name: str, partition: Path, inputs: list[Path], repo
             path.unlink()
     fsync_dir(partition)
     journal.unlink(missing_ok=True)
-    report.partitions += 1
-    report.files_in += len(inputs)
-    report.files_out += 1
-    report.events += merged.num_rows
 
 
 def _first_per_event_id(table: pa.Table) -> tuple[pa.Table, int]:

@@ -16,6 +16,11 @@ type for duplicates), a checked file's ``ts`` once more. ``events`` counts what 
 Without the store lock (``--no-repair``) a compaction may run meanwhile: the files are held open
 from the listing on (``hive_core.store.event_files`` pinning), and where they cannot be, a type whose
 file vanished while being read is listed and checked again.
+
+In object storage (an ``s3://`` data directory) the same checks read the objects through pyarrow
+datasets registered in DuckDB (its own S3 reader, httpfs, is not required); nothing can be pinned, so
+a type whose object vanished while being read is listed again, and the repairs are
+``ingest.compact_remote``'s (journals rolled forward or back, old tombstones deleted).
 """
 
 from __future__ import annotations
@@ -25,16 +30,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import DataError
-from hive_core.store.datadir import DataDir
+from hive_core.store.datadir import DataDir, is_remote
 from hive_core.store.duck import open_duckdb
-from hive_core.store.event_files import FileSet, list_event_files
+from hive_core.store.event_files import FileSet, list_dir, list_event_files
 from hive_core.store.layout import partition_date
 from hive_core.store.quarantine import count
 from hive_core.store.schema_cache import event_schemas
 from ingest.compact import recover_partition
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import duckdb
+    import pyarrow as pa
 
 __all__ = ["Problem", "VerifyReport", "verify"]
 
@@ -82,28 +90,27 @@ class _Vanished(Exception):
 def verify(data_dir: Path, *, repair: bool = True) -> VerifyReport:
     """Check the whole store. With ``repair``, finish/undo killed compactions and drop stale temp files."""
     report = VerifyReport()
-    where = DataDir(Path(data_dir))
-    events_root = where.events
-    if not events_root.is_dir():
-        return report
-    for entry in sorted(events_root.iterdir()):
-        if entry.name not in event_schemas() and not entry.name.startswith("."):
-            report.problems.append(Problem(str(entry), "not an event type directory"))
+    where = DataDir(data_dir)  # a local Path or an s3:// ObjectPath
+    types = {e.path.name: e for e in list_dir(where.events)}
+    for name, entry in types.items():
+        if name not in event_schemas() and not name.startswith("."):
+            report.problems.append(Problem(str(entry.path), "not an event type directory"))
     with open_duckdb() as con:
         for type_name in event_schemas():
-            root = where.event_type(type_name)
-            if not root.is_dir():
+            if type_name not in types or types[type_name].kind != "dir":
                 continue
-            for entry in sorted(root.iterdir()):
-                if entry.is_file() and not entry.name.startswith("."):
-                    report.problems.append(Problem(str(entry), "file outside a date=YYYY-MM-DD partition"))
-                elif entry.is_dir() and partition_date(entry) is None:
-                    report.problems.append(Problem(str(entry), "not a date=YYYY-MM-DD partition"))
-                elif entry.is_dir() and repair:
-                    report.repaired.extend(recover_partition(entry))
+            root = where.event_type(type_name)
+            for entry in list_dir(root):
+                name = entry.path.name
+                if entry.kind == "file" and not name.startswith("."):
+                    report.problems.append(Problem(str(entry.path), "file outside a date=YYYY-MM-DD partition"))
+                elif entry.kind == "dir" and partition_date(entry.path) is None:
+                    report.problems.append(Problem(str(entry.path), "not a date=YYYY-MM-DD partition"))
+                elif entry.kind == "dir" and repair:
+                    report.repaired.extend(recover_partition(entry.path))
             for _ in range(_ATTEMPTS):
                 try:
-                    _verify_type(con, Path(data_dir), type_name, report)
+                    _verify_type(con, data_dir, type_name, report)
                     break
                 except _Vanished:
                     continue
@@ -147,18 +154,46 @@ def _verify_listing(con: duckdb.DuckDBPyConnection, listing: FileSet, type_name:
     report.problems.extend(problems)
 
 
+_DUPLICATES = ("SELECT event_id, count(*) AS n, list(DISTINCT filename) AS files FROM {source} "
+               "GROUP BY event_id HAVING n > 1 ORDER BY event_id LIMIT 20")
+
+
 def _duplicates(con: duckdb.DuckDBPyConnection, listing: FileSet) -> list[Problem]:
     if not listing.files:
         return []
+    if is_remote(listing.files[0]):
+        return _remote_duplicates(con, listing.files)
     paths = {listing.readable(p): str(p) for p in listing.files}
-    dupes = con.execute(
-        "SELECT event_id, count(*) AS n, list(DISTINCT filename) AS files "
-        "FROM read_parquet($files, filename = true, union_by_name = true) GROUP BY event_id HAVING n > 1 "
-        "ORDER BY event_id LIMIT 20",
-        {"files": list(paths)},
-    ).fetchall()
+    dupes = con.execute(_DUPLICATES.format(source="read_parquet($files, filename = true, union_by_name = true)"),
+                        {"files": list(paths)}).fetchall()
     return [Problem(", ".join(sorted(paths[f] for f in in_files)), f"event_id {event_id} occurs {n} times")
             for event_id, n, in_files in dupes]
+
+
+def _remote_duplicates(con: duckdb.DuckDBPyConnection, files: list[Path]) -> list[Problem]:
+    """:func:`_duplicates` over objects: their ``event_id`` column and object key through pyarrow."""
+    import pyarrow as pa
+
+    from hive_core.store.objects import as_object, parquet_dataset
+
+    paths = {as_object(p).key: str(p) for p in files}
+    schema = pa.schema([pa.field("event_id", pa.string())])  # only it: foreign files differ in the others
+    ids = _remote_read(files[0], lambda: parquet_dataset(files, schema).to_table(columns=["event_id", "__filename"]))
+    con.register("hive_verify_ids", ids.rename_columns(["event_id", "filename"]))
+    try:
+        dupes = con.execute(_DUPLICATES.format(source="hive_verify_ids")).fetchall()
+    finally:
+        con.unregister("hive_verify_ids")
+    return [Problem(", ".join(sorted(paths[f] for f in in_files)), f"event_id {event_id} occurs {n} times")
+            for event_id, n, in_files in dupes]
+
+
+def _remote_read(path: Path, read: Callable[[], pa.Table]) -> pa.Table:
+    """``read()`` of objects, an object deleted meanwhile raising :class:`_Vanished` (list again)."""
+    try:
+        return read()
+    except FileNotFoundError as exc:
+        raise _Vanished(str(path)) from exc
 
 
 def _check_contents(con: duckdb.DuckDBPyConnection, path: Path, readable: str,
@@ -166,18 +201,42 @@ def _check_contents(con: duckdb.DuckDBPyConnection, path: Path, readable: str,
     """Read the file's envelope columns (a bad page shows only then): its rows, and its problems."""
     import duckdb
 
+    if is_remote(path):
+        return _check_object(con, path, type_name)
     try:
-        rows = con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE type <> $type), "
-            "count(*) FILTER (WHERE event_id IS NULL OR request_id IS NULL) "
-            "FROM read_parquet($file)",
-            {"file": readable, "type": type_name},
-        ).fetchall()[0]
+        rows = con.execute(_ENVELOPE.format(source="read_parquet($file)"),
+                           {"file": readable, "type": type_name}).fetchall()[0]
     except duckdb.Error as exc:
         if readable == str(path) and not path.exists():
             raise _Vanished(str(path)) from exc
         message = str(exc).splitlines()[0].replace(readable, str(path))
         return 0, [Problem(str(path), f"unreadable: {message}")]
+    return _envelope_problems(path, type_name, rows)
+
+
+_ENVELOPE = ("SELECT count(*), count(*) FILTER (WHERE type <> $type), "
+             "count(*) FILTER (WHERE event_id IS NULL OR request_id IS NULL) FROM {source}")
+
+
+def _check_object(con: duckdb.DuckDBPyConnection, path: Path, type_name: str) -> tuple[int, list[Problem]]:
+    """:func:`_check_contents` of an object: its envelope columns read through pyarrow."""
+    import pyarrow as pa
+
+    from hive_core.store.objects import parquet_dataset
+
+    try:
+        table = _remote_read(path, lambda: parquet_dataset([path]).to_table(columns=["type", "event_id", "request_id"]))
+    except (pa.ArrowException, OSError) as exc:  # a bad page (the listing already read the footer)
+        return 0, [Problem(str(path), f"unreadable: {str(exc).splitlines()[0]}")]
+    con.register("hive_verify_file", table)
+    try:
+        rows = con.execute(_ENVELOPE.format(source="hive_verify_file"), {"type": type_name}).fetchall()[0]
+    finally:
+        con.unregister("hive_verify_file")
+    return _envelope_problems(path, type_name, rows)
+
+
+def _envelope_problems(path: Path, type_name: str, rows: tuple[int, int, int]) -> tuple[int, list[Problem]]:
     problems = []
     total, wrong_type, null_envelope = rows
     if wrong_type:

@@ -147,3 +147,23 @@ def test_a_stray_entry_is_reported_and_left_while_its_day_is_compacted(data_dir:
     assert (report.partitions, report.events) == (1, n)
     assert [(p.name, r) for p, r in report.skipped] == [("gone", "stray: not an event file name (<writer>-<seq>.parquet); never read")]
     assert (partition / "gone").is_symlink()
+
+
+def test_a_naive_nanosecond_file_is_checked_and_its_bad_rows_left_alone(data_dir: Path) -> None:
+    """pandas' default ``ts`` (naive ``timestamp[ns]``): DuckDB reads it as TIMESTAMP_NS, which the row
+    rules once compared with a TIMESTAMPTZ and failed on (compaction and verify stopped with an error)."""
+    n = _small_files(data_dir, days=1, files_per_day=2)
+    partition = next((data_dir / "events" / "api_call").glob("date=*"))
+    rows = pa.Table.from_pylist([api_call(900, ts=T0).model_dump(), api_call(901, ts=T0 + timedelta(days=2)).model_dump()],
+                                schema=arrow_schema(ApiCall))
+    ts = rows.schema.get_field_index("ts")
+    pq.write_table(rows.cast(rows.schema.set(ts, pa.field("ts", pa.timestamp("ns")))), partition / "pandas-000001.parquet")
+    report = compact(data_dir, day=T0.date())
+    assert (report.partitions, report.events) == (1, n)
+    assert [(p.name, r) for p, r in report.skipped] == [
+        ("pandas-000001.parquet", "1 ts outside its partition's UTC day (quarantined): left as is")]
+    import queries
+
+    with queries.connect(data_dir, warn=False) as store:  # the views leave the quarantined row out
+        seen = sorted(r for (r,) in store.execute("SELECT request_id FROM api_calls").fetchall())
+    assert seen == sorted([f"r{i}" for i in range(n)] + ["r900"])

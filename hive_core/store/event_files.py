@@ -44,7 +44,10 @@ Checks are cached per (path, size, mtime), so listing a large store twice costs 
 listed in one recursive LIST (paged by the server), twice around its journals, with the same rules:
 S3's listings are strongly consistent, and a compaction there commits in the same order (journal,
 output, deletions). Nothing can be pinned: a query that meets an object deleted since the listing
-lists again (``queries.connect``), as a local store does where descriptors have no names.
+lists again (``queries.connect``), as a local store does where descriptors have no names. An empty
+object marked as a tombstone (:func:`hive_core.store.conditional.put_tombstone`: the name of a
+compaction's output that another run rolled back, fenced so the late PUT fails) is the protocol's
+own, not data and not a stray: it is left out (one HEAD per empty object; Hive writes no other).
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from hive_core.errors import DataError
+from hive_core.errors import DataError, StorageError
 from hive_core.store.datadir import DataDir, is_remote
 from hive_core.store.file_checks import SOUND, check_file, file_verdict
 from hive_core.store.layout import (
@@ -69,7 +72,8 @@ from hive_core.store.layout import (
     partition_date,
 )
 
-__all__ = ["LIST_ATTEMPTS", "FileSet", "check_file", "list_event_files", "read_journal"]
+__all__ = ["LIST_ATTEMPTS", "Entry", "FileSet", "check_file", "list_dir", "list_event_files", "parse_journal",
+           "read_journal"]
 
 #: listings of one partition before a reader gives up (with backoff: about 2 s in all)
 LIST_ATTEMPTS = 50
@@ -119,10 +123,75 @@ _FD_DIR = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd" if sy
 def read_journal(journal: Path) -> tuple[str, list[str]] | None:
     """A compaction journal's (output name, input names); ``None`` for a vanished, torn or foreign file."""
     try:
-        entry = json.loads(journal.read_text())
-        return str(entry["output"]), [str(name) for name in entry["inputs"]]
-    except (OSError, ValueError, KeyError, TypeError):
+        return parse_journal(journal.read_bytes())
+    except OSError:
         return None
+    except StorageError:  # an object deleted while it was read can fail as a broken response
+        if journal.exists():
+            raise
+        return None
+
+
+def parse_journal(content: bytes) -> tuple[str, list[str]] | None:
+    """A journal's content as (output name, input names); ``None`` when it is torn or foreign."""
+    try:
+        entry = json.loads(content)
+        return str(entry["output"]), [str(name) for name in entry["inputs"]]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a directory, or of a prefix in object storage (:func:`list_dir`)."""
+
+    path: Path
+    #: ``"file"``, ``"dir"``, or None for neither (a dangling link, an entry gone meanwhile)
+    kind: str | None
+    #: a file's size and mtime (POSIX seconds; an object's ``Last-Modified``); None otherwise
+    size: int | None = None
+    mtime: float | None = None
+
+
+def list_dir(directory: Path) -> list[Entry]:
+    """The entries directly under ``directory``, sorted by name (links followed); none when it is
+    missing. In object storage one LIST answers with every type, size and date (a ``stat`` per
+    entry would be a request per entry)."""
+    if is_remote(directory):
+        return _list_remote_dir(directory)
+    entries = []
+    try:
+        with os.scandir(directory) as found:
+            for item in found:
+                path = directory / item.name
+                try:
+                    stat = item.stat()
+                except FileNotFoundError:  # a dangling link, or removed since the listing
+                    entries.append(Entry(path, None))
+                    continue
+                kind = "dir" if item.is_dir() else "file" if item.is_file() else None
+                entries.append(Entry(path, kind, stat.st_size, stat.st_mtime) if kind == "file" else Entry(path, kind))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(entries, key=lambda e: e.path.name)
+
+
+def _list_remote_dir(directory: Path) -> list[Entry]:
+    import pyarrow.fs as pafs
+
+    from hive_core.store.objects import as_object, translated
+
+    remote = as_object(directory)
+    with translated(remote):
+        infos = remote.filesystem.get_file_info(pafs.FileSelector(remote.key, allow_not_found=True))
+    entries = []
+    for info in infos:
+        path = remote / info.path.rsplit("/", 1)[-1]
+        if info.type == pafs.FileType.Directory:
+            entries.append(Entry(path, "dir"))
+        elif info.type == pafs.FileType.File:
+            entries.append(Entry(path, "file", int(info.size or 0), int(info.mtime_ns or 0) / 1e9))
+    return sorted(entries, key=lambda e: e.path.name)
 
 
 def list_event_files(data_dir: Path, event_type: str, *, check: bool = True, pin: bool = False,
@@ -248,6 +317,7 @@ def _list_remote(root: Path, event_type: str, *, check: bool) -> FileSet:
             continue
         try:
             for partition, (names, stats) in sorted(first.items()):
+                names = {name: is_dir for name, is_dir in names.items() if not _tombstone(partition, name, stats)}
                 for path in _data_names(partition, names, journals[partition], result):
                     size, mtime_ns = stats[path.name]
                     verdict = file_verdict(path, str(path), size, mtime_ns, event_type) if check else SOUND
@@ -263,6 +333,19 @@ def _list_remote(root: Path, event_type: str, *, check: bool) -> FileSet:
         return result
     raise DataError(f"{root} kept changing while it was listed ({LIST_ATTEMPTS} attempts): something other "
                     "than Hive's writers and compaction is rewriting it; try again")
+
+
+def _tombstone(partition: Path, name: str, stats: dict[str, tuple[int, int]]) -> bool:
+    """Whether ``name`` is an empty object named like data and marked as a compaction's tombstone."""
+    if stats.get(name, (1, 0))[0] != 0 or parse_file_name(name) is None:
+        return False
+    from hive_core.store.conditional import head_version
+    from hive_core.store.objects import as_object
+
+    version = head_version(as_object(partition / name))
+    if version is None:
+        raise FileNotFoundError(2, "no such object", str(partition / name))  # deleted since: list again
+    return version.tombstone
 
 
 def _remote_names(root: Path) -> dict[Path, tuple[dict[str, bool], dict[str, tuple[int, int]]]]:

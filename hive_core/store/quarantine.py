@@ -52,10 +52,13 @@ def reason_sql(ts_type: str, day: date) -> str:
     file of the partition ``day`` whose ``ts`` has the Arrow type ``ts_type``."""
     lo, hi = TS_MIN, TS_MAX
     sub_us = "WHEN epoch_ns(ts) % 1000 <> 0 THEN 'sub_us' " if "[ns" in ts_type else ""
+    # compared as TIMESTAMPTZ (naive is UTC: the connection's zone): DuckDB reads a naive nanosecond
+    # column, pandas' default, as TIMESTAMP_NS, which it will not compare with a TIMESTAMPTZ at all
+    ts = "CAST(ts AS TIMESTAMPTZ)"
     return (
         "CASE WHEN ts IS NULL THEN 'missing' "
-        f"WHEN ts < TIMESTAMPTZ '{lo.isoformat()}' OR ts >= TIMESTAMPTZ '{hi.isoformat()}' THEN 'range' "
-        f"WHEN ts < DATE '{day.isoformat()}' OR ts >= DATE '{day.isoformat()}' + INTERVAL 1 DAY THEN 'day' "
+        f"WHEN {ts} < TIMESTAMPTZ '{lo.isoformat()}' OR {ts} >= TIMESTAMPTZ '{hi.isoformat()}' THEN 'range' "
+        f"WHEN {ts} < DATE '{day.isoformat()}' OR {ts} >= DATE '{day.isoformat()}' + INTERVAL 1 DAY THEN 'day' "
         f"{sub_us}END"
     )
 
