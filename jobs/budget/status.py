@@ -8,10 +8,15 @@ ledger missed something (a crashed process, events written by another tool) or h
 events are not on disk yet (a writer's buffer, a spill file), and ``hive-jobs rebuild-ledger``
 brings it back in line. The ledger is only read: this works on a read-only data directory, and an
 unreadable ledger is one line (:class:`~hive_core.errors.CorruptLedger`) saying to rebuild it.
+
+A data directory in object storage (``s3://``) cannot hold the SQLite ledger: its hosts share
+budgets through ``HIVE_LEDGER_URL`` (PostgreSQL). Without one nothing can have been reserved in it,
+so the status reads no ledger: reserved and the ledger's figures are 0, spend comes from the events.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -21,7 +26,7 @@ from hive_core.budget.config import BudgetConfig, Limit, load_budget_config
 from hive_core.budget.forecast import forecast, history_since
 from hive_core.budget.ledgers import open_ledger
 from hive_core.period import Period
-from hive_core.store.datadir import DataDir
+from hive_core.store.datadir import DataDir, is_remote
 from jobs.budget.spend import read_spend
 
 __all__ = ["ScopeStatus", "budget_status"]
@@ -66,11 +71,13 @@ def budget_status(data_dir: Path, *, now: datetime, config: BudgetConfig | None 
     today = Period.daily(now)
     spend = read_spend(data_dir, since=history_since(months.values(), now))
     out = []
-    with open_ledger(data_dir, ledger_url, readonly=True) as ledger:  # works on a read-only store
+    # read-only: works on a read-only store; none in object storage without a shared ledger (above)
+    no_ledger = is_remote(paths.root) and not ledger_url
+    with contextlib.nullcontext(None) if no_ledger else open_ledger(data_dir, ledger_url, readonly=True) as ledger:
         for scope in sorted(limits, key=lambda s: (s != "global", s)):
             lim, month = limits[scope], months[scope]
             spent_today, spent_month = spend.total(scope, today), spend.total(scope, month)
-            reserved = ledger.reserved(scope)
+            reserved = ledger.reserved(scope) if ledger else 0.0
             outlook = forecast(month, spent_month, spend.daily(scope), now, lim.monthly_usd)
             out.append(ScopeStatus(
                 scope=scope,
@@ -86,7 +93,7 @@ def budget_status(data_dir: Path, *, now: datetime, config: BudgetConfig | None 
                 over_limit_on=outlook.over_on,
                 month_start=month.first_day,
                 month_end=month.last_day,
-                ledger_spent_today_usd=ledger.spend(scope, today),
-                ledger_spent_month_usd=ledger.spend(scope, month),
+                ledger_spent_today_usd=ledger.spend(scope, today) if ledger else 0.0,
+                ledger_spent_month_usd=ledger.spend(scope, month) if ledger else 0.0,
             ))
     return out

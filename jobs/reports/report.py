@@ -143,7 +143,7 @@ def _from_rows(rows: pa.Table | None, period: Period) -> dict[str, Any]:
 def _budget(settings: Settings, now: datetime) -> list[dict[str, Any]]:
     from jobs.budget.status import budget_status
 
-    return [s.as_dict() for s in budget_status(settings.data_dir, now=now)]
+    return [s.as_dict() for s in budget_status(settings.data_dir, now=now, ledger_url=settings.ledger_url)]
 
 
 def _alerts(settings: Settings, period: Period) -> list[dict[str, Any]]:
