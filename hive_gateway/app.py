@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from hive_gateway.chat import GATEWAY, TALLY, Tally, chat_completions, json_response
+from hive_gateway.chat import GATEWAY, SETTLER, TALLY, Tally, chat_completions, json_response
 from hive_gateway.errors import describe, error_body
 from hive_gateway.observe import RequestSummary
+from hive_gateway.settle import Settler
 from hive_gateway.state import Gateway
 
 if TYPE_CHECKING:
@@ -82,12 +83,16 @@ def build_app(config: GatewayConfig, observer: Observer) -> web.Application:
     app = web.Application(middlewares=[_observed], client_max_size=32 * 1024**2)
     gateway = Gateway(config, observer)
     app[GATEWAY] = gateway
+    app[SETTLER] = settler = Settler(gateway.core.tracker.sink)
 
     async def start(app: web.Application) -> None:
         await gateway.start()
 
     async def stop(app: web.Application) -> None:
-        await gateway.close()
+        try:
+            settler.flush()  # answers of the last turn: settled and recorded before the ledger closes
+        finally:
+            await gateway.close()
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)

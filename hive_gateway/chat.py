@@ -9,7 +9,9 @@ request's labels. This module only moves bytes and chooses what the client is to
 
 * not streamed: OpenRouter's answer body, byte for byte (its ``model`` says which model answered;
   a 200 whose choice failed part-way is passed on as OpenRouter sent it), written before its
-  events reach the ledger and the log (:class:`HeldEvents`);
+  events reach the ledger and the log (:class:`HeldEvents`), which they do together with the other
+  answers of the same turn of the event loop (:class:`~hive_gateway.settle.Settler`: one ledger
+  transaction for all their settlements);
 * streamed: :class:`~hive_gateway.relay.StreamRelay`; a model whose stream never reached its first
   token may be replaced by the next one in the same response;
 * a failure before any byte is an OpenAI-shaped error with its status (:mod:`hive_gateway.errors`);
@@ -19,6 +21,7 @@ request's labels. This module only moves bytes and chooses what the client is to
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -33,6 +36,7 @@ from hive_gateway.errors import ModelNotAllowed, describe, error_body, sse_error
 from hive_gateway.inbound import ChatRequest, parse_chat_request
 from hive_gateway.relay import Downstream, StreamRelay
 from hive_gateway.routing import ALIASES, selection_request
+from hive_gateway.settle import Settler
 from hive_gateway.state import Gateway
 
 if TYPE_CHECKING:
@@ -43,7 +47,7 @@ if TYPE_CHECKING:
     from hive_core.store.events import Event, EventSink
     from hive_gateway.upstream import Answer
 
-__all__ = ["GATEWAY", "REQUEST_ID_HEADER", "TALLY", "HeldEvents", "Tally", "chat_completions", "json_response"]
+__all__ = ["GATEWAY", "REQUEST_ID_HEADER", "SETTLER", "TALLY", "HeldEvents", "Tally", "chat_completions", "json_response"]
 
 #: the header that carries Hive's request id on every answer
 REQUEST_ID_HEADER = "X-Hive-Request-Id"
@@ -77,8 +81,10 @@ class Tally:
             self.ttft_s = result.ttft_ms / 1000.0
 
 
-#: where the application keeps its :class:`~hive_gateway.state.Gateway`, and a request its tally
+#: where the application keeps its :class:`~hive_gateway.state.Gateway` and its
+#: :class:`~hive_gateway.settle.Settler`, and a request its tally
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
+SETTLER: web.AppKey[Settler] = web.AppKey("settler")
 TALLY: web.RequestKey[Tally] = web.RequestKey("tally")
 
 
@@ -174,10 +180,14 @@ class HeldEvents:
         """Hold ``event``."""
         self.events.append(event)
 
+    def take(self) -> list[Event]:
+        """The held events, no longer held (for the :class:`~hive_gateway.settle.Settler`)."""
+        events, self.events = self.events, []
+        return events
+
     def pass_on(self) -> None:
         """Record every held event in the Session's sink (idempotent: each event once)."""
-        events, self.events = self.events, []
-        for event in events:
+        for event in self.take():
             self.sink.record(event)
 
 
@@ -211,8 +221,7 @@ async def _whole(gateway: Gateway, request: web.Request, chat: ChatRequest, run:
         except ConnectionError:
             tally.error_class = "ClientDisconnected"
         finally:
-            held.pass_on()
-            run.answered(step, result)
+            request.app[SETTLER].add(held.take(), partial(run.answered, step, result))
             tally.result(result)
         return response
     raise AssertionError("unreachable: the chain returns or raises")  # pragma: no cover

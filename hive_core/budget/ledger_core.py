@@ -21,7 +21,8 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
@@ -143,6 +144,8 @@ class LedgerCore:
                                    "WHERE state = 'reserved' AND created < ?")
     readonly: bool
     _host: str = socket.gethostname()
+    #: the thread inside :meth:`batch` and its open transaction
+    _batch: tuple[int, Tx] | None = None
 
     def _write(self, *, alone: bool = False) -> contextlib.AbstractContextManager[Tx]:
         """One write transaction, committed when the block ends normally (``alone``: while no other
@@ -152,6 +155,32 @@ class LedgerCore:
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
         """The rows of one read-only statement (none when the ledger does not exist yet)."""
         raise NotImplementedError
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Settlements and releases made in this thread inside the block share ONE write transaction,
+        committed when it ends (a gateway settles the requests answered in one turn of its event
+        loop with one commit instead of one each). If it fails, none of them is written - as when a
+        lone settlement fails: ``rebuild-ledger`` recounts the spend from the usage events."""
+        if self._batch is not None and self._batch[0] == threading.get_ident():
+            yield  # already inside one
+            return
+        with self._write() as tx:
+            self._batch = (threading.get_ident(), tx)
+            try:
+                yield
+            finally:
+                self._batch = None
+
+    @contextlib.contextmanager
+    def _settling(self) -> Iterator[Tx]:
+        """The transaction a settlement or release writes in: the thread's :meth:`batch`, or its own."""
+        batch = self._batch
+        if batch is not None and batch[0] == threading.get_ident():
+            yield batch[1]
+        else:
+            with self._write() as tx:
+                yield tx
 
     def _hold(self, tx: Tx, scopes: Sequence[str]) -> None:
         """Keep every other reservation that checks one of ``scopes`` out until ``tx`` ends."""
@@ -238,7 +267,7 @@ class LedgerCore:
         settled or released."""
         cost = to_nusd(cost_usd)
         day = (spent_at or now).astimezone(UTC).date().isoformat()
-        with self._write() as tx:
+        with self._settling() as tx:
             # One conditional update: of two settlements of one reservation racing, one wins.
             # An expired reservation still settles: the request did happen and was billed.
             row = tx.execute("UPDATE reservations SET state = 'settled', finished = ?, cost_nusd = ?, event_id = ?, "
@@ -261,7 +290,7 @@ class LedgerCore:
         day = (spent_at or now).astimezone(UTC).date().isoformat()
         billed = billed_model or model
         stamp = now.timestamp()
-        with self._write() as tx:
+        with self._settling() as tx:
             tx.execute(
                 "INSERT INTO reservations (id, request_id, app, model, key, amount_nusd, state, created, pid, host, "
                 "finished, cost_nusd, event_id, billed_model, day, in_events) "
@@ -273,7 +302,7 @@ class LedgerCore:
 
     def release(self, reservation_id: str, *, now: datetime) -> bool:
         """Drop a reservation without spend (the request failed unbilled). Idempotent."""
-        with self._write() as tx:
+        with self._settling() as tx:
             # (RETURNING, not rowcount: a pipelined statement's count is known only once read)
             return tx.execute("UPDATE reservations SET state = 'released', finished = ? "
                               "WHERE id = ? AND state IN ('reserved', 'expired') RETURNING id",

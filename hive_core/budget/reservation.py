@@ -29,8 +29,9 @@ looked at - free models, unpriced ones and ``over_budget`` included (a script th
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -86,7 +87,8 @@ class Reservation:
     """Money held for one request until it is settled or released. Settle/release are idempotent."""
 
     def __init__(self, budget: Budget, reservation_id: str, request_id: str, model: str,
-                 bound: CostBound | None, breaches: Sequence[Breach], *, limited: bool = False,
+                 bound: CostBound | Callable[[], CostBound | None] | None, breaches: Sequence[Breach], *,
+                 limited: bool = False,
                  app: str | None = None, key: str | None = None, unlimited: bool = False) -> None:
         self.budget = budget
         #: no limit applied when it started: nothing is in the ledger until it settles (the module's
@@ -97,16 +99,30 @@ class Reservation:
         self.id = reservation_id
         self.request_id = request_id
         self.model = model
-        #: USD held; 0 when the price is unknown and no limit applies
-        self.amount_usd = bound.max_usd if bound else 0.0
-        #: what the prompt alone costs: the settlement when the billed cost is unknown
-        self.prompt_usd = bound.prompt_usd if bound else 0.0
+        # an unlimited request's bound is a function, called only if it is needed (a settlement
+        # without a billed cost): most settle from their usage event and never compute it
+        self._bound = bound
         #: under a limit, the output cap the reservation assumed: a request that set none is sent
         #: with it, so the reservation really is its maximum (None without a limit or a price)
-        self.completion_tokens = bound.completion_tokens if bound and limited else None
+        self.completion_tokens = bound.completion_tokens if isinstance(bound, CostBound) and limited else None
         #: limits this request was allowed past with ``over_budget``
         self.breaches = list(breaches)
         self.state: State = "reserved"
+
+    @cached_property
+    def bound(self) -> CostBound | None:
+        """The most this request can cost (``None``: the price is unknown)."""
+        return self._bound() if callable(self._bound) else self._bound
+
+    @property
+    def amount_usd(self) -> float:
+        """USD held; 0 when the price is unknown and no limit applies."""
+        return self.bound.max_usd if self.bound else 0.0
+
+    @property
+    def prompt_usd(self) -> float:
+        """What the prompt alone costs: the settlement when the billed cost is unknown."""
+        return self.bound.prompt_usd if self.bound else 0.0
 
     def settle(self, cost_usd: float | None, *, model: str | None = None, event_id: str | None = None,
                spent_at: datetime | None = None) -> None:
@@ -219,21 +235,30 @@ class Budget:
         for limit in limits:
             for window in limit.off():
                 raise BudgetExceeded(kill_switch_message(limit.scope, window), scopes=(limit.scope,))
+
+        def bound_of() -> CostBound | None:
+            try:
+                return max_cost(self.prices, model, messages, max_tokens=max_tokens,
+                                default_max_tokens=config.default_max_tokens, tools=tools)
+            except BudgetExceeded:  # unpriced: refused under a limit (below), else held at 0
+                return None
+
+        reservation_id = uuid7()
+        if not limits:
+            # No limit applies: nothing to check, and no check to hold an amount for; the spend is
+            # written when it settles (Reservation.unlimited), one transaction instead of two, and
+            # the bound is computed only if the settlement needs it.
+            reservation = Reservation(self, reservation_id, request_id, model, bound_of, (), app=app, key=key,
+                                      unlimited=True)
+            self._open[request_id] = reservation
+            return reservation
         bound: CostBound | None = None
         try:
             bound = max_cost(self.prices, model, messages, max_tokens=max_tokens,
                              default_max_tokens=config.default_max_tokens, tools=tools)
         except BudgetExceeded:
-            if limits and not over_budget:
+            if not over_budget:
                 raise
-        reservation_id = uuid7()
-        if not limits:
-            # No limit applies: nothing to check, and no check to hold an amount for; the spend is
-            # written when it settles (Reservation.unlimited), one transaction instead of two.
-            reservation = Reservation(self, reservation_id, request_id, model, bound, (), app=app, key=key,
-                                      unlimited=True)
-            self._open[request_id] = reservation
-            return reservation
         now = self.clock()
         breaches = self.ledger.reserve(
             reservation_id, request_id=request_id, app=app, model=model,
@@ -291,10 +316,25 @@ class SettlingSink:
         """Settle the reservation of its request when ``event`` is a ``usage`` event; pass it on
         (also when settling failed: the event is never lost to a ledger error)."""
         try:
-            if event.type == "usage":
-                usage: Usage = event  # type: ignore[assignment]
-                reservation = self.budget._open.get(usage.request_id) if usage.supersedes is None else None
-                if reservation is not None:
-                    reservation.settle(usage.cost_usd, model=usage.model, event_id=usage.event_id, spent_at=usage.ts)
+            self._settle(event)
         finally:
             self.inner.record(event)
+
+    def record_many(self, events: Sequence[Event]) -> None:
+        """:meth:`record` for several events (several requests'), their settlements written in one
+        ledger transaction (:meth:`~hive_core.budget.ledger_core.LedgerCore.batch`) before any of
+        them is passed on; passed on also when that failed."""
+        try:
+            with self.budget.ledger.batch():
+                for event in events:
+                    self._settle(event)
+        finally:
+            for event in events:
+                self.inner.record(event)
+
+    def _settle(self, event: Event) -> None:
+        if event.type == "usage":
+            usage: Usage = event  # type: ignore[assignment]
+            reservation = self.budget._open.get(usage.request_id) if usage.supersedes is None else None
+            if reservation is not None:
+                reservation.settle(usage.cost_usd, model=usage.model, event_id=usage.event_id, spent_at=usage.ts)

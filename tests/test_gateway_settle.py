@@ -1,0 +1,95 @@
+"""The gateway's answered requests settle together: one ledger transaction per turn of the event
+loop (:class:`hive_gateway.settle.Settler` over :meth:`hive_core.budget.SettlingSink.record_many`),
+each settlement written before its event is passed on."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hive_core.budget import Budget, BudgetConfig, Limit, save_budget_config
+from hive_core.catalog.catalog import Catalog
+from hive_core.period import Period
+from hive_core.store.datadir import DataDir
+from hive_core.store.events import ApiCall, Event, Usage
+from hive_gateway.settle import Settler
+from tests.plugins.emulator import MODEL
+from tests.plugins.store import ListSink
+
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+
+
+class LedgerWatch:
+    """The sink after the settling one: what the ledger held when each event was passed on."""
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+        self.seen: list[tuple[str, dict[str, int]]] = []
+
+    def record(self, event: Event) -> None:
+        self.seen.append((event.type, self.budget.ledger.states()))
+
+
+def _answer(request_id: str, cost: float) -> list[Event]:
+    return [ApiCall(ts=NOW, request_id=request_id, attempt=1, model=MODEL, request_type="chat", status="ok",
+                    latency_ms=1.0, streamed=False, fallback_index=0),
+            Usage(ts=NOW, request_id=request_id, model=MODEL, cost_usd=cost, cost_source="billed")]
+
+
+@pytest.fixture
+def budget(data_dir: Path, catalog: Catalog) -> Any:
+    save_budget_config(DataDir(data_dir).config_file,
+                       BudgetConfig(limits={"app:search": Limit("app:search", daily_usd=1.0)}))
+    with Budget(data_dir, prices=catalog, clock=lambda: NOW) as b:
+        yield b
+
+
+def test_answers_of_one_turn_settle_in_one_transaction(budget: Budget) -> None:
+    limited = budget.reserve(MODEL, "hi", max_tokens=10, request_id="r-limited", app="search")
+    unlimited = budget.reserve(MODEL, "hi", max_tokens=10, request_id="r-free", app="other")
+    watch = LedgerWatch(budget)
+    statements: list[str] = []
+    budget.ledger._con.set_trace_callback(statements.append)  # type: ignore[attr-defined]
+    called: list[str] = []
+
+    async def turn() -> None:
+        settler = Settler(budget.settling_sink(watch))
+        settler.add(_answer("r-limited", 0.0004), lambda: called.append("limited"))
+        settler.add(_answer("r-free", 0.0002), lambda: called.append("free"))
+        assert watch.seen == [] and called == []  # nothing before the turn ends
+        await asyncio.sleep(0)
+
+    asyncio.run(turn())
+    assert statements.count("COMMIT") == 1
+    assert limited.state == unlimited.state == "settled" and called == ["limited", "free"]
+    # every event was passed on after both settlements committed, in order
+    assert watch.seen == [(kind, {"settled": 2}) for kind in ("api_call", "usage", "api_call", "usage")]
+    day = Period.daily(NOW)
+    assert budget.ledger.spend("global", day) == pytest.approx(0.0006)
+    assert budget.ledger.spend("app:search", day) == pytest.approx(0.0004)
+
+
+def test_a_failed_batch_still_passes_every_event_on(budget: Budget) -> None:
+    budget.reserve(MODEL, "hi", max_tokens=10, request_id="r-free", app="other")
+    inner = ListSink()
+    settler_sink = budget.settling_sink(inner)
+    budget.ledger.close()  # every write fails now
+    called: list[str] = []
+
+    async def turn() -> None:
+        Settler(settler_sink).add(_answer("r-free", 0.0002), lambda: called.append("then"))
+        await asyncio.sleep(0)
+
+    loop_errors: list[dict[str, Any]] = []
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: loop_errors.append(context))
+        await turn()
+
+    asyncio.run(main())
+    assert [e.type for e in inner.events] == ["api_call", "usage"] and called == ["then"]
+    assert len(loop_errors) == 1  # the ledger's failure is reported, not swallowed
