@@ -16,11 +16,11 @@ A key's app wins over a header: a client must not move its spend into another ap
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from hive_core.openrouter.protocol import loads
 from hive_core.openrouter.tracking import Labels
 from hive_gateway.errors import InvalidRequest
 
@@ -100,7 +100,7 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str], key: KeyLabels | 
                        default_app: str | None) -> ChatRequest:
     """The request in ``raw`` (the body) and ``headers``; :class:`InvalidRequest` says what is wrong."""
     try:
-        body = json.loads(raw)
+        body = loads(raw)  # msgspec's speed, json's meaning
     except ValueError:
         raise InvalidRequest("the body is not JSON: send a chat completion request") from None
     if not isinstance(body, dict):

