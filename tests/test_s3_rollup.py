@@ -4,6 +4,7 @@ two runs at once, one wins the lock."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import queries
 from hive_core.errors import LockHeld
 from hive_core.settings import Settings
 from hive_core.store.conditional import object_lock
@@ -192,3 +194,17 @@ def test_of_two_rollups_at_once_one_wins_the_lock(s3_root: str, s3_env: dict[str
     assert [p.returncode for p in procs] == [0, 0], outs
     assert sorted(out.split(" ")[0] for out, _ in outs) == ["rolled", "rollups"], outs
     assert _object_files(settings.data_dir) == reference
+
+
+def test_the_rollups_budget_alerts_are_recorded_in_the_bucket(s3_root: str) -> None:
+    settings = _settings(s3_root)
+    write_history(settings.data_dir, days=DAYS, n=20)
+    # budgets as an operator uploads them (`hive budget set` needs a local data directory)
+    settings.datadir.config_file.write_bytes(json.dumps({"budget": {"limits": {"global": {"monthly_usd": 0.2}}}}).encode())
+
+    alerts = rollup(settings).steps["budget-alerts"]
+
+    assert alerts.problems() == [] and {a.threshold_pct for a in alerts.fired} >= {50, 80, 100}
+    with queries.connect(settings.data_dir) as store:
+        assert store.execute("SELECT count(*) FROM budget_alerts").fetchone() == (len(alerts.fired),)
+    assert rollup(settings).steps["budget-alerts"].fired == []  # fired once: the bucket's events remember
