@@ -74,6 +74,26 @@ def test_reserve_counts_spent_and_in_flight(any_ledger: LedgerCore) -> None:
     assert any_ledger.reserved("global") == 5.0
 
 
+
+def test_unreserved_spend_and_batches(any_ledger: LedgerCore) -> None:
+    """A request no limit applied to is written once, settled (record_spend); a batch writes its
+    settlements in one transaction, and none of them when it fails."""
+    any_ledger.record_spend("free", 0.3, request_id="q-free", app="search", model=MODEL, key="k1", now=NOW,
+                            billed_model="openai/gpt-4o", event_id="e-free")
+    assert any_ledger.states() == {"settled": 1}
+    day = Period.daily(NOW)
+    assert [any_ledger.spend(scope, day) for scope in ("global", "app:search", "model:openai/gpt-4o", "key:k1",
+                                                      f"model:{MODEL}")] == [0.3, 0.3, 0.3, 0.3, 0.0]
+    assert reserve(any_ledger, "a", 0.2) == []
+    with any_ledger.batch():
+        assert any_ledger.settle("a", 0.1, now=NOW)
+        any_ledger.record_spend("b", 0.05, request_id=None, app=None, model=MODEL, key=None, now=NOW)
+    assert any_ledger.states() == {"settled": 3} and any_ledger.spend("global", day) == pytest.approx(0.45)
+    with pytest.raises(RuntimeError), any_ledger.batch():
+        any_ledger.record_spend("c", 0.05, request_id=None, app=None, model=MODEL, key=None, now=NOW)
+        raise RuntimeError("the batch fails")
+    assert any_ledger.states() == {"settled": 3} and any_ledger.spend("global", day) == pytest.approx(0.45)
+
 def test_stale_reservations_expire(any_ledger: LedgerCore) -> None:
     reserve(any_ledger, "crashed", 0.9)
     assert reserve(any_ledger, "next", 0.9, now=NOW + timedelta(seconds=60))
