@@ -18,6 +18,11 @@ is: drop the rows whose ``event_id`` the store's partition already holds, write 
 that name, delete the spilled file. Interrupted at any point and run again - or run twice at once
 (an ``flock`` serialises them) or after a compaction folded an earlier, interrupted import away -
 it adds every event exactly once.
+
+A store in object storage (``s3://``) spills to local disk the same way (its events are keyed by
+its URL) and takes them back with the same steps: the partition's event ids are read through
+``pyarrow.fs``, the rest written with one PUT (spills are per host, so no other host imports the
+same file).
 """
 
 from __future__ import annotations
@@ -194,19 +199,20 @@ def _import_one(data_dir: Path, spilled: Path, result: SpillImport) -> None:
 def _present_ids(partition: Path) -> set[str]:
     """Every event id in the store's files of one partition (the writer's names only)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
+
+    from hive_core.store.objects import read_parquet
 
     for _ in range(_LISTING_ATTEMPTS):
         ids: set[str] = set()
         try:
-            names = sorted(os.listdir(partition))
+            names = sorted(p.name for p in partition.iterdir()) if is_remote(partition) else sorted(os.listdir(partition))
         except FileNotFoundError:
             return ids
         try:
             for name in names:
                 if parse_file_name(name) is not None:
                     with contextlib.suppress(pa.ArrowException):  # a foreign file is not data
-                        ids.update(pq.read_table(partition / name, columns=["event_id"]).column(0).to_pylist())
+                        ids.update(read_parquet(partition / name, columns=["event_id"]).column(0).to_pylist())
         except FileNotFoundError:
             continue  # a compaction replaced inputs by their output meanwhile: list again
         return ids

@@ -109,3 +109,30 @@ def test_hive_jobs_sql_reads_the_bucket(s3_root: str, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert '"n": 5' in done.stdout.replace('"n":5', '"n": 5')
     assert list(tmp_path.iterdir()) == []
+
+
+def test_spilled_events_go_back_into_the_bucket_exactly_once(s3_root: str, tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from hive_core.store.events import arrow_schema
+    from ingest.files import write_atomic
+    from ingest.spill import import_spills, pending_spills, spill_events
+
+    root, roots = Settings.from_env({}, data_dir=s3_root).data_dir, [tmp_path / "spill"]
+    parts = []
+    for seq in range(3):
+        calls = [api_call(seq * 10 + i, ts=T0 + timedelta(days=seq)) for i in range(10)]
+        table = pa.Table.from_pylist([e.model_dump() for e in calls], schema=arrow_schema(type(calls[0])))
+        parts.append(("api_call", calls[0].ts.date(), f"s1-{seq + 1:06d}.parquet", table))
+    spill_events(root, "s1", parts, roots=roots)
+    # an import interrupted after writing its first file, before deleting the spilled copy
+    (_type, day, name, table) = parts[0]
+    write_atomic(table, Settings.from_env({}, data_dir=s3_root).datadir.partition("api_call", day) / name)
+
+    done = import_spills(root, roots=roots)
+
+    assert (done.files, done.events, done.duplicates) == (3, 20, 10)
+    assert pending_spills(root, roots=roots) == []
+    ids = _request_ids(s3_root)
+    assert len(ids) == len(set(ids)) == 30
+    assert import_spills(root, roots=roots).files == 0

@@ -277,17 +277,18 @@ def parquet_dataset(paths: Sequence[object], schema: pa.Schema | None = None) ->
         return pads.dataset(keys, schema=schema, format="parquet", filesystem=fs)
 
 
-def read_parquet(path: object) -> pa.Table:
-    """Every row of one Parquet file, local or in object storage: the one reader of the small files
-    the jobs write whole (rollups, rankings). A local file is opened by path, an object through its
-    ``pyarrow.fs`` file (the footer and the columns by ranged GETs), so no caller branches.
-    ``pq.ParquetFile``, not ``read_table``: that would import ``pyarrow.dataset`` (60 ms)."""
+def read_parquet(path: object, columns: Sequence[str] | None = None) -> pa.Table:
+    """The rows (of ``columns``, default all) of one Parquet file, local or in object storage: the
+    one reader of the small files the jobs write whole (rollups, rankings) and of single event files.
+    A local file is opened by path, an object through its ``pyarrow.fs`` file (the footer and the
+    columns by ranged GETs), so no caller branches. ``pq.ParquetFile``, not ``read_table``: that
+    would import ``pyarrow.dataset`` (60 ms)."""
     import pyarrow.parquet as pq
 
     if not isinstance(path, ObjectPath):
-        return pq.ParquetFile(path).read()
+        return pq.ParquetFile(path).read(columns=columns)
     with path.open_input() as source, translated(path):
-        return pq.ParquetFile(source).read()
+        return pq.ParquetFile(source).read(columns=columns)
 
 
 def as_object(path: object) -> ObjectPath:
