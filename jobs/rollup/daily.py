@@ -320,9 +320,13 @@ def _plan(datadir: DataDir, report: RollupReport, *, only: date | None, since: d
 
 
 def _remove_temporaries(datadir: DataDir) -> list[str]:
-    """Temporary files of killed runs in the rollup's and the ranking table's directories."""
+    """Temporary files of killed runs in the rollup's and the ranking table's directories (none in
+    object storage: a write there is one PUT, so nothing is listed)."""
     from hive_core.store.atomic import remove_stale_temporaries
+    from hive_core.store.datadir import is_remote
 
+    if is_remote(datadir.root):
+        return []
     dirs = [datadir.rollups, datadir.rankings]
     for sub in (datadir.rollups_daily, datadir.rollups_monthly):
         with contextlib.suppress(OSError):
