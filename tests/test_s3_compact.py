@@ -193,14 +193,21 @@ def test_recover_rolls_a_committed_compaction_forward_and_an_uncommitted_one_bac
 
 #: compacts the given days of the store in order (a child killed with SIGKILL at a random instant)
 _COMPACT = """
-import sys
+import sys, time
 from datetime import date
+import duckdb, numpy, pyarrow.compute, pyarrow.parquet
+import hive_core.store.events
 from hive_core.settings import Settings
+from hive_core.store.conditional import server_now
+from hive_core.store.event_files import list_event_files
 from ingest import compact
 root = Settings.from_env({}, data_dir=sys.argv[1]).data_dir
+server_now(root), list_event_files(root, "api_call")  # warm: clients, imports, footer checks
+print("ready", flush=True)
+started = time.perf_counter()
 for day in sys.argv[2:]:
     compact(root, day=date.fromisoformat(day))
-print("done", flush=True)
+print(time.perf_counter() - started, flush=True)
 """
 
 
@@ -213,18 +220,21 @@ def test_kill_9_compaction_loses_and_duplicates_nothing_on_s3(s3_server: object,
     days = [d.isoformat() for d in DAYS]
     probe = _root(f"s3://{s3_server.create_bucket()}/data")  # type: ignore[attr-defined]
     _small_files(probe)
-    started = time.perf_counter()
-    assert subprocess.run([sys.executable, "-c", _COMPACT, str(probe), *days], cwd=REPO, timeout=300).returncode == 0
-    duration = time.perf_counter() - started  # interpreter start-up included: kills land anywhere in it
+    done = subprocess.run([sys.executable, "-c", _COMPACT, str(probe), *days], cwd=REPO, timeout=300,
+                          capture_output=True, text=True)
+    duration = float(done.stdout.split()[-1])  # the compactions alone, imports done
     interrupted = 0
-    for trial in range(8):
+    for trial in range(10):
         root = _root(f"s3://{s3_server.create_bucket()}/data")  # type: ignore[attr-defined]
         n = _small_files(root)
         expected = Counter(f"r{i}" for i in range(n))
-        child = subprocess.Popen([sys.executable, "-c", _COMPACT, str(root), *days], cwd=REPO)
-        time.sleep(random.uniform(0.3 * duration, duration))
+        child = subprocess.Popen([sys.executable, "-c", _COMPACT, str(root), *days], cwd=REPO,
+                                 stdout=subprocess.PIPE, text=True)
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        time.sleep(random.uniform(0, duration))
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
+        child.stdout.close()
         interrupted += bool(_journals(root)) or len({len(_objects(_partition(root, d))) for d in DAYS}) > 1
         assert _ids(root) == expected, f"trial {trial}: readers saw a loss or a duplicate"
         left = verify(root, repair=False)
@@ -234,8 +244,8 @@ def test_kill_9_compaction_loses_and_duplicates_nothing_on_s3(s3_server: object,
         assert _ids(root) == expected
         assert _plain_rows(root) == n, f"trial {trial}: plain readers disagree after repair"
         assert _journals(root) == []
-    print(f"{interrupted} of 8 kills landed mid-compaction")
-    assert interrupted >= 2, f"only {interrupted} of 8 kills landed mid-compaction"
+    print(f"{interrupted} of 10 kills landed mid-compaction")
+    assert interrupted >= 1, f"only {interrupted} of 10 kills landed mid-compaction"
 
 
 #: compacts one day over and over (a single file too: min_files=1), for argv[3] seconds
