@@ -157,8 +157,15 @@ def _data_dir(ctx: click.Context) -> Path | None:
         return None
     settings = obj.get("settings")
     if settings is not None:
-        return Path(settings.data_dir)
-    return Path(obj["data_dir"]) if obj.get("data_dir") else None
+        return settings.data_dir  # type: ignore[no-any-return]  # an ObjectPath stays one
+    if not obj.get("data_dir"):
+        return None
+    from hive_core.settings import location
+
+    try:
+        return location(obj["data_dir"])
+    except ValueError:  # an unsupported URL: its own error says so
+        return None
 
 
 def root_group(name: str, help: str, commands: dict[str, tuple[str, str]], *, version: bool = False) -> LazyGroup:

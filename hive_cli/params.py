@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -25,10 +26,12 @@ from hive_core.period import PERIOD_HELP, Period
 __all__ = [
     "DATE",
     "JSON_OBJECT_FILE",
+    "LOCATION",
     "PERIOD",
     "PERIOD_OPTION_HELP",
     "DateType",
     "JsonObjectFileType",
+    "LocationType",
     "PeriodType",
     "accept_data_dir",
     "as_of_option",
@@ -91,6 +94,25 @@ class DateType(click.ParamType[date]):
             self.fail(f"{value!r} is not a date (YYYY-MM-DD)", param, ctx)
 
 
+class LocationType(click.ParamType[Path]):
+    """A local directory or ``s3://bucket/prefix``, read by the data directory's own rule
+    (:func:`hive_core.settings.location`): an unsupported URL is a usage error, never a local folder
+    named ``s3:``."""
+
+    name = "location"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "DIR"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        from hive_core.settings import location
+
+        try:
+            return location(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 class JsonObjectFileType(click.ParamType[dict[str, Any]]):
     """A file holding one JSON object (e.g. ``--json-schema FILE``), read while the command line is
     parsed: a missing or unreadable file, text that is not JSON, or JSON that is not an object is a
@@ -122,6 +144,7 @@ class JsonObjectFileType(click.ParamType[dict[str, Any]]):
 PERIOD = PeriodType()
 DATE = DateType()
 JSON_OBJECT_FILE = JsonObjectFileType()
+LOCATION = LocationType()
 
 
 def period_option(default: str) -> Callable[[F], F]:

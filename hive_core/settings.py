@@ -24,7 +24,7 @@ from hive_core.clock import Clock, as_of_clock, parse_instant, system_clock
 from hive_core.errors import ConfigError, MissingApiKey
 from hive_core.store.datadir import DataDir
 
-__all__ = ["DEFAULT_BASE_URL", "SETTINGS", "Secret", "Setting", "Settings", "default_data_dir"]
+__all__ = ["DEFAULT_BASE_URL", "SETTINGS", "Secret", "Setting", "Settings", "default_data_dir", "location"]
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 T = TypeVar("T")
@@ -98,7 +98,7 @@ def _url(value: object) -> str:
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
 
 
-def _path(value: object) -> Path:
+def location(value: object) -> Path:
     """A local path, or for ``s3://bucket/prefix`` an :class:`~hive_core.store.objects.ObjectPath`
     (typed as the ``Path`` it stands in for: see that module). Any other URL is refused with one line,
     never taken as a relative path: that silently created a local folder named ``s3:``."""
@@ -200,7 +200,7 @@ class Settings:
     ``dataclasses.field``, not a shared default: hence the two ``noqa: RUF009``.)"""
 
     data_dir: Path = field(default_factory=default_data_dir, metadata=_row(
-        "HIVE_DATA_DIR", "the data directory: events, rollups, rankings, catalog, state", _path,
+        "HIVE_DATA_DIR", "the data directory: events, rollups, rankings, catalog, state", location,
         shown="$XDG_DATA_HOME/hive, else ~/.local/share/hive"))
     api_key: Secret | None = _setting("OPENROUTER_API_KEY", None, "OpenRouter API key; never written anywhere",  # noqa: RUF009
                                       _secret, secret=True)

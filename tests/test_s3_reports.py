@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hive_core.period import Period
-from hive_core.settings import Settings
+from hive_core.settings import Settings, location
 from hive_core.store.objects import as_object
 from jobs.reports.report import build_report, write_report
 from jobs.reports.schedule import run_due
@@ -70,3 +70,22 @@ def test_the_cli_reports_a_bucket(s3_root: str, s3_env: dict[str, str], tmp_path
     assert s3_env["AWS_SECRET_ACCESS_KEY"] not in done.stdout + done.stderr
     assert list(tmp_path.iterdir()) == []
     assert not as_object(Settings.from_env({}, data_dir=s3_root).datadir.reports).walk()  # stdout only
+
+
+def test_report_out_takes_a_bucket_and_refuses_an_unsupported_url(s3_root: str, s3_env: dict[str, str],
+                                                                  tmp_path: Path) -> None:
+    _store(s3_root)
+    env = {**os.environ, "HIVE_AS_OF": NOW.isoformat()}
+    out = f"{s3_root}/shared-reports"
+    done = subprocess.run([str(BIN / "hive-jobs"), "--data-dir", s3_root, "report", "--period", "yesterday",
+                           "--format", "md", "--out", out], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    written = [obj for obj, size in as_object(location(out)).walk() if size > 0]
+    assert [o.name for o in written] == [f"hive-day-{(NOW.date() - timedelta(days=1)).isoformat()}.md"]
+    assert done.stderr.strip() == str(written[0])
+    assert list(tmp_path.iterdir()) == []  # never a local folder named "s3:"
+    refused = subprocess.run([str(BIN / "hive-jobs"), "--data-dir", s3_root, "report", "--out", "gs://b/x"],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "gs://" in refused.stderr and "Traceback" not in refused.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -18,6 +18,7 @@ import pytest
 
 import queries
 from hive_core.errors import LockHeld
+from hive_core.selection.rankings import load_rankings
 from hive_core.settings import Settings
 from hive_core.store.conditional import object_lock
 from hive_core.store.lock import job_lock
@@ -93,6 +94,10 @@ def test_rollup_writes_the_files_a_local_rollup_writes(s3_root: str, reference: 
     assert rollup(settings).rolled_up == []
     assert len(rollup(settings, rebuild=True).rolled_up) == DAYS
     assert _object_files(settings.data_dir) == reference
+    # the selector reads the bucket's table (no local cache beside it) as it reads a local one
+    from_bucket, local = load_rankings(settings.data_dir), load_rankings(tmp_path / "local")
+    assert len(from_bucket) == len(local) > 0 and from_bucket.models() == local.models()
+    assert all(from_bucket.rows_for(m) == local.rows_for(m) for m in local.models())
     assert list(tmp_path.iterdir()) == [tmp_path / "local"]  # nothing local beside the reference
 
 
@@ -131,6 +136,7 @@ def test_the_cli_rolls_up_the_bucket(s3_root: str, s3_env: dict[str, str], refer
 #: a rollup of one day per batch (many writes to kill it between), as `hive-jobs rollup` runs it
 _ROLLUP = """
 import sys
+from hive_core.selection.rankings import load_rankings
 from hive_core.settings import Settings
 from jobs.pipeline import POST_STEPS
 from jobs.rollup.daily import rollup
@@ -184,6 +190,7 @@ def test_of_two_rollups_at_once_one_wins_the_lock(s3_root: str, s3_env: dict[str
     # (the line's text: hive_cli.lazy._data_dir turns the data directory into a Path while it
     # reports an error, which an s3:// one refuses; asked of the CLI's owner)
     assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "another run holds" in refused.stderr, refused.stderr
     assert s3_env["AWS_SECRET_ACCESS_KEY"] not in refused.stderr
     assert _object_files(settings.data_dir) == {}  # the refused run wrote nothing
 

@@ -35,6 +35,18 @@ def test_event_log_writes_objects_that_sql_reads(s3_root: str, tmp_path: Path) -
     assert not list(tmp_path.iterdir())
 
 
+def test_a_listing_of_some_days_reads_only_their_partitions(s3_root: str) -> None:
+    root = Settings.from_env({}, data_dir=s3_root).data_dir
+    with EventLog(root, max_events=10, writer="w1") as log:
+        for day in range(4):  # one file per day: a day's 10 events fill one flush
+            for i in range(10):
+                log.record(api_call(day * 10 + i, ts=T0 + timedelta(days=day, minutes=i)))
+    whole = list_event_files(root, "api_call")
+    some = list_event_files(root, "api_call", days=(T0.date() + timedelta(days=1), T0.date() + timedelta(days=2)))
+    assert len(whole.files) == 4
+    assert some.files == whole.files[1:3] and set(some.stats) == set(whole.files[1:3])
+
+
 #: a writer that records events for ever, printing how many were flushed each time flush() returned
 _WRITER = """
 import sys

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING
 import click
 
 from hive_cli.common import JobCommand, echo_json, get_settings
-from hive_cli.params import DATE, period_option
+from hive_cli.params import DATE, LOCATION, period_option
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from hive_core.period import Period
 
 __all__ = ["report", "run_due", "schedule"]
@@ -24,23 +26,21 @@ __all__ = ["report", "run_due", "schedule"]
 @period_option("week")
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True,
               help="md (Markdown), html (one self-contained file with charts) or json.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Write hive-<kind>-<last day>.<format> into DIR (default: print to stdout).")
+@click.option("--out", "out_dir", type=LOCATION, default=None,
+              help="Write hive-<kind>-<last day>.<format> into DIR or s3://bucket/prefix (default: print to stdout).")
 @click.pass_context
-def report(ctx: click.Context, period: Period, fmt: str, out_dir: str | None) -> None:
+def report(ctx: click.Context, period: Period, fmt: str, out_dir: Path | None) -> None:
     """Write a report of PERIOD: spend, models, latency, errors, budgets, alerts, suggestions, A/B.
 
     day, week and month end today: such a report is provisional (its title says so), since today's
     numbers still grow. A past period: --period yesterday, 2026-05 or 2026-05-14..2026-05-20.
     """
-    from pathlib import Path
-
     from jobs.reports.html import render_html, render_markdown
     from jobs.reports.report import build_report, write_report
 
     built = build_report(get_settings(ctx), period)
     if out_dir:
-        path = write_report(built, fmt, Path(out_dir))
+        path = write_report(built, fmt, out_dir)
         click.echo(str(path), err=True)
     elif fmt == "json":
         echo_json(built)
@@ -71,18 +71,16 @@ def schedule(ctx: click.Context, install: bool, print_: bool) -> None:
 @click.option("--only", type=click.Choice(["daily", "weekly", "monthly"]), default=None,
               help="Only this schedule (the crontab lines use one each).")
 @click.option("--date", "today", type=DATE, default=None, help="Act as if today were this UTC day.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Where reports go (default: <data>/reports).")
+@click.option("--out", "out_dir", type=LOCATION, default=None,
+              help="Where reports go: DIR or s3://bucket/prefix (default: <data>/reports).")
 @click.pass_context
-def run_due(ctx: click.Context, only: str | None, today: date | None, out_dir: str | None) -> None:
+def run_due(ctx: click.Context, only: str | None, today: date | None, out_dir: Path | None) -> None:
     """Run what is due since the last successful run, catching up missed periods. Silent on success;
     each failed step is one line on stderr (the step and why), the others still run, and the exit
     status is 1 (what cron mails)."""
-    from pathlib import Path
-
     from jobs.reports.schedule import run_due as run
 
-    done = run(get_settings(ctx), today=today, only=only, out_dir=Path(out_dir) if out_dir else None)
+    done = run(get_settings(ctx), today=today, only=only, out_dir=out_dir)
     for failure in done.failures:
         click.echo(f"error: {failure}", err=True)
     if done.failures:

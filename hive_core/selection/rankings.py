@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import DataError, SchemaMismatch
-from hive_core.store.datadir import DataDir
+from hive_core.store.datadir import DataDir, is_remote
 from hive_core.store.filecache import cached_parse
 
 if TYPE_CHECKING:
@@ -275,9 +275,11 @@ def load_rankings(data_dir: Path | str) -> Rankings:
     data directory's cache folder (:mod:`hive_core.store.filecache`): the CLI loads them in a millisecond
     or two. A table that cannot be read raises :class:`~hive_core.errors.DataError` (one line).
     """
-    where = DataDir(Path(data_dir))
+    where = DataDir(data_dir)  # type: ignore[arg-type]  # DataDir makes a str a Path; an ObjectPath stays one
+    # A bucket's table is read each time: the cache is keyed by a local file's mtime and absolute path.
+    cache_dir = None if is_remote(where.root) else where.cache
     try:
-        rows, computed_at = cached_parse(where.rankings_file, _CACHE_VERSION, _read_rows, cache_dir=where.cache)
+        rows, computed_at = cached_parse(where.rankings_file, _CACHE_VERSION, _read_rows, cache_dir=cache_dir)
     except FileNotFoundError:
         return Rankings()
     return Rankings({key: Metrics(*values) for key, values in rows.items()}, computed_at)
@@ -292,11 +294,12 @@ def _read_rows(path: Path) -> tuple[dict[tuple[str, str], tuple[Any, ...]], str 
 
 def _read_parquet(path: Path) -> Rankings:
     import pyarrow as pa
-    import pyarrow.parquet as pq
+
+    from hive_core.store.objects import read_parquet
 
     rewrite = "run `hive-jobs rankings` to rewrite it (it is derived from the rollups)"
     try:
-        table = pq.ParquetFile(path).read()  # read_table would import pyarrow.dataset: 60 ms
+        table = read_parquet(path)  # local or in object storage
     except (OSError, pa.ArrowException) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: unreadable ranking table ({reason}); {rewrite}") from exc

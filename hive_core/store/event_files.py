@@ -205,7 +205,7 @@ def list_event_files(data_dir: Path, event_type: str, *, check: bool = True, pin
     result = FileSet()
     root = DataDir(data_dir).event_type(event_type)
     if is_remote(root):
-        return _list_remote(root, event_type, check=check)
+        return _list_remote(root, event_type, check=check, days=days)
     try:
         partitions = sorted(p for p in root.iterdir() if p.is_dir() and _in_days(partition_date(p), days))
     except (FileNotFoundError, NotADirectoryError):
@@ -304,15 +304,16 @@ def _data_names(partition: Path, names: dict[str, bool], journals: list[tuple[st
     return data
 
 
-def _list_remote(root: Path, event_type: str, *, check: bool) -> FileSet:
-    """:func:`list_event_files` in object storage: one recursive LIST, twice around the journals."""
+def _list_remote(root: Path, event_type: str, *, check: bool, days: tuple[date, date] | None) -> FileSet:
+    """:func:`list_event_files` in object storage: one recursive LIST, twice around the journals. Only
+    the partitions of ``days`` are read further (journals, footers): a rollup batch checks its own."""
     for attempt in range(LIST_ATTEMPTS):
         result = FileSet()
-        first = _remote_names(root)
+        first = _remote_names(root, days)
         journals = {partition: [entry for name in sorted(names) if is_compact_journal(name)
                                 if (entry := read_journal(partition / name)) is not None]
                     for partition, (names, _stats) in first.items()}
-        if _remote_names(root) != first:
+        if _remote_names(root, days) != first:
             time.sleep(min(0.01 * 2**attempt, 0.2))
             continue
         try:
@@ -348,9 +349,11 @@ def _tombstone(partition: Path, name: str, stats: dict[str, tuple[int, int]]) ->
     return version.tombstone
 
 
-def _remote_names(root: Path) -> dict[Path, tuple[dict[str, bool], dict[str, tuple[int, int]]]]:
-    """Each ``date=`` partition under ``root``: its names (but temporaries) mapped to whether they are
-    a "directory" (a deeper prefix), and the (size, mtime_ns) of its objects."""
+def _remote_names(root: Path, days: tuple[date, date] | None = None
+                  ) -> dict[Path, tuple[dict[str, bool], dict[str, tuple[int, int]]]]:
+    """Each ``date=`` partition under ``root`` (of ``days`` only, when given): its names (but
+    temporaries) mapped to whether they are a "directory" (a deeper prefix), and the (size, mtime_ns)
+    of its objects."""
     import pyarrow.fs as pafs
 
     from hive_core.store.objects import as_object, translated
@@ -362,7 +365,7 @@ def _remote_names(root: Path) -> dict[Path, tuple[dict[str, bool], dict[str, tup
     for info in infos:
         parts = info.path[len(remote.key) + 1:].split("/")
         partition = root / parts[0]
-        if partition_date(partition) is None or (len(parts) == 1):
+        if not _in_days(partition_date(partition), days) or len(parts) == 1:
             continue
         names, stats = found.setdefault(partition, ({}, {}))
         name = parts[1]
