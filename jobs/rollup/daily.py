@@ -137,7 +137,7 @@ def rollup_rows(store: Store, since: date, until: date) -> pa.Table:
 
 
 def _with_distributions(table: pa.Table) -> pa.Table:
-    """The query's sorted ``latency_values`` / ``ttft_values`` replaced by each row's exact
+    """The query's ``latency_values`` / ``ttft_values`` replaced by each row's exact
     percentiles and histogram (:func:`jobs.rollup.histogram.from_sorted`), in the rollup's column order."""
     import numpy as np
     import pyarrow as pa
@@ -149,7 +149,7 @@ def _with_distributions(table: pa.Table) -> pa.Table:
     for prefix in ("latency", "ttft"):
         offsets, values = list_parts(table[f"{prefix}_values"])
         quantiles, hist_offsets, buckets, counts = histogram.from_sorted(
-            offsets, values.to_numpy(), [q for _, q in QUANTILES])
+            offsets, _sorted_rows(offsets, values.to_numpy()), [q for _, q in QUANTILES])
         for j, (label, _q) in enumerate(QUANTILES):
             derived[f"{prefix}_{label}_ms"] = from_numpy(quantiles[:, j], nan_is_null=True)
         list_offsets = from_numpy(hist_offsets.astype(np.int32))
@@ -163,6 +163,17 @@ def _with_distributions(table: pa.Table) -> pa.Table:
         elif name != "ttft_values":
             columns[name] = table[name]
     return pa.table(columns)
+
+
+def _sorted_rows(offsets: Any, values: Any) -> Any:
+    """``values`` with each row's slice (``offsets``) sorted: one small in-place sort per row costs
+    a fifth of DuckDB's ``list(x ORDER BY x)`` (a ``list_sort`` of every list, on 2 cores)."""
+    values = values.copy()  # the Arrow buffer's view is read-only
+    bounds = offsets.tolist()
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        if hi - lo > 1:
+            values[lo:hi].sort()
+    return values
 
 
 def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
