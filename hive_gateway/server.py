@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from hive_core.store.datadir import is_remote
 from hive_gateway.accesslog import AccessLog
 from hive_gateway.app import build_app
 from hive_gateway.exposition import CONTENT_TYPE
@@ -103,10 +104,30 @@ def _tell(fd: int) -> None:
 #: of a few thousand events that live for milliseconds. An operator's own setting wins.
 ARROW_POOL = ("ARROW_DEFAULT_MEMORY_POOL", "system")
 
+#: Modules pyarrow loads whenever it can, which a worker never uses; left out, they cannot load.
+#: ``pyarrow.lib`` imports numpy at once (measured: 11 MB resident per worker, an OpenBLAS thread,
+#: ~270 ms of the first flush); ``pyarrow.parquet`` imports ``pyarrow.fs``, which loads every
+#: filesystem's binding (the log writes local files, or S3 through ``pyarrow._s3fs``: the AWS SDK
+#: alone is ~3 MB). pyarrow runs without each of them: numpy is optional since pyarrow 16, and a
+#: binding that fails to import is only missing from ``pyarrow.fs``.
+UNUSED_BY_WORKERS = ("numpy", "pyarrow._gcsfs", "pyarrow._azurefs", "pyarrow._hdfs")
+#: S3's binding: left out too unless the data directory is in S3 (:mod:`hive_core.store.objects`)
+S3_BINDING = "pyarrow._s3fs"
+
+
+def _leave_out_unused(config: GatewayConfig) -> None:
+    """Before anything imports pyarrow (the log's first flush), in the parent: every worker inherits it."""
+    remote = is_remote(config.settings.data_dir)
+    for name in (*UNUSED_BY_WORKERS, *(() if remote else (S3_BINDING,))):
+        if name not in sys.modules:  # one already loaded stays
+            # the import system's own rule: a None entry makes `import name` raise ImportError
+            sys.modules[name] = None  # type: ignore[assignment]
+
 
 def serve(config: GatewayConfig, *, announce: Announce = _say) -> int:
     """Serve until SIGTERM; the exit status (0: drained and every event written)."""
     os.environ.setdefault(*ARROW_POOL)  # before pyarrow loads (the log's first flush), in every worker
+    _leave_out_unused(config)
     address = f"{config.host}:{config.port}"
     if config.no_auth:
         announce(NO_AUTH_WARNING.format(address=address))

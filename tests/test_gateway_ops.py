@@ -405,3 +405,24 @@ def test_metrics_through_the_gateway_sum_its_workers_and_hold_no_secret(
     assert len(log) >= plain + streamed + 1, "an access log line per request"
     for leak in (emulator.api_key, secret, VIRTUAL_KEY, PROMPT):
         assert leak not in gateway.stderr
+
+
+# -- memory: what a worker loads ------------------------------------------------------------------
+
+
+def loaded_files(pid: int) -> str:
+    """The files mapped into a process (shared libraries, extension modules), one path per line."""
+    return "\n".join(sorted({line.split()[-1] for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
+                             if len(line.split()) > 5}))
+
+
+def test_a_worker_that_wrote_its_events_loaded_neither_numpy_nor_unused_filesystems(
+        gateway: GatewayProcess) -> None:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
+    assert httpx.post(f"{gateway.base_url}/v1/chat/completions", json=body, timeout=30).status_code == 200
+    gateway.wait_events("usage", 1)  # flushed: pyarrow and its Parquet writer are loaded in the worker
+    mapped = loaded_files(gateway.proc.pid)
+    assert "libparquet" in mapped and "libarrow_python" in mapped, "the flush ran in this process"
+    for unused in ("numpy", "openblas", "libarrow_s3", "_gcsfs", "_azurefs", "_hdfs"):
+        assert unused not in mapped, f"{unused} is loaded (~11 MB resident for numpy alone)"
+    assert gateway.stop() == 0
