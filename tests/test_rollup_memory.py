@@ -7,7 +7,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from hive_core.settings import Settings
-from jobs.rollup.daily import MAX_BATCH_BYTES, batch_bytes, day_batches, rollup
+from jobs.rollup.batches import MAX_BATCH_BYTES, batch_bytes, day_batches
+from jobs.rollup.daily import rollup
 from tests.cases import DAY0, write_history
 
 D = [DAY0 + timedelta(days=i) for i in range(6)]

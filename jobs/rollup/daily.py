@@ -10,9 +10,9 @@ Layout (all under ``<data>/rollups/``, paths from :class:`hive_core.store.datadi
                                             (jobs.rollup.state)
 
 Memory stays flat as history grows: stale days are rolled up in batches of consecutive days, one
-query each, holding at most :func:`batch_bytes` of event files (:data:`MAX_BATCH_BYTES`, less under a
-small ``HIVE_MEMORY_LIMIT``), and DuckDB's ``memory_limit`` is that setting (it spills beyond). A
-rebuild of a year peaks where one of a month does; the rows of a day do not depend on its batch.
+query each, holding a bounded size of event files (:mod:`jobs.rollup.batches`, smaller under a small
+``HIVE_MEMORY_LIMIT``), and DuckDB's ``memory_limit`` is that setting (it spills beyond). A rebuild
+of a year peaks where one of a month does; the rows of a day do not depend on its batch.
 
 A run takes the ``rollup`` job lock, lists the event files, and recomputes only the stale days: those
 whose event files changed since their rollup (new days, late events, compactions, and today while it
@@ -47,7 +47,7 @@ the schedule run) passes the ranking table refresh and the budget alerts.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import partial
@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import DataError
 from hive_core.store.lock import DEFAULT_LOCK_TIMEOUT_S, STORE_LOCK, job_lock, unwritable
-from jobs.rollup import histogram
+from jobs.rollup.batches import batch_bytes, batch_rows, day_batches, day_runs, rollup_rows
 from jobs.rollup.state import MONTH_PARTS, RollupState, month_of, scan_event_days
 
 if TYPE_CHECKING:
@@ -66,8 +66,7 @@ if TYPE_CHECKING:
     from hive_core.store.datadir import DataDir
     from queries import Store
 
-__all__ = ["MAX_BATCH_BYTES", "PostStep", "RollupReport", "batch_bytes", "day_batches", "day_runs", "read_days", "rollup",
-           "rollup_rows"]
+__all__ = ["KEEP_ROWS_DAYS", "PostStep", "RollupReport", "read_days", "rollup"]
 
 
 @dataclass
@@ -122,104 +121,8 @@ class RollupReport:
 PostStep = Callable[["Settings", RollupReport], object]
 
 
-def rollup_rows(store: Store, since: date, until: date) -> pa.Table:
-    """The daily rollup rows of ``since..until`` computed from the events (nothing written)."""
-    # The query sorts its own output, so the scans need not keep the files' row order (10-20%
-    # faster on one day); the connection's setting is restored for whoever uses it next.
-    from queries import named_table
-
-    store.con.execute("SET preserve_insertion_order = false")
-    try:
-        table = named_table(store, "rollups/daily", {"since": since, "until": until})
-    finally:
-        store.con.execute("RESET preserve_insertion_order")
-    return _with_distributions(table)
-
-
-def _with_distributions(table: pa.Table) -> pa.Table:
-    """The query's ``latency_values`` / ``ttft_values`` replaced by each row's exact
-    percentiles and histogram (:func:`jobs.rollup.histogram.from_sorted`), in the rollup's column order."""
-    import numpy as np
-    import pyarrow as pa
-
-    from jobs.rollup.monthly import QUANTILES, from_numpy, list_parts
-
-    derived: dict[str, pa.Array] = {}
-    lists: dict[str, pa.Array] = {}
-    for prefix in ("latency", "ttft"):
-        offsets, values = list_parts(table[f"{prefix}_values"])
-        quantiles, hist_offsets, buckets, counts = histogram.from_sorted(
-            offsets, _sorted_rows(offsets, values.to_numpy()), [q for _, q in QUANTILES])
-        for j, (label, _q) in enumerate(QUANTILES):
-            derived[f"{prefix}_{label}_ms"] = from_numpy(quantiles[:, j], nan_is_null=True)
-        list_offsets = from_numpy(hist_offsets.astype(np.int32))
-        lists[f"{prefix}_buckets"] = pa.ListArray.from_arrays(list_offsets, from_numpy(buckets.astype(np.int32)))
-        lists[f"{prefix}_counts"] = pa.ListArray.from_arrays(list_offsets, from_numpy(counts.astype(np.int64)))
-    columns: dict[str, Any] = {}
-    for name in table.column_names:
-        if name == "latency_values":  # where the percentiles and histograms go
-            columns.update(derived)
-            columns.update(lists)
-        elif name != "ttft_values":
-            columns[name] = table[name]
-    return pa.table(columns)
-
-
-def _sorted_rows(offsets: Any, values: Any) -> Any:
-    """``values`` with each row's slice (``offsets``) sorted: one small in-place sort per row costs
-    a fifth of DuckDB's ``list(x ORDER BY x)`` (a ``list_sort`` of every list, on 2 cores)."""
-    values = values.copy()  # the Arrow buffer's view is read-only
-    bounds = offsets.tolist()
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        if hi - lo > 1:
-            values[lo:hi].sort()
-    return values
-
-
-def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
-    """Consecutive days grouped into (first, last) runs: one query per run."""
-    runs: list[tuple[date, date]] = []
-    for day in sorted(days):
-        if runs and (day - runs[-1][1]).days == 1:  # not last + 1 day: that overflows at date.max
-            runs[-1] = (runs[-1][0], day)
-        else:
-            runs.append((day, day))
-    return runs
-
-
-#: the most event-file bytes one query rolls up: its peak memory is about this much plus a constant
-#: (measured: ~170 MB + 0.9x the bytes on disk), whatever the history's length, so a rebuild of a
-#: year peaks where one of a month does; a longer batch saves nothing measurable
-MAX_BATCH_BYTES = 256 * 1000**2
 #: days of freshly computed rows a run keeps for its post steps (older ones are read from the files)
 KEEP_ROWS_DAYS = 31
-#: peak memory of a batch per byte of its event files, with a margin for Arrow and numpy copies
-_EXPANSION = 2
-
-
-def batch_bytes(memory_limit: int) -> int:
-    """Event-file bytes per batch under ``memory_limit`` (``HIVE_MEMORY_LIMIT``)."""
-    return max(1, min(MAX_BATCH_BYTES, memory_limit // _EXPANSION))
-
-
-def day_batches(days: Iterable[date], sizes: Mapping[date, int], max_bytes: int) -> list[tuple[date, date]]:
-    """:func:`day_runs` cut so that no batch holds more than ``max_bytes`` of event files (a day
-    larger than that is a batch of its own): one query per batch, memory bounded by the batch."""
-    batches: list[tuple[date, date]] = []
-    for first, last in day_runs(days):
-        start, total = first, 0
-        day = first
-        while day <= last:
-            size = sizes.get(day, 0)
-            if total and total + size > max_bytes:
-                batches.append((start, day - timedelta(days=1)))
-                start, total = day, 0
-            total += size
-            if day == last:
-                break
-            day += timedelta(days=1)
-        batches.append((start, last))
-    return batches
 
 
 def _in_scope(day: date, only: date | None, since: date | None) -> bool:
@@ -268,7 +171,7 @@ def rollup(
                     # one batch (cron's daily run): the open store already covers it; several: a
                     # store of its own each, over its own days
                     rows_of = (partial(rollup_rows, store) if len(batches) == 1
-                               else partial(_batch_rows, datadir, settings.memory_limit))
+                               else partial(batch_rows, datadir, settings.memory_limit))
             _roll(datadir, report, plan, batches, rows_of if batches else _no_rows)
             try:
                 for name, step in steps:
@@ -344,16 +247,6 @@ def _remove_temporaries(datadir: DataDir) -> list[str]:
             dirs.extend(p for p in sub.iterdir() if p.is_dir())
     return [f"{path}: removed temporary file left by a killed run"
             for directory in dirs for path in remove_stale_temporaries(directory)]
-
-
-def _batch_rows(datadir: DataDir, memory_limit: int, first: date, last: date) -> pa.Table:
-    """One batch's rows from a store over that batch's partitions only: a query over a year's
-    views reads every file's footer and holds the lot, which made a year's rebuild 3x the month's
-    peak and 18x its time per event."""
-    from queries import connect
-
-    with connect(datadir.root, warn=False, memory_limit=memory_limit, days=(first, last)) as store:
-        return rollup_rows(store, first, last)
 
 
 def _no_rows(first: date, last: date) -> pa.Table:

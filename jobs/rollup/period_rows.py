@@ -35,7 +35,7 @@ def stale_days(settings: Settings, since: date, until: date) -> list[date]:
 
 def _live(settings: Settings, days: list[date], store: Store | None) -> list[pa.Table]:
     """The rollup rows of ``days`` computed from the events (DuckDB opened only when needed)."""
-    from jobs.rollup.daily import day_runs, rollup_rows
+    from jobs.rollup.batches import day_runs, rollup_rows
     from queries import connect
 
     if not days:
