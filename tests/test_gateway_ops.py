@@ -26,11 +26,13 @@ from hive_core.budget import Budget
 from hive_core.budget.admin import scope_of, set_budget
 from hive_core.catalog.catalog import Catalog
 from hive_core.store.datadir import DataDir
+from hive_core.store.filecache import cache_file
 from hive_gateway.accesslog import AccessLog
 from hive_gateway.exposition import CONTENT_TYPE, label_text
 from hive_gateway.metric_files import RETIRED, process_start
 from hive_gateway.metrics import CHAT_ROUTE, BudgetRemaining, Metrics
 from hive_gateway.observe import Fanout, RequestSummary
+from tests.cases import ranking_row, write_rankings
 from tests.plugins.cli import hive_env, run_cli
 from tests.plugins.emulator import MODEL
 from tests.plugins.processes import stopped
@@ -425,4 +427,18 @@ def test_a_worker_that_wrote_its_events_loaded_neither_numpy_nor_unused_filesyst
     assert "libparquet" in mapped and "libarrow_python" in mapped, "the flush ran in this process"
     for unused in ("numpy", "openblas", "libarrow_s3", "_gcsfs", "_azurefs", "_hdfs"):
         assert unused not in mapped, f"{unused} is loaded (~11 MB resident for numpy alone)"
+    assert gateway.stop() == 0
+
+
+def test_hive_auto_reads_the_ranking_table_in_a_worker_without_numpy(
+        gateway_factory: Callable[..., GatewayProcess], emulator: Emulator, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_rankings(data, [ranking_row(MODEL)])
+    gateway = gateway_factory(emulator, "--no-auth", data_dir=data)
+    body = {"model": "hive/auto", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
+    answer = httpx.post(f"{gateway.base_url}/v1/chat/completions", json=body, timeout=30)
+    assert answer.status_code == 200, answer.text
+    where = DataDir(data)
+    assert cache_file(where.rankings_file, where.cache).exists(), "the worker parsed the table"
+    assert "numpy" not in loaded_files(gateway.proc.pid)
     assert gateway.stop() == 0
