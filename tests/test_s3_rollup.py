@@ -101,6 +101,17 @@ def test_rollup_writes_the_files_a_local_rollup_writes(s3_root: str, reference: 
     assert list(tmp_path.iterdir()) == [tmp_path / "local"]  # nothing local beside the reference
 
 
+def test_the_rankings_priors_come_from_the_buckets_catalog(s3_root: str, catalog_path: Path, tmp_path: Path) -> None:
+    bucket, local = _settings(s3_root), _settings(str(tmp_path / "local"))
+    (tmp_path / "local" / "catalog").mkdir(parents=True)  # a bucket has no folders to make
+    for settings in (bucket, local):
+        write_history(settings.data_dir, days=DAYS, n=20)
+        settings.datadir.catalog_file.write_bytes(catalog_path.read_bytes())
+    assert rollup(bucket).steps["rankings"].priors == "catalog"
+    rollup(local)
+    assert _object_files(bucket.data_dir)["rankings"] == _local_files(local.data_dir)["rankings"]
+
+
 def test_a_late_event_and_a_deleted_day_file_redo_their_days_only(s3_root: str, tmp_path: Path) -> None:
     late, lost = DAY0 + timedelta(days=1), DAY0 + timedelta(days=3)
     stores = [_settings(s3_root), _settings(str(tmp_path / "local"))]

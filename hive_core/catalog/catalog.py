@@ -37,6 +37,7 @@ from hive_core.catalog.pricing import Pricing
 from hive_core.catalog.specialties import output_modalities, specialty
 from hive_core.catalog.tiers import TIER_RANK, TierThresholds
 from hive_core.errors import CatalogError, CatalogMissing, UnknownModel
+from hive_core.store.datadir import is_remote
 from hive_core.store.filecache import cached_parse
 
 __all__ = ["FETCHED_AT_KEY", "Catalog", "ModelInfo", "load_catalog", "parse_catalog"]
@@ -352,8 +353,8 @@ def load_catalog(path: Path | str, *, cache_dir: Path | None = None) -> Catalog:
     ``cache_dir`` (``DataDir.cache``: inside the data directory) keeps the parsed table for the
     next load; without it the file is parsed every time. Never give a folder others can write.
     """
-    path = Path(path)
+    where: Path = path if is_remote(path) else Path(path)  # type: ignore[assignment]  # an ObjectPath stays one
     try:
-        return cached_parse(path, _CACHE_VERSION, _parse_file, cache_dir=cache_dir, encode=_encode, decode=_decode)
+        return cached_parse(where, _CACHE_VERSION, _parse_file, cache_dir=cache_dir, encode=_encode, decode=_decode)
     except FileNotFoundError:
         raise CatalogMissing(path) from None
