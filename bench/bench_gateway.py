@@ -1,9 +1,11 @@
 """The gateway's speed beside LiteLLM's proxy, in one run, on the same emulator (issue 14, "Speed").
 
-Three targets take the same requests from the same load generator: the emulator itself (``direct``,
-the floor every added latency is measured from), ``hive gateway --no-auth`` and LiteLLM's proxy
-(1.108.7, one worker, no database, installed on first use into ``bench/.venv-litellm``, never into
-``.venv``). The emulator runs as its own process with no artificial latency, and so does the load
+Four targets take the same requests from the same load generator: the emulator itself (``direct``,
+the floor every added latency is measured from), ``hive gateway --no-auth``, a minimal aiohttp
+passthrough (``floor``, :mod:`bench.passthrough`: what any Python gateway on this stack pays at
+least; the gateway's CPU is also given as a ratio to it, which a loaded machine moves much less than
+the absolute figure) and LiteLLM's proxy (1.108.7, one worker, no database, installed on first use
+into ``bench/.venv-litellm``, never into ``.venv``). The emulator runs as its own process with no artificial latency, and so does the load
 generator (:mod:`bench.serving`, an aiohttp client). Latencies at concurrency 1 come from interleaved rounds
 (direct, gateway, LiteLLM, again), so a noisy moment of the machine hits all three alike.
 
@@ -100,6 +102,19 @@ def start_gateway(stack: ExitStack, work: Path, emulator: Target) -> Started:
                           {"Content-Type": "application/json"}, proc.pid), startup, proc)
 
 
+def start_floor(stack: ExitStack, work: Path, emulator: Target) -> Started:
+    """The aiohttp passthrough (:mod:`bench.passthrough`) in front of the emulator."""
+    port = free_port()
+    env = {**os.environ, "OPENROUTER_API_KEY": emulator.headers["Authorization"].removeprefix("Bearer ")}
+    began = time.perf_counter()
+    proc = stack.enter_context(process(
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "bench.passthrough", "--port", str(port),
+         "--upstream", emulator.url.removesuffix("/chat/completions")], env=env, log=work / "floor.log"))
+    wait_ok(f"http://127.0.0.1:{port}/healthz", proc)
+    return Started(Target("floor", f"http://127.0.0.1:{port}/v1/chat/completions",
+                          {"Content-Type": "application/json"}, proc.pid), time.perf_counter() - began, proc)
+
+
 def litellm_python() -> Path:
     """The LiteLLM venv's python, created with ``pip install 'litellm[proxy]==1.108.7'`` on first use."""
     python = LITELLM_VENV / "bin" / "python"
@@ -190,10 +205,18 @@ def _errors(measured: Measured) -> str:
 NAN = float("nan")
 
 
+def _to_floor(values: dict[str, float], unit: str, digits: int) -> str:
+    """The gateway's figure beside the aiohttp passthrough's of the same run (the targets are ~1.5x it)."""
+    if "floor" not in values:
+        return ""
+    return (f"; floor (aiohttp passthrough, same run) {values['floor']:.{digits}f} {unit}, "
+            f"gateway = {values['gateway'] / values['floor']:.2f}x floor")
+
+
 def figures(results: dict[str, Measured], started: dict[str, Started], missing: dict[str, str]) -> list[Figure]:
     """The table's rows: ours (the gateway) with LiteLLM beside it, both over the same direct floor."""
     direct = results["direct"]
-    ours, peer = results.get("gateway"), results.get("litellm")
+    ours, peer, floor_run = results.get("gateway"), results.get("litellm"), results.get("floor")
     peer_name = "LiteLLM proxy " + LITELLM_VERSION
     why = "; ".join(f"{name} not measured: {reason}" for name, reason in missing.items())
     rows: list[Figure] = []
@@ -220,10 +243,12 @@ def figures(results: dict[str, Measured], started: dict[str, Started], missing: 
             p50, p99 = added(ours, key, what, 0.5), added(ours, key, what, 0.99)
             peer50, peer99 = added(peer, key, what, 0.5), added(peer, key, what, 0.99)
             floor = percentile(direct.pooled(key, what), 0.5) * 1000
+            minimal = f"; floor (aiohttp passthrough) added P50 {added(floor_run, key, what, 0.5):.2f} ms" \
+                if floor_run else ""
             row(f"gateway added P50, {label}, c={conc}", p50, "ms",
                 "-" if limit is None else f"<= {limit:g} ms", None if limit is None else p50 <= limit,
                 peer50 if peer else None,
-                f"added P99 {p99:.2f} ms (LiteLLM {peer99:.1f} ms); direct P50 {floor:.2f} ms")
+                f"added P99 {p99:.2f} ms (LiteLLM {peer99:.1f} ms); direct P50 {floor:.2f} ms{minimal}")
     if ours is not None:
         c32 = ours.run("c32_json")
         ours_p99 = percentile(c32.latencies, 0.99) * 1000
@@ -234,6 +259,7 @@ def figures(results: dict[str, Measured], started: dict[str, Started], missing: 
         ok = rates["gateway"] >= 10 * rates["litellm"] if peer else None
         row("gateway throughput, JSON, c=32", rates["gateway"], "req/s", ">= 10x LiteLLM", ok,
             rates.get("litellm"), f"direct to the emulator {rates['direct']:,.0f} req/s (the ceiling here); "
+            f"floor {rates.get('floor', NAN):,.0f} req/s; "
             "ratio = ours / LiteLLM's")
         streams = {name: len(m.run("c32_stream").latencies) / m.run("c32_stream").elapsed for name, m in results.items()}
         row("gateway throughput, streams, c=32", streams["gateway"], "streams/s", "-", None, streams.get("litellm"),
@@ -241,14 +267,15 @@ def figures(results: dict[str, Measured], started: dict[str, Started], missing: 
         per_request = {name: m.run("c32_json").cpu_s / max(len(m.run("c32_json").latencies), 1) * 1000
                        for name, m in results.items() if name != "direct"}
         row("gateway CPU per JSON request, c=32", per_request["gateway"], "ms", "<= 0.5 ms",
-            per_request["gateway"] <= 0.5, per_request.get("litellm"), "user+system CPU of the server's processes")
+            per_request["gateway"] <= 0.5, per_request.get("litellm"),
+            "user+system CPU of the server's processes" + _to_floor(per_request, "ms", 3))
         per_chunk = {name: m.run("c32_stream").cpu_s / max(m.run("c32_stream").events, 1) * 1e6
                      for name, m in results.items() if name != "direct"}
         streamed = ours.run("c32_stream")
         events = streamed.events / max(len(streamed.latencies), 1)
         row("gateway CPU per relayed SSE chunk, c=32", per_chunk["gateway"], "us", "<= 100 us",
             per_chunk["gateway"] <= 100, per_chunk.get("litellm"),
-            f"whole stream's CPU / SSE events received ({events:.0f} per stream)")
+            f"whole stream's CPU / SSE events received ({events:.0f} per stream)" + _to_floor(per_chunk, "us", 0))
     ours_s = started["gateway"].startup_s if "gateway" in started else NAN
     row("gateway start-up (spawn to /healthz 200)", ours_s, "s", "<= 1 s", ours_s <= 1.0,
         started["litellm"].startup_s if "litellm" in started else None, "")
@@ -270,7 +297,7 @@ def run() -> list[Figure]:
         work = Path(tmp)
         emulator = start_emulator(stack, work)
         targets = [emulator]
-        for name, start in (("gateway", start_gateway), ("litellm", start_litellm)):
+        for name, start in (("gateway", start_gateway), ("floor", start_floor), ("litellm", start_litellm)):
             try:
                 started[name] = start(stack, work, emulator)
                 targets.append(started[name].target)
