@@ -15,6 +15,7 @@ application starts and close - every event written - when it is cleaned up.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -87,6 +88,10 @@ def build_app(config: GatewayConfig, observer: Observer) -> web.Application:
 
     async def start(app: web.Application) -> None:
         await gateway.start()
+        # What start-up built (catalog, selector tables, modules) lives as long as the worker: out of
+        # the collector's generations, a full collection no longer walks it. Measured at c=32: ~7%
+        # less CPU per request (median of 5 interleaved runs; the loaded machine's noise is similar).
+        gc.freeze()
 
     async def stop(app: web.Application) -> None:
         try:
