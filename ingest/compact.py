@@ -64,11 +64,11 @@ from hive_core.store.layout import (
     compact_journal_name,
     partition_date,
 )
-from hive_core.store.objects import as_object
+from hive_core.store.objects import as_object, read_parquet
 from hive_core.store.quarantine import Quarantine
 from hive_core.store.schema_cache import event_schemas
 from ingest.compact_remote import commit_remote, recover_remote
-from ingest.files import UNIQUE_COLUMNS, write_atomic
+from ingest.files import parquet_bytes, write_atomic
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -181,7 +181,7 @@ def _compact_partition(type_name: str, partition: Path, inputs: list[Path], repo
     tables = []
     for path in inputs:
         try:
-            table = _read(path)
+            table = read_parquet(path)
         except (FileNotFoundError, StorageError):
             if path.exists():
                 raise
@@ -198,7 +198,7 @@ def _compact_partition(type_name: str, partition: Path, inputs: list[Path], repo
     report.duplicates += dropped
     output = EventFileName(f"{writer_id()}c", 1).format()
     if is_remote(partition):
-        left = commit_remote(partition, inputs, output, _parquet_bytes(merged))
+        left = commit_remote(partition, inputs, output, parquet_bytes(merged, row_group_size=COMPACTED_ROW_GROUP))
         if left is not None:
             report.skipped.append((partition, left))
             return
@@ -208,29 +208,6 @@ def _compact_partition(type_name: str, partition: Path, inputs: list[Path], repo
     report.files_in += len(inputs)
     report.files_out += 1
     report.events += merged.num_rows
-
-
-def _read(path: Path) -> pa.Table:
-    """One input file, local or an object (read whole: it is merged in memory anyway)."""
-    import pyarrow.parquet as pq
-
-    if is_remote(path):
-        from hive_core.store.objects import translated
-
-        with translated(as_object(path)), as_object(path).open_input() as source:
-            return pq.read_table(source)
-    return pq.read_table(path)
-
-
-def _parquet_bytes(table: pa.Table) -> bytes:
-    """The compacted file as bytes, encoded as ``write_atomic`` encodes it (for one conditional PUT)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd", row_group_size=COMPACTED_ROW_GROUP,
-                   use_dictionary=[n for n in table.column_names if n not in UNIQUE_COLUMNS])
-    return bytes(sink.getvalue().to_pybytes())
 
 
 def _commit_local(partition: Path, inputs: list[Path], output: str, merged: pa.Table) -> None:

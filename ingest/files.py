@@ -21,7 +21,7 @@ from hive_core.store.datadir import is_remote
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["write_atomic"]
+__all__ = ["parquet_bytes", "write_atomic"]
 
 #: Row groups of ~128k rows keep DuckDB's parallel scan busy without bloating footers.
 DEFAULT_ROW_GROUP_SIZE = 128 * 1024
@@ -46,17 +46,28 @@ def write_atomic(
     """
     import pyarrow.parquet as pq
 
-    options: dict[str, Any] = {
-        "compression": compression, "row_group_size": row_group_size,
-        "use_dictionary": list(dictionary) if dictionary is not None
-        else [n for n in table.column_names if n not in UNIQUE_COLUMNS]}
     if is_remote(path):
-        import pyarrow as pa
-
         # Names are unique per writer (as locally, where an existing name is refused): one PUT.
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, **options)
-        path.write_bytes(sink.getvalue().to_pybytes())
+        path.write_bytes(parquet_bytes(table, compression=compression, row_group_size=row_group_size,
+                                       dictionary=dictionary))
         return
     with atomic_file(path, overwrite=overwrite) as local:
-        pq.write_table(table, local, **options)
+        pq.write_table(table, local, **_options(table, compression, row_group_size, dictionary))
+
+
+def parquet_bytes(table: pa.Table, *, compression: str = "zstd", row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
+                  dictionary: Collection[str] | None = None) -> bytes:
+    """``table`` encoded as :func:`write_atomic` encodes it, in memory: the body of one PUT (a
+    compaction's output goes through a conditional PUT of its own)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, **_options(table, compression, row_group_size, dictionary))
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _options(table: pa.Table, compression: str, row_group_size: int, dictionary: Collection[str] | None) -> dict[str, Any]:
+    return {"compression": compression, "row_group_size": row_group_size,
+            "use_dictionary": list(dictionary) if dictionary is not None
+            else [n for n in table.column_names if n not in UNIQUE_COLUMNS]}
