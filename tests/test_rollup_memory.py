@@ -37,10 +37,13 @@ def test_the_files_do_not_depend_on_the_batches(tmp_path: Path) -> None:
     one, many = Settings(data_dir=tmp_path / "one"), Settings(data_dir=tmp_path / "many")
     for settings in (one, many):
         write_history(settings.data_dir, days=len(D), n=40)
+        junk = settings.data_dir / "events" / "api_call" / f"date={D[2]}" / "junk-000001.parquet"
+        junk.write_bytes(b"not parquet")  # skipped, and reported, whatever the batches
     whole = rollup(one, rebuild=True)
     daily = rollup(many, rebuild=True, max_batch_bytes=1)  # every day a query of its own
     assert whole.rolled_up == daily.rolled_up == D
     assert _files(one.data_dir) == _files(many.data_dir) and _files(one.data_dir)
+    assert [p.name for p, _ in whole.skipped] == [p.name for p, _ in daily.skipped] == ["junk-000001.parquet"]
 
 
 def test_duckdb_gets_the_memory_limit(tmp_path: Path) -> None:

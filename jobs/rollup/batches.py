@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobs.rollup import histogram
@@ -123,11 +124,13 @@ def day_batches(days: Iterable[date], sizes: Mapping[date, int], max_bytes: int)
     return batches
 
 
-def batch_rows(datadir: DataDir, memory_limit: int, first: date, last: date) -> pa.Table:
+def batch_rows(datadir: DataDir, memory_limit: int, skipped: list[tuple[Path, str]], first: date,
+               last: date) -> pa.Table:
     """One batch's rows from a store over that batch's partitions only: a query over a year's
     views reads every file's footer and holds the lot, which made a year's rebuild 3x the month's
-    peak and 18x its time per event."""
+    peak and 18x its time per event. The files its store skipped are added to ``skipped``."""
     from queries import connect
 
     with connect(datadir.root, warn=False, memory_limit=memory_limit, days=(first, last)) as store:
+        skipped.extend(store.skipped)
         return rollup_rows(store, first, last)

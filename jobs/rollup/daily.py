@@ -159,20 +159,21 @@ def rollup(
             plan = _plan(datadir, report, only=day, since=since, rebuild=rebuild)
             report.repaired.extend(_remove_temporaries(datadir))
             batches: list[tuple[date, date]] = []
+            rows_of: Callable[[date, date], pa.Table] = _no_rows
             if plan.stale:  # DuckDB (and the check of every file) only when there is work
-                store = report.store = stack.enter_context(connect(datadir.root, warn=False,
-                                                                   memory_limit=settings.memory_limit))
-                report.skipped.extend(store.skipped)
-                if engine == "spark":
-                    rows_of = _spark_rows(datadir, store, stack)
-                    batches = day_runs(plan.stale)  # Spark bounds its own memory; the driver gets rows only
-                else:
-                    batches = day_batches(plan.stale, plan.sizes, max_batch_bytes or batch_bytes(settings.memory_limit))
-                    # one batch (cron's daily run): the open store already covers it; several: a
-                    # store of its own each, over its own days
-                    rows_of = (partial(rollup_rows, store) if len(batches) == 1
-                               else partial(batch_rows, datadir, settings.memory_limit))
-            _roll(datadir, report, plan, batches, rows_of if batches else _no_rows)
+                batches = (day_runs(plan.stale) if engine == "spark"  # Spark bounds its own memory
+                           else day_batches(plan.stale, plan.sizes, max_batch_bytes or batch_bytes(settings.memory_limit)))
+                if engine == "duckdb" and len(batches) > 1:
+                    # a store of its own per batch, over its own days; none over every day (opening
+                    # one cost a tenth of a month's rebuild): the post steps open what they need
+                    rows_of = partial(batch_rows, datadir, settings.memory_limit, report.skipped)
+                else:  # one batch (cron's daily run), or Spark: the run's store, which the post steps reuse
+                    store = report.store = stack.enter_context(connect(datadir.root, warn=False,
+                                                                       memory_limit=settings.memory_limit))
+                    report.skipped.extend(store.skipped)
+                    rows_of = (_spark_rows(datadir, store, stack) if engine == "spark"
+                               else partial(rollup_rows, store))
+            _roll(datadir, report, plan, batches, rows_of)
             try:
                 for name, step in steps:
                     report.steps[name] = step(settings, report)
