@@ -107,6 +107,8 @@ def test_a_command_not_taught_object_storage_refuses_in_one_line(s3_root: str, s
         assert done.returncode == 1, (args, done.stderr)
         assert "object storage" in done.stderr and len(done.stderr.strip().splitlines()) == 1, (args, done.stderr)
         assert s3_env["AWS_SECRET_ACCESS_KEY"] not in done.stderr + done.stdout
+        if args[1] == "rebuild-ledger":  # the ledger has a home for a bucket: say which
+            assert "set HIVE_LEDGER_URL" in done.stderr, done.stderr
     assert list(tmp_path.iterdir()) == []
 
 

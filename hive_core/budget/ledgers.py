@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hive_core.budget.ledger_core import LedgerCore
 from hive_core.errors import ConfigError
-from hive_core.store.datadir import DataDir
+from hive_core.store.datadir import DataDir, is_remote
 
 __all__ = ["open_ledger"]
 
@@ -19,6 +19,10 @@ def open_ledger(data_dir: Path, url: str | None = None, *, readonly: bool = Fals
     A URL of another scheme is refused in one line that does not repeat it (it may hold a password)."""
     if not url:
         from hive_core.budget.ledger import Ledger
+
+        if is_remote(data_dir):  # SQLite needs a local file and its locks: a bucket has neither
+            raise ConfigError(f"{data_dir}: a data directory in object storage keeps its budget ledger in "
+                              "PostgreSQL: set HIVE_LEDGER_URL=postgresql://user@host:port/db")
 
         return Ledger(DataDir(data_dir).ledger, readonly=readonly)
     from hive_core.budget.ledger_pg import PgLedger, is_postgres_url
