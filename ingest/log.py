@@ -1,7 +1,8 @@
 """The append-only event log: a buffered writer of Parquet event files.
 
-``EventLog.record(event)`` appends the event's fields to an in-memory columnar buffer (one per
-event type and UTC date) and returns; it costs a few microseconds. The buffer is flushed when it
+``EventLog.record(event)`` appends the event (its field dict) to an in-memory buffer (one per
+event type and UTC date) and returns; it costs about a microsecond, and ``record_many`` takes the
+lock once for several events (the gateway's per-turn batch). Columns are built once per flush. The buffer is flushed when it
 holds ``max_events`` events, when its oldest event is ``max_age_s`` old (a background timer), on
 ``flush()``/``close()`` and at interpreter exit. Each flush writes one file per (type, date) with
 :func:`ingest.files.write_atomic`, so an event whose flush returned is on disk exactly once, and a
@@ -58,24 +59,24 @@ __all__ = ["EventLog"]
 
 
 class _Buffer:
-    """Columns of buffered events of one type and date."""
+    """Buffered events of one type and date, as rows; turned into columns once, at flush.
 
-    __slots__ = ("cls", "columns", "names")
+    A row is the event's ``__dict__`` (events are frozen, so it cannot change): recording costs an
+    append, and the per-field work (about 25 columns) is done once per flush instead of per event.
+    """
+
+    __slots__ = ("cls", "rows")
 
     def __init__(self, cls: type[Event]) -> None:
         self.cls = cls
-        self.names = tuple(cls.model_fields)
-        self.columns: list[list[Any]] = [[] for _ in self.names]
-
-    def append(self, values: dict[str, Any]) -> None:
-        for name, column in zip(self.names, self.columns, strict=True):
-            column.append(values[name])
+        self.rows: list[dict[str, Any]] = []
 
     def to_table(self) -> pa.Table:
         import pyarrow as pa
 
         schema = arrow_schema(self.cls)
-        arrays = [pa.array(col, type=field.type) for col, field in zip(self.columns, schema, strict=True)]
+        rows = self.rows
+        arrays = [pa.array([row[field.name] for row in rows], type=field.type) for field in schema]
         return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -129,31 +130,48 @@ class EventLog:
         exception would otherwise write the event twice. After :meth:`close` the event is written
         at once (spilled, with a line on stderr, if that fails).
         """
-        values = event.__dict__
-        key = (values["type"], values["ts"].date())
         with self._lock:
-            buffer = self._buffers.get(key)
-            if buffer is None:
-                buffer = self._buffers[key] = _Buffer(type(event))
-            buffer.append(values)
-            self._pending += 1
-            if self._oldest is None:
-                self._oldest = time.monotonic()
-            if self._closed:
-                self._write_late_locked()
-            elif self._pending >= self.max_events and self._retry_due():
-                try:
-                    self._flush_locked()
-                except Exception as exc:  # the events stay buffered; the timer and close() retry
-                    if self._failed_at is None:
-                        print(f"warning: event log flush failed, events kept in memory: {exc}", file=sys.stderr)
-                    self._failed_at = time.monotonic()
+            self._append_locked(event)
+            self._after_append_locked()
         if _pending_signal is not None:
             _deliver_pending_signal()
 
     def record_many(self, events: Iterable[Event]) -> None:
-        for event in events:
-            self.record(event)
+        """:meth:`record` for several events, taking the lock once (a flush due on size runs after
+        all of them are buffered; the same guarantees hold)."""
+        with self._lock:
+            before = self._pending
+            try:
+                for event in events:
+                    self._append_locked(event)
+            finally:  # also when an item failed: what was buffered gets its age clock and flush
+                if self._pending != before:
+                    self._after_append_locked()
+        if _pending_signal is not None:
+            _deliver_pending_signal()
+
+    def _append_locked(self, event: Event) -> None:
+        values = event.__dict__
+        key = (values["type"], values["ts"].date())
+        buffer = self._buffers.get(key)
+        if buffer is None:
+            buffer = self._buffers[key] = _Buffer(type(event))
+        buffer.rows.append(values)
+        self._pending += 1
+
+    def _after_append_locked(self) -> None:
+        """After buffering: start the age clock; write at once after close; flush when full."""
+        if self._oldest is None:
+            self._oldest = time.monotonic()
+        if self._closed:
+            self._write_late_locked()
+        elif self._pending >= self.max_events and self._retry_due():
+            try:
+                self._flush_locked()
+            except Exception as exc:  # the events stay buffered; the timer and close() retry
+                if self._failed_at is None:
+                    print(f"warning: event log flush failed, events kept in memory: {exc}", file=sys.stderr)
+                self._failed_at = time.monotonic()
 
     def write_table(self, event_type: str, table: pa.Table) -> int:
         """Write a whole Arrow table of one event type at once (bulk producers such as the simulator).
@@ -331,7 +349,7 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
         # and atexit is about to flush: nothing left to cancel, and no traceback at exit.
         return
     if _inside_critical_section():
-        # Interrupted inside record()/flush() (half-appended columns, a buffer written but not yet
+        # Interrupted inside record()/flush() (a half-recorded batch, a buffer written but not yet
         # dropped): unwinding from here would lose or duplicate events. Finish that section first.
         _pending_signal = signum
         return
