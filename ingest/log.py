@@ -76,7 +76,8 @@ class _Buffer:
 
         schema = arrow_schema(self.cls)
         rows = self.rows
-        arrays = [pa.array([row[field.name] for row in rows], type=field.type) for field in schema]
+        arrays = [pa.array([row[name] for row in rows], type=field.type)
+                  for name, field in zip(schema.names, schema, strict=True)]
         return pa.Table.from_arrays(arrays, schema=schema)
 
 
