@@ -12,8 +12,8 @@ rounding. :meth:`Ledger.reserve` reads spend and in-flight reservations, checks 
 limit and inserts the reservation in ONE ``BEGIN IMMEDIATE`` transaction: no two processes can
 both see the same headroom. (A gateway that checks in one step and records in another lets
 concurrent traffic through on the same stale number.) Write transactions are also serialised by an
-``flock`` on a side file: a blocked process is woken the instant the lock is free, where SQLite's
-own busy handler sleeps in steps of milliseconds; the busy timeout stays as a backstop.
+``flock`` on a side file, which wakes a blocked process the instant the lock is free
+(:mod:`hive_core.store.sqlite_wal`).
 
 WAL with ``synchronous=NORMAL``: a commit survives the process crashing, the last few may be lost
 if the machine loses power. That is acceptable because the ledger is a projection of the events:
@@ -51,12 +51,11 @@ SQLite errors as one line, a corrupt file moved aside - is :mod:`hive_core.budge
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import functools
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from hive_core.budget.ledger_core import (
     Breach,
@@ -74,6 +73,7 @@ from hive_core.budget.ledger_file import (
     sqlite_errors,
 )
 from hive_core.errors import DataError
+from hive_core.store.sqlite_wal import WalDb
 
 __all__ = [
     "Breach",
@@ -100,12 +100,12 @@ class Ledger(LedgerCore):
     def __init__(self, path: Path, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S, readonly: bool = False) -> None:
         self.path = Path(path)
         self.readonly = readonly
-        self._mutex = threading.Lock()
-        self._lock_file: BinaryIO | None = None
+        self._db: WalDb | None = None
         self._con: sqlite3.Connection | None = None
         try:
             if readonly:
-                self._con = self._open_readonly(busy_timeout_s)
+                with sqlite_errors(self.path):
+                    self._con = connect_readonly(self.path, busy_timeout_s)
             else:
                 self._open(busy_timeout_s)
         except BaseException:
@@ -116,63 +116,32 @@ class Ledger(LedgerCore):
         lock_path = lock_path_of(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock_file = open(lock_path, "a+b")  # noqa: SIM115 - held for the ledger's life
+            lock_file = open(lock_path, "a+b")  # noqa: SIM115 - WalDb holds it for the ledger's life
         except OSError as exc:
             raise DataError(f"cannot open the budget ledger's lock {lock_path} ({exc.strerror}): "
                             f"make {lock_path.parent} writable") from exc
-        with sqlite_errors(self.path):
-            self._con = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
-                                        check_same_thread=False)
-            self._con.execute("PRAGMA synchronous = NORMAL")
-            with self._mutex, self._flocked():
-                # journal_mode needs the database to itself; the flock keeps first openers in line.
-                self._con.execute("PRAGMA journal_mode = WAL")
+        self._db = WalDb(self.path, lock_file, busy_timeout_s=busy_timeout_s, synchronous="NORMAL",
+                         errors=functools.partial(sqlite_errors, self.path))
+        self._con = self._db.con
         with self._write() as con:
             create_or_upgrade(con)
 
-    def _open_readonly(self, busy_timeout_s: float) -> sqlite3.Connection | None:
-        with sqlite_errors(self.path):
-            return connect_readonly(self.path, busy_timeout_s)
-
     def close(self) -> None:
         """Close the database connection. Idempotent."""
-        if self._con is not None:
+        if self._db is not None:
+            self._db.close()
+        elif self._con is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._con.close()
-        if self._lock_file is not None:
-            self._lock_file.close()
 
     def __enter__(self) -> Ledger:
         return self
 
-    @contextlib.contextmanager
-    def _flocked(self) -> Iterator[None]:
-        # Not hive_core.store.lock.file_lock: that opens and closes the lock file around each hold,
-        # ~30 us, twice per request (reserve, settle) on the request path. The ledger opens its lock
-        # file once, when it opens (a lock directory it cannot write is then one clear error), and
-        # only flocks the open file per write transaction (~3 us). The exclusion is the same.
-        assert self._lock_file is not None, "a read-only ledger does not write"
-        fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
-
-    @contextlib.contextmanager
-    def _write(self, *, alone: bool = False) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, alone: bool = False) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """One write transaction: thread mutex, then the cross-process flock, then BEGIN IMMEDIATE
         (always alone)."""
-        con = self._con
-        assert con is not None and not self.readonly, "a read-only ledger does not write"
-        with self._mutex, self._flocked(), sqlite_errors(self.path):
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                yield con
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
+        assert self._db is not None and not self.readonly, "a read-only ledger does not write"
+        return self._db.write()
 
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
         if self._con is None:

@@ -2,10 +2,8 @@
 
 Why SQLite: every gateway worker and the CLI open the same file, a revocation committed by one is
 seen by the next read of every other (no cache to invalidate), and a write transaction
-(``BEGIN IMMEDIATE``) is the cross-process mutual exclusion the rate limiter needs. As in the budget
-ledger (:mod:`hive_core.budget.ledger`), writers also take an ``flock`` on a side file first: a
-blocked process is woken the instant the lock is free, where SQLite's busy handler sleeps in steps
-of milliseconds; the busy timeout stays as the backstop.
+(``BEGIN IMMEDIATE``, behind an ``flock`` as in the budget ledger: :mod:`hive_core.store.sqlite_wal`)
+is the cross-process mutual exclusion the rate limiter needs.
 
 Private: the folder is ``0700`` and the file ``0600``, created so before SQLite opens it (SQLite
 gives its ``-wal`` and ``-shm`` side files the database's mode). A file found with a wider mode is
@@ -15,16 +13,16 @@ tightened. An SQLite failure is one line naming the file (:func:`sqlite_errors`)
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import functools
 import os
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from hive_core.errors import DataError, HiveError, LockHeld
 from hive_core.store.atomic import PRIVATE_MODE
+from hive_core.store.sqlite_wal import WalDb
 
 __all__ = ["PRIVATE_DIR_MODE", "SharedDb", "sqlite_errors", "translate"]
 
@@ -74,20 +72,14 @@ class SharedDb:
 
     def __init__(self, path: Path, schema: str, *, durable: bool = True) -> None:
         self.path = Path(path)
-        self._mutex = threading.Lock()
-        self._lock_file: BinaryIO | None = None
-        self._con: sqlite3.Connection | None = None
+        self._db: WalDb | None = None
+        _private_file(self.path)
+        lock = self.path.with_name(self.path.name + ".lock")
+        _private_file(lock)
+        self._db = WalDb(self.path, open(lock, "r+b"),  # noqa: SIM115 - WalDb holds it, then closes it
+                         busy_timeout_s=BUSY_TIMEOUT_S, synchronous="NORMAL" if durable else "OFF",
+                         errors=functools.partial(sqlite_errors, self.path))
         try:
-            _private_file(self.path)
-            lock = self.path.with_name(self.path.name + ".lock")
-            _private_file(lock)
-            self._lock_file = open(lock, "r+b")  # noqa: SIM115 - held for the connection's life
-            with sqlite_errors(self.path):
-                self._con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                            check_same_thread=False)
-                self._con.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
-                with self._mutex, self._flocked():  # journal_mode needs the file to itself
-                    self._con.execute("PRAGMA journal_mode = WAL")
             with self.write() as con:
                 for statement in schema.split(";"):
                     if statement.strip():
@@ -98,52 +90,28 @@ class SharedDb:
 
     def close(self) -> None:
         """Close the connection and the lock file. Idempotent."""
-        if self._con is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._con.close()
-            self._con = None
-        if self._lock_file is not None:
-            self._lock_file.close()
-            self._lock_file = None
+        if self._db is not None:
+            self._db.close()
 
-    @contextlib.contextmanager
-    def _flocked(self) -> Iterator[None]:
-        assert self._lock_file is not None, "closed"
-        fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
-
-    @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """One write transaction: thread mutex, then the cross-process flock, then BEGIN IMMEDIATE."""
-        con = self._con
-        assert con is not None, "closed"
-        with self._mutex, self._flocked(), sqlite_errors(self.path):
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                yield con
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
+        assert self._db is not None, "closed"
+        return self._db.write()
 
     def read(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
         """The rows of one query, read from the last committed state of every process."""
-        con = self._con
-        assert con is not None, "closed"
-        with self._mutex, sqlite_errors(self.path):
-            return con.execute(sql, params).fetchall()
+        db = self._db
+        assert db is not None and db.con is not None, "closed"
+        with db.mutex, sqlite_errors(self.path):
+            return db.con.execute(sql, params).fetchall()
 
     def read_one(self, sql: str, params: Sequence[object] = ()) -> Any:
         """The first row of one query, or ``None``. (On every gateway request: no generator-based
         context manager, which costs more than the read itself on a loaded machine.)"""
-        con = self._con
-        assert con is not None, "closed"
-        with self._mutex:
+        db = self._db
+        assert db is not None and db.con is not None, "closed"
+        with db.mutex:
             try:
-                return con.execute(sql, params).fetchone()
+                return db.con.execute(sql, params).fetchone()
             except sqlite3.Error as exc:
                 raise translate(self.path, exc) from exc
