@@ -230,7 +230,7 @@ def test_a_state_that_cannot_be_written_is_soft(tmp_path: Path) -> None:
     DataDir(tmp_path).circuits_lock.unlink()
     DataDir(tmp_path).circuits_lock.mkdir()
     lines: list[str] = []
-    cb = CircuitBreaker(DataDir(tmp_path), failure_threshold=1, cooldown_s=30, clock=clock, warn=lines.append)  # type: ignore[arg-type]
+    cb = CircuitBreaker(DataDir(tmp_path), failure_threshold=1, cooldown_s=30, clock=clock, warn=lines.append)
     assert not cb.allow("down") and cb.allow("m")
     cb.record_failure("m")
     cb.record_success("down")
@@ -238,3 +238,23 @@ def test_a_state_that_cannot_be_written_is_soft(tmp_path: Path) -> None:
     assert cb.allow("down")  # half-open: the probe cannot be claimed, the call goes ahead
     cb.release("down")
     assert cb.state("m") == CLOSED and len(lines) == 1 and "not saved" in lines[0]
+
+
+def test_hot_path_reuses_its_read_for_refresh_s(tmp_path: Path) -> None:
+    """allow/record_success of an untroubled model reuse what they read for ``refresh_s`` (no stat
+    per call): this instance's own changes still count at once, another's once ``refresh_s`` passed."""
+    clock = Clock()
+    cb = breaker(tmp_path, clock, failure_threshold=3, refresh_s=3600)
+    assert cb.allow("m")  # read: no state file yet
+    cb.record_failure("m")  # its own change...
+    cb.record_success("m")  # ...is seen: the success resets the count
+    assert json.loads(DataDir(tmp_path).circuits.read_text())["m"]["consecutive"] == 0
+
+    assert cb.allow("n")  # read after its own write
+    other = breaker(tmp_path, clock, failure_threshold=3)
+    other.record_failure("n")
+    cb.record_success("n")  # within refresh_s: the other's first failure of "n" is not read yet
+    assert json.loads(DataDir(tmp_path).circuits.read_text())["n"]["consecutive"] == 1
+    cb.refresh_s = 0
+    cb.record_success("n")
+    assert json.loads(DataDir(tmp_path).circuits.read_text())["n"]["consecutive"] == 0

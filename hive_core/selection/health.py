@@ -18,7 +18,10 @@ file, changes it and writes it back atomically
 Successes of a model with no entry are not written (the hot path stays lock-free), so a
 model's failure-rate window starts at its first failure. Readers that only need the blocked set
 (the selector) read without the lock - the file is always whole - and reuse what they read while
-its mtime is unchanged.
+its mtime is unchanged. The per-call checks (``allow`` of a closed circuit, ``record_success`` of
+a model with no entry) reuse what was read for up to ``refresh_s`` without even a ``stat``, as the
+selector does: another process's change shows up within that, this process's own at once, and
+anything that changes the file re-reads it under the lock.
 
 Only the model's own faults are recorded (see :func:`hive_core.ask.model_is_unwell`); a call that
 ended without a verdict on the model (the caller's fault, a cancel) gives back the half-open probe
@@ -51,6 +54,9 @@ from hive_core.store.lock import file_lock
 __all__ = ["CLOSED", "HALF_OPEN", "OPEN", "CircuitBreaker"]
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+
+#: the cached mtime of a state file that does not exist (never a real one)
+_MISSING = -2
 
 
 def _stderr(line: str) -> None:
@@ -122,6 +128,8 @@ class CircuitBreaker:
         where = self.datadir
         self.path, self._lock_path, self._aside = where.circuits, where.circuits_lock, where.circuits_aside
         self._cached: tuple[int, dict[str, Any]] | None = None
+        #: monotonic time of the hot path's last read (reused for ``refresh_s``: _read_recent)
+        self._read_at = float("-inf")
         self._blocked_cache: tuple[float, float, frozenset[str]] | None = None
         self._holding_lock = False
         self._warned_unsaved = False
@@ -137,13 +145,25 @@ class CircuitBreaker:
             if self._cached is not None and self._cached[0] == mtime:
                 return self._cached[1]
             data, problem = parse_state(self.path.read_bytes())
-        except FileNotFoundError:
-            return {}
+        except FileNotFoundError:  # no circuit has failed yet: remembered too (_read_recent)
+            self._cached = (_MISSING, {})
+            return self._cached[1]
         except OSError as exc:  # a directory in its place, no permission: the same soft recovery
             data, problem, mtime = {}, f"cannot read it: {exc.strerror}", -1
         if problem is not None:
             self._set_aside(problem, mtime)
         self._cached = (mtime, data)
+        return data
+
+    def _read_recent(self) -> dict[str, Any]:
+        """:meth:`_read`, reused for up to ``refresh_s`` (the hot path's read: one ``stat`` saved
+        per call; another process's change is seen within ``refresh_s``, this one's at once)."""
+        tick = time.monotonic()
+        cached = self._cached
+        if cached is not None and tick - self._read_at < self.refresh_s:
+            return cached[1]
+        data = self._read()
+        self._read_at = tick
         return data
 
     def _set_aside(self, problem: str, mtime: int) -> None:
@@ -245,7 +265,7 @@ class CircuitBreaker:
     def allow(self, model: str) -> bool:
         """May a request go to ``model`` now? In half-open, claims the single probe."""
         now = self.clock()
-        entry = self._read().get(model)
+        entry = self._read_recent().get(model)
         if self._state_of(entry, now) == CLOSED:
             return True  # the common case: no lock, no write
         try:
@@ -280,7 +300,7 @@ class CircuitBreaker:
         """A call to ``model`` succeeded: the circuit closes (a half-open probe passed)."""
         self._probes.pop(model, None)
         now = self.clock()
-        entry = self._read().get(model)
+        entry = self._read_recent().get(model)
         if entry is None:
             return  # never failed: nothing worth a locked write on the hot path
         try:
