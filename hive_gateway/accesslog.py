@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 from typing import TextIO
 
 from hive_core.clock import Clock, system_clock
@@ -42,27 +43,26 @@ def _value(value: object) -> str:
     return f'"{text}"'
 
 
+@lru_cache(maxsize=1024)
+def _repeated(value: str | None) -> str:
+    """:func:`_value` of what repeats from request to request (method, path, key, app, model, error
+    class): checked and quoted once, then a dict lookup (bounded: a client cycling paths only evicts)."""
+    return _value(value)
+
+
 def format_line(summary: RequestSummary, *, at: str) -> str:
     """The log line of one request (no newline); ``at`` is the UTC time it ended."""
     path = summary.path.split("?", 1)[0]
-    fields = [
-        f"time={at}",
-        f"method={_value(summary.method)}",
-        f"path={_value(path)}",
-        f"status={summary.status}",
-        f"ms={summary.latency_s * 1000:.1f}",
-        f"request_id={_value(summary.request_id)}",
-        f"key={_value(summary.key_id)}",
-        f"app={_value(summary.app)}",
-        f"model={_value(summary.model)}",
-    ]
+    stream = ""
     if summary.stream:
         ttft = "-" if summary.ttft_s is None else f"{summary.ttft_s * 1000:.1f}"
-        fields += ["stream=true", f"ttft_ms={ttft}", f"chunks={summary.chunks}"]
+        stream = f" stream=true ttft_ms={ttft} chunks={summary.chunks}"
     cost = "-" if summary.cost_usd is None else f"{summary.cost_usd:.6f}"
-    fields += [f"tokens={summary.prompt_tokens}+{summary.completion_tokens}", f"cost={cost}",
-               f"error={_value(summary.error_class)}"]
-    return " ".join(fields)
+    return (f"time={at} method={_repeated(summary.method)} path={_repeated(path)} status={summary.status} "
+            f"ms={summary.latency_s * 1000:.1f} request_id={_value(summary.request_id)} "
+            f"key={_repeated(summary.key_id)} app={_repeated(summary.app)} model={_repeated(summary.model)}{stream} "
+            f"tokens={summary.prompt_tokens}+{summary.completion_tokens} cost={cost} "
+            f"error={_repeated(summary.error_class)}")
 
 
 class AccessLog:
