@@ -12,6 +12,7 @@ control characters (a client cannot forge a second line). Values with spaces or 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime
 from functools import lru_cache
@@ -66,23 +67,44 @@ def format_line(summary: RequestSummary, *, at: str) -> str:
 
 
 class AccessLog:
-    """Writes a line per finished request to ``stream`` (flushed, so ``tail -f`` follows it)."""
+    """Writes a line per finished request to ``stream``, flushed (so ``tail -f`` follows it) once
+    per turn of the event loop: the lines of the requests that ended in one turn go out in one
+    write, not one system call each. Outside a running loop a line is written at once; the server
+    calls :meth:`flush` after its last request."""
 
     def __init__(self, stream: TextIO, *, clock: Clock = system_clock) -> None:
         self.stream = stream
         self.clock = clock  # aware UTC, as every Clock
         self._second: datetime | None = None
         self._prefix = ""
+        self._lines: list[str] = []
+        self._scheduled: asyncio.Handle | None = None
 
     def started(self, *, stream: bool) -> None:
         """Nothing to log until the request ends."""
 
     def finished(self, summary: RequestSummary) -> None:
-        """Write the request's line."""
+        """Write the request's line (at the end of this turn of the loop)."""
         now = self.clock()
         second = now.replace(microsecond=0)
         if second != self._second:  # strftime once a second, not once a request
             self._second, self._prefix = second, second.strftime("%Y-%m-%dT%H:%M:%S")
         at = f"{self._prefix}.{now.microsecond // 1000:03d}Z"
-        self.stream.write(format_line(summary, at=at) + "\n")
-        self.stream.flush()
+        self._lines.append(format_line(summary, at=at) + "\n")
+        if self._scheduled is not None:
+            return
+        try:
+            self._scheduled = asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:  # no loop: at once
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the lines gathered so far."""
+        if self._scheduled is not None:
+            self._scheduled.cancel()
+            self._scheduled = None
+        if self._lines:
+            text = "".join(self._lines)
+            self._lines.clear()
+            self.stream.write(text)
+            self.stream.flush()

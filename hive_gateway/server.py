@@ -70,7 +70,8 @@ async def _worker(config: GatewayConfig, ready: Callable[[str], None]) -> None:
 
     budget: Budget = Budget(config.settings.data_dir, clock=config.settings.clock)  # /metrics' reads, own connection
     metrics = Metrics(BudgetRemaining(budget), shared_dir=config.datadir.gateway_state)
-    app = build_app(config, Fanout(metrics, AccessLog(sys.stderr)))
+    access_log = AccessLog(sys.stderr)
+    app = build_app(config, Fanout(metrics, access_log))
     app.router.add_get("/metrics", _metrics_route(metrics))
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=config.drain_s, handler_cancellation=True,
                            access_log=None)
@@ -90,6 +91,7 @@ async def _worker(config: GatewayConfig, ready: Callable[[str], None]) -> None:
         try:
             await runner.cleanup()  # stop accepting, drain until drain_s, cancel, close (events flushed)
         finally:
+            access_log.flush()  # the lines of the last turn's requests
             metrics.close()
             budget.close()
 

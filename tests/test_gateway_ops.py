@@ -317,6 +317,33 @@ def test_access_log_line_per_request_never_a_key_or_prompt() -> None:
         assert secret not in out.getvalue()
 
 
+class CountingWrites(io.StringIO):
+    """A stream that counts its writes (each is a system call on a real file)."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_access_log_writes_the_lines_of_one_loop_turn_at_once() -> None:
+    out = CountingWrites()
+    log = AccessLog(out)
+
+    async def turn() -> None:
+        for _ in range(5):  # five requests ending in the same turn of the loop
+            log.finished(OK)
+        assert out.getvalue() == "", "nothing before the turn ends"
+        await asyncio.sleep(0)
+        assert out.writes == 1 and len(out.getvalue().splitlines()) == 5
+        log.finished(OK)
+        log.flush()  # the server's last call: nothing waits for a next turn
+        assert out.writes == 2 and len(out.getvalue().splitlines()) == 6
+
+    asyncio.run(turn())
+
+
 def test_a_request_refused_before_it_started_leaves_the_in_flight_gauge_alone() -> None:
     metrics = Metrics()
 
