@@ -329,8 +329,12 @@ class SettlingSink:
                 for event in events:
                     self._settle(event)
         finally:
-            for event in events:
-                self.inner.record(event)
+            many = getattr(self.inner, "record_many", None)  # the event log takes its lock once
+            if many is not None:
+                many(events)
+            else:
+                for event in events:
+                    self.inner.record(event)
 
     def _settle(self, event: Event) -> None:
         if event.type == "usage":
