@@ -1,8 +1,8 @@
 """The append-only event log: a buffered writer of Parquet event files.
 
-``EventLog.record(event)`` appends the event (its field dict) to an in-memory buffer (one per
-event type and UTC date) and returns; it costs about a microsecond, and ``record_many`` takes the
-lock once for several events (the gateway's per-turn batch). Columns are built once per flush. The buffer is flushed when it
+``EventLog.record(event)`` appends the event's fields to an in-memory columnar buffer (one per
+event type and UTC date) and returns; it costs a few microseconds, and ``record_many`` takes the
+lock once for several events (the gateway's per-turn batch). The buffer is flushed when it
 holds ``max_events`` events, when its oldest event is ``max_age_s`` old (a background timer), on
 ``flush()``/``close()`` and at interpreter exit. Each flush writes one file per (type, date) with
 :func:`ingest.files.write_atomic`, so an event whose flush returned is on disk exactly once, and a
@@ -59,25 +59,29 @@ __all__ = ["EventLog"]
 
 
 class _Buffer:
-    """Buffered events of one type and date, as rows; turned into columns once, at flush.
+    """Columns of buffered events of one type and date.
 
-    A row is the event's ``__dict__`` (events are frozen, so it cannot change): recording costs an
-    append, and the per-field work (about 25 columns) is done once per flush instead of per event.
+    Appended per event, not built from rows at flush: the flush then hands pyarrow ready columns
+    (measured: building 25 columns from buffered rows at flush cost more than it saved per record,
+    and halved flush throughput).
     """
 
-    __slots__ = ("cls", "rows")
+    __slots__ = ("cls", "columns", "names")
 
     def __init__(self, cls: type[Event]) -> None:
         self.cls = cls
-        self.rows: list[dict[str, Any]] = []
+        self.names = tuple(cls.model_fields)
+        self.columns: list[list[Any]] = [[] for _ in self.names]
+
+    def append(self, values: dict[str, Any]) -> None:
+        for name, column in zip(self.names, self.columns, strict=True):
+            column.append(values[name])
 
     def to_table(self) -> pa.Table:
         import pyarrow as pa
 
         schema = arrow_schema(self.cls)
-        rows = self.rows
-        arrays = [pa.array([row[name] for row in rows], type=field.type)
-                  for name, field in zip(schema.names, schema, strict=True)]
+        arrays = [pa.array(col, type=field.type) for col, field in zip(self.columns, schema, strict=True)]
         return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -157,7 +161,7 @@ class EventLog:
         buffer = self._buffers.get(key)
         if buffer is None:
             buffer = self._buffers[key] = _Buffer(type(event))
-        buffer.rows.append(values)
+        buffer.append(values)
         self._pending += 1
 
     def _after_append_locked(self) -> None:
@@ -350,8 +354,8 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
         # and atexit is about to flush: nothing left to cancel, and no traceback at exit.
         return
     if _inside_critical_section():
-        # Interrupted inside record()/flush() (a half-recorded batch, a buffer written but not yet
-        # dropped): unwinding from here would lose or duplicate events. Finish that section first.
+        # Interrupted inside record()/flush() (half-appended columns or batch, a buffer written but
+        # not yet dropped): unwinding from here would lose or duplicate events. Finish that section first.
         _pending_signal = signum
         return
     _terminating = True
