@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from hive_core.store.datadir import DataDir
     from queries import Store
 
-__all__ = ["KEEP_ROWS_DAYS", "PostStep", "RollupReport", "read_days", "rollup"]
+__all__ = ["KEEP_ROWS_DAYS", "PostStep", "RollupReport", "read_day_tables", "read_days", "rollup", "split_by_day"]
 
 
 @dataclass
@@ -277,10 +277,10 @@ def _roll(datadir: DataDir, report: RollupReport, plan: _Plan, batches: list[tup
     for first, last in batches:
         table = rows_of(first, last)
         report.rows += table.num_rows
-        days = list(_split_by_day(table, first, last))
+        days = list(split_by_day(table, first, last))
         _write_days(datadir, days)
         report.day_rows.update((d, rows) for d, rows in days if d > keep_since)
-        for d, rows in _split_by_day(day_model_rows(table), first, last):
+        for d, rows in split_by_day(day_model_rows(table), first, last):
             day_models[d] = rows if rows.num_rows else None
     months: dict[str, dict[date, pa.Table | None]] = {}
     for d, rows in day_models.items():
@@ -337,15 +337,21 @@ def read_days(datadir: DataDir, since: date, until: date, exclude: frozenset[dat
     (``None`` when there are none)."""
     import pyarrow as pa
 
-    tables = []
+    tables = list(read_day_tables(datadir, since, until, exclude).values())
+    # by name: a day kept in an older format has its columns in another order
+    return pa.concat_tables(tables, promote_options="default") if tables else None
+
+
+def read_day_tables(datadir: DataDir, since: date, until: date,
+                    exclude: frozenset[date] = frozenset()) -> dict[date, pa.Table]:
+    """Each day of ``since..until`` with rows in its file, but the days in ``exclude``, in day order."""
+    tables: dict[date, pa.Table] = {}
     for i in range((until - since).days + 1):  # counted, so the last day never steps past date.max
         day = since + timedelta(days=i)
         path = datadir.rollup_day(day)
-        if day not in exclude and path.exists():
-            tables.append(read_day_file(path))
-    tables = [t for t in tables if t.num_rows]
-    # by name: a day kept in an older format has its columns in another order
-    return pa.concat_tables(tables, promote_options="default") if tables else None
+        if day not in exclude and path.exists() and (table := read_day_file(path)).num_rows:
+            tables[day] = table
+    return tables
 
 
 def _days_on_disk(datadir: DataDir) -> list[date]:
@@ -359,7 +365,7 @@ def _days_on_disk(datadir: DataDir) -> list[date]:
     return sorted(d for d in days if datadir.rollup_day(d).is_file())
 
 
-def _split_by_day(table: pa.Table, first: date, last: date) -> Iterable[tuple[date, pa.Table]]:
+def split_by_day(table: pa.Table, first: date, last: date) -> Iterable[tuple[date, pa.Table]]:
     """Each day of the run with its rows (the table is sorted by day; a day may have none)."""
     import numpy as np
 

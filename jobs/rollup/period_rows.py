@@ -52,15 +52,17 @@ def fine_rows(settings: Settings, since: date, until: date, store: Store | None 
     in ``known`` are taken from it (rows the caller has just rolled up), not read again."""
     import pyarrow as pa
 
-    from jobs.rollup.daily import read_days
+    from jobs.rollup.daily import read_day_tables, split_by_day
 
     known = {d: rows for d, rows in (known or {}).items() if since <= d <= until}
     stale = [d for d in stale_days(settings, since, until) if d not in known]
-    pieces = _live(settings, stale, store)
-    stored = read_days(settings.datadir, since, until, exclude=frozenset(stale) | known.keys())
-    if stored is not None and stored.num_rows:
-        pieces.insert(0, stored)
-    pieces.extend(known[d] for d in sorted(known) if known[d].num_rows)
+    by_day = {d: rows for d, rows in known.items() if rows.num_rows}
+    by_day.update(read_day_tables(settings.datadir, since, until, exclude=frozenset(stale) | known.keys()))
+    for table in _live(settings, stale, store):
+        by_day.update((d, rows) for d, rows in split_by_day(table, since, until) if rows.num_rows)
+    # in day order whichever source each day came from: float sums then add up in one order, so the
+    # ranking table does not depend on which days the last run recomputed (last digits differed)
+    pieces = [by_day[d] for d in sorted(by_day)]
     # by name: a day kept in an older format has its columns in another order
     return pa.concat_tables(pieces, promote_options="default") if pieces else None
 
