@@ -56,11 +56,8 @@ def _local_files(root: Path) -> dict[str, object]:
 
 def _object_files(root: object) -> dict[str, object]:
     """The same, of an ``s3://`` data directory (one recursive LIST, then one GET each)."""
-    import pyarrow.fs as pafs
-
     remote = as_object(root)
-    infos = remote.filesystem.get_file_info(pafs.FileSelector(remote.key, recursive=True))
-    names = sorted(i.path[len(remote.key) + 1:] for i in infos if i.type == pafs.FileType.File)
+    names = sorted(obj.key[len(remote.key) + 1:] for obj, _size in remote.walk())
     files: dict[str, object] = {n: (remote / n).read_bytes()
                                 for n in names if n.startswith("rollups/") and n.endswith(".parquet")}
     if "rankings/rankings.parquet" in names:
