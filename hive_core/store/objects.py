@@ -14,24 +14,17 @@ data directory need no change, and the ones that support object storage branch o
 ``isinstance(path, ObjectPath)``. (Typing ``Path | ObjectPath`` through the ~60 modules that take a
 data directory would have changed them all to say "not supported" in as many places.)
 
-Credentials and the endpoint come from the standard AWS environment and profile only, never from
-Hive's files: ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN``, ``AWS_PROFILE``,
-``~/.aws/credentials``; ``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL`` for an S3-compatible server
-(pyarrow's S3 client does not read those two itself: they are passed as its ``endpoint_override``);
-``AWS_REGION``/``AWS_DEFAULT_REGION``. Errors name the object and the server's reason, never a
-credential (the AWS SDK's messages carry none, and ours add none).
-
-Only ``s3://`` is accepted: it is the scheme tested here (against a real S3-compatible server).
-``gs://`` and ``az://`` exist in this pyarrow but are refused with one line until they are tested,
-conditional writes included (:mod:`hive_core.store.conditional`).
+Each scheme has a backend module (:mod:`hive_core.store.backends`): its ``pyarrow.fs`` filesystem,
+its endpoint and credentials from its ecosystem's standard environment (never from Hive's files),
+and the conditional writes ``pyarrow.fs`` lacks. A scheme pyarrow knows but no backend covers
+(``gs://``, ``az://`` until tested) is refused with one line.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -42,56 +35,40 @@ if TYPE_CHECKING:
     import pyarrow.dataset as pads
     import pyarrow.fs as pafs
 
-__all__ = ["SUPPORTED_SCHEMES", "ObjectPath", "ObjectStat", "S3Endpoint", "as_object", "parquet_dataset", "parse_url",
-           "read_parquet", "s3_endpoint", "translated"]
+__all__ = ["ObjectPath", "ObjectStat", "as_object", "parquet_dataset", "parse_url", "read_parquet", "supported_schemes",
+           "translated"]
 
-#: schemes a data directory may have besides a local path
-SUPPORTED_SCHEMES = ("s3",)
-#: schemes pyarrow knows but Hive has not been tested against: refused with one line
-_UNTESTED = {"gs": "Google Cloud Storage", "gcs": "Google Cloud Storage", "az": "Azure Blob Storage",
-             "abfs": "Azure Blob Storage"}
-_ADVICE = "check the bucket, AWS_ENDPOINT_URL and the AWS credentials (environment or profile)"
+#: schemes pyarrow knows, with what they are: refused with one line unless a backend covers them
+_KNOWN = {"gs": "Google Cloud Storage", "gcs": "Google Cloud Storage", "az": "Azure Blob Storage",
+          "abfs": "Azure Blob Storage"}
 
 
-@dataclass(frozen=True)
-class S3Endpoint:
-    """Where the S3 API is, from the AWS environment (credentials are left to the AWS SDK's chain)."""
+def supported_schemes() -> tuple[str, ...]:
+    """The schemes a data directory may have besides a local path (``s3``, ...)."""
+    from hive_core.store.backends import BACKENDS
 
-    endpoint_url: str | None
-    region: str | None
-
-
-def s3_endpoint(environ: Mapping[str, str] | None = None) -> S3Endpoint:
-    """The endpoint and region of the standard AWS environment variables."""
-    env = os.environ if environ is None else environ
-    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None
-    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
-    return S3Endpoint(endpoint, region)
-
-
-@functools.lru_cache(maxsize=4)
-def _s3_filesystem(endpoint: S3Endpoint) -> pafs.FileSystem:
-    import pyarrow.fs as pafs
-
-    return pafs.S3FileSystem(endpoint_override=endpoint.endpoint_url, region=endpoint.region,
-                             allow_bucket_creation=False, allow_bucket_deletion=False)
+    return tuple(BACKENDS)
 
 
 def parse_url(text: str) -> ObjectPath:
-    """``s3://bucket/prefix`` as an :class:`ObjectPath`; a :class:`ConfigError` for any other URL."""
+    """``s3://bucket/prefix`` (or another supported scheme's URL) as an :class:`ObjectPath`; a
+    :class:`ConfigError` for any other URL."""
     scheme, sep, rest = text.partition("://")
     scheme = scheme.lower()
     if not sep:  # "s3:/b/x": a URL that a Path already collapsed
         scheme, _, rest = text.partition(":")
         scheme, rest = scheme.lower(), rest.lstrip("/")
-    if scheme in _UNTESTED:
-        raise ConfigError(f"{text!r}: {scheme}:// ({_UNTESTED[scheme]}) is not supported yet; use s3:// "
+    supported = supported_schemes()
+    listed = " or ".join(f"{s}://" for s in supported)
+    if scheme not in supported and scheme in _KNOWN:
+        raise ConfigError(f"{text!r}: {scheme}:// ({_KNOWN[scheme]}) is not supported yet; use {listed} "
                           "or a local path")
-    if scheme not in SUPPORTED_SCHEMES:
-        raise ConfigError(f"{text!r} is a {scheme}:// URL; a data directory is a local path or s3://bucket/prefix")
+    if scheme not in supported:
+        raise ConfigError(f"{text!r} is a {scheme}:// URL; a data directory is a local path or "
+                          f"{listed.replace('://', '://bucket/prefix')}")
     key = "/".join(part for part in rest.split("/") if part)
     if not key:
-        raise ConfigError(f"{text!r} names no bucket; use s3://bucket/prefix")
+        raise ConfigError(f"{text!r} names no bucket; use {scheme}://bucket/prefix")
     return ObjectPath(scheme, key)
 
 
@@ -157,7 +134,9 @@ class ObjectPath(os.PathLike[str]):
     @property
     def filesystem(self) -> pafs.FileSystem:
         """The ``pyarrow.fs`` filesystem that holds this object (one per process and endpoint)."""
-        return _s3_filesystem(s3_endpoint())
+        from hive_core.store.backends import backend
+
+        return backend(self.scheme).filesystem()
 
     # -- local I/O is refused ----------------------------------------------------------------------
     def __fspath__(self) -> str:
@@ -312,4 +291,6 @@ def translated(path: ObjectPath) -> Iterator[None]:
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise StorageError(path, " ".join(str(exc).split()), _ADVICE) from exc
+        from hive_core.store.backends import backend
+
+        raise StorageError(path, " ".join(str(exc).split()), backend(path.scheme).advice) from exc
