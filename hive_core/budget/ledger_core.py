@@ -130,6 +130,37 @@ IN_FLIGHT = ("SELECT app, model, key, CAST(SUM(amount_nusd) AS BIGINT) FROM rese
              "WHERE state = 'reserved' GROUP BY app, model, key")
 
 
+#: a request no limit applied to, written settled (:meth:`LedgerCore.record_spend`)
+RECORD_SPEND = ("INSERT INTO reservations (id, request_id, app, model, key, amount_nusd, state, created, pid, host, "
+                "finished, cost_nusd, event_id, billed_model, day, in_events) "
+                "VALUES (?, ?, ?, ?, ?, 0, 'settled', ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+#: spend added to a scope's day
+ADD_SPEND = ("INSERT INTO spend (scope, day, amount_nusd) VALUES (?, ?, ?) "
+             "ON CONFLICT (scope, day) DO UPDATE SET amount_nusd = spend.amount_nusd + excluded.amount_nusd")
+
+
+class _Deferred:
+    """What a :meth:`LedgerCore.batch` writes when it ends: unreserved spend's rows, and the spend of
+    every settlement summed per (scope, day)."""
+
+    __slots__ = ("added", "rows")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+        self.added: dict[tuple[str, str], int] = {}
+
+    def spend(self, scopes: Iterable[str], day: str, amount: int) -> None:
+        added = self.added
+        for scope in scopes:
+            added[scope, day] = added.get((scope, day), 0) + amount
+
+    def write(self, tx: Tx) -> None:
+        if self.rows:
+            tx.executemany(RECORD_SPEND, self.rows)
+        if self.added:
+            tx.executemany(ADD_SPEND, [(scope, day, amount) for (scope, day), amount in self.added.items()])
+
+
 class LedgerCore:
     """The reservation protocol over any backend; see the module docstring for what one supplies.
 
@@ -144,8 +175,8 @@ class LedgerCore:
                                    "WHERE state = 'reserved' AND created < ?")
     readonly: bool
     _host: str = socket.gethostname()
-    #: the thread inside :meth:`batch` and its open transaction
-    _batch: tuple[int, Tx] | None = None
+    #: the thread inside :meth:`batch`, its open transaction and what it writes when the block ends
+    _batch: tuple[int, Tx, _Deferred] | None = None
 
     def _write(self, *, alone: bool = False) -> contextlib.AbstractContextManager[Tx]:
         """One write transaction, committed when the block ends normally (``alone``: while no other
@@ -161,26 +192,34 @@ class LedgerCore:
         """Settlements and releases made in this thread inside the block share ONE write transaction,
         committed when it ends (a gateway settles the requests answered in one turn of its event
         loop with one commit instead of one each). If it fails, none of them is written - as when a
-        lone settlement fails: ``rebuild-ledger`` recounts the spend from the usage events."""
+        lone settlement fails: ``rebuild-ledger`` recounts the spend from the usage events.
+
+        Inside it, the rows of unreserved spend (:meth:`record_spend`) and the spend of every
+        settlement are written when the block ends, in two statements: the rows at once, the spend
+        summed per scope and day (measured, unreserved spend in batches of 8: 16.5 -> 12.7 us each).
+        The transaction ends the same; nothing inside the block reads them back."""
         if self._batch is not None and self._batch[0] == threading.get_ident():
             yield  # already inside one
             return
         with self._write() as tx:
-            self._batch = (threading.get_ident(), tx)
+            deferred = _Deferred()
+            self._batch = (threading.get_ident(), tx, deferred)
             try:
                 yield
             finally:
                 self._batch = None
+            deferred.write(tx)
 
     @contextlib.contextmanager
-    def _settling(self) -> Iterator[Tx]:
-        """The transaction a settlement or release writes in: the thread's :meth:`batch`, or its own."""
+    def _settling(self) -> Iterator[tuple[Tx, _Deferred | None]]:
+        """The transaction a settlement or release writes in: the thread's :meth:`batch` (with what
+        it writes at its end), or its own."""
         batch = self._batch
         if batch is not None and batch[0] == threading.get_ident():
-            yield batch[1]
+            yield batch[1], batch[2]
         else:
             with self._write() as tx:
-                yield tx
+                yield tx, None
 
     def _hold(self, tx: Tx, scopes: Sequence[str]) -> None:
         """Keep every other reservation that checks one of ``scopes`` out until ``tx`` ends."""
@@ -267,7 +306,7 @@ class LedgerCore:
         settled or released."""
         cost = to_nusd(cost_usd)
         day = (spent_at or now).astimezone(UTC).date().isoformat()
-        with self._settling() as tx:
+        with self._settling() as (tx, deferred):
             # One conditional update: of two settlements of one reservation racing, one wins.
             # An expired reservation still settles: the request did happen and was billed.
             row = tx.execute("UPDATE reservations SET state = 'settled', finished = ?, cost_nusd = ?, event_id = ?, "
@@ -276,7 +315,9 @@ class LedgerCore:
                              (now.timestamp(), cost, event_id, model, day, 0 if cost else 1, reservation_id)).fetchone()
             if row is None:
                 return False
-            if cost:
+            if cost and deferred is not None:
+                deferred.spend(request_scopes(*row), day, cost)
+            elif cost:
                 self._add_spend(tx, request_scopes(*row), day, cost)
         return True
 
@@ -290,19 +331,22 @@ class LedgerCore:
         day = (spent_at or now).astimezone(UTC).date().isoformat()
         billed = billed_model or model
         stamp = now.timestamp()
-        with self._settling() as tx:
-            tx.execute(
-                "INSERT INTO reservations (id, request_id, app, model, key, amount_nusd, state, created, pid, host, "
-                "finished, cost_nusd, event_id, billed_model, day, in_events) "
-                "VALUES (?, ?, ?, ?, ?, 0, 'settled', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (reservation_id, request_id, app, model, key, stamp, os.getpid(), self._host, stamp, cost,
-                 event_id, billed, day, 0 if cost else 1))
+        row = (reservation_id, request_id, app, model, key, stamp, os.getpid(), self._host, stamp, cost,
+               event_id, billed, day, 0 if cost else 1)
+        scopes = request_scopes(app, billed, key)
+        with self._settling() as (tx, deferred):
+            if deferred is not None:
+                deferred.rows.append(row)
+                if cost:
+                    deferred.spend(scopes, day, cost)
+                return
+            tx.execute(RECORD_SPEND, row)
             if cost:
-                self._add_spend(tx, request_scopes(app, billed, key), day, cost)
+                self._add_spend(tx, scopes, day, cost)
 
     def release(self, reservation_id: str, *, now: datetime) -> bool:
         """Drop a reservation without spend (the request failed unbilled). Idempotent."""
-        with self._settling() as tx:
+        with self._settling() as (tx, _):
             # (RETURNING, not rowcount: a pipelined statement's count is known only once read)
             return tx.execute("UPDATE reservations SET state = 'released', finished = ? "
                               "WHERE id = ? AND state IN ('reserved', 'expired') RETURNING id",
@@ -310,11 +354,7 @@ class LedgerCore:
 
     @staticmethod
     def _add_spend(tx: Tx, scopes: Iterable[str], day: str, amount: int) -> None:
-        tx.executemany(
-            "INSERT INTO spend (scope, day, amount_nusd) VALUES (?, ?, ?) "
-            "ON CONFLICT (scope, day) DO UPDATE SET amount_nusd = spend.amount_nusd + excluded.amount_nusd",
-            [(scope, day, amount) for scope in scopes],
-        )
+        tx.executemany(ADD_SPEND, [(scope, day, amount) for scope in scopes])
 
     # -- reading and rebuilding ------------------------------------------------------------------
 
