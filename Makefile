@@ -14,6 +14,8 @@ $(VENV)/.base: pyproject.toml
 
 $(VENV)/.test: $(VENV)/.base
 	$(PY) -m pip install -q -e '.[test]'
+	# Azurite, Azure Blob Storage's emulator, for tests/test_az_store.py (3.35.0: the last for Node.js 20)
+	npm install --prefix $(VENV)/azurite --no-audit --no-fund --loglevel=error azurite@3.35.0
 	touch $@
 
 $(VENV)/.bench: $(VENV)/.base

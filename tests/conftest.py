@@ -9,5 +9,6 @@ pytest_plugins = [
     "tests.plugins.store",
     "tests.plugins.postgres",
     "tests.plugins.s3",
+    "tests.plugins.azurite",
     "tests.plugins.gateway",  # last: it uses the others
 ]

@@ -85,7 +85,7 @@ def test_report_out_takes_a_bucket_and_refuses_an_unsupported_url(s3_root: str, 
     assert [o.name for o in written] == [f"hive-day-{(NOW.date() - timedelta(days=1)).isoformat()}.md"]
     assert done.stderr.strip() == str(written[0])
     assert list(tmp_path.iterdir()) == []  # never a local folder named "s3:"
-    refused = subprocess.run([str(BIN / "hive-jobs"), "--data-dir", s3_root, "report", "--out", "gs://b/x"],
+    refused = subprocess.run([str(BIN / "hive-jobs"), "--data-dir", s3_root, "report", "--out", "ftp://b/x"],
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert refused.returncode == 2 and "gs://" in refused.stderr and "Traceback" not in refused.stderr
+    assert refused.returncode == 2 and "ftp://" in refused.stderr and "Traceback" not in refused.stderr
     assert list(tmp_path.iterdir()) == []

@@ -29,6 +29,7 @@ __all__ = ["BACKENDS", "TOMBSTONE_META", "ObjectBackend", "ObjectVersion", "back
 #: scheme -> (module, what it is); the module has a module-level ``BACKEND`` (an :class:`ObjectBackend`)
 BACKENDS: dict[str, tuple[str, str]] = {
     "s3": ("hive_core.store.s3", "Amazon S3 or an S3-compatible server"),
+    "az": ("hive_core.store.azure", "Azure Blob Storage (the account from the Azure environment)"),
 }
 
 #: the user metadata that marks a tombstone (:func:`hive_core.store.conditional.put_tombstone`);

@@ -1,0 +1,320 @@
+"""``az://container/prefix``: Azure Blob Storage (or Azurite), the backend of :mod:`hive_core.store.backends`.
+
+The URL's first part is the container; the storage account comes from the environment. (``abfs://``
+is not taken: Hadoop's ``abfs[s]://container@account.dfs.core.windows.net/path`` carries the account
+and means the Data Lake endpoint; one spelling, whose account is the environment's, is less to get wrong.)
+
+Reads and listings go through ``pyarrow.fs.AzureFileSystem``; writes and deletions do not. Its output
+stream creates an empty blob when opened and commits the data at close, so a writer killed between
+the two would leave an empty object where Hive promises a whole one or none; and its ``delete_file``
+takes a lease on the blob first, which a killed process leaves held (up to a minute: the next run's
+deletion of that blob fails meanwhile) and writes a directory marker blob. So the filesystem handed
+out (:class:`_BlobFileSystem`) is pyarrow's with those two calls replaced by the SDK's: one Put
+Blob at close (staged blocks and one commit above 64 MiB: the blob appears whole or not at all)
+and a plain Delete Blob. pyarrow's file system also has no conditional PUT, so
+the conditional operations go through the Azure SDK (``azure-storage-blob``, the ``az`` extra:
+Microsoft's own client, kept in step with the service; hand-signed requests would re-implement its
+SharedKey signing and leave out its credential chain): Put Blob with ``If-None-Match: *`` or
+``If-Match``, Delete Blob and Get Blob Properties with ``If-Match``, the server's clock from ``Date``.
+
+Credentials and the endpoint come from Azure's standard environment only:
+``AZURE_STORAGE_CONNECTION_STRING`` (its ``AccountName``, ``AccountKey`` and ``BlobEndpoint``, or
+``DefaultEndpointsProtocol``/``EndpointSuffix``), else ``AZURE_STORAGE_ACCOUNT_NAME`` (or the Azure
+CLI's ``AZURE_STORAGE_ACCOUNT``) with ``AZURE_STORAGE_ACCOUNT_KEY`` (``AZURE_STORAGE_KEY``), else that
+account through the default credential chain (pyarrow's own; the SDK's needs ``azure-identity``).
+No error carries the key or the connection string: a refused call says the server's error code.
+Tested against Azurite; Azure itself must honour ``If-None-Match: *`` and ``If-Match`` on Put Blob
+and ``If-Match`` on Delete Blob and Get Blob Properties (documented since API version 2011).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from hive_core.errors import ConfigError, StorageError
+from hive_core.store.backends import TOMBSTONE_META, ObjectVersion
+
+if TYPE_CHECKING:
+    import pyarrow.fs as pafs
+
+    from hive_core.store.objects import ObjectPath
+
+__all__ = ["BACKEND", "AzureAccount", "azure_account"]
+
+#: a condition the server refused (412), or a blob that exists under ``If-None-Match: *`` (409)
+_LOST = frozenset({409, 412})
+_ADVICE = "check the container, AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME and the account key"
+#: Azure metadata names are C# identifiers: ``hive-tombstone`` is stored as ``hive_tombstone``
+_META_NAMES = {name: name.replace("-", "_") for name in TOMBSTONE_META}
+
+
+@dataclass(frozen=True)
+class AzureAccount:
+    """The storage account of the environment: its name, key (``None``: the default credential
+    chain) and Blob service endpoint (``https://<name>.blob.core.windows.net``, or Azurite's
+    path-style ``http://127.0.0.1:10000/<name>``)."""
+
+    name: str
+    key: str | None = field(repr=False)
+    blob_endpoint: str
+
+
+def _connection_fields(text: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for part in text.split(";"):
+        name, sep, value = part.partition("=")  # a key's base64 may end in '='
+        if sep:
+            fields[name.strip().lower()] = value.strip()
+    return fields
+
+
+def azure_account(environ: Mapping[str, str] | None = None) -> AzureAccount:
+    """The account, key and endpoint of Azure's standard environment variables."""
+    env = os.environ if environ is None else environ
+    if text := env.get("AZURE_STORAGE_CONNECTION_STRING", "").strip():
+        fields = _connection_fields(text)
+        name, key = fields.get("accountname"), fields.get("accountkey")
+        if not name or not key:  # never echo the string: it may hold a SAS token
+            raise ConfigError("AZURE_STORAGE_CONNECTION_STRING: an az:// data directory needs its AccountName and "
+                              "AccountKey (SAS tokens are not supported)")
+        endpoint = fields.get("blobendpoint") or (f"{fields.get('defaultendpointsprotocol', 'https')}://{name}.blob."
+                                                  f"{fields.get('endpointsuffix', 'core.windows.net')}")
+        return AzureAccount(name, key, endpoint.rstrip("/"))
+    name = env.get("AZURE_STORAGE_ACCOUNT_NAME") or env.get("AZURE_STORAGE_ACCOUNT")
+    if not name:
+        raise ConfigError("an az:// data directory needs AZURE_STORAGE_CONNECTION_STRING or "
+                          "AZURE_STORAGE_ACCOUNT_NAME (with AZURE_STORAGE_ACCOUNT_KEY, or a default Azure credential)")
+    key = env.get("AZURE_STORAGE_ACCOUNT_KEY") or env.get("AZURE_STORAGE_KEY") or None
+    return AzureAccount(name, key, f"https://{name}.blob.core.windows.net")
+
+
+def _authorities(account: AzureAccount) -> tuple[str, str, str]:
+    """pyarrow's (scheme, blob authority, dfs authority) for the endpoint: it prefixes the account to
+    an authority (``blob.core.windows.net``) except on 127.0.0.1/localhost, where it puts it in the path."""
+    url = urlsplit(account.blob_endpoint)
+    host = url.netloc
+    if host.lower().startswith(f"{account.name.lower()}."):
+        host = host[len(account.name) + 1:]
+    dfs = f"dfs.{host[5:]}" if host.startswith("blob.") else host  # an emulator serves both on one port
+    return url.scheme or "https", host, dfs
+
+
+@functools.lru_cache(maxsize=4)
+def _filesystem(account: AzureAccount) -> pafs.FileSystem:
+    import pyarrow.fs as pafs
+
+    scheme, blob, dfs = _authorities(account)
+    inner = pafs.AzureFileSystem(account.name, account_key=account.key, blob_storage_authority=blob,
+                                 blob_storage_scheme=scheme, dfs_storage_authority=dfs, dfs_storage_scheme=scheme)
+    return pafs.PyFileSystem(_blob_handler(inner, account))
+
+
+class _BlobSink(io.RawIOBase):
+    """What ``open_output_stream`` hands out: the bytes written, sent as one Put Blob at ``close``."""
+
+    def __init__(self, key: str, account: AzureAccount) -> None:
+        super().__init__()
+        self._key, self._account, self._data = key, account, io.BytesIO()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        return self._data.write(data)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            from hive_core.store.objects import ObjectPath
+
+            path = ObjectPath("az", self._key)
+            blob = _blob(path, self._account)
+            data = self._data.getvalue()
+            _call(path, "put blob", lambda **hook: blob.upload_blob(data, overwrite=True, **hook))
+        finally:
+            super().close()
+
+
+def _blob_handler(inner: pafs.FileSystem, account: AzureAccount) -> pafs.FileSystemHandler:
+    """A ``pyarrow.fs`` handler that delegates to ``inner`` but writes and deletes through the SDK."""
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+    class BlobHandler(pafs.FileSystemHandler):  # type: ignore[misc]  # pyarrow.fs has no type stubs
+        def get_type_name(self) -> str:
+            return "hive-azure"
+
+        def normalize_path(self, path: str) -> str:
+            return str(inner.normalize_path(path))
+
+        def get_file_info(self, paths: list[str]) -> list[pafs.FileInfo]:
+            return list(inner.get_file_info(paths))
+
+        def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
+            return list(inner.get_file_info(selector))
+
+        def create_dir(self, path: str, recursive: bool) -> None:
+            inner.create_dir(path, recursive=recursive)
+
+        def delete_dir(self, path: str) -> None:
+            inner.delete_dir(path)
+
+        def delete_dir_contents(self, path: str, missing_dir_ok: bool = False) -> None:
+            inner.delete_dir_contents(path, missing_dir_ok=missing_dir_ok)
+
+        def delete_root_dir_contents(self) -> None:
+            inner.delete_dir_contents("/", accept_root_dir=True)
+
+        def delete_file(self, path: str) -> None:
+            from hive_core.store.objects import ObjectPath
+
+            target = ObjectPath("az", path)
+            blob = _blob(target, account)
+            _call(target, "delete blob", lambda **hook: blob.delete_blob(**hook))
+
+        def move(self, src: str, dest: str) -> None:
+            inner.move(src, dest)
+
+        def copy_file(self, src: str, dest: str) -> None:
+            inner.copy_file(src, dest)
+
+        def open_input_stream(self, path: str) -> pa.NativeFile:
+            return inner.open_input_stream(path)
+
+        def open_input_file(self, path: str) -> pa.NativeFile:
+            return inner.open_input_file(path)
+
+        def open_output_stream(self, path: str, metadata: dict[str, str] | None) -> pa.NativeFile:
+            return pa.PythonFile(_BlobSink(path, account), mode="w")
+
+        def open_append_stream(self, path: str, metadata: dict[str, str] | None) -> pa.NativeFile:
+            raise OSError(f"{path}: appending to a blob is not supported")
+
+        def __eq__(self, other: object) -> bool:
+            return self is other
+
+        def __hash__(self) -> int:
+            return id(self)
+
+    return BlobHandler()
+
+
+@functools.lru_cache(maxsize=4)
+def _client(account: AzureAccount) -> Any:
+    try:
+        from azure.storage.blob import BlobServiceClient, ExponentialRetry
+    except ImportError:
+        raise ConfigError("an az:// data directory needs azure-storage-blob for its conditional writes: "
+                          "pip install 'hive[az]'") from None
+    credential: Any = {"account_name": account.name, "account_key": account.key}
+    if account.key is None:
+        try:
+            from azure.identity import DefaultAzureCredential
+        except ImportError:
+            raise ConfigError("an az:// data directory without AZURE_STORAGE_ACCOUNT_KEY needs azure-identity "
+                              "for the default Azure credential: pip install azure-identity") from None
+        credential = DefaultAzureCredential()
+    # the SDK's one retry policy, shortened (its default waits 15 s, then 18, 24...): 1 s then 3 s, +-1 s of jitter
+    retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=2, random_jitter_range=1)
+    return BlobServiceClient(account.blob_endpoint, credential=credential, retry_policy=retry)
+
+
+def _call(path: ObjectPath, operation: str, call: Callable[..., Any]) -> tuple[Any, float] | None:
+    """One SDK call about ``path`` and the server's ``Date`` of its response; ``None`` when its
+    condition failed; a missing blob or container is ``FileNotFoundError``; other errors one line."""
+    from azure.core.exceptions import AzureError, HttpResponseError
+
+    dates: list[str] = []
+
+    def hook(response: Any) -> None:
+        dates.append(response.http_response.headers.get("Date", ""))
+
+    try:
+        result = call(raw_response_hook=hook)
+    except HttpResponseError as exc:
+        status = int(exc.status_code or 0)
+        if status in _LOST:
+            return None
+        if status == 404:
+            raise FileNotFoundError(2, "no such object", str(path)) from None
+        code = getattr(exc, "error_code", None) or exc.reason or "refused"  # the storage SDK sets error_code
+        raise StorageError(path, f"{operation}: {code} ({status})", _ADVICE) from None
+    except AzureError as exc:  # no connection, a timeout: the message names the endpoint, never the key
+        raise StorageError(path, f"{operation}: {' '.join(str(exc.message).split())}", _ADVICE) from None
+    return result, parsedate_to_datetime(dates[-1]).timestamp() if dates and dates[-1] else 0.0
+
+
+def _blob(path: ObjectPath, account: AzureAccount | None = None) -> Any:
+    container, _, name = path.key.partition("/")
+    return _client(account or azure_account()).get_blob_client(container, name)
+
+
+def _version(etag: str, size: int, written: datetime, metadata: Mapping[str, str], server: float) -> ObjectVersion:
+    stored = {k.lower(): v for k, v in metadata.items()}
+    tombstone = all(stored.get(_META_NAMES[k]) == v for k, v in TOMBSTONE_META.items())
+    return ObjectVersion(str(etag), int(size), server - written.timestamp(), tombstone)
+
+
+class AzureBackend:
+    """The :class:`~hive_core.store.backends.ObjectBackend` of ``az://``."""
+
+    advice = _ADVICE
+
+    def filesystem(self) -> pafs.FileSystem:
+        return _filesystem(azure_account())
+
+    def put(self, path: ObjectPath, data: bytes, *, if_none_match: bool = False, if_match: str | None = None,
+            metadata: dict[str, str] | None = None) -> str | None:
+        conditions: dict[str, Any] = {"if_none_match": "*"} if if_none_match else {}
+        if if_match is not None:
+            conditions["if_match"] = if_match
+        if metadata:
+            conditions["metadata"] = {_META_NAMES.get(k, k.replace("-", "_")): v for k, v in metadata.items()}
+        blob = _blob(path)
+        written = _call(path, "put blob", lambda **hook: blob.upload_blob(data, overwrite=True, **conditions, **hook))
+        return None if written is None else str(written[0]["etag"])
+
+    def delete(self, path: ObjectPath, *, if_match: str | None = None) -> bool:
+        blob = _blob(path)
+        condition = {} if if_match is None else {"if_match": if_match}
+        return _call(path, "delete blob", lambda **hook: blob.delete_blob(**condition, **hook)) is not None
+
+    def head(self, path: ObjectPath, *, if_match: str | None = None) -> ObjectVersion | None:
+        blob = _blob(path)
+        condition = {} if if_match is None else {"if_match": if_match}
+        got = _call(path, "get blob properties", lambda **hook: blob.get_blob_properties(**condition, **hook))
+        if got is None:
+            return None
+        props, server = got
+        return _version(props.etag, props.size, props.last_modified, props.metadata or {}, server)
+
+    def get(self, path: ObjectPath) -> tuple[bytes, ObjectVersion]:
+        blob = _blob(path)
+        got = _call(path, "get blob", lambda **hook: blob.download_blob(**hook))
+        if got is None:  # no condition was asked: a 409/412 here is the server's own conflict
+            raise StorageError(path, "get blob refused", _ADVICE)
+        stream, server = got
+        props = stream.properties
+        data = _call(path, "get blob", lambda **hook: stream.readall())
+        if data is None:
+            raise StorageError(path, "get blob refused", _ADVICE)
+        return bytes(data[0]), _version(props.etag, props.size, props.last_modified, props.metadata or {}, server)
+
+    def server_now(self, path: ObjectPath) -> float:
+        container = _client(azure_account()).get_container_client(path.key.partition("/")[0])
+        got = _call(path, "get container properties", lambda **hook: container.get_container_properties(**hook))
+        if got is None:
+            raise StorageError(path, "get container properties refused", _ADVICE)
+        return float(got[1])
+
+
+BACKEND = AzureBackend()

@@ -1,0 +1,233 @@
+"""``az://`` data directories on a real Azure Blob Storage server (Azurite, tests/plugins/azurite.py): the
+S3 suite's core trials (tests/test_s3_*.py) on the Azure backend, fewer of them: the event log and its
+SQL views, the conditional primitives, the job lock across processes, kill -9 compactions, rollups
+byte-identical to a local rollup, prune; and errors that never show the key."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from hive_core.errors import LockHeld, StorageError
+from hive_core.settings import Settings
+from hive_core.store.conditional import (
+    create_object,
+    delete_if_match,
+    head_version,
+    object_lock,
+    put_tombstone,
+    read_version,
+    server_now,
+)
+from hive_core.store.event_files import list_event_files
+from hive_core.store.objects import as_object
+from ingest import EventLog, compact, verify
+from jobs.pipeline import rollup
+from jobs.rollup.prune import MIN_KEEP_DAYS, prune
+from tests.cases import api_call, write_history
+from tests.plugins.azurite import KEY, Azurite
+from tests.plugins.cli import BIN
+from tests.plugins.env import REPO
+from tests.test_s3_compact import _COMPACT, _ids, _journals, _plain_rows, _small_files
+from tests.test_s3_compact import DAYS as COMPACT_DAYS
+from tests.test_s3_lock import _COUNTER, _HOLD
+from tests.test_s3_rollup import _ROLLUP, AS_OF, _local_files, _object_files, _settings
+from tests.test_s3_rollup import DAYS as ROLLUP_DAYS
+from tests.test_s3_store import _WRITER, T0, _request_ids
+
+
+def _root(az_root: str) -> Path:
+    return Settings.from_env({}, data_dir=az_root).data_dir
+
+
+def test_event_log_writes_blobs_that_sql_reads_and_writers_lose_nothing(az_root: str, tmp_path: Path) -> None:
+    root = _root(az_root)
+    with EventLog(root, max_events=10, writer="w1") as log:
+        for i in range(25):
+            log.record(api_call(i, ts=T0 + timedelta(minutes=i)))
+    assert [p.name for p in list_event_files(root, "api_call").files] == [
+        "w1-000001.parquet", "w1-000002.parquet", "w1-000003.parquet"]
+    assert len(_request_ids(az_root)) == 25
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, az_root, f"w{i + 2}", "35"], cwd=REPO) for i in range(3)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0]
+    ids = _request_ids(az_root)
+    assert len(ids) == len(set(ids)) == 25 + 3 * 35
+    assert not list(tmp_path.iterdir())  # nothing local: no "az:" directory
+
+
+def test_conditional_primitives(az_root: str) -> None:
+    base = as_object(_root(az_root))
+    journal = base / "state" / "journal.json"
+    first = create_object(journal, b"first")
+    assert first is not None and create_object(journal, b"second") is None  # If-None-Match: *
+    got = read_version(journal)
+    assert got is not None and got[0] == b"first" and got[1].etag == first and not got[1].tombstone
+    head = head_version(journal)
+    assert head is not None and (head.etag, head.size, head.tombstone) == (first, 5, False)
+    # ages and "now" are the server's clock, whatever this host's says (HIVE_TEST_NOW moves ours, not Azurite's)
+    real_now = time.time() - float(os.environ.get("PYTEST_CLOCK_SHIFT_S", "0"))
+    assert abs(head.age_s) < 5 and abs(server_now(journal) - real_now) < 5
+    journal.write_bytes(b"rewritten")  # another writer replaced it: the etag read is stale
+    assert not delete_if_match(journal, first)
+    assert journal.read_bytes() == b"rewritten"
+    current = head_version(journal)
+    assert current is not None and delete_if_match(journal, current.etag) and not journal.exists()
+    assert not delete_if_match(journal, current.etag) and head_version(journal) is None and read_version(journal) is None
+    fence = base / "events" / "out-000001.parquet"
+    assert put_tombstone(fence) and not put_tombstone(fence)
+    marked = head_version(fence)
+    assert marked is not None and marked.tombstone and marked.size == 0
+    assert create_object(fence, b"PAR1 late") is None  # the tombstone fences a late writer
+
+
+def test_a_wrong_key_is_one_line_without_the_key(azurite: Azurite, az_root: str, monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    wrong_key = "V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3Jvbmc="
+    wrong = azurite.connection_string(wrong_key)
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", wrong)
+    root = _root(az_root)
+    for attempt in (lambda: as_object(root).exists(), lambda: create_object(as_object(root) / "x", b"x"),
+                    lambda: server_now(as_object(root))):
+        with pytest.raises(StorageError) as caught:
+            attempt()
+        message = str(caught.value)
+        assert "AuthorizationFailure" in message or "AuthenticationFailed" in message or "403" in message, message
+        assert len(message.splitlines()) == 1 and wrong_key not in message and KEY not in message
+    done = subprocess.run([str(BIN / "hive-jobs"), "--data-dir", az_root, "verify"], cwd=tmp_path,
+                          env={**os.environ, "AZURE_STORAGE_CONNECTION_STRING": wrong}, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "Traceback" not in done.stderr and az_root.split("/")[2] in done.stderr
+    assert wrong_key not in done.stdout + done.stderr and "AccountKey" not in done.stdout + done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_processes_under_the_lock_never_interleave_and_a_killed_holders_lease_lapses(az_root: str) -> None:
+    procs = [subprocess.Popen([sys.executable, "-c", _COUNTER, az_root, "3"], cwd=REPO) for _ in range(3)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0]
+    datadir = Settings.from_env({}, data_dir=az_root).datadir
+    assert (datadir.state / "counter").read_text() == "9"
+    lock = as_object(datadir.lock("rollup"))
+    assert not lock.exists()  # released
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(lock), "2"], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        time.sleep(2.5)  # past one lease: alive, the holder renews it
+        with pytest.raises(LockHeld, match="another run holds"), object_lock(lock, timeout_s=0, lease_s=2):
+            pass
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+        with object_lock(lock, timeout_s=30, lease_s=2):  # taken over once the dead holder's lease lapsed
+            assert lock.exists()
+        assert not lock.exists()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+
+
+def test_compact_and_verify_through_the_cli(az_root: str, az_env: dict[str, str], tmp_path: Path) -> None:
+    n = _small_files(_root(az_root))
+    jobs = [str(BIN / "hive-jobs"), "--data-dir", az_root]
+    done = subprocess.run([*jobs, "compact", "--date", COMPACT_DAYS[0].isoformat()], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=180)
+    assert (done.returncode, done.stdout) == (0, f"compacted 1 partitions: 3 files -> 1, {n // 2:,} events\n"), done.stderr
+    done = subprocess.run([*jobs, "verify"], cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"verified 4 files, {n:,} events: ok\n", "")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trial", range(2))
+def test_kill_9_compaction_loses_and_duplicates_nothing(az_root: str, trial: int) -> None:
+    root = _root(az_root)
+    n = _small_files(root)
+    expected = Counter(f"r{i}" for i in range(n))
+    child = subprocess.Popen([sys.executable, "-c", _COMPACT, str(root), *(d.isoformat() for d in COMPACT_DAYS)],
+                             cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    deadline = time.monotonic() + 60
+    while not _journals(root):  # killed mid-compaction: once its journal is there, then a while later
+        assert child.poll() is None and time.monotonic() < deadline, "the compaction never wrote its journal"
+    time.sleep(random.uniform(0.0, 0.4) * trial)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+    assert _ids(root) == expected, "readers saw a loss or a duplicate"
+    left = verify(root, repair=False)
+    assert (left.problems, left.events) == ([], n)
+    for day in COMPACT_DAYS:  # the next run repairs whatever the killed one left
+        compact(root, day=day)
+    assert _ids(root) == expected and _plain_rows(root) == n and _journals(root) == []
+    assert verify(root, repair=False).problems == []
+
+
+@pytest.fixture
+def reference(tmp_path: Path) -> dict[str, object]:
+    """The files a local rollup writes for the rollup trials' history (as in tests/test_s3_rollup.py)."""
+    settings = _settings(str(tmp_path / "local"))
+    write_history(settings.data_dir, days=ROLLUP_DAYS, n=20)
+    rollup(settings)
+    return _local_files(settings.data_dir)
+
+
+def test_rollup_writes_the_files_a_local_rollup_writes_and_a_killed_one_is_finished(
+        az_root: str, reference: dict[str, object]) -> None:
+    settings = _settings(az_root)
+    write_history(settings.data_dir, days=ROLLUP_DAYS, n=20)
+    assert len(rollup(settings).rolled_up) == ROLLUP_DAYS
+    assert _object_files(settings.data_dir) == reference
+    assert not settings.datadir.lock("rollup").exists()  # the Azure job lock, released
+    # a rebuild killed at a random instant (it rewrites files that exist), finished by the next run
+    lock = as_object(settings.datadir.lock("rollup"))
+    proc = subprocess.Popen([sys.executable, "-c", _ROLLUP, az_root, AS_OF.isoformat()], cwd=REPO,
+                            stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not lock.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the rollup never took its lock"
+        time.sleep(0.02)
+    time.sleep(random.uniform(0.0, 1.0))
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    assert proc.stdout is not None and proc.stdout.read() == ""
+    proc.stdout.close()
+    with pytest.raises(LockHeld):
+        rollup(settings, lock_timeout_s=0)
+    with object_lock(lock, timeout_s=60, lease_s=1):  # the dead run's lease, shortened
+        pass
+    rollup(settings, rebuild=True)
+    assert _object_files(settings.data_dir) == reference
+    assert rollup(settings).rolled_up == []
+
+
+def test_prune_removes_old_rolled_up_days_only(az_root: str) -> None:
+    days = MIN_KEEP_DAYS + 4
+    now = AS_OF - timedelta(days=ROLLUP_DAYS) + timedelta(days=days)
+    settings = Settings.from_env({"HIVE_AS_OF": now.isoformat()}, data_dir=az_root)
+    data = settings.datadir
+    write_history(settings.data_dir, days=days, n=2)
+    rollup(settings)
+    rollups = {p.key: p.read_bytes() for p, _ in as_object(data.rollups).walk() if p.name.endswith(".parquet")}
+    missing = now.date() - timedelta(days=days)  # the first day: its rollup deleted, so it must stay
+    gone = as_object(data.rollup_day(missing))
+    gone.unlink()
+
+    report = prune(data, keep_days=MIN_KEEP_DAYS, now=now)
+
+    assert [d for d, _ in report.refused] == [missing] and len(report.pruned) == days - MIN_KEEP_DAYS - 1
+    for day in report.pruned:
+        assert not as_object(data.partition("api_call", day)).walk()
+    assert as_object(data.partition("api_call", missing)).walk()
+    assert {p.key: p.read_bytes() for p, _ in as_object(data.rollups).walk() if p.name.endswith(".parquet")} == {
+        k: v for k, v in rollups.items() if k != gone.key}  # rollups untouched
