@@ -121,6 +121,6 @@ class Upstream:
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise core.fail(record, n, started, self.translate(exc)) from exc
             kept[:] = [Answer(status, raw, headers.get("x-generation-id"))]
-            return core.answer(record, n, started, status, headers, raw)
+            return core.answer(record, n, started, status, headers, raw, relayed=True)
 
         return await acall_with_retries(attempt, core.policy)

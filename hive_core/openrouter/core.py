@@ -100,16 +100,19 @@ class ClientCore:
         return self.answer(record, attempt, started, response.status_code, response.headers, response.content)
 
     def answer(self, record: RequestRecord, attempt: int, started: float, status: int, headers: Mapping[str, str],
-               body: bytes) -> ChatResult:
+               body: bytes, *, relayed: bool = False) -> ChatResult:
         """:meth:`chat_result` for any HTTP stack: status, headers (case-insensitive lookups of
-        ``x-generation-id``) and the whole body. The gateway's upstream leg is not httpx."""
+        ``x-generation-id``) and the whole body. The gateway's upstream leg is not httpx.
+
+        ``relayed``: the body goes to a client as it came (the gateway): the attempt and the usage
+        are recorded exactly the same, the result carries no answer fields (text, tool calls...)."""
         if status >= 400:
             raise self.fail(record, attempt, started, self.http_error(status, headers, body), status)
         try:
             doc = parse_json(body, "chat answer")
             if "error" in doc and "choices" not in doc:
                 raise self.http_error(status, headers, body)
-            parsed = parse_chat(doc, header_generation_id=headers.get("x-generation-id"))
+            parsed = parse_chat(doc, header_generation_id=headers.get("x-generation-id"), relayed=relayed)
         except OpenRouterError as bad:
             raise self.fail(record, attempt, started, bad, status) from None
         latency = elapsed_ms(started)

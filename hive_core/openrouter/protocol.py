@@ -147,10 +147,14 @@ def parse_tool_calls(value: object) -> tuple[ToolCall, ...]:
     return tuple(calls)
 
 
-def parse_chat(doc: Mapping[str, Any], *, header_generation_id: str | None = None) -> ParsedChat:
+def parse_chat(doc: Mapping[str, Any], *, header_generation_id: str | None = None, relayed: bool = False) -> ParsedChat:
     """A ``chat.completion`` object. A choice with an ``error`` (the provider failed after partial
     output, HTTP still 200) is raised as :class:`~hive_core.errors.MidStreamError` by the caller,
-    which first records the usage: see :func:`choice_error`."""
+    which first records the usage: see :func:`choice_error`.
+
+    ``relayed``: only what the answer's events record (usage, model, provider, generation id) and
+    the same checks; the answer itself (text, tool calls, ...) is left empty - the gateway relays
+    the body as it came and never reads it."""
     choices = doc.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise MalformedResponse("chat answer has no choices")
@@ -159,15 +163,20 @@ def parse_chat(doc: Mapping[str, Any], *, header_generation_id: str | None = Non
     if not isinstance(message, dict):
         raise MalformedResponse("chat answer's message is not an object")
     usage = doc.get("usage")
+    usage_info = UsageInfo.from_openrouter(usage if isinstance(usage, dict) else None)
+    served_model, provider = _str(doc.get("model")), _str(doc.get("provider"))
+    generation_id = _str(doc.get("id")) or header_generation_id
+    if relayed:
+        return ParsedChat("", "", None, usage_info, served_model, provider, generation_id)
     logprobs = choice.get("logprobs")
     return ParsedChat(
         text=_str(message.get("content")) or "",
         reasoning=_str(message.get("reasoning")) or "",
         finish_reason=choice.get("finish_reason"),
-        usage=UsageInfo.from_openrouter(usage if isinstance(usage, dict) else None),
-        served_model=_str(doc.get("model")),
-        provider=_str(doc.get("provider")),
-        generation_id=_str(doc.get("id")) or header_generation_id,
+        usage=usage_info,
+        served_model=served_model,
+        provider=provider,
+        generation_id=generation_id,
         tool_calls=parse_tool_calls(message.get("tool_calls")),
         reasoning_details=_objects(message.get("reasoning_details")),
         annotations=_objects(message.get("annotations")),

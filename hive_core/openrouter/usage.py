@@ -19,17 +19,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from math import isfinite
 from typing import Any
 
 __all__ = ["UsageInfo"]
 
 
+# The exact types a JSON decoder makes are checked first (``type(...) is``): the general checks
+# below them give the same answer, at several times the cost (``Mapping`` is an ABC), and a usage
+# object is parsed on every answer.
+
 def _int(value: object) -> int:
+    if type(value) is int:
+        return value if value > 0 else 0
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _usd(value: object) -> Decimal | None:
     """A JSON number as a Decimal of its shortest repr (via ``str``: not the binary float's expansion)."""
+    if type(value) is float:
+        return Decimal(repr(value)) if isfinite(value) else None
     if not isinstance(value, int | float | str) or isinstance(value, bool):
         return None
     try:
@@ -40,7 +49,7 @@ def _usd(value: object) -> Decimal | None:
 
 
 def _object(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    return value if type(value) is dict or isinstance(value, Mapping) else {}
 
 
 @dataclass(frozen=True, slots=True)
