@@ -15,7 +15,7 @@ models, plus code-specialised ones for code work and tool-specialised ones when 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 
@@ -31,6 +31,8 @@ __all__ = ["CODE_TASKS", "CandidateIndex", "bits_of", "specialties_wanted"]
 #: the task types that are code work (code-specialised models may serve them)
 CODE_TASKS = frozenset({"code-generation", "code-analysis"})
 #: what the "suited" step is called when it removes the last candidate
+#: how many capability sets :meth:`CandidateIndex.capable` remembers (the same few come back)
+_MEMO_SIZE = 1024
 SUITED_LABEL = "text models suited to the request (no audio/image output, guard, research, code- or tool-specialised models unless asked)"
 
 
@@ -67,6 +69,9 @@ class CandidateIndex:
         self.general = bits_of(i for i in everyone if models[i].specialty is None)
         self.specialty = {s: bits_of(i for i in everyone if models[i].specialty == s) for s in SPECIALTIES}
         self._at_least = [_or(self.tier[r:]) for r in range(len(TIERS))]
+        # per set of specialties / of needed capabilities: the same few sets come back on every request
+        self._suited: dict[frozenset[str], int] = {}
+        self._capable: dict[frozenset[str], int] = {}
         self.provider: dict[str, int] = {}
         for i, model in enumerate(models):
             self.provider[model.provider] = self.provider.get(model.provider, 0) | 1 << i
@@ -98,16 +103,26 @@ class CandidateIndex:
 
     def suited(self, specialties: Iterable[str]) -> int:
         """General text models plus those of the given specialties."""
-        return _or([self.general, *(self.specialty[s] for s in specialties)])
+        key = specialties if isinstance(specialties, frozenset) else frozenset(specialties)
+        found = self._suited.get(key)
+        if found is None:
+            found = self._suited[key] = _or([self.general, *(self.specialty[s] for s in key)])
+        return found
 
     def capable(self, needed: Iterable[str]) -> int:
         """Models with every capability in ``needed``; :class:`ConfigError` for an unknown one."""
-        out = -1
-        for name in needed:
-            if name not in self.capability:
-                raise ConfigError(f"unknown capability {name!r}: one of {', '.join(CAPABILITIES)}")
-            out &= self.capability[name]
-        return out
+        needed = needed if isinstance(needed, frozenset) else frozenset(needed)
+        found = self._capable.get(needed)
+        if found is None:
+            found = -1
+            for name in needed:
+                if name not in self.capability:
+                    raise ConfigError(f"unknown capability {name!r}: one of {', '.join(CAPABILITIES)}")
+                found &= self.capability[name]
+            if len(self._capable) >= _MEMO_SIZE:
+                self._capable.clear()
+            self._capable[needed] = found
+        return found
 
     def filter(
         self, *, allow: frozenset[str] | None, deny: frozenset[str], providers: Sequence[str], allow_free: bool,
@@ -118,7 +133,8 @@ class CandidateIndex:
 
         ``specialties``: the specialised models an implicit choice may include (:func:`specialties_wanted`).
         """
-        steps: list[tuple[str, int]] = []
+        # (label, bits): a label is a function, called only when its step removes the last candidates
+        steps: list[tuple[Callable[[], str], int]] = []
         implicit = False
         if allow is not None:
             # Listing a model is naming it explicitly: routers, free and expired models qualify.
@@ -132,23 +148,26 @@ class CandidateIndex:
                                    "(use --allow-free or name a model)")
             implicit = True
         if deny:
-            steps.append((f"--deny {','.join(sorted(deny))}", ~self.named(deny)))
+            steps.append((lambda: f"--deny {','.join(sorted(deny))}", ~self.named(deny)))
         if providers:
-            steps.append((f"providers {','.join(providers)}", _or(self.provider.get(p, 0) for p in providers)))
+            steps.append((lambda: f"providers {','.join(providers)}",
+                          _or(self.provider.get(p, 0) for p in providers)))
         if capabilities:
-            steps.append((f"capabilities {','.join(sorted(capabilities))}", self.capable(capabilities)))
+            steps.append((lambda: f"capabilities {','.join(sorted(capabilities))}", self.capable(capabilities)))
         if context > 0:
-            steps.append((f"a context of {context} tokens", self.context_at_least(context)))
+            steps.append((lambda: f"a context of {context} tokens", self.context_at_least(context)))
         if implicit:  # after the caller's own constraints: "only specialists were left" is then the news
-            steps.append((SUITED_LABEL, self.suited(specialties)))
+            steps.append((_suited_label, self.suited(specialties)))
         if max_cost_per_1k is not None:
-            steps.append((f"--max-cost {max_cost_per_1k} USD per 1k tokens", self.cheaper_than(max_cost_per_1k)))
+            steps.append((lambda: f"--max-cost {max_cost_per_1k} USD per 1k tokens",
+                          self.cheaper_than(max_cost_per_1k)))
         if blocked:
-            steps.append(("open circuits (models failing right now)", ~blocked))
+            steps.append((_open_label, ~blocked))
         for label, bits in steps:
             left = cand & bits
             if not left:
-                raise NoCandidates(self._explain(label, cand, max_cost_per_1k is not None and "max-cost" in label))
+                text = label()
+                raise NoCandidates(self._explain(text, cand, max_cost_per_1k is not None and "max-cost" in text))
             cand = left
         return cand
 
@@ -180,6 +199,14 @@ class CandidateIndex:
     def at_least(self, rank: int) -> int:
         """Models of tier rank >= ``rank``."""
         return self._at_least[rank]
+
+
+def _suited_label() -> str:
+    return SUITED_LABEL
+
+
+def _open_label() -> str:
+    return "open circuits (models failing right now)"
 
 
 def _or(values: Iterable[int]) -> int:

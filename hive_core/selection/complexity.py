@@ -257,6 +257,14 @@ def _classify(lower: str, words: set[str], has_code: bool) -> str:
     return "chat"
 
 
+#: the assessment of a request without a prompt, per task type (immutable, so built once: a
+#: task-only selection is a dict lookup here)
+_TASK_DEFAULTS: dict[str, Assessment] = {
+    t.name: Assessment(t.complexity, 0, t.name, ("task default",), t.prompt_tokens, t.completion_tokens)
+    for t in TASK_TYPES.values()
+}
+
+
 def assess(prompt: str | None, task: str | None = None) -> Assessment:
     """Complexity and task type of a request (see the module docstring for the rules).
 
@@ -264,9 +272,7 @@ def assess(prompt: str | None, task: str | None = None) -> Assessment:
     """
     kind = task_type(task) if task else None
     if not prompt:
-        chosen = kind or TASK_TYPES["chat"]
-        return Assessment(chosen.complexity, 0, chosen.name, ("task default",), chosen.prompt_tokens,
-                          chosen.completion_tokens)
+        return _TASK_DEFAULTS[kind.name if kind else "chat"]
     n_words = len(prompt.split())
     lower = prompt.lower()
     words = set(_WORD.findall(lower))

@@ -86,9 +86,13 @@ class SelectionRequest:
     complexity: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SelectionResult:
-    """The choice: primary, fallbacks (best first), why, and what it is expected to cost."""
+    """The choice: primary, fallbacks (best first), why, and what it is expected to cost.
+
+    A plain slotted dataclass, not a frozen one: a frozen one's ``__init__`` sets each field through
+    ``object.__setattr__`` (2 us of a 20 us selection); nothing changes a result once returned.
+    """
 
     primary: str
     fallbacks: tuple[str, ...]
@@ -131,10 +135,15 @@ class Selector:
         self.breaker = breaker
         self.today = today or system_clock().date()  # UTC, as everywhere
         self._models = catalog.models
+        self._ids = [m.id for m in self._models]
         self.capabilities = tuple(self._capabilities(m) for m in self._models)
         self.candidates = CandidateIndex(self._models, self.capabilities, self.today)
         self._task_scores: dict[str, tuple[list[dict[str, float]], list[float], list[int]]] = {}
         self._orders: dict[tuple[str, str, str], tuple[list[int], list[float]]] = {}
+        #: per order: (index, bit, provider) of each model in that order, what :meth:`_chain` walks
+        self._ranked: dict[tuple[str, str, str], list[tuple[int, int, str]]] = {}
+        #: per (task, requested capabilities): the capabilities needed and the specialties wanted
+        self._needs: dict[tuple[str, frozenset[str]], tuple[frozenset[str], frozenset[str]]] = {}
         self._blocked: tuple[frozenset[str], int] = (frozenset(), 0)
         self._costs: dict[tuple[int, int, int], Decimal | None] = {}
 
@@ -178,6 +187,7 @@ class Selector:
                     totals.append(scores[i][strategy] + TIER_PULL * c * model.tier_rank)
             order = sorted(range(len(totals)), key=lambda i: (-totals[i], costs[i], self._models[i].id))
             cached = self._orders[key] = (order, totals)
+            self._ranked[key] = [(i, 1 << i, self._models[i].provider) for i in order]
         return cached
 
     def effective_cost(self, model_id: str, task: str = "chat") -> float:
@@ -201,7 +211,7 @@ class Selector:
         found = assess(request.prompt, request.task)
         complexity = parse_complexity(request.complexity) if request.complexity else found.complexity
         task = found.task
-        needed = request.capabilities | TASK_TYPES[task].capabilities
+        needed, specialties = self._needed(task, request.capabilities)
         prompt_tokens = request.context_tokens if request.context_tokens is not None else (
             found.prompt_tokens if request.prompt else 0)
         index = self.candidates
@@ -209,7 +219,7 @@ class Selector:
         cand = index.filter(
             allow=request.allow, deny=request.deny, providers=request.providers, allow_free=request.allow_free,
             capabilities=needed, context=prompt_tokens + (request.max_tokens or 0),
-            max_cost_per_1k=request.max_cost_per_1k, blocked=blocked, specialties=specialties_wanted(task, needed),
+            max_cost_per_1k=request.max_cost_per_1k, blocked=blocked, specialties=specialties,
         )
         warnings: list[str] = []
         wanted = TIER_RANK[MIN_TIER[complexity]]
@@ -217,18 +227,32 @@ class Selector:
         if floor < wanted:
             warnings.append(f"no {TIERS[wanted]}+ model meets the constraints; the best left is {TIERS[floor]}")
         cand &= index.at_least(floor)
-        order, totals = self._order(task, request.strategy, complexity)
+        key = (task, request.strategy, complexity)
+        totals = self._order(*key)[1]
         first = self._explicit(request, cand, needed, blocked, warnings)
-        chain = self._chain(order, cand, first, 1 + max(request.fallbacks, 0))
+        chain = self._chain(self._ranked[key], cand, first, 1 + max(request.fallbacks, 0))
         primary = self._models[chain[0]]
         cost = self._cost(chain[0], prompt_tokens or found.prompt_tokens, request.max_tokens or found.completion_tokens)
+        ids = self._ids
         return SelectionResult(
-            primary=primary.id, fallbacks=tuple(self._models[i].id for i in chain[1:]), tier=primary.tier,
+            primary=primary.id, fallbacks=tuple([ids[i] for i in chain[1:]]), tier=primary.tier,
             complexity=complexity, task_category=task, estimated_cost_usd=cost,
             reason=self._reason(chain[0], first is not None, request.strategy, complexity, task, cand, totals),
-            scores={self._models[i].id: totals[i] for i in chain}, candidates=cand.bit_count(),
+            scores={ids[i]: totals[i] for i in chain}, candidates=cand.bit_count(),
             warnings=tuple(warnings),
         )
+
+    def _needed(self, task: str, requested: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+        """The capabilities a request needs (its own plus its task's) and the specialties it may get."""
+        key = (task, requested if isinstance(requested, frozenset) else frozenset(requested))  # a set works too
+        found = self._needs.get(key)
+        if found is None:
+            needed = requested | TASK_TYPES[task].capabilities
+            found = (needed, specialties_wanted(task, needed))
+            if len(self._needs) >= 1024:
+                self._needs.clear()
+            self._needs[key] = found
+        return found
 
     def _cost(self, i: int, prompt_tokens: int, completion_tokens: int) -> Decimal | None:
         """Estimated request cost, memoised: Decimal arithmetic is a tenth of a selection."""
@@ -266,24 +290,24 @@ class Selector:
             return None
         return i
 
-    def _chain(self, order: list[int], cand: int, first: int | None, size: int) -> list[int]:
-        """Best candidates in score order, other providers before a provider already in the chain."""
-        providers = self.candidates.models
+    def _chain(self, ranked: list[tuple[int, int, str]], cand: int, first: int | None, size: int) -> list[int]:
+        """Best candidates in score order (``ranked``: :meth:`_order`'s, with each model's bit and
+        provider), other providers before a provider already in the chain."""
         chain = [first] if first is not None else []
-        used = {providers[first].provider} if first is not None else set()
+        used = {self._models[first].provider} if first is not None else set()
         same: list[int] = []
-        for i in order:
-            if len(chain) >= size:
-                break
-            if not (cand >> i) & 1 or i == first:
-                continue
-            provider = providers[i].provider
-            if chain and provider in used:
-                if len(same) < size:
-                    same.append(i)
-                continue
-            chain.append(i)
-            used.add(provider)
+        if len(chain) < size:
+            for i, bit, provider in ranked:
+                if not cand & bit or i == first:
+                    continue
+                if provider in used:  # only a provider already in the chain is in ``used``
+                    if len(same) < size:
+                        same.append(i)
+                    continue
+                chain.append(i)
+                used.add(provider)
+                if len(chain) >= size:
+                    break
         return (chain + same)[:size]
 
     def _reason(self, i: int, explicit: bool, strategy: str, complexity: str, task: str, cand: int,
