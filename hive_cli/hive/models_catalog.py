@@ -1,8 +1,9 @@
 """``hive models list``, ``info`` and ``recommend``: the catalog and the selector on the command line.
 
 Thin: each command loads what it needs (catalog, rankings, circuit state) from the settings, calls
-one library function, and formats. The catalog comes from :func:`hive_cli.selection.cli_catalog`:
-on a fresh data directory it is fetched first (no API key needed), and refreshed when a day old. Only pure-Python modules are imported at the top; the ranking
+one library function, and formats. The catalog comes from :func:`hive_cli.selection.cli_catalog`
+(``recommend``: from its Session, which does the same): on a fresh data directory it is fetched
+first (no API key needed), and refreshed when a day old. Only pure-Python modules are imported at the top; the ranking
 table's cache means pyarrow is not imported either, so ``recommend`` runs in well under 150 ms.
 """
 
@@ -15,7 +16,14 @@ import click
 
 from hive_cli.common import echo_json, get_settings
 from hive_cli.params import json_option
-from hive_cli.selection import build_request, cli_catalog, selection_json, selection_lines, selection_options
+from hive_cli.selection import (
+    build_request,
+    cli_catalog,
+    notice,
+    selection_json,
+    selection_lines,
+    selection_options,
+)
 from hive_core.catalog.capabilities import CAPABILITIES
 from hive_core.catalog.tiers import TIERS
 from hive_core.format import ms, pct, usd
@@ -167,8 +175,9 @@ def recommend(ctx: click.Context, task: str | None, prompt: str | None, strategy
         deny=deny, providers=providers, allow_free=allow_free, max_tokens=max_tokens, fallbacks=fallbacks,
     )
     settings = get_settings(ctx)
-    cli_catalog(settings)  # fetched or refreshed first when needed; the Session then loads it from its cache
-    with Session(settings, None) as session:  # no sink, no request id: nothing is recorded
+    # No sink, no request id: nothing is recorded. The Session fetches or refreshes the catalog when
+    # needed (the same ensure_catalog as cli_catalog, notices on stderr) and loads it once.
+    with Session(settings, None, notice=notice) as session:
         result = session.select(request)
     if as_json:
         echo_json(selection_json(result, strategy))

@@ -93,6 +93,7 @@ STRATEGY_WEIGHTS["cost-optimized"] = tuple(  # type: ignore[assignment]
     COST_MIX * w + (1 - COST_MIX) * (i == 3) for i, w in enumerate(STRATEGY_WEIGHTS["quality-first"])
 )
 
+_BALANCED, _PERFORMANCE, _QUALITY_FIRST = (STRATEGY_WEIGHTS[name] for name in ("balanced", "performance", "quality-first"))
 K_QUALITY, K_SUCCESS, K_LATENCY, K_COST = 10, 20, 10, 5
 P95_REF_MS, TTFT_REF_MS, COST_REF_USD = 8000.0, 1000.0, 1e-5
 _COST_SPAN = math.log10(1 + 1 / COST_REF_USD)
@@ -172,13 +173,17 @@ def strategy_scores(metrics: Metrics, prior: Metrics | None = None, bonus: float
     """Score of each strategy (higher is better). ``bonus`` (the selector's tier pull and
     exploration bonus) is added to every strategy's non-cost part, so cost-optimized stays exactly
     ``COST_MIX * quality-first + (1 - COST_MIX) * cost``."""
-    x = features(metrics, prior or DEFAULT_PRIOR)
-    scores = {
-        name: sum(w * f for w, f in zip(STRATEGY_WEIGHTS[name], x, strict=True)) + bonus
-        for name in ("balanced", "performance", "quality-first")
-    }
-    scores["cost-optimized"] = COST_MIX * scores["quality-first"] + (1 - COST_MIX) * x[3]
-    return {name: scores[name] for name in STRATEGIES}
+    quality, success, latency, cost = features(metrics, prior or DEFAULT_PRIOR)
+    # Each weighted sum spelled out, added left to right as sum() did (a selector computes 339 of
+    # these per task: the generator and zip were half the time).
+    w = _BALANCED
+    balanced = w[0] * quality + w[1] * success + w[2] * latency + w[3] * cost + bonus
+    w = _PERFORMANCE
+    performance = w[0] * quality + w[1] * success + w[2] * latency + w[3] * cost + bonus
+    w = _QUALITY_FIRST
+    quality_first = w[0] * quality + w[1] * success + w[2] * latency + w[3] * cost + bonus
+    return {"cost-optimized": COST_MIX * quality_first + (1 - COST_MIX) * cost, "balanced": balanced,
+            "performance": performance, "quality-first": quality_first}
 
 
 class Rankings:

@@ -64,6 +64,8 @@ TIER_PULL = 0.04
 #: the tier pull's factor per complexity (see the module docstring): increasing, negative for simple
 PULL = {"simple": -1, "moderate": 1, "complex": 2, "expert": 3}
 EXPLORATION_BONUS, EXPLORATION_K = 0.03, 20
+#: the metrics of a model without enough measured calls (frozen: one shared instance)
+_UNMEASURED = Metrics()
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,7 @@ class Selector:
             scores, costs, samples = [], [], []
             for model in self._models:
                 prior = prior_metrics(model, kind, self.today)
-                measured = self.rankings.metrics(task, model.id) or Metrics()
+                measured = self.rankings.metrics(task, model.id) or _UNMEASURED
                 bonus = EXPLORATION_BONUS * EXPLORATION_K / (EXPLORATION_K + measured.samples)
                 scores.append(strategy_scores(measured, prior, bonus=bonus))
                 costs.append(effective_cost(measured, prior))
