@@ -23,6 +23,7 @@ Names are lower-case with dashes; :data:`CAPABILITIES` is the full list (CLI cho
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 
@@ -49,14 +50,19 @@ FAST_TTFT_MS = 1000.0
 #: Artificial Analysis coding index from which a general model counts as good at programming
 CODING_INDEX_MIN = 45.0
 
-_CODE_NAME = re.compile(r"cod(?:er|ex|estral|e\b)|devstral|programm", re.IGNORECASE)
-_CODE_DESCRIPTION = re.compile(
+# Compiled on first use (:func:`_rx`): only parsing a ``/models`` document needs them.
+_CODE_NAME = r"cod(?:er|ex|estral|e\b)|devstral|programm"
+_CODE_DESCRIPTION = (
     r"\b(?:coding (?:model|assistant|agent|specialist)|code (?:model|generation|completion)"
-    r"|agentic coding|software engineering)\b",
-    re.IGNORECASE,
+    r"|agentic coding|software engineering)\b"
 )
-_FAST_NAME = re.compile(r"flash|mini\b|-mini|nano|haiku|lite|turbo|instant|:nitro|-fast\b", re.IGNORECASE)
+_FAST_NAME = r"flash|mini\b|-mini|nano|haiku|lite|turbo|instant|:nitro|-fast\b"
 _MODALITY_CAPS = {"image": "vision", "audio": "audio", "file": "file", "video": "video"}
+
+
+@functools.cache
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
 
 
 def parse_capability(value: str) -> str:
@@ -69,7 +75,7 @@ def parse_capability(value: str) -> str:
 
 def fast_by_name(model_id: str) -> bool:
     """The name-based prior for ``fast`` (used until the ranking table has measured TTFT)."""
-    return bool(_FAST_NAME.search(model_id))
+    return bool(_rx(_FAST_NAME).search(model_id))
 
 
 def static_capabilities(
@@ -96,7 +102,8 @@ def static_capabilities(
     caps.update(_MODALITY_CAPS[m] for m in input_modalities if m in _MODALITY_CAPS)
     if context_length >= LONG_CONTEXT_TOKENS:
         caps.add("long-context")
-    code_model = bool(_CODE_NAME.search(model_id) or _CODE_NAME.search(name) or _CODE_DESCRIPTION.search(description))
+    code = _rx(_CODE_NAME)
+    code_model = bool(code.search(model_id) or code.search(name) or _rx(_CODE_DESCRIPTION).search(description))
     strong = TIER_RANK[tier] >= TIER_RANK["premium"] or (coding_index or 0.0) >= CODING_INDEX_MIN
     if code_model or strong:
         caps.add("programming")

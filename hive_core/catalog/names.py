@@ -16,7 +16,6 @@ Only the ids are needed, so this module knows nothing of :class:`~hive_core.cata
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection
 
 from hive_core.errors import AmbiguousModel, UnknownModel
@@ -38,6 +37,8 @@ def close_matches(name: str, ids: Collection[str], n: int = SUGGESTIONS) -> list
     """Up to ``n`` ids of ``ids`` close to ``name``, the closest first: the full ids close to a full
     name, then the ids whose short name is close to the name's short name (so a wrong provider or a
     missing one still finds the model)."""
+    import difflib  # here: only a name that is not in the catalog needs it
+
     by_short: dict[str, list[str]] = {}
     for model_id in ids:
         by_short.setdefault(short_name(model_id).lower(), []).append(model_id)

@@ -43,6 +43,7 @@ characters in some catalog eras. The first matching row wins, in the table's ord
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 
@@ -51,22 +52,28 @@ __all__ = ["SPECIALTIES", "output_modalities", "specialty"]
 #: every specialty, in the order the rules are tried
 SPECIALTIES: tuple[str, ...] = ("media-output", "guard", "research", "tools", "code")
 
-_GUARD_DESCRIPTION = re.compile(
-    r"guardrail|content[- ]safety|safety (?:reasoning )?(?:model|classifi)|\bmoderat(?:es|ion model)", re.IGNORECASE)
-_GUARD_NAME = re.compile(r"guard\b|safeguard|content-safety", re.IGNORECASE)
-_RESEARCH_DESCRIPTION = re.compile(
-    r"always uses the \W?\w+\W? tool|\bmultiple agents\b|\bresearch-focused model|autonomously searches", re.IGNORECASE)
-_RESEARCH_NAME = re.compile(r"deep-research|multi-agent", re.IGNORECASE)
-_TOOLS_SENTENCE = re.compile(r"\bvariant\b[^.]*\btool (?:selection|use|calling)\b", re.IGNORECASE)
-_TOOLS_NAME = re.compile(r"customtools|custom-tools", re.IGNORECASE)
-_CODE_SENTENCE = re.compile(
+# Patterns (case-insensitive), compiled on first use by :func:`_rx`: only parsing a ``/models``
+# document needs them, and a catalog is usually loaded from its parse cache (compiling all of them
+# would be a few percent of `hive models recommend`).
+_GUARD_DESCRIPTION = r"guardrail|content[- ]safety|safety (?:reasoning )?(?:model|classifi)|\bmoderat(?:es|ion model)"
+_GUARD_NAME = r"guard\b|safeguard|content-safety"
+_RESEARCH_DESCRIPTION = (
+    r"always uses the \W?\w+\W? tool|\bmultiple agents\b|\bresearch-focused model|autonomously searches")
+_RESEARCH_NAME = r"deep-research|multi-agent"
+_TOOLS_SENTENCE = r"\bvariant\b[^.]*\btool (?:selection|use|calling)\b"
+_TOOLS_NAME = r"customtools|custom-tools"
+_CODE_SENTENCE = (
     r"(?<!best )\bcod(?:ing|e)[- ](?:model|agent|series|specialist|generation model)"
-    r"|\bagentic coding model|code-patching|code-specific|\bmodel for [^.]{0,40}\bcode edits|\bcodebase\b",
-    re.IGNORECASE,
+    r"|\bagentic coding model|code-patching|code-specific|\bmodel for [^.]{0,40}\bcode edits|\bcodebase\b"
 )
-_CODE_NAME = re.compile(r"coder|codex|codestral|devstral|[-/ ]code(?:\b|$)", re.IGNORECASE)
+_CODE_NAME = r"coder|codex|codestral|devstral|[-/ ]code(?:\b|$)"
 #: the end of a description's first sentence: a full stop, ! or ? before white space, or a line break
-_SENTENCE_END = re.compile(r"[.!?](?:\s|$)|\n")
+_SENTENCE_END = r"[.!?](?:\s|$)|\n"
+
+
+@functools.cache
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
 
 
 def output_modalities(architecture: object) -> tuple[str, ...]:
@@ -84,7 +91,7 @@ def output_modalities(architecture: object) -> tuple[str, ...]:
 
 
 def _first_sentence(description: str) -> str:
-    found = _SENTENCE_END.search(description)
+    found = _rx(_SENTENCE_END).search(description)
     return description[: found.start()] if found else description
 
 
@@ -94,12 +101,12 @@ def specialty(*, model_id: str, name: str, description: str, outputs: Iterable[s
         return "media-output"
     names = f"{model_id} {name}"
     first = _first_sentence(description)
-    if _GUARD_DESCRIPTION.search(description) or (not description and _GUARD_NAME.search(names)):
+    if _rx(_GUARD_DESCRIPTION).search(description) or (not description and _rx(_GUARD_NAME).search(names)):
         return "guard"
-    if _RESEARCH_DESCRIPTION.search(description) or (not description and _RESEARCH_NAME.search(names)):
+    if _rx(_RESEARCH_DESCRIPTION).search(description) or (not description and _rx(_RESEARCH_NAME).search(names)):
         return "research"
-    if _TOOLS_SENTENCE.search(first) or _TOOLS_NAME.search(names):
+    if _rx(_TOOLS_SENTENCE).search(first) or _rx(_TOOLS_NAME).search(names):
         return "tools"
-    if _CODE_SENTENCE.search(first) or _CODE_NAME.search(names):
+    if _rx(_CODE_SENTENCE).search(first) or _rx(_CODE_NAME).search(names):
         return "code"
     return None
