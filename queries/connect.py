@@ -33,9 +33,10 @@ import sys
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -71,6 +72,8 @@ class Store:
     files: dict[str, FileSet] = field(default_factory=dict)
     #: only the partitions of these UTC days (first, last), or every day
     days: tuple[date, date] | None = None
+    #: the named views registered (with those they read), in :data:`VIEW_ORDER`; every one by default
+    views: tuple[str, ...] = VIEW_ORDER
     _quarantine: Quarantine | None = field(default=None, repr=False)
     #: every listing this store made, held open until it closes: a descriptor number is never reused
     #: for another file while DuckDB may have cached a footer under its name
@@ -84,8 +87,15 @@ class Store:
     def skipped(self) -> list[tuple[Path, str]]:
         """Files skipped (one entry each), then the quarantined rows (one entry for all of them,
         on the ``events`` directory)."""
-        items = [item for fs in self.files.values() for item in fs.skipped]
-        quarantine = self.quarantine()
+        return self.skipped_of(self.views)
+
+    def skipped_of(self, views: Collection[str]) -> list[tuple[Path, str]]:
+        """:attr:`skipped`, of the event types ``views`` read only: what a reader of those views
+        reports, the same whether its store registered more views or not."""
+        types = [t for t in _event_types(_with_sources(views)) if t in self.files]
+        items = [item for t in types for item in self.files[t].skipped]
+        read = {path for t in types for path in self.files[t].checked}
+        quarantine = Quarantine({path: rows for path, rows in self.quarantine().rows.items() if path in read})
         if quarantine.total:
             items.append((DataDir(self.data_dir).events, quarantine.line()))
         return items
@@ -112,7 +122,7 @@ class Store:
 
     def refresh(self) -> None:
         """List (and pin) the files again and rebuild the views over them."""
-        for name in event_schemas():
+        for name in _event_types(self.views):
             self.files[name] = list_event_files(self.data_dir, name, pin=True, days=self.days)
             self._held.append(self.files[name])
         self._quarantine = None
@@ -165,14 +175,18 @@ class Store:
 
 
 def connect(data_dir: Path, *, warn: bool = True, threads: int | None = None,
-            memory_limit: int | None = None, days: tuple[date, date] | None = None) -> Store:
+            memory_limit: int | None = None, days: tuple[date, date] | None = None,
+            views: Collection[str] | None = None) -> Store:
     """Open an in-memory DuckDB with the event views over ``data_dir`` registered.
 
     Skipped files (corrupt, empty, foreign, strays) produce one warning line each on stderr when
     ``warn``, and quarantined rows one line in all. ``memory_limit`` (bytes; ``HIVE_MEMORY_LIMIT``
     for the batch jobs) caps DuckDB's memory: beyond it, sorts and aggregates spill to a temporary
     directory instead of growing (DuckDB's default is 80% of the RAM). ``days`` (first, last): the
-    views cover only the partitions of those UTC days (one batch of the rollup).
+    views cover only the partitions of those UTC days (one batch of the rollup). ``views``: only
+    these named views and the ones they read (every view by default); the event types no such view
+    reads are neither listed nor registered (the rollup reads three of ten: listing and binding the
+    other seven cost each of a year's 50 batches as much as the rest of its store).
     """
     import duckdb
 
@@ -186,9 +200,11 @@ def connect(data_dir: Path, *, warn: bool = True, threads: int | None = None,
     con.execute("SET parquet_metadata_cache = true")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
-    store = Store(con=con, data_dir=DataDir(data_dir).root, days=days)  # data_dir: a Path, or an s3:// ObjectPath
-    for type_name, schema in event_schemas().items():
-        con.register(f"empty_{type_name}", schema.empty_table())
+    store = Store(con=con, data_dir=DataDir(data_dir).root, days=days,  # data_dir: a Path, or an s3:// ObjectPath
+                  views=VIEW_ORDER if views is None else _with_sources(views))
+    schemas = event_schemas()
+    for type_name in _event_types(store.views):
+        con.register(f"empty_{type_name}", schemas[type_name].empty_table())
     try:
         store._refresh_retrying()
     except duckdb.Error as exc:
@@ -217,12 +233,43 @@ def _close_all(filesets: list[FileSet]) -> None:
         fileset.close()
 
 
+def _with_sources(views: Collection[str]) -> tuple[str, ...]:
+    """``views`` and every named view they read, in :data:`VIEW_ORDER`."""
+    unknown = set(views) - set(VIEW_ORDER)
+    if unknown:
+        raise KeyError(f"no view named {', '.join(sorted(unknown))}; known: {', '.join(VIEW_ORDER)}")
+    wanted = set(views)
+    for view in reversed(VIEW_ORDER):  # a view reads only views before it
+        if view in wanted:
+            wanted |= _sources(view)[0]
+    return tuple(v for v in VIEW_ORDER if v in wanted)
+
+
+@cache
+def _sources(view: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The named views and the event types (``raw_<type>``) that ``view``'s SQL reads."""
+    from queries import load
+
+    words = set(re.findall(r"\b\w+\b", load(f"views/{view}")))
+    return (frozenset(v for v in VIEW_ORDER if v in words and v != view),
+            frozenset(t for t in event_schemas() if f"raw_{t}" in words))
+
+
+def _event_types(views: tuple[str, ...]) -> list[str]:
+    """The event types ``views`` read, in the schemas' order (every type for every view)."""
+    if views == VIEW_ORDER:
+        return list(event_schemas())
+    types = set().union(*(_sources(v)[1] for v in views))
+    return [t for t in event_schemas() if t in types]
+
+
 def _build_views(store: Store) -> None:
     from queries import load
 
     con = store.con
-    for type_name, schema in event_schemas().items():
-        fileset = store.files[type_name]
+    schemas = event_schemas()
+    for type_name in _event_types(store.views):
+        schema, fileset = schemas[type_name], store.files[type_name]
         parts = [f"SELECT * FROM empty_{type_name}"]
         sound = [p for p in fileset.files if p not in fileset.checked]
         if sound:
@@ -235,7 +282,7 @@ def _build_views(store: Store) -> None:
         columns = ", ".join(f'"{name}"' for name in schema.names)
         source = " UNION ALL BY NAME ".join(parts)
         con.execute(f"CREATE OR REPLACE TEMP VIEW raw_{type_name} AS SELECT {columns} FROM ({source})")
-    for view in VIEW_ORDER:
+    for view in store.views:
         con.execute(_USAGE_WITHOUT_CORRECTIONS if view == "usage" and not _has_corrections(store) else load(f"views/{view}"))
 
 

@@ -53,3 +53,36 @@ def test_duckdb_gets_the_memory_limit(tmp_path: Path) -> None:
     with connect(tmp_path, warn=False, memory_limit=300 * 1000**2) as store:
         limit = store.con.execute("SELECT current_setting('memory_limit')").fetchone()
     assert limit is not None and limit[0] in {"286.1 MiB", "300.0 MB"}, limit
+
+
+def test_a_batch_reads_only_the_rollups_event_types(tmp_path: Path) -> None:
+    """A batch's store lists and registers the three event types the rollup reads, not the seven
+    others (each of a year's batches paid for them); one batch or many, the run reports the same
+    skipped files: those of the types it reads."""
+    import pytest
+
+    from hive_core.errors import QueryError
+    from jobs.rollup.batches import ROLLUP_VIEWS
+    from queries import connect, run_sql
+
+    one, many = Settings(data_dir=tmp_path / "one"), Settings(data_dir=tmp_path / "many")
+    for settings in (one, many):
+        write_history(settings.data_dir, days=len(D), n=20)
+        for kind in ("api_call", "selection"):
+            partition = settings.data_dir / "events" / kind / f"date={D[1]}"
+            partition.mkdir(parents=True, exist_ok=True)
+            (partition / "junk-000001.parquet").write_bytes(b"not parquet")
+    with connect(one.data_dir, warn=False, views=ROLLUP_VIEWS) as store:
+        assert list(store.files) == ["api_call", "usage", "stream_outcome"]
+        (calls,) = run_sql(store, "SELECT count(*) FROM api_calls").fetchone()
+        assert calls > 0
+        with pytest.raises(QueryError):
+            run_sql(store, "SELECT count(*) FROM selections")
+    with connect(one.data_dir, warn=False) as store:  # every view by default
+        assert [p.parent.parent.name for p, _ in store.skipped] == ["api_call", "selection"]
+        assert [p.parent.parent.name for p, _ in store.skipped_of(ROLLUP_VIEWS)] == ["api_call"]
+    whole = rollup(one, rebuild=True)
+    daily = rollup(many, rebuild=True, max_batch_bytes=1)
+    assert [str(p.relative_to(one.data_dir)) for p, _ in whole.skipped] == \
+        [str(p.relative_to(many.data_dir)) for p, _ in daily.skipped] == [f"events/api_call/date={D[1]}/junk-000001.parquet"]
+    assert _files(one.data_dir) == _files(many.data_dir)

@@ -23,7 +23,11 @@ if TYPE_CHECKING:
     from hive_core.store.datadir import DataDir
     from queries import Store
 
-__all__ = ["MAX_BATCH_BYTES", "batch_bytes", "batch_rows", "day_batches", "day_runs", "rollup_rows"]
+__all__ = ["MAX_BATCH_BYTES", "ROLLUP_VIEWS", "batch_bytes", "batch_rows", "day_batches", "day_runs", "rollup_rows"]
+
+
+#: the named views ``queries/rollups/daily.sql`` reads: a batch's store registers only these
+ROLLUP_VIEWS = ("api_calls", "usage", "stream_outcomes")
 
 
 def rollup_rows(store: Store, since: date, until: date) -> pa.Table:
@@ -128,9 +132,10 @@ def batch_rows(datadir: DataDir, memory_limit: int, skipped: list[tuple[Path, st
                last: date) -> pa.Table:
     """One batch's rows from a store over that batch's partitions only: a query over a year's
     views reads every file's footer and holds the lot, which made a year's rebuild 3x the month's
-    peak and 18x its time per event. The files its store skipped are added to ``skipped``."""
+    peak and 18x its time per event. Only the rollup's event types are listed (:data:`ROLLUP_VIEWS`).
+    The files its store skipped are added to ``skipped``."""
     from queries import connect
 
-    with connect(datadir.root, warn=False, memory_limit=memory_limit, days=(first, last)) as store:
+    with connect(datadir.root, warn=False, memory_limit=memory_limit, days=(first, last), views=ROLLUP_VIEWS) as store:
         skipped.extend(store.skipped)
         return rollup_rows(store, first, last)

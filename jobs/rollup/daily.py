@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import DataError
 from hive_core.store.lock import DEFAULT_LOCK_TIMEOUT_S, STORE_LOCK, job_lock, unwritable
-from jobs.rollup.batches import batch_bytes, batch_rows, day_batches, day_runs, rollup_rows
+from jobs.rollup.batches import ROLLUP_VIEWS, batch_bytes, batch_rows, day_batches, day_runs, rollup_rows
 from jobs.rollup.state import MONTH_PARTS, RollupState, month_of, scan_event_days
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ def rollup(
                 else:  # one batch (cron's daily run), or Spark: the run's store, which the post steps reuse
                     store = report.store = stack.enter_context(connect(datadir.root, warn=False,
                                                                        memory_limit=settings.memory_limit))
-                    report.skipped.extend(store.skipped)
+                    report.skipped.extend(store.skipped_of(ROLLUP_VIEWS))  # as a batch's store reports
                     rows_of = (_spark_rows(datadir, store, stack) if engine == "spark"
                                else partial(rollup_rows, store))
             _roll(datadir, report, plan, batches, rows_of)
