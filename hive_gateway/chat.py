@@ -13,7 +13,9 @@ request's labels. This module only moves bytes and chooses what the client is to
   answers of the same turn of the event loop (:class:`~hive_gateway.settle.Settler`: one ledger
   transaction for all their settlements);
 * streamed: :class:`~hive_gateway.relay.StreamRelay`; a model whose stream never reached its first
-  token may be replaced by the next one in the same response;
+  token may be replaced by the next one in the same response. A stream's events are held too
+  (failed attempts' included) and, once the client has its last byte, settled and recorded with
+  the answers of that turn; a stream that fails or is cancelled passes them on at once;
 * a failure before any byte is an OpenAI-shaped error with its status (:mod:`hive_gateway.errors`);
   after, an SSE error event. Every response carries ``X-Hive-Request-Id``.
 """
@@ -115,7 +117,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             budget=session.budget, breaker=session.breaker)
         if chat.stream:
             out = Downstream(request, headers)
-            return await _stream(gateway, chat, run, out, tally)
+            return await _stream(request, gateway, chat, run, out, tally)
         return await _whole(gateway, request, chat, run, headers, tally)
     except Exception as error:
         tally.error_class = type(error).__name__
@@ -227,27 +229,32 @@ async def _whole(gateway: Gateway, request: web.Request, chat: ChatRequest, run:
     raise AssertionError("unreachable: the chain returns or raises")  # pragma: no cover
 
 
-async def _stream(gateway: Gateway, chat: ChatRequest, run: ChainRun, out: Downstream,
+async def _stream(request: web.Request, gateway: Gateway, chat: ChatRequest, run: ChainRun, out: Downstream,
                   tally: Tally) -> web.StreamResponse:
     upstream = gateway.upstream
     assert upstream is not None
     core = gateway.core
+    shared = core.tracker
     tools = chat.params.get("tools")
     for step in run:
         tally.model = step.model
-        record = core.tracker.request(step.model, request_type="chat", task_category=run.options.task_category,
-                                      fallback_index=step.index, streamed=True, request_id=step.request_id,
-                                      max_tokens=step.max_tokens, labels=chat.labels)
+        held = HeldEvents(shared.sink)
+        tracker = Tracker(held, shared.prices, shared.app, shared.user, shared.tags)
+        record = tracker.request(step.model, request_type="chat", task_category=run.options.task_category,
+                                 fallback_index=step.index, streamed=True, request_id=step.request_id,
+                                 max_tokens=step.max_tokens, labels=chat.labels)
         stream = StreamRun(core, record, Callbacks(), chat.messages, tools if isinstance(tools, list) else None)
         relay = StreamRelay(upstream, stream, _body(chat, step.model, step.max_tokens), out)
         try:
             result = await relay.relay()
         except BaseException as error:
+            held.pass_on()
             _count(tally, stream)
             if run.falls_back(step, error) and not relay.opened:
                 continue
             raise
-        run.answered(step, result)
+        # ended for the client: its events settle and are recorded with the other answers of this turn
+        request.app[SETTLER].add(held.take(), partial(run.answered, step, result))
         _count(tally, stream)
         assert out.response is not None  # ended by the relay (an empty stream with its [DONE])
         return out.response
