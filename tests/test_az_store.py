@@ -64,6 +64,25 @@ def test_event_log_writes_blobs_that_sql_reads_and_writers_lose_nothing(az_root:
     assert not list(tmp_path.iterdir())  # nothing local: no "az:" directory
 
 
+@pytest.mark.parametrize("trial", range(2))
+def test_a_writer_killed_at_any_instant_leaves_whole_blobs_only(az_root: str, trial: int) -> None:
+    """pyarrow's Azure output stream creates an empty blob when opened: the backend's writes must not."""
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, az_root, f"k{trial}", "0"], cwd=REPO,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    flushed = 0
+    deadline = time.monotonic() + random.uniform(0.3, 1.2)
+    while time.monotonic() < deadline or flushed == 0:
+        flushed = int(proc.stdout.readline())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    listing = list_event_files(_root(az_root), "api_call")
+    assert listing.skipped == [] and all(size > 0 for _, size in as_object(_root(az_root)).walk())
+    ids = _request_ids(az_root)
+    assert len(ids) == len(set(ids)) >= flushed  # every flush that returned is there, once
+
+
 def test_conditional_primitives(az_root: str) -> None:
     base = as_object(_root(az_root))
     journal = base / "state" / "journal.json"
@@ -145,6 +164,10 @@ def test_compact_and_verify_through_the_cli(az_root: str, az_env: dict[str, str]
     assert (done.returncode, done.stdout) == (0, f"compacted 1 partitions: 3 files -> 1, {n // 2:,} events\n"), done.stderr
     done = subprocess.run([*jobs, "verify"], cwd=tmp_path, capture_output=True, text=True, timeout=180)
     assert (done.returncode, done.stdout, done.stderr) == (0, f"verified 4 files, {n:,} events: ok\n", "")
+    missing = subprocess.run([str(BIN / "hive-jobs"), "--data-dir", "az://hive-no-such-container/data", "compact"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1, missing.stderr
+    assert "hive-no-such-container" in missing.stderr and KEY not in missing.stdout + missing.stderr
     assert list(tmp_path.iterdir()) == []
 
 

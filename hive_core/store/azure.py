@@ -4,18 +4,20 @@ The URL's first part is the container; the storage account comes from the enviro
 is not taken: Hadoop's ``abfs[s]://container@account.dfs.core.windows.net/path`` carries the account
 and means the Data Lake endpoint; one spelling, whose account is the environment's, is less to get wrong.)
 
-Reads and listings go through ``pyarrow.fs.AzureFileSystem``; writes and deletions do not. Its output
-stream creates an empty blob when opened and commits the data at close, so a writer killed between
-the two would leave an empty object where Hive promises a whole one or none; and its ``delete_file``
-takes a lease on the blob first, which a killed process leaves held (up to a minute: the next run's
-deletion of that blob fails meanwhile) and writes a directory marker blob. So the filesystem handed
-out (:class:`_BlobFileSystem`) is pyarrow's with those two calls replaced by the SDK's: one Put
-Blob at close (staged blocks and one commit above 64 MiB: the blob appears whole or not at all)
-and a plain Delete Blob. pyarrow's file system also has no conditional PUT, so
-the conditional operations go through the Azure SDK (``azure-storage-blob``, the ``az`` extra:
-Microsoft's own client, kept in step with the service; hand-signed requests would re-implement its
-SharedKey signing and leave out its credential chain): Put Blob with ``If-None-Match: *`` or
+Reads and listings go through ``pyarrow.fs.AzureFileSystem``; writes and deletions do not. Its
+output stream creates an empty blob when opened and commits the data at close, so a writer killed
+between the two would leave an empty object where Hive promises a whole one or none; its
+``delete_file`` first takes a lease on the blob, which a killed process leaves held (the next run's
+deletion fails until it expires), and writes a directory marker blob. So the filesystem handed out
+(:func:`_blob_handler`) is pyarrow's with those two calls done by the Azure SDK instead: one Put
+Blob at close (staged blocks and one commit above 64 MiB: whole or absent either way) and a plain
+Delete Blob.
+
+The conditional operations go through the SDK too (``azure-storage-blob``, the ``az`` extra:
+Microsoft's own client, kept in step with the service; requests signed by hand would re-implement
+its SharedKey signing and leave out its credential chain): Put Blob with ``If-None-Match: *`` or
 ``If-Match``, Delete Blob and Get Blob Properties with ``If-Match``, the server's clock from ``Date``.
+The tombstone's metadata name is stored as ``hive_tombstone`` (Azure's names are C# identifiers).
 
 Credentials and the endpoint come from Azure's standard environment only:
 ``AZURE_STORAGE_CONNECTION_STRING`` (its ``AccountName``, ``AccountKey`` and ``BlobEndpoint``, or
@@ -23,8 +25,9 @@ Credentials and the endpoint come from Azure's standard environment only:
 CLI's ``AZURE_STORAGE_ACCOUNT``) with ``AZURE_STORAGE_ACCOUNT_KEY`` (``AZURE_STORAGE_KEY``), else that
 account through the default credential chain (pyarrow's own; the SDK's needs ``azure-identity``).
 No error carries the key or the connection string: a refused call says the server's error code.
-Tested against Azurite; Azure itself must honour ``If-None-Match: *`` and ``If-Match`` on Put Blob
-and ``If-Match`` on Delete Blob and Get Blob Properties (documented since API version 2011).
+Tested against Azurite (the account-key path only); Azure itself must honour ``If-None-Match: *``
+and ``If-Match`` on Put Blob and ``If-Match`` on Delete Blob and Get Blob Properties, as its
+"conditional headers for Blob service operations" documentation says it does.
 """
 
 from __future__ import annotations
@@ -139,7 +142,7 @@ class _BlobSink(io.RawIOBase):
             path = ObjectPath("az", self._key)
             blob = _blob(path, self._account)
             data = self._data.getvalue()
-            _call(path, "put blob", lambda **hook: blob.upload_blob(data, overwrite=True, **hook))
+            _sure(path, "put blob", lambda **hook: blob.upload_blob(data, overwrite=True, **hook))
         finally:
             super().close()
 
@@ -179,7 +182,7 @@ def _blob_handler(inner: pafs.FileSystem, account: AzureAccount) -> pafs.FileSys
 
             target = ObjectPath("az", path)
             blob = _blob(target, account)
-            _call(target, "delete blob", lambda **hook: blob.delete_blob(**hook))
+            _sure(target, "delete blob", lambda **hook: blob.delete_blob(**hook))
 
         def move(self, src: str, dest: str) -> None:
             inner.move(src, dest)
@@ -228,9 +231,11 @@ def _client(account: AzureAccount) -> Any:
     return BlobServiceClient(account.blob_endpoint, credential=credential, retry_policy=retry)
 
 
-def _call(path: ObjectPath, operation: str, call: Callable[..., Any]) -> tuple[Any, float] | None:
-    """One SDK call about ``path`` and the server's ``Date`` of its response; ``None`` when its
-    condition failed; a missing blob or container is ``FileNotFoundError``; other errors one line."""
+def _call(path: ObjectPath, operation: str, call: Callable[..., Any], *,
+          conditional: bool = False) -> tuple[Any, float] | None:
+    """One SDK call about ``path`` and the server's ``Date`` of its response. ``None`` when the call
+    was ``conditional`` and its condition failed; a missing blob (or container) is
+    ``FileNotFoundError``, except to a Put Blob (the container is missing: an error); others one line."""
     from azure.core.exceptions import AzureError, HttpResponseError
 
     dates: list[str] = []
@@ -242,15 +247,23 @@ def _call(path: ObjectPath, operation: str, call: Callable[..., Any]) -> tuple[A
         result = call(raw_response_hook=hook)
     except HttpResponseError as exc:
         status = int(exc.status_code or 0)
-        if status in _LOST:
+        if conditional and status in _LOST:
             return None
-        if status == 404:
+        if status == 404 and operation != "put blob":
             raise FileNotFoundError(2, "no such object", str(path)) from None
         code = getattr(exc, "error_code", None) or exc.reason or "refused"  # the storage SDK sets error_code
-        raise StorageError(path, f"{operation}: {code} ({status})", _ADVICE) from None
+        raise StorageError(path, f"{operation}: {getattr(code, 'value', code)} ({status})", _ADVICE) from None
     except AzureError as exc:  # no connection, a timeout: the message names the endpoint, never the key
         raise StorageError(path, f"{operation}: {' '.join(str(exc.message).split())}", _ADVICE) from None
     return result, parsedate_to_datetime(dates[-1]).timestamp() if dates and dates[-1] else 0.0
+
+
+def _sure(path: ObjectPath, operation: str, call: Callable[..., Any]) -> tuple[Any, float]:
+    """:func:`_call` without a condition: its result and the server's ``Date``."""
+    got = _call(path, operation, call)
+    if got is None:  # only a conditional call returns None
+        raise StorageError(path, f"{operation} refused", _ADVICE)
+    return got
 
 
 def _blob(path: ObjectPath, account: AzureAccount | None = None) -> Any:
@@ -280,18 +293,22 @@ class AzureBackend:
         if metadata:
             conditions["metadata"] = {_META_NAMES.get(k, k.replace("-", "_")): v for k, v in metadata.items()}
         blob = _blob(path)
-        written = _call(path, "put blob", lambda **hook: blob.upload_blob(data, overwrite=True, **conditions, **hook))
+        written = _call(path, "put blob", lambda **hook: blob.upload_blob(data, overwrite=True, **conditions, **hook),
+                        conditional=if_none_match or if_match is not None)
         return None if written is None else str(written[0]["etag"])
 
     def delete(self, path: ObjectPath, *, if_match: str | None = None) -> bool:
         blob = _blob(path)
         condition = {} if if_match is None else {"if_match": if_match}
-        return _call(path, "delete blob", lambda **hook: blob.delete_blob(**condition, **hook)) is not None
+        deleted = _call(path, "delete blob", lambda **hook: blob.delete_blob(**condition, **hook),
+                        conditional=bool(condition))
+        return deleted is not None
 
     def head(self, path: ObjectPath, *, if_match: str | None = None) -> ObjectVersion | None:
         blob = _blob(path)
         condition = {} if if_match is None else {"if_match": if_match}
-        got = _call(path, "get blob properties", lambda **hook: blob.get_blob_properties(**condition, **hook))
+        got = _call(path, "get blob properties", lambda **hook: blob.get_blob_properties(**condition, **hook),
+                    conditional=bool(condition))
         if got is None:
             return None
         props, server = got
@@ -299,22 +316,14 @@ class AzureBackend:
 
     def get(self, path: ObjectPath) -> tuple[bytes, ObjectVersion]:
         blob = _blob(path)
-        got = _call(path, "get blob", lambda **hook: blob.download_blob(**hook))
-        if got is None:  # no condition was asked: a 409/412 here is the server's own conflict
-            raise StorageError(path, "get blob refused", _ADVICE)
-        stream, server = got
-        props = stream.properties
-        data = _call(path, "get blob", lambda **hook: stream.readall())
-        if data is None:
-            raise StorageError(path, "get blob refused", _ADVICE)
-        return bytes(data[0]), _version(props.etag, props.size, props.last_modified, props.metadata or {}, server)
+        stream, server = _sure(path, "get blob", lambda **hook: blob.download_blob(**hook))
+        props = stream.properties  # a blob past the first range is read under If-Match on its etag
+        data, _ = _sure(path, "get blob", lambda **hook: stream.readall())
+        return bytes(data), _version(props.etag, props.size, props.last_modified, props.metadata or {}, server)
 
     def server_now(self, path: ObjectPath) -> float:
         container = _client(azure_account()).get_container_client(path.key.partition("/")[0])
-        got = _call(path, "get container properties", lambda **hook: container.get_container_properties(**hook))
-        if got is None:
-            raise StorageError(path, "get container properties refused", _ADVICE)
-        return float(got[1])
+        return _sure(path, "get container properties", lambda **hook: container.get_container_properties(**hook))[1]
 
 
 BACKEND = AzureBackend()
