@@ -40,6 +40,7 @@ there is no prompt, and typical token counts (for cost estimates and the cost sc
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -145,10 +146,12 @@ _SIGNAL_PHRASES = {
 _PHRASE_STARTS: dict[str, list[tuple[str, str]]] = {}
 for _phrase, _kind in _SIGNAL_PHRASES.items():
     _PHRASE_STARTS.setdefault(_WORD_FIRST.match(_phrase).group(), []).append((_phrase, _kind))  # type: ignore[union-attr]
-_FIRST_THEN = re.compile(r"\bfirst\b[^.]{0,80}\bthen\b|(?:^|\n)\s*(?:[2-9]\.|-\s)\s*\w")
-_ARITHMETIC = re.compile(r"\d\s*[-+*/^]\s*\d")
-_SIZE = re.compile(r"\b(\d{3,6})\s*(?:words|tokens|lines)\b")
-_CODE = re.compile(
+# The patterns below are compiled on first use (:func:`_rx`): a request without a prompt (``hive
+# models recommend --task``) never needs them, and compiling them is ~1.5 ms of its start-up.
+_FIRST_THEN = r"\bfirst\b[^.]{0,80}\bthen\b|(?:^|\n)\s*(?:[2-9]\.|-\s)\s*\w"
+_ARITHMETIC = r"\d\s*[-+*/^]\s*\d"
+_SIZE = r"\b(\d{3,6})\s*(?:words|tokens|lines)\b"
+_CODE = (
     r"```|\bdef \w+\(|\bclass \w+[:({]|=>|\bimport \w+|#include|\bselect\b.+\bfrom\b"
     r"|\breturn\b.*;|\bconst \w+ =|\bpublic static\b|\bfn \w+\(|\)\s*\{"
 )
@@ -176,12 +179,17 @@ _TASK_WORDS = _table(
     write="write implement create generate build",
 )
 #: "call the get_price function", "use the calculator tool": a request to call a tool
-_TOOL_CALL = re.compile(r"\b(?:call|use|invoke|run)\s+(?:the\s+)?[\w.-]+\s+(?:function|tool)s?\b")
+_TOOL_CALL = r"\b(?:call|use|invoke|run)\s+(?:the\s+)?[\w.-]+\s+(?:function|tool)s?\b"
 #: tasks on a text the prompt carries after a colon (signals come from the instruction before it)
 _MATERIAL_TASKS = frozenset({"summarization", "translation", "classification", "extraction"})
 # Order decides ties: more specific kinds first.
 _TASK_ORDER = ("summarization", "translation", "extraction", "classification", "math", "vision",
                "creative", "tooluse", "reasoning")
+
+
+@functools.cache
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
 
 
 def _signals(lower: str, words: set[str]) -> dict[str, set[str]]:
@@ -200,9 +208,9 @@ def _signals(lower: str, words: set[str]) -> dict[str, set[str]]:
             if macro in lower:
                 seen.setdefault("math", set()).add(macro)
     # Cheap substring guards first: the regexes cost microseconds per prompt, the guards nanoseconds.
-    if ("then" in lower or "\n" in lower) and _FIRST_THEN.search(lower):
+    if ("then" in lower or "\n" in lower) and _rx(_FIRST_THEN).search(lower):
         seen.setdefault("steps", set()).add("first-then")
-    if _ARITHMETIC.search(lower):
+    if _rx(_ARITHMETIC).search(lower):
         seen.setdefault("math", set()).add("arithmetic")
     if _has_code(lower):
         seen["code"] = {"code"}
@@ -210,7 +218,7 @@ def _signals(lower: str, words: set[str]) -> dict[str, set[str]]:
 
 
 def _has_code(lower: str) -> bool:
-    return any(mark in lower for mark in _CODE_MARKS) and bool(_CODE.search(lower))
+    return any(mark in lower for mark in _CODE_MARKS) and bool(_rx(_CODE).search(lower))
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +255,7 @@ def _classify(lower: str, words: set[str], has_code: bool) -> str:
         found.add("classification")
     if "step by step" in lower:
         found.add("reasoning")
-    if not has_code and ("function" in words or "tool" in words) and _TOOL_CALL.search(lower):
+    if not has_code and ("function" in words or "tool" in words) and _rx(_TOOL_CALL).search(lower):
         return "tool-use"  # "call the get_price function": a tool to call, not code to write
     if has_code or not _CODE_WORDS.isdisjoint(words):
         return "code-generation" if "write" in found and "review" not in found else "code-analysis"
@@ -294,7 +302,7 @@ def assess(prompt: str | None, task: str | None = None) -> Assessment:
         score += 1
     if "analysis" in seen and "big" in seen:
         score += 1
-    requested = max((int(n) for n in _SIZE.findall(lower)), default=0) if ("words" in words or "tokens" in words
+    requested = max((int(n) for n in _rx(_SIZE).findall(lower)), default=0) if ("words" in words or "tokens" in words
                                                                         or "lines" in words) else 0
     if requested:
         score += 2 if requested >= 1000 else 1
