@@ -10,7 +10,7 @@ mergeable histograms computed from each row's values (:mod:`jobs.rollup.histogra
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from hive_core.store.datadir import DataDir
     from queries import Store
 
-__all__ = ["MAX_BATCH_BYTES", "ROLLUP_VIEWS", "batch_bytes", "batch_rows", "day_batches", "day_runs", "rollup_rows"]
+__all__ = ["MAX_BATCH_BYTES", "ROLLUP_VIEWS", "batch_bytes", "batch_rows", "day_batches", "day_runs", "rollup_rows",
+           "rows_ahead"]
 
 
 #: the named views ``queries/rollups/daily.sql`` reads: a batch's store registers only these
@@ -139,3 +140,28 @@ def batch_rows(datadir: DataDir, memory_limit: int, skipped: list[tuple[Path, st
     with connect(datadir.root, warn=False, memory_limit=memory_limit, days=(first, last), views=ROLLUP_VIEWS) as store:
         skipped.extend(store.skipped)
         return rollup_rows(store, first, last)
+
+
+def rows_ahead(batches: list[tuple[date, date]], rows_of: Callable[[date, date], pa.Table], *, ahead: bool = True
+               ) -> Iterator[tuple[tuple[date, date], pa.Table]]:
+    """Each batch with its rows, in order; the next batch's rows are computed in a thread while the
+    caller writes the current one's. DuckDB runs a query without the GIL and leaves a core idle in
+    its single-threaded phases, which the Python work on the previous batch (Parquet encoding,
+    the per-day files, the month rows) fills, instead of each query waiting for the previous
+    batch's files. At most one query runs at a time (peak memory stays one batch's) and one
+    batch's rows wait.
+    ``ahead=False``: each batch's rows after the previous one's were written (``rows_of`` is not
+    safe to call from another thread)."""
+    if len(batches) < 2 or not ahead:
+        for first, last in batches:
+            yield (first, last), rows_of(first, last)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollup-batch") as pool:
+        pending = pool.submit(rows_of, *batches[0])
+        for i, batch in enumerate(batches):
+            table = pending.result()
+            if i + 1 < len(batches):
+                pending = pool.submit(rows_of, *batches[i + 1])
+            yield batch, table

@@ -56,7 +56,15 @@ from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import DataError
 from hive_core.store.lock import DEFAULT_LOCK_TIMEOUT_S, STORE_LOCK, job_lock, unwritable
-from jobs.rollup.batches import ROLLUP_VIEWS, batch_bytes, batch_rows, day_batches, day_runs, rollup_rows
+from jobs.rollup.batches import (
+    ROLLUP_VIEWS,
+    batch_bytes,
+    batch_rows,
+    day_batches,
+    day_runs,
+    rollup_rows,
+    rows_ahead,
+)
 from jobs.rollup.state import MONTH_PARTS, RollupState, month_of, scan_event_days
 
 if TYPE_CHECKING:
@@ -173,7 +181,8 @@ def rollup(
                     report.skipped.extend(store.skipped_of(ROLLUP_VIEWS))  # as a batch's store reports
                     rows_of = (_spark_rows(datadir, store, stack) if engine == "spark"
                                else partial(rollup_rows, store))
-            _roll(datadir, report, plan, batches, rows_of)
+            # each batch's own store (batch_rows) may run in a thread; a shared store or Spark may not
+            _roll(datadir, report, plan, batches, rows_of, ahead=engine == "duckdb")
             try:
                 for name, step in steps:
                     report.steps[name] = step(settings, report)
@@ -265,7 +274,7 @@ def _spark_rows(datadir: DataDir, store: Store, stack: contextlib.ExitStack) -> 
 
 
 def _roll(datadir: DataDir, report: RollupReport, plan: _Plan, batches: list[tuple[date, date]],
-          rows_of: Callable[[date, date], pa.Table]) -> None:
+          rows_of: Callable[[date, date], pa.Table], *, ahead: bool) -> None:
     """Recompute the stale days, rewrite their months, save the state."""
     from jobs.rollup.monthly import day_model_rows, write_month
 
@@ -274,8 +283,7 @@ def _roll(datadir: DataDir, report: RollupReport, plan: _Plan, batches: list[tup
     # the post steps reuse the rows of recent days (the rankings' window is a week); a year's
     # rebuild holding every day's rows with their histograms peaked at 3x a month's
     keep_since = plan.stale[-1] - timedelta(days=KEEP_ROWS_DAYS) if plan.stale else date.max
-    for first, last in batches:
-        table = rows_of(first, last)
+    for (first, last), table in rows_ahead(batches, rows_of, ahead=ahead):
         report.rows += table.num_rows
         days = list(split_by_day(table, first, last))
         _write_days(datadir, days)
