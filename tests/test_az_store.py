@@ -45,6 +45,26 @@ from tests.test_s3_rollup import DAYS as ROLLUP_DAYS
 from tests.test_s3_store import _WRITER, T0, _request_ids
 
 
+def test_the_account_comes_from_azures_standard_environment() -> None:
+    from hive_core.errors import ConfigError
+    from hive_core.store.azure import AzureAccount, azure_account
+
+    dev = f"DefaultEndpointsProtocol=http;AccountName=dev1;AccountKey={KEY};BlobEndpoint=http://127.0.0.1:10000/dev1;"
+    assert azure_account({"AZURE_STORAGE_CONNECTION_STRING": dev, "AZURE_STORAGE_ACCOUNT_NAME": "other"}) == \
+        AzureAccount("dev1", KEY, "http://127.0.0.1:10000/dev1")
+    cloud = f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={KEY};EndpointSuffix=core.windows.net"
+    assert azure_account({"AZURE_STORAGE_CONNECTION_STRING": cloud}).blob_endpoint == "https://acct.blob.core.windows.net"
+    assert azure_account({"AZURE_STORAGE_ACCOUNT_NAME": "acct", "AZURE_STORAGE_ACCOUNT_KEY": KEY}) == \
+        AzureAccount("acct", KEY, "https://acct.blob.core.windows.net")
+    assert azure_account({"AZURE_STORAGE_ACCOUNT": "acct"}).key is None  # the default credential chain
+    assert KEY not in repr(azure_account({"AZURE_STORAGE_CONNECTION_STRING": dev}))
+    sas = "BlobEndpoint=https://acct.blob.core.windows.net;SharedAccessSignature=sv=2024&sig=SECRETSIG"
+    for env in ({}, {"AZURE_STORAGE_CONNECTION_STRING": sas}):
+        with pytest.raises(ConfigError, match="AZURE_STORAGE_CONNECTION_STRING") as caught:
+            azure_account(env)
+        assert "SECRETSIG" not in str(caught.value)
+
+
 def _root(az_root: str) -> Path:
     return Settings.from_env({}, data_dir=az_root).data_dir
 
