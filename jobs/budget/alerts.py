@@ -120,7 +120,7 @@ def evaluate_alerts(config: BudgetConfig, spend: ScopeSpend, fired: set[AlertKey
 def _fired(data_dir: Path, since: date) -> set[AlertKey]:
     from queries import connect, load, run_sql
 
-    with connect(data_dir) as store:
+    with connect(data_dir, views=("budget_alerts",)) as store:
         rows = run_sql(store, load("reports/alerts_fired"), {"since": since.isoformat()}).fetchall()
     return {(s, p, ps, k, float(t)) for s, p, ps, k, t in rows}
 

@@ -56,7 +56,7 @@ def read_spend(data_dir: Path, *, since: date | None = None) -> ScopeSpend:
     """Spend per scope and day from the events, from ``since`` (UTC day) on, or all of it."""
     from queries import connect
 
-    with connect(data_dir) as store:
+    with connect(data_dir, views=("usage",)) as store:  # only the usage files are listed (and warned about)
         return spend_in(store, since=since)
 
 

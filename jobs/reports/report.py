@@ -149,7 +149,7 @@ def _budget(settings: Settings, now: datetime) -> list[dict[str, Any]]:
 def _alerts(settings: Settings, period: Period) -> list[dict[str, Any]]:
     import queries
 
-    with queries.connect(settings.data_dir, warn=False) as store:
+    with queries.connect(settings.data_dir, warn=False, views=("budget_alerts",)) as store:
         rows = queries.run_sql(store, queries.load("reports/alerts_in_period"),
                                {"since": period.first_day, "until": period.last_day}).fetchall()
     return [{"ts": ts.isoformat(), "scope": scope, "kind": kind, "message": message}
