@@ -243,7 +243,8 @@ async def _stream(request: web.Request, gateway: Gateway, chat: ChatRequest, run
         record = tracker.request(step.model, request_type="chat", task_category=run.options.task_category,
                                  fallback_index=step.index, streamed=True, request_id=step.request_id,
                                  max_tokens=step.max_tokens, labels=chat.labels)
-        stream = StreamRun(core, record, Callbacks(), chat.messages, tools if isinstance(tools, list) else None)
+        stream = StreamRun(core, record, Callbacks(), chat.messages, tools if isinstance(tools, list) else None,
+                           relayed=True)
         relay = StreamRelay(upstream, stream, _body(chat, step.model, step.max_tokens), out)
         try:
             result = await relay.relay()

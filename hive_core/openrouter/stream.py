@@ -96,11 +96,14 @@ class StreamRun:
     """State of one streamed request across its attempts."""
 
     def __init__(self, core: ClientCore, record: RequestRecord, callbacks: Callbacks, messages: Messages,
-                 tools: Sequence[Mapping[str, Any]] | None = None) -> None:
+                 tools: Sequence[Mapping[str, Any]] | None = None, *, relayed: bool = False) -> None:
+        """``relayed``: the stream's bytes go to a client as they came (the gateway): everything is
+        recorded the same, the result carries no answer fields but its text."""
         # imported here: the budget package is not loaded with the client
         from hive_core.budget.estimate import estimate_prompt_tokens
 
         self.core = core
+        self.relayed = relayed
         #: the prompt's estimated tokens (the tools' definitions included), recorded when the stream
         #: ends before the usage chunk (they are billed whatever happens next)
         self.prompt_tokens = estimate_prompt_tokens(messages, tools)[0]
@@ -296,8 +299,9 @@ class StreamRun:
                 duration_ms=(now - self.started) * 1000.0, tokens_per_s=tokens_per_s,
                 finish_reason=reader.finish_reason,
             )
-        answer = parse_chat(reader.document()).answer()
-        answer["text"] = "".join(self._parts)  # what the caller got (a cancel may drop parsed pieces)
+        # the text is what the caller got (a cancel may drop parsed pieces)
+        answer = {} if self.relayed else parse_chat(reader.document()).answer()
+        answer["text"] = "".join(self._parts)
         self.result = ChatResult(
             **answer,
             model=self.record.model,
