@@ -60,10 +60,21 @@ error_rows AS (
     FROM (SELECT k, status, count(*) AS n FROM calls WHERE NOT ok GROUP BY k, status)
     GROUP BY k
 ),
-usage_rows AS (
+usage_events AS MATERIALIZED (
+    -- usage is scanned once for its two aggregates (DuckDB streams a MATERIALIZED CTE to its readers):
+    -- a second scan for the rare parts decoded every row's filter columns again (-6% CPU per batch)
     SELECT
         hash(CAST(fdiv(epoch_us(ts), 86400000000) AS INTEGER), model, provider, request_type, task_category) AS k,
-        any_value(CAST(fdiv(epoch_us(ts), 86400000000) AS INTEGER)) AS day, any_value(model) AS model, any_value(provider) AS provider,
+        CAST(fdiv(epoch_us(ts), 86400000000) AS INTEGER) AS day, model, provider, request_type, task_category,
+        prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens, cost_usd, cost_source,
+        cache_write_tokens, prompt_audio_tokens, prompt_image_tokens, completion_audio_tokens,
+        completion_image_tokens, web_search_requests, is_byok, upstream_cost_usd
+    FROM usage
+    WHERE ts >= CAST($since AS TIMESTAMPTZ) AND ts < CAST($until AS TIMESTAMPTZ) + INTERVAL 1 DAY
+),
+usage_rows AS (
+    SELECT
+        k, any_value(day) AS day, any_value(model) AS model, any_value(provider) AS provider,
         any_value(request_type) AS request_type, any_value(task_category) AS task_category,
         count(*) AS usage_events,
         sum(prompt_tokens) AS prompt_tokens,
@@ -74,15 +85,14 @@ usage_rows AS (
         sum(CAST(cost_usd AS DECIMAL(38, 12))) FILTER (WHERE cost_source = 'billed') AS cost_billed_usd,
         sum(CAST(cost_usd AS DECIMAL(38, 12))) FILTER (WHERE cost_source = 'estimated') AS cost_estimated_usd,
         count(*) FILTER (WHERE cost_usd IS NULL) AS cost_unknown
-    FROM usage
-    WHERE ts >= CAST($since AS TIMESTAMPTZ) AND ts < CAST($until AS TIMESTAMPTZ) + INTERVAL 1 DAY
+    FROM usage_events
     GROUP BY k
 ),
 usage_extra_rows AS (
     -- the rare parts of usage (BYOK, cache writes, media tokens, web searches) summed over the rows
-    -- that have any: the rest add 0. Aggregated inline they cost a third more of the usage scan.
+    -- that have any: the rest add 0. Aggregated with usage_rows they cost a third more of its work.
     SELECT
-        hash(CAST(fdiv(epoch_us(ts), 86400000000) AS INTEGER), model, provider, request_type, task_category) AS k,
+        k,
         sum(cache_write_tokens) AS cache_write_tokens,
         sum(prompt_audio_tokens) AS prompt_audio_tokens,
         sum(prompt_image_tokens) AS prompt_image_tokens,
@@ -93,10 +103,9 @@ usage_extra_rows AS (
         sum(CAST(cost_usd AS DECIMAL(38, 12))) FILTER (WHERE is_byok) AS byok_fee_usd,
         sum(CAST(upstream_cost_usd AS DECIMAL(38, 12))) FILTER (WHERE is_byok) AS byok_upstream_usd,
         count(*) FILTER (WHERE is_byok AND upstream_cost_usd IS NULL) AS byok_upstream_unknown
-    FROM usage
-    WHERE ts >= CAST($since AS TIMESTAMPTZ) AND ts < CAST($until AS TIMESTAMPTZ) + INTERVAL 1 DAY
-      AND (is_byok OR cache_write_tokens > 0 OR prompt_audio_tokens > 0 OR prompt_image_tokens > 0
-           OR completion_audio_tokens > 0 OR completion_image_tokens > 0 OR web_search_requests > 0)
+    FROM usage_events
+    WHERE is_byok OR cache_write_tokens > 0 OR prompt_audio_tokens > 0 OR prompt_image_tokens > 0
+          OR completion_audio_tokens > 0 OR completion_image_tokens > 0 OR web_search_requests > 0
     GROUP BY k
 ),
 stream_keys AS (
