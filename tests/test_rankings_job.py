@@ -134,6 +134,20 @@ def test_quality_comes_from_ratings(settings: Settings) -> None:
     assert all(r["quality"] == 0.5 and r["quality_samples"] == 2 for r in rated)
 
 
+def test_quality_comes_from_ratings_after_a_rollup(settings: Settings) -> None:
+    """The pipeline's rollup shares its store (only the views its steps read, jobs.pipeline.STEP_VIEWS)
+    with the rankings step: the ratings are read through it."""
+    history(settings, failing=None, days=1, n=20)
+    rid = f"{TODAY}-0-3"
+    write_events(settings.data_dir, [QualityRating(ts=NOON, request_id=rid, score=0.25),
+                                     QualityRating(ts=NOON, request_id=rid, score=0.75)], writer="rater")
+    report = rollup(settings)
+    assert report.rolled_up == [TODAY] and report.steps["rankings"].rows
+    rated = [r for r in table(settings).values() if r["quality_samples"]]
+    assert {r["task_category"] for r in rated} >= {"*"}
+    assert all(r["quality"] == 0.5 and r["quality_samples"] == 2 for r in rated)
+
+
 def test_empty_store_writes_an_empty_table(settings: Settings) -> None:
     report = rankings(settings)
     assert report.rows == 0 and pq.read_table(report.path).num_rows == 0

@@ -47,7 +47,7 @@ the schedule run) passes the ranking table refresh and the budget alerts.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import partial
@@ -145,13 +145,16 @@ def rollup(
     rebuild: bool = False,
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     steps: Sequence[tuple[str, PostStep]] = (),
+    step_views: Collection[str] | None = None,
     max_batch_bytes: int | None = None,
     engine: str = "duckdb",
 ) -> RollupReport:
     """Bring the daily rollups up to date (only ``day``, or days from ``since``, when given), then
     run each ``(name, step)`` of ``steps`` (see :data:`PostStep`). Stale days are rolled up in
     batches of at most ``max_batch_bytes`` of event files (default: :func:`batch_bytes` of
-    ``HIVE_MEMORY_LIMIT``); the files are the same whatever the batches. ``engine="spark"`` computes
+    ``HIVE_MEMORY_LIMIT``); the files are the same whatever the batches. ``step_views``: the named
+    views the steps read from ``report.store`` (it registers those and the rollup's own; every view
+    when None). ``engine="spark"`` computes
     each run of stale days' rows with Spark (:mod:`jobs.rollup.spark`); everything else is the same.
 
     Raises :class:`~hive_core.errors.DataError` when events are gone but rollups exist (nothing is
@@ -176,7 +179,8 @@ def rollup(
                     # one cost a tenth of a month's rebuild): the post steps open what they need
                     rows_of = partial(batch_rows, datadir, settings.memory_limit, report.skipped)
                 else:  # one batch (cron's daily run), or Spark: the run's store, which the post steps reuse
-                    store = report.store = stack.enter_context(connect(datadir.root, warn=False,
+                    views = None if step_views is None else (*ROLLUP_VIEWS, *step_views)
+                    store = report.store = stack.enter_context(connect(datadir.root, warn=False, views=views,
                                                                        memory_limit=settings.memory_limit))
                     report.skipped.extend(store.skipped_of(ROLLUP_VIEWS))  # as a batch's store reports
                     rows_of = (_spark_rows(datadir, store, stack) if engine == "spark"
