@@ -190,6 +190,36 @@ def test_merge_by_groups_sum_and_order_keys_with_nulls_first(settings: Settings)
         set(zip(fine["day"].to_pylist(), fine["model"].to_pylist(), strict=True)))
 
 
+def test_group_percentiles_are_each_groups_merged_histogram(settings: Settings) -> None:
+    """jobs.rollup.groups.percentiles (reports, suggestions) merges every group at once: the same
+    figures as merging each group's histograms and reading them (NULL keys and empty histograms too)."""
+    import numpy as np
+
+    from jobs.rollup import histogram
+    from jobs.rollup.groups import percentiles
+
+    write_history(settings.data_dir, days=2, n=120)
+    rollup(settings)
+    fine = pa.concat_tables([pq.read_table(settings.datadir.rollup_day(d)) for d in (DAY0, DAY0 + timedelta(days=1))])
+    empty = fine.slice(0, 1)
+    for name in ("latency_buckets", "latency_counts"):
+        column = empty[name]
+        empty = empty.set_column(fine.schema.get_field_index(name), name, pa.array([[]], column.type))
+    fine = pa.concat_tables([fine, empty.set_column(fine.schema.get_field_index("model"), "model", pa.array(["x/none"]))])
+    qs = [0.5, 0.95, 0.99]
+    for keys in (("model",), ("task_category", "model"), ("day", "model", "provider")):
+        rows: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        for row in fine.select([*keys, "latency_buckets", "latency_counts"]).to_pylist():
+            rows.setdefault(tuple(row[k] for k in keys), []).append(row)
+        expected = {key: histogram.quantile_cont(*histogram.merge([np.array(r["latency_buckets"]) for r in group],
+                                                                  [np.array(r["latency_counts"]) for r in group]), qs)
+                    for key, group in rows.items()}
+        assert percentiles(fine, keys, qs) == expected
+        assert any(k[0] is None for k in expected) or keys[0] != "task_category"
+    assert percentiles(fine, ("model",), qs)[("x/none",)] == [None, None, None]
+    assert percentiles(fine.slice(0, 0), ("model",), qs) == {}
+
+
 def test_a_nan_latency_stays_out_of_percentiles_and_histograms(settings: Settings) -> None:
     """Hive's own events cannot carry one (latency_ms >= 0), a foreign writer's file can."""
     write_history(settings.data_dir, days=1)

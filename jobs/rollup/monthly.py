@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from hive_core.store.datadir import DataDir
 
 __all__ = [
-    "SUM_COLUMNS", "canonical", "day_model_rows", "from_numpy", "list_parts", "merge_by", "read_models",
+    "SUM_COLUMNS", "canonical", "day_model_rows", "from_numpy", "list_parts", "merge_by", "merge_lists", "read_models",
     "with_all_counters", "write_month", "write_rows",
 ]
 
@@ -168,7 +168,7 @@ def from_numpy(values: np.ndarray, type: pa.DataType | None = None, *, nan_is_nu
     return pa.Array.from_buffers(type or pa.from_numpy_dtype(values.dtype), len(values), buffers, null_count=null_count)
 
 
-def _merge_lists(group: np.ndarray, groups: int, buckets: pa.ChunkedArray, counts: pa.ChunkedArray,
+def merge_lists(group: np.ndarray, groups: int, buckets: pa.ChunkedArray, counts: pa.ChunkedArray,
                  value_type: pa.DataType) -> tuple[pa.Array, pa.Array]:
     """Per group, the sum of its rows' sparse histograms (or error mixes) as two list arrays."""
     import numpy as np
@@ -219,10 +219,10 @@ def merge_by(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
         acc = np.zeros(n, dtype=dtype)
         np.add.at(acc, group, values.astype(dtype))
         columns[name] = from_numpy(acc)
-    statuses, counts = _merge_lists(group, n, table["error_statuses"], table["error_counts"], pa.string())
+    statuses, counts = merge_lists(group, n, table["error_statuses"], table["error_counts"], pa.string())
     columns["error_statuses"], columns["error_counts"] = statuses, counts
     for prefix, b_col, c_col in HISTOGRAMS:
-        b_arr, c_arr = _merge_lists(group, n, table[b_col], table[c_col], pa.int32())
+        b_arr, c_arr = merge_lists(group, n, table[b_col], table[c_col], pa.int32())
         columns[b_col], columns[c_col] = b_arr, c_arr
         b_offsets, b_items = list_parts(b_arr)
         qs = histogram.grouped_quantiles(b_offsets, b_items.to_numpy(), list_parts(c_arr)[1].to_numpy(),
