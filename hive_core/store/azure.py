@@ -4,14 +4,16 @@ The URL's first part is the container; the storage account comes from the enviro
 is not taken: Hadoop's ``abfs[s]://container@account.dfs.core.windows.net/path`` carries the account
 and means the Data Lake endpoint; one spelling, whose account is the environment's, is less to get wrong.)
 
-Reads and listings go through ``pyarrow.fs.AzureFileSystem``; writes and deletions do not. Its
-output stream creates an empty blob when opened and commits the data at close, so a writer killed
-between the two would leave an empty object where Hive promises a whole one or none; its
-``delete_file`` first takes a lease on the blob, which a killed process leaves held (the next run's
-deletion fails until it expires), and writes a directory marker blob. So the filesystem handed out
-(:func:`_blob_handler`) is pyarrow's with those two calls done by the Azure SDK instead: one Put
-Blob at close (staged blocks and one commit above 64 MiB: whole or absent either way) and a plain
-Delete Blob.
+Reads, listings and scans go through ``pyarrow.fs.AzureFileSystem``; writes and deletions do not
+(``ObjectPath.write_bytes`` and ``unlink`` call :meth:`AzureBackend.put` and :meth:`AzureBackend.delete`).
+pyarrow's output stream creates an empty blob when opened and commits the data at close, so a
+writer killed between the two would leave an empty object where Hive promises a whole one or none;
+its ``delete_file`` first takes a 15 s lease on the blob, which a killed process leaves held (the
+next run's deletion fails until it expires), and writes a directory marker blob. The SDK's Put Blob
+is whole or absent (staged blocks and one commit above 64 MiB) and its Delete Blob takes no lease.
+(A ``pyarrow.fs.PyFileSystem`` wrapping pyarrow's with those two calls replaced deadlocked: DuckDB
+starts a dataset scan holding the GIL while pyarrow's I/O thread, holding the scan's lock, waits
+for the GIL to open a file through the Python handler.)
 
 The conditional operations go through the SDK too (``azure-storage-blob``, the ``az`` extra:
 Microsoft's own client, kept in step with the service; requests signed by hand would re-implement
@@ -33,7 +35,6 @@ and ``If-Match`` on Put Blob and ``If-Match`` on Delete Blob and Get Blob Proper
 from __future__ import annotations
 
 import functools
-import io
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -115,100 +116,8 @@ def _filesystem(account: AzureAccount) -> pafs.FileSystem:
     import pyarrow.fs as pafs
 
     scheme, blob, dfs = _authorities(account)
-    inner = pafs.AzureFileSystem(account.name, account_key=account.key, blob_storage_authority=blob,
-                                 blob_storage_scheme=scheme, dfs_storage_authority=dfs, dfs_storage_scheme=scheme)
-    return pafs.PyFileSystem(_blob_handler(inner, account))
-
-
-class _BlobSink(io.RawIOBase):
-    """What ``open_output_stream`` hands out: the bytes written, sent as one Put Blob at ``close``."""
-
-    def __init__(self, key: str, account: AzureAccount) -> None:
-        super().__init__()
-        self._key, self._account, self._data = key, account, io.BytesIO()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        return self._data.write(data)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        try:
-            from hive_core.store.objects import ObjectPath
-
-            path = ObjectPath("az", self._key)
-            blob = _blob(path, self._account)
-            data = self._data.getvalue()
-            _sure(path, "put blob", lambda **hook: blob.upload_blob(data, overwrite=True, **hook))
-        finally:
-            super().close()
-
-
-def _blob_handler(inner: pafs.FileSystem, account: AzureAccount) -> pafs.FileSystemHandler:
-    """A ``pyarrow.fs`` handler that delegates to ``inner`` but writes and deletes through the SDK."""
-    import pyarrow as pa
-    import pyarrow.fs as pafs
-
-    class BlobHandler(pafs.FileSystemHandler):  # type: ignore[misc]  # pyarrow.fs has no type stubs
-        def get_type_name(self) -> str:
-            return "hive-azure"
-
-        def normalize_path(self, path: str) -> str:
-            return str(inner.normalize_path(path))
-
-        def get_file_info(self, paths: list[str]) -> list[pafs.FileInfo]:
-            return list(inner.get_file_info(paths))
-
-        def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
-            return list(inner.get_file_info(selector))
-
-        def create_dir(self, path: str, recursive: bool) -> None:
-            inner.create_dir(path, recursive=recursive)
-
-        def delete_dir(self, path: str) -> None:
-            inner.delete_dir(path)
-
-        def delete_dir_contents(self, path: str, missing_dir_ok: bool = False) -> None:
-            inner.delete_dir_contents(path, missing_dir_ok=missing_dir_ok)
-
-        def delete_root_dir_contents(self) -> None:
-            inner.delete_dir_contents("/", accept_root_dir=True)
-
-        def delete_file(self, path: str) -> None:
-            from hive_core.store.objects import ObjectPath
-
-            target = ObjectPath("az", path)
-            blob = _blob(target, account)
-            _sure(target, "delete blob", lambda **hook: blob.delete_blob(**hook))
-
-        def move(self, src: str, dest: str) -> None:
-            inner.move(src, dest)
-
-        def copy_file(self, src: str, dest: str) -> None:
-            inner.copy_file(src, dest)
-
-        def open_input_stream(self, path: str) -> pa.NativeFile:
-            return inner.open_input_stream(path)
-
-        def open_input_file(self, path: str) -> pa.NativeFile:
-            return inner.open_input_file(path)
-
-        def open_output_stream(self, path: str, metadata: dict[str, str] | None) -> pa.NativeFile:
-            return pa.PythonFile(_BlobSink(path, account), mode="w")
-
-        def open_append_stream(self, path: str, metadata: dict[str, str] | None) -> pa.NativeFile:
-            raise OSError(f"{path}: appending to a blob is not supported")
-
-        def __eq__(self, other: object) -> bool:
-            return self is other
-
-        def __hash__(self) -> int:
-            return id(self)
-
-    return BlobHandler()
+    return pafs.AzureFileSystem(account.name, account_key=account.key, blob_storage_authority=blob,
+                                blob_storage_scheme=scheme, dfs_storage_authority=dfs, dfs_storage_scheme=scheme)
 
 
 @functools.lru_cache(maxsize=4)
@@ -266,9 +175,9 @@ def _sure(path: ObjectPath, operation: str, call: Callable[..., Any]) -> tuple[A
     return got
 
 
-def _blob(path: ObjectPath, account: AzureAccount | None = None) -> Any:
+def _blob(path: ObjectPath) -> Any:
     container, _, name = path.key.partition("/")
-    return _client(account or azure_account()).get_blob_client(container, name)
+    return _client(azure_account()).get_blob_client(container, name)
 
 
 def _version(etag: str, size: int, written: datetime, metadata: Mapping[str, str], server: float) -> ObjectVersion:
