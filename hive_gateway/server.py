@@ -112,15 +112,22 @@ ARROW_POOL = ("ARROW_DEFAULT_MEMORY_POOL", "system")
 #: filesystem's binding (the log writes local files, or S3 through ``pyarrow._s3fs``: the AWS SDK
 #: alone is ~3 MB). pyarrow runs without each of them: numpy is optional since pyarrow 16, and a
 #: binding that fails to import is only missing from ``pyarrow.fs``.
-UNUSED_BY_WORKERS = ("numpy", "pyarrow._gcsfs", "pyarrow._azurefs", "pyarrow._hdfs")
-#: S3's binding: left out too unless the data directory is in S3 (:mod:`hive_core.store.objects`)
-S3_BINDING = "pyarrow._s3fs"
+UNUSED_BY_WORKERS = ("numpy", "pyarrow._gcsfs", "pyarrow._azurefs", "pyarrow._hdfs", "pyarrow._s3fs")
+#: the binding a data directory in object storage needs, by its scheme (:mod:`hive_core.store.backends`):
+#: that one is kept
+FS_BINDINGS = {"s3": "pyarrow._s3fs", "az": "pyarrow._azurefs", "gs": "pyarrow._gcsfs"}
+
+
+def left_out(data_dir: object) -> list[str]:
+    """The modules a worker of ``data_dir`` never loads: :data:`UNUSED_BY_WORKERS` but the
+    filesystem binding its object store needs."""
+    needed = FS_BINDINGS.get(getattr(data_dir, "scheme", "")) if is_remote(data_dir) else None
+    return [name for name in UNUSED_BY_WORKERS if name != needed]
 
 
 def _leave_out_unused(config: GatewayConfig) -> None:
     """Before anything imports pyarrow (the log's first flush), in the parent: every worker inherits it."""
-    remote = is_remote(config.settings.data_dir)
-    for name in (*UNUSED_BY_WORKERS, *(() if remote else (S3_BINDING,))):
+    for name in left_out(config.settings.data_dir):
         if name not in sys.modules:  # one already loaded stays
             # the import system's own rule: a None entry makes `import name` raise ImportError
             sys.modules[name] = None  # type: ignore[assignment]

@@ -457,6 +457,17 @@ def test_a_worker_that_wrote_its_events_loaded_neither_numpy_nor_unused_filesyst
     assert gateway.stop() == 0
 
 
+def test_a_worker_keeps_the_filesystem_binding_of_its_object_store(tmp_path: Path) -> None:
+    """A worker leaves out every pyarrow filesystem binding but its data directory's own: an
+    ``az://`` gateway that left out ``_azurefs`` could not write one event."""
+    from hive_core.store.objects import parse_url
+    from hive_gateway.server import UNUSED_BY_WORKERS, left_out
+
+    assert left_out(tmp_path) == list(UNUSED_BY_WORKERS)
+    for url, binding in (("s3://b/p", "pyarrow._s3fs"), ("az://c/p", "pyarrow._azurefs")):
+        assert left_out(parse_url(url)) == [n for n in UNUSED_BY_WORKERS if n != binding], url
+
+
 def test_hive_auto_reads_the_ranking_table_in_a_worker_without_numpy(
         gateway_factory: Callable[..., GatewayProcess], emulator: Emulator, tmp_path: Path) -> None:
     data = tmp_path / "data"
