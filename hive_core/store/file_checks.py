@@ -85,12 +85,20 @@ def _check(path: Path, readable: str, size: int, event_type: str) -> Verdict:
         return Verdict("empty file")
     if size < 12:
         return Verdict("too short to be Parquet")
-    source: Any = readable
-    if is_remote(path):  # an s3:// object: ranged reads of one open object (hive_core.store.objects)
-        from hive_core.store.objects import as_object
+    if is_remote(path):  # an object: ranged reads of one open object (hive_core.store.objects)
+        from hive_core.store.objects import as_object, translated
 
-        source = as_object(path).open_input()
-    with open(readable, "rb") if isinstance(source, str) else source as handle:
+        # A read cut short is not a damaged file: taken for one, its events would be left out of
+        # this read (and a whole file out of every read, by the cache). A deleted object (a
+        # compaction's cleanup) is FileNotFoundError: the caller lists again.
+        with translated(as_object(path)):
+            return _check_handle(path, as_object(path).open_input(), size, event_type)
+    return _check_handle(path, readable, size, event_type)
+
+
+def _check_handle(path: Path, source: Any, size: int, event_type: str) -> Verdict:
+    """The checks of :func:`_check` on ``source``: a local path's name, or an open object."""
+    with open(source, "rb") if isinstance(source, str) else source as handle:
         head = handle.read(4)
         handle.seek(size - 4)
         tail = handle.read(4)
@@ -112,6 +120,8 @@ def _check_footer(path: Path, source: Any, event_type: str) -> Verdict:
     except FileNotFoundError:
         raise
     except (pa.ArrowException, OSError) as exc:
+        if is_remote(path) and isinstance(exc, OSError):  # the read failed, not the format: see _check
+            raise
         return Verdict(f"unreadable Parquet footer: {exc}")
     missing = [name for name in _ENVELOPE if name not in schema.names]
     if missing:

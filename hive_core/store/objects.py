@@ -14,10 +14,12 @@ data directory need no change, and the ones that support object storage branch o
 ``isinstance(path, ObjectPath)``. (Typing ``Path | ObjectPath`` through the ~60 modules that take a
 data directory would have changed them all to say "not supported" in as many places.)
 
-Each scheme has a backend module (:mod:`hive_core.store.backends`): its ``pyarrow.fs`` filesystem,
-its endpoint and credentials from its ecosystem's standard environment (never from Hive's files),
-and the conditional writes ``pyarrow.fs`` lacks. A scheme pyarrow knows but no backend covers
-(``gs://``, ``az://`` until tested) is refused with one line.
+Each scheme has a backend module (:mod:`hive_core.store.backends`: ``s3://``, ``az://``): its
+``pyarrow.fs`` filesystem for reads, listings and scans, its endpoint and credentials from its
+ecosystem's standard environment (never from Hive's files), and the writes and deletes (each one
+request, conditional where asked) that ``pyarrow.fs`` does not make safely. A scheme pyarrow knows
+but no backend covers (``gs://``: no emulator installable here honours conditional deletes, so it
+could not be tested) is refused with one line.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     import pyarrow.dataset as pads
     import pyarrow.fs as pafs
 
-__all__ = ["ObjectPath", "ObjectStat", "as_object", "parquet_dataset", "parse_url", "read_parquet", "supported_schemes",
+__all__ = ["ObjectPath", "ObjectStat", "as_object", "backend_advice", "parquet_dataset", "parse_url", "read_parquet", "supported_schemes",
            "translated"]
 
 #: schemes pyarrow knows, with what they are: refused with one line unless a backend covers them
@@ -193,16 +195,22 @@ class ObjectPath(os.PathLike[str]):
         """Nothing to do: a prefix exists as soon as an object is under it."""
 
     def read_bytes(self) -> bytes:
-        with translated(self), self.filesystem.open_input_stream(self.key) as source:
-            return bytes(source.read())
+        """One GET, by the scheme's backend: the content of one version. (pyarrow's stream asks
+        the size first and then reads that range: an object replaced in between, such as a
+        compaction's journal that another compactor created again, broke the read.)"""
+        from hive_core.store.backends import backend
+
+        return backend(self.scheme).get(self)[0]
 
     def read_text(self, encoding: str = "utf-8") -> str:
         return self.read_bytes().decode(encoding)
 
     def write_bytes(self, data: bytes) -> int:
-        """One PUT: readers see the old object or the new one, never a part (no temporary, no rename)."""
-        with translated(self), self.filesystem.open_output_stream(self.key) as sink:
-            sink.write(data)
+        """One PUT, by the scheme's backend: readers see the old object or the new one, never a part
+        (no temporary, no rename; pyarrow's Azure output stream would create an empty blob first)."""
+        from hive_core.store.backends import backend
+
+        backend(self.scheme).put(self, bytes(data))
         return len(data)
 
     def write_text(self, text: str, encoding: str = "utf-8") -> int:
@@ -216,7 +224,10 @@ class ObjectPath(os.PathLike[str]):
                 if missing_ok:
                     return
                 raise FileNotFoundError(2, "no such object", str(self))
-            self.filesystem.delete_file(self.key)
+        from hive_core.store.backends import backend
+
+        with contextlib.suppress(FileNotFoundError):  # one DELETE by the backend (pyarrow's Azure
+            backend(self.scheme).delete(self)          # delete_file takes a lease a killed process keeps)
 
     def walk(self) -> list[tuple[ObjectPath, int]]:
         """Every object under this prefix, at any depth, with its size (one recursive LIST, paged
@@ -284,13 +295,32 @@ def _unsupported(path: ObjectPath, what: str) -> NoReturn:
 
 @contextlib.contextmanager
 def translated(path: ObjectPath) -> Iterator[None]:
-    """Turn a pyarrow/AWS error about ``path`` into a :class:`StorageError` (one line, no credential);
-    a missing object stays ``FileNotFoundError`` (pyarrow's own: callers take it for a vanished file)."""
+    """Turn a pyarrow/storage SDK error about ``path`` into a :class:`StorageError` (one line, no
+    credential). A missing object stays ``FileNotFoundError`` (pyarrow's own: callers take it for a
+    vanished file), and so does a read that failed because the object was deleted under it (a
+    compaction's cleanup: the caller lists again instead of failing)."""
     try:
         yield
     except FileNotFoundError:
         raise
     except OSError as exc:
-        from hive_core.store.backends import backend
+        if _gone(path):
+            raise FileNotFoundError(2, "vanished while being read", str(path)) from exc
+        raise StorageError(path, " ".join(str(exc).split()), backend_advice(path)) from exc
 
-        raise StorageError(path, " ".join(str(exc).split()), backend(path.scheme).advice) from exc
+
+def _gone(path: ObjectPath) -> bool:
+    """Whether ``path`` is certainly not there (a HEAD that fails says nothing)."""
+    import pyarrow.fs as pafs
+
+    try:
+        return bool(path.filesystem.get_file_info(path.key).type == pafs.FileType.NotFound)
+    except OSError:
+        return False
+
+
+def backend_advice(path: ObjectPath) -> str:
+    """What a storage error about ``path`` tells the user to check (its scheme's endpoint, credentials)."""
+    from hive_core.store.backends import backend
+
+    return backend(path.scheme).advice
