@@ -21,13 +21,14 @@ same snapshot, each event exactly once, whoever runs it (``Store.con`` included)
 no lock. Where descriptors have no names, or a store has more files than the process may hold open
 (after raising its soft limit to the hard one), files are read by path; then a query that meets a
 file deleted since the listing is run again over a fresh one (:meth:`Store.execute`,
-:func:`run_sql`; up to :data:`QUERY_ATTEMPTS` times), and queries run on ``Store.con`` directly
+:func:`run_sql`; up to :data:`QUERY_ATTEMPTS` times and :data:`QUERY_RETRY_S` seconds), and queries run on ``Store.con`` directly
 get no such retry. DuckDB's messages name the files, not the descriptors.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import re
 import sys
 import time
@@ -59,8 +60,12 @@ VIEW_ORDER = (
     "budget_alerts", "budget_overrides", "ab_assignments", "requests", "rated_answers",
 )
 _T = TypeVar("_T")
-#: runs of one query (each after a fresh listing) while files it listed keep vanishing
+#: runs of one query (each after a fresh listing) while files it listed keep vanishing, at least...
 QUERY_ATTEMPTS = 20
+#: ...and for at least this many seconds: in object storage (no descriptors to pin) a query slower
+#: than a compaction's cycle meets a vanished file on every run while compactions follow each other
+#: (two compactors racing over one day starved a reader of its 20 runs); it waits them out instead
+QUERY_RETRY_S = 30.0
 
 
 @dataclass
@@ -131,15 +136,19 @@ class Store:
     def _retrying(self, run: Callable[[], _T]) -> _T:
         import duckdb
 
-        for attempt in range(QUERY_ATTEMPTS):
+        deadline = time.monotonic() + QUERY_RETRY_S
+        attempt = 0
+        while True:
             try:
                 return run()
             except duckdb.Error as exc:
-                if attempt + 1 == QUERY_ATTEMPTS or not self._vanished():
+                attempt += 1
+                spent = attempt >= QUERY_ATTEMPTS and time.monotonic() >= deadline
+                if spent or not self._vanished():
                     raise QueryError(f"query failed: {self._named(str(exc).strip().splitlines()[0])}") from exc
-            time.sleep(min(0.005 * 2**attempt, 0.1))
+            # jittered, so that a reader does not fall into step with a compactor's cycle
+            time.sleep(random.uniform(0.5, 1.0) * min(0.005 * 2**attempt, 0.2))
             self._refresh_retrying()
-        raise AssertionError("unreachable")
 
     def _refresh_retrying(self) -> None:
         import duckdb
