@@ -207,7 +207,7 @@ def list_event_files(data_dir: Path, event_type: str, *, check: bool = True, pin
     if is_remote(root):
         return _list_remote(root, event_type, check=check, days=days)
     try:
-        partitions = sorted(p for p in root.iterdir() if p.is_dir() and _in_days(partition_date(p), days))
+        partitions = sorted(p for p in root.iterdir() if _in_days(partition_date(p), days) and p.is_dir())
     except (FileNotFoundError, NotADirectoryError):
         return result
     pin = pin and _FD_DIR is not None
