@@ -213,14 +213,9 @@ class AzureBackend:
                         conditional=bool(condition))
         return deleted is not None
 
-    def head(self, path: ObjectPath, *, if_match: str | None = None) -> ObjectVersion | None:
+    def head(self, path: ObjectPath) -> ObjectVersion:
         blob = _blob(path)
-        condition = {} if if_match is None else {"if_match": if_match}
-        got = _call(path, "get blob properties", lambda **hook: blob.get_blob_properties(**condition, **hook),
-                    conditional=bool(condition))
-        if got is None:
-            return None
-        props, server = got
+        props, server = _sure(path, "get blob properties", lambda **hook: blob.get_blob_properties(**hook))
         return _version(props.etag, props.size, props.last_modified, props.metadata or {}, server)
 
     def get(self, path: ObjectPath) -> tuple[bytes, ObjectVersion]:

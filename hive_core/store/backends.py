@@ -5,7 +5,7 @@ plain read, write, listing and Parquet scan goes through it) and the few conditi
 that ``pyarrow.fs`` does not have (:mod:`hive_core.store.conditional` builds the compaction journal,
 tombstones and the job lock on them): a PUT that succeeds only when no object is there
 (``If-None-Match: *``) or only while the object is the version read (``If-Match: <etag>``), a
-DELETE and a HEAD under ``If-Match``, a GET that returns the version it read, and the server's clock.
+DELETE under ``If-Match``, a HEAD and a GET that returns the version it read, and the server's clock.
 
 Each backend module is imported only when its scheme is used, and takes its endpoint and
 credentials from its ecosystem's standard environment, never from Hive's files. Its errors name
@@ -68,8 +68,8 @@ class ObjectBackend(Protocol):
     def delete(self, path: ObjectPath, *, if_match: str | None = None) -> bool:
         """DELETE ``path`` (only while it is version ``if_match``): ``False`` when the condition failed."""
 
-    def head(self, path: ObjectPath, *, if_match: str | None = None) -> ObjectVersion | None:
-        """The current version of ``path``; ``None`` when ``if_match`` is not it."""
+    def head(self, path: ObjectPath) -> ObjectVersion:
+        """The current version of ``path``."""
 
     def get(self, path: ObjectPath) -> tuple[bytes, ObjectVersion]:
         """The content of ``path`` and the version it belongs to, in one GET."""

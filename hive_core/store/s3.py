@@ -125,9 +125,11 @@ class S3Backend:
     def delete(self, path: ObjectPath, *, if_match: str | None = None) -> bool:
         return _call(path, "delete_object", **({} if if_match is None else {"IfMatch": if_match})) is not None
 
-    def head(self, path: ObjectPath, *, if_match: str | None = None) -> ObjectVersion | None:
-        head = _call(path, "head_object", **({} if if_match is None else {"IfMatch": if_match}))
-        return None if head is None else _version(head)
+    def head(self, path: ObjectPath) -> ObjectVersion:
+        head = _call(path, "head_object")
+        if head is None:  # no condition was asked: a 409/412 here is the server's own conflict
+            raise StorageError(path, "head_object refused", _ADVICE)
+        return _version(head)
 
     def get(self, path: ObjectPath) -> tuple[bytes, ObjectVersion]:
         got = _call(path, "get_object")
