@@ -10,18 +10,17 @@ that line: they never skip.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.plugins.processes import free_port, listening, set_environ
 
 __all__ = ["ACCOUNT", "KEY", "Azurite", "az_env", "az_root", "azurite"]
 
@@ -58,19 +57,13 @@ def _binary() -> str | None:
     return str(local) if local.exists() else shutil.which("azurite-blob")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     """Azurite's blob service on a free port of 127.0.0.1 for the session (killed at its end)."""
     binary = _binary()
     if binary is None or shutil.which("node") is None:
         pytest.fail("Azurite is not installed: `make test` installs it (npm install --prefix .venv/azurite azurite)")
-    port = _free_port()
+    port = free_port()
     workspace = tmp_path_factory.mktemp("azurite")
     log = workspace / "azurite.log"
     # --skipApiVersionCheck: pyarrow's C++ SDK and the Python SDK send newer x-ms-version values than
@@ -80,35 +73,14 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
         proc = subprocess.Popen([binary, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence",
                                  "--silent", "--disableTelemetry", "--skipApiVersionCheck"],
                                 cwd=workspace, stdout=sink, stderr=sink)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.kill()
-                    proc.wait()
-                    reason = " ".join(log.read_text(errors="replace").split())[-300:]
-                    pytest.fail(f"Azurite did not start on port {port}: {reason or 'no output'}")
-                time.sleep(0.05)
+    with listening(proc, port, "Azurite", timeout_s=60, log=log):
         yield Azurite(f"http://127.0.0.1:{port}")
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture
 def az_env(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """This test's Azure environment, pointed at the session's Azurite (also inherited by subprocesses)."""
-    for name in list(os.environ):
-        if name.startswith("AZURE_"):
-            monkeypatch.delenv(name)
-    env = azurite.environ()
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return env
+    return set_environ(monkeypatch, "AZURE_", azurite.environ())
 
 
 @pytest.fixture

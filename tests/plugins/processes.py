@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["stopped"]
+__all__ = ["free_port", "listening", "set_environ", "stopped"]
 
 MARKER = "PYTEST_HIVE_SESSION"
 _leftovers: list[str] = []
@@ -35,6 +37,47 @@ def stopped(procs: Sequence[subprocess.Popen[str]] | Sequence[subprocess.Popen[b
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on (for a server a fixture starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def listening(proc: subprocess.Popen[bytes], port: int, what: str, *, timeout_s: float,
+              log: Path | None = None) -> Iterator[None]:
+    """Wait until ``proc`` accepts connections on ``port`` (failing the test, with the tail of
+    ``log``, if it exits or ``timeout_s`` passes first); run the block; then kill and reap it."""
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    proc.wait()
+                    reason = " ".join(log.read_text(errors="replace").split())[-300:] if log else ""
+                    pytest.fail(f"{what} did not start on port {port}: {reason or 'no output'}")
+                time.sleep(0.05)
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def set_environ(monkeypatch: pytest.MonkeyPatch, prefix: str, env: dict[str, str]) -> dict[str, str]:
+    """Replace every variable named ``prefix*`` with ``env`` for this test (subprocesses inherit it)."""
+    for name in list(os.environ):
+        if name.startswith(prefix):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -9,18 +9,17 @@ never skip.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.plugins.processes import free_port, listening, set_environ
 
 __all__ = ["S3Server", "s3_env", "s3_root", "s3_server"]
 
@@ -50,47 +49,23 @@ class S3Server:
         return name
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
     """``moto_server`` on a free port of 127.0.0.1 for the session (killed at its end)."""
     binary = shutil.which("moto_server", path=str(Path(sys.executable).parent))
     if binary is None:
         pytest.fail("moto[server] is not installed: `make test` installs the test extras (pip install -e '.[test]')")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto_server did not start on port {port}")
-                time.sleep(0.05)
+    with listening(proc, port, "moto_server", timeout_s=30):
         yield S3Server(f"http://127.0.0.1:{port}")
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture
 def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """This test's AWS environment, pointed at the session's server (also inherited by subprocesses)."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    env = s3_server.environ()
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return env
+    return set_environ(monkeypatch, "AWS_", s3_server.environ())
 
 
 @pytest.fixture
