@@ -75,8 +75,14 @@ def _client(endpoint: S3Endpoint) -> Any:
                                                     region_name=endpoint.region)
 
 
-def _call(path: ObjectPath, operation: str, **kwargs: Any) -> dict[str, Any] | None:
-    """One S3 call on ``path``; ``None`` when its condition failed; other errors as one line."""
+#: the error codes of an object (or upload) that is not there, as opposed to a missing bucket
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def _call(path: ObjectPath, operation: str, *, conditional: bool = False, **kwargs: Any) -> dict[str, Any]:
+    """One S3 call on ``path``, its response; errors as one line (:class:`StorageError`), a missing
+    object as ``FileNotFoundError``, and a refused condition as :class:`_Lost` (``conditional``
+    calls only: a 409/412 to a call that asked none is the server's own refusal, an error)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, _, key = path.key.partition("/")
@@ -86,14 +92,45 @@ def _call(path: ObjectPath, operation: str, **kwargs: Any) -> dict[str, Any] | N
         return result
     except ClientError as exc:
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-        if status in _LOST:
-            return None
-        if status == 404:
+        code = str(exc.response.get("Error", {}).get("Code", status))
+        if conditional and status in _LOST:
+            raise _Lost from None
+        if code in _MISSING:
             raise FileNotFoundError(2, "no such object", str(path)) from None
-        raise StorageError(path, f"{operation}: {exc.response.get('Error', {}).get('Code', status)}",
-                           "check the bucket and the AWS credentials") from None
-    except BotoCoreError as exc:  # no endpoint, no credentials: its message names neither secret
-        raise StorageError(path, str(exc), "check AWS_ENDPOINT_URL and the AWS credentials") from None
+        raise StorageError(path, f"{operation}: {code} ({status})", "check the bucket and the AWS credentials") from None
+    except (BotoCoreError, OSError) as exc:  # no endpoint, no credentials, a timeout: no secret in it
+        raise StorageError(path, f"{operation}: {exc}", "check AWS_ENDPOINT_URL and the AWS credentials") from None
+
+
+class _Lost(Exception):
+    """A conditional call's condition did not hold (412), or lost to a concurrent one (409)."""
+
+
+def _conditional(path: ObjectPath, operation: str, **kwargs: Any) -> dict[str, Any] | None:
+    """:func:`_call` of a conditional operation: ``None`` when its condition failed."""
+    try:
+        return _call(path, operation, conditional=True, **kwargs)
+    except _Lost:
+        return None
+
+
+def _body(path: ObjectPath, response: dict[str, Any]) -> bytes:
+    """The whole body of a GET: a download cut short is a :class:`StorageError` (or
+    ``FileNotFoundError`` when the object is gone meanwhile), never short content or a traceback."""
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        with contextlib.closing(response["Body"]) as body:
+            return bytes(body.read())
+    except (BotoCoreError, OSError) as exc:
+        failed = StorageError(path, f"get_object: {exc}", _ADVICE)
+    try:
+        _call(path, "head_object")
+    except FileNotFoundError:
+        raise FileNotFoundError(2, "vanished while being read", str(path)) from None
+    except StorageError:
+        pass  # the server cannot say either: the download's error is the one to report
+    raise failed
 
 
 def _version(response: dict[str, Any]) -> ObjectVersion:
@@ -117,33 +154,29 @@ class S3Backend:
         conditions: dict[str, Any] = {"IfNoneMatch": "*"} if if_none_match else {}
         if if_match is not None:
             conditions["IfMatch"] = if_match
-        if metadata:
-            conditions["Metadata"] = metadata
-        written = _call(path, "put_object", Body=data, **conditions)
+        extra: dict[str, Any] = {"Metadata": metadata} if metadata else {}
+        if not conditions:
+            return str(_call(path, "put_object", Body=data, **extra)["ETag"])
+        written = _conditional(path, "put_object", Body=data, **conditions, **extra)
         return None if written is None else str(written["ETag"])
 
     def delete(self, path: ObjectPath, *, if_match: str | None = None) -> bool:
-        return _call(path, "delete_object", **({} if if_match is None else {"IfMatch": if_match})) is not None
+        if if_match is None:
+            _call(path, "delete_object")
+            return True
+        return _conditional(path, "delete_object", IfMatch=if_match) is not None
 
     def head(self, path: ObjectPath) -> ObjectVersion:
-        head = _call(path, "head_object")
-        if head is None:  # no condition was asked: a 409/412 here is the server's own conflict
-            raise StorageError(path, "head_object refused", _ADVICE)
-        return _version(head)
+        return _version(_call(path, "head_object"))
 
     def get(self, path: ObjectPath) -> tuple[bytes, ObjectVersion]:
         got = _call(path, "get_object")
-        if got is None:  # no condition was asked: a 409/412 here is the server's own conflict
-            raise StorageError(path, "get_object refused", _ADVICE)
-        with contextlib.closing(got["Body"]) as body:
-            return bytes(body.read()), _version(got)
+        return _body(path, got), _version(got)
 
     def server_now(self, path: ObjectPath) -> float:
         from hive_core.store.objects import ObjectPath
 
         head = _call(ObjectPath(path.scheme, path.key.partition("/")[0]), "head_bucket")
-        if head is None:
-            raise StorageError(path, "head_bucket refused", _ADVICE)
         return parsedate_to_datetime(head["ResponseMetadata"]["HTTPHeaders"]["date"]).timestamp()
 
 
