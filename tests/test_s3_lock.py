@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from hive_core.errors import LockHeld
+from hive_core.errors import DataError, LockHeld, StorageError
 from hive_core.settings import Settings
 from hive_core.store.conditional import object_lock, put_if_absent
 from hive_core.store.lock import job_lock
@@ -83,3 +83,25 @@ def test_job_lock_takes_the_object_lock(s3_root: str) -> None:
         with pytest.raises(LockHeld), job_lock(datadir, "rollup", timeout_s=0):
             pass
     assert not path.exists()
+
+
+def test_a_holder_whose_lock_another_run_replaced_or_removed_is_told_when_it_releases(s3_root: str) -> None:
+    """Releasing deletes only the version this holder wrote: a lock object another run took over
+    (or removed) means the two may have run at once, and the holder says so instead of deleting it."""
+    lock = as_object(Settings.from_env({}, data_dir=s3_root).datadir.lock("rollup"))
+    with pytest.raises(DataError, match="may have taken it"), object_lock(lock, timeout_s=0):
+        lock.write_bytes(b'{"host": "another"}')  # a takeover by another host
+    assert lock.read_bytes() == b'{"host": "another"}', "the other run's lock is left alone"
+    lock.unlink()
+    with pytest.raises(DataError, match="lapsed"), object_lock(lock, timeout_s=0, lease_s=1.5):
+        lock.unlink()  # every renewal fails (no such object) until the lease would have lapsed
+        time.sleep(2.5)
+
+
+def test_an_unconditional_write_refused_by_the_server_is_an_error(s3_root: str) -> None:
+    """A missing bucket is the bucket's error (never 'no such object', which callers take for a
+    file a compaction removed), and a write the server refuses is never taken for a lost condition."""
+    with pytest.raises(StorageError, match="NoSuchBucket"):
+        ObjectPath("s3", "hive-no-such-bucket/data/x").write_bytes(b"x")
+    with pytest.raises(StorageError, match="NoSuchBucket"):
+        ObjectPath("s3", "hive-no-such-bucket/data/x").read_bytes()

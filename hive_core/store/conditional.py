@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from hive_core.errors import DataError, LockHeld
+from hive_core.errors import DataError, LockHeld, StorageError
 from hive_core.store.backends import TOMBSTONE_META, ObjectBackend, ObjectVersion, backend
 from hive_core.store.objects import ObjectPath
 
@@ -128,12 +128,22 @@ def object_lock(path: ObjectPath, *, timeout_s: float, lease_s: float = LEASE_S)
     stop = threading.Event()
 
     def renew() -> None:
-        while not stop.wait(lease_s / 3):
-            renewed = _backend(path).put(path, _holder(), if_match=held[0])
+        lapses = time.monotonic() + lease_s  # the lease as others see it, from the last write
+        pause = lease_s / 3
+        while not stop.wait(pause):
+            sent = time.monotonic()  # the server's Last-Modified is no earlier than this
+            try:
+                renewed = _backend(path).put(path, _holder(), if_match=held[0])
+            except (StorageError, OSError):  # a failed renewal is retried until the lease would lapse
+                if time.monotonic() + min(1.0, lease_s / 10) >= lapses:
+                    lost.set()
+                    return
+                pause = min(1.0, lease_s / 10)
+                continue
             if renewed is None:
                 lost.set()
                 return
-            held[0] = renewed
+            held[0], lapses, pause = renewed, sent + lease_s, lease_s / 3
 
     renewer = threading.Thread(target=renew, name="hive-object-lock", daemon=True)
     renewer.start()
@@ -143,8 +153,11 @@ def object_lock(path: ObjectPath, *, timeout_s: float, lease_s: float = LEASE_S)
         stop.set()
         renewer.join()
         if not lost.is_set():
-            with contextlib.suppress(FileNotFoundError):
-                _backend(path).delete(path, if_match=held[0])
+            try:  # only the version this holder wrote: refused, another run took the lock meanwhile
+                if not _backend(path).delete(path, if_match=held[0]):
+                    lost.set()
+            except FileNotFoundError:
+                lost.set()
     if lost.is_set():
         raise DataError(f"{path}: this run's lock lapsed (not renewed within {lease_s:g} s) and another run "
-                        "took it: check the other run's output")
+                        "may have taken it: check the other run's output")
