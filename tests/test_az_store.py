@@ -63,6 +63,11 @@ def test_the_account_comes_from_azures_standard_environment() -> None:
         with pytest.raises(ConfigError, match="AZURE_STORAGE_CONNECTION_STRING") as caught:
             azure_account(env)
         assert "SECRETSIG" not in str(caught.value)
+    for env in ({"AZURE_STORAGE_ACCOUNT_NAME": "acct", "AZURE_STORAGE_ACCOUNT_KEY": "not*base64!"},
+                {"AZURE_STORAGE_CONNECTION_STRING": "AccountName=acct;AccountKey=not*base64!"}):
+        with pytest.raises(ConfigError, match="not an account key") as caught:  # pyarrow's was a traceback
+            azure_account(env)
+        assert "not*base64!" not in str(caught.value)
 
 
 def _root(az_root: str) -> Path:

@@ -91,13 +91,30 @@ def azure_account(environ: Mapping[str, str] | None = None) -> AzureAccount:
                               "AccountKey (SAS tokens are not supported)")
         endpoint = fields.get("blobendpoint") or (f"{fields.get('defaultendpointsprotocol', 'https')}://{name}.blob."
                                                   f"{fields.get('endpointsuffix', 'core.windows.net')}")
-        return AzureAccount(name, key, endpoint.rstrip("/"))
+        return AzureAccount(name, _checked_key("AZURE_STORAGE_CONNECTION_STRING's AccountKey", key),
+                            endpoint.rstrip("/"))
     name = env.get("AZURE_STORAGE_ACCOUNT_NAME") or env.get("AZURE_STORAGE_ACCOUNT")
     if not name:
         raise ConfigError("an az:// data directory needs AZURE_STORAGE_CONNECTION_STRING or "
                           "AZURE_STORAGE_ACCOUNT_NAME (with AZURE_STORAGE_ACCOUNT_KEY, or a default Azure credential)")
-    key = env.get("AZURE_STORAGE_ACCOUNT_KEY") or env.get("AZURE_STORAGE_KEY") or None
-    return AzureAccount(name, key, f"https://{name}.blob.core.windows.net")
+    variable = "AZURE_STORAGE_ACCOUNT_KEY" if env.get("AZURE_STORAGE_ACCOUNT_KEY") else "AZURE_STORAGE_KEY"
+    key = env.get(variable) or None
+    return AzureAccount(name, None if key is None else _checked_key(variable, key),
+                        f"https://{name}.blob.core.windows.net")
+
+
+def _checked_key(where: str, key: str) -> str:
+    """``key`` when it is base64, as every account key is; else a one-line error that names where
+    it came from, never the key (pyarrow's own error was a traceback)."""
+    import base64
+    import binascii
+
+    try:
+        base64.b64decode(key, validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(f"{where} is not an account key (not base64): copy it again from the storage "
+                          "account's access keys") from None
+    return key
 
 
 def _authorities(account: AzureAccount) -> tuple[str, str, str]:
