@@ -158,7 +158,9 @@ class _Deferred:
         if self.rows:
             tx.executemany(RECORD_SPEND, self.rows)
         if self.added:
-            tx.executemany(ADD_SPEND, [(scope, day, amount) for (scope, day), amount in self.added.items()])
+            # in key order: two batches that both span a UTC midnight lock the same rows in the same
+            # order (PostgreSQL would abort one of two that met in opposite orders)
+            tx.executemany(ADD_SPEND, [(scope, day, amount) for (scope, day), amount in sorted(self.added.items())])
 
 
 class LedgerCore:
