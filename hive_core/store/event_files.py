@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from hive_core.errors import DataError, StorageError
+from hive_core.errors import DataError
 from hive_core.store.datadir import DataDir, is_remote
 from hive_core.store.file_checks import SOUND, check_file, file_verdict
 from hive_core.store.layout import (
@@ -122,13 +122,9 @@ _FD_DIR = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd" if sy
 
 def read_journal(journal: Path) -> tuple[str, list[str]] | None:
     """A compaction journal's (output name, input names); ``None`` for a vanished, torn or foreign file."""
-    try:
+    try:  # an object deleted while it was read is FileNotFoundError too (the backend's get)
         return parse_journal(journal.read_bytes())
     except OSError:
-        return None
-    except StorageError:  # an object deleted while it was read can fail as a broken response
-        if journal.exists():
-            raise
         return None
 
 
