@@ -1,7 +1,8 @@
 """``az://`` data directories on a real Azure Blob Storage server (Azurite, tests/plugins/azurite.py): the
-S3 suite's core trials (tests/test_s3_*.py) on the Azure backend, fewer of them: the event log and its
-SQL views, the conditional primitives, the job lock across processes, kill -9 compactions, rollups
-byte-identical to a local rollup, prune; and errors that never show the key."""
+S3 suite's core trials (tests/test_s3_*.py, written once in tests/plugins/objstore.py) on the Azure
+backend, fewer of them: the event log and its SQL views, the conditional primitives, the job lock
+across processes, kill -9 compactions, rollups byte-identical to a local rollup, prune; and errors
+that never show the key."""
 
 from __future__ import annotations
 
@@ -17,13 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from hive_core.errors import LockHeld, StorageError
+from hive_core.errors import StorageError
 from hive_core.settings import Settings
 from hive_core.store.conditional import (
     create_object,
     delete_if_match,
     head_version,
-    object_lock,
     put_tombstone,
     read_version,
     server_now,
@@ -33,16 +33,29 @@ from hive_core.store.objects import as_object
 from ingest import EventLog, compact, verify
 from jobs.pipeline import rollup
 from jobs.rollup.prune import MIN_KEEP_DAYS, prune
-from tests.cases import api_call, write_history
+from tests.cases import T0, api_call, write_history
 from tests.plugins.azurite import KEY, Azurite
 from tests.plugins.cli import BIN
 from tests.plugins.env import REPO
-from tests.test_s3_compact import _COMPACT, _ids, _journals, _partition, _plain_rows, _small_files
-from tests.test_s3_compact import DAYS as COMPACT_DAYS
-from tests.test_s3_lock import _COUNTER, _HOLD
-from tests.test_s3_rollup import _ROLLUP, AS_OF, _local_files, _object_files, _settings
-from tests.test_s3_rollup import DAYS as ROLLUP_DAYS
-from tests.test_s3_store import _WRITER, T0, _request_ids
+from tests.plugins.objstore import (
+    AS_OF,
+    COMPACT,
+    COMPACT_DAYS,
+    COUNTER,
+    ROLLUP_DAYS,
+    WRITER,
+    data_root,
+    held_lock_trial,
+    journals,
+    killed_rollup_trial,
+    killed_writer_trial,
+    object_files,
+    partition,
+    plain_rows,
+    read_ids,
+    rollup_settings,
+    small_files,
+)
 
 
 def test_the_account_comes_from_azures_standard_environment() -> None:
@@ -70,46 +83,30 @@ def test_the_account_comes_from_azures_standard_environment() -> None:
         assert "not*base64!" not in str(caught.value)
 
 
-def _root(az_root: str) -> Path:
-    return Settings.from_env({}, data_dir=az_root).data_dir
-
-
 def test_event_log_writes_blobs_that_sql_reads_and_writers_lose_nothing(az_root: str, tmp_path: Path) -> None:
-    root = _root(az_root)
+    root = data_root(az_root)
     with EventLog(root, max_events=10, writer="w1") as log:
         for i in range(25):
             log.record(api_call(i, ts=T0 + timedelta(minutes=i)))
     assert [p.name for p in list_event_files(root, "api_call").files] == [
         "w1-000001.parquet", "w1-000002.parquet", "w1-000003.parquet"]
-    assert len(_request_ids(az_root)) == 25
-    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, az_root, f"w{i + 2}", "35"], cwd=REPO) for i in range(3)]
+    assert read_ids(root).total() == 25
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, az_root, f"w{i + 2}", "35"], cwd=REPO) for i in range(3)]
     assert [p.wait(timeout=300) for p in procs] == [0, 0, 0]
-    ids = _request_ids(az_root)
-    assert len(ids) == len(set(ids)) == 25 + 3 * 35
+    ids = read_ids(root)
+    assert set(ids.values()) == {1} and ids.total() == 25 + 3 * 35
     assert not list(tmp_path.iterdir())  # nothing local: no "az:" directory
 
 
 @pytest.mark.parametrize("trial", range(2))
 def test_a_writer_killed_at_any_instant_leaves_whole_blobs_only(az_root: str, trial: int) -> None:
     """pyarrow's Azure output stream creates an empty blob when opened: the backend's writes must not."""
-    proc = subprocess.Popen([sys.executable, "-c", _WRITER, az_root, f"k{trial}", "0"], cwd=REPO,
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    flushed = 0
-    deadline = time.monotonic() + random.uniform(0.3, 1.2)
-    while time.monotonic() < deadline or flushed == 0:
-        flushed = int(proc.stdout.readline())
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    proc.stdout.close()
-    listing = list_event_files(_root(az_root), "api_call")
-    assert listing.skipped == [] and all(size > 0 for _, size in as_object(_root(az_root)).walk())
-    ids = _request_ids(az_root)
-    assert len(ids) == len(set(ids)) >= flushed  # every flush that returned is there, once
+    killed_writer_trial(az_root, f"k{trial}", within=(0.3, 1.2))
+    assert all(size > 0 for _, size in as_object(data_root(az_root)).walk())
 
 
 def test_conditional_primitives(az_root: str) -> None:
-    base = as_object(_root(az_root))
+    base = as_object(data_root(az_root))
     journal = base / "state" / "journal.json"
     first = create_object(journal, b"first")
     assert first is not None and create_object(journal, b"second") is None  # If-None-Match: *
@@ -138,7 +135,7 @@ def test_a_wrong_key_is_one_line_without_the_key(azurite: Azurite, az_root: str,
     wrong_key = "V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3Jvbmc="
     wrong = azurite.connection_string(wrong_key)
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", wrong)
-    root = _root(az_root)
+    root = data_root(az_root)
     for attempt in (lambda: as_object(root).exists(), lambda: create_object(as_object(root) / "x", b"x"),
                     lambda: server_now(as_object(root))):
         with pytest.raises(StorageError) as caught:
@@ -156,33 +153,17 @@ def test_a_wrong_key_is_one_line_without_the_key(azurite: Azurite, az_root: str,
 
 
 def test_processes_under_the_lock_never_interleave_and_a_killed_holders_lease_lapses(az_root: str) -> None:
-    procs = [subprocess.Popen([sys.executable, "-c", _COUNTER, az_root, "3"], cwd=REPO) for _ in range(3)]
+    procs = [subprocess.Popen([sys.executable, "-c", COUNTER, az_root, "3"], cwd=REPO) for _ in range(3)]
     assert [p.wait(timeout=300) for p in procs] == [0, 0, 0]
     datadir = Settings.from_env({}, data_dir=az_root).datadir
     assert (datadir.state / "counter").read_text() == "9"
     lock = as_object(datadir.lock("rollup"))
     assert not lock.exists()  # released
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(lock), "2"], cwd=REPO, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        time.sleep(2.5)  # past one lease: alive, the holder renews it
-        with pytest.raises(LockHeld, match="another run holds"), object_lock(lock, timeout_s=0, lease_s=2):
-            pass
-        os.kill(holder.pid, signal.SIGKILL)
-        holder.wait()
-        with object_lock(lock, timeout_s=30, lease_s=2):  # taken over once the dead holder's lease lapsed
-            assert lock.exists()
-        assert not lock.exists()
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
-        if holder.stdout is not None:
-            holder.stdout.close()
+    held_lock_trial(lock)
 
 
 def test_compact_and_verify_through_the_cli(az_root: str, az_env: dict[str, str], tmp_path: Path) -> None:
-    n = _small_files(_root(az_root))
+    n = small_files(data_root(az_root))
     jobs = [str(BIN / "hive-jobs"), "--data-dir", az_root]
     done = subprocess.run([*jobs, "compact", "--date", COMPACT_DAYS[0].isoformat()], cwd=tmp_path,
                           capture_output=True, text=True, timeout=180)
@@ -200,10 +181,10 @@ def _killed_mid_compaction(azurite: Azurite, day: int) -> tuple[Path, int]:
     """A store whose compaction of both days was killed just after the journal of ``COMPACT_DAYS[day]``
     appeared (a fresh store again when the compaction outran the poll), and its number of events."""
     for _attempt in range(5):
-        root = _root(f"az://{azurite.create_container()}/data")
-        n = _small_files(root)
-        watched = as_object(_partition(root, COMPACT_DAYS[day]))
-        child = subprocess.Popen([sys.executable, "-c", _COMPACT, str(root), *(d.isoformat() for d in COMPACT_DAYS)],
+        root = data_root(f"az://{azurite.create_container()}/data")
+        n = small_files(root)
+        watched = as_object(partition(root, COMPACT_DAYS[day]))
+        child = subprocess.Popen([sys.executable, "-c", COMPACT, str(root), *(d.isoformat() for d in COMPACT_DAYS)],
                                  cwd=REPO, stdout=subprocess.PIPE, text=True)
         assert child.stdout is not None and child.stdout.readline() == "ready\n"
         while child.poll() is None and not any(p.name.startswith(".compact-") for p in watched.iterdir()):
@@ -222,51 +203,24 @@ def _killed_mid_compaction(azurite: Azurite, day: int) -> tuple[Path, int]:
 def test_kill_9_compaction_loses_and_duplicates_nothing(azurite: Azurite, az_env: dict[str, str], trial: int) -> None:
     root, n = _killed_mid_compaction(azurite, day=trial)  # mid-way through the first day, then the second
     expected = Counter(f"r{i}" for i in range(n))
-    assert _ids(root) == expected, "readers saw a loss or a duplicate"
+    assert read_ids(root, warn=False) == expected, "readers saw a loss or a duplicate"
     left = verify(root, repair=False)
     assert (left.problems, left.events) == ([], n)
     for day in COMPACT_DAYS:  # the next run repairs whatever the killed one left
         compact(root, day=day)
-    assert _ids(root) == expected and _plain_rows(root) == n and _journals(root) == []
+    assert read_ids(root, warn=False) == expected and plain_rows(root) == n and journals(root) == []
     assert verify(root, repair=False).problems == []
 
 
-@pytest.fixture
-def reference(tmp_path: Path) -> dict[str, object]:
-    """The files a local rollup writes for the rollup trials' history (as in tests/test_s3_rollup.py)."""
-    settings = _settings(str(tmp_path / "local"))
-    write_history(settings.data_dir, days=ROLLUP_DAYS, n=20)
-    rollup(settings)
-    return _local_files(settings.data_dir)
-
-
 def test_rollup_writes_the_files_a_local_rollup_writes_and_a_killed_one_is_finished(
-        az_root: str, reference: dict[str, object]) -> None:
-    settings = _settings(az_root)
+        az_root: str, rollup_reference: dict[str, object]) -> None:
+    settings = rollup_settings(az_root)
     write_history(settings.data_dir, days=ROLLUP_DAYS, n=20)
     assert len(rollup(settings).rolled_up) == ROLLUP_DAYS
-    assert _object_files(settings.data_dir) == reference
+    assert object_files(settings.data_dir) == rollup_reference
     assert not settings.datadir.lock("rollup").exists()  # the Azure job lock, released
     # a rebuild killed at a random instant (it rewrites files that exist), finished by the next run
-    lock = as_object(settings.datadir.lock("rollup"))
-    proc = subprocess.Popen([sys.executable, "-c", _ROLLUP, az_root, AS_OF.isoformat()], cwd=REPO,
-                            stdout=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not lock.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "the rollup never took its lock"
-        time.sleep(0.02)
-    time.sleep(random.uniform(0.0, 0.8))  # the run takes about 1.7 s here once it holds the lock
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL
-    assert proc.stdout is not None and proc.stdout.read() == ""
-    proc.stdout.close()
-    with pytest.raises(LockHeld):
-        rollup(settings, lock_timeout_s=0)
-    with object_lock(lock, timeout_s=60, lease_s=1):  # the dead run's lease, shortened
-        pass
-    rollup(settings)  # an ordinary run finishes what the killed one began
-    assert _object_files(settings.data_dir) == reference
-    assert rollup(settings).rolled_up == []
+    killed_rollup_trial(az_root, rollup_reference, within_s=0.8)  # the run takes about 1.7 s here
 
 
 def test_prune_removes_old_rolled_up_days_only(az_root: str) -> None:

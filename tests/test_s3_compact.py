@@ -12,83 +12,53 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-import queries
-from hive_core.settings import Settings
 from hive_core.store.conditional import create_object, head_version
 from hive_core.store.datadir import DataDir
-from hive_core.store.objects import ObjectPath, as_object
-from ingest import EventLog, compact, verify
+from hive_core.store.objects import as_object
+from ingest import compact, verify
 from ingest.compact import recover_partition
 from ingest.compact_remote import partition_journal
 from tests.cases import T0, api_call
 from tests.plugins.env import REPO
+from tests.plugins.objstore import (
+    COMPACT,
+    COMPACT_DAYS,
+    data_root,
+    journals,
+    objects,
+    partition,
+    plain_rows,
+    read_ids,
+    small_files,
+)
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
-DAYS = [T0.date(), T0.date() + timedelta(days=1)]
-
-
-def _root(s3_root: str) -> Path:
-    return Settings.from_env({}, data_dir=s3_root).data_dir
-
-
-def _small_files(root: Path, files_per_day: int = 3, per_file: int = 20) -> int:
-    n = 0
-    for d in range(len(DAYS)):
-        for f in range(files_per_day):
-            with EventLog(root, writer=f"w{d}x{f}") as log:
-                for _ in range(per_file):
-                    log.record(api_call(n, ts=T0 + timedelta(days=d, seconds=n)))
-                    n += 1
-    return n
-
-
-def _ids(root: Path) -> Counter[str]:
-    """Every request_id as Hive's readers see it (DuckDB over the listing's pyarrow datasets)."""
-    with queries.connect(root, warn=False) as store:
-        return Counter(r for (r,) in store.execute("SELECT request_id FROM api_calls").fetchall())
-
-
-def _plain_rows(root: Path) -> int:
-    """Rows of every non-empty ``*.parquet`` object under events/, read by pyarrow without Hive's rules."""
-    base = as_object(DataDir(root).events)
-    infos = base.filesystem.get_file_info(pafs.FileSelector(base.key, recursive=True))
-    return sum(pq.read_metadata(i.path, filesystem=base.filesystem).num_rows for i in infos
-               if i.type == pafs.FileType.File and i.path.endswith(".parquet") and i.size)
-
-
-def _partition(root: Path, day: date) -> ObjectPath:
-    return as_object(DataDir(root).partition("api_call", day))
-
-
-def _objects(partition: ObjectPath) -> list[str]:
-    return sorted(p.name for p in partition.iterdir())
 
 
 def test_compact_then_verify_on_s3(s3_root: str) -> None:
-    root = _root(s3_root)
-    n = _small_files(root)
+    root = data_root(s3_root)
+    n = small_files(root)
     assert compact(root, now=NOW).partitions == 0  # just written, on the server's clock: not closed yet
-    report = compact(root, day=DAYS[0])
-    report2 = compact(root, day=DAYS[1])
+    report = compact(root, day=COMPACT_DAYS[0])
+    report2 = compact(root, day=COMPACT_DAYS[1])
     assert (report.partitions + report2.partitions, report.files_in + report2.files_in, report.events + report2.events,
             report.skipped + report2.skipped) == (2, 6, n, [])
-    for day in DAYS:
-        (name,) = _objects(_partition(root, day))  # one object a day: no journal, no input left
-        with (_partition(root, day) / name).open_input() as source:
+    for day in COMPACT_DAYS:
+        (name,) = objects(partition(root, day))  # one object a day: no journal, no input left
+        with (partition(root, day) / name).open_input() as source:
             ts = pq.read_table(source).column("ts").to_pylist()
         assert ts == sorted(ts)
-    assert _ids(root) == Counter(f"r{i}" for i in range(n))
-    assert _plain_rows(root) == n
+    assert read_ids(root, warn=False) == Counter(f"r{i}" for i in range(n))
+    assert plain_rows(root) == n
     checked = verify(root)
     assert (checked.ok, checked.files, checked.events, checked.repaired) == (True, 2, n, [])
-    assert compact(root, day=DAYS[0]).partitions == 0  # nothing left to merge
+    assert compact(root, day=COMPACT_DAYS[0]).partitions == 0  # nothing left to merge
 
 
 def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -97,8 +67,8 @@ def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_compact_then_verify_on_s3_cli(s3_root: str, s3_env: dict[str, str], tmp_path: Path) -> None:
-    n = _small_files(_root(s3_root))
-    done = _cli(tmp_path, "--data-dir", s3_root, "compact", "--date", DAYS[0].isoformat())
+    n = small_files(data_root(s3_root))
+    done = _cli(tmp_path, "--data-dir", s3_root, "compact", "--date", COMPACT_DAYS[0].isoformat())
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"compacted 1 partitions: 3 files -> 1, {n // 2:,} events\n"
     done = _cli(tmp_path, "--data-dir", s3_root, "verify")
@@ -123,7 +93,7 @@ def _damage() -> dict[str, bytes]:
         pq.write_table(table, sink)
         return sink.getvalue()
 
-    day = f"events/api_call/date={DAYS[0].isoformat()}"
+    day = f"events/api_call/date={COMPACT_DAYS[0].isoformat()}"
     good = parquet(pa.Table.from_pylist([api_call(i, ts=T0).model_dump() for i in range(5)], schema=arrow_schema(ApiCall)))
     late = pa.Table.from_pylist([api_call(900 + i, ts=T0 + timedelta(days=3)).model_dump() for i in range(2)],
                                 schema=arrow_schema(ApiCall))
@@ -143,7 +113,7 @@ def _relative(report: object, base: str) -> list[tuple[str, str]]:
 
 
 def test_verify_reports_corrupt_and_foreign_objects_as_locally(s3_root: str, data_dir: Path) -> None:
-    root = _root(s3_root)
+    root = data_root(s3_root)
     for name, data in _damage().items():  # the same bytes in both stores
         (data_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (data_dir / name).write_bytes(data)
@@ -156,23 +126,23 @@ def test_verify_reports_corrupt_and_foreign_objects_as_locally(s3_root: str, dat
     for expected in ("not a Parquet file", "missing columns", "stray", "occurs 2 times", "quarantined",
                      "outside a date=", "not an event type directory"):
         assert expected in messages
-    assert compact(root, day=DAYS[0]).partitions == 1  # corrupt, foreign and quarantined objects left as they are
-    assert (as_object(root) / f"events/api_call/date={DAYS[0].isoformat()}/junk-000001.parquet").exists()
+    assert compact(root, day=COMPACT_DAYS[0]).partitions == 1  # corrupt, foreign and quarantined objects left as they are
+    assert (as_object(root) / f"events/api_call/date={COMPACT_DAYS[0].isoformat()}/junk-000001.parquet").exists()
 
 
 def test_recover_rolls_a_committed_compaction_forward_and_an_uncommitted_one_back(s3_root: str) -> None:
-    root = _root(s3_root)
-    n = _small_files(root, files_per_day=2)
-    where = DataDir(root).partition("api_call", DAYS[0])  # typed a Path, as the library takes it
+    root = data_root(s3_root)
+    n = small_files(root, files_per_day=2)
+    where = DataDir(root).partition("api_call", COMPACT_DAYS[0])  # typed a Path, as the library takes it
     partition = as_object(where)
-    inputs = _objects(partition)
+    inputs = objects(partition)
     journal = partition_journal(where)
     journal.write_text(json.dumps({"output": "missing-000001.parquet", "inputs": inputs}))
     assert "rolled back" in recover_partition(where)[0]
     fence = head_version(partition / "missing-000001.parquet")
     assert fence is not None and fence.tombstone  # a late PUT of the output can no longer land
     assert create_object(partition / "missing-000001.parquet", b"PAR1 late") is None
-    assert _ids(root) == Counter(f"r{i}" for i in range(n))  # the tombstone is no data, no stray
+    assert read_ids(root, warn=False) == Counter(f"r{i}" for i in range(n))  # the tombstone is no data, no stray
     assert verify(root, repair=False).problems == []
     with (partition / inputs[0]).open_input() as a, (partition / inputs[1]).open_input() as b:
         import pyarrow as pa
@@ -183,67 +153,43 @@ def test_recover_rolls_a_committed_compaction_forward_and_an_uncommitted_one_bac
     pq.write_table(merged, sink)
     (partition / "out-000001.parquet").write_bytes(sink.getvalue().to_pybytes())
     for name in inputs:  # a stalled clean-up, one deletion at a time: every state reads right
-        assert _ids(root) == Counter(f"r{i}" for i in range(n))
+        assert read_ids(root, warn=False) == Counter(f"r{i}" for i in range(n))
         (partition / name).unlink()
     journal.write_text(json.dumps({"output": "out-000001.parquet", "inputs": inputs}))
     assert "rolled forward" in recover_partition(where)[0]
-    assert _objects(partition) == ["missing-000001.parquet", "out-000001.parquet"]  # the fresh tombstone stays
-    assert _ids(root) == Counter(f"r{i}" for i in range(n))
-
-
-#: compacts the given days of the store in order (a child killed with SIGKILL at a random instant)
-_COMPACT = """
-import sys, time
-from datetime import date
-import duckdb, numpy, pyarrow.compute, pyarrow.parquet
-import hive_core.store.events
-from hive_core.settings import Settings
-from hive_core.store.conditional import server_now
-from hive_core.store.event_files import list_event_files
-from ingest import compact
-root = Settings.from_env({}, data_dir=sys.argv[1]).data_dir
-server_now(root), list_event_files(root, "api_call")  # warm: clients, imports, footer checks
-print("ready", flush=True)
-started = time.perf_counter()
-for day in sys.argv[2:]:
-    compact(root, day=date.fromisoformat(day))
-print(time.perf_counter() - started, flush=True)
-"""
-
-
-def _journals(root: Path) -> list[str]:
-    return [p.name for day in DAYS for p in _partition(root, day).iterdir() if p.name.startswith(".compact-")]
+    assert objects(partition) == ["missing-000001.parquet", "out-000001.parquet"]  # the fresh tombstone stays
+    assert read_ids(root, warn=False) == Counter(f"r{i}" for i in range(n))
 
 
 @pytest.mark.slow
 def test_kill_9_compaction_loses_and_duplicates_nothing_on_s3(s3_server: object, s3_env: dict[str, str]) -> None:
-    days = [d.isoformat() for d in DAYS]
-    probe = _root(f"s3://{s3_server.create_bucket()}/data")  # type: ignore[attr-defined]
-    _small_files(probe)
-    done = subprocess.run([sys.executable, "-c", _COMPACT, str(probe), *days], cwd=REPO, timeout=300,
+    days = [d.isoformat() for d in COMPACT_DAYS]
+    probe = data_root(f"s3://{s3_server.create_bucket()}/data")  # type: ignore[attr-defined]
+    small_files(probe)
+    done = subprocess.run([sys.executable, "-c", COMPACT, str(probe), *days], cwd=REPO, timeout=300,
                           capture_output=True, text=True)
     duration = float(done.stdout.split()[-1])  # the compactions alone, imports done
     interrupted = 0
     for trial in range(10):
-        root = _root(f"s3://{s3_server.create_bucket()}/data")  # type: ignore[attr-defined]
-        n = _small_files(root)
+        root = data_root(f"s3://{s3_server.create_bucket()}/data")  # type: ignore[attr-defined]
+        n = small_files(root)
         expected = Counter(f"r{i}" for i in range(n))
-        child = subprocess.Popen([sys.executable, "-c", _COMPACT, str(root), *days], cwd=REPO,
+        child = subprocess.Popen([sys.executable, "-c", COMPACT, str(root), *days], cwd=REPO,
                                  stdout=subprocess.PIPE, text=True)
         assert child.stdout is not None and child.stdout.readline() == "ready\n"
         time.sleep(random.uniform(0, duration))
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
         child.stdout.close()
-        interrupted += bool(_journals(root)) or len({len(_objects(_partition(root, d))) for d in DAYS}) > 1
-        assert _ids(root) == expected, f"trial {trial}: readers saw a loss or a duplicate"
+        interrupted += bool(journals(root)) or len({len(objects(partition(root, d))) for d in COMPACT_DAYS}) > 1
+        assert read_ids(root, warn=False) == expected, f"trial {trial}: readers saw a loss or a duplicate"
         left = verify(root, repair=False)
         assert (left.problems, left.events) == ([], n), f"trial {trial}: {left.problems}"
-        for day in DAYS:  # the next run repairs whatever the killed one left
+        for day in COMPACT_DAYS:  # the next run repairs whatever the killed one left
             compact(root, day=day)
-        assert _ids(root) == expected
-        assert _plain_rows(root) == n, f"trial {trial}: plain readers disagree after repair"
-        assert _journals(root) == []
+        assert read_ids(root, warn=False) == expected
+        assert plain_rows(root) == n, f"trial {trial}: plain readers disagree after repair"
+        assert journals(root) == []
     print(f"{interrupted} of 10 kills landed mid-compaction")
     assert interrupted >= 1, f"only {interrupted} of 10 kills landed mid-compaction"
 
@@ -268,14 +214,14 @@ print(dict(outcomes), flush=True)
 
 @pytest.mark.slow
 def test_two_concurrent_compactions_cannot_both_win(s3_root: str) -> None:
-    root = _root(s3_root)
-    n = _small_files(root)
+    root = data_root(s3_root)
+    n = small_files(root)
     expected = Counter(f"r{i}" for i in range(n))
-    procs = [subprocess.Popen([sys.executable, "-c", _LOOP, s3_root, DAYS[0].isoformat(), "12"], cwd=REPO,
+    procs = [subprocess.Popen([sys.executable, "-c", _LOOP, s3_root, COMPACT_DAYS[0].isoformat(), "12"], cwd=REPO,
                               stdout=subprocess.PIPE, text=True) for _ in range(2)]
     reads, bad = 0, []
     while any(p.poll() is None for p in procs):
-        seen = _ids(root)
+        seen = read_ids(root, warn=False)
         reads += 1
         if seen != expected:
             bad.append(sorted((seen - expected) + (expected - seen))[:5])
@@ -286,7 +232,7 @@ def test_two_concurrent_compactions_cannot_both_win(s3_root: str) -> None:
     contended = sum(v for o in outcomes for k, v in o.items() if k != "won")
     print(f"{reads} reads exact; outcomes {outcomes}")
     assert contended >= 1, f"the two compactions never met: {outcomes}"
-    compact(root, day=DAYS[0])
-    assert _ids(root) == expected and _plain_rows(root) == n
+    compact(root, day=COMPACT_DAYS[0])
+    assert read_ids(root, warn=False) == expected and plain_rows(root) == n
     checked = verify(root)
     assert (checked.problems, checked.events) == ([], n)

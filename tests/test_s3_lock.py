@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,28 +13,8 @@ from hive_core.settings import Settings
 from hive_core.store.conditional import object_lock, put_if_absent
 from hive_core.store.lock import job_lock
 from hive_core.store.objects import ObjectPath, as_object
-
-#: N processes increment a counter object read-modify-write under the lock: lost updates show a race
-_COUNTER = """
-import sys
-from hive_core.settings import Settings
-from hive_core.store.lock import job_lock
-datadir = Settings.from_env({}, data_dir=sys.argv[1]).datadir
-counter = datadir.state / "counter"
-for _ in range(int(sys.argv[2])):
-    with job_lock(datadir, "rollup", timeout_s=120):
-        value = int(counter.read_text()) if counter.exists() else 0
-        counter.write_text(str(value + 1))
-"""
-
-_HOLD = """
-import sys, time
-from hive_core.store.conditional import object_lock
-from hive_core.store.objects import parse_url
-with object_lock(parse_url(sys.argv[1]), timeout_s=30, lease_s=float(sys.argv[2])):
-    print("held", flush=True)
-    time.sleep(600)
-"""
+from tests.plugins.env import REPO
+from tests.plugins.objstore import COUNTER, held_lock_trial
 
 
 def test_put_if_absent_lets_one_writer_win(s3_root: str) -> None:
@@ -47,7 +25,7 @@ def test_put_if_absent_lets_one_writer_win(s3_root: str) -> None:
 
 
 def test_processes_under_the_lock_never_interleave(s3_root: str) -> None:
-    procs = [subprocess.Popen([sys.executable, "-c", _COUNTER, s3_root, "5"]) for _ in range(4)]
+    procs = [subprocess.Popen([sys.executable, "-c", COUNTER, s3_root, "5"], cwd=REPO) for _ in range(4)]
     assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
     datadir = Settings.from_env({}, data_dir=s3_root).datadir
     assert (datadir.state / "counter").read_text() == "20"
@@ -56,24 +34,7 @@ def test_processes_under_the_lock_never_interleave(s3_root: str) -> None:
 
 def test_a_held_lock_refuses_a_second_run_and_a_killed_holders_lease_lapses(s3_root: str) -> None:
     lock = as_object(Settings.from_env({}, data_dir=s3_root).datadir.lock("rollup"))
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(lock), "2"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        with pytest.raises(LockHeld, match="another run holds"), object_lock(lock, timeout_s=0, lease_s=2):
-            pass
-        time.sleep(3)  # the holder renews every 2/3 s: alive, it keeps the lock past its lease
-        with pytest.raises(LockHeld), object_lock(lock, timeout_s=0, lease_s=2):
-            pass
-        os.kill(holder.pid, signal.SIGKILL)
-        holder.wait()
-        with object_lock(lock, timeout_s=30, lease_s=2):  # free once the dead holder's lease lapsed
-            assert lock.exists()
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
-        if holder.stdout is not None:
-            holder.stdout.close()
+    held_lock_trial(lock)
 
 
 def test_job_lock_takes_the_object_lock(s3_root: str) -> None:

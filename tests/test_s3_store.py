@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import random
-import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +16,7 @@ from hive_core.store.event_files import list_event_files
 from ingest import EventLog
 from tests.cases import api_call
 from tests.plugins.env import REPO
+from tests.plugins.objstore import WRITER, data_root, killed_writer_trial, read_ids
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -47,55 +45,16 @@ def test_a_listing_of_some_days_reads_only_their_partitions(s3_root: str) -> Non
     assert some.files == whole.files[1:3] and set(some.stats) == set(whole.files[1:3])
 
 
-#: a writer that records events for ever, printing how many were flushed each time flush() returned
-_WRITER = """
-import sys
-from datetime import UTC, datetime, timedelta
-from hive_core.settings import Settings
-from ingest import EventLog
-from tests.cases import api_call
-from tests.plugins.env import REPO
-root = Settings.from_env({}, data_dir=sys.argv[1]).data_dir
-count, limit = 0, int(sys.argv[3])
-with EventLog(root, max_events=10**9, max_age_s=3600, writer=sys.argv[2]) as log:
-    while limit == 0 or count < limit:
-        for _ in range(7):
-            log.record(api_call(count, ts=datetime(2026, 3, 1, tzinfo=UTC) + timedelta(seconds=count),
-                                request_id=f"{sys.argv[2]}-{count}"))
-            count += 1
-        log.flush()
-        print(count, flush=True)
-"""
-
-
-def _request_ids(root: str) -> list[str]:
-    with queries.connect(Settings.from_env({}, data_dir=root).data_dir) as store:
-        return [r for (r,) in store.execute("SELECT request_id FROM api_calls").fetchall()]
-
-
 def test_concurrent_writers_lose_and_repeat_nothing(s3_root: str) -> None:
-    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, s3_root, f"w{i}", "70"], cwd=REPO) for i in range(3)]
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, s3_root, f"w{i}", "70"], cwd=REPO) for i in range(3)]
     assert [p.wait(timeout=300) for p in procs] == [0, 0, 0]
-    ids = _request_ids(s3_root)
-    assert len(ids) == len(set(ids)) == 3 * 70
+    ids = read_ids(data_root(s3_root))
+    assert set(ids.values()) == {1} and ids.total() == 3 * 70
 
 
 @pytest.mark.parametrize("trial", range(3))
 def test_a_writer_killed_at_any_instant_leaves_whole_objects_only(s3_root: str, trial: int) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", _WRITER, s3_root, f"k{trial}", "0"], cwd=REPO,
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    flushed = 0
-    deadline = time.monotonic() + random.uniform(0.5, 2.0)
-    while time.monotonic() < deadline or flushed == 0:
-        flushed = int(proc.stdout.readline())
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    proc.stdout.close()
-    listing = list_event_files(Settings.from_env({}, data_dir=s3_root).data_dir, "api_call")
-    assert listing.skipped == []  # no torn object: each PUT is whole or absent
-    ids = _request_ids(s3_root)
-    assert len(ids) == len(set(ids)) >= flushed  # every flush that returned is there, once
+    killed_writer_trial(s3_root, f"k{trial}", within=(0.5, 2.0))
 
 
 def test_a_command_not_taught_object_storage_refuses_in_one_line(s3_root: str, s3_env: dict[str, str],
@@ -147,6 +106,6 @@ def test_spilled_events_go_back_into_the_bucket_exactly_once(s3_root: str, tmp_p
 
     assert (done.files, done.events, done.duplicates) == (3, 20, 10)
     assert pending_spills(root, roots=roots) == []
-    ids = _request_ids(s3_root)
-    assert len(ids) == len(set(ids)) == 30
+    ids = read_ids(root)
+    assert set(ids.values()) == {1} and ids.total() == 30
     assert import_spills(root, roots=roots).files == 0
