@@ -1,8 +1,8 @@
 """``az://`` data directories on a real Azure Blob Storage server (Azurite, tests/plugins/azurite.py): the
 S3 suite's core trials (tests/test_s3_*.py, written once in tests/plugins/objstore.py) on the Azure
 backend, fewer of them: the event log and its SQL views, the conditional primitives, the job lock
-across processes, kill -9 compactions, rollups byte-identical to a local rollup, prune; and errors
-that never show the key."""
+across processes, kill -9 compactions, rollups byte-identical to a local rollup, prune; errors that
+never show the key; a leased blob, which is an error and never a lost race."""
 
 from __future__ import annotations
 
@@ -128,6 +128,37 @@ def test_conditional_primitives(az_root: str) -> None:
     marked = head_version(fence)
     assert marked is not None and marked.tombstone and marked.size == 0
     assert create_object(fence, b"PAR1 late") is None  # the tombstone fences a late writer
+
+
+def test_a_leased_blob_is_an_error_never_a_lost_race(azurite: Azurite, az_root: str) -> None:
+    """Azure refuses a conditional call on a leased blob (pyarrow's delete_file leases a blob for 15 s
+    first; a killed one leaves the lease held) with 412 LeaseIdMissing: only BlobAlreadyExists and
+    ConditionNotMet mean another writer won, so a lock is never waited for, nor a journal taken for
+    replaced, because of a lease."""
+    from azure.storage.blob import BlobServiceClient
+
+    from hive_core.store.backends import backend
+    from hive_core.store.conditional import object_lock
+
+    lock = as_object(data_root(az_root)) / "state" / "rollup.lock"
+    etag = create_object(lock, b"{}")
+    assert etag is not None
+    container, _, name = lock.key.partition("/")
+    blob = BlobServiceClient.from_connection_string(azurite.connection_string()).get_blob_client(container, name)
+    lease = blob.acquire_lease(lease_duration=15)
+    try:
+        assert create_object(lock, b"second") is None  # it exists (BlobAlreadyExists): a lost race indeed
+        assert not delete_if_match(lock, '"0x8D000000000000"')  # another version (ConditionNotMet)
+        for attempt in (lambda: delete_if_match(lock, etag), lambda: backend("az").put(lock, b"x", if_match=etag),
+                        lambda: object_lock(lock, timeout_s=0, lease_s=0).__enter__()):  # a stale lock's takeover
+            with pytest.raises(StorageError, match="LeaseIdMissing") as caught:
+                attempt()
+            message = str(caught.value)
+            assert len(message.splitlines()) == 1 and "lease expires" in message and KEY not in message, message
+        assert lock.read_bytes() == b"{}"
+    finally:
+        lease.release()
+    assert delete_if_match(lock, etag)
 
 
 def test_a_wrong_key_is_one_line_without_the_key(azurite: Azurite, az_root: str, monkeypatch: pytest.MonkeyPatch,

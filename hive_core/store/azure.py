@@ -53,9 +53,27 @@ if TYPE_CHECKING:
 
 __all__ = ["BACKEND", "AzureAccount", "azure_account"]
 
-#: a condition the server refused (412), or a blob that exists under ``If-None-Match: *`` (409)
-_LOST = frozenset({409, 412})
+#: the error codes of a lost race, the only refusals a conditional call returns as "condition failed":
+#: a blob that exists under ``If-None-Match: *`` (409) and a version ``If-Match`` no longer names (412).
+#: Azure answers 409 and 412 for other states of a blob too (a lease held without its id in the request,
+#: ``LeaseIdMissing`` 412; an archived blob, 409): those are errors, never "another writer won"
+_LOST = frozenset({"BlobAlreadyExists", "ConditionNotMet"})
 _ADVICE = "check the container, AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME and the account key"
+_LEASED = ("the blob is leased (pyarrow's delete_file leases a blob for 15 s first and a killed one leaves the "
+           "lease held; another tool may hold one): try again once the lease expires, or break it with "
+           "`az storage blob lease break`")
+#: what to do about a blob whose state refused the call, by Azure's error code
+_STATE_ADVICE = {
+    "LeaseIdMissing": _LEASED, "LeaseAlreadyPresent": _LEASED, "LeaseIdMismatchWithBlobOperation": _LEASED,
+    "LeaseNotPresentWithBlobOperation": _LEASED,
+    "BlobArchived": "the blob is in the Archive tier: rehydrate it (set its tier to Hot or Cool), then try again",
+    "BlobBeingRehydrated": "the blob is being rehydrated from the Archive tier: try again once it is done",
+    "SnapshotsPresent": "the blob has snapshots: delete them (Hive takes none), then try again",
+    "BlobImmutableDueToPolicy": "an immutability policy or legal hold protects the blob: Hive cannot change it "
+                                "until the policy allows",
+}
+#: a 409/412 whose code has no advice of its own
+_STATE = "Azure refused the call in the blob's current state (see its code in Azure's Blob service error codes)"
 #: Azure metadata names are C# identifiers: ``hive-tombstone`` is stored as ``hive_tombstone``
 _META_NAMES = {name: name.replace("-", "_") for name in TOMBSTONE_META}
 
@@ -160,8 +178,9 @@ def _client(account: AzureAccount) -> Any:
 def _call(path: ObjectPath, operation: str, call: Callable[..., Any], *,
           conditional: bool = False) -> tuple[Any, float] | None:
     """One SDK call about ``path`` and the server's ``Date`` of its response. ``None`` when the call
-    was ``conditional`` and its condition failed; a missing blob (or container) is
-    ``FileNotFoundError``, except to a Put Blob (the container is missing: an error); others one line."""
+    was ``conditional`` and its condition failed (an error code of :data:`_LOST`: never a lease or
+    another state of the blob); a missing blob (or container) is ``FileNotFoundError``, except to a
+    Put Blob (the container is missing: an error); others one line saying what to do."""
     from azure.core.exceptions import AzureError, HttpResponseError
 
     dates: list[str] = []
@@ -173,12 +192,14 @@ def _call(path: ObjectPath, operation: str, call: Callable[..., Any], *,
         result = call(raw_response_hook=hook)
     except HttpResponseError as exc:
         status = int(exc.status_code or 0)
-        if conditional and status in _LOST:
+        code = getattr(exc, "error_code", None)  # the storage SDK's: a StorageErrorCode, a str, or None
+        code = str(getattr(code, "value", code) or "")
+        if conditional and code in _LOST:
             return None
         if status == 404 and operation != "put blob":
             raise FileNotFoundError(2, "no such object", str(path)) from None
-        code = getattr(exc, "error_code", None) or exc.reason or "refused"  # the storage SDK sets error_code
-        raise StorageError(path, f"{operation}: {getattr(code, 'value', code)} ({status})", _ADVICE) from None
+        advice = _STATE_ADVICE.get(code) or (_STATE if status in (409, 412) else _ADVICE)
+        raise StorageError(path, f"{operation}: {code or exc.reason or 'refused'} ({status})", advice) from None
     except AzureError as exc:  # no connection, a timeout: the message names the endpoint, never the key
         raise StorageError(path, f"{operation}: {' '.join(str(exc.message).split())}", _ADVICE) from None
     return result, parsedate_to_datetime(dates[-1]).timestamp() if dates and dates[-1] else 0.0
