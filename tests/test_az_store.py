@@ -2,7 +2,7 @@
 S3 suite's core trials (tests/test_s3_*.py, written once in tests/plugins/objstore.py) on the Azure
 backend, fewer of them: the event log and its SQL views, the conditional primitives, the job lock
 across processes, kill -9 compactions, rollups byte-identical to a local rollup, prune; errors that
-never show the key; a leased blob, which is an error and never a lost race."""
+never show the key; a leased blob, which is an error and never a lost race; the URL's own words."""
 
 from __future__ import annotations
 
@@ -159,6 +159,22 @@ def test_a_leased_blob_is_an_error_never_a_lost_race(azurite: Azurite, az_root: 
     finally:
         lease.release()
     assert delete_if_match(lock, etag)
+
+
+def test_an_az_url_is_spelled_with_its_container(tmp_path: Path) -> None:
+    from hive_core.errors import ConfigError
+    from hive_core.store.objects import parse_url
+
+    with pytest.raises(ConfigError) as caught:
+        parse_url("az://")
+    assert str(caught.value) == "'az://' names no container; use az://container/prefix"
+    with pytest.raises(ConfigError, match=r"local path or s3://bucket/prefix or az://container/prefix$"):
+        parse_url("ftp://x/y")
+    done = subprocess.run([str(BIN / "hive-jobs"), "--data-dir", "az://", "verify"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "names no container; use az://container/prefix" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "bucket" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_wrong_key_is_one_line_without_the_key(azurite: Azurite, az_root: str, monkeypatch: pytest.MonkeyPatch,

@@ -24,12 +24,29 @@ if TYPE_CHECKING:
 
     from hive_core.store.objects import ObjectPath
 
-__all__ = ["BACKENDS", "TOMBSTONE_META", "ObjectBackend", "ObjectVersion", "backend"]
+__all__ = ["BACKENDS", "TOMBSTONE_META", "ObjectBackend", "ObjectVersion", "Scheme", "backend"]
 
-#: scheme -> (module, what it is); the module has a module-level ``BACKEND`` (an :class:`ObjectBackend`)
-BACKENDS: dict[str, tuple[str, str]] = {
-    "s3": ("hive_core.store.s3", "Amazon S3 or an S3-compatible server"),
-    "az": ("hive_core.store.azure", "Azure Blob Storage (the account from the Azure environment)"),
+
+@dataclass(frozen=True)
+class Scheme:
+    """A URL scheme a data directory may have."""
+
+    #: the backend module: it has a module-level ``BACKEND`` (an :class:`ObjectBackend`)
+    module: str
+    #: what it is
+    what: str
+    #: what the URL's first part names, in the service's own words (Azure has containers, not buckets)
+    root: str
+
+    def form(self, scheme: str) -> str:
+        """The URL of a data directory: ``s3://bucket/prefix``, ``az://container/prefix``."""
+        return f"{scheme}://{self.root}/prefix"
+
+
+BACKENDS: dict[str, Scheme] = {
+    "s3": Scheme("hive_core.store.s3", "Amazon S3 or an S3-compatible server", "bucket"),
+    "az": Scheme("hive_core.store.azure", "Azure Blob Storage (the account from the Azure environment)",
+                 "container"),
 }
 
 #: the user metadata that marks a tombstone (:func:`hive_core.store.conditional.put_tombstone`);
@@ -81,6 +98,6 @@ class ObjectBackend(Protocol):
 @functools.cache
 def backend(scheme: str) -> ObjectBackend:
     """The backend of ``scheme`` (a key of :data:`BACKENDS`), its module imported on first use."""
-    module = importlib.import_module(BACKENDS[scheme][0])
+    module = importlib.import_module(BACKENDS[scheme].module)
     found: ObjectBackend = module.BACKEND
     return found

@@ -60,17 +60,17 @@ def parse_url(text: str) -> ObjectPath:
     if not sep:  # "s3:/b/x": a URL that a Path already collapsed
         scheme, _, rest = text.partition(":")
         scheme, rest = scheme.lower(), rest.lstrip("/")
-    supported = supported_schemes()
-    listed = " or ".join(f"{s}://" for s in supported)
-    if scheme not in supported and scheme in _KNOWN:
-        raise ConfigError(f"{text!r}: {scheme}:// ({_KNOWN[scheme]}) is not supported yet; use {listed} "
+    from hive_core.store.backends import BACKENDS
+
+    forms = " or ".join(s.form(name) for name, s in BACKENDS.items())  # s3://bucket/prefix or az://container/prefix
+    if scheme not in BACKENDS and scheme in _KNOWN:
+        raise ConfigError(f"{text!r}: {scheme}:// ({_KNOWN[scheme]}) is not supported yet; use {forms} "
                           "or a local path")
-    if scheme not in supported:
-        raise ConfigError(f"{text!r} is a {scheme}:// URL; a data directory is a local path or "
-                          f"{listed.replace('://', '://bucket/prefix')}")
+    if scheme not in BACKENDS:
+        raise ConfigError(f"{text!r} is a {scheme}:// URL; a data directory is a local path or {forms}")
     key = "/".join(part for part in rest.split("/") if part)
     if not key:
-        raise ConfigError(f"{text!r} names no bucket; use {scheme}://bucket/prefix")
+        raise ConfigError(f"{text!r} names no {BACKENDS[scheme].root}; use {BACKENDS[scheme].form(scheme)}")
     return ObjectPath(scheme, key)
 
 
