@@ -200,3 +200,27 @@ def test_stages_import_only_earlier_stages(path: Path) -> None:
         assert own in STAGES and STAGES[imported] < STAGES[own], (
             f"{path.relative_to(REPO)} ({own}) imports the {imported} stage: stages import only earlier ones "
             f"({' < '.join(STAGES)})")
+
+
+def test_ingest_loads_only_what_a_caller_takes() -> None:
+    """``import ingest`` imports none of its modules (PEP 562); each public name is what its module
+    defines, also after ``ingest.verify`` imported ``ingest.compact`` (a submodule named like a
+    function must not shadow it), and ``from ingest import EventLog`` leaves compaction out."""
+    import ingest
+
+    code = (
+        "import sys\n"
+        "import ingest\n"
+        "print(sorted(m for m in sys.modules if m.startswith('ingest.')))\n"
+        "from ingest import EventLog\n"
+        "print('ingest.compact' in sys.modules, 'ingest.verify' in sys.modules)\n"
+        "import ingest.verify\n"
+        "from ingest import compact, verify\n"
+        "print(compact.__module__, verify.__module__, ingest.compact is compact)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.splitlines() == ["[]", "False False", "ingest.compact ingest.verify True"]
+    for name in ingest.__all__:
+        value = getattr(ingest, name)
+        assert value.__name__ == name and value.__module__.startswith("ingest."), name
+    assert set(ingest.__all__) <= set(dir(ingest))
