@@ -64,7 +64,7 @@ def test_others_use_only_the_public_surface_of_ingest(path: Path) -> None:
     assert not {m for m in _imports(path) if m.startswith("ingest.")}, "import from `ingest`, not its modules"
 
 
-@pytest.mark.parametrize("name", ["errors", "ids", "clock", "store/layout"])
+@pytest.mark.parametrize("name", ["errors", "ids", "clock", "store/layout", "store/pinning"])
 def test_leaf_modules_import_nothing_internal(name: str) -> None:
     assert not _ours(REPO / "hive_core" / f"{name}.py")
 

@@ -30,13 +30,11 @@ inside two directory reads. A file that vanishes before it is opened restarts th
 :data:`LIST_ATTEMPTS` unstable listings the reader gives up with a one-line error.
 
 A query opens the files later still, when a compaction may have deleted some. With ``pin``, every
-listed file is opened during the listing and held open (:attr:`FileSet.pinned`), and readers open
-it again through its descriptor's name (:meth:`FileSet.readable`: ``/proc/self/fd/N``, or
-``/dev/fd/N`` on macOS), which reaches the same file after it is deleted: the snapshot holds for as
-long as the descriptors do, whatever runs meanwhile, and the disk space of a deleted file is
-released when they are closed. Where descriptors have no names, or when a listing needs more of them
-than the process may open (even after raising its soft limit to the hard one), files are named by
-path and readers retry a query that meets a deleted one (``queries.connect``).
+listed file is held open (:attr:`FileSet.pinned`, :mod:`hive_core.store.pinning`) and readers open
+it again through its descriptor's name (:meth:`FileSet.readable`), which reaches the same file after
+it is deleted: the snapshot holds for as long as the descriptors do. Where descriptors have no
+names, or when a listing needs more of them than the process may open, files are named by path and
+readers retry a query that meets a deleted one (``queries.connect``).
 
 Checks are cached per (path, size, mtime), so listing a large store twice costs one ``stat`` a file.
 
@@ -53,10 +51,8 @@ own, not data and not a stray: it is left out (one HEAD per empty object; Hive w
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -71,6 +67,7 @@ from hive_core.store.layout import (
     parse_file_name,
     partition_date,
 )
+from hive_core.store.pinning import FD_DIR, OutOfDescriptors, open_pinned
 
 __all__ = ["LIST_ATTEMPTS", "Entry", "FileSet", "check_file", "list_dir", "list_event_files", "parse_journal",
            "read_journal"]
@@ -98,7 +95,7 @@ class FileSet:
         """The name to open ``path`` by: its pinned descriptor's (``/proc/self/fd/N``), which stays
         readable after a compaction deletes the file, else the path itself."""
         fd = self.pinned.get(path)
-        return str(path) if fd is None else f"{_FD_DIR}/{fd}"
+        return str(path) if fd is None else f"{FD_DIR}/{fd}"
 
     def close(self) -> None:
         """Release the pinned descriptors (the names of :meth:`readable` then stop working)."""
@@ -111,13 +108,6 @@ class FileSet:
 class _Vanished(Exception):
     """A listed file disappeared (a compaction deleted it): list the partition again."""
 
-
-class _OutOfDescriptors(Exception):
-    """Too many files to hold open at once."""
-
-
-#: where an open descriptor has a name that opens the same file (Linux, macOS); None: no pinning
-_FD_DIR = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd" if sys.platform == "darwin" else None
 
 
 def read_journal(journal: Path) -> tuple[str, list[str]] | None:
@@ -206,7 +196,7 @@ def list_event_files(data_dir: Path, event_type: str, *, check: bool = True, pin
         partitions = sorted(p for p in root.iterdir() if _in_days(partition_date(p), days) and p.is_dir())
     except (FileNotFoundError, NotADirectoryError):
         return result
-    pin = pin and _FD_DIR is not None
+    pin = pin and FD_DIR is not None
     for partition in partitions:
         for attempt in range(LIST_ATTEMPTS):
             part = FileSet()
@@ -216,7 +206,7 @@ def list_event_files(data_dir: Path, event_type: str, *, check: bool = True, pin
             except _Vanished:
                 part.close()
                 time.sleep(min(0.001 * 2**attempt, 0.05))
-            except _OutOfDescriptors:  # too many files to hold open: read by path (module docstring)
+            except OutOfDescriptors:  # too many files to hold open: read by path (module docstring)
                 part.close()
                 result.close()
                 return list_event_files(data_dir, event_type, check=check, pin=False)
@@ -260,8 +250,8 @@ def _snapshot(partition: Path, event_type: str, result: FileSet, *, check: bool,
         readable = str(path)
         try:
             if pin:
-                result.pinned[path] = _open(path)
-                readable = f"{_FD_DIR}/{result.pinned[path]}"
+                result.pinned[path] = open_pinned(path)
+                readable = f"{FD_DIR}/{result.pinned[path]}"
                 stat = os.fstat(result.pinned[path])
             else:
                 stat = path.stat()
@@ -372,43 +362,3 @@ def _remote_names(root: Path, days: tuple[date, date] | None = None
         if not is_dir:
             stats[name] = (int(info.size or 0), int(info.mtime_ns or 0))
     return found
-
-
-def _open(path: Path) -> int:
-    """A read-only descriptor of ``path``, keeping :data:`_RESERVE` descriptors free for DuckDB (the
-    soft limit is raised to the hard one the first time it is in the way)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError as exc:
-        if exc.errno != errno.EMFILE:
-            raise
-        fd = -1
-    if 0 <= fd < _soft_limit() - _RESERVE:
-        return fd
-    if fd >= 0:
-        os.close(fd)
-    if not _raise_soft_limit():
-        raise _OutOfDescriptors(str(path))
-    return _open(path)
-
-
-#: descriptors a pinned listing leaves free (DuckDB's own opens, sockets, logs)
-_RESERVE = 256
-
-
-def _soft_limit() -> int:
-    import resource  # only where descriptors have names (_FD_DIR): Linux, macOS
-
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    return 2**31 if soft == resource.RLIM_INFINITY else int(soft)
-
-
-def _raise_soft_limit() -> bool:
-    """Raise this process's soft limit on open files to its hard limit; whether it went up."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == hard:
-        return False
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return True
