@@ -1,7 +1,7 @@
 """``az://`` data directories on a real Azure Blob Storage server (Azurite, tests/plugins/azurite.py): the
 S3 suite's core trials (tests/test_s3_*.py, written once in tests/plugins/objstore.py) on the Azure
 backend, fewer of them: the event log and its SQL views, the conditional primitives, the job lock
-across processes, kill -9 compactions, rollups byte-identical to a local rollup, prune; errors that
+across processes, kill -9 compactions, rollups byte-identical to a local rollup, reports, prune; errors that
 never show the key; a leased blob, which is an error and never a lost race; the URL's own words."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from hive_core.errors import StorageError
-from hive_core.settings import Settings
+from hive_core.settings import Settings, location
 from hive_core.store.conditional import (
     create_object,
     delete_if_match,
@@ -290,3 +290,27 @@ def test_prune_removes_old_rolled_up_days_only(az_root: str) -> None:
     assert as_object(data.partition("api_call", missing)).walk()
     assert {p.key: p.read_bytes() for p, _ in as_object(data.rollups).walk() if p.name.endswith(".parquet")} == {
         k: v for k, v in rollups.items() if k != gone.key}  # rollups untouched
+
+
+def test_reports_go_into_the_container_and_equal_the_local_report(az_root: str, tmp_path: Path) -> None:
+    now = AS_OF  # the day after write_history's days
+    settings = Settings.from_env({"HIVE_AS_OF": now.isoformat()}, data_dir=az_root)
+    write_history(settings.data_dir, days=ROLLUP_DAYS, n=20)
+    local = Settings.from_env({"HIVE_AS_OF": now.isoformat()}, data_dir=str(tmp_path / "local"))
+    write_history(local.data_dir, days=ROLLUP_DAYS, n=20)
+    yesterday = (now.date() - timedelta(days=1)).isoformat()
+    env = {**os.environ, "HIVE_AS_OF": now.isoformat()}
+    work = tmp_path / "cwd"
+    work.mkdir()
+    written = {}
+    for name, data_dir, out in (("az", az_root, f"{az_root}/shared-reports"),
+                                ("local", local.data_dir, tmp_path / "local-reports")):
+        done = subprocess.run([str(BIN / "hive-jobs"), "--data-dir", str(data_dir), "report", "--period",
+                               "yesterday", "--format", "md", "--out", str(out)], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert KEY not in done.stdout + done.stderr
+        written[name] = done.stderr.strip()
+    assert written["az"] == f"{az_root}/shared-reports/hive-day-{yesterday}.md"
+    assert as_object(location(written["az"])).read_bytes() == Path(written["local"]).read_bytes()
+    assert list(work.iterdir()) == []  # never a local folder named "az:"
