@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from hive_core.store.datadir import DataDir
     from queries import Store
 
-__all__ = ["MAX_BATCH_BYTES", "ROLLUP_VIEWS", "batch_bytes", "batch_rows", "day_batches", "day_runs", "rollup_rows",
-           "rows_ahead"]
+__all__ = ["MAX_BATCH_BYTES", "ROLLUP_VIEWS", "batch_bytes", "batch_rows", "day_batches", "day_runs", "query_rows",
+           "rollup_rows", "rows_ahead", "with_distributions"]
 
 
 #: the named views ``queries/rollups/daily.sql`` reads: a batch's store registers only these
@@ -33,19 +33,24 @@ ROLLUP_VIEWS = ("api_calls", "usage", "stream_outcomes")
 
 def rollup_rows(store: Store, since: date, until: date) -> pa.Table:
     """The daily rollup rows of ``since..until`` computed from the events (nothing written)."""
+    return with_distributions(query_rows(store, since, until))
+
+
+def query_rows(store: Store, since: date, until: date) -> pa.Table:
+    """The rollup query's rows of ``since..until``: each row's latencies still a list of values
+    (:func:`with_distributions` makes them the rollup's percentiles and histograms)."""
     # The query sorts its own output, so the scans need not keep the files' row order (10-20%
     # faster on one day); the connection's setting is restored for whoever uses it next.
     from queries import named_table
 
     store.con.execute("SET preserve_insertion_order = false")
     try:
-        table = named_table(store, "rollups/daily", {"since": since, "until": until})
+        return named_table(store, "rollups/daily", {"since": since, "until": until})
     finally:
         store.con.execute("RESET preserve_insertion_order")
-    return _with_distributions(table)
 
 
-def _with_distributions(table: pa.Table) -> pa.Table:
+def with_distributions(table: pa.Table) -> pa.Table:
     """The query's ``latency_values`` / ``ttft_values`` replaced by each row's exact
     percentiles and histogram (:func:`jobs.rollup.histogram.from_sorted`), in the rollup's column order."""
     import numpy as np
@@ -99,9 +104,9 @@ def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
 #: the most event-file bytes one query rolls up: its peak memory follows the batch's events, whatever
 #: the history's length, so a rebuild of a year peaks where one of a month does. Each batch also
 #: costs about 0.2 s of CPU whatever its size (its store, planning the query, closing): 256 -> 384 MB
-#: cut a year's rebuild from 52 to 32 batches and its CPU by 11%, its peak RSS 1.10 -> ~1.10x the
-#: month's (a rebuild holds two batches at its peak: one's query, the previous one's rows); at
-#: 512 MB the year peaked at 1.23x the month's
+#: cut the bench's year from 53 to 34 batches and its CPU by 6-11% (two A/Bs of 3 alternated runs),
+#: its peak RSS from 1.11x to 1.15x the month's (a rebuild holds two batches at its peak: one's
+#: query, the previous one's rows); at 512 MB the year peaked at 1.23x the month's
 MAX_BATCH_BYTES = 384 * 1000**2
 #: peak memory of a batch per byte of its event files, with a margin for Arrow and numpy copies
 _EXPANSION = 2
@@ -134,19 +139,20 @@ def day_batches(days: Iterable[date], sizes: Mapping[date, int], max_bytes: int)
 
 def batch_rows(datadir: DataDir, memory_limit: int, skipped: list[tuple[Path, str]], first: date,
                last: date) -> pa.Table:
-    """One batch's rows from a store over that batch's partitions only: a query over a year's
-    views reads every file's footer and holds the lot, which made a year's rebuild 3x the month's
-    peak and 18x its time per event. Only the rollup's event types are listed (:data:`ROLLUP_VIEWS`).
-    The files its store skipped are added to ``skipped``."""
+    """One batch's query rows (:func:`query_rows`: :func:`with_distributions` completes them) from a
+    store over that batch's partitions only: a query over a year's views reads every file's footer
+    and holds the lot, which made a year's rebuild 3x the month's peak and 18x its time per event.
+    Only the rollup's event types are listed (:data:`ROLLUP_VIEWS`). The files its store skipped
+    are added to ``skipped``."""
     from queries import connect
 
     with connect(datadir.root, warn=False, memory_limit=memory_limit, days=(first, last), views=ROLLUP_VIEWS) as store:
         skipped.extend(store.skipped)
-        return rollup_rows(store, first, last)
+        return query_rows(store, first, last)
 
 
-def rows_ahead(batches: list[tuple[date, date]], rows_of: Callable[[date, date], pa.Table], *, ahead: bool = True
-               ) -> Iterator[tuple[tuple[date, date], pa.Table]]:
+def rows_ahead(batches: list[tuple[date, date]], rows_of: Callable[[date, date], pa.Table], *, ahead: bool = True,
+               finish: Callable[[pa.Table], pa.Table] | None = None) -> Iterator[tuple[tuple[date, date], pa.Table]]:
     """Each batch with its rows, in order; the next batch's rows are computed in a thread while the
     caller writes the current one's. DuckDB runs a query without the GIL and leaves a core idle in
     its single-threaded phases, which the Python work on the previous batch (Parquet encoding,
@@ -154,10 +160,15 @@ def rows_ahead(batches: list[tuple[date, date]], rows_of: Callable[[date, date],
     batch's files. At most one query runs at a time (peak memory stays one batch's) and one
     batch's rows wait.
     ``ahead=False``: each batch's rows after the previous one's were written (``rows_of`` is not
-    safe to call from another thread)."""
+    safe to call from another thread). ``finish``: applied to each batch's rows in the caller's
+    thread once the next batch's query has started (the query thread would otherwise leave a core
+    idle while it computes a batch's percentiles and histograms: :func:`with_distributions`)."""
+    def done(table: pa.Table) -> pa.Table:
+        return finish(table) if finish is not None else table
+
     if len(batches) < 2 or not ahead:
         for first, last in batches:
-            yield (first, last), rows_of(first, last)
+            yield (first, last), done(rows_of(first, last))
         return
     from concurrent.futures import ThreadPoolExecutor
 
@@ -167,4 +178,4 @@ def rows_ahead(batches: list[tuple[date, date]], rows_of: Callable[[date, date],
             table = pending.result()
             if i + 1 < len(batches):
                 pending = pool.submit(rows_of, *batches[i + 1])
-            yield batch, table
+            yield batch, done(table)

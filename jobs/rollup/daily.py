@@ -64,6 +64,7 @@ from jobs.rollup.batches import (
     day_runs,
     rollup_rows,
     rows_ahead,
+    with_distributions,
 )
 from jobs.rollup.state import MONTH_PARTS, RollupState, month_of, scan_event_days
 
@@ -171,6 +172,7 @@ def rollup(
             report.repaired.extend(_remove_temporaries(datadir))
             batches: list[tuple[date, date]] = []
             rows_of: Callable[[date, date], pa.Table] = _no_rows
+            finish: Callable[[pa.Table], pa.Table] | None = None
             if plan.stale:  # DuckDB (and the check of every file) only when there is work
                 batches = (day_runs(plan.stale) if engine == "spark"  # Spark bounds its own memory
                            else day_batches(plan.stale, plan.sizes, max_batch_bytes or batch_bytes(settings.memory_limit)))
@@ -178,6 +180,7 @@ def rollup(
                     # a store of its own per batch, over its own days; none over every day (opening
                     # one cost a tenth of a month's rebuild): the post steps open what they need
                     rows_of = partial(batch_rows, datadir, settings.memory_limit, report.skipped)
+                    finish = with_distributions  # in this thread, while the next batch's query runs
                 else:  # one batch (cron's daily run), or Spark: the run's store, which the post steps reuse
                     views = None if step_views is None else (*ROLLUP_VIEWS, *step_views)
                     store = report.store = stack.enter_context(connect(datadir.root, warn=False, views=views,
@@ -186,7 +189,7 @@ def rollup(
                     rows_of = (_spark_rows(datadir, store, stack) if engine == "spark"
                                else partial(rollup_rows, store))
             # each batch's own store (batch_rows) may run in a thread; a shared store or Spark may not
-            _roll(datadir, report, plan, batches, rows_of, ahead=engine == "duckdb")
+            _roll(datadir, report, plan, batches, rows_of, ahead=engine == "duckdb", finish=finish)
             try:
                 for name, step in steps:
                     report.steps[name] = step(settings, report)
@@ -278,8 +281,10 @@ def _spark_rows(datadir: DataDir, store: Store, stack: contextlib.ExitStack) -> 
 
 
 def _roll(datadir: DataDir, report: RollupReport, plan: _Plan, batches: list[tuple[date, date]],
-          rows_of: Callable[[date, date], pa.Table], *, ahead: bool) -> None:
-    """Recompute the stale days, rewrite their months, save the state."""
+          rows_of: Callable[[date, date], pa.Table], *, ahead: bool,
+          finish: Callable[[pa.Table], pa.Table] | None = None) -> None:
+    """Recompute the stale days, rewrite their months, save the state. ``finish`` completes each
+    batch's rows from ``rows_of`` (:func:`jobs.rollup.batches.rows_ahead`)."""
     from jobs.rollup.monthly import day_model_rows, write_month
 
     state = plan.state
@@ -287,7 +292,7 @@ def _roll(datadir: DataDir, report: RollupReport, plan: _Plan, batches: list[tup
     # the post steps reuse the rows of recent days (the rankings' window is a week); a year's
     # rebuild holding every day's rows with their histograms peaked at 3x a month's
     keep_since = plan.stale[-1] - timedelta(days=KEEP_ROWS_DAYS) if plan.stale else date.max
-    for (first, last), table in rows_ahead(batches, rows_of, ahead=ahead):
+    for (first, last), table in rows_ahead(batches, rows_of, ahead=ahead, finish=finish):
         report.rows += table.num_rows
         days = list(split_by_day(table, first, last))
         _write_days(datadir, days)
