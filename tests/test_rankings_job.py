@@ -39,16 +39,21 @@ def settings(data_dir: Path) -> Settings:
 
 
 def history(settings: Settings, *, failing: str | None = "acme/slow", days: int = 3, n: int = 80) -> None:
-    """Two models of equal price and speed; ``failing`` fails half its attempts with server errors."""
+    """Two models of equal price and speed, ``n // 2`` requests each a day; ``failing`` fails half its
+    attempts with server errors. Each model's requests are made on their own: drawn from both at
+    random, a small ``n`` left one model out on some dates (all 4 of n=4 were one model's on one
+    day in 8), and the tests that read both rows failed with the calendar."""
     models = {"acme/fast": ("Acme", 500.0, 0.0), "acme/slow": ("Acme", 500.0, 0.0)}
     if failing:
         models[failing] = ("Acme", 500.0, 0.5)
     events: list[Event] = []
     for i in range(days):
-        for e in day_events(TODAY - timedelta(days=i), n=n, seed=i, models=models):
-            if getattr(e, "status", None) == "rate_limited":
-                e = e.model_copy(update={"status": "server_error", "http_status": 502})
-            events.append(e)
+        for k, (model, spec) in enumerate(sorted(models.items())):
+            # seeds apart per model: request ids are "<day>-<seed>-<i>"
+            for e in day_events(TODAY - timedelta(days=i), n=n // 2, seed=2 * i + k, models={model: spec}):
+                if getattr(e, "status", None) == "rate_limited":
+                    e = e.model_copy(update={"status": "server_error", "http_status": 502})
+                events.append(e)
     write_events(settings.data_dir, events)
 
 
