@@ -158,7 +158,7 @@ def rows_ahead(batches: list[tuple[date, date]], rows_of: Callable[[date, date],
     its single-threaded phases, which the Python work on the previous batch (Parquet encoding,
     the per-day files, the month rows) fills, instead of each query waiting for the previous
     batch's files. At most one query runs at a time (peak memory stays one batch's) and one
-    batch's rows wait.
+    batch's finished rows wait (its query rows, each event's latencies, are let go once finished).
     ``ahead=False``: each batch's rows after the previous one's were written (``rows_of`` is not
     safe to call from another thread). ``finish``: applied to each batch's rows in the caller's
     thread once the next batch's query has started (the query thread would otherwise leave a core
@@ -173,9 +173,12 @@ def rows_ahead(batches: list[tuple[date, date]], rows_of: Callable[[date, date],
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollup-batch") as pool:
-        pending = pool.submit(rows_of, *batches[0])
+        pending = [pool.submit(rows_of, *batches[0])]  # popped: a future holds its result
         for i, batch in enumerate(batches):
-            table = pending.result()
+            table = pending.pop().result()
             if i + 1 < len(batches):
-                pending = pool.submit(rows_of, *batches[i + 1])
-            yield batch, done(table)
+                pending.append(pool.submit(rows_of, *batches[i + 1]))
+            # the query's rows (each event's latencies) are let go once finished: only the finished
+            # rows are held while the caller writes them and the next query runs
+            table = done(table)
+            yield batch, table
