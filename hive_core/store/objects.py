@@ -37,19 +37,12 @@ if TYPE_CHECKING:
     import pyarrow.dataset as pads
     import pyarrow.fs as pafs
 
-__all__ = ["ObjectPath", "ObjectStat", "as_object", "backend_advice", "parquet_dataset", "parse_url", "read_parquet", "supported_schemes",
+__all__ = ["ObjectPath", "ObjectStat", "as_object", "backend_advice", "parquet_dataset", "parse_url", "read_parquet",
            "translated"]
 
 #: schemes pyarrow knows, with what they are: refused with one line unless a backend covers them
 _KNOWN = {"gs": "Google Cloud Storage", "gcs": "Google Cloud Storage", "az": "Azure Blob Storage",
           "abfs": "Azure Blob Storage"}
-
-
-def supported_schemes() -> tuple[str, ...]:
-    """The schemes a data directory may have besides a local path (``s3``, ...)."""
-    from hive_core.store.backends import BACKENDS
-
-    return tuple(BACKENDS)
 
 
 def parse_url(text: str) -> ObjectPath:
