@@ -15,6 +15,7 @@ from hive_core.store.lock import job_lock
 from hive_core.store.objects import ObjectPath, as_object
 from tests.plugins.env import REPO
 from tests.plugins.objstore import COUNTER, held_lock_trial
+from tests.plugins.s3 import AnswerDroppingProxy, S3Server
 
 
 def test_put_if_absent_lets_one_writer_win(s3_root: str) -> None:
@@ -66,3 +67,23 @@ def test_an_unconditional_write_refused_by_the_server_is_an_error(s3_root: str) 
         ObjectPath("s3", "hive-no-such-bucket/data/x").write_bytes(b"x")
     with pytest.raises(StorageError, match="NoSuchBucket"):
         ObjectPath("s3", "hive-no-such-bucket/data/x").read_bytes()
+
+
+@pytest.mark.parametrize("header", ["if-none-match", "if-match"])
+def test_a_lock_write_whose_answer_was_lost_is_this_holders_own(s3_root: str, s3_server: S3Server,
+                                                                  monkeypatch: pytest.MonkeyPatch, header: str) -> None:
+    """The SDK retries a PUT whose answer it lost; when the first attempt had landed, the retry is
+    refused by the object it wrote. Taking the lock (If-None-Match) and renewing it (If-Match) read
+    such a refusal back as their own write: before, the taker waited out its own lease as 'another
+    run holds', and the renewer reported its lock lost at the end of a finished job."""
+    lock = as_object(Settings.from_env({}, data_dir=s3_root).datadir.lock("rollup"))
+    proxy = AnswerDroppingProxy(s3_server.endpoint, b"PUT", header.encode())
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        with object_lock(lock, timeout_s=0, lease_s=1.5):
+            assert lock.exists()
+            time.sleep(1.5 if header == "if-match" else 0)  # renewals every 0.5 s
+        assert proxy.dropped == 1, "the answer of one conditional PUT was withheld"
+        assert not lock.exists()  # released: the version this holder wrote last was its own
+    finally:
+        proxy.close()

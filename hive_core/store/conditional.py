@@ -10,7 +10,10 @@ releases a ``flock`` when its holder dies; nothing releases an object, so the lo
 holder rewrites it (``If-Match``) every third of :data:`LEASE_S`, and a lock object whose last write
 is older than the lease (on the *server's* clock: its ``Last-Modified`` against its ``Date``, never
 this host's) is taken over with ``If-Match`` on the stale version, which one host alone can win. A
-holder that could not renew in time has lost the lock; it says so when it releases.
+holder that could not renew in time has lost the lock; it says so when it releases. An SDK retries
+a PUT whose answer it lost (a timeout, a cut connection), and when the first attempt had landed
+the retry is refused by the object it wrote: the lock's body carries a nonce, so a refused PUT
+whose body the object holds is read back as this holder's own write, never as another run's.
 
 The event log's compaction (``ingest.compact_remote``) uses the same primitives: its journal is
 created with :func:`create_object`, removed with :func:`delete_if_match` (only the version it
@@ -24,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import socket
 import threading
 import time
@@ -94,24 +98,41 @@ def server_now(path: ObjectPath) -> float:
 
 
 def _holder() -> bytes:
-    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}).encode()
+    """A lock object's body: who holds it, and a nonce that makes each write's body its own."""
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": time.time(),
+                       "nonce": secrets.token_hex(8)}).encode()
 
 
-def _stale_etag(path: ObjectPath, lease_s: float) -> str | None:
-    """The lock object's version when its last write is older than the lease on the server's clock."""
-    version = head_version(path)
-    return version.etag if version is not None and version.age_s >= lease_s else None
+def _own(path: ObjectPath, body: bytes, refused: tuple[bytes, ObjectVersion] | None) -> str | None:
+    """The etag of ``body``'s write when the server refused a conditional PUT of it but holds it:
+    the SDK retried a PUT whose answer was lost (a timeout, a cut connection) after it had landed,
+    and its retry was refused by the object the first attempt wrote. ``refused``: what a GET read
+    after the refusal. The nonce in ``body`` (:func:`_holder`) makes it this write's alone."""
+    return refused[1].etag if refused is not None and refused[0] == body else None
+
+
+def _put_own(path: ObjectPath, body: bytes, *, if_match: str) -> str | None:
+    """Replace the lock object while it is the version ``if_match``: the new etag, or None when
+    another run replaced or removed it (a refusal whose body is ours is ours: :func:`_own`)."""
+    written = _backend(path).put(path, body, if_match=if_match)
+    return written if written is not None else _own(path, body, read_version(path))
 
 
 def _take(path: ObjectPath, lease_s: float) -> str | None:
-    """The etag of the lock object this call wrote (created, or taken over from a stale holder)."""
-    created = _backend(path).put(path, _holder(), if_none_match=True)
+    """The etag of the lock object this call wrote (created, or taken over from a holder whose
+    last write is older than the lease on the server's clock), or None while another run holds it."""
+    body = _holder()
+    created = _backend(path).put(path, body, if_none_match=True)
     if created is not None:
         return created
-    stale = _stale_etag(path, lease_s)
-    if stale is None:
+    current = read_version(path)  # one GET: whose the object is, and how old
+    if current is None:
+        return None  # released meanwhile: the next attempt creates it
+    if (ours := _own(path, body, current)) is not None:
+        return ours
+    if current[1].age_s < lease_s:
         return None
-    return _backend(path).put(path, _holder(), if_match=stale)
+    return _put_own(path, _holder(), if_match=current[1].etag)
 
 
 @contextlib.contextmanager
@@ -133,7 +154,7 @@ def object_lock(path: ObjectPath, *, timeout_s: float, lease_s: float = LEASE_S)
         while not stop.wait(pause):
             sent = time.monotonic()  # the server's Last-Modified is no earlier than this
             try:
-                renewed = _backend(path).put(path, _holder(), if_match=held[0])
+                renewed = _put_own(path, _holder(), if_match=held[0])
             except (StorageError, OSError):  # a failed renewal is retried until the lease would lapse
                 if time.monotonic() + min(1.0, lease_s / 10) >= lapses:
                     lost.set()
