@@ -12,10 +12,14 @@ $(VENV)/.base: pyproject.toml
 	$(PY) -m pip install -q -e '.[gateway]'
 	touch $@
 
-$(VENV)/.test: $(VENV)/.base
+$(VENV)/.test: $(VENV)/.base tests/gcs_testbench/requirements.txt
 	$(PY) -m pip install -q -e '.[test]'
 	# Azurite, Azure Blob Storage's emulator, for tests/test_az_store.py (3.35.0: the last for Node.js 20)
 	npm install --prefix $(VENV)/azurite --no-audit --no-fund --loglevel=error azurite@3.35.0
+	# Google's storage-testbench (vendored in tests/gcs_testbench: not on PyPI) for tests/test_gs_store.py,
+	# in a venv of its own: its pins (protobuf 5.29, grpcio 1.70, flask 3.0) are not Hive's to share
+	test -x $(VENV)/gcs-testbench/bin/python || $(PYTHON) -m venv $(VENV)/gcs-testbench
+	$(VENV)/gcs-testbench/bin/python -m pip install -q -r tests/gcs_testbench/requirements.txt
 	touch $@
 
 $(VENV)/.bench: $(VENV)/.base
