@@ -95,7 +95,7 @@ class DateType(click.ParamType[date]):
 
 
 class LocationType(click.ParamType[Path]):
-    """A local directory, ``s3://bucket/prefix`` or ``az://container/prefix``, read by the data directory's own rule
+    """A local directory, ``s3://bucket/prefix``, ``az://container/prefix`` or ``gs://bucket/prefix``, read by the data directory's own rule
     (:func:`hive_core.settings.location`): an unsupported URL is a usage error, never a local folder
     named ``s3:``."""
 

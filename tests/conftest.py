@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.plugins.postgres",
     "tests.plugins.s3",
     "tests.plugins.azurite",
+    "tests.plugins.gcs",
     "tests.plugins.objstore",
     "tests.plugins.gateway",  # last: it uses the others
 ]

@@ -77,7 +77,7 @@ def test_a_lock_write_whose_answer_was_lost_is_this_holders_own(s3_root: str, s3
     such a refusal back as their own write: before, the taker waited out its own lease as 'another
     run holds', and the renewer reported its lock lost at the end of a finished job."""
     lock = as_object(Settings.from_env({}, data_dir=s3_root).datadir.lock("rollup"))
-    proxy = AnswerDroppingProxy(s3_server.endpoint, b"PUT", header.encode())
+    proxy = AnswerDroppingProxy(s3_server.endpoint, b"PUT", f"\r\n{header}:".encode())
     try:
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
         with object_lock(lock, timeout_s=0, lease_s=1.5):

@@ -32,9 +32,8 @@ def test_flags_override_environment_and_none_falls_through() -> None:
     ("OPENROUTER_BASE_URL", "openrouter.ai", "OPENROUTER_BASE_URL: must start with http"),
     ("HIVE_STORE_CONTENT", "maybe", "HIVE_STORE_CONTENT: must be true or false"),
     ("HIVE_DATA_DIR", "ftp://bucket/x", "HIVE_DATA_DIR: 'ftp://bucket/x' is a ftp:// URL; a data directory is a local "
-                                        "path or s3://bucket/prefix"),
-    ("HIVE_DATA_DIR", "abfs://container", r"HIVE_DATA_DIR: 'abfs://container': abfs:// \(Azure Blob Storage\) is not "
-                                          "supported yet"),
+                                        "path, s3://bucket/prefix"),
+    ("HIVE_DATA_DIR", "abfs://container", "HIVE_DATA_DIR: 'abfs://container': write abfs:// as az://container/prefix"),
     ("HIVE_DATA_DIR", "s3://", "HIVE_DATA_DIR: 's3://' names no bucket"),
 ])
 def test_bad_values_are_one_line_config_errors(var: str, value: str, message: str) -> None:
@@ -101,12 +100,14 @@ def test_surrounding_whitespace_of_a_key_is_ignored() -> None:
 def test_a_url_is_never_taken_as_a_relative_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``HIVE_DATA_DIR=s3://bucket/x`` once created a local folder named ``s3:``: now it is object
     storage, and a command not taught it refuses with one line (never a local write); an untested
-    scheme is refused; a collapsed ``Path("s3://b")`` (``s3:/b``) is still the URL, while a drive-like or
+    scheme's other spelling is refused with the one to use; a collapsed ``Path("s3://b")`` (``s3:/b``) is still the URL, while a drive-like or
     plain relative path is not a URL."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HIVE_", "OPENROUTER_", "AWS_", "AZURE_"))}
     for url, refusal in (("s3://bucket/x", "does not support object storage yet"),
                          ("az://container/p", "does not support object storage yet"),
-                         ("abfs://c@account.dfs.core.windows.net/p", "abfs:// (Azure Blob Storage) is not supported yet")):
+                         ("gs://bucket/p", "does not support object storage yet"),
+                         ("abfs://c@account.dfs.core.windows.net/p", "write abfs:// as az://container/prefix"),
+                         ("gcs://bucket/p", "write gcs:// as gs://bucket/prefix")):
         done = subprocess.run([str(BIN / "hive"), "--data-dir", url, "budget", "set", "--daily", "1"], cwd=tmp_path,
                               env=env, capture_output=True, text=True, timeout=60)
         assert done.returncode != 0 and refusal in done.stderr

@@ -23,7 +23,7 @@ def prune(ctx: click.Context, keep_days: int, dry_run: bool, as_json: bool) -> N
     Only the types the rollup summarises go (api_call, usage, stream_outcome); rollups, ratings,
     selections, A/B assignments and budget events are kept. A day whose rollup is missing or stale
     is left alone and reported. Range figures over pruned days come from the rollups. Works the
-    same on an s3:// or az:// data directory.
+    same on an s3://, az:// or gs:// data directory.
     """
     from jobs.rollup.prune import prune as run
 

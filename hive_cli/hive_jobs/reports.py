@@ -27,8 +27,8 @@ __all__ = ["report", "run_due", "schedule"]
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True,
               help="md (Markdown), html (one self-contained file with charts) or json.")
 @click.option("--out", "out_dir", type=LOCATION, default=None,
-              help="Write hive-<kind>-<last day>.<format> into DIR, s3://bucket/prefix or "
-                   "az://container/prefix (default: print to stdout).")
+              help="Write hive-<kind>-<last day>.<format> into DIR, s3://bucket/prefix, "
+                   "az://container/prefix or gs://bucket/prefix (default: print to stdout).")
 @click.pass_context
 def report(ctx: click.Context, period: Period, fmt: str, out_dir: Path | None) -> None:
     """Write a report of PERIOD: spend, models, latency, errors, budgets, alerts, suggestions, A/B.
@@ -73,8 +73,8 @@ def schedule(ctx: click.Context, install: bool, print_: bool) -> None:
               help="Only this schedule (the crontab lines use one each).")
 @click.option("--date", "today", type=DATE, default=None, help="Act as if today were this UTC day.")
 @click.option("--out", "out_dir", type=LOCATION, default=None,
-              help="Where reports go: DIR, s3://bucket/prefix or az://container/prefix "
-                   "(default: <data>/reports).")
+              help="Where reports go: DIR, s3://bucket/prefix, az://container/prefix or "
+                   "gs://bucket/prefix (default: <data>/reports).")
 @click.pass_context
 def run_due(ctx: click.Context, only: str | None, today: date | None, out_dir: Path | None) -> None:
     """Run what is due since the last successful run, catching up missed periods. Silent on success;

@@ -45,8 +45,8 @@ def rollup(ctx: click.Context, daily: bool, only: date | None, since: date | Non
     included while it receives events); --rebuild recomputes everything in scope. --engine spark
     computes the same rows with Spark; the files, state and later steps are the same. Budget alerts are
     evaluated after it: when they cannot be (an unreadable budget config) or cannot be delivered, the
-    rollup is still written, and the command says why on stderr and exits 1. On an s3:// or
-    az:// data directory every file is one PUT and the lock is an object in the bucket or container
+    rollup is still written, and the command says why on stderr and exits 1. On an s3://, az:// or
+    gs:// data directory every file is one PUT and the lock is an object in the bucket or container
     (--engine spark is local only).
     """
     from jobs.pipeline import rollup as run

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from hive_core.errors import ConfigError, StorageError
-from hive_core.store.backends import TOMBSTONE_META, ObjectVersion
+from hive_core.store.backends import TOMBSTONE_META, ObjectVersion, pyarrow_listdir
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -267,5 +267,8 @@ class AzureBackend:
         container = _client(azure_account()).get_container_client(path.key.partition("/")[0])
         return _sure(path, "get container properties", lambda **hook: container.get_container_properties(**hook))[1]
 
+
+    def listdir(self, path: ObjectPath) -> list[pafs.FileInfo]:
+        return pyarrow_listdir(path)
 
 BACKEND = AzureBackend()

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from hive_core.store.objects import ObjectPath
 
-__all__ = ["BACKENDS", "TOMBSTONE_META", "ObjectBackend", "ObjectVersion", "Scheme", "backend"]
+__all__ = ["BACKENDS", "TOMBSTONE_META", "ObjectBackend", "ObjectVersion", "Scheme", "backend", "pyarrow_listdir"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ BACKENDS: dict[str, Scheme] = {
     "s3": Scheme("hive_core.store.s3", "Amazon S3 or an S3-compatible server", "bucket"),
     "az": Scheme("hive_core.store.azure", "Azure Blob Storage (the account from the Azure environment)",
                  "container"),
+    "gs": Scheme("hive_core.store.gcs", "Google Cloud Storage or its emulator", "bucket"),
 }
 
 #: the user metadata that marks a tombstone (:func:`hive_core.store.conditional.put_tombstone`);
@@ -93,6 +94,22 @@ class ObjectBackend(Protocol):
 
     def server_now(self, path: ObjectPath) -> float:
         """The server's clock (POSIX seconds), read off a response about ``path``'s bucket or container."""
+
+    def listdir(self, path: ObjectPath) -> list[pafs.FileInfo]:
+        """The objects (with size and mtime) and the prefixes (as directories) directly under
+        ``path``; none when nothing is there."""
+
+
+def pyarrow_listdir(path: ObjectPath) -> list[pafs.FileInfo]:
+    """:meth:`ObjectBackend.listdir` by ``pyarrow.fs`` (a LIST with a delimiter), for the stores whose
+    pyarrow filesystem reports the prefixes a delimiter lists (S3, Azure; GCS's lists only the
+    objects named like directories it creates itself)."""
+    import pyarrow.fs as pafs
+
+    from hive_core.store.objects import translated
+
+    with translated(path):
+        return list(path.filesystem.get_file_info(pafs.FileSelector(path.key, allow_not_found=True)))
 
 
 @functools.cache

@@ -165,11 +165,11 @@ def list_dir(directory: Path) -> list[Entry]:
 def _list_remote_dir(directory: Path) -> list[Entry]:
     import pyarrow.fs as pafs
 
-    from hive_core.store.objects import as_object, translated
+    from hive_core.store.backends import backend
+    from hive_core.store.objects import as_object
 
     remote = as_object(directory)
-    with translated(remote):
-        infos = remote.filesystem.get_file_info(pafs.FileSelector(remote.key, allow_not_found=True))
+    infos = backend(remote.scheme).listdir(remote)
     entries = []
     for info in infos:
         path = remote / info.path.rsplit("/", 1)[-1]

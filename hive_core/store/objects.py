@@ -14,12 +14,12 @@ data directory need no change, and the ones that support object storage branch o
 ``isinstance(path, ObjectPath)``. (Typing ``Path | ObjectPath`` through the ~60 modules that take a
 data directory would have changed them all to say "not supported" in as many places.)
 
-Each scheme has a backend module (:mod:`hive_core.store.backends`: ``s3://``, ``az://``): its
+Each scheme has a backend module (:mod:`hive_core.store.backends`: ``s3://``, ``az://``, ``gs://``): its
 ``pyarrow.fs`` filesystem for reads, listings and scans, its endpoint and credentials from its
 ecosystem's standard environment (never from Hive's files), and the writes and deletes (each one
 request, conditional where asked) that ``pyarrow.fs`` does not make safely. A scheme pyarrow knows
-but no backend covers (``gs://``: no emulator installable here honours conditional deletes, so it
-could not be tested) is refused with one line.
+but no backend covers (``gcs://``, pyarrow's other spelling of ``gs://``; ``abfs://``) is refused
+with one line that names the spelling to use.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ if TYPE_CHECKING:
 __all__ = ["ObjectPath", "ObjectStat", "as_object", "backend_advice", "parquet_dataset", "parse_url", "read_parquet",
            "translated"]
 
-#: schemes pyarrow knows, with what they are: refused with one line unless a backend covers them
-_KNOWN = {"gs": "Google Cloud Storage", "gcs": "Google Cloud Storage", "az": "Azure Blob Storage",
-          "abfs": "Azure Blob Storage"}
+#: pyarrow's other spellings of a supported scheme: refused with one line that names the one to use
+#: (one spelling per store is less to get wrong; ``abfs://`` also means Azure's Data Lake endpoint)
+_SPELLINGS = {"gcs": "gs", "abfs": "az", "abfss": "az"}
 
 
 def parse_url(text: str) -> ObjectPath:
@@ -55,12 +55,13 @@ def parse_url(text: str) -> ObjectPath:
         scheme, rest = scheme.lower(), rest.lstrip("/")
     from hive_core.store.backends import BACKENDS
 
-    forms = " or ".join(s.form(name) for name, s in BACKENDS.items())  # s3://bucket/prefix or az://container/prefix
-    if scheme not in BACKENDS and scheme in _KNOWN:
-        raise ConfigError(f"{text!r}: {scheme}:// ({_KNOWN[scheme]}) is not supported yet; use {forms} "
-                          "or a local path")
+    *rest_forms, last = (s.form(name) for name, s in BACKENDS.items())
+    forms = f"{', '.join(rest_forms)} or {last}"  # s3://bucket/prefix, az://container/prefix or gs://bucket/prefix
+    if scheme in _SPELLINGS:
+        known = _SPELLINGS[scheme]
+        raise ConfigError(f"{text!r}: write {scheme}:// as {BACKENDS[known].form(known)}")
     if scheme not in BACKENDS:
-        raise ConfigError(f"{text!r} is a {scheme}:// URL; a data directory is a local path or {forms}")
+        raise ConfigError(f"{text!r} is a {scheme}:// URL; a data directory is a local path, {forms}")
     key = "/".join(part for part in rest.split("/") if part)
     if not key:
         raise ConfigError(f"{text!r} names no {BACKENDS[scheme].root}; use {BACKENDS[scheme].form(scheme)}")
@@ -172,11 +173,9 @@ class ObjectPath(os.PathLike[str]):
 
     def iterdir(self) -> Iterator[ObjectPath]:
         """The objects and prefixes directly under this one (none when it does not exist)."""
-        import pyarrow.fs as pafs
+        from hive_core.store.backends import backend
 
-        with translated(self):
-            infos = self.filesystem.get_file_info(pafs.FileSelector(self.key, allow_not_found=True))
-        return iter([ObjectPath(self.scheme, info.path) for info in infos])
+        return iter([ObjectPath(self.scheme, info.path) for info in backend(self.scheme).listdir(self)])
 
     def glob(self, pattern: str) -> Iterator[ObjectPath]:
         """The children whose name matches ``pattern`` (one level, like ``Path.glob`` without ``/``)."""
@@ -232,10 +231,16 @@ class ObjectPath(os.PathLike[str]):
         return [(ObjectPath(self.scheme, i.path), int(i.size or 0)) for i in infos if i.type == pafs.FileType.File]
 
     def remove_tree(self) -> None:
-        """Delete every object under this prefix (``shutil.rmtree``): batched DELETEs, not atomic -
-        a caller that must survive being killed halfway records its intent first."""
-        with translated(self):
-            self.filesystem.delete_dir(self.key)
+        """Delete every object under this prefix (``shutil.rmtree``): one DELETE each by the backend,
+        not atomic - a caller that must survive being killed halfway records its intent first.
+        (pyarrow's ``delete_dir`` on GCS also deletes the directory-named object its own
+        ``create_dir`` makes, and fails where there is none: a prefix is only its objects.)"""
+        from hive_core.store.backends import backend
+
+        store = backend(self.scheme)
+        for path, _size in self.walk():
+            with contextlib.suppress(FileNotFoundError):  # removed meanwhile: what was asked
+                store.delete(path)
 
     def open_input(self) -> Any:
         """A random-access ``pyarrow`` file of the object (Parquet footers are read by ranges)."""

@@ -25,7 +25,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import ConfigError, StorageError
-from hive_core.store.backends import TOMBSTONE_META, ObjectVersion
+from hive_core.store.backends import TOMBSTONE_META, ObjectVersion, pyarrow_listdir
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -179,5 +179,8 @@ class S3Backend:
         head = _call(ObjectPath(path.scheme, path.key.partition("/")[0]), "head_bucket")
         return parsedate_to_datetime(head["ResponseMetadata"]["HTTPHeaders"]["date"]).timestamp()
 
+
+    def listdir(self, path: ObjectPath) -> list[pafs.FileInfo]:
+        return pyarrow_listdir(path)
 
 BACKEND = S3Backend()

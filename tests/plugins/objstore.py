@@ -1,6 +1,8 @@
-"""The object-store trials, written once for every backend: the S3 suite (moto, tests/test_s3_*.py)
-and the Azure one (Azurite, tests/test_az_store.py) run the same child scripts and read the store
-back with the same helpers, each with its own number of trials.
+"""The object-store trials, written once for every backend: the S3 suite (moto, tests/test_s3_*.py),
+the Azure one (Azurite, tests/test_az_store.py) and the GCS one (Google's storage-testbench,
+tests/test_gs_store.py) run the same child scripts and read the store back with the same helpers,
+each with its own number of trials; the Azure and GCS suites run the same whole trials (the last
+section), the S3 suite fuller versions of each.
 
 The child scripts (run with ``python -c SCRIPT <data dir url> ...``): :data:`WRITER` records events
 for ever, :data:`COUNTER` increments a counter under the job lock, :data:`HOLD` holds a lock object,
@@ -19,8 +21,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -31,9 +33,11 @@ from hive_core.store.objects import ObjectPath
 from tests.cases import DAY0, T0, api_call, write_history
 from tests.plugins.env import REPO
 
-__all__ = ["AS_OF", "COMPACT", "COMPACT_DAYS", "COUNTER", "HOLD", "ROLLUP", "ROLLUP_DAYS", "WRITER", "data_root", "held_lock_trial",
-           "journals", "killed_rollup_trial", "killed_writer_trial", "local_files", "lock_holder", "object_files",
-           "objects", "partition", "plain_rows", "read_ids", "rollup_reference", "rollup_settings", "small_files"]
+__all__ = ["AS_OF", "COMPACT", "COMPACT_DAYS", "COUNTER", "HOLD", "ROLLUP", "ROLLUP_DAYS", "WRITER", "compact_verify_cli_trial",
+           "conditional_primitives_trial", "counter_lock_trial", "data_root", "event_log_trial", "held_lock_trial",
+           "journals", "killed_compaction_trial", "killed_rollup_trial", "killed_writer_trial", "local_files",
+           "lock_holder", "object_files", "objects", "partition", "plain_rows", "prune_trial", "read_ids",
+           "reports_trial", "rollup_reference", "rollup_settings", "rollup_trial", "small_files"]
 
 def data_root(url: str) -> Path:
     """The data directory of ``url`` as the settings hand it out (an ``ObjectPath`` typed a ``Path``)."""
@@ -314,3 +318,215 @@ def killed_rollup_trial(url: str, reference: dict[str, object], within_s: float)
     rollup(settings)  # an ordinary run finishes what the killed one began
     assert object_files(settings.data_dir) == reference
     assert rollup(settings).rolled_up == []
+
+
+# -- whole trials the Azure and GCS suites both run (the S3 suite has fuller versions of each) ---------
+
+def event_log_trial(url: str, cwd: Path) -> None:
+    """One writer's flushes are objects whose events SQL reads; three writer processes at once lose
+    and duplicate nothing; nothing is written locally (``cwd`` stays empty: no folder named ``az:``)."""
+    from hive_core.store.event_files import list_event_files
+    from ingest import EventLog
+
+    root = data_root(url)
+    with EventLog(root, max_events=10, writer="w1") as log:
+        for i in range(25):
+            log.record(api_call(i, ts=T0 + timedelta(minutes=i)))
+    assert [p.name for p in list_event_files(root, "api_call").files] == [
+        "w1-000001.parquet", "w1-000002.parquet", "w1-000003.parquet"]
+    assert read_ids(root).total() == 25
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, url, f"w{i + 2}", "35"], cwd=REPO) for i in range(3)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0]
+    ids = read_ids(root)
+    assert set(ids.values()) == {1} and ids.total() == 25 + 3 * 35
+    assert not list(cwd.iterdir())
+
+
+def conditional_primitives_trial(url: str) -> None:
+    """Create-if-absent, read and head of one version, delete only that version, the tombstone that
+    fences a late writer; ages and "now" on the server's clock; an object name with spaces and
+    non-ASCII characters."""
+    import os
+
+    from hive_core.store.conditional import (
+        create_object,
+        delete_if_match,
+        head_version,
+        put_tombstone,
+        read_version,
+        server_now,
+    )
+    from hive_core.store.objects import as_object
+
+    base = as_object(data_root(url))
+    journal = base / "state" / "journal.json"
+    first = create_object(journal, b"first")
+    assert first is not None and create_object(journal, b"second") is None  # If-None-Match: *
+    got = read_version(journal)
+    assert got is not None and got[0] == b"first" and got[1].etag == first and not got[1].tombstone
+    head = head_version(journal)
+    assert head is not None and (head.etag, head.size, head.tombstone) == (first, 5, False)
+    # ages and "now" are the server's clock, whatever this host's says (HIVE_TEST_NOW moves ours, not the server's)
+    real_now = time.time() - float(os.environ.get("PYTEST_CLOCK_SHIFT_S", "0"))
+    assert abs(head.age_s) < 5 and abs(server_now(journal) - real_now) < 5
+    journal.write_bytes(b"rewritten")  # another writer replaced it: the version read is stale
+    assert not delete_if_match(journal, first)
+    assert journal.read_bytes() == b"rewritten"
+    current = head_version(journal)
+    assert current is not None and current.etag != first
+    assert delete_if_match(journal, current.etag) and not journal.exists()
+    assert not delete_if_match(journal, current.etag) and head_version(journal) is None and read_version(journal) is None
+    fence = base / "events" / "out-000001.parquet"
+    assert put_tombstone(fence) and not put_tombstone(fence)
+    marked = head_version(fence)
+    assert marked is not None and marked.tombstone and marked.size == 0
+    assert create_object(fence, b"PAR1 late") is None  # the tombstone fences a late writer
+    odd = base / "state" / "a name with spaces, ü & #.json"  # one path segment, encoded in each request
+    assert create_object(odd, b"x") is not None and odd.read_bytes() == b"x"
+    assert [p.name for p in (base / "state").iterdir()] == [odd.name]
+
+
+def counter_lock_trial(url: str) -> None:
+    """Three processes under the job lock never interleave (no lost update); the lock is released,
+    and a killed holder's lease lapses (:func:`held_lock_trial`)."""
+    from hive_core.store.objects import as_object
+
+    procs = [subprocess.Popen([sys.executable, "-c", COUNTER, url, "3"], cwd=REPO) for _ in range(3)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0]
+    datadir = Settings.from_env({}, data_dir=url).datadir
+    assert (datadir.state / "counter").read_text() == "9"
+    lock = as_object(datadir.lock("rollup"))
+    assert not lock.exists()  # released
+    held_lock_trial(lock)
+
+
+def compact_verify_cli_trial(url: str, missing_url: str, cwd: Path, secrets: tuple[str, ...] = ()) -> None:
+    """``hive-jobs compact`` and ``verify`` through the CLI; a store that does not exist (``missing_url``)
+    is one line that names it, with none of ``secrets``; nothing is written in ``cwd``."""
+    from tests.plugins.cli import BIN
+
+    n = small_files(data_root(url))
+    jobs = [str(BIN / "hive-jobs"), "--data-dir", url]
+    done = subprocess.run([*jobs, "compact", "--date", COMPACT_DAYS[0].isoformat()], cwd=cwd,
+                          capture_output=True, text=True, timeout=180)
+    assert (done.returncode, done.stdout) == (0, f"compacted 1 partitions: 3 files -> 1, {n // 2:,} events\n"), done.stderr
+    done = subprocess.run([*jobs, "verify"], cwd=cwd, capture_output=True, text=True, timeout=180)
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"verified 4 files, {n:,} events: ok\n", "")
+    missing = subprocess.run([str(BIN / "hive-jobs"), "--data-dir", missing_url, "compact"],
+                             cwd=cwd, capture_output=True, text=True, timeout=180)
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1, missing.stderr
+    assert missing_url.split("/")[2] in missing.stderr and "Traceback" not in missing.stderr
+    assert not any(s in missing.stdout + missing.stderr for s in secrets)
+    assert list(cwd.iterdir()) == []
+
+
+def _killed_mid_compaction(new_url: Callable[[], str], day: int) -> tuple[Path, int]:
+    """A store (``new_url()``: an empty one) whose compaction of both days was killed just after the
+    journal of ``COMPACT_DAYS[day]`` appeared (a fresh store again when the compaction outran the
+    poll), and its number of events."""
+    from hive_core.store.objects import as_object
+
+    for _attempt in range(5):
+        root = data_root(new_url())
+        n = small_files(root)
+        watched = as_object(partition(root, COMPACT_DAYS[day]))
+        child = subprocess.Popen([sys.executable, "-c", COMPACT, str(root), *(d.isoformat() for d in COMPACT_DAYS)],
+                                 cwd=REPO, stdout=subprocess.PIPE, text=True)
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        while child.poll() is None and not any(p.name.startswith(".compact-") for p in watched.iterdir()):
+            pass
+        time.sleep(random.uniform(0.0, 0.03))
+        with suppress(ProcessLookupError):  # it finished meanwhile: seen below
+            os.kill(child.pid, signal.SIGKILL)
+        killed = child.wait() == -signal.SIGKILL and child.stdout.read() == ""  # it had not finished
+        child.stdout.close()
+        if killed:
+            return root, n
+    raise AssertionError("five compactions in a row finished before their journal was seen")
+
+
+def killed_compaction_trial(new_url: Callable[[], str], day: int) -> None:
+    """A compaction killed with SIGKILL mid-way through ``COMPACT_DAYS[day]``: readers see no loss and
+    no duplicate, verify finds nothing wrong, and the next runs finish or undo what it left."""
+    from ingest import compact, verify
+
+    root, n = _killed_mid_compaction(new_url, day)
+    expected = Counter(f"r{i}" for i in range(n))
+    assert read_ids(root, warn=False) == expected, "readers saw a loss or a duplicate"
+    left = verify(root, repair=False)
+    assert (left.problems, left.events) == ([], n)
+    for each in COMPACT_DAYS:  # the next run repairs whatever the killed one left
+        compact(root, day=each)
+    assert read_ids(root, warn=False) == expected and plain_rows(root) == n and journals(root) == []
+    assert verify(root, repair=False).problems == []
+
+
+def rollup_trial(url: str, reference: dict[str, object]) -> None:
+    """A rollup writes the files a local rollup of the same history writes and releases its lock;
+    a rebuild killed at a random instant is finished by the next run (:func:`killed_rollup_trial`)."""
+    from jobs.pipeline import rollup
+
+    settings = rollup_settings(url)
+    write_history(settings.data_dir, days=ROLLUP_DAYS, n=20)
+    assert len(rollup(settings).rolled_up) == ROLLUP_DAYS
+    assert object_files(settings.data_dir) == reference
+    assert not settings.datadir.lock("rollup").exists()  # the store's job lock, released
+    killed_rollup_trial(url, reference, within_s=0.8)  # the run takes about 1.7 s here
+
+
+def prune_trial(url: str) -> None:
+    """Prune removes the event objects of old days whose rollup exists, never one whose rollup is
+    missing, and leaves every rollup as it was."""
+    from hive_core.store.objects import as_object
+    from jobs.pipeline import rollup
+    from jobs.rollup.prune import MIN_KEEP_DAYS, prune
+
+    days = MIN_KEEP_DAYS + 4
+    now = AS_OF - timedelta(days=ROLLUP_DAYS) + timedelta(days=days)
+    settings = Settings.from_env({"HIVE_AS_OF": now.isoformat()}, data_dir=url)
+    data = settings.datadir
+    write_history(settings.data_dir, days=days, n=2)
+    rollup(settings)
+    rollups = {p.key: p.read_bytes() for p, _ in as_object(data.rollups).walk() if p.name.endswith(".parquet")}
+    missing = now.date() - timedelta(days=days)  # the first day: its rollup deleted, so it must stay
+    gone = as_object(data.rollup_day(missing))
+    gone.unlink()
+
+    report = prune(data, keep_days=MIN_KEEP_DAYS, now=now)
+
+    assert [d for d, _ in report.refused] == [missing] and len(report.pruned) == days - MIN_KEEP_DAYS - 1
+    for day in report.pruned:
+        assert not as_object(data.partition("api_call", day)).walk()
+    assert as_object(data.partition("api_call", missing)).walk()
+    assert {p.key: p.read_bytes() for p, _ in as_object(data.rollups).walk() if p.name.endswith(".parquet")} == {
+        k: v for k, v in rollups.items() if k != gone.key}  # rollups untouched
+
+
+def reports_trial(url: str, tmp_path: Path, secrets: tuple[str, ...] = ()) -> None:
+    """``hive-jobs report --out <url>/shared-reports`` writes into the store the very bytes a local
+    report of the same history has, says where, shows none of ``secrets``, and writes nothing locally."""
+    from hive_core.settings import location
+    from hive_core.store.objects import as_object
+    from tests.plugins.cli import BIN
+
+    now = AS_OF  # the day after write_history's days
+    settings = Settings.from_env({"HIVE_AS_OF": now.isoformat()}, data_dir=url)
+    write_history(settings.data_dir, days=ROLLUP_DAYS, n=20)
+    local = Settings.from_env({"HIVE_AS_OF": now.isoformat()}, data_dir=str(tmp_path / "local"))
+    write_history(local.data_dir, days=ROLLUP_DAYS, n=20)
+    yesterday = (now.date() - timedelta(days=1)).isoformat()
+    env = {**os.environ, "HIVE_AS_OF": now.isoformat()}
+    work = tmp_path / "cwd"
+    work.mkdir()
+    written = {}
+    for name, data_dir, out in (("store", url, f"{url}/shared-reports"),
+                                ("local", local.data_dir, tmp_path / "local-reports")):
+        done = subprocess.run([str(BIN / "hive-jobs"), "--data-dir", str(data_dir), "report", "--period",
+                               "yesterday", "--format", "md", "--out", str(out)], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert not any(s in done.stdout + done.stderr for s in secrets)
+        written[name] = done.stderr.strip()
+    assert written["store"] == f"{url}/shared-reports/hive-day-{yesterday}.md"
+    assert as_object(location(written["store"])).read_bytes() == Path(written["local"]).read_bytes()
+    assert list(work.iterdir()) == []  # never a local folder named after the scheme

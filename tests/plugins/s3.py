@@ -77,18 +77,20 @@ def s3_root(s3_server: S3Server, s3_env: dict[str, str]) -> str:
 
 
 class AnswerDroppingProxy:
-    """A TCP proxy in front of the S3 server that, once, lets a matching request reach the server
-    and then closes the client's connection instead of relaying the answer: the request landed,
-    the client never heard, and the SDK retries it (a lost answer, as a timeout or a cut
+    """A TCP proxy in front of an object store's server that, once, lets a matching request (its
+    ``method``, and a head, lower-cased, in which the regular expression ``pattern`` is found) reach
+    the server and then closes the client's connection instead of relaying the answer: the request
+    landed, the client never heard, and the client retries it (a lost answer, as a timeout or a cut
     connection make it). ``dropped`` counts the answers it withheld."""
 
-    def __init__(self, upstream: str, method: bytes, header: bytes) -> None:
+    def __init__(self, upstream: str, method: bytes, pattern: bytes) -> None:
+        import re
         import socket
         import threading
 
         host, _, port = upstream.removeprefix("http://").partition(":")
         self.upstream = (host, int(port))
-        self.method, self.header = method, header.lower()
+        self.method, self.pattern = method, re.compile(pattern)
         self.dropped = 0
         self._armed = True
         self._lock = threading.Lock()
@@ -115,7 +117,7 @@ class AnswerDroppingProxy:
             while chunk := client.recv(65536):
                 head = chunk.split(b"\r\n\r\n", 1)[0].lower()
                 with self._lock:
-                    if self._armed and chunk.startswith(self.method + b" ") and self.header + b":" in head:
+                    if self._armed and chunk.startswith(self.method + b" ") and self.pattern.search(head):
                         self._armed = False
                         drop.set()  # before the request is sent: its answer cannot come earlier
                 server.sendall(chunk)
