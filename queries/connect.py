@@ -127,11 +127,38 @@ class Store:
 
     def refresh(self) -> None:
         """List (and pin) the files again and rebuild the views over them."""
-        for name in _event_types(self.views):
+        self._list(_event_types(self.views))
+        _build_views(self)
+
+    def add_views(self, views: Collection[str]) -> None:
+        """Register ``views`` (and the views they read) on this open store too, for a reader that
+        needs them only sometimes: the rollup's store registers its own views and the rankings step
+        adds the quality ratings' when there are ratings (registering them on every run cost 13 ms).
+        The event types they add are listed (and pinned) now; the views already registered keep
+        their listing. DuckDB errors become :class:`QueryError`."""
+        import duckdb
+
+        wanted = _with_sources((*self.views, *views))
+        added = tuple(view for view in wanted if view not in self.views)
+        if not added:
+            return
+        types = [t for t in _event_types(wanted) if t not in self.files]
+        self.views = wanted
+        _register_empty(self.con, types)
+        try:
+            self._list(types)
+            _build_views(self, types, added)
+        except duckdb.Error:  # binding opened a file that vanished meanwhile: list everything again
+            try:
+                self._refresh_retrying()
+            except duckdb.Error as exc:
+                raise QueryError(f"cannot open the event views: {self._named(str(exc).strip().splitlines()[0])}") from exc
+
+    def _list(self, types: Collection[str]) -> None:
+        for name in types:
             self.files[name] = list_event_files(self.data_dir, name, pin=True, days=self.days)
             self._held.append(self.files[name])
         self._quarantine = None
-        _build_views(self)
 
     def _retrying(self, run: Callable[[], _T]) -> _T:
         import duckdb
@@ -211,9 +238,7 @@ def connect(data_dir: Path, *, warn: bool = True, threads: int | None = None,
         con.execute(f"SET threads = {int(threads)}")
     store = Store(con=con, data_dir=DataDir(data_dir).root, days=days,  # data_dir: a Path, or an s3:// ObjectPath
                   views=VIEW_ORDER if views is None else _with_sources(views))
-    schemas = event_schemas()
-    for type_name in _event_types(store.views):
-        con.register(f"empty_{type_name}", schemas[type_name].empty_table())
+    _register_empty(con, _event_types(store.views))
     try:
         store._refresh_retrying()
     except duckdb.Error as exc:
@@ -272,12 +297,20 @@ def _event_types(views: tuple[str, ...]) -> list[str]:
     return [t for t in event_schemas() if t in types]
 
 
-def _build_views(store: Store) -> None:
+def _register_empty(con: duckdb.DuckDBPyConnection, types: Collection[str]) -> None:
+    """An empty table with each type's current schema, the first part of its ``raw_<type>`` view."""
+    schemas = event_schemas()
+    for type_name in types:
+        con.register(f"empty_{type_name}", schemas[type_name].empty_table())
+
+
+def _build_views(store: Store, types: Collection[str] | None = None, views: Collection[str] | None = None) -> None:
+    """The ``raw_<type>`` views of ``types`` and then the named ``views`` (default: all of the store's)."""
     from queries import load
 
     con = store.con
     schemas = event_schemas()
-    for type_name in _event_types(store.views):
+    for type_name in _event_types(store.views) if types is None else types:
         schema, fileset = schemas[type_name], store.files[type_name]
         parts = [f"SELECT * FROM empty_{type_name}"]
         sound = [p for p in fileset.files if p not in fileset.checked]
@@ -291,7 +324,7 @@ def _build_views(store: Store) -> None:
         columns = ", ".join(f'"{name}"' for name in schema.names)
         source = " UNION ALL BY NAME ".join(parts)
         con.execute(f"CREATE OR REPLACE TEMP VIEW raw_{type_name} AS SELECT {columns} FROM ({source})")
-    for view in store.views:
+    for view in store.views if views is None else views:
         con.execute(_USAGE_WITHOUT_CORRECTIONS if view == "usage" and not _has_corrections(store) else load(f"views/{view}"))
 
 

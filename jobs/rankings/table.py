@@ -86,17 +86,23 @@ def _priors(settings: Settings) -> tuple[Any, str]:
 
 
 def quality_rows(settings: Settings, since: date, until: date, store: Store | None = None) -> list[dict[str, Any]]:
-    """Rows of ``reports/quality`` for ratings given since..until (DuckDB only if any rating exists)."""
+    """Rows of ``reports/quality`` for ratings given since..until (DuckDB only if any rating exists;
+    ``store``: an open store to reuse, the view it reads added to it if missing)."""
     from hive_core.store.event_files import list_event_files
     from queries import connect, named_table
 
     if not list_event_files(settings.data_dir, "quality_rating", check=False).files:
         return []
     if store is None:
-        with connect(settings.data_dir, warn=False) as own:
+        with connect(settings.data_dir, warn=False, views=_QUALITY_VIEWS) as own:
             return quality_rows(settings, since, until, own)
+    store.add_views(_QUALITY_VIEWS)
     rows: list[dict[str, Any]] = named_table(store, "reports/quality", {"since": since, "until": until}).to_pylist()
     return rows
+
+
+#: the named views ``queries/reports/quality.sql`` reads
+_QUALITY_VIEWS = ("rated_answers",)
 
 
 def _quality(settings: Settings, since: date, until: date, store: Store | None) -> dict[tuple[str, str], MeasuredQuality]:
