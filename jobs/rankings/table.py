@@ -64,8 +64,6 @@ def _priors(settings: Settings) -> tuple[Any, str]:
     """A function (model, task) -> prior Metrics, and where the priors come from."""
     from hive_core.catalog.catalog import load_catalog
     from hive_core.errors import CatalogError, CatalogMissing, ConfigError, UnknownModel
-    from hive_core.selection.complexity import TASK_TYPES
-    from hive_core.selection.priors import prior_metrics
     from hive_core.store.datadir import is_remote
 
     datadir = settings.datadir
@@ -74,6 +72,9 @@ def _priors(settings: Settings) -> tuple[Any, str]:
         catalog = load_catalog(datadir.catalog_file, cache_dir=None if is_remote(datadir.root) else datadir.cache)
     except (CatalogMissing, CatalogError, ConfigError) as exc:  # ConfigError: a store the loader cannot read
         return (lambda model, task: DEFAULT_PRIOR), f"neutral (no catalog: {exc})"
+    # only with a catalog: the task types' module compiles its classifier's patterns (5 ms)
+    from hive_core.selection.complexity import TASK_TYPES
+    from hive_core.selection.priors import prior_metrics
 
     def prior(model: str, task: str) -> Metrics:
         try:
