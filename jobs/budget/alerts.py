@@ -28,7 +28,6 @@ from hive_core.format import usd
 from hive_core.period import BudgetWindow, Period
 from hive_core.store.datadir import DataDir
 from hive_core.store.lock import DEFAULT_LOCK_TIMEOUT_S, job_lock
-from jobs.budget.webhook import Outbox, WebhookPolicy, alert_payload, post_payload
 
 if TYPE_CHECKING:
     import httpx
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     from hive_core.settings import Settings
     from hive_core.store.events import BudgetAlert, Event
     from jobs.budget.spend import ScopeSpend
+    from jobs.budget.webhook import WebhookPolicy
 
 __all__ = ["AlertRun", "FlushingSink", "alerts_after_rollup", "evaluate_alerts", "run_alerts"]
 
@@ -136,7 +136,10 @@ def run_alerts(
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
 ) -> AlertRun:
     """Evaluate, record, and deliver (webhook outbox included); see the module docstring."""
-    from jobs.budget.spend import read_spend  # the spend ledger (sqlite3): only when alerts run
+    # the spend ledger (sqlite3) and the webhook's outbox: only when alerts run (a rollup without a
+    # budget skips them)
+    from jobs.budget.spend import read_spend
+    from jobs.budget.webhook import Outbox, WebhookPolicy, alert_payload
 
     paths = DataDir(data_dir)
     config = config or load_budget_config(paths.config_file)
@@ -169,6 +172,8 @@ def run_alerts(
 def _deliver(url: str, waiting: list[dict[str, object]], policy: WebhookPolicy,
              transport: httpx.BaseTransport | None, failures: list[str]) -> tuple[int, list[dict[str, object]]]:
     import httpx
+
+    from jobs.budget.webhook import post_payload
 
     remaining: list[dict[str, object]] = []
     delivered = 0
