@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from hive_core.errors import ConfigError, StorageError
-from hive_core.store.backends import TOMBSTONE_META, ObjectVersion, pyarrow_listdir
+from hive_core.store.backends import TOMBSTONE_META, ObjectVersion
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -269,6 +269,8 @@ class AzureBackend:
 
 
     def listdir(self, path: ObjectPath) -> list[pafs.FileInfo]:
+        from hive_core.store.objects import pyarrow_listdir
+
         return pyarrow_listdir(path)
 
 BACKEND = AzureBackend()

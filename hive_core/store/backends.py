@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from hive_core.store.objects import ObjectPath
 
-__all__ = ["BACKENDS", "TOMBSTONE_META", "ObjectBackend", "ObjectVersion", "Scheme", "backend", "pyarrow_listdir"]
+__all__ = ["BACKENDS", "TOMBSTONE_META", "ObjectBackend", "ObjectVersion", "Scheme", "backend"]
 
 
 @dataclass(frozen=True)
@@ -98,18 +98,6 @@ class ObjectBackend(Protocol):
     def listdir(self, path: ObjectPath) -> list[pafs.FileInfo]:
         """The objects (with size and mtime) and the prefixes (as directories) directly under
         ``path``; none when nothing is there."""
-
-
-def pyarrow_listdir(path: ObjectPath) -> list[pafs.FileInfo]:
-    """:meth:`ObjectBackend.listdir` by ``pyarrow.fs`` (a LIST with a delimiter), for the stores whose
-    pyarrow filesystem reports the prefixes a delimiter lists (S3, Azure; GCS's lists only the
-    objects named like directories it creates itself)."""
-    import pyarrow.fs as pafs
-
-    from hive_core.store.objects import translated
-
-    with translated(path):
-        return list(path.filesystem.get_file_info(pafs.FileSelector(path.key, allow_not_found=True)))
 
 
 @functools.cache

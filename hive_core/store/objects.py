@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     import pyarrow.dataset as pads
     import pyarrow.fs as pafs
 
-__all__ = ["ObjectPath", "ObjectStat", "as_object", "backend_advice", "parquet_dataset", "parse_url", "read_parquet",
-           "translated"]
+__all__ = ["ObjectPath", "ObjectStat", "as_object", "backend_advice", "parquet_dataset", "parse_url", "pyarrow_listdir",
+           "read_parquet", "translated"]
 
 #: pyarrow's other spellings of a supported scheme: refused with one line that names the one to use
 #: (one spelling per store is less to get wrong; ``abfs://`` also means Azure's Data Lake endpoint)
@@ -315,6 +315,16 @@ def _gone(path: ObjectPath) -> bool:
         return bool(path.filesystem.get_file_info(path.key).type == pafs.FileType.NotFound)
     except OSError:
         return False
+
+
+def pyarrow_listdir(path: ObjectPath) -> list[pafs.FileInfo]:
+    """:meth:`~hive_core.store.backends.ObjectBackend.listdir` by ``pyarrow.fs`` (a LIST with a
+    delimiter), for the stores whose pyarrow filesystem reports the prefixes a delimiter lists (S3,
+    Azure; GCS's lists only the objects named like directories it creates itself)."""
+    import pyarrow.fs as pafs
+
+    with translated(path):
+        return list(path.filesystem.get_file_info(pafs.FileSelector(path.key, allow_not_found=True)))
 
 
 def backend_advice(path: ObjectPath) -> str:

@@ -25,7 +25,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from hive_core.errors import ConfigError, StorageError
-from hive_core.store.backends import TOMBSTONE_META, ObjectVersion, pyarrow_listdir
+from hive_core.store.backends import TOMBSTONE_META, ObjectVersion
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -181,6 +181,8 @@ class S3Backend:
 
 
     def listdir(self, path: ObjectPath) -> list[pafs.FileInfo]:
+        from hive_core.store.objects import pyarrow_listdir
+
         return pyarrow_listdir(path)
 
 BACKEND = S3Backend()
