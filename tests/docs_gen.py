@@ -112,18 +112,33 @@ def events_section() -> str:
 
 
 def bench_section() -> str | None:
-    """The last ``make bench`` table (bench/results.json), or None to keep the README's as it is."""
+    """The README's bench table with the last ``make bench`` run's figures (bench/results.json) put in:
+    a figure's row replaced by name, a new figure's row placed after the row of the figure before it
+    in the run (or at the end). Rows of figures the run did not measure stay (``python -m bench
+    gateway`` measures one module: the others' rows must not go); None to keep the table as it is."""
     import json
 
     results = README.parent / "bench" / "results.json"
     if not results.exists():
         return None
-    rows = ["| figure | value | target | met | peer, same run | ratio |", "|---|---|---|---|---|---|"]
+    found = re.search(r"<!-- BEGIN bench -->\n(.*?)<!-- END bench -->", README.read_text(), re.S)
+    rows = found.group(1).rstrip("\n").split("\n") if found else []
+    if len(rows) < 2:
+        rows = ["| figure | value | target | met | peer, same run | ratio |", "|---|---|---|---|---|---|"]
+    at = {row.split(" | ")[0].removeprefix("| "): i for i, row in enumerate(rows) if i >= 2}
+    after = len(rows) - 1
     for f in json.loads(results.read_text()):
         met = "-" if f["ok"] is None else ("yes" if f["ok"] else "**no**")
         peer = "" if f["peer"] is None else f"{f['peer']}: {f['peer_value']:.4g}"
         ratio = "" if f["ratio"] is None else f"{f['ratio']:.2f}x"
-        rows.append(f"| {f['name']} | {f['value']:.4g} {f['unit']} | {f['target']} | {met} | {peer} | {ratio} |")
+        row = f"| {f['name']} | {f['value']:.4g} {f['unit']} | {f['target']} | {met} | {peer} | {ratio} |"
+        if f["name"] in at:
+            after = at[f["name"]]
+            rows[after] = row
+        else:
+            after += 1
+            rows.insert(after, row)
+            at = {name: i + (i >= after) for name, i in at.items()} | {f["name"]: after}
     return "\n".join(rows) + "\n"
 
 
