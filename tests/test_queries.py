@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import queries
+from hive_core.errors import QueryError
 from hive_core.store.datadir import DataDir
 from hive_core.store.events import ApiCall, Usage, arrow_schema
 from ingest.log import EventLog
@@ -157,3 +158,18 @@ def test_every_connection_is_utc_and_silent(data_dir: Path) -> None:
         for session in (store.con, con):
             shown = session.sql("select current_setting('TimeZone'), current_setting('enable_progress_bar')")
             assert shown.fetchall() == [("UTC", False)]
+
+
+def test_views_added_to_an_open_store_read_their_events_and_leave_the_others_as_they_are(data_dir: Path) -> None:
+    """``Store.add_views``: a store opened with the api_calls view only gets quality_ratings (and the
+    event type it reads) on demand; adding a view it has, or one it has through another, is a no-op."""
+    with EventLog(data_dir) as log:
+        log.record_many(sample_events())
+    with queries.connect(data_dir, warn=False, views=("api_calls",)) as store:
+        with pytest.raises(QueryError, match="quality_ratings"):
+            queries.run_sql(store, "select count(*) from quality_ratings").fetchall()
+        store.add_views(("quality_ratings",))
+        store.add_views(("quality_ratings", "api_calls"))
+        assert queries.run_sql(store, "select count(*) from quality_ratings").fetchall() == [(1,)]
+        assert queries.run_sql(store, "select count(*) from api_calls").fetchall() == [(2,)]
+        assert "quality_ratings" in store.views and "api_calls" in store.views
