@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from hive_core.errors import ConfigError, StorageError
-from hive_core.settings import Settings
-from hive_core.store.conditional import create_object, object_lock
+from hive_core.store.conditional import create_object
 from hive_core.store.objects import ObjectPath, as_object
 from tests.plugins.cli import BIN
 from tests.plugins.gcs import GcsServer
@@ -28,6 +26,7 @@ from tests.plugins.objstore import (
     event_log_trial,
     killed_compaction_trial,
     killed_writer_trial,
+    lost_answer_lock_trial,
     prune_trial,
     reports_trial,
     rollup_trial,
@@ -98,16 +97,11 @@ def test_a_lock_write_whose_answer_was_lost_is_this_holders_own(gs_root: str, gc
     """An upload whose answer was lost is retried, and when the first attempt had landed, the retry is
     refused by the object it wrote: taking the lock (ifGenerationMatch=0) and renewing it
     (ifGenerationMatch=<its generation>) read such a refusal back as their own write."""
-    lock = as_object(Settings.from_env({}, data_dir=gs_root).datadir.lock("rollup"))
     pattern = rb"ifgenerationmatch=0[& ]" if precondition == "if-none-match" else rb"ifgenerationmatch=[1-9]"
     proxy = AnswerDroppingProxy(gcs_server.endpoint, b"POST", pattern)
     try:
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy.endpoint)
-        with object_lock(lock, timeout_s=0, lease_s=1.5):
-            assert lock.exists()
-            time.sleep(1.5 if precondition == "if-match" else 0)  # renewals every 0.5 s
-        assert proxy.dropped == 1, "the answer of one conditional upload was withheld"
-        assert not lock.exists()  # released: the generation this holder wrote last was its own
+        lost_answer_lock_trial(gs_root, lambda: proxy.dropped, renewing=precondition == "if-match")
     finally:
         proxy.close()
 

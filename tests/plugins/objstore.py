@@ -36,7 +36,7 @@ from tests.plugins.env import REPO
 __all__ = ["AS_OF", "COMPACT", "COMPACT_DAYS", "COUNTER", "HOLD", "ROLLUP", "ROLLUP_DAYS", "WRITER", "compact_verify_cli_trial",
            "conditional_primitives_trial", "counter_lock_trial", "data_root", "event_log_trial", "held_lock_trial",
            "journals", "killed_compaction_trial", "killed_rollup_trial", "killed_writer_trial", "local_files",
-           "lock_holder", "object_files", "objects", "partition", "plain_rows", "prune_trial", "read_ids",
+           "lock_holder", "lost_answer_lock_trial", "object_files", "objects", "partition", "plain_rows", "prune_trial", "read_ids",
            "reports_trial", "rollup_reference", "rollup_settings", "rollup_trial", "small_files"]
 
 def data_root(url: str) -> Path:
@@ -530,3 +530,20 @@ def reports_trial(url: str, tmp_path: Path, secrets: tuple[str, ...] = ()) -> No
     assert written["store"] == f"{url}/shared-reports/hive-day-{yesterday}.md"
     assert as_object(location(written["store"])).read_bytes() == Path(written["local"]).read_bytes()
     assert list(work.iterdir()) == []  # never a local folder named after the scheme
+
+
+def lost_answer_lock_trial(url: str, dropped: Callable[[], int], *, renewing: bool) -> None:
+    """The store's client, pointed at an :class:`~tests.plugins.s3.AnswerDroppingProxy` (``dropped``:
+    its count of withheld answers) armed for the lock's create (``renewing`` False) or its renewal,
+    retries the write whose answer was lost and is refused by the object its first attempt wrote:
+    the lock takes that refusal for its own write (before, the taker waited out its own lease as
+    'another run holds', and the renewer reported its lock lost at the end of a finished job)."""
+    from hive_core.store.conditional import object_lock
+    from hive_core.store.objects import as_object
+
+    lock = as_object(Settings.from_env({}, data_dir=url).datadir.lock("rollup"))
+    with object_lock(lock, timeout_s=0, lease_s=1.5):
+        assert lock.exists()
+        time.sleep(1.5 if renewing else 0)  # renewals every 0.5 s
+    assert dropped() == 1, "the answer of one conditional write was withheld"
+    assert not lock.exists()  # released: the version this holder wrote last was its own
