@@ -1,10 +1,11 @@
 """``gs://bucket/prefix``: Google Cloud Storage (or an emulator), the backend of :mod:`hive_core.store.backends`.
 
-Reads, listings and scans go through ``pyarrow.fs.GcsFileSystem``. Writes, deletions and the
-conditional operations are five calls of the Cloud Storage JSON API, sent with httpx (a runtime
-dependency already): a media (or, with metadata, multipart) upload, which creates the object whole
-when the request completes or not at all; a DELETE; the object's metadata; its content; the
-bucket's metadata for the server's clock. A version is the object's *generation*, and the
+Recursive listings and scans go through ``pyarrow.fs.GcsFileSystem``. Writes, deletions, the
+conditional operations and one-level listings are six calls of the Cloud Storage JSON API, sent
+with httpx (a runtime dependency already): a media (or, with metadata, multipart) upload, which
+creates the object whole when the request completes or not at all; a DELETE; the object's
+metadata; its content; the bucket's metadata for the server's clock; a LIST with a delimiter
+(pyarrow's reads no prefix: :meth:`GcsBackend.listdir`). A version is the object's *generation*, and the
 conditions are GCS's generation preconditions: ``ifGenerationMatch=0`` (only while no object is
 there: ``If-None-Match: *``) and ``ifGenerationMatch=<generation>`` (only while it is that version:
 ``If-Match``). (GCS's ``etag`` also changes when only metadata does, and the JSON API takes no
