@@ -34,18 +34,13 @@ from jobs.rollup import daily
 if TYPE_CHECKING:
     from hive_core.settings import Settings
 
-__all__ = ["POST_STEPS", "STEP_VIEWS", "UPKEEP_STEPS", "StepFailure", "Upkeep", "UpkeepStep", "rollup", "upkeep"]
+__all__ = ["POST_STEPS", "UPKEEP_STEPS", "StepFailure", "Upkeep", "UpkeepStep", "rollup", "upkeep"]
 
 #: run after every rollup of the pipeline, in this order
 POST_STEPS: tuple[tuple[str, daily.PostStep], ...] = (
     ("rankings", refresh_after_rollup),
     ("budget-alerts", alerts_after_rollup),
 )
-
-#: the views the rollup's store registers for :data:`POST_STEPS` besides its own: none. A step adds
-#: what it reads when it needs it (``Store.add_views``): the rankings' quality ratings only when there
-#: are ratings (registering them on every run cost it 13 ms; listing and binding every event type, 15 ms)
-STEP_VIEWS: tuple[str, ...] = ()
 
 
 # The rollup's own keywords, passed through unchanged (`duplicates` pairs the two signatures): the
@@ -62,7 +57,7 @@ def rollup(
     """Bring the daily rollups up to date (as :func:`jobs.rollup.daily.rollup`, with DuckDB or
     Spark computing the rows), then run :data:`POST_STEPS`; their results are in ``report.steps``."""
     return daily.rollup(settings, day=day, since=since, rebuild=rebuild, lock_timeout_s=lock_timeout_s,
-                        steps=POST_STEPS, step_views=STEP_VIEWS, engine=engine)
+                        steps=POST_STEPS, engine=engine)
 
 
 @dataclass(frozen=True)

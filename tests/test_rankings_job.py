@@ -140,8 +140,8 @@ def test_quality_comes_from_ratings(settings: Settings) -> None:
 
 
 def test_quality_comes_from_ratings_after_a_rollup(settings: Settings) -> None:
-    """The pipeline's rollup shares its store (only the views its steps read, jobs.pipeline.STEP_VIEWS)
-    with the rankings step: the ratings are read through it."""
+    """The pipeline's rollup shares its store (the rollup's views only) with the rankings step, which
+    adds the ratings' view to it: the ratings are read through it."""
     history(settings, failing=None, days=1, n=20)
     rid = f"{TODAY}-0-3"
     write_events(settings.data_dir, [QualityRating(ts=NOON, request_id=rid, score=0.25),

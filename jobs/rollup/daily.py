@@ -47,7 +47,7 @@ the schedule run) passes the ranking table refresh and the budget alerts.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import partial
@@ -125,8 +125,8 @@ class RollupReport:
 
 
 #: A step run after the rollup's files as ``step(settings, report)``, under the rollup's lock;
-#: ``report.store`` is the run's open :class:`queries.Store` meanwhile (reuse it rather than open
-#: another). What it returns lands in ``report.steps[name]``.
+#: ``report.store`` is the run's open :class:`queries.Store` meanwhile, with the rollup's views (reuse
+#: it rather than open another; add a view it lacks with ``Store.add_views``). What it returns lands in ``report.steps[name]``.
 PostStep = Callable[["Settings", RollupReport], object]
 
 
@@ -146,17 +146,16 @@ def rollup(
     rebuild: bool = False,
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
     steps: Sequence[tuple[str, PostStep]] = (),
-    step_views: Collection[str] | None = None,
     max_batch_bytes: int | None = None,
     engine: str = "duckdb",
 ) -> RollupReport:
     """Bring the daily rollups up to date (only ``day``, or days from ``since``, when given), then
     run each ``(name, step)`` of ``steps`` (see :data:`PostStep`). Stale days are rolled up in
     batches of at most ``max_batch_bytes`` of event files (default: :func:`batch_bytes` of
-    ``HIVE_MEMORY_LIMIT``); the files are the same whatever the batches. ``step_views``: the named
-    views the steps read from ``report.store`` (it registers those and the rollup's own; every view
-    when None). ``engine="spark"`` computes
-    each run of stale days' rows with Spark (:mod:`jobs.rollup.spark`); everything else is the same.
+    ``HIVE_MEMORY_LIMIT``); the files are the same whatever the batches. ``report.store`` registers
+    the rollup's own views; a step that reads another adds it (``Store.add_views``).
+    ``engine="spark"`` computes each run of stale days' rows with Spark (:mod:`jobs.rollup.spark`);
+    everything else is the same.
 
     Raises :class:`~hive_core.errors.DataError` when events are gone but rollups exist (nothing is
     changed) or a file cannot be written, :class:`~hive_core.errors.LockHeld` when another run
@@ -182,8 +181,7 @@ def rollup(
                     rows_of = partial(batch_rows, datadir, settings.memory_limit, report.skipped)
                     finish = with_distributions  # in this thread, while the next batch's query runs
                 else:  # one batch (cron's daily run), or Spark: the run's store, which the post steps reuse
-                    views = None if step_views is None else (*ROLLUP_VIEWS, *step_views)
-                    store = report.store = stack.enter_context(connect(datadir.root, warn=False, views=views,
+                    store = report.store = stack.enter_context(connect(datadir.root, warn=False, views=ROLLUP_VIEWS,
                                                                        memory_limit=settings.memory_limit))
                     report.skipped.extend(store.skipped_of(ROLLUP_VIEWS))  # as a batch's store reports
                     rows_of = (_spark_rows(datadir, store, stack) if engine == "spark"
