@@ -25,6 +25,7 @@ from tests.plugins.objstore import (
     compact_verify_cli_trial,
     conditional_primitives_trial,
     counter_lock_trial,
+    cut_upload_trial,
     data_root,
     event_log_trial,
     killed_compaction_trial,
@@ -33,6 +34,7 @@ from tests.plugins.objstore import (
     reports_trial,
     rollup_trial,
 )
+from tests.plugins.proxies import BodyCuttingProxy
 
 
 def test_the_account_comes_from_azures_standard_environment() -> None:
@@ -170,3 +172,15 @@ def test_prune_removes_old_rolled_up_days_only(az_root: str) -> None:
 
 def test_reports_go_into_the_container_and_equal_the_local_report(az_root: str, tmp_path: Path) -> None:
     reports_trial(az_root, tmp_path, secrets=(KEY,))
+
+
+def test_an_upload_cut_short_stores_nothing(az_root: str, azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Put Blob whose body stops halfway (a writer killed mid-request, a lost connection) stores
+    nothing, and the retry creates the whole blob."""
+    proxy = BodyCuttingProxy(azurite.endpoint, b"PUT", rb"\r\nif-none-match:")
+    try:
+        monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING",
+                           azurite.connection_string().replace(azurite.endpoint, proxy.endpoint))
+        cut_upload_trial(az_root, lambda: proxy.cut)
+    finally:
+        proxy.close()

@@ -22,6 +22,7 @@ from tests.plugins.objstore import (
     compact_verify_cli_trial,
     conditional_primitives_trial,
     counter_lock_trial,
+    cut_upload_trial,
     data_root,
     event_log_trial,
     killed_compaction_trial,
@@ -31,7 +32,7 @@ from tests.plugins.objstore import (
     reports_trial,
     rollup_trial,
 )
-from tests.plugins.s3 import AnswerDroppingProxy
+from tests.plugins.proxies import AnswerDroppingProxy, BodyCuttingProxy
 
 
 def _no_google(tmp_path: Path) -> dict[str, str]:
@@ -102,6 +103,19 @@ def test_a_lock_write_whose_answer_was_lost_is_this_holders_own(gs_root: str, gc
     try:
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy.endpoint)
         lost_answer_lock_trial(gs_root, lambda: proxy.dropped, renewing=precondition == "if-match")
+    finally:
+        proxy.close()
+
+
+def test_an_upload_cut_short_stores_nothing(gs_root: str, gcs_server: GcsServer,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each upload carries its content's MD5, so an upload whose body stops halfway (a writer killed
+    mid-request: the testbench stored the bytes that arrived, an empty event file among them) is
+    refused, and the retry creates the whole object."""
+    proxy = BodyCuttingProxy(gcs_server.endpoint, b"POST", rb"ifgenerationmatch=0[& ]")
+    try:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", proxy.endpoint)
+        cut_upload_trial(gs_root, lambda: proxy.cut)
     finally:
         proxy.close()
 

@@ -2,8 +2,8 @@
 
 Recursive listings and scans go through ``pyarrow.fs.GcsFileSystem``. Writes, deletions, the
 conditional operations and one-level listings are six calls of the Cloud Storage JSON API, sent
-with httpx (a runtime dependency already): a media (or, with metadata, multipart) upload, which
-creates the object whole when the request completes or not at all; a DELETE; the object's
+with httpx (a runtime dependency already): a multipart upload carrying the content's MD5, which
+creates the object whole when the request completes and the hash matches, or not at all; a DELETE; the object's
 metadata; its content; the bucket's metadata for the server's clock; a LIST with a delimiter
 (pyarrow's reads no prefix: :meth:`GcsBackend.listdir`). A version is the object's *generation*, and the
 conditions are GCS's generation preconditions: ``ifGenerationMatch=0`` (only while no object is
@@ -29,7 +29,9 @@ unauthenticated; the credential chain on Google Cloud itself is on paper only.
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import json
 import os
 import random
@@ -239,20 +241,23 @@ def _version(resource: Mapping[str, Any], server: float) -> ObjectVersion:
 
 def _upload(path: ObjectPath, data: bytes, metadata: Mapping[str, str] | None,
             params: dict[str, str]) -> tuple[str, dict[str, Any]]:
-    """The upload request's URL and its keyword arguments (a media upload, or a multipart one that
-    carries ``metadata``)."""
+    """The upload request's URL and its keyword arguments: a multipart upload whose resource names
+    the object, its ``metadata`` and the MD5 of ``data``. The server checks the hash against what it
+    received, so a body cut short (a writer killed mid-request, a dropped connection) is refused
+    instead of stored: without it the testbench stores what arrived (an empty or partial object,
+    seen with a writer killed by SIGKILL), and GCS documents the hash as its check on a write."""
     bucket, name = _split(path)
-    url = f"/upload/storage/v1/b/{quote(bucket, safe='')}/o"
-    if not metadata:
-        return url, {"params": {"uploadType": "media", "name": name, **params}, "content": data,
-                     "headers": {"Content-Type": "application/octet-stream"}}
     boundary = f"hive-{uuid.uuid4().hex}"
-    resource = json.dumps({"name": name, "metadata": dict(metadata)}).encode()
-    body = b"".join((f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".encode(), resource,
+    resource: dict[str, Any] = {"name": name, "md5Hash": base64.b64encode(hashlib.md5(data).digest()).decode()}
+    if metadata:
+        resource["metadata"] = dict(metadata)
+    body = b"".join((f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".encode(),
+                     json.dumps(resource).encode(),
                      f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n".encode(), data,
                      f"\r\n--{boundary}--\r\n".encode()))
-    return url, {"params": {"uploadType": "multipart", **params}, "content": body,
-                 "headers": {"Content-Type": f"multipart/related; boundary={boundary}"}}
+    return (f"/upload/storage/v1/b/{quote(bucket, safe='')}/o",
+            {"params": {"uploadType": "multipart", **params}, "content": body,
+             "headers": {"Content-Type": f"multipart/related; boundary={boundary}"}})
 
 
 class GcsBackend:

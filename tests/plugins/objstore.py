@@ -34,7 +34,7 @@ from tests.cases import DAY0, T0, api_call, write_history
 from tests.plugins.env import REPO
 
 __all__ = ["AS_OF", "COMPACT", "COMPACT_DAYS", "COUNTER", "HOLD", "ROLLUP", "ROLLUP_DAYS", "WRITER", "compact_verify_cli_trial",
-           "conditional_primitives_trial", "counter_lock_trial", "data_root", "event_log_trial", "held_lock_trial",
+           "conditional_primitives_trial", "counter_lock_trial", "cut_upload_trial", "data_root", "event_log_trial", "held_lock_trial",
            "journals", "killed_compaction_trial", "killed_rollup_trial", "killed_writer_trial", "local_files",
            "lock_holder", "lost_answer_lock_trial", "object_files", "objects", "partition", "plain_rows", "prune_trial", "read_ids",
            "reports_trial", "rollup_reference", "rollup_settings", "rollup_trial", "small_files"]
@@ -533,7 +533,7 @@ def reports_trial(url: str, tmp_path: Path, secrets: tuple[str, ...] = ()) -> No
 
 
 def lost_answer_lock_trial(url: str, dropped: Callable[[], int], *, renewing: bool) -> None:
-    """The store's client, pointed at an :class:`~tests.plugins.s3.AnswerDroppingProxy` (``dropped``:
+    """The store's client, pointed at an :class:`~tests.plugins.proxies.AnswerDroppingProxy` (``dropped``:
     its count of withheld answers) armed for the lock's create (``renewing`` False) or its renewal,
     retries the write whose answer was lost and is refused by the object its first attempt wrote:
     the lock takes that refusal for its own write (before, the taker waited out its own lease as
@@ -547,3 +547,19 @@ def lost_answer_lock_trial(url: str, dropped: Callable[[], int], *, renewing: bo
         time.sleep(1.5 if renewing else 0)  # renewals every 0.5 s
     assert dropped() == 1, "the answer of one conditional write was withheld"
     assert not lock.exists()  # released: the version this holder wrote last was its own
+
+
+def cut_upload_trial(url: str, cut: Callable[[], int]) -> None:
+    """The store's client, pointed at a :class:`~tests.plugins.proxies.BodyCuttingProxy` (``cut``: its
+    count of cut requests) armed for a create-if-absent upload, loses its connection halfway through
+    the body: the server stores nothing of it, so the client's retry creates the object, whole (a
+    server that stored the half it received would refuse the retry as 'already there', and an
+    event file, the journal or the lock would be a torn object)."""
+    from hive_core.store.conditional import create_object
+    from hive_core.store.objects import as_object
+
+    data = random.randbytes(256 * 1024)
+    target = as_object(data_root(url)) / "state" / "cut.bin"
+    assert create_object(target, data) is not None, "the retry found the cut upload's object"
+    assert cut() == 1, "one upload was cut"
+    assert target.read_bytes() == data
