@@ -15,7 +15,7 @@ from hive_core.store.lock import job_lock
 from hive_core.store.objects import ObjectPath, as_object
 from tests.plugins.env import REPO
 from tests.plugins.objstore import COUNTER, cut_upload_trial, held_lock_trial, lost_answer_lock_trial
-from tests.plugins.proxies import AnswerDroppingProxy, BodyCuttingProxy
+from tests.plugins.proxies import AnswerDroppingProxy
 from tests.plugins.s3 import S3Server
 
 
@@ -88,9 +88,5 @@ def test_a_lock_write_whose_answer_was_lost_is_this_holders_own(s3_root: str, s3
 def test_an_upload_cut_short_stores_nothing(s3_root: str, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
     """A PUT whose body stops halfway (a writer killed mid-request, a lost connection) stores
     nothing, and the SDK's retry creates the whole object."""
-    proxy = BodyCuttingProxy(s3_server.endpoint, b"PUT", rb"\r\nif-none-match:")
-    try:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
-        cut_upload_trial(s3_root, lambda: proxy.cut)
-    finally:
-        proxy.close()
+    cut_upload_trial(s3_root, s3_server.endpoint, b"PUT", rb"\r\nif-none-match:",
+                     lambda endpoint: monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint))

@@ -549,17 +549,24 @@ def lost_answer_lock_trial(url: str, dropped: Callable[[], int], *, renewing: bo
     assert not lock.exists()  # released: the version this holder wrote last was its own
 
 
-def cut_upload_trial(url: str, cut: Callable[[], int]) -> None:
-    """The store's client, pointed at a :class:`~tests.plugins.proxies.BodyCuttingProxy` (``cut``: its
-    count of cut requests) armed for a create-if-absent upload, loses its connection halfway through
-    the body: the server stores nothing of it, so the client's retry creates the object, whole (a
-    server that stored the half it received would refuse the retry as 'already there', and an
-    event file, the journal or the lock would be a torn object)."""
+def cut_upload_trial(url: str, server: str, method: bytes, pattern: bytes, use: Callable[[str], None]) -> None:
+    """The store's client, pointed (``use``, given the proxy's endpoint) at a
+    :class:`~tests.plugins.proxies.BodyCuttingProxy` in front of ``server`` armed for a
+    create-if-absent upload (its ``method``, ``pattern`` found in its head), loses its connection
+    halfway through the body: the server stores nothing of it, so the client's retry creates the
+    object, whole (a server that stored the half it received would refuse the retry as 'already
+    there', and an event file, the journal or the lock would be a torn object)."""
     from hive_core.store.conditional import create_object
     from hive_core.store.objects import as_object
+    from tests.plugins.proxies import BodyCuttingProxy
 
-    data = random.randbytes(256 * 1024)
-    target = as_object(data_root(url)) / "state" / "cut.bin"
-    assert create_object(target, data) is not None, "the retry found the cut upload's object"
-    assert cut() == 1, "one upload was cut"
-    assert target.read_bytes() == data
+    proxy = BodyCuttingProxy(server, method, pattern)
+    try:
+        use(proxy.endpoint)
+        data = random.randbytes(256 * 1024)
+        target = as_object(data_root(url)) / "state" / "cut.bin"
+        assert create_object(target, data) is not None, "the retry found the cut upload's object"
+        assert proxy.cut == 1, "one upload was cut"
+        assert target.read_bytes() == data
+    finally:
+        proxy.close()
