@@ -480,3 +480,22 @@ def test_hive_auto_reads_the_ranking_table_in_a_worker_without_numpy(
     assert cache_file(where.rankings_file, where.cache).exists(), "the worker parsed the table"
     assert "numpy" not in loaded_files(gateway.proc.pid)
     assert gateway.stop() == 0
+
+
+def test_a_workers_log_flushes_by_ten_thousand_events_unless_told_otherwise(tmp_path: Path) -> None:
+    """A worker at full speed records ~4,400 events/s: with the library's 50,000 its buffer held all
+    of HIVE_FLUSH_AGE's 5 s (its resident memory settled above the issue's 100 MB). An operator's
+    HIVE_FLUSH_EVENTS still wins, lower or higher."""
+    from hive_core.settings import Settings
+    from hive_gateway.config import GatewayConfig
+    from hive_gateway.state import WORKER_FLUSH_EVENTS, Gateway
+
+    env = {"OPENROUTER_API_KEY": OPENROUTER_KEY, "HIVE_DATA_DIR": str(tmp_path / "data")}
+    for told, buffered in ((None, WORKER_FLUSH_EVENTS), ("500", 500), ("80000", 80_000)):
+        settings = Settings.from_env({**env, "HIVE_FLUSH_EVENTS": told} if told else env)
+        gateway = Gateway(GatewayConfig(settings), Fanout())
+        try:
+            assert gateway.log.max_events == buffered, told
+        finally:
+            asyncio.run(gateway.close())
+    assert Settings.from_env(env).flush_max_events == 50_000, "the library's own default is unchanged"
