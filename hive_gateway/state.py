@@ -38,10 +38,13 @@ __all__ = ["WORKER_FLUSH_EVENTS", "Gateway", "flush_events"]
 #: events a worker's log buffers before it flushes, unless HIVE_FLUSH_EVENTS says otherwise. The
 #: library's default (50,000) is for a process that records its own calls; a worker at full speed
 #: records ~4,400 events/s, so its buffer then held the whole 5 s of HIVE_FLUSH_AGE, ~22,000 events
-#: as Python objects: measured, a worker's resident memory under sustained load settled at
-#: 102-104 MB with it, 97.5 MB with 10,000 (a Parquet file every ~2.3 s at that speed instead of 5 s,
-#: and no more CPU per request: alternated runs beside the floor, 2.22x against 2.43x).
-WORKER_FLUSH_EVENTS = 10_000
+#: as Python objects. Measured, one worker's resident memory under sustained load (48-72 runs of
+#: 1,500 requests or 400 streams at concurrency 32) settled at 102-104 MB with 50,000, 97-99.5 MB
+#: with 10,000 and 94.4-95.4 MB with 5,000: a Parquet file every ~1.1 s at that speed instead of 5 s
+#: (below ~1,000 events/s the age flushes first, as before), and no CPU per request measurably added
+#: (alternated runs beside the floor, median 2.41x it with 5,000, 2.61x with 50,000, both within the
+#: runs' spread).
+WORKER_FLUSH_EVENTS = 5_000
 
 
 def flush_events(settings: Settings) -> int:

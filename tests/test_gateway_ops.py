@@ -482,7 +482,7 @@ def test_hive_auto_reads_the_ranking_table_in_a_worker_without_numpy(
     assert gateway.stop() == 0
 
 
-def test_a_workers_log_flushes_by_ten_thousand_events_unless_told_otherwise(tmp_path: Path) -> None:
+def test_a_workers_log_flushes_by_five_thousand_events_unless_told_otherwise(tmp_path: Path) -> None:
     """A worker at full speed records ~4,400 events/s: with the library's 50,000 its buffer held all
     of HIVE_FLUSH_AGE's 5 s (its resident memory settled above the issue's 100 MB). An operator's
     HIVE_FLUSH_EVENTS still wins, lower or higher."""
