@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import errno
 import os
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -32,12 +34,79 @@ def test_record_and_flush_writes_one_file_per_type_and_date(data_dir: Path) -> N
     assert sum(pq.read_metadata(f).num_rows for f in files) == 10
 
 
-def test_flush_on_size(data_dir: Path) -> None:
-    with EventLog(data_dir, max_events=100) as log:
-        for i in range(250):
-            log.record(api_call(i))
-        assert log.pending == 50
-    assert glob_count(data_dir) == 250
+class _HeldWrites:
+    """``ingest.log.write_atomic`` as it is, but each write waits for :attr:`go` first (and the
+    ``fail``-th raises ENOSPC): lets a test hold a flush in the middle of its write. ``writers``
+    names the thread of each write."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, fail: int | None = None) -> None:
+        import ingest.log
+
+        self.real = ingest.log.write_atomic
+        self.writers: list[str] = []
+        self.started = threading.Event()
+        self.go = threading.Event()
+        self.fail = fail
+        monkeypatch.setattr(ingest.log, "write_atomic", self)
+
+    def __call__(self, table, path: Path) -> None:  # type: ignore[no-untyped-def]
+        self.writers.append(threading.current_thread().name)
+        self.started.set()
+        assert self.go.wait(60), "the test never let the write go"
+        if len(self.writers) == self.fail:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.real(table, path)
+
+
+def test_a_full_buffer_is_written_by_the_logs_thread_while_recording_goes_on(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writes = _HeldWrites(monkeypatch)
+    with EventLog(data_dir, max_events=100, max_age_s=3600) as log:
+        for i in range(100):
+            log.record(api_call(i, request_id=f"r{i}"))
+        assert writes.started.wait(30), "a full buffer was not flushed"
+        for i in range(100, 150):  # the write is held: recording neither waits nor is lost
+            log.record(api_call(i, request_id=f"r{i}"))
+        assert log.pending == 150 and writes.writers == ["hive-eventlog-flush"]
+        writes.go.set()
+        deadline = time.monotonic() + 30
+        while log.pending > 50 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert log.pending == 50  # the first 100 on disk, the rest buffered
+    assert sorted(request_ids(data_dir)) == sorted(f"r{i}" for i in range(150))
+
+
+def test_a_recorder_that_outruns_the_writer_waits_for_it(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writes = _HeldWrites(monkeypatch)
+    with EventLog(data_dir, max_events=100, max_age_s=3600) as log:
+        recorder = threading.Thread(target=lambda: [log.record(api_call(i, request_id=f"r{i}")) for i in range(250)])
+        recorder.start()
+        assert writes.started.wait(30)
+        time.sleep(0.3)  # 250 records take milliseconds: still running means it waits for the write
+        assert recorder.is_alive() and log.pending <= 200, "the buffer grew past twice its size"
+        writes.go.set()
+        recorder.join(30)
+        assert not recorder.is_alive()
+    assert sorted(request_ids(data_dir)) == sorted(f"r{i}" for i in range(250))
+
+
+def test_a_failed_write_puts_its_events_back_in_front_of_newer_ones(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import pyarrow.parquet as pq
+
+    writes = _HeldWrites(monkeypatch, fail=1)
+    with EventLog(data_dir, max_events=100, max_age_s=3600) as log:
+        for i in range(100):
+            log.record(api_call(i, request_id=f"r{i}"))
+        assert writes.started.wait(30)
+        for i in range(100, 130):  # recorded while the write that will fail holds the first 100
+            log.record(api_call(i, request_id=f"r{i}"))
+        writes.go.set()
+        assert log.flush() == 130  # after the failed write: everything, once, in order
+        assert log.pending == 0
+    (written,) = (data_dir / "events" / "api_call").glob("date=*/*.parquet")
+    assert pq.read_table(written)["request_id"].to_pylist() == [f"r{i}" for i in range(130)]
+    assert "event log flush failed, events kept in memory: [Errno 28] No space left on device" in capsys.readouterr().err
 
 
 def test_flush_on_age(data_dir: Path) -> None:

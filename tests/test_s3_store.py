@@ -23,9 +23,11 @@ T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 def test_event_log_writes_objects_that_sql_reads(s3_root: str, tmp_path: Path) -> None:
     root = Settings.from_env({}, data_dir=s3_root).data_dir
-    with EventLog(root, max_events=10, writer="w1") as log:
+    with EventLog(root, max_events=10**9, max_age_s=3600, writer="w1") as log:
         for i in range(25):
             log.record(api_call(i, ts=T0 + timedelta(minutes=i)))
+            if i % 10 == 9:
+                log.flush()  # one object per flush (a size flush's batch depends on its thread's timing)
     listing = list_event_files(root, "api_call")
     assert [p.name for p in listing.files] == ["w1-000001.parquet", "w1-000002.parquet", "w1-000003.parquet"]
     with queries.connect(root) as store:
@@ -35,10 +37,11 @@ def test_event_log_writes_objects_that_sql_reads(s3_root: str, tmp_path: Path) -
 
 def test_a_listing_of_some_days_reads_only_their_partitions(s3_root: str) -> None:
     root = Settings.from_env({}, data_dir=s3_root).data_dir
-    with EventLog(root, max_events=10, writer="w1") as log:
-        for day in range(4):  # one file per day: a day's 10 events fill one flush
+    with EventLog(root, max_events=10**9, max_age_s=3600, writer="w1") as log:
+        for day in range(4):  # one file per day
             for i in range(10):
                 log.record(api_call(day * 10 + i, ts=T0 + timedelta(days=day, minutes=i)))
+            log.flush()
     whole = list_event_files(root, "api_call")
     some = list_event_files(root, "api_call", days=(T0.date() + timedelta(days=1), T0.date() + timedelta(days=2)))
     assert len(whole.files) == 4

@@ -329,9 +329,11 @@ def event_log_trial(url: str, cwd: Path) -> None:
     from ingest import EventLog
 
     root = data_root(url)
-    with EventLog(root, max_events=10, writer="w1") as log:
+    with EventLog(root, max_events=10**9, max_age_s=3600, writer="w1") as log:
         for i in range(25):
             log.record(api_call(i, ts=T0 + timedelta(minutes=i)))
+            if i % 10 == 9:
+                log.flush()  # one object per flush (a size flush's batch depends on its thread's timing)
     assert [p.name for p in list_event_files(root, "api_call").files] == [
         "w1-000001.parquet", "w1-000002.parquet", "w1-000003.parquet"]
     assert read_ids(root).total() == 25
