@@ -142,6 +142,42 @@ def test_flush_at_interpreter_exit_and_on_sigterm(data_dir: Path) -> None:
     assert glob_count(term_dir) == 500
 
 
+_RECORD_UNTIL_SIGTERM = """
+import sys
+from ingest.log import EventLog
+from tests.cases import api_call
+log = EventLog(sys.argv[1], max_events=50, max_age_s=3600)
+i = 0
+while True:
+    log.record(api_call(i, request_id=f"s-{i}"))
+    i += 1
+    if i == 2000:
+        print("ready", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_sigterm_while_the_flush_thread_writes_loses_and_duplicates_nothing(data_dir: Path) -> None:
+    """A recorder whose log's thread is writing all the time (a flush every 50 events) takes SIGTERM:
+    it exits 143 with every event it recorded on disk once - the write in progress finished, the
+    rest written at exit."""
+    repo = Path(__file__).resolve().parents[1]
+    for trial in range(6):
+        target = data_dir / f"t{trial}"
+        child = subprocess.Popen([sys.executable, "-c", _RECORD_UNTIL_SIGTERM, str(target)], cwd=repo,
+                                 stdout=subprocess.PIPE)
+        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+        time.sleep(random.uniform(0.0, 0.2))
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=60) == 128 + signal.SIGTERM
+        child.stdout.close()
+        ids = request_ids(target)
+        numbers = sorted(int(i.split("-")[1]) for i in ids)
+        assert len(numbers) >= 2000 and len(ids) == len(set(ids)), f"trial {trial}: an event was written twice"
+        assert numbers == list(range(len(numbers))), f"trial {trial}: a recorded event was lost"
+        assert len(list(target.glob("events/api_call/date=*/*.parquet"))) > 1  # the thread did write
+
+
 def _kill_at_random(fork_ctx, target, args: tuple[object, ...], sig: int,  # type: ignore[no-untyped-def]
                     pause_s: tuple[float, float]):
     """Run ``target(*args, report_fd)`` in a child. Once it reports its first line (it is at work),
