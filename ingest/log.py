@@ -39,6 +39,7 @@ Faults:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import signal
 import sys
 import threading
@@ -151,17 +152,25 @@ class EventLog:
         exception would otherwise write the event twice. After :meth:`close` the event is written
         at once (spilled, with a line on stderr, if that fails).
         """
-        with self._lock:
-            self._append_locked(event)
-            action = self._after_append_locked()
-        if action is not None:
-            action()
+        if self._closed:  # written at once, under both locks: a signal waits until it is on disk
+            self._record_late((event,))
+        else:
+            with self._lock:
+                self._append_locked(event)
+                action = self._after_append_locked()
+            if action is not None:
+                action()
         if _pending_signal is not None:
             _deliver_pending_signal()
 
     def record_many(self, events: Iterable[Event]) -> None:
         """:meth:`record` for several events, taking the lock once (a flush due on size runs after
         all of them are buffered; the same guarantees hold)."""
+        if self._closed:
+            self._record_late(events)
+            if _pending_signal is not None:
+                _deliver_pending_signal()
+            return
         action = None
         try:
             with self._lock:
@@ -208,15 +217,8 @@ class EventLog:
     def _flush_now(self) -> None:
         """A size flush in the recording thread: never raises (the events stay buffered, warned
         about once per outage, retried)."""
-        try:
-            self._flush()
-        except Exception as exc:
-            self._flush_failed(exc)
-
-    def _flush_failed(self, exc: Exception) -> None:
-        if self._failed_at is None:
-            print(f"warning: event log flush failed, events kept in memory: {exc}", file=sys.stderr)
-        self._failed_at = time.monotonic()
+        with contextlib.suppress(Exception):
+            self._flush(background=True)
 
     def write_table(self, event_type: str, table: pa.Table) -> int:
         """Write a whole Arrow table of one event type at once (bulk producers such as the simulator).
@@ -261,9 +263,11 @@ class EventLog:
             if _pending_signal is not None:
                 _deliver_pending_signal()
 
-    def _flush(self) -> int:
+    def _flush(self, *, background: bool = False) -> int:
         """Take the buffers, then write them outside ``_lock``: recording goes on meanwhile. A
-        failed write puts back what it did not write, ahead of what was recorded meanwhile."""
+        failed write puts back what it did not write, ahead of what was recorded meanwhile
+        (``background``: a size or age flush, whose failure is warned about once per outage and
+        delays the next attempt; noted while the write lock is held, so no other flush races it)."""
         with self._write_lock:
             with self._lock:
                 taken, oldest = list(self._buffers.items()), self._oldest
@@ -278,11 +282,16 @@ class EventLog:
                     written += table.num_rows
                     with self._lock:
                         self._pending -= table.num_rows
-            except BaseException:
+            except BaseException as exc:
                 with self._lock:
                     self._put_back_locked(taken, oldest)
+                if background and isinstance(exc, Exception):
+                    if self._failed_at is None:
+                        print(f"warning: event log flush failed, events kept in memory: {exc}", file=sys.stderr)
+                    self._failed_at = time.monotonic()
                 raise
-            self._failed_at = None
+            if written:
+                self._failed_at = None
             return written
 
     def _put_back_locked(self, taken: list[tuple[tuple[str, date], _Buffer]], oldest: float | None) -> None:
@@ -338,16 +347,27 @@ class EventLog:
             raise EventsLost(count, self.data_dir, reason, _reason(spill_error)) from error
         raise EventsSpilled(count, self.data_dir, reason, where) from error
 
-    def _write_late(self) -> None:
-        """Events recorded after close: written now; spilled and reported on stderr if that fails."""
+    def _record_late(self, events: Iterable[Event]) -> None:
+        """Events recorded after close: buffered and written under both locks."""
         with self._write_lock, self._lock:
+            for event in events:
+                self._append_locked(event)
+            self._write_late_locked()
+
+    def _write_late(self) -> None:
+        """Events recorded while the log closed: written now (see :meth:`_write_late_locked`)."""
+        with self._write_lock, self._lock:
+            self._write_late_locked()
+
+    def _write_late_locked(self) -> None:
+        """Write what is buffered after close; spilled and reported on stderr if that fails."""
+        try:
+            self._flush_locked()
+        except Exception as exc:
             try:
-                self._flush_locked()
-            except Exception as exc:
-                try:
-                    self._spill_locked(exc)
-                except DataError as report:
-                    print(f"error: {report}", file=sys.stderr)
+                self._spill_locked(exc)
+            except DataError as report:
+                print(f"error: {report}", file=sys.stderr)
 
     def _write(self, event_type: str, day: date, table: pa.Table) -> None:
         self._seq += 1
@@ -365,10 +385,8 @@ class EventLog:
             oldest = self._oldest
             aged = oldest is not None and time.monotonic() - oldest >= self.max_age_s
             if (self._size_due or aged) and self._retry_due():
-                try:
-                    self._flush()
-                except Exception as exc:  # kept buffered; retried after max_age_s, spilled by close()
-                    self._flush_failed(exc)
+                with contextlib.suppress(Exception):  # kept buffered; retried after max_age_s, spilled by close()
+                    self._flush(background=True)
 
     @property
     def pending(self) -> int:
