@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from hive_gateway.config import GatewayConfig
     from hive_gateway.observe import Observer
 
-__all__ = ["build_app"]
+__all__ = ["INFLIGHT", "build_app"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -60,12 +60,21 @@ async def _healthz(request: web.Request) -> web.StreamResponse:
     return web.Response(text="ok\n")
 
 
+#: the requests a worker is handling, by their task: SIGTERM's drain waits for them, then cancels
+#: what still runs (:func:`hive_gateway.server.drain`)
+INFLIGHT: web.AppKey[dict[asyncio.Task[object], Tally]] = web.AppKey("inflight")
+
+
 @web.middleware
 async def _observed(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Time the request and tell the observer how it ended (also when the client went away)."""
     gateway: Gateway = request.app[GATEWAY]
     started = time.perf_counter()
     request[TALLY] = tally = Tally()
+    inflight = request.app[INFLIGHT]
+    task = asyncio.current_task()
+    assert task is not None
+    inflight[task] = tally
     status = 499  # the client closed the request (nginx's code): overwritten by a real answer
     try:
         response = await handler(request)
@@ -78,6 +87,7 @@ async def _observed(request: web.Request, handler: Handler) -> web.StreamRespons
         tally.error_class = tally.error_class or "ClientDisconnected"
         raise
     finally:
+        del inflight[task]
         gateway.observer.finished(RequestSummary(
             method=request.method, path=request.path, status=status, request_id=tally.request_id,
             key_id=tally.key_id, app=tally.app, user=tally.user, model=tally.model, stream=tally.stream,
@@ -93,6 +103,7 @@ def build_app(config: GatewayConfig, observer: Observer) -> web.Application:
     gateway = Gateway(config, observer)
     app[GATEWAY] = gateway
     app[SETTLER] = settler = Settler(gateway.core.tracker.sink)
+    app[INFLIGHT] = {}
 
     async def start(app: web.Application) -> None:
         await gateway.start()

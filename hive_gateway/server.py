@@ -11,8 +11,8 @@ with the worst of their statuses.
 
 SIGTERM (or Ctrl-C) stops accepting at once; requests in flight - streams above all - may finish
 until ``drain_s``; what still runs then is cancelled, and each is recorded as cancelled (its usage
-counted so far) exactly like a client that went away. Then the upstream pool, the ledger and the
-event log close: every event is written before the process exits 0.
+counted so far) exactly like a client that went away (:func:`drain`). Then the upstream pool, the
+ledger and the event log close: every event is written before the process exits 0.
 """
 
 from __future__ import annotations
@@ -31,13 +31,14 @@ from aiohttp import web
 
 from hive_core.store.datadir import is_remote
 from hive_gateway.accesslog import AccessLog
-from hive_gateway.app import build_app
+from hive_gateway.app import INFLIGHT, build_app
 from hive_gateway.exposition import CONTENT_TYPE
 from hive_gateway.metrics import BudgetRemaining, Metrics
 from hive_gateway.observe import Fanout
 
 if TYPE_CHECKING:
     from hive_core.budget import Budget
+    from hive_gateway.chat import Tally
     from hive_gateway.config import GatewayConfig
 
 __all__ = ["NO_AUTH_WARNING", "serve"]
@@ -47,6 +48,15 @@ NO_AUTH_WARNING = ("WARNING: --no-auth: this gateway accepts requests WITHOUT a 
                    "reach {address} spends this OpenRouter account. For local development only.")
 
 Announce = Callable[[str], None]
+
+#: aiohttp's own shutdown wait, left for a request that began while :func:`drain` ended (there is
+#: none after it, normally). aiohttp waits this long for the handler, again after cancelling the
+#: body's read, then cancels the handler without awaiting it: given the drain's deadline, that
+#: was twice the deadline, and a handler that went on after the ledger closed
+STRAGGLER_S = 0.5
+#: how long cancelled requests get to record how they ended (they do within milliseconds: a bound
+#: against a handler that would ignore its cancellation, not a wait anyone should see)
+CANCELLED_S = 10.0
 
 
 def _say(line: str) -> None:
@@ -73,7 +83,7 @@ async def _worker(config: GatewayConfig, ready: Callable[[str], None]) -> None:
     access_log = AccessLog(sys.stderr)
     app = build_app(config, Fanout(metrics, access_log))
     app.router.add_get("/metrics", _metrics_route(metrics))
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=config.drain_s, handler_cancellation=True,
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=STRAGGLER_S, handler_cancellation=True,
                            access_log=None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -89,11 +99,33 @@ async def _worker(config: GatewayConfig, ready: Callable[[str], None]) -> None:
         await stop.wait()
     finally:
         try:
-            await runner.cleanup()  # stop accepting, drain until drain_s, cancel, close (events flushed)
+            await drain(runner, app[INFLIGHT], config.drain_s)
+            await runner.cleanup()  # close the connections, then the application (events flushed)
         finally:
             access_log.flush()  # the lines of the last turn's requests
             metrics.close()
             budget.close()
+
+
+async def drain(runner: web.AppRunner, inflight: dict[asyncio.Task[object], Tally], timeout: float) -> None:
+    """Stop accepting; let the requests in ``inflight`` finish until ``timeout`` seconds from now;
+    cancel those still running and wait until each has recorded how it ended, so nothing settles or
+    records after the ledger and the log close."""
+    for site in runner.sites:
+        await site.stop()
+    await asyncio.sleep(0)  # a connection accepted before the stop starts its request (aiohttp's own order)
+    if runner.server is not None:
+        runner.server.pre_shutdown()  # a keep-alive connection closes after its request
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while inflight and (left := deadline - loop.time()) > 0:
+        await asyncio.wait(list(inflight), timeout=left)
+    if not inflight:
+        return
+    for task, tally in inflight.items():
+        tally.error_class = tally.error_class or "DrainDeadline"  # not the client's doing: the access log says so
+        task.cancel()
+    await asyncio.wait(list(inflight), timeout=CANCELLED_S)
 
 
 def _tell(fd: int) -> None:

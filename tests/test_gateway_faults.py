@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -173,6 +174,30 @@ def test_sigterm_during_20_streams_loses_nothing(emulator_factory: Callable[...,
     assert len(events(gateway.data_dir, "usage", "*")) == 20
     assert len(events(gateway.data_dir, "api_call", "*")) == 20
     assert _reserved(gateway.data_dir) == 0
+
+
+def test_sigterm_cancels_what_still_runs_at_the_drain_deadline_not_later(
+        emulator_factory: Callable[..., Emulator], gateway_factory: Start, tmp_path: Path) -> None:
+    """``--drain 2``: a stream that would run for a minute is cancelled about 2 s after SIGTERM (not
+    after twice that: aiohttp's own shutdown waits its timeout twice), and it is recorded, settled and
+    released before the ledger and the log close."""
+    emu = emulator_factory(faults=["*:slow"], latency_scale=6.0)  # a keep-alive comment every 3 s for a minute
+    gateway = gateway_factory(emu, "--no-auth", "--drain", "2", data_dir=_budgeted(emu, tmp_path))
+    results: list[str] = []
+    first = threading.Semaphore(0)
+    thread = _stream_in_thread(gateway.base_url, results, first)
+    assert first.acquire(timeout=60)
+    started = time.monotonic()
+    assert gateway.stop(signal.SIGTERM) == 0
+    took = time.monotonic() - started
+    thread.join(60)
+    assert 2.0 <= took < 3.5, f"exited {took:.2f} s after SIGTERM with --drain 2"
+    assert [r[0] for r in events(gateway.data_dir, "stream_outcome", "outcome")] == ["cancelled"]
+    assert events(gateway.data_dir, "api_call", "status") == [("cancelled",)]
+    assert len(events(gateway.data_dir, "usage", "*")) == 1
+    assert _reserved(gateway.data_dir) == 0
+    assert "Traceback" not in gateway.stderr, gateway.stderr
+    assert "error=DrainDeadline" in gateway.stderr  # the access log: the gateway cut it, not the client
 
 
 def test_keys_are_required_and_a_revoked_key_is_refused_at_once(emulator: Emulator, gateway_factory: Start,
