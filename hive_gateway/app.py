@@ -102,7 +102,7 @@ def build_app(config: GatewayConfig, observer: Observer) -> web.Application:
     app = web.Application(middlewares=[_observed], client_max_size=32 * 1024**2)
     gateway = Gateway(config, observer)
     app[GATEWAY] = gateway
-    app[SETTLER] = settler = Settler(gateway.core.tracker.sink)
+    app[SETTLER] = settler = Settler(gateway.core.tracker.sink, gateway.trouble)
     app[INFLIGHT] = {}
 
     async def start(app: web.Application) -> None:

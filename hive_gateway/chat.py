@@ -16,6 +16,9 @@ request's labels. This module only moves bytes and chooses what the client is to
   token may be replaced by the next one in the same response. A stream's events are held too
   (failed attempts' included) and, once the client has its last byte, settled and recorded with
   the answers of that turn; a stream that fails or is cancelled passes them on at once;
+* the budget ledger failing as a request settles is the operator's line on stderr
+  (:class:`~hive_gateway.trouble.Trouble`): the request's events are recorded all the same, a
+  failed attempt's reservation is still released, and the client hears of its own request only;
 * a failure before any byte is an OpenAI-shaped error with its status (:mod:`hive_gateway.errors`);
   after, an SSE error event. Every response carries ``X-Hive-Request-Id``.
 """
@@ -38,12 +41,13 @@ from hive_gateway.errors import ModelNotAllowed, describe, error_body, sse_error
 from hive_gateway.inbound import ChatRequest, parse_chat_request
 from hive_gateway.relay import Downstream, StreamRelay
 from hive_gateway.routing import ALIASES, selection_request
-from hive_gateway.settle import Settler
+from hive_gateway.settle import Settler, record_all
 from hive_gateway.state import Gateway
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from hive_core.ask import Step
     from hive_core.keys import VirtualKey
     from hive_core.openrouter.results import ChatResult
     from hive_core.store.events import Event, EventSink
@@ -188,9 +192,24 @@ class HeldEvents:
         return events
 
     def pass_on(self) -> None:
-        """Record every held event in the Session's sink (idempotent: each event once)."""
-        for event in self.take():
-            self.sink.record(event)
+        """Record every held event in the Session's sink (idempotent: each event once), every one
+        also when the ledger fails to settle (that failure is raised after)."""
+        record_all(self.sink, self.take())
+
+
+def _failed(gateway: Gateway, run: ChainRun, step: Step, held: HeldEvents, error: BaseException) -> bool:
+    """The attempt at ``step`` raised ``error``: its events recorded, what it held released, and
+    whether the next model is tried. A ledger failure meanwhile is the operator's line; the
+    client hears of ``error``, its request's own failure."""
+    try:
+        held.pass_on()
+    except Exception as problem:
+        gateway.trouble(problem, step.request_id)
+    try:
+        return run.falls_back(step, error)
+    except Exception as problem:
+        gateway.trouble(problem, step.request_id)
+        return False
 
 
 async def _whole(gateway: Gateway, request: web.Request, chat: ChatRequest, run: ChainRun,
@@ -209,8 +228,7 @@ async def _whole(gateway: Gateway, request: web.Request, chat: ChatRequest, run:
         try:
             result = await upstream.chat(record, _body(chat, step.model, step.max_tokens), kept)
         except BaseException as error:
-            held.pass_on()
-            if run.falls_back(step, error):
+            if _failed(gateway, run, step, held, error):
                 continue
             if isinstance(error, MidStreamError) and kept and kept[0].status == 200:
                 tally.error_class = type(error).__name__
@@ -249,9 +267,8 @@ async def _stream(request: web.Request, gateway: Gateway, chat: ChatRequest, run
         try:
             result = await relay.relay()
         except BaseException as error:
-            held.pass_on()
             _count(tally, stream)
-            if run.falls_back(step, error) and not relay.opened:
+            if _failed(gateway, run, step, held, error) and not relay.opened:
                 continue
             raise
         # ended for the client: its events settle and are recorded with the other answers of this turn

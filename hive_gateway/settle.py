@@ -14,6 +14,12 @@ What holds as before: a settlement is written before its event is passed on; a r
 its amount until its settlement commits, so no limit can overshoot meanwhile; the client already has
 its answer (the events never delay it). What changes: a request's spend reaches the ledger at the
 end of the loop's turn rather than right after its answer - microseconds later.
+
+A ledger that fails meanwhile loses no event: the events are passed on all the same
+(:func:`record_all`) and the failure is the operator's line (:class:`~hive_gateway.trouble.Trouble`).
+The chain's bookkeeping tries the settlement once more; if that fails too, the reservation keeps
+holding the request's maximum cost until it goes stale (the budget errs on the safe side), and
+``hive-jobs rebuild-ledger`` counts the spend from the events.
 """
 
 from __future__ import annotations
@@ -27,14 +33,34 @@ from hive_core.budget import SettlingSink
 if TYPE_CHECKING:
     from hive_core.store.events import Event, EventSink
 
-__all__ = ["Settler"]
+__all__ = ["Settler", "record_all"]
+
+Report = Callable[[BaseException, "str | None"], None]
+
+
+def record_all(sink: EventSink, events: Sequence[Event]) -> None:
+    """Every one of ``events`` to ``sink``, in order, also when a settlement or an event fails (the
+    first failure is raised once all were tried); a settling sink settles them in one ledger transaction."""
+    if isinstance(sink, SettlingSink):
+        sink.record_many(events)  # passes every event on, also when settling failed
+        return
+    failed: Exception | None = None
+    for event in events:
+        try:
+            sink.record(event)
+        except Exception as exc:
+            failed = failed or exc
+    if failed is not None:
+        raise failed
 
 
 class Settler:
-    """Gathers answered requests' events and records them at the end of the loop's turn (:meth:`flush`)."""
+    """Gathers answered requests' events and records them at the end of the loop's turn (:meth:`flush`);
+    what fails meanwhile goes to ``report`` (the operator's line), never to the loop's exception handler."""
 
-    def __init__(self, sink: EventSink) -> None:
+    def __init__(self, sink: EventSink, report: Report) -> None:
         self.sink = sink
+        self.report = report
         self._pending: list[tuple[Sequence[Event], Callable[[], object]]] = []
         self._scheduled: asyncio.Handle | None = None
 
@@ -52,19 +78,12 @@ class Settler:
         pending, self._pending = self._pending, []
         if not pending:
             return
-        events = [event for batch, _ in pending for event in batch]
         try:
-            if isinstance(self.sink, SettlingSink):
-                self.sink.record_many(events)
-            else:
-                for event in events:
-                    self.sink.record(event)
-        finally:
-            failed: Exception | None = None
-            for _, then in pending:
-                try:
-                    then()
-                except Exception as exc:  # the others still settle; the first failure is raised
-                    failed = failed or exc
-            if failed is not None:
-                raise failed
+            record_all(self.sink, [event for batch, _ in pending for event in batch])
+        except Exception as exc:
+            self.report(exc, None)
+        for batch, then in pending:
+            try:
+                then()  # settles what the events did not (again, when the ledger failed above)
+            except Exception as exc:  # the others still settle
+                self.report(exc, batch[0].request_id if batch else None)

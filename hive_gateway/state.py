@@ -14,6 +14,7 @@ ledger), then the log, whose close writes every buffered event.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from hive_core.session import Session
 from hive_core.settings import SETTINGS
 from hive_gateway.errors import TooManyRequests, Unauthorized
 from hive_gateway.routing import load_catalog_document, models_document
+from hive_gateway.trouble import Trouble
 from ingest import EventLog
 
 if TYPE_CHECKING:
@@ -64,6 +66,7 @@ class Gateway:
         self.settings = settings
         self.observer = observer
         self.secret = settings.require_api_key()
+        self.trouble = Trouble(sys.stderr, self.secret)  # the ledger's failures while serving: the operator's lines
         self.log = EventLog(settings.data_dir, max_events=flush_events(settings), max_age_s=settings.flush_max_age_s)
         self.session = Session(settings, self.log)
         self.core = ClientCore(settings, sink=self.session.recorder, prices=self.session.prices, policy=None)

@@ -1,10 +1,13 @@
 """The gateway under the emulator's faults, client disconnects, SIGTERM and revoked keys: every request
-recorded exactly once, every reservation settled or released (nothing left reserved in the ledger)."""
+recorded exactly once, every reservation settled or released (nothing left reserved in the ledger, unless
+the ledger itself failed to write a settlement)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +19,7 @@ import openai
 import pytest
 from openai import OpenAI
 
+from hive_core.store.datadir import DataDir
 from hive_emulator import Emulator
 from tests.plugins.cli import hive_env, run_cli
 from tests.plugins.emulator import MODEL, seed_failing_first
@@ -198,6 +202,58 @@ def test_sigterm_cancels_what_still_runs_at_the_drain_deadline_not_later(
     assert _reserved(gateway.data_dir) == 0
     assert "Traceback" not in gateway.stderr, gateway.stderr
     assert "error=DrainDeadline" in gateway.stderr  # the access log: the gateway cut it, not the client
+
+
+def _spend_fails(data: Path) -> None:
+    """From now on the ledger cannot write spend (a trigger aborts it inside SQLite, as a full table
+    would): a settlement fails, a release still works."""
+    from hive_core.budget.ledger import Ledger
+
+    path = DataDir(data).ledger
+    Ledger(path).close()  # its tables exist
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        for verb in ("INSERT", "UPDATE"):
+            con.execute(f"CREATE TRIGGER spend_{verb.lower()}_fails BEFORE {verb} ON spend "
+                        "BEGIN SELECT RAISE(ABORT, 'no room for spend'); END")
+        con.commit()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_ledger_that_fails_to_settle_loses_no_event_and_tells_the_operator_not_the_client(
+        emulator_factory: Callable[..., Emulator], gateway_factory: Start, tmp_path: Path, stream: bool) -> None:
+    """The ledger fails as a request's spend settles: an answer still reaches its client whole, and a
+    request that failed upstream is told of that failure, not of the ledger's. Each one's events are
+    all recorded (a failed stream's outcome too), a failed one's reservation is released, and the
+    operator reads one line per failure on stderr - no traceback."""
+    emu = emulator_factory(faults=["*:midstream-error:0.5"], seed=seed_failing_first("midstream-error"))
+    gateway = gateway_factory(emu, "--no-auth", data_dir=_budgeted(emu, tmp_path))
+    _spend_fails(gateway.data_dir)
+    url = f"{gateway.base_url}/v1/chat/completions"
+    body = {"model": MODEL, "messages": HI, "max_tokens": 20, "stream": stream}
+    failed = httpx.post(url, json=body, timeout=30)  # the upstream fails it after some text
+    answered = httpx.post(url, json=body, timeout=30)
+    if stream:
+        data = [line.removeprefix("data: ") for line in failed.text.split("\n\n") if line.startswith("data: ")]
+        assert failed.status_code == 200 and data[-1] == "[DONE]"
+        assert json.loads(data[-2])["error"]["code"] == 502  # OpenRouter's error event, relayed
+        assert answered.text.rstrip().endswith("data: [DONE]") and '"usage"' in answered.text
+    else:
+        assert failed.status_code == 200 and failed.json()["choices"][0]["finish_reason"] == "error"
+        assert answered.status_code == 200 and answered.json()["choices"][0]["finish_reason"] != "error"
+    assert gateway.stop() == 0
+    assert len(events(gateway.data_dir, "api_call", "*")) == 2
+    assert len(events(gateway.data_dir, "usage", "*")) == 2
+    if stream:
+        assert [r[0] for r in events(gateway.data_dir, "stream_outcome", "outcome")] == ["errored", "completed"]
+    with contextlib.closing(sqlite3.connect(DataDir(gateway.data_dir).ledger)) as con:
+        states = [row[0] for row in con.execute("SELECT state FROM reservations ORDER BY created")]
+    # the failed request's reservation released; the answered one's holds its maximum cost until it
+    # goes stale (on the safe side: its spend is in the events, for `hive-jobs rebuild-ledger`)
+    assert states == ["released", "reserved"], gateway.stderr
+    problems = [line for line in gateway.stderr.splitlines() if line.startswith("error:")]
+    assert problems and all("no room for spend" in line and "rebuild-ledger" in line
+                            for line in problems), gateway.stderr
+    assert "Traceback" not in gateway.stderr, gateway.stderr
 
 
 def test_keys_are_required_and_a_revoked_key_is_refused_at_once(emulator: Emulator, gateway_factory: Start,

@@ -32,6 +32,7 @@ from hive_gateway.exposition import CONTENT_TYPE, label_text
 from hive_gateway.metric_files import RETIRED, process_start
 from hive_gateway.metrics import CHAT_ROUTE, BudgetRemaining, Metrics
 from hive_gateway.observe import Fanout, RequestSummary
+from hive_gateway.trouble import QUIET_S, Trouble
 from tests.cases import ranking_row, write_rankings
 from tests.plugins.cli import hive_env, run_cli
 from tests.plugins.emulator import MODEL
@@ -499,3 +500,25 @@ def test_a_workers_log_flushes_by_five_thousand_events_unless_told_otherwise(tmp
         finally:
             asyncio.run(gateway.close())
     assert Settings.from_env(env).flush_max_events == 50_000, "the library's own default is unchanged"
+
+
+def test_trouble_says_a_repeated_failure_once_per_quiet_period_and_never_the_key() -> None:
+    """The operator's line for a ledger failure: scrubbed of the OpenRouter key, with its request;
+    under an outage the same message is said once per QUIET_S, then with how many went unsaid."""
+    out = io.StringIO()
+    now = [100.0]
+    secret = "sk-or-v1-" + "ab12" * 16
+    trouble = Trouble(out, secret, monotonic=lambda: now[0])
+    down = RuntimeError(f"the budget ledger cannot be reached (token {secret}): start the server")
+    trouble(down, "r-1")
+    for _ in range(3):
+        now[0] += 1.0
+        trouble(down, "r-2")
+    trouble(RuntimeError("another failure"))
+    now[0] += QUIET_S
+    trouble(down, "r-3")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and secret not in out.getvalue()
+    assert lines[0].startswith("error: the budget ledger cannot be reached") and lines[0].endswith("(request r-1)")
+    assert lines[1] == "error: another failure"
+    assert lines[2].endswith("(request r-3); 3 more like it since it was last said")

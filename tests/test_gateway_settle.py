@@ -57,7 +57,7 @@ def test_answers_of_one_turn_settle_in_one_transaction(budget: Budget) -> None:
     called: list[str] = []
 
     async def turn() -> None:
-        settler = Settler(budget.settling_sink(watch))
+        settler = Settler(budget.settling_sink(watch), _unexpected)
         settler.add(_answer("r-limited", 0.0004), lambda: called.append("limited"))
         settler.add(_answer("r-free", 0.0002), lambda: called.append("free"))
         assert watch.seen == [] and called == []  # nothing before the turn ends
@@ -73,15 +73,25 @@ def test_answers_of_one_turn_settle_in_one_transaction(budget: Budget) -> None:
     assert budget.ledger.spend("app:search", day) == pytest.approx(0.0004)
 
 
+def _unexpected(error: BaseException, request_id: str | None) -> None:
+    raise AssertionError(f"reported: {error}")
+
+
 def test_a_failed_batch_still_passes_every_event_on(budget: Budget) -> None:
     budget.reserve(MODEL, "hi", max_tokens=10, request_id="r-free", app="other")
     inner = ListSink()
     settler_sink = budget.settling_sink(inner)
     budget.ledger.close()  # every write fails now
     called: list[str] = []
+    reported: list[tuple[str, str | None]] = []
+
+    def then() -> None:
+        called.append("then")
+        raise RuntimeError("settling again failed too")
 
     async def turn() -> None:
-        Settler(settler_sink).add(_answer("r-free", 0.0002), lambda: called.append("then"))
+        Settler(settler_sink, lambda error, rid: reported.append((type(error).__name__, rid))).add(
+            _answer("r-free", 0.0002), then)
         await asyncio.sleep(0)
 
     loop_errors: list[dict[str, Any]] = []
@@ -92,4 +102,5 @@ def test_a_failed_batch_still_passes_every_event_on(budget: Budget) -> None:
 
     asyncio.run(main())
     assert [e.type for e in inner.events] == ["api_call", "usage"] and called == ["then"]
-    assert len(loop_errors) == 1  # the ledger's failure is reported, not swallowed
+    # both failures are the operator's lines (the second with its request), not the loop's tracebacks
+    assert reported[1] == ("RuntimeError", "r-free") and len(reported) == 2 and loop_errors == []

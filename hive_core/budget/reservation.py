@@ -151,6 +151,13 @@ class Reservation:
         self.state = "released"
         self.budget._open.pop(self.request_id, None)
 
+    def reopen(self) -> None:
+        """Hold the amount again: the ledger transaction that settled this reservation rolled back
+        (:meth:`Ledger.batch`), so its owner may settle it once more or release it."""
+        if self.state == "settled":
+            self.state = "reserved"
+            self.budget._open[self.request_id] = self
+
     def __enter__(self) -> Reservation:
         return self
 
@@ -324,10 +331,16 @@ class SettlingSink:
         """:meth:`record` for several events (several requests'), their settlements written in one
         ledger transaction (:meth:`~hive_core.budget.ledger_core.LedgerCore.batch`) before any of
         them is passed on; passed on also when that failed."""
+        settled: list[Reservation] = []
         try:
             with self.budget.ledger.batch():
                 for event in events:
-                    self._settle(event)
+                    if (reservation := self._settle(event)) is not None:
+                        settled.append(reservation)
+        except BaseException:
+            for reservation in settled:  # the transaction rolled back: none of them was written
+                reservation.reopen()
+            raise
         finally:
             many = getattr(self.inner, "record_many", None)  # the event log takes its lock once
             if many is not None:
@@ -336,9 +349,13 @@ class SettlingSink:
                 for event in events:
                     self.inner.record(event)
 
-    def _settle(self, event: Event) -> None:
-        if event.type == "usage":
-            usage: Usage = event  # type: ignore[assignment]
-            reservation = self.budget._open.get(usage.request_id) if usage.supersedes is None else None
-            if reservation is not None:
-                reservation.settle(usage.cost_usd, model=usage.model, event_id=usage.event_id, spent_at=usage.ts)
+    def _settle(self, event: Event) -> Reservation | None:
+        """The reservation ``event`` settled, if it is a usage event that settled one."""
+        if event.type != "usage":
+            return None
+        usage: Usage = event  # type: ignore[assignment]
+        reservation = self.budget._open.get(usage.request_id) if usage.supersedes is None else None
+        if reservation is None:
+            return None
+        reservation.settle(usage.cost_usd, model=usage.model, event_id=usage.event_id, spent_at=usage.ts)
+        return reservation
