@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from hive_gateway.chat import GATEWAY, SETTLER, TALLY, Tally, chat_completions, json_response
-from hive_gateway.errors import describe, error_body
+from hive_gateway.errors import MAX_BODY_BYTES, describe, error_body
 from hive_gateway.observe import RequestSummary
 from hive_gateway.settle import Settler
 from hive_gateway.state import Gateway
@@ -99,7 +99,7 @@ async def _observed(request: web.Request, handler: Handler) -> web.StreamRespons
 def build_app(config: GatewayConfig, observer: Observer) -> web.Application:
     """The application of one worker (its event log, Session and keys open now; the upstream pool
     when it starts; everything closes, events flushed, at cleanup)."""
-    app = web.Application(middlewares=[_observed], client_max_size=32 * 1024**2)
+    app = web.Application(middlewares=[_observed], client_max_size=MAX_BODY_BYTES)
     gateway = Gateway(config, observer)
     app[GATEWAY] = gateway
     app[SETTLER] = settler = Settler(gateway.core.tracker.sink, gateway.trouble)

@@ -126,6 +126,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     except Exception as error:
         tally.error_class = type(error).__name__
         problem = describe(error, gateway.secret)
+        if problem.code == "internal_error":  # not Hive's nor OpenRouter's: a bug, whose line the client is sent to
+            gateway.trouble(error, request_id)
         if out is None or out.response is None:
             return json_response(problem.status, error_body(problem), {**headers, **problem.headers})
         # the stream started: the error is its last event (OpenRouter's own, when it sent one)

@@ -26,6 +26,8 @@ import json
 import time
 from typing import Any
 
+from aiohttp import web
+
 from hive_core.errors import (
     ApiError,
     AuthError,
@@ -114,8 +116,19 @@ _UPSTREAM_TYPES = {400: "invalid_request_error", 402: "insufficient_quota", 403:
                    422: "invalid_request_error", 429: "rate_limit_error"}
 
 
+#: the largest request body a worker reads (aiohttp's ``client_max_size``; its default is 1 MiB): 32 MiB
+#: holds six 4 MB images as base64, with room for the conversation; larger media go by URL
+MAX_BODY_BYTES = 32 * 1024**2
+
+
 def describe(error: BaseException, secret: str | None) -> Problem:
     """The client's view of ``error`` (the table of the module docstring); key-free."""
+    if isinstance(error, web.HTTPRequestEntityTooLarge):  # aiohttp's, reading a body over MAX_BODY_BYTES
+        return Problem(413, "invalid_request_error", "request_too_large",
+                       f"the request body is larger than this gateway's limit of {MAX_BODY_BYTES // 1024**2} MiB: "
+                       "send large images or files by URL")
+    if isinstance(error, web.HTTPException):  # aiohttp's other refusals of a request, with their own status
+        return Problem(error.status, "invalid_request_error", "invalid_request", error.reason)
     message = scrub(str(error), secret)
     if isinstance(error, Refused):
         headers = {} if error.retry_after is None else {"Retry-After": str(max(1, round(error.retry_after)))}

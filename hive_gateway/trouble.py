@@ -3,7 +3,8 @@
     error: the budget ledger /data/state/ledger.sqlite failed (...): check the disk, or run
     `hive-jobs rebuild-ledger` (request 0197...)
 
-(one line; wrapped here). The budget ledger can fail after a request was answered or failed
+(one line; wrapped here). A request that fails on a bug (the client is told "see its log") has its
+line here too, the exception's type first. The budget ledger can fail after a request was answered or failed
 upstream - a settlement that cannot be written. The request's events are recorded all the same (the
 ledger can be rebuilt from them), its client hears only of its own request, and the operator reads
 the error's own line here: never a traceback, never the gateway's OpenRouter key. A failure that
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from hive_core.errors import HiveError
 from hive_core.openrouter.errors import scrub
 
 __all__ = ["QUIET_S", "Trouble"]
@@ -37,7 +39,8 @@ class Trouble:
         self._said: dict[str, tuple[float, int]] = {}  # message -> (when it was last said, repeats unsaid since)
 
     def __call__(self, error: BaseException, request_id: str | None = None) -> None:
-        message = scrub(str(error) or type(error).__name__, self.secret).replace("\n", " ")
+        text = str(error) if isinstance(error, HiveError) else f"{type(error).__name__}: {error}"  # a bug's type says most
+        message = scrub(text, self.secret).replace("\n", " ")
         now = self.monotonic()
         said = self._said.get(message)
         if said is not None and now - said[0] < QUIET_S:

@@ -112,6 +112,15 @@ def test_errors_are_openai_shaped(sdk: OpenAI, gateway: GatewayProcess) -> None:
     refused = httpx.post(f"{gateway.base_url}/v1/chat/completions", content=b"{not json")
     assert refused.status_code == 400 and refused.json()["error"]["type"] == "invalid_request_error"
     assert refused.headers["x-hive-request-id"]
+    huge = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "x" * (33 * 1024**2)}]})
+    with pytest.raises(openai.APIStatusError) as too_large:  # 413: the SDK's own class for it is the generic one
+        sdk.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x" * (33 * 1024**2)}])
+    assert too_large.value.status_code == 413 and too_large.value.code == "request_too_large"
+    assert "32 MiB" in too_large.value.message
+    refused = httpx.post(f"{gateway.base_url}/v1/chat/completions", content=huge.encode(), timeout=30)
+    assert refused.status_code == 413 and refused.json()["error"]["type"] == "invalid_request_error"
+    assert gateway.stop() == 0 and "Traceback" not in gateway.stderr
+    assert gateway.stderr.count("status=413") == 2 and "error=HTTPRequestEntityTooLarge" in gateway.stderr
 
 
 def test_a_budget_refusal_is_402_before_anything_is_sent(gateway_factory: Callable[..., GatewayProcess],

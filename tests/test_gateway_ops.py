@@ -25,6 +25,7 @@ import pytest
 from hive_core.budget import Budget
 from hive_core.budget.admin import scope_of, set_budget
 from hive_core.catalog.catalog import Catalog
+from hive_core.errors import DataError
 from hive_core.store.datadir import DataDir
 from hive_core.store.filecache import cache_file
 from hive_gateway.accesslog import AccessLog
@@ -509,16 +510,16 @@ def test_trouble_says_a_repeated_failure_once_per_quiet_period_and_never_the_key
     now = [100.0]
     secret = "sk-or-v1-" + "ab12" * 16
     trouble = Trouble(out, secret, monotonic=lambda: now[0])
-    down = RuntimeError(f"the budget ledger cannot be reached (token {secret}): start the server")
+    down = DataError(f"the budget ledger cannot be reached (token {secret}): start the server")
     trouble(down, "r-1")
     for _ in range(3):
         now[0] += 1.0
         trouble(down, "r-2")
-    trouble(RuntimeError("another failure"))
+    trouble(KeyError("a bug"))
     now[0] += QUIET_S
     trouble(down, "r-3")
     lines = out.getvalue().splitlines()
     assert len(lines) == 3 and secret not in out.getvalue()
     assert lines[0].startswith("error: the budget ledger cannot be reached") and lines[0].endswith("(request r-1)")
-    assert lines[1] == "error: another failure"
+    assert lines[1] == "error: KeyError: 'a bug'"  # not Hive's own error: its type says where to look
     assert lines[2].endswith("(request r-3); 3 more like it since it was last said")
