@@ -23,12 +23,14 @@ import os
 import signal
 import socket
 import sys
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from hive_core.errors import EventsLost, EventsSpilled, HiveError
 from hive_core.store.datadir import is_remote
 from hive_gateway.accesslog import AccessLog
 from hive_gateway.app import INFLIGHT, build_app
@@ -41,13 +43,15 @@ if TYPE_CHECKING:
     from hive_gateway.chat import Tally
     from hive_gateway.config import GatewayConfig
 
-__all__ = ["NO_AUTH_WARNING", "serve"]
+__all__ = ["NO_AUTH_WARNING", "explain", "serve"]
 
 #: said at start-up by a gateway that takes requests without a key
 NO_AUTH_WARNING = ("WARNING: --no-auth: this gateway accepts requests WITHOUT a virtual key; anyone who can "
                    "reach {address} spends this OpenRouter account. For local development only.")
 
 Announce = Callable[[str], None]
+#: the one line that says a failure, None for a bug (see :func:`explain`)
+Explain = Callable[[BaseException], "str | None"]
 
 #: aiohttp's own shutdown wait, left for a request that began while :func:`drain` ended (there is
 #: none after it, normally). aiohttp waits this long for the handler, again after cancelling the
@@ -74,8 +78,12 @@ def _metrics_route(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.St
     return handler
 
 
-async def _worker(config: GatewayConfig, ready: Callable[[str], None]) -> None:
-    """One worker: serve until SIGTERM/SIGINT, drain, close (every event written)."""
+async def _worker(config: GatewayConfig, ready: Callable[[str], None], explain: Explain, who: str = "") -> None:
+    """One worker: serve until SIGTERM/SIGINT, drain, close (every event written).
+
+    Every closing step runs whatever the others did. What failed is raised: the event log's failure
+    first (where the events went, or that they are lost: the line an operator must read), the
+    others said on their own line before it (``who``: which worker, when there are several)."""
     from hive_core.budget import Budget
 
     budget: Budget = Budget(config.settings.data_dir, clock=config.settings.clock)  # /metrics' reads, own connection
@@ -85,26 +93,71 @@ async def _worker(config: GatewayConfig, ready: Callable[[str], None]) -> None:
     app.router.add_get("/metrics", _metrics_route(metrics))
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=STRAGGLER_S, handler_cancellation=True,
                            access_log=None)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    try:
-        await runner.setup()  # opens the event log first: the handlers below replace its SIGTERM hook
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        site = web.TCPSite(runner, config.host, config.port, reuse_port=config.workers > 1, backlog=1024)
-        await site.start()
-        metrics.start()
-        host, port = runner.addresses[0][:2]
-        ready(f"http://{host}:{port}")
-        await stop.wait()
-    finally:
+
+    async def close() -> list[Exception]:
+        failures: list[Exception] = []
         try:
             await drain(runner, app[INFLIGHT], config.drain_s)
             await runner.cleanup()  # close the connections, then the application (events flushed)
-        finally:
-            access_log.flush()  # the lines of the last turn's requests
-            metrics.close()
-            budget.close()
+        except Exception as exc:
+            failures.append(exc)
+        for step in (access_log.flush, metrics.close, budget.close):  # the last turn's lines, the final snapshot
+            try:
+                step()
+            except Exception as exc:
+                failures.append(exc)
+        return failures
+
+    failures: list[Exception] = []
+    try:
+        await _serve(config, runner, metrics, ready)
+    except Exception as exc:
+        failures.append(exc)
+    except BaseException:  # cancelled, interrupted: closed all the same, its failures said
+        for failure in await close():
+            _say_failure(failure, explain, who)
+        raise
+    failures += await close()
+    if failures:
+        worst = next((f for f in failures if isinstance(f, EventsSpilled | EventsLost)), failures[0])
+        for failure in failures:
+            if failure is not worst:
+                _say_failure(failure, explain, who)
+        raise worst
+
+
+async def _serve(config: GatewayConfig, runner: web.AppRunner, metrics: Metrics, ready: Callable[[str], None]) -> None:
+    """Listen, say so, and wait for SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    await runner.setup()  # opens the event log first: the handlers below replace its SIGTERM hook
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    site = web.TCPSite(runner, config.host, config.port, reuse_port=config.workers > 1, backlog=1024)
+    await site.start()
+    metrics.start()
+    host, port = runner.addresses[0][:2]
+    ready(f"http://{host}:{port}")
+    await stop.wait()
+
+
+def explain(error: BaseException) -> str | None:
+    """The one line that says ``error`` (Hive's own errors), ``None`` for a bug (its traceback is
+    printed). The CLI passes its own, which also turns a storage failure into one line."""
+    if isinstance(error, HiveError):
+        return str(error)
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    return None
+
+
+def _say_failure(error: BaseException, explain: Explain, who: str = "") -> None:
+    line = explain(error)
+    if line is None:
+        traceback.print_exception(error)
+        sys.stderr.flush()
+    else:
+        _say(f"error: {who}{line}")
 
 
 async def drain(runner: web.AppRunner, inflight: dict[asyncio.Task[object], Tally], timeout: float) -> None:
@@ -165,20 +218,22 @@ def _leave_out_unused(config: GatewayConfig) -> None:
             sys.modules[name] = None  # type: ignore[assignment]
 
 
-def serve(config: GatewayConfig, *, announce: Announce = _say) -> int:
-    """Serve until SIGTERM; the exit status (0: drained and every event written)."""
+def serve(config: GatewayConfig, *, announce: Announce = _say, explain: Explain = explain) -> int:
+    """Serve until SIGTERM; the exit status (0: drained and every event written). One worker raises
+    what failed; with several, each worker says its failure (``explain``: the line) and the exit
+    status is the worst of theirs."""
     os.environ.setdefault(*ARROW_POOL)  # before pyarrow loads (the log's first flush), in every worker
     _leave_out_unused(config)
     address = f"{config.host}:{config.port}"
     if config.no_auth:
         announce(NO_AUTH_WARNING.format(address=address))
     if config.workers <= 1:
-        asyncio.run(_worker(config, lambda url: announce(f"listening on {url}")))
+        asyncio.run(_worker(config, lambda url: announce(f"listening on {url}"), explain))
         return 0
-    return _serve_workers(config, announce)
+    return _serve_workers(config, announce, explain)
 
 
-def _serve_workers(config: GatewayConfig, announce: Announce) -> int:
+def _serve_workers(config: GatewayConfig, announce: Announce, explain: Explain) -> int:
     """Fork ``config.workers`` workers on one port (``SO_REUSEPORT``); wait for them all."""
     probe = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET, socket.SOCK_STREAM)
     probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -192,9 +247,12 @@ def _serve_workers(config: GatewayConfig, announce: Announce) -> int:
             probe.close()
             os.close(ready_r)
             code = 1
+            who = f"worker {os.getpid()}: "
             try:
-                asyncio.run(_worker(config, lambda url: _tell(ready_w)))
+                asyncio.run(_worker(config, lambda url: _tell(ready_w), explain, who))
                 code = 0
+            except BaseException as exc:  # its line, as one worker's CLI would say it: not a silent exit
+                _say_failure(exc, explain, who)
             finally:
                 os._exit(code)
         children.append(pid)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import signal
 import sqlite3
 import threading
@@ -21,6 +22,7 @@ from openai import OpenAI
 
 from hive_core.store.datadir import DataDir
 from hive_emulator import Emulator
+from tests.faults import full_disk
 from tests.plugins.cli import hive_env, run_cli
 from tests.plugins.emulator import MODEL, seed_failing_first
 from tests.plugins.store import events
@@ -254,6 +256,36 @@ def test_a_ledger_that_fails_to_settle_loses_no_event_and_tells_the_operator_not
     assert problems and all("no room for spend" in line and "rebuild-ledger" in line
                             for line in problems), gateway.stderr
     assert "Traceback" not in gateway.stderr, gateway.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_full_disk_at_shutdown_is_each_workers_one_line_and_a_failed_exit(
+        emulator: Emulator, gateway_factory: Start, tmp_path: Path, workers: str) -> None:
+    """The data directory fills up while the gateway serves: its events cannot be written at
+    SIGTERM. Each worker says so in one line (where its events went, or that they are lost) and
+    the gateway exits non-zero - with --workers 2 as with one (a worker's failure was silent)."""
+    started: list[GatewayProcess] = []
+
+    def serve(data: Path) -> None:  # on the empty disk; full_disk fills it once the gateway runs
+        started.append(gateway_factory(emulator, "--no-auth", "--workers", workers, data_dir=data,
+                                       env={"HIVE_FLUSH_AGE": "60"}))
+
+    with full_disk(tmp_path / "data", "16M", prepare=serve):
+        gateway = started[0]
+        body = {"model": MODEL, "messages": HI, "max_tokens": 5}
+        for _ in range(4):  # the kernel spreads connections over the workers: each one likely serves some
+            with httpx.Client(timeout=30) as client:
+                assert client.post(f"{gateway.base_url}/v1/chat/completions", json=body).status_code == 200
+        status = gateway.stop()
+    assert status == 1 and "Traceback" not in gateway.stderr, gateway.stderr
+    errors = [line for line in gateway.stderr.splitlines() if line.startswith("error:")]
+    spilled = [line for line in errors if "event(s) could not be written" in line and "import-spills" in line]
+    # every event of the 4 requests (an api_call and a usage each) kept in a spill directory: none lost
+    assert sum(int(re.search(r"(\d+) event\(s\)", line)[1]) for line in spilled) == 8, errors  # type: ignore[index]
+    if workers == "1":
+        assert spilled == errors[-1:]  # the CLI's last line: what became of the events
+    else:
+        assert 1 <= len(spilled) <= 2 and all(re.match(r"error: worker \d+: ", line) for line in spilled), errors
 
 
 def test_keys_are_required_and_a_revoked_key_is_refused_at_once(emulator: Emulator, gateway_factory: Start,

@@ -61,6 +61,11 @@ def gateway(ctx: click.Context, /, host: str, port: int, workers: int, no_auth: 
             click.echo(f"error: {line}", err=True)
         click.echo("(hive gateway --check lists what to fix)", err=True)
         raise SystemExit(NOT_READY)
-    from hive_gateway.server import serve
+    from hive_cli.lazy import storage_error
+    from hive_gateway.server import explain, serve
 
-    raise SystemExit(serve(config))
+    def one_line(error: BaseException) -> str | None:  # a worker's failure, as this CLI says one
+        storage = storage_error(error, config.settings.data_dir)
+        return str(storage) if storage is not None else explain(error)
+
+    raise SystemExit(serve(config, explain=one_line))
