@@ -17,7 +17,11 @@ writer by another ``max_events`` writes itself, and waits for the write before i
 bounded. A write that fails puts what it took back in front of what was recorded meanwhile.
 
 File names are ``<writer-id>-<seq>.parquet``; the writer id is unique per process, so any number of
-writers append to the same data directory without coordination.
+writers append to the same data directory without coordination. A process forked while a log is
+open (``multiprocessing``'s default on Linux) gets a log of its own: the fork waits for a write in
+progress, the child starts with an empty buffer (what the parent had buffered is the parent's to
+write), a writer id, locks and a flush thread of its own. A child that ends with ``os._exit`` (as
+``multiprocessing`` children do) must close or flush the log first, like any process.
 
 Faults:
 
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -112,6 +117,7 @@ class EventLog:
         self._datadir = DataDir(data_dir)  # a local Path, or an s3:// ObjectPath (hive_core.store.objects)
         self.data_dir = self._datadir.root
         self.writer = writer or new_writer_id()
+        self._writer_given = writer is not None
         if parse_file_name(EventFileName(self.writer, 1).format()) is None:
             # its files would be strays that no reader reads (the file-name rule, hive_core.store.layout)
             raise ValueError(f"writer id {self.writer!r}: letters, digits, '_' and '-', starting with a "
@@ -135,12 +141,31 @@ class EventLog:
         self._closed = False
         #: the flush thread was asked for a size flush it has not started yet
         self._size_due = False
+        self._start_thread()
+        _OPEN_LOGS.add(self)
+        _install_exit_hooks()
+
+    def _start_thread(self) -> None:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._timer = threading.Thread(target=self._flush_loop, name="hive-eventlog-flush", daemon=True)
         self._timer.start()
-        _OPEN_LOGS.add(self)
-        _install_exit_hooks()
+
+    def _forked(self) -> None:
+        """In a child forked while this log was open (the parent held its locks across the fork, so
+        no record or write was halfway). The buffered events are the parent's, which writes them:
+        dropped here, never written twice. The child writes its own under a writer id of its own
+        (file names never collide with the parent's), with locks and a flush thread of its own."""
+        self._lock = threading.RLock()
+        self._write_lock = threading.RLock()
+        self._buffers = {}
+        self._buffered = self._pending = 0
+        self._oldest = self._failed_at = None
+        self._size_due = False
+        self._seq = 0
+        self.writer = f"{self.writer}-{os.getpid()}" if self._writer_given else new_writer_id()
+        if not self._closed:
+            self._start_thread()
 
     # -- recording -------------------------------------------------------------------------------
 
@@ -497,8 +522,36 @@ def _install_exit_hooks() -> None:
         return
     _hooks_installed = True
     atexit.register(_flush_all)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
     if threading.current_thread() is threading.main_thread():
         previous = signal.getsignal(signal.SIGTERM)
         if previous in (signal.SIG_DFL, None) or callable(previous):
             _previous_sigterm = previous if callable(previous) else None
             signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+#: the logs whose locks the forking thread holds across a fork
+_held_for_fork: list[EventLog] = []
+
+
+def _before_fork() -> None:
+    """Take every open log's locks (waiting for a write in progress): the child then copies
+    buffers that no record or write is halfway through, and no lock held by a thread it lacks."""
+    for log in list(_OPEN_LOGS):
+        log._write_lock.acquire()
+        log._lock.acquire()
+        _held_for_fork.append(log)
+
+
+def _after_fork_in_parent() -> None:
+    for log in reversed(_held_for_fork):
+        log._lock.release()
+        log._write_lock.release()
+    _held_for_fork.clear()
+
+
+def _after_fork_in_child() -> None:
+    for log in _held_for_fork:
+        log._forked()
+    _held_for_fork.clear()

@@ -58,6 +58,51 @@ class _HeldWrites:
         self.real(table, path)
 
 
+def _wait_child(pid: int, timeout: float = 30.0) -> int:
+    """The child's exit status; a child still running after ``timeout`` is killed and fails the test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise AssertionError(f"the forked child {pid} hung (a lock held by a thread it does not have?)")
+
+
+@pytest.mark.parametrize("writer", [None, "batch"])
+def test_a_child_forked_while_the_log_writes_writes_its_own_events_once(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch, writer: str | None) -> None:
+    """A library user forks (multiprocessing's default on Linux) while the log's thread is in the
+    middle of a write and more events are buffered: the fork waits for the write; the child does
+    not hang on a lock no thread of it holds, writes only its own events, under its own writer id;
+    the parent writes the ones it had buffered. Every event on disk once."""
+    writes = _HeldWrites(monkeypatch)
+    with EventLog(data_dir, max_events=10, max_age_s=3600, writer=writer) as log:
+        for i in range(10):
+            log.record(api_call(i, request_id=f"p{i}"))
+        assert writes.started.wait(30), "a full buffer was not flushed"
+        for i in range(10, 13):  # buffered in the parent while its write is held
+            log.record(api_call(i, request_id=f"p{i}"))
+        threading.Timer(0.3, writes.go.set).start()  # the write ends while the fork waits for it
+        pid = os.fork()
+        if pid == 0:  # the child: its own events, then out (never back into pytest)
+            code = 1
+            try:
+                log.record(api_call(0, request_id="c0"))
+                log.record(api_call(1, request_id="c1"))
+                log.close()
+                code = 0
+            finally:
+                os._exit(code)
+        assert _wait_child(pid) == 0
+        log.record(api_call(13, request_id="p13"))
+    assert sorted(request_ids(data_dir)) == sorted([f"p{i}" for i in range(14)] + ["c0", "c1"])
+    names = [parse_file_name(f.name) for f in (data_dir / "events" / "api_call").glob("*/*.parquet")]
+    assert len({name.writer for name in names if name is not None}) == 2  # the parent's and the child's
+
+
 def test_a_full_buffer_is_written_by_the_logs_thread_while_recording_goes_on(
         data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     writes = _HeldWrites(monkeypatch)
