@@ -25,6 +25,7 @@ request's labels. This module only moves bytes and chooses what the client is to
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -37,7 +38,7 @@ from hive_core.ids import new_request_id
 from hive_core.openrouter.protocol import chat_body
 from hive_core.openrouter.stream import Callbacks, StreamRun
 from hive_core.openrouter.tracking import Tracker
-from hive_gateway.errors import ModelNotAllowed, describe, error_body, sse_error
+from hive_gateway.errors import ModelNotAllowed, Problem, describe, error_body, sse_error
 from hive_gateway.inbound import ChatRequest, parse_chat_request
 from hive_gateway.relay import Downstream, StreamRelay
 from hive_gateway.routing import ALIASES, selection_request
@@ -53,10 +54,18 @@ if TYPE_CHECKING:
     from hive_core.store.events import Event, EventSink
     from hive_gateway.upstream import Answer
 
-__all__ = ["GATEWAY", "REQUEST_ID_HEADER", "SETTLER", "TALLY", "HeldEvents", "Tally", "chat_completions", "json_response"]
+__all__ = ["DRAIN_DEADLINE", "GATEWAY", "REQUEST_ID_HEADER", "SETTLER", "SHUTTING_DOWN", "TALLY", "HeldEvents", "Tally",
+           "chat_completions", "json_response"]
 
 #: the header that carries Hive's request id on every answer
 REQUEST_ID_HEADER = "X-Hive-Request-Id"
+#: the error class of a request the drain's deadline cut (the access log's ``error=``)
+DRAIN_DEADLINE = "DrainDeadline"
+#: what a client whose request the drain's deadline cut is told: a 503 that SDKs retry (another
+#: worker or instance answers it), or, once its stream started, OpenRouter's mid-stream error event
+SHUTTING_DOWN = Problem(503, "server_error", "gateway_shutting_down",
+                        "the gateway is shutting down and its drain deadline passed: retry the request",
+                        {"Retry-After": "1"})
 
 
 @dataclass
@@ -75,6 +84,10 @@ class Tally:
     cost_usd: float | None = None
     error_class: str | None = None
     chunks: int = 0
+    #: the drain's deadline passed and cancelled the request (:func:`hive_gateway.server.drain`)
+    drained: bool = False
+    #: a non-streamed answer is being written: too late for another one
+    replying: bool = False
 
     def result(self, result: ChatResult) -> None:
         """Count an answer (or a stream's end)."""
@@ -123,6 +136,13 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             out = Downstream(request, headers)
             return await _stream(request, gateway, chat, run, out, tally)
         return await _whole(gateway, request, chat, run, headers, tally)
+    except asyncio.CancelledError:
+        if not tally.drained or tally.replying:
+            raise  # the client went away (nobody to tell), or it is getting its answer
+        current = asyncio.current_task()
+        if current is not None:
+            current.uncancel()  # answered instead: the drain's cancellation ends here (recorded as cancelled)
+        return await _shutting_down(out, headers, tally)
     except Exception as error:
         tally.error_class = type(error).__name__
         problem = describe(error, gateway.secret)
@@ -139,6 +159,20 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         except (Cancelled, ConnectionError):
             tally.error_class = "ClientDisconnected"
         return out.response
+
+
+async def _shutting_down(out: Downstream | None, headers: dict[str, str], tally: Tally) -> web.StreamResponse:
+    """The answer to a request the drain's deadline cut: :data:`SHUTTING_DOWN`, as a 503 or, once the
+    stream started, as its last event."""
+    if out is None or out.response is None:
+        return json_response(SHUTTING_DOWN.status, error_body(SHUTTING_DOWN), {**headers, **SHUTTING_DOWN.headers})
+    try:
+        if not out.done_sent:
+            await out.send(sse_error(SHUTTING_DOWN, model=tally.model, generation_id=None))
+        await out.response.write_eof()
+    except (Cancelled, ConnectionError):
+        pass  # the client left meanwhile
+    return out.response
 
 
 def route(gateway: Gateway, chat: ChatRequest, key: VirtualKey | None, request_id: str) -> tuple[list[str], str | None]:
@@ -237,6 +271,7 @@ async def _whole(gateway: Gateway, request: web.Request, chat: ChatRequest, run:
                 return json_response(200, kept[0].body, headers)  # the partial answer, as OpenRouter sent it
             raise
         response = json_response(200, kept[0].body, headers)
+        tally.replying = True
         try:
             await response.prepare(request)  # the answer first: aiohttp sends nothing twice
             await response.write_eof()

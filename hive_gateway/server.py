@@ -11,7 +11,9 @@ with the worst of their statuses.
 
 SIGTERM (or Ctrl-C) stops accepting at once; requests in flight - streams above all - may finish
 until ``drain_s``; what still runs then is cancelled, and each is recorded as cancelled (its usage
-counted so far) exactly like a client that went away (:func:`drain`). Then the upstream pool, the
+counted so far) exactly like a client that went away (:func:`drain`). Its client is told: a 503
+``gateway_shutting_down`` that SDKs retry, or, once its stream started, that error as the stream's
+last event. Then the upstream pool, the
 ledger and the event log close: every event is written before the process exits 0.
 """
 
@@ -34,6 +36,7 @@ from hive_core.errors import EventsLost, EventsSpilled, HiveError
 from hive_core.store.datadir import is_remote
 from hive_gateway.accesslog import AccessLog
 from hive_gateway.app import INFLIGHT, build_app
+from hive_gateway.chat import DRAIN_DEADLINE
 from hive_gateway.exposition import CONTENT_TYPE
 from hive_gateway.metrics import BudgetRemaining, Metrics
 from hive_gateway.observe import Fanout
@@ -176,7 +179,7 @@ async def drain(runner: web.AppRunner, inflight: dict[asyncio.Task[object], Tall
     if not inflight:
         return
     for task, tally in inflight.items():
-        tally.error_class = tally.error_class or "DrainDeadline"  # not the client's doing: the access log says so
+        tally.drained, tally.error_class = True, DRAIN_DEADLINE  # not the client's doing: told so, and logged so
         task.cancel()
     await asyncio.wait(list(inflight), timeout=CANCELLED_S)
 

@@ -174,7 +174,9 @@ def test_sigterm_during_20_streams_loses_nothing(emulator_factory: Callable[...,
     outcomes = [r[0] for r in events(gateway.data_dir, "stream_outcome", "outcome")]
     errors = {part for part in gateway.stderr.split() if part.startswith("error=")}
     assert len(outcomes) == 20 and set(outcomes) <= {"completed", "cancelled"}, (outcomes, errors)
-    assert sum(text.rstrip().endswith("data: [DONE]") for text in results) == outcomes.count("completed")
+    assert all(text.rstrip().endswith("data: [DONE]") for text in results), results  # none left hanging
+    # a cancelled stream's client is told why, in its last event
+    assert sum("gateway_shutting_down" in text for text in results) == outcomes.count("cancelled")
     if drain == "30":
         assert outcomes == ["completed"] * 20
     assert len(events(gateway.data_dir, "usage", "*")) == 20
@@ -182,28 +184,57 @@ def test_sigterm_during_20_streams_loses_nothing(emulator_factory: Callable[...,
     assert _reserved(gateway.data_dir) == 0
 
 
+@pytest.mark.parametrize("stream", [True, False])
 def test_sigterm_cancels_what_still_runs_at_the_drain_deadline_not_later(
-        emulator_factory: Callable[..., Emulator], gateway_factory: Start, tmp_path: Path) -> None:
-    """``--drain 2``: a stream that would run for a minute is cancelled about 2 s after SIGTERM (not
-    after twice that: aiohttp's own shutdown waits its timeout twice), and it is recorded, settled and
-    released before the ledger and the log close."""
+        emulator_factory: Callable[..., Emulator], gateway_factory: Start, tmp_path: Path, stream: bool) -> None:
+    """``--drain 2``: a request that would run for a minute is cancelled about 2 s after SIGTERM (not
+    after twice that: aiohttp's own shutdown waits its timeout twice), recorded and released before
+    the ledger and the log close, and its client is told why: a 503 an SDK retries elsewhere, or,
+    once the stream started, OpenRouter's error event and ``[DONE]``."""
     emu = emulator_factory(faults=["*:slow"], latency_scale=6.0)  # a keep-alive comment every 3 s for a minute
     gateway = gateway_factory(emu, "--no-auth", "--drain", "2", data_dir=_budgeted(emu, tmp_path))
+    answers: list[httpx.Response] = []
     results: list[str] = []
     first = threading.Semaphore(0)
-    thread = _stream_in_thread(gateway.base_url, results, first)
-    assert first.acquire(timeout=60)
+    if stream:
+        thread = _stream_in_thread(gateway.base_url, results, first)
+        assert first.acquire(timeout=60)  # its first keep-alive comment is relayed: the stream started
+    else:
+        body = {"model": MODEL, "messages": HI, "max_tokens": 5}
+        thread = threading.Thread(target=lambda: answers.append(
+            httpx.post(f"{gateway.base_url}/v1/chat/completions", json=body, timeout=60)))
+        thread.start()
+        _wait_in_flight(gateway)
     started = time.monotonic()
     assert gateway.stop(signal.SIGTERM) == 0
     took = time.monotonic() - started
     thread.join(60)
     assert 2.0 <= took < 3.5, f"exited {took:.2f} s after SIGTERM with --drain 2"
-    assert [r[0] for r in events(gateway.data_dir, "stream_outcome", "outcome")] == ["cancelled"]
+    if stream:
+        data = [line.removeprefix("data: ") for line in results[0].split("\n\n") if line.startswith("data: ")]
+        assert data[-1] == "[DONE]" and json.loads(data[-2])["error"]["code"] == 503, results
+        assert json.loads(data[-2])["error"]["metadata"]["error_type"] == "gateway_shutting_down"
+        assert [r[0] for r in events(gateway.data_dir, "stream_outcome", "outcome")] == ["cancelled"]
+        assert len(events(gateway.data_dir, "usage", "*")) == 1  # the prompt's tokens, billed as OpenRouter bills them
+    else:
+        assert answers[0].status_code == 503 and answers[0].headers["retry-after"] == "1"
+        assert answers[0].json()["error"]["code"] == "gateway_shutting_down"
+        assert events(gateway.data_dir, "usage", "*") == []  # nothing was billed
     assert events(gateway.data_dir, "api_call", "status") == [("cancelled",)]
-    assert len(events(gateway.data_dir, "usage", "*")) == 1
     assert _reserved(gateway.data_dir) == 0
     assert "Traceback" not in gateway.stderr, gateway.stderr
     assert "error=DrainDeadline" in gateway.stderr  # the access log: the gateway cut it, not the client
+
+
+def _wait_in_flight(gateway: GatewayProcess) -> None:
+    """Until the gateway's /metrics count one request in flight (a non-streamed one is silent until it ends)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = httpx.get(f"{gateway.base_url}/metrics", timeout=5).text
+        if re.search(r'^hive_gateway_in_flight_requests\{stream="false"\} 1(\.0)?$', text, re.MULTILINE):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the request never got in flight")
 
 
 def _spend_fails(data: Path) -> None:
