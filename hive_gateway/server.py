@@ -13,8 +13,8 @@ SIGTERM (or Ctrl-C) stops accepting at once; requests in flight - streams above 
 until ``drain_s``; what still runs then is cancelled, and each is recorded as cancelled (its usage
 counted so far) exactly like a client that went away (:func:`drain`). Its client is told: a 503
 ``gateway_shutting_down`` that SDKs retry, or, once its stream started, that error as the stream's
-last event. Then the upstream pool, the
-ledger and the event log close: every event is written before the process exits 0.
+last event. Then the upstream pool, the ledger and the event log close: every event is written
+before the process exits 0.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import sys
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -99,11 +100,14 @@ async def _worker(config: GatewayConfig, ready: Callable[[str], None], explain: 
 
     async def close() -> list[Exception]:
         failures: list[Exception] = []
-        try:
-            await drain(runner, app[INFLIGHT], config.drain_s)
-            await runner.cleanup()  # close the connections, then the application (events flushed)
-        except Exception as exc:
-            failures.append(exc)
+        stages: tuple[Callable[[], Awaitable[None]], ...] = (
+            partial(drain, runner, app[INFLIGHT], config.drain_s),
+            runner.cleanup)  # close the connections, then the application (events flushed)
+        for stage in stages:
+            try:
+                await stage()
+            except Exception as exc:
+                failures.append(exc)
         for step in (access_log.flush, metrics.close, budget.close):  # the last turn's lines, the final snapshot
             try:
                 step()
