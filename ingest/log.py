@@ -142,7 +142,9 @@ class EventLog:
         #: the flush thread was asked for a size flush it has not started yet
         self._size_due = False
         self._start_thread()
-        _OPEN_LOGS.add(self)
+        with _REGISTRY_LOCK:
+            _OPEN_LOGS.add(self)
+            _ALL_LOGS.add(self)
         _install_exit_hooks()
 
     def _start_thread(self) -> None:
@@ -163,7 +165,8 @@ class EventLog:
         self._oldest = self._failed_at = None
         self._size_due = False
         self._seq = 0
-        self.writer = f"{self.writer}-{os.getpid()}" if self._writer_given else new_writer_id()
+        # a given id keeps its prefix; a pid alone would repeat in a later child that reuses it
+        self.writer = f"{self.writer}-{new_writer_id()}" if self._writer_given else new_writer_id()
         if not self._closed:
             self._start_thread()
 
@@ -437,7 +440,8 @@ class EventLog:
                 self._closed = True
                 self._stop.set()
                 self._wake.set()
-                _OPEN_LOGS.discard(self)
+                with _REGISTRY_LOCK:
+                    _OPEN_LOGS.discard(self)
                 if failure is not None:
                     self._spill_locked(failure)
         finally:
@@ -461,11 +465,21 @@ def _reason(error: BaseException) -> str:
 # -- process exit: atexit flushes every open log; SIGTERM unwinds like Ctrl-C ---------------------
 
 _OPEN_LOGS: weakref.WeakSet[EventLog] = weakref.WeakSet()
+#: every log, closed ones too (a record after close still takes the locks): the fork hooks' registry
+_ALL_LOGS: weakref.WeakSet[EventLog] = weakref.WeakSet()
+#: guards both registries: a log opened in another thread must not change them while one is read.
+#: Always the last lock taken (after a log's own), and held across a fork, so no child inherits it taken
+_REGISTRY_LOCK = threading.Lock()
+
+
+def _open_logs() -> list[EventLog]:
+    with _REGISTRY_LOCK:
+        return list(_OPEN_LOGS)
 _hooks_installed = False
 
 
 def _flush_all() -> None:
-    for log in list(_OPEN_LOGS):
+    for log in _open_logs():
         try:
             log.close()
         except DataError as report:  # spilled (or lost): the one line says where and what to do
@@ -476,8 +490,8 @@ def _flush_all() -> None:
 
 def _inside_critical_section() -> bool:
     # Handlers run on the main thread between bytecodes: only its own lock ownership matters.
-    return any(log._lock._is_owned() or log._write_lock._is_owned()  # type: ignore[attr-defined]
-               for log in list(_OPEN_LOGS))
+    return _forking or any(log._lock._is_owned() or log._write_lock._is_owned()  # type: ignore[attr-defined]
+                           for log in _open_logs())
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -531,27 +545,62 @@ def _install_exit_hooks() -> None:
             signal.signal(signal.SIGTERM, _on_sigterm)
 
 
-#: the logs whose locks the forking thread holds across a fork
-_held_for_fork: list[EventLog] = []
+#: the logs whose locks each forking thread holds across its fork, by thread id (two threads may fork
+#: at once: each releases, or resets in its child, only what it took)
+_held_for_fork: dict[int, list[EventLog]] = {}
+#: the main thread is inside a fork's hooks: a SIGTERM then waits (raised inside a hook, CPython
+#: would print and swallow it, and every later SIGTERM would be ignored)
+_forking = False
+#: how soon a SIGTERM that waited for a fork is sent again, once the fork has returned
+RESEND_AFTER_FORK_S = 0.01
 
 
 def _before_fork() -> None:
-    """Take every open log's locks (waiting for a write in progress): the child then copies
-    buffers that no record or write is halfway through, and no lock held by a thread it lacks."""
-    for log in list(_OPEN_LOGS):
+    """Take every log's locks (waiting for a write in progress): the child then copies buffers that
+    no record or write is halfway through, and no lock held by a thread it lacks."""
+    global _forking
+    if threading.current_thread() is threading.main_thread():
+        _forking = True
+    with _REGISTRY_LOCK:
+        logs = list(_ALL_LOGS)
+    held = _held_for_fork.setdefault(threading.get_ident(), [])
+    for log in logs:
         log._write_lock.acquire()
         log._lock.acquire()
-        _held_for_fork.append(log)
+        held.append(log)
+    _REGISTRY_LOCK.acquire()  # last, as everywhere: another thread's fork hooks may hold it otherwise
 
 
 def _after_fork_in_parent() -> None:
-    for log in reversed(_held_for_fork):
+    _REGISTRY_LOCK.release()
+    for log in reversed(_held_for_fork.pop(threading.get_ident(), [])):
         log._lock.release()
         log._write_lock.release()
-    _held_for_fork.clear()
+    if threading.current_thread() is threading.main_thread():
+        _end_forking()
+
+
+def _end_forking() -> None:
+    """The main thread's fork is done: a SIGTERM that waited for it is sent again a moment later,
+    from a thread, so that it lands after the hooks have returned (not inside one)."""
+    global _forking, _pending_signal
+    signum = _pending_signal
+    if signum is None:
+        _forking = False
+        return
+
+    def resend() -> None:
+        global _forking, _pending_signal
+        _forking, _pending_signal = False, None
+        os.kill(os.getpid(), signum)
+
+    threading.Timer(RESEND_AFTER_FORK_S, resend).start()
 
 
 def _after_fork_in_child() -> None:
-    for log in _held_for_fork:
+    global _forking, _pending_signal, _REGISTRY_LOCK
+    _REGISTRY_LOCK = threading.Lock()  # the parent's is held by the thread that forked
+    _forking, _pending_signal = False, None  # a signal the parent got is the parent's
+    for log in _held_for_fork.pop(threading.get_ident(), []):
         log._forked()
-    _held_for_fork.clear()
+    _held_for_fork.clear()  # other threads' forks in progress: they do not exist here

@@ -103,6 +103,104 @@ def test_a_child_forked_while_the_log_writes_writes_its_own_events_once(
     assert len({name.writer for name in names if name is not None}) == 2  # the parent's and the child's
 
 
+def test_threads_forking_at_once_each_release_what_they_took(data_dir: Path) -> None:
+    """Three threads fork 20 times each, with one log open and recording: no fork leaves a lock
+    taken (each thread releases, or resets in its child, only what it took), every child writes its
+    own event once, and the parent still records and closes."""
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads interleave inside the fork hooks
+    children: list[int] = []
+    lock = threading.Lock()
+
+    def fork_some(t: int) -> None:
+        for i in range(20):
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    log.record(api_call(0, request_id=f"c{t}-{i}"))
+                    log.close()
+                    code = 0
+                finally:
+                    os._exit(code)
+            with lock:
+                children.append(pid)
+
+    log = EventLog(data_dir, max_events=1_000, max_age_s=3600)
+    try:
+        threads = [threading.Thread(target=fork_some, args=(t,), daemon=True) for t in range(3)]
+        for thread in threads:
+            thread.start()
+        for i in range(200):
+            log.record(api_call(i, request_id=f"p{i}"))
+        for thread in threads:
+            thread.join(30)
+        if any(thread.is_alive() for thread in threads):
+            import ingest.log
+
+            ingest.log._OPEN_LOGS.discard(log)  # its locks are held for good: closing it would hang the run
+            raise AssertionError("a forking thread hung on a log's lock")
+        assert all(_wait_child(pid) == 0 for pid in children)
+        log.close()
+    finally:
+        sys.setswitchinterval(switch)
+    expected = [f"p{i}" for i in range(200)] + [f"c{t}-{i}" for t in range(3) for i in range(20)]
+    assert sorted(request_ids(data_dir)) == sorted(expected)
+
+
+_FORK_DURING_A_WRITE = """
+import os, sys, time
+from pathlib import Path
+import ingest.log
+from ingest.log import EventLog
+from tests.cases import api_call
+
+real, first = ingest.log.write_atomic, []
+
+def slow(table, path, **options):  # the flush thread's first write takes a second
+    if not first:
+        first.append(1)
+        os.write(1, b"writing\\n")
+        time.sleep(1.0)
+    real(table, path, **options)
+
+ingest.log.write_atomic = slow
+log = EventLog(Path(sys.argv[1]), max_events=10, max_age_s=3600)
+for i in range(10):
+    log.record(api_call(i, request_id=f"r{i}"))
+time.sleep(0.2)
+pid = os.fork()  # waits for the write: SIGTERM arrives meanwhile
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+os.write(1, b"forked\\n")
+for i in range(10, 15):
+    log.record(api_call(i, request_id=f"r{i}"))
+time.sleep(30)  # SIGTERM ends the process long before
+"""
+
+
+def test_sigterm_while_a_fork_waits_for_a_write_still_ends_the_process(data_dir: Path) -> None:
+    """A SIGTERM that lands while the main thread's fork waits for the log's write is held until the
+    fork returned, then takes its usual path (exit 143, every event on disk once). Raised inside
+    the fork's hook, CPython printed and swallowed it, and every later SIGTERM was ignored."""
+    with subprocess.Popen([sys.executable, "-c", _FORK_DURING_A_WRITE, str(data_dir)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, cwd=Path(__file__).parent.parent) as proc:
+        assert proc.stdout is not None and proc.stdout.readline() == b"writing\n"
+        time.sleep(0.5)  # the fork is waiting for the write now
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, errors = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, errors = proc.communicate()
+            raise AssertionError(f"SIGTERM did not end the process: {errors.decode()}") from None
+    status, stderr = proc.returncode, errors.decode()
+    assert status == 128 + signal.SIGTERM and "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    ids = request_ids(data_dir)
+    assert len(ids) == len(set(ids)) and {f"r{i}" for i in range(10)} <= set(ids)
+
+
 def test_a_full_buffer_is_written_by_the_logs_thread_while_recording_goes_on(
         data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     writes = _HeldWrites(monkeypatch)
