@@ -277,10 +277,16 @@ class ChainRun:
 
     def answered(self, step: Step, result: ChatResult) -> AskResult:
         """The attempt answered: settle its reservation, tell the breaker, hand back the answer."""
-        if step.reservation is not None:
-            step.reservation.settle(result.cost_usd, model=result.served_model or step.model)
-        if self.breaker is not None:
-            self.breaker.record_success(step.model)
+        try:
+            if step.reservation is not None:
+                try:
+                    step.reservation.settle(result.cost_usd, model=result.served_model or step.model)
+                except Exception:
+                    step.reservation.abandon()  # the ledger failed: it holds the maximum there until stale
+                    raise
+        finally:
+            if self.breaker is not None:
+                self.breaker.record_success(step.model)  # the model answered, whatever the ledger did
         return AskResult(result, step.model, step.index, tuple(self.failures))
 
 

@@ -17,8 +17,9 @@ request's labels. This module only moves bytes and chooses what the client is to
   (failed attempts' included) and, once the client has its last byte, settled and recorded with
   the answers of that turn; a stream that fails or is cancelled passes them on at once;
 * the budget ledger failing as a request settles is the operator's line on stderr
-  (:class:`~hive_gateway.trouble.Trouble`): the request's events are recorded all the same, a
-  failed attempt's reservation is still released, and the client hears of its own request only;
+  (:class:`~hive_gateway.trouble.Trouble`): the request's events are recorded all the same, its
+  reservation holds its maximum until it goes stale (never released as if unbilled), the breaker
+  and the chain still decide, and the client hears of its own request only;
 * a failure before any byte is an OpenAI-shaped error with its status (:mod:`hive_gateway.errors`);
   after, an SSE error event. Every response carries ``X-Hive-Request-Id``.
 """
@@ -26,7 +27,7 @@ request's labels. This module only moves bytes and chooses what the client is to
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -203,13 +204,14 @@ def _body(chat: ChatRequest, model: str, max_tokens: int | None) -> bytes:
 
 
 class HeldEvents:
-    """An event sink that holds one model's events until :meth:`pass_on`, which hands them, in order,
-    to the Session's recorder (settling the reservation from the usage event, then the log).
+    """An event sink that holds one model's events until they are taken (:meth:`take`) and handed,
+    in order, to the Session's recorder (settling the reservation from the usage event, then the log).
 
     An answer is decided (parsed, its attempt and usage recorded) before the client gets it, but
     the ledger's settlement and the log's buffering need not delay its bytes: the gateway writes the
-    answer first, then passes its events on. The reservation holds meanwhile, so a budget never
-    overshoots; a failure passes them on at once, before the reservation is released.
+    answer first, then passes its events on (:class:`~hive_gateway.settle.Settler`). The reservation
+    holds meanwhile, so a budget never overshoots; a failure passes them on at once, before the
+    reservation is released (:func:`_failed`).
     """
 
     __slots__ = ("events", "sink")
@@ -223,29 +225,36 @@ class HeldEvents:
         self.events.append(event)
 
     def take(self) -> list[Event]:
-        """The held events, no longer held (for the :class:`~hive_gateway.settle.Settler`)."""
+        """The held events, no longer held (each is passed on once)."""
         events, self.events = self.events, []
         return events
 
-    def pass_on(self) -> None:
-        """Record every held event in the Session's sink (idempotent: each event once), every one
-        also when the ledger fails to settle (that failure is raised after)."""
-        record_all(self.sink, self.take())
-
 
 def _failed(gateway: Gateway, run: ChainRun, step: Step, held: HeldEvents, error: BaseException) -> bool:
-    """The attempt at ``step`` raised ``error``: its events recorded, what it held released, and
-    whether the next model is tried. A ledger failure meanwhile is the operator's line; the
-    client hears of ``error``, its request's own failure."""
+    """The attempt at ``step`` raised ``error``: its events recorded, what it held released, the
+    breaker told, and whether the next model is tried. A ledger failure meanwhile is the operator's
+    line; the client hears of ``error``, its request's own failure. A billed attempt whose
+    settlement failed is not released as if unbilled: its reservation holds its maximum until it
+    goes stale (:meth:`~hive_core.budget.Reservation.abandon`)."""
+    events = held.take()
     try:
-        held.pass_on()
+        record_all(held.sink, events)
     except Exception as problem:
         gateway.trouble(problem, step.request_id)
+        if step.reservation is not None and any(event.type == "usage" for event in events):
+            step = _abandoned(step)
     try:
         return run.falls_back(step, error)
-    except Exception as problem:
+    except Exception as problem:  # its release failed (the ledger is down): the breaker and the chain still decide
         gateway.trouble(problem, step.request_id)
-        return False
+        return run.falls_back(_abandoned(step), error)
+
+
+def _abandoned(step: Step) -> Step:
+    """``step`` without its reservation, which the ledger keeps as it is."""
+    if step.reservation is not None:
+        step.reservation.abandon()
+    return replace(step, reservation=None)
 
 
 async def _whole(gateway: Gateway, request: web.Request, chat: ChatRequest, run: ChainRun,

@@ -3,7 +3,8 @@
 * :func:`full_disk` mounts a small tmpfs and fills it to the last byte (``ENOSPC`` for any write
   that needs a new block; what already exists stays readable);
 * :func:`read_only` bind-mounts a directory onto itself read-only (``EROFS``). ``chmod 0555``
-  would not do for root, who ignores permission bits; it is the fallback when not root (``EACCES``).
+  would not do for root, who ignores permission bits; it is the fallback when not root (``EACCES``);
+* :func:`refuse_spend` makes the budget ledger refuse to write spend (settlements fail, the rest works).
 
 Mounts need privileges (root with CAP_SYS_ADMIN, as in CI): root without them skips the test with
 that reason. The mount is undone whatever happens (lazily when a process still uses it).
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["FILLER", "fill", "full_disk", "read_only"]
+__all__ = ["FILLER", "fill", "full_disk", "read_only", "refuse_spend"]
 
 #: the file that fills a full disk (delete it to free the space)
 FILLER = ".filler"
@@ -98,3 +99,20 @@ def _without_write_bits(directory: Path) -> Iterator[None]:
     finally:
         for p, mode in modes.items():
             p.chmod(mode)
+
+
+def refuse_spend(ledger: Path) -> None:
+    """From now on the SQLite budget ledger at ``ledger`` cannot write spend: a trigger aborts it
+    inside SQLite, as a full table would. A settlement then fails (its transaction rolls back); a
+    reservation or a release still works."""
+    import contextlib
+    import sqlite3
+
+    from hive_core.budget.ledger import Ledger
+
+    Ledger(ledger).close()  # its tables exist
+    with contextlib.closing(sqlite3.connect(ledger)) as con:
+        for verb in ("INSERT", "UPDATE"):
+            con.execute(f"CREATE TRIGGER spend_{verb.lower()}_fails BEFORE {verb} ON spend "
+                        "BEGIN SELECT RAISE(ABORT, 'no room for spend'); END")
+        con.commit()

@@ -22,7 +22,7 @@ from openai import OpenAI
 
 from hive_core.store.datadir import DataDir
 from hive_emulator import Emulator
-from tests.faults import full_disk
+from tests.faults import full_disk, refuse_spend
 from tests.plugins.cli import hive_env, run_cli
 from tests.plugins.emulator import MODEL, seed_failing_first
 from tests.plugins.store import events
@@ -237,30 +237,16 @@ def _wait_in_flight(gateway: GatewayProcess) -> None:
     raise AssertionError("the request never got in flight")
 
 
-def _spend_fails(data: Path) -> None:
-    """From now on the ledger cannot write spend (a trigger aborts it inside SQLite, as a full table
-    would): a settlement fails, a release still works."""
-    from hive_core.budget.ledger import Ledger
-
-    path = DataDir(data).ledger
-    Ledger(path).close()  # its tables exist
-    with contextlib.closing(sqlite3.connect(path)) as con:
-        for verb in ("INSERT", "UPDATE"):
-            con.execute(f"CREATE TRIGGER spend_{verb.lower()}_fails BEFORE {verb} ON spend "
-                        "BEGIN SELECT RAISE(ABORT, 'no room for spend'); END")
-        con.commit()
-
-
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_ledger_that_fails_to_settle_loses_no_event_and_tells_the_operator_not_the_client(
         emulator_factory: Callable[..., Emulator], gateway_factory: Start, tmp_path: Path, stream: bool) -> None:
     """The ledger fails as a request's spend settles: an answer still reaches its client whole, and a
     request that failed upstream is told of that failure, not of the ledger's. Each one's events are
-    all recorded (a failed stream's outcome too), a failed one's reservation is released, and the
-    operator reads one line per failure on stderr - no traceback."""
+    all recorded (a failed stream's outcome too), neither reservation is released as if unbilled,
+    and the operator reads the failure's line on stderr - no traceback."""
     emu = emulator_factory(faults=["*:midstream-error:0.5"], seed=seed_failing_first("midstream-error"))
     gateway = gateway_factory(emu, "--no-auth", data_dir=_budgeted(emu, tmp_path))
-    _spend_fails(gateway.data_dir)
+    refuse_spend(DataDir(gateway.data_dir).ledger)
     url = f"{gateway.base_url}/v1/chat/completions"
     body = {"model": MODEL, "messages": HI, "max_tokens": 20, "stream": stream}
     failed = httpx.post(url, json=body, timeout=30)  # the upstream fails it after some text
@@ -280,9 +266,9 @@ def test_a_ledger_that_fails_to_settle_loses_no_event_and_tells_the_operator_not
         assert [r[0] for r in events(gateway.data_dir, "stream_outcome", "outcome")] == ["errored", "completed"]
     with contextlib.closing(sqlite3.connect(DataDir(gateway.data_dir).ledger)) as con:
         states = [row[0] for row in con.execute("SELECT state FROM reservations ORDER BY created")]
-    # the failed request's reservation released; the answered one's holds its maximum cost until it
-    # goes stale (on the safe side: its spend is in the events, for `hive-jobs rebuild-ledger`)
-    assert states == ["released", "reserved"], gateway.stderr
+    # neither is released as if unbilled: each holds its maximum cost until it goes stale (on the
+    # safe side; the spend is in the events, for `hive-jobs rebuild-ledger`)
+    assert states == ["reserved", "reserved"], gateway.stderr
     problems = [line for line in gateway.stderr.splitlines() if line.startswith("error:")]
     assert problems and all("no room for spend" in line and "rebuild-ledger" in line
                             for line in problems), gateway.stderr

@@ -13,10 +13,12 @@ import pytest
 
 from hive_core.budget import Budget, BudgetConfig, Limit, save_budget_config
 from hive_core.catalog.catalog import Catalog
+from hive_core.errors import DataError
 from hive_core.period import Period
 from hive_core.store.datadir import DataDir
 from hive_core.store.events import ApiCall, Event, Usage
 from hive_gateway.settle import Settler
+from tests.faults import refuse_spend
 from tests.plugins.emulator import MODEL
 from tests.plugins.store import ListSink
 
@@ -104,3 +106,27 @@ def test_a_failed_batch_still_passes_every_event_on(budget: Budget) -> None:
     assert [e.type for e in inner.events] == ["api_call", "usage"] and called == ["then"]
     # both failures are the operator's lines (the second with its request), not the loop's tracebacks
     assert reported[1] == ("RuntimeError", "r-free") and len(reported) == 2 and loop_errors == []
+
+
+def test_a_batch_that_rolls_back_reopens_what_it_settled(budget: Budget, data_dir: Path) -> None:
+    """The batch's commit fails (the ledger refuses the spend): the reservation it had settled in
+    memory holds again, so its owner can settle it once more or release it; the events were passed on."""
+    reservation = budget.reserve(MODEL, "hi", max_tokens=10, request_id="r-limited", app="search")
+    refuse_spend(DataDir(data_dir).ledger)
+    inner = ListSink()
+    with pytest.raises(DataError, match="no room for spend"):
+        budget.settling_sink(inner).record_many(_answer("r-limited", 0.0004))
+    assert [e.type for e in inner.events] == ["api_call", "usage"]
+    assert reservation.state == "reserved" and budget._open["r-limited"] is reservation
+    assert budget.ledger.reserved("global") > 0
+    reservation.release()
+    assert budget.ledger.reserved("global") == 0 and "r-limited" not in budget._open
+
+
+def test_failed_attempts_pass_their_events_on_without_a_ledger_transaction(budget: Budget) -> None:
+    """Events with no usage (a 429, a timeout) settle nothing: no write transaction for them."""
+    inner = ListSink()
+    statements: list[str] = []
+    budget.ledger._con.set_trace_callback(statements.append)  # type: ignore[attr-defined]
+    budget.settling_sink(inner).record_many(_answer("r-free", 0.0002)[:1])  # the api_call alone
+    assert [e.type for e in inner.events] == ["api_call"] and statements == []

@@ -151,6 +151,13 @@ class Reservation:
         self.state = "released"
         self.budget._open.pop(self.request_id, None)
 
+    def abandon(self) -> None:
+        """Let go of it here, as the ledger has it: the ledger failed to settle or release it (its
+        spend, if any, is in the usage event), so it holds its maximum cost there until it goes
+        stale - on the budget's safe side, never released as if unbilled - and ``rebuild-ledger``
+        counts the spend from the events."""
+        self.budget._open.pop(self.request_id, None)
+
     def reopen(self) -> None:
         """Hold the amount again: the ledger transaction that settled this reservation rolled back
         (:meth:`Ledger.batch`), so its owner may settle it once more or release it."""
@@ -331,6 +338,9 @@ class SettlingSink:
         """:meth:`record` for several events (several requests'), their settlements written in one
         ledger transaction (:meth:`~hive_core.budget.ledger_core.LedgerCore.batch`) before any of
         them is passed on; passed on also when that failed."""
+        if not any(event.type == "usage" for event in events):  # nothing to settle: no write transaction
+            self._pass_on(events)
+            return
         settled: list[Reservation] = []
         try:
             with self.budget.ledger.batch():
@@ -342,12 +352,15 @@ class SettlingSink:
                 reservation.reopen()
             raise
         finally:
-            many = getattr(self.inner, "record_many", None)  # the event log takes its lock once
-            if many is not None:
-                many(events)
-            else:
-                for event in events:
-                    self.inner.record(event)
+            self._pass_on(events)
+
+    def _pass_on(self, events: Sequence[Event]) -> None:
+        many = getattr(self.inner, "record_many", None)  # the event log takes its lock once
+        if many is not None:
+            many(events)
+        else:
+            for event in events:
+                self.inner.record(event)
 
     def _settle(self, event: Event) -> Reservation | None:
         """The reservation ``event`` settled, if it is a usage event that settled one."""
