@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from hive_gateway.chat import GATEWAY, SETTLER, TALLY, Tally, chat_completions, json_response
+from hive_gateway.chat import GATEWAY, SETTLER, SHUTTING_DOWN, TALLY, Tally, chat_completions, json_response
 from hive_gateway.errors import MAX_BODY_BYTES, describe, error_body
 from hive_gateway.observe import RequestSummary
 from hive_gateway.settle import Settler
@@ -32,7 +32,10 @@ if TYPE_CHECKING:
     from hive_gateway.config import GatewayConfig
     from hive_gateway.observe import Observer
 
-__all__ = ["INFLIGHT", "build_app"]
+__all__ = ["INFLIGHT", "Inflight", "build_app"]
+
+#: the error class of a request that arrived while the worker drained
+SHUTTING_DOWN_CLASS = "ShuttingDown"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -60,9 +63,21 @@ async def _healthz(request: web.Request) -> web.StreamResponse:
     return web.Response(text="ok\n")
 
 
-#: the requests a worker is handling, by their task: SIGTERM's drain waits for them, then cancels
-#: what still runs (:func:`hive_gateway.server.drain`)
-INFLIGHT: web.AppKey[dict[asyncio.Task[object], Tally]] = web.AppKey("inflight")
+class Inflight:
+    """The requests a worker is handling, by their task: SIGTERM's drain waits for them, then
+    cancels what still runs (:func:`hive_gateway.server.drain`). Once it is ``draining``, a request
+    that starts anyway (its bytes arrived on an open connection as the drain began) is answered at
+    once with :data:`~hive_gateway.chat.SHUTTING_DOWN`: it would otherwise get aiohttp's short
+    shutdown wait, not the drain's."""
+
+    __slots__ = ("draining", "tasks")
+
+    def __init__(self) -> None:
+        self.tasks: dict[asyncio.Task[object], Tally] = {}
+        self.draining = False
+
+
+INFLIGHT: web.AppKey[Inflight] = web.AppKey("inflight")
 
 
 @web.middleware
@@ -74,10 +89,15 @@ async def _observed(request: web.Request, handler: Handler) -> web.StreamRespons
     inflight = request.app[INFLIGHT]
     task = asyncio.current_task()
     assert task is not None
-    inflight[task] = tally
+    inflight.tasks[task] = tally
     status = 499  # the client closed the request (nginx's code): overwritten by a real answer
     try:
-        response = await handler(request)
+        response: web.StreamResponse
+        if inflight.draining:
+            tally.error_class = SHUTTING_DOWN_CLASS
+            response = json_response(SHUTTING_DOWN.status, error_body(SHUTTING_DOWN), SHUTTING_DOWN.headers)
+        else:
+            response = await handler(request)
         status = response.status
         return response
     except web.HTTPException as exc:  # aiohttp's own: 404 no route, 405 method
@@ -87,7 +107,7 @@ async def _observed(request: web.Request, handler: Handler) -> web.StreamRespons
         tally.error_class = tally.error_class or "ClientDisconnected"
         raise
     finally:
-        del inflight[task]
+        del inflight.tasks[task]
         gateway.observer.finished(RequestSummary(
             method=request.method, path=request.path, status=status, request_id=tally.request_id,
             key_id=tally.key_id, app=tally.app, user=tally.user, model=tally.model, stream=tally.stream,
@@ -103,7 +123,7 @@ def build_app(config: GatewayConfig, observer: Observer) -> web.Application:
     gateway = Gateway(config, observer)
     app[GATEWAY] = gateway
     app[SETTLER] = settler = Settler(gateway.core.tracker.sink, gateway.trouble)
-    app[INFLIGHT] = {}
+    app[INFLIGHT] = Inflight()
 
     async def start(app: web.Application) -> None:
         await gateway.start()

@@ -128,6 +128,8 @@ def describe(error: BaseException, secret: str | None) -> Problem:
                        f"the request body is larger than this gateway's limit of {MAX_BODY_BYTES // 1024**2} MiB: "
                        "send large images or files by URL")
     if isinstance(error, web.HTTPException):  # aiohttp's other refusals of a request, with their own status
+        if error.status >= 500:
+            return Problem(error.status, "server_error", "internal_error", error.reason)
         return Problem(error.status, "invalid_request_error", "invalid_request", error.reason)
     message = scrub(str(error), secret)
     if isinstance(error, Refused):

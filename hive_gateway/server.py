@@ -36,7 +36,7 @@ from aiohttp import web
 from hive_core.errors import EventsLost, EventsSpilled, HiveError
 from hive_core.store.datadir import is_remote
 from hive_gateway.accesslog import AccessLog
-from hive_gateway.app import INFLIGHT, build_app
+from hive_gateway.app import INFLIGHT, Inflight, build_app
 from hive_gateway.chat import DRAIN_DEADLINE
 from hive_gateway.exposition import CONTENT_TYPE
 from hive_gateway.metrics import BudgetRemaining, Metrics
@@ -44,7 +44,6 @@ from hive_gateway.observe import Fanout
 
 if TYPE_CHECKING:
     from hive_core.budget import Budget
-    from hive_gateway.chat import Tally
     from hive_gateway.config import GatewayConfig
 
 __all__ = ["NO_AUTH_WARNING", "explain", "serve"]
@@ -167,10 +166,12 @@ def _say_failure(error: BaseException, explain: Explain, who: str = "") -> None:
         _say(f"error: {who}{line}")
 
 
-async def drain(runner: web.AppRunner, inflight: dict[asyncio.Task[object], Tally], timeout: float) -> None:
+async def drain(runner: web.AppRunner, inflight: Inflight, timeout: float) -> None:
     """Stop accepting; let the requests in ``inflight`` finish until ``timeout`` seconds from now;
     cancel those still running and wait until each has recorded how it ended, so nothing settles or
-    records after the ledger and the log close."""
+    records after the ledger and the log close. A request that starts meanwhile is refused at once."""
+    inflight.draining = True
+    requests = inflight.tasks
     for site in runner.sites:
         await site.stop()
     await asyncio.sleep(0)  # a connection accepted before the stop starts its request (aiohttp's own order)
@@ -178,14 +179,14 @@ async def drain(runner: web.AppRunner, inflight: dict[asyncio.Task[object], Tall
         runner.server.pre_shutdown()  # a keep-alive connection closes after its request
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while inflight and (left := deadline - loop.time()) > 0:
-        await asyncio.wait(list(inflight), timeout=left)
-    if not inflight:
+    while requests and (left := deadline - loop.time()) > 0:
+        await asyncio.wait(list(requests), timeout=left)
+    if not requests:
         return
-    for task, tally in inflight.items():
+    for task, tally in requests.items():
         tally.drained, tally.error_class = True, DRAIN_DEADLINE  # not the client's doing: told so, and logged so
         task.cancel()
-    await asyncio.wait(list(inflight), timeout=CANCELLED_S)
+    await asyncio.wait(list(requests), timeout=CANCELLED_S)
 
 
 def _tell(fd: int) -> None:

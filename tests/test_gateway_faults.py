@@ -209,7 +209,7 @@ def test_sigterm_cancels_what_still_runs_at_the_drain_deadline_not_later(
     assert gateway.stop(signal.SIGTERM) == 0
     took = time.monotonic() - started
     thread.join(60)
-    assert 2.0 <= took < 3.5, f"exited {took:.2f} s after SIGTERM with --drain 2"
+    assert 2.0 <= took < 3.9, f"exited {took:.2f} s after SIGTERM with --drain 2"  # (twice the drain: 4.1 s)
     if stream:
         data = [line.removeprefix("data: ") for line in results[0].split("\n\n") if line.startswith("data: ")]
         assert data[-1] == "[DONE]" and json.loads(data[-2])["error"]["code"] == 503, results

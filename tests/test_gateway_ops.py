@@ -38,6 +38,7 @@ from tests.cases import ranking_row, write_rankings
 from tests.plugins.cli import hive_env, run_cli
 from tests.plugins.emulator import MODEL
 from tests.plugins.processes import stopped
+from tests.plugins.store import events
 
 if TYPE_CHECKING:
     from hive_emulator import Emulator
@@ -523,3 +524,41 @@ def test_trouble_says_a_repeated_failure_once_per_quiet_period_and_never_the_key
     assert lines[0].startswith("error: the budget ledger cannot be reached") and lines[0].endswith("(request r-1)")
     assert lines[1] == "error: KeyError: 'a bug'"  # not Hive's own error: its type says where to look
     assert lines[2].endswith("(request r-3); 3 more like it since it was last said")
+
+
+def test_a_request_that_starts_while_the_worker_drains_is_refused_at_once(emulator: Emulator, tmp_path: Path) -> None:
+    """A request whose bytes reached an open connection just as SIGTERM's drain began still starts
+    (aiohttp reads it): it is answered 503 ``gateway_shutting_down`` at once, before reserving or
+    calling upstream - not left to aiohttp's short shutdown wait. The worker's real application,
+    served on 127.0.0.1; ``draining`` set as :func:`hive_gateway.server.drain` sets it first."""
+    import aiohttp
+    from aiohttp import web
+
+    from hive_core.settings import Settings
+    from hive_gateway.app import INFLIGHT, build_app
+    from hive_gateway.config import GatewayConfig
+
+    data = tmp_path / "data"
+    settings = Settings.from_env(hive_env(emulator, data))
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
+
+    async def main() -> list[tuple[int, str | None, str | None]]:
+        app = build_app(GatewayConfig(settings, no_auth=True), Fanout())
+        runner = web.AppRunner(app)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1/chat/completions"
+            seen = []
+            async with aiohttp.ClientSession() as client:
+                for draining in (False, True):
+                    app[INFLIGHT].draining = draining
+                    async with client.post(url, json=body) as answer:
+                        code = (await answer.json()).get("error", {}).get("code")
+                        seen.append((answer.status, code, answer.headers.get("Retry-After")))
+            return seen
+        finally:
+            await runner.cleanup()
+
+    assert asyncio.run(main()) == [(200, None, None), (503, "gateway_shutting_down", "1")]
+    assert len(events(data, "api_call", "*")) == 1  # the refused one reached nobody
