@@ -468,8 +468,10 @@ _OPEN_LOGS: weakref.WeakSet[EventLog] = weakref.WeakSet()
 #: every log, closed ones too (a record after close still takes the locks): the fork hooks' registry
 _ALL_LOGS: weakref.WeakSet[EventLog] = weakref.WeakSet()
 #: guards both registries: a log opened in another thread must not change them while one is read.
-#: Always the last lock taken (after a log's own), and held across a fork, so no child inherits it taken
-_REGISTRY_LOCK = threading.Lock()
+#: Always the last lock taken (after a log's own), and held across a fork, so no child inherits it
+#: taken. Re-entrant: the SIGTERM handler reads the registry in the main thread, which may be
+#: holding it at that instant (opening or closing a log)
+_REGISTRY_LOCK = threading.RLock()
 
 
 def _open_logs() -> list[EventLog]:
@@ -599,7 +601,7 @@ def _end_forking() -> None:
 
 def _after_fork_in_child() -> None:
     global _forking, _pending_signal, _REGISTRY_LOCK
-    _REGISTRY_LOCK = threading.Lock()  # the parent's is held by the thread that forked
+    _REGISTRY_LOCK = threading.RLock()  # the parent's is held by the thread that forked
     _forking, _pending_signal = False, None  # a signal the parent got is the parent's
     for log in _held_for_fork.pop(threading.get_ident(), []):
         log._forked()

@@ -201,6 +201,17 @@ def test_sigterm_while_a_fork_waits_for_a_write_still_ends_the_process(data_dir:
     assert len(ids) == len(set(ids)) and {f"r{i}" for i in range(10)} <= set(ids)
 
 
+def test_the_sigterm_handler_reads_the_registry_while_its_thread_holds_it() -> None:
+    """SIGTERM's handler runs in the main thread between two bytecodes, also while that thread holds
+    the logs' registry (opening or closing a log): reading it again there must not wait forever."""
+    script = ("import ingest.log as log\n"
+              "with log._REGISTRY_LOCK:\n"
+              "    print(log._inside_critical_section())\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30,
+                          cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0 and done.stdout == "False\n", done.stderr
+
+
 def test_a_full_buffer_is_written_by_the_logs_thread_while_recording_goes_on(
         data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     writes = _HeldWrites(monkeypatch)
