@@ -11,6 +11,15 @@ import time
 __all__ = ["new_request_id", "uuid7", "uuid7_time_ms", "writer_id"]
 
 _lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child gets a lock of its own: another thread of the parent may hold this one."""
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 _last_ms = 0
 _counter = 0
 _prefix = ""  # the hex of _last_ms and the version nibble, formatted once per millisecond

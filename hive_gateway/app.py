@@ -22,7 +22,17 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from hive_gateway.chat import GATEWAY, SETTLER, SHUTTING_DOWN, TALLY, Tally, chat_completions, json_response
+from hive_core.ids import new_request_id
+from hive_gateway.chat import (
+    DRAINING,
+    GATEWAY,
+    REQUEST_ID_HEADER,
+    SETTLER,
+    TALLY,
+    Tally,
+    chat_completions,
+    json_response,
+)
 from hive_gateway.errors import MAX_BODY_BYTES, describe, error_body
 from hive_gateway.observe import RequestSummary
 from hive_gateway.settle import Settler
@@ -67,7 +77,7 @@ class Inflight:
     """The requests a worker is handling, by their task: SIGTERM's drain waits for them, then
     cancels what still runs (:func:`hive_gateway.server.drain`). Once it is ``draining``, a request
     that starts anyway (its bytes arrived on an open connection as the drain began) is answered at
-    once with :data:`~hive_gateway.chat.SHUTTING_DOWN`: it would otherwise get aiohttp's short
+    once with :data:`~hive_gateway.chat.DRAINING`: it would otherwise get aiohttp's short
     shutdown wait, not the drain's."""
 
     __slots__ = ("draining", "tasks")
@@ -95,7 +105,9 @@ async def _observed(request: web.Request, handler: Handler) -> web.StreamRespons
         response: web.StreamResponse
         if inflight.draining:
             tally.error_class = SHUTTING_DOWN_CLASS
-            response = json_response(SHUTTING_DOWN.status, error_body(SHUTTING_DOWN), SHUTTING_DOWN.headers)
+            tally.request_id = new_request_id()
+            response = json_response(DRAINING.status, error_body(DRAINING),
+                                     {REQUEST_ID_HEADER: tally.request_id, **DRAINING.headers})
         else:
             response = await handler(request)
         status = response.status

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from hive_core.store.events import Event, EventSink
     from hive_gateway.upstream import Answer
 
-__all__ = ["DRAIN_DEADLINE", "GATEWAY", "REQUEST_ID_HEADER", "SETTLER", "SHUTTING_DOWN", "TALLY", "HeldEvents", "Tally",
+__all__ = ["DRAINING", "DRAIN_DEADLINE", "GATEWAY", "REQUEST_ID_HEADER", "SETTLER", "SHUTTING_DOWN", "TALLY", "HeldEvents", "Tally",
            "chat_completions", "json_response"]
 
 #: the header that carries Hive's request id on every answer
@@ -67,6 +67,9 @@ DRAIN_DEADLINE = "DrainDeadline"
 SHUTTING_DOWN = Problem(503, "server_error", "gateway_shutting_down",
                         "the gateway is shutting down and its drain deadline passed: retry the request",
                         {"Retry-After": "1"})
+#: what a request that starts while the worker drains is told, at once
+DRAINING = Problem(503, "server_error", "gateway_shutting_down", "the gateway is shutting down: retry the request",
+                   {"Retry-After": "1"})
 
 
 @dataclass

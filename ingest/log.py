@@ -18,10 +18,12 @@ bounded. A write that fails puts what it took back in front of what was recorded
 
 File names are ``<writer-id>-<seq>.parquet``; the writer id is unique per process, so any number of
 writers append to the same data directory without coordination. A process forked while a log is
-open (``multiprocessing``'s default on Linux) gets a log of its own: the fork waits for a write in
-progress, the child starts with an empty buffer (what the parent had buffered is the parent's to
-write), a writer id, locks and a flush thread of its own. A child that ends with ``os._exit`` (as
-``multiprocessing`` children do) must close or flush the log first, like any process.
+open (``multiprocessing``'s default on Linux) gets a log of its own: the child starts with an empty
+buffer (what the parent had buffered is the parent's to write), a writer id, locks and a flush
+thread of its own; the parent is not touched and its fork never waits. A child that ends with
+``os._exit`` (as ``multiprocessing`` children do) must close or flush the log first, like any
+process. (The usual caveat of forking a threaded process holds for the libraries the child then
+uses: the log's own state is safe.)
 
 Faults:
 
@@ -154,10 +156,11 @@ class EventLog:
         self._timer.start()
 
     def _forked(self) -> None:
-        """In a child forked while this log was open (the parent held its locks across the fork, so
-        no record or write was halfway). The buffered events are the parent's, which writes them:
-        dropped here, never written twice. The child writes its own under a writer id of its own
-        (file names never collide with the parent's), with locks and a flush thread of its own."""
+        """In a child forked while this log existed. The buffered events are the parent's, which
+        writes them: dropped here, never written twice (so a record or a write another thread of the
+        parent was halfway through does not matter). The child writes its own under a writer id of
+        its own (file names never collide with the parent's), with locks - the parent's may be held
+        by a thread the child does not have - and a flush thread of its own."""
         self._lock = threading.RLock()
         self._write_lock = threading.RLock()
         self._buffers = {}
@@ -465,19 +468,24 @@ def _reason(error: BaseException) -> str:
 # -- process exit: atexit flushes every open log; SIGTERM unwinds like Ctrl-C ---------------------
 
 _OPEN_LOGS: weakref.WeakSet[EventLog] = weakref.WeakSet()
-#: every log, closed ones too (a record after close still takes the locks): the fork hooks' registry
+#: every log, closed ones too (a record after close still takes the locks): what SIGTERM's critical
+#: section and a forked child look at
 _ALL_LOGS: weakref.WeakSet[EventLog] = weakref.WeakSet()
 #: guards both registries: a log opened in another thread must not change them while one is read.
-#: Always the last lock taken (after a log's own), and held across a fork, so no child inherits it
-#: taken. Re-entrant: the SIGTERM handler reads the registry in the main thread, which may be
-#: holding it at that instant (opening or closing a log)
+#: Always the last lock taken (after a log's own). Re-entrant: the SIGTERM handler reads the
+#: registry in the main thread, which may be holding it at that instant (opening or closing a log)
 _REGISTRY_LOCK = threading.RLock()
+_hooks_installed = False
 
 
 def _open_logs() -> list[EventLog]:
     with _REGISTRY_LOCK:
         return list(_OPEN_LOGS)
-_hooks_installed = False
+
+
+def _all_logs() -> list[EventLog]:
+    with _REGISTRY_LOCK:
+        return list(_ALL_LOGS)
 
 
 def _flush_all() -> None:
@@ -492,8 +500,8 @@ def _flush_all() -> None:
 
 def _inside_critical_section() -> bool:
     # Handlers run on the main thread between bytecodes: only its own lock ownership matters.
-    return _forking or any(log._lock._is_owned() or log._write_lock._is_owned()  # type: ignore[attr-defined]
-                           for log in _open_logs())
+    return any(log._lock._is_owned() or log._write_lock._is_owned()  # type: ignore[attr-defined]
+               for log in _all_logs())  # closed ones too: a record after close writes under both locks
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -538,8 +546,7 @@ def _install_exit_hooks() -> None:
         return
     _hooks_installed = True
     atexit.register(_flush_all)
-    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
-                        after_in_child=_after_fork_in_child)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
     if threading.current_thread() is threading.main_thread():
         previous = signal.getsignal(signal.SIGTERM)
         if previous in (signal.SIG_DFL, None) or callable(previous):
@@ -547,62 +554,12 @@ def _install_exit_hooks() -> None:
             signal.signal(signal.SIGTERM, _on_sigterm)
 
 
-#: the logs whose locks each forking thread holds across its fork, by thread id (two threads may fork
-#: at once: each releases, or resets in its child, only what it took)
-_held_for_fork: dict[int, list[EventLog]] = {}
-#: the main thread is inside a fork's hooks: a SIGTERM then waits (raised inside a hook, CPython
-#: would print and swallow it, and every later SIGTERM would be ignored)
-_forking = False
-#: how soon a SIGTERM that waited for a fork is sent again, once the fork has returned
-RESEND_AFTER_FORK_S = 0.01
-
-
-def _before_fork() -> None:
-    """Take every log's locks (waiting for a write in progress): the child then copies buffers that
-    no record or write is halfway through, and no lock held by a thread it lacks."""
-    global _forking
-    if threading.current_thread() is threading.main_thread():
-        _forking = True
-    with _REGISTRY_LOCK:
-        logs = list(_ALL_LOGS)
-    held = _held_for_fork.setdefault(threading.get_ident(), [])
-    for log in logs:
-        log._write_lock.acquire()
-        log._lock.acquire()
-        held.append(log)
-    _REGISTRY_LOCK.acquire()  # last, as everywhere: another thread's fork hooks may hold it otherwise
-
-
-def _after_fork_in_parent() -> None:
-    _REGISTRY_LOCK.release()
-    for log in reversed(_held_for_fork.pop(threading.get_ident(), [])):
-        log._lock.release()
-        log._write_lock.release()
-    if threading.current_thread() is threading.main_thread():
-        _end_forking()
-
-
-def _end_forking() -> None:
-    """The main thread's fork is done: a SIGTERM that waited for it is sent again a moment later,
-    from a thread, so that it lands after the hooks have returned (not inside one)."""
-    global _forking, _pending_signal
-    signum = _pending_signal
-    if signum is None:
-        _forking = False
-        return
-
-    def resend() -> None:
-        global _forking, _pending_signal
-        _forking, _pending_signal = False, None
-        os.kill(os.getpid(), signum)
-
-    threading.Timer(RESEND_AFTER_FORK_S, resend).start()
-
-
 def _after_fork_in_child() -> None:
-    global _forking, _pending_signal, _REGISTRY_LOCK
-    _REGISTRY_LOCK = threading.RLock()  # the parent's is held by the thread that forked
-    _forking, _pending_signal = False, None  # a signal the parent got is the parent's
-    for log in _held_for_fork.pop(threading.get_ident(), []):
+    """In a forked child: every log starts afresh (:meth:`EventLog._forked`). Nothing is taken before
+    the fork, so a fork never waits and no signal is held: whatever another thread of the parent was
+    doing (a record, a write, the registry) it does not do here, and its locks are replaced."""
+    global _REGISTRY_LOCK, _pending_signal
+    _REGISTRY_LOCK = threading.RLock()
+    _pending_signal = None  # a signal the parent got is the parent's
+    for log in list(_ALL_LOGS):
         log._forked()
-    _held_for_fork.clear()  # other threads' forks in progress: they do not exist here

@@ -556,6 +556,7 @@ def test_a_request_that_starts_while_the_worker_drains_is_refused_at_once(emulat
                     async with client.post(url, json=body) as answer:
                         code = (await answer.json()).get("error", {}).get("code")
                         seen.append((answer.status, code, answer.headers.get("Retry-After")))
+                        assert answer.headers["X-Hive-Request-Id"]
             return seen
         finally:
             await runner.cleanup()
