@@ -183,7 +183,7 @@ def test_rpm_never_looser_than_the_true_times(data_dir: Path) -> None:
         assert limiter.acquire(key, now=NOW + timedelta(seconds=61)) == pytest.approx(60.0)
 
 
-RPM, WINDOW_S, RUN_S, WORKERS = 10, 1.0, 2.5, 4
+RPM, WINDOW_S, RUN_S, WORKERS = 10, 1.0, 4.5, 4
 
 
 def hammer(data_dir: str, start: Any, out: Any) -> None:
@@ -220,11 +220,13 @@ def test_rpm_holds_across_four_processes(data_dir: Path, fork_ctx: Any) -> None:
     waits = [w for _, ws in results for w in ws]
     # no window of WINDOW_S, wherever it starts, holds more than RPM admissions
     assert all(times[i + RPM] - times[i] >= WINDOW_S for i in range(len(times) - RPM)), times
-    assert len(times) >= 2 * RPM  # and it did admit: two full windows in 2.5 s
+    assert len(times) >= 2 * RPM  # and it did admit: at least two full windows in 4.5 s
     # a refusal says how long to wait (a little over the window when another worker's later clock
     # reading was stored before this one's earlier reading got the lock)
     assert waits and all(w > 0 for w in waits)
-    assert sum(1 for admitted, _ in results if admitted) >= 2  # several workers shared the limit
+    # several workers shared the limit (whoever runs at a window's start takes its slots: on 2 loaded
+    # cores one worker once took every slot of a 2.5 s run, so the run spans five windows)
+    assert sum(1 for admitted, _ in results if admitted) >= 2
 
 
 # -- the CLI (same names as the library tests above) ----------------------------------------------
