@@ -277,13 +277,14 @@ class ChainRun:
 
     def answered(self, step: Step, result: ChatResult) -> AskResult:
         """The attempt answered: settle its reservation, tell the breaker, hand back the answer."""
+        reservation = step.reservation
         try:
-            if step.reservation is not None:
-                try:
-                    step.reservation.settle(result.cost_usd, model=result.served_model or step.model)
-                except Exception:
-                    step.reservation.abandon()  # the ledger failed: it holds the maximum there until stale
-                    raise
+            if reservation is not None:
+                reservation.settle(result.cost_usd, model=result.served_model or step.model)
+        except Exception:
+            if reservation is not None:
+                reservation.abandon()  # the ledger failed: it holds the maximum there until stale
+            raise
         finally:
             if self.breaker is not None:
                 self.breaker.record_success(step.model)  # the model answered, whatever the ledger did

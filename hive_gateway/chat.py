@@ -146,36 +146,27 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         current = asyncio.current_task()
         if current is not None:
             current.uncancel()  # answered instead: the drain's cancellation ends here (recorded as cancelled)
-        return await _shutting_down(out, headers, tally)
+        return await _failure(out, headers, tally, SHUTTING_DOWN)
     except Exception as error:
         tally.error_class = type(error).__name__
         problem = describe(error, gateway.secret)
         if problem.code == "internal_error":  # not Hive's nor OpenRouter's: a bug, whose line the client is sent to
             gateway.trouble(error, request_id)
-        if out is None or out.response is None:
-            return json_response(problem.status, error_body(problem), {**headers, **problem.headers})
-        # the stream started: the error is its last event (OpenRouter's own, when it sent one)
-        try:
-            if not out.done_sent:
-                await out.send(b"data: [DONE]\n\n" if out.upstream_error
-                               else sse_error(problem, model=tally.model, generation_id=None))
-            await out.response.write_eof()
-        except (Cancelled, ConnectionError):
-            tally.error_class = "ClientDisconnected"
-        return out.response
+        return await _failure(out, headers, tally, problem)
 
 
-async def _shutting_down(out: Downstream | None, headers: dict[str, str], tally: Tally) -> web.StreamResponse:
-    """The answer to a request the drain's deadline cut: :data:`SHUTTING_DOWN`, as a 503 or, once the
-    stream started, as its last event."""
+async def _failure(out: Downstream | None, headers: dict[str, str], tally: Tally, problem: Problem) -> web.StreamResponse:
+    """``problem`` told to the client: an error answer with its status before any byte; once the
+    stream started, its last event (OpenRouter's own, when it sent one), then ``[DONE]``."""
     if out is None or out.response is None:
-        return json_response(SHUTTING_DOWN.status, error_body(SHUTTING_DOWN), {**headers, **SHUTTING_DOWN.headers})
+        return json_response(problem.status, error_body(problem), {**headers, **problem.headers})
     try:
         if not out.done_sent:
-            await out.send(sse_error(SHUTTING_DOWN, model=tally.model, generation_id=None))
+            await out.send(b"data: [DONE]\n\n" if out.upstream_error
+                           else sse_error(problem, model=tally.model, generation_id=None))
         await out.response.write_eof()
     except (Cancelled, ConnectionError):
-        pass  # the client left meanwhile
+        tally.error_class = tally.error_class if tally.drained else "ClientDisconnected"
     return out.response
 
 

@@ -12,9 +12,9 @@ The size and age flushes run in the log's own thread, and a flush writes outside
 lock: it takes the buffers as they are, leaves empty ones to record into, and writes those it took
 (one writer at a time, in the order they were taken). Recording never waits for a write, so an
 application's event loop no longer stalls on one (measured on a loop recording 4,400 events/s, a
-gateway worker's full speed: 7-41 ms at each flush while the recording thread wrote them itself). Only a recorder that outruns the
-writer by another ``max_events`` writes itself, and waits for the write before it: memory stays
-bounded. A write that fails puts what it took back in front of what was recorded meanwhile.
+gateway worker's full speed: 7-41 ms at each flush while the recording thread wrote them itself).
+Only a recorder that outruns the writer by another ``max_events`` writes itself, and waits for the
+write before it: memory stays bounded. A write that fails puts what it took back in front of what was recorded meanwhile.
 
 File names are ``<writer-id>-<seq>.parquet``; the writer id is unique per process, so any number of
 writers append to the same data directory without coordination. A process forked while a log is
@@ -145,8 +145,7 @@ class EventLog:
         self._size_due = False
         self._start_thread()
         with _REGISTRY_LOCK:
-            _OPEN_LOGS.add(self)
-            _ALL_LOGS.add(self)
+            _LOGS.add(self)
         _install_exit_hooks()
 
     def _start_thread(self) -> None:
@@ -443,8 +442,6 @@ class EventLog:
                 self._closed = True
                 self._stop.set()
                 self._wake.set()
-                with _REGISTRY_LOCK:
-                    _OPEN_LOGS.discard(self)
                 if failure is not None:
                     self._spill_locked(failure)
         finally:
@@ -467,29 +464,25 @@ def _reason(error: BaseException) -> str:
 
 # -- process exit: atexit flushes every open log; SIGTERM unwinds like Ctrl-C ---------------------
 
-_OPEN_LOGS: weakref.WeakSet[EventLog] = weakref.WeakSet()
-#: every log, closed ones too (a record after close still takes the locks): what SIGTERM's critical
-#: section and a forked child look at
-_ALL_LOGS: weakref.WeakSet[EventLog] = weakref.WeakSet()
-#: guards both registries: a log opened in another thread must not change them while one is read.
-#: Always the last lock taken (after a log's own). Re-entrant: the SIGTERM handler reads the
-#: registry in the main thread, which may be holding it at that instant (opening or closing a log)
+#: every log of the process, closed ones too (a record after close still takes the locks): what
+#: exit flushes (the open ones), SIGTERM's critical section and a forked child look at
+_LOGS: weakref.WeakSet[EventLog] = weakref.WeakSet()
+#: guards the registry: a log opened in another thread must not change it while it is read.
+#: Re-entrant: the SIGTERM handler reads it in the main thread, which may be holding it at that
+#: instant (opening a log)
 _REGISTRY_LOCK = threading.RLock()
 _hooks_installed = False
 
 
-def _open_logs() -> list[EventLog]:
-    with _REGISTRY_LOCK:
-        return list(_OPEN_LOGS)
-
-
 def _all_logs() -> list[EventLog]:
     with _REGISTRY_LOCK:
-        return list(_ALL_LOGS)
+        return list(_LOGS)
 
 
 def _flush_all() -> None:
-    for log in _open_logs():
+    for log in _all_logs():
+        if log._closed:
+            continue
         try:
             log.close()
         except DataError as report:  # spilled (or lost): the one line says where and what to do
@@ -561,5 +554,5 @@ def _after_fork_in_child() -> None:
     global _REGISTRY_LOCK, _pending_signal
     _REGISTRY_LOCK = threading.RLock()
     _pending_signal = None  # a signal the parent got is the parent's
-    for log in list(_ALL_LOGS):
+    for log in list(_LOGS):
         log._forked()

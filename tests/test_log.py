@@ -142,8 +142,7 @@ def test_threads_forking_at_once_each_release_what_they_took(data_dir: Path) -> 
         if any(thread.is_alive() for thread in threads):
             import ingest.log
 
-            for registry in (ingest.log._OPEN_LOGS, ingest.log._ALL_LOGS):  # its locks are held for good:
-                registry.discard(log)  # closing it, or a later fork, would hang the run
+            ingest.log._LOGS.discard(log)  # its locks are held for good: closing it, or a later fork, would hang the run
             raise AssertionError("a forking thread hung on a log's lock")
         statuses = [_wait_child(pid, timeout=60 if i == 0 else 5) for i, pid in enumerate(children)]
         assert statuses == [0] * len(children)
