@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from hive_core.openrouter.results import ChatResult, Progress
     from hive_core.openrouter.tracking import Labels
     from hive_core.selection.health import CircuitBreaker
+    from hive_core.store.events import Usage
 
 __all__ = ["AskOptions", "AskResult", "ChainRun", "aask", "ask", "falls_back", "model_chain", "model_is_unwell"]
 
@@ -275,11 +276,17 @@ class ChainRun:
         self._next_model(step.index, error)
         return True
 
-    def answered(self, step: Step, result: ChatResult) -> AskResult:
-        """The attempt answered: settle its reservation, tell the breaker, hand back the answer."""
+    def answered(self, step: Step, result: ChatResult, *, usage: Usage | None = None) -> AskResult:
+        """The attempt answered: settle its reservation, tell the breaker, hand back the answer.
+
+        ``usage``: the answer's usage event, when its settlement from that event (the settling
+        sink's) may have failed - this one is then the same settlement: its cost, billed model,
+        event id and UTC day, never the day it is retried on (near midnight, the next one)."""
         reservation = step.reservation
         try:
-            if reservation is not None:
+            if reservation is not None and usage is not None:
+                reservation.settle(usage.cost_usd, model=usage.model, event_id=usage.event_id, spent_at=usage.ts)
+            elif reservation is not None:
                 reservation.settle(result.cost_usd, model=result.served_model or step.model)
         except Exception:
             if reservation is not None:

@@ -39,6 +39,7 @@ from hive_core.ids import new_request_id
 from hive_core.openrouter.protocol import chat_body
 from hive_core.openrouter.stream import Callbacks, StreamRun
 from hive_core.openrouter.tracking import Tracker
+from hive_core.store.events import Usage
 from hive_gateway.errors import ModelNotAllowed, Problem, describe, error_body, sse_error
 from hive_gateway.inbound import ChatRequest, parse_chat_request
 from hive_gateway.relay import Downstream, StreamRelay
@@ -281,7 +282,7 @@ async def _whole(gateway: Gateway, request: web.Request, chat: ChatRequest, run:
         except ConnectionError:
             tally.error_class = "ClientDisconnected"
         finally:
-            request.app[SETTLER].add(held.take(), partial(run.answered, step, result))
+            _settle_later(request, held, run, step, result)
             tally.result(result)
         return response
     raise AssertionError("unreachable: the chain returns or raises")  # pragma: no cover
@@ -312,11 +313,20 @@ async def _stream(request: web.Request, gateway: Gateway, chat: ChatRequest, run
                 continue
             raise
         # ended for the client: its events settle and are recorded with the other answers of this turn
-        request.app[SETTLER].add(held.take(), partial(run.answered, step, result))
+        _settle_later(request, held, run, step, result)
         _count(tally, stream)
         assert out.response is not None  # ended by the relay (an empty stream with its [DONE])
         return out.response
     raise AssertionError("unreachable: the chain returns or raises")  # pragma: no cover
+
+
+def _settle_later(request: web.Request, held: HeldEvents, run: ChainRun, step: Step, result: ChatResult) -> None:
+    """The answered step's events, recorded with the other answers of this turn, then the chain's
+    bookkeeping; should the ledger refuse the settlement from its usage event, the retry settles
+    that same event (its id and UTC day), not the moment it runs."""
+    events = held.take()
+    usage = next((event for event in events if isinstance(event, Usage)), None)
+    request.app[SETTLER].add(events, partial(run.answered, step, result, usage=usage))
 
 
 def _count(tally: Tally, stream: StreamRun) -> None:

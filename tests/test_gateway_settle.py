@@ -130,3 +130,38 @@ def test_failed_attempts_pass_their_events_on_without_a_ledger_transaction(budge
     budget.ledger._con.set_trace_callback(statements.append)  # type: ignore[attr-defined]
     budget.settling_sink(inner).record_many(_answer("r-free", 0.0002)[:1])  # the api_call alone
     assert [e.type for e in inner.events] == ["api_call"] and statements == []
+
+
+def test_settling_again_counts_the_usage_events_day_not_the_retrys(data_dir: Path, catalog: Catalog) -> None:
+    """The batch fails at 23:59:59.9 and the chain's bookkeeping settles once more after midnight:
+    the spend lands on the usage event's day, under its id, as the settling sink would have put it."""
+    import contextlib
+    import sqlite3
+    from datetime import timedelta
+
+    from hive_core.ask import AskOptions, ChainRun
+    from hive_core.openrouter.results import ChatResult
+    from hive_core.openrouter.tracking import Labels
+
+    spent_at = datetime(2026, 12, 31, 23, 59, 59, 900_000, tzinfo=UTC)
+    clock = [spent_at - timedelta(seconds=1)]
+    save_budget_config(DataDir(data_dir).config_file,
+                       BudgetConfig(limits={"app:search": Limit("app:search", daily_usd=1.0)}))
+    with Budget(data_dir, prices=catalog, clock=lambda: clock[0]) as budget:
+        run = ChainRun("hi", [MODEL], AskOptions(max_tokens=10, labels=Labels(app="search")), budget=budget)
+        step = next(iter(run))
+        events = _answer(step.request_id, 0.0004)
+        usage = events[1].model_copy(update={"ts": spent_at})
+        refuse_spend(DataDir(data_dir).ledger)
+        with pytest.raises(DataError):
+            budget.settling_sink(ListSink()).record_many([events[0], usage])
+        with contextlib.closing(sqlite3.connect(DataDir(data_dir).ledger)) as con:  # the ledger is back
+            con.executescript("DROP TRIGGER spend_insert_fails; DROP TRIGGER spend_update_fails;")
+        clock[0] = spent_at + timedelta(seconds=0.2)  # the retry runs in the new year
+        run.answered(step, ChatResult(text="", model=MODEL, cost_usd=0.0004), usage=usage)
+        assert step.reservation is not None and step.reservation.state == "settled"
+        assert budget.ledger.spend("app:search", Period.daily(spent_at)) == pytest.approx(0.0004)
+        assert budget.ledger.spend("app:search", Period.daily(clock[0])) == 0
+        with contextlib.closing(sqlite3.connect(DataDir(data_dir).ledger)) as con:
+            assert con.execute("SELECT event_id, day FROM reservations").fetchall() == [
+                (usage.event_id, "2026-12-31")]
