@@ -68,6 +68,9 @@ DRAIN_DEADLINE = "DrainDeadline"
 SHUTTING_DOWN = Problem(503, "server_error", "gateway_shutting_down",
                         "the gateway is shutting down and its drain deadline passed: retry the request",
                         {"Retry-After": "1"})
+#: how long a stream the drain's deadline cut may take to tell its client so; a client that stopped
+#: reading is left there (the worker's exit is not held up by it)
+LAST_WORDS_S = 1.0
 #: what a request that starts while the worker drains is told, at once
 DRAINING = Problem(503, "server_error", "gateway_shutting_down", "the gateway is shutting down: retry the request",
                    {"Retry-After": "1"})
@@ -162,11 +165,13 @@ async def _failure(out: Downstream | None, headers: dict[str, str], tally: Tally
     if out is None or out.response is None:
         return json_response(problem.status, error_body(problem), {**headers, **problem.headers})
     try:
-        if not out.done_sent:
-            await out.send(b"data: [DONE]\n\n" if out.upstream_error
-                           else sse_error(problem, model=tally.model, generation_id=None))
-        await out.response.write_eof()
-    except (Cancelled, ConnectionError):
+        # a client that stopped reading is not waited for past the drain's deadline (its buffers full)
+        async with asyncio.timeout(LAST_WORDS_S if tally.drained else None):
+            if not out.done_sent:
+                await out.send(b"data: [DONE]\n\n" if out.upstream_error
+                               else sse_error(problem, model=tally.model, generation_id=None))
+            await out.response.write_eof()
+    except (Cancelled, ConnectionError, TimeoutError):
         tally.error_class = tally.error_class if tally.drained else "ClientDisconnected"
     return out.response
 

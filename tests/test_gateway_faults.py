@@ -8,6 +8,7 @@ import contextlib
 import json
 import re
 import signal
+import socket
 import sqlite3
 import threading
 import time
@@ -224,6 +225,40 @@ def test_sigterm_cancels_what_still_runs_at_the_drain_deadline_not_later(
     assert _reserved(gateway.data_dir) == 0
     assert "Traceback" not in gateway.stderr, gateway.stderr
     assert "error=DrainDeadline" in gateway.stderr  # the access log: the gateway cut it, not the client
+
+
+def test_a_client_that_stopped_reading_does_not_hold_up_the_exit_past_the_drain(
+        emulator_factory: Callable[..., Emulator], gateway_factory: Start, tmp_path: Path) -> None:
+    """A stream's client reads its first bytes, then nothing: the gateway's writes wait on the full
+    socket. ``--drain 1`` cancels it at the deadline, and telling that client why does not hold up
+    the exit either (aiohttp's cancelled wait for the socket ends the last write at once; a last
+    write that would wait afresh is cut after ``LAST_WORDS_S``). Its events are recorded and its
+    reservation settled all the same."""
+    emu = emulator_factory(latency_scale=0.0)  # the whole stream at once: megabytes the client never reads
+    gateway = gateway_factory(emu, "--no-auth", "--drain", "1", data_dir=_budgeted(emu, tmp_path))
+    schema = {"type": "object", "required": ["rows"], "properties": {"rows": {
+        "type": "array", "minItems": 4000, "items": {"type": "string", "minLength": 400}}}}
+    body = json.dumps({"model": MODEL, "messages": HI, "max_tokens": 60_000, "stream": True, "response_format": {
+        "type": "json_schema", "json_schema": {"name": "rows", "strict": True, "schema": schema}}}).encode()
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client.connect(("127.0.0.1", gateway.port))
+    client.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    try:
+        assert client.recv(4096).startswith(b"HTTP/1.1 200")  # the stream started; not one more byte is read
+        # (the relay fills the socket in milliseconds: the drain's second is plenty)
+        started = time.monotonic()
+        assert gateway.stop(signal.SIGTERM) == 0
+        took = time.monotonic() - started
+    finally:
+        client.close()
+    assert 1.0 <= took < 3.5, f"exited {took:.2f} s after SIGTERM with --drain 1"
+    assert [r[0] for r in events(gateway.data_dir, "stream_outcome", "outcome")] == ["cancelled"]
+    assert events(gateway.data_dir, "api_call", "status") == [("cancelled",)]
+    assert len(events(gateway.data_dir, "usage", "*")) == 1
+    assert _reserved(gateway.data_dir) == 0
+    assert "Traceback" not in gateway.stderr and "error=DrainDeadline" in gateway.stderr, gateway.stderr
 
 
 def _wait_in_flight(gateway: GatewayProcess) -> None:
