@@ -330,7 +330,8 @@ def _settle_later(request: web.Request, held: HeldEvents, run: ChainRun, step: S
     bookkeeping; should the ledger refuse the settlement from its usage event, the retry settles
     that same event (its id and UTC day), not the moment it runs."""
     events = held.take()
-    usage = next((event for event in events if isinstance(event, Usage)), None)
+    # the event the settling sink settles from: the first usage event that is not a correction
+    usage = next((event for event in events if isinstance(event, Usage) and event.supersedes is None), None)
     request.app[SETTLER].add(events, partial(run.answered, step, result, usage=usage))
 
 
