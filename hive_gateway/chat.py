@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from hive_core.ask import AskOptions, ChainRun
+from hive_core.budget import settling_usage
 from hive_core.errors import Cancelled, MidStreamError
 from hive_core.ids import new_request_id
 from hive_core.openrouter.protocol import chat_body
 from hive_core.openrouter.stream import Callbacks, StreamRun
 from hive_core.openrouter.tracking import Tracker
-from hive_core.store.events import Usage
 from hive_gateway.errors import ModelNotAllowed, Problem, describe, error_body, sse_error
 from hive_gateway.inbound import ChatRequest, parse_chat_request
 from hive_gateway.relay import Downstream, StreamRelay
@@ -56,8 +56,8 @@ if TYPE_CHECKING:
     from hive_core.store.events import Event, EventSink
     from hive_gateway.upstream import Answer
 
-__all__ = ["DRAINING", "DRAIN_DEADLINE", "GATEWAY", "REQUEST_ID_HEADER", "SETTLER", "SHUTTING_DOWN", "TALLY", "HeldEvents", "Tally",
-           "chat_completions", "json_response"]
+__all__ = ["DRAINING", "DRAIN_DEADLINE", "GATEWAY", "LAST_WORDS_S", "REQUEST_ID_HEADER", "SETTLER", "SHUTTING_DOWN", "TALLY",
+           "HeldEvents", "Tally", "chat_completions", "json_response", "settle_later"]
 
 #: the header that carries Hive's request id on every answer
 REQUEST_ID_HEADER = "X-Hive-Request-Id"
@@ -165,7 +165,7 @@ async def _failure(out: Downstream | None, headers: dict[str, str], tally: Tally
     if out is None or out.response is None:
         return json_response(problem.status, error_body(problem), {**headers, **problem.headers})
     try:
-        # a client that stopped reading is not waited for past the drain's deadline (its buffers full)
+        # a client that stopped reading (its socket full) is not waited for past the drain's deadline
         async with asyncio.timeout(LAST_WORDS_S if tally.drained else None):
             if not out.done_sent:
                 await out.send(b"data: [DONE]\n\n" if out.upstream_error
@@ -173,6 +173,12 @@ async def _failure(out: Downstream | None, headers: dict[str, str], tally: Tally
             await out.response.write_eof()
     except (Cancelled, ConnectionError, TimeoutError):
         tally.error_class = tally.error_class if tally.drained else "ClientDisconnected"
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if not tally.drained or current is None or current.cancelling():
+            raise  # cancelled again (aiohttp's own shutdown): it ends here
+        # aiohttp's wait for that full socket, which the drain's cancellation cut, ends the write
+        # at once: this client hears no more, and the request ends as the deadline left it
     return out.response
 
 
@@ -287,7 +293,7 @@ async def _whole(gateway: Gateway, request: web.Request, chat: ChatRequest, run:
         except ConnectionError:
             tally.error_class = "ClientDisconnected"
         finally:
-            _settle_later(request, held, run, step, result)
+            settle_later(request.app[SETTLER], held, run, step, result)
             tally.result(result)
         return response
     raise AssertionError("unreachable: the chain returns or raises")  # pragma: no cover
@@ -318,21 +324,20 @@ async def _stream(request: web.Request, gateway: Gateway, chat: ChatRequest, run
                 continue
             raise
         # ended for the client: its events settle and are recorded with the other answers of this turn
-        _settle_later(request, held, run, step, result)
+        settle_later(request.app[SETTLER], held, run, step, result)
         _count(tally, stream)
         assert out.response is not None  # ended by the relay (an empty stream with its [DONE])
         return out.response
     raise AssertionError("unreachable: the chain returns or raises")  # pragma: no cover
 
 
-def _settle_later(request: web.Request, held: HeldEvents, run: ChainRun, step: Step, result: ChatResult) -> None:
+def settle_later(settler: Settler, held: HeldEvents, run: ChainRun, step: Step, result: ChatResult) -> None:
     """The answered step's events, recorded with the other answers of this turn, then the chain's
     bookkeeping; should the ledger refuse the settlement from its usage event, the retry settles
     that same event (its id and UTC day), not the moment it runs."""
     events = held.take()
-    # the event the settling sink settles from: the first usage event that is not a correction
-    usage = next((event for event in events if isinstance(event, Usage) and event.supersedes is None), None)
-    request.app[SETTLER].add(events, partial(run.answered, step, result, usage=usage))
+    usage = next((usage for event in events if (usage := settling_usage(event)) is not None), None)
+    settler.add(events, partial(run.answered, step, result, usage=usage))
 
 
 def _count(tally: Tally, stream: StreamRun) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["FILLER", "fill", "full_disk", "read_only", "refuse_spend"]
+__all__ = ["FILLER", "allow_spend", "fill", "full_disk", "read_only", "refuse_spend"]
 
 #: the file that fills a full disk (delete it to free the space)
 FILLER = ".filler"
@@ -115,4 +115,15 @@ def refuse_spend(ledger: Path) -> None:
         for verb in ("INSERT", "UPDATE"):
             con.execute(f"CREATE TRIGGER spend_{verb.lower()}_fails BEFORE {verb} ON spend "
                         "BEGIN SELECT RAISE(ABORT, 'no room for spend'); END")
+        con.commit()
+
+
+def allow_spend(ledger: Path) -> None:
+    """Undo :func:`refuse_spend`: the ledger at ``ledger`` writes spend again."""
+    import contextlib
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(ledger)) as con:
+        for verb in ("INSERT", "UPDATE"):
+            con.execute(f"DROP TRIGGER spend_{verb.lower()}_fails")
         con.commit()

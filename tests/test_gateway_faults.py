@@ -4,6 +4,7 @@ the ledger itself failed to write a settlement)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -231,9 +232,9 @@ def test_a_client_that_stopped_reading_does_not_hold_up_the_exit_past_the_drain(
         emulator_factory: Callable[..., Emulator], gateway_factory: Start, tmp_path: Path) -> None:
     """A stream's client reads its first bytes, then nothing: the gateway's writes wait on the full
     socket. ``--drain 1`` cancels it at the deadline, and telling that client why does not hold up
-    the exit either (aiohttp's cancelled wait for the socket ends the last write at once; a last
-    write that would wait afresh is cut after ``LAST_WORDS_S``). Its events are recorded and its
-    reservation settled all the same."""
+    the exit either: the drain's cancellation cuts aiohttp's wait for the socket, which ends the
+    last write at once (a last write that waits afresh: the next test). Its events are recorded
+    and its reservation settled all the same."""
     emu = emulator_factory(latency_scale=0.0)  # the whole stream at once: megabytes the client never reads
     gateway = gateway_factory(emu, "--no-auth", "--drain", "1", data_dir=_budgeted(emu, tmp_path))
     schema = {"type": "object", "required": ["rows"], "properties": {"rows": {
@@ -242,6 +243,7 @@ def test_a_client_that_stopped_reading_does_not_hold_up_the_exit_past_the_drain(
         "type": "json_schema", "json_schema": {"name": "rows", "strict": True, "schema": schema}}}).encode()
     client = socket.socket()
     client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client.settimeout(30)
     client.connect(("127.0.0.1", gateway.port))
     client.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
@@ -253,12 +255,63 @@ def test_a_client_that_stopped_reading_does_not_hold_up_the_exit_past_the_drain(
         took = time.monotonic() - started
     finally:
         client.close()
-    assert 1.0 <= took < 3.5, f"exited {took:.2f} s after SIGTERM with --drain 1"
+    assert 1.0 <= took < 4.0, f"exited {took:.2f} s after SIGTERM with --drain 1"
     assert [r[0] for r in events(gateway.data_dir, "stream_outcome", "outcome")] == ["cancelled"]
     assert events(gateway.data_dir, "api_call", "status") == [("cancelled",)]
     assert len(events(gateway.data_dir, "usage", "*")) == 1
     assert _reserved(gateway.data_dir) == 0
-    assert "Traceback" not in gateway.stderr and "error=DrainDeadline" in gateway.stderr, gateway.stderr
+    assert "Traceback" not in gateway.stderr, gateway.stderr
+    # logged as the other streams the deadline cut: the 200 its client got, and why it ended
+    assert re.search(r"status=200 .* stream=true .* error=DrainDeadline$", gateway.stderr, re.MULTILINE), gateway.stderr
+
+
+def test_the_last_words_to_a_client_that_stopped_reading_take_at_most_a_second() -> None:
+    """The drain's deadline cut a stream whose client reads nothing, its socket full, and telling
+    it why starts a fresh wait for that socket: the write gives up after ``LAST_WORDS_S`` rather
+    than hold the worker's exit. A real aiohttp server on 127.0.0.1 and a client socket that reads
+    only the response's first bytes."""
+    from aiohttp import web
+
+    from hive_gateway.chat import DRAIN_DEADLINE, LAST_WORDS_S, SHUTTING_DOWN, Tally, _failure
+    from hive_gateway.relay import Downstream
+
+    took: list[float] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        out = Downstream(request, {})
+        await out.send(b": open\n\n")
+        assert request.transport is not None
+        request.transport.write(b": " + b"y" * 8_000_000 + b"\n\n")  # past every buffer: the socket is full
+        tally = Tally(drained=True, error_class=DRAIN_DEADLINE)
+        started = time.monotonic()
+        response = await _failure(out, {}, tally, SHUTTING_DOWN)
+        took.append(time.monotonic() - started)
+        assert tally.error_class == DRAIN_DEADLINE
+        return response
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_post("/", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            port = runner.addresses[0][1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1024)
+            writer.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            writer.write(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+            writer.transport.pause_reading()  # and not one more byte
+            deadline = time.monotonic() + 30
+            while not took:
+                assert time.monotonic() < deadline, "the last write never gave up"
+                await asyncio.sleep(0.05)
+            writer.close()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+    assert LAST_WORDS_S <= took[0] < LAST_WORDS_S + 1.5, took
 
 
 def _wait_in_flight(gateway: GatewayProcess) -> None:

@@ -5,20 +5,26 @@ each settlement written before its event is passed on."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import contextlib
+import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hive_core.ask import AskOptions, ChainRun
 from hive_core.budget import Budget, BudgetConfig, Limit, save_budget_config
 from hive_core.catalog.catalog import Catalog
 from hive_core.errors import DataError
+from hive_core.openrouter.results import ChatResult
+from hive_core.openrouter.tracking import Labels
 from hive_core.period import Period
 from hive_core.store.datadir import DataDir
 from hive_core.store.events import ApiCall, Event, Usage
+from hive_gateway.chat import HeldEvents, settle_later
 from hive_gateway.settle import Settler
-from tests.faults import refuse_spend
+from tests.faults import allow_spend, refuse_spend
 from tests.plugins.emulator import MODEL
 from tests.plugins.store import ListSink
 
@@ -132,36 +138,39 @@ def test_failed_attempts_pass_their_events_on_without_a_ledger_transaction(budge
     assert [e.type for e in inner.events] == ["api_call"] and statements == []
 
 
+
 def test_settling_again_counts_the_usage_events_day_not_the_retrys(data_dir: Path, catalog: Catalog) -> None:
-    """The batch fails at 23:59:59.9 and the chain's bookkeeping settles once more after midnight:
-    the spend lands on the usage event's day, under its id, as the settling sink would have put it."""
-    import contextlib
-    import sqlite3
-    from datetime import timedelta
-
-    from hive_core.ask import AskOptions, ChainRun
-    from hive_core.openrouter.results import ChatResult
-    from hive_core.openrouter.tracking import Labels
-
+    """An answer at 23:59:59.9 whose batch the ledger refuses; the ledger is back when the chain's
+    bookkeeping settles once more, after midnight: the spend lands on the usage event's day, under
+    its id, as the settling sink would have put it (:func:`hive_gateway.chat.settle_later`)."""
     spent_at = datetime(2026, 12, 31, 23, 59, 59, 900_000, tzinfo=UTC)
     clock = [spent_at - timedelta(seconds=1)]
+    ledger = DataDir(data_dir).ledger
     save_budget_config(DataDir(data_dir).config_file,
                        BudgetConfig(limits={"app:search": Limit("app:search", daily_usd=1.0)}))
     with Budget(data_dir, prices=catalog, clock=lambda: clock[0]) as budget:
         run = ChainRun("hi", [MODEL], AskOptions(max_tokens=10, labels=Labels(app="search")), budget=budget)
         step = next(iter(run))
-        events = _answer(step.request_id, 0.0004)
-        usage = events[1].model_copy(update={"ts": spent_at})
-        refuse_spend(DataDir(data_dir).ledger)
-        with pytest.raises(DataError):
-            budget.settling_sink(ListSink()).record_many([events[0], usage])
-        with contextlib.closing(sqlite3.connect(DataDir(data_dir).ledger)) as con:  # the ledger is back
-            con.executescript("DROP TRIGGER spend_insert_fails; DROP TRIGGER spend_update_fails;")
-        clock[0] = spent_at + timedelta(seconds=0.2)  # the retry runs in the new year
-        run.answered(step, ChatResult(text="", model=MODEL, cost_usd=0.0004), usage=usage)
+        held = HeldEvents(budget.settling_sink(ListSink()))
+        call, usage = _answer(step.request_id, 0.0004)
+        held.record(call)
+        held.record(usage.model_copy(update={"ts": spent_at}))
+        refuse_spend(ledger)
+        reported: list[str] = []
+
+        def report(error: BaseException, request_id: str | None) -> None:
+            reported.append(str(error))
+            allow_spend(ledger)  # back by the time the bookkeeping settles again
+            clock[0] = spent_at + timedelta(seconds=0.2)  # which runs in the new year
+
+        async def turn() -> None:
+            settle_later(Settler(held.sink, report), held, run, step, ChatResult(text="", model=MODEL, cost_usd=0.0004))
+            await asyncio.sleep(0)
+
+        asyncio.run(turn())
+        assert len(reported) == 1 and "no room for spend" in reported[0]  # the batch failed; the retry did not
         assert step.reservation is not None and step.reservation.state == "settled"
         assert budget.ledger.spend("app:search", Period.daily(spent_at)) == pytest.approx(0.0004)
         assert budget.ledger.spend("app:search", Period.daily(clock[0])) == 0
-        with contextlib.closing(sqlite3.connect(DataDir(data_dir).ledger)) as con:
-            assert con.execute("SELECT event_id, day FROM reservations").fetchall() == [
-                (usage.event_id, "2026-12-31")]
+        with contextlib.closing(sqlite3.connect(ledger)) as con:
+            assert con.execute("SELECT event_id, day FROM reservations").fetchall() == [(usage.event_id, "2026-12-31")]

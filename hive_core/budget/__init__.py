@@ -43,7 +43,7 @@ _HOME = {
                      "budget_config_from_json", "load_budget_config", "parse_scope", "save_budget_config"), "config"),
     **dict.fromkeys(("CostBound", "estimate_prompt_tokens", "max_cost"), "estimate"),
     **dict.fromkeys(("Breach", "Ledger", "request_scopes"), "ledger"),
-    **dict.fromkeys(("Budget", "Reservation", "SettlingSink", "refusal_message"), "reservation"),
+    **dict.fromkeys(("Budget", "Reservation", "SettlingSink", "refusal_message", "settling_usage"), "reservation"),
 }
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
     "refusal_message",
     "request_scopes",
     "save_budget_config",
+    "settling_usage",
 ]
 
 

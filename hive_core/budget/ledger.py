@@ -33,7 +33,10 @@ settlement slips in between its read and its replace, and sets, for every scope 
 marked ``in_events`` and counted by the event from then on, so nothing counts twice. A settlement
 without an event id (settled directly, not from a usage event) is matched by request id and billed
 model; if its event reached the disk before a rebuild and it settled after, it counts twice (over,
-never under - the settling sink has no such window). Reservations still in flight are kept while
+never under - the settling sink has no such window). A settlement tried again after its first try
+failed (the gateway's, :meth:`hive_core.ask.ChainRun.answered`) carries its usage event's id and
+day: a rebuild that ran between the event reaching the disk and the second try leaves it counted
+twice only until the next rebuild, which matches it by that id. Reservations still in flight are kept while
 their process lives and they are not stale; the others are expired. The price: reservations wait
 while a rebuild reads the events (about 3 s for 300k usage events on a busy 2-core machine).
 

@@ -51,7 +51,7 @@ from hive_core.store.datadir import DataDir
 if TYPE_CHECKING:  # the event classes (pydantic) load only when an event is built
     from hive_core.store.events import Event, EventSink, Usage
 
-__all__ = ["Budget", "Reservation", "SettlingSink", "kill_switch_message", "refusal_message"]
+__all__ = ["Budget", "Reservation", "SettlingSink", "kill_switch_message", "refusal_message", "settling_usage"]
 
 State = Literal["reserved", "settled", "released"]
 
@@ -309,6 +309,15 @@ class Budget:
         return SettlingSink(self, inner)
 
 
+def settling_usage(event: Event) -> Usage | None:
+    """``event`` if it is what a request's reservation settles from: a ``usage`` event that corrects
+    none (a correction, ``supersedes``, is the reconciliation's, never a request's own)."""
+    if event.type != "usage":
+        return None
+    usage: Usage = event  # type: ignore[assignment]
+    return usage if usage.supersedes is None else None
+
+
 class SettlingSink:
     """An event sink that passes every event on and settles a reservation to its ``usage`` event.
 
@@ -364,11 +373,9 @@ class SettlingSink:
 
     def _settle(self, event: Event) -> Reservation | None:
         """The reservation ``event`` settled, if it is a usage event that settled one."""
-        if event.type != "usage":
-            return None
-        usage: Usage = event  # type: ignore[assignment]
-        reservation = self.budget._open.get(usage.request_id) if usage.supersedes is None else None
-        if reservation is None:
+        usage = settling_usage(event)
+        reservation = self.budget._open.get(usage.request_id) if usage is not None else None
+        if usage is None or reservation is None:
             return None
         reservation.settle(usage.cost_usd, model=usage.model, event_id=usage.event_id, spent_at=usage.ts)
         return reservation
