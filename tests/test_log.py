@@ -154,19 +154,19 @@ def test_threads_forking_at_once_each_release_what_they_took(data_dir: Path) -> 
 
 
 _FORK_DURING_A_WRITE = """
-import os, sys, time
+import os, sys, threading, time
 from pathlib import Path
 import ingest.log
 from ingest.log import EventLog
 from tests.cases import api_call
 
-real, first, done = ingest.log.write_atomic, [], []
+real, writing, done = ingest.log.write_atomic, threading.Event(), []
 
-def slow(table, path, **options):  # the flush thread's first write takes a second
-    if not first:
-        first.append(1)
+def slow(table, path, **options):  # the flush thread's first write takes two seconds
+    if not writing.is_set():
+        writing.set()
         os.write(1, b"writing\\n")
-        time.sleep(1.0)
+        time.sleep(2.0)
     real(table, path, **options)
     done.append(1)
 
@@ -174,7 +174,7 @@ ingest.log.write_atomic = slow
 log = EventLog(Path(sys.argv[1]), max_events=10, max_age_s=3600)
 for i in range(10):
     log.record(api_call(i, request_id=f"r{i}"))
-time.sleep(0.2)
+writing.wait(30)
 pid = os.fork()  # while the write goes on
 if pid == 0:
     os._exit(0)
@@ -239,17 +239,23 @@ def test_a_full_buffer_is_written_by_the_logs_thread_while_recording_goes_on(
 
 
 def test_a_recorder_that_outruns_the_writer_waits_for_it(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The held write took what was buffered when it began: 100 to 200 events if the log's thread
+    woke first, else the recorder's own 200, which it is now writing. Either way the recorder buffers
+    at most another 200 and then waits: 500 events never all sit in memory."""
     writes = _HeldWrites(monkeypatch)
     with EventLog(data_dir, max_events=100, max_age_s=3600) as log:
-        recorder = threading.Thread(target=lambda: [log.record(api_call(i, request_id=f"r{i}")) for i in range(250)])
+        recorder = threading.Thread(target=lambda: [log.record(api_call(i, request_id=f"r{i}")) for i in range(500)])
         recorder.start()
         assert writes.started.wait(30)
-        time.sleep(0.3)  # 250 records take milliseconds: still running means it waits for the write
-        assert recorder.is_alive() and log.pending <= 200, "the buffer grew past twice its size"
+        deadline = time.monotonic() + 30
+        while log.pending < 200 and recorder.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)  # a recorder that did not wait would be done by now
+        assert recorder.is_alive() and 200 <= log.pending <= 400, f"{log.pending} events held"
         writes.go.set()
         recorder.join(30)
         assert not recorder.is_alive()
-    assert sorted(request_ids(data_dir)) == sorted(f"r{i}" for i in range(250))
+    assert sorted(request_ids(data_dir)) == sorted(f"r{i}" for i in range(500))
 
 
 def test_a_failed_write_puts_its_events_back_in_front_of_newer_ones(
