@@ -20,7 +20,7 @@ PUBLIC = {
         "Breach", "Budget", "BudgetConfig", "CostBound", "DEFAULT_MAX_TOKENS", "DEFAULT_STALE_AFTER_S",
         "DEFAULT_THRESHOLDS_PCT", "Forecast", "Ledger", "Limit", "Reservation", "SettlingSink",
         "budget_config_from_json", "estimate_prompt_tokens", "forecast", "load_budget_config", "max_cost",
-        "parse_scope", "refusal_message", "request_scopes", "save_budget_config",
+        "parse_scope", "refusal_message", "request_scopes", "save_budget_config", "settling_usage",
     ],
     "hive_emulator": ["DEFAULT_TEST_KEY", "Emulator", "FAULT_KINDS", "FaultRule", "parse_fault"],
     "hive_cli.hive": ["cli", "main"],
