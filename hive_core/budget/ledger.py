@@ -36,9 +36,10 @@ model; if its event reached the disk before a rebuild and it settled after, it c
 never under - the settling sink has no such window). A settlement tried again after its first try
 failed (the gateway's, :meth:`hive_core.ask.ChainRun.answered`) carries its usage event's id and
 day: a rebuild that ran between the event reaching the disk and the second try leaves it counted
-twice only until the next rebuild, which matches it by that id. Reservations still in flight are kept while
-their process lives and they are not stale; the others are expired. The price: reservations wait
-while a rebuild reads the events (about 3 s for 300k usage events on a busy 2-core machine).
+twice only until the next rebuild, which matches it by that id. Reservations still in flight are
+kept while their process lives and they are not stale; the others are expired. The price:
+reservations wait while a rebuild reads the events (about 3 s for 300k usage events on a busy
+2-core machine).
 
 **Virtual keys' scopes (``key:<key_id>``) are the ledger's own count.** The events name a request's
 app and model but not the gateway key it came with, so a rebuild cannot recompute them: it keeps
