@@ -14,7 +14,8 @@ lock: it takes the buffers as they are, leaves empty ones to record into, and wr
 application's event loop no longer stalls on one (measured on a loop recording 4,400 events/s, a
 gateway worker's full speed: 7-41 ms at each flush while the recording thread wrote them itself).
 Only a recorder that outruns the writer by another ``max_events`` writes itself, and waits for the
-write before it: memory stays bounded. A write that fails puts what it took back in front of what was recorded meanwhile.
+write before it: memory stays bounded. A write that fails puts what it took back in front of what
+was recorded meanwhile.
 
 File names are ``<writer-id>-<seq>.parquet``; the writer id is unique per process, so any number of
 writers append to the same data directory without coordination. A process forked while a log is
