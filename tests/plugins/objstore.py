@@ -6,10 +6,11 @@ section), the S3 suite fuller versions of each.
 
 The child scripts (run with ``python -c SCRIPT <data dir url> ...``): :data:`WRITER` records events
 for ever, :data:`COUNTER` increments a counter under the job lock, :data:`HOLD` holds a lock object,
-:data:`COMPACT` compacts days, :data:`ROLLUP` rebuilds the rollup one day per batch. The trials that
-kill one of them at a random instant are :func:`killed_writer_trial`, :func:`held_lock_trial` and
-:func:`killed_rollup_trial`; ``rollup_reference`` (a fixture) is what a local rollup of the same
-history writes, to compare a store's files with.
+:data:`COMPACT` compacts days, :data:`ROLLUP` rebuilds the rollup one day per batch and kills itself
+at a chosen write. The trials that kill one of them at a random instant or write are
+:func:`killed_writer_trial`, :func:`held_lock_trial` and :func:`killed_rollup_trial`;
+``rollup_reference`` (a fixture) is what a local rollup of the same history writes, to compare a
+store's files with.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from hive_core.store.objects import ObjectPath
 from tests.cases import DAY0, T0, api_call, write_history
 from tests.plugins.env import REPO
 
-__all__ = ["AS_OF", "COMPACT", "COMPACT_DAYS", "COUNTER", "HOLD", "ROLLUP", "ROLLUP_DAYS", "WRITER", "compact_verify_cli_trial",
+__all__ = ["AS_OF", "COMPACT", "COMPACT_DAYS", "COUNTER", "HOLD", "ROLLUP", "ROLLUP_DAYS", "ROLLUP_WRITES", "WRITER", "compact_verify_cli_trial",
            "conditional_primitives_trial", "counter_lock_trial", "cut_upload_trial", "data_root", "event_log_trial", "held_lock_trial",
            "journals", "killed_compaction_trial", "killed_rollup_trial", "killed_writer_trial", "local_files",
            "lock_holder", "lost_answer_lock_trial", "object_files", "objects", "partition", "plain_rows", "prune_trial", "read_ids",
@@ -229,17 +230,41 @@ ROLLUP_DAYS = 6
 #: the clock of every rollup run: the day after the history (the rankings' window covers it)
 AS_OF = datetime(DAY0.year, DAY0.month, DAY0.day, 12, tzinfo=UTC) + timedelta(days=ROLLUP_DAYS)
 
-#: a rollup of one day per batch (many writes to kill it between), as `hive-jobs rollup` runs it
+#: a rollup of one day per batch, as `hive-jobs rollup` runs it, that kills itself with SIGKILL at its
+#: argv[3]-th write to the store (a PUT or DELETE; the 1st takes the lock), just before it is sent
+#: (argv[4] "before") or at a random instant while it is sent or just after (argv[4] "during": the write
+#: then waits for the kill, so the run never goes past it)
 ROLLUP = """
-import sys
+import os, random, signal, sys, threading, time
 from hive_core.selection.rankings import load_rankings
 from hive_core.settings import Settings
+from hive_core.store.backends import backend
 from jobs.pipeline import POST_STEPS
 from jobs.rollup.daily import rollup
-rollup(Settings.from_env({"HIVE_AS_OF": sys.argv[2]}, data_dir=sys.argv[1]), rebuild=True, max_batch_bytes=1,
-       steps=POST_STEPS)
-print("done", flush=True)
+settings = Settings.from_env({"HIVE_AS_OF": sys.argv[2]}, data_dir=sys.argv[1])
+store, kill_at, phase, writes = type(backend(settings.data_dir.scheme)), int(sys.argv[3]), sys.argv[4], 0
+
+def killing(write):
+    def counted(*args, **kwargs):
+        global writes
+        writes += 1
+        if writes != kill_at:
+            return write(*args, **kwargs)
+        if phase == "before":
+            os.kill(os.getpid(), signal.SIGKILL)
+        threading.Timer(random.uniform(0.0, 0.05), os.kill, (os.getpid(), signal.SIGKILL)).start()
+        write(*args, **kwargs)
+        time.sleep(60)
+    return counted
+
+store.put, store.delete = killing(store.put), killing(store.delete)
+rollup(settings, rebuild=True, max_batch_bytes=1, steps=POST_STEPS)
+print("done", writes, flush=True)
 """
+
+#: the writes of a :data:`ROLLUP` run: the lock, a file per day, the month's two, the state, the
+#: ranking table, the lock's release
+ROLLUP_WRITES = 1 + ROLLUP_DAYS + 2 + 1 + 1 + 1
 
 
 def rollup_settings(data_dir: str) -> Settings:
@@ -287,10 +312,12 @@ def rollup_reference(tmp_path: Path) -> dict[str, object]:
     return local_files(settings.data_dir)
 
 
-def killed_rollup_trial(url: str, reference: dict[str, object], within_s: float) -> None:
-    """A :data:`ROLLUP` rebuild killed with SIGKILL at a random instant ``within_s`` seconds after it
-    took its lock (mid-run, never after it): the lock stays held until its lease lapses, and the next
-    ordinary run finishes the job, ending with ``reference``'s files."""
+def killed_rollup_trial(url: str, reference: dict[str, object]) -> None:
+    """A :data:`ROLLUP` rebuild killed with SIGKILL at a random one of its writes after it took its lock
+    (before it is sent, while it is sent or just after; never the lock's release, so mid-run, never
+    after it): the lock stays held until its lease lapses, and the next ordinary run finishes the job,
+    ending with ``reference``'s files. (Killing at a write, not at a random time, keeps a fast machine
+    from finishing the run first.)"""
     from hive_core.errors import LockHeld
     from hive_core.store.conditional import object_lock
     from hive_core.store.objects import as_object
@@ -298,17 +325,13 @@ def killed_rollup_trial(url: str, reference: dict[str, object], within_s: float)
 
     settings = rollup_settings(url)
     lock = as_object(settings.datadir.lock("rollup"))
-    proc = subprocess.Popen([sys.executable, "-c", ROLLUP, url, AS_OF.isoformat()], cwd=REPO,
-                            stdout=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not lock.exists():  # it holds the lock: the run has begun
-        assert proc.poll() is None and time.monotonic() < deadline, "the rollup never took its lock"
-        time.sleep(0.02)
-    time.sleep(random.uniform(0.0, within_s))
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL
-    assert proc.stdout is not None and proc.stdout.read() == ""  # killed mid-run, not after it
-    proc.stdout.close()
+    kill_at, phase = random.randint(2, ROLLUP_WRITES - 1), random.choice(["before", "during"])
+    with subprocess.Popen([sys.executable, "-c", ROLLUP, url, AS_OF.isoformat(), str(kill_at), phase], cwd=REPO,
+                          stdout=subprocess.PIPE, text=True) as proc:
+        out, _ = proc.communicate(timeout=120)
+    assert (proc.returncode, out) == (-signal.SIGKILL, ""), (
+        f"the rollup was to die at write {kill_at} of {ROLLUP_WRITES} ({phase}); ROLLUP_WRITES is out of date?")
+    assert lock.exists()
 
     # the dead run's lock lapses after its lease (shortened here: the lease itself is test_s3_lock's)
     with pytest.raises(LockHeld):
@@ -473,7 +496,7 @@ def rollup_trial(url: str, reference: dict[str, object]) -> None:
     assert len(rollup(settings).rolled_up) == ROLLUP_DAYS
     assert object_files(settings.data_dir) == reference
     assert not settings.datadir.lock("rollup").exists()  # the store's job lock, released
-    killed_rollup_trial(url, reference, within_s=0.8)  # the run takes about 1.7 s here
+    killed_rollup_trial(url, reference)
 
 
 def prune_trial(url: str) -> None:
