@@ -27,6 +27,7 @@ request's labels. This module only moves bytes and chooses what the client is to
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING
@@ -44,6 +45,7 @@ from hive_gateway.errors import ModelNotAllowed, Problem, describe, error_body, 
 from hive_gateway.inbound import ChatRequest, parse_chat_request
 from hive_gateway.relay import Downstream, StreamRelay
 from hive_gateway.routing import ALIASES, selection_request
+from hive_gateway.sending import SEND_TIMEOUT, Sending
 from hive_gateway.settle import Settler, record_all
 from hive_gateway.state import Gateway
 
@@ -141,15 +143,19 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             request_id=request_id, labels=chat.labels, key=key.key_id if key is not None else None),
             budget=session.budget, breaker=session.breaker)
         if chat.stream:
-            out = Downstream(request, headers)
+            out = Downstream(request, headers, gateway.sends)
             return await _stream(request, gateway, chat, run, out, tally)
         return await _whole(gateway, request, chat, run, headers, tally)
     except asyncio.CancelledError:
+        if out is not None and out.stalled:  # cut off (hive_gateway.sending): aiohttp saw the connection go
+            tally.error_class = SEND_TIMEOUT
+            if out.response is None:
+                raise
+            _uncancel()  # it ends as the access log says: the 200 its client got, and why it ended
+            return out.response
         if not tally.drained or tally.replying:
             raise  # the client went away (nobody to tell), or it is getting its answer
-        current = asyncio.current_task()
-        if current is not None:
-            current.uncancel()  # answered instead: the drain's cancellation ends here (recorded as cancelled)
+        _uncancel()  # answered instead: the drain's cancellation ends here (recorded as cancelled)
         return await _failure(out, headers, tally, SHUTTING_DOWN)
     except Exception as error:
         tally.error_class = type(error).__name__
@@ -157,11 +163,25 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         if problem.code == "internal_error":  # not Hive's nor OpenRouter's: a bug, whose line the client is sent to
             gateway.trouble(error, request_id)
         return await _failure(out, headers, tally, problem)
+    finally:
+        if out is not None:
+            gateway.sends.sending.discard(out)
+
+
+def _uncancel() -> None:
+    current = asyncio.current_task()
+    if current is not None:
+        current.uncancel()
 
 
 async def _failure(out: Downstream | None, headers: dict[str, str], tally: Tally, problem: Problem) -> web.StreamResponse:
     """``problem`` told to the client: an error answer with its status before any byte; once the
-    stream started, its last event (OpenRouter's own, when it sent one), then ``[DONE]``."""
+    stream started, its last event (OpenRouter's own, when it sent one), then ``[DONE]``. A client
+    that was cut off for not reading hears nothing more."""
+    if out is not None and out.stalled:
+        tally.error_class = SEND_TIMEOUT
+        if out.response is not None:
+            return out.response
     if out is None or out.response is None:
         return json_response(problem.status, error_body(problem), {**headers, **problem.headers})
     try:
@@ -287,12 +307,21 @@ async def _whole(gateway: Gateway, request: web.Request, chat: ChatRequest, run:
             raise
         response = json_response(200, kept[0].body, headers)
         tally.replying = True
+        sending = Sending(request)  # a client that reads nothing is cut off (hive_gateway.sending)
+        gateway.sends.sending.add(sending)
+        sending.since = time.monotonic()
         try:
             await response.prepare(request)  # the answer first: aiohttp sends nothing twice
             await response.write_eof()
         except ConnectionError:
-            tally.error_class = "ClientDisconnected"
+            tally.error_class = SEND_TIMEOUT if sending.stalled else "ClientDisconnected"
+        except asyncio.CancelledError:
+            if not sending.stalled:
+                raise
+            _uncancel()  # aiohttp saw the connection go: the answer was billed, the access log says 200
+            tally.error_class = SEND_TIMEOUT
         finally:
+            gateway.sends.sending.discard(sending)
             settle_later(request.app[SETTLER], held, run, step, result)
             tally.result(result)
         return response

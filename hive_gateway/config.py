@@ -1,5 +1,6 @@
 """How a gateway runs: its settings (the data directory, the OpenRouter key), where it listens, how
-many workers, whether it checks keys, how long a shutdown waits for streams; and :func:`check`,
+many workers, whether it checks keys, how long a shutdown waits for streams and a write for its
+client to read; and :func:`check`,
 what ``hive gateway --check`` prints: every problem that would stop it or its requests, one line each.
 """
 
@@ -9,12 +10,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hive_core.errors import HiveError
+from hive_gateway.sending import DEFAULT_SEND_TIMEOUT_S
 
 if TYPE_CHECKING:
     from hive_core.settings import Settings
     from hive_core.store.datadir import DataDir
 
-__all__ = ["DEFAULT_DRAIN_S", "DEFAULT_HOST", "DEFAULT_PORT", "GatewayConfig", "check"]
+__all__ = ["DEFAULT_DRAIN_S", "DEFAULT_HOST", "DEFAULT_PORT", "DEFAULT_SEND_TIMEOUT_S", "GatewayConfig", "check"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -33,6 +35,8 @@ class GatewayConfig:
     #: accept requests without a virtual key (local development only; said loudly at start-up)
     no_auth: bool = False
     drain_s: float = DEFAULT_DRAIN_S
+    #: how long a write waits for its client to read before the client is cut off (hive_gateway.sending)
+    send_timeout_s: float = DEFAULT_SEND_TIMEOUT_S
 
     @property
     def datadir(self) -> DataDir:
@@ -91,6 +95,8 @@ def check(config: GatewayConfig, *, catalog: bool = True) -> list[str]:
         problems.extend(_keys_problems(config))
     if config.workers < 1:
         problems.append(f"--workers must be at least 1, not {config.workers}")
+    if not config.send_timeout_s > 0:
+        problems.append(f"--send-timeout must be more than 0 seconds, not {config.send_timeout_s}")
     return problems
 
 

@@ -18,18 +18,21 @@ stream (OpenRouter's own mid-stream ``error`` event is relayed as it came).
 A client that disconnects cancels the handler (aiohttp's ``handler_cancellation``): the upstream
 connection is closed at once, and the stream is recorded as ``cancelled`` with the usage counted so
 far (the prompt estimated), which reconciliation corrects from ``/generation`` like a cancelled
-``hive ask``.
+``hive ask``. So does a client that stays connected but stops reading, once a write to it has
+waited ``--send-timeout`` (:mod:`hive_gateway.sending`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING
 
 import aiohttp
 
 from hive_core.errors import Cancelled, MidStreamError, OpenRouterError
 from hive_core.openrouter.retry import acall_with_retries
+from hive_gateway.sending import Sending
 from hive_gateway.upstream import CLIENT_GONE, is_upstream_error
 
 if TYPE_CHECKING:
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
 
     from hive_core.openrouter.results import ChatResult
     from hive_core.openrouter.stream import Delivery, StreamRun
+    from hive_gateway.sending import SendWatch
     from hive_gateway.upstream import Upstream
 
 __all__ = ["Downstream", "StreamRelay"]
@@ -45,12 +49,14 @@ _SSE_ACCEPT = {"Accept": "text/event-stream"}
 _DONE = b"data: [DONE]"
 
 
-class Downstream:
-    """The client's SSE response: started by the first bytes worth sending, then written read by read."""
+class Downstream(Sending):
+    """The client's SSE response: started by the first bytes worth sending, then written read by read,
+    each write watched by ``watch`` (a client that stops reading is cut off: :attr:`stalled`)."""
 
-    def __init__(self, request: web.Request, headers: dict[str, str]) -> None:
-        self.request = request
+    def __init__(self, request: web.Request, headers: dict[str, str], watch: SendWatch) -> None:
+        super().__init__(request)
         self.headers = headers
+        self.watch = watch
         self.response: web.StreamResponse | None = None
         #: whether the last bytes written ended the stream (``data: [DONE]``)
         self.done_sent = False
@@ -68,16 +74,20 @@ class Downstream:
             return
         try:
             response = self.response
+            self.since = time.monotonic()
             if response is None:
                 from aiohttp import web
 
                 response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                                        "Cache-Control": "no-cache", **self.headers})
+                self.watch.sending.add(self)  # the handler's end takes it out (chat_completions)
                 await response.prepare(self.request)
                 self.response = response
             await response.write(data)
         except ConnectionError:
             raise Cancelled(CLIENT_GONE) from None
+        finally:
+            self.since = None
         self.done_sent = data.rstrip().endswith(_DONE)
 
     async def end(self) -> None:
@@ -87,9 +97,12 @@ class Downstream:
             await self.send(_DONE + b"\n\n")
         assert self.response is not None
         try:
+            self.since = time.monotonic()
             await self.response.write_eof()
         except ConnectionError:
             raise Cancelled(CLIENT_GONE) from None
+        finally:
+            self.since = None
 
 
 class StreamRelay:

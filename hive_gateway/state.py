@@ -5,7 +5,8 @@ at close), one
 :class:`~hive_core.session.Session` over it (budget, breaker, selector, catalog prices: exactly the
 parts ``hive ask`` uses), one :class:`~hive_core.openrouter.core.ClientCore` recording into the
 Session's settling sink (so each usage event settles its reservation), one upstream pool, and the
-virtual keys (``hive_core.keys``) unless the gateway runs with ``--no-auth``.
+virtual keys (``hive_core.keys``) unless the gateway runs with ``--no-auth``; and the watch that cuts
+off a client that stops reading (:mod:`hive_gateway.sending`).
 
 Closing order matters: the upstream pool first (nothing more can arrive), then the Session (the
 ledger), then the log, whose close writes every buffered event.
@@ -13,6 +14,8 @@ ledger), then the log, whose close writes every buffered event.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -23,6 +26,7 @@ from hive_core.session import Session
 from hive_core.settings import SETTINGS
 from hive_gateway.errors import TooManyRequests, Unauthorized
 from hive_gateway.routing import load_catalog_document, models_document
+from hive_gateway.sending import SendWatch
 from hive_gateway.trouble import Trouble
 from ingest import EventLog
 
@@ -80,15 +84,23 @@ class Gateway:
         catalog = load_catalog_document(catalog_file.read_bytes() if catalog_file.exists() else None)
         self.models_body = json.dumps(models_document(catalog, int(time.time()))).encode()
         self.upstream: Upstream | None = None
+        #: the responses being written, each client cut off once a write waited ``--send-timeout``
+        self.sends = SendWatch(config.send_timeout_s)
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Open the upstream pool (it belongs to the running loop)."""
+        """Open the upstream pool (it belongs to the running loop) and start watching the sends."""
         from hive_gateway.upstream import Upstream
 
         self.upstream = Upstream(self.settings, self.core)
+        self._sweeper = asyncio.create_task(self.sends.run())
 
     async def close(self) -> None:
         """Close the pool, the Session and the key stores, then the log (every event written)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
         try:
             if self.upstream is not None:
                 await self.upstream.close()

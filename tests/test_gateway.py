@@ -235,6 +235,21 @@ def test_check_lists_each_problem_on_one_line(emulator: Emulator, tmp_path: Path
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_a_send_timeout_that_is_no_positive_number_is_refused(emulator: Emulator, tmp_path: Path, value: str) -> None:
+    done = run_cli("hive", ["gateway", "--no-auth", "--send-timeout", value], hive_env(emulator, tmp_path / "data"))
+    assert done.returncode == 2
+    assert "--send-timeout" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_check_refuses_a_send_timeout_that_is_not_positive(emulator: Emulator, tmp_path: Path) -> None:
+    from hive_core.settings import Settings
+    from hive_gateway.config import GatewayConfig, check
+
+    config = GatewayConfig(Settings.from_env(hive_env(emulator, tmp_path / "data")), no_auth=True, send_timeout_s=0)
+    assert "--send-timeout must be more than 0 seconds, not 0" in check(config, catalog=False)
+
+
 
 @pytest.mark.parametrize("body", [
     b'{"model": "m", "messages": [], "n": 1e400}',  # beyond a float: json reads inf

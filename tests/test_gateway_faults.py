@@ -30,6 +30,7 @@ from tests.plugins.emulator import MODEL, seed_failing_first
 from tests.plugins.store import events
 
 if TYPE_CHECKING:
+    from hive_gateway.observe import RequestSummary
     from tests.plugins.gateway import GatewayProcess
 
 
@@ -274,11 +275,12 @@ def test_the_last_words_to_a_client_that_stopped_reading_take_at_most_a_second()
 
     from hive_gateway.chat import DRAIN_DEADLINE, LAST_WORDS_S, SHUTTING_DOWN, Tally, _failure
     from hive_gateway.relay import Downstream
+    from hive_gateway.sending import SendWatch
 
     took: list[float] = []
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        out = Downstream(request, {})
+        out = Downstream(request, {}, SendWatch())
         await out.send(b": open\n\n")
         assert request.transport is not None
         request.transport.write(b": " + b"y" * 8_000_000 + b"\n\n")  # past every buffer: the socket is full
@@ -312,6 +314,162 @@ def test_the_last_words_to_a_client_that_stopped_reading_take_at_most_a_second()
 
     asyncio.run(asyncio.wait_for(main(), 60))
     assert LAST_WORDS_S <= took[0] < LAST_WORDS_S + 1.5, took
+
+
+def _rows_body(model: str, *, stream: bool, rows: int = 4000, max_tokens: int = 60_000) -> bytes:
+    """A structured-output request whose answer is as long as the model may make it (its stream:
+    megabytes; latency_scale 0 sends it at once)."""
+    schema = {"type": "object", "required": ["rows"], "properties": {"rows": {
+        "type": "array", "minItems": rows, "items": {"type": "string", "minLength": 400}}}}
+    return json.dumps({"model": model, "messages": HI, "max_tokens": max_tokens, "stream": stream, "response_format": {
+        "type": "json_schema", "json_schema": {"name": "rows", "strict": True, "schema": schema}}}).encode()
+
+
+def _post_raw(client: socket.socket, body: bytes) -> None:
+    client.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+
+def test_a_client_that_stops_reading_is_cut_off_after_the_send_timeout(
+        emulator_factory: Callable[..., Emulator], gateway_factory: Start, tmp_path: Path) -> None:
+    """A stream's client reads its first bytes, then nothing, and stays connected: once a write to
+    it has waited ``--send-timeout`` (1 s here) the gateway drops the connection, cancels the
+    upstream stream and records it as a disconnect (cancelled, its partial usage, the reservation
+    settled). The access log says the 200 it got and ``error=SendTimeout``; the worker serves on."""
+    emu = emulator_factory(latency_scale=0.0)
+    gateway = gateway_factory(emu, "--no-auth", "--send-timeout", "1", data_dir=_budgeted(emu, tmp_path))
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client.settimeout(30)
+    client.connect(("127.0.0.1", gateway.port))
+    _post_raw(client, _rows_body(MODEL, stream=True))
+    try:
+        assert client.recv(4096).startswith(b"HTTP/1.1 200")  # the stream started; nothing more is read
+        started = time.monotonic()
+        outcome = gateway.wait_events("stream_outcome", 1, "outcome, completion_tokens")
+        took = time.monotonic() - started
+        rest = b""
+        with contextlib.suppress(ConnectionError):  # the gateway closed the connection: what was sent, then EOF
+            while chunk := client.recv(1 << 20):
+                rest = rest[-100:] + chunk
+    finally:
+        client.close()
+    assert 1.0 <= took < 5.0, f"cut off {took:.2f} s after the client stopped reading, with --send-timeout 1"
+    assert b"[DONE]" not in rest  # cut off, not ended
+    assert outcome[0][0] == "cancelled" and outcome[0][1] < 60_000
+    assert events(gateway.data_dir, "api_call", "status, http_status") == [("cancelled", 200)]
+    with _sdk(gateway) as sdk:  # the worker serves on
+        assert sdk.chat.completions.create(model=MODEL, messages=HI, max_tokens=5).model == MODEL  # type: ignore[arg-type]
+    assert gateway.stop() == 0
+    assert len(events(gateway.data_dir, "usage", "*")) == 2  # the cut stream's partial usage, reconcilable
+    assert _reserved(gateway.data_dir) == 0
+    assert "Traceback" not in gateway.stderr, gateway.stderr
+    assert re.search(r"status=200 .* stream=true .* error=SendTimeout$", gateway.stderr, re.MULTILINE), gateway.stderr
+
+
+class _Summaries:
+    """An observer that keeps each finished request's summary."""
+
+    def __init__(self) -> None:
+        self.seen: list[RequestSummary] = []
+
+    def started(self, *, stream: bool) -> None:
+        pass
+
+    def finished(self, summary: RequestSummary) -> None:
+        self.seen.append(summary)
+
+
+#: the slow reader's pace: 8 KB every 50 ms (160 KB/s), so its answer (~300-450 KB) takes seconds
+SLOW_READ, SLOW_PAUSE_S = 8192, 0.05
+
+
+@pytest.mark.parametrize("reader", ["stopped", "slow"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_send_timeout_cuts_a_client_that_reads_nothing_never_one_that_reads_slowly(
+        emulator_factory: Callable[..., Emulator], tmp_path: Path, stream: bool, reader: str) -> None:
+    """The worker's real application on 127.0.0.1 with ``send_timeout_s=1``, its sockets' send
+    buffers small (the listener's SO_SNDBUF, which accepted sockets inherit) so an answer of a few
+    hundred KB outgrows them, and a client with a small receive buffer:
+
+    * one that reads the response's head, then nothing, is cut off a second or two later, also when
+      the answer is a single write (not streamed): the answer it was billed for is recorded and
+      settled, a stream recorded as cancelled; the summary says 200 and ``SendTimeout``;
+    * one that reads 8 KB every 50 ms is never cut, though its answer waits on it for seconds: the
+      timeout counts the time without progress, as nginx's does."""
+    from aiohttp import web
+
+    from hive_core.settings import Settings
+    from hive_gateway.app import build_app
+    from hive_gateway.config import GatewayConfig
+    from hive_gateway.sending import SEND_TIMEOUT
+
+    emu = emulator_factory(latency_scale=0.0)
+    data = _budgeted(emu, tmp_path)
+    settings = Settings.from_env(hive_env(emu, data))
+    if stream:
+        body = _rows_body(MODEL, stream=True, max_tokens=4_000)  # ~300 KB of SSE
+    else:  # a model that may answer 400,000 tokens: ~450 KB of JSON
+        body = _rows_body("minimax/minimax-m3", stream=False, max_tokens=400_000)
+    summaries = _Summaries()
+
+    async def main() -> tuple[float, bytes]:
+        app = build_app(GatewayConfig(settings, no_auth=True, send_timeout_s=1.0), summaries)
+        runner = web.AppRunner(app, handler_cancellation=True)
+        await runner.setup()
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        listener.bind(("127.0.0.1", 0))
+        try:
+            await web.SockSite(runner, listener).start()
+            client = socket.socket()
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            client.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(client, listener.getsockname())
+            stream_reader, writer = await asyncio.open_connection(sock=client, limit=SLOW_READ)
+            writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            head = await asyncio.wait_for(stream_reader.readuntil(b"\r\n\r\n"), 30)
+            assert head.startswith(b"HTTP/1.1 200"), head
+            started = time.monotonic()
+            received = b""
+            if reader == "stopped":
+                writer.transport.pause_reading()  # and not one more byte
+                while not summaries.seen and time.monotonic() < started + 30:
+                    await asyncio.sleep(SLOW_PAUSE_S)
+            else:  # to the answer's end: its Content-Length, or a stream's last chunk
+                length = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
+                while not (len(received) >= int(length[1]) if length else received.endswith(b"\r\n0\r\n\r\n")):
+                    chunk = await asyncio.wait_for(stream_reader.read(SLOW_READ), 30)
+                    if not chunk:
+                        break  # the connection ended first (cut off)
+                    received += chunk
+                    await asyncio.sleep(SLOW_PAUSE_S)
+            took = time.monotonic() - started
+            writer.close()
+            return took, received
+        finally:
+            await runner.cleanup()  # the worker's close: every event written
+
+    took, received = asyncio.run(asyncio.wait_for(main(), 90))
+    assert len(summaries.seen) == 1, "the request never ended"
+    summary = summaries.seen[0]
+    if reader == "stopped":
+        assert 1.0 <= took < 5.0, f"cut off {took:.2f} s after its client stopped reading, with a 1 s send timeout"
+        assert (summary.status, summary.error_class) == (200, SEND_TIMEOUT)
+    else:
+        assert took > 2.0, f"the answer took {took:.2f} s to read: it never waited on the slow reader"
+        assert (summary.status, summary.error_class) == (200, None)
+        assert (b"data: [DONE]" in received[-100:]) if stream else received.endswith(b"}")  # the whole answer
+    statuses = [status for (status,) in events(data, "api_call", "status")]
+    if stream:
+        assert statuses == ["cancelled" if reader == "stopped" else "ok"]
+        assert [o for (o,) in events(data, "stream_outcome", "outcome")] == [
+            "cancelled" if reader == "stopped" else "completed"]
+    else:
+        assert statuses == ["ok"]  # answered and billed before it was sent: recorded either way
+    assert len(events(data, "usage", "*")) == 1
+    assert _reserved(data) == 0
 
 
 def _wait_in_flight(gateway: GatewayProcess) -> None:

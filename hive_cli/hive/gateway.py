@@ -29,12 +29,16 @@ NOT_READY = 2
               help="Accept requests without a virtual key (local development only; said loudly at start-up).")
 @click.option("--drain", "drain_s", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="Seconds SIGTERM lets in-flight streams finish before cancelling them (recorded as cancelled).")
+@click.option("--send-timeout", "send_timeout_s", type=click.FloatRange(min=0, min_open=True), default=60.0,
+              show_default=True,
+              help="Seconds a response write waits for a client that reads nothing before cutting it off "
+                   "(its stream cancelled and recorded so; nginx's send_timeout).")
 @click.option("--check", is_flag=True,
               help="Validate the configuration (API key, data directory, catalog, budgets, keys), print each "
                    "problem on its own line, and exit (0: ready).")
 @click.pass_context
 def gateway(ctx: click.Context, /, host: str, port: int, workers: int, no_auth: bool, drain_s: float,
-            check: bool) -> None:
+            send_timeout_s: float, check: bool) -> None:
     """Serve an OpenAI-compatible API (POST /v1/chat/completions, GET /v1/models, /healthz, /metrics)
     that records, budgets and routes every call: point any OpenAI SDK's base URL at
     http://HOST:PORT/v1 with a virtual key (`hive keys create`). model "hive/auto" lets Hive's
@@ -48,7 +52,7 @@ def gateway(ctx: click.Context, /, host: str, port: int, workers: int, no_auth: 
     from hive_gateway.config import check as check_config
 
     config = GatewayConfig(get_settings(ctx), host=host, port=port, workers=workers, no_auth=no_auth,
-                           drain_s=drain_s)
+                           drain_s=drain_s, send_timeout_s=send_timeout_s)
     problems = check_config(config, catalog=check)
     if check:
         for line in problems:
