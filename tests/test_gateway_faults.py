@@ -354,7 +354,8 @@ def test_a_client_that_stops_reading_is_cut_off_after_the_send_timeout(
                 rest = rest[-100:] + chunk
     finally:
         client.close()
-    assert 1.0 <= took < 5.0, f"cut off {took:.2f} s after the client stopped reading, with --send-timeout 1"
+    # (the blocked write may have begun a little before this client's first read returned: hence 0.75)
+    assert 0.75 <= took < 10.0, f"cut off {took:.2f} s after the client stopped reading, with --send-timeout 1"
     assert b"[DONE]" not in rest  # cut off, not ended
     assert outcome[0][0] == "cancelled" and outcome[0][1] < 60_000
     assert events(gateway.data_dir, "api_call", "status, http_status") == [("cancelled", 200)]
@@ -455,10 +456,11 @@ def test_the_send_timeout_cuts_a_client_that_reads_nothing_never_one_that_reads_
     assert len(summaries.seen) == 1, "the request never ended"
     summary = summaries.seen[0]
     if reader == "stopped":
-        assert 1.0 <= took < 5.0, f"cut off {took:.2f} s after its client stopped reading, with a 1 s send timeout"
+        # (the blocked write may have begun a little before the head was read: hence 0.75)
+        assert 0.75 <= took < 10.0, f"cut off {took:.2f} s after its client stopped reading, with a 1 s send timeout"
         assert (summary.status, summary.error_class) == (200, SEND_TIMEOUT)
     else:
-        assert took > 2.0, f"the answer took {took:.2f} s to read: it never waited on the slow reader"
+        assert took > 1.5, f"the answer took {took:.2f} s to read: it never waited on the slow reader past the timeout"
         assert (summary.status, summary.error_class) == (200, None)
         assert (b"data: [DONE]" in received[-100:]) if stream else received.endswith(b"}")  # the whole answer
     statuses = [status for (status,) in events(data, "api_call", "status")]
