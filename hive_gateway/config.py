@@ -1,7 +1,7 @@
 """How a gateway runs: its settings (the data directory, the OpenRouter key), where it listens, how
-many workers, whether it checks keys, how long a shutdown waits for streams and a write for its
-client to read; and :func:`check`,
-what ``hive gateway --check`` prints: every problem that would stop it or its requests, one line each.
+many workers, whether it checks keys, how long a shutdown waits for streams and a write for a
+client that reads nothing; and :func:`check`, what ``hive gateway --check`` prints: every problem
+that would stop it or its requests, one line each.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class GatewayConfig:
     #: accept requests without a virtual key (local development only; said loudly at start-up)
     no_auth: bool = False
     drain_s: float = DEFAULT_DRAIN_S
-    #: how long a write waits for its client to read before the client is cut off (hive_gateway.sending)
+    #: how long a write may make no progress before its client is cut off (hive_gateway.sending)
     send_timeout_s: float = DEFAULT_SEND_TIMEOUT_S
 
     @property

@@ -19,7 +19,7 @@ A client that disconnects cancels the handler (aiohttp's ``handler_cancellation`
 connection is closed at once, and the stream is recorded as ``cancelled`` with the usage counted so
 far (the prompt estimated), which reconciliation corrects from ``/generation`` like a cancelled
 ``hive ask``. So does a client that stays connected but stops reading, once a write to it has
-waited ``--send-timeout`` (:mod:`hive_gateway.sending`).
+made no progress for ``--send-timeout`` (:mod:`hive_gateway.sending`).
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ _DONE = b"data: [DONE]"
 
 
 class Downstream(Sending):
-    """The client's SSE response: started by the first bytes worth sending, then written read by read,
-    each write watched by ``watch`` (a client that stops reading is cut off: :attr:`stalled`)."""
+    """The client's SSE response: started by the first bytes worth sending, then written read by
+    read, each write watched by ``watch`` (a client that stops reading is cut off: ``stalled``)."""
 
     def __init__(self, request: web.Request, headers: dict[str, str], watch: SendWatch) -> None:
         super().__init__(request)

@@ -3,18 +3,18 @@
 aiohttp applies backpressure: a response write waits while the client's socket is full, so nothing
 is buffered without bound, but a client that stays connected and reads nothing would hold its
 handler, its upstream stream (OpenRouter still generating) and its budget reservation for as long
-as it likes. A write that has waited :attr:`SendWatch.timeout_s` with no progress (``hive gateway
---send-timeout``, :data:`DEFAULT_SEND_TIMEOUT_S`) aborts that client's connection instead: the handler sees the client
-gone and ends as for a disconnect (the upstream request cancelled, the stream recorded as
-``cancelled`` with its partial usage, the reservation settled), and the access log says
-``error=SendTimeout``. What counts is the time without progress, as in nginx (whose timeout runs
+as it likes. A write that has made no progress for :attr:`SendWatch.timeout_s` (``hive gateway
+--send-timeout``, :data:`DEFAULT_SEND_TIMEOUT_S`) aborts that client's connection instead: the
+handler sees the client gone and ends as for a disconnect (the upstream request cancelled, the
+stream recorded as ``cancelled`` with its partial usage, the reservation settled), and the access
+log says ``error=SendTimeout``. Only time without progress counts, as in nginx (whose timeout runs
 between two successive writes to the socket): a write waits afresh each time the client reads some
 of what it waits for, so a slow reader that keeps reading a long answer is never cut.
 
 A sweep per worker, every second (every quarter of the timeout, when that is shorter), checks the
-writes in progress: one whose connection's buffer shrank since the last sweep made progress. A timer per write (``asyncio.timeout``) costs
-~4.7 us here, a third of what relaying an SSE chunk costs; marking a write's start and end is two
-attribute stores.
+writes in progress; one whose connection's buffer shrank since the last sweep made progress. A
+timer per write (``asyncio.timeout``) costs ~4.7 us here, a third of what relaying an SSE chunk
+costs; marking a write's start and end is two attribute stores.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ SWEEP_S = 1.0
 
 class Sending:
     """One response being written to its client: its writer sets :attr:`since` before each write
-    that may wait and clears it after; :attr:`stalled` once :class:`SendWatch` cut the client off."""
+    that may wait and clears it after; :attr:`stalled` once :class:`SendWatch` cut it off."""
 
     __slots__ = ("left", "request", "seen", "since", "stalled")
 
@@ -91,8 +91,8 @@ class SendWatch:
         return late
 
     async def run(self) -> None:
-        """Sweep until cancelled: a client that reads nothing is cut off at most ``timeout_s`` and one
-        pause after its write last made progress."""
+        """Sweep until cancelled: a client that reads nothing is cut off at most ``timeout_s`` and
+        one pause after its write last made progress."""
         pause = min(SWEEP_S, self.timeout_s / 4)
         while True:
             await asyncio.sleep(pause)

@@ -84,7 +84,8 @@ class Gateway:
         catalog = load_catalog_document(catalog_file.read_bytes() if catalog_file.exists() else None)
         self.models_body = json.dumps(models_document(catalog, int(time.time()))).encode()
         self.upstream: Upstream | None = None
-        #: the responses being written, each client cut off once a write waited ``--send-timeout``
+        #: the responses being written: a client is cut off once a write makes no progress for
+        #: ``--send-timeout``
         self.sends = SendWatch(config.send_timeout_s)
         self._sweeper: asyncio.Task[None] | None = None
 

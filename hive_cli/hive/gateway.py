@@ -31,8 +31,8 @@ NOT_READY = 2
               help="Seconds SIGTERM lets in-flight streams finish before cancelling them (recorded as cancelled).")
 @click.option("--send-timeout", "send_timeout_s", type=click.FloatRange(min=0, min_open=True), default=60.0,
               show_default=True,
-              help="Seconds a response write waits for a client that reads nothing before cutting it off "
-                   "(its stream cancelled and recorded so; nginx's send_timeout).")
+              help="Seconds a response write may make no progress (its client reads nothing) before the client "
+                   "is cut off (its stream cancelled and recorded so; nginx's send_timeout).")
 @click.option("--check", is_flag=True,
               help="Validate the configuration (API key, data directory, catalog, budgets, keys), print each "
                    "problem on its own line, and exit (0: ready).")
