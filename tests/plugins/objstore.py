@@ -263,7 +263,7 @@ print("done", writes, flush=True)
 """
 
 #: the writes of a :data:`ROLLUP` run: the lock, a file per day, the month's two, the state, the
-#: ranking table, the lock's release
+#: ranking table, the lock's release (a run of over 20 s would add the lock's renewal: runs take ~1 s)
 ROLLUP_WRITES = 1 + ROLLUP_DAYS + 2 + 1 + 1 + 1
 
 
