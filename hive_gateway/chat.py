@@ -192,8 +192,13 @@ async def _failure(out: Downstream | None, headers: dict[str, str], tally: Tally
                                else sse_error(problem, model=tally.model, generation_id=None))
             await out.response.write_eof()
     except (Cancelled, ConnectionError, TimeoutError):
-        tally.error_class = tally.error_class if tally.drained else "ClientDisconnected"
+        tally.error_class = SEND_TIMEOUT if out.stalled else (
+            tally.error_class if tally.drained else "ClientDisconnected")
     except asyncio.CancelledError:
+        if out.stalled:  # cut off while told why (hive_gateway.sending): aiohttp saw the connection go
+            _uncancel()
+            tally.error_class = SEND_TIMEOUT
+            return out.response
         current = asyncio.current_task()
         if not tally.drained or current is None or current.cancelling():
             raise  # cancelled again (aiohttp's own shutdown): it ends here
@@ -319,8 +324,9 @@ async def _whole(gateway: Gateway, request: web.Request, chat: ChatRequest, run:
             if not sending.stalled:
                 raise
             _uncancel()  # aiohttp saw the connection go: the answer was billed, the access log says 200
-            tally.error_class = SEND_TIMEOUT
         finally:
+            if sending.stalled:  # also where aiohttp let the wait end quietly (no handler cancellation)
+                tally.error_class = SEND_TIMEOUT
             gateway.sends.sending.discard(sending)
             settle_later(request.app[SETTLER], held, run, step, result)
             tally.result(result)

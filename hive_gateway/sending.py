@@ -9,7 +9,8 @@ handler sees the client gone and ends as for a disconnect (the upstream request 
 stream recorded as ``cancelled`` with its partial usage, the reservation settled), and the access
 log says ``error=SendTimeout``. Only time without progress counts, as in nginx (whose timeout runs
 between two successive writes to the socket): a write waits afresh each time the client reads some
-of what it waits for, so a slow reader that keeps reading a long answer is never cut.
+of what it waits for, so a slow reader that keeps draining its socket within the timeout is
+never cut.
 
 A sweep per worker, every second (every quarter of the timeout, when that is shorter), checks the
 writes in progress; one whose connection's buffer shrank since the last sweep made progress. A
@@ -24,6 +25,8 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aiohttp import web
 
 __all__ = ["DEFAULT_SEND_TIMEOUT_S", "SEND_TIMEOUT", "SendWatch", "Sending"]
@@ -32,13 +35,15 @@ __all__ = ["DEFAULT_SEND_TIMEOUT_S", "SEND_TIMEOUT", "SendWatch", "Sending"]
 DEFAULT_SEND_TIMEOUT_S = 60.0
 #: the error class of a request whose client stopped reading (the access log's ``error=``)
 SEND_TIMEOUT = "SendTimeout"
-#: the longest pause between two sweeps
+#: the longest pause between two sweeps, and the shortest (a tiny timeout does not spin the loop)
 SWEEP_S = 1.0
+MIN_SWEEP_S = 0.05
 
 
 class Sending:
     """One response being written to its client: its writer sets :attr:`since` before each write
-    that may wait and clears it after; :attr:`stalled` once :class:`SendWatch` cut it off."""
+    that may wait and clears it after (or takes it out of the watch); :attr:`stalled` once
+    :class:`SendWatch` cut it off."""
 
     __slots__ = ("left", "request", "seen", "since", "stalled")
 
@@ -79,7 +84,7 @@ class SendWatch:
             if since is None:
                 continue
             transport = sending.request.transport
-            left = transport.get_write_buffer_size() if transport is not None else 0
+            left = transport.get_write_buffer_size() if transport is not None else sending.left  # gone: no progress
             if since == sending.seen and left < sending.left:
                 sending.since = since = now
             sending.seen, sending.left = since, left
@@ -90,11 +95,15 @@ class SendWatch:
             sending.stall()
         return late
 
-    async def run(self) -> None:
+    async def run(self, trouble: Callable[[BaseException, str | None], None]) -> None:
         """Sweep until cancelled: a client that reads nothing is cut off at most ``timeout_s`` and
-        one pause after its write last made progress."""
-        pause = min(SWEEP_S, self.timeout_s / 4)
+        one pause after its write last made progress. A sweep that fails is the operator's line
+        (``trouble``), and the next one runs."""
+        pause = max(MIN_SWEEP_S, min(SWEEP_S, self.timeout_s / 4))
         while True:
             await asyncio.sleep(pause)
             if self.sending:
-                self.sweep(time.monotonic())
+                try:
+                    self.sweep(time.monotonic())
+                except Exception as error:
+                    trouble(error, None)

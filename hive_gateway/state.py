@@ -94,15 +94,15 @@ class Gateway:
         from hive_gateway.upstream import Upstream
 
         self.upstream = Upstream(self.settings, self.core)
-        self._sweeper = asyncio.create_task(self.sends.run())
+        self._sweeper = asyncio.create_task(self.sends.run(self.trouble))
 
     async def close(self) -> None:
         """Close the pool, the Session and the key stores, then the log (every event written)."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
         try:
+            if self._sweeper is not None:
+                self._sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._sweeper
             if self.upstream is not None:
                 await self.upstream.close()
         finally:

@@ -368,6 +368,53 @@ def test_a_client_that_stops_reading_is_cut_off_after_the_send_timeout(
     assert re.search(r"status=200 .* stream=true .* error=SendTimeout$", gateway.stderr, re.MULTILINE), gateway.stderr
 
 
+class _Transport:
+    """What the send watch reads of a connection: the bytes left to send; whether it was aborted."""
+
+    def __init__(self, left: int) -> None:
+        self.left, self.aborted = left, False
+
+    def get_write_buffer_size(self) -> int:
+        return self.left
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def test_the_send_watch_counts_time_without_progress() -> None:
+    """The sweep's rule, clock and connections in hand: a write whose buffer shrank between two
+    sweeps waits afresh; one whose buffer stays put for the timeout is cut (its connection aborted,
+    out of the watch); a new write is not progress of the old one; a request with no connection left
+    is cut like any other (its write ends by itself)."""
+    from types import SimpleNamespace
+
+    from hive_gateway.sending import Sending, SendWatch
+
+    watch = SendWatch(10.0)
+    reading, stuck, renewed, gone = (_Transport(100_000) for _ in range(4))
+    sends = {name: Sending(SimpleNamespace(transport=t))  # type: ignore[arg-type]
+             for name, t in (("reading", reading), ("stuck", stuck), ("renewed", renewed), ("gone", gone))}
+    watch.sending.update(sends.values())
+    for each in sends.values():
+        each.since = 0.0
+    assert watch.sweep(5.0) == []
+    reading.left = 90_000  # the client read some
+    renewed.left = 50_000
+    sends["renewed"].since = 6.0  # ... and that write ended and a new one began, which shrank nothing yet
+    sends["gone"].request.transport = None
+    assert set(watch.sweep(9.0)) == set()
+    assert set(watch.sweep(10.0)) == {sends["stuck"], sends["gone"]}
+    assert stuck.aborted and sends["stuck"].stalled and not reading.aborted
+    assert sends["reading"].since == 9.0 and sends["renewed"].since == 6.0
+    assert watch.sweep(15.9) == []
+    assert watch.sweep(16.0) == [sends["renewed"]]  # its new write began at 6.0
+    assert watch.sweep(18.9) == []
+    assert watch.sweep(19.0) == [sends["reading"]]  # nothing read since 9.0
+    assert watch.sending == set()
+    with pytest.raises(ValueError, match="positive"):
+        SendWatch(0)
+
+
 class _Summaries:
     """An observer that keeps each finished request's summary."""
 

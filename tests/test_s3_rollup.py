@@ -1,5 +1,5 @@
 """``hive-jobs rollup`` on a real S3-compatible server (moto, tests/plugins/s3.py): the same files as
-on local disk, byte for byte; incremental; a run killed at any instant is finished by the next;
+on local disk, byte for byte; incremental; a run killed at any of its writes is finished by the next;
 two runs at once, one wins the lock."""
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def test_the_cli_rolls_up_the_bucket(s3_root: str, s3_env: dict[str, str], rollu
 
 
 @pytest.mark.parametrize("trial", range(2))
-def test_a_rollup_killed_at_any_instant_is_finished_by_the_next(s3_root: str, rollup_reference: dict[str, object],
+def test_a_rollup_killed_at_any_of_its_writes_is_finished_by_the_next(s3_root: str, rollup_reference: dict[str, object],
                                                                  trial: int) -> None:
     settings = rollup_settings(s3_root)
     write_history(settings.data_dir, days=ROLLUP_DAYS, n=20)

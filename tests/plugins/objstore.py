@@ -253,8 +253,10 @@ def killing(write):
         if phase == "before":
             os.kill(os.getpid(), signal.SIGKILL)
         threading.Timer(random.uniform(0.0, 0.05), os.kill, (os.getpid(), signal.SIGKILL)).start()
-        write(*args, **kwargs)
-        time.sleep(60)
+        try:
+            write(*args, **kwargs)
+        finally:
+            time.sleep(60)  # a write that fails dies here too, before anything else runs
     return counted
 
 store.put, store.delete = killing(store.put), killing(store.delete)
@@ -328,7 +330,11 @@ def killed_rollup_trial(url: str, reference: dict[str, object]) -> None:
     kill_at, phase = random.randint(2, ROLLUP_WRITES - 1), random.choice(["before", "during"])
     with subprocess.Popen([sys.executable, "-c", ROLLUP, url, AS_OF.isoformat(), str(kill_at), phase], cwd=REPO,
                           stdout=subprocess.PIPE, text=True) as proc:
-        out, _ = proc.communicate(timeout=120)
+        try:
+            out, _ = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
     assert (proc.returncode, out) == (-signal.SIGKILL, ""), (
         f"the rollup was to die at write {kill_at} of {ROLLUP_WRITES} ({phase}); ROLLUP_WRITES is out of date?")
     assert lock.exists()
@@ -488,7 +494,7 @@ def killed_compaction_trial(new_url: Callable[[], str], day: int) -> None:
 
 def rollup_trial(url: str, reference: dict[str, object]) -> None:
     """A rollup writes the files a local rollup of the same history writes and releases its lock;
-    a rebuild killed at a random instant is finished by the next run (:func:`killed_rollup_trial`)."""
+    a rebuild killed at a random one of its writes is finished by the next run (:func:`killed_rollup_trial`)."""
     from jobs.pipeline import rollup
 
     settings = rollup_settings(url)
