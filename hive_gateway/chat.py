@@ -148,7 +148,6 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return await _whole(gateway, request, chat, run, headers, tally)
     except asyncio.CancelledError:
         if out is not None and out.stalled:  # cut off (hive_gateway.sending): aiohttp saw the connection go
-            tally.error_class = SEND_TIMEOUT
             if out.response is None:
                 raise
             _uncancel()  # it ends as the access log says: the 200 its client got, and why it ended
@@ -166,6 +165,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     finally:
         if out is not None:
             gateway.sends.sending.discard(out)
+            if out.stalled:  # however the cut reached the handler, that is why the request ended
+                tally.error_class = SEND_TIMEOUT
 
 
 def _uncancel() -> None:
@@ -178,10 +179,8 @@ async def _failure(out: Downstream | None, headers: dict[str, str], tally: Tally
     """``problem`` told to the client: an error answer with its status before any byte; once the
     stream started, its last event (OpenRouter's own, when it sent one), then ``[DONE]``. A client
     that was cut off for not reading hears nothing more."""
-    if out is not None and out.stalled:
-        tally.error_class = SEND_TIMEOUT
-        if out.response is not None:
-            return out.response
+    if out is not None and out.stalled and out.response is not None:
+        return out.response
     if out is None or out.response is None:
         return json_response(problem.status, error_body(problem), {**headers, **problem.headers})
     try:
@@ -192,12 +191,10 @@ async def _failure(out: Downstream | None, headers: dict[str, str], tally: Tally
                                else sse_error(problem, model=tally.model, generation_id=None))
             await out.response.write_eof()
     except (Cancelled, ConnectionError, TimeoutError):
-        tally.error_class = SEND_TIMEOUT if out.stalled else (
-            tally.error_class if tally.drained else "ClientDisconnected")
+        tally.error_class = tally.error_class if tally.drained else "ClientDisconnected"
     except asyncio.CancelledError:
         if out.stalled:  # cut off while told why (hive_gateway.sending): aiohttp saw the connection go
             _uncancel()
-            tally.error_class = SEND_TIMEOUT
             return out.response
         current = asyncio.current_task()
         if not tally.drained or current is None or current.cancelling():
@@ -319,7 +316,7 @@ async def _whole(gateway: Gateway, request: web.Request, chat: ChatRequest, run:
             await response.prepare(request)  # the answer first: aiohttp sends nothing twice
             await response.write_eof()
         except ConnectionError:
-            tally.error_class = SEND_TIMEOUT if sending.stalled else "ClientDisconnected"
+            tally.error_class = "ClientDisconnected"
         except asyncio.CancelledError:
             if not sending.stalled:
                 raise

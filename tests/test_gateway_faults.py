@@ -229,6 +229,21 @@ def test_sigterm_cancels_what_still_runs_at_the_drain_deadline_not_later(
     assert "error=DrainDeadline" in gateway.stderr  # the access log: the gateway cut it, not the client
 
 
+def _rows_body(model: str, *, stream: bool, max_tokens: int = 60_000) -> bytes:
+    """A structured-output request whose answer is as long as the model may make it (its stream:
+    megabytes; latency_scale 0 sends it at once)."""
+    schema = {"type": "object", "required": ["rows"], "properties": {"rows": {
+        "type": "array", "minItems": 4000, "items": {"type": "string", "minLength": 400}}}}
+    return json.dumps({"model": model, "messages": HI, "max_tokens": max_tokens, "stream": stream, "response_format": {
+        "type": "json_schema", "json_schema": {"name": "rows", "strict": True, "schema": schema}}}).encode()
+
+
+def _raw_post(body: bytes) -> bytes:
+    """``POST /v1/chat/completions`` of ``body`` as a client's socket sends it."""
+    return (b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+
 def test_a_client_that_stopped_reading_does_not_hold_up_the_exit_past_the_drain(
         emulator_factory: Callable[..., Emulator], gateway_factory: Start, tmp_path: Path) -> None:
     """A stream's client reads its first bytes, then nothing: the gateway's writes wait on the full
@@ -238,16 +253,11 @@ def test_a_client_that_stopped_reading_does_not_hold_up_the_exit_past_the_drain(
     and its reservation settled all the same."""
     emu = emulator_factory(latency_scale=0.0)  # the whole stream at once: megabytes the client never reads
     gateway = gateway_factory(emu, "--no-auth", "--drain", "1", data_dir=_budgeted(emu, tmp_path))
-    schema = {"type": "object", "required": ["rows"], "properties": {"rows": {
-        "type": "array", "minItems": 4000, "items": {"type": "string", "minLength": 400}}}}
-    body = json.dumps({"model": MODEL, "messages": HI, "max_tokens": 60_000, "stream": True, "response_format": {
-        "type": "json_schema", "json_schema": {"name": "rows", "strict": True, "schema": schema}}}).encode()
     client = socket.socket()
     client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     client.settimeout(30)
     client.connect(("127.0.0.1", gateway.port))
-    client.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
-                   b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    client.sendall(_raw_post(_rows_body(MODEL, stream=True)))
     try:
         assert client.recv(4096).startswith(b"HTTP/1.1 200")  # the stream started; not one more byte is read
         # (the relay fills the socket in milliseconds: the drain's second is plenty)
@@ -316,20 +326,6 @@ def test_the_last_words_to_a_client_that_stopped_reading_take_at_most_a_second()
     assert LAST_WORDS_S <= took[0] < LAST_WORDS_S + 1.5, took
 
 
-def _rows_body(model: str, *, stream: bool, rows: int = 4000, max_tokens: int = 60_000) -> bytes:
-    """A structured-output request whose answer is as long as the model may make it (its stream:
-    megabytes; latency_scale 0 sends it at once)."""
-    schema = {"type": "object", "required": ["rows"], "properties": {"rows": {
-        "type": "array", "minItems": rows, "items": {"type": "string", "minLength": 400}}}}
-    return json.dumps({"model": model, "messages": HI, "max_tokens": max_tokens, "stream": stream, "response_format": {
-        "type": "json_schema", "json_schema": {"name": "rows", "strict": True, "schema": schema}}}).encode()
-
-
-def _post_raw(client: socket.socket, body: bytes) -> None:
-    client.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
-                   b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-
-
 def test_a_client_that_stops_reading_is_cut_off_after_the_send_timeout(
         emulator_factory: Callable[..., Emulator], gateway_factory: Start, tmp_path: Path) -> None:
     """A stream's client reads its first bytes, then nothing, and stays connected: once a write to
@@ -342,7 +338,7 @@ def test_a_client_that_stops_reading_is_cut_off_after_the_send_timeout(
     client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     client.settimeout(30)
     client.connect(("127.0.0.1", gateway.port))
-    _post_raw(client, _rows_body(MODEL, stream=True))
+    client.sendall(_raw_post(_rows_body(MODEL, stream=True)))
     try:
         assert client.recv(4096).startswith(b"HTTP/1.1 200")  # the stream started; nothing more is read
         started = time.monotonic()
@@ -475,8 +471,7 @@ def test_the_send_timeout_cuts_a_client_that_reads_nothing_never_one_that_reads_
             client.setblocking(False)
             await asyncio.get_running_loop().sock_connect(client, listener.getsockname())
             stream_reader, writer = await asyncio.open_connection(sock=client, limit=SLOW_READ)
-            writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            writer.write(_raw_post(body))
             head = await asyncio.wait_for(stream_reader.readuntil(b"\r\n\r\n"), 30)
             assert head.startswith(b"HTTP/1.1 200"), head
             started = time.monotonic()
