@@ -244,6 +244,22 @@ def _raw_post(body: bytes) -> bytes:
             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
 
 
+def _stalled_stream(gateway: GatewayProcess) -> socket.socket:
+    """A client socket (small receive buffer) that asked ``gateway`` for a multi-megabyte stream and
+    read the first bytes of its 200: it reads no more unless the caller does."""
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    client.settimeout(30)
+    client.connect(("127.0.0.1", gateway.port))
+    client.sendall(_raw_post(_rows_body(MODEL, stream=True)))
+    try:
+        assert client.recv(4096).startswith(b"HTTP/1.1 200")
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
 def test_a_client_that_stopped_reading_does_not_hold_up_the_exit_past_the_drain(
         emulator_factory: Callable[..., Emulator], gateway_factory: Start, tmp_path: Path) -> None:
     """A stream's client reads its first bytes, then nothing: the gateway's writes wait on the full
@@ -253,13 +269,8 @@ def test_a_client_that_stopped_reading_does_not_hold_up_the_exit_past_the_drain(
     and its reservation settled all the same."""
     emu = emulator_factory(latency_scale=0.0)  # the whole stream at once: megabytes the client never reads
     gateway = gateway_factory(emu, "--no-auth", "--drain", "1", data_dir=_budgeted(emu, tmp_path))
-    client = socket.socket()
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    client.settimeout(30)
-    client.connect(("127.0.0.1", gateway.port))
-    client.sendall(_raw_post(_rows_body(MODEL, stream=True)))
+    client = _stalled_stream(gateway)
     try:
-        assert client.recv(4096).startswith(b"HTTP/1.1 200")  # the stream started; not one more byte is read
         # (the relay fills the socket in milliseconds: the drain's second is plenty)
         started = time.monotonic()
         assert gateway.stop(signal.SIGTERM) == 0
@@ -334,13 +345,8 @@ def test_a_client_that_stops_reading_is_cut_off_after_the_send_timeout(
     settled). The access log says the 200 it got and ``error=SendTimeout``; the worker serves on."""
     emu = emulator_factory(latency_scale=0.0)
     gateway = gateway_factory(emu, "--no-auth", "--send-timeout", "1", data_dir=_budgeted(emu, tmp_path))
-    client = socket.socket()
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    client.settimeout(30)
-    client.connect(("127.0.0.1", gateway.port))
-    client.sendall(_raw_post(_rows_body(MODEL, stream=True)))
+    client = _stalled_stream(gateway)
     try:
-        assert client.recv(4096).startswith(b"HTTP/1.1 200")  # the stream started; nothing more is read
         started = time.monotonic()
         outcome = gateway.wait_events("stream_outcome", 1, "outcome, completion_tokens")
         took = time.monotonic() - started
