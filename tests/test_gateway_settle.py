@@ -1,6 +1,6 @@
-"""The gateway's answered requests settle together: one ledger transaction per turn of the event
-loop (:class:`hive_gateway.settle.Settler` over :meth:`hive_core.budget.SettlingSink.record_many`),
-each settlement written before its event is passed on."""
+"""The gateway's answered requests settle together: one ledger transaction per settling window (or
+per turn of the event loop) (:class:`hive_gateway.settle.Settler` over
+:meth:`hive_core.budget.SettlingSink.record_many`), each settlement written before its event is passed on."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_answers_of_one_turn_settle_in_one_transaction(budget: Budget) -> None:
     called: list[str] = []
 
     async def turn() -> None:
-        settler = Settler(budget.settling_sink(watch), _unexpected)
+        settler = Settler(budget.settling_sink(watch), _unexpected, window_s=0)
         settler.add(_answer("r-limited", 0.0004), lambda: called.append("limited"))
         settler.add(_answer("r-free", 0.0002), lambda: called.append("free"))
         assert watch.seen == [] and called == []  # nothing before the turn ends
@@ -79,6 +79,58 @@ def test_answers_of_one_turn_settle_in_one_transaction(budget: Budget) -> None:
     day = Period.daily(NOW)
     assert budget.ledger.spend("global", day) == pytest.approx(0.0006)
     assert budget.ledger.spend("app:search", day) == pytest.approx(0.0004)
+
+
+def test_answers_of_one_window_settle_in_one_transaction(budget: Budget) -> None:
+    """The window, not the loop's turn, ends a batch: answers of several turns settle together once
+    it has passed, and not before."""
+    for n in range(3):
+        budget.reserve(MODEL, "hi", max_tokens=10, request_id=f"r-{n}", app="search")
+    watch = LedgerWatch(budget)
+    statements: list[str] = []
+    budget.ledger._con.set_trace_callback(statements.append)  # type: ignore[attr-defined]
+    called: list[str] = []
+    window = 0.2
+
+    async def turns() -> None:
+        loop = asyncio.get_running_loop()
+        settler = Settler(budget.settling_sink(watch), _unexpected, window_s=window)
+        began = loop.time()
+        for n in range(3):  # one answer per turn of the loop
+            settler.add(_answer(f"r-{n}", 0.0001), lambda n=n: called.append(f"r-{n}"))
+            await asyncio.sleep(0)
+        if loop.time() - began < window:  # (a machine that stalled past the window settled them already)
+            assert watch.seen == [] and called == []
+        await asyncio.sleep(window * 2)
+        assert settler._scheduled is None
+
+    asyncio.run(turns())
+    assert statements.count("COMMIT") == 1 and called == ["r-0", "r-1", "r-2"]
+    assert watch.seen == [(kind, {"settled": 3}) for _ in range(3) for kind in ("api_call", "usage")]
+    assert budget.ledger.spend("app:search", Period.daily(NOW)) == pytest.approx(0.0003)
+
+
+def test_a_full_window_settles_at_once(budget: Budget) -> None:
+    """``most`` answers waiting end the window there and then: no timer is left behind, and the
+    next answer opens a window of its own."""
+    for n in range(4):
+        budget.reserve(MODEL, "hi", max_tokens=10, request_id=f"r-{n}", app="search")
+    watch = LedgerWatch(budget)
+
+    async def main() -> None:
+        settler = Settler(budget.settling_sink(watch), _unexpected, window_s=3600, most=3)
+        settler.add(_answer("r-0", 0.0001), lambda: None)
+        settler.add(_answer("r-1", 0.0001), lambda: None)
+        assert watch.seen == [] and settler._scheduled is not None
+        settler.add(_answer("r-2", 0.0001), lambda: None)  # the third: settled in this call
+        assert len(watch.seen) == 6 and settler._scheduled is None
+        settler.add(_answer("r-3", 0.0001), lambda: None)
+        assert len(watch.seen) == 6 and settler._scheduled is not None
+        settler.flush()  # what a stopping worker does
+        assert len(watch.seen) == 8 and settler._scheduled is None
+
+    asyncio.run(main())
+    assert budget.ledger.states() == {"settled": 4}
 
 
 def _unexpected(error: BaseException, request_id: str | None) -> None:
@@ -98,7 +150,7 @@ def test_a_failed_batch_still_passes_every_event_on(budget: Budget) -> None:
         raise RuntimeError("settling again failed too")
 
     async def turn() -> None:
-        Settler(settler_sink, lambda error, rid: reported.append((type(error).__name__, rid))).add(
+        Settler(settler_sink, lambda error, rid: reported.append((type(error).__name__, rid)), window_s=0).add(
             _answer("r-free", 0.0002), then)
         await asyncio.sleep(0)
 
@@ -164,7 +216,7 @@ def test_settling_again_counts_the_usage_events_day_not_the_retrys(data_dir: Pat
             clock[0] = spent_at + timedelta(seconds=0.2)  # which runs in the new year
 
         async def turn() -> None:
-            settle_later(Settler(held.sink, report), held, run, step, ChatResult(text="", model=MODEL, cost_usd=0.0004))
+            settle_later(Settler(held.sink, report, window_s=0), held, run, step, ChatResult(text="", model=MODEL, cost_usd=0.0004))
             await asyncio.sleep(0)
 
         asyncio.run(turn())
