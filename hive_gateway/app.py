@@ -134,8 +134,10 @@ def build_app(config: GatewayConfig, observer: Observer) -> web.Application:
     app = web.Application(middlewares=[_observed], client_max_size=MAX_BODY_BYTES)
     gateway = Gateway(config, observer)
     app[GATEWAY] = gateway
-    app[SETTLER] = settler = Settler(gateway.core.tracker.sink, gateway.trouble)
-    app[INFLIGHT] = Inflight()
+    app[INFLIGHT] = inflight = Inflight()
+    # (the request that adds its answer is in flight itself)
+    app[SETTLER] = settler = Settler(gateway.core.tracker.sink, gateway.trouble,
+                                     alone=lambda: len(inflight.tasks) <= 1)
 
     async def start(app: web.Application) -> None:
         await gateway.start()

@@ -133,6 +133,34 @@ def test_a_full_window_settles_at_once(budget: Budget) -> None:
     assert budget.ledger.states() == {"settled": 4}
 
 
+def test_an_answer_alone_in_flight_settles_at_the_end_of_its_turn(budget: Budget) -> None:
+    """No other request in flight: nothing would share a window, so the answer settles at the end
+    of the loop's turn, while its client reads it; and a window left open by earlier answers ends
+    there too, once the last request in flight has answered."""
+    for n in range(3):
+        budget.reserve(MODEL, "hi", max_tokens=10, request_id=f"r-{n}", app="search")
+    watch = LedgerWatch(budget)
+    in_flight = [1]
+
+    async def main() -> None:
+        settler = Settler(budget.settling_sink(watch), _unexpected, window_s=3600, alone=lambda: in_flight[0] <= 1)
+        settler.add(_answer("r-0", 0.0001), lambda: None)
+        assert watch.seen == []
+        await asyncio.sleep(0)
+        assert len(watch.seen) == 2 and settler._scheduled is None  # the turn ended it
+        in_flight[0] = 3
+        settler.add(_answer("r-1", 0.0001), lambda: None)  # others in flight: a window opens
+        await asyncio.sleep(0)
+        assert len(watch.seen) == 2 and settler._scheduled is not None
+        in_flight[0] = 1
+        settler.add(_answer("r-2", 0.0001), lambda: None)  # the last in flight: the window ends with this turn
+        await asyncio.sleep(0)
+        assert len(watch.seen) == 6 and settler._scheduled is None
+
+    asyncio.run(main())
+    assert budget.ledger.states() == {"settled": 3}
+
+
 def _unexpected(error: BaseException, request_id: str | None) -> None:
     raise AssertionError(f"reported: {error}")
 
