@@ -72,10 +72,9 @@ class Upstream:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=settings.connect_timeout_s,
                                         sock_read=settings.read_timeout_s)
         connector = aiohttp.TCPConnector(limit=DEFAULT_POOL * 4, limit_per_host=0, enable_cleanup_closed=True)
-        # No cookie jar, as the library's clients: OpenRouter sets no cookie a completion needs, one
-        # shared jar would hand one app's cookies to every other app's requests, and looking for
-        # cookies in every answer and request cost ~20 us of CPU per request here (181 -> 161 us for
-        # the upstream leg alone at concurrency 32, median of 5 alternated rounds).
+        # No cookie jar, as the library's clients: OpenRouter sets no cookie a completion needs, and
+        # one shared jar would hand one app's cookies to every other app's requests. (Not a speed-up:
+        # counted by callgrind, the jar cost 0.3% of the upstream leg's instructions per request.)
         self.http = aiohttp.ClientSession(headers=core.headers, timeout=timeout, connector=connector,
                                           cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=True,
                                           raise_for_status=False)
