@@ -20,6 +20,7 @@ from hive_emulator import Emulator
 from hive_gateway.routing import load_catalog_document, models_document
 from tests.plugins.cli import hive_env, run_cli
 from tests.plugins.emulator import MODEL, NO_TOOLS_MODEL
+from tests.plugins.gateway import serving
 from tests.plugins.sdk_cases import QUESTION, TOOLS, MathAnswer, answer_calls
 from tests.plugins.store import events
 
@@ -309,11 +310,7 @@ def test_the_upstream_leg_keeps_no_cookie_from_one_request_for_the_next(tmp_path
     async def main() -> None:
         app = web.Application()
         app.router.add_post("/api/v1/chat/completions", completions)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
-            port = runner.addresses[0][1]
+        async with serving(app) as port:
             emu = SimpleNamespace(api_key="sk-or-v1-" + "0" * 64, base_url=f"http://localhost:{port}/api/v1")
             settings = Settings.from_env(hive_env(emu, tmp_path / "data"))
             core = ClientCore(settings, sink=NullSink(), prices=None, policy=None)
@@ -325,8 +322,6 @@ def test_the_upstream_leg_keeps_no_cookie_from_one_request_for_the_next(tmp_path
                     assert result.usage.completion_tokens == 1 and kept[0].status == 200
             finally:
                 await upstream.close()
-        finally:
-            await runner.cleanup()
 
     asyncio.run(asyncio.wait_for(main(), 60))
     assert cookies == [None, None, None]

@@ -27,6 +27,7 @@ from hive_emulator import Emulator
 from tests.faults import full_disk, refuse_spend
 from tests.plugins.cli import hive_env, run_cli
 from tests.plugins.emulator import MODEL, seed_failing_first
+from tests.plugins.gateway import serving
 from tests.plugins.store import events
 
 if TYPE_CHECKING:
@@ -315,11 +316,7 @@ def test_the_last_words_to_a_client_that_stopped_reading_take_at_most_a_second()
     async def main() -> None:
         app = web.Application()
         app.router.add_post("/", handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
-            port = runner.addresses[0][1]
+        async with serving(app) as port:
             reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1024)
             writer.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             writer.write(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
@@ -330,8 +327,6 @@ def test_the_last_words_to_a_client_that_stopped_reading_take_at_most_a_second()
                 assert time.monotonic() < deadline, "the last write never gave up"
                 await asyncio.sleep(0.05)
             writer.close()
-        finally:
-            await runner.cleanup()
 
     asyncio.run(asyncio.wait_for(main(), 60))
     assert LAST_WORDS_S <= took[0] < LAST_WORDS_S + 1.5, took

@@ -37,6 +37,7 @@ from hive_gateway.trouble import QUIET_S, Trouble
 from tests.cases import ranking_row, write_rankings
 from tests.plugins.cli import hive_env, run_cli
 from tests.plugins.emulator import MODEL
+from tests.plugins.gateway import serving
 from tests.plugins.processes import stopped
 from tests.plugins.store import events
 
@@ -532,7 +533,6 @@ def test_a_request_that_starts_while_the_worker_drains_is_refused_at_once(emulat
     calling upstream - not left to aiohttp's short shutdown wait. The worker's real application,
     served on 127.0.0.1; ``draining`` set as :func:`hive_gateway.server.drain` sets it first."""
     import aiohttp
-    from aiohttp import web
 
     from hive_core.settings import Settings
     from hive_gateway.app import INFLIGHT, build_app
@@ -544,11 +544,8 @@ def test_a_request_that_starts_while_the_worker_drains_is_refused_at_once(emulat
 
     async def main() -> list[tuple[int, str | None, str | None]]:
         app = build_app(GatewayConfig(settings, no_auth=True), Fanout())
-        runner = web.AppRunner(app)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
-            url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1/chat/completions"
+        async with serving(app) as port:
+            url = f"http://127.0.0.1:{port}/v1/chat/completions"
             seen = []
             async with aiohttp.ClientSession() as client:
                 for draining in (False, True):
@@ -558,8 +555,6 @@ def test_a_request_that_starts_while_the_worker_drains_is_refused_at_once(emulat
                         seen.append((answer.status, code, answer.headers.get("Retry-After")))
                         assert answer.headers["X-Hive-Request-Id"]
             return seen
-        finally:
-            await runner.cleanup()
 
     assert asyncio.run(main()) == [(200, None, None), (503, "gateway_shutting_down", "1")]
     assert len(events(data, "api_call", "*")) == 1  # the refused one reached nobody

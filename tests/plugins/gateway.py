@@ -13,14 +13,15 @@ A :class:`GatewayProcess` has ``base_url`` (``http://127.0.0.1:PORT``; the OpenA
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -28,10 +29,27 @@ import pytest
 from tests.plugins.cli import BIN, hive_env
 from tests.plugins.store import events
 
+if TYPE_CHECKING:
+    from aiohttp import web
+
 __all__ = ["GatewayProcess", "free_port", "start_gateway"]
 
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 60.0
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[int]:
+    """``app`` served by a real aiohttp server on 127.0.0.1 for the block (in this event loop): its port."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
 
 
 def free_port() -> int:
