@@ -52,6 +52,7 @@ unasync: $(VENV)/.base
 	$(PY) .ci/unasync.py
 
 bench: $(VENV)/.bench
+	-command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq valgrind)
 	$(PY) -m bench
 
 clean:

@@ -32,7 +32,7 @@ from tests.plugins.store import events
 if TYPE_CHECKING:
     from aiohttp import web
 
-__all__ = ["GatewayProcess", "free_port", "start_gateway"]
+__all__ = ["GatewayProcess", "free_port", "serving", "start_gateway"]
 
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 60.0
