@@ -11,8 +11,11 @@ generator (:mod:`bench.serving`, an aiohttp client). Latencies at concurrency 1 
 
 Gateway CPU is read from ``/proc/<pid>/stat`` (utime + stime of the process and its children) around
 the measured requests only; per JSON request it is the median of ``CPU_ROUNDS`` runs alternated
-with the floor's, since one run moves by 15% from the next. If a target cannot run (the gateway
-not landed yet, LiteLLM not installable offline) its figures say so and the rest is still measured.
+with the floor's, since one run moves by 15% from the next. Beside it, the gateway's and the floor's
+user-space instructions per JSON request are counted under valgrind's callgrind
+(:func:`instructions_per_request`): a figure the machine's load does not move, for changes too small
+to see in timed runs. If a target cannot run (the gateway not landed yet, LiteLLM not installable
+offline, valgrind missing) its figures say so and the rest is still measured.
 
     .venv/bin/python -m bench gateway
 """
