@@ -139,12 +139,13 @@ CALLGRIND = ("valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-
 COUNTED, COUNT_WARMUP = 2000, 300
 
 
-def instructions_per_request(stack: ExitStack, work: Path, emulator: Target, start: Starter) -> float:
-    """User-space instructions per JSON request at concurrency 32 of what ``start`` starts, counted by
-    callgrind around the measured requests only. Unlike CPU time they do not move with the machine's
-    load (two runs agree within 0.2%); they leave out the kernel's work and, the target running ~50x
-    slower, timing effects (how many answers one turn of the loop gathers)."""
-    name = start.__name__.removeprefix("start_") + "-counted"
+def instructions_per_request(stack: ExitStack, work: Path, emulator: Target, start: Starter, name: str) -> float:
+    """User-space instructions per JSON request at concurrency 32 of what ``start`` starts (its log:
+    ``<name>-counted.log``), counted by callgrind around the measured requests only. Unlike CPU time
+    they do not move with the machine's load (two runs agree within 0.2%); they leave out the
+    kernel's work and, the target running ~50x slower, timing effects (how many answers one turn of
+    the loop gathers)."""
+    name = f"{name}-counted"
     started = start(stack, work, emulator, under=CALLGRIND, name=name)
     target, proc = started.target, started.proc
     load(target, stream=False, concurrency=32, n=COUNT_WARMUP)
@@ -392,7 +393,7 @@ def run() -> list[Figure]:
         elif "gateway" in started:
             for name, start in (("gateway", start_gateway), ("floor", start_floor)):
                 try:
-                    counted[name] = instructions_per_request(stack, work, emulator, start)
+                    counted[name] = instructions_per_request(stack, work, emulator, start, name)
                 except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
                     uncounted = f"{name}: {exc}"[:300]
                     break

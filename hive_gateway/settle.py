@@ -86,8 +86,7 @@ class Settler:
         #: sends the next request (in a window, that work would delay the next request instead)
         self.alone = alone
         self._pending: list[tuple[Sequence[Event], Callable[[], object]]] = []
-        self._scheduled: asyncio.Handle | None = None
-        self._soon = False  # what is scheduled is the end of this turn, not a window's
+        self._scheduled: asyncio.Handle | None = None  # a TimerHandle while a window is open
 
     def add(self, events: Sequence[Event], then: Callable[[], object]) -> None:
         """Record ``events`` (one request's, in order), then call ``then``, when the window ends (at
@@ -97,13 +96,13 @@ class Settler:
             self.flush()
             return
         soon = self.window_s <= 0 or self.alone()
-        if self._scheduled is not None and (self._soon or not soon):
-            return
-        if self._scheduled is not None:
-            self._scheduled.cancel()  # a window no other request is left to share
+        scheduled = self._scheduled
+        if scheduled is not None and (not soon or not isinstance(scheduled, asyncio.TimerHandle)):
+            return  # it joins what is scheduled
+        if scheduled is not None:
+            scheduled.cancel()  # a window no other request is left to share: it ends with this turn
         loop = asyncio.get_running_loop()
         self._scheduled = loop.call_soon(self.flush) if soon else loop.call_later(self.window_s, self.flush)
-        self._soon = soon
 
     def flush(self) -> None:
         """Record everything gathered now (also at shutdown, before the ledger and the log close)."""
