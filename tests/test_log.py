@@ -164,8 +164,8 @@ real, writing, done = ingest.log.write_atomic, threading.Event(), []
 
 def slow(table, path, **options):  # the flush thread's first write takes two seconds
     if not writing.is_set():
+        os.write(1, b"writing\\n")  # before the main thread may go on to say it forked
         writing.set()
-        os.write(1, b"writing\\n")
         time.sleep(2.0)
     real(table, path, **options)
     done.append(1)
