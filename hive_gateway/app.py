@@ -4,8 +4,9 @@
     GET  /v1/models             the synced catalog and the ``hive/auto`` aliases
     GET  /healthz               ``ok`` while the worker serves
 
-aiohttp's server with an aiohttp client upstream: the measured floor of issue 14 (an aiohttp
-passthrough adds 0.5-0.9 ms at P50; starlette + uvicorn cost 15-30% more CPU). Every request, a
+aiohttp's server: the measured floor of issue 14 (an aiohttp passthrough adds 0.5-0.9 ms at P50;
+starlette + uvicorn cost 15-30% more CPU), with Hive's own pool upstream (:mod:`hive_gateway.upstream`,
+cheaper than aiohttp's client). Every request, a
 refused or failed one too, ends in one :class:`~hive_gateway.observe.RequestSummary` for the
 observer (metrics, the access log), from the one middleware here; a client that went away is
 ``ClientDisconnected``. The shared parts (:class:`~hive_gateway.state.Gateway`) open when the

@@ -28,12 +28,10 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-import aiohttp
-
 from hive_core.errors import Cancelled, MidStreamError, OpenRouterError
 from hive_core.openrouter.retry import acall_with_retries
 from hive_gateway.sending import Sending
-from hive_gateway.upstream import CLIENT_GONE, is_upstream_error
+from hive_gateway.upstream import CLIENT_GONE, UPSTREAM_ERRORS
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -41,11 +39,10 @@ if TYPE_CHECKING:
     from hive_core.openrouter.results import ChatResult
     from hive_core.openrouter.stream import Delivery, StreamRun
     from hive_gateway.sending import SendWatch
-    from hive_gateway.upstream import Upstream
+    from hive_gateway.upstream import Exchange, Upstream
 
 __all__ = ["Downstream", "StreamRelay"]
 
-_SSE_ACCEPT = {"Accept": "text/event-stream"}
 _DONE = b"data: [DONE]"
 
 
@@ -113,7 +110,7 @@ class StreamRelay:
         self.run = run
         self.body = body
         self.out = out
-        self._response: aiohttp.ClientResponse | None = None
+        self._response: Exchange | None = None
         self._pending: list[Delivery] = []
 
     @property
@@ -132,8 +129,8 @@ class StreamRelay:
         run, upstream = self.run, self.upstream
         run.start_attempt(attempt)
         try:
-            response = await upstream.http.post(upstream.url, data=self.body, headers=_SSE_ACCEPT)
-        except (TimeoutError, aiohttp.ClientError) as exc:
+            response = await upstream.open(self.body, stream=True)
+        except UPSTREAM_ERRORS as exc:
             raise run.attempt_failed(upstream.translate(exc)) from exc
         self._response = response
         run.http_status = response.status
@@ -142,7 +139,7 @@ class StreamRelay:
                 raise run.http_error(response.status, response.headers, await response.read())
             held = b""
             pending: list[Delivery] = []
-            async for raw in response.content.iter_any():
+            while (raw := await response.piece()) is not None:
                 held += raw
                 pending.extend(run.feed(raw))
                 if run.opened or run.reader.done:
@@ -157,7 +154,7 @@ class StreamRelay:
         except OpenRouterError as error:
             self._drop()
             raise run.attempt_failed(error) from None
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except UPSTREAM_ERRORS as exc:
             self._drop()
             raise run.attempt_failed(upstream.translate(exc)) from exc
         except BaseException:
@@ -174,7 +171,7 @@ class StreamRelay:
             run.raise_deferred()
             response = self._response
             if not run.reader.done and response is not None:
-                async for raw in response.content.iter_any():
+                while (raw := await response.piece()) is not None:
                     await self.out.send(raw)  # first: the client gets the bytes as they came
                     for item in run.feed(raw):
                         run.deliver(item)
@@ -192,12 +189,12 @@ class StreamRelay:
                 raise
             raise error from exc
         response, self._response = self._response, None
-        if response is not None:
-            response.release()  # read to [DONE]: the connection goes back to the pool
         try:
             await self.out.end()  # the client has the whole stream before its events are settled and logged
         finally:
             result = run.finish(None)  # every byte was relayed: completed, even if the client left at the end
+            if response is not None:
+                self.upstream.keep(response)  # read to [DONE]: its connection serves the next request
         return result
 
     def _ending(self, exc: BaseException) -> BaseException:
@@ -205,6 +202,6 @@ class StreamRelay:
         ``CancelledError`` for aiohttp; it is recorded as ``cancelled`` by ``finish``)."""
         if isinstance(exc, asyncio.CancelledError):
             return exc
-        if is_upstream_error(exc):
+        if isinstance(exc, UPSTREAM_ERRORS):
             return self.upstream.translate(exc, opened=self.run.opened)
         return exc

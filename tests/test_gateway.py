@@ -20,7 +20,6 @@ from hive_emulator import Emulator
 from hive_gateway.routing import load_catalog_document, models_document
 from tests.plugins.cli import hive_env, run_cli
 from tests.plugins.emulator import MODEL, NO_TOOLS_MODEL
-from tests.plugins.gateway import serving
 from tests.plugins.sdk_cases import QUESTION, TOOLS, MathAnswer, answer_calls
 from tests.plugins.store import events
 
@@ -279,49 +278,3 @@ def test_recorded_answers_read_as_json_reads_them() -> None:
     for bad in (b"", b"{", b'{"a": 1,}', b"\xff\xfe\x00"):
         with pytest.raises(ValueError):
             loads(bad)
-
-
-def test_the_upstream_leg_keeps_no_cookie_from_one_request_for_the_next(tmp_path: Path) -> None:
-    """OpenRouter's edge sets cookies (Cloudflare's ``__cf_bm``): the gateway's one upstream session
-    serves every app and user, so it keeps none (one app's cookie is never sent with another's
-    request). A real aiohttp server on 127.0.0.1 answers with ``Set-Cookie`` and notes each
-    request's ``Cookie``; it is called ``localhost`` (a cookie jar keeps no cookie of a bare IP address)."""
-    import asyncio
-    from types import SimpleNamespace
-
-    from aiohttp import web
-
-    from hive_core.openrouter.core import ClientCore
-    from hive_core.openrouter.tracking import NullSink
-    from hive_core.settings import Settings
-    from hive_gateway.upstream import Answer, Upstream
-
-    cookies: list[str | None] = []
-    answer = {"id": "gen-1", "model": MODEL, "provider": "OpenAI", "object": "chat.completion",
-              "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}],
-              "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4, "cost": 0.00001}}
-
-    async def completions(request: web.Request) -> web.Response:
-        cookies.append(request.headers.get("Cookie"))
-        response = web.json_response(answer)
-        response.set_cookie("__cf_bm", f"edge-{len(cookies)}", path="/", domain=None)
-        return response
-
-    async def main() -> None:
-        app = web.Application()
-        app.router.add_post("/api/v1/chat/completions", completions)
-        async with serving(app) as port:
-            emu = SimpleNamespace(api_key="sk-or-v1-" + "0" * 64, base_url=f"http://localhost:{port}/api/v1")
-            settings = Settings.from_env(hive_env(emu, tmp_path / "data"))
-            core = ClientCore(settings, sink=NullSink(), prices=None, policy=None)
-            upstream = Upstream(settings, core)
-            try:
-                for _ in range(3):
-                    kept: list[Answer] = []
-                    result = await upstream.chat(core.tracker.request(MODEL), b'{"model": "m", "messages": []}', kept)
-                    assert result.usage.completion_tokens == 1 and kept[0].status == 200
-            finally:
-                await upstream.close()
-
-    asyncio.run(asyncio.wait_for(main(), 60))
-    assert cookies == [None, None, None]

@@ -28,7 +28,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import httpcore
@@ -95,9 +95,15 @@ class Connection:
         """Send ``request`` (head and body in one write) and read the response head."""
         assert isinstance(request.stream, Iterable)
         body = b"".join([chunk for chunk in request.stream])  # a completion's body is small
-        headers = request.headers.raw
-        method = request.method.encode("ascii")
-        data = request_bytes(method, request.url.raw_path, headers, body)
+        return self.exchange(request.method.encode("ascii"), request.url.raw_path, request.headers.raw, body,
+                                   write_timeout, read_timeout)
+
+    def exchange(self, method: bytes, target: bytes, headers: Sequence[tuple[bytes, bytes]], body: bytes,
+                       write_timeout: float | None, read_timeout: float | None) -> Head:
+        """Send a request as raw parts (``headers`` complete: ``Host``, ``Content-Length``...), head
+        and body in one write, and read the response head: for callers without httpx's objects (the
+        gateway's upstream leg)."""
+        data = request_bytes(method, target, headers, body)
         self._parser.start(head_request=method == b"HEAD", close=has_token(headers, b"connection", b"close"))
         self._stream.write(data, write_timeout)
         parser = self._parser
@@ -107,16 +113,21 @@ class Connection:
 
     def body(self, read_timeout: float | None) -> Iterator[bytes]:
         """The response body's pieces, to its end."""
+        while (piece := self.next_piece(read_timeout)) is not None:
+            yield piece
+
+    def next_piece(self, read_timeout: float | None) -> bytes | None:
+        """The response body's next piece as it arrived, or ``None`` at its end."""
         parser = self._parser
         while True:
             piece = parser.body()
             if piece is END:
-                return
+                return None
             if piece is NEED_DATA:
                 parser.feed(self._stream.read(READ_SIZE, read_timeout))
             else:
                 assert isinstance(piece, bytes)
-                yield piece
+                return piece
 
     def ended(self) -> bool:
         """For a response closed before its end was read: whether that end already arrived (read
@@ -203,11 +214,11 @@ class PoolTransport(httpx.BaseTransport):
         url = request.url
         key = (url.raw_scheme, url.raw_host, url.port or _DEFAULT_PORTS.get(url.raw_scheme, 80))
         with httpx_errors(request):
-            conn = self._acquire(key, timeouts)
+            conn = self.acquire(key, timeouts)
             try:
                 head = conn.send(request, timeouts.get("write"), timeouts.get("read"))
             except BaseException:
-                self._release(conn, reusable=False)
+                self.release(conn, reusable=False)
                 raise
         return httpx.Response(
             head.status, headers=head.headers,
@@ -228,7 +239,10 @@ class PoolTransport(httpx.BaseTransport):
 
     # -- acquire and release (every change of the pool's state is under its lock) ----------------
 
-    def _acquire(self, key: Key, timeouts: dict[str, float | None]) -> Connection:
+    def acquire(self, key: Key, timeouts: Mapping[str, float | None]) -> Connection:
+        """A connection to ``key``'s origin (an idle one, a new one, or the first one given back
+        while the pool is full): ``timeouts``' ``pool`` and ``connect``, as httpx names them. The
+        caller gives it back with :meth:`release` whatever happens."""
         with self._lock:
             conn = self._pop_idle(key)
             if conn is not None:
@@ -284,7 +298,9 @@ class PoolTransport(httpx.BaseTransport):
             stream = stream.start_tls(context, server_hostname=host, timeout=timeout)
         return Connection(key, stream)
 
-    def _release(self, conn: Connection, reusable: bool) -> None:
+    def release(self, conn: Connection, reusable: bool) -> None:
+        """``conn`` back to the pool: ``reusable`` only when its response was read to the end (or its
+        end already arrived: :meth:`Connection.ended`); otherwise it is closed and its slot freed."""
         with self._lock:
             if reusable:
                 self._put(conn)
@@ -390,4 +406,4 @@ class ResponseBody(httpx.SyncByteStream):
     def _done(self, reusable: bool) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            self._pool._release(conn, reusable)
+            self._pool.release(conn, reusable)

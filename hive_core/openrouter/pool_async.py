@@ -27,7 +27,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Generator
+from collections.abc import AsyncIterable, AsyncIterator, Generator, Mapping, Sequence
 from contextlib import contextmanager
 
 import httpcore
@@ -98,9 +98,15 @@ class AsyncConnection:
         """Send ``request`` (head and body in one write) and read the response head."""
         assert isinstance(request.stream, AsyncIterable)
         body = b"".join([chunk async for chunk in request.stream])  # a completion's body is small
-        headers = request.headers.raw
-        method = request.method.encode("ascii")
-        data = request_bytes(method, request.url.raw_path, headers, body)
+        return await self.exchange(request.method.encode("ascii"), request.url.raw_path, request.headers.raw, body,
+                                   write_timeout, read_timeout)
+
+    async def exchange(self, method: bytes, target: bytes, headers: Sequence[tuple[bytes, bytes]], body: bytes,
+                       write_timeout: float | None, read_timeout: float | None) -> Head:
+        """Send a request as raw parts (``headers`` complete: ``Host``, ``Content-Length``...), head
+        and body in one write, and read the response head: for callers without httpx's objects (the
+        gateway's upstream leg)."""
+        data = request_bytes(method, target, headers, body)
         self._parser.start(head_request=method == b"HEAD", close=has_token(headers, b"connection", b"close"))
         await self._stream.write(data, write_timeout)
         parser = self._parser
@@ -110,16 +116,21 @@ class AsyncConnection:
 
     async def body(self, read_timeout: float | None) -> AsyncIterator[bytes]:
         """The response body's pieces, to its end."""
+        while (piece := await self.next_piece(read_timeout)) is not None:
+            yield piece
+
+    async def next_piece(self, read_timeout: float | None) -> bytes | None:
+        """The response body's next piece as it arrived, or ``None`` at its end."""
         parser = self._parser
         while True:
             piece = parser.body()
             if piece is END:
-                return
+                return None
             if piece is NEED_DATA:
                 parser.feed(await self._stream.read(READ_SIZE, read_timeout))
             else:
                 assert isinstance(piece, bytes)
-                yield piece
+                return piece
 
     def ended(self) -> bool:
         """For a response closed before its end was read: whether that end already arrived (read
@@ -222,11 +233,11 @@ class AsyncPoolTransport(httpx.AsyncBaseTransport):
         url = request.url
         key = (url.raw_scheme, url.raw_host, url.port or _DEFAULT_PORTS.get(url.raw_scheme, 80))
         with httpx_errors(request):
-            conn = await self._acquire(key, timeouts)
+            conn = await self.acquire(key, timeouts)
             try:
                 head = await conn.send(request, timeouts.get("write"), timeouts.get("read"))
             except BaseException:
-                self._release(conn, reusable=False)
+                self.release(conn, reusable=False)
                 raise
         return httpx.Response(
             head.status, headers=head.headers,
@@ -247,7 +258,10 @@ class AsyncPoolTransport(httpx.AsyncBaseTransport):
 
     # -- acquire and release (every change of the pool's state is under its lock) ----------------
 
-    async def _acquire(self, key: Key, timeouts: dict[str, float | None]) -> AsyncConnection:
+    async def acquire(self, key: Key, timeouts: Mapping[str, float | None]) -> AsyncConnection:
+        """A connection to ``key``'s origin (an idle one, a new one, or the first one given back
+        while the pool is full): ``timeouts``' ``pool`` and ``connect``, as httpx names them. The
+        caller gives it back with :meth:`release` whatever happens."""
         with self._lock:
             conn = self._pop_idle(key)
             if conn is not None:
@@ -305,7 +319,9 @@ class AsyncPoolTransport(httpx.AsyncBaseTransport):
                 stream = stream.start_tls(context, server_hostname=host, timeout=timeout)
         return AsyncConnection(key, stream)
 
-    def _release(self, conn: AsyncConnection, reusable: bool) -> None:
+    def release(self, conn: AsyncConnection, reusable: bool) -> None:
+        """``conn`` back to the pool: ``reusable`` only when its response was read to the end (or its
+        end already arrived: :meth:`AsyncConnection.ended`); otherwise it is closed and its slot freed."""
         with self._lock:
             if reusable:
                 self._put(conn)
@@ -411,4 +427,4 @@ class AsyncResponseBody(httpx.AsyncByteStream):
     def _done(self, reusable: bool) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            self._pool._release(conn, reusable)
+            self._pool.release(conn, reusable)
