@@ -56,8 +56,8 @@ TWINS: dict[str, tuple[str, list[tuple[str, str]]]] = {
         (r"^from hive_core\.openrouter\.pool_async import", "from hive_core.openrouter.pool import"),
     ]),
     "pool_async.py": ("pool.py", [
-        (r"^from collections\.abc import AsyncIterable, AsyncIterator, Generator, Mapping, Sequence$",
-         "from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence"),
+        (r"^from collections\.abc import AsyncIterable, AsyncIterator, Generator, Mapping$",
+         "from collections.abc import Generator, Iterable, Iterator, Mapping"),
         (r"\bhttpx\.AsyncByteStream\b", "httpx.SyncByteStream"),  # httpx.ByteStream is the bytes one
         (r"\bAsyncSocketStream\b", "httpcore.NetworkStream"),  # the sync pool reads httpcore's sockets
         (r"\bhandle_async_request\b", "handle_request"),

@@ -73,6 +73,13 @@ def check(config: GatewayConfig, *, catalog: bool = True) -> list[str]:
         settings.require_api_key()
     except HiveError as error:
         problems.append(str(error))
+    else:
+        from hive_gateway.upstream import request_heads
+
+        try:
+            request_heads(settings)
+        except HiveError as error:
+            problems.append(str(error))
     if settings.as_of is not None:
         problems.append("HIVE_AS_OF is set: requests are recorded at the real time; unset it")
     problem = _writable(datadir)

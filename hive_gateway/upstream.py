@@ -32,6 +32,7 @@ import httpx
 
 from hive_core.errors import (
     Cancelled,
+    ConfigError,
     ConnectTimeout,
     MalformedResponse,
     NetworkError,
@@ -43,8 +44,9 @@ from hive_core.errors import (
 from hive_core.openrouter.aio import END_WAIT_S
 from hive_core.openrouter.core import DEFAULT_POOL, ClientCore
 from hive_core.openrouter.errors import scrub
-from hive_core.openrouter.http11 import LocalProtocolError, RemoteProtocolError
+from hive_core.openrouter.http11 import LocalProtocolError, RemoteProtocolError, request_bytes
 from hive_core.openrouter.pool_async import AsyncConnection, AsyncPoolTransport
+from hive_core.openrouter.protocol import build_headers
 from hive_core.openrouter.retry import acall_with_retries
 
 if TYPE_CHECKING:
@@ -66,8 +68,8 @@ class Undecodable(Exception):
 
 
 #: what the pool and an :class:`Exchange` raise for a failed exchange (:meth:`Upstream.translate` names it)
-UPSTREAM_ERRORS = (httpcore.NetworkError, httpcore.TimeoutException, httpcore.ProtocolError,
-                   RemoteProtocolError, LocalProtocolError, Undecodable)
+UPSTREAM_ERRORS = (httpcore.NetworkError, httpcore.TimeoutException, httpcore.ProtocolError, RemoteProtocolError,
+                   Undecodable)
 
 _DECODERS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
 
@@ -179,6 +181,27 @@ class Answer:
         self.generation_id = generation_id
 
 
+def request_heads(settings: Settings) -> dict[bool, bytes]:
+    """Every request's bytes up to its ``Content-Length`` value (which, the blank line and the body
+    follow), for a JSON answer (``False``) and a stream (``True``), checked once: per request,
+    :func:`~hive_core.openrouter.http11.request_bytes` cost 5 us, a hundredth of a request's CPU. A
+    header HTTP cannot carry (a setting with a line break) is a :class:`~hive_core.errors.ConfigError`
+    here, which ``hive gateway --check`` reports, not a failed request later."""
+    url = httpx.URL(settings.base_url + CHAT_PATH)
+    sent = build_headers(settings.require_api_key(), app_url=settings.app_url, app_title=settings.app_title)
+    headers = [(b"Host", url.netloc), (b"Accept-Encoding", b"identity"),
+               *((name.encode("latin-1"), value.encode()) for name, value in sent.items())]
+    heads = {}
+    for stream, accept in ((False, b"application/json"), (True, b"text/event-stream")):
+        try:
+            whole = request_bytes(b"POST", url.raw_path, [*headers, (b"Accept", accept), (b"Content-Length", b"0")], b"")
+        except LocalProtocolError:
+            raise ConfigError("a header sent to OpenRouter (from OPENROUTER_API_KEY, HIVE_APP_URL or HIVE_APP_TITLE) "
+                              "has characters HTTP forbids, such as a line break: fix that setting") from None
+        heads[stream] = whole.removesuffix(b"0\r\n\r\n")
+    return heads
+
+
 class Upstream:
     """Hive's connection pool for one event loop, the request head built once, and the core that
     records every attempt."""
@@ -189,9 +212,7 @@ class Upstream:
         self._secret = settings.require_api_key()
         url = httpx.URL(self.url)
         self._origin = (url.raw_scheme, url.raw_host, url.port or (443 if url.raw_scheme == b"https" else 80))
-        self._target = url.raw_path
-        self._head = [(b"Host", url.netloc), (b"Accept-Encoding", b"identity"),
-                      *((name.encode("latin-1"), value.encode()) for name, value in core.headers.items())]
+        self._heads = request_heads(settings)
         # read: between two reads (a stalled stream), not the whole answer; pool: a full pool is waited for
         self._timeouts = {"connect": settings.connect_timeout_s, "read": settings.read_timeout_s,
                           "write": settings.read_timeout_s, "pool": None}
@@ -223,11 +244,10 @@ class Upstream:
         """Send ``body`` to the chat endpoint and read the answer's head (``stream``: asking for SSE).
         Raises one of :data:`UPSTREAM_ERRORS` (or is cancelled) with the connection given back."""
         timeouts = self._timeouts
+        data = b"%s%d\r\n\r\n%s" % (self._heads[stream], len(body), body)
         conn = await self.pool.acquire(self._origin, timeouts)
-        headers = [*self._head, (b"Accept", b"text/event-stream" if stream else b"application/json"),
-                   (b"Content-Length", str(len(body)).encode())]
         try:
-            head = await conn.exchange(b"POST", self._target, headers, body, timeouts["write"], timeouts["read"])
+            head = await conn.send_bytes(data, timeouts["write"], timeouts["read"])
         except BaseException:
             self.pool.release(conn, reusable=False)
             raise
@@ -246,8 +266,6 @@ class Upstream:
             error = Unreachable(f"cannot reach OpenRouter{where}: {detail} (check the network and OPENROUTER_BASE_URL)")
         elif isinstance(exc, httpcore.TimeoutException):
             error = ReadTimeout(f"OpenRouter stopped sending{where}: retry, or raise HIVE_READ_TIMEOUT")
-        elif isinstance(exc, LocalProtocolError):  # a request head HTTP forbids (a configured header's value)
-            error = NetworkError(f"request to OpenRouter failed{where}: {detail}")
         elif isinstance(exc, Undecodable):
             error = MalformedResponse(f"OpenRouter sent an undecodable answer{where}: {detail}")
         else:  # a read or write that failed, a connection closed or an answer cut mid-way

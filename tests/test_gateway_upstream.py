@@ -19,7 +19,7 @@ import pytest
 from hive_core.errors import MalformedResponse
 from hive_core.openrouter.core import ClientCore
 from hive_core.settings import Settings
-from tests.plugins.cli import hive_env
+from tests.plugins.cli import hive_env, run_cli
 from tests.plugins.gateway import serving
 
 if TYPE_CHECKING:
@@ -205,3 +205,16 @@ def test_a_streams_upstream_connection_serves_the_next_stream(
     outcomes = gateway.wait_events("stream_outcome", 5, "outcome")
     assert outcomes == [("completed",)] * 5
     assert len(stand_in.headers) == 5 and len(stand_in.peers) == 1
+
+
+@pytest.mark.parametrize("command", [["gateway", "--check", "--no-auth"], ["gateway", "--no-auth", "--port", "0"]])
+def test_a_setting_no_http_header_can_carry_is_refused_before_serving(tmp_path: Path, command: list[str]) -> None:
+    """The request head is built and checked once, at start-up: a line break in ``HIVE_APP_TITLE``
+    is one line naming the settings, from ``--check`` and from a gateway that would start."""
+    env = {**hive_env(SimpleNamespace(api_key=KEY, base_url="http://127.0.0.1:9/api/v1"), tmp_path / "data"),
+           "HIVE_APP_TITLE": "my\napp"}
+    done = run_cli("hive", command, env)
+    assert done.returncode != 0
+    said = [line for line in (done.stdout + done.stderr).splitlines() if "HIVE_APP_TITLE" in line]
+    assert len(said) == 1 and "characters HTTP forbids" in said[0]
+    assert "Traceback" not in done.stderr and KEY not in done.stdout + done.stderr

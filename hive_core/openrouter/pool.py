@@ -28,7 +28,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
 import httpcore
@@ -95,16 +95,18 @@ class Connection:
         """Send ``request`` (head and body in one write) and read the response head."""
         assert isinstance(request.stream, Iterable)
         body = b"".join([chunk for chunk in request.stream])  # a completion's body is small
-        return self.exchange(request.method.encode("ascii"), request.url.raw_path, request.headers.raw, body,
-                                   write_timeout, read_timeout)
+        headers = request.headers.raw
+        method = request.method.encode("ascii")
+        data = request_bytes(method, request.url.raw_path, headers, body)
+        return self.send_bytes(data, write_timeout, read_timeout, head_request=method == b"HEAD",
+                                     close=has_token(headers, b"connection", b"close"))
 
-    def exchange(self, method: bytes, target: bytes, headers: Sequence[tuple[bytes, bytes]], body: bytes,
-                       write_timeout: float | None, read_timeout: float | None) -> Head:
-        """Send a request as raw parts (``headers`` complete: ``Host``, ``Content-Length``...), head
-        and body in one write, and read the response head: for callers without httpx's objects (the
-        gateway's upstream leg)."""
-        data = request_bytes(method, target, headers, body)
-        self._parser.start(head_request=method == b"HEAD", close=has_token(headers, b"connection", b"close"))
+    def send_bytes(self, data: bytes, write_timeout: float | None, read_timeout: float | None, *,
+                         head_request: bool = False, close: bool = False) -> Head:
+        """Send a whole request as its bytes (:func:`~.http11.request_bytes`'s, or a head it checked
+        once and a caller sends again and again: the gateway's) and read the response head.
+        ``head_request``: a HEAD; ``close``: the request says ``Connection: close``."""
+        self._parser.start(head_request=head_request, close=close)
         self._stream.write(data, write_timeout)
         parser = self._parser
         while (head := parser.head()) is None:
