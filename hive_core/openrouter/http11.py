@@ -156,14 +156,23 @@ class ResponseParser:
                     raise RemoteProtocolError("the server switched protocols, which this client never asks for")
                 continue  # 100 Continue and the like
             version = status[1]
-            self._close = self._close or version != b"1.1" or has_token(headers, b"connection", b"close")
+            self._close = self._close or version != b"1.1"
             self._frame(code, headers)
             return Head(code, status[3] or b"", version, headers)
 
     def _frame(self, code: int, headers: list[tuple[bytes, bytes]]) -> None:
-        """How the body is delimited (RFC 9112 section 6.3)."""
-        codings = [v for n, v in headers if n.lower() == b"transfer-encoding"]
-        lengths = {v for n, v in headers if n.lower() == b"content-length"}
+        """How the body is delimited (RFC 9112 section 6.3), and whether the server closes after it
+        (``Connection: close``): one look at each header name."""
+        codings = []
+        lengths = set()
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == b"transfer-encoding":
+                codings.append(value)
+            elif lowered == b"content-length":
+                lengths.add(value)
+            elif lowered == b"connection" and b"close" in (t.strip() for t in value.lower().split(b",")):
+                self._close = True
         if self._head_request or code in (204, 304):
             self._framing = "none"
         elif codings:
