@@ -1,11 +1,13 @@
 """Generate the synchronous OpenRouter client and pool from the asynchronous ones, or check that they agree.
 
-    python .ci/unasync.py            write hive_core/openrouter/client.py from aio.py, pool.py from pool_async.py
+    python .ci/unasync.py            write hive_core/openrouter/client.py from aio.py, pool.py from pool_async.py,
+                                     conns.py from conns_async.py
     python .ci/unasync.py --check    exit 1, naming the file, when a twin is not what its source gives
 
 The request logic is written once, in ``aio.py``; two hand-kept copies drift. As in encode/httpcore's
 ``scripts/unasync.py``, the sync twin is the async source rewritten through a table of token
-substitutions (:data:`COMMON` plus the file's own in :data:`TWINS`), and every entry must be used, so a stale one is an error. Where the two
+substitutions (:data:`COMMON` plus the file's own in :data:`TWINS`), and every entry must be used (a file's
+own by it, a common one by some file), so a stale one is an error. Where the two
 clients differ on purpose, the source says so with the branch directive of psycopg's
 ``tools/async_to_sync.py``:
 
@@ -55,11 +57,14 @@ TWINS: dict[str, tuple[str, list[tuple[str, str]]]] = {
         (r"\baiter_bytes\b", "iter_bytes"),
         (r"^from hive_core\.openrouter\.pool_async import", "from hive_core.openrouter.pool import"),
     ]),
-    "pool_async.py": ("pool.py", [
-        (r"^from collections\.abc import AsyncIterable, AsyncIterator, Generator, Mapping$",
-         "from collections.abc import Generator, Iterable, Iterator, Mapping"),
-        (r"\bhttpx\.AsyncByteStream\b", "httpx.SyncByteStream"),  # httpx.ByteStream is the bytes one
+    "conns_async.py": ("conns.py", [
         (r"\bAsyncSocketStream\b", "httpcore.NetworkStream"),  # the sync pool reads httpcore's sockets
+    ]),
+    "pool_async.py": ("pool.py", [
+        (r"^from collections\.abc import AsyncIterable, AsyncIterator, Generator$",
+         "from collections.abc import Generator, Iterable, Iterator"),
+        (r"^from hive_core\.openrouter\.conns_async import", "from hive_core.openrouter.conns import"),
+        (r"\bhttpx\.AsyncByteStream\b", "httpx.SyncByteStream"),  # httpx.ByteStream is the bytes one
         (r"\bhandle_async_request\b", "handle_request"),
         (r"(for chunk in conn\.body\(self\._timeout\):)$", r"\1  # noqa: UP028 (an `async for` in pool_async.py)"),
     ]),
@@ -118,12 +123,15 @@ def apply_directives(lines: list[str], name: str) -> list[str]:
     return out
 
 
-def unasync(source: str, name: str = "aio.py") -> str:
+def unasync(source: str, name: str = "aio.py", common_used: set[int] | None = None) -> str:
     """The sync twin of ``source`` (a file named in :data:`TWINS`): the header, then the directives,
-    the file's own rewrites and :data:`COMMON` applied."""
+    the file's own rewrites and :data:`COMMON` applied. Each of the file's own rewrites must be
+    used by it; the indices of the :data:`COMMON` ones it used are added to ``common_used`` (each
+    must be used by some file: :func:`main` checks)."""
     if name not in TWINS:
         raise UnasyncError(f"{name}: not an async source (known: {', '.join(TWINS)})")
-    subs = TWINS[name][1] + COMMON
+    own = TWINS[name][1]
+    subs = own + COMMON
     compiled = [(re.compile(pattern), replacement) for pattern, replacement in subs]
     used: set[int] = set()
     out = [HEADER.format(source=name)]
@@ -133,9 +141,11 @@ def unasync(source: str, name: str = "aio.py") -> str:
             if count:
                 used.add(index)
         out.append(line)
-    stale = [subs[i][0] for i in range(len(subs)) if i not in used]
+    stale = [own[i][0] for i in range(len(own)) if i not in used]
     if stale:
         raise UnasyncError(f"{name}: substitutions no longer used (remove them from .ci/unasync.py): {stale}")
+    if common_used is not None:
+        common_used.update(i - len(own) for i in used if i >= len(own))
     return "".join(out)
 
 
@@ -146,12 +156,18 @@ def main(argv: list[str]) -> int:
         print("usage: python .ci/unasync.py [--check] [SOURCE TARGET]", file=sys.stderr)
         return 2
     pairs = [(paths[0], paths[1])] if paths else [(PACKAGE / s, PACKAGE / t) for s, (t, _) in TWINS.items()]
-    return max(_one(source, target, check) for source, target in pairs)
+    common_used: set[int] = set()
+    status = max([_one(source, target, check, common_used) for source, target in pairs])
+    stale = [COMMON[i][0] for i in range(len(COMMON)) if i not in common_used]
+    if not paths and stale:
+        print(f"unasync: common substitutions no file uses (remove them from .ci/unasync.py): {stale}", file=sys.stderr)
+        return 1
+    return status
 
 
-def _one(source: Path, target: Path, check: bool) -> int:
+def _one(source: Path, target: Path, check: bool, common_used: set[int]) -> int:
     try:
-        expected = unasync(source.read_text(), source.name)
+        expected = unasync(source.read_text(), source.name, common_used)
     except UnasyncError as exc:
         print(f"unasync: {exc}", file=sys.stderr)
         return 1

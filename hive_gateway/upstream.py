@@ -4,7 +4,7 @@ Not httpx, the library's client: measured on this machine at concurrency 32, an 
 relaying through an httpx ``AsyncClient`` spent 10-15x the CPU of one relaying through an aiohttp
 ``ClientSession`` (half of it in httpcore's pool scan per request). Nor aiohttp's client any more,
 which the gateway used until then: the library's own pool
-(:class:`~hive_core.openrouter.pool_async.AsyncPoolTransport`, O(1) acquire and release, the
+(:class:`~hive_core.openrouter.conns_async.AsyncConnectionPool`, O(1) acquire and release, the
 sans-I/O HTTP/1.1 of :mod:`hive_core.openrouter.http11`), driven without httpx's request and
 response objects, does the same exchange in 240 K instructions where aiohttp's client took 431 K
 (counted by callgrind at concurrency 32), about a ninth of the gateway's work per JSON request. The
@@ -25,10 +25,8 @@ from __future__ import annotations
 import asyncio
 import time
 import zlib
-from typing import TYPE_CHECKING
-
-import httpcore
-import httpx
+from typing import TYPE_CHECKING, NamedTuple
+from urllib.parse import urlsplit
 
 from hive_core.errors import (
     Cancelled,
@@ -41,11 +39,17 @@ from hive_core.errors import (
     StreamTruncated,
     Unreachable,
 )
-from hive_core.openrouter.aio import END_WAIT_S
+from hive_core.openrouter import neterrors
+from hive_core.openrouter.conns_async import (
+    DEFAULT_PORTS,
+    END_WAIT_S,
+    AsyncConnection,
+    AsyncConnectionPool,
+    Key,
+)
 from hive_core.openrouter.core import DEFAULT_POOL, ClientCore
 from hive_core.openrouter.errors import scrub
 from hive_core.openrouter.http11 import LocalProtocolError, RemoteProtocolError, request_bytes
-from hive_core.openrouter.pool_async import AsyncConnection, AsyncPoolTransport
 from hive_core.openrouter.protocol import build_headers
 from hive_core.openrouter.retry import acall_with_retries
 
@@ -68,8 +72,10 @@ class Undecodable(Exception):
 
 
 #: what the pool and an :class:`Exchange` raise for a failed exchange (:meth:`Upstream.translate` names it)
-UPSTREAM_ERRORS = (httpcore.NetworkError, httpcore.TimeoutException, httpcore.ProtocolError, RemoteProtocolError,
-                   Undecodable)
+UPSTREAM_ERRORS = (neterrors.TransportError, RemoteProtocolError, Undecodable)
+
+#: seconds an idle upstream connection is trusted (httpx's default, as the library's clients)
+KEEPALIVE_S = 5.0
 
 _DECODERS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
 
@@ -77,12 +83,12 @@ _DECODERS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflat
 class Exchange:
     """One request's answer on a pooled connection: its status, headers (lower-case names), then
     its body piece by piece as it arrives (:meth:`piece`) or whole (:meth:`read`). The connection
-    goes back to the pool at the body's end (or :meth:`release` once the end arrived); a failure,
-    a cancel or :meth:`close` closes it, which is what stops OpenRouter generating."""
+    goes back to the pool at the body's end (a stream done at its last event: :meth:`finish`); a
+    failure, a cancel or :meth:`close` closes it, which is what stops OpenRouter generating."""
 
     __slots__ = ("_conn", "_decoder", "_pool", "_read_timeout", "headers", "status")
 
-    def __init__(self, pool: AsyncPoolTransport, conn: AsyncConnection, status: int,
+    def __init__(self, pool: AsyncConnectionPool, conn: AsyncConnection, status: int,
                  raw_headers: list[tuple[bytes, bytes]], read_timeout: float | None) -> None:
         self._pool = pool
         self._conn: AsyncConnection | None = conn
@@ -181,20 +187,36 @@ class Answer:
         self.generation_id = generation_id
 
 
+class _Where(NamedTuple):
+    origin: Key
+    netloc: bytes  # the Host header's value
+    target: bytes  # path and query
+
+
+def _where(url: str) -> _Where:
+    """Where an ``http(s)`` URL points (the settings checked its shape)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").encode("idna")
+    netloc = parts.netloc.rpartition("@")[2].encode("idna")
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return _Where((scheme.encode(), host, parts.port or DEFAULT_PORTS.get(scheme.encode(), 80)), netloc, target.encode())
+
+
 def request_heads(settings: Settings) -> dict[bool, bytes]:
     """Every request's bytes up to its ``Content-Length`` value (which, the blank line and the body
     follow), for a JSON answer (``False``) and a stream (``True``), checked once: per request,
     :func:`~hive_core.openrouter.http11.request_bytes` cost 5 us, a hundredth of a request's CPU. A
     header HTTP cannot carry (a setting with a line break) is a :class:`~hive_core.errors.ConfigError`
     here, which ``hive gateway --check`` reports, not a failed request later."""
-    url = httpx.URL(settings.base_url + CHAT_PATH)
+    url = _where(settings.base_url + CHAT_PATH)
     sent = build_headers(settings.require_api_key(), app_url=settings.app_url, app_title=settings.app_title)
     headers = [(b"Host", url.netloc), (b"Accept-Encoding", b"identity"),
                *((name.encode("latin-1"), value.encode()) for name, value in sent.items())]
     heads = {}
     for stream, accept in ((False, b"application/json"), (True, b"text/event-stream")):
         try:
-            whole = request_bytes(b"POST", url.raw_path, [*headers, (b"Accept", accept), (b"Content-Length", b"0")], b"")
+            whole = request_bytes(b"POST", url.target, [*headers, (b"Accept", accept), (b"Content-Length", b"0")], b"")
         except LocalProtocolError:
             raise ConfigError("a header sent to OpenRouter (from OPENROUTER_API_KEY, HIVE_APP_URL or HIVE_APP_TITLE) "
                               "has characters HTTP forbids, such as a line break: fix that setting") from None
@@ -210,14 +232,13 @@ class Upstream:
         self.core = core
         self.url = core.url(CHAT_PATH)
         self._secret = settings.require_api_key()
-        url = httpx.URL(self.url)
-        self._origin = (url.raw_scheme, url.raw_host, url.port or (443 if url.raw_scheme == b"https" else 80))
+        self._origin = _where(self.url).origin
         self._heads = request_heads(settings)
         # read: between two reads (a stalled stream), not the whole answer; pool: a full pool is waited for
         self._timeouts = {"connect": settings.connect_timeout_s, "read": settings.read_timeout_s,
                           "write": settings.read_timeout_s, "pool": None}
         limit = DEFAULT_POOL * 4
-        self.pool = AsyncPoolTransport(httpx.Limits(max_connections=limit, max_keepalive_connections=limit))
+        self.pool = AsyncConnectionPool(limit, limit, KEEPALIVE_S)
         self._finishing: set[asyncio.Task[None]] = set()
 
     async def close(self) -> None:
@@ -259,12 +280,12 @@ class Upstream:
         detail = scrub(str(exc) or type(exc).__name__, self._secret)
         where = f" (POST {self.url})"
         error: OpenRouterError
-        if isinstance(exc, httpcore.ConnectTimeout):
+        if isinstance(exc, neterrors.ConnectTimeout):
             error = ConnectTimeout(f"timed out connecting to OpenRouter{where}: check the network and "
                                    "OPENROUTER_BASE_URL, or raise HIVE_CONNECT_TIMEOUT")
-        elif isinstance(exc, httpcore.ConnectError):
+        elif isinstance(exc, neterrors.ConnectError):
             error = Unreachable(f"cannot reach OpenRouter{where}: {detail} (check the network and OPENROUTER_BASE_URL)")
-        elif isinstance(exc, httpcore.TimeoutException):
+        elif isinstance(exc, neterrors.TransportTimeout):
             error = ReadTimeout(f"OpenRouter stopped sending{where}: retry, or raise HIVE_READ_TIMEOUT")
         elif isinstance(exc, Undecodable):
             error = MalformedResponse(f"OpenRouter sent an undecodable answer{where}: {detail}")

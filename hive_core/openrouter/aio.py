@@ -36,7 +36,7 @@ from hive_core.errors import Cancelled, MalformedResponse, OpenRouterError
 from hive_core.openrouter.core import ClientCore
 from hive_core.openrouter.cost import PriceBook
 from hive_core.openrouter.params import ChatParams
-from hive_core.openrouter.pool_async import AsyncPoolTransport, AsyncResponseBody
+from hive_core.openrouter.pool_async import END_WAIT_S, AsyncPoolTransport, AsyncResponseBody
 from hive_core.openrouter.protocol import Messages, chat_body
 from hive_core.openrouter.results import ChatResult, Progress, ToolCallDelta
 from hive_core.openrouter.retry import RetryPolicy, acall_with_retries
@@ -46,9 +46,6 @@ from hive_core.store.events import EventSink
 
 __all__ = ["AsyncOpenRouterClient", "AsyncStreamHandle"]
 
-#: seconds a finished stream waits for its body's end, to keep the connection (it comes at once,
-#: unless the server misbehaves: then the connection is closed as before)
-END_WAIT_S = 0.25
 
 
 class AsyncStreamHandle:

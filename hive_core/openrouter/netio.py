@@ -4,8 +4,8 @@ httpcore's asyncio backend goes through anyio (a cancel scope per read and write
 lambdas per ``get_extra_info``); under 32 requests in flight that was a measurable part of each
 request's CPU. This protocol keeps what arrived in a buffer and wakes the one reader; a server's
 close is an ``eof_received`` callback, so "is this idle connection still usable" costs no system
-call. It speaks httpcore's stream interface and raises httpcore's exceptions, like the sync
-pool's httpcore ``SyncStream``, so the pool maps one vocabulary onto httpx's.
+call. It speaks httpcore's stream interface (as the sync pool's httpcore ``SyncStream`` does) and
+raises the pool's own errors (:mod:`.neterrors`): no httpx or httpcore is imported with it.
 
 Only the async pool uses it: the sync twin reads plain sockets (httpcore's ``SyncBackend``).
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 
-import httpcore
+from hive_core.openrouter import neterrors
 
 __all__ = ["AsyncSocketStream", "open_stream"]
 
@@ -81,7 +81,7 @@ class AsyncSocketStream(asyncio.Protocol):
         return bool(self._buffer) or self._eof
 
     def get_extra_info(self, info: str) -> object:
-        """httpcore's ``is_readable``, and the transport's own extra info (``peername``, ...)."""
+        """``is_readable`` (httpcore's name), and the transport's own extra info (``peername``, ...)."""
         if info == "is_readable":
             return self.readable
         return None if self._transport is None else self._transport.get_extra_info(info)
@@ -94,12 +94,12 @@ class AsyncSocketStream(asyncio.Protocol):
                 async with asyncio.timeout(timeout):
                     await waiter
             except TimeoutError:
-                raise httpcore.ReadTimeout("timed out reading the response") from None
+                raise neterrors.ReadTimeout("timed out reading the response") from None
             finally:
                 self._reader = None
         if not self._buffer:
             if self._error is not None:
-                raise httpcore.ReadError(str(self._error) or type(self._error).__name__)
+                raise neterrors.ReadError(str(self._error) or type(self._error).__name__)
             return b""
         data = bytes(self._buffer[:max_bytes])
         del self._buffer[:max_bytes]
@@ -120,7 +120,7 @@ class AsyncSocketStream(asyncio.Protocol):
     async def write(self, data: bytes, timeout: float | None = None) -> None:
         """Hand ``data`` to the socket; waits (up to ``timeout``) only while the kernel pushes back."""
         if self._transport is None or self._transport.is_closing():
-            raise httpcore.WriteError("the connection is closed")
+            raise neterrors.WriteError("the connection is closed")
         self._transport.write(data)
         writable = self._writable
         if writable is not None:
@@ -128,7 +128,7 @@ class AsyncSocketStream(asyncio.Protocol):
                 async with asyncio.timeout(timeout):
                     await asyncio.shield(writable)
             except TimeoutError:
-                raise httpcore.WriteTimeout("timed out sending the request") from None
+                raise neterrors.WriteTimeout("timed out sending the request") from None
 
     def close(self) -> None:
         """Close now (a TLS close finishes in the background)."""
@@ -138,14 +138,14 @@ class AsyncSocketStream(asyncio.Protocol):
 
 async def open_stream(host: str, port: int, *, ssl_context: ssl.SSLContext | None,
                       timeout: float | None) -> AsyncSocketStream:
-    """Connect (and handshake, with ``ssl_context``) within ``timeout``; httpcore's connect errors."""
+    """Connect (and handshake, with ``ssl_context``) within ``timeout``; the pool's connect errors."""
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(timeout):
             _, stream = await loop.create_connection(
                 AsyncSocketStream, host, port, ssl=ssl_context, server_hostname=host if ssl_context else None)
     except TimeoutError:
-        raise httpcore.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
+        raise neterrors.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
     except OSError as exc:  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)
-        raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
+        raise neterrors.ConnectError(str(exc) or type(exc).__name__) from exc
     return stream
