@@ -40,6 +40,7 @@ test: $(VENV)/.test
 	-command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	-command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless)
 	-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
+	-command -v openssl >/dev/null || (apt-get update -qq && apt-get install -y -qq openssl)
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.test

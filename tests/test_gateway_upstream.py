@@ -5,6 +5,8 @@ what it decodes, what it refuses, and which connections it keeps."""
 from __future__ import annotations
 
 import asyncio
+import ssl
+import subprocess
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -86,16 +88,14 @@ class StandIn:
         return f"http://localhost:{self.port}/{coding}/api/v1"
 
 
-@pytest.fixture
-def stand_in(recordings_dir: Path) -> Iterator[StandIn]:
-    """The stand-in served from a thread of its own (a gateway process or this test's loop calls it)."""
-    server = StandIn((recordings_dir / "usage-b-200.json").read_bytes(),
-                     (recordings_dir / "stream_with_native_options-200.sse").read_bytes())
+@contextmanager
+def _served(server: StandIn, ssl_context: ssl.SSLContext | None = None) -> Iterator[StandIn]:
+    """``server`` on 127.0.0.1 from a thread of its own (a gateway process or a test's loop calls it)."""
     loop = asyncio.new_event_loop()
     ready, stop = threading.Event(), asyncio.Event()
 
     async def main() -> None:
-        async with serving(server.app()) as port:
+        async with serving(server.app(), ssl_context) as port:
             server.port = port
             ready.set()
             await stop.wait()
@@ -109,6 +109,17 @@ def stand_in(recordings_dir: Path) -> Iterator[StandIn]:
         loop.call_soon_threadsafe(stop.set)
         thread.join(30)
         loop.close()
+
+
+def _recorded(recordings_dir: Path) -> StandIn:
+    return StandIn((recordings_dir / "usage-b-200.json").read_bytes(),
+                   (recordings_dir / "stream_with_native_options-200.sse").read_bytes())
+
+
+@pytest.fixture
+def stand_in(recordings_dir: Path) -> Iterator[StandIn]:
+    with _served(_recorded(recordings_dir)) as server:
+        yield server
 
 
 class Events:
@@ -265,3 +276,42 @@ def test_a_gateway_worker_serves_without_httpx_or_httpcore(stand_in: StandIn, ca
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert out.splitlines()[-1] == "LOADED:", f"the worker loaded {out.splitlines()[-1]}"
+
+
+def test_over_tls_it_checks_the_certificate_against_certifi_or_ssl_cert_file(
+        recordings_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenRouter is https: the stand-in serves TLS with a certificate made for this test (by the
+    openssl command). Not in certifi's bundle, it is refused as an unreachable OpenRouter, the
+    reason on the line; named by ``SSL_CERT_FILE`` (as httpx honours it), it is trusted."""
+    from hive_core.errors import Unreachable
+    from hive_gateway.upstream import Answer
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                           "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
+                           "-addext", "subjectAltName=DNS:localhost"], capture_output=True, text=True, check=False)
+    assert made.returncode == 0, made.stderr
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(cert, key)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with _served(_recorded(recordings_dir), served) as server:
+        base_url = server.base_url("identity").replace("http://", "https://")
+
+        def ask() -> bytes:
+            with upstream_to(base_url, tmp_path) as (upstream, _):
+                async def call() -> bytes:
+                    try:
+                        kept: list[Answer] = []
+                        await upstream.chat(upstream.core.tracker.request(MODEL), b'{"model": "m"}', kept)
+                        return kept[0].body
+                    finally:
+                        await upstream.close()
+
+                return _run(call)  # type: ignore[no-any-return]
+
+        with pytest.raises(Unreachable, match="CERTIFICATE_VERIFY_FAILED"):
+            ask()
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        assert ask() == server.answer
+    assert len(server.headers) == 1  # the refused handshake sent nothing

@@ -30,6 +30,8 @@ from tests.plugins.cli import BIN, hive_env
 from tests.plugins.store import events
 
 if TYPE_CHECKING:
+    import ssl
+
     from aiohttp import web
 
 __all__ = ["GatewayProcess", "free_port", "serving", "start_gateway"]
@@ -39,14 +41,15 @@ STOP_TIMEOUT_S = 60.0
 
 
 @contextlib.asynccontextmanager
-async def serving(app: web.Application) -> AsyncIterator[int]:
-    """``app`` served by a real aiohttp server on 127.0.0.1 for the block (in this event loop): its port."""
+async def serving(app: web.Application, ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[int]:
+    """``app`` served by a real aiohttp server on 127.0.0.1 for the block (in this event loop), over
+    TLS with ``ssl_context``: its port."""
     from aiohttp import web
 
     runner = web.AppRunner(app)
     await runner.setup()
     try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context).start()
         yield runner.addresses[0][1]
     finally:
         await runner.cleanup()
