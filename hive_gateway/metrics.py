@@ -20,6 +20,7 @@ not here: their number is the clients' to choose.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -213,8 +214,22 @@ class Metrics:
         self._thread.start()
 
     def _flush_loop(self) -> None:
+        """Write the snapshot every interval. A disk that refuses it (full, read-only) is one line on
+        stderr per outage, never the thread's end: the numbers stay in memory and the next interval
+        tries again (the final write at :meth:`close` reports its own failure)."""
+        failing = False
         while not self._stop.wait(self.flush_interval_s):
-            self.flush()
+            try:
+                self.flush()
+            except OSError as exc:
+                if not failing:
+                    where = f" {self.files.path}" if self.files is not None else ""
+                    print(f"warning: the gateway's metrics file{where} cannot be written ({exc.strerror or exc}): "
+                          f"retried every {self.flush_interval_s:g} s; free disk space or fix the data directory",
+                          file=sys.stderr, flush=True)
+                failing = True
+            else:
+                failing = False
 
     def close(self) -> None:
         """Stop the flushing thread and write the final snapshot (call it on exit)."""

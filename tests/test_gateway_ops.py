@@ -257,6 +257,35 @@ def test_counters_sum_over_workers_without_double_counting(tmp_path: Path) -> No
     assert requests_seen(metrics) == 9 + 9 - 2, "the old file's 9, the retired 9, our 2 live (not the file's)"
 
 
+def test_a_metrics_file_the_disk_refuses_is_one_warning_and_written_once_it_can(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """The flushing thread meets a read-only data directory: one line per outage (never a traceback,
+    which ended the thread), the numbers kept, and the file written once the directory is writable."""
+    from tests.faults import read_only
+
+    shared = DataDir(tmp_path).gateway_state
+    shared.mkdir(parents=True)
+    metrics = Metrics(shared_dir=shared, flush_interval_s=0.02)
+    mine = shared / f"metrics-{os.getpid()}.json"
+    metrics.start()  # (start-up checks that the data directory is writable)
+    with read_only(shared):
+        for _ in range(3):
+            metrics.finished(OK)
+            time.sleep(0.1)  # several intervals, each failing
+        assert not mine.exists()
+    for _ in range(500):  # the thread, not close(), writes it: it lived through the outage
+        if mine.exists():
+            break
+        time.sleep(0.01)
+    written = json.loads(mine.read_bytes())
+    metrics.close()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err
+    warned = [line for line in err.splitlines() if "metrics file" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: ") and str(mine) in warned[0], err
+    assert sum(written["values"]["hive_gateway_requests_total"].values()) == 3  # what the outage held back
+
+
 def test_counters_never_go_backwards_whichever_worker_answers(tmp_path: Path) -> None:
     shared = DataDir(tmp_path).gateway_state
     ours = Metrics(shared_dir=shared, flush_interval_s=3600)  # only scrapes write our file
