@@ -34,6 +34,10 @@ class AsyncSocketStream(asyncio.Protocol):
         self._reader: asyncio.Future[None] | None = None
         self._writable: asyncio.Future[None] | None = None
         self._paused = False
+        #: when the read waiting now times out (None: no read is waiting), and the one timer that
+        #: enforces it (see :meth:`read`)
+        self._deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     # -- protocol callbacks (the loop calls them) ------------------------------------------------
 
@@ -57,6 +61,9 @@ class AsyncSocketStream(asyncio.Protocol):
         self._eof = True
         self._error = exc
         self._wake()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._writable is not None and not self._writable.done():
             self._writable.set_result(None)
 
@@ -87,16 +94,29 @@ class AsyncSocketStream(asyncio.Protocol):
         return None if self._transport is None else self._transport.get_extra_info(info)
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        """Up to ``max_bytes`` (at least one), or ``b""`` once the server closed."""
+        """Up to ``max_bytes`` (at least one), or ``b""`` once the server closed; nothing within
+        ``timeout`` seconds is :class:`~.neterrors.ReadTimeout`.
+
+        The timeout is a deadline that one timer per connection enforces (:meth:`_expire`), not an
+        ``asyncio.timeout`` per read: that scheduled and cancelled a timer for every wait, about
+        2 us each, once per SSE read of a stream (a sixth of the gateway's CPU per relayed chunk).
+        Reads follow each other long before the timer fires, so it is moved, if at all, once per
+        ``timeout`` seconds."""
         if not self._buffer and not self._eof:
-            self._reader = waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            self._reader = waiter = loop.create_future()
+            if timeout is not None:
+                self._deadline = deadline = loop.time() + timeout
+                timer = self._timer
+                if timer is None or timer.when() > deadline:  # none yet, or set for a longer timeout
+                    if timer is not None:
+                        timer.cancel()
+                    self._timer = loop.call_at(deadline, self._expire)
             try:
-                async with asyncio.timeout(timeout):
-                    await waiter
-            except TimeoutError:
-                raise neterrors.ReadTimeout("timed out reading the response") from None
+                await waiter
             finally:
                 self._reader = None
+                self._deadline = None
         if not self._buffer:
             if self._error is not None:
                 raise neterrors.ReadError(str(self._error) or type(self._error).__name__)
@@ -107,6 +127,19 @@ class AsyncSocketStream(asyncio.Protocol):
             self._paused = False
             self._transport.resume_reading()
         return data
+
+    def _expire(self) -> None:
+        """The timer: the waiting read's deadline passed (it times out), or is later (the timer
+        waits for it), or no read waits (the timer ends; the next read sets another)."""
+        self._timer = None
+        deadline, reader = self._deadline, self._reader
+        if deadline is None or reader is None or reader.done():
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < deadline:
+            self._timer = loop.call_at(deadline, self._expire)
+            return
+        reader.set_exception(neterrors.ReadTimeout("timed out reading the response"))
 
     def read_buffered(self) -> bytes:
         """What arrived and was not read yet (``b""``: nothing), without waiting."""
@@ -132,6 +165,9 @@ class AsyncSocketStream(asyncio.Protocol):
 
     def close(self) -> None:
         """Close now (a TLS close finishes in the background)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._transport is not None:
             self._transport.close()
 
