@@ -6,8 +6,8 @@ relaying through an httpx ``AsyncClient`` spent 10-15x the CPU of one relaying t
 which the gateway used until then: the library's own pool
 (:class:`~hive_core.openrouter.conns_async.AsyncConnectionPool`, O(1) acquire and release, the
 sans-I/O HTTP/1.1 of :mod:`hive_core.openrouter.http11`), driven without httpx's request and
-response objects, does the same exchange in 240 K instructions where aiohttp's client took 431 K
-(counted by callgrind at concurrency 32), about a ninth of the gateway's work per JSON request. The
+response objects, does the same exchange in 240-264 K instructions where aiohttp's client took
+431 K (counted by callgrind at concurrency 32), about a tenth of the gateway's work per JSON request. The
 wire format, retries and recording stay ``hive_core``'s
 (:class:`~hive_core.openrouter.core.ClientCore`, :class:`~hive_core.openrouter.stream.StreamRun`):
 only bytes move here.
