@@ -231,51 +231,28 @@ def test_a_setting_no_http_header_can_carry_is_refused_before_serving(tmp_path: 
     assert "Traceback" not in done.stderr and KEY not in done.stdout + done.stderr
 
 
-def test_a_gateway_worker_serves_without_httpx_or_httpcore(stand_in: StandIn, catalog_path: Path, tmp_path: Path) -> None:
+def test_a_gateway_worker_serves_without_httpx_or_httpcore(
+        stand_in: StandIn, gateway_factory: Callable[..., GatewayProcess]) -> None:
     """The upstream leg is the pool alone (no httpx objects, the pool's own errors): a worker that
     served a JSON answer and a stream has loaded neither httpx nor httpcore (~5 MB of RSS each
     worker would carry for nothing, against the 100 MB target)."""
-    import shutil
-    import signal
-    import subprocess
     import sys
 
-    from hive_core.store.datadir import DataDir
-    from tests.plugins.gateway import free_port
-
-    data = tmp_path / "data"
-    target = DataDir(data).catalog_file
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(catalog_path, target)
-    port = free_port()
     code = ("import atexit, sys\n"
             "atexit.register(lambda: print('LOADED:' + ','.join(m for m in ('httpx', 'httpcore', 'h11', 'anyio') "
             "if m in sys.modules), flush=True))\n"
             "from hive_cli.hive import main\n"
             "sys.argv[0] = 'hive'\n"
             "sys.exit(main())\n")
-    env = hive_env(SimpleNamespace(api_key=KEY, base_url=stand_in.base_url("identity")), data)
-    proc = subprocess.Popen([sys.executable, "-c", code, "gateway", "--no-auth", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.communicate()[1]
-            threading.Event().wait(0.05)
-        chat = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
-        assert httpx.post(f"{url}/v1/chat/completions", json=chat, timeout=30).status_code == 200
-        streamed = httpx.post(f"{url}/v1/chat/completions", json={**chat, "stream": True}, timeout=30)
-        assert streamed.status_code == 200 and streamed.content == b"".join(stand_in.events)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-    assert out.splitlines()[-1] == "LOADED:", f"the worker loaded {out.splitlines()[-1]}"
+    gateway = gateway_factory(SimpleNamespace(api_key=KEY, base_url=stand_in.base_url("identity")), "--no-auth",
+                              launcher=[sys.executable, "-c", code])
+    chat = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+    url = f"{gateway.base_url}/v1/chat/completions"
+    assert httpx.post(url, json=chat, timeout=30).status_code == 200
+    streamed = httpx.post(url, json={**chat, "stream": True}, timeout=30)
+    assert streamed.status_code == 200 and streamed.content == b"".join(stand_in.events)
+    assert gateway.stop() == 0, gateway.stderr
+    assert gateway.stdout.splitlines()[-1] == "LOADED:", f"the worker loaded {gateway.stdout.splitlines()[-1]}"
 
 
 def test_over_tls_it_checks_the_certificate_against_certifi_or_ssl_cert_file(

@@ -102,9 +102,10 @@ class GatewayProcess:
 
 
 def start_gateway(emu: Any, data_dir: Path, catalog_path: Path | None, *args: str,
-                  env: dict[str, str] | None = None) -> GatewayProcess:
+                  env: dict[str, str] | None = None, launcher: list[str] | None = None) -> GatewayProcess:
     """``hive gateway --port <free> *args`` against ``emu`` with ``data_dir`` (the catalog copied in
-    when given); returns once ``/healthz`` answers."""
+    when given); returns once ``/healthz`` answers. ``launcher``: what runs ``gateway ...`` instead of
+    the ``hive`` script (a ``python -c`` that looks into the process, say)."""
     if catalog_path is not None:
         from hive_core.store.datadir import DataDir
 
@@ -117,7 +118,7 @@ def start_gateway(emu: Any, data_dir: Path, catalog_path: Path | None, *args: st
     output = data_dir.parent / f"gateway-{port}"
     output.mkdir(parents=True)
     with (output / "stdout").open("w") as stdout, (output / "stderr").open("w") as stderr:
-        proc = subprocess.Popen([str(BIN / "hive"), "gateway", "--port", str(port), *args], env=environ,
+        proc = subprocess.Popen([*(launcher or [str(BIN / "hive")]), "gateway", "--port", str(port), *args], env=environ,
                                 stdout=stdout, stderr=stderr, text=True)
     running = GatewayProcess(proc, port, data_dir, environ, output)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -134,13 +135,13 @@ def start_gateway(emu: Any, data_dir: Path, catalog_path: Path | None, *args: st
 
 @pytest.fixture
 def gateway_factory(catalog_path: Path, tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
-    """``start(emu, *args, data_dir=None, env=None, catalog=True)`` -> a running gateway."""
+    """``start(emu, *args, data_dir=None, env=None, catalog=True, launcher=None)`` -> a running gateway."""
     started: list[GatewayProcess] = []
 
     def start(emu: Any, *args: str, data_dir: Path | None = None, env: dict[str, str] | None = None,
-              catalog: bool = True) -> GatewayProcess:
+              catalog: bool = True, launcher: list[str] | None = None) -> GatewayProcess:
         where = data_dir or tmp_path / f"gateway-data-{len(started)}"
-        running = start_gateway(emu, where, catalog_path if catalog else None, *args, env=env)
+        running = start_gateway(emu, where, catalog_path if catalog else None, *args, env=env, launcher=launcher)
         started.append(running)
         return running
 
