@@ -48,6 +48,8 @@ DEFAULT_PORTS = {b"http": 80, b"https": 443}
 #: seconds a finished stream waits for its body's end, to keep the connection (it comes at once,
 #: unless the server misbehaves: then the connection is closed)
 END_WAIT_S = 0.25
+#: seconds a closing pool waits for its connections' TLS closes (a local close takes microseconds)
+CLOSE_WAIT_S = 1.0
 
 
 def default_ssl_context() -> ssl.SSLContext:
@@ -128,6 +130,7 @@ class Connection:
         self._stream.close()
 
 
+
 class _Waiter:
     """A request queued for a connection: it is handed one of its origin, or a free slot (``None``)."""
 
@@ -186,10 +189,10 @@ class ConnectionPool:
         """Close the idle connections; those in use close when they are released."""
         with self._lock:
             self._closed = True
-            for stack in self._idle.values():
-                for conn in stack:
-                    conn.close()
-                    self._open -= 1
+            closed = [conn for stack in self._idle.values() for conn in stack]
+            for conn in closed:
+                conn.close()
+                self._open -= 1
             self._idle.clear()
             self._idle_count = 0
 

@@ -51,6 +51,8 @@ DEFAULT_PORTS = {b"http": 80, b"https": 443}
 #: seconds a finished stream waits for its body's end, to keep the connection (it comes at once,
 #: unless the server misbehaves: then the connection is closed)
 END_WAIT_S = 0.25
+#: seconds a closing pool waits for its connections' TLS closes (a local close takes microseconds)
+CLOSE_WAIT_S = 1.0
 
 
 def default_ssl_context() -> ssl.SSLContext:
@@ -134,6 +136,11 @@ class AsyncConnection:
     def close(self) -> None:
         self._stream.close()
 
+    if True:  # ASYNC: the sync close is done when it returns
+        async def wait_closed(self) -> None:
+            """Until the closed connection is gone (its TLS close sent), at most :data:`CLOSE_WAIT_S`."""
+            await self._stream.wait_closed(CLOSE_WAIT_S)
+
 
 class _Waiter:
     """A request queued for a connection: it is handed one of its origin, or a free slot (``None``)."""
@@ -205,12 +212,14 @@ class AsyncConnectionPool:
         """Close the idle connections; those in use close when they are released."""
         with self._lock:
             self._closed = True
-            for stack in self._idle.values():
-                for conn in stack:
-                    conn.close()
-                    self._open -= 1
+            closed = [conn for stack in self._idle.values() for conn in stack]
+            for conn in closed:
+                conn.close()
+                self._open -= 1
             self._idle.clear()
             self._idle_count = 0
+        if True:  # ASYNC: a TLS close finishes in the background; the loop may end right after this
+            await asyncio.gather(*(conn.wait_closed() for conn in closed))
 
     # -- acquire and release (every change of the pool's state is under its lock) ----------------
 

@@ -13,6 +13,7 @@ Only the async pool uses it: the sync twin reads plain sockets (httpcore's ``Syn
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 
 from hive_core.openrouter import neterrors
@@ -38,12 +39,14 @@ class AsyncSocketStream(asyncio.Protocol):
         #: enforces it (see :meth:`read`)
         self._deadline: float | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._lost: asyncio.Future[None] | None = None  # done once the connection is gone
 
     # -- protocol callbacks (the loop calls them) ------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self._lost = asyncio.get_running_loop().create_future()
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
@@ -61,6 +64,8 @@ class AsyncSocketStream(asyncio.Protocol):
         self._eof = True
         self._error = exc
         self._wake()
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -170,6 +175,17 @@ class AsyncSocketStream(asyncio.Protocol):
             self._timer = None
         if self._transport is not None:
             self._transport.close()
+
+
+    async def wait_closed(self, timeout: float) -> None:
+        """Until the connection is gone after :meth:`close` (a TLS close sends its close_notify in
+        the background: a loop that ends first leaves the socket open), at most ``timeout`` seconds."""
+        lost = self._lost
+        if lost is None or lost.done():
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(lost)
 
 
 async def open_stream(host: str, port: int, *, ssl_context: ssl.SSLContext | None,
