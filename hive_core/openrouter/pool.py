@@ -82,13 +82,14 @@ class PoolTransport(httpx.BaseTransport):
 
     ``limits``: ``max_connections`` in use and idle together (``None``: unbounded),
     ``max_keepalive_connections`` kept idle, ``keepalive_expiry`` seconds an idle one is trusted.
-    ``ssl_context``: for https origins (default: httpx's, built at the first https connection).
+    ``ssl_context``: for https origins (default: httpx's default one, as
+    :func:`~.conns_async.default_ssl_context` builds it at the first https connection).
     """
 
     def __init__(self, limits: httpx.Limits | None = None, *, ssl_context: ssl.SSLContext | None = None) -> None:
         limits = limits or httpx.Limits()
-        self._pool = ConnectionPool(limits.max_connections, limits.max_keepalive_connections, limits.keepalive_expiry,
-                               ssl_context=ssl_context)
+        self._pool = ConnectionPool(limits.max_connections, limits.max_keepalive_connections,
+                                         limits.keepalive_expiry, ssl_context=ssl_context)
 
     @property
     def connections(self) -> tuple[int, int]:
