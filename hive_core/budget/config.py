@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -300,13 +301,14 @@ class ConfigReader:
 
     def __init__(self, config_path: Path) -> None:
         self.path = config_path
+        self._name = os.fspath(config_path)
         self._config = BudgetConfig()
         self._stamp: tuple[int, int] | None = None
 
     def get(self) -> BudgetConfig:
         """The current settings (defaults while the file does not exist)."""
         try:
-            stat_ = self.path.stat()
+            stat_ = os.stat(self._name)  # not Path.stat: a third of its cost, on every request
             stamp: tuple[int, int] | None = (stat_.st_mtime_ns, stat_.st_size)
         except FileNotFoundError:
             stamp = None

@@ -49,7 +49,9 @@ def _usd(value: object) -> Decimal | None:
 
 
 def _object(value: object) -> Mapping[str, Any]:
-    return value if type(value) is dict or isinstance(value, Mapping) else {}
+    if type(value) is dict:
+        return value
+    return value if value is not None and isinstance(value, Mapping) else {}  # an absent detail: no ABC check
 
 
 @dataclass(frozen=True, slots=True)
