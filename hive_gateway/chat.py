@@ -228,7 +228,8 @@ def _check_allowed(key: VirtualKey | None, chain: Sequence[str]) -> None:
 
 
 def _body(chat: ChatRequest, model: str, max_tokens: int | None) -> bytes:
-    return chat_body(chat.messages, model=model, max_tokens=max_tokens, stream=chat.stream, params=chat.params)
+    return chat_body(chat.messages, model=model, max_tokens=max_tokens, stream=chat.stream, params=chat.params,
+                     plain=chat.plain)
 
 
 class HeldEvents:

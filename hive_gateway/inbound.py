@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hive_core.openrouter.protocol import loads
+from hive_core.openrouter.protocol import decode
 from hive_core.openrouter.tracking import Labels
 from hive_gateway.errors import InvalidRequest
 
@@ -56,6 +56,8 @@ class ChatRequest:
     params: dict[str, Any]
     labels: Labels
     task: str | None
+    #: msgspec read the body (as nearly always), so msgspec may write it back (``chat_body``'s ``plain``)
+    plain: bool = False
 
 
 def _label(value: str | None) -> str | None:
@@ -101,7 +103,7 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str], key: KeyLabels | 
                        default_app: str | None) -> ChatRequest:
     """The request in ``raw`` (the body) and ``headers``; :class:`InvalidRequest` says what is wrong."""
     try:
-        body = loads(raw)  # msgspec's speed, json's meaning
+        body, plain = decode(raw)  # msgspec's speed, json's meaning
     except ValueError:
         raise InvalidRequest("the body is not JSON: send a chat completion request") from None
     if not isinstance(body, dict):
@@ -123,4 +125,4 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str], key: KeyLabels | 
     user = (_label(key.user if key is not None else None) or _label(headers.get("x-hive-user"))
             or _label(_text(body, "user")))
     return ChatRequest(messages, model, fallbacks, stream, max_tokens, params,
-                       Labels(app, user, tuple(dict.fromkeys(tags))), _label(headers.get("x-hive-task")))
+                       Labels(app, user, tuple(dict.fromkeys(tags))), _label(headers.get("x-hive-task")), plain)

