@@ -2,6 +2,7 @@
 
     POST /v1/chat/completions   streamed or not (:mod:`hive_gateway.chat`)
     GET  /v1/models             the synced catalog and the ``hive/auto`` aliases
+    GET  /v1/models/{id}        one of them (the openai SDK's ``models.retrieve``); ids hold ``/``
     GET  /healthz               ``ok`` while the worker serves
 
 aiohttp's server: the measured floor of issue 14 (an aiohttp passthrough adds 0.5-0.9 ms at P50;
@@ -9,7 +10,12 @@ starlette + uvicorn cost 15-30% more CPU), with Hive's own pool upstream (:mod:`
 cheaper than aiohttp's client). Every request, a
 refused or failed one too, ends in one :class:`~hive_gateway.observe.RequestSummary` for the
 observer (metrics, the access log), from the one middleware here; a client that went away is
-``ClientDisconnected``. The shared parts (:class:`~hive_gateway.state.Gateway`) open when the
+``ClientDisconnected``. The same middleware answers whatever error escapes a route, aiohttp's own
+too (no route: 404, a method the route does not take: 405), as every error of the gateway is
+answered: OpenAI's JSON shape (:func:`~hive_gateway.errors.describe`) with ``X-Hive-Request-Id``.
+The chat route answers its own errors (a started stream ends with an SSE event); an exception costs
+nothing until it is raised, so this adds no work to a request that succeeds.
+The shared parts (:class:`~hive_gateway.state.Gateway`) open when the
 application starts and close - every event written - when it is cleaned up.
 """
 
@@ -17,12 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from hive_core.errors import UnknownModel
 from hive_core.ids import new_request_id
 from hive_gateway.chat import (
     DRAINING,
@@ -36,14 +44,16 @@ from hive_gateway.chat import (
 )
 from hive_gateway.errors import MAX_BODY_BYTES, describe, error_body
 from hive_gateway.observe import RequestSummary
+from hive_gateway.routing import ALIASES
 from hive_gateway.settle import Settler
 from hive_gateway.state import Gateway
 
 if TYPE_CHECKING:
+    from hive_core.keys import VirtualKey
     from hive_gateway.config import GatewayConfig
     from hive_gateway.observe import Observer
 
-__all__ = ["INFLIGHT", "Inflight", "build_app"]
+__all__ = ["INFLIGHT", "Inflight", "ModelIndex", "build_app"]
 
 #: the error class of a request that arrived while the worker drained
 SHUTTING_DOWN_CLASS = "ShuttingDown"
@@ -59,15 +69,57 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 GC_YOUNG_THRESHOLD = 10_000
 
 
+def _visible(model_id: str, key: VirtualKey | None) -> bool:
+    """Whether ``GET /v1/models`` lists ``model_id`` to ``key`` (:meth:`Gateway.models_for`'s rule)."""
+    return key is None or model_id in ALIASES or key.allows_model(model_id)
+
+
+class ModelIndex:
+    """``GET /v1/models/{id}``: the objects ``GET /v1/models`` lists, by id, each encoded once, at
+    the first lookup (start-up does not pay ~7 ms for a route few clients call)."""
+
+    __slots__ = ("_bodies", "_listed")
+
+    def __init__(self, listed: bytes) -> None:
+        self._listed = listed
+        self._bodies: dict[str, bytes] | None = None
+
+    def body(self, model_id: str, key: VirtualKey | None) -> bytes:
+        """The model object's JSON; :class:`~hive_core.errors.UnknownModel` (a 404) for an id the
+        list does not show ``key``, with the close ids it does show."""
+        bodies = self._bodies
+        if bodies is None:
+            self._bodies = bodies = {model["id"]: json.dumps(model).encode()
+                                     for model in json.loads(self._listed)["data"]}
+        body = bodies.get(model_id)
+        if body is not None and _visible(model_id, key):
+            return body
+        from hive_core.catalog.names import close_matches
+
+        close = close_matches(model_id, [known for known in bodies if _visible(known, key)])
+        raise UnknownModel(model_id, f"did you mean {', '.join(close)}?" if close else "see GET /v1/models")
+
+
+MODELS: web.AppKey[ModelIndex] = web.AppKey("models")
+
+
+def _new_id(request: web.Request) -> dict[str, str]:
+    """The request's id, made now, as its header."""
+    request[TALLY].request_id = request_id = new_request_id()
+    return {REQUEST_ID_HEADER: request_id}
+
+
 async def _models(request: web.Request) -> web.StreamResponse:
+    headers = _new_id(request)
     gateway: Gateway = request.app[GATEWAY]
-    try:
-        key = gateway.authenticate(request.headers)
-    except Exception as error:
-        request[TALLY].error_class = type(error).__name__
-        problem = describe(error, gateway.secret)
-        return json_response(problem.status, error_body(problem), problem.headers)
-    return json_response(200, gateway.models_for(key), {})
+    return json_response(200, gateway.models_for(gateway.authenticate(request.headers)), headers)
+
+
+async def _model(request: web.Request) -> web.StreamResponse:
+    """One model by its id: the path's rest, ``/`` included (the openai SDK sends it as ``%2F``)."""
+    headers = _new_id(request)
+    key = request.app[GATEWAY].authenticate(request.headers)
+    return json_response(200, request.app[MODELS].body(request.match_info["model"], key), headers)
 
 
 async def _healthz(request: web.Request) -> web.StreamResponse:
@@ -113,12 +165,13 @@ async def _observed(request: web.Request, handler: Handler) -> web.StreamRespons
             response = await handler(request)
         status = response.status
         return response
-    except web.HTTPException as exc:  # aiohttp's own: 404 no route, 405 method
-        status = exc.status
-        raise
     except asyncio.CancelledError:
         tally.error_class = tally.error_class or "ClientDisconnected"
         raise
+    except Exception as error:  # a route's (a refused key, an unknown model) or aiohttp's (404, 405)
+        response = _error_response(gateway, tally, error)
+        status = response.status
+        return response
     finally:
         del inflight.tasks[task]
         gateway.observer.finished(RequestSummary(
@@ -129,12 +182,25 @@ async def _observed(request: web.Request, handler: Handler) -> web.StreamRespons
             chunks=tally.chunks))
 
 
+def _error_response(gateway: Gateway, tally: Tally, error: Exception) -> web.Response:
+    """``error`` as the client's OpenAI-shaped answer, with the request's id (made now if the route
+    made none); a bug is the operator's line too, as in the chat route."""
+    tally.error_class = type(error).__name__
+    if tally.request_id is None:
+        tally.request_id = new_request_id()
+    problem = describe(error, gateway.secret)
+    if problem.code == "internal_error" and not isinstance(error, web.HTTPException):
+        gateway.trouble(error, tally.request_id)
+    return json_response(problem.status, error_body(problem), {REQUEST_ID_HEADER: tally.request_id, **problem.headers})
+
+
 def build_app(config: GatewayConfig, observer: Observer) -> web.Application:
     """The application of one worker (its event log, Session and keys open now; the upstream pool
     when it starts; everything closes, events flushed, at cleanup)."""
     app = web.Application(middlewares=[_observed], client_max_size=MAX_BODY_BYTES)
     gateway = Gateway(config, observer)
     app[GATEWAY] = gateway
+    app[MODELS] = ModelIndex(gateway.models_body)
     app[INFLIGHT] = inflight = Inflight()
     # (the request that adds its answer is in flight itself)
     app[SETTLER] = settler = Settler(gateway.core.tracker.sink, gateway.trouble,
@@ -158,5 +224,6 @@ def build_app(config: GatewayConfig, observer: Observer) -> web.Application:
     app.on_cleanup.append(stop)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_get("/v1/models", _models)
+    app.router.add_get("/v1/models/{model:.+}", _model)
     app.router.add_get("/healthz", _healthz)
     return app

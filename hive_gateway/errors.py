@@ -15,14 +15,18 @@ handle:
 * OpenRouter's own errors keep their status, except a 401 from OpenRouter: that is the gateway's
   key, not the client's, so the client gets a **502** saying to tell the gateway's operator.
 
+aiohttp's own refusals get the same shape: a path the gateway does not serve is **404**
+``unknown_url`` (OpenAI's answer to one), a method a path does not take is **405** with ``Allow``.
+
 A stream that already started (HTTP 200 sent) ends with an SSE ``error`` event in OpenRouter's
 mid-stream shape (:func:`sse_error`), then ``data: [DONE]``. Every message is scrubbed of the
-gateway's OpenRouter key before it leaves.
+gateway's OpenRouter key, and of the user and password of any URL in it, before it leaves.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -121,17 +125,44 @@ _UPSTREAM_TYPES = {400: "invalid_request_error", 402: "insufficient_quota", 403:
 MAX_BODY_BYTES = 32 * 1024**2
 
 
-def describe(error: BaseException, secret: str | None) -> Problem:
-    """The client's view of ``error`` (the table of the module docstring); key-free."""
+#: the user and password of a URL (``scheme://user:password@host``), removed from every message
+_USERINFO = re.compile(r"(?<=://)[^\s/@]*@")
+
+
+def _clean(text: str, secret: str | None) -> str:
+    """``text`` without the key (:func:`scrub`) and without any URL's user and password: a last
+    guard, as the messages made here name no URL (OPENROUTER_BASE_URL may be a proxy's with both)."""
+    text = scrub(text, secret)
+    return _USERINFO.sub("", text) if "@" in text else text
+
+
+def _aiohttp_problem(error: web.HTTPException) -> Problem:
+    """aiohttp's own refusal of a request (no route, a method the route does not take, a body over
+    MAX_BODY_BYTES) as an OpenAI-shaped one with the same status."""
     if isinstance(error, web.HTTPRequestEntityTooLarge):  # aiohttp's, reading a body over MAX_BODY_BYTES
         return Problem(413, "invalid_request_error", "request_too_large",
                        f"the request body is larger than this gateway's limit of {MAX_BODY_BYTES // 1024**2} MiB: "
                        "send large images or files by URL")
-    if isinstance(error, web.HTTPException):  # aiohttp's other refusals of a request, with their own status
-        if error.status >= 500:
-            return Problem(error.status, "server_error", "internal_error", error.reason)
-        return Problem(error.status, "invalid_request_error", "invalid_request", error.reason)
-    message = scrub(str(error), secret)
+    if isinstance(error, web.HTTPNotFound):
+        return Problem(404, "invalid_request_error", "unknown_url",
+                       "unknown URL: the gateway serves OpenAI's API under /v1 (POST /v1/chat/completions, "
+                       "GET /v1/models): check that the client's base URL ends in /v1")
+    if isinstance(error, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(error.allowed_methods))
+        return Problem(405, "invalid_request_error", "method_not_allowed",
+                       f"{error.method} is not allowed on this URL: use {allowed}",
+                       {"Allow": error.headers.get("Allow", allowed)})
+    if error.status >= 500:
+        return Problem(error.status, "server_error", "internal_error", error.reason)
+    return Problem(error.status, "invalid_request_error", "invalid_request", error.reason)
+
+
+def describe(error: BaseException, secret: str | None) -> Problem:
+    """The client's view of ``error`` (the table of the module docstring); free of the key and of
+    any URL's user and password."""
+    if isinstance(error, web.HTTPException):
+        return _aiohttp_problem(error)
+    message = _clean(str(error), secret)
     if isinstance(error, Refused):
         headers = {} if error.retry_after is None else {"Retry-After": str(max(1, round(error.retry_after)))}
         return Problem(error.http_status, error.error_type, error.code, message, headers)

@@ -17,12 +17,15 @@ bytes saved cost more CPU than they save time); an answer compressed all the sam
 deflate) is decompressed, any other coding is a malformed answer.
 
 The OpenRouter key lives in the request head built once here and nowhere else; every message made
-from an exception is scrubbed of it (:func:`hive_core.openrouter.errors.scrub`).
+from an exception is scrubbed of it (:func:`hive_core.openrouter.errors.scrub`). Those messages reach
+the gateway's clients, so they say "OpenRouter", never where the upstream is: ``OPENROUTER_BASE_URL``
+may be an internal proxy's, with a user and password in it (:meth:`Upstream.translate`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import zlib
 from typing import TYPE_CHECKING, NamedTuple
@@ -65,6 +68,8 @@ CLIENT_GONE = "the client disconnected"
 
 #: what the chat endpoint's URL is, under the base URL
 CHAT_PATH = "/chat/completions"
+#: what a client can do when OpenRouter cannot be reached (only the operator can fix where it is)
+OPERATOR = "retry later, or tell the gateway's operator"
 
 
 class Undecodable(Exception):
@@ -187,6 +192,26 @@ class Answer:
         self.generation_id = generation_id
 
 
+def _reason(exc: BaseException, secret: str) -> str:
+    """Why an exchange failed, in words that name no place: Hive's own protocol messages, or the
+    operating system's words for the socket error behind ``exc`` ("Connection refused"). Never the
+    exception's text itself, which carries addresses (asyncio's "Connect call failed ('10.0.0.7',
+    8080)", "timed out connecting to proxy.internal:8080") that the gateway's clients are not told."""
+    if isinstance(exc, RemoteProtocolError | Undecodable):
+        return scrub(str(exc), secret)
+    import socket
+    import ssl
+
+    cause = exc.__cause__
+    if isinstance(cause, ssl.SSLError):  # its reason is OpenSSL's name, its message may name the host
+        return f"TLS: {cause.reason or 'the handshake failed'}"
+    if isinstance(cause, socket.gaierror):  # the resolver's words, not the name it looked up
+        return f"DNS: {cause.strerror}"
+    if isinstance(cause, OSError) and cause.errno:
+        return os.strerror(cause.errno)
+    return ""
+
+
 class _Where(NamedTuple):
     origin: Key
     netloc: bytes  # the Host header's value
@@ -230,9 +255,8 @@ class Upstream:
 
     def __init__(self, settings: Settings, core: ClientCore) -> None:
         self.core = core
-        self.url = core.url(CHAT_PATH)
         self._secret = settings.require_api_key()
-        self._origin = _where(self.url).origin
+        self._origin = _where(core.url(CHAT_PATH)).origin  # not the URL: it may hold a user and password
         self._heads = request_heads(settings)
         # read: between two reads (a stalled stream), not the whole answer; pool: a full pool is waited for
         self._timeouts = {"connect": settings.connect_timeout_s, "read": settings.read_timeout_s,
@@ -276,21 +300,22 @@ class Upstream:
 
     def translate(self, exc: BaseException, *, opened: bool = False) -> OpenRouterError:
         """One of :data:`UPSTREAM_ERRORS` as a typed, key-free error; ``opened``: tokens were already
-        relayed, so a broken connection is a cut answer (never re-sent), not a retryable failure."""
-        detail = scrub(str(exc) or type(exc).__name__, self._secret)
-        where = f" (POST {self.url})"
+        relayed, so a broken connection is a cut answer (never re-sent), not a retryable failure.
+        Its message is the client's (:func:`hive_gateway.errors.describe`): it names neither the
+        upstream's URL nor its address (:func:`_reason`), and asks the client for what it can do."""
+        reason = _reason(exc, self._secret)
+        why = f" ({reason})" if reason else ""
         error: OpenRouterError
         if isinstance(exc, neterrors.ConnectTimeout):
-            error = ConnectTimeout(f"timed out connecting to OpenRouter{where}: check the network and "
-                                   "OPENROUTER_BASE_URL, or raise HIVE_CONNECT_TIMEOUT")
+            error = ConnectTimeout(f"timed out connecting to OpenRouter: {OPERATOR}")
         elif isinstance(exc, neterrors.ConnectError):
-            error = Unreachable(f"cannot reach OpenRouter{where}: {detail} (check the network and OPENROUTER_BASE_URL)")
+            error = Unreachable(f"cannot reach OpenRouter{why}: {OPERATOR}")
         elif isinstance(exc, neterrors.TransportTimeout):
-            error = ReadTimeout(f"OpenRouter stopped sending{where}: retry, or raise HIVE_READ_TIMEOUT")
+            error = ReadTimeout("OpenRouter stopped sending: retry the request")
         elif isinstance(exc, Undecodable):
-            error = MalformedResponse(f"OpenRouter sent an undecodable answer{where}: {detail}")
+            error = MalformedResponse(f"OpenRouter sent an undecodable answer{why}")
         else:  # a read or write that failed, a connection closed or an answer cut mid-way
-            error = NetworkError(f"the connection to OpenRouter broke{where}: {detail}")
+            error = NetworkError(f"the connection to OpenRouter broke{why}: retry the request")
         if opened and isinstance(error, NetworkError) and not isinstance(error, ReadTimeout):
             return StreamTruncated(f"the stream broke before [DONE]: the answer is incomplete ({error})")
         return error
