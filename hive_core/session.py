@@ -133,8 +133,10 @@ class Session:
 
     def resolve(self, models: Sequence[str]) -> list[str]:
         """The catalog ids ``models`` name (a short name like ``gpt-4o-mini`` resolves; a typo raises
-        ``UnknownModel`` with "did you mean", before anything is sent or billed). Without a catalog
-        the names go as given: OpenRouter is then the judge."""
+        ``UnknownModel`` with "did you mean", before anything is sent or billed). An OpenRouter routing
+        shortcut after one (``openai/gpt-4o-mini:nitro``, :mod:`hive_core.catalog.variants`) is kept:
+        the request goes out and is recorded as asked, priced and budgeted as its model. Without a
+        catalog the names go as given: OpenRouter is then the judge."""
         catalog = self.prices
         return list(models) if catalog is None else [catalog.resolve(model).id for model in models]
 

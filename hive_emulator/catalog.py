@@ -1,13 +1,19 @@
-"""The catalog the emulator serves: the file's bytes for ``/models`` and an index of models by id."""
+"""The catalog the emulator serves: the file's bytes for ``/models`` and an index of models by id.
+
+As OpenRouter does, a catalog id followed by a routing shortcut (``:nitro``, ``:floor``, ``:exacto``,
+``:online``: :mod:`hive_core.catalog.variants`) is that model: it answers under the model's own id,
+and ``:online`` bills its web search on top.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from hive_core.catalog.pricing import Pricing
+from hive_core.catalog.variants import shortcut_pricing, split_shortcut
 from hive_core.errors import CatalogError
 
 __all__ = ["Catalog", "ModelInfo", "provider_for"]
@@ -109,8 +115,15 @@ class Catalog:
         return cls(Path(path).read_bytes())
 
     def get(self, model_id: str) -> ModelInfo | None:
-        """The model with this exact id, or ``None``."""
-        return self.models.get(model_id)
+        """The model with this exact id (or a routing shortcut of one, at its price), or ``None``."""
+        model = self.models.get(model_id)
+        if model is not None:
+            return model
+        shortcut = split_shortcut(model_id)
+        base = self.models.get(shortcut[0]) if shortcut is not None else None
+        if shortcut is None or base is None:
+            return None
+        return replace(base, pricing=shortcut_pricing(base.pricing, shortcut[1]))
 
     def resolve(self, model: ModelInfo) -> ModelInfo:
         """The model that actually serves a request: routers pick a fixed cheap concrete model, as

@@ -9,7 +9,9 @@ Who the request is for (recorded on every event, and the budget's app scope):
 
 * ``app``: the virtual key's app; without a key, ``X-Hive-App``, else the gateway's ``HIVE_APP``;
 * ``user``: the key's user, else ``X-Hive-User``, else the body's OpenAI ``user`` field;
-* ``tags``: ``X-Hive-Tags`` (a comma list); ``X-Hive-Task``: the task category.
+* ``tags``: ``X-Hive-Tags`` (a comma list); ``X-Hive-Task``: the task category, one of the
+  selector's task types (``hive ask --task``), checked here for every model: an unknown one is the
+  client's mistake (400), never recorded and never a selector failure.
 
 A key's app wins over a header: a client must not move its spend into another app's budget.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Protocol
 
 from hive_core.openrouter.protocol import decode
@@ -72,6 +75,28 @@ def _text(body: Mapping[str, Any], name: str) -> str | None:
     return value
 
 
+@cache
+def _task_types() -> frozenset[str]:
+    """The selector's task types (``hive ask --task``'s choices). Imported at the first request
+    that names one, as :mod:`hive_gateway.routing` imports the selector: a gateway whose clients
+    send no X-Hive-Task never loads them."""
+    from hive_core.selection.complexity import TASK_TYPES
+
+    return frozenset(TASK_TYPES)
+
+
+def _task(value: str | None) -> str | None:
+    """The task type the header names, in its canonical spelling; ``InvalidRequest`` for another."""
+    if value is None:
+        return None
+    name = value.strip().lower()
+    known = _task_types()
+    if not name or name in known:
+        return name or None
+    raise InvalidRequest(f"unknown task {value.strip()[:MAX_LABEL]!r} in the X-Hive-Task header: send one of "
+                         f"{', '.join(sorted(known))}, or leave the header out")
+
+
 def _cap(body: Mapping[str, Any]) -> int | None:
     for name in ("max_tokens", "max_completion_tokens"):
         value = body.get(name)
@@ -108,6 +133,7 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str], key: KeyLabels | 
         raise InvalidRequest("the body is not JSON: send a chat completion request") from None
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
+    task = _task(headers.get("x-hive-task"))
     model = _text(body, "model")
     if not model:
         raise InvalidRequest("'model' is required: an OpenRouter model id, or hive/auto")
@@ -125,4 +151,4 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str], key: KeyLabels | 
     user = (_label(key.user if key is not None else None) or _label(headers.get("x-hive-user"))
             or _label(_text(body, "user")))
     return ChatRequest(messages, model, fallbacks, stream, max_tokens, params,
-                       Labels(app, user, tuple(dict.fromkeys(tags))), _label(headers.get("x-hive-task")), plain)
+                       Labels(app, user, tuple(dict.fromkeys(tags))), task, plain)

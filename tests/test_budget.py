@@ -416,6 +416,24 @@ def test_scoped_limit_blocks(make_budget: Any, data_dir: Path, scope: str) -> No
         budget.reserve(MODEL, "hi", max_tokens=1, over_budget=True)
 
 
+def test_a_model_limit_covers_its_routing_shortcuts(make_budget: Any, data_dir: Path) -> None:
+    """``:nitro`` / ``:online`` are the model routed another way: reserved, settled and limited
+    under the model's own scope (a limit on the base id that a shortcut escaped could overshoot);
+    a limit set on a shortcut itself, which nothing would ever count against, is refused."""
+    config = DataDir(data_dir).config_file
+    budget = make_budget()
+    set_budget(config, scope=f"model:{MODEL}", daily="0.0011")
+    with budget.reserve(f"{MODEL}:nitro", "hi", max_tokens=100) as reservation:
+        assert budget.ledger.reserved(f"model:{MODEL}") == pytest.approx(reservation.amount_usd)
+        assert reservation.amount_usd > 0
+        reservation.settle(0.001)
+    assert budget.ledger.spend(f"model:{MODEL}", Period.daily(NOW)) == pytest.approx(0.001)
+    with pytest.raises(BudgetExceeded, match=f"daily budget of model:{MODEL} exceeded"):
+        budget.reserve(f"{MODEL}:online", "hi", max_tokens=500)
+    with pytest.raises(ConfigError, match=f":nitro is a routing shortcut of {MODEL}.*use model:{MODEL}$"):
+        set_budget(config, scope=f"model:{MODEL}:nitro", daily="1")
+
+
 @pytest.mark.parametrize("scope", [f"model:{MODEL}", "app:search"])
 def test_scoped_limit_blocks_cli(emulator: Any, data_dir: Path, catalog_path: Path, scope: str,
                                  capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

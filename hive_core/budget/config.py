@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from hive_core.catalog.variants import split_shortcut
 from hive_core.errors import ConfigError, CorruptConfig
 from hive_core.period import MAX_RESET_DAY, BudgetWindow
 from hive_core.store.atomic import PRIVATE_MODE, atomic_file
@@ -160,6 +161,10 @@ def parse_scope(scope: str) -> str:
     kind, _, name = scope.partition(":")
     if kind not in SCOPE_KINDS or not name.strip():
         raise ConfigError(f"invalid budget scope {scope!r}: use global, app:<name>, model:<id> or key:<key_id>")
+    shortcut = split_shortcut(name) if kind == "model" else None
+    if shortcut is not None:  # it would never match: a shortcut's spend counts as its model's
+        raise ConfigError(f"invalid budget scope {scope!r}: :{shortcut[1]} is a routing shortcut of "
+                          f"{shortcut[0]}, whose limit covers it: use model:{shortcut[0]}")
     return scope
 
 

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Protocol
 
 from hive_core.budget.config import Limit
 from hive_core.budget.ledger_file import holder_alive
+from hive_core.catalog.variants import split_shortcut
 from hive_core.period import BudgetWindow, Period
 
 __all__ = [
@@ -58,7 +59,11 @@ def from_nusd(nusd: int) -> float:
 
 def request_scopes(app: str | None, model: str, key: str | None = None) -> tuple[str, ...]:
     """Every scope a request counts against (``key``: the id of the gateway's virtual key it came
-    with, whose limits are the scope ``key:<key_id>``)."""
+    with, whose limits are the scope ``key:<key_id>``). A routing shortcut (``...:nitro``) counts
+    as its model: reserved, settled (billed as the model) and rebuilt under the same scope."""
+    shortcut = split_shortcut(model)
+    if shortcut is not None:
+        model = shortcut[0]
     scopes = ("global", f"app:{app}", f"model:{model}") if app else ("global", f"model:{model}")
     return (*scopes, f"key:{key}") if key else scopes
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -36,6 +36,7 @@ from hive_core.catalog.names import close_matches, resolve_model_id
 from hive_core.catalog.pricing import Pricing
 from hive_core.catalog.specialties import output_modalities, specialty
 from hive_core.catalog.tiers import TIER_RANK, TierThresholds
+from hive_core.catalog.variants import shortcut_pricing, split_shortcut
 from hive_core.errors import CatalogError, CatalogMissing, UnknownModel
 from hive_core.store.datadir import is_remote
 from hive_core.store.filecache import cached_parse
@@ -99,9 +100,14 @@ class ModelInfo:
 class Catalog:
     """The parsed catalog: iteration in document order, lookup by id (or by the name a person
     types, :meth:`resolve`), tier boundaries, and when Hive fetched it (``None`` for a document
-    Hive did not fetch, e.g. one copied in by hand: see :mod:`hive_core.catalog.fetch`)."""
+    Hive did not fetch, e.g. one copied in by hand: see :mod:`hive_core.catalog.fetch`).
 
-    __slots__ = ("_by_id", "fetched_at", "models", "thresholds")
+    ``get`` and ``resolve`` also answer an id with an OpenRouter routing shortcut (``...:nitro``,
+    :mod:`hive_core.catalog.variants`): its model under that id, at its price (``:online`` adds
+    the web search), so the budget and the cost estimates need not know about shortcuts. Iteration,
+    ``len`` and ``in`` are the catalog's own entries only: the selector never picks a shortcut."""
+
+    __slots__ = ("_by_id", "_variants", "fetched_at", "models", "thresholds")
 
     def __init__(self, models: Sequence[ModelInfo], thresholds: TierThresholds,
                  fetched_at: datetime | None = None) -> None:
@@ -109,21 +115,43 @@ class Catalog:
         self.thresholds = thresholds
         self.fetched_at = fetched_at
         self._by_id = {m.id: m for m in self.models}
+        #: the routing-shortcut ids asked for so far (built once each: the budget and the client's
+        #: costs look a request's model up several times)
+        self._variants: dict[str, ModelInfo] = {}
 
     def get(self, model_id: str) -> ModelInfo:
-        """The model with this id; raises :class:`UnknownModel` (with close matches as the hint)."""
+        """The model with this id (or a routing shortcut of one); raises :class:`UnknownModel`
+        (with close matches as the hint)."""
         try:
             return self._by_id[model_id]
         except KeyError:
+            found = self._variant(model_id)
+            if found is not None:
+                return found
             close = close_matches(model_id, self._by_id)
             hint = f"did you mean {', '.join(close)}?" if close else "see `hive models list`"
             raise UnknownModel(model_id, hint) from None
+
+    def _variant(self, model_id: str) -> ModelInfo | None:
+        """``base:shortcut`` as a model of its own: the base's entry under that id and price."""
+        known = self._variants.get(model_id)
+        if known is not None:
+            return known
+        shortcut = split_shortcut(model_id)
+        base = self._by_id.get(shortcut[0]) if shortcut is not None else None
+        if shortcut is None or base is None:
+            return None
+        pricing = shortcut_pricing(base.pricing, shortcut[1])
+        # a free model's web search is billed all the same
+        variant = replace(base, id=model_id, pricing=pricing, is_free=base.is_free and pricing == base.pricing)
+        self._variants[model_id] = variant
+        return variant
 
     def resolve(self, name: str) -> ModelInfo:
         """The model a person means by ``name``: its id, or its short name without the provider
         (``gpt-4o-mini``); raises :class:`UnknownModel` when it is ambiguous or unknown, saying
         what was meant (see :mod:`hive_core.catalog.names`)."""
-        return self._by_id[resolve_model_id(name, self._by_id)]
+        return self.get(resolve_model_id(name, self._by_id))
 
     def __contains__(self, model_id: object) -> bool:
         return model_id in self._by_id

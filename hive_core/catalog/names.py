@@ -10,6 +10,8 @@ close matches from :mod:`difflib`, on the short names as well as the full ids) a
 Rules (:func:`resolve_model_id`): an id of the catalog is itself; otherwise the name is compared
 without case, a name with a ``/`` to the full ids and one without to the short names. One match
 resolves; several are ambiguous (the error lists them); none is unknown (the error suggests).
+A name ending in one of OpenRouter's routing shortcuts (``gpt-4o-mini:nitro``:
+:mod:`hive_core.catalog.variants`) is its model's name under these rules, the shortcut kept.
 Only the ids are needed, so this module knows nothing of :class:`~hive_core.catalog.catalog.Catalog`
 (whose :meth:`~hive_core.catalog.catalog.Catalog.resolve` and ``get`` use it).
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from hive_core.catalog.variants import split_shortcut
 from hive_core.errors import AmbiguousModel, UnknownModel
 
 __all__ = ["close_matches", "resolve_model_id", "short_name"]
@@ -52,9 +55,25 @@ def close_matches(name: str, ids: Collection[str], n: int = SUGGESTIONS) -> list
 
 
 def resolve_model_id(name: str, ids: Collection[str]) -> str:
-    """The id of ``ids`` that ``name`` means (see the module docstring); raises
-    :class:`~hive_core.errors.UnknownModel` when it is ambiguous (naming the candidates) or
-    unknown (naming the close matches, or where the list is)."""
+    """The id of ``ids`` that ``name`` means (see the module docstring), or ``base:shortcut`` for a
+    routing shortcut after one; raises :class:`~hive_core.errors.UnknownModel` when it is ambiguous
+    (naming the candidates) or unknown (naming the close matches, or where the list is)."""
+    if name in ids:
+        return name
+    shortcut = split_shortcut(name.strip())
+    if shortcut is None:
+        return _resolve(name, ids)
+    base, variant = shortcut
+    try:
+        return f"{_resolve(base, ids)}:{variant}"
+    except AmbiguousModel as error:
+        raise AmbiguousModel(name, [f"{model_id}:{variant}" for model_id in error.candidates]) from None
+    except UnknownModel:
+        raise _unknown(name, [f"{model_id}:{variant}" for model_id in close_matches(base, ids)]) from None
+
+
+def _resolve(name: str, ids: Collection[str]) -> str:
+    """:func:`resolve_model_id` without routing shortcuts."""
     if name in ids:
         return name
     wanted = name.strip().lower()
@@ -66,8 +85,11 @@ def resolve_model_id(name: str, ids: Collection[str]) -> str:
         return matches[0]
     if matches:
         raise AmbiguousModel(name, list(matches))
-    close = close_matches(name, ids)
+    raise _unknown(name, close_matches(name, ids))
+
+
+def _unknown(name: str, close: list[str]) -> UnknownModel:
     if close:
-        raise UnknownModel(name, f"did you mean {', '.join(close)}?")
-    raise UnknownModel(name, "no close match in the catalog: see `hive models list` "
-                             "(or `hive models sync` if the model is new)")
+        return UnknownModel(name, f"did you mean {', '.join(close)}?")
+    return UnknownModel(name, "no close match in the catalog: see `hive models list` "
+                              "(or `hive models sync` if the model is new)")

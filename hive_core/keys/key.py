@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from hive_core.catalog.variants import split_shortcut
+
 __all__ = ["VirtualKey"]
 
 
@@ -45,8 +47,12 @@ class VirtualKey:
 
     def allows_model(self, model: str) -> bool:
         """Whether a request with this key may call ``model`` (a model id; the gateway decides
-        what an alias such as ``hive/auto`` may pick among)."""
-        return not self.models or model in self.models
+        what an alias such as ``hive/auto`` may pick among). A routing shortcut of an allowed model
+        (``openai/gpt-4o-mini:nitro``) is that model."""
+        if not self.models or model in self.models:
+            return True
+        shortcut = split_shortcut(model)
+        return shortcut is not None and shortcut[0] in self.models
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, times in ISO 8601 (what ``hive keys list --json`` prints)."""
