@@ -93,7 +93,7 @@ class Gateway:
         """Open the upstream pool (it belongs to the running loop) and start watching the sends."""
         from hive_gateway.upstream import Upstream
 
-        self.upstream = Upstream(self.settings, self.core)
+        self.upstream = Upstream(self.settings, self.core, self.trouble)
         self._sweeper = asyncio.create_task(self.sends.run(self.trouble))
 
     async def close(self) -> None:

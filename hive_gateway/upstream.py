@@ -57,6 +57,8 @@ from hive_core.openrouter.protocol import build_headers
 from hive_core.openrouter.retry import acall_with_retries
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from hive_core.openrouter.results import ChatResult
     from hive_core.openrouter.tracking import RequestRecord
     from hive_core.settings import Settings
@@ -253,10 +255,16 @@ class Upstream:
     """Hive's connection pool for one event loop, the request head built once, and the core that
     records every attempt."""
 
-    def __init__(self, settings: Settings, core: ClientCore) -> None:
+    def __init__(self, settings: Settings, core: ClientCore,
+                 report: Callable[[BaseException], None] | None = None) -> None:
         self.core = core
         self._secret = settings.require_api_key()
         self._origin = _where(core.url(CHAT_PATH)).origin  # not the URL: it may hold a user and password
+        scheme, host, port = self._origin
+        #: where the upstream is, for the operator's lines only (no user or password)
+        self._place = f"{scheme.decode()}://{host.decode()}:{port}"
+        #: the operator's line for a failure only the operator can fix (an unreachable or silent upstream)
+        self._report = report
         self._heads = request_heads(settings)
         # read: between two reads (a stalled stream), not the whole answer; pool: a full pool is waited for
         self._timeouts = {"connect": settings.connect_timeout_s, "read": settings.read_timeout_s,
@@ -316,9 +324,21 @@ class Upstream:
             error = MalformedResponse(f"OpenRouter sent an undecodable answer{why}")
         else:  # a read or write that failed, a connection closed or an answer cut mid-way
             error = NetworkError(f"the connection to OpenRouter broke{why}: retry the request")
+        if self._report is not None and isinstance(error, ConnectTimeout | Unreachable | ReadTimeout):
+            self._report(self._for_operator(error, why))
         if opened and isinstance(error, NetworkError) and not isinstance(error, ReadTimeout):
             return StreamTruncated(f"the stream broke before [DONE]: the answer is incomplete ({error})")
         return error
+
+    def _for_operator(self, error: OpenRouterError, why: str) -> OpenRouterError:
+        """The operator's version of ``error``: where the upstream is, and the setting to look at."""
+        if isinstance(error, ReadTimeout):
+            return ReadTimeout(f"OpenRouter at {self._place} sent nothing for HIVE_READ_TIMEOUT "
+                               f"({self._timeouts['read']} s): raise it if its answers are that slow")
+        if isinstance(error, ConnectTimeout):
+            return ConnectTimeout(f"timed out connecting to OpenRouter at {self._place}: check the network and "
+                                  "OPENROUTER_BASE_URL, or raise HIVE_CONNECT_TIMEOUT")
+        return Unreachable(f"cannot reach OpenRouter at {self._place}{why}: check the network and OPENROUTER_BASE_URL")
 
     async def chat(self, record: RequestRecord, body: bytes, kept: list[Answer]) -> ChatResult:
         """One non-streamed completion with the retry policy; each attempt recorded by the core.

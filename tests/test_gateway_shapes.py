@@ -91,6 +91,13 @@ def test_the_upstreams_url_and_credentials_never_reach_a_client_a_log_or_an_even
     seen += [repr(events(gateway.data_dir, table, "*")) for table in ("api_call", "usage", "stream_outcome")]
     assert all(PROXY_USER not in text and PROXY_PASSWORD not in text for text in seen)
     assert gateway.stderr.count("status=502") == 2  # the access log did run
+    # the operator is told where and what to check, once (the same failure again is not repeated)
+    told = [line for line in gateway.stderr.splitlines() if line.startswith("error: ")]
+    if code == "unreachable":
+        assert len(told) == 1 and told[0].startswith(f"error: cannot reach OpenRouter at http://127.0.0.1:{port} (")
+        assert "check the network and OPENROUTER_BASE_URL" in told[0]
+    else:
+        assert told == []  # a connection the upstream dropped: the client retries, nothing to configure
 
 
 def test_unknown_urls_and_methods_are_openai_shaped_with_a_request_id(gateway: GatewayProcess) -> None:
