@@ -3,7 +3,7 @@
 ``hive/auto`` (balanced), ``hive/auto:cost-optimized``, ``hive/auto:performance`` and
 ``hive/auto:quality-first`` ask the selector, which sees what the request needs: the prompt (the
 last user message) for its complexity and task, the tools offered (``tools``), images
-(``vision``) and a JSON answer (``structured-output``) as capabilities, and the prompt's size
+(``vision``) and a JSON answer (``json-mode``; held to a schema, ``structured-output``) as capabilities, and the prompt's size
 (tools' definitions included) against the models' context. Its primary and fallbacks become the
 chain, recorded as the request's ``selection`` event. Any other id is an OpenRouter model,
 resolved against the synced catalog (a typo is a 404 with "did you mean").
@@ -34,7 +34,8 @@ ALIASES: dict[str, str] = {
     "hive/auto:quality-first": "quality-first",
 }
 
-_JSON_FORMATS = frozenset({"json_object", "json_schema"})
+#: what a ``response_format`` asks of the model: JSON mode, or an answer held to a JSON schema
+_JSON_FORMATS = {"json_object": "json-mode", "json_schema": "structured-output"}
 
 
 def _has_images(messages: Sequence[Mapping[str, Any]]) -> bool:
@@ -63,7 +64,7 @@ def selection_request(strategy: str, messages: Sequence[Mapping[str, Any]], para
         needed.add("vision")
     response_format = params.get("response_format")
     if isinstance(response_format, Mapping) and response_format.get("type") in _JSON_FORMATS:
-        needed.add("structured-output")
+        needed.add(_JSON_FORMATS[response_format["type"]])
     return SelectionRequest(
         prompt=prompt_text(messages), task=task, strategy=strategy, capabilities=frozenset(needed),
         context_tokens=estimate_prompt_tokens(messages, tools)[0], max_tokens=max_tokens,

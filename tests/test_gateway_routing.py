@@ -29,7 +29,7 @@ from hive_gateway.routing import ALIASES
 from hive_gateway.server import NO_AUTH_WARNING
 from tests.plugins.cli import hive_env, run_cli
 from tests.plugins.emulator import MODEL, NO_TOOLS_MODEL
-from tests.plugins.sdk_cases import QUESTION, TOOLS
+from tests.plugins.sdk_cases import QUESTION, TOOLS, MathAnswer
 from tests.plugins.store import events
 
 if TYPE_CHECKING:
@@ -337,6 +337,40 @@ def test_hive_auto_with_tools_chooses_only_models_that_support_tools(
     lacking = [m for m in (model, *fallbacks) if "tools" not in supported[m]]
     assert not lacking, f"{alias} chose models without tools: {lacking}"
     assert answer.json()["choices"][0]["message"].get("tool_calls")
+
+
+#: a JSON-schema answer, as the openai SDK's ``parse(response_format=MathAnswer)`` sends it
+JSON_SCHEMA = {"type": "json_schema",
+               "json_schema": {"name": "MathAnswer", "strict": True, "schema": MathAnswer.model_json_schema()}}
+
+
+@pytest.mark.parametrize("alias", list(ALIASES))
+def test_hive_auto_with_a_json_schema_chooses_only_models_with_structured_outputs(
+        gateway: GatewayProcess, supported: dict[str, frozenset[str]], alias: str) -> None:
+    """The selector sees ``response_format: {type: json_schema}``: the chosen model and every fallback
+    support ``structured_outputs`` in the catalog snapshot (OpenRouter's parameter for a JSON schema;
+    ``response_format`` alone is JSON mode, ``json_object``), and the answer is valid for the schema."""
+    answer = _chat(gateway, {"model": alias, "response_format": JSON_SCHEMA, "max_tokens": 400,
+                             "messages": [{"role": "user", "content": "Solve 8x + 7 = -23"}]})
+    assert answer.status_code == 200, answer.text
+    ((_, model, fallbacks),) = _of(gateway.wait_events("selection", 1, SELECTION), answer.headers["x-hive-request-id"])
+    lacking = [m for m in (model, *fallbacks) if "structured_outputs" not in supported[m]]
+    assert not lacking, f"{alias} chose models without structured_outputs: {lacking}"
+    MathAnswer.model_validate_json(answer.json()["choices"][0]["message"]["content"])
+
+
+def test_hive_auto_in_json_mode_chooses_models_with_either_parameter(
+        gateway: GatewayProcess, supported: dict[str, frozenset[str]]) -> None:
+    """``json_object`` (JSON mode) needs ``response_format`` or ``structured_outputs``, not a schema:
+    the cheapest choice may be a model with ``response_format`` alone."""
+    answer = _chat(gateway, {"model": "hive/auto:cost-optimized", "response_format": {"type": "json_object"},
+                             "messages": [{"role": "user", "content": "Reply with a JSON object {\"ok\": true}"}]})
+    assert answer.status_code == 200, answer.text
+    ((_, model, fallbacks),) = _of(gateway.wait_events("selection", 1, SELECTION), answer.headers["x-hive-request-id"])
+    json_mode = {"response_format", "structured_outputs"}
+    assert all(supported[m] & json_mode for m in (model, *fallbacks))
+    assert any("structured_outputs" not in supported[m] for m in (model, *fallbacks)), \
+        "json_object should not ask for a schema's support (the cheapest models lack it)"
 
 
 @pytest.mark.parametrize("stream", [False, True])

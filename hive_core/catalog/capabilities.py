@@ -6,7 +6,10 @@ capability         when a model has it
 tools              ``tools`` in ``supported_parameters``
 reasoning          ``reasoning``/``include_reasoning``/``reasoning_effort`` supported, or a
                    ``reasoning`` object in the entry
-structured-output  ``structured_outputs`` or ``response_format`` supported
+json-mode          ``response_format`` (or ``structured_outputs``) supported: a JSON answer
+structured-output  ``structured_outputs`` supported: an answer held to a JSON schema (OpenRouter's
+                   parameter for ``response_format: {type: json_schema}``; ``response_format``
+                   alone is JSON mode, ``json_object``)
 vision             ``image`` in ``architecture.input_modalities``
 audio              ``audio`` input;  ``file``: file input;  ``video``: video input
 long-context       context length >= 128k tokens
@@ -41,7 +44,7 @@ __all__ = [
 ]
 
 CAPABILITIES: tuple[str, ...] = (
-    "tools", "reasoning", "structured-output", "vision", "audio", "file", "video",
+    "tools", "reasoning", "json-mode", "structured-output", "vision", "audio", "file", "video",
     "long-context", "programming", "fast",
 )
 LONG_CONTEXT_TOKENS = 128_000
@@ -98,6 +101,8 @@ def static_capabilities(
     if has_reasoning_object or params & {"reasoning", "include_reasoning", "reasoning_effort"}:
         caps.add("reasoning")
     if params & {"structured_outputs", "response_format"}:
+        caps.add("json-mode")
+    if "structured_outputs" in params:
         caps.add("structured-output")
     caps.update(_MODALITY_CAPS[m] for m in input_modalities if m in _MODALITY_CAPS)
     if context_length >= LONG_CONTEXT_TOKENS:

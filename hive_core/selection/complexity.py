@@ -84,7 +84,7 @@ TASK_TYPES: dict[str, TaskType] = {t.name: t for t in (
     _task("classification", "", "simple", 300, 20, "labels, yes/no, sentiment"),
     _task("translation", "", "simple", 500, 500, "translate text"),
     _task("summarization", "", "moderate", 3000, 400, "condense a document"),
-    _task("extraction", "structured-output", "moderate", 2000, 300, "pull fields out as JSON"),
+    _task("extraction", "json-mode", "moderate", 2000, 300, "pull fields out as JSON"),
     _task("creative", "", "moderate", 300, 1200, "stories, poems, marketing copy"),
     _task("vision", "vision", "moderate", 1500, 400, "questions about images"),
     _task("code-generation", "programming", "complex", 800, 1500, "write new code"),
