@@ -33,6 +33,8 @@ __all__ = ["ChatRequest", "KeyLabels", "parse_chat_request"]
 _OWN = frozenset({"model", "models", "messages", "stream", "max_tokens"})
 #: the longest label value kept (a header is not a place for a document)
 MAX_LABEL = 200
+#: the most tags a request may carry (each of its events records them all)
+MAX_TAGS = 32
 
 
 class KeyLabels(Protocol):
@@ -147,6 +149,8 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str], key: KeyLabels | 
     if max_tokens is not None:
         params.pop("max_completion_tokens", None)  # sent once, as max_tokens (the reservation's cap)
     tags: Sequence[str] = [t.strip()[:MAX_LABEL] for t in headers.get("x-hive-tags", "").split(",") if t.strip()]
+    if len(tags) > MAX_TAGS:  # every event of the request carries them
+        raise InvalidRequest(f"the X-Hive-Tags header holds {len(tags)} tags: send at most {MAX_TAGS}")
     app = _label(key.app if key is not None else None) or _label(headers.get("x-hive-app")) or default_app
     user = (_label(key.user if key is not None else None) or _label(headers.get("x-hive-user"))
             or _label(_text(body, "user")))

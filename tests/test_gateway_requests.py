@@ -253,3 +253,16 @@ def test_a_key_allowed_a_model_may_use_its_routing_shortcuts(gateway_factory: St
     answer = httpx.post(f"{gateway.base_url}/v1/chat/completions", headers={"Authorization": f"Bearer {secret}"},
                         json={"model": f"{MODEL}:nitro", "messages": HI, "max_tokens": 5}, timeout=20)
     assert answer.status_code == 200, answer.text
+
+
+def test_too_many_tags_are_refused_where_the_request_is_read() -> None:
+    """Every event of a request records its tags: a header of hundreds is a client's bug, said in
+    one line (400), not hundreds of strings on each event; the most allowed go through."""
+    from hive_gateway.errors import InvalidRequest
+    from hive_gateway.inbound import MAX_TAGS, parse_chat_request
+
+    body = json.dumps({"model": MODEL, "messages": HI}).encode()
+    most = ",".join(f"t{i}" for i in range(MAX_TAGS))
+    assert len(parse_chat_request(body, {"x-hive-tags": most}, None, None).labels.tags) == MAX_TAGS
+    with pytest.raises(InvalidRequest, match=f"holds {MAX_TAGS + 1} tags: send at most {MAX_TAGS}"):
+        parse_chat_request(body, {"x-hive-tags": most + ",one-more"}, None, None)
