@@ -1,27 +1,33 @@
 """How a gateway runs: its settings (the data directory, the OpenRouter key), where it listens, how
 many workers, whether it checks keys, how long a shutdown waits for streams and a write for a
-client that reads nothing; and :func:`check`, what ``hive gateway --check`` prints: every problem
-that would stop it or its requests, one line each.
+client that reads nothing; :func:`listen`, its one listening socket, which no other process can
+share; and :func:`check`, what ``hive gateway --check`` prints: every problem that would stop it or
+its requests, one line each.
 """
 
 from __future__ import annotations
 
+import errno
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hive_core.errors import HiveError
+from hive_core.errors import ConfigError, HiveError
 from hive_gateway.sending import DEFAULT_SEND_TIMEOUT_S
 
 if TYPE_CHECKING:
     from hive_core.settings import Settings
     from hive_core.store.datadir import DataDir
 
-__all__ = ["DEFAULT_DRAIN_S", "DEFAULT_HOST", "DEFAULT_PORT", "DEFAULT_SEND_TIMEOUT_S", "GatewayConfig", "check"]
+__all__ = ["DEFAULT_DRAIN_S", "DEFAULT_HOST", "DEFAULT_PORT", "DEFAULT_SEND_TIMEOUT_S", "GatewayConfig", "ListenError",
+           "check", "listen"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 #: how long SIGTERM lets in-flight requests finish before they are cancelled (and recorded so)
 DEFAULT_DRAIN_S = 30.0
+#: connections the kernel queues for the workers' accepts
+BACKLOG = 1024
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,49 @@ class GatewayConfig:
         return self.settings.datadir
 
 
+class ListenError(ConfigError):
+    """The gateway cannot listen at its ``--host``/``--port``: taken, or not an address of this machine."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The gateway's one listening socket (``port`` 0: any free one), which its workers inherit.
+
+    Bound without ``SO_REUSEPORT``, so nothing else can listen on the port as long as it is open: a
+    second gateway, or any program, is refused rather than handed part of the connections (with
+    ``SO_REUSEPORT`` the kernel splits them between every process of the same user that asks).
+    ``SO_REUSEADDR`` only lets a restart bind while the last run's connections linger in TIME_WAIT;
+    Linux never lets two sockets listen on one port with it. Raises :class:`ListenError`, whose
+    line names the address."""
+    address = f"{host}:{port}"
+    try:
+        family, kind, proto, _, where = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                           flags=socket.AI_PASSIVE)[0]
+    except OSError as exc:  # socket.gaierror: a name that does not resolve
+        raise ListenError(f"cannot listen on {address} ({exc.strerror or exc}): check --host") from exc
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(where)
+        sock.listen(BACKLOG)  # in the try too: two binds may both pass, the second listen fails
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ListenError(f"{address} is already in use (another gateway or program listens there): "
+                              "stop it or choose another --port") from exc
+        raise ListenError(f"cannot listen on {address} ({exc.strerror or exc}): "
+                          "choose another --host or --port") from exc
+    return sock
+
+
+def _listen_problem(config: GatewayConfig) -> str | None:
+    """Whether the gateway could listen now (the port is let go at once)."""
+    try:
+        listen(config.host, config.port).close()
+    except ListenError as error:
+        return str(error)
+    return None
+
+
 def _writable(datadir: DataDir) -> str | None:
     import os
     import tempfile
@@ -58,10 +107,12 @@ def _writable(datadir: DataDir) -> str | None:
     return None
 
 
-def check(config: GatewayConfig, *, catalog: bool = True) -> list[str]:
+def check(config: GatewayConfig, *, catalog: bool = True, listening: bool | None = None) -> list[str]:
     """Every configuration problem, one line each (empty: ready to serve). ``catalog=False`` leaves
     out the catalog, the one a gateway can start without (models pass through unresolved and
-    unpriced; ``hive/auto`` is refused until ``hive models sync``)."""
+    unpriced; ``hive/auto`` is refused until ``hive models sync``). ``listening``: whether the host and
+    port can be listened on; by default as ``catalog``: a start leaves it out, since it binds them
+    itself and says a taken port in its own line (:func:`listen`)."""
     problems: list[str] = []
     settings = config.settings
     datadir = config.datadir
@@ -100,6 +151,10 @@ def check(config: GatewayConfig, *, catalog: bool = True) -> list[str]:
         problems.append(str(error))
     if not config.no_auth:
         problems.extend(_keys_problems(config))
+    if catalog if listening is None else listening:
+        problem = _listen_problem(config)
+        if problem:
+            problems.append(problem)
     if config.workers < 1:
         problems.append(f"--workers must be at least 1, not {config.workers}")
     if not config.send_timeout_s > 0:

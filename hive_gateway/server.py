@@ -4,10 +4,11 @@
 
 Each worker is :func:`hive_gateway.app.build_app` behind an ``aiohttp.web.AppRunner`` with its
 observers: :class:`~hive_gateway.metrics.Metrics` (``GET /metrics`` sums every worker's snapshot
-under ``state/gateway/``) and :class:`~hive_gateway.accesslog.AccessLog` on stderr. With
-``--workers N`` the parent reserves the port, forks N workers that each listen on it with
-``SO_REUSEPORT`` (the kernel spreads the connections), forwards SIGTERM/SIGINT to them and exits
-with the worst of their statuses.
+under ``state/gateway/``) and :class:`~hive_gateway.accesslog.AccessLog` on stderr. The port is
+one socket, bound before anything else (:func:`hive_gateway.config.listen`: no other process can
+share it; a taken port is one line). With ``--workers N`` the parent forks N workers that accept on
+that socket (each takes the connections it is free for), replaces one that dies while serving
+(:class:`_Workers`), forwards SIGTERM/SIGINT to them and exits with the worst of their statuses.
 
 SIGTERM (or Ctrl-C) stops accepting at once; requests in flight - streams above all - may finish
 until ``drain_s``; what still runs then is cancelled, and each is recorded as cancelled (its usage
@@ -25,11 +26,12 @@ import os
 import signal
 import socket
 import sys
+import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from aiohttp import web
 
@@ -38,6 +40,7 @@ from hive_core.store.datadir import is_remote
 from hive_gateway.accesslog import AccessLog
 from hive_gateway.app import INFLIGHT, Inflight, build_app
 from hive_gateway.chat import DRAIN_DEADLINE
+from hive_gateway.config import BACKLOG, listen
 from hive_gateway.exposition import CONTENT_TYPE
 from hive_gateway.metrics import BudgetRemaining, Metrics
 from hive_gateway.observe import Fanout
@@ -64,6 +67,8 @@ STRAGGLER_S = 0.5
 #: how long cancelled requests get to record how they ended (they do within milliseconds: a bound
 #: against a handler that would ignore its cancellation, not a wait anyone should see)
 CANCELLED_S = 10.0
+#: the signals that stop a worker (the parent of several forwards them)
+FORWARDED = (signal.SIGTERM, signal.SIGINT)
 
 
 def _say(line: str) -> None:
@@ -81,8 +86,9 @@ def _metrics_route(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.St
     return handler
 
 
-async def _worker(config: GatewayConfig, ready: Callable[[str], None], explain: Explain, who: str = "") -> None:
-    """One worker: serve until SIGTERM/SIGINT, drain, close (every event written).
+async def _worker(config: GatewayConfig, sock: socket.socket, ready: Callable[[str], None], explain: Explain,
+                  who: str = "") -> None:
+    """One worker: serve on ``sock`` until SIGTERM/SIGINT, drain, close (every event written).
 
     Every closing step runs whatever the others did. What failed is raised: the event log's failure
     first (where the events went, or that they are lost: the line an operator must read), the
@@ -116,7 +122,7 @@ async def _worker(config: GatewayConfig, ready: Callable[[str], None], explain: 
 
     failures: list[Exception] = []
     try:
-        await _serve(config, runner, metrics, ready)
+        await _serve(sock, runner, metrics, ready)
     except Exception as exc:
         failures.append(exc)
     except BaseException:  # cancelled, interrupted: closed all the same, its failures said
@@ -132,14 +138,15 @@ async def _worker(config: GatewayConfig, ready: Callable[[str], None], explain: 
         raise worst
 
 
-async def _serve(config: GatewayConfig, runner: web.AppRunner, metrics: Metrics, ready: Callable[[str], None]) -> None:
-    """Listen, say so, and wait for SIGTERM or SIGINT."""
+async def _serve(sock: socket.socket, runner: web.AppRunner, metrics: Metrics, ready: Callable[[str], None]) -> None:
+    """Accept on ``sock``, say so, and wait for SIGTERM or SIGINT."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     await runner.setup()  # opens the event log first: the handlers below replace its SIGTERM hook
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in FORWARDED:
         loop.add_signal_handler(signum, stop.set)
-    site = web.TCPSite(runner, config.host, config.port, reuse_port=config.workers > 1, backlog=1024)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)  # a forked worker starts with them blocked (_Workers)
+    site = web.SockSite(runner, sock, backlog=BACKLOG)
     await site.start()
     metrics.start()
     host, port = runner.addresses[0][:2]
@@ -190,8 +197,10 @@ async def drain(runner: web.AppRunner, inflight: Inflight, timeout: float) -> No
 
 
 def _tell(fd: int) -> None:
-    """A worker listens: one byte to the parent, which announces once all of them do."""
+    """A worker listens: one byte to the parent, which announces once all of them do; then its end
+    of the pipe closes, so the parent reads the end of it once every worker either said so or died."""
     os.write(fd, b"1")
+    os.close(fd)
 
 
 #: Arrow's allocator for the event log's flushes: the system's. Arrow's default (mimalloc) keeps
@@ -229,64 +238,147 @@ def _leave_out_unused(config: GatewayConfig) -> None:
 def serve(config: GatewayConfig, *, announce: Announce = _say, explain: Explain = explain) -> int:
     """Serve until SIGTERM; the exit status (0: drained and every event written). One worker raises
     what failed; with several, each worker says its failure (``explain``: the line) and the exit
-    status is the worst of theirs."""
+    status is the worst of theirs. A port that is taken raises :class:`~hive_gateway.config.ListenError`
+    before anything starts."""
     os.environ.setdefault(*ARROW_POOL)  # before pyarrow loads (the log's first flush), in every worker
     _leave_out_unused(config)
-    address = f"{config.host}:{config.port}"
+    sock = listen(config.host, config.port)
+    config = replace(config, port=sock.getsockname()[1])  # --port 0: the one picked
     if config.no_auth:
-        announce(NO_AUTH_WARNING.format(address=address))
-    if config.workers <= 1:
-        asyncio.run(_worker(config, lambda url: announce(f"listening on {url}"), explain))
-        return 0
-    return _serve_workers(config, announce, explain)
+        announce(NO_AUTH_WARNING.format(address=f"{config.host}:{config.port}"))
+    with sock:
+        if config.workers <= 1:
+            asyncio.run(_worker(config, sock, lambda url: announce(f"listening on {url}"), explain))
+            return 0
+        workers = _Workers(config, sock, explain)
+        if workers.start():
+            announce(f"listening on http://{config.host}:{config.port} ({config.workers} workers)")
+        return workers.wait()
 
 
-def _serve_workers(config: GatewayConfig, announce: Announce, explain: Explain) -> int:
-    """Fork ``config.workers`` workers on one port (``SO_REUSEPORT``); wait for them all."""
-    probe = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET, socket.SOCK_STREAM)
-    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    probe.bind((config.host, config.port))  # holds the port (0: picks one) until the workers listen
-    config = replace(config, port=probe.getsockname()[1])
-    ready_r, ready_w = os.pipe()
-    children: list[int] = []
-    for _ in range(config.workers):
-        pid = os.fork()
-        if pid == 0:  # the worker: its own loop, log, Session and pool
-            probe.close()
-            os.close(ready_r)
-            code = 1
-            who = f"worker {os.getpid()}: "
-            try:
-                asyncio.run(_worker(config, lambda url: _tell(ready_w), explain, who))
-                code = 0
-            except BaseException as exc:  # its line, as one worker's CLI would say it: not a silent exit
-                _say_failure(exc, explain, who)
-            finally:
-                os._exit(code)
-        children.append(pid)
-    os.close(ready_w)
+#: a worker that dies this soon after it started died quickly: its replacement waits, longer each time
+QUICK_DEATH_S = 5.0
+#: the wait before replacing a worker that died quickly, doubled for each quick death in a row
+RESTART_BACKOFF_S = 0.1
+#: quick deaths in a row after which the gateway stops: what kills its workers kills the next ones
+MAX_QUICK_DEATHS = 5
 
-    def forward(signum: int, frame: object) -> None:
-        for child in children:
+
+def _how(code: int) -> str:
+    """How a process ended, from :func:`os.waitstatus_to_exitcode`: ``SIGKILL``, ``exit code 3``."""
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+class _Workers:
+    """The parent of ``--workers N``: forks the workers on its listening socket, replaces one that
+    dies while the gateway serves, forwards SIGTERM/SIGINT, and collects the exit statuses.
+
+    The parent keeps its copy of the socket while it serves: a replacement inherits it, and
+    connections wait in its queue meanwhile. It closes it as it stops, so once the workers stopped
+    accepting, a connection is refused."""
+
+    def __init__(self, config: GatewayConfig, sock: socket.socket, explain: Explain) -> None:
+        self.config, self.sock, self.explain = config, sock, explain
+        self.running: dict[int, float] = {}  # pid -> when it was forked (monotonic)
+        self.stopping = False
+        self.failed = False
+        self.worst = 0  # the worst exit status of a worker stopped with the gateway
+        self.quick_deaths = 0  # in a row
+        self.previous = {signum: signal.getsignal(signum) for signum in FORWARDED}  # what a worker starts with
+
+    def start(self) -> bool:
+        """Fork the workers; whether each of them listens (False: one died first, and all are told to
+        stop; or the gateway was told to stop meanwhile)."""
+        for signum in FORWARDED:
+            signal.signal(signum, self.stop)
+        ready_r, ready_w = os.pipe()
+        for _ in range(self.config.workers):
+            self._fork(ready_w, ready_r)
+        os.close(ready_w)
+        started = 0
+        while started < self.config.workers:
+            got = os.read(ready_r, self.config.workers - started)
+            if not got:
+                break  # a worker died before listening: it said why
+            started += len(got)
+        os.close(ready_r)
+        if started < self.config.workers and not self.stopping:
+            self.failed = True  # a worker died before listening: it said why
+            self.stop()
+        return not self.stopping
+
+    def stop(self, signum: int | None = None, frame: object = None) -> None:
+        """Stop accepting and tell every worker to drain (SIGTERM, SIGINT, or the gateway gave up)."""
+        self.stopping = True
+        self.sock.close()
+        for pid in self.running:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGTERM)
+                os.kill(pid, signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    started = 0
-    while started < config.workers:
-        got = os.read(ready_r, config.workers - started)
-        if not got:
-            break  # a worker died before listening
-        started += len(got)
-    os.close(ready_r)
-    probe.close()
-    if started == config.workers:
-        announce(f"listening on http://{config.host}:{config.port} ({config.workers} workers)")
-    else:
-        forward(signal.SIGTERM, None)
-    worst = 0
-    for child in children:
-        _, status = os.waitpid(child, 0)
-        worst = max(worst, os.waitstatus_to_exitcode(status) & 0xFF)
-    return worst if started == config.workers else max(worst, 1)
+    def wait(self) -> int:
+        """Reap each worker as it exits, replace one that died while serving; once all are gone, the
+        exit status."""
+        while self.running:
+            pid, status = os.waitpid(-1, 0)  # a signal's handler runs meanwhile; the wait goes on (PEP 475)
+            forked = self.running.pop(pid, None)
+            if forked is None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            if self.stopping:
+                self.worst = max(self.worst, code & 0xFF)
+            else:
+                self._replace(pid, code, time.monotonic() - forked)
+        return max(self.worst, 1) if self.failed else self.worst
+
+    def _replace(self, pid: int, code: int, lived: float) -> None:
+        """Say that ``pid`` died and start another; after quick deaths, not at once; after too many, stop."""
+        self.quick_deaths = self.quick_deaths + 1 if lived < QUICK_DEATH_S else 0
+        if self.quick_deaths >= MAX_QUICK_DEATHS:
+            _say(f"error: gateway worker {pid} died ({_how(code)}): {self.quick_deaths} workers in a row died within "
+                 f"{QUICK_DEATH_S:g} s of starting; stopping the gateway (the lines above may say why)")
+            self.failed = True
+            self.stop()
+            return
+        _say(f"error: gateway worker {pid} died ({_how(code)}); starting another")
+        if self.quick_deaths:
+            time.sleep(RESTART_BACKOFF_S * 2 ** (self.quick_deaths - 1))  # a SIGTERM meanwhile: none starts
+        self._fork()
+
+    def _fork(self, ready_w: int | None = None, ready_r: int | None = None) -> None:
+        """One worker (its own loop, log, Session and pool) on the socket; ``ready_w``: where it says
+        it listens. The signals wait until the parent knows its pid, so a SIGTERM reaches it too."""
+        if self.stopping:
+            return
+        signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+        pid = os.fork()
+        if pid == 0:
+            self._child(ready_w, ready_r)
+        self.running[pid] = time.monotonic()
+        if self.stopping:  # told to stop between the check above and now: its SIGTERM is waiting in it
+            os.kill(pid, signal.SIGTERM)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+
+    def _child(self, ready_w: int | None, ready_r: int | None) -> NoReturn:
+        """The worker's side of the fork: the signals' handlers as a single worker has them, the
+        signals themselves held until its loop handles them (:func:`_serve`), so a SIGTERM that comes
+        while it starts is a clean stop, not a kill; its one line if it fails, as one worker's CLI
+        would say it (not a silent exit)."""
+        code = 1
+        who = f"worker {os.getpid()}: "
+        try:  # whatever happens, this process never returns into the parent's code
+            for signum, handler in self.previous.items():
+                signal.signal(signum, handler)
+            if ready_r is not None:
+                os.close(ready_r)
+            ready = (lambda url: _tell(ready_w)) if ready_w is not None else (lambda url: None)
+            asyncio.run(_worker(self.config, self.sock, ready, self.explain, who))
+            code = 0
+        except BaseException as exc:
+            _say_failure(exc, self.explain, who)
+        finally:
+            os._exit(code)

@@ -24,7 +24,8 @@ NOT_READY = 2
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
               help="Port to listen on (0: any free port, printed at start-up).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Worker processes sharing the port (SO_REUSEPORT); budgets and key rates hold across them.")
+              help="Worker processes on one listening socket (no other process can take the port; a worker that "
+                   "dies is replaced); budgets and key rates hold across them.")
 @click.option("--no-auth", is_flag=True,
               help="Accept requests without a virtual key (local development only; said loudly at start-up).")
 @click.option("--drain", "drain_s", type=click.FloatRange(min=0), default=30.0, show_default=True,
