@@ -5,6 +5,8 @@
     tokens=42+117 cost=0.000077 error=-
 
 (one line; wrapped here). logfmt, so ``grep``, Loki, Vector and friends split it without a parser.
+``tokens=`` (prompt+completion) and ``cost=`` (USD) are what the request's ``usage`` events bill,
+however it ended (an error after some tokens too; ``0+0`` and ``-`` when nothing was billed).
 What a line never holds: the prompt or the answer (a :class:`RequestSummary` has neither), a key
 (only the virtual key's public id; anything shaped like a key is ``[redacted]``), a query string (the part of a URL where keys end up by mistake),
 control characters (a client cannot forge a second line). Values with spaces or quotes are quoted.

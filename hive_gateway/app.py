@@ -179,7 +179,7 @@ async def _observed(request: web.Request, handler: Handler) -> web.StreamRespons
             key_id=tally.key_id, app=tally.app, user=tally.user, model=tally.model, stream=tally.stream,
             latency_s=time.perf_counter() - started, ttft_s=tally.ttft_s, prompt_tokens=tally.prompt_tokens,
             completion_tokens=tally.completion_tokens, cost_usd=tally.cost_usd, error_class=tally.error_class,
-            chunks=tally.chunks))
+            chunks=tally.chunks, billed=tally.billed))
 
 
 def _error_response(gateway: Gateway, tally: Tally, error: Exception) -> web.Response:

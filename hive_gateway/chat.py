@@ -43,6 +43,7 @@ from hive_core.openrouter.stream import Callbacks, StreamRun
 from hive_core.openrouter.tracking import Tracker
 from hive_gateway.errors import ModelNotAllowed, Problem, describe, error_body, sse_error
 from hive_gateway.inbound import ChatRequest, parse_chat_request
+from hive_gateway.observe import Billed
 from hive_gateway.relay import Downstream, StreamRelay
 from hive_gateway.routing import ALIASES, selection_request
 from hive_gateway.sending import SEND_TIMEOUT, Sending
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
     from hive_core.ask import Step
     from hive_core.keys import VirtualKey
     from hive_core.openrouter.results import ChatResult
-    from hive_core.store.events import Event, EventSink
+    from hive_core.store.events import Event, EventSink, Usage
     from hive_gateway.upstream import Answer
 
 __all__ = ["DRAINING", "DRAIN_DEADLINE", "GATEWAY", "LAST_WORDS_S", "REQUEST_ID_HEADER", "SETTLER", "SHUTTING_DOWN", "TALLY",
@@ -80,12 +81,16 @@ DRAINING = Problem(503, "server_error", "gateway_shutting_down", "the gateway is
 
 @dataclass
 class Tally:
-    """What a request's handler learned, for its :class:`~hive_gateway.observe.RequestSummary`."""
+    """What a request's handler learned, for its :class:`~hive_gateway.observe.RequestSummary`.
+
+    Its tokens and cost are its ``usage`` events' (:meth:`bill`), as they reach the log, whatever
+    way the request ends: what operations report is what the events and the ledger hold."""
 
     request_id: str | None = None
     key_id: str | None = None
     app: str | None = None
     user: str | None = None
+    #: the model last tried; once it billed, the model the bill names (the one that served it)
     model: str | None = None
     stream: bool = False
     ttft_s: float | None = None
@@ -98,14 +103,46 @@ class Tally:
     drained: bool = False
     #: a non-streamed answer is being written: too late for another one
     replying: bool = False
+    #: the bill by model, once a model other than the one billed is tried (rare: a fallback after
+    #: a billed failure); until then the tokens and cost are all ``model``'s
+    billed: list[Billed] | None = None
+    #: the model the tokens and cost so far were billed to (None: nothing billed yet)
+    billed_model: str | None = None
+
+    def trying(self, model: str) -> None:
+        """The chain sends to ``model`` next."""
+        if self.billed_model is not None and self.billed is None and model != self.billed_model:
+            self._split()  # what comes next is another model's
+        self.model = model
+
+    def bill(self, usage: Usage) -> None:
+        """Count one of the request's ``usage`` events."""
+        # (each field read once: a pydantic model's attribute costs three times a plain object's)
+        model, prompt, completion, cost = usage.model, usage.prompt_tokens, usage.completion_tokens, usage.cost_usd
+        if self.billed_model is not None and (self.billed is not None or model != self.billed_model):
+            billed = self.billed if self.billed is not None else self._split()
+            billed.append(Billed(model, prompt, completion, cost))
+        self.model = self.billed_model = model
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        if cost is not None:
+            self.cost_usd = cost if self.cost_usd is None else self.cost_usd + cost
+
+    def bill_all(self, events: Sequence[Event]) -> None:
+        """Count the ``usage`` events among ``events`` (a failed attempt's: billed, or not)."""
+        for event in events:
+            usage = settling_usage(event)
+            if usage is not None:
+                self.bill(usage)
+
+    def _split(self) -> list[Billed]:
+        """From now on, a bill by model (:attr:`billed`), whose first part is what was billed so far."""
+        assert self.billed_model is not None
+        self.billed = [Billed(self.billed_model, self.prompt_tokens, self.completion_tokens, self.cost_usd)]
+        return self.billed
 
     def result(self, result: ChatResult) -> None:
-        """Count an answer (or a stream's end)."""
-        self.model = result.served_model or result.model
-        self.prompt_tokens += result.usage.prompt_tokens
-        self.completion_tokens += result.usage.completion_tokens
-        if result.cost_usd is not None:
-            self.cost_usd = (self.cost_usd or 0.0) + result.cost_usd
+        """Count an answer's (or a stream's end's) time to first token (what it cost: :meth:`bill`)."""
         if result.ttft_ms is not None and self.ttft_s is None:
             self.ttft_s = result.ttft_ms / 1000.0
 
@@ -259,13 +296,16 @@ class HeldEvents:
         return events
 
 
-def _failed(gateway: Gateway, run: ChainRun, step: Step, held: HeldEvents, error: BaseException) -> bool:
-    """The attempt at ``step`` raised ``error``: its events recorded, what it held released, the
-    breaker told, and whether the next model is tried. A ledger failure meanwhile is the operator's
-    line; the client hears of ``error``, its request's own failure. A billed attempt whose
-    settlement failed is not released as if unbilled: its reservation holds its maximum until it
-    goes stale (:meth:`~hive_core.budget.Reservation.abandon`)."""
+def _failed(gateway: Gateway, run: ChainRun, step: Step, held: HeldEvents, error: BaseException,
+            tally: Tally) -> bool:
+    """The attempt at ``step`` raised ``error``: its events recorded (and counted in ``tally``: a
+    failure may be billed), what it held released, the breaker told, and whether the next model is
+    tried. A ledger failure meanwhile is the operator's line; the client hears of ``error``, its
+    request's own failure. A billed attempt whose settlement failed is not released as if
+    unbilled: its reservation holds its maximum until it goes stale
+    (:meth:`~hive_core.budget.Reservation.abandon`)."""
     events = held.take()
+    tally.bill_all(events)
     try:
         record_all(held.sink, events)
     except Exception as problem:
@@ -293,7 +333,7 @@ async def _whole(gateway: Gateway, request: web.Request, chat: ChatRequest, run:
     shared = gateway.core.tracker
     kept: list[Answer] = []
     for step in run:
-        tally.model = step.model
+        tally.trying(step.model)
         held = HeldEvents(shared.sink)
         tracker = Tracker(held, shared.prices, shared.app, shared.user, shared.tags)
         record = tracker.request(step.model, request_type="chat", task_category=run.options.task_category,
@@ -302,7 +342,7 @@ async def _whole(gateway: Gateway, request: web.Request, chat: ChatRequest, run:
         try:
             result = await upstream.chat(record, _body(chat, step.model, step.max_tokens), kept)
         except BaseException as error:
-            if _failed(gateway, run, step, held, error):
+            if _failed(gateway, run, step, held, error, tally):
                 continue
             if isinstance(error, MidStreamError) and kept and kept[0].status == 200:
                 tally.error_class = type(error).__name__
@@ -326,8 +366,9 @@ async def _whole(gateway: Gateway, request: web.Request, chat: ChatRequest, run:
             if sending.stalled:  # also where aiohttp let the wait end quietly (no handler cancellation)
                 tally.error_class = SEND_TIMEOUT
             gateway.sends.sending.discard(sending)
-            settle_later(request.app[SETTLER], held, run, step, result)
-            tally.result(result)
+            usage = settle_later(request.app[SETTLER], held, run, step, result)
+            if usage is not None:
+                tally.bill(usage)
         return response
     raise AssertionError("unreachable: the chain returns or raises")  # pragma: no cover
 
@@ -340,7 +381,7 @@ async def _stream(request: web.Request, gateway: Gateway, chat: ChatRequest, run
     shared = core.tracker
     tools = chat.params.get("tools")
     for step in run:
-        tally.model = step.model
+        tally.trying(step.model)
         held = HeldEvents(shared.sink)
         tracker = Tracker(held, shared.prices, shared.app, shared.user, shared.tags)
         record = tracker.request(step.model, request_type="chat", task_category=run.options.task_category,
@@ -353,24 +394,28 @@ async def _stream(request: web.Request, gateway: Gateway, chat: ChatRequest, run
             result = await relay.relay()
         except BaseException as error:
             _count(tally, stream)
-            if _failed(gateway, run, step, held, error) and not relay.opened:
+            if _failed(gateway, run, step, held, error, tally) and not relay.opened:
                 continue
             raise
         # ended for the client: its events settle and are recorded with the other answers of this turn
-        settle_later(request.app[SETTLER], held, run, step, result)
+        usage = settle_later(request.app[SETTLER], held, run, step, result)
+        if usage is not None:
+            tally.bill(usage)
         _count(tally, stream)
         assert out.response is not None  # ended by the relay (an empty stream with its [DONE])
         return out.response
     raise AssertionError("unreachable: the chain returns or raises")  # pragma: no cover
 
 
-def settle_later(settler: Settler, held: HeldEvents, run: ChainRun, step: Step, result: ChatResult) -> None:
+def settle_later(settler: Settler, held: HeldEvents, run: ChainRun, step: Step, result: ChatResult) -> Usage | None:
     """The answered step's events, recorded with the other answers of this turn, then the chain's
     bookkeeping; should the ledger refuse the settlement from its usage event, the retry settles
-    that same event (its id and UTC day), not the moment it runs."""
+    that same event (its id and UTC day), not the moment it runs. Returns that usage event (what
+    the request is billed for it), if any."""
     events = held.take()
     usage = next((usage for event in events if (usage := settling_usage(event)) is not None), None)
     settler.add(events, partial(run.answered, step, result, usage=usage))
+    return usage
 
 
 def _count(tally: Tally, stream: StreamRun) -> None:

@@ -12,9 +12,14 @@ first token, chat requests in flight, and the budget left per scope and window.
 
 Labels are bounded and never carry a secret or a prompt: a route is one of :data:`ROUTES` or
 ``other`` (a path may hold anything a client typed), an error class must look like a class name, and
-a model is labelled only when it answered and looks like an OpenRouter model id (``vendor/name``;
-a key never does), up to :data:`MAX_MODELS` of them. Apps, users and keys are in the access log,
-not here: their number is the clients' to choose.
+a model is labelled only when it was billed (a ``usage`` event names it; a refused request's model
+is whatever a client typed) and looks like an OpenRouter model id (``vendor/name``; a key never
+does), up to :data:`MAX_MODELS` of them. Apps, users and keys are in the access log, not here:
+their number is the clients' to choose.
+
+The tokens and cost counted are the request's ``usage`` events' (its summary's), by the model each
+names, whatever way the request ended: an answer, a partial one, a mid-stream error, a client that
+went away, a cut by the drain or the send timeout. They sum to what the events and the ledger hold.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from hive_gateway.exposition import (
     render,
 )
 from hive_gateway.metric_files import WorkerFiles
-from hive_gateway.observe import RequestSummary
+from hive_gateway.observe import Billed, RequestSummary
 
 __all__ = ["CHAT_ROUTE", "MAX_MODELS", "ROUTES", "BudgetRemaining", "Metrics"]
 
@@ -122,7 +127,6 @@ class Metrics:
 
     def finished(self, summary: RequestSummary) -> None:
         """A request ended: count it, its tokens, cost, chunks and timings."""
-        model = self._model_label(summary)
         stream = _STARTED.get()
         if stream is not None:
             _STARTED.set(None)
@@ -132,27 +136,36 @@ class Metrics:
             if stream is not None:
                 self._in_flight[stream] -= 1
                 self._set_in_flight(stream)
-            if model is not None:
-                prompt, completion, cost = _model_labels(model)
-                if summary.prompt_tokens:
-                    self._inc(TOKENS.name, prompt, summary.prompt_tokens)
-                if summary.completion_tokens:
-                    self._inc(TOKENS.name, completion, summary.completion_tokens)
-                if summary.cost_usd:
-                    self._inc(COST.name, cost, summary.cost_usd)
+            if summary.billed is not None:
+                for share in summary.billed:
+                    self._bill(share)
+            elif summary.prompt_tokens or summary.completion_tokens or summary.cost_usd:
+                self._bill(summary)  # (a summary has the fields of one share: no tuple built per request)
             if summary.chunks:
                 self._inc(CHUNKS.name, "", summary.chunks)
             self._observe(LATENCY, _latency_labels(summary.path, summary.stream), summary.latency_s)
             if summary.ttft_s is not None:
                 self._observe(TTFT, "", summary.ttft_s)
 
-    def _model_label(self, summary: RequestSummary) -> str | None:
-        model = summary.model
-        if model is None or summary.error_class is not None:
-            return None  # only a model that answered: a refused request's model is whatever was typed
-        if model in self._models:
-            return model
-        if not _MODEL_ID.fullmatch(model):
+    def _bill(self, billed: Billed | RequestSummary) -> None:
+        """Count what a model was billed, under its label (none: not a model id)."""
+        model = billed.model
+        if model not in self._models:  # (a set lookup per request: a new model's checks run once)
+            model = self._new_model(model)
+            if model is None:
+                return
+        prompt, completion, cost = _model_labels(model)
+        if billed.prompt_tokens:
+            self._inc(TOKENS.name, prompt, billed.prompt_tokens)
+        if billed.completion_tokens:
+            self._inc(TOKENS.name, completion, billed.completion_tokens)
+        if billed.cost_usd:
+            self._inc(COST.name, cost, billed.cost_usd)
+
+    def _new_model(self, model: str | None) -> str | None:
+        """The label of a model not labelled yet: itself, ``other`` past :data:`MAX_MODELS`, None
+        when it does not look like a model id."""
+        if model is None or not _MODEL_ID.fullmatch(model):
             return None
         if len(self._models) >= MAX_MODELS:
             return "other"

@@ -7,10 +7,20 @@ A summary never holds a prompt, an answer or a key: only ids, labels, sizes and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
-__all__ = ["Fanout", "Observer", "RequestSummary"]
+__all__ = ["Billed", "Fanout", "Observer", "RequestSummary"]
+
+
+class Billed(NamedTuple):
+    """What one of a request's models was billed: the sum of its ``usage`` events."""
+
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
 
 
 # Not frozen: one per request, never changed; a frozen dataclass sets each field through
@@ -34,6 +44,8 @@ class RequestSummary:
     latency_s: float
     #: time to the first token relayed, streams only
     ttft_s: float | None
+    #: what the request was billed, the sum of its ``usage`` events (whatever way it ended: an
+    #: answer, a partial one, a failure or cancel after some tokens; nothing billed is 0 and None)
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float | None
@@ -41,6 +53,9 @@ class RequestSummary:
     error_class: str | None
     #: SSE chunks relayed to the client (streams)
     chunks: int = 0
+    #: the bill by model, when not all of it is ``model``'s (a model billed for a failure before the
+    #: chain fell back to the next one); None: the tokens and cost above are ``model``'s
+    billed: Sequence[Billed] | None = None
 
 
 class Observer(Protocol):
