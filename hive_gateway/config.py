@@ -107,12 +107,15 @@ def _writable(datadir: DataDir) -> str | None:
     return None
 
 
-def check(config: GatewayConfig, *, catalog: bool = True, listening: bool | None = None) -> list[str]:
+def check(config: GatewayConfig, *, catalog: bool = True, listening: bool | None = None,
+          upstream: bool | None = None) -> list[str]:
     """Every configuration problem, one line each (empty: ready to serve). ``catalog=False`` leaves
     out the catalog, the one a gateway can start without (models pass through unresolved and
     unpriced; ``hive/auto`` is refused until ``hive models sync``). ``listening``: whether the host and
     port can be listened on; by default as ``catalog``: a start leaves it out, since it binds them
-    itself and says a taken port in its own line (:func:`listen`)."""
+    itself and says a taken port in its own line (:func:`listen`). ``upstream``: whether OpenRouter
+    answers and accepts the key (``GET /key``, as ``hive key``); by default as ``catalog``: a start
+    does not wait on the network, and its requests would say the same."""
     problems: list[str] = []
     settings = config.settings
     datadir = config.datadir
@@ -131,6 +134,11 @@ def check(config: GatewayConfig, *, catalog: bool = True, listening: bool | None
             request_heads(settings)
         except HiveError as error:
             problems.append(str(error))
+        else:
+            if catalog if upstream is None else upstream:
+                problem = _key_problem(settings)
+                if problem:
+                    problems.append(problem)
     if settings.as_of is not None:
         problems.append("HIVE_AS_OF is set: requests are recorded at the real time; unset it")
     problem = _writable(datadir)
@@ -160,6 +168,26 @@ def check(config: GatewayConfig, *, catalog: bool = True, listening: bool | None
     if not config.send_timeout_s > 0:
         problems.append(f"--send-timeout must be more than 0 seconds, not {config.send_timeout_s}")
     return problems
+
+
+def _key_problem(settings: Settings) -> str | None:
+    """Whether OpenRouter answers ``GET /key`` for the gateway's key: a key it refuses would make
+    every request a 502, an OpenRouter it cannot reach every request a failure."""
+    from hive_core.errors import AuthError, OpenRouterError
+    from hive_core.openrouter.client import OpenRouterClient
+    from hive_core.openrouter.retry import RetryPolicy
+    from hive_core.openrouter.tracking import NullSink
+
+    try:
+        with OpenRouterClient(settings, sink=NullSink(), policy=RetryPolicy(max_attempts=1)) as client:
+            client.key_info()
+    except AuthError:
+        return "OpenRouter refuses OPENROUTER_API_KEY (invalid, disabled or deleted): set a valid key (`hive key` checks one)"
+    except OpenRouterError as error:  # the library's message: key-free, but it may name the URL
+        from hive_gateway.errors import without_userinfo
+
+        return f"OpenRouter did not answer GET /key ({without_userinfo(str(error))})"
+    return None
 
 
 def _keys_problems(config: GatewayConfig) -> list[str]:

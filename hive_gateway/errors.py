@@ -58,6 +58,7 @@ __all__ = [
     "describe",
     "error_body",
     "sse_error",
+    "without_userinfo",
 ]
 
 
@@ -129,11 +130,16 @@ MAX_BODY_BYTES = 32 * 1024**2
 _USERINFO = re.compile(r"(?<=://)[^\s/@]*@")
 
 
+def without_userinfo(text: str) -> str:
+    """``text`` without the user and password of any URL in it (OPENROUTER_BASE_URL may be a
+    proxy's with both)."""
+    return _USERINFO.sub("", text) if "@" in text else text
+
+
 def _clean(text: str, secret: str | None) -> str:
     """``text`` without the key (:func:`scrub`) and without any URL's user and password: a last
-    guard, as the messages made here name no URL (OPENROUTER_BASE_URL may be a proxy's with both)."""
-    text = scrub(text, secret)
-    return _USERINFO.sub("", text) if "@" in text else text
+    guard, as the messages made here name no URL."""
+    return without_userinfo(scrub(text, secret))
 
 
 def _aiohttp_problem(error: web.HTTPException) -> Problem:

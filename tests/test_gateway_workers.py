@@ -14,6 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import httpx
@@ -23,6 +24,7 @@ from hive_emulator import Emulator
 from hive_gateway.config import GatewayConfig, ListenError, check, listen
 from tests.plugins.cli import BIN, hive_env, run_cli
 from tests.plugins.emulator import MODEL
+from tests.plugins.gateway import free_port
 
 if TYPE_CHECKING:
     from tests.plugins.gateway import GatewayProcess
@@ -173,3 +175,34 @@ def test_check_says_a_port_in_use(emulator: Emulator, tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     free = run_cli("hive", ["gateway", "--check", "--no-auth", "--port", str(port)], env)
     assert str(port) not in free.stdout
+
+
+@pytest.mark.parametrize(("key", "said"), [
+    ("not-an-openrouter-key-0123456789", "OpenRouter refuses OPENROUTER_API_KEY (invalid, disabled or deleted): set a valid key"),
+    (None, None),
+])
+def test_check_asks_openrouter_whether_it_takes_the_key(emulator: Emulator, tmp_path: Path, key: str | None,
+                                                        said: str | None) -> None:
+    """A key OpenRouter refuses makes every request a 502: ``--check`` asks ``GET /key`` (as ``hive
+    key`` does) and says so in one line; the emulator's own key passes. A gateway's start does not
+    wait on the network for it."""
+    from hive_core.settings import Settings
+
+    env = hive_env(emulator, tmp_path / "data")
+    if key is not None:
+        env["OPENROUTER_API_KEY"] = key
+    done = run_cli("hive", ["gateway", "--check", "--no-auth", "--port", "0"], env)
+    told = [line for line in done.stdout.splitlines() if "GET /key" in line or "OPENROUTER_API_KEY" in line]
+    assert told == ([said + " (`hive key` checks one)"] if said else []), done.stdout
+    assert "Traceback" not in done.stderr and (key is None or key not in done.stdout + done.stderr)
+    config = GatewayConfig(Settings.from_env(env), no_auth=True, port=0)
+    assert not [line for line in check(config, catalog=False) if "OPENROUTER_API_KEY" in line]
+
+
+def test_check_says_an_openrouter_it_cannot_reach_without_the_urls_password(tmp_path: Path) -> None:
+    env = hive_env(SimpleNamespace(api_key="sk-or-v1-" + "0" * 64,
+                                   base_url=f"http://user:pw-S3cret@127.0.0.1:{free_port()}/api/v1"), tmp_path / "data")
+    done = run_cli("hive", ["gateway", "--check", "--no-auth", "--port", "0"], env)
+    told = [line for line in done.stdout.splitlines() if "GET /key" in line]
+    assert len(told) == 1 and "pw-S3cret" not in done.stdout + done.stderr, done.stdout
+    assert done.returncode == 1

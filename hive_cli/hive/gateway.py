@@ -35,8 +35,9 @@ NOT_READY = 2
               help="Seconds a response write may make no progress (its client reads nothing) before the client "
                    "is cut off (its stream cancelled and recorded so; nginx's send_timeout).")
 @click.option("--check", is_flag=True,
-              help="Validate the configuration (API key, data directory, catalog, budgets, keys), print each "
-                   "problem on its own line, and exit (0: ready).")
+              help="Validate the configuration (the API key, asking OpenRouter whether it takes it; data "
+                   "directory, catalog, budgets, keys, port), print each problem on its own line, and exit "
+                   "(0: ready).")
 @click.pass_context
 def gateway(ctx: click.Context, /, host: str, port: int, workers: int, no_auth: bool, drain_s: float,
             send_timeout_s: float, check: bool) -> None:
