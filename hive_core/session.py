@@ -31,6 +31,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import date
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Unpack
 
@@ -67,6 +68,15 @@ def _to_stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+def _stamp(path: Any) -> tuple[int, int] | None:
+    """A file's modification time and size (``None``: none there), what says it was replaced."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
 class Session:
     """The request side of Hive for one data directory. Use as a context manager, or :meth:`close`.
 
@@ -82,6 +92,9 @@ class Session:
         #: where the catalog's one-line fetch/refresh notice goes (None: stderr)
         self.notice = notice
         self.closed = False
+        #: the catalog file and the selector's inputs as they were loaded (:meth:`refresh`)
+        self._catalog_stamp: tuple[int, int] | None = None
+        self._selector_stamp: tuple[tuple[int, int] | None, date] | None = None
 
     def __enter__(self) -> Session:
         return self
@@ -109,12 +122,55 @@ class Session:
     def _catalog(self) -> Catalog | CatalogMissing | CatalogError:
         """Fetched on first use when missing, refreshed when a day old (``/models`` needs no key;
         :func:`hive_core.catalog.fetch.ensure_catalog`); offline, the last copy."""
+        return self._load_catalog()
+
+    def _load_catalog(self) -> Catalog | CatalogMissing | CatalogError:
         from hive_core.catalog.fetch import ensure_catalog
 
+        self._catalog_stamp = _stamp(self.settings.datadir.catalog_file)  # before: a change meanwhile is seen next
         try:
             return ensure_catalog(self.settings, notice=self.notice or _to_stderr)
         except (CatalogMissing, CatalogError) as error:
             return error
+
+    def refresh(self) -> bool:
+        """Take in what changed since the catalog and the selector were loaded, for a process that
+        runs for days (a gateway worker calls it every few seconds, from a thread): a catalog that
+        ``hive models sync`` replaced (from cron, say: a day-old catalog is fetched again only as a
+        process starts, and a worker never fetches it on its own), a ranking table
+        that ``hive-jobs rankings`` rewrote, a new UTC day (the selector's "today"). What was not
+        loaded yet is left to load on first use. Returns whether anything was replaced; requests
+        under way keep what they started with.
+
+        A new catalog that cannot be read leaves the one in use in place and raises its error
+        (once: until the file changes again)."""
+        from hive_core.catalog.catalog import Catalog
+
+        opened = self.__dict__
+        changed = False
+        loaded = opened.get("_catalog")
+        if loaded is not None and _stamp(self.settings.datadir.catalog_file) != self._catalog_stamp:
+            fresh = self._load_catalog()
+            if isinstance(fresh, Catalog) or not isinstance(loaded, Catalog):
+                self._use_catalog(fresh)
+                changed = True
+            if not isinstance(fresh, Catalog):
+                raise fresh
+        selector = opened.get("selector")
+        if selector is not None and (changed or self._selector_stamp != self._selector_inputs()):
+            opened["selector"] = self._new_selector()
+            changed = True
+        return changed
+
+    def _use_catalog(self, catalog: Catalog | CatalogMissing | CatalogError) -> None:
+        """``catalog`` in place of the one loaded, in what holds its prices."""
+        opened = self.__dict__
+        opened["_catalog"] = catalog
+        prices = self.prices
+        if "budget" in opened:
+            opened["budget"].prices = prices
+        if "client" in opened and self.sink is not None:
+            opened["client"].core.tracker.prices = prices
 
     @property
     def catalog(self) -> Catalog:
@@ -172,11 +228,19 @@ class Session:
     @cached_property
     def selector(self) -> Selector:
         """A selector over the catalog, the ranking table and the breaker; needs a synced catalog."""
+        return self._new_selector()
+
+    def _new_selector(self) -> Selector:
         from hive_core.selection.rankings import load_rankings
         from hive_core.selection.selector import Selector
 
         settings = self.settings
-        return Selector(self.catalog, load_rankings(settings.data_dir), self.breaker, today=settings.now().date())
+        self._selector_stamp = inputs = self._selector_inputs()
+        return Selector(self.catalog, load_rankings(settings.data_dir), self.breaker, today=inputs[1])
+
+    def _selector_inputs(self) -> tuple[tuple[int, int] | None, date]:
+        """What a selector is built from besides the catalog: the ranking table's file, the UTC day."""
+        return _stamp(self.settings.datadir.rankings_file), self.settings.now().date()
 
     @cached_property
     def client(self) -> OpenRouterClient:

@@ -76,21 +76,23 @@ def _visible(model_id: str, key: VirtualKey | None) -> bool:
 
 class ModelIndex:
     """``GET /v1/models/{id}``: the objects ``GET /v1/models`` lists, by id, each encoded once, at
-    the first lookup (start-up does not pay ~7 ms for a route few clients call)."""
+    the first lookup (start-up does not pay ~7 ms for a route few clients call), and again after
+    the gateway took in a new catalog."""
 
-    __slots__ = ("_bodies", "_listed")
+    __slots__ = ("_bodies", "_gateway", "_listed")
 
-    def __init__(self, listed: bytes) -> None:
-        self._listed = listed
-        self._bodies: dict[str, bytes] | None = None
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+        self._listed: bytes | None = None
+        self._bodies: dict[str, bytes] = {}
 
     def body(self, model_id: str, key: VirtualKey | None) -> bytes:
         """The model object's JSON; :class:`~hive_core.errors.UnknownModel` (a 404) for an id the
         list does not show ``key``, with the close ids it does show."""
         bodies = self._bodies
-        if bodies is None:
-            self._bodies = bodies = {model["id"]: json.dumps(model).encode()
-                                     for model in json.loads(self._listed)["data"]}
+        if self._listed is not self._gateway.models_body:
+            self._listed = listed = self._gateway.models_body
+            self._bodies = bodies = {model["id"]: json.dumps(model).encode() for model in json.loads(listed)["data"]}
         body = bodies.get(model_id)
         if body is not None and _visible(model_id, key):
             return body
@@ -200,7 +202,7 @@ def build_app(config: GatewayConfig, observer: Observer) -> web.Application:
     app = web.Application(middlewares=[_observed], client_max_size=MAX_BODY_BYTES)
     gateway = Gateway(config, observer)
     app[GATEWAY] = gateway
-    app[MODELS] = ModelIndex(gateway.models_body)
+    app[MODELS] = ModelIndex(gateway)
     app[INFLIGHT] = inflight = Inflight()
     # (the request that adds its answer is in flight itself)
     app[SETTLER] = settler = Settler(gateway.core.tracker.sink, gateway.trouble,

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from hive_gateway.observe import Observer
     from hive_gateway.upstream import Upstream
 
-__all__ = ["WORKER_FLUSH_EVENTS", "Gateway", "flush_events"]
+__all__ = ["REFRESH_S", "WORKER_FLUSH_EVENTS", "Gateway", "flush_events"]
 
 #: events a worker's log buffers before it flushes, unless HIVE_FLUSH_EVENTS says otherwise. The
 #: library's default (50,000) is for a process that records its own calls; a worker at full speed
@@ -51,6 +51,9 @@ __all__ = ["WORKER_FLUSH_EVENTS", "Gateway", "flush_events"]
 #: (alternated runs beside the floor, median 2.41x it with 5,000, 2.61x with 50,000, both within the
 #: runs' spread).
 WORKER_FLUSH_EVENTS = 5_000
+#: how often a worker looks for a catalog or ranking table written since it loaded its own (two
+#: ``stat`` calls; :meth:`Gateway._refresh_every`)
+REFRESH_S = 2.0
 
 
 def flush_events(settings: Settings) -> int:
@@ -80,29 +83,51 @@ class Gateway:
             from hive_core.keys import KeyStore, RateLimiter
 
             self.keys, self.limiter = KeyStore(settings.datadir), RateLimiter(settings.datadir)
-        catalog_file = settings.datadir.catalog_file
-        catalog = load_catalog_document(catalog_file.read_bytes() if catalog_file.exists() else None)
-        self.models_body = json.dumps(models_document(catalog, int(time.time()))).encode()
+        self.models_body = self._models_body()
         self.upstream: Upstream | None = None
         #: the responses being written: a client is cut off once a write makes no progress for
         #: ``--send-timeout``
         self.sends = SendWatch(config.send_timeout_s)
         self._sweeper: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
+
+    def _models_body(self) -> bytes:
+        """``GET /v1/models``'s answer, from the synced catalog file as it is now."""
+        catalog_file = self.settings.datadir.catalog_file
+        catalog = load_catalog_document(catalog_file.read_bytes() if catalog_file.exists() else None)
+        return json.dumps(models_document(catalog, int(time.time()))).encode()
 
     async def start(self) -> None:
-        """Open the upstream pool (it belongs to the running loop) and start watching the sends."""
+        """Open the upstream pool (it belongs to the running loop), start watching the sends and
+        looking for a new catalog or ranking table."""
         from hive_gateway.upstream import Upstream
 
         self.upstream = Upstream(self.settings, self.core, self.trouble)
         self._sweeper = asyncio.create_task(self.sends.run(self.trouble))
+        self._refresher = asyncio.create_task(self._refresh_every(REFRESH_S))
+
+    async def _refresh_every(self, interval: float) -> None:
+        """Every ``interval``: what ``hive models sync`` and ``hive-jobs rankings`` wrote since, taken
+        in (:meth:`~hive_core.session.Session.refresh`, in a thread: parsing a catalog takes ~0.1 s),
+        so a worker that runs for weeks routes on today's catalog and measurements. What fails is
+        the operator's line; the worker goes on with what it had."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await asyncio.to_thread(self.session.refresh):
+                    self.core.tracker.prices = self.session.prices
+                    self.models_body = await asyncio.to_thread(self._models_body)
+            except Exception as error:
+                self.trouble(error)
 
     async def close(self) -> None:
         """Close the pool, the Session and the key stores, then the log (every event written)."""
         try:
-            if self._sweeper is not None:
-                self._sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._sweeper
+            for task in (self._sweeper, self._refresher):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if self.upstream is not None:
                 await self.upstream.close()
         finally:

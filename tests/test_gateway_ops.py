@@ -587,3 +587,33 @@ def test_a_request_that_starts_while_the_worker_drains_is_refused_at_once(emulat
 
     assert asyncio.run(main()) == [(200, None, None), (503, "gateway_shutting_down", "1")]
     assert len(events(data, "api_call", "*")) == 1  # the refused one reached nobody
+
+
+def test_a_running_gateway_takes_in_a_catalog_synced_after_it_started(
+        gateway_factory: Callable[..., GatewayProcess], emulator: Emulator, tmp_path: Path,
+        catalog_path: Path) -> None:
+    """A worker runs for weeks: a model ``hive models sync`` brought in after it started is routed,
+    priced and listed within a few seconds (:data:`~hive_gateway.state.REFRESH_S`), with no restart."""
+    from hive_gateway.state import REFRESH_S
+
+    doc = json.loads(catalog_path.read_bytes())
+    data = tmp_path / "data"
+    catalog_file = DataDir(data).catalog_file
+    catalog_file.parent.mkdir(parents=True)
+    catalog_file.write_text(json.dumps({**doc, "data": [m for m in doc["data"] if m["id"] != MODEL]}))
+    gateway = gateway_factory(emulator, "--no-auth", data_dir=data, catalog=False)
+    url = f"{gateway.base_url}/v1/chat/completions"
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
+    assert httpx.post(url, json=body, timeout=30).status_code == 404
+    new = catalog_file.with_name("models.json.new")
+    new.write_bytes(catalog_path.read_bytes())
+    os.replace(new, catalog_file)  # as hive models sync writes it
+    deadline = time.monotonic() + REFRESH_S * 5
+    while (answer := httpx.post(url, json=body, timeout=30)).status_code == 404 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["usage"]["cost"] > 0
+    assert MODEL in [m["id"] for m in httpx.get(f"{gateway.base_url}/v1/models", timeout=30).json()["data"]]
+    assert httpx.get(f"{gateway.base_url}/v1/models/{MODEL}", timeout=30).status_code == 200
+    assert gateway.stop() == 0
+    assert gateway.wait_events("usage", 1, "model, cost_source") == [(MODEL, "billed")]

@@ -301,3 +301,49 @@ def test_a_model_over_its_own_limit_falls_through_to_the_next(emulator: Any, tmp
     with Session(settings, sink) as session, pytest.raises(BudgetExceeded, match="global"):
         session.ask("Say hi", [MODEL, other], AskOptions(max_tokens=5))
     assert {c.model for c in sink.of(ApiCall)} == {other}
+
+
+def test_refresh_takes_in_a_new_catalog_a_new_ranking_table_and_a_new_day(emulator_factory: Any, tmp_path: Path,
+                                                                         catalog_path: Path) -> None:
+    """What a process that runs for days (a gateway worker) calls every few seconds: a catalog that
+    ``hive models sync`` replaced reaches resolution, prices and the selector; a ranking table the
+    jobs rewrote, or a new UTC day, a new selector; nothing changed, nothing replaced. A replacement
+    that cannot be read is said once and the catalog in use stays."""
+    import json
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from hive_core.errors import CatalogError
+    from tests.cases import ranking_row, write_rankings
+
+    emulator = emulator_factory(faults=["/models:503"])  # a broken catalog cannot be fetched again
+    doc = json.loads(catalog_path.read_bytes())
+    without = {**doc, "data": [m for m in doc["data"] if m["id"] != MODEL]}
+    # a clock 0.5 s before a UTC midnight (HIVE_AS_OF's, which ticks from the process's start): the
+    # day turns while the test runs
+    midnight = datetime.combine(datetime.now(UTC).date() + timedelta(days=1), datetime.min.time(), UTC)
+    ticked = emu_settings(emulator, tmp_path, as_of=midnight).now() - midnight
+    settings = emu_settings(emulator, tmp_path, as_of=midnight - ticked - timedelta(seconds=0.5))
+    catalog_file = settings.datadir.catalog_file
+    catalog_file.parent.mkdir(parents=True)
+    catalog_file.write_text(json.dumps(without))
+    with Session(settings, ListSink()) as session:
+        with pytest.raises(UnknownModel):
+            session.resolve([MODEL])
+        selector, budget = session.selector, session.budget
+        assert session.refresh() is False and session.selector is selector
+        catalog_file.write_text(json.dumps(doc))  # hive models sync
+        assert session.refresh() is True
+        assert session.resolve([MODEL]) == [MODEL]
+        assert budget.prices is session.catalog and session.selector.catalog is session.catalog
+        assert session.refresh() is False
+        write_rankings(settings.data_dir, [ranking_row(MODEL)])  # hive-jobs rankings
+        assert session.refresh() is True and session.selector.rankings.row("*", MODEL) is not None
+        today = session.selector.today
+        time.sleep(max(0.0, (midnight - settings.now()).total_seconds()) + 0.05)
+        assert session.refresh() is True and session.selector.today == today + timedelta(days=1)
+        in_use = session.catalog
+        catalog_file.write_text("{not json")
+        with pytest.raises(CatalogError):
+            session.refresh()
+        assert session.refresh() is False and session.catalog is in_use  # said once; still serving
