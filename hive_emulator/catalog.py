@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hive_core.catalog.pricing import Pricing
-from hive_core.catalog.variants import shortcut_pricing, split_shortcut
+from hive_core.catalog.variants import shortcut_of, shortcut_pricing
 from hive_core.errors import CatalogError
 
 __all__ = ["Catalog", "ModelInfo", "provider_for"]
@@ -119,11 +119,11 @@ class Catalog:
         model = self.models.get(model_id)
         if model is not None:
             return model
-        shortcut = split_shortcut(model_id)
-        base = self.models.get(shortcut[0]) if shortcut is not None else None
-        if shortcut is None or base is None:
+        found = shortcut_of(model_id, self.models)
+        if found is None:
             return None
-        return replace(base, pricing=shortcut_pricing(base.pricing, shortcut[1]))
+        base, shortcut = found
+        return replace(base, pricing=shortcut_pricing(base.pricing, shortcut))
 
     def resolve(self, model: ModelInfo) -> ModelInfo:
         """The model that actually serves a request: routers pick a fixed cheap concrete model, as

@@ -36,7 +36,7 @@ from hive_core.catalog.names import close_matches, resolve_model_id
 from hive_core.catalog.pricing import Pricing
 from hive_core.catalog.specialties import output_modalities, specialty
 from hive_core.catalog.tiers import TIER_RANK, TierThresholds
-from hive_core.catalog.variants import shortcut_pricing, split_shortcut
+from hive_core.catalog.variants import shortcut_of, shortcut_pricing
 from hive_core.errors import CatalogError, CatalogMissing, UnknownModel
 from hive_core.store.datadir import is_remote
 from hive_core.store.filecache import cached_parse
@@ -137,11 +137,11 @@ class Catalog:
         known = self._variants.get(model_id)
         if known is not None:
             return known
-        shortcut = split_shortcut(model_id)
-        base = self._by_id.get(shortcut[0]) if shortcut is not None else None
-        if shortcut is None or base is None:
+        found = shortcut_of(model_id, self._by_id)
+        if found is None:
             return None
-        pricing = shortcut_pricing(base.pricing, shortcut[1])
+        base, shortcut = found
+        pricing = shortcut_pricing(base.pricing, shortcut)
         # a free model's web search is billed all the same
         variant = replace(base, id=model_id, pricing=pricing, is_free=base.is_free and pricing == base.pricing)
         self._variants[model_id] = variant

@@ -21,12 +21,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:  # a light module: the budget's scopes import it on every request's path
+    from collections.abc import Mapping
+
     from hive_core.catalog.pricing import Pricing
 
-__all__ = ["ONLINE_SEARCH_USD", "ROUTING_SHORTCUTS", "shortcut_pricing", "split_shortcut"]
+__all__ = ["ONLINE_SEARCH_USD", "ROUTING_SHORTCUTS", "shortcut_of", "shortcut_pricing", "split_shortcut"]
+
+T = TypeVar("T")
 
 #: the suffixes OpenRouter accepts after any model id as a routing instruction
 ROUTING_SHORTCUTS = frozenset({"nitro", "floor", "exacto", "online"})
@@ -40,6 +44,16 @@ def split_shortcut(model_id: str) -> tuple[str, str] | None:
     if not colon or not base or suffix not in ROUTING_SHORTCUTS:
         return None
     return base, suffix
+
+
+def shortcut_of(model_id: str, known: Mapping[str, T]) -> tuple[T, str] | None:
+    """``(base's entry in known, shortcut)`` for ``base:shortcut`` with a routing shortcut and a
+    known base; ``None`` otherwise."""
+    shortcut = split_shortcut(model_id)
+    base = known.get(shortcut[0]) if shortcut is not None else None
+    if shortcut is None or base is None:
+        return None
+    return base, shortcut[1]
 
 
 def shortcut_pricing(pricing: Pricing, shortcut: str) -> Pricing:
