@@ -250,7 +250,12 @@ def route(gateway: Gateway, chat: ChatRequest, key: VirtualKey | None, request_i
         chosen = session.select(selection_request(strategy, chat.messages, chat.params, chat.max_tokens,
                                                   chat.task, allowed),
                                 request_id=request_id, labels=chat.labels)
-        return list(chosen.chain), chat.task or chosen.task_category
+        if not chat.fallbacks:
+            return list(chosen.chain), chat.task or chosen.task_category
+        # the request's own fallbacks come after the selector's: its last resort, as it asked
+        asked = session.resolve(chat.fallbacks)
+        _check_allowed(key, asked)
+        return list(dict.fromkeys([*chosen.chain, *asked])), chat.task or chosen.task_category
     chain = list(dict.fromkeys(session.resolve([chat.model, *chat.fallbacks])))
     _check_allowed(key, chain)
     return chain, chat.task

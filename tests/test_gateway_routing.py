@@ -396,3 +396,26 @@ def test_hive_auto_walks_the_selections_fallbacks_when_its_model_fails(
     calls = _of(events(gateway.data_dir, "api_call", "request_id, model, status, fallback_index"), request_id)
     assert calls[-1] == (fallbacks[0], "ok", 1)
     assert calls[:-1] and all((model, index) == (chosen, 0) and status != "ok" for model, status, index in calls[:-1])
+
+
+def test_hive_auto_tries_the_requests_own_models_after_the_selections(
+        emulator_factory: Callable[..., Emulator], gateway_factory: Start) -> None:
+    """A request's ``models`` are its fallbacks with ``hive/auto`` too: after the selection's chain
+    (recorded as the selector chose it), in the order asked, each with its ``fallback_index``."""
+    emu = emulator_factory()
+    gateway = gateway_factory(emu, "--no-auth")
+    body: dict[str, Any] = {"model": "hive/auto:cost-optimized", "messages": HI, "max_tokens": 8}
+    probe = _chat(gateway, body)
+    assert probe.status_code == 200, probe.text
+    ((_, chosen, fallbacks),) = _of(gateway.wait_events("selection", 1, SELECTION), probe.headers["x-hive-request-id"])
+    chain = [chosen, *fallbacks]
+    last_resort = next(m for m in (MODEL, OTHER) if m not in chain)
+    emu.set_faults([f"{model}:502" for model in chain])
+    answer = _chat(gateway, {**body, "models": [chosen, last_resort]})  # one already in the chain: tried once
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["model"] == last_resort
+    request_id = answer.headers["x-hive-request-id"]
+    assert _of(gateway.wait_events("usage", 2, "request_id, model"), request_id) == [(last_resort,)]
+    calls = _of(events(gateway.data_dir, "api_call", "request_id, model, status, fallback_index"), request_id)
+    assert calls[-1] == (last_resort, "ok", len(chain))
+    assert {model for model, _, _ in calls[:-1]} == set(chain)
