@@ -35,7 +35,7 @@ from datetime import date
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Unpack
 
-from hive_core.errors import CatalogError, CatalogMissing, ConfigError, OpenRouterError
+from hive_core.errors import CatalogError, CatalogMissing, ConfigError, OpenRouterError, UnknownModel
 
 if TYPE_CHECKING:
     from hive_core.ask import AskOptions, AskResult, ChainRun, Step
@@ -68,6 +68,15 @@ def _to_stderr(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+def _listed(catalog: Catalog, model_id: str) -> bool:
+    """Whether the catalog knows ``model_id`` (a routing shortcut of a model it lists too)."""
+    try:
+        catalog.get(model_id)
+    except UnknownModel:
+        return False
+    return True
+
+
 def _stamp(path: Any) -> tuple[int, int] | None:
     """A file's modification time and size (``None``: none there), what says it was replaced."""
     try:
@@ -95,6 +104,7 @@ class Session:
         #: the catalog file and the selector's inputs as they were loaded (:meth:`refresh`)
         self._catalog_stamp: tuple[int, int] | None = None
         self._selector_stamp: tuple[tuple[int, int] | None, date] | None = None
+        self._fallbacks_stamp: tuple[int, int] | None = None
 
     def __enter__(self) -> Session:
         return self
@@ -142,7 +152,8 @@ class Session:
         loaded yet is left to load on first use. Returns whether anything was replaced; requests
         under way keep what they started with.
 
-        A new catalog that cannot be read leaves the one in use in place and raises its error
+        Also the fallbacks ``config.json`` names (:meth:`fallbacks_for`). A new catalog or
+        ``config.json`` that cannot be read leaves what is in use in place and raises its error
         (once: until the file changes again)."""
         from hive_core.catalog.catalog import Catalog
 
@@ -156,11 +167,35 @@ class Session:
                 changed = True
             if not isinstance(fresh, Catalog):
                 raise fresh
+        if "_fallbacks" in opened and _stamp(self.settings.datadir.config_file) != self._fallbacks_stamp:
+            opened["_fallbacks"] = self._load_fallbacks()  # a file that cannot be read: raised once
+            changed = True
         selector = opened.get("selector")
         if selector is not None and (changed or self._selector_stamp != self._selector_inputs()):
             opened["selector"] = self._new_selector()
             changed = True
         return changed
+
+    @cached_property
+    def _fallbacks(self) -> dict[str, tuple[str, ...]]:
+        return self._load_fallbacks()
+
+    def _load_fallbacks(self) -> dict[str, tuple[str, ...]]:
+        from hive_core.fallbacks import load_fallbacks
+
+        config_file = self.settings.datadir.config_file
+        self._fallbacks_stamp = _stamp(config_file)  # before: a change meanwhile is seen next
+        return load_fallbacks(config_file)
+
+    def fallbacks_for(self, model: str) -> tuple[str, ...]:
+        """The fallbacks ``config.json`` names for ``model`` (:mod:`hive_core.fallbacks`), less any the
+        catalog no longer lists (``hive gateway --check`` names those): for a request that names
+        its model and no fallbacks of its own."""
+        chain = self._fallbacks.get(model, ())
+        catalog = self.prices
+        if not chain or catalog is None:
+            return chain
+        return tuple(m for m in chain if _listed(catalog, m))
 
     def _use_catalog(self, catalog: Catalog | CatalogMissing | CatalogError) -> None:
         """``catalog`` in place of the one loaded, in what holds its prices."""

@@ -258,6 +258,9 @@ def route(gateway: Gateway, chat: ChatRequest, key: VirtualKey | None, request_i
         return list(dict.fromkeys([*chosen.chain, *asked])), chat.task or chosen.task_category
     chain = list(dict.fromkeys(session.resolve([chat.model, *chat.fallbacks])))
     _check_allowed(key, chain)
+    if not chat.fallbacks:  # the operator's for this model (`hive fallbacks`), those the key may use
+        named = session.fallbacks_for(chain[0])
+        chain += [m for m in named if m not in chain and (key is None or key.allows_model(m))]
     return chain, chat.task
 
 

@@ -16,6 +16,7 @@ from hive_core.errors import ConfigError, HiveError
 from hive_gateway.sending import DEFAULT_SEND_TIMEOUT_S
 
 if TYPE_CHECKING:
+    from hive_core.catalog.catalog import Catalog
     from hive_core.settings import Settings
     from hive_core.store.datadir import DataDir
 
@@ -144,13 +145,15 @@ def check(config: GatewayConfig, *, catalog: bool = True, listening: bool | None
     problem = _writable(datadir)
     if problem:
         problems.append(problem)
+    models = None
     if catalog:
         from hive_core.catalog.catalog import load_catalog
 
         try:
-            load_catalog(datadir.catalog_file, cache_dir=datadir.cache)
+            models = load_catalog(datadir.catalog_file, cache_dir=datadir.cache)
         except HiveError as error:
             problems.append(f"{error} (hive/auto and cost estimates need it)")
+    problems.extend(_fallbacks_problems(config, models))
     from hive_core.budget.config import load_budget_config
 
     try:
@@ -188,6 +191,29 @@ def _key_problem(settings: Settings) -> str | None:
 
         return f"OpenRouter did not answer GET /key ({without_userinfo(str(error))})"
     return None
+
+
+def _fallbacks_problems(config: GatewayConfig, models: Catalog | None) -> list[str]:
+    """The fallbacks ``hive fallbacks set`` named must read, and name models the catalog lists
+    (a request leaves out one it does not)."""
+    from hive_core.errors import UnknownModel
+    from hive_core.fallbacks import load_fallbacks
+
+    try:
+        chains = load_fallbacks(config.datadir.config_file)
+    except HiveError as error:
+        return [str(error)]
+    if models is None:
+        return []
+    problems = []
+    for model, chain in chains.items():
+        for fallback in chain:
+            try:
+                models.get(fallback)
+            except UnknownModel:
+                problems.append(f"the fallbacks of {model} name {fallback}, which the catalog does not list "
+                                f"(requests leave it out): `hive fallbacks set {model} ...` again")
+    return problems
 
 
 def _keys_problems(config: GatewayConfig) -> list[str]:

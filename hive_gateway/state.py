@@ -114,7 +114,8 @@ class Gateway:
         while True:
             await asyncio.sleep(interval)
             try:
-                if await asyncio.to_thread(self.session.refresh):
+                prices = self.session.prices
+                if await asyncio.to_thread(self.session.refresh) and self.session.prices is not prices:
                     self.core.tracker.prices = self.session.prices
                     self.models_body = await asyncio.to_thread(self._models_body)
             except Exception as error:

@@ -55,6 +55,9 @@ INVOCATIONS: dict[str, list[str]] = {
     "hive budget set": ["budget", "set", "--daily", "50"],
     "hive budget unset": ["budget", "unset"],
     "hive budget show": ["budget", "show"],
+    "hive fallbacks set": ["fallbacks", "set", "openai/gpt-4o-mini", "mistralai/mistral-nemo"],
+    "hive fallbacks unset": ["fallbacks", "unset", "openai/gpt-4o-mini"],
+    "hive fallbacks show": ["fallbacks", "show"],
     "hive ab create": ["ab", "create", "exp2", "--model-a", MODEL, "--model-b", OTHER],
     "hive ab list": ["ab", "list"],
     "hive ab stop": ["ab", "stop", "exp1"],
@@ -87,7 +90,7 @@ SEVERAL_LINES = {"hive-jobs run-due", "hive gateway"}
 
 #: commands that only read the store: they must succeed on a read-only data directory
 READ_ONLY_COMMANDS = {
-    "hive budget show", "hive-jobs verify", "hive-jobs sql", "hive-jobs report", "hive analytics cost",
+    "hive budget show", "hive fallbacks show", "hive-jobs verify", "hive-jobs sql", "hive-jobs report", "hive analytics cost",
     "hive analytics suggest", "hive models list", "hive models info", "hive models recommend",
     "hive models performance", "hive ab list", "hive-jobs summary", "hive-jobs ab-report",
     "hive-jobs schedule", "hive-jobs import-spills", "hive key", "hive keys list",

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analytics": ("hive_cli.hive.analytics:analytics", "Cost analytics and savings suggestions."),
     "rate": ("hive_cli.hive.rate:rate", "Rate the answer of a request (quality feedback)."),
     "budget": ("hive_cli.hive.budget:budget", "Set and show daily/monthly spending limits."),
+    "fallbacks": ("hive_cli.hive.fallbacks:fallbacks", "Name the fallbacks of a model requests name alone."),
     "ab": ("hive_cli.hive.ab:ab", "Create, list and stop A/B experiments."),
     "keys": ("hive_cli.hive.keys:keys", "Create, list and revoke the gateway's virtual keys."),
     "gateway": ("hive_cli.hive.gateway:gateway", "Serve an OpenAI-compatible gateway that records every call."),

@@ -63,7 +63,8 @@ T = TypeVar("T")
 @click.option("--stream/--no-stream", default=True, show_default=True, help="Print the answer as it arrives.")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Cap on output tokens.")
 @click.option("--fallback", "fallbacks", multiple=True, metavar="MODEL",
-              help="A model to try if the previous one fails (repeatable, in order).")
+              help="A model to try if the previous one fails (repeatable, in order); without it, --model "
+                   "walks the fallbacks `hive fallbacks set` named for it.")
 @click.option("--no-fallback", is_flag=True, help="Only the one model; no fallbacks.")
 @json_option("Print one JSON document instead of text (it carries the request id).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the answer: no summary or request id on stderr.")
@@ -106,8 +107,11 @@ def ask(
         session = stack.enter_context(Session(settings, log))
         chosen: SelectionResult | None = None
         if model:
-            chain = model_chain(model, fallbacks, no_fallback=no_fallback)
-            chain = resolve_models(session, chain[:1], "--model") + resolve_models(session, chain[1:], "--fallback")
+            (primary,) = resolve_models(session, [model], "--model")
+            named = resolve_models(session, list(fallbacks), "--fallback")
+            if not named and not no_fallback:
+                named = list(session.fallbacks_for(primary))  # the operator's (hive fallbacks set)
+            chain = model_chain(primary, named, no_fallback=no_fallback)
         else:
             if primary_model is not None:  # a typo never becomes a model of the performance tables
                 primary_model = resolve_models(session, [primary_model], "--primary-model")[0]

@@ -56,8 +56,10 @@ __all__ = [
     "budget_config_from_json",
     "load_budget_config",
     "parse_scope",
+    "read_config_document",
     "save_budget_config",
     "update_budget_config",
+    "update_config_section",
 ]
 
 #: alert thresholds, percent of each limit
@@ -242,7 +244,8 @@ def budget_config_from_json(raw: object) -> BudgetConfig:
     )
 
 
-def _read_document(path: Path) -> dict[str, Any]:
+def read_config_document(path: Path) -> dict[str, Any]:
+    """The whole ``config.json`` (empty when missing); :class:`CorruptConfig` naming it when unreadable."""
     try:
         text = path.read_bytes().decode()
     except FileNotFoundError:
@@ -262,7 +265,7 @@ def _read_document(path: Path) -> dict[str, Any]:
 
 def load_budget_config(config_path: Path) -> BudgetConfig:
     """The budget settings in ``config_path`` (defaults when the file or section is missing)."""
-    return _budget_of(_read_document(config_path), config_path)
+    return _budget_of(read_config_document(config_path), config_path)
 
 
 def _budget_of(document: Mapping[str, Any], config_path: Path) -> BudgetConfig:
@@ -284,11 +287,24 @@ def update_budget_config(config_path: Path, change: Callable[[BudgetConfig], Bud
     so two processes changing different scopes at once (two ``hive keys create``, a ``hive budget
     set``) both keep their change. Returns the saved settings and, as :func:`save_budget_config`,
     the previous mode when it was wider. ``change`` may raise to write nothing."""
+    saved: list[BudgetConfig] = []
+
+    def rewrite(section: object) -> object:
+        saved.append(change(_budget_of({"budget": section}, config_path)))
+        return saved[0].to_json()
+
+    _, mode = update_config_section(config_path, "budget", rewrite)
+    return saved[0], mode
+
+
+def update_config_section(config_path: Path, section: str, change: Callable[[Any], Any]) -> tuple[Any, int | None]:
+    """Read ``section`` of ``config.json``, apply ``change`` (its JSON in, the new JSON out) and write
+    it back with the other sections as they were, all under the config's lock; atomic, mode
+    ``0600``. Returns the new section and the file's previous mode when it was wider (tightened)."""
     # config.json lives at the root of its data directory, whose map names the lock
     with file_lock(DataDir(config_path.parent).config_lock):
-        document = _read_document(config_path)
-        config = change(_budget_of(document, config_path))
-        document["budget"] = config.to_json()
+        document = read_config_document(config_path)
+        document[section] = new = change(document.get(section))
         try:
             mode: int | None = stat.S_IMODE(config_path.stat().st_mode)
         except FileNotFoundError:
@@ -296,7 +312,7 @@ def update_budget_config(config_path: Path, change: Callable[[BudgetConfig], Bud
         text = json.dumps(document, indent=2, sort_keys=True, default=str) + "\n"
         with atomic_file(config_path, mode=PRIVATE_MODE) as sink:  # never readable by others
             sink.write(text.encode())
-    return config, mode if mode is not None and mode & ~PRIVATE_MODE else None
+    return new, mode if mode is not None and mode & ~PRIVATE_MODE else None
 
 
 class ConfigReader:
