@@ -35,7 +35,7 @@ from datetime import date
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Unpack
 
-from hive_core.errors import CatalogError, CatalogMissing, ConfigError, OpenRouterError, UnknownModel
+from hive_core.errors import CatalogError, CatalogMissing, ConfigError, OpenRouterError
 
 if TYPE_CHECKING:
     from hive_core.ask import AskOptions, AskResult, ChainRun, Step
@@ -69,12 +69,12 @@ def _to_stderr(line: str) -> None:
 
 
 def _listed(catalog: Catalog, model_id: str) -> bool:
-    """Whether the catalog knows ``model_id`` (a routing shortcut of a model it lists too)."""
-    try:
-        catalog.get(model_id)
-    except UnknownModel:
-        return False
-    return True
+    """Whether the catalog knows ``model_id`` (a routing shortcut of a model it lists too), without
+    ``get``'s "did you mean" search for one it does not."""
+    from hive_core.catalog.variants import split_shortcut
+
+    shortcut = split_shortcut(model_id)
+    return model_id in catalog or (shortcut is not None and shortcut[0] in catalog)
 
 
 def _stamp(path: Any) -> tuple[int, int] | None:
@@ -143,6 +143,17 @@ class Session:
         except (CatalogMissing, CatalogError) as error:
             return error
 
+    def _read_catalog(self) -> Catalog | CatalogMissing | CatalogError:
+        """The catalog file as it is (no fetch: N workers would each download it at once)."""
+        from hive_core.catalog.catalog import load_catalog
+
+        datadir = self.settings.datadir
+        self._catalog_stamp = _stamp(datadir.catalog_file)
+        try:
+            return load_catalog(datadir.catalog_file, cache_dir=datadir.cache)
+        except (CatalogMissing, CatalogError) as error:
+            return error
+
     def refresh(self) -> bool:
         """Take in what changed since the catalog and the selector were loaded, for a process that
         runs for days (a gateway worker calls it every few seconds, from a thread): a catalog that
@@ -161,15 +172,17 @@ class Session:
         changed = False
         loaded = opened.get("_catalog")
         if loaded is not None and _stamp(self.settings.datadir.catalog_file) != self._catalog_stamp:
-            fresh = self._load_catalog()
+            fresh = self._read_catalog()
             if isinstance(fresh, Catalog) or not isinstance(loaded, Catalog):
                 self._use_catalog(fresh)
                 changed = True
             if not isinstance(fresh, Catalog):
                 raise fresh
         if "_fallbacks" in opened and _stamp(self.settings.datadir.config_file) != self._fallbacks_stamp:
-            opened["_fallbacks"] = self._load_fallbacks()  # a file that cannot be read: raised once
-            changed = True
+            fallbacks = self._load_fallbacks()  # a file that cannot be read: raised once
+            if fallbacks != opened["_fallbacks"]:  # (not a budget's or a key's change of the file)
+                opened["_fallbacks"] = fallbacks
+                changed = True
         selector = opened.get("selector")
         if selector is not None and (changed or self._selector_stamp != self._selector_inputs()):
             opened["selector"] = self._new_selector()

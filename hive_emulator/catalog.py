@@ -1,6 +1,6 @@
 """The catalog the emulator serves: the file's bytes for ``/models`` and an index of models by id.
 
-As OpenRouter does, a catalog id followed by a routing shortcut (``:nitro``, ``:floor``, ``:exacto``,
+As OpenRouter does, a catalog id followed by a routing shortcut (``:nitro``, ``:floor``,
 ``:online``: :mod:`hive_core.catalog.variants`) is that model: it answers under the model's own id,
 and ``:online`` bills its web search on top.
 """

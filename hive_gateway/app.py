@@ -171,6 +171,9 @@ async def _observed(request: web.Request, handler: Handler) -> web.StreamRespons
         tally.error_class = tally.error_class or "ClientDisconnected"
         raise
     except Exception as error:  # a route's (a refused key, an unknown model) or aiohttp's (404, 405)
+        if request.writer is not None and request.writer.output_size:  # too late for an answer of its own
+            tally.error_class = type(error).__name__
+            raise
         response = _error_response(gateway, tally, error)
         status = response.status
         return response

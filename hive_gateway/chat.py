@@ -110,10 +110,11 @@ class Tally:
     billed_model: str | None = None
 
     def trying(self, model: str) -> None:
-        """The chain sends to ``model`` next."""
-        if self.billed_model is not None and self.billed is None and model != self.billed_model:
+        """The chain sends to ``model`` next (the access log names it until one bills)."""
+        if self.billed_model is None:
+            self.model = model
+        elif self.billed is None and model != self.billed_model:
             self._split()  # what comes next is another model's
-        self.model = model
 
     def bill(self, usage: Usage) -> None:
         """Count one of the request's ``usage`` events."""

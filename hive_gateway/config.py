@@ -117,6 +117,8 @@ def check(config: GatewayConfig, *, catalog: bool = True, listening: bool | None
     itself and says a taken port in its own line (:func:`listen`). ``upstream``: whether OpenRouter
     answers and accepts the key (``GET /key``, as ``hive key``); by default as ``catalog``: a start
     does not wait on the network, and its requests would say the same."""
+    listening = catalog if listening is None else listening
+    upstream = catalog if upstream is None else upstream
     problems: list[str] = []
     settings = config.settings
     datadir = config.datadir
@@ -136,7 +138,7 @@ def check(config: GatewayConfig, *, catalog: bool = True, listening: bool | None
         except HiveError as error:
             problems.append(str(error))
         else:
-            if catalog if upstream is None else upstream:
+            if upstream:
                 problem = _key_problem(settings)
                 if problem:
                     problems.append(problem)
@@ -162,7 +164,7 @@ def check(config: GatewayConfig, *, catalog: bool = True, listening: bool | None
         problems.append(str(error))
     if not config.no_auth:
         problems.extend(_keys_problems(config))
-    if catalog if listening is None else listening:
+    if listening:
         problem = _listen_problem(config)
         if problem:
             problems.append(problem)

@@ -127,7 +127,7 @@ MAX_BODY_BYTES = 32 * 1024**2
 
 
 #: the user and password of a URL (``scheme://user:password@host``), removed from every message
-_USERINFO = re.compile(r"(?<=://)[^\s/@]*@")
+_USERINFO = re.compile(r"(?<=://)[^\s/?#]*@")
 
 
 def without_userinfo(text: str) -> str:

@@ -51,8 +51,8 @@ __all__ = ["REFRESH_S", "WORKER_FLUSH_EVENTS", "Gateway", "flush_events"]
 #: (alternated runs beside the floor, median 2.41x it with 5,000, 2.61x with 50,000, both within the
 #: runs' spread).
 WORKER_FLUSH_EVENTS = 5_000
-#: how often a worker looks for a catalog or ranking table written since it loaded its own (two
-#: ``stat`` calls; :meth:`Gateway._refresh_every`)
+#: how often a worker looks for a catalog, ranking table or ``config.json`` (fallbacks) written since
+#: it loaded its own (three ``stat`` calls; :meth:`Gateway._refresh_every`)
 REFRESH_S = 2.0
 
 

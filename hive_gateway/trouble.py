@@ -7,7 +7,8 @@
 line here too, the exception's type first. The budget ledger can fail after a request was answered or failed
 upstream - a settlement that cannot be written. The request's events are recorded all the same (the
 ledger can be rebuilt from them), its client hears only of its own request, and the operator reads
-the error's own line here: never a traceback, never the gateway's OpenRouter key. A failure that
+the error's own line here: never a traceback, never the gateway's OpenRouter key, nor the user and
+password of a URL (an upstream proxy's, in an error from a catalog download). A failure that
 repeats (a ledger down under load) is said once per :data:`QUIET_S` per message; the next line of
 that message says how many were left unsaid meanwhile.
 """
@@ -20,6 +21,7 @@ from typing import TextIO
 
 from hive_core.errors import HiveError
 from hive_core.openrouter.errors import scrub
+from hive_gateway.errors import without_userinfo
 
 __all__ = ["QUIET_S", "Trouble"]
 
@@ -40,7 +42,7 @@ class Trouble:
 
     def __call__(self, error: BaseException, request_id: str | None = None) -> None:
         text = str(error) if isinstance(error, HiveError) else f"{type(error).__name__}: {error}"  # a bug's type says most
-        message = scrub(text, self.secret).replace("\n", " ")
+        message = without_userinfo(scrub(text, self.secret)).replace("\n", " ")
         now = self.monotonic()
         said = self._said.get(message)
         if said is not None and now - said[0] < QUIET_S:

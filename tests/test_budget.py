@@ -15,6 +15,7 @@ import hive_core.budget as budget_pkg
 from hive_cli.hive import main as hive_main
 from hive_core.budget import Budget, BudgetConfig, Limit, forecast, max_cost
 from hive_core.budget.admin import scope_of, set_budget, unset_budget
+from hive_core.budget.config import load_budget_config
 from hive_core.catalog.catalog import Catalog
 from hive_core.errors import BudgetExceeded, ConfigError
 from hive_core.period import Period
@@ -432,6 +433,11 @@ def test_a_model_limit_covers_its_routing_shortcuts(make_budget: Any, data_dir: 
         budget.reserve(f"{MODEL}:online", "hi", max_tokens=500)
     with pytest.raises(ConfigError, match=f":nitro is a routing shortcut of {MODEL}.*use model:{MODEL}$"):
         set_budget(config, scope=f"model:{MODEL}:nitro", daily="1")
+    # one already in a file (set by hand) is never met, but the file still loads: requests go on
+    document = json.loads(config.read_text())
+    document["budget"]["limits"][f"model:{MODEL}:floor"] = {"daily_usd": 1}
+    config.write_text(json.dumps(document))
+    assert f"model:{MODEL}:floor" in load_budget_config(config).limits
 
 
 @pytest.mark.parametrize("scope", [f"model:{MODEL}", "app:search"])

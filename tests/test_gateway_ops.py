@@ -547,13 +547,15 @@ def test_trouble_says_a_repeated_failure_once_per_quiet_period_and_never_the_key
         now[0] += 1.0
         trouble(down, "r-2")
     trouble(KeyError("a bug"))
+    trouble(DataError("catalog download failed (GET https://user:pw-S3cret@proxy:3128/api/v1/models)"))
     now[0] += QUIET_S
     trouble(down, "r-3")
     lines = out.getvalue().splitlines()
-    assert len(lines) == 3 and secret not in out.getvalue()
+    assert len(lines) == 4 and secret not in out.getvalue()
     assert lines[0].startswith("error: the budget ledger cannot be reached") and lines[0].endswith("(request r-1)")
     assert lines[1] == "error: KeyError: 'a bug'"  # not Hive's own error: its type says where to look
-    assert lines[2].endswith("(request r-3); 3 more like it since it was last said")
+    assert lines[2] == "error: catalog download failed (GET https://proxy:3128/api/v1/models)"  # nor a URL's password
+    assert lines[3].endswith("(request r-3); 3 more like it since it was last said")
 
 
 def test_a_request_that_starts_while_the_worker_drains_is_refused_at_once(emulator: Emulator, tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 * ``X-Hive-Task`` is checked when the request is read, for every model: an unknown task is the
   client's 400 (never a retryable 503 from the selector, never recorded as a task), as
   ``hive ask --task`` refuses one;
-* OpenRouter's routing shortcuts (``:nitro``, ``:floor``, ``:exacto``, ``:online``) after a catalog id
+* OpenRouter's routing shortcuts (``:nitro``, ``:floor``, ``:online``) after a catalog id
   go through as asked - through the library, ``hive ask`` and the gateway alike (the Session is
   shared) - priced and budgeted as their model, ``:online`` with its web search on top; an unknown
   suffix stays a 404 with "did you mean".
@@ -47,7 +47,7 @@ Start = Callable[..., "GatewayProcess"]
 
 HI: list[Any] = [{"role": "user", "content": "hi"}]
 #: the routing shortcuts OpenRouter accepts after any id, none of them a catalog entry of MODEL
-SHORTCUTS = ("nitro", "floor", "exacto", "online")
+SHORTCUTS = ("nitro", "floor", "online")
 #: a free catalog variant, to which ``:online`` adds a billed web search
 FREE = "openai/gpt-oss-20b:free"
 #: every task type, as ``hive ask --task`` lists them

@@ -163,3 +163,5 @@ def test_no_message_carries_a_urls_user_and_password() -> None:
     problem = describe(NetworkError(f"broke (POST http://{PROXY_USER}:{PROXY_PASSWORD}@proxy:3128/v1; "
                                     "see https://openrouter.ai/docs, ask ops@example.com)"), "sk-or-v1-unused")
     assert problem.message == "broke (POST http://proxy:3128/v1; see https://openrouter.ai/docs, ask ops@example.com)"
+    at_sign = describe(NetworkError(f"at http://{PROXY_USER}:{PROXY_PASSWORD}@x@proxy:3128/v1"), None)  # '@' in it
+    assert at_sign.message == "at http://proxy:3128/v1"

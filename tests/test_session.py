@@ -303,27 +303,23 @@ def test_a_model_over_its_own_limit_falls_through_to_the_next(emulator: Any, tmp
     assert {c.model for c in sink.of(ApiCall)} == {other}
 
 
-def test_refresh_takes_in_a_new_catalog_a_new_ranking_table_and_a_new_day(emulator_factory: Any, tmp_path: Path,
+def test_refresh_takes_in_a_new_catalog_a_new_ranking_table_and_a_new_day(emulator: Any, tmp_path: Path,
                                                                          catalog_path: Path) -> None:
     """What a process that runs for days (a gateway worker) calls every few seconds: a catalog that
     ``hive models sync`` replaced reaches resolution, prices and the selector; a ranking table the
     jobs rewrote, or a new UTC day, a new selector; nothing changed, nothing replaced. A replacement
-    that cannot be read is said once and the catalog in use stays."""
+    that cannot be read is said once and the catalog in use stays: never downloaded (by every worker
+    at once), though the emulator would serve one."""
     import json
-    import time
-    from datetime import UTC, datetime, timedelta
+    from dataclasses import replace
+    from datetime import timedelta
 
     from hive_core.errors import CatalogError
     from tests.cases import ranking_row, write_rankings
 
-    emulator = emulator_factory(faults=["/models:503"])  # a broken catalog cannot be fetched again
     doc = json.loads(catalog_path.read_bytes())
     without = {**doc, "data": [m for m in doc["data"] if m["id"] != MODEL]}
-    # a clock 0.5 s before a UTC midnight (HIVE_AS_OF's, which ticks from the process's start): the
-    # day turns while the test runs
-    midnight = datetime.combine(datetime.now(UTC).date() + timedelta(days=1), datetime.min.time(), UTC)
-    ticked = emu_settings(emulator, tmp_path, as_of=midnight).now() - midnight
-    settings = emu_settings(emulator, tmp_path, as_of=midnight - ticked - timedelta(seconds=0.5))
+    settings = emu_settings(emulator, tmp_path)
     catalog_file = settings.datadir.catalog_file
     catalog_file.parent.mkdir(parents=True)
     catalog_file.write_text(json.dumps(without))
@@ -340,7 +336,8 @@ def test_refresh_takes_in_a_new_catalog_a_new_ranking_table_and_a_new_day(emulat
         write_rankings(settings.data_dir, [ranking_row(MODEL)])  # hive-jobs rankings
         assert session.refresh() is True and session.selector.rankings.row("*", MODEL) is not None
         today = session.selector.today
-        time.sleep(max(0.0, (midnight - settings.now()).total_seconds()) + 0.05)
+        # a day later (HIVE_AS_OF's clock, the settings' own): the selector's "today" with it
+        session.settings = replace(settings, as_of=settings.now() + timedelta(days=1))
         assert session.refresh() is True and session.selector.today == today + timedelta(days=1)
         in_use = session.catalog
         catalog_file.write_text("{not json")

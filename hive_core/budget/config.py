@@ -128,6 +128,7 @@ class BudgetConfig:
         reset_day: int | None = None,
     ) -> BudgetConfig:
         """A copy with the given limits of ``scope`` changed (others kept); validated."""
+        _not_a_shortcut(scope)
         current = self.limits.get(scope) or Limit(parse_scope(scope))
         limit = Limit(
             scope,
@@ -163,11 +164,18 @@ def parse_scope(scope: str) -> str:
     kind, _, name = scope.partition(":")
     if kind not in SCOPE_KINDS or not name.strip():
         raise ConfigError(f"invalid budget scope {scope!r}: use global, app:<name>, model:<id> or key:<key_id>")
+    return scope
+
+
+def _not_a_shortcut(scope: str) -> None:
+    """A limit being set on ``model:<id>:nitro`` would never count anything (a shortcut's spend is
+    its model's): said when it is set. One already in a file is only never met: refusing it as the
+    file loads would refuse every request."""
+    kind, _, name = scope.partition(":")
     shortcut = split_shortcut(name) if kind == "model" else None
-    if shortcut is not None:  # it would never match: a shortcut's spend counts as its model's
+    if shortcut is not None:
         raise ConfigError(f"invalid budget scope {scope!r}: :{shortcut[1]} is a routing shortcut of "
                           f"{shortcut[0]}, whose limit covers it: use model:{shortcut[0]}")
-    return scope
 
 
 def _usd(value: object, what: str, *, zero_ok: bool = False) -> float | None:

@@ -1,13 +1,13 @@
-"""OpenRouter's routing shortcuts: ``:nitro``, ``:floor``, ``:exacto`` and ``:online`` after a model id.
+"""OpenRouter's routing shortcuts: ``:nitro``, ``:floor`` and ``:online`` after a model id.
 
 Some variants are models of their own, listed in the catalog with their own prices (``:free``,
-``:thinking``, ``:extended``). The routing shortcuts are not: OpenRouter accepts them after any id
-as a routing instruction for that same model - ``:nitro`` sorts its providers by throughput,
-``:floor`` by price, ``:exacto`` by tool-calling quality (also a catalog entry for a few models,
-which then wins), ``:online`` adds the web search plugin - and answers as the model itself
-(the response's ``model`` is the id without the shortcut). So ``base:shortcut`` goes out as
-written and is priced and budgeted as ``base`` (:func:`shortcut_pricing`), where ``base`` is a
-catalog id (itself possibly a catalog variant: ``openai/gpt-oss-20b:free:online``). One shortcut
+``:thinking``, ``:exacto``, ``:extended``: the variants the protocol fact sheet has seen). The
+routing shortcuts are not: OpenRouter accepts them after any id as a routing instruction for that
+same model - ``:nitro`` sorts its providers by throughput, ``:floor`` by price, ``:online`` adds
+the web search plugin - and answers as the model itself (the response's ``model`` is the id
+without the shortcut). So ``base:shortcut`` goes out as written and is priced and budgeted as
+``base`` (:func:`shortcut_pricing`; its spend counts in ``base``'s budget scope), where ``base`` is
+a catalog id (itself possibly a catalog variant: ``openai/gpt-oss-20b:free:online``). One shortcut
 per id: the catalog is the judge of the rest, and an unknown suffix stays an unknown model.
 
 ``:online`` costs more than its model: the web plugin bills per request ($4 per 1000 results,
@@ -33,7 +33,7 @@ __all__ = ["ONLINE_SEARCH_USD", "ROUTING_SHORTCUTS", "shortcut_of", "shortcut_pr
 T = TypeVar("T")
 
 #: the suffixes OpenRouter accepts after any model id as a routing instruction
-ROUTING_SHORTCUTS = frozenset({"nitro", "floor", "exacto", "online"})
+ROUTING_SHORTCUTS = frozenset({"nitro", "floor", "online"})
 #: what the web plugin bills per request by default: 5 results at $4 per 1000
 ONLINE_SEARCH_USD = Decimal("0.02")
 
