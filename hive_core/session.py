@@ -178,15 +178,16 @@ class Session:
                 changed = True
             if not isinstance(fresh, Catalog):
                 raise fresh
+        selector = opened.get("selector")
+        if selector is not None and (changed or self._selector_stamp != self._selector_inputs()):
+            opened["selector"] = self._new_selector()
+            changed = True
+        # (after the selector: fallbacks are not among what it is built from)
         if "_fallbacks" in opened and _stamp(self.settings.datadir.config_file) != self._fallbacks_stamp:
             fallbacks = self._load_fallbacks()  # a file that cannot be read: raised once
             if fallbacks != opened["_fallbacks"]:  # (not a budget's or a key's change of the file)
                 opened["_fallbacks"] = fallbacks
                 changed = True
-        selector = opened.get("selector")
-        if selector is not None and (changed or self._selector_stamp != self._selector_inputs()):
-            opened["selector"] = self._new_selector()
-            changed = True
         return changed
 
     @cached_property
