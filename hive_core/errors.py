@@ -20,6 +20,7 @@
     ├── NoCandidates                the selector's constraints removed every model
     ├── BudgetExceeded              a request does not fit the remaining budget   + CallerFault
     ├── LockHeld                    another job run holds the lock
+    │   └── WouldWait               a lock held elsewhere, on a thread that may not wait (+ TransientError)
     ├── CircuitOpen                 a model's circuit breaker is open: it was skipped
     ├── QueryError                  SQL that DuckDB rejected (user SQL or a named query)
     └── OpenRouterError             anything that went wrong talking to OpenRouter
@@ -104,6 +105,7 @@ __all__ = [
     "TransientError",
     "UnknownModel",
     "Unreachable",
+    "WouldWait",
     "api_error_for_status",
 ]
 
@@ -257,6 +259,11 @@ class BudgetExceeded(CallerFault, HiveError):
 
 class LockHeld(HiveError):
     """Another run holds the job lock."""
+
+
+class WouldWait(TransientError, LockHeld):
+    """A write refused instead of waiting for a lock another thread or process holds, on a thread
+    that must never wait (a gateway's event loop: :meth:`hive_core.store.sqlite_wal.WalDb.never_wait_on`)."""
 
 
 class CircuitOpen(HiveError):

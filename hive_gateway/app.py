@@ -114,13 +114,13 @@ def _new_id(request: web.Request) -> dict[str, str]:
 async def _models(request: web.Request) -> web.StreamResponse:
     headers = _new_id(request)
     gateway: Gateway = request.app[GATEWAY]
-    return json_response(200, gateway.models_for(gateway.authenticate(request.headers)), headers)
+    return json_response(200, gateway.models_for(await gateway.authenticate(request.headers)), headers)
 
 
 async def _model(request: web.Request) -> web.StreamResponse:
     """One model by its id: the path's rest, ``/`` included (the openai SDK sends it as ``%2F``)."""
     headers = _new_id(request)
-    key = request.app[GATEWAY].authenticate(request.headers)
+    key = await request.app[GATEWAY].authenticate(request.headers)
     return json_response(200, request.app[MODELS].body(request.match_info["model"], key), headers)
 
 
@@ -208,8 +208,8 @@ def build_app(config: GatewayConfig, observer: Observer) -> web.Application:
     app[MODELS] = ModelIndex(gateway)
     app[INFLIGHT] = inflight = Inflight()
     # (the request that adds its answer is in flight itself)
-    app[SETTLER] = settler = Settler(gateway.core.tracker.sink, gateway.trouble,
-                                     alone=lambda: len(inflight.tasks) <= 1)
+    app[SETTLER] = settler = Settler(gateway.core.tracker.sink, gateway.trouble, lane=gateway.lane,
+                                     ledger=gateway.ledger, alone=lambda: len(inflight.tasks) <= 1)
 
     async def start(app: web.Application) -> None:
         await gateway.start()

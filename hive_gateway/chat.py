@@ -20,6 +20,10 @@ request's labels. This module only moves bytes and chooses what the client is to
   (:class:`~hive_gateway.trouble.Trouble`): the request's events are recorded all the same, its
   reservation holds its maximum until it goes stale (never released as if unbilled), the breaker
   and the chain still decide, and the client hears of its own request only;
+* every ledger write - a model's reservation, a failure's settlement or release, the settler's
+  batch - goes through the worker's :class:`~hive_gateway.lane.Lane`: at once on the loop while
+  the ledger is free, in a thread while another process holds it, so a lock held elsewhere stalls
+  only the requests that need it, never the loop;
 * a failure before any byte is an OpenAI-shaped error with its status (:mod:`hive_gateway.errors`);
   after, an SSE error event. Every response carries ``X-Hive-Request-Id``.
 """
@@ -51,7 +55,7 @@ from hive_gateway.settle import Settler, record_all
 from hive_gateway.state import Gateway
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from hive_core.ask import Step
     from hive_core.keys import VirtualKey
@@ -168,7 +172,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     headers = {REQUEST_ID_HEADER: request_id}
     out: Downstream | None = None
     try:
-        key = gateway.authenticate(request.headers)
+        key = await gateway.authenticate(request.headers)
         if key is not None:
             tally.key_id = key.key_id
         chat = parse_chat_request(await request.read(), request.headers, key, gateway.settings.app)
@@ -305,18 +309,24 @@ class HeldEvents:
         return events
 
 
-def _failed(gateway: Gateway, run: ChainRun, step: Step, held: HeldEvents, error: BaseException,
-            tally: Tally) -> bool:
+async def _failed(gateway: Gateway, run: ChainRun, step: Step, held: HeldEvents, error: BaseException,
+                  tally: Tally) -> bool:
     """The attempt at ``step`` raised ``error``: its events recorded (and counted in ``tally``: a
     failure may be billed), what it held released, the breaker told, and whether the next model is
     tried. A ledger failure meanwhile is the operator's line; the client hears of ``error``, its
     request's own failure. A billed attempt whose settlement failed is not released as if
     unbilled: its reservation holds its maximum until it goes stale
-    (:meth:`~hive_core.budget.Reservation.abandon`)."""
+    (:meth:`~hive_core.budget.Reservation.abandon`). Through the lane: done at once while the
+    ledger is free, else by a thread that finishes it even if this request is cancelled meanwhile."""
     events = held.take()
     tally.bill_all(events)
+    return await gateway.lane.run(gateway.ledger, _settle_failure, gateway, run, step, held.sink, events, error)
+
+
+def _settle_failure(gateway: Gateway, run: ChainRun, step: Step, sink: EventSink, events: list[Event],
+                    error: BaseException) -> bool:
     try:
-        record_all(held.sink, events)
+        record_all(sink, events)
     except Exception as problem:
         gateway.trouble(problem, step.request_id)
         if step.reservation is not None and any(event.type == "usage" for event in events):
@@ -341,7 +351,8 @@ async def _whole(gateway: Gateway, request: web.Request, chat: ChatRequest, run:
     assert upstream is not None
     shared = gateway.core.tracker
     kept: list[Answer] = []
-    for step in run:
+    steps = iter(run)
+    while (step := await gateway.lane.run(gateway.ledger, next, steps, None, undo=_give_back(run))) is not None:
         tally.trying(step.model)
         held = HeldEvents(shared.sink)
         tracker = Tracker(held, shared.prices, shared.app, shared.user, shared.tags)
@@ -351,7 +362,7 @@ async def _whole(gateway: Gateway, request: web.Request, chat: ChatRequest, run:
         try:
             result = await upstream.chat(record, _body(chat, step.model, step.max_tokens), kept)
         except BaseException as error:
-            if _failed(gateway, run, step, held, error, tally):
+            if await _failed(gateway, run, step, held, error, tally):
                 continue
             if isinstance(error, MidStreamError) and kept and kept[0].status == 200:
                 tally.error_class = type(error).__name__
@@ -389,7 +400,8 @@ async def _stream(request: web.Request, gateway: Gateway, chat: ChatRequest, run
     core = gateway.core
     shared = core.tracker
     tools = chat.params.get("tools")
-    for step in run:
+    steps = iter(run)
+    while (step := await gateway.lane.run(gateway.ledger, next, steps, None, undo=_give_back(run))) is not None:
         tally.trying(step.model)
         held = HeldEvents(shared.sink)
         tracker = Tracker(held, shared.prices, shared.app, shared.user, shared.tags)
@@ -403,7 +415,7 @@ async def _stream(request: web.Request, gateway: Gateway, chat: ChatRequest, run
             result = await relay.relay()
         except BaseException as error:
             _count(tally, stream)
-            if _failed(gateway, run, step, held, error, tally) and not relay.opened:
+            if await _failed(gateway, run, step, held, error, tally) and not relay.opened:
                 continue
             raise
         # ended for the client: its events settle and are recorded with the other answers of this turn
@@ -414,6 +426,12 @@ async def _stream(request: web.Request, gateway: Gateway, chat: ChatRequest, run
         assert out.response is not None  # ended by the relay (an empty stream with its [DONE])
         return out.response
     raise AssertionError("unreachable: the chain returns or raises")  # pragma: no cover
+
+
+def _give_back(run: ChainRun) -> Callable[[Step | None], object]:
+    """What gives back a step reserved for a request that was cancelled before it could use it (its
+    reservation, a half-open probe: :meth:`~hive_core.ask.ChainRun.falls_back` with no verdict)."""
+    return lambda step: step is not None and run.falls_back(step, asyncio.CancelledError())
 
 
 def settle_later(settler: Settler, held: HeldEvents, run: ChainRun, step: Step, result: ChatResult) -> Usage | None:

@@ -13,7 +13,10 @@ handle:
   could not fit until the period resets or the limit is raised; a 429 would be retried at once;
 * an unknown model is **404** ``model_not_found`` (OpenAI's), with the catalog's "did you mean";
 * OpenRouter's own errors keep their status, except a 401 from OpenRouter: that is the gateway's
-  key, not the client's, so the client gets a **502** saying to tell the gateway's operator.
+  key, not the client's, so the client gets a **502** saying to tell the gateway's operator;
+* a budget ledger (or the keys' counters) that stayed locked past its timeout, or a PostgreSQL
+  ledger that cannot be reached, is **503** ``gateway_busy`` with ``Retry-After``: the request was
+  not sent, and a retry may find it free.
 
 aiohttp's own refusals get the same shape: a path the gateway does not serve is **404**
 ``unknown_url`` (OpenAI's answer to one), a method a path does not take is **405** with ``Allow``.
@@ -39,6 +42,8 @@ from hive_core.errors import (
     CatalogMissing,
     ConfigError,
     HiveError,
+    LedgerUnreachable,
+    LockHeld,
     MidStreamError,
     NoCandidates,
     OpenRouterError,
@@ -178,6 +183,8 @@ def describe(error: BaseException, secret: str | None) -> Problem:
         return Problem(404, "invalid_request_error", "model_not_found", message)
     if isinstance(error, NoCandidates):
         return Problem(400, "invalid_request_error", "no_model_fits", message)
+    if isinstance(error, LockHeld | LedgerUnreachable):  # the ledger or the keys' counters, for now
+        return Problem(503, "server_error", "gateway_busy", message, {"Retry-After": "1"})
     if isinstance(error, CatalogMissing | ConfigError):
         return Problem(503, "server_error", "gateway_not_configured", message)
     if isinstance(error, AuthError):

@@ -26,6 +26,11 @@ answer (the events never delay it). What changes: a request's spend reaches the 
 events the log's buffer, up to 10 ms after its answer rather than microseconds after. A worker that
 stops settles what waits first (:meth:`Settler.flush`, before its ledger and log close).
 
+With a :class:`~hive_gateway.lane.Lane`, a window's batch is recorded at once on the loop while the
+ledger's lock is free, and by one of the lane's threads while another process holds it (the loop
+goes on serving meanwhile); the order "settled, then passed on, then the chain's bookkeeping" is the
+same on either side.
+
 A ledger that fails meanwhile loses no event: the events are passed on all the same
 (:func:`record_all`) and the failure is the operator's line (:class:`~hive_gateway.trouble.Trouble`).
 The chain's bookkeeping tries the settlement once more; if that fails too, the reservation keeps
@@ -43,6 +48,7 @@ from hive_core.budget import SettlingSink
 
 if TYPE_CHECKING:
     from hive_core.store.events import Event, EventSink
+    from hive_gateway.lane import Holdable, Lane
 
 __all__ = ["SETTLE_MOST", "SETTLE_WINDOW_S", "Settler", "record_all"]
 
@@ -73,12 +79,16 @@ def record_all(sink: EventSink, events: Sequence[Event]) -> None:
 class Settler:
     """Gathers answered requests' events and records them when the window ends (:meth:`flush`);
     what fails meanwhile goes to ``report`` (the operator's line), never to the loop's exception
-    handler. ``window_s`` 0: at the end of the loop's turn."""
+    handler. ``window_s`` 0: at the end of the loop's turn. ``lane``: where a batch is recorded,
+    holding ``ledger`` (without one, on the loop, waiting for the ledger if need be)."""
 
     def __init__(self, sink: EventSink, report: Report, *, window_s: float = SETTLE_WINDOW_S,
-                 most: int = SETTLE_MOST, alone: Callable[[], bool] = lambda: False) -> None:
+                 most: int = SETTLE_MOST, alone: Callable[[], bool] = lambda: False,
+                 lane: Lane | None = None, ledger: Sequence[Holdable] = ()) -> None:
         self.sink = sink
         self.report = report
+        self.lane = lane
+        self.ledger = ledger
         self.window_s = window_s
         self.most = most
         #: whether the answer being added is the only request in flight: nothing would share its
@@ -112,6 +122,12 @@ class Settler:
         pending, self._pending = self._pending, []
         if not pending:
             return
+        if self.lane is None:
+            self._record(pending)
+        else:
+            self.lane.run_soon(self.ledger, self._record, pending)
+
+    def _record(self, pending: list[tuple[Sequence[Event], Callable[[], object]]]) -> None:
         try:
             record_all(self.sink, [event for batch, _ in pending for event in batch])
         except Exception as exc:

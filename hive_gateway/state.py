@@ -5,11 +5,14 @@ at close), one
 :class:`~hive_core.session.Session` over it (budget, breaker, selector, catalog prices: exactly the
 parts ``hive ask`` uses), one :class:`~hive_core.openrouter.core.ClientCore` recording into the
 Session's settling sink (so each usage event settles its reservation), one upstream pool, and the
-virtual keys (``hive_core.keys``) unless the gateway runs with ``--no-auth``; and the watch that cuts
-off a client that stops reading (:mod:`hive_gateway.sending`).
+virtual keys (``hive_core.keys``) unless the gateway runs with ``--no-auth``; the watch that cuts
+off a client that stops reading (:mod:`hive_gateway.sending`); and the lane through which the loop
+writes the ledger and the keys' counters without ever waiting for another process's lock
+(:mod:`hive_gateway.lane`).
 
-Closing order matters: the upstream pool first (nothing more can arrive), then the Session (the
-ledger), then the log, whose close writes every buffered event.
+Closing order matters: the upstream pool first (nothing more can arrive), then the lane (what its
+threads still do ends), then the Session (the ledger), then the log, whose close writes every
+buffered event.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from hive_core.openrouter.core import ClientCore
 from hive_core.session import Session
 from hive_core.settings import SETTINGS
 from hive_gateway.errors import TooManyRequests, Unauthorized
+from hive_gateway.lane import Lane
 from hive_gateway.routing import load_catalog_document, models_document
 from hive_gateway.sending import SendWatch
 from hive_gateway.trouble import Trouble
@@ -32,10 +36,12 @@ from ingest import EventLog
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from datetime import datetime
 
     from hive_core.keys import KeyStore, RateLimiter, VirtualKey
     from hive_core.settings import Settings
     from hive_gateway.config import GatewayConfig
+    from hive_gateway.lane import Holdable
     from hive_gateway.observe import Observer
     from hive_gateway.upstream import Upstream
 
@@ -83,6 +89,11 @@ class Gateway:
             from hive_core.keys import KeyStore, RateLimiter
 
             self.keys, self.limiter = KeyStore(settings.datadir), RateLimiter(settings.datadir)
+        #: the stores each write holds (:mod:`hive_gateway.lane`): the ledger's for a reservation or a
+        #: settlement, the counters' for a key's request
+        self.ledger: tuple[Holdable, ...] = (self.session.budget.ledger,)
+        self.counters: tuple[Holdable, ...] = () if self.limiter is None else (self.limiter,)
+        self.lane = Lane(self.trouble)
         self.models_body = self._models_body()
         self.upstream: Upstream | None = None
         #: the responses being written: a client is cut off once a write makes no progress for
@@ -103,6 +114,7 @@ class Gateway:
         from hive_gateway.upstream import Upstream
 
         self.upstream = Upstream(self.settings, self.core, self.trouble)
+        self.lane.start([*self.ledger, *self.counters])
         self._sweeper = asyncio.create_task(self.sends.run(self.trouble))
         self._refresher = asyncio.create_task(self._refresh_every(REFRESH_S))
 
@@ -122,7 +134,8 @@ class Gateway:
                 self.trouble(error)
 
     async def close(self) -> None:
-        """Close the pool, the Session and the key stores, then the log (every event written)."""
+        """Close the pool, wait for the lane, close the Session and the key stores, then the log
+        (every event written)."""
         try:
             for task in (self._sweeper, self._refresher):
                 if task is not None:
@@ -133,15 +146,22 @@ class Gateway:
                 await self.upstream.close()
         finally:
             try:
-                self.session.close()
-                for store in (self.keys, self.limiter):
-                    if store is not None:
-                        store.close()
+                await self.lane.close()
             finally:
-                self.log.close()
+                self._close_stores()
 
-    def authenticate(self, headers: Mapping[str, str]) -> VirtualKey | None:
-        """The request's virtual key (``None`` with ``--no-auth``), its requests per minute counted;
+    def _close_stores(self) -> None:
+        try:
+            self.session.close()
+            for store in (self.keys, self.limiter):
+                if store is not None:
+                    store.close()
+        finally:
+            self.log.close()
+
+    async def authenticate(self, headers: Mapping[str, str]) -> VirtualKey | None:
+        """The request's virtual key (``None`` with ``--no-auth``), its requests per minute counted
+        (through the lane: another process counting at the same instant never stalls the loop);
         :class:`Unauthorized` or :class:`TooManyRequests` otherwise."""
         if self.keys is None or self.limiter is None:
             return None
@@ -153,11 +173,15 @@ class Gateway:
         key = self.keys.verify(secret, now=now)
         if key is None:
             raise Unauthorized("invalid or revoked API key")
-        wait = self.limiter.acquire(key, now=now)
+        wait = await self.lane.run(self.counters, self._count, key, now)
         if wait is not None:
             raise TooManyRequests(f"key {key.key_id} is over its {key.rpm} requests per minute; retry in "
                                   f"{wait:.1f} s", retry_after=wait)
         return key
+
+    def _count(self, key: VirtualKey, now: datetime) -> float | None:
+        assert self.limiter is not None
+        return self.limiter.acquire(key, now=now)
 
     def models_for(self, key: VirtualKey | None) -> bytes:
         """``GET /v1/models`` for this key: the whole list, or the models it may use (and the aliases)."""

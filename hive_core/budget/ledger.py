@@ -147,6 +147,20 @@ class Ledger(LedgerCore):
         assert self._db is not None and not self.readonly, "a read-only ledger does not write"
         return self._db.write()
 
+    def try_hold(self) -> bool:
+        """:meth:`LedgerCore.try_hold`, on the file's :class:`~hive_core.store.sqlite_wal.WalDb`."""
+        return self._db is not None and self._db.try_hold()
+
+    def unhold(self) -> None:
+        """Let go of what :meth:`try_hold` took."""
+        assert self._db is not None
+        self._db.unhold()
+
+    def never_wait_on(self, thread: int | None) -> None:
+        """:meth:`LedgerCore.never_wait_on`, on the file's :class:`~hive_core.store.sqlite_wal.WalDb`."""
+        if self._db is not None:
+            self._db.never_wait_on(thread)
+
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
         if self._con is None:
             return []  # a read-only view of a ledger that does not exist yet

@@ -228,6 +228,22 @@ class LedgerCore:
             with self._write() as tx:
                 yield tx, None
 
+    def try_hold(self) -> bool:
+        """Take the ledger's write locks if no other thread or process holds them, without waiting:
+        True when this thread holds them until :meth:`unhold` (its writes meanwhile reuse them).
+        False: another holds them, or every write is network I/O (PostgreSQL) - do the work on a
+        thread that may wait (:mod:`hive_gateway.lane`)."""
+        return False
+
+    def unhold(self) -> None:
+        """Let go of what :meth:`try_hold` took."""
+
+    def never_wait_on(self, thread: int | None) -> None:
+        """From now on a write on ``thread`` (a :func:`threading.get_ident`) that would wait - for a
+        lock held elsewhere, or on the network - raises :class:`~hive_core.errors.WouldWait` instead
+        (an event loop's thread: every stream it serves would stall with it)."""
+        raise NotImplementedError
+
     def _hold(self, tx: Tx, scopes: Sequence[str]) -> None:
         """Keep every other reservation that checks one of ``scopes`` out until ``tx`` ends."""
 

@@ -50,7 +50,7 @@ from urllib.parse import unquote, urlsplit
 
 from hive_core.budget.ledger_core import Cursor, LedgerCore, Tx
 from hive_core.budget.ledger_file import INDEXES
-from hive_core.errors import ConfigError, DataError, HiveError, LedgerAuthFailed, LedgerUnreachable
+from hive_core.errors import ConfigError, DataError, HiveError, LedgerAuthFailed, LedgerUnreachable, WouldWait
 
 if TYPE_CHECKING:
     import psycopg
@@ -138,6 +138,7 @@ class PgLedger(LedgerCore):
         self.connect_timeout_s = connect_timeout_s
         self._password = unquote(urlsplit(url).password or "")
         self._mutex = threading.Lock()
+        self._never_waits: int | None = None
         self._con: psycopg.Connection[Any] | None = None
         self._exists = False
         with self._mutex:
@@ -234,6 +235,9 @@ class PgLedger(LedgerCore):
         insert, COMMIT) go out without waiting, so a reservation costs two round trips, not six -
         and the scope lock is held for one of them."""
         assert not self.readonly, "a read-only ledger does not write"
+        if self._never_waits is not None and threading.get_ident() == self._never_waits:
+            raise WouldWait(f"the budget ledger {self.shown} is across the network, and this thread may not wait "
+                            "for it")
         with self._mutex, self._errors():
             con = self._connection()
             try:
@@ -247,6 +251,11 @@ class PgLedger(LedgerCore):
                     with contextlib.suppress(Exception):
                         con.execute("ROLLBACK")
                 raise
+
+    def never_wait_on(self, thread: int | None) -> None:
+        """Every write on ``thread`` raises :class:`~hive_core.errors.WouldWait`: each one is network I/O
+        (and :meth:`try_hold` is always False, so a gateway does them all in its lane's threads)."""
+        self._never_waits = thread
 
     def _hold(self, tx: Tx, scopes: Sequence[str]) -> None:
         keys = sorted({scope_lock(scope) for scope in scopes})

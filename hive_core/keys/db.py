@@ -98,6 +98,21 @@ class SharedDb:
         assert self._db is not None, "closed"
         return self._db.write()
 
+    def try_hold(self) -> bool:
+        """The writers' locks, taken only if free now (:meth:`~hive_core.store.sqlite_wal.WalDb.try_hold`)."""
+        assert self._db is not None, "closed"
+        return self._db.try_hold()
+
+    def unhold(self) -> None:
+        """Let go of what :meth:`try_hold` took."""
+        assert self._db is not None, "closed"
+        self._db.unhold()
+
+    def never_wait_on(self, thread: int | None) -> None:
+        """:meth:`~hive_core.store.sqlite_wal.WalDb.never_wait_on`."""
+        assert self._db is not None, "closed"
+        self._db.never_wait_on(thread)
+
     def read(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
         """The rows of one query, read from the last committed state of every process."""
         db = self._db

@@ -61,6 +61,19 @@ class RateLimiter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def try_hold(self) -> bool:
+        """The counters' write locks, taken only if free now (a gateway's event loop never waits:
+        :mod:`hive_gateway.lane`); held until :meth:`unhold`."""
+        return self._db.try_hold()
+
+    def unhold(self) -> None:
+        """Let go of what :meth:`try_hold` took."""
+        self._db.unhold()
+
+    def never_wait_on(self, thread: int | None) -> None:
+        """A count on ``thread`` that would wait raises :class:`~hive_core.errors.WouldWait` instead."""
+        self._db.never_wait_on(thread)
+
     def acquire(self, key: VirtualKey, *, now: datetime) -> float | None:
         """Count one request of ``key`` at ``now``: ``None`` when it is admitted, else the seconds
         until one would be (``Retry-After``); a refused request is not counted. A key without an

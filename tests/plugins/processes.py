@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["free_port", "listening", "set_environ", "stopped"]
+__all__ = ["flock_held_elsewhere", "free_port", "listening", "set_environ", "stopped"]
 
 MARKER = "PYTEST_HIVE_SESSION"
 _leftovers: list[str] = []
@@ -37,6 +38,28 @@ def stopped(procs: Sequence[subprocess.Popen[str]] | Sequence[subprocess.Popen[b
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+#: a process that takes an exclusive flock on argv[1], says so, and holds it until its stdin closes
+_HOLDER = ("import fcntl, sys; f = open(sys.argv[1], 'a+b'); fcntl.flock(f, fcntl.LOCK_EX); "
+           "print('held', flush=True); sys.stdin.read()")
+
+
+@contextmanager
+def flock_held_elsewhere(path: Path) -> Iterator[None]:
+    """``path``'s exclusive ``flock`` held by another process for the block: what another gateway
+    worker, the CLI or ``hive-jobs rebuild-ledger`` holds while it writes."""
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(path)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    with stopped([proc]):
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline() == "held\n", "the lock holder did not start"
+        try:
+            yield
+        finally:
+            proc.stdin.close()
+            proc.wait(timeout=10)
+            proc.stdout.close()
 
 
 def free_port() -> int:
