@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from hive_core.catalog.variants import split_shortcut
 from hive_core.errors import UnknownModel
 from hive_core.ids import new_request_id
 from hive_gateway.chat import (
@@ -87,7 +88,8 @@ class ModelIndex:
         self._bodies: dict[str, bytes] = {}
 
     def body(self, model_id: str, key: VirtualKey | None) -> bytes:
-        """The model object's JSON; :class:`~hive_core.errors.UnknownModel` (a 404) for an id the
+        """The model object's JSON (a routing shortcut's, ``...:nitro``, is its model's under the id
+        asked for, as chat takes it); :class:`~hive_core.errors.UnknownModel` (a 404) for an id the
         list does not show ``key``, with the close ids it does show."""
         bodies = self._bodies
         if self._listed is not self._gateway.models_body:
@@ -96,6 +98,10 @@ class ModelIndex:
         body = bodies.get(model_id)
         if body is not None and _visible(model_id, key):
             return body
+        shortcut = split_shortcut(model_id) if body is None else None
+        base = bodies.get(shortcut[0]) if shortcut is not None and shortcut[0] not in ALIASES else None
+        if base is not None and _visible(model_id, key):
+            return json.dumps({**json.loads(base), "id": model_id}).encode()
         from hive_core.catalog.names import close_matches
 
         close = close_matches(model_id, [known for known in bodies if _visible(known, key)])

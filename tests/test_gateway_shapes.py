@@ -136,6 +136,10 @@ def test_a_model_is_retrieved_by_its_id(sdk: OpenAI, gateway: GatewayProcess) ->
     refused = httpx.get(f"{gateway.base_url}/v1/models/nope")
     assert refused.status_code == 404 and refused.json()["error"]["type"] == "invalid_request_error"
     assert refused.headers["x-hive-request-id"]
+    # a routing shortcut chat takes is its model, under the id asked for; not on an unknown model or alias
+    assert sdk.models.retrieve(f"{MODEL}:nitro").model_dump(exclude_unset=True) == {**listed[MODEL], "id": f"{MODEL}:nitro"}
+    for unknown_id in ("openai/gpt-4o-mimi:nitro", f"{ALIAS}:nitro", f"{MODEL}:turbo"):
+        assert httpx.get(f"{gateway.base_url}/v1/models/{unknown_id}").status_code == 404
 
 
 def test_a_key_retrieves_only_the_models_it_lists(emulator: Emulator, gateway_factory: Start, tmp_path: Path) -> None:
@@ -151,8 +155,10 @@ def test_a_key_retrieves_only_the_models_it_lists(emulator: Emulator, gateway_fa
         assert [model.id for model in sdk.models.list()] == [MODEL, "hive/auto", ALIAS, "hive/auto:performance",
                                                              "hive/auto:quality-first"]
         assert sdk.models.retrieve(MODEL).id == MODEL and sdk.models.retrieve(ALIAS).id == ALIAS
-        with pytest.raises(openai.NotFoundError):  # in the catalog, not for this key
-            sdk.models.retrieve("mistralai/mistral-nemo")
+        assert sdk.models.retrieve(f"{MODEL}:floor").id == f"{MODEL}:floor"  # a shortcut of a model it may use
+        for other in ("mistralai/mistral-nemo", "mistralai/mistral-nemo:floor"):
+            with pytest.raises(openai.NotFoundError):  # in the catalog, not for this key
+                sdk.models.retrieve(other)
 
 
 def test_no_message_carries_a_urls_user_and_password() -> None:
