@@ -131,6 +131,26 @@ def test_the_gateway_walks_them_for_a_request_that_names_none_and_takes_in_a_cha
     assert served == {(OTHER, 1), (THIRD, 1)}
 
 
+def test_the_gateway_walks_only_those_a_requests_key_may_use(
+        emulator_factory: Callable[..., Emulator], gateway_factory: Callable[..., GatewayProcess],
+        tmp_path: Path) -> None:
+    """A key limited to some models skips the operator's fallbacks it may not use: its request is
+    answered by the next one it may, and the one it may not is never sent."""
+    emulator = emulator_factory(faults=[f"{MODEL}:502"])
+    data = tmp_path / "data"
+    env = hive_env(emulator, data)
+    assert run_cli("hive", ["fallbacks", "set", MODEL, OTHER, THIRD], env).returncode == 0
+    made = run_cli("hive", ["keys", "create", "--json", "--app", "a", "--models", f"{MODEL},{THIRD}"], env)
+    assert made.returncode == 0, made.stderr
+    gateway = gateway_factory(emulator, data_dir=data)
+    answer = httpx.post(f"{gateway.base_url}/v1/chat/completions", timeout=30,
+                        headers={"Authorization": f"Bearer {json.loads(made.stdout)['secret']}"},
+                        json={"model": MODEL, "messages": HI, "max_tokens": 5})
+    assert answer.status_code == 200 and answer.json()["model"] == THIRD, answer.text
+    assert gateway.stop() == 0
+    assert set(events(data, "api_call", "model, fallback_index")) == {(MODEL, 0), (THIRD, 1)}  # never OTHER
+
+
 def test_check_names_a_fallback_the_catalog_does_not_list(emulator: Emulator, tmp_path: Path,
                                                          catalog_path: Path) -> None:
     data = _synced(tmp_path / "data", catalog_path)
