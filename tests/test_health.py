@@ -85,6 +85,36 @@ def test_old_outcomes_leave_the_window(tmp_path: Path) -> None:
     assert cb.state("m") == CLOSED
 
 
+def test_a_success_is_written_only_while_it_changes_what_a_decision_reads(tmp_path: Path) -> None:
+    """After a failure, successes are written while it is among the recent outcomes (the rate is
+    computed over them); once it left them - by count or by age - a success writes nothing, as for a
+    model that never failed. Before, every later success rewrote the file (~1.3 ms, on a gateway's loop)."""
+    clock = Clock()
+    cb = breaker(tmp_path, clock, failure_threshold=100, min_calls=4, window=3, window_s=60)
+    state = DataDir(tmp_path).circuits
+
+    def written(record: Any) -> bool:
+        before = state.stat().st_ino  # every write replaces the file
+        record("m")
+        return state.stat().st_ino != before
+
+    cb.record_failure("m")
+    assert [written(cb.record_success) for _ in range(5)] == [True, True, True, False, False]  # pushed out
+    assert written(cb.record_failure)
+    assert written(cb.record_success)  # ends the failures in a row
+    clock.now += 61
+    assert not written(cb.record_success)  # the failure aged out of the window
+    # the rate still counts the successes it needs: 2 of 4 recent outcomes failed
+    cb2 = breaker(tmp_path / "rate", clock, failure_threshold=100, failure_rate=0.5, min_calls=4, window=4)
+    for record in (cb2.record_failure, cb2.record_success, cb2.record_success, cb2.record_failure):
+        record("m")
+    assert cb2.state("m") == OPEN
+    cb3 = breaker(tmp_path / "rate3", clock, failure_threshold=100, failure_rate=0.6, min_calls=4, window=4)
+    for record in (cb3.record_failure, cb3.record_success, cb3.record_success, cb3.record_failure):
+        record("m")
+    assert cb3.state("m") == CLOSED
+
+
 def test_half_open_single_probe_then_close(tmp_path: Path) -> None:
     clock, cb = tripped(tmp_path)
     clock.now += 29

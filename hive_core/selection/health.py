@@ -13,10 +13,12 @@ process died must not keep the model closed forever).
 
 The state is a small JSON file, ``<data>/state/circuits.json`` (``DataDir.circuits``). Every change
 takes the exclusive lock ``state/circuits.lock`` (:func:`hive_core.store.lock.file_lock`), reads the
-file, changes it and writes it back atomically
-(temporary file, fsync, ``os.replace``), so concurrent ``hive ask`` processes see one history.
-Successes of a model with no entry are not written (the hot path stays lock-free), so a
-model's failure-rate window starts at its first failure. Readers that only need the blocked set
+file, changes it and writes it back atomically (temporary file, ``os.replace``; not fsynced: soft
+state), so concurrent ``hive ask`` processes see one history.
+A success is written only while it changes what a decision reads - the circuit not closed, failures
+in a row, or a failure still among the recent outcomes - so the hot path stays lock-free for a
+model that never failed or whose failures left the window, and a model's failure-rate window
+starts at a failure. Readers that only need the blocked set
 (the selector) read without the lock - the file is always whole - and reuse what they read while
 its mtime is unchanged. The per-call checks (``allow`` of a closed circuit, ``record_success`` of
 a model with no entry) reuse what was read for up to ``refresh_s`` without even a ``stat``, as the
@@ -26,6 +28,10 @@ anything that changes the file re-reads it under the lock.
 Only the model's own faults are recorded (see :func:`hive_core.ask.model_is_unwell`); a call that
 ended without a verdict on the model (the caller's fault, a cancel) gives back the half-open probe
 it held (:meth:`CircuitBreaker.release`).
+
+Measured: a success that is written costs ~0.3 ms (lock, read, write, rename; with the two fsyncs it
+was ~1.3 ms of wall time). Before, every success of a model that had ever failed was written, for
+good: after one 502, each answer of that model held a gateway's event loop for ~1.3 ms.
 
 The file is validated when read. Circuits are soft state - losing them costs at most a few calls
 to a failing model before it trips again - so a file that cannot be parsed, or any entry that is
@@ -258,7 +264,9 @@ class CircuitBreaker:
             self.warn(f"warning: circuit state not saved in {self.path.parent}: {exc.strerror or exc}")
 
     def _write(self, data: dict[str, Any]) -> None:
-        write_json_atomic(self.path, data, indent=None)
+        # soft state, not fsynced (~1.3 ms less per change, on a gateway's event loop): a power cut
+        # leaves the old file or an empty one, which is moved aside like any unreadable one
+        write_json_atomic(self.path, data, indent=None, durable=False)
         self._cached = None
         self._blocked_cache = None
 
@@ -301,8 +309,8 @@ class CircuitBreaker:
         self._probes.pop(model, None)
         now = self.clock()
         entry = self._read_recent().get(model)
-        if entry is None:
-            return  # never failed: nothing worth a locked write on the hot path
+        if entry is None or self._settled(entry, now):
+            return  # nothing a success would change: no locked write on the hot path
         try:
             with self._locked() as data:
                 entry = data.get(model) or {}
@@ -339,6 +347,15 @@ class CircuitBreaker:
                     data[model] = {"state": CLOSED, "consecutive": consecutive, "outcomes": outcomes}
         except OSError as exc:
             self._not_saved(exc)
+
+    def _settled(self, entry: dict[str, Any], now: float) -> bool:
+        """Whether a success would change nothing any decision reads: the circuit closed, no
+        failure in a row, and none among the recent outcomes (the failure-rate window starts at a
+        failure, as for a model with no entry). Before, every success of a model that had ever
+        failed took the lock and rewrote the file: ~1.3 ms each, for good."""
+        if entry.get("state", CLOSED) != CLOSED or int(entry.get("consecutive", 0)) != 0:
+            return False
+        return all(ok or now - float(ts) > self.window_s for ts, ok in entry.get("outcomes", []))
 
     def _outcomes(self, entry: dict[str, Any], now: float, *, ok: bool) -> list[list[Any]]:
         """The recent outcomes with this one appended: at most ``window``, none older than ``window_s``."""
