@@ -168,11 +168,11 @@ HOLD_S = 2.0
 def test_a_ledger_another_process_holds_stalls_neither_health_checks_nor_streams_in_flight(
         gateway_factory: Callable[..., GatewayProcess], emulator_factory: Callable[..., Emulator],
         tmp_path: Path) -> None:
-    emu = emulator_factory(latency_scale=1.0)  # real pacing: the stream in flight lasts seconds
+    emu = emulator_factory(latency_scale=10.0)  # slow pacing: the stream in flight lasts ~6 s (0.7 s at 1.0)
     data = tmp_path / "data"
     env = hive_env(emu, data)
     assert run_cli("hive", ["budget", "set", "--daily", "100"], env).returncode == 0  # reservations write
-    gateway = gateway_factory(emu, "--no-auth", data_dir=data)
+    gateway = gateway_factory(emu, "--no-auth", data_dir=data, env={"HIVE_READ_TIMEOUT": "30"})
     chunks: list[float] = []
 
     def stream() -> httpx.Response:
@@ -191,6 +191,7 @@ def test_a_ledger_another_process_holds_stalls_neither_health_checks_nor_streams
     assert len(chunks) >= 3
     with flock_held_elsewhere(lock_path_of(DataDir(data).ledger)):
         held_at = time.monotonic()
+        assert in_flight.is_alive(), "the stream ended before the lock was held: slow the emulator further"
         waiting, answered = _in_thread(lambda: _chat(gateway.base_url))  # needs a reservation: waits
         health = [_healthz_seconds(gateway.base_url) for _ in range(3)]
         time.sleep(HOLD_S)
