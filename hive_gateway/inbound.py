@@ -46,6 +46,9 @@ class KeyLabels(Protocol):
     @property
     def user(self) -> str | None: ...
 
+    @property
+    def key_id(self) -> str: ...
+
 
 # Not frozen: one per request, never changed (a frozen dataclass's __init__ costs about 4x).
 @dataclass(slots=True)
@@ -155,4 +158,5 @@ def parse_chat_request(raw: bytes, headers: Mapping[str, str], key: KeyLabels | 
     user = (_label(key.user if key is not None else None) or _label(headers.get("x-hive-user"))
             or _label(_text(body, "user")))
     return ChatRequest(messages, model, fallbacks, stream, max_tokens, params,
-                       Labels(app, user, tuple(dict.fromkeys(tags))), task, plain)
+                       Labels(app, user, tuple(dict.fromkeys(tags)), key.key_id if key is not None else None),
+                       task, plain)

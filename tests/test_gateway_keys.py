@@ -119,3 +119,32 @@ def test_rpm_is_429_with_retry_after(gateway_factory: Callable[..., GatewayProce
     assert limited.status_code == 429 and limited.json()["error"]["type"] == "rate_limit_error"
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
     assert _chat(gateway.base_url, other).status_code == 200  # keys count apart
+
+
+def test_a_keys_spend_is_in_its_usage_events_and_comes_back_from_them_after_a_corrupt_ledger(
+        gateway_factory: Callable[..., GatewayProcess], emulator: Emulator, data: Path) -> None:
+    """The usage events name the key (``key_id``), so a ledger lost to corruption gets the key's
+    spend back from them at the rebuild, and ``hive budget show`` counts it from the events."""
+    env = hive_env(emulator, data)
+    data.mkdir()
+    secret, key_id = _create(env, "--app", "spender", "--daily", "50")
+    gateway = gateway_factory(emulator, data_dir=data)
+    for _ in range(3):
+        assert _chat(gateway.base_url, secret).status_code == 200
+    assert gateway.stop() == 0
+    usage = events(data, "usage", "key_id, app, cost_usd")
+    assert [(row[0], row[1]) for row in usage] == [(key_id, "spender")] * 3
+    spent = sum(row[2] for row in usage)
+    ledger_path = DataDir(data).ledger
+    for side in (Path(f"{ledger_path}-wal"), Path(f"{ledger_path}-shm")):
+        side.unlink(missing_ok=True)
+    ledger_path.write_bytes(b"not a database, a half-copied backup\n" * 200)
+    rebuilt = run_cli("hive-jobs", ["rebuild-ledger"], env)
+    assert rebuilt.returncode == 0 and "corrupt-1" in rebuilt.stdout + rebuilt.stderr, rebuilt.stderr
+    with Ledger(ledger_path) as ledger:
+        by_day = ledger.spend_by_day()
+    assert sum(usd for (scope, _), usd in by_day.items() if scope == f"key:{key_id}") == pytest.approx(spent)
+    shown = run_cli("hive", ["budget", "show", "--json"], env)
+    assert shown.returncode == 0, shown.stderr
+    scope = next(s for s in json.loads(shown.stdout)["scopes"] if s["scope"] == f"key:{key_id}")
+    assert scope["spent_today_usd"] == pytest.approx(scope["ledger_spent_today_usd"])  # the events' = the ledger's

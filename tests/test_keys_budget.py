@@ -110,21 +110,40 @@ def test_budget_set_names_an_existing_key(data_dir: Path, capsys: pytest.Capture
     assert code == 1 and "give one of --app, --model or --key" in err
 
 
-def test_rebuild_keeps_key_spend(data_dir: Path) -> None:
-    """The events do not name the key: a rebuild replaces the other scopes' spend from them and
-    keeps the keys' as settled (never lowered, never counted twice)."""
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_rebuild_counts_key_spend_from_the_events_and_never_lowers_it(data_dir: Path, backend: str,
+                                                                     request: pytest.FixtureRequest) -> None:
+    """Usage events name the key (schema 3): a rebuild counts a key's spend from them and from the
+    settlements not on disk yet, like any scope's, but never below what the ledger holds (events
+    from before schema 3 name no key)."""
     from hive_core.budget import Limit
+    from hive_core.budget.ledger_core import LedgerCore
+    from hive_core.budget.ledger_pg import PgLedger
 
-    with Ledger(DataDir(data_dir).ledger) as ledger:
-        ledger.reserve("r1", request_id="q1", app="gw", model=MODEL, amount_usd=1.0,
-                       limits=[Limit("key:k1", daily_usd=5)], now=NOW, stale_after_s=900, key="k1")
-        ledger.settle("r1", 0.4, now=NOW, event_id="e1")
-        day = NOW.date().isoformat()
-        assert ledger.spend_by_day()[("key:k1", day)] == pytest.approx(0.4)
-        rows = [("global", day, 0.4), ("app:gw", day, 0.4), (f"model:{MODEL}", day, 0.4), ("key:k1", day, 9.0)]
+    day = NOW.date().isoformat()
+    opened: LedgerCore = (Ledger(DataDir(data_dir).ledger) if backend == "sqlite"
+                          else PgLedger(request.getfixturevalue("pg_url")))
+    with opened as ledger:
+        for n, key in enumerate(("k1", "k2", "k3"), 1):
+            ledger.reserve(f"r{n}", request_id=f"q{n}", app="gw", model=MODEL, amount_usd=1.0,
+                           limits=[Limit(f"key:{key}", daily_usd=5)], now=NOW, stale_after_s=900, key=key)
+            ledger.settle(f"r{n}", 0.4, now=NOW, event_id=f"e{n}")
+        others = [("global", day, 0.8), ("app:gw", day, 0.8), (f"model:{MODEL}", day, 0.8)]
+        # k1's events hold more (a settlement the ledger lost), k2's less (older events without its id);
+        # r3's usage event is not on disk yet: counted from its settlement, for every scope
+        rows = [*others, ("key:k1", day, 0.9), ("key:k2", day, 0.1)]
+        ledger.rebuild(lambda pending: (rows, {s.reservation_id for s in pending if s.reservation_id != "r3"}),
+                       now=NOW, stale_after_s=900)
+        spend = ledger.spend_by_day()
+        assert spend[("global", day)] == pytest.approx(1.2)  # the events' 0.8 and r3's 0.4, once
+        assert [spend[(f"key:{key}", day)] for key in ("k1", "k2", "k3")] == pytest.approx([0.9, 0.4, 0.4])
+        # a rebuild again finds r3 on disk now, with its key: nothing counts twice
+        rows = [("global", day, 1.2), ("app:gw", day, 1.2), (f"model:{MODEL}", day, 1.2), ("key:k1", day, 0.9),
+                ("key:k2", day, 0.1), ("key:k3", day, 0.4)]
         ledger.rebuild(lambda pending: (rows, {s.reservation_id for s in pending}), now=NOW, stale_after_s=900)
         spend = ledger.spend_by_day()
-    assert spend[("key:k1", day)] == pytest.approx(0.4) and spend[("global", day)] == pytest.approx(0.4)
+        assert spend[("global", day)] == pytest.approx(1.2)
+        assert [spend[(f"key:{key}", day)] for key in ("k1", "k2", "k3")] == pytest.approx([0.9, 0.4, 0.4])
 
 
 # -- across processes -------------------------------------------------------------------------------

@@ -144,12 +144,13 @@ def test_a_byok_correction_keeps_the_providers_price() -> None:
 
     old = Unbilled(event_id="e1", request_id="r1", generation_id="gen-1", model=MODEL, provider=None,
                    request_type="chat", task_category=None, app=None, user=None, tags=[], cost_source="estimated",
-                   outcome="cancelled", ts=datetime(2026, 11, 20, tzinfo=UTC))
+                   outcome="cancelled", ts=datetime(2026, 11, 20, tzinfo=UTC), key_id="k1")
     generation = {"total_cost": 0.00002, "is_byok": True, "upstream_inference_cost": 0.0004,
                   "native_tokens_prompt": 120, "native_tokens_completion": 30, "native_tokens_completion_images": 0}
     fixed = corrected_usage(old, generation)
     assert fixed is not None
     assert (fixed.cost_usd, fixed.is_byok, fixed.upstream_cost_usd) == (0.00002, True, 0.0004)
     assert (fixed.prompt_tokens, fixed.completion_tokens, fixed.supersedes) == (120, 30, "e1")
+    assert fixed.key_id == "k1"  # the correction counts against the same gateway key
     unreported = corrected_usage(old, {**generation, "upstream_inference_cost": None})
     assert unreported is not None and unreported.upstream_cost_usd is None

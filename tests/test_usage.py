@@ -22,6 +22,7 @@ from hive_core.errors import MidStreamError
 from hive_core.openrouter import OpenRouterClient
 from hive_core.openrouter.usage import UsageInfo
 from hive_core.settings import Settings
+from hive_core.store.events import Usage
 from ingest.log import EventLog
 from tests.plugins.emulator import MODEL, emu_settings, function_tool
 from tests.plugins.store import events
@@ -92,7 +93,7 @@ def test_the_stored_usage_event_is_the_recorded_usage_object(recordings_dir: Pat
             continue
         assert stored[column] == dig(usage, path), column  # the JSON number itself, every digit
     assert stored["is_byok"] is (usage.get("is_byok") is True)
-    assert stored["schema_version"] == 2
+    assert stored["schema_version"] == Usage.SCHEMA_VERSION
 
 
 def test_a_byok_call_records_the_fee_apart_from_the_providers_price(recordings_dir: Path, data_dir: Path) -> None:

@@ -41,10 +41,11 @@ kept while their process lives and they are not stale; the others are expired. T
 reservations wait while a rebuild reads the events (about 3 s for 300k usage events on a busy
 2-core machine).
 
-**Virtual keys' scopes (``key:<key_id>``) are the ledger's own count.** The events name a request's
-app and model but not the gateway key it came with, so a rebuild cannot recompute them: it keeps
-their spend as settled here (never lowered) and ignores any ``key:`` row a reader returns. A ledger
-moved aside as corrupt starts the keys' periods from zero.
+**Virtual keys' scopes (``key:<key_id>``) are never lowered by a rebuild.** Usage events name the
+gateway key a request came with since schema 3, so a rebuild counts a key's spend from them too,
+and keeps the larger of that and what the ledger holds: the events of a period that began before
+the upgrade hold less than was spent. A ledger moved aside as corrupt gets its keys' spend back from
+the events (all of it, for periods that began after the upgrade).
 
 The accounting itself (shared with the PostgreSQL ledger for several hosts,
 :mod:`hive_core.budget.ledger_pg`) is :mod:`hive_core.budget.ledger_core`; this module supplies

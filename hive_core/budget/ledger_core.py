@@ -94,6 +94,8 @@ class Settlement:
     model: str
     day: str
     cost_nusd: int
+    #: the gateway's virtual key it came with, if any
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,22 +409,33 @@ class LedgerCore:
         ``read_events`` runs while this ledger is locked (no settlement can land between the read
         and the replace); it gets the settlements no rebuild has found yet and returns the events'
         spend rows and which of those settlements it found. In-flight reservations of dead
-        processes on this host, and stale ones, are expired; live ones are kept. Virtual keys'
-        scopes (``key:``) are the ledger's own count, kept as they are (the events do not name the
-        key). See :mod:`hive_core.budget.ledger`.
+        processes on this host, and stale ones, are expired; live ones are kept. A virtual key's
+        scope (``key:``) is never lowered: the larger of its spend here and the events' (usage
+        events name the key only since schema 3, so the events alone may hold less of a period
+        that began before). See :mod:`hive_core.budget.ledger`.
         """
         with self._write(alone=True) as tx:
             pending = [Settlement(*row) for row in tx.execute(
-                "SELECT id, request_id, event_id, app, COALESCE(billed_model, model), day, cost_nusd "
+                "SELECT id, request_id, event_id, app, COALESCE(billed_model, model), day, cost_nusd, key "
                 "FROM reservations WHERE state = 'settled' AND in_events = 0 ORDER BY finished").fetchall()]
             rows, found = read_events(pending)
-            tx.execute("DELETE FROM spend WHERE scope NOT LIKE 'key:%'")
+            keys: dict[tuple[str, str], int] = {}  # a key scope's (scope, day) -> the events' spend
+            held = {(scope, day): amount for scope, day, amount in tx.execute(
+                "SELECT scope, day, amount_nusd FROM spend WHERE scope LIKE 'key:%'").fetchall()}
+            tx.execute("DELETE FROM spend")
             for scope, day, usd in rows:
-                if not scope.startswith("key:"):
+                if scope.startswith("key:"):
+                    keys[scope, day] = keys.get((scope, day), 0) + to_nusd(usd)
+                else:
                     self._add_spend(tx, (scope,), day, to_nusd(usd))
             kept = [s for s in pending if s.reservation_id not in found]
             for s in kept:
-                self._add_spend(tx, request_scopes(s.app, s.model), s.day, s.cost_nusd)
+                scopes = request_scopes(s.app, s.model, s.key)
+                self._add_spend(tx, [scope for scope in scopes if not scope.startswith("key:")], s.day, s.cost_nusd)
+                if s.key:
+                    keys[f"key:{s.key}", s.day] = keys.get((f"key:{s.key}", s.day), 0) + s.cost_nusd
+            for scope, day in held.keys() | keys.keys():
+                self._add_spend(tx, (scope,), day, max(held.get((scope, day), 0), keys.get((scope, day), 0)))
             tx.executemany("UPDATE reservations SET in_events = 1 WHERE id = ?", [(i,) for i in sorted(found)])
             flying = tx.execute("SELECT id, created, pid, host FROM reservations WHERE state = 'reserved'").fetchall()
             dead = [rid for rid, created, pid, host in flying

@@ -64,11 +64,14 @@ class UnrecordedSink(NullSink):
 
 @dataclass(frozen=True, slots=True)
 class Labels:
-    """Who a request is for, as every event of it records: the app, the end user, free-form tags."""
+    """Who a request is for, as every event of it records: the app, the end user, free-form tags;
+    and the gateway's virtual key it came with, which its ``usage`` event records (what it spent
+    counts against the key's budget scope)."""
 
     app: str | None = None
     user: str | None = None
     tags: tuple[str, ...] = ()
+    key: str | None = None
 
 
 @dataclass
@@ -209,6 +212,7 @@ class RequestRecord:
             "upstream_prompt_cost_usd": _usd(usage.upstream_prompt_cost),
             "upstream_completion_cost_usd": _usd(usage.upstream_completion_cost),
             "generation_id": generation_id,
+            "key_id": self.labels.key,
         }))
         return cost
 

@@ -110,10 +110,10 @@ class ApiCall(Event):
 class Usage(Event):
     """Tokens and cost of one successful or partially billed request (BYOK: see ``is_byok``)."""
 
-    SCHEMA_VERSION: ClassVar[int] = 2  # 2: the whole usage object (cache writes ... upstream cost)
+    SCHEMA_VERSION: ClassVar[int] = 3  # 2: the whole usage object (cache writes ... upstream cost); 3: key_id
 
     type: Literal["usage"] = "usage"
-    schema_version: int = 2
+    schema_version: int = 3
     model: str = Field(description="model id that was billed")
     provider: str | None = Field(default=None, description="provider that served it")
     request_type: str = Field(default="chat", description="as on api_call")
@@ -148,6 +148,9 @@ class Usage(Event):
     supersedes: str | None = Field(
         default=None, description="event_id of the usage event this one corrects (reconcile)"
     )
+    key_id: str | None = Field(
+        default=None, description="id of the gateway's virtual key the request came with (budget scope key:<id>); "
+        "null without one, and before schema 3")
 
 
 class StreamOutcome(Event):

@@ -57,6 +57,8 @@ class Unbilled:
     #: when the original was recorded: the correction carries the same time, so it lands in the
     #: same day's partition and that day's rollup is redone (no cost counted on two days)
     ts: datetime
+    #: the gateway's virtual key it came with: the correction counts against the same key
+    key_id: str | None = None
 
 
 @dataclass
@@ -86,7 +88,7 @@ def find_unbilled(data_dir: Path) -> list[Unbilled]:
     return [
         Unbilled(event_id=r[0], request_id=r[1], generation_id=r[2], model=r[3], provider=r[4], request_type=r[5],
                  task_category=r[6], app=r[7], user=r[8], tags=list(r[9] or []), cost_source=r[10], outcome=r[11],
-                 ts=r[12])
+                 ts=r[12], key_id=r[13])
         for r in rows
     ]
 
@@ -136,6 +138,7 @@ def corrected_usage(old: Unbilled, generation: Mapping[str, Any]) -> Usage | Non
         completion_image_tokens=_int(generation, "native_tokens_completion_images"),
         generation_id=old.generation_id,
         supersedes=old.event_id,
+        key_id=old.key_id,
     )
 
 

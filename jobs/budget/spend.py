@@ -1,8 +1,10 @@
 """Spend per budget scope and UTC day, read from the ``usage`` events: the truth budgets answer to.
 
 One grouped query over the ``usage`` view (superseded usage left out, so a reconciled request
-counts once) gives cost per (day, app, model); each row is then added to the scopes it belongs to
-(``global``, ``app:<app>``, ``model:<model>``). ``hive budget show``, the alerts job and
+counts once) gives cost per (day, app, model, virtual key); each row is then added to the scopes it
+belongs to (``global``, ``app:<app>``, ``model:<model>``, and ``key:<id>`` for a request that came
+through the gateway with a virtual key - recorded since usage schema 3; older events count for
+no key). ``hive budget show``, the alerts job and
 ``rebuild-ledger`` all read spend through here, so they agree with ``hive analytics cost``, which
 sums the same column of the same view.
 """
@@ -29,13 +31,10 @@ class ScopeSpend:
     """USD spent per scope per UTC day."""
 
     by_scope: dict[str, dict[date, float]] = field(default_factory=lambda: defaultdict(dict))
-    #: the raw rows (day, app, model, usd), for the ledger rebuild
-    rows: list[tuple[date, str | None, str, float]] = field(default_factory=list)
-
-    def add(self, day: date, app: str | None, model: str, usd: float) -> None:
-        """Count ``usd`` for every scope a request of ``app`` on ``model`` belongs to."""
-        self.rows.append((day, app, model, usd))
-        for scope in request_scopes(app, model):
+    def add(self, day: date, app: str | None, model: str, usd: float, key: str | None = None) -> None:
+        """Count ``usd`` for every scope a request of ``app`` on ``model`` (with virtual key ``key``)
+        belongs to."""
+        for scope in request_scopes(app, model, key):
             days = self.by_scope[scope]
             days[day] = days.get(day, 0.0) + usd
 
@@ -67,6 +66,6 @@ def spend_in(store: Store, *, since: date | None = None) -> ScopeSpend:
 
     spend = ScopeSpend()
     params = {"since": since.isoformat() if since else None}
-    for day, app, model, usd in run_sql(store, load("reports/spend_by_day"), params).fetchall():
-        spend.add(day, app, model, float(usd))
+    for day, app, model, key, usd in run_sql(store, load("reports/spend_by_day"), params).fetchall():
+        spend.add(day, app, model, float(usd), key)
     return spend

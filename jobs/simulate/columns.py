@@ -211,6 +211,7 @@ def build_tables(rng: np.random.Generator, req: dict[str, np.ndarray], n: int) -
         "upstream_completion_cost_usd": pa.array(np.round(completion_cost[u], 10), mask=estimated[u]),
         "generation_id": gen_ids.take(pa.array(final_idx[u])),
         "supersedes": pa.nulls(len(u), pa.string()),
+        "key_id": pa.nulls(len(u), pa.string()),  # the simulated traffic comes with no gateway key
     })
 
     s = np.flatnonzero(streamed)
