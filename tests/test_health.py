@@ -115,6 +115,23 @@ def test_a_success_is_written_only_while_it_changes_what_a_decision_reads(tmp_pa
     assert cb3.state("m") == CLOSED
 
 
+def test_a_success_after_another_processs_failure_is_written(tmp_path: Path) -> None:
+    """The hot path reuses its read for refresh_s; a failure another process recorded meanwhile must
+    still be ended by this process's success (found in review: interleaved failures tripped it)."""
+    clock = Clock()
+    a = breaker(tmp_path, clock, failure_threshold=5, min_calls=100, window=2)
+    b = breaker(tmp_path, clock, failure_threshold=5, min_calls=100, window=2)
+    a.record_failure("m")
+    a.record_success("m")
+    a.record_success("m")  # the failure left the window: settled in a's view
+    for _ in range(5):
+        assert a.allow("m")  # a's hot-path read, reused for refresh_s
+        b.record_failure("m")
+        a.record_success("m")
+        a.record_success("m")
+    assert a.state("m") == CLOSED
+
+
 def test_half_open_single_probe_then_close(tmp_path: Path) -> None:
     clock, cb = tripped(tmp_path)
     clock.now += 29

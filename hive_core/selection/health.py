@@ -309,8 +309,12 @@ class CircuitBreaker:
         self._probes.pop(model, None)
         now = self.clock()
         entry = self._read_recent().get(model)
-        if entry is None or self._settled(entry, now):
-            return  # nothing a success would change: no locked write on the hot path
+        if entry is None:
+            return  # never failed: nothing worth a locked write on the hot path
+        # another process's failure may be newer than the reused read: decide on the file as it is
+        # now (one stat while it is unchanged), or a success that must end a run of failures is skipped
+        if self._settled(self._read().get(model) or {}, now):
+            return
         try:
             with self._locked() as data:
                 entry = data.get(model) or {}
